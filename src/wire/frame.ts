@@ -1,0 +1,128 @@
+/**
+ * Framing: one frame = unsigned varint byte length + that many bytes of one
+ * protobuf message (the size-delimited format of protobuf-es).
+ *
+ * FrameDecoder is incremental: feed it chunks as they arrive, in any split,
+ * and it returns the complete messages. Invariants:
+ * - at most one partial frame is held: the varint header bytes seen so far,
+ *   or a body buffer of exactly the declared size, allocated only after the
+ *   size was checked against the maximum;
+ * - a stream error (varint over 10 bytes, size over the maximum, a frame that
+ *   does not decode) is returned as a value and poisons the decoder: the
+ *   connection is unusable after it and must be closed.
+ */
+import { type DescMessage, fromBinary, type MessageShape } from '@bufbuild/protobuf';
+import { sizeDelimitedEncode } from '@bufbuild/protobuf/wire';
+
+/** Default cap on one frame: enough for a picture upload. */
+export const DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024;
+
+/** A broken stream. A value, not an exception: bad input from a peer is expected. */
+export class FrameError {
+  constructor(readonly reason: string) {}
+}
+
+const MAX_VARINT_BYTES = 10;
+const readOptions = { readUnknownFields: false } as const;
+
+export function encodeFrame<Desc extends DescMessage>(
+  schema: Desc,
+  message: MessageShape<Desc>,
+): Uint8Array {
+  return sizeDelimitedEncode(schema, message);
+}
+
+export class FrameDecoder<Desc extends DescMessage> {
+  // Header state: the varint value so far and how many of its bytes were read.
+  // A hand-rolled varint reader rather than sizeDelimitedPeek: the peek needs
+  // the whole header in one buffer and reads it as a uint32, so a hostile
+  // 5-byte length of 2^32 + 5 would wrap to 5 instead of being refused.
+  private size = 0;
+  private headerBytes = 0;
+  // Body state: the frame being filled, once its header is complete.
+  private body: Uint8Array | null = null;
+  private filled = 0;
+  private failed: FrameError | null = null;
+
+  constructor(
+    private readonly schema: Desc,
+    readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES,
+  ) {}
+
+  /** True when part of a frame has been received but not all of it. */
+  get midFrame(): boolean {
+    return this.headerBytes > 0 || this.body !== null;
+  }
+
+  /**
+   * Decodes every message completed by `chunk`. Messages decoded straight
+   * from the chunk may share its memory (bytes fields are views), so the
+   * caller must not reuse the chunk's buffer while they are alive.
+   */
+  push(chunk: Uint8Array): MessageShape<Desc>[] | FrameError {
+    if (this.failed) return this.failed;
+    const out: MessageShape<Desc>[] = [];
+    let pos = 0;
+    const end = chunk.length;
+    while (pos < end) {
+      if (this.body === null) {
+        // Read the header one byte at a time; it may span chunks.
+        const byte = chunk[pos++] as number;
+        this.size += (byte & 0x7f) * 2 ** (7 * this.headerBytes);
+        this.headerBytes++;
+        if (byte & 0x80) {
+          if (this.headerBytes >= MAX_VARINT_BYTES)
+            return this.fail('frame length varint over 10 bytes');
+          continue;
+        }
+        const size = this.size;
+        this.size = 0;
+        this.headerBytes = 0;
+        if (size > this.maxFrameBytes) {
+          return this.fail(`frame of ${size} bytes over the maximum of ${this.maxFrameBytes}`);
+        }
+        if (end - pos >= size) {
+          // The whole frame is in this chunk: decode it in place, no copy.
+          const message = this.decode(chunk.subarray(pos, pos + size));
+          if (message === null) return this.fail('frame is not a valid message');
+          out.push(message);
+          pos += size;
+          continue;
+        }
+        this.body = new Uint8Array(size);
+        this.filled = 0;
+      }
+      const take = Math.min(end - pos, this.body.length - this.filled);
+      this.body.set(chunk.subarray(pos, pos + take), this.filled);
+      this.filled += take;
+      pos += take;
+      if (this.filled === this.body.length) {
+        const message = this.decode(this.body);
+        this.body = null;
+        if (message === null) return this.fail('frame is not a valid message');
+        out.push(message);
+      }
+    }
+    return out;
+  }
+
+  /** Call when the stream ends: a partial frame left over is an error. */
+  end(): FrameError | null {
+    if (this.failed) return this.failed;
+    return this.midFrame ? this.fail('stream ended inside a frame') : null;
+  }
+
+  private decode(bytes: Uint8Array): MessageShape<Desc> | null {
+    try {
+      return fromBinary(this.schema, bytes, readOptions);
+    } catch {
+      return null;
+    }
+  }
+
+  private fail(reason: string): FrameError {
+    this.failed = new FrameError(reason);
+    this.body = null;
+    return this.failed;
+  }
+}

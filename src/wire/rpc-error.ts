@@ -1,0 +1,38 @@
+import { Status } from './status.ts';
+
+export interface RpcErrorOptions {
+  /** The request field at fault, for INVALID_ARGUMENT. */
+  field?: string;
+  /** Seconds after which a retry may succeed, for RESOURCE_EXHAUSTED and UNAVAILABLE. */
+  retryAfterS?: number;
+  /** The original error, kept for logs. Never sent on the wire. */
+  cause?: unknown;
+}
+
+/**
+ * The one error type at the RPC boundary. Its message is safe to show to the
+ * end user; details for operators travel in `cause` and stay in this process.
+ */
+export class RpcError extends Error {
+  override readonly name = 'RpcError';
+  readonly code: Status;
+  readonly field: string;
+  readonly retryAfterS: number;
+
+  constructor(code: Status, message: string, options: RpcErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code === Status.OK || code === Status.UNSPECIFIED ? Status.INTERNAL : code;
+    this.field = options.field ?? '';
+    this.retryAfterS = options.retryAfterS ?? 0;
+  }
+
+  /**
+   * Normalises anything caught into an RpcError. Errors that are not already
+   * RpcErrors are bugs or outages: they become INTERNAL with a generic message,
+   * and the original is kept as `cause`.
+   */
+  static from(reason: unknown): RpcError {
+    if (reason instanceof RpcError) return reason;
+    return new RpcError(Status.INTERNAL, 'internal error', { cause: reason });
+  }
+}

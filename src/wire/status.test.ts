@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'bun:test';
+import { RpcError } from './rpc-error.ts';
+import { codeToHttpStatus, Status, statusName } from './status.ts';
+
+describe('unit: status mapping', () => {
+  it('should map every status to its HTTP status', () => {
+    const expected: Record<string, number> = {
+      UNSPECIFIED: 500,
+      OK: 200,
+      INVALID_ARGUMENT: 400,
+      UNAUTHENTICATED: 401,
+      PERMISSION_DENIED: 403,
+      NOT_FOUND: 404,
+      ALREADY_EXISTS: 409,
+      UNSUPPORTED_MEDIA: 415,
+      RESOURCE_EXHAUSTED: 429,
+      UNIMPLEMENTED: 501,
+      UNAVAILABLE: 503,
+      DEADLINE_EXCEEDED: 504,
+      INTERNAL: 500,
+    };
+    const values = Object.values(Status).filter((v): v is Status => typeof v === 'number');
+    expect(values.length).toBe(Object.keys(expected).length);
+    for (const status of values)
+      expect(codeToHttpStatus(status)).toBe(expected[statusName(status)] as number);
+  });
+
+  it('should normalise anything thrown into an RpcError that hides its cause', () => {
+    const cause = new Error('ECONNREFUSED 10.0.0.3:3306');
+    const error = RpcError.from(cause);
+    expect(error.code).toBe(Status.INTERNAL);
+    expect(error.message).toBe('internal error');
+    expect(error.cause).toBe(cause);
+    const known = new RpcError(Status.NOT_FOUND, 'no such user');
+    expect(RpcError.from(known)).toBe(known);
+    expect(new RpcError(Status.OK, 'not an error').code).toBe(Status.INTERNAL);
+  });
+});

@@ -1,0 +1,42 @@
+import { Status } from '../gen/usermgr/v1/rpc_pb.ts';
+
+export { Status };
+
+/** The wire name of a status, as sent in HTTP error bodies ("NOT_FOUND"). */
+export function statusName(status: Status): string {
+  return Status[status] ?? 'INTERNAL';
+}
+
+/**
+ * The one place where an RPC status becomes an HTTP status. The switch is
+ * exhaustive: adding a Status value without mapping it fails to compile.
+ */
+export function codeToHttpStatus(status: Status): number {
+  switch (status) {
+    case Status.OK:
+      return 200;
+    case Status.INVALID_ARGUMENT:
+      return 400;
+    case Status.UNAUTHENTICATED:
+      return 401;
+    case Status.PERMISSION_DENIED:
+      return 403;
+    case Status.NOT_FOUND:
+      return 404;
+    case Status.ALREADY_EXISTS:
+      return 409;
+    case Status.UNSUPPORTED_MEDIA:
+      return 415;
+    case Status.RESOURCE_EXHAUSTED:
+      return 429;
+    case Status.UNIMPLEMENTED:
+      return 501;
+    case Status.UNAVAILABLE:
+      return 503;
+    case Status.DEADLINE_EXCEEDED:
+      return 504;
+    case Status.UNSPECIFIED:
+    case Status.INTERNAL:
+      return 500;
+  }
+}
