@@ -1,0 +1,56 @@
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { RequestSchema, type Response } from '../gen/usermgr/v1/rpc_pb.ts';
+import type { CallInput, CallName, CallResult } from '../wire/calls.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+import type { Pool } from './pool.ts';
+
+export interface CallOptions {
+  /** How long to wait for the answer; the default comes from the client's config. */
+  timeoutMs?: number;
+  requestId?: string;
+  clientIp?: string;
+}
+
+/** The typed RPC surface the HTTP server depends on (and fakes in unit tests). */
+export interface RpcClient {
+  call<K extends CallName>(
+    name: K,
+    input: CallInput<K>,
+    options?: CallOptions,
+  ): Promise<CallResult<K>>;
+}
+
+/** A typed client over a pool: non-OK responses become RpcError. */
+export function createRpcClient(pool: Pick<Pool, 'send'>, defaultTimeoutMs: number): RpcClient {
+  return {
+    async call(name, input, options = {}) {
+      const request = create(RequestSchema, {
+        requestId: options.requestId ?? '',
+        clientIp: options.clientIp ?? '',
+        call: { case: name, value: input } as MessageInitShape<typeof RequestSchema>['call'],
+      });
+      const response = await pool.send(request, options.timeoutMs ?? defaultTimeoutMs);
+      return unwrap(name, response);
+    },
+  };
+}
+
+/** The result of a response, or its status as an RpcError. */
+export function unwrap<K extends CallName>(name: K, response: Response): CallResult<K> {
+  if (response.status !== Status.OK) {
+    throw new RpcError(response.status, response.message || 'request failed', {
+      field: response.field,
+      retryAfterS: response.retryAfterS,
+    });
+  }
+  if (response.result.case !== name) {
+    throw new RpcError(
+      Status.INTERNAL,
+      `the TCP server answered ${name} with ${response.result.case}`,
+    );
+  }
+  return response.result.value as CallResult<K>;
+}
+
+export type { CallInput, CallName, CallResult };

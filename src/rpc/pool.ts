@@ -1,0 +1,422 @@
+/**
+ * Connection pool from the HTTP server to the TCP servers.
+ *
+ * It keeps `socketsPerAddress` sockets to every address, opened on first use
+ * and reopened after a failure with exponential backoff and full jitter. Many
+ * requests are in flight on one socket at once, matched to their responses by
+ * id. Invariants:
+ * - a call settles exactly once: by its response, by its deadline
+ *   (DEADLINE_EXCEEDED), or by the loss of the socket it was written to
+ *   (UNAVAILABLE), which fails exactly the calls of that socket;
+ * - a call is either waiting (no socket has room yet) or in flight on one
+ *   socket, never both; the waiting queue never holds more than `maxWaiting`
+ *   calls and a call that cannot wait fails at once with UNAVAILABLE;
+ * - when no socket is open or opening (every address is backing off), calls
+ *   fail at once instead of queueing;
+ * - a new call goes to the open socket with the fewest calls in flight;
+ *   a socket whose server announced shutdown (Response id 0) gets no more.
+ */
+import type { Socket, SocketHandler } from 'bun';
+import {
+  type Request,
+  RequestSchema,
+  type Response,
+  ResponseSchema,
+} from '../gen/usermgr/v1/rpc_pb.ts';
+import { parseAddress } from '../wire/address.ts';
+import { encodeFrame, FrameDecoder } from '../wire/frame.ts';
+import { Outbox } from '../wire/outbox.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+
+export interface PoolOptions {
+  /** TCP server addresses, "host:port". */
+  addresses: readonly string[];
+  socketsPerAddress: number;
+  maxInFlightPerSocket: number;
+  maxWaiting: number;
+  /** A socket with more unwritten bytes than this takes no new calls. */
+  maxQueuedBytesPerSocket: number;
+  maxFrameBytes: number;
+  connectTimeoutMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+}
+
+export interface PoolStats {
+  sockets: number;
+  open: number;
+  inFlight: number;
+  waiting: number;
+  rejected: number;
+  reconnects: number;
+  connectFailures: number;
+}
+
+type ConnState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
+
+interface PendingCall {
+  request: Request;
+  deadline: number;
+  resolve: (response: Response) => void;
+  reject: (error: RpcError) => void;
+}
+
+/** socket.data: which connection the socket belongs to, and for which attempt. */
+interface Link {
+  conn: Connection;
+  attempt: number;
+}
+
+class Connection {
+  state: ConnState = 'idle';
+  socket: Socket<Link> | null = null;
+  outbox: Outbox | null = null;
+  decoder: FrameDecoder<typeof ResponseSchema> | null = null;
+  readonly inFlight = new Map<number, PendingCall>();
+  attempt = 0;
+  failures = 0;
+  goingAway = false;
+  private lastId = 0;
+  retryTimer: Timer | null = null;
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+  ) {}
+
+  nextId(): number {
+    do {
+      this.lastId = this.lastId >= 0xffffffff ? 1 : this.lastId + 1;
+    } while (this.inFlight.has(this.lastId));
+    return this.lastId;
+  }
+}
+
+const SWEEP_INTERVAL_MS = 5;
+
+export class Pool {
+  private readonly conns: Connection[] = [];
+  private readonly waiting: PendingCall[] = [];
+  private waitingHead = 0;
+  private rotor = 0;
+  private sweeper: Timer | null = null;
+  private closed = false;
+  private rejected = 0;
+  private reconnects = 0;
+  private connectFailures = 0;
+  private readonly handlers: SocketHandler<Link>;
+
+  constructor(private readonly options: PoolOptions) {
+    for (const address of options.addresses) {
+      const { host, port } = parseAddress(address);
+      for (let i = 0; i < options.socketsPerAddress; i++)
+        this.conns.push(new Connection(host, port));
+    }
+    this.handlers = {
+      open: (socket) => this.onOpen(socket),
+      data: (socket, chunk) => this.onData(socket, chunk),
+      drain: (socket) => {
+        if (this.current(socket)) socket.data.conn.outbox?.drain();
+      },
+      end: (socket) => {
+        socket.end();
+      },
+      close: (socket, error) => this.onDown(socket.data, error),
+      error: (socket, error) => this.onDown(socket.data, error),
+      connectError: (socket, error) => this.onDown(socket.data, error),
+    };
+  }
+
+  /**
+   * Sends one request and resolves with its response, whatever its status.
+   * Rejects with UNAVAILABLE or DEADLINE_EXCEEDED when no response can come.
+   */
+  send(request: Request, timeoutMs: number): Promise<Response> {
+    return new Promise<Response>((resolve, reject) => {
+      const call: PendingCall = {
+        request,
+        deadline: performance.now() + timeoutMs,
+        resolve,
+        reject,
+      };
+      if (this.closed) return this.fail(call, Status.UNAVAILABLE, 'connection pool is closed');
+      const conn = this.pick();
+      if (conn) return this.write(conn, call);
+      this.connectIdle();
+      if (!this.conns.some((c) => c.state === 'connecting' || c.state === 'open')) {
+        return this.fail(call, Status.UNAVAILABLE, 'no TCP server is reachable', 1);
+      }
+      if (this.waiting.length - this.waitingHead >= this.options.maxWaiting) {
+        return this.fail(
+          call,
+          Status.UNAVAILABLE,
+          'too many requests waiting for the TCP server',
+          1,
+        );
+      }
+      this.waiting.push(call);
+      this.startSweeper();
+    });
+  }
+
+  /** Opens every socket now instead of on first use. */
+  warm(): void {
+    this.connectIdle();
+  }
+
+  stats(): PoolStats {
+    let open = 0;
+    let inFlight = 0;
+    for (const conn of this.conns) {
+      if (conn.state === 'open') open++;
+      inFlight += conn.inFlight.size;
+    }
+    return {
+      sockets: this.conns.length,
+      open,
+      inFlight,
+      waiting: this.waiting.length - this.waitingHead,
+      rejected: this.rejected,
+      reconnects: this.reconnects,
+      connectFailures: this.connectFailures,
+    };
+  }
+
+  /** Fails every call in flight or waiting and closes every socket. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const call of this.drainWaiting())
+      this.fail(call, Status.UNAVAILABLE, 'connection pool is closed');
+    for (const conn of this.conns) {
+      if (conn.retryTimer) clearTimeout(conn.retryTimer);
+      const socket = conn.socket;
+      this.down(conn, 'connection pool is closed');
+      conn.state = 'closed';
+      socket?.end();
+    }
+    this.stopSweeper();
+  }
+
+  private pick(): Connection | null {
+    const conns = this.conns;
+    const n = conns.length;
+    const { maxInFlightPerSocket, maxQueuedBytesPerSocket } = this.options;
+    let best: Connection | null = null;
+    // Start from a rotating index so that ties spread over sockets and servers.
+    const start = this.rotor++ % n;
+    for (let k = 0; k < n; k++) {
+      const conn = conns[(start + k) % n] as Connection;
+      if (conn.state !== 'open' || conn.goingAway) continue;
+      const load = conn.inFlight.size;
+      if (load >= maxInFlightPerSocket) continue;
+      if ((conn.outbox as Outbox).bufferedBytes >= maxQueuedBytesPerSocket) continue;
+      if (best === null || load < best.inFlight.size) {
+        best = conn;
+        if (load === 0) break;
+      }
+    }
+    return best;
+  }
+
+  private write(conn: Connection, call: PendingCall): void {
+    const id = conn.nextId();
+    const request = call.request;
+    request.id = id;
+    request.deadlineMs = Math.max(1, Math.ceil(call.deadline - performance.now()));
+    conn.inFlight.set(id, call);
+    (conn.outbox as Outbox).push(encodeFrame(RequestSchema, request));
+    this.startSweeper();
+  }
+
+  private connectIdle(): void {
+    if (this.closed) return;
+    for (const conn of this.conns) if (conn.state === 'idle') this.connect(conn);
+  }
+
+  private connect(conn: Connection): void {
+    conn.retryTimer = null;
+    conn.state = 'connecting';
+    conn.goingAway = false;
+    const link: Link = { conn, attempt: ++conn.attempt };
+    const timer = setTimeout(() => {
+      if (this.current({ data: link }) && conn.state === 'connecting') {
+        this.onDown(link, new Error('connect timeout'));
+      }
+    }, this.options.connectTimeoutMs);
+    Bun.connect<Link>({
+      hostname: conn.host,
+      port: conn.port,
+      data: link,
+      socket: this.handlers,
+    }).then(
+      (socket) => {
+        clearTimeout(timer);
+        // Too late (timed out, or the pool closed): this socket is not wanted.
+        if (!this.current(socket) || conn.state !== 'open') socket.end();
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        this.onDown(link, error);
+      },
+    );
+  }
+
+  private onOpen(socket: Socket<Link>): void {
+    const { conn } = socket.data;
+    if (!this.current(socket) || conn.state !== 'connecting') {
+      socket.end();
+      return;
+    }
+    socket.setNoDelay(true);
+    conn.socket = socket;
+    conn.outbox = new Outbox(socket);
+    conn.decoder = new FrameDecoder(ResponseSchema, this.options.maxFrameBytes);
+    conn.state = 'open';
+    conn.failures = 0;
+    this.pump();
+  }
+
+  private onData(socket: Socket<Link>, chunk: Uint8Array): void {
+    if (!this.current(socket)) return;
+    const conn = socket.data.conn;
+    const responses = (conn.decoder as FrameDecoder<typeof ResponseSchema>).push(chunk);
+    if (!Array.isArray(responses)) {
+      // A server that sends garbage cannot be trusted with the other calls on this socket either.
+      this.onDown(
+        socket.data,
+        new Error(`bad frame from ${conn.host}:${conn.port}: ${responses.reason}`),
+      );
+      socket.terminate();
+      return;
+    }
+    for (const response of responses) {
+      if (response.id === 0) {
+        if (response.status === Status.UNAVAILABLE) conn.goingAway = true;
+        continue;
+      }
+      const call = conn.inFlight.get(response.id);
+      if (call === undefined) continue; // Its deadline passed; the late answer is dropped.
+      conn.inFlight.delete(response.id);
+      call.resolve(response);
+    }
+    this.pump();
+  }
+
+  /** A socket closed, failed, or could not connect: fail its calls and schedule a reconnect. */
+  private onDown(link: Link, _error?: unknown): void {
+    const { conn } = link;
+    if (!this.current({ data: link })) return;
+    if (conn.state !== 'open' && conn.state !== 'connecting') return;
+    if (conn.state === 'connecting') this.connectFailures++;
+    this.down(conn, 'connection to the TCP server was lost');
+    if (this.closed) {
+      conn.state = 'closed';
+      return;
+    }
+    conn.state = 'backoff';
+    const { backoffBaseMs, backoffMaxMs } = this.options;
+    const ceiling = Math.min(backoffMaxMs, backoffBaseMs * 2 ** Math.min(conn.failures, 30));
+    conn.failures++;
+    conn.retryTimer = setTimeout(() => {
+      this.reconnects++;
+      this.connect(conn);
+    }, Math.random() * ceiling);
+    // Calls waiting for a socket fail at once when none is left to wait for.
+    if (!this.conns.some((c) => c.state === 'connecting' || c.state === 'open')) {
+      for (const call of this.drainWaiting()) {
+        this.fail(call, Status.UNAVAILABLE, 'no TCP server is reachable', 1);
+      }
+    }
+  }
+
+  private down(conn: Connection, message: string): void {
+    conn.attempt++; // Events from the old socket are ignored from here on.
+    conn.socket = null;
+    conn.outbox?.close();
+    conn.outbox = null;
+    conn.decoder = null;
+    const calls = [...conn.inFlight.values()];
+    conn.inFlight.clear();
+    for (const call of calls) this.fail(call, Status.UNAVAILABLE, message, 1);
+  }
+
+  /** Moves waiting calls onto sockets that have room. */
+  private pump(): void {
+    while (this.waitingHead < this.waiting.length) {
+      const conn = this.pick();
+      if (conn === null) return;
+      const call = this.waiting[this.waitingHead] as PendingCall;
+      this.waiting[this.waitingHead++] = undefined as unknown as PendingCall;
+      this.compactWaiting();
+      this.write(conn, call);
+    }
+  }
+
+  private drainWaiting(): PendingCall[] {
+    const calls = this.waiting.slice(this.waitingHead);
+    this.waiting.length = 0;
+    this.waitingHead = 0;
+    return calls;
+  }
+
+  private compactWaiting(): void {
+    if (this.waitingHead === this.waiting.length) {
+      this.waiting.length = 0;
+      this.waitingHead = 0;
+    } else if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
+      this.waiting.splice(0, this.waitingHead);
+      this.waitingHead = 0;
+    }
+  }
+
+  /** Deadlines are enforced by one coarse sweep, not a timer per call. */
+  private startSweeper(): void {
+    if (this.sweeper !== null) return;
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweeper.unref();
+  }
+
+  private stopSweeper(): void {
+    if (this.sweeper === null) return;
+    clearInterval(this.sweeper);
+    this.sweeper = null;
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    let pending = 0;
+    if (this.waitingHead < this.waiting.length) {
+      const kept: PendingCall[] = [];
+      for (const call of this.drainWaiting()) {
+        if (call.deadline <= now) this.expire(call);
+        else kept.push(call);
+      }
+      this.waiting.push(...kept);
+      pending += kept.length;
+    }
+    for (const conn of this.conns) {
+      for (const [id, call] of conn.inFlight) {
+        if (call.deadline > now) continue;
+        conn.inFlight.delete(id);
+        this.expire(call);
+      }
+      pending += conn.inFlight.size;
+    }
+    if (pending === 0) this.stopSweeper();
+  }
+
+  private expire(call: PendingCall): void {
+    call.reject(new RpcError(Status.DEADLINE_EXCEEDED, 'the TCP server did not answer in time'));
+  }
+
+  private fail(call: PendingCall, code: Status, message: string, retryAfterS = 0): void {
+    this.rejected++;
+    call.reject(new RpcError(code, message, { retryAfterS }));
+  }
+
+  private current(socket: { data: Link }): boolean {
+    return socket.data.attempt === socket.data.conn.attempt;
+  }
+}

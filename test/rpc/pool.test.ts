@@ -1,0 +1,270 @@
+import { afterEach, describe, expect, it } from 'bun:test';
+import { create } from '@bufbuild/protobuf';
+import { RequestSchema } from '../../src/gen/usermgr/v1/rpc_pb.ts';
+import { silentLogger } from '../../src/log.ts';
+import { createRpcClient } from '../../src/rpc/client.ts';
+import { Pool, type PoolOptions } from '../../src/rpc/pool.ts';
+import { createDispatch, type Handlers } from '../../src/tcp/dispatch.ts';
+import { startTcpServer, type TcpServer } from '../../src/tcp/server.ts';
+import { RpcError } from '../../src/wire/rpc-error.ts';
+import { Status } from '../../src/wire/status.ts';
+import { scriptedServer } from '../support/raw.ts';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function pool(ports: number[], options: Partial<PoolOptions> = {}): Pool {
+  const p = new Pool({
+    addresses: ports.map((port) => `127.0.0.1:${port}`),
+    socketsPerAddress: 2,
+    maxInFlightPerSocket: 4096,
+    maxWaiting: 10_000,
+    maxQueuedBytesPerSocket: 32 << 20,
+    maxFrameBytes: 8 << 20,
+    connectTimeoutMs: 1000,
+    backoffBaseMs: 20,
+    backoffMaxMs: 200,
+    ...options,
+  });
+  cleanups.push(() => p.close());
+  return p;
+}
+
+function server(handlers: Handlers, port = 0): TcpServer {
+  const s = startTcpServer(
+    {
+      host: '127.0.0.1',
+      port,
+      maxFrameBytes: 8 << 20,
+      maxConnections: 100,
+      maxInFlightPerConnection: 100_000,
+      maxBufferedBytesPerConnection: 64 << 20,
+      defaultDeadlineMs: 5000,
+      partialFrameTimeoutMs: 10_000,
+    },
+    createDispatch(handlers, silentLogger),
+    silentLogger,
+  );
+  cleanups.push(() => s.stop(0));
+  return s;
+}
+
+/** Opens every socket of the pool and waits until they are all open. */
+async function warmed(p: Pool): Promise<Pool> {
+  p.warm();
+  const until = performance.now() + 2000;
+  while (p.stats().open < p.stats().sockets && performance.now() < until) await Bun.sleep(2);
+  return p;
+}
+
+function ping(p: Pool, timeoutMs = 2000) {
+  return createRpcClient(p, timeoutMs).call('ping', {});
+}
+
+async function rejection(promise: Promise<unknown>): Promise<RpcError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof RpcError) return err;
+    throw err;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('integration: Pool over real sockets', () => {
+  it('should answer and match 10,000 concurrent calls', async () => {
+    const s = server({
+      register: (r) => ({ user: { username: r.username, nickname: r.nickname } }),
+    });
+    const rpc = createRpcClient(pool([s.port]), 10_000);
+    const calls = Array.from({ length: 10_000 }, (_, i) =>
+      rpc.call('register', { username: `u${i}`, nickname: `n${i}` }),
+    );
+    const results = await Promise.all(calls);
+    results.forEach((r, i) => {
+      expect(r.user?.username).toBe(`u${i}`);
+      expect(r.user?.nickname).toBe(`n${i}`);
+    });
+  });
+
+  it('should carry the remaining deadline in the frame', async () => {
+    const s = scriptedServer((held) => held.answer());
+    cleanups.push(() => s.stop());
+    await ping(pool([s.port]), 1500);
+    const sent = s.held[0]?.request.deadlineMs ?? 0;
+    expect(sent).toBeGreaterThan(1000);
+    expect(sent).toBeLessThanOrEqual(1500);
+  });
+
+  it('should fail a call with DEADLINE_EXCEEDED when the server never answers', async () => {
+    const s = scriptedServer();
+    cleanups.push(() => s.stop());
+    const p = await warmed(pool([s.port])); // connected first, so only the deadline is measured
+    const started = performance.now();
+    const error = await rejection(ping(p, 200));
+    const elapsed = performance.now() - started;
+    expect(error.code).toBe(Status.DEADLINE_EXCEEDED);
+    expect(elapsed).toBeGreaterThanOrEqual(195);
+    expect(elapsed).toBeLessThan(400);
+  });
+
+  it('should fail fast with UNAVAILABLE when in-flight and waiting limits are reached', async () => {
+    let answering = false;
+    const s = scriptedServer((held) => answering && held.answer());
+    cleanups.push(() => s.stop());
+    const p = await warmed(
+      pool([s.port], { socketsPerAddress: 1, maxInFlightPerSocket: 2, maxWaiting: 3 }),
+    );
+    const held = Array.from({ length: 5 }, () => ping(p, 5000).catch((e) => e));
+    await Bun.sleep(50);
+    expect(p.stats()).toMatchObject({ inFlight: 2, waiting: 3 });
+    const started = performance.now();
+    const error = await rejection(ping(p, 5000));
+    expect(error.code).toBe(Status.UNAVAILABLE);
+    expect(performance.now() - started).toBeLessThan(50);
+    // Once the server answers, the waiting calls move onto the socket and complete.
+    answering = true;
+    for (const h of s.held) h.answer();
+    const settled = await Promise.all(held);
+    expect(settled.filter((r) => r instanceof Error)).toEqual([]);
+  });
+
+  it('should fail exactly the calls of a socket that closes', async () => {
+    const s = scriptedServer();
+    cleanups.push(() => s.stop());
+    const p = await warmed(pool([s.port], { socketsPerAddress: 2 }));
+    const calls = Array.from({ length: 20 }, () =>
+      ping(p, 5000).then(
+        () => 'ok',
+        (e: RpcError) => e.code,
+      ),
+    );
+    await Bun.sleep(50);
+    expect(s.sockets.length).toBe(2);
+    const onFirst = s.held.filter((h) => h.socket === s.sockets[0]).length;
+    expect(onFirst).toBeGreaterThan(0);
+    expect(onFirst).toBeLessThan(20);
+    s.sockets[0]?.terminate();
+    await Bun.sleep(20);
+    for (const h of s.held) if (h.socket === s.sockets[1]) h.answer();
+    const outcomes = await Promise.all(calls);
+    expect(outcomes.filter((o) => o === Status.UNAVAILABLE).length).toBe(onFirst);
+    expect(outcomes.filter((o) => o === 'ok').length).toBe(20 - onFirst);
+  });
+
+  it('should fail fast while the server is down and reconnect with backoff when it returns', async () => {
+    const s1 = server({ ping: () => ({ serverId: 'first' }) });
+    const port = s1.port;
+    const p = pool([port], { backoffBaseMs: 20, backoffMaxMs: 200 });
+    expect((await ping(p)).serverId).toBe('first');
+    await s1.stop(0);
+    await Bun.sleep(30);
+    const started = performance.now();
+    const error = await rejection(ping(p));
+    expect(error.code).toBe(Status.UNAVAILABLE);
+    expect(performance.now() - started).toBeLessThan(100);
+
+    // While down, attempts back off: far fewer than one per millisecond-scale tick.
+    const before = p.stats().connectFailures;
+    await Bun.sleep(1000);
+    const failures = p.stats().connectFailures - before;
+    expect(failures).toBeGreaterThan(2);
+    expect(failures).toBeLessThan(40);
+
+    server({ ping: () => ({ serverId: 'second' }) }, port);
+    const until = performance.now() + 2000;
+    let answer = '';
+    while (answer === '' && performance.now() < until) {
+      answer = await ping(p).then(
+        (r) => r.serverId,
+        () => '',
+      );
+      if (answer === '') await Bun.sleep(20);
+    }
+    expect(answer).toBe('second');
+    expect(p.stats().reconnects).toBeGreaterThan(0);
+  });
+
+  it('should spread load over two servers', async () => {
+    const a = server({ ping: () => ({ serverId: 'a' }) });
+    const b = server({ ping: () => ({ serverId: 'b' }) });
+    const p = pool([a.port, b.port]);
+    await ping(p);
+    await Bun.sleep(50);
+    const counts: Record<string, number> = { a: 0, b: 0 };
+    for (let round = 0; round < 10; round++) {
+      const results = await Promise.all(Array.from({ length: 100 }, () => ping(p)));
+      for (const r of results) counts[r.serverId] = (counts[r.serverId] ?? 0) + 1;
+    }
+    expect(counts.a).toBeGreaterThan(300);
+    expect(counts.b).toBeGreaterThan(300);
+  });
+
+  it('should coalesce the writes of one tick into one write', async () => {
+    const s = scriptedServer((held) => held.answer());
+    cleanups.push(() => s.stop());
+    const p = pool([s.port], { socketsPerAddress: 1 });
+    await ping(p);
+    const before = s.chunks[0] ?? 0;
+    await Promise.all(Array.from({ length: 200 }, () => ping(p)));
+    expect((s.chunks[0] ?? 0) - before).toBeLessThanOrEqual(3);
+  });
+
+  it('should deliver large frames intact when the socket pushes back', async () => {
+    const s = server({
+      setPicture: (r) => ({ user: { picture: String(r.image.reduce((sum, b) => sum + b, 0)) } }),
+    });
+    const rpc = createRpcClient(pool([s.port], { socketsPerAddress: 1 }), 20_000);
+    const images = Array.from({ length: 12 }, (_, i) => new Uint8Array(2 << 20).fill(i + 1));
+    const results = await Promise.all(images.map((image) => rpc.call('setPicture', { image })));
+    expect(results.map((r) => r.user?.picture)).toEqual(
+      images.map((_, i) => String((i + 1) * (2 << 20))),
+    );
+  });
+
+  it('should stop sending to a server that announces shutdown and finish what it started', async () => {
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const s = server({
+      ping: async () => {
+        await gate;
+        return { serverId: 'draining' };
+      },
+    });
+    const p = pool([s.port]);
+    const calls = Array.from({ length: 10 }, () => ping(p, 5000));
+    await Bun.sleep(50);
+    const stopping = s.stop(5000);
+    await Bun.sleep(50);
+    release();
+    const results = await Promise.all(calls);
+    expect(results.every((r) => r.serverId === 'draining')).toBe(true);
+    await stopping;
+  });
+
+  it('should fail every pending call when closed', async () => {
+    const s = scriptedServer();
+    cleanups.push(() => s.stop());
+    const p = new Pool({
+      addresses: [`127.0.0.1:${s.port}`],
+      socketsPerAddress: 1,
+      maxInFlightPerSocket: 10,
+      maxWaiting: 10,
+      maxQueuedBytesPerSocket: 1 << 20,
+      maxFrameBytes: 1 << 20,
+      connectTimeoutMs: 1000,
+      backoffBaseMs: 10,
+      backoffMaxMs: 100,
+    });
+    const calls = Array.from({ length: 5 }, () =>
+      p.send(create(RequestSchema, { call: { case: 'ping', value: {} } }), 5000),
+    );
+    await Bun.sleep(30);
+    p.close();
+    for (const call of calls) expect((await rejection(call)).code).toBe(Status.UNAVAILABLE);
+  });
+});
