@@ -1,0 +1,61 @@
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { type Request, type Response, ResponseSchema } from '../gen/usermgr/v1/rpc_pb.ts';
+import type { Logger } from '../log.ts';
+import type { CallName, CallRequest, CallResultInit } from '../wire/calls.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+
+/** What a handler knows about the call it serves. */
+export interface CallContext {
+  requestId: string;
+  clientIp: string;
+  /** performance.now() after which nobody waits for the answer. */
+  deadline: number;
+}
+
+export type Handler<K extends CallName> = (
+  request: CallRequest<K>,
+  context: CallContext,
+) => Promise<CallResultInit<K>> | CallResultInit<K>;
+
+/** The services behind the TCP server, by call. A missing one answers UNIMPLEMENTED. */
+export type Handlers = { [K in CallName]?: Handler<K> };
+
+/** Answers a request; resolves to null when its deadline passed before work began. */
+export type Dispatch = (request: Request, context: CallContext) => Promise<Response | null>;
+
+export function createDispatch(handlers: Handlers, log: Logger): Dispatch {
+  return async (request, context) => {
+    const { case: name, value } = request.call;
+    try {
+      if (name === undefined) throw new RpcError(Status.UNIMPLEMENTED, 'unknown call');
+      const handler = handlers[name] as Handler<typeof name> | undefined;
+      if (handler === undefined)
+        throw new RpcError(Status.UNIMPLEMENTED, `call ${name} is not implemented`);
+      // Nobody waits for the answer any more: skip the work.
+      if (performance.now() > context.deadline) return null;
+      const result = await handler(value as CallRequest<typeof name>, context);
+      return create(ResponseSchema, {
+        id: request.id,
+        status: Status.OK,
+        result: { case: name, value: result } as MessageInitShape<typeof ResponseSchema>['result'],
+      });
+    } catch (reason) {
+      const error = RpcError.from(reason);
+      if (error.code === Status.INTERNAL) {
+        log.error({ err: reason, call: name, requestId: context.requestId }, 'call failed');
+      }
+      return errorResponse(request.id, error);
+    }
+  };
+}
+
+export function errorResponse(id: number, error: RpcError): Response {
+  return create(ResponseSchema, {
+    id,
+    status: error.code,
+    message: error.message,
+    field: error.field,
+    retryAfterS: error.retryAfterS,
+  });
+}

@@ -1,0 +1,7 @@
+import { createLogger } from '../log.ts';
+import { loadConfigOrExit, onShutdown } from '../process.ts';
+import { startTcpApp } from './start.ts';
+
+const config = loadConfigOrExit();
+const app = await startTcpApp(config, createLogger('tcp', config.logLevel));
+onShutdown(app.stop);
