@@ -1,0 +1,146 @@
+/**
+ * The one configuration object, read from the environment once at start-up
+ * (Bun also loads `.env`; see `.env.example` for every variable). Every bad
+ * value is reported at once, with what was expected, and the process stops.
+ * Modules receive the parts they need; none reads process.env itself.
+ */
+import { parseAddress } from './wire/address.ts';
+import { DEFAULT_MAX_FRAME_BYTES } from './wire/frame.ts';
+
+export type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const MiB = 1024 * 1024;
+
+export function loadConfig(env: Env = process.env) {
+  const read = new Reader(env);
+  const tcpHost = read.string('TCP_HOST', '127.0.0.1');
+  const tcpPort = read.int('TCP_PORT', 9090, 0, 65535);
+  const config = {
+    logLevel: read.oneOf('LOG_LEVEL', 'info', [
+      'fatal',
+      'error',
+      'warn',
+      'info',
+      'debug',
+      'trace',
+      'silent',
+    ]),
+    maxFrameBytes: read.int('MAX_FRAME_BYTES', DEFAULT_MAX_FRAME_BYTES, 1024, 64 * MiB),
+    shutdownTimeoutMs: read.int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    http: {
+      host: read.string('HTTP_HOST', '127.0.0.1'),
+      port: read.int('HTTP_PORT', 8080, 0, 65535),
+    },
+    tcp: {
+      host: tcpHost,
+      port: tcpPort,
+      maxConnections: read.int('TCP_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
+      maxInFlightPerConnection: read.int('TCP_MAX_IN_FLIGHT_PER_CONNECTION', 8192, 1, 1_000_000),
+      maxBufferedBytesPerConnection: read.int(
+        'TCP_MAX_BUFFERED_BYTES',
+        32 * MiB,
+        64 * 1024,
+        1024 * MiB,
+      ),
+      defaultDeadlineMs: read.int('TCP_DEFAULT_DEADLINE_MS', 5000, 1, 600_000),
+      partialFrameTimeoutMs: read.int('TCP_PARTIAL_FRAME_TIMEOUT_MS', 10_000, 100, 600_000),
+    },
+    pool: {
+      addresses: read.addresses(
+        'TCP_ADDRS',
+        `${tcpHost.includes(':') ? `[${tcpHost}]` : tcpHost}:${tcpPort || 9090}`,
+      ),
+      socketsPerAddress: read.int('POOL_SOCKETS', 2, 1, 256),
+      maxInFlightPerSocket: read.int('POOL_MAX_IN_FLIGHT', 4096, 1, 1_000_000),
+      maxWaiting: read.int('POOL_MAX_WAITING', 10_000, 0, 1_000_000),
+      maxQueuedBytesPerSocket: read.int('POOL_MAX_QUEUED_BYTES', 32 * MiB, 64 * 1024, 1024 * MiB),
+      connectTimeoutMs: read.int('POOL_CONNECT_TIMEOUT_MS', 2000, 10, 60_000),
+      backoffBaseMs: read.int('POOL_BACKOFF_BASE_MS', 50, 1, 60_000),
+      backoffMaxMs: read.int('POOL_BACKOFF_MAX_MS', 5000, 1, 600_000),
+      callTimeoutMs: read.int('RPC_TIMEOUT_MS', 5000, 1, 600_000),
+    },
+  };
+  read.finish();
+  return deepFreeze(config) as DeepReadonly<typeof config>;
+}
+
+export type Config = ReturnType<typeof loadConfig>;
+
+type DeepReadonly<T> = T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+
+/** Reads variables, collecting every problem so that one run reports them all. */
+class Reader {
+  private readonly problems: string[] = [];
+
+  constructor(private readonly env: Env) {}
+
+  string(name: string, fallback: string): string {
+    const raw = this.env[name];
+    return raw === undefined || raw === '' ? fallback : raw;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (/^\s*-?\d+\s*$/.test(raw) && value >= min && value <= max) return value;
+    this.problem(name, raw, `an integer from ${min} to ${max} (default ${fallback})`);
+    return fallback;
+  }
+
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    this.problem(name, raw, `one of ${allowed.join(', ')} (default ${fallback})`);
+    return fallback;
+  }
+
+  addresses(name: string, fallback: string): string[] {
+    const raw = this.string(name, fallback);
+    const list = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const valid =
+      list.length > 0 &&
+      list.every((address) => {
+        try {
+          return parseAddress(address) !== null;
+        } catch {
+          return false;
+        }
+      });
+    if (valid) return list;
+    this.problem(
+      name,
+      raw,
+      'a comma-separated list of host:port, e.g. 10.0.0.5:9090,10.0.0.6:9090',
+    );
+    return [fallback];
+  }
+
+  problem(name: string, raw: string, expected: string): void {
+    this.problems.push(`  ${name}=${JSON.stringify(raw)}: expected ${expected}`);
+  }
+
+  finish(): void {
+    if (this.problems.length === 0) return;
+    throw new ConfigError(
+      `invalid configuration:\n${this.problems.join('\n')}\n` +
+        'Fix these in the environment or in .env (every variable is listed in .env.example).',
+    );
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,25 @@
+import { Hono } from 'hono';
+import type { RpcClient } from '../../rpc/client.ts';
+import { RpcError } from '../../wire/rpc-error.ts';
+import { errorJson } from '../errors.ts';
+
+/** How long /readyz waits for the TCP server before calling itself not ready. */
+const READY_TIMEOUT_MS = 1000;
+
+/**
+ * `/healthz`: the process is alive; depends on nothing.
+ * `/readyz`: this server can serve, i.e. a Ping through the pool succeeds.
+ */
+export function healthRoutes(rpc: RpcClient) {
+  return new Hono()
+    .get('/healthz', (c) => c.json({ status: 'ok' }))
+    .get('/readyz', async (c) => {
+      try {
+        const pong = await rpc.call('ping', {}, { timeoutMs: READY_TIMEOUT_MS });
+        return c.json({ status: 'ready', tcpServer: pong.serverId });
+      } catch (err) {
+        const message = err instanceof RpcError ? err.message : 'TCP server not reachable';
+        return errorJson(c, 503, 'UNAVAILABLE', `not ready: ${message}`);
+      }
+    });
+}

@@ -1,0 +1,34 @@
+/** What both server processes do the same way at start and at stop. */
+import { type Config, ConfigError, loadConfig } from './config.ts';
+
+/** Loads the configuration, or prints what is wrong and exits with status 2. */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(err.message);
+    process.exit(2);
+  }
+}
+
+/**
+ * Runs `stop` once on SIGTERM or SIGINT, then exits 0 (1 if stop failed).
+ * A second signal exits at once.
+ */
+export function onShutdown(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handle = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    stop().then(
+      () => process.exit(0),
+      (err) => {
+        console.error(`error while stopping on ${signal}:`, err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handle);
+  process.on('SIGINT', handle);
+}
