@@ -13,8 +13,33 @@ const path = new URL('../package-lock.json', import.meta.url);
 const lock = JSON.parse(readFileSync(path, 'utf8'));
 const packages = lock.packages;
 
-const osNames = ['android', 'darwin', 'freebsd', 'linux', 'netbsd', 'openbsd', 'sunos', 'win32', 'aix', 'wasm32'];
-const cpuNames = ['arm64', 'aarch64', 'x64', 'ia32', 'arm', 'armv6', 'armv7', 'loong64', 'mips64el', 'ppc64', 'riscv64', 's390x', 'wasm32'];
+const osNames = [
+  'android',
+  'darwin',
+  'freebsd',
+  'linux',
+  'netbsd',
+  'openbsd',
+  'sunos',
+  'win32',
+  'aix',
+  'wasm32',
+];
+const cpuNames = [
+  'arm64',
+  'aarch64',
+  'x64',
+  'ia32',
+  'arm',
+  'armv6',
+  'armv7',
+  'loong64',
+  'mips64el',
+  'ppc64',
+  'riscv64',
+  's390x',
+  'wasm32',
+];
 
 function platformOf(name) {
   const parts = name.split('/').pop().split('-');
@@ -39,7 +64,12 @@ for (const [key, entry] of Object.entries(packages)) {
       continue;
     }
     const version = String(range).replace(/^[\^~=]/, '');
-    packages[hoisted] = { version, ...(entry.dev ? { dev: true } : {}), optional: true, ...platform };
+    packages[hoisted] = {
+      version,
+      ...(entry.dev ? { dev: true } : {}),
+      optional: true,
+      ...platform,
+    };
     added++;
   }
 }
