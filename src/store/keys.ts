@@ -1,0 +1,61 @@
+/**
+ * Which strings can be keys of stored rows, checked before a query so that a
+ * lookup for something no row can hold simply finds nothing.
+ *
+ * Shared by both adapters. On MySQL they also keep non-ASCII input away from
+ * the ASCII columns (a comparison with one is "Illegal mix of collations")
+ * and spaces away from PAD SPACE comparisons ('abc ' would equal 'abc').
+ */
+
+const MAX_ID = (1n << 63n) - 1n;
+const DECIMAL = /^(0|[1-9][0-9]{0,18})$/;
+/** Printable ASCII without the space: usernames are [A-Za-z0-9_.-]{3,32} upstream. */
+const USERNAME = /^[\x21-\x7e]{1,32}$/;
+const SESSION_ID = /^[\x21-\x7e]{1,22}$/;
+const PICTURE = /^[\x21-\x7e]{0,100}$/;
+/** PHC strings are printable ASCII without spaces. */
+const PASSWORD_HASH = /^[\x21-\x7e]{1,255}$/;
+
+/** The id as a BigInt, or null when no row can have it (not a decimal in 0..2^63-1). */
+export function parseId(id: string): bigint | null {
+  if (!DECIMAL.test(id)) return null;
+  const value = BigInt(id);
+  return value <= MAX_ID ? value : null;
+}
+
+/** The id of a row being written: a bad one is a bug upstream, so it throws. */
+export function requireId(id: string): bigint {
+  const value = parseId(id);
+  if (value === null)
+    throw new RangeError(`user id ${JSON.stringify(id)} is not a decimal in 0..2^63-1`);
+  return value;
+}
+
+export function isUsernameKey(username: string): boolean {
+  return USERNAME.test(username);
+}
+
+export function isSessionIdKey(sessionId: string): boolean {
+  return SESSION_ID.test(sessionId);
+}
+
+export function isPictureKey(picture: string): boolean {
+  return PICTURE.test(picture);
+}
+
+export function isPasswordHashKey(passwordHash: string): boolean {
+  return PASSWORD_HASH.test(passwordHash);
+}
+
+/** A LIKE pattern matching strings that start with `prefix`; '!' is the ESCAPE character. */
+export function likePrefix(prefix: string): string {
+  return `${prefix.replace(/[!%_]/g, '!$&')}%`;
+}
+
+/** ListOptions.limit is 1..500; anything else is a bug upstream. */
+export function checkLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+    throw new RangeError(`list limit ${limit} is not an integer in 1..500`);
+  }
+  return limit;
+}

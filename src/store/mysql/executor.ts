@@ -1,0 +1,167 @@
+/**
+ * The only way statements reach MySQL: a Semaphore in front of the mysql2 pool.
+ *
+ * Invariants:
+ * - at most `poolSize` operations hold a connection, at most `queueLimit`
+ *   wait for one and none waits past `queueTimeoutMs`; a refusal is
+ *   UNAVAILABLE 'database busy' at once, never an unbounded queue (mysql2's
+ *   own queue stays empty: the pool has exactly `poolSize` connections);
+ * - every statement has a `queryTimeoutMs` timeout, including the set-up
+ *   statements a new connection runs before its first use (they run here, as
+ *   part of the operation, not in mysql2's 'connection' event: statements
+ *   queued behind a hung one there never start their timers, and mysql2
+ *   leaves commands queued on a destroyed connection unanswered);
+ * - a connection that failed at the socket level or timed out is destroyed,
+ *   never handed out again: a timed-out statement may still answer later and
+ *   would be read as the next one's reply. mysql2 opens fresh connections on
+ *   demand, so the pool heals by itself once the server is back;
+ * - outages surface as RpcError UNAVAILABLE (errors.ts); every other error
+ *   (ER_DUP_ENTRY included) reaches the caller untouched.
+ */
+import type {
+  ExecuteValues,
+  Pool,
+  PoolConnection,
+  ResultSetHeader,
+  RowDataPacket,
+} from 'mysql2/promise';
+import { Semaphore } from '../../lib/semaphore.ts';
+import { RpcError } from '../../wire/rpc-error.ts';
+import { Status } from '../../wire/status.ts';
+import { classifyMysqlError, isConnectionBroken } from './errors.ts';
+
+export interface ExecutorLimits {
+  poolSize: number;
+  queueLimit: number;
+  queueTimeoutMs: number;
+  queryTimeoutMs: number;
+}
+
+/** Statements on the one connection an operation holds. */
+export interface Session {
+  rows<T extends RowDataPacket>(sql: string, params: ExecuteValues[]): Promise<T[]>;
+  exec(sql: string, params: ExecuteValues[]): Promise<ResultSetHeader>;
+}
+
+function refuse(): never {
+  throw new RpcError(Status.UNAVAILABLE, 'database busy', { retryAfterS: 1 });
+}
+
+/** What a statement that ran out of time rejects with; a connection-level failure. */
+function timedOut(timeoutMs: number): Error {
+  return Object.assign(new Error(`statement took longer than ${timeoutMs} ms`), {
+    code: 'PROTOCOL_SEQUENCE_TIMEOUT',
+  });
+}
+
+class ConnectionSession implements Session {
+  /** Set when the connection must be destroyed instead of released. */
+  broken = false;
+
+  constructor(
+    private readonly connection: PoolConnection,
+    private readonly timeoutMs: number,
+  ) {}
+
+  async rows<T extends RowDataPacket>(sql: string, params: ExecuteValues[]): Promise<T[]> {
+    return (await this.execute(sql, params)) as T[];
+  }
+
+  async exec(sql: string, params: ExecuteValues[]): Promise<ResultSetHeader> {
+    return (await this.execute(sql, params)) as ResultSetHeader;
+  }
+
+  /** A statement outside the prepared-statement protocol (SET, ...). */
+  async setUp(sql: string): Promise<void> {
+    await this.guard(() => this.connection.query(sql));
+  }
+
+  private async execute(sql: string, params: ExecuteValues[]): Promise<unknown> {
+    // execute(): a server-side prepared statement, cached per connection by
+    // mysql2, so a warm query is one round trip.
+    const [result] = await this.guard(() => this.connection.execute(sql, params));
+    return result;
+  }
+
+  /**
+   * Our own timer rather than mysql2's `timeout` option: that one starts only
+   * once the EXECUTE is sent, so a server that hangs on the PREPARE of a
+   * statement new to this connection would hold the connection and its
+   * permit forever.
+   */
+  private async guard<T>(call: () => Promise<T>): Promise<T> {
+    let timer: Timer | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(timedOut(this.timeoutMs)), this.timeoutMs);
+    });
+    try {
+      return await Promise.race([call(), deadline]);
+    } catch (error) {
+      if (isConnectionBroken(error)) this.broken = true;
+      throw classifyMysqlError(error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+export class MysqlExecutor {
+  private readonly gate: Semaphore;
+  /** Connections (mysql2's, which outlive the promise wrappers) that ran `setUp`. */
+  private readonly ready = new WeakSet<object>();
+
+  constructor(
+    readonly pool: Pool,
+    private readonly limits: ExecutorLimits,
+    private readonly setUp: readonly string[] = [],
+  ) {
+    this.gate = new Semaphore(limits.poolSize, limits.queueLimit);
+  }
+
+  /** Operations holding a connection, and waiting for one (for metrics and tests). */
+  get active(): number {
+    return this.gate.active;
+  }
+
+  get waiting(): number {
+    return this.gate.waiting;
+  }
+
+  /** Runs `task` on one connection, holding one permit for all its statements. */
+  run<T>(task: (session: Session) => Promise<T>): Promise<T> {
+    const deadline = performance.now() + this.limits.queueTimeoutMs;
+    return this.gate.run(deadline, () => this.onConnection(task), refuse);
+  }
+
+  rows<T extends RowDataPacket>(sql: string, params: ExecuteValues[]): Promise<T[]> {
+    return this.run((session) => session.rows<T>(sql, params));
+  }
+
+  exec(sql: string, params: ExecuteValues[]): Promise<ResultSetHeader> {
+    return this.run((session) => session.exec(sql, params));
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+
+  private async onConnection<T>(task: (session: Session) => Promise<T>): Promise<T> {
+    let connection: PoolConnection;
+    try {
+      connection = await this.pool.getConnection();
+    } catch (error) {
+      throw classifyMysqlError(error);
+    }
+    const session = new ConnectionSession(connection, this.limits.queryTimeoutMs);
+    try {
+      if (!this.ready.has(connection.connection)) {
+        for (const sql of this.setUp) await session.setUp(sql);
+        this.ready.add(connection.connection);
+      }
+      return await task(session);
+    } finally {
+      if (session.broken) connection.destroy();
+      else connection.release();
+    }
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * UserStore on MySQL 5.7 / 8.x / MariaDB 10.6+ through a mysql2 pool.
+ *
+ * Invariants:
+ * - every statement goes through the executor (bounded concurrency, bounded
+ *   wait, per-statement timeout, broken connections destroyed) and every
+ *   value is a bound parameter; integers are typed (rows.ts);
+ * - the hot reads (findByUsername, findById) are one prepared statement, so
+ *   one round trip on a warm connection;
+ * - a write that must also return the row runs UPDATE then SELECT by primary
+ *   key on the same connection, under one permit: the row returned is at
+ *   least as new as the write;
+ * - strings no row can hold are answered without a query (keys.ts), so
+ *   user input never meets an ASCII column it cannot be compared with.
+ */
+import type { ExecuteValues, RowDataPacket } from 'mysql2/promise';
+import { RpcError } from '../../wire/rpc-error.ts';
+import { Status } from '../../wire/status.ts';
+import {
+  checkLimit,
+  isPasswordHashKey,
+  isPictureKey,
+  isSessionIdKey,
+  isUsernameKey,
+  likePrefix,
+  parseId,
+  requireId,
+} from '../keys.ts';
+import type { ListOptions, RevokedSession, UserRow, UserStore } from '../port.ts';
+import { isDuplicateKey } from './errors.ts';
+import type { MysqlExecutor, Session } from './executor.ts';
+import {
+  firstUser,
+  idParam,
+  limitParam,
+  type MysqlRevoked,
+  type MysqlUser,
+  msParam,
+  toRevokedSession,
+  toUserRow,
+  USER_COLUMNS,
+} from './rows.ts';
+
+const SELECT_BY_ID = `SELECT ${USER_COLUMNS} FROM users WHERE id = ?`;
+
+/** Rows deleted per statement by the purge: keeps each transaction and its locks small. */
+const PURGE_BATCH = 1000;
+
+/** updatePicture retries its compare-and-set this often when raced, then gives up. */
+const PICTURE_ATTEMPTS = 3;
+
+async function selectById(session: Session, id: bigint): Promise<UserRow | null> {
+  return firstUser(await session.rows<MysqlUser>(SELECT_BY_ID, [idParam(id)]));
+}
+
+export class MysqlStore implements UserStore {
+  constructor(readonly db: MysqlExecutor) {}
+
+  async findByUsername(username: string): Promise<UserRow | null> {
+    if (!isUsernameKey(username)) return null;
+    const rows = await this.db.rows<MysqlUser>(
+      `SELECT ${USER_COLUMNS} FROM users WHERE username = ?`,
+      [username],
+    );
+    return firstUser(rows);
+  }
+
+  async findById(id: string): Promise<UserRow | null> {
+    const key = parseId(id);
+    if (key === null) return null;
+    return firstUser(await this.db.rows<MysqlUser>(SELECT_BY_ID, [idParam(key)]));
+  }
+
+  async create(user: UserRow): Promise<'created' | 'username_taken'> {
+    const id = requireId(user.id);
+    try {
+      await this.db.exec(`INSERT INTO users (${USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, [
+        idParam(id),
+        user.username,
+        user.nickname,
+        user.passwordHash,
+        user.picture,
+        msParam(user.sessionsValidAfterMs),
+        msParam(user.createdAtMs),
+        msParam(user.updatedAtMs),
+      ]);
+      return 'created';
+    } catch (error) {
+      // Only the username key is an expected clash; a duplicate id means a
+      // broken id generator and stays an error.
+      if (isDuplicateKey(error, 'users_username_uq')) return 'username_taken';
+      throw error;
+    }
+  }
+
+  /** UPDATE by primary key, then the fresh row; null when no row matched. */
+  private updateThenSelect(
+    id: bigint,
+    sql: string,
+    params: ExecuteValues[],
+  ): Promise<UserRow | null> {
+    return this.db.run(async (session) => {
+      // affectedRows counts matched rows (mysql2 sets CLIENT_FOUND_ROWS).
+      const { affectedRows } = await session.exec(sql, params);
+      return affectedRows === 0 ? null : selectById(session, id);
+    });
+  }
+
+  async updateNickname(id: string, nickname: string, nowMs: number): Promise<UserRow | null> {
+    const key = parseId(id);
+    if (key === null) return null;
+    return this.updateThenSelect(
+      key,
+      'UPDATE users SET nickname = ?, updated_at = ? WHERE id = ?',
+      [nickname, msParam(nowMs), idParam(key)],
+    );
+  }
+
+  async updatePicture(
+    id: string,
+    picture: string,
+    nowMs: number,
+  ): Promise<{ user: UserRow; previous: string } | null> {
+    const key = parseId(id);
+    if (key === null) return null;
+    return this.db.run(async (session) => {
+      // Compare-and-set on the old picture, so that `previous` is exactly the
+      // value this write replaced even when two uploads race (the caller
+      // deletes `previous` once unused; a wrong one would leak or lose a file).
+      for (let attempt = 0; attempt < PICTURE_ATTEMPTS; attempt++) {
+        const [before] = await session.rows<RowDataPacket>(
+          'SELECT picture FROM users WHERE id = ?',
+          [idParam(key)],
+        );
+        if (before === undefined) return null;
+        const previous = String(before.picture);
+        const { affectedRows } = await session.exec(
+          'UPDATE users SET picture = ?, updated_at = ? WHERE id = ? AND picture = ?',
+          [picture, msParam(nowMs), idParam(key), previous],
+        );
+        if (affectedRows === 1) {
+          const user = await selectById(session, key);
+          return user === null ? null : { user, previous };
+        }
+      }
+      throw new RpcError(Status.UNAVAILABLE, 'database busy', { retryAfterS: 1 });
+    });
+  }
+
+  async updatePassword(
+    id: string,
+    passwordHash: string,
+    nowMs: number,
+    endSessions: boolean,
+  ): Promise<UserRow | null> {
+    const key = parseId(id);
+    if (key === null) return null;
+    const sessions = endSessions
+      ? ', sessions_valid_after = GREATEST(sessions_valid_after, ?)'
+      : '';
+    const params = [passwordHash, msParam(nowMs), ...(endSessions ? [msParam(nowMs)] : [])];
+    return this.updateThenSelect(
+      key,
+      `UPDATE users SET password_hash = ?, updated_at = ?${sessions} WHERE id = ?`,
+      [...params, idParam(key)],
+    );
+  }
+
+  async replacePasswordHash(id: string, expected: string, passwordHash: string): Promise<boolean> {
+    const key = parseId(id);
+    if (key === null || !isPasswordHashKey(expected)) return false;
+    const { affectedRows } = await this.db.exec(
+      'UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?',
+      [passwordHash, idParam(key), expected],
+    );
+    return affectedRows === 1;
+  }
+
+  async endSessions(id: string, validAfterMs: number): Promise<UserRow | null> {
+    const key = parseId(id);
+    if (key === null) return null;
+    return this.updateThenSelect(
+      key,
+      'UPDATE users SET sessions_valid_after = GREATEST(sessions_valid_after, ?) WHERE id = ?',
+      [msParam(validAfterMs), idParam(key)],
+    );
+  }
+
+  async delete(id: string): Promise<UserRow | null> {
+    const key = parseId(id);
+    if (key === null) return null;
+    return this.db.run(async (session) => {
+      const row = await selectById(session, key);
+      if (row === null) return null;
+      const { affectedRows } = await session.exec('DELETE FROM users WHERE id = ?', [idParam(key)]);
+      // Zero: someone else deleted it in between, and their call reports it.
+      return affectedRows === 1 ? row : null;
+    });
+  }
+
+  async list(options: ListOptions): Promise<UserRow[]> {
+    const limit = limitParam(checkLimit(options.limit));
+    let rows: MysqlUser[];
+    if (options.usernamePrefix === '') {
+      // Keyset pagination on the primary key: no OFFSET, no COUNT.
+      if (options.afterId === null) {
+        rows = await this.db.rows(`SELECT ${USER_COLUMNS} FROM users ORDER BY id LIMIT ?`, [limit]);
+      } else {
+        const after = parseId(options.afterId);
+        if (after === null) return [];
+        rows = await this.db.rows(
+          `SELECT ${USER_COLUMNS} FROM users WHERE id > ? ORDER BY id LIMIT ?`,
+          [idParam(after), limit],
+        );
+      }
+    } else {
+      // A range scan of users_username_uq: the pattern has no leading
+      // wildcard, and ascii_general_ci makes both LIKE and > case-insensitive.
+      if (!isUsernameKey(options.usernamePrefix)) return [];
+      const pattern = likePrefix(options.usernamePrefix);
+      if (options.afterUsername === null) {
+        rows = await this.db.rows(
+          `SELECT ${USER_COLUMNS} FROM users WHERE username LIKE ? ESCAPE '!' ` +
+            'ORDER BY username LIMIT ?',
+          [pattern, limit],
+        );
+      } else {
+        if (!isUsernameKey(options.afterUsername)) return [];
+        rows = await this.db.rows(
+          `SELECT ${USER_COLUMNS} FROM users WHERE username LIKE ? ESCAPE '!' AND username > ? ` +
+            'ORDER BY username LIMIT ?',
+          [pattern, options.afterUsername, limit],
+        );
+      }
+    }
+    return rows.map(toUserRow);
+  }
+
+  async isPictureUsed(picture: string): Promise<boolean> {
+    if (!isPictureKey(picture)) return false;
+    const rows = await this.db.rows('SELECT 1 FROM users WHERE picture = ? LIMIT 1', [picture]);
+    return rows.length > 0;
+  }
+
+  async revokeSession(sessionId: string, userId: string, expiresAtMs: number): Promise<void> {
+    if (!isSessionIdKey(sessionId)) {
+      throw new RangeError(`session id ${JSON.stringify(sessionId)} cannot be stored`);
+    }
+    // The no-op update makes a repeated revoke succeed without INSERT IGNORE,
+    // which would also turn real errors into warnings.
+    await this.db.exec(
+      'INSERT INTO revoked_sessions (session_id, user_id, expires_at) VALUES (?, ?, ?) ' +
+        'ON DUPLICATE KEY UPDATE session_id = session_id',
+      [sessionId, idParam(requireId(userId)), msParam(expiresAtMs)],
+    );
+  }
+
+  async isSessionRevoked(sessionId: string, nowMs: number): Promise<boolean> {
+    if (!isSessionIdKey(sessionId)) return false;
+    const rows = await this.db.rows(
+      'SELECT 1 FROM revoked_sessions WHERE session_id = ? AND expires_at > ?',
+      [sessionId, msParam(nowMs)],
+    );
+    return rows.length > 0;
+  }
+
+  async listRevokedSessions(nowMs: number): Promise<RevokedSession[]> {
+    const rows = await this.db.rows<MysqlRevoked>(
+      'SELECT session_id, expires_at FROM revoked_sessions WHERE expires_at > ?',
+      [msParam(nowMs)],
+    );
+    return rows.map(toRevokedSession);
+  }
+
+  async purgeExpiredRevocations(nowMs: number): Promise<number> {
+    let purged = 0;
+    for (;;) {
+      // Each batch takes and returns its own permit, so a long purge never
+      // holds a connection the login path is waiting for.
+      const { affectedRows } = await this.db.exec(
+        `DELETE FROM revoked_sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ${PURGE_BATCH}`,
+        [msParam(nowMs)],
+      );
+      purged += affectedRows;
+      if (affectedRows < PURGE_BATCH) return purged;
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.db.rows('SELECT 1', []);
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The UserStore port: everything the services need from durable storage.
+ * Adapters: MySQL (src/store/mysql, mysql2) and SQLite (src/store/sqlite,
+ * bun:sqlite). Both pass the same contract suite (test/store/contract.ts).
+ *
+ * Conventions for every adapter:
+ * - ids are 64-bit integers carried as decimal strings;
+ * - timestamps are milliseconds since the epoch;
+ * - usernames are unique case-insensitively and found case-insensitively;
+ *   the stored spelling is the one given at creation;
+ * - expected outcomes are values (null, 'username_taken'); a storage outage
+ *   (connection refused, timeout, pool saturated) throws an RpcError with
+ *   status UNAVAILABLE; anything else thrown is a bug.
+ */
+
+/** A user row as stored. */
+export interface UserRow {
+  id: string;
+  username: string;
+  nickname: string;
+  /** argon2id PHC string. */
+  passwordHash: string;
+  /** Picture name, '' when none. */
+  picture: string;
+  /** Sessions issued at or before this instant are no longer valid. */
+  sessionsValidAfterMs: number;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
+export interface ListOptions {
+  /** 1..500. */
+  limit: number;
+  /** When set, only usernames starting with it (case-insensitively), in username order. */
+  usernamePrefix: string;
+  /** Without a prefix: rows with an id greater than this (numeric order), in id order. */
+  afterId: string | null;
+  /** With a prefix: rows with a username greater than this (case-insensitively), in username order. */
+  afterUsername: string | null;
+}
+
+export interface RevokedSession {
+  sessionId: string;
+  expiresAtMs: number;
+}
+
+export interface UserStore {
+  findByUsername(username: string): Promise<UserRow | null>;
+  findById(id: string): Promise<UserRow | null>;
+  create(user: UserRow): Promise<'created' | 'username_taken'>;
+  /** Each update returns the row as it is after the change, or null when there is no such user. */
+  updateNickname(id: string, nickname: string, nowMs: number): Promise<UserRow | null>;
+  /** Also returns the picture that was replaced ('' when none). */
+  updatePicture(
+    id: string,
+    picture: string,
+    nowMs: number,
+  ): Promise<{ user: UserRow; previous: string } | null>;
+  /** Sets a new password hash; with `endSessions`, also ends every session issued until now. */
+  updatePassword(
+    id: string,
+    passwordHash: string,
+    nowMs: number,
+    endSessions: boolean,
+  ): Promise<UserRow | null>;
+  /**
+   * Replaces the hash only if it is still `expected` (a re-hash after login
+   * must never overwrite a password changed meanwhile). True when replaced.
+   */
+  replacePasswordHash(id: string, expected: string, passwordHash: string): Promise<boolean>;
+  /** Raises sessions_valid_after to `validAfterMs` (never lowers it). */
+  endSessions(id: string, validAfterMs: number): Promise<UserRow | null>;
+  /** Deletes the user and returns the row as it was. */
+  delete(id: string): Promise<UserRow | null>;
+  list(options: ListOptions): Promise<UserRow[]>;
+  /** True when some user's picture is this name. */
+  isPictureUsed(picture: string): Promise<boolean>;
+
+  /** Puts a session on the revoked list until it would have expired anyway. Idempotent. */
+  revokeSession(sessionId: string, userId: string, expiresAtMs: number): Promise<void>;
+  isSessionRevoked(sessionId: string, nowMs: number): Promise<boolean>;
+  /** The revoked sessions that have not expired yet. */
+  listRevokedSessions(nowMs: number): Promise<RevokedSession[]>;
+  /** Forgets revoked sessions that have expired; returns how many. */
+  purgeExpiredRevocations(nowMs: number): Promise<number>;
+
+  /** Resolves when the store answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

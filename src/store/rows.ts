@@ -1,0 +1,39 @@
+import type { RevokedSession, UserRow } from './port.ts';
+
+/** The columns of a users row, in the order both adapters select them. */
+export const USER_COLUMNS =
+  'id, username, nickname, password_hash, picture, sessions_valid_after, created_at, updated_at';
+
+/** A users row as a driver returns it: 64-bit integers as decimal strings (mysql2) or bigints (bun:sqlite). */
+export interface StoredUser {
+  id: string | bigint;
+  username: string;
+  nickname: string;
+  password_hash: string;
+  picture: string;
+  sessions_valid_after: string | bigint;
+  created_at: string | bigint;
+  updated_at: string | bigint;
+}
+
+export interface StoredRevoked {
+  session_id: string;
+  expires_at: string | bigint;
+}
+
+export function toUserRow(row: StoredUser): UserRow {
+  return {
+    id: row.id.toString(),
+    username: row.username,
+    nickname: row.nickname,
+    passwordHash: row.password_hash,
+    picture: row.picture,
+    sessionsValidAfterMs: Number(row.sessions_valid_after),
+    createdAtMs: Number(row.created_at),
+    updatedAtMs: Number(row.updated_at),
+  };
+}
+
+export function toRevokedSession(row: StoredRevoked): RevokedSession {
+  return { sessionId: row.session_id, expiresAtMs: Number(row.expires_at) };
+}

@@ -1,0 +1,31 @@
+import { Database } from 'bun:sqlite';
+
+/**
+ * How long a statement waits for another process's write lock. bun:sqlite is
+ * synchronous, so this wait blocks the event loop: keep it short. Within one
+ * process there is a single connection and it is never busy; waits only
+ * happen when several processes share the file.
+ */
+export const BUSY_TIMEOUT_MS = 1000;
+
+/**
+ * Opens (creating it if needed) the SQLite file. `strict` lets statements bind
+ * positional values without prefixes and fail on missing ones;
+ * `safeIntegers` returns every INTEGER as a bigint, so 64-bit ids never pass
+ * through a lossy JS number.
+ */
+export function openSqliteDatabase(path: string): Database {
+  const db = new Database(path, { create: true, strict: true, safeIntegers: true });
+  try {
+    db.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // WAL: readers never block the writer. synchronous=NORMAL is durable
+    // against process crashes in WAL mode; a power cut may lose the last
+    // commits, never corrupt the file.
+    db.run('PRAGMA journal_mode = WAL');
+    db.run('PRAGMA synchronous = NORMAL');
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}

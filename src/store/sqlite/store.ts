@@ -1,0 +1,266 @@
+/**
+ * UserStore on embedded SQLite (bun:sqlite), for `npm start` with no
+ * configuration and for the services' unit tests.
+ *
+ * Invariants:
+ * - one connection per process; bun:sqlite is synchronous, so each method
+ *   runs its statements without yielding and is atomic with respect to every
+ *   other call in this process (multi-statement writes also take a write
+ *   transaction, for other processes sharing the file);
+ * - ids are bound as BigInt and read back as bigint (safeIntegers), so values
+ *   up to 2^63-1 survive exactly;
+ * - lock waits past busy_timeout and disk failures throw UNAVAILABLE
+ *   (errors.ts); other errors are bugs and pass through.
+ *
+ * `db.query()` caches each prepared statement by its SQL text, so the SQL
+ * strings below are prepared once per process.
+ */
+import type { Database } from 'bun:sqlite';
+import {
+  checkLimit,
+  isPictureKey,
+  isSessionIdKey,
+  isUsernameKey,
+  likePrefix,
+  parseId,
+  requireId,
+} from '../keys.ts';
+import type { ListOptions, RevokedSession, UserRow, UserStore } from '../port.ts';
+import { guard } from './errors.ts';
+import {
+  type SqliteRevoked,
+  type SqliteUser,
+  toRevokedSession,
+  toUserRow,
+  toUserRowOrNull,
+  USER_COLUMNS,
+} from './rows.ts';
+
+type Param = string | number | bigint;
+
+export class SqliteStore implements UserStore {
+  constructor(readonly db: Database) {}
+
+  private one(sql: string, ...params: Param[]): UserRow | null {
+    return guard(() => toUserRowOrNull(this.db.query<SqliteUser, Param[]>(sql).get(...params)));
+  }
+
+  private many(sql: string, ...params: Param[]): UserRow[] {
+    return guard(() =>
+      this.db
+        .query<SqliteUser, Param[]>(sql)
+        .all(...params)
+        .map(toUserRow),
+    );
+  }
+
+  async findByUsername(username: string): Promise<UserRow | null> {
+    if (!isUsernameKey(username)) return null;
+    return this.one(`SELECT ${USER_COLUMNS} FROM users WHERE username = ?`, username);
+  }
+
+  async findById(id: string): Promise<UserRow | null> {
+    const key = parseId(id);
+    if (key === null) return null;
+    return this.one(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`, key);
+  }
+
+  async create(user: UserRow): Promise<'created' | 'username_taken'> {
+    const id = requireId(user.id);
+    // Only a username clash is an expected outcome; a duplicate id still
+    // throws (SQLITE_CONSTRAINT_PRIMARYKEY), as it means a broken id generator.
+    const { changes } = guard(() =>
+      this.db
+        .query<never, Param[]>(
+          `INSERT INTO users (${USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ` +
+            'ON CONFLICT (username) DO NOTHING',
+        )
+        .run(
+          id,
+          user.username,
+          user.nickname,
+          user.passwordHash,
+          user.picture,
+          user.sessionsValidAfterMs,
+          user.createdAtMs,
+          user.updatedAtMs,
+        ),
+    );
+    return changes === 1 ? 'created' : 'username_taken';
+  }
+
+  async updateNickname(id: string, nickname: string, nowMs: number): Promise<UserRow | null> {
+    const key = parseId(id);
+    if (key === null) return null;
+    return this.one(
+      `UPDATE users SET nickname = ?, updated_at = ? WHERE id = ? RETURNING ${USER_COLUMNS}`,
+      nickname,
+      nowMs,
+      key,
+    );
+  }
+
+  async updatePicture(
+    id: string,
+    picture: string,
+    nowMs: number,
+  ): Promise<{ user: UserRow; previous: string } | null> {
+    const key = parseId(id);
+    if (key === null) return null;
+    const update = this.db.transaction(() => {
+      const before = this.db
+        .query<{ picture: string }, [bigint]>('SELECT picture FROM users WHERE id = ?')
+        .get(key);
+      if (before === null) return null;
+      const user = this.one(
+        `UPDATE users SET picture = ?, updated_at = ? WHERE id = ? RETURNING ${USER_COLUMNS}`,
+        picture,
+        nowMs,
+        key,
+      );
+      return user === null ? null : { user, previous: before.picture };
+    });
+    return guard(() => update.immediate());
+  }
+
+  async updatePassword(
+    id: string,
+    passwordHash: string,
+    nowMs: number,
+    endSessions: boolean,
+  ): Promise<UserRow | null> {
+    const key = parseId(id);
+    if (key === null) return null;
+    const sessions = endSessions ? 'sessions_valid_after = max(sessions_valid_after, ?2), ' : '';
+    return this.one(
+      `UPDATE users SET password_hash = ?1, ${sessions}updated_at = ?2 WHERE id = ?3 ` +
+        `RETURNING ${USER_COLUMNS}`,
+      passwordHash,
+      nowMs,
+      key,
+    );
+  }
+
+  async replacePasswordHash(id: string, expected: string, passwordHash: string): Promise<boolean> {
+    const key = parseId(id);
+    if (key === null) return false;
+    const { changes } = guard(() =>
+      this.db
+        .query<never, Param[]>(
+          'UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?',
+        )
+        .run(passwordHash, key, expected),
+    );
+    return changes === 1;
+  }
+
+  async endSessions(id: string, validAfterMs: number): Promise<UserRow | null> {
+    const key = parseId(id);
+    if (key === null) return null;
+    return this.one(
+      'UPDATE users SET sessions_valid_after = max(sessions_valid_after, ?) WHERE id = ? ' +
+        `RETURNING ${USER_COLUMNS}`,
+      validAfterMs,
+      key,
+    );
+  }
+
+  async delete(id: string): Promise<UserRow | null> {
+    const key = parseId(id);
+    if (key === null) return null;
+    return this.one(`DELETE FROM users WHERE id = ? RETURNING ${USER_COLUMNS}`, key);
+  }
+
+  async list(options: ListOptions): Promise<UserRow[]> {
+    const limit = checkLimit(options.limit);
+    if (options.usernamePrefix === '') {
+      const after = options.afterId === null ? -1n : parseId(options.afterId);
+      if (after === null) return [];
+      return this.many(
+        `SELECT ${USER_COLUMNS} FROM users WHERE id > ? ORDER BY id LIMIT ?`,
+        after,
+        limit,
+      );
+    }
+    // No row can match a prefix or follow a cursor that is no possible username.
+    if (!isUsernameKey(options.usernamePrefix)) return [];
+    const pattern = likePrefix(options.usernamePrefix);
+    // LIKE is ASCII-case-insensitive and the column is NOCASE, so SQLite turns
+    // this into a range scan of users_username_uq, already in username order.
+    if (options.afterUsername === null) {
+      return this.many(
+        `SELECT ${USER_COLUMNS} FROM users WHERE username LIKE ? ESCAPE '!' ` +
+          'ORDER BY username LIMIT ?',
+        pattern,
+        limit,
+      );
+    }
+    if (!isUsernameKey(options.afterUsername)) return [];
+    return this.many(
+      `SELECT ${USER_COLUMNS} FROM users WHERE username LIKE ? ESCAPE '!' AND username > ? ` +
+        'ORDER BY username LIMIT ?',
+      pattern,
+      options.afterUsername,
+      limit,
+    );
+  }
+
+  async isPictureUsed(picture: string): Promise<boolean> {
+    if (!isPictureKey(picture)) return false;
+    return guard(
+      () => this.db.query('SELECT 1 FROM users WHERE picture = ? LIMIT 1').get(picture) !== null,
+    );
+  }
+
+  async revokeSession(sessionId: string, userId: string, expiresAtMs: number): Promise<void> {
+    if (!isSessionIdKey(sessionId)) {
+      throw new RangeError(`session id ${JSON.stringify(sessionId)} cannot be stored`);
+    }
+    const user = requireId(userId);
+    guard(() =>
+      this.db
+        .query(
+          'INSERT INTO revoked_sessions (session_id, user_id, expires_at) VALUES (?, ?, ?) ' +
+            'ON CONFLICT (session_id) DO NOTHING',
+        )
+        .run(sessionId, user, expiresAtMs),
+    );
+  }
+
+  async isSessionRevoked(sessionId: string, nowMs: number): Promise<boolean> {
+    if (!isSessionIdKey(sessionId)) return false;
+    return guard(
+      () =>
+        this.db
+          .query('SELECT 1 FROM revoked_sessions WHERE session_id = ? AND expires_at > ?')
+          .get(sessionId, nowMs) !== null,
+    );
+  }
+
+  async listRevokedSessions(nowMs: number): Promise<RevokedSession[]> {
+    return guard(() =>
+      this.db
+        .query<SqliteRevoked, [number]>(
+          'SELECT session_id, expires_at FROM revoked_sessions WHERE expires_at > ?',
+        )
+        .all(nowMs)
+        .map(toRevokedSession),
+    );
+  }
+
+  async purgeExpiredRevocations(nowMs: number): Promise<number> {
+    return guard(
+      () => this.db.query('DELETE FROM revoked_sessions WHERE expires_at <= ?').run(nowMs).changes,
+    );
+  }
+
+  async ping(): Promise<void> {
+    guard(() => this.db.query('SELECT 1').get());
+  }
+
+  async close(): Promise<void> {
+    // Lets SQLite refresh the planner statistics it found worth updating.
+    guard(() => this.db.run('PRAGMA optimize'));
+    this.db.close();
+  }
+}

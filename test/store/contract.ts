@@ -1,0 +1,396 @@
+/**
+ * The UserStore contract: what every adapter must do, as described in
+ * src/store/port.ts. sqlite.test.ts and mysql.test.ts run it on a fresh
+ * database each.
+ *
+ * All tests share one store, so each works on its own random usernames, ids,
+ * pictures and session ids and asserts only about those (the list tests look
+ * at their own rows within the pages, and the purge test clears expired rows
+ * before counting).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
+import { randomBytes } from 'node:crypto';
+import type { UserRow, UserStore } from '../../src/store/port.ts';
+
+export interface ContractSubject {
+  /** A store on a freshly created and migrated database. */
+  store: UserStore;
+  /** Runs the migrations on that database again; resolves to the versions applied. */
+  migrateAgain(): Promise<number[]>;
+  /** Closes the store and removes the database. */
+  dispose(): Promise<void>;
+}
+
+const MAX_ID = (1n << 63n) - 1n;
+const NOW = Date.now();
+
+/** A random id in 1..2^63-1, as the port carries it. */
+export function randomId(): string {
+  const value = randomBytes(8).readBigUInt64BE() & MAX_ID;
+  return (value === 0n ? 1n : value).toString();
+}
+
+/** A fresh username: `prefix` plus random letters, at most 32 characters. */
+export function uniqueName(prefix = 'u'): string {
+  return `${prefix}${randomBytes(8).toString('hex')}`.slice(0, 32);
+}
+
+function sessionId(): string {
+  return randomBytes(16).toString('base64url'); // 22 characters, like real ones
+}
+
+export function newUser(overrides: Partial<UserRow> = {}): UserRow {
+  return {
+    id: randomId(),
+    username: uniqueName(),
+    nickname: 'Nick',
+    passwordHash: `$argon2id$v=19$m=19456,t=2,p=1$${randomBytes(8).toString('base64')}`,
+    picture: '',
+    sessionsValidAfterMs: 0,
+    createdAtMs: NOW,
+    updatedAtMs: NOW,
+    ...overrides,
+  };
+}
+
+const byId = (a: string, b: string) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0);
+
+/** Registers the contract's describe blocks; `open` is called once, before the first test. */
+export function describeStoreContract(engine: string, open: () => Promise<ContractSubject>): void {
+  let subject: ContractSubject;
+  let store: UserStore;
+
+  async function created(overrides: Partial<UserRow> = {}): Promise<UserRow> {
+    const user = newUser(overrides);
+    expect(await store.create(user)).toBe('created');
+    return user;
+  }
+
+  beforeAll(async () => {
+    subject = await open();
+    store = subject.store;
+  });
+
+  afterAll(async () => {
+    await subject?.dispose();
+  });
+
+  describe(`${engine} store: create and find`, () => {
+    it('should find a user by username case-insensitively, keeping the stored spelling', async () => {
+      const user = await created({ username: uniqueName('MiXeD_') });
+      for (const spelling of [
+        user.username,
+        user.username.toUpperCase(),
+        user.username.toLowerCase(),
+      ]) {
+        expect(await store.findByUsername(spelling)).toEqual(user);
+      }
+    });
+
+    it('should find a user by id', async () => {
+      const user = await created();
+      expect(await store.findById(user.id)).toEqual(user);
+      expect(await store.findById(randomId())).toBeNull();
+    });
+
+    it('should answer username_taken for a name differing only in case', async () => {
+      const user = await created({ username: uniqueName('Case.') });
+      const clash = newUser({ username: user.username.toUpperCase() });
+      expect(await store.create(clash)).toBe('username_taken');
+      expect(await store.findById(clash.id)).toBeNull();
+      expect((await store.findByUsername(clash.username))?.username).toBe(user.username);
+    });
+
+    it('should create exactly one of concurrent creates of one username', async () => {
+      const username = uniqueName('race-');
+      const users = Array.from({ length: 20 }, (_, i) =>
+        newUser({ username: i % 2 === 0 ? username : username.toUpperCase() }),
+      );
+      const results = await Promise.all(users.map((u) => store.create(u)));
+      expect(results.filter((r) => r === 'created')).toHaveLength(1);
+      expect(results.filter((r) => r === 'username_taken')).toHaveLength(19);
+      const winner = users[results.indexOf('created')];
+      expect((await store.findByUsername(username))?.id).toBe(winner?.id as string);
+    });
+
+    it('should throw on a duplicate id (a bug, not an expected outcome)', async () => {
+      const user = await created();
+      await expect(store.create(newUser({ id: user.id }))).rejects.toThrow();
+    });
+
+    it('should round-trip Unicode nicknames exactly', async () => {
+      const emoji = Array.from({ length: 64 }, (_, i) => String.fromCodePoint(0x1f600 + i)).join(
+        '',
+      );
+      expect([...emoji]).toHaveLength(64);
+      for (const nickname of ['名前 🎉 Ünïcödé', emoji, 'e\u0301 stays decomposed', '']) {
+        const user = await created({ nickname });
+        expect((await store.findById(user.id))?.nickname).toBe(nickname);
+      }
+    });
+
+    it('should refuse values longer than their columns', async () => {
+      await expect(store.create(newUser({ nickname: '😀'.repeat(65) }))).rejects.toThrow();
+      await expect(store.create(newUser({ username: 'x'.repeat(33) }))).rejects.toThrow();
+    });
+
+    it('should keep ids near 2^63 exact', async () => {
+      const ids = ['9223372036854775807', '9007199254740993', '9007199254740992'];
+      const users = [];
+      for (const id of ids) users.push(await created({ id }));
+      for (const user of users) {
+        expect(await store.findById(user.id)).toEqual(user);
+        expect((await store.findByUsername(user.username))?.id).toBe(user.id);
+      }
+      const [last] = await store.list({
+        limit: 1,
+        usernamePrefix: '',
+        afterId: '9223372036854775806',
+        afterUsername: null,
+      });
+      expect(last?.id).toBe('9223372036854775807');
+    });
+
+    it('should answer null for usernames no row can hold, without throwing', async () => {
+      const user = await created();
+      for (const name of ['名前', 'é', 'x'.repeat(1000), '', `${user.username} `, ' ']) {
+        expect(await store.findByUsername(name)).toBeNull();
+      }
+    });
+
+    it('should answer null for ids no row can hold, without throwing', async () => {
+      for (const id of ['', 'abc', '-1', '1e3', '01', '9223372036854775808', '9'.repeat(40)]) {
+        expect(await store.findById(id)).toBeNull();
+        expect(await store.updateNickname(id, 'x', NOW)).toBeNull();
+        expect(await store.delete(id)).toBeNull();
+      }
+    });
+  });
+
+  describe(`${engine} store: updates`, () => {
+    it('should update the nickname and return the fresh row', async () => {
+      const user = await created();
+      const updated = await store.updateNickname(user.id, 'Новое 🎈', NOW + 5);
+      expect(updated).toEqual({ ...user, nickname: 'Новое 🎈', updatedAtMs: NOW + 5 });
+      expect(await store.findById(user.id)).toEqual(updated);
+      expect(await store.updateNickname(randomId(), 'x', NOW)).toBeNull();
+    });
+
+    it('should update the picture and return the one it replaced', async () => {
+      const user = await created();
+      const first = await store.updatePicture(user.id, 'pic-a', NOW + 1);
+      expect(first).toEqual({
+        user: { ...user, picture: 'pic-a', updatedAtMs: NOW + 1 },
+        previous: '',
+      });
+      const second = await store.updatePicture(user.id, 'pic-b', NOW + 2);
+      expect(second?.previous).toBe('pic-a');
+      expect(second?.user.picture).toBe('pic-b');
+      expect(await store.updatePicture(randomId(), 'pic-c', NOW)).toBeNull();
+    });
+
+    it('should report each replaced picture once when uploads race', async () => {
+      const user = await created({ picture: 'race-0' });
+      const pictures = Array.from({ length: 3 }, (_, i) => `race-${i + 1}`);
+      const results = await Promise.all(pictures.map((p) => store.updatePicture(user.id, p, NOW)));
+      const previous = results.map((r) => r?.previous).sort();
+      const final = (await store.findById(user.id))?.picture;
+      // Every picture but the final one was replaced exactly once.
+      expect(previous).toEqual(['race-0', ...pictures].filter((p) => p !== final).sort());
+    });
+
+    it('should update the password, ending sessions only when asked', async () => {
+      const user = await created({ sessionsValidAfterMs: NOW - 1000 });
+      const kept = await store.updatePassword(user.id, 'hash-2', NOW + 10, false);
+      expect(kept).toEqual({ ...user, passwordHash: 'hash-2', updatedAtMs: NOW + 10 });
+      const ended = await store.updatePassword(user.id, 'hash-3', NOW + 20, true);
+      expect(ended).toEqual({
+        ...user,
+        passwordHash: 'hash-3',
+        updatedAtMs: NOW + 20,
+        sessionsValidAfterMs: NOW + 20,
+      });
+      expect(await store.updatePassword(randomId(), 'h', NOW, true)).toBeNull();
+    });
+
+    it('should raise sessions_valid_after and never lower it', async () => {
+      const user = await created();
+      expect((await store.endSessions(user.id, NOW + 100))?.sessionsValidAfterMs).toBe(NOW + 100);
+      expect((await store.endSessions(user.id, NOW + 50))?.sessionsValidAfterMs).toBe(NOW + 100);
+      const raised = await store.endSessions(user.id, NOW + 200);
+      expect(raised).toEqual({ ...user, sessionsValidAfterMs: NOW + 200 });
+      expect(await store.endSessions(randomId(), NOW)).toBeNull();
+    });
+
+    it('should replace the password hash only while it is the expected one', async () => {
+      const user = await created();
+      expect(await store.replacePasswordHash(user.id, 'not-the-hash', 'rehashed')).toBe(false);
+      expect((await store.findById(user.id))?.passwordHash).toBe(user.passwordHash);
+      expect(await store.replacePasswordHash(user.id, user.passwordHash, 'rehashed')).toBe(true);
+      expect((await store.findById(user.id))?.passwordHash).toBe('rehashed');
+      expect(await store.replacePasswordHash(user.id, user.passwordHash, 'again')).toBe(false);
+      expect(await store.replacePasswordHash(user.id, 'répété', 'again')).toBe(false);
+      expect(await store.replacePasswordHash(randomId(), 'rehashed', 'x')).toBe(false);
+    });
+
+    it('should delete a user, return the old row, and free the username', async () => {
+      const user = await created({ picture: 'gone', nickname: 'bye 👋' });
+      expect(await store.delete(user.id)).toEqual(user);
+      expect(await store.findById(user.id)).toBeNull();
+      expect(await store.findByUsername(user.username)).toBeNull();
+      expect(await store.delete(user.id)).toBeNull();
+      expect(await store.create(newUser({ username: user.username }))).toBe('created');
+    });
+  });
+
+  describe(`${engine} store: list`, () => {
+    it('should page by id, returning each row exactly once, in id order', async () => {
+      const mine = new Set<string>();
+      for (let batch = 0; batch < 6; batch++) {
+        const users = Array.from({ length: 50 }, () => newUser());
+        await Promise.all(users.map((u) => store.create(u)));
+        for (const u of users) mine.add(u.id);
+      }
+      const seen: string[] = [];
+      let afterId: string | null = null;
+      for (let pages = 0; pages < 1000; pages++) {
+        const page: UserRow[] = await store.list({
+          limit: 37,
+          usernamePrefix: '',
+          afterId,
+          afterUsername: null,
+        });
+        seen.push(...page.map((u) => u.id));
+        if (page.length < 37) break;
+        afterId = page[page.length - 1]?.id ?? null;
+      }
+      expect([...seen].sort(byId)).toEqual(seen);
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(seen.filter((id) => mine.has(id))).toHaveLength(mine.size);
+    });
+
+    it('should accept the limits 1 and 500', async () => {
+      await created();
+      const base = { usernamePrefix: '', afterId: null, afterUsername: null };
+      expect(await store.list({ ...base, limit: 1 })).toHaveLength(1);
+      const all = await store.list({ ...base, limit: 500 });
+      expect(all.length).toBeGreaterThan(1);
+      expect(all.length).toBeLessThanOrEqual(500);
+      await expect(store.list({ ...base, limit: 501 })).rejects.toThrow(RangeError);
+    });
+
+    it('should match a prefix literally: _ % and ! are not wildcards', async () => {
+      const tag = uniqueName('lp').slice(0, 12);
+      const names = ['_x1', '_x2', 'ax3', '%y', 'zzy', '!q', 'a!q'].map((s) => tag + s);
+      for (const username of names) await created({ username });
+      const find = async (prefix: string) =>
+        (
+          await store.list({
+            limit: 50,
+            usernamePrefix: prefix,
+            afterId: null,
+            afterUsername: null,
+          })
+        )
+          .map((u) => u.username)
+          .sort();
+      expect(await find(`${tag}_`)).toEqual([`${tag}_x1`, `${tag}_x2`]);
+      expect(await find(`${tag}%`)).toEqual([`${tag}%y`]);
+      expect(await find(`${tag}!`)).toEqual([`${tag}!q`]);
+      expect(await find(tag.toUpperCase())).toEqual([...names].sort());
+    });
+
+    it('should order by username case-insensitively and page with afterUsername', async () => {
+      const tag = uniqueName('ord').slice(0, 12);
+      const names = ['b', 'A', 'c', 'D', 'e1', 'E2', 'f'].map((s) => tag + s);
+      for (const username of names) await created({ username });
+      const options = { usernamePrefix: tag.toUpperCase(), afterId: null, afterUsername: null };
+      const all = (await store.list({ ...options, limit: 50 })).map((u) => u.username);
+      expect(all).toEqual(['A', 'b', 'c', 'D', 'e1', 'E2', 'f'].map((s) => tag + s));
+      const paged: string[] = [];
+      let afterUsername: string | null = null;
+      for (;;) {
+        const page: UserRow[] = await store.list({ ...options, limit: 2, afterUsername });
+        paged.push(...page.map((u) => u.username));
+        if (page.length < 2) break;
+        // The cursor matches case-insensitively too.
+        afterUsername = page[page.length - 1]?.username.toUpperCase() ?? null;
+      }
+      expect(paged).toEqual(all);
+    });
+
+    it('should list nothing for a prefix or cursor no username can have', async () => {
+      const base = { limit: 10, afterId: null, afterUsername: null };
+      expect(await store.list({ ...base, usernamePrefix: '名' })).toEqual([]);
+      expect(await store.list({ ...base, usernamePrefix: 'x'.repeat(40) })).toEqual([]);
+      expect(await store.list({ ...base, usernamePrefix: 'a', afterUsername: 'é' })).toEqual([]);
+      expect(await store.list({ ...base, usernamePrefix: '', afterId: 'nope' })).toEqual([]);
+    });
+  });
+
+  describe(`${engine} store: pictures`, () => {
+    it('should tell whether some user has a picture', async () => {
+      const [a, b] = [uniqueName('pic'), uniqueName('pic')] as [string, string];
+      expect(await store.isPictureUsed(a)).toBe(false);
+      const user = await created({ picture: a });
+      expect(await store.isPictureUsed(a)).toBe(true);
+      await store.updatePicture(user.id, b, NOW);
+      expect(await store.isPictureUsed(a)).toBe(false);
+      expect(await store.isPictureUsed(b)).toBe(true);
+      await store.delete(user.id);
+      expect(await store.isPictureUsed(b)).toBe(false);
+      expect(await store.isPictureUsed('图片')).toBe(false);
+      expect(await store.isPictureUsed('p'.repeat(1000))).toBe(false);
+    });
+  });
+
+  describe(`${engine} store: revoked sessions`, () => {
+    it('should revoke a session idempotently until it expires', async () => {
+      const id = sessionId();
+      const userId = randomId();
+      expect(await store.isSessionRevoked(id, NOW)).toBe(false);
+      await store.revokeSession(id, userId, NOW + 60_000);
+      await store.revokeSession(id, userId, NOW + 60_000);
+      expect(await store.isSessionRevoked(id, NOW)).toBe(true);
+      expect(await store.isSessionRevoked(id, NOW + 60_000)).toBe(false);
+      expect(await store.isSessionRevoked(sessionId(), NOW)).toBe(false);
+      expect(await store.isSessionRevoked('セッション', NOW)).toBe(false);
+      expect(await store.isSessionRevoked('s'.repeat(1000), NOW)).toBe(false);
+    });
+
+    it('should list only the revocations that have not expired', async () => {
+      const live = [sessionId(), sessionId()];
+      const expired = [sessionId(), sessionId()];
+      for (const id of live) await store.revokeSession(id, randomId(), NOW + 5000);
+      for (const id of expired) await store.revokeSession(id, randomId(), NOW - 5000);
+      const listed = await store.listRevokedSessions(NOW);
+      for (const id of live)
+        expect(listed).toContainEqual({ sessionId: id, expiresAtMs: NOW + 5000 });
+      const ids = new Set(listed.map((r) => r.sessionId));
+      for (const id of expired) expect(ids.has(id)).toBe(false);
+      expect(listed.every((r) => r.expiresAtMs > NOW)).toBe(true);
+    });
+
+    it('should purge expired revocations and count them', async () => {
+      await store.purgeExpiredRevocations(NOW);
+      const live = sessionId();
+      await store.revokeSession(live, randomId(), NOW + 1);
+      for (let i = 0; i < 3; i++) await store.revokeSession(sessionId(), randomId(), NOW - i);
+      expect(await store.purgeExpiredRevocations(NOW)).toBe(3);
+      expect(await store.purgeExpiredRevocations(NOW)).toBe(0);
+      expect(await store.isSessionRevoked(live, NOW)).toBe(true);
+    });
+  });
+
+  describe(`${engine} store: housekeeping`, () => {
+    it('should answer a ping', async () => {
+      await store.ping();
+    });
+
+    it('should apply nothing when the migrations run again', async () => {
+      const user = await created();
+      expect(await subject.migrateAgain()).toEqual([]);
+      expect(await store.findById(user.id)).toEqual(user);
+    });
+  });
+}

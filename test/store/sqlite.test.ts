@@ -1,0 +1,137 @@
+import { Database } from 'bun:sqlite';
+import { describe, expect, it } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../src/log.ts';
+import { loadMigrations, migrate, migrationsDir } from '../../src/store/migrate.ts';
+import { openStore, type StoreOptions, sqlitePath } from '../../src/store/open.ts';
+import { classifySqliteError } from '../../src/store/sqlite/errors.ts';
+import { sqliteMigrationTarget } from '../../src/store/sqlite/migration-target.ts';
+import { SqliteStore } from '../../src/store/sqlite/store.ts';
+import { RpcError } from '../../src/wire/rpc-error.ts';
+import { Status } from '../../src/wire/status.ts';
+import { describeStoreContract, newUser } from './contract.ts';
+
+const MYSQL_UNUSED = {
+  poolSize: 1,
+  queueLimit: 0,
+  queueTimeoutMs: 1,
+  queryTimeoutMs: 1,
+  connectTimeoutMs: 100,
+};
+
+function sqliteOptions(dataDir: string): StoreOptions {
+  return { mysqlUrl: '', dataDir, mysql: MYSQL_UNUSED };
+}
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'usermgr-store-'));
+}
+
+async function migrateFile(path: string): Promise<number[]> {
+  const db = new Database(path, { strict: true, safeIntegers: true });
+  try {
+    return await migrate(
+      sqliteMigrationTarget(db),
+      await loadMigrations(migrationsDir('sqlite')),
+      silentLogger,
+    );
+  } finally {
+    db.close();
+  }
+}
+
+describeStoreContract('sqlite', async () => {
+  const dir = tempDir();
+  const store = await openStore(sqliteOptions(dir), silentLogger);
+  return {
+    store,
+    migrateAgain: () => migrateFile(sqlitePath(dir)),
+    async dispose() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe('sqlite store: engine specifics', () => {
+  it('should create the data directory and the file, in WAL mode', async () => {
+    const dir = join(tempDir(), 'nested', 'data');
+    const store = await openStore(sqliteOptions(dir), silentLogger);
+    try {
+      expect(store).toBeInstanceOf(SqliteStore);
+      const { db } = store as SqliteStore;
+      expect(db.query('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
+      expect(await Bun.file(sqlitePath(dir)).exists()).toBe(true);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('should keep its data across a reopen', async () => {
+    const dir = tempDir();
+    const user = newUser({ nickname: '再び 🔁' });
+    const first = await openStore(sqliteOptions(dir), silentLogger);
+    await first.create(user);
+    await first.close();
+    const second = await openStore(sqliteOptions(dir), silentLogger);
+    expect(await second.findById(user.id)).toEqual(user);
+    await second.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('should answer UNAVAILABLE while another process holds the write lock', async () => {
+    const dir = tempDir();
+    const store = (await openStore(sqliteOptions(dir), silentLogger)) as SqliteStore;
+    const other = new Database(sqlitePath(dir));
+    other.run('BEGIN IMMEDIATE');
+    try {
+      store.db.run('PRAGMA busy_timeout = 10'); // keep the test fast
+      const error = await store.create(newUser()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RpcError);
+      expect((error as RpcError).code).toBe(Status.UNAVAILABLE);
+    } finally {
+      other.run('ROLLBACK');
+      other.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('should pass other errors through unchanged', () => {
+    const error = Object.assign(new Error('constraint'), { code: 'SQLITE_CONSTRAINT_CHECK' });
+    expect(classifySqliteError(error)).toBe(error);
+  });
+
+  it('should apply each migration once when two processes start at once', async () => {
+    const dir = tempDir();
+    const path = sqlitePath(dir);
+    const root = join(import.meta.dir, '../..');
+    const script = `
+      import { Database } from 'bun:sqlite';
+      import { silentLogger } from '${root}/src/log.ts';
+      import { loadMigrations, migrate, migrationsDir } from '${root}/src/store/migrate.ts';
+      import { openSqliteDatabase } from '${root}/src/store/sqlite/database.ts';
+      import { sqliteMigrationTarget } from '${root}/src/store/sqlite/migration-target.ts';
+      const db = openSqliteDatabase(${JSON.stringify(path)});
+      const applied = await migrate(sqliteMigrationTarget(db), await loadMigrations(migrationsDir('sqlite')), silentLogger);
+      console.log(JSON.stringify(applied));
+    `;
+    const children = [0, 1].map(() =>
+      Bun.spawn([process.execPath, '-e', script], { stdout: 'pipe', stderr: 'inherit' }),
+    );
+    const outputs = await Promise.all(children.map((c) => new Response(c.stdout).text()));
+    expect(await Promise.all(children.map((c) => c.exited))).toEqual([0, 0]);
+    const applied = outputs.flatMap((o) => JSON.parse(o) as number[]).sort();
+    const versions = (await loadMigrations(migrationsDir('sqlite'))).map((m) => m.version);
+    expect(applied).toEqual(versions);
+    const db = new Database(path);
+    expect(db.query('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({
+      n: versions.length,
+    });
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
