@@ -1,0 +1,127 @@
+/**
+ * Redis for tests. The shared server (TEST_REDIS_URL, default
+ * redis://127.0.0.1:6379) is used with a key prefix of its own per stack, so
+ * tests never see or delete each other's keys. Tests that stop, kill or pause
+ * Redis start a private redis-server instead, on a free port.
+ */
+import type { Subprocess } from 'bun';
+import Redis from 'ioredis';
+
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const HOW_TO_START =
+  'start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no';
+
+/** Fails (never skips) when the shared Redis is not there, saying how to start it. */
+export async function requireRedis(url = TEST_REDIS_URL): Promise<string> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2000,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.ping();
+    return url;
+  } catch (err) {
+    throw new Error(
+      `Redis is not reachable at ${url} (${(err as Error).message}): ${HOW_TO_START}`,
+    );
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** A key prefix no other test run uses. */
+export function uniquePrefix(): string {
+  return `test:${crypto.randomUUID().slice(0, 8)}:`;
+}
+
+export async function freePort(): Promise<number> {
+  const listener = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
+  const port = listener.port;
+  listener.stop(true);
+  return port;
+}
+
+export interface PrivateRedis {
+  url: string;
+  port: number;
+  /** A client for looking inside (no prefix). */
+  client(): Redis;
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  pause(): void;
+  resume(): void;
+  stop(): Promise<void>;
+}
+
+/** A redis-server of this test's own, which it may kill, restart and pause. */
+export async function startPrivateRedis(): Promise<PrivateRedis> {
+  if (Bun.which('redis-server') === null)
+    throw new Error(`redis-server is not installed: apt-get install -y redis-server`);
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let proc: Subprocess | null = null;
+  const clients: Redis[] = [];
+
+  async function start(): Promise<void> {
+    proc = Bun.spawn(
+      [
+        'redis-server',
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+      ],
+      {
+        stdout: 'ignore',
+        stderr: 'ignore',
+      },
+    );
+    const until = performance.now() + 5000;
+    while (performance.now() < until) {
+      try {
+        await requireRedis(url);
+        return;
+      } catch {
+        await Bun.sleep(20);
+      }
+    }
+    throw new Error(`private redis-server on port ${port} did not start`);
+  }
+
+  async function kill(): Promise<void> {
+    if (proc === null) return;
+    proc.kill('SIGKILL');
+    await proc.exited;
+    proc = null;
+  }
+
+  await start();
+  return {
+    url,
+    port,
+    client() {
+      const c = new Redis(url, { maxRetriesPerRequest: 1 });
+      c.on('error', () => {});
+      clients.push(c);
+      return c;
+    },
+    kill,
+    start,
+    pause: () => proc?.kill('SIGSTOP'),
+    resume: () => proc?.kill('SIGCONT'),
+    async stop() {
+      for (const c of clients) c.disconnect();
+      proc?.kill('SIGCONT');
+      await kill();
+    },
+  };
+}
