@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usermgr/v1/record.proto.
  */
 export const file_usermgr_v1_record: GenFile = /*@__PURE__*/
-  fileDesc("Chd1c2VybWdyL3YxL3JlY29yZC5wcm90bxIKdXNlcm1nci52MSLDAQoKVXNlclJlY29yZBIOCgJpZBgBIAEoBEICMAESEAoIdXNlcm5hbWUYAiABKAkSEAoIbmlja25hbWUYAyABKAkSFQoNcGFzc3dvcmRfaGFzaBgEIAEoCRIPCgdwaWN0dXJlGAUgASgJEiMKF3Nlc3Npb25zX3ZhbGlkX2FmdGVyX21zGAYgASgDQgIwABIZCg1jcmVhdGVkX2F0X21zGAcgASgDQgIwABIZCg11cGRhdGVkX2F0X21zGAggASgDQgIwAGIGcHJvdG8z");
+  fileDesc("Chd1c2VybWdyL3YxL3JlY29yZC5wcm90bxIKdXNlcm1nci52MSK3AQoKVXNlclJlY29yZBIOCgJpZBgBIAEoBEICMAESEAoIdXNlcm5hbWUYAiABKAkSEAoIbmlja25hbWUYAyABKAkSFQoNcGFzc3dvcmRfaGFzaBgEIAEoCRIPCgdwaWN0dXJlGAUgASgJEh8KF3Nlc3Npb25zX3ZhbGlkX2FmdGVyX21zGAYgASgDEhUKDWNyZWF0ZWRfYXRfbXMYByABKAMSFQoNdXBkYXRlZF9hdF9tcxgIIAEoA2IGcHJvdG8z");
 
 /**
  * A user row as cached by username. Compact binary, so a cache hit costs one
@@ -50,17 +50,17 @@ export type UserRecord = Message<"usermgr.v1.UserRecord"> & {
   picture: string;
 
   /**
-   * @generated from field: int64 sessions_valid_after_ms = 6 [jstype = JS_NORMAL];
+   * @generated from field: int64 sessions_valid_after_ms = 6;
    */
   sessionsValidAfterMs: bigint;
 
   /**
-   * @generated from field: int64 created_at_ms = 7 [jstype = JS_NORMAL];
+   * @generated from field: int64 created_at_ms = 7;
    */
   createdAtMs: bigint;
 
   /**
-   * @generated from field: int64 updated_at_ms = 8 [jstype = JS_NORMAL];
+   * @generated from field: int64 updated_at_ms = 8;
    */
   updatedAtMs: bigint;
 };

@@ -1,0 +1,209 @@
+import { afterEach, describe, expect, it } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Semaphore } from '../lib/semaphore.ts';
+import { silentLogger } from '../log.ts';
+import { openStore } from '../store/open.ts';
+import type { UserStore } from '../store/port.ts';
+import { Status } from '../wire/status.ts';
+import { Accounts } from './accounts.ts';
+import { CachedUsers } from './cached-users.ts';
+import { CredentialMemo } from './credential-memo.ts';
+import { IdGenerator } from './ids.ts';
+import { Passwords } from './passwords.ts';
+import { Revocations } from './revocations.ts';
+import { SessionTokens } from './session-tokens.ts';
+
+const cheap = { memoryKiB: 1024, timeCost: 1, concurrency: 2, maxWaiting: 64 };
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** The services over an embedded SQLite store and no cache, with a clock the test moves. */
+async function services(passwordOptions = cheap) {
+  const dir = mkdtempSync(join(tmpdir(), 'usermgr-core-'));
+  const store: UserStore = await openStore(
+    {
+      mysqlUrl: '',
+      dataDir: dir,
+      mysql: {
+        poolSize: 1,
+        queueLimit: 1,
+        queueTimeoutMs: 1,
+        queryTimeoutMs: 1,
+        connectTimeoutMs: 100,
+      },
+    },
+    silentLogger,
+  );
+  cleanups.push(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return servicesOver(store, new Passwords(passwordOptions));
+}
+
+/** The services over an existing store, with the given password settings. */
+function servicesOver(store: UserStore, passwords: Passwords) {
+  const clock = { now: Date.UTC(2026, 10, 23) };
+  const bypass = new Semaphore(4, 4);
+  const users = new CachedUsers(
+    store,
+    null,
+    bypass,
+    { ttlMs: 1000, negativeTtlMs: 1000, tombstoneMs: 1000 },
+    silentLogger,
+  );
+  const accounts = new Accounts({
+    store,
+    users,
+    revocations: new Revocations(store, null, bypass, silentLogger),
+    passwords,
+    memo: new CredentialMemo({ ttlMs: 60_000, maxEntries: 100, now: () => clock.now }),
+    tokens: new SessionTokens(['unit-test-secret'.padEnd(40, '!')], 3_600_000),
+    ids: new IdGenerator(1, () => clock.now),
+    log: silentLogger,
+    now: () => clock.now,
+  });
+  return { accounts, store, passwords, clock };
+}
+
+const deadline = () => performance.now() + 10_000;
+const input = (username: string, password = 'correct horse', nickname = '') => ({
+  username,
+  password,
+  nickname,
+});
+
+describe('unit: Accounts (SQLite store, no cache)', () => {
+  it('should default the nickname to the username and store an argon2id hash', async () => {
+    const { accounts, store } = await services();
+    const user = await accounts.register(input('Zoe_1'), deadline());
+    expect(user.nickname).toBe('Zoe_1');
+    expect((await store.findById(user.id))?.passwordHash).toStartWith(
+      '$argon2id$v=19$m=1024,t=1,p=1$',
+    );
+  });
+
+  it('should refuse a username taken in another case, before hashing', async () => {
+    const { accounts, passwords } = await services();
+    await accounts.register(input('Taken'), deadline());
+    const hashes = passwords.counts.hash;
+    await expect(accounts.register(input('TAKEN'), deadline())).rejects.toMatchObject({
+      code: Status.ALREADY_EXISTS,
+      field: 'username',
+    });
+    expect(passwords.counts.hash).toBe(hashes);
+  });
+
+  it('should refuse each invalid field with INVALID_ARGUMENT naming it', async () => {
+    const { accounts } = await services();
+    for (const [bad, field] of [
+      [input('x'), 'username'],
+      [input('valid', 'short'), 'password'],
+      [input('valid', 'long enough', '   '), 'nickname'],
+    ] as const) {
+      await expect(accounts.register(bad, deadline())).rejects.toMatchObject({
+        code: Status.INVALID_ARGUMENT,
+        field,
+      });
+    }
+  });
+
+  it('should log in with the NFC form of the password typed either way', async () => {
+    const { accounts } = await services();
+    await accounts.register(input('nfc_user', 'caf\u00e9 au lait'), deadline());
+    const session = await accounts.login(
+      { username: 'nfc_user', password: 'cafe\u0301 au lait' },
+      deadline(),
+    );
+    expect(session.user.username).toBe('nfc_user');
+  });
+
+  it('should end sessions issued before logout-all, and accept one issued in the same millisecond after it', async () => {
+    const { accounts, clock } = await services();
+    await accounts.register(input('same_ms'), deadline());
+    const before = await accounts.login(input('same_ms'), deadline());
+    await accounts.logoutAll({ token: before.token }, deadline());
+    await expect(accounts.profile({ token: before.token }, deadline())).rejects.toMatchObject({
+      code: Status.UNAUTHENTICATED,
+    });
+    const after = await accounts.login(input('same_ms'), deadline()); // clock has not moved
+    expect((await accounts.profile({ token: after.token }, deadline())).user.username).toBe(
+      'same_ms',
+    );
+    clock.now += 5;
+    expect((await accounts.profile({ token: after.token }, deadline())).user.username).toBe(
+      'same_ms',
+    );
+  });
+
+  it('should check the anti-CSRF token only when one is presented', async () => {
+    const { accounts } = await services();
+    await accounts.register(input('csrf_user'), deadline());
+    const { token, csrfToken } = await accounts.login(input('csrf_user'), deadline());
+    expect((await accounts.profile({ token, csrfToken }, deadline())).csrfToken).toBe(csrfToken);
+    await expect(
+      accounts.updateNickname({ token, csrfToken: 'forged' }, 'x', deadline()),
+    ).rejects.toMatchObject({
+      code: Status.PERMISSION_DENIED,
+    });
+    await expect(
+      accounts.updateNickname({ token, csrfToken: '' }, 'x', deadline()),
+    ).rejects.toMatchObject({
+      code: Status.PERMISSION_DENIED,
+    });
+    expect((await accounts.updateNickname({ token, csrfToken }, 'x', deadline())).nickname).toBe(
+      'x',
+    );
+  });
+
+  it('should refuse the token of a deleted user, also after the username is registered again', async () => {
+    const { accounts, store } = await services();
+    const first = await accounts.register(input('reused'), deadline());
+    const { token } = await accounts.login(input('reused'), deadline());
+    await store.delete(first.id);
+    await accounts.register(input('reused'), deadline());
+    await expect(accounts.profile({ token }, deadline())).rejects.toMatchObject({
+      code: Status.UNAUTHENTICATED,
+    });
+  });
+
+  it('should re-hash a password stored with old parameters at login', async () => {
+    const old = await services({ ...cheap, memoryKiB: 2048 });
+    await old.accounts.register(input('rehash_me'), deadline());
+    const before = (await old.store.findByUsername('rehash_me'))?.passwordHash;
+    expect(before).toContain('m=2048');
+    // Same store, services now configured with new parameters.
+    const passwords = new Passwords(cheap);
+    expect(passwords.needsRehash(before as string)).toBe(true);
+    const { accounts } = servicesOver(old.store, passwords);
+    await accounts.login(input('rehash_me'), deadline());
+    let after = before;
+    for (let i = 0; i < 50 && after === before; i++) {
+      await Bun.sleep(20);
+      after = (await old.store.findByUsername('rehash_me'))?.passwordHash;
+    }
+    expect(after).toContain('m=1024');
+    expect((await accounts.login(input('rehash_me'), deadline())).user.username).toBe('rehash_me');
+  });
+
+  it('should answer RESOURCE_EXHAUSTED at once when the hash queue is full', async () => {
+    const { accounts } = await services({
+      memoryKiB: 19_456,
+      timeCost: 2,
+      concurrency: 1,
+      maxWaiting: 1,
+    });
+    const results = await Promise.allSettled(
+      Array.from({ length: 4 }, (_, i) => accounts.login(input(`nobody_${i}`), deadline())),
+    );
+    const codes = results.map((r) =>
+      r.status === 'rejected' ? (r.reason as { code: Status }).code : 'ok',
+    );
+    expect(codes.filter((c) => c === Status.RESOURCE_EXHAUSTED).length).toBe(2);
+    expect(codes.filter((c) => c === Status.UNAUTHENTICATED).length).toBe(2);
+  });
+});

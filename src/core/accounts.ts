@@ -1,0 +1,217 @@
+/**
+ * Accounts: sign-up, login, sessions and profile. The one place where these
+ * decisions are made; the TCP server calls it, the HTTP server never does.
+ */
+import type { Logger } from '../log.ts';
+import type { UserRow, UserStore } from '../store/port.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+import type { CachedUsers } from './cached-users.ts';
+import type { CredentialMemo } from './credential-memo.ts';
+import type { IdGenerator } from './ids.ts';
+import type { Passwords } from './passwords.ts';
+import type { Revocations } from './revocations.ts';
+import type { SessionClaims, SessionTokens } from './session-tokens.ts';
+import {
+  type Checked,
+  checkNewPassword,
+  checkNickname,
+  checkUsername,
+  normalizePassword,
+} from './validation.ts';
+
+export interface AccountsDeps {
+  store: UserStore;
+  users: CachedUsers;
+  revocations: Revocations;
+  passwords: Passwords;
+  memo: CredentialMemo;
+  tokens: SessionTokens;
+  ids: IdGenerator;
+  log: Logger;
+  now?: () => number;
+}
+
+/** What a session-bound call presents: the token, and for form posts the anti-CSRF token. */
+export interface SessionAuth {
+  token: string;
+  csrfToken?: string | undefined;
+}
+
+export interface Session {
+  user: UserRow;
+  claims: SessionClaims;
+}
+
+export interface LoginResult extends Session {
+  token: string;
+  csrfToken: string;
+}
+
+/** How long a background re-hash may take. */
+const REHASH_BUDGET_MS = 30_000;
+
+export class Accounts {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: AccountsDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async register(
+    input: { username: string; password: string; nickname: string },
+    deadline: number,
+  ): Promise<UserRow> {
+    const { users, passwords, store, ids } = this.deps;
+    const username = valid(checkUsername(input.username), 'username');
+    const password = valid(checkNewPassword(input.password), 'password');
+    const nickname =
+      input.nickname === '' ? username : valid(checkNickname(input.nickname), 'nickname');
+    // Spare the slow hash when the name is visibly taken; the unique index decides races.
+    if ((await users.find(username, deadline)) !== null) throw taken();
+    const now = this.now();
+    const user: UserRow = {
+      id: ids.next(),
+      username,
+      nickname,
+      passwordHash: await passwords.hash(password, deadline),
+      picture: '',
+      sessionsValidAfterMs: 0,
+      createdAtMs: now,
+      updatedAtMs: now,
+    };
+    const created = await store.create(user);
+    await users.invalidate(username); // it may be cached as "no such user"
+    if (created === 'username_taken') throw taken();
+    return user;
+  }
+
+  /**
+   * Unknown username, wrong password and empty password are answered the
+   * same way, after the same slow hash: the answer must not tell an attacker
+   * which usernames exist.
+   */
+  async login(
+    input: { username: string; password: string },
+    deadline: number,
+  ): Promise<LoginResult> {
+    const { users, passwords, memo, tokens } = this.deps;
+    const username = valid(checkUsername(input.username), 'username');
+    const password = valid(normalizePassword(input.password), 'password');
+    const user = await users.find(username, deadline);
+    if (user === null) {
+      await passwords.verifyUnknown(password, deadline);
+      throw invalidCredentials();
+    }
+    if (!memo.has(user.id, user.passwordHash, password)) {
+      if (!(await passwords.verify(password, user.passwordHash, deadline)))
+        throw invalidCredentials();
+      memo.remember(user.id, user.passwordHash, password);
+      if (passwords.needsRehash(user.passwordHash)) this.rehash(user, password);
+    }
+    // Strictly after sessions_valid_after, so that a login right after
+    // "log out everywhere" is not caught by it.
+    const issuedAt = Math.max(this.now(), user.sessionsValidAfterMs + 1);
+    const { token, claims } = tokens.issue(user, issuedAt);
+    return { token, claims, user, csrfToken: tokens.csrfToken(claims.sessionId) };
+  }
+
+  /**
+   * The session behind a token: authentic, unexpired, issued after the
+   * user's sessions_valid_after, not revoked, and, for form posts, with the
+   * session's anti-CSRF token.
+   */
+  async authenticate(auth: SessionAuth, deadline: number): Promise<Session> {
+    const { tokens, users, revocations } = this.deps;
+    const now = this.now();
+    const claims = tokens.verify(auth.token, now);
+    if (claims === null) throw noSession();
+    const [user, revoked] = await Promise.all([
+      users.find(claims.username, deadline),
+      revocations.isRevoked(claims.sessionId, now, deadline),
+    ]);
+    if (
+      user === null ||
+      user.id !== claims.userId ||
+      claims.issuedAtMs <= user.sessionsValidAfterMs ||
+      revoked
+    ) {
+      throw noSession();
+    }
+    if (auth.csrfToken !== undefined && !tokens.csrfMatches(claims.sessionId, auth.csrfToken)) {
+      throw new RpcError(
+        Status.PERMISSION_DENIED,
+        'the form has expired or was not sent from this site: reload the page and try again',
+      );
+    }
+    return { user, claims };
+  }
+
+  async profile(
+    auth: SessionAuth,
+    deadline: number,
+  ): Promise<{ user: UserRow; csrfToken: string }> {
+    const { user, claims } = await this.authenticate(auth, deadline);
+    return { user, csrfToken: this.deps.tokens.csrfToken(claims.sessionId) };
+  }
+
+  async updateNickname(auth: SessionAuth, nickname: string, deadline: number): Promise<UserRow> {
+    const { user } = await this.authenticate(auth, deadline);
+    const value = valid(checkNickname(nickname), 'nickname');
+    const updated = await this.deps.store.updateNickname(user.id, value, this.now());
+    await this.deps.users.invalidate(user.username);
+    if (updated === null) throw noSession();
+    return updated;
+  }
+
+  async logout(auth: SessionAuth, deadline: number): Promise<void> {
+    const { claims } = await this.authenticate(auth, deadline);
+    await this.deps.revocations.revoke(
+      claims.sessionId,
+      claims.userId,
+      claims.expiresAtMs,
+      this.now(),
+    );
+  }
+
+  /** Ends every session of the user, this one included. */
+  async logoutAll(auth: SessionAuth, deadline: number): Promise<void> {
+    const { user } = await this.authenticate(auth, deadline);
+    await this.deps.store.endSessions(user.id, this.now());
+    await this.deps.users.invalidate(user.username);
+  }
+
+  /** Stored with old argon2 parameters: store a new hash, unless the password changed meanwhile. */
+  private rehash(user: UserRow, password: string): void {
+    const { passwords, store, users, log } = this.deps;
+    passwords
+      .hash(password, performance.now() + REHASH_BUDGET_MS)
+      .then((fresh) => store.replacePasswordHash(user.id, user.passwordHash, fresh))
+      .then((replaced) => (replaced ? users.invalidate(user.username) : undefined))
+      .catch((err) =>
+        log.warn(
+          { err, userId: user.id },
+          're-hash after login failed; will retry on a later login',
+        ),
+      );
+  }
+}
+
+function valid(checked: Checked, field: string): string {
+  if ('error' in checked) throw new RpcError(Status.INVALID_ARGUMENT, checked.error, { field });
+  return checked.value;
+}
+
+function invalidCredentials(): RpcError {
+  return new RpcError(Status.UNAUTHENTICATED, 'invalid username or password');
+}
+
+function noSession(): RpcError {
+  return new RpcError(Status.UNAUTHENTICATED, 'not logged in, or the session has ended');
+}
+
+function taken(): RpcError {
+  return new RpcError(Status.ALREADY_EXISTS, 'this username is already taken', {
+    field: 'username',
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * Password hashing: argon2id PHC strings through Bun.password, whose work
+ * runs on Bun's thread pool. Invariants:
+ * - at most `concurrency` slow hashes run at once (sized to the cores: more
+ *   would only share the same cores) and at most `maxWaiting` wait; beyond
+ *   that a call fails at once with RESOURCE_EXHAUSTED instead of piling up;
+ * - a waiting hash gives up at its caller's deadline (DEADLINE_EXCEEDED);
+ * - verifyUnknown() costs what a real verification costs, so that an unknown
+ *   username cannot be told from a wrong password by its timing.
+ */
+import { Semaphore } from '../lib/semaphore.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+
+export interface PasswordOptions {
+  /** argon2 memory in KiB (OWASP: 19456). */
+  memoryKiB: number;
+  /** argon2 iterations (OWASP: 2). */
+  timeCost: number;
+  concurrency: number;
+  maxWaiting: number;
+}
+
+export class Passwords {
+  /** Slow operations run, by kind: for metrics and for tests that count them. */
+  readonly counts = { hash: 0, verify: 0 };
+  private readonly slots: Semaphore;
+  private dummy: Promise<string> | null = null;
+
+  constructor(
+    private readonly options: PasswordOptions,
+    private readonly onWait: (waitedMs: number, ranMs: number) => void = () => {},
+  ) {
+    this.slots = new Semaphore(options.concurrency, options.maxWaiting);
+  }
+
+  get queueDepth(): number {
+    return this.slots.waiting;
+  }
+
+  hash(password: string, deadline: number): Promise<string> {
+    return this.slow(deadline, () => {
+      this.counts.hash++;
+      return Bun.password.hash(password, {
+        algorithm: 'argon2id',
+        memoryCost: this.options.memoryKiB,
+        timeCost: this.options.timeCost,
+      });
+    });
+  }
+
+  verify(password: string, hash: string, deadline: number): Promise<boolean> {
+    return this.slow(deadline, async () => {
+      this.counts.verify++;
+      try {
+        return await Bun.password.verify(password, hash);
+      } catch {
+        return false; // A malformed stored hash matches nothing.
+      }
+    });
+  }
+
+  /** A verification against a hash of the current parameters that nothing matches. */
+  async verifyUnknown(password: string, deadline: number): Promise<void> {
+    this.dummy ??= Bun.password.hash(crypto.randomUUID(), {
+      algorithm: 'argon2id',
+      memoryCost: this.options.memoryKiB,
+      timeCost: this.options.timeCost,
+    });
+    await this.verify(password, await this.dummy, deadline);
+  }
+
+  /** True when `hash` was made with other parameters than the current ones. */
+  needsRehash(hash: string): boolean {
+    const params = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=\d+\$/.exec(hash);
+    return (
+      params === null ||
+      Number(params[1]) !== this.options.memoryKiB ||
+      Number(params[2]) !== this.options.timeCost
+    );
+  }
+
+  private async slow<T>(deadline: number, work: () => Promise<T>): Promise<T> {
+    const queued = performance.now();
+    const acquired = await this.slots.acquire(deadline);
+    if (acquired === 'busy') {
+      throw new RpcError(
+        Status.RESOURCE_EXHAUSTED,
+        'too many sign-ins at once, try again in a moment',
+        {
+          retryAfterS: 1,
+        },
+      );
+    }
+    if (acquired === 'timeout')
+      throw new RpcError(Status.DEADLINE_EXCEEDED, 'the server is too busy to answer in time');
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.slots.release();
+      this.onWait(started - queued, performance.now() - started);
+    }
+  }
+}

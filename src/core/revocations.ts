@@ -1,0 +1,111 @@
+/**
+ * The revoked-session list (logout). Invariants:
+ * - the store is the source of truth: a logout is answered only after the
+ *   store has it;
+ * - the cache mirrors it for the per-request check: `rv:<session id>` with a
+ *   TTL equal to the token's remaining life, and a sentinel `rv:loaded`
+ *   written after a full load from the store;
+ * - Redis keeps nothing on disk, so a missing sentinel means the mirror was
+ *   lost (restart, flush): the check then asks the store, and the mirror is
+ *   reloaded (one load at a time) before a Redis "not revoked" is trusted again;
+ * - when the cache is unreachable, the store answers behind the shared
+ *   bypass cap; a refusal there is UNAVAILABLE (fail closed), never "valid";
+ * - mirror writes that fail are replayed when the cache recovers.
+ */
+import type { Cache } from '../cache/port.ts';
+import type { Semaphore } from '../lib/semaphore.ts';
+import type { Logger } from '../log.ts';
+import type { UserStore } from '../store/port.ts';
+import { refuseBypass } from './cached-users.ts';
+
+const SENTINEL = 'rv:loaded';
+const SENTINEL_TTL_MS = 30 * 86_400_000;
+const REVOKED = '1';
+
+export class Revocations {
+  private reloading: Promise<void> | null = null;
+  private readonly pending = new Map<string, number>();
+
+  constructor(
+    private readonly store: UserStore,
+    private readonly cache: Cache | null,
+    private readonly bypass: Semaphore,
+    private readonly log: Logger,
+  ) {
+    cache?.onRecover(() => this.replay());
+  }
+
+  async revoke(
+    sessionId: string,
+    userId: string,
+    expiresAtMs: number,
+    nowMs: number,
+  ): Promise<void> {
+    await this.store.revokeSession(sessionId, userId, expiresAtMs);
+    if (this.cache === null) return;
+    try {
+      await this.cache.set(key(sessionId), REVOKED, expiresAtMs - nowMs);
+    } catch {
+      this.pending.set(sessionId, expiresAtMs);
+    }
+  }
+
+  async isRevoked(sessionId: string, nowMs: number, deadline: number): Promise<boolean> {
+    if (this.cache === null) return this.store.isSessionRevoked(sessionId, nowMs);
+    let loaded: Uint8Array | null;
+    let entry: Uint8Array | null;
+    try {
+      [loaded, entry] = await Promise.all([
+        this.cache.get(SENTINEL),
+        this.cache.get(key(sessionId)),
+      ]);
+    } catch {
+      return this.fromStore(sessionId, nowMs, deadline);
+    }
+    if (entry !== null) return true;
+    if (loaded !== null) return false;
+    this.reload(nowMs);
+    return this.fromStore(sessionId, nowMs, deadline);
+  }
+
+  private fromStore(sessionId: string, nowMs: number, deadline: number): Promise<boolean> {
+    return this.bypass.run(
+      deadline,
+      () => this.store.isSessionRevoked(sessionId, nowMs),
+      refuseBypass,
+    );
+  }
+
+  /** Rebuilds the mirror from the store, then marks it loaded. One at a time. */
+  private reload(nowMs: number): void {
+    if (this.reloading !== null) return;
+    const cache = this.cache as Cache;
+    this.reloading = (async () => {
+      const revoked = await this.store.listRevokedSessions(nowMs);
+      await Promise.all(
+        revoked.map((r) => cache.set(key(r.sessionId), REVOKED, r.expiresAtMs - nowMs)),
+      );
+      await cache.set(SENTINEL, REVOKED, SENTINEL_TTL_MS);
+      this.log.info({ sessions: revoked.length }, 'revoked-session mirror reloaded into the cache');
+    })()
+      .catch((err) => this.log.warn({ err }, 'could not reload the revoked-session mirror'))
+      .finally(() => {
+        this.reloading = null;
+      });
+  }
+
+  private replay(): void {
+    const now = Date.now();
+    for (const [sessionId, expiresAtMs] of this.pending) {
+      this.pending.delete(sessionId);
+      if (expiresAtMs <= now) continue;
+      this.cache
+        ?.set(key(sessionId), REVOKED, expiresAtMs - now)
+        .catch(() => this.pending.set(sessionId, expiresAtMs));
+    }
+  }
+}
+
+function key(sessionId: string): string {
+  return `rv:${sessionId}`;
+}
