@@ -34,6 +34,7 @@ export function loadConfig(env: Env = process.env) {
     http: {
       host: read.string('HTTP_HOST', '127.0.0.1'),
       port: read.int('HTTP_PORT', 8080, 0, 65535),
+      maxJsonBytes: read.int('HTTP_MAX_JSON_BYTES', 16 * 1024, 1024, 16 * MiB),
     },
     tcp: {
       host: tcpHost,
@@ -48,6 +49,39 @@ export function loadConfig(env: Env = process.env) {
       ),
       defaultDeadlineMs: read.int('TCP_DEFAULT_DEADLINE_MS', 5000, 1, 600_000),
       partialFrameTimeoutMs: read.int('TCP_PARTIAL_FRAME_TIMEOUT_MS', 10_000, 100, 600_000),
+    },
+    dataDir: read.string('DATA_DIR', './data'),
+    trustProxy: read.bool('TRUST_PROXY', false),
+    workerId: read.int('WORKER_ID', 0, 0, 1023),
+    mysql: {
+      url: read.string('MYSQL_URL', ''),
+      poolSize: read.int('MYSQL_POOL_SIZE', 16, 1, 1000),
+      queueLimit: read.int('MYSQL_QUEUE_LIMIT', 2000, 0, 1_000_000),
+      queueTimeoutMs: read.int('MYSQL_QUEUE_TIMEOUT_MS', 1000, 1, 60_000),
+      queryTimeoutMs: read.int('MYSQL_QUERY_TIMEOUT_MS', 3000, 1, 600_000),
+      connectTimeoutMs: read.int('MYSQL_CONNECT_TIMEOUT_MS', 2000, 100, 60_000),
+    },
+    redis: {
+      url: read.string('REDIS_URL', ''),
+      keyPrefix: read.string('REDIS_KEY_PREFIX', 'um:'),
+      commandTimeoutMs: read.int('REDIS_COMMAND_TIMEOUT_MS', 250, 10, 60_000),
+    },
+    cache: {
+      ttlS: read.int('CACHE_TTL_S', 300, 1, 86_400 * 30),
+      negativeTtlS: read.int('CACHE_NEGATIVE_TTL_S', 10, 1, 3600),
+      bypassConcurrency: read.int('CACHE_BYPASS_CONCURRENCY', 32, 1, 10_000),
+    },
+    sessions: {
+      secrets: read.list('SESSION_SECRET'),
+      ttlS: read.int('SESSION_TTL_S', 86_400, 60, 86_400 * 365),
+    },
+    passwords: {
+      memoryKiB: read.int('ARGON2_MEMORY_KIB', 19_456, 1024, 4 * 1024 * 1024),
+      timeCost: read.int('ARGON2_TIME_COST', 2, 1, 100),
+      concurrency: read.int('HASH_CONCURRENCY', navigator.hardwareConcurrency || 2, 1, 1024),
+      maxWaiting: read.int('HASH_QUEUE', 64, 0, 100_000),
+      memoTtlS: read.int('MEMO_TTL_S', 600, 0, 86_400),
+      memoMaxEntries: read.int('MEMO_MAX_ENTRIES', 100_000, 0, 10_000_000),
     },
     pool: {
       addresses: read.addresses(
@@ -64,6 +98,16 @@ export function loadConfig(env: Env = process.env) {
       callTimeoutMs: read.int('RPC_TIMEOUT_MS', 5000, 1, 600_000),
     },
   };
+  for (const secret of config.sessions.secrets) {
+    if (secret.length < 32) {
+      read.problem(
+        'SESSION_SECRET',
+        '(hidden)',
+        'secrets of at least 32 characters, comma-separated (newest first)',
+      );
+      break;
+    }
+  }
   read.finish();
   return deepFreeze(config) as DeepReadonly<typeof config>;
 }
@@ -90,6 +134,24 @@ class Reader {
     if (/^\s*-?\d+\s*$/.test(raw) && value >= min && value <= max) return value;
     this.problem(name, raw, `an integer from ${min} to ${max} (default ${fallback})`);
     return fallback;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+    this.problem(name, raw, `true or false (default ${fallback})`);
+    return fallback;
+  }
+
+  /** A comma-separated list; empty when unset. */
+  list(name: string): string[] {
+    const raw = this.env[name] ?? '';
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   }
 
   oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {

@@ -1,31 +1,112 @@
 import { hostname } from 'node:os';
+import type { Cache } from '../cache/port.ts';
+import { createRedisCache } from '../cache/redis.ts';
 import type { Config } from '../config.ts';
+import { Accounts } from '../core/accounts.ts';
+import { CachedUsers } from '../core/cached-users.ts';
+import { CredentialMemo } from '../core/credential-memo.ts';
+import { IdGenerator } from '../core/ids.ts';
+import { Passwords } from '../core/passwords.ts';
+import { Revocations } from '../core/revocations.ts';
+import { SessionTokens } from '../core/session-tokens.ts';
+import { Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
-import { createDispatch, type Handlers } from './dispatch.ts';
+import { openStore } from '../store/open.ts';
+import type { UserStore } from '../store/port.ts';
+import { createDispatch } from './dispatch.ts';
+import { accountHandlers } from './handlers.ts';
+import { sessionSecrets } from './secrets.ts';
 import { startTcpServer, type TcpServer } from './server.ts';
 
 export interface TcpApp {
   server: TcpServer;
   serverId: string;
+  store: UserStore;
+  cache: Cache | null;
+  accounts: Accounts;
+  passwords: Passwords;
+  memo: CredentialMemo;
+  users: CachedUsers;
   /** Graceful: stop accepting, finish in-flight calls, release adapters. */
   stop(): Promise<void>;
 }
 
+/** How often expired revocations are forgotten. */
+const PURGE_INTERVAL_MS = 10 * 60_000;
+
 /** Wires the services to their adapters and starts listening. Used by main.ts and the tests. */
 export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> {
   const serverId = `${hostname()}:${process.pid}`;
-  const handlers: Handlers = {
-    ping: () => ({ serverId }),
-  };
-  const server = startTcpServer(
-    { ...config.tcp, maxFrameBytes: config.maxFrameBytes },
-    createDispatch(handlers, log),
+  const store = await openStore(
+    { mysqlUrl: config.mysql.url, dataDir: config.dataDir, mysql: config.mysql },
     log,
   );
-  log.info({ host: config.tcp.host, port: server.port }, 'tcp server listening');
+  const cache = config.redis.url === '' ? null : createRedisCache(config.redis, log);
+  const bypass = new Semaphore(config.cache.bypassConcurrency, config.cache.bypassConcurrency * 8);
+  const users = new CachedUsers(
+    store,
+    cache,
+    bypass,
+    {
+      ttlMs: config.cache.ttlS * 1000,
+      negativeTtlMs: config.cache.negativeTtlS * 1000,
+      tombstoneMs: Math.max(5000, config.mysql.queryTimeoutMs * 2),
+    },
+    log,
+  );
+  const passwords = new Passwords(config.passwords);
+  const memo = new CredentialMemo({
+    ttlMs: config.passwords.memoTtlS * 1000,
+    maxEntries: config.passwords.memoMaxEntries,
+  });
+  const accounts = new Accounts({
+    store,
+    users,
+    revocations: new Revocations(store, cache, bypass, log),
+    passwords,
+    memo,
+    tokens: new SessionTokens(
+      sessionSecrets(config.sessions.secrets, config.dataDir, log),
+      config.sessions.ttlS * 1000,
+    ),
+    ids: new IdGenerator(config.workerId),
+    log,
+  });
+
+  const server = startTcpServer(
+    { ...config.tcp, maxFrameBytes: config.maxFrameBytes },
+    createDispatch({ ping: () => ({ serverId }), ...accountHandlers(accounts) }, log),
+    log,
+  );
+  const purge = setInterval(() => {
+    store
+      .purgeExpiredRevocations(Date.now())
+      .catch((err) => log.warn({ err }, 'purging expired revocations failed'));
+  }, PURGE_INTERVAL_MS);
+  purge.unref();
+  log.info(
+    {
+      host: config.tcp.host,
+      port: server.port,
+      store: config.mysql.url ? 'mysql' : 'sqlite',
+      cache: cache ? 'redis' : 'none',
+    },
+    'tcp server listening',
+  );
   return {
     server,
     serverId,
-    stop: () => server.stop(config.shutdownTimeoutMs),
+    store,
+    cache,
+    accounts,
+    passwords,
+    memo,
+    users,
+    async stop() {
+      clearInterval(purge);
+      await server.stop(config.shutdownTimeoutMs);
+      await cache?.close();
+      await store.close();
+    },
   };
 }

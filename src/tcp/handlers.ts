@@ -1,0 +1,56 @@
+/**
+ * The calls of the contract, served by the services: converts protobuf
+ * requests to service arguments and service results to protobuf results.
+ * No decisions are made here.
+ */
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { Accounts, SessionAuth } from '../core/accounts.ts';
+import type { UserSchema } from '../gen/usermgr/v1/rpc_pb.ts';
+import type { UserRow } from '../store/port.ts';
+import type { Handlers } from './dispatch.ts';
+
+export function accountHandlers(accounts: Accounts): Handlers {
+  return {
+    register: async (req, ctx) => ({ user: toUser(await accounts.register(req, ctx.deadline)) }),
+    login: async (req, ctx) => {
+      const session = await accounts.login(req, ctx.deadline);
+      return {
+        token: session.token,
+        expiresAtMs: BigInt(session.claims.expiresAtMs),
+        csrfToken: session.csrfToken,
+        user: toUser(session.user),
+      };
+    },
+    getProfile: async (req, ctx) => {
+      const { user, csrfToken } = await accounts.profile(auth(req), ctx.deadline);
+      return { user: toUser(user), csrfToken };
+    },
+    updateNickname: async (req, ctx) => ({
+      user: toUser(await accounts.updateNickname(auth(req), req.nickname, ctx.deadline)),
+    }),
+    logout: async (req, ctx) => {
+      await accounts.logout(auth(req), ctx.deadline);
+      return {};
+    },
+    logoutAll: async (req, ctx) => {
+      await accounts.logoutAll(auth(req), ctx.deadline);
+      return {};
+    },
+  };
+}
+
+function auth(request: { auth?: { token: string; csrfToken?: string } }): SessionAuth {
+  return { token: request.auth?.token ?? '', csrfToken: request.auth?.csrfToken };
+}
+
+/** A user as callers may see it: never the password hash. */
+export function toUser(row: UserRow): MessageInitShape<typeof UserSchema> {
+  return {
+    id: row.id,
+    username: row.username,
+    nickname: row.nickname,
+    picture: row.picture,
+    createdAtMs: BigInt(row.createdAtMs),
+    updatedAtMs: BigInt(row.updatedAtMs),
+  };
+}
