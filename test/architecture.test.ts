@@ -38,6 +38,7 @@ function violations(dir: string, allowed: (target: string) => boolean): string[]
 describe('architecture', () => {
   it('should find the source files it checks', () => {
     expect(sources('src/http').length).toBeGreaterThan(3);
+    expect(sources('src/core').length).toBeGreaterThan(3);
     expect(importsOf(resolve(root, 'src/http/app.ts'))).toContain('src/http/routes/health.ts');
   });
 

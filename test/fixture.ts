@@ -2,20 +2,38 @@
  * The one fixture factory: starts the real stack (TCP server, then HTTP server
  * with its pool pointed at it) on port 0, in this process, and stops it.
  * Every integration test builds on it.
+ *
+ * Defaults keep tests fast and independent: an embedded SQLite file in a
+ * temporary DATA_DIR, no cache, and cheap argon2id parameters (still
+ * argon2id through Bun.password; tests about cost set their own).
+ * `store: 'mysql'` creates a fresh MariaDB database, dropped at stop();
+ * `redis: true` uses the shared Redis with a key prefix of the stack's own,
+ * or pass a URL (a private redis-server).
  */
-import { type Env, loadConfig } from '../src/config.ts';
-import { startHttpApp } from '../src/http/start.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Config, type Env, loadConfig } from '../src/config.ts';
+import { type HttpApp, startHttpApp } from '../src/http/start.ts';
 import { type Logger, silentLogger } from '../src/log.ts';
-import { startTcpApp } from '../src/tcp/start.ts';
+import { startTcpApp, type TcpApp } from '../src/tcp/start.ts';
+import { createTestDatabase } from './support/mysql.ts';
+import { requireRedis, TEST_REDIS_URL, uniquePrefix } from './support/redis.ts';
 
 export interface Stack {
   /** Base URL of the HTTP server, with a trailing slash. */
   url: string;
   tcpPort: number;
-  tcp: Awaited<ReturnType<typeof startTcpApp>>;
-  http: ReturnType<typeof startHttpApp>;
+  tcp: TcpApp;
+  http: HttpApp;
+  /** The TCP server's configuration (store, cache, secrets). */
+  config: Config;
   /** fetch() relative to the stack's URL. */
   fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** Stops the TCP server and starts it again on the same port, with the same data; waits until ready. */
+  restartTcp(): Promise<void>;
+  /** Resolves when /readyz answers 200 (the pool reaches the TCP server). */
+  ready(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -23,26 +41,75 @@ export interface StackOptions {
   /** Extra environment, as the servers would read it. */
   env?: Env;
   log?: Logger;
+  store?: 'sqlite' | 'mysql';
+  /** true: the shared test Redis; a string: that Redis URL; false: no cache. */
+  redis?: boolean | string;
 }
+
+export const FAST_ARGON2: Env = { ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' };
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const log = options.log ?? silentLogger;
-  const base: Env = { LOG_LEVEL: 'silent', SHUTDOWN_TIMEOUT_MS: '2000', ...options.env };
-  const tcp = await startTcpApp(loadConfig({ ...base, TCP_PORT: '0' }), log);
+  const dataDir = mkdtempSync(join(tmpdir(), 'usermgr-test-'));
+  const database = options.store === 'mysql' ? await createTestDatabase() : null;
+  const redisUrl =
+    options.redis === true ? await requireRedis(TEST_REDIS_URL) : options.redis || '';
+  const base: Env = {
+    LOG_LEVEL: 'silent',
+    SHUTDOWN_TIMEOUT_MS: '2000',
+    DATA_DIR: dataDir,
+    MYSQL_URL: database?.url ?? '',
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: uniquePrefix(),
+    ...FAST_ARGON2,
+    ...options.env,
+  };
+  let config = loadConfig({ ...base, TCP_PORT: '0' });
+  let tcp = await startTcpApp(config, log);
+  const tcpPort = tcp.server.port;
+  config = loadConfig({ ...base, TCP_PORT: String(tcpPort) });
   const http = startHttpApp(
-    loadConfig({ ...base, HTTP_PORT: '0', TCP_ADDRS: `127.0.0.1:${tcp.server.port}` }),
+    loadConfig({ ...base, HTTP_PORT: '0', TCP_ADDRS: `127.0.0.1:${tcpPort}` }),
     log,
   );
-  const url = http.url;
-  return {
-    url,
-    tcpPort: tcp.server.port,
+
+  const stack: Stack = {
+    url: http.url,
+    tcpPort,
     tcp,
     http,
-    fetch: (path, init) => fetch(new URL(path, url), init),
+    config,
+    fetch: (path, init) => fetch(new URL(path, http.url), init),
+    async restartTcp() {
+      await tcp.stop();
+      tcp = await startTcpApp(config, log);
+      stack.tcp = tcp;
+      await stack.ready();
+    },
+    async ready(timeoutMs = 5000) {
+      const until = performance.now() + timeoutMs;
+      while ((await stack.fetch('/readyz')).status !== 200) {
+        if (performance.now() > until) throw new Error('the stack did not become ready');
+        await Bun.sleep(10);
+      }
+    },
     async stop() {
       await http.stop();
       await tcp.stop();
+      await database?.drop();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return stack;
+}
+
+/** JSON request helpers for the API. */
+export function jsonInit(method: string, body: unknown, token?: string): RequestInit {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token !== undefined) headers.authorization = `Bearer ${token}`;
+  return { method, headers, body: JSON.stringify(body) };
+}
+
+export function bearer(token: string, method = 'GET'): RequestInit {
+  return { method, headers: { authorization: `Bearer ${token}` } };
 }

@@ -3,7 +3,10 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { RpcClient } from '../rpc/client.ts';
 import { createErrorHandler, errorJson } from './errors.ts';
+import { sameOrigin } from './middleware/same-origin.ts';
 import { healthRoutes } from './routes/health.ts';
+import { meRoutes } from './routes/me.ts';
+import { openApiRoutes } from './routes/open-api.ts';
 
 export interface AppDeps {
   rpc: RpcClient;
@@ -15,10 +18,13 @@ export interface AppDeps {
  * The HTTP server's application: routing, validation, cookies and pages.
  * It holds no business logic; every decision is made by the TCP server.
  */
-export function createApp({ rpc, log }: AppDeps) {
+export function createApp(deps: AppDeps) {
   const app = new Hono();
-  app.route('/', healthRoutes(rpc));
+  app.use(sameOrigin());
+  app.route('/', healthRoutes(deps.rpc));
+  app.route('/', openApiRoutes(deps));
+  app.route('/', meRoutes(deps));
   app.notFound((c) => errorJson(c, 404, 'NOT_FOUND', 'no such route'));
-  app.onError(createErrorHandler(log));
+  app.onError(createErrorHandler(deps.log));
   return app;
 }

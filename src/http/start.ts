@@ -25,6 +25,8 @@ export function startHttpApp(config: Config, log: Logger): HttpApp {
     fetch: app.fetch,
     // Never Bun's development error page (it shows stack traces).
     development: false,
+    // Bun answers 413 itself beyond this; routes set tighter limits of their own.
+    maxRequestBodySize: config.maxFrameBytes,
   });
   const host = ['0.0.0.0', '::'].includes(config.http.host) ? '127.0.0.1' : server.hostname;
   const url = `http://${host?.includes(':') ? `[${host}]` : host}:${server.port}/`;

@@ -1,0 +1,58 @@
+/**
+ * Reading JSON request bodies strictly: the right content type, an object at
+ * the top, strings where strings are expected, bounded lengths. Every refusal
+ * is a 400/415 with a message naming the field, before any RPC is made.
+ */
+import type { Context } from 'hono';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+
+export type JsonObject = Record<string, unknown>;
+
+function invalid(message: string, field = ''): RpcError {
+  return new RpcError(Status.INVALID_ARGUMENT, message, { field });
+}
+
+/** The body as a JSON object. Size limits are enforced before, by the bodyLimit middleware. */
+export async function readJsonObject(c: Context): Promise<JsonObject> {
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/json\s*(;|$)/i.test(type)) {
+    throw new RpcError(
+      Status.UNSUPPORTED_MEDIA,
+      'send the body as JSON with Content-Type: application/json',
+    );
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(await c.req.text());
+  } catch (err) {
+    if (err instanceof SyntaxError) throw invalid('the body is not valid JSON');
+    throw err;
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw invalid('the body must be a JSON object');
+  }
+  return body as JsonObject;
+}
+
+/**
+ * A string field, at most `maxChars` UTF-16 units and well-formed (a lone
+ * surrogate would become U+FFFD on the wire and silently change the value).
+ * Missing is '' unless `required`.
+ */
+export function stringField(
+  body: JsonObject,
+  name: string,
+  maxChars: number,
+  required = true,
+): string {
+  const value = Object.hasOwn(body, name) ? body[name] : undefined;
+  if (value === undefined || value === null) {
+    if (required) throw invalid(`${name} is required`, name);
+    return '';
+  }
+  if (typeof value !== 'string') throw invalid(`${name} must be a string`, name);
+  if (value.length > maxChars) throw invalid(`${name} is too long`, name);
+  if (!value.isWellFormed()) throw invalid(`${name} must be valid Unicode text`, name);
+  return value;
+}

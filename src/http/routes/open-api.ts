@@ -1,0 +1,48 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { AppDeps } from '../app.ts';
+import { errorJson } from '../errors.ts';
+import { readJsonObject, stringField } from '../json.ts';
+import { callOptions } from '../request-info.ts';
+import { isHttps, setSessionCookie } from '../session-cookie.ts';
+import { userJson } from '../user-json.ts';
+
+/** Generous bounds for strings that the TCP server then checks exactly. */
+export const MAX_USERNAME_CHARS = 64;
+export const MAX_PASSWORD_CHARS = 1024;
+export const MAX_NICKNAME_CHARS = 1024;
+
+/** Sign-up and login: the calls that need no session. */
+export function openApiRoutes({ rpc, config }: AppDeps) {
+  const limit = bodyLimit({
+    maxSize: config.http.maxJsonBytes,
+    onError: (c) =>
+      errorJson(c, 413, 'PAYLOAD_TOO_LARGE', `the body is over ${config.http.maxJsonBytes} bytes`),
+  });
+  return new Hono()
+    .post('/open_api/v1/register', limit, async (c) => {
+      const body = await readJsonObject(c);
+      const input = {
+        username: stringField(body, 'username', MAX_USERNAME_CHARS),
+        password: stringField(body, 'password', MAX_PASSWORD_CHARS),
+        nickname: stringField(body, 'nickname', MAX_NICKNAME_CHARS, false),
+      };
+      const { user } = await rpc.call('register', input, callOptions(c, config.trustProxy));
+      return c.json({ user: userJson(user) });
+    })
+    .post('/open_api/v1/authenticate', limit, async (c) => {
+      const body = await readJsonObject(c);
+      const input = {
+        username: stringField(body, 'username', MAX_USERNAME_CHARS),
+        password: stringField(body, 'password', MAX_PASSWORD_CHARS, false),
+      };
+      const session = await rpc.call('login', input, callOptions(c, config.trustProxy));
+      setSessionCookie(
+        c,
+        session.token,
+        Number(session.expiresAtMs),
+        isHttps(c, config.trustProxy),
+      );
+      return c.json({ token: session.token });
+    });
+}

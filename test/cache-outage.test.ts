@@ -1,0 +1,95 @@
+/**
+ * The cache failing under the stack: a private redis-server killed, restarted
+ * and paused while requests keep coming. MariaDB is the store.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
+import { bearer, jsonInit, type Stack, startStack } from './fixture.ts';
+import { type PrivateRedis, startPrivateRedis } from './support/redis.ts';
+
+let redis: PrivateRedis;
+let stack: Stack;
+
+beforeAll(async () => {
+  redis = await startPrivateRedis();
+  stack = await startStack({ store: 'mysql', redis: redis.url });
+});
+afterAll(async () => {
+  await stack?.stop();
+  await redis?.stop();
+});
+
+async function signUp(username: string): Promise<string> {
+  await stack.fetch(
+    '/open_api/v1/register',
+    jsonInit('POST', { username, password: 'a long password' }),
+  );
+  const res = await stack.fetch(
+    '/open_api/v1/authenticate',
+    jsonInit('POST', { username, password: 'a long password' }),
+  );
+  return ((await res.json()) as { token: string }).token;
+}
+
+async function status(path: string, init?: RequestInit): Promise<number> {
+  return (await stack.fetch(path, init)).status;
+}
+
+async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const until = performance.now() + timeoutMs;
+  while (performance.now() < until) {
+    if (await check()) return true;
+    await Bun.sleep(50);
+  }
+  return false;
+}
+
+describe('integration: cache outage', () => {
+  it('should serve from MariaDB while Redis is down and use Redis again once it is back', async () => {
+    const token = await signUp('outage_user');
+    const other = await signUp('outage_other');
+    expect(await status('/api/v1/me', bearer(token))).toBe(200);
+
+    await redis.kill();
+    const bypassedBefore = stack.tcp.users.counts.bypassed;
+    expect(await status('/api/v1/me', bearer(token))).toBe(200);
+    const login = await stack.fetch(
+      '/open_api/v1/authenticate',
+      jsonInit('POST', { username: 'outage_user', password: 'a long password' }),
+    );
+    expect(login.status).toBe(200);
+    expect(stack.tcp.users.counts.bypassed).toBeGreaterThan(bypassedBefore);
+    // A logout during the outage reaches the store, and the store answers the checks.
+    expect(await status('/api/v1/logout', bearer(other, 'POST'))).toBe(200);
+    expect(await status('/api/v1/me', bearer(other))).toBe(401);
+
+    await redis.start(); // empty: the revoked-session mirror is gone
+    const back = await eventually(async () => {
+      const hits = stack.tcp.users.counts.hits;
+      await stack.fetch('/api/v1/me', bearer(token));
+      await stack.fetch('/api/v1/me', bearer(token));
+      return stack.tcp.users.counts.hits > hits;
+    }, 5000);
+    expect(back).toBe(true);
+    // A restarted Redis must not bring the logged-out token back.
+    expect(await status('/api/v1/me', bearer(other))).toBe(401);
+    const reloaded = await eventually(
+      async () => (await redis.client().exists(`${stack.config.redis.keyPrefix}rv:loaded`)) === 1,
+      3000,
+    );
+    expect(reloaded).toBe(true);
+    expect(await status('/api/v1/me', bearer(other))).toBe(401);
+    expect(await status('/api/v1/me', bearer(token))).toBe(200);
+  });
+
+  it('should answer within its deadline while Redis hangs', async () => {
+    const token = await signUp('paused_user');
+    redis.pause();
+    try {
+      const started = performance.now();
+      expect(await status('/api/v1/me', bearer(token))).toBe(200);
+      expect(performance.now() - started).toBeLessThan(2000);
+    } finally {
+      redis.resume();
+    }
+  });
+});
