@@ -1,0 +1,108 @@
+/**
+ * The processes of a benchmark: starting the servers the way production runs
+ * them (one process each), and reading CPU time and memory from /proc to show
+ * where the machine's cores went during a run.
+ */
+
+import { readFileSync } from 'node:fs';
+import type { Subprocess } from 'bun';
+
+const CLOCK_TICKS_PER_S = 100;
+const root = `${import.meta.dir}/..`;
+
+export interface Server {
+  name: string;
+  proc: Subprocess;
+}
+
+/** Starts `src/<script>` with Bun under `env`; its output goes to this terminal. */
+export function startServer(
+  name: string,
+  script: string,
+  env: Record<string, string | undefined>,
+): Server {
+  const proc = Bun.spawn([process.execPath, `${root}/${script}`], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return { name, proc };
+}
+
+export async function stopServers(servers: Server[]): Promise<void> {
+  for (const s of servers) if (s.proc.exitCode === null) s.proc.kill('SIGTERM');
+  await Promise.all(servers.map((s) => s.proc.exited));
+}
+
+/** Waits until GET `url` answers 200, or fails naming the servers that died. */
+export async function waitUntilReady(
+  url: string,
+  servers: Server[],
+  timeoutMs = 30_000,
+): Promise<void> {
+  const until = performance.now() + timeoutMs;
+  while (performance.now() < until) {
+    const dead = servers.find((s) => s.proc.exitCode !== null);
+    if (dead) throw new Error(`the ${dead.name} server exited with code ${dead.proc.exitCode}`);
+    try {
+      if ((await fetch(url)).status === 200) return;
+    } catch {}
+    await Bun.sleep(100);
+  }
+  throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
+}
+
+/** CPU seconds (user + system) a process has used so far, or 0 when it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
+  } catch {
+    return 0;
+  }
+}
+
+/** Resident memory of a process in MB. */
+export function rssMb(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    return Math.round(kb / 1024);
+  } catch {
+    return 0;
+  }
+}
+
+/** Pids of running programs with this exact name. */
+export function pidsOf(program: string): number[] {
+  const proc = Bun.spawnSync(['pidof', program]);
+  return new TextDecoder().decode(proc.stdout).trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** CPU used by named groups of processes between start() and stop(), as % of one core. */
+export class CpuMeter {
+  private before = new Map<string, number>();
+  private started = 0;
+
+  constructor(private readonly groups: Record<string, () => number[]>) {}
+
+  start(): void {
+    this.started = performance.now();
+    for (const [name, pids] of Object.entries(this.groups))
+      this.before.set(name, this.total(pids()));
+  }
+
+  /** % of one core per group over the measured time (200 % = both cores of this machine). */
+  stop(): Record<string, number> {
+    const seconds = (performance.now() - this.started) / 1000;
+    const out: Record<string, number> = {};
+    for (const [name, pids] of Object.entries(this.groups)) {
+      out[name] = Math.round(((this.total(pids()) - (this.before.get(name) ?? 0)) / seconds) * 100);
+    }
+    return out;
+  }
+
+  private total(pids: number[]): number {
+    return pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  }
+}

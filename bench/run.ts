@@ -1,0 +1,241 @@
+/**
+ * `npm run bench -- <scenario> [--cache on|off] [--connections 1000] [--duration 30]
+ *   [--users 200] [--random] [--runs 1] [--threads 2] [--url URL] [--no-baseline]
+ *   [--cold-connections 50]`
+ *
+ * Scenarios: baseline, login, profile, nickname, cold-login (bench/scenarios.ts).
+ * Starts the TCP server and the HTTP server as two processes against
+ * MYSQL_URL (seeded with `npm run seed`) and, with `--cache on`, Redis at
+ * REDIS_URL (default redis://127.0.0.1:6379); or measures a running server
+ * given with `--url`. Before the scenario it measures `baseline` (a bare Hono
+ * JSON endpoint) for the same time, for a ratio. Prints a summary and, as
+ * its last line, one JSON object.
+ *
+ * cold-login runs two loads at once: warm logins on `connections -
+ * cold-connections` connections and, on the rest, logins of users never seen
+ * before (each one a full argon2id verify), to show what argon2 costs and
+ * that it does not starve the rest.
+ */
+import { parseArgs } from 'node:util';
+import mysql from 'mysql2/promise';
+import {
+  CpuMeter,
+  pidsOf,
+  rssMb,
+  type Server,
+  startServer,
+  stopServers,
+  waitUntilReady,
+} from './procs.ts';
+import { pickUsers, plan, SCENARIOS, type Scenario, warm } from './scenarios.ts';
+import { type BenchRequest, runWrk, type WrkResult } from './wrk.ts';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    cache: { type: 'string', default: 'on' },
+    connections: { type: 'string', default: '1000' },
+    duration: { type: 'string', default: '30' },
+    users: { type: 'string', default: '200' },
+    random: { type: 'boolean', default: false },
+    runs: { type: 'string', default: '1' },
+    threads: { type: 'string', default: '2' },
+    url: { type: 'string', default: '' },
+    'no-baseline': { type: 'boolean', default: false },
+    'cold-connections': { type: 'string', default: '50' },
+    'http-port': { type: 'string', default: '18080' },
+    'tcp-port': { type: 'string', default: '19090' },
+  },
+});
+
+const scenario = positionals[0] as Scenario;
+if (!SCENARIOS.includes(scenario)) {
+  console.error(`usage: npm run bench -- <${SCENARIOS.join('|')}> [options]; see bench/README.md`);
+  process.exit(2);
+}
+const cache = values.cache === 'off' ? 'off' : 'on';
+const connections = Number(values.connections);
+const durationS = Number(values.duration);
+const userCount = Number(values.users);
+const runs = Number(values.runs);
+const threads = Number(values.threads);
+const coldConnections = Math.min(Number(values['cold-connections']), connections - 1);
+const mysqlUrl = process.env.MYSQL_URL ?? '';
+const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+
+async function seededUsers(): Promise<number> {
+  if (mysqlUrl === '')
+    throw new Error('MYSQL_URL is not set: point it at a database seeded with `npm run seed`');
+  const conn = await mysql.createConnection(mysqlUrl);
+  try {
+    const [[row]] = await conn.query<mysql.RowDataPacket[]>(
+      'SELECT MAX(id) AS n FROM users WHERE id < 1000000000000',
+    );
+    const n = Number(row?.n ?? 0);
+    if (n < userCount)
+      throw new Error(
+        `only ${n} seeded users; run: npm run seed -- --users ${Math.max(userCount, 100000)}`,
+      );
+    return n;
+  } finally {
+    await conn.end();
+  }
+}
+
+function median(results: WrkResult[]): WrkResult {
+  return [...results].sort((a, b) => a.rps - b.rps)[Math.floor(results.length / 2)] as WrkResult;
+}
+
+async function measure(url: string, requests: BenchRequest[], conns: number): Promise<WrkResult> {
+  return runWrk({ url, connections: conns, threads, durationS, requests });
+}
+
+async function baseline(users: number[]): Promise<WrkResult> {
+  const port = Number(values['http-port']) + 1;
+  const server = startServer('baseline', 'bench/baseline-server.ts', { HTTP_PORT: String(port) });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntilReady(`${url}/readyz`, [server]);
+    const { requests, warmUp } = await plan('baseline', url, users, 0);
+    await warm(url, warmUp);
+    await runWrk({ url, connections, threads, durationS: 3, requests });
+    return await measure(url, requests, connections);
+  } finally {
+    await stopServers([server]);
+  }
+}
+
+function startStack(): Server[] {
+  const tcpPort = values['tcp-port'] as string;
+  const common = {
+    LOG_LEVEL: 'warn',
+    MYSQL_URL: mysqlUrl,
+    REDIS_URL: cache === 'on' ? redisUrl : '',
+    REDIS_KEY_PREFIX: 'bench:',
+  };
+  const tcp = startServer('tcp', 'src/tcp/main.ts', { ...common, TCP_PORT: tcpPort });
+  const http = startServer('http', 'src/http/main.ts', {
+    ...common,
+    HTTP_PORT: values['http-port'],
+    TCP_ADDRS: `127.0.0.1:${tcpPort}`,
+  });
+  return [tcp, http];
+}
+
+const seeded = scenario === 'baseline' ? userCount : await seededUsers();
+const users = pickUsers(userCount, values.random, seeded);
+const base = values['no-baseline'] || scenario === 'baseline' ? null : await baseline(users);
+
+const servers = values.url === '' ? startStack() : [];
+const url = values.url || `http://127.0.0.1:${values['http-port']}`;
+try {
+  if (scenario === 'baseline') {
+    const result = await baseline(users);
+    report(result, null, {}, {});
+  } else {
+    await waitUntilReady(`${url}/readyz`, servers);
+    console.log(
+      `preparing ${scenario}: ${users.length} users${values.random ? ' (random)' : ''}, cache ${cache}`,
+    );
+    const main = await plan(scenario === 'cold-login' ? 'login' : scenario, url, users, seeded);
+    await warm(url, main.warmUp);
+    await runWrk({ url, connections, threads, durationS: 3, requests: main.requests }); // JIT, pools, memo
+    const cold = scenario === 'cold-login' ? await plan('cold-login', url, users, seeded) : null;
+    const pid = (name: string) => () =>
+      servers.filter((s) => s.name === name).map((s) => s.proc.pid);
+    const meter = new CpuMeter({
+      http: pid('http'),
+      tcp: pid('tcp'),
+      mariadb: () => pidsOf('mariadbd'),
+      redis: () => pidsOf('redis-server'),
+    });
+    const results: WrkResult[] = [];
+    const colds: WrkResult[] = [];
+    let cpu: Record<string, number> = {};
+    for (let run = 0; run < runs; run++) {
+      meter.start();
+      const warmConns = cold ? connections - coldConnections : connections;
+      const [result, coldResult] = await Promise.all([
+        measure(url, main.requests, warmConns),
+        cold
+          ? runWrk({
+              url,
+              connections: coldConnections,
+              threads: 1,
+              durationS,
+              requests: cold.requests,
+            })
+          : null,
+      ]);
+      cpu = meter.stop();
+      cpu.wrk = Math.round(((result.cpu_s + (coldResult?.cpu_s ?? 0)) / result.duration_s) * 100);
+      results.push(result);
+      if (coldResult) colds.push(coldResult);
+      console.log(
+        `run ${run + 1}/${runs}: ${result.rps} req/s, p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, non-2xx ${result.non2xx}, socket errors ${result.socket_errors}`,
+      );
+    }
+    const rss: Record<string, number> = {};
+    for (const s of servers) rss[`${s.name}_rss_mb`] = rssMb(s.proc.pid);
+    const extra: Record<string, unknown> = { ...rss };
+    if (colds.length > 0) {
+      const c = median(colds);
+      Object.assign(extra, {
+        cold_connections: coldConnections,
+        cold_requests: c.requests,
+        cold_ok_per_s: Math.round((c.requests - c.non2xx) / c.duration_s),
+        cold_non2xx: c.non2xx,
+        cold_p99_ms: c.p99_ms,
+      });
+    }
+    report(median(results), base, cpu, extra);
+  }
+} finally {
+  await stopServers(servers);
+}
+
+function report(
+  result: WrkResult,
+  base: WrkResult | null,
+  cpu: Record<string, number>,
+  extra: Record<string, unknown>,
+): void {
+  const summary = {
+    scenario,
+    cache,
+    connections,
+    users: userCount,
+    random: values.random,
+    duration_s: result.duration_s,
+    requests: result.requests,
+    rps: result.rps,
+    p50_ms: result.p50_ms,
+    p99_ms: result.p99_ms,
+    max_ms: result.max_ms,
+    non2xx: result.non2xx,
+    socket_errors: result.socket_errors,
+    ...(base
+      ? {
+          baseline_rps: base.rps,
+          ratio_to_baseline: Math.round((result.rps / base.rps) * 100) / 100,
+        }
+      : {}),
+    ...(Object.keys(cpu).length ? { cpu_percent: cpu } : {}),
+    ...extra,
+  };
+  console.log(
+    `\n${scenario} (cache ${cache}, ${connections} connections, ${userCount} users${values.random ? ', random' : ''}):`,
+  );
+  console.log(
+    `  ${result.rps.toLocaleString()} req/s over ${result.duration_s} s; latency p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms`,
+  );
+  console.log(
+    `  non-2xx ${result.non2xx}, socket errors ${result.socket_errors} (${JSON.stringify(result.errors)})`,
+  );
+  if (base)
+    console.log(
+      `  baseline ${base.rps.toLocaleString()} req/s in this run: ratio ${summary.ratio_to_baseline}`,
+    );
+  if (Object.keys(cpu).length) console.log(`  CPU (% of one core): ${JSON.stringify(cpu)}`);
+  console.log(JSON.stringify(summary));
+}
