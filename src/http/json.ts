@@ -4,6 +4,7 @@
  * is a 400/415 with a message naming the field, before any RPC is made.
  */
 import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 
@@ -13,18 +14,49 @@ function invalid(message: string, field = ''): RpcError {
   return new RpcError(Status.INVALID_ARGUMENT, message, { field });
 }
 
-/** The body as a JSON object. Size limits are enforced before, by the bodyLimit middleware. */
-export async function readJsonObject(c: Context): Promise<JsonObject> {
-  const type = c.req.header('content-type') ?? '';
+/**
+ * The body as text, refusing more than `maxBytes` with 413. With a
+ * Content-Length the check is made before reading (HTTP framing ends the
+ * body there, whatever follows); a chunked body is counted while it is read
+ * and abandoned as soon as it is over.
+ */
+export async function readText(request: Request, maxBytes: number): Promise<string> {
+  const tooLarge = () => new HTTPException(413, { message: `the body is over ${maxBytes} bytes` });
+  const length = request.headers.get('content-length');
+  if (length !== null) {
+    if (!(Number(length) <= maxBytes)) throw tooLarge();
+    return request.text();
+  }
+  if (request.body === null) return '';
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The body as a JSON object of at most `maxBytes`. */
+export async function readJsonObject(c: Context, maxBytes: number): Promise<JsonObject> {
+  const type = c.req.raw.headers.get('content-type') ?? '';
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new RpcError(
       Status.UNSUPPORTED_MEDIA,
       'send the body as JSON with Content-Type: application/json',
     );
   }
+  const text = await readText(c.req.raw, maxBytes);
   let body: unknown;
   try {
-    body = JSON.parse(await c.req.text());
+    body = JSON.parse(text);
   } catch (err) {
     if (err instanceof SyntaxError) throw invalid('the body is not valid JSON');
     throw err;

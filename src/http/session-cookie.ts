@@ -4,7 +4,7 @@
  * read it). Over HTTPS only the prefixed cookie is read.
  */
 import type { Context } from 'hono';
-import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { getCookie } from 'hono/cookie';
 
 const NAME = 'session';
 
@@ -14,6 +14,7 @@ export function isHttps(c: Context, trustProxy: boolean): boolean {
   return trustProxy && c.req.header('x-forwarded-proto')?.split(',')[0]?.trim() === 'https';
 }
 
+/** Sets the session cookie. Tokens are base64url and '.', so the value needs no encoding. */
 export function setSessionCookie(
   c: Context,
   token: string,
@@ -21,22 +22,18 @@ export function setSessionCookie(
   https: boolean,
 ): void {
   const maxAge = Math.max(0, Math.floor((expiresAtMs - Date.now()) / 1000));
-  setCookie(c, NAME, token, {
-    httpOnly: true,
-    sameSite: 'Lax',
-    path: '/',
-    maxAge,
-    ...(https ? { secure: true, prefix: 'host' as const } : {}),
-  });
+  c.header('Set-Cookie', cookie(token, maxAge, https), { append: true });
 }
 
 export function clearSessionCookie(c: Context, https: boolean): void {
-  deleteCookie(c, NAME, {
-    path: '/',
-    httpOnly: true,
-    sameSite: 'Lax',
-    ...(https ? { secure: true, prefix: 'host' as const } : {}),
-  });
+  c.header('Set-Cookie', cookie('', 0, https), { append: true });
+}
+
+function cookie(value: string, maxAge: number, https: boolean): string {
+  const attributes = `Max-Age=${maxAge}; Path=/; HttpOnly; SameSite=Lax`;
+  return https
+    ? `__Host-${NAME}=${value}; ${attributes}; Secure`
+    : `${NAME}=${value}; ${attributes}`;
 }
 
 /** The session token from `Authorization: Bearer`, else from the cookie; '' when neither. */

@@ -1,43 +1,35 @@
 import { type Context, Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { AppDeps } from '../app.ts';
-import { errorJson } from '../errors.ts';
 import { readJsonObject, stringField } from '../json.ts';
-import { callOptions } from '../request-info.ts';
 import { clearSessionCookie, isHttps, sessionToken } from '../session-cookie.ts';
 import { userJson } from '../user-json.ts';
 import { MAX_NICKNAME_CHARS } from './open-api.ts';
 
 /** The logged-in user's own account. The token comes from the cookie or `Authorization: Bearer`. */
 export function meRoutes({ rpc, config }: AppDeps) {
-  const limit = bodyLimit({
-    maxSize: config.http.maxJsonBytes,
-    onError: (c) =>
-      errorJson(c, 413, 'PAYLOAD_TOO_LARGE', `the body is over ${config.http.maxJsonBytes} bytes`),
-  });
+  const maxJson = config.http.maxJsonBytes;
   const auth = (c: Context) => ({
     auth: { token: sessionToken(c, isHttps(c, config.trustProxy)).token },
   });
-  const options = (c: Context) => callOptions(c, config.trustProxy);
 
   return new Hono()
     .get('/api/v1/me', async (c) => {
-      const { user } = await rpc.call('getProfile', auth(c), options(c));
+      const { user } = await rpc.call('getProfile', auth(c));
       return c.json({ user: userJson(user) });
     })
-    .patch('/api/v1/me', limit, async (c) => {
-      const body = await readJsonObject(c);
+    .patch('/api/v1/me', async (c) => {
+      const body = await readJsonObject(c, maxJson);
       const nickname = stringField(body, 'nickname', MAX_NICKNAME_CHARS);
-      const { user } = await rpc.call('updateNickname', { ...auth(c), nickname }, options(c));
+      const { user } = await rpc.call('updateNickname', { ...auth(c), nickname });
       return c.json({ user: userJson(user) });
     })
     .post('/api/v1/logout', async (c) => {
-      await rpc.call('logout', auth(c), options(c));
+      await rpc.call('logout', auth(c));
       clearSessionCookie(c, isHttps(c, config.trustProxy));
       return c.json({ status: 'logged out' });
     })
     .post('/api/v1/logout-all', async (c) => {
-      await rpc.call('logoutAll', auth(c), options(c));
+      await rpc.call('logoutAll', auth(c));
       clearSessionCookie(c, isHttps(c, config.trustProxy));
       return c.json({ status: 'logged out everywhere' });
     });

@@ -1,7 +1,5 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { AppDeps } from '../app.ts';
-import { errorJson } from '../errors.ts';
 import { readJsonObject, stringField } from '../json.ts';
 import { callOptions } from '../request-info.ts';
 import { isHttps, setSessionCookie } from '../session-cookie.ts';
@@ -14,14 +12,10 @@ export const MAX_NICKNAME_CHARS = 1024;
 
 /** Sign-up and login: the calls that need no session. */
 export function openApiRoutes({ rpc, config }: AppDeps) {
-  const limit = bodyLimit({
-    maxSize: config.http.maxJsonBytes,
-    onError: (c) =>
-      errorJson(c, 413, 'PAYLOAD_TOO_LARGE', `the body is over ${config.http.maxJsonBytes} bytes`),
-  });
+  const maxJson = config.http.maxJsonBytes;
   return new Hono()
-    .post('/open_api/v1/register', limit, async (c) => {
-      const body = await readJsonObject(c);
+    .post('/open_api/v1/register', async (c) => {
+      const body = await readJsonObject(c, maxJson);
       const input = {
         username: stringField(body, 'username', MAX_USERNAME_CHARS),
         password: stringField(body, 'password', MAX_PASSWORD_CHARS),
@@ -30,8 +24,8 @@ export function openApiRoutes({ rpc, config }: AppDeps) {
       const { user } = await rpc.call('register', input, callOptions(c, config.trustProxy));
       return c.json({ user: userJson(user) });
     })
-    .post('/open_api/v1/authenticate', limit, async (c) => {
-      const body = await readJsonObject(c);
+    .post('/open_api/v1/authenticate', async (c) => {
+      const body = await readJsonObject(c, maxJson);
       const input = {
         username: stringField(body, 'username', MAX_USERNAME_CHARS),
         password: stringField(body, 'password', MAX_PASSWORD_CHARS, false),
