@@ -64,7 +64,7 @@ export function loadConfig(env: Env = process.env) {
     redis: {
       url: read.string('REDIS_URL', ''),
       keyPrefix: read.string('REDIS_KEY_PREFIX', 'um:'),
-      commandTimeoutMs: read.int('REDIS_COMMAND_TIMEOUT_MS', 250, 10, 60_000),
+      commandTimeoutMs: read.int('REDIS_COMMAND_TIMEOUT_MS', 1000, 10, 60_000),
     },
     cache: {
       ttlS: read.int('CACHE_TTL_S', 300, 1, 86_400 * 30),

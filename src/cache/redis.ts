@@ -3,9 +3,12 @@
  * - commands made in one event-loop turn go out as one pipeline
  *   (enableAutoPipelining);
  * - nothing queues while Redis is unreachable (enableOfflineQueue: false) and
- *   every command has a timeout, so an outage costs callers milliseconds;
+ *   every command has a timeout, so an outage costs callers little;
+ * - after a command times out, Redis is presumed hung and every command fails
+ *   at once for a moment (callers take their fallback) instead of each one
+ *   waiting out its own timeout; then commands are tried again;
  * - the client reconnects forever with a capped delay, and `onRecover`
- *   listeners run on each reconnection after an outage.
+ *   listeners run whenever Redis answers again after an outage of either kind.
  */
 import Redis from 'ioredis';
 import type { Logger } from '../log.ts';
@@ -26,54 +29,65 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeoutMs,
-    connectTimeout: Math.max(1000, options.commandTimeoutMs * 4),
+    connectTimeout: Math.max(1000, options.commandTimeoutMs * 2),
     retryStrategy: (attempt) => Math.min(50 * attempt, 1000),
   });
   const listeners: (() => void)[] = [];
+  const breakMs = Math.max(1000, options.commandTimeoutMs);
   let down = false;
-  redis.on('error', (err) => {
-    if (!down) log.warn({ err: err.message }, 'cache unreachable');
+  let brokenUntil = 0;
+
+  function markDown(reason: string): void {
+    if (!down) log.warn({ reason }, 'cache unreachable');
     down = true;
-  });
-  redis.on('close', () => {
-    down = true;
-  });
-  redis.on('ready', () => {
+  }
+
+  function markUp(): void {
     if (!down) return;
     down = false;
     log.info('cache reachable again');
     for (const listener of listeners) listener();
-  });
+  }
 
-  const unavailable = (cause: unknown) =>
-    new RpcError(Status.UNAVAILABLE, 'cache unavailable', { cause });
+  redis.on('error', (err) => markDown(err.message));
+  redis.on('close', () => markDown('connection closed'));
+  redis.on('ready', markUp);
+
+  async function run<T>(command: () => Promise<T>): Promise<T> {
+    if (brokenUntil > 0 && performance.now() < brokenUntil) {
+      throw new RpcError(Status.UNAVAILABLE, 'cache unavailable', {
+        cause: 'presumed hung after a timeout',
+      });
+    }
+    try {
+      const result = await command();
+      brokenUntil = 0;
+      if (redis.status === 'ready') markUp();
+      return result;
+    } catch (cause) {
+      if ((cause as Error).message === 'Command timed out') {
+        brokenUntil = performance.now() + breakMs;
+        markDown('command timed out');
+      }
+      throw new RpcError(Status.UNAVAILABLE, 'cache unavailable', { cause });
+    }
+  }
 
   return {
-    async get(key) {
-      try {
-        return await redis.getBuffer(key);
-      } catch (cause) {
-        throw unavailable(cause);
-      }
-    },
-    async set(key, value, ttlMs, ifAbsent = false) {
+    get: (key) => run(() => redis.getBuffer(key)),
+    set(key, value, ttlMs, ifAbsent = false) {
       const px = Math.max(1, Math.round(ttlMs));
-      try {
+      const data = Buffer.from(value);
+      return run(async () => {
         const reply = ifAbsent
-          ? await redis.set(key, Buffer.from(value), 'PX', px, 'NX')
-          : await redis.set(key, Buffer.from(value), 'PX', px);
+          ? await redis.set(key, data, 'PX', px, 'NX')
+          : await redis.set(key, data, 'PX', px);
         return reply === 'OK';
-      } catch (cause) {
-        throw unavailable(cause);
-      }
+      });
     },
     async del(keys) {
       if (keys.length === 0) return;
-      try {
-        await redis.del(...keys);
-      } catch (cause) {
-        throw unavailable(cause);
-      }
+      await run(() => redis.del(...keys));
     },
     onRecover(listener) {
       listeners.push(listener);

@@ -80,8 +80,8 @@ export class CachedUsers {
     let cached: Uint8Array | null;
     try {
       cached = await this.cache.get(cacheKey(key));
-    } catch {
-      return this.readBypassingCache(username, deadline);
+    } catch (err) {
+      return this.readBypassingCache(username, deadline, err);
     }
     if (cached !== null && cached[0] !== 0) {
       this.counts.hits++;
@@ -110,11 +110,18 @@ export class CachedUsers {
     return this.store.findByUsername(username);
   }
 
-  private async readBypassingCache(username: string, deadline: number): Promise<UserRow | null> {
+  private async readBypassingCache(
+    username: string,
+    deadline: number,
+    cause: unknown,
+  ): Promise<UserRow | null> {
     this.counts.bypassed++;
     if (!this.degraded) {
       this.degraded = true;
-      this.log.warn('cache unreachable: reading users from the store behind the bypass cap');
+      this.log.warn(
+        { err: (cause as Error).cause ?? cause },
+        'cache unreachable: reading users from the store behind the bypass cap',
+      );
     }
     return this.bypass.run(deadline, () => this.readStore(username), refuseBypass);
   }
