@@ -48,7 +48,7 @@ describe('unit: loadConfig', () => {
   });
 });
 
-describe('unit: .env.example', () => {
+describe('unit: configuration documentation', () => {
   it('should list exactly the variables the configuration reads', async () => {
     const source = await Bun.file(`${import.meta.dir}/config.ts`).text();
     const read = new Set([...source.matchAll(/read\.\w+\(\s*'([A-Z0-9_]+)'/g)].map((m) => m[1]));
@@ -56,5 +56,14 @@ describe('unit: .env.example', () => {
     const listed = new Set([...example.matchAll(/^#?\s*([A-Z0-9_]+)=/gm)].map((m) => m[1]));
     expect(read.size).toBeGreaterThan(10);
     expect([...read].sort()).toEqual([...listed].sort());
+  });
+
+  it('should have every variable in the README configuration table', async () => {
+    const source = await Bun.file(`${import.meta.dir}/config.ts`).text();
+    const readme = await Bun.file(`${import.meta.dir}/../README.md`).text();
+    const missing = [...source.matchAll(/read\.\w+\(\s*'([A-Z0-9_]+)'/g)]
+      .map((m) => m[1] as string)
+      .filter((name) => !readme.includes(`\`${name}\``));
+    expect(missing).toEqual([]);
   });
 });

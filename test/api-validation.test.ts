@@ -77,6 +77,22 @@ describe('integration: API input validation', () => {
     expect(res.body.error.message).toBe(message);
   });
 
+  it('should refuse a chunked body once it grows over the limit', async () => {
+    const chunk = new TextEncoder().encode(`{"username":"abc","password":"${'p'.repeat(8000)}`);
+    const body = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 4; i++) controller.enqueue(chunk);
+        controller.enqueue(new TextEncoder().encode('"}'));
+        controller.close();
+      },
+    });
+    const res = await stack.fetch('/open_api/v1/register', { method: 'POST', headers: json, body });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe(
+      'PAYLOAD_TOO_LARGE',
+    );
+  });
+
   it('should name the rule and the field for values the TCP server refuses', async () => {
     const cases = [
       [{ username: 'ab', password: 'long enough' }, 'username'],
