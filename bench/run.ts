@@ -44,6 +44,7 @@ const { values, positionals } = parseArgs({
     'no-baseline': { type: 'boolean', default: false },
     'cold-connections': { type: 'string', default: '50' },
     'http-port': { type: 'string', default: '18080' },
+    'http-processes': { type: 'string', default: '1' },
     'tcp-port': { type: 'string', default: '19090' },
   },
 });
@@ -114,12 +115,16 @@ function startStack(): Server[] {
     REDIS_KEY_PREFIX: 'bench:',
   };
   const tcp = startServer('tcp', 'src/tcp/main.ts', { ...common, TCP_PORT: tcpPort });
-  const http = startServer('http', 'src/http/main.ts', {
-    ...common,
-    HTTP_PORT: values['http-port'],
-    TCP_ADDRS: `127.0.0.1:${tcpPort}`,
-  });
-  return [tcp, http];
+  const processes = Number(values['http-processes']);
+  const http = Array.from({ length: processes }, () =>
+    startServer('http', 'src/http/main.ts', {
+      ...common,
+      HTTP_PORT: values['http-port'],
+      HTTP_REUSE_PORT: String(processes > 1),
+      TCP_ADDRS: `127.0.0.1:${tcpPort}`,
+    }),
+  );
+  return [tcp, ...http];
 }
 
 const seeded = scenario === 'baseline' ? userCount : await seededUsers();
@@ -176,7 +181,8 @@ try {
       );
     }
     const rss: Record<string, number> = {};
-    for (const s of servers) rss[`${s.name}_rss_mb`] = rssMb(s.proc.pid);
+    for (const s of servers)
+      rss[`${s.name}_rss_mb`] = Math.max(rss[`${s.name}_rss_mb`] ?? 0, rssMb(s.proc.pid));
     const extra: Record<string, unknown> = { ...rss };
     if (colds.length > 0) {
       const c = median(colds);

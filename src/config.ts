@@ -35,6 +35,10 @@ export function loadConfig(env: Env = process.env) {
       host: read.string('HTTP_HOST', '127.0.0.1'),
       port: read.int('HTTP_PORT', 8080, 0, 65535),
       maxJsonBytes: read.int('HTTP_MAX_JSON_BYTES', 16 * 1024, 1024, 16 * MiB),
+      /** Let several HTTP server processes listen on the same port (the kernel spreads connections). */
+      reusePort: read.bool('HTTP_REUSE_PORT', false),
+      /** How many HTTP server processes `npm start` runs (with HTTP_REUSE_PORT). */
+      processes: read.int('HTTP_PROCESSES', 1, 1, 64),
     },
     tcp: {
       host: tcpHost,

@@ -11,10 +11,10 @@ const bun = process.execPath;
 const children: Subprocess[] = [];
 let exiting = false;
 
-function spawn(script: string): Subprocess {
+function spawn(script: string, env: Record<string, string> = {}): Subprocess {
   const child = Bun.spawn([bun, `${import.meta.dir}/${script}`], {
     stdio: ['inherit', 'inherit', 'inherit'],
-    env: process.env,
+    env: { ...process.env, ...env },
     onExit(_proc, exitCode, signalCode) {
       stopAll(exitCode ?? (signalCode ? 1 : 0));
     },
@@ -63,5 +63,7 @@ if (!(await waitForTcp(config.tcp.port, 30_000))) {
   if (!exiting) console.error(`the TCP server did not start listening on port ${config.tcp.port}`);
   stopAll(1);
 } else {
-  spawn('http/main.ts');
+  // Several HTTP processes share the port; the kernel spreads connections over them.
+  const env: Record<string, string> = config.http.processes > 1 ? { HTTP_REUSE_PORT: 'true' } : {};
+  for (let i = 0; i < config.http.processes; i++) spawn('http/main.ts', env);
 }

@@ -22,6 +22,7 @@ export function startHttpApp(config: Config, log: Logger): HttpApp {
   const server = Bun.serve({
     hostname: config.http.host,
     port: config.http.port,
+    reusePort: config.http.reusePort,
     fetch: app.fetch,
     // Never Bun's development error page (it shows stack traces).
     development: false,
