@@ -100,6 +100,7 @@ export function loadConfig(env: Env = process.env) {
       backoffBaseMs: read.int('POOL_BACKOFF_BASE_MS', 50, 1, 60_000),
       backoffMaxMs: read.int('POOL_BACKOFF_MAX_MS', 5000, 1, 600_000),
       callTimeoutMs: read.int('RPC_TIMEOUT_MS', 5000, 1, 600_000),
+      dnsRefreshMs: read.int('POOL_DNS_REFRESH_MS', 10_000, 100, 3_600_000),
     },
   };
   for (const secret of config.sessions.secrets) {

@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { createRpcClient } from '../rpc/client.ts';
 import { Pool } from '../rpc/pool.ts';
+import { watchAddresses } from '../rpc/resolve.ts';
 import { createApp } from './app.ts';
 
 export interface HttpApp {
@@ -17,6 +18,10 @@ export interface HttpApp {
 /** Builds the pool and the Hono app and starts Bun.serve. Used by main.ts and the tests. */
 export function startHttpApp(config: Config, log: Logger): HttpApp {
   const pool = new Pool({ ...config.pool, maxFrameBytes: config.maxFrameBytes });
+  const watcher = watchAddresses(pool, config.pool.addresses, {
+    refreshMs: config.pool.dnsRefreshMs,
+    log,
+  });
   pool.warm();
   const app = createApp({ rpc: createRpcClient(pool, config.pool.callTimeoutMs), config, log });
   const server = Bun.serve({
@@ -38,6 +43,7 @@ export function startHttpApp(config: Config, log: Logger): HttpApp {
     url,
     async stop() {
       await server.stop();
+      watcher.stop();
       pool.close();
     },
   };

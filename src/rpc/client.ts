@@ -21,6 +21,26 @@ export interface RpcClient {
   ): Promise<CallResult<K>>;
 }
 
+/**
+ * Calls that may be sent again when the socket carrying them is lost: doing
+ * them twice leaves the same state as doing them once. Not register or
+ * admin create (a second attempt would answer "taken" for what succeeded),
+ * not admin delete (it would answer "not found").
+ */
+export const IDEMPOTENT_CALLS: ReadonlySet<CallName> = new Set<CallName>([
+  'ping',
+  'login',
+  'getProfile',
+  'updateNickname',
+  'logout',
+  'logoutAll',
+  'setPicture',
+  'getPicture',
+  'adminGetUser',
+  'adminUpdateUser',
+  'adminListUsers',
+]);
+
 /** A typed client over a pool: non-OK responses become RpcError. */
 export function createRpcClient(pool: Pick<Pool, 'send'>, defaultTimeoutMs: number): RpcClient {
   return {
@@ -30,7 +50,11 @@ export function createRpcClient(pool: Pick<Pool, 'send'>, defaultTimeoutMs: numb
         clientIp: options.clientIp ?? '',
         call: { case: name, value: input } as MessageInitShape<typeof RequestSchema>['call'],
       });
-      const response = await pool.send(request, options.timeoutMs ?? defaultTimeoutMs);
+      const response = await pool.send(
+        request,
+        options.timeoutMs ?? defaultTimeoutMs,
+        IDEMPOTENT_CALLS.has(name),
+      );
       return unwrap(name, response);
     },
   };
