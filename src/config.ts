@@ -67,6 +67,7 @@ export function loadConfig(env: Env = process.env) {
     },
     redis: {
       url: read.string('REDIS_URL', ''),
+      clusterNodes: read.addresses('REDIS_CLUSTER_NODES', ''),
       keyPrefix: read.string('REDIS_KEY_PREFIX', 'um:'),
       commandTimeoutMs: read.int('REDIS_COMMAND_TIMEOUT_MS', 1000, 10, 60_000),
     },
@@ -167,8 +168,10 @@ class Reader {
     return fallback;
   }
 
+  /** A comma-separated list of host:port; empty only when unset and `fallback` is ''. */
   addresses(name: string, fallback: string): string[] {
     const raw = this.string(name, fallback);
+    if (raw === '') return [];
     const list = raw
       .split(',')
       .map((s) => s.trim())

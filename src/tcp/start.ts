@@ -41,7 +41,8 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     { mysqlUrl: config.mysql.url, dataDir: config.dataDir, mysql: config.mysql },
     log,
   );
-  const cache = config.redis.url === '' ? null : createRedisCache(config.redis, log);
+  const useCache = config.redis.url !== '' || config.redis.clusterNodes.length > 0;
+  const cache = useCache ? createRedisCache(config.redis, log) : null;
   const bypass = new Semaphore(config.cache.bypassConcurrency, config.cache.bypassConcurrency * 8);
   const users = new CachedUsers(
     store,
@@ -89,7 +90,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
       host: config.tcp.host,
       port: server.port,
       store: config.mysql.url ? 'mysql' : 'sqlite',
-      cache: cache ? 'redis' : 'none',
+      cache: cache ? (config.redis.clusterNodes.length > 0 ? 'redis-cluster' : 'redis') : 'none',
     },
     'tcp server listening',
   );
