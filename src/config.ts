@@ -53,6 +53,8 @@ export function loadConfig(env: Env = process.env) {
       ),
       defaultDeadlineMs: read.int('TCP_DEFAULT_DEADLINE_MS', 5000, 1, 600_000),
       partialFrameTimeoutMs: read.int('TCP_PARTIAL_FRAME_TIMEOUT_MS', 10_000, 100, 600_000),
+      /** /metrics, /healthz and /readyz of the TCP server, on TCP_HOST. */
+      metricsPort: read.int('TCP_METRICS_PORT', 9464, 0, 65535),
     },
     dataDir: read.string('DATA_DIR', './data'),
     trustProxy: read.bool('TRUST_PROXY', false),

@@ -2,7 +2,7 @@ import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { RequestSchema, type Response } from '../gen/usermgr/v1/rpc_pb.ts';
 import type { CallInput, CallName, CallResult } from '../wire/calls.ts';
 import { RpcError } from '../wire/rpc-error.ts';
-import { Status } from '../wire/status.ts';
+import { Status, statusName } from '../wire/status.ts';
 import type { Pool } from './pool.ts';
 
 export interface CallOptions {
@@ -42,20 +42,33 @@ export const IDEMPOTENT_CALLS: ReadonlySet<CallName> = new Set<CallName>([
 ]);
 
 /** A typed client over a pool: non-OK responses become RpcError. */
-export function createRpcClient(pool: Pick<Pool, 'send'>, defaultTimeoutMs: number): RpcClient {
+export function createRpcClient(
+  pool: Pick<Pool, 'send'>,
+  defaultTimeoutMs: number,
+  observe: (call: CallName, status: string, seconds: number) => void = () => {},
+): RpcClient {
   return {
     async call(name, input, options = {}) {
+      const started = performance.now();
       const request = create(RequestSchema, {
         requestId: options.requestId ?? '',
         clientIp: options.clientIp ?? '',
         call: { case: name, value: input } as MessageInitShape<typeof RequestSchema>['call'],
       });
-      const response = await pool.send(
-        request,
-        options.timeoutMs ?? defaultTimeoutMs,
-        IDEMPOTENT_CALLS.has(name),
-      );
-      return unwrap(name, response);
+      let status = 'OK';
+      try {
+        const response = await pool.send(
+          request,
+          options.timeoutMs ?? defaultTimeoutMs,
+          IDEMPOTENT_CALLS.has(name),
+        );
+        return unwrap(name, response);
+      } catch (err) {
+        status = err instanceof RpcError ? statusName(err.code) : 'INTERNAL';
+        throw err;
+      } finally {
+        observe(name, status, (performance.now() - started) / 1000);
+      }
     },
   };
 }
