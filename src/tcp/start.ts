@@ -7,14 +7,18 @@ import { CachedUsers } from '../core/cached-users.ts';
 import { CredentialMemo } from '../core/credential-memo.ts';
 import { IdGenerator } from '../core/ids.ts';
 import { Passwords } from '../core/passwords.ts';
+import { Pictures } from '../core/pictures.ts';
 import { Revocations } from '../core/revocations.ts';
 import { SessionTokens } from '../core/session-tokens.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
+import { openPictureStore } from '../media/open.ts';
+import { SharpProcessor } from '../media/sharp-processor.ts';
 import { openStore } from '../store/open.ts';
 import type { UserStore } from '../store/port.ts';
 import { createDispatch } from './dispatch.ts';
 import { accountHandlers } from './handlers.ts';
+import { pictureHandlers } from './picture-handlers.ts';
 import { sessionSecrets } from './secrets.ts';
 import { startTcpServer, type TcpServer } from './server.ts';
 
@@ -27,6 +31,7 @@ export interface TcpApp {
   passwords: Passwords;
   memo: CredentialMemo;
   users: CachedUsers;
+  pictures: Pictures;
   /** Graceful: stop accepting, finish in-flight calls, release adapters. */
   stop(): Promise<void>;
 }
@@ -73,9 +78,25 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     log,
   });
 
+  const files = openPictureStore(config.pictures.s3, config.dataDir);
+  const pictures = new Pictures(
+    {
+      accounts,
+      store,
+      users,
+      processor: new SharpProcessor({ maxPixels: config.pictures.maxPixels }),
+      files: files.store,
+      log,
+    },
+    config.pictures,
+  );
+
   const server = startTcpServer(
     { ...config.tcp, maxFrameBytes: config.maxFrameBytes },
-    createDispatch({ ping: () => ({ serverId }), ...accountHandlers(accounts) }, log),
+    createDispatch(
+      { ping: () => ({ serverId }), ...accountHandlers(accounts), ...pictureHandlers(pictures) },
+      log,
+    ),
     log,
   );
   const purge = setInterval(() => {
@@ -90,6 +111,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
       port: server.port,
       store: config.mysql.url ? 'mysql' : 'sqlite',
       cache: cache ? 'redis' : 'none',
+      pictures: files.where,
     },
     'tcp server listening',
   );
@@ -102,9 +124,11 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     passwords,
     memo,
     users,
+    pictures,
     async stop() {
       clearInterval(purge);
       await server.stop(config.shutdownTimeoutMs);
+      await pictures.settled();
       await cache?.close();
       await store.close();
     },
