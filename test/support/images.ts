@@ -16,13 +16,23 @@ function halves(width: number, height: number, left: Rgb, right: Rgb): Buffer {
   return raw;
 }
 
+/** As a plain Uint8Array, which fetch bodies and Blobs take (a Buffer may be a view of a pool). */
+async function bytes(encoded: Promise<Buffer>): Promise<Uint8Array<ArrayBuffer>> {
+  return new Uint8Array(await encoded);
+}
+
 function image(width: number, height: number, left: Rgb, right: Rgb) {
   return sharp(halves(width, height, left, right), { raw: { width, height, channels: 3 } });
 }
 
 /** A PNG, left half red and right half blue. */
-export async function png(width = 300, height = 200, left = RED, right = BLUE): Promise<Buffer> {
-  return image(width, height, left, right).png().toBuffer();
+export async function png(
+  width = 300,
+  height = 200,
+  left = RED,
+  right = BLUE,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return bytes(image(width, height, left, right).png().toBuffer());
 }
 
 /**
@@ -30,20 +40,22 @@ export async function png(width = 300, height = 200, left = RED, right = BLUE): 
  * to display" (orientation 6), with a camera model and GPS-like comment to strip.
  * Shown upright it is portrait: red on top, blue below.
  */
-export async function rotatedJpeg(width = 400, height = 200): Promise<Buffer> {
-  return image(width, height, RED, BLUE)
-    .jpeg({ quality: 95 })
-    .withExif({ IFD0: { Model: 'Test Camera 3000', ImageDescription: 'secret location' } })
-    .withMetadata({ orientation: 6 })
-    .toBuffer();
+export async function rotatedJpeg(width = 400, height = 200): Promise<Uint8Array<ArrayBuffer>> {
+  return bytes(
+    image(width, height, RED, BLUE)
+      .jpeg({ quality: 95 })
+      .withExif({ IFD0: { Model: 'Test Camera 3000', ImageDescription: 'secret location' } })
+      .withMetadata({ orientation: 6 })
+      .toBuffer(),
+  );
 }
 
-export async function gif(width = 50, height = 50): Promise<Buffer> {
-  return image(width, height, RED, BLUE).gif().toBuffer();
+export async function gif(width = 50, height = 50): Promise<Uint8Array<ArrayBuffer>> {
+  return bytes(image(width, height, RED, BLUE).gif().toBuffer());
 }
 
-export async function webp(width = 80, height = 120): Promise<Buffer> {
-  return image(width, height, RED, BLUE).webp().toBuffer();
+export async function webp(width = 80, height = 120): Promise<Uint8Array<ArrayBuffer>> {
+  return bytes(image(width, height, RED, BLUE).webp().toBuffer());
 }
 
 function crc32(bytes: Uint8Array): number {
@@ -68,18 +80,20 @@ function chunk(type: string, data: Uint8Array): Buffer {
  * A decompression bomb: a PNG of a few hundred bytes whose header announces
  * width × height pixels (and whose data, if anyone decoded it, is all zeros).
  */
-export function pngBomb(width = 60_000, height = 60_000): Buffer {
+export function pngBomb(width = 60_000, height = 60_000): Uint8Array<ArrayBuffer> {
   const header = Buffer.alloc(13);
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
   header[8] = 8; // bit depth
   header[9] = 2; // RGB
-  return Buffer.concat([
-    Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'),
-    chunk('IHDR', header),
-    chunk('IDAT', Bun.deflateSync(new Uint8Array(1024))),
-    chunk('IEND', new Uint8Array()),
-  ]);
+  return new Uint8Array(
+    Buffer.concat([
+      Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'),
+      chunk('IHDR', header),
+      chunk('IDAT', Bun.deflateSync(new Uint8Array(1024))),
+      chunk('IEND', new Uint8Array()),
+    ]),
+  );
 }
 
 /** The colour of one pixel of an encoded image. */
