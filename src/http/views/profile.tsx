@@ -68,6 +68,7 @@ export function ProfilePage({ user, csrfToken, rules, flash, maxUpload }: Profil
             hint="Any script or emoji"
             error={errors.nickname}
             required
+            autofocus={Boolean(errors.nickname)}
           />
           <button type="submit">Save nickname</button>
         </form>
@@ -85,6 +86,7 @@ export function ProfilePage({ user, csrfToken, rules, flash, maxUpload }: Profil
               type="file"
               accept="image/jpeg,image/png,image/webp,image/gif"
               required
+              autofocus={Boolean(errors.picture)}
               aria-invalid={errors.picture ? 'true' : undefined}
               aria-describedby={errors.picture ? 'picture-rule picture-error' : 'picture-rule'}
             />

@@ -6,6 +6,9 @@ import { Messages } from './messages.tsx';
 
 export function RegisterPage({ flash, rules }: { flash: Flash; rules: GetAccountRulesResponse }) {
   const errors = flash.fields ?? {};
+  // Focus where there is something to fix, else at the start.
+  const focus =
+    ['username', 'password', 'password2', 'nickname'].find((f) => errors[f]) ?? 'username';
   return (
     <Layout title="Create an account">
       <h1>Create an account</h1>
@@ -20,7 +23,7 @@ export function RegisterPage({ flash, rules }: { flash: Flash; rules: GetAccount
           hint="You cannot change it later"
           error={errors.username}
           required
-          autofocus
+          autofocus={focus === 'username'}
         />
         <Field
           name="password"
@@ -30,6 +33,7 @@ export function RegisterPage({ flash, rules }: { flash: Flash; rules: GetAccount
           rule={rules.password}
           error={errors.password}
           required
+          autofocus={focus === 'password'}
         />
         <Field
           name="password2"
@@ -38,6 +42,7 @@ export function RegisterPage({ flash, rules }: { flash: Flash; rules: GetAccount
           autocomplete="new-password"
           error={errors.password2}
           required
+          autofocus={focus === 'password2'}
         />
         <Field
           name="nickname"
@@ -47,6 +52,7 @@ export function RegisterPage({ flash, rules }: { flash: Flash; rules: GetAccount
           rule={rules.nickname}
           hint="Any script or emoji. Left empty, it is your username"
           error={errors.nickname}
+          autofocus={focus === 'nickname'}
         />
         <button type="submit">Create account</button>
       </form>
