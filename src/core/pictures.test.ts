@@ -303,6 +303,19 @@ describe('unit: Pictures (SQLite store, files in memory)', () => {
     expect(files.files.has(`${old}.webp`)).toBe(true);
   });
 
+  it('should answer a storage outage with its status and remove what was stored', async () => {
+    const { user, upload, files, pictures } = await setup();
+    const alice = await user();
+    let puts = 0;
+    files.before = (op) => {
+      if (op === 'put' && ++puts === 2) throw new RpcError(Status.UNAVAILABLE, 'disk gone');
+    };
+    expect((await rejection(upload(alice, png(1)))).code).toBe(Status.UNAVAILABLE);
+    files.before = () => {};
+    await pictures.settled();
+    expect(files.files.size).toBe(0);
+  });
+
   it('should leave no files behind when the user vanished before the update', async () => {
     const { user, upload, files, pictures, store } = await setup();
     const alice = await user();

@@ -76,12 +76,12 @@ export class Pictures {
     const { user } = await accounts.authenticate(auth, deadline);
     const encoded = await this.encode(image, deadline);
     const name = new Bun.CryptoHasher('sha256').update(encoded[0] as Uint8Array).digest('hex');
-    await Promise.all(encoded.map((bytes, i) => files.put(keyOf(name, i), bytes, CONTENT_TYPE)));
     let updated: Awaited<ReturnType<UserStore['updatePicture']>>;
     try {
+      await Promise.all(encoded.map((bytes, i) => files.put(keyOf(name, i), bytes, CONTENT_TYPE)));
       updated = await store.updatePicture(user.id, name, this.now());
     } catch (err) {
-      this.release(name);
+      this.release(name); // a variant may have been stored; unless someone uses it, it goes
       throw err;
     }
     if (updated === null) {
