@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
 import { openStore } from '../store/open.ts';
-import type { UserRow, UserStore } from '../store/port.ts';
+import type { UserRow } from '../store/port.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import type { Accounts } from './accounts.ts';
@@ -329,5 +329,3 @@ describe('unit: Pictures (SQLite store, files in memory)', () => {
     expect(files.files.size).toBe(0);
   });
 });
-
-export type { UserStore };

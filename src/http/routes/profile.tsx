@@ -5,6 +5,7 @@
  */
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import type { CallResult } from '../../rpc/client.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 import type { AppDeps } from '../app.ts';
@@ -34,7 +35,12 @@ export function profileRoutes({ rpc, config, log }: AppDeps) {
     csrfToken: formText(form, 'csrf', 200),
   });
   /** Where a form post goes after an error; rethrows what needs an error page. */
-  const afterError = (c: Context, err: unknown, field: string, values = {}) => {
+  const afterError = (
+    c: Context,
+    err: unknown,
+    field: string,
+    values: Record<string, string> = {},
+  ) => {
     if (err instanceof RpcError && err.code === Status.UNAUTHENTICATED) {
       clearSessionCookie(c, https(c));
       return back(c, '/login', LOGGED_OUT);
@@ -50,8 +56,8 @@ export function profileRoutes({ rpc, config, log }: AppDeps) {
     .get('/profile', async (c) => {
       const token = sessionToken(c, https(c)).token;
       if (token === '') return c.redirect('/login', 303);
-      let profile: Awaited<ReturnType<typeof rpc.call<'getProfile'>>>;
-      let rules: Awaited<ReturnType<typeof rpc.call<'getAccountRules'>>>;
+      let profile: CallResult<'getProfile'>;
+      let rules: CallResult<'getAccountRules'>;
       try {
         [profile, rules] = await Promise.all([
           rpc.call('getProfile', { auth: { token } }, options(c)),
