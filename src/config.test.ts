@@ -67,3 +67,32 @@ describe('unit: configuration documentation', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe('unit: picture and upload settings', () => {
+  it('should default to 5 MiB uploads, 40 megapixels and local files', () => {
+    const config = loadConfig({});
+    expect(config.http.maxUploadBytes).toBe(5 * 1024 * 1024);
+    expect(config.pictures.maxPixels).toBe(40_000_000);
+    expect(config.pictures.s3.bucket).toBe('');
+  });
+
+  it('should refuse an upload limit that cannot fit in one frame', () => {
+    expect(() =>
+      loadConfig({ HTTP_MAX_UPLOAD_BYTES: String(8 * 1024 * 1024), MAX_FRAME_BYTES: '8388608' }),
+    ).toThrow('HTTP_MAX_UPLOAD_BYTES="8388608": expected at most MAX_FRAME_BYTES - 65536');
+    expect(
+      loadConfig({ HTTP_MAX_UPLOAD_BYTES: '10000000', MAX_FRAME_BYTES: '16777216' }).http
+        .maxUploadBytes,
+    ).toBe(10_000_000);
+  });
+
+  it('should want credentials with an S3 bucket, and a prefix that is a plain path', () => {
+    expect(() => loadConfig({ S3_BUCKET: 'pics' })).toThrow(
+      'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY',
+    );
+    expect(() => loadConfig({ S3_PREFIX: 'a b' })).toThrow('S3_PREFIX="a b"');
+    const s3 = loadConfig({ S3_BUCKET: 'pics', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's' })
+      .pictures.s3;
+    expect(s3).toMatchObject({ bucket: 'pics', prefix: 'pictures/', timeoutMs: 5000 });
+  });
+});

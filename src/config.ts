@@ -39,6 +39,7 @@ export function loadConfig(env: Env = process.env) {
       reusePort: read.bool('HTTP_REUSE_PORT', false),
       /** How many HTTP server processes `npm start` runs (with HTTP_REUSE_PORT). */
       processes: read.int('HTTP_PROCESSES', 1, 1, 64),
+      maxUploadBytes: read.int('HTTP_MAX_UPLOAD_BYTES', 5 * MiB, 1024, 63 * MiB),
     },
     tcp: {
       host: tcpHost,
@@ -97,6 +98,20 @@ export function loadConfig(env: Env = process.env) {
       memoTtlS: read.int('MEMO_TTL_S', 600, 0, 86_400),
       memoMaxEntries: read.int('MEMO_MAX_ENTRIES', 100_000, 0, 10_000_000),
     },
+    pictures: {
+      maxPixels: read.int('PICTURE_MAX_PIXELS', 40_000_000, 4096, 268_402_689),
+      concurrency: read.int('PICTURE_CONCURRENCY', navigator.hardwareConcurrency || 2, 1, 1024),
+      maxWaiting: read.int('PICTURE_QUEUE', 32, 0, 100_000),
+      s3: {
+        bucket: read.string('S3_BUCKET', ''),
+        endpoint: read.string('S3_ENDPOINT', ''),
+        region: read.string('S3_REGION', ''),
+        accessKeyId: read.string('S3_ACCESS_KEY_ID', ''),
+        secretAccessKey: read.string('S3_SECRET_ACCESS_KEY', ''),
+        prefix: read.string('S3_PREFIX', 'pictures/'),
+        timeoutMs: read.int('S3_TIMEOUT_MS', 5000, 100, 600_000),
+      },
+    },
     pool: {
       addresses: read.addresses(
         'TCP_ADDRS',
@@ -122,6 +137,25 @@ export function loadConfig(env: Env = process.env) {
       );
       break;
     }
+  }
+  // The whole upload travels in one frame, with room for the rest of the request.
+  if (config.http.maxUploadBytes > config.maxFrameBytes - 64 * 1024) {
+    read.problem(
+      'HTTP_MAX_UPLOAD_BYTES',
+      String(config.http.maxUploadBytes),
+      `at most MAX_FRAME_BYTES - 65536 (${config.maxFrameBytes - 64 * 1024}): an upload travels in one frame`,
+    );
+  }
+  const s3 = config.pictures.s3;
+  if (s3.bucket !== '' && (s3.accessKeyId === '' || s3.secretAccessKey === '')) {
+    read.problem(
+      'S3_BUCKET',
+      s3.bucket,
+      'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY as well (or leave S3_BUCKET empty for local files)',
+    );
+  }
+  if (!/^[A-Za-z0-9!_.*'()/-]{0,512}$/.test(s3.prefix)) {
+    read.problem('S3_PREFIX', s3.prefix, "letters, digits and !_.*'()/- only, e.g. pictures/");
   }
   read.finish();
   return deepFreeze(config) as DeepReadonly<typeof config>;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import {
+  ACCOUNT_RULES,
   checkNewPassword,
   checkNickname,
   checkUsername,
@@ -66,5 +67,36 @@ describe('unit: validation', () => {
       expect(failed(checkNickname(bad))).toBe(true);
     }
     expect(codePoints('🎉a')).toBe(2);
+  });
+});
+
+describe('unit: ACCOUNT_RULES', () => {
+  it('should give browsers a username pattern that agrees with checkUsername, in u and v mode', () => {
+    const samples = [
+      'abc',
+      'A.b-c_9',
+      'x'.repeat(32),
+      'ab',
+      'x'.repeat(33),
+      'a b',
+      'ünï',
+      'a-',
+      '-',
+    ];
+    for (const flags of ['u', 'v']) {
+      // Browsers anchor the pattern attribute like this.
+      const html = new RegExp(`^(?:${ACCOUNT_RULES.username.pattern})$`, flags);
+      for (const name of samples) expect(html.test(name)).toBe(!failed(checkUsername(name)));
+    }
+  });
+
+  it('should state the same bounds the checks apply', () => {
+    const { password, nickname } = ACCOUNT_RULES;
+    expect(failed(checkNewPassword('x'.repeat(password.minChars)))).toBe(false);
+    expect(failed(checkNewPassword('x'.repeat(password.minChars - 1)))).toBe(true);
+    expect(failed(checkNewPassword('x'.repeat(password.maxChars + 1)))).toBe(true);
+    expect(failed(checkNickname('x'.repeat(nickname.maxChars)))).toBe(false);
+    expect(failed(checkNickname('x'.repeat(nickname.maxChars + 1)))).toBe(true);
+    expect(password.text).toBe('password must be 8 to 128 characters');
   });
 });

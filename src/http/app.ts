@@ -6,9 +6,15 @@ import type { RpcClient } from '../rpc/client.ts';
 import { createErrorHandler, errorJson } from './errors.ts';
 import { observeRequests } from './metrics.ts';
 import { sameOrigin } from './middleware/same-origin.ts';
+import { noStore, securityHeaders } from './middleware/security-headers.ts';
+import { errorPage } from './page-errors.tsx';
+import { assetRoutes } from './routes/assets.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meRoutes } from './routes/me.ts';
 import { openApiRoutes } from './routes/open-api.ts';
+import { pageRoutes } from './routes/pages.tsx';
+import { pictureRoutes } from './routes/pictures.ts';
+import { profileRoutes } from './routes/profile.tsx';
 
 export interface AppDeps {
   rpc: RpcClient;
@@ -27,7 +33,15 @@ export interface AppDeps {
 export function createApp(deps: AppDeps) {
   const app = new Hono();
   app.use(observeRequests(deps.metrics ?? null, deps.log));
-  app.use(sameOrigin());
+  app.use(securityHeaders());
+  app.use(noStore);
+  app.use(
+    sameOrigin((c, message) =>
+      wantsHtml(c.req.header('accept'))
+        ? errorPage(c, 403, message)
+        : errorJson(c, 403, 'PERMISSION_DENIED', message),
+    ),
+  );
   app.route('/', healthRoutes(deps.rpc, deps.draining ?? (() => false)));
   if (deps.metrics) {
     const registry = deps.metrics;
@@ -37,7 +51,22 @@ export function createApp(deps: AppDeps) {
   }
   app.route('/', openApiRoutes(deps));
   app.route('/', meRoutes(deps));
-  app.notFound((c) => errorJson(c, 404, 'NOT_FOUND', 'no such route'));
+  app.route('/', pictureRoutes(deps));
+  app.route('/', pageRoutes(deps));
+  app.route('/', profileRoutes(deps));
+  app.route('/', assetRoutes());
+  // Browsers ask for it on every site; there is none, and that need not be asked again.
+  app.get('/favicon.ico', (c) => c.body(null, 204, { 'cache-control': 'public, max-age=86400' }));
+  app.notFound((c) =>
+    wantsHtml(c.req.header('accept'))
+      ? errorPage(c, 404, 'there is no page at this address')
+      : errorJson(c, 404, 'NOT_FOUND', 'no such route'),
+  );
   app.onError(createErrorHandler(deps.log));
   return app;
+}
+
+/** Browsers navigating ask for text/html first; API clients do not. */
+function wantsHtml(accept: string | undefined): boolean {
+  return accept !== undefined && /^text\/html\b/i.test(accept.trim());
 }

@@ -8,12 +8,17 @@ export interface UserJson {
   picture_url: string | null;
 }
 
+/** Where a stored picture is served: the 256 px image, or with `small` the 64 px one. */
+export function pictureUrl(picture: string, small = false): string {
+  return `/pictures/${picture}${small ? '-64' : ''}.webp`;
+}
+
 export function userJson(user: User | undefined): UserJson {
   if (user === undefined) throw new Error('the TCP server answered without a user');
   return {
     id: user.id,
     username: user.username,
     nickname: user.nickname,
-    picture_url: user.picture === '' ? null : `/pictures/${user.picture}.webp`,
+    picture_url: user.picture === '' ? null : pictureUrl(user.picture),
   };
 }

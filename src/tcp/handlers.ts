@@ -5,6 +5,7 @@
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { Accounts, SessionAuth } from '../core/accounts.ts';
+import { ACCOUNT_RULES } from '../core/validation.ts';
 import type { UserSchema } from '../gen/usermgr/v1/rpc_pb.ts';
 import type { UserRow } from '../store/port.ts';
 import type { Handlers } from './dispatch.ts';
@@ -24,24 +25,28 @@ export function accountHandlers(accounts: Accounts): Handlers {
       };
     },
     getProfile: async (req, ctx) => {
-      const { user, csrfToken } = await accounts.profile(auth(req), ctx.deadline);
+      const { user, csrfToken } = await accounts.profile(sessionAuth(req), ctx.deadline);
       return { user: toUser(user), csrfToken };
     },
     updateNickname: async (req, ctx) => ({
-      user: toUser(await accounts.updateNickname(auth(req), req.nickname, ctx.deadline)),
+      user: toUser(await accounts.updateNickname(sessionAuth(req), req.nickname, ctx.deadline)),
     }),
     logout: async (req, ctx) => {
-      await accounts.logout(auth(req), ctx.deadline);
+      await accounts.logout(sessionAuth(req), ctx.deadline);
       return {};
     },
     logoutAll: async (req, ctx) => {
-      await accounts.logoutAll(auth(req), ctx.deadline);
+      await accounts.logoutAll(sessionAuth(req), ctx.deadline);
       return {};
     },
+    getAccountRules: () => ACCOUNT_RULES,
   };
 }
 
-function auth(request: { auth?: { token: string; csrfToken?: string } }): SessionAuth {
+/** The session a call acts for, as the services take it. */
+export function sessionAuth(request: {
+  auth?: { token: string; csrfToken?: string };
+}): SessionAuth {
   return { token: request.auth?.token ?? '', csrfToken: request.auth?.csrfToken };
 }
 

@@ -7,17 +7,21 @@ import { CachedUsers } from '../core/cached-users.ts';
 import { CredentialMemo } from '../core/credential-memo.ts';
 import { IdGenerator } from '../core/ids.ts';
 import { Passwords } from '../core/passwords.ts';
+import { Pictures } from '../core/pictures.ts';
 import { RATE_LIMIT_SCRIPTS, RateLimits } from '../core/rate-limits.ts';
 import { Revocations } from '../core/revocations.ts';
 import { SessionTokens } from '../core/session-tokens.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
+import { openPictureStore } from '../media/open.ts';
+import { SharpProcessor } from '../media/sharp-processor.ts';
 import { openStore } from '../store/open.ts';
 import type { UserStore } from '../store/port.ts';
 import { createDispatch } from './dispatch.ts';
 import { accountHandlers } from './handlers.ts';
 import { createTcpMetrics } from './metrics.ts';
 import { startOpsServer } from './ops-server.ts';
+import { pictureHandlers } from './picture-handlers.ts';
 import { sessionSecrets } from './secrets.ts';
 import { startTcpServer, type TcpServer } from './server.ts';
 
@@ -32,6 +36,7 @@ export interface TcpApp {
   users: CachedUsers;
   /** The port of /metrics, /healthz and /readyz. */
   opsPort: number;
+  pictures: Pictures;
   /** Graceful: stop accepting, finish in-flight calls, release adapters. */
   stop(): Promise<void>;
 }
@@ -86,10 +91,23 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     log,
   });
 
+  const files = openPictureStore(config.pictures.s3, config.dataDir);
+  const pictures = new Pictures(
+    {
+      accounts,
+      store,
+      users,
+      processor: new SharpProcessor({ maxPixels: config.pictures.maxPixels }),
+      files: files.store,
+      log,
+    },
+    config.pictures,
+  );
+
   const server = startTcpServer(
     { ...config.tcp, maxFrameBytes: config.maxFrameBytes },
     createDispatch(
-      { ping: () => ({ serverId }), ...accountHandlers(accounts) },
+      { ping: () => ({ serverId }), ...accountHandlers(accounts), ...pictureHandlers(pictures) },
       log,
       metrics.observeCall,
     ),
@@ -113,6 +131,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
       port: server.port,
       store: config.mysql.url ? 'mysql' : 'sqlite',
       cache: cache ? (config.redis.clusterNodes.length > 0 ? 'redis-cluster' : 'redis') : 'none',
+      pictures: files.where,
     },
     'tcp server listening',
   );
@@ -125,12 +144,14 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     passwords,
     memo,
     users,
+    pictures,
     opsPort: ops.port ?? 0,
     /** Fails readiness, stops accepting, finishes in-flight calls (up to SHUTDOWN_TIMEOUT_MS), then releases everything. */
     async stop() {
       draining = true;
       clearInterval(purge);
       await server.stop(config.shutdownTimeoutMs);
+      await pictures.settled();
       await ops.stop(true);
       await cache?.close();
       await store.close();

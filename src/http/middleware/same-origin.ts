@@ -5,18 +5,23 @@
  * browsers send neither and pass; they hold no ambient cookie of a victim.
  * Forms additionally carry a per-session token (checked by the TCP server).
  */
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { errorJson } from '../errors.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const MESSAGE = 'cross-site requests are not allowed';
 
-export function sameOrigin(): MiddlewareHandler {
+/** `refuse` answers the 403 (default: the JSON error body); it gets the message to show. */
+export function sameOrigin(
+  refuse: (c: Context, message: string) => Response | Promise<Response> = (c, message) =>
+    errorJson(c, 403, 'PERMISSION_DENIED', message),
+): MiddlewareHandler {
   return async (c, next) => {
     if (
       !SAFE_METHODS.has(c.req.method) &&
       isCrossSite(c.req.header('sec-fetch-site'), c.req.header('origin'), c.req.header('host'))
     ) {
-      return errorJson(c, 403, 'PERMISSION_DENIED', 'cross-site requests are not allowed');
+      return refuse(c, MESSAGE);
     }
     return next();
   };

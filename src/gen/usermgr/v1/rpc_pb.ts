@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usermgr/v1/rpc.proto.
  */
 export const file_usermgr_v1_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSLcBgoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRInCgRwaW5nGBAgASgLMhcudXNlcm1nci52MS5QaW5nUmVxdWVzdEgAEi8KCHJlZ2lzdGVyGBEgASgLMhsudXNlcm1nci52MS5SZWdpc3RlclJlcXVlc3RIABIpCgVsb2dpbhgSIAEoCzIYLnVzZXJtZ3IudjEuTG9naW5SZXF1ZXN0SAASNAoLZ2V0X3Byb2ZpbGUYEyABKAsyHS51c2VybWdyLnYxLkdldFByb2ZpbGVSZXF1ZXN0SAASPAoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiEudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlcXVlc3RIABIrCgZsb2dvdXQYFSABKAsyGS51c2VybWdyLnYxLkxvZ291dFJlcXVlc3RIABIyCgpsb2dvdXRfYWxsGBYgASgLMhwudXNlcm1nci52MS5Mb2dvdXRBbGxSZXF1ZXN0SAASNAoLc2V0X3BpY3R1cmUYFyABKAsyHS51c2VybWdyLnYxLlNldFBpY3R1cmVSZXF1ZXN0SAASNAoLZ2V0X3BpY3R1cmUYGCABKAsyHS51c2VybWdyLnYxLkdldFBpY3R1cmVSZXF1ZXN0SAASPwoRYWRtaW5fY3JlYXRlX3VzZXIYICABKAsyIi51c2VybWdyLnYxLkFkbWluQ3JlYXRlVXNlclJlcXVlc3RIABI5Cg5hZG1pbl9nZXRfdXNlchghIAEoCzIfLnVzZXJtZ3IudjEuQWRtaW5HZXRVc2VyUmVxdWVzdEgAEj8KEWFkbWluX3VwZGF0ZV91c2VyGCIgASgLMiIudXNlcm1nci52MS5BZG1pblVwZGF0ZVVzZXJSZXF1ZXN0SAASPwoRYWRtaW5fZGVsZXRlX3VzZXIYIyABKAsyIi51c2VybWdyLnYxLkFkbWluRGVsZXRlVXNlclJlcXVlc3RIABI9ChBhZG1pbl9saXN0X3VzZXJzGCQgASgLMiEudXNlcm1nci52MS5BZG1pbkxpc3RVc2Vyc1JlcXVlc3RIAEIGCgRjYWxsIv0GCghSZXNwb25zZRIKCgJpZBgBIAEoDRIiCgZzdGF0dXMYAiABKA4yEi51c2VybWdyLnYxLlN0YXR1cxIPCgdtZXNzYWdlGAMgASgJEg0KBWZpZWxkGAQgASgJEhUKDXJldHJ5X2FmdGVyX3MYBSABKA0SKAoEcGluZxgQIAEoCzIYLnVzZXJtZ3IudjEuUGluZ1Jlc3BvbnNlSAASMAoIcmVnaXN0ZXIYESABKAsyHC51c2VybWdyLnYxLlJlZ2lzdGVyUmVzcG9uc2VIABIqCgVsb2dpbhgSIAEoCzIZLnVzZXJtZ3IudjEuTG9naW5SZXNwb25zZUgAEjUKC2dldF9wcm9maWxlGBMgASgLMh4udXNlcm1nci52MS5HZXRQcm9maWxlUmVzcG9uc2VIABI9Cg91cGRhdGVfbmlja25hbWUYFCABKAsyIi51c2VybWdyLnYxLlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2VIABIsCgZsb2dvdXQYFSABKAsyGi51c2VybWdyLnYxLkxvZ291dFJlc3BvbnNlSAASMwoKbG9nb3V0X2FsbBgWIAEoCzIdLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVzcG9uc2VIABI1CgtzZXRfcGljdHVyZRgXIAEoCzIeLnVzZXJtZ3IudjEuU2V0UGljdHVyZVJlc3BvbnNlSAASNQoLZ2V0X3BpY3R1cmUYGCABKAsyHi51c2VybWdyLnYxLkdldFBpY3R1cmVSZXNwb25zZUgAEjoKEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjcKDmFkbWluX2dldF91c2VyGCEgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjoKEWFkbWluX3VwZGF0ZV91c2VyGCIgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEkAKEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiMudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXNwb25zZUgAEj4KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIi51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVzcG9uc2VIAEIICgZyZXN1bHQieQoEVXNlchIOCgJpZBgBIAEoBEICMAESEAoIdXNlcm5hbWUYAiABKAkSEAoIbmlja25hbWUYAyABKAkSDwoHcGljdHVyZRgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDXVwZGF0ZWRfYXRfbXMYBiABKAMiRAoLU2Vzc2lvbkF1dGgSDQoFdG9rZW4YASABKAkSFwoKY3NyZl90b2tlbhgCIAEoCUgAiAEBQg0KC19jc3JmX3Rva2VuIg0KC1BpbmdSZXF1ZXN0IiEKDFBpbmdSZXNwb25zZRIRCglzZXJ2ZXJfaWQYASABKAkiRwoPUmVnaXN0ZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJIjIKEFJlZ2lzdGVyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciJJCgxMb2dpblJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSFQoNY3VycmVudF90b2tlbhgDIAEoCSJpCg1Mb2dpblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMSEgoKY3NyZl90b2tlbhgDIAEoCRIeCgR1c2VyGAQgASgLMhAudXNlcm1nci52MS5Vc2VyIjoKEUdldFByb2ZpbGVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIkgKEkdldFByb2ZpbGVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyEhIKCmNzcmZfdG9rZW4YAiABKAkiUAoVVXBkYXRlTmlja25hbWVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCG5pY2tuYW1lGAIgASgJIjgKFlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciI2Cg1Mb2dvdXRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhAKDkxvZ291dFJlc3BvbnNlIjkKEExvZ291dEFsbFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiEwoRTG9nb3V0QWxsUmVzcG9uc2UiSQoRU2V0UGljdHVyZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSDQoFaW1hZ2UYAiABKAwiNAoSU2V0UGljdHVyZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiIQoRR2V0UGljdHVyZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSI4ChJHZXRQaWN0dXJlUmVzcG9uc2USDAoEZGF0YRgBIAEoDBIUCgxjb250ZW50X3R5cGUYAiABKAkiYwoWQWRtaW5DcmVhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIQCghuaWNrbmFtZRgEIAEoCSI6ChNBZG1pbkdldFVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASKpAQoWQWRtaW5VcGRhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAESFQoIbmlja25hbWUYAyABKAlIAIgBARIVCghwYXNzd29yZBgEIAEoCUgBiAEBEhUKCHVzZXJuYW1lGAUgASgJSAKIAQFCCwoJX25pY2tuYW1lQgsKCV9wYXNzd29yZEILCglfdXNlcm5hbWUiPQoWQWRtaW5EZWxldGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiMwoRQWRtaW5Vc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIZChdBZG1pbkRlbGV0ZVVzZXJSZXNwb25zZSJkChVBZG1pbkxpc3RVc2Vyc1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDQoFbGltaXQYAiABKA0SDgoGY3Vyc29yGAMgASgJEhcKD3VzZXJuYW1lX3ByZWZpeBgEIAEoCSJOChZBZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlEh8KBXVzZXJzGAEgAygLMhAudXNlcm1nci52MS5Vc2VyEhMKC25leHRfY3Vyc29yGAIgASgJKtkCCgZTdGF0dXMSFgoSU1RBVFVTX1VOU1BFQ0lGSUVEEAASDQoJU1RBVFVTX09LEAESGwoXU1RBVFVTX0lOVkFMSURfQVJHVU1FTlQQAhIaChZTVEFUVVNfVU5BVVRIRU5USUNBVEVEEAMSHAoYU1RBVFVTX1BFUk1JU1NJT05fREVOSUVEEAQSFAoQU1RBVFVTX05PVF9GT1VORBAFEhkKFVNUQVRVU19BTFJFQURZX0VYSVNUUxAGEhwKGFNUQVRVU19VTlNVUFBPUlRFRF9NRURJQRAHEh0KGVNUQVRVU19SRVNPVVJDRV9FWEhBVVNURUQQCBIYChRTVEFUVVNfVU5JTVBMRU1FTlRFRBAJEhYKElNUQVRVU19VTkFWQUlMQUJMRRAKEhwKGFNUQVRVU19ERUFETElORV9FWENFRURFRBALEhMKD1NUQVRVU19JTlRFUk5BTBAMYgZwcm90bzM");
+  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSKdBwoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRInCgRwaW5nGBAgASgLMhcudXNlcm1nci52MS5QaW5nUmVxdWVzdEgAEi8KCHJlZ2lzdGVyGBEgASgLMhsudXNlcm1nci52MS5SZWdpc3RlclJlcXVlc3RIABIpCgVsb2dpbhgSIAEoCzIYLnVzZXJtZ3IudjEuTG9naW5SZXF1ZXN0SAASNAoLZ2V0X3Byb2ZpbGUYEyABKAsyHS51c2VybWdyLnYxLkdldFByb2ZpbGVSZXF1ZXN0SAASPAoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiEudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlcXVlc3RIABIrCgZsb2dvdXQYFSABKAsyGS51c2VybWdyLnYxLkxvZ291dFJlcXVlc3RIABIyCgpsb2dvdXRfYWxsGBYgASgLMhwudXNlcm1nci52MS5Mb2dvdXRBbGxSZXF1ZXN0SAASNAoLc2V0X3BpY3R1cmUYFyABKAsyHS51c2VybWdyLnYxLlNldFBpY3R1cmVSZXF1ZXN0SAASNAoLZ2V0X3BpY3R1cmUYGCABKAsyHS51c2VybWdyLnYxLkdldFBpY3R1cmVSZXF1ZXN0SAASPwoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIi51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1JlcXVlc3RIABI/ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5DcmVhdGVVc2VyUmVxdWVzdEgAEjkKDmFkbWluX2dldF91c2VyGCEgASgLMh8udXNlcm1nci52MS5BZG1pbkdldFVzZXJSZXF1ZXN0SAASPwoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyIi51c2VybWdyLnYxLkFkbWluVXBkYXRlVXNlclJlcXVlc3RIABI/ChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVxdWVzdEgAEj0KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIS51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVxdWVzdEgAQgYKBGNhbGwivwcKCFJlc3BvbnNlEgoKAmlkGAEgASgNEiIKBnN0YXR1cxgCIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzEg8KB21lc3NhZ2UYAyABKAkSDQoFZmllbGQYBCABKAkSFQoNcmV0cnlfYWZ0ZXJfcxgFIAEoDRIoCgRwaW5nGBAgASgLMhgudXNlcm1nci52MS5QaW5nUmVzcG9uc2VIABIwCghyZWdpc3RlchgRIAEoCzIcLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXNwb25zZUgAEioKBWxvZ2luGBIgASgLMhkudXNlcm1nci52MS5Mb2dpblJlc3BvbnNlSAASNQoLZ2V0X3Byb2ZpbGUYEyABKAsyHi51c2VybWdyLnYxLkdldFByb2ZpbGVSZXNwb25zZUgAEj0KD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIiLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXNwb25zZUgAEiwKBmxvZ291dBgVIAEoCzIaLnVzZXJtZ3IudjEuTG9nb3V0UmVzcG9uc2VIABIzCgpsb2dvdXRfYWxsGBYgASgLMh0udXNlcm1nci52MS5Mb2dvdXRBbGxSZXNwb25zZUgAEjUKC3NldF9waWN0dXJlGBcgASgLMh4udXNlcm1nci52MS5TZXRQaWN0dXJlUmVzcG9uc2VIABI1CgtnZXRfcGljdHVyZRgYIAEoCzIeLnVzZXJtZ3IudjEuR2V0UGljdHVyZVJlc3BvbnNlSAASQAoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIy51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1Jlc3BvbnNlSAASOgoRYWRtaW5fY3JlYXRlX3VzZXIYICABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASNwoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASOgoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASQAoRYWRtaW5fZGVsZXRlX3VzZXIYIyABKAsyIy51c2VybWdyLnYxLkFkbWluRGVsZXRlVXNlclJlc3BvbnNlSAASPgoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXNwb25zZUgAQggKBnJlc3VsdCJ5CgRVc2VyEg4KAmlkGAEgASgEQgIwARIQCgh1c2VybmFtZRgCIAEoCRIQCghuaWNrbmFtZRgDIAEoCRIPCgdwaWN0dXJlGAQgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBSABKAMSFQoNdXBkYXRlZF9hdF9tcxgGIAEoAyJECgtTZXNzaW9uQXV0aBINCgV0b2tlbhgBIAEoCRIXCgpjc3JmX3Rva2VuGAIgASgJSACIAQFCDQoLX2NzcmZfdG9rZW4iDQoLUGluZ1JlcXVlc3QiIQoMUGluZ1Jlc3BvbnNlEhEKCXNlcnZlcl9pZBgBIAEoCSJHCg9SZWdpc3RlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEAoIbmlja25hbWUYAyABKAkiMgoQUmVnaXN0ZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIkkKDExvZ2luUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIVCg1jdXJyZW50X3Rva2VuGAMgASgJImkKDUxvZ2luUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAxISCgpjc3JmX3Rva2VuGAMgASgJEh4KBHVzZXIYBCABKAsyEC51c2VybWdyLnYxLlVzZXIiOgoRR2V0UHJvZmlsZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiSAoSR2V0UHJvZmlsZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXISEgoKY3NyZl90b2tlbhgCIAEoCSJQChVVcGRhdGVOaWNrbmFtZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSEAoIbmlja25hbWUYAiABKAkiOAoWVXBkYXRlTmlja25hbWVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIjYKDUxvZ291dFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiEAoOTG9nb3V0UmVzcG9uc2UiOQoQTG9nb3V0QWxsUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCITChFMb2dvdXRBbGxSZXNwb25zZSJJChFTZXRQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBINCgVpbWFnZRgCIAEoDCI0ChJTZXRQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIhChFHZXRQaWN0dXJlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjgKEkdldFBpY3R1cmVSZXNwb25zZRIMCgRkYXRhGAEgASgMEhQKDGNvbnRlbnRfdHlwZRgCIAEoCSIYChZHZXRBY2NvdW50UnVsZXNSZXF1ZXN0IpQBChdHZXRBY2NvdW50UnVsZXNSZXNwb25zZRInCgh1c2VybmFtZRgBIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCHBhc3N3b3JkGAIgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIbmlja25hbWUYAyABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZSJQCglGaWVsZFJ1bGUSDAoEdGV4dBgBIAEoCRIRCgltaW5fY2hhcnMYAiABKA0SEQoJbWF4X2NoYXJzGAMgASgNEg8KB3BhdHRlcm4YBCABKAkiYwoWQWRtaW5DcmVhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIQCghuaWNrbmFtZRgEIAEoCSI6ChNBZG1pbkdldFVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASKpAQoWQWRtaW5VcGRhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAESFQoIbmlja25hbWUYAyABKAlIAIgBARIVCghwYXNzd29yZBgEIAEoCUgBiAEBEhUKCHVzZXJuYW1lGAUgASgJSAKIAQFCCwoJX25pY2tuYW1lQgsKCV9wYXNzd29yZEILCglfdXNlcm5hbWUiPQoWQWRtaW5EZWxldGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiMwoRQWRtaW5Vc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIZChdBZG1pbkRlbGV0ZVVzZXJSZXNwb25zZSJkChVBZG1pbkxpc3RVc2Vyc1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDQoFbGltaXQYAiABKA0SDgoGY3Vyc29yGAMgASgJEhcKD3VzZXJuYW1lX3ByZWZpeBgEIAEoCSJOChZBZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlEh8KBXVzZXJzGAEgAygLMhAudXNlcm1nci52MS5Vc2VyEhMKC25leHRfY3Vyc29yGAIgASgJKtkCCgZTdGF0dXMSFgoSU1RBVFVTX1VOU1BFQ0lGSUVEEAASDQoJU1RBVFVTX09LEAESGwoXU1RBVFVTX0lOVkFMSURfQVJHVU1FTlQQAhIaChZTVEFUVVNfVU5BVVRIRU5USUNBVEVEEAMSHAoYU1RBVFVTX1BFUk1JU1NJT05fREVOSUVEEAQSFAoQU1RBVFVTX05PVF9GT1VORBAFEhkKFVNUQVRVU19BTFJFQURZX0VYSVNUUxAGEhwKGFNUQVRVU19VTlNVUFBPUlRFRF9NRURJQRAHEh0KGVNUQVRVU19SRVNPVVJDRV9FWEhBVVNURUQQCBIYChRTVEFUVVNfVU5JTVBMRU1FTlRFRBAJEhYKElNUQVRVU19VTkFWQUlMQUJMRRAKEhwKGFNUQVRVU19ERUFETElORV9FWENFRURFRBALEhMKD1NUQVRVU19JTlRFUk5BTBAMYgZwcm90bzM");
 
 /**
  * @generated from message usermgr.v1.Request
@@ -113,6 +113,12 @@ export type Request = Message<"usermgr.v1.Request"> & {
      */
     value: GetPictureRequest;
     case: "getPicture";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.GetAccountRulesRequest get_account_rules = 25;
+     */
+    value: GetAccountRulesRequest;
+    case: "getAccountRules";
   } | {
     /**
      * @generated from field: usermgr.v1.AdminCreateUserRequest admin_create_user = 32;
@@ -251,6 +257,12 @@ export type Response = Message<"usermgr.v1.Response"> & {
      */
     value: GetPictureResponse;
     case: "getPicture";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.GetAccountRulesResponse get_account_rules = 25;
+     */
+    value: GetAccountRulesResponse;
+    case: "getAccountRules";
   } | {
     /**
      * @generated from field: usermgr.v1.AdminUserResponse admin_create_user = 32;
@@ -730,6 +742,89 @@ export const GetPictureResponseSchema: GenMessage<GetPictureResponse> = /*@__PUR
   messageDesc(file_usermgr_v1_rpc, 21);
 
 /**
+ * @generated from message usermgr.v1.GetAccountRulesRequest
+ */
+export type GetAccountRulesRequest = Message<"usermgr.v1.GetAccountRulesRequest"> & {
+};
+
+/**
+ * Describes the message usermgr.v1.GetAccountRulesRequest.
+ * Use `create(GetAccountRulesRequestSchema)` to create a new message.
+ */
+export const GetAccountRulesRequestSchema: GenMessage<GetAccountRulesRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 22);
+
+/**
+ * What the TCP server accepts as a username, password and nickname, so that
+ * pages can show the rules next to the fields (and hint them to the browser)
+ * without a second copy of them in the HTTP server.
+ *
+ * @generated from message usermgr.v1.GetAccountRulesResponse
+ */
+export type GetAccountRulesResponse = Message<"usermgr.v1.GetAccountRulesResponse"> & {
+  /**
+   * @generated from field: usermgr.v1.FieldRule username = 1;
+   */
+  username?: FieldRule | undefined;
+
+  /**
+   * @generated from field: usermgr.v1.FieldRule password = 2;
+   */
+  password?: FieldRule | undefined;
+
+  /**
+   * @generated from field: usermgr.v1.FieldRule nickname = 3;
+   */
+  nickname?: FieldRule | undefined;
+};
+
+/**
+ * Describes the message usermgr.v1.GetAccountRulesResponse.
+ * Use `create(GetAccountRulesResponseSchema)` to create a new message.
+ */
+export const GetAccountRulesResponseSchema: GenMessage<GetAccountRulesResponse> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 23);
+
+/**
+ * @generated from message usermgr.v1.FieldRule
+ */
+export type FieldRule = Message<"usermgr.v1.FieldRule"> & {
+  /**
+   * The rule in words, safe to show to the end user.
+   *
+   * @generated from field: string text = 1;
+   */
+  text: string;
+
+  /**
+   * Length bounds in Unicode code points; 0 means no bound.
+   *
+   * @generated from field: uint32 min_chars = 2;
+   */
+  minChars: number;
+
+  /**
+   * @generated from field: uint32 max_chars = 3;
+   */
+  maxChars: number;
+
+  /**
+   * When not empty: a regular expression the whole value must match, valid
+   * with both the u and the v flag (usable as an HTML `pattern` attribute).
+   *
+   * @generated from field: string pattern = 4;
+   */
+  pattern: string;
+};
+
+/**
+ * Describes the message usermgr.v1.FieldRule.
+ * Use `create(FieldRuleSchema)` to create a new message.
+ */
+export const FieldRuleSchema: GenMessage<FieldRule> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 24);
+
+/**
  * Admin calls carry the operator's bearer token; the TCP server checks it.
  *
  * @generated from message usermgr.v1.AdminCreateUserRequest
@@ -761,7 +856,7 @@ export type AdminCreateUserRequest = Message<"usermgr.v1.AdminCreateUserRequest"
  * Use `create(AdminCreateUserRequestSchema)` to create a new message.
  */
 export const AdminCreateUserRequestSchema: GenMessage<AdminCreateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 22);
+  messageDesc(file_usermgr_v1_rpc, 25);
 
 /**
  * @generated from message usermgr.v1.AdminGetUserRequest
@@ -783,7 +878,7 @@ export type AdminGetUserRequest = Message<"usermgr.v1.AdminGetUserRequest"> & {
  * Use `create(AdminGetUserRequestSchema)` to create a new message.
  */
 export const AdminGetUserRequestSchema: GenMessage<AdminGetUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 23);
+  messageDesc(file_usermgr_v1_rpc, 26);
 
 /**
  * @generated from message usermgr.v1.AdminUpdateUserRequest
@@ -822,7 +917,7 @@ export type AdminUpdateUserRequest = Message<"usermgr.v1.AdminUpdateUserRequest"
  * Use `create(AdminUpdateUserRequestSchema)` to create a new message.
  */
 export const AdminUpdateUserRequestSchema: GenMessage<AdminUpdateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 24);
+  messageDesc(file_usermgr_v1_rpc, 27);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserRequest
@@ -844,7 +939,7 @@ export type AdminDeleteUserRequest = Message<"usermgr.v1.AdminDeleteUserRequest"
  * Use `create(AdminDeleteUserRequestSchema)` to create a new message.
  */
 export const AdminDeleteUserRequestSchema: GenMessage<AdminDeleteUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 25);
+  messageDesc(file_usermgr_v1_rpc, 28);
 
 /**
  * @generated from message usermgr.v1.AdminUserResponse
@@ -861,7 +956,7 @@ export type AdminUserResponse = Message<"usermgr.v1.AdminUserResponse"> & {
  * Use `create(AdminUserResponseSchema)` to create a new message.
  */
 export const AdminUserResponseSchema: GenMessage<AdminUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 26);
+  messageDesc(file_usermgr_v1_rpc, 29);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserResponse
@@ -874,7 +969,7 @@ export type AdminDeleteUserResponse = Message<"usermgr.v1.AdminDeleteUserRespons
  * Use `create(AdminDeleteUserResponseSchema)` to create a new message.
  */
 export const AdminDeleteUserResponseSchema: GenMessage<AdminDeleteUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 27);
+  messageDesc(file_usermgr_v1_rpc, 30);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersRequest
@@ -908,7 +1003,7 @@ export type AdminListUsersRequest = Message<"usermgr.v1.AdminListUsersRequest"> 
  * Use `create(AdminListUsersRequestSchema)` to create a new message.
  */
 export const AdminListUsersRequestSchema: GenMessage<AdminListUsersRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 28);
+  messageDesc(file_usermgr_v1_rpc, 31);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersResponse
@@ -932,7 +1027,7 @@ export type AdminListUsersResponse = Message<"usermgr.v1.AdminListUsersResponse"
  * Use `create(AdminListUsersResponseSchema)` to create a new message.
  */
 export const AdminListUsersResponseSchema: GenMessage<AdminListUsersResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 29);
+  messageDesc(file_usermgr_v1_rpc, 32);
 
 /**
  * The outcome of a call. Closed: both servers know every value, and the HTTP

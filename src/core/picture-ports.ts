@@ -1,0 +1,54 @@
+/**
+ * The ports the picture service needs, implemented in src/media and wired
+ * in src/tcp/start.ts: somewhere to keep files, and something that turns an
+ * uploaded image into safe, small, square ones.
+ */
+
+/** A stored file and its media type. */
+export interface StoredPicture {
+  bytes: Uint8Array;
+  contentType: string;
+}
+
+/**
+ * Files by key. Keys are what the picture service makes of a picture's name
+ * (`<sha256 hex>.webp`, `<sha256 hex>-64.webp`); adapters refuse anything
+ * outside a strict alphabet, so a key can never name a path elsewhere.
+ *
+ * - put() is atomic: a reader sees the whole file or none. Writing a key
+ *   that exists replaces it (with the same bytes, since keys are content hashes).
+ * - get() is null for a key that is not stored, or that no put() could have made.
+ * - delete() of a key that is not stored does nothing.
+ * - An outage (disk error, S3 unreachable or slow) throws an RpcError with
+ *   status UNAVAILABLE; anything else thrown is a bug.
+ */
+export interface PictureStore {
+  put(key: string, bytes: Uint8Array, contentType: string): Promise<void>;
+  get(key: string): Promise<StoredPicture | null>;
+  exists(key: string): Promise<boolean>;
+  delete(key: string): Promise<void>;
+}
+
+/** The image formats accepted for upload, as recognised by their first bytes. */
+export type ImageType = 'jpeg' | 'png' | 'webp' | 'gif';
+
+/** Why an image was refused: expected outcomes, so values and not exceptions. */
+export type ImageRejection =
+  | { rejected: 'too_many_pixels'; width: number; height: number; maxPixels: number }
+  | { rejected: 'unreadable' }
+  | { rejected: 'too_slow' };
+
+/**
+ * Decodes an image of a known type and re-encodes it as square WebP images,
+ * one per requested size, in that order: the EXIF orientation applied, the
+ * centre cropped to a square, every kind of metadata left out. Refuses an
+ * image whose header announces more pixels than its limit before decoding it.
+ */
+export interface ImageProcessor {
+  process(
+    input: Uint8Array,
+    type: ImageType,
+    sizes: readonly number[],
+    deadline: number,
+  ): Promise<Uint8Array[] | ImageRejection>;
+}

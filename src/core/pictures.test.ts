@@ -1,0 +1,331 @@
+import { afterEach, describe, expect, it } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Semaphore } from '../lib/semaphore.ts';
+import { silentLogger } from '../log.ts';
+import { openStore } from '../store/open.ts';
+import type { UserRow } from '../store/port.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+import type { Accounts } from './accounts.ts';
+import { CachedUsers } from './cached-users.ts';
+import type {
+  ImageProcessor,
+  ImageRejection,
+  PictureStore,
+  StoredPicture,
+} from './picture-ports.ts';
+import { Pictures } from './pictures.ts';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
+const png = (seed: number) => new Uint8Array([...PNG, seed]);
+const deadline = () => performance.now() + 10_000;
+
+/** Files in memory, with a hook the test can run before each operation. */
+class MemoryFiles implements PictureStore {
+  readonly files = new Map<string, StoredPicture>();
+  before: (op: 'put' | 'get' | 'exists' | 'delete', key: string) => Promise<void> | void = () => {};
+
+  async put(key: string, bytes: Uint8Array, contentType: string) {
+    await this.before('put', key);
+    this.files.set(key, { bytes, contentType });
+  }
+  async get(key: string) {
+    await this.before('get', key);
+    return this.files.get(key) ?? null;
+  }
+  async exists(key: string) {
+    await this.before('exists', key);
+    return this.files.has(key);
+  }
+  async delete(key: string) {
+    await this.before('delete', key);
+    this.files.delete(key);
+  }
+  names(): string[] {
+    return [...new Set([...this.files.keys()].map((k) => k.slice(0, 64)))].sort();
+  }
+}
+
+/** "Re-encodes" by tagging the input with the size, so that equal inputs give equal outputs. */
+class FakeProcessor implements ImageProcessor {
+  calls = 0;
+  answer: ImageRejection | null = null;
+  gate: Promise<void> | null = null;
+  async process(input: Uint8Array, _type: string, sizes: readonly number[]) {
+    this.calls++;
+    if (this.gate) await this.gate;
+    if (this.answer) return this.answer;
+    return sizes.map((size) => new Uint8Array([...input, size]));
+  }
+}
+
+async function setup(options = { concurrency: 2, maxWaiting: 2 }) {
+  const dir = mkdtempSync(join(tmpdir(), 'usermgr-pictures-'));
+  const store = await openStore(
+    {
+      mysqlUrl: '',
+      dataDir: dir,
+      mysql: {
+        poolSize: 1,
+        queueLimit: 1,
+        queueTimeoutMs: 1,
+        queryTimeoutMs: 1,
+        connectTimeoutMs: 100,
+      },
+    },
+    silentLogger,
+  );
+  cleanups.push(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const users = new CachedUsers(
+    store,
+    null,
+    new Semaphore(4, 4),
+    { ttlMs: 1000, negativeTtlMs: 1000, tombstoneMs: 1000 },
+    silentLogger,
+  );
+  // Sessions are the Accounts tests' business: here a token is a user id.
+  const accounts = {
+    async authenticate(auth: { token: string }) {
+      const user = await store.findById(auth.token);
+      if (user === null) throw new RpcError(Status.UNAUTHENTICATED, 'not logged in');
+      return { user, claims: {} };
+    },
+  } as unknown as Accounts;
+  const files = new MemoryFiles();
+  const processor = new FakeProcessor();
+  const pictures = new Pictures(
+    { accounts, store, users, processor, files, log: silentLogger },
+    options,
+  );
+  let next = 1;
+  async function user(): Promise<UserRow> {
+    const row: UserRow = {
+      id: String(next),
+      username: `user${next++}`,
+      nickname: 'n',
+      passwordHash: '$argon2id$v=19$m=1024,t=1,p=1$x$y',
+      picture: '',
+      sessionsValidAfterMs: 0,
+      createdAtMs: 1,
+      updatedAtMs: 1,
+    };
+    await store.create(row);
+    return row;
+  }
+  const upload = async (who: UserRow, image: Uint8Array) =>
+    pictures.set({ token: who.id }, image, deadline());
+  return { pictures, store, files, processor, user, upload };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<RpcError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof RpcError) return err;
+    throw err;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('unit: Pictures (SQLite store, files in memory)', () => {
+  it('should store both sizes under the SHA-256 of the large one and name it on the user', async () => {
+    const { files, user, upload, pictures } = await setup();
+    const alice = await user();
+    const updated = await upload(alice, png(1));
+    const large = new Uint8Array([...png(1), 256]);
+    const name = new Bun.CryptoHasher('sha256').update(large).digest('hex');
+    expect(updated.picture).toBe(name);
+    expect([...files.files.keys()].sort()).toEqual([`${name}-64.webp`, `${name}.webp`]);
+    expect((await pictures.get(name)).bytes).toEqual(large);
+    expect((await pictures.get(`${name}-64`)).contentType).toBe('image/webp');
+  });
+
+  it('should answer NOT_FOUND for names that are unknown or not names at all', async () => {
+    const { pictures, user, upload } = await setup();
+    const name = (await upload(await user(), png(1))).picture;
+    for (const bad of [
+      'f'.repeat(64),
+      `${name}-32`,
+      `${name}.webp`,
+      name.toUpperCase(),
+      `../${name}`,
+      '../../etc/passwd',
+      '',
+    ]) {
+      expect((await rejection(pictures.get(bad))).code).toBe(Status.NOT_FOUND);
+    }
+  });
+
+  it('should refuse an empty upload and anything that is not JPEG, PNG, WebP or GIF, before processing', async () => {
+    const { user, upload, processor } = await setup();
+    const alice = await user();
+    const empty = await rejection(upload(alice, new Uint8Array()));
+    expect([empty.code, empty.field]).toEqual([Status.INVALID_ARGUMENT, 'picture']);
+    const text = await rejection(upload(alice, new TextEncoder().encode('not an image at all')));
+    expect(text.code).toBe(Status.UNSUPPORTED_MEDIA);
+    expect(text.message).toContain('JPEG, PNG, WebP or GIF');
+    expect(processor.calls).toBe(0);
+  });
+
+  it("should turn the processor's refusals into clear statuses", async () => {
+    const { user, upload, processor, files } = await setup();
+    const alice = await user();
+    processor.answer = { rejected: 'too_many_pixels', width: 60000, height: 60000, maxPixels: 4e7 };
+    const big = await rejection(upload(alice, png(1)));
+    expect([big.code, big.field]).toEqual([Status.INVALID_ARGUMENT, 'picture']);
+    expect(big.message).toBe(
+      'the picture is 60000×60000 pixels; at most 40 megapixels are accepted',
+    );
+    processor.answer = { rejected: 'unreadable' };
+    expect((await rejection(upload(alice, png(1)))).message).toContain('PNG file is damaged');
+    processor.answer = { rejected: 'too_slow' };
+    expect((await rejection(upload(alice, png(1)))).code).toBe(Status.DEADLINE_EXCEEDED);
+    expect(files.files.size).toBe(0);
+  });
+
+  it('should refuse at once when every processing slot and queue place is taken', async () => {
+    const { user, upload, processor } = await setup({ concurrency: 1, maxWaiting: 1 });
+    const alice = await user();
+    let open = () => {};
+    processor.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    const running = [upload(alice, png(1)), upload(alice, png(2))];
+    const refused = await rejection(upload(alice, png(3)));
+    expect(refused.code).toBe(Status.RESOURCE_EXHAUSTED);
+    expect(refused.retryAfterS).toBe(1);
+    open();
+    await Promise.all(running);
+  });
+
+  it('should refuse a session that is not valid before looking at the image', async () => {
+    const { upload, processor } = await setup();
+    const ghost = { id: '999' } as UserRow;
+    expect((await rejection(upload(ghost, png(1)))).code).toBe(Status.UNAUTHENTICATED);
+    expect(processor.calls).toBe(0);
+  });
+
+  it('should remove a replaced picture, but not one that another user still has', async () => {
+    const { user, upload, files, pictures } = await setup();
+    const [alice, bob] = [await user(), await user()];
+    const first = (await upload(alice, png(1))).picture;
+    const shared = (await upload(bob, png(1))).picture;
+    expect(shared).toBe(first);
+    const second = (await upload(alice, png(2))).picture;
+    await pictures.settled();
+    expect(files.names()).toEqual([first, second].sort()); // bob still shows the first
+    const third = (await upload(bob, png(3))).picture;
+    await pictures.settled();
+    expect(files.names()).toEqual([second, third].sort());
+    // Uploading the same picture again keeps it.
+    await upload(bob, png(3));
+    await pictures.settled();
+    expect(files.names()).toEqual([second, third].sort());
+  });
+
+  it('race: someone takes a name into use after its removal deleted the files: removal puts them back', async () => {
+    const { user, upload, files, pictures } = await setup();
+    const [alice, bob] = [await user(), await user()];
+    const old = (await upload(alice, png(1))).picture;
+    let bobUpload: Promise<UserRow> | null = null;
+    files.before = async (op, key) => {
+      // Alice's old picture is being removed; when its last file is gone,
+      // Bob uploads the same image and completes before the re-check.
+      if (op === 'delete' && key === `${old}.webp` && bobUpload === null) {
+        bobUpload = upload(bob, png(1));
+        files.before = () => {};
+        await bobUpload;
+      }
+    };
+    await upload(alice, png(2));
+    await pictures.settled();
+    expect(((await bobUpload) as unknown as UserRow).picture).toBe(old);
+    expect(files.files.has(`${old}.webp`)).toBe(true);
+    expect(files.files.has(`${old}-64.webp`)).toBe(true);
+  });
+
+  it('race: a removal deletes files after they were put and re-checks before the update: the upload puts them back', async () => {
+    const { user, upload, files, pictures, store } = await setup();
+    const [alice, bob] = [await user(), await user()];
+    const old = (await upload(alice, png(1))).picture;
+    // Hold Bob's update until Alice's removal has finished.
+    let removalDone = () => {};
+    const removed = new Promise<void>((resolve) => {
+      removalDone = resolve;
+    });
+    const update = store.updatePicture.bind(store);
+    store.updatePicture = async (id, picture, now) => {
+      if (id === bob.id) await removed;
+      return update(id, picture, now);
+    };
+    let bobUpload: Promise<UserRow> | null = null;
+    let bobPut = () => {};
+    const bobHasPut = new Promise<void>((resolve) => {
+      bobPut = resolve;
+    });
+    files.before = async (op, key) => {
+      if (op === 'delete' && bobUpload === null) {
+        // Alice's removal has read the files; Bob now puts the same ones.
+        bobUpload = upload(bob, png(1));
+        await bobHasPut;
+      }
+      if (op === 'put' && key === `${old}.webp` && bobUpload !== null) queueMicrotask(bobPut);
+    };
+    await upload(alice, png(2));
+    await pictures.settled(); // deleted, re-checked: unused, nothing put back
+    expect(files.files.has(`${old}.webp`)).toBe(false);
+    removalDone();
+    expect((await (bobUpload as unknown as Promise<UserRow>)).picture).toBe(old);
+    expect(files.files.has(`${old}.webp`)).toBe(true);
+    expect(files.files.has(`${old}-64.webp`)).toBe(true);
+  });
+
+  it('should not delete files that appeared only after the removal looked for them', async () => {
+    const { user, upload, files, pictures } = await setup();
+    const alice = await user();
+    const old = (await upload(alice, png(1))).picture;
+    // Alice's removal finds nothing (another removal was quicker); the files
+    // it then sees again are someone's fresh put(), which it must leave alone.
+    const read = files.get.bind(files);
+    files.get = async (key) => (key.startsWith(old) ? null : read(key));
+    await upload(alice, png(2));
+    await pictures.settled();
+    expect(files.files.has(`${old}.webp`)).toBe(true);
+  });
+
+  it('should answer a storage outage with its status and remove what was stored', async () => {
+    const { user, upload, files, pictures } = await setup();
+    const alice = await user();
+    let puts = 0;
+    files.before = (op) => {
+      if (op === 'put' && ++puts === 2) throw new RpcError(Status.UNAVAILABLE, 'disk gone');
+    };
+    expect((await rejection(upload(alice, png(1)))).code).toBe(Status.UNAVAILABLE);
+    files.before = () => {};
+    await pictures.settled();
+    expect(files.files.size).toBe(0);
+  });
+
+  it('should leave no files behind when the user vanished before the update', async () => {
+    const { user, upload, files, pictures, store } = await setup();
+    const alice = await user();
+    const update = store.updatePicture.bind(store);
+    store.updatePicture = async (id, picture, now) => {
+      await store.delete(id);
+      return update(id, picture, now);
+    };
+    expect((await rejection(upload(alice, png(1)))).code).toBe(Status.UNAUTHENTICATED);
+    await pictures.settled();
+    expect(files.files.size).toBe(0);
+  });
+});

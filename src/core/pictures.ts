@@ -1,0 +1,209 @@
+/**
+ * Profile pictures: an upload becomes square WebP files named by the SHA-256
+ * of the large one, stored through the PictureStore port, and the user's
+ * `picture` column names them. Invariants:
+ * - the bytes are checked (magic bytes, then the processor's own checks)
+ *   before anything is stored; at most `concurrency` images are processed at
+ *   once and at most `maxWaiting` wait, beyond that RESOURCE_EXHAUSTED;
+ * - the files are stored before the user row names them;
+ * - a picture no user names any more is removed (release()), in the
+ *   background, and never while someone uses it. Names are content hashes,
+ *   so two users who upload the same image share its files, and one of them
+ *   may start using a name at the moment the other's old picture with that
+ *   name is being removed. Both sides repair that race: release() deletes
+ *   only files it read first and puts them back if the name is in use after
+ *   the delete; set() checks after its update that the file is still there
+ *   and stores it again if not. Whatever the interleaving, a name in use
+ *   ends up with its files (see pictures.test.ts for the interleavings);
+ * - a crash between the update and release() leaves the old files behind:
+ *   bounded by the number of crashes, not by the number of uploads.
+ */
+import { Semaphore } from '../lib/semaphore.ts';
+import type { Logger } from '../log.ts';
+import type { UserRow, UserStore } from '../store/port.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+import type { Accounts, SessionAuth } from './accounts.ts';
+import type { CachedUsers } from './cached-users.ts';
+import { sniffImageType } from './image-type.ts';
+import type { ImageProcessor, PictureStore, StoredPicture } from './picture-ports.ts';
+
+/** Every picture in these sizes, largest first; the name is the hash of the first. */
+export const PICTURE_VARIANTS = [
+  { suffix: '', size: 256 },
+  { suffix: '-64', size: 64 },
+] as const;
+
+const CONTENT_TYPE = 'image/webp';
+const NAME = /^[0-9a-f]{64}$/;
+/** What GetPicture accepts: a name, optionally with a variant's suffix. */
+const SERVED = /^[0-9a-f]{64}(?:-64)?$/;
+const SIZES = PICTURE_VARIANTS.map((v) => v.size);
+
+export interface PicturesOptions {
+  /** Images processed at once (each uses one libvips thread). */
+  concurrency: number;
+  /** Images waiting for their turn; more are refused at once. */
+  maxWaiting: number;
+}
+
+export interface PicturesDeps {
+  accounts: Accounts;
+  store: UserStore;
+  users: CachedUsers;
+  processor: ImageProcessor;
+  files: PictureStore;
+  log: Logger;
+  now?: () => number;
+}
+
+export class Pictures {
+  private readonly slots: Semaphore;
+  private readonly releases = new Set<Promise<void>>();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly deps: PicturesDeps,
+    options: PicturesOptions,
+  ) {
+    this.slots = new Semaphore(options.concurrency, options.maxWaiting);
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Replaces the session user's picture with `image`; returns the updated user. */
+  async set(auth: SessionAuth, image: Uint8Array, deadline: number): Promise<UserRow> {
+    const { accounts, store, users, files } = this.deps;
+    const { user } = await accounts.authenticate(auth, deadline);
+    const encoded = await this.encode(image, deadline);
+    const name = new Bun.CryptoHasher('sha256').update(encoded[0] as Uint8Array).digest('hex');
+    let updated: Awaited<ReturnType<UserStore['updatePicture']>>;
+    try {
+      await Promise.all(encoded.map((bytes, i) => files.put(keyOf(name, i), bytes, CONTENT_TYPE)));
+      updated = await store.updatePicture(user.id, name, this.now());
+    } catch (err) {
+      this.release(name); // a variant may have been stored; unless someone uses it, it goes
+      throw err;
+    }
+    if (updated === null) {
+      this.release(name); // the user was deleted meanwhile
+      throw new RpcError(Status.UNAUTHENTICATED, 'not logged in, or the session has ended');
+    }
+    await users.invalidate(user.username);
+    await this.ensureStored(name, encoded);
+    if (updated.previous !== '' && updated.previous !== name) this.release(updated.previous);
+    return updated.user;
+  }
+
+  /** A stored picture by the name GetPicture was asked for (`<hash>` or `<hash>-64`). */
+  async get(name: string): Promise<StoredPicture> {
+    const found = SERVED.test(name) ? await this.deps.files.get(`${name}.webp`) : null;
+    if (found === null) throw new RpcError(Status.NOT_FOUND, 'no such picture');
+    return found;
+  }
+
+  /**
+   * Removes a picture's files unless some user names it; in the background.
+   * For callers that stop naming a picture (a replaced picture, a deleted user).
+   */
+  release(name: string): void {
+    if (!NAME.test(name)) return;
+    const work = this.removeIfUnused(name)
+      .catch((err) =>
+        this.deps.log.warn({ err, picture: name }, 'removing an unused picture failed'),
+      )
+      .finally(() => this.releases.delete(work));
+    this.releases.add(work);
+  }
+
+  /** Resolves when every release() begun so far has finished (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.releases.size > 0) await Promise.all(this.releases);
+  }
+
+  private async encode(image: Uint8Array, deadline: number): Promise<Uint8Array[]> {
+    if (image.length === 0) {
+      throw new RpcError(Status.INVALID_ARGUMENT, 'choose a picture to upload', {
+        field: 'picture',
+      });
+    }
+    const type = sniffImageType(image);
+    if (type === null) {
+      throw new RpcError(
+        Status.UNSUPPORTED_MEDIA,
+        'the picture must be a JPEG, PNG, WebP or GIF image; this file is none of them',
+      );
+    }
+    const result = await this.slots.run(
+      deadline,
+      () => this.deps.processor.process(image, type, SIZES, deadline),
+      refuse,
+    );
+    if (Array.isArray(result)) return result;
+    switch (result.rejected) {
+      case 'too_many_pixels':
+        throw new RpcError(
+          Status.INVALID_ARGUMENT,
+          `the picture is ${result.width}×${result.height} pixels; at most ` +
+            `${megapixels(result.maxPixels)} megapixels are accepted`,
+          { field: 'picture' },
+        );
+      case 'unreadable':
+        throw new RpcError(
+          Status.INVALID_ARGUMENT,
+          `the picture could not be read: the ${type.toUpperCase()} file is damaged or incomplete`,
+          { field: 'picture' },
+        );
+      case 'too_slow':
+        throw new RpcError(Status.DEADLINE_EXCEEDED, 'the picture took too long to process');
+    }
+  }
+
+  /** After the update: a concurrent release() of the same name may have removed the files. */
+  private async ensureStored(name: string, encoded: Uint8Array[]): Promise<void> {
+    const { files, log } = this.deps;
+    try {
+      if (await files.exists(keyOf(name, 0))) return;
+      await Promise.all(encoded.map((bytes, i) => files.put(keyOf(name, i), bytes, CONTENT_TYPE)));
+      log.info({ picture: name }, 'picture was removed while being taken into use: stored again');
+    } catch (err) {
+      // The user row already names the picture; failing the call would not undo that.
+      log.error({ err, picture: name }, 'could not check that a new picture is stored');
+    }
+  }
+
+  private async removeIfUnused(name: string): Promise<void> {
+    const { store, files, log } = this.deps;
+    if (await store.isPictureUsed(name)) return;
+    // Smallest first, so that the large file, the one set() checks for, goes last.
+    const keys = PICTURE_VARIANTS.map((_, i) => keyOf(name, i)).reverse();
+    const saved = new Map<string, StoredPicture>();
+    for (const key of keys) {
+      const file = await files.get(key);
+      if (file !== null) saved.set(key, file);
+    }
+    // Only what was read: a file that appears later is someone's fresh put().
+    for (const key of saved.keys()) await files.delete(key);
+    if (!(await store.isPictureUsed(name))) return;
+    for (const [key, file] of saved) await files.put(key, file.bytes, file.contentType);
+    log.info({ picture: name }, 'picture was taken into use while being removed: put back');
+  }
+}
+
+function keyOf(name: string, variant: number): string {
+  return `${name}${PICTURE_VARIANTS[variant]?.suffix ?? ''}.webp`;
+}
+
+function megapixels(pixels: number): string {
+  return String(Math.round(pixels / 100_000) / 10);
+}
+
+function refuse(why: 'busy' | 'timeout'): never {
+  if (why === 'busy') {
+    throw new RpcError(
+      Status.RESOURCE_EXHAUSTED,
+      'too many pictures are being processed, try again in a moment',
+      { retryAfterS: 1 },
+    );
+  }
+  throw new RpcError(Status.DEADLINE_EXCEEDED, 'the server is too busy to process the picture');
+}

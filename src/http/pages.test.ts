@@ -1,0 +1,572 @@
+/**
+ * The pages, picture routes and headers through app.request(), with a fake
+ * RPC client: what the HTTP server itself decides (validation, limits,
+ * redirects, flashes, escaping, headers), never what the TCP server decides.
+ */
+import { describe, expect, it } from 'bun:test';
+import { loadConfig } from '../config.ts';
+import { silentLogger } from '../log.ts';
+import type { CallName, RpcClient } from '../rpc/client.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+import { createApp } from './app.ts';
+import { assets } from './assets.ts';
+
+const config = loadConfig({ HTTP_MAX_UPLOAD_BYTES: String(64 * 1024) });
+const HASH = 'ab'.repeat(32);
+const RULES = {
+  username: {
+    text: 'username must be 3 to 32 characters',
+    minChars: 3,
+    maxChars: 32,
+    pattern: '[a-z]{3,32}',
+  },
+  password: {
+    text: 'password must be 8 to 128 characters',
+    minChars: 8,
+    maxChars: 128,
+    pattern: '',
+  },
+  nickname: { text: 'nickname must be 1 to 64 characters', minChars: 1, maxChars: 64, pattern: '' },
+};
+const USER = {
+  id: '1',
+  username: 'alice',
+  nickname: '<script>alert(1)</script>',
+  picture: '',
+  createdAtMs: 0n,
+  updatedAtMs: 0n,
+};
+
+type Answer = (name: CallName, input: Record<string, unknown>) => unknown;
+
+/** Answers the usual calls; `answer` overrides any of them. */
+function setup(answer: Answer = () => undefined) {
+  const calls: { name: CallName; input: Record<string, unknown> }[] = [];
+  const rpc: RpcClient = {
+    async call(name, input) {
+      calls.push({ name, input: input as Record<string, unknown> });
+      const special = answer(name, input as Record<string, unknown>);
+      if (special !== undefined) return special as never;
+      switch (name) {
+        case 'getAccountRules':
+          return RULES as never;
+        case 'getProfile':
+          return { user: USER, csrfToken: 'csrf-of-session' } as never;
+        case 'login':
+          return {
+            token: 'tok',
+            expiresAtMs: BigInt(Date.now() + 60_000),
+            csrfToken: 'c',
+          } as never;
+        default:
+          return { user: USER } as never;
+      }
+    },
+  };
+  const app = createApp({ rpc, config, log: silentLogger });
+  const request = (path: string, init: RequestInit = {}) =>
+    app.request(`http://localhost${path}`, init);
+  return { request, calls };
+}
+
+const cookie = 'session=tok';
+const form = (fields: Record<string, string>) => new URLSearchParams(fields);
+
+/** The flash cookie a response set, as the browser would send it back. */
+function flashOf(res: Response): string {
+  const set = res.headers.getSetCookie().find((c) => c.startsWith('flash='));
+  if (set === undefined) throw new Error('no flash cookie was set');
+  return set.split(';')[0] as string;
+}
+
+function multipart(parts: [string, string | Blob, string?][]): FormData {
+  const data = new FormData();
+  for (const [name, value, filename] of parts) {
+    if (typeof value === 'string') data.append(name, value);
+    else data.append(name, value, filename);
+  }
+  return data;
+}
+
+describe('unit: security headers', () => {
+  it('should put a strict CSP and the other headers on pages, JSON and pictures', async () => {
+    const { request } = setup(() => ({ data: new Uint8Array([1]), contentType: 'image/webp' }));
+    for (const path of ['/login', '/healthz', `/pictures/${HASH}.webp`, '/no/such/page']) {
+      const res = await request(path);
+      const csp = res.headers.get('content-security-policy') ?? '';
+      expect([path, csp]).toEqual([
+        path,
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; " +
+          "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+      ]);
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('referrer-policy')).toBe('same-origin');
+    }
+  });
+
+  it('should forbid storing pages, and let the assets be cached for a year', async () => {
+    const { request } = setup();
+    expect((await request('/login')).headers.get('cache-control')).toBe('no-store');
+    const css = await request(assets.style.path);
+    expect(css.status).toBe(200);
+    expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect(css.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(assets.style.path).toMatch(/^\/assets\/style\.[0-9a-f]{10}\.css$/);
+    expect((await request('/assets/style.css')).status).toBe(404);
+    expect((await request(assets.profileScript.path)).headers.get('content-type')).toBe(
+      'text/javascript; charset=utf-8',
+    );
+  });
+
+  it('should answer unknown addresses with an HTML page for browsers and JSON for the rest', async () => {
+    const { request } = setup();
+    const page = await request('/nope', { headers: { accept: 'text/html,*/*' } });
+    expect(page.status).toBe(404);
+    expect(page.headers.get('content-type')).toStartWith('text/html');
+    expect(await page.text()).toContain('There is no page at this address');
+    const api = await request('/nope');
+    expect(await api.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'no such route' } });
+  });
+});
+
+describe('unit: login and sign-up pages', () => {
+  it('should send / to /login without a session cookie, to /profile with one', async () => {
+    const { request, calls } = setup();
+    expect((await request('/')).headers.get('location')).toBe('/login');
+    expect((await request('/', { headers: { cookie } })).headers.get('location')).toBe('/profile');
+    expect(calls).toEqual([]);
+  });
+
+  it('should render a complete, labelled login page in UTF-8 and English', async () => {
+    const { request } = setup();
+    const res = await request('/login');
+    expect(res.headers.get('content-type')).toBe('text/html; charset=UTF-8');
+    const html = await res.text();
+    expect(html).toStartWith('<!doctype html><html lang="en"><head><meta charset="utf-8"/>');
+    expect(html).toContain('<meta name="viewport" content="width=device-width, initial-scale=1"/>');
+    expect(html).toContain('<label for="username">Username</label>');
+    expect(html).toContain('<label for="password">Password</label>');
+    expect(html).toContain(`<link rel="stylesheet" href="${assets.style.path}"/>`);
+    expect(html).not.toContain('<script>');
+    expect(html).not.toContain('style=');
+  });
+
+  it('should log in and redirect to /profile with the session cookie', async () => {
+    const { request, calls } = setup();
+    const res = await request('/login', {
+      method: 'POST',
+      body: form({ username: 'alice', password: 'correct horse' }),
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/profile');
+    expect(res.headers.get('set-cookie')).toContain('session=tok;');
+    expect(calls[0]).toEqual({
+      name: 'login',
+      input: { username: 'alice', password: 'correct horse', currentToken: '' },
+    });
+  });
+
+  it('should come back to the login page with the error and the username, never the password', async () => {
+    const { request } = setup((name) => {
+      if (name === 'login')
+        throw new RpcError(Status.UNAUTHENTICATED, 'invalid username or password');
+    });
+    const res = await request('/login', {
+      method: 'POST',
+      body: form({ username: 'al"ice<', password: 'wrong password' }),
+    });
+    expect([res.status, res.headers.get('location')]).toEqual([303, '/login']);
+    const flash = flashOf(res);
+    expect(flash).not.toContain('wrong');
+    const page = await request('/login', { headers: { cookie: flash } });
+    const html = await page.text();
+    expect(html).toContain('role="alert" id="form-error">Invalid username or password</p>');
+    expect(html).toContain('value="al&quot;ice&lt;"');
+    expect(html).not.toContain('wrong password');
+    // Shown once: the page clears the flash.
+    expect(page.headers.get('set-cookie')).toContain('flash=; Max-Age=0');
+  });
+
+  it('should show the rules from the TCP server next to the sign-up fields, as browser hints too', async () => {
+    const { request } = setup();
+    const html = await (await request('/register')).text();
+    expect(html).toContain('id="username-rule">Username must be 3 to 32 characters');
+    expect(html).toContain('pattern="[a-z]{3,32}"');
+    expect(html).toContain('id="password-rule">Password must be 8 to 128 characters</small>');
+    expect(html).toContain('minlength="8"');
+    expect(html).toContain('Nickname<span class="optional"> (optional)</span>');
+  });
+
+  it('should refuse two different passwords at the second field, without calling the TCP server', async () => {
+    const { request, calls } = setup();
+    const res = await request('/register', {
+      method: 'POST',
+      body: form({
+        username: 'bob',
+        password: 'one password',
+        password2: 'another one',
+        nickname: 'B',
+      }),
+    });
+    const html = await (await request('/register', { headers: { cookie: flashOf(res) } })).text();
+    expect(html).toContain('id="password2-error">The two passwords are not the same</strong>');
+    expect(html).toContain('aria-describedby="password2-error"');
+    expect(html).toContain('aria-invalid="true"');
+    expect(html).toContain('value="bob"');
+    expect(html).toContain('value="B"');
+    expect(calls.map((c) => c.name)).toEqual(['getAccountRules']);
+  });
+
+  it("should put the TCP server's refusal next to the field it names", async () => {
+    const { request } = setup((name) => {
+      if (name === 'register')
+        throw new RpcError(Status.ALREADY_EXISTS, 'this username is already taken', {
+          field: 'username',
+        });
+    });
+    const res = await request('/register', {
+      method: 'POST',
+      body: form({ username: 'bob', password: 'long enough', password2: 'long enough' }),
+    });
+    const html = await (await request('/register', { headers: { cookie: flashOf(res) } })).text();
+    expect(html).toContain('id="username-error">This username is already taken</strong>');
+    expect(html).toContain('aria-describedby="username-rule username-error"');
+  });
+
+  it('should sign up, log in and go to the profile', async () => {
+    const { request, calls } = setup();
+    const res = await request('/register', {
+      method: 'POST',
+      body: form({
+        username: 'bob',
+        password: 'long enough',
+        password2: 'long enough',
+        nickname: '',
+      }),
+    });
+    expect(res.headers.get('location')).toBe('/profile');
+    expect(res.headers.getSetCookie().some((c) => c.startsWith('session=tok'))).toBe(true);
+    expect(calls.map((c) => c.name)).toEqual(['register', 'login']);
+  });
+
+  it('should answer bodies that are not forms, and fields sent as files, with 4xx pages', async () => {
+    const { request } = setup();
+    const json = await request('/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"username":"a"}',
+    });
+    expect(json.status).toBe(415);
+    expect(json.headers.get('content-type')).toStartWith('text/html');
+    const file = await request('/login', {
+      method: 'POST',
+      body: multipart([['username', new Blob(['x']), 'u.txt']]),
+    });
+    expect(file.status).toBe(400);
+    expect(await file.text()).toContain('Username must be text, not a file');
+  });
+
+  it('should refuse a cross-site form post with a 403 page', async () => {
+    const { request, calls } = setup();
+    const res = await request('/login', {
+      method: 'POST',
+      headers: { 'sec-fetch-site': 'cross-site', accept: 'text/html' },
+      body: form({ username: 'alice', password: 'x' }),
+    });
+    expect(res.status).toBe(403);
+    expect(await res.text()).toContain('Cross-site requests are not allowed');
+    expect(calls).toEqual([]);
+  });
+});
+
+describe('unit: profile page', () => {
+  it('should send visitors without a session to /login, and clear a session that ended', async () => {
+    const { request } = setup((name) => {
+      if (name === 'getProfile') throw new RpcError(Status.UNAUTHENTICATED, 'not logged in');
+    });
+    expect((await request('/profile')).headers.get('location')).toBe('/login');
+    const ended = await request('/profile', { headers: { cookie } });
+    expect(ended.headers.get('location')).toBe('/login');
+    expect(ended.headers.getSetCookie().some((c) => c.startsWith('session=;'))).toBe(true);
+  });
+
+  it('should escape the nickname, show initials, and put the session token in every form', async () => {
+    const { request } = setup();
+    const html = await (await request('/profile', { headers: { cookie } })).text();
+    expect(html).toContain('id="shown-nickname">&lt;script&gt;alert(1)&lt;/script&gt;</p>');
+    expect(html).not.toContain('<script>alert');
+    expect(html).toContain('class="avatar initials');
+    expect(html.match(/name="csrf" value="csrf-of-session"/g)?.length).toBe(3);
+    expect(html).toContain(`<script src="${assets.profileScript.path}" defer="">`);
+    expect(html).toContain('up to 64 KiB');
+  });
+
+  it('should show the picture when there is one, small in the bar', async () => {
+    const { request } = setup((name) =>
+      name === 'getProfile' ? { user: { ...USER, picture: HASH }, csrfToken: 'c' } : undefined,
+    );
+    const html = await (await request('/profile', { headers: { cookie } })).text();
+    expect(html).toContain(`src="/pictures/${HASH}.webp"`);
+    expect(html).toContain(`src="/pictures/${HASH}-64.webp"`);
+  });
+
+  it("should send the form's anti-CSRF token, and '' when the form has none (never skip the check)", async () => {
+    const { request, calls } = setup();
+    await request('/profile/nickname', {
+      method: 'POST',
+      headers: { cookie },
+      body: form({ csrf: 'from-form', nickname: 'Zoë' }),
+    });
+    await request('/profile/nickname', {
+      method: 'POST',
+      headers: { cookie },
+      body: form({ nickname: 'Zoë' }),
+    });
+    expect(calls.map((c) => c.input)).toEqual([
+      { auth: { token: 'tok', csrfToken: 'from-form' }, nickname: 'Zoë' },
+      { auth: { token: 'tok', csrfToken: '' }, nickname: 'Zoë' },
+    ]);
+  });
+
+  it('should answer a wrong anti-CSRF token with a 403 page and keep the session', async () => {
+    const { request } = setup(() => {
+      throw new RpcError(Status.PERMISSION_DENIED, 'the form has expired');
+    });
+    for (const path of ['/profile/nickname', '/logout']) {
+      const res = await request(path, {
+        method: 'POST',
+        headers: { cookie },
+        body: form({ csrf: 'forged', nickname: 'x' }),
+      });
+      expect([path, res.status]).toEqual([path, 403]);
+      expect(res.headers.getSetCookie()).toEqual([]);
+    }
+  });
+
+  it('should log out with the token, clear the cookie and say so', async () => {
+    const { request, calls } = setup(() => ({}));
+    const res = await request('/logout', {
+      method: 'POST',
+      headers: { cookie },
+      body: form({ csrf: 'c' }),
+    });
+    expect(res.headers.get('location')).toBe('/login');
+    expect(res.headers.getSetCookie().some((c) => c.startsWith('session=;'))).toBe(true);
+    expect(calls[0]).toEqual({ name: 'logout', input: { auth: { token: 'tok', csrfToken: 'c' } } });
+  });
+
+  it('should forward an uploaded file as bytes, whatever its name says', async () => {
+    const { request, calls } = setup();
+    for (const filename of ['../../etc/passwd', 'ä"\';\r\n<x>.png', 'a'.repeat(5000), '']) {
+      const res = await request('/profile/picture', {
+        method: 'POST',
+        headers: { cookie },
+        body: multipart([
+          ['csrf', 'c'],
+          ['picture', new Blob([new Uint8Array([1, 2, 3])]), filename || 'blob'],
+        ]),
+      });
+      expect([filename.slice(0, 20), res.status]).toEqual([filename.slice(0, 20), 303]);
+    }
+    expect(calls.at(-1)?.input).toEqual({
+      auth: { token: 'tok', csrfToken: 'c' },
+      image: new Uint8Array([1, 2, 3]),
+    });
+  });
+
+  it('should come back with a message at the picture field for refusals and for no file at all', async () => {
+    const { request } = setup((name) => {
+      if (name === 'setPicture')
+        throw new RpcError(
+          Status.UNSUPPORTED_MEDIA,
+          'the picture must be a JPEG, PNG, WebP or GIF image',
+        );
+    });
+    for (const [body, message] of [
+      [
+        multipart([
+          ['csrf', 'c'],
+          ['picture', new Blob(['hello']), 'notes.png'],
+        ]),
+        'The picture must be a JPEG',
+      ],
+      [
+        multipart([
+          ['csrf', 'c'],
+          ['picture', new Blob([]), ''],
+        ]),
+        'Choose a picture to upload',
+      ],
+      [multipart([['csrf', 'c']]), 'Choose a picture to upload'],
+    ] as const) {
+      const res = await request('/profile/picture', { method: 'POST', headers: { cookie }, body });
+      expect(res.status).toBe(303);
+      const html = await (
+        await request('/profile', { headers: { cookie: `${cookie}; ${flashOf(res)}` } })
+      ).text();
+      expect(html).toContain(`id="picture-error">${message}`);
+    }
+  });
+
+  it('should refuse an upload over the limit before reading it, with the limit in words', async () => {
+    const { request, calls } = setup();
+    const big = new Uint8Array(200 * 1024);
+    const res = await request('/profile/picture', {
+      method: 'POST',
+      headers: { cookie },
+      body: multipart([
+        ['csrf', 'c'],
+        ['picture', new Blob([big]), 'big.png'],
+      ]),
+    });
+    expect([res.status, res.headers.get('location')]).toEqual([303, '/profile']);
+    const html = await (
+      await request('/profile', { headers: { cookie: `${cookie}; ${flashOf(res)}` } })
+    ).text();
+    expect(html).toContain('id="picture-error">The picture is larger than 64 KiB</strong>');
+    expect(calls.map((c) => c.name)).not.toContain('setPicture');
+  });
+});
+
+describe('unit: picture routes', () => {
+  it('should serve a picture with immutable caching, its type and nosniff', async () => {
+    const { request, calls } = setup(() => ({
+      data: new Uint8Array([82, 73, 70, 70]),
+      contentType: 'image/webp',
+    }));
+    for (const name of [HASH, `${HASH}-64`]) {
+      const res = await request(`/pictures/${name}.webp`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('image/webp');
+      expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('etag')).toBe(`"${name}"`);
+      expect(new Uint8Array(await res.arrayBuffer())).toEqual(new Uint8Array([82, 73, 70, 70]));
+    }
+    expect(calls.map((c) => c.input)).toEqual([{ name: HASH }, { name: `${HASH}-64` }]);
+  });
+
+  it('should answer a revalidation with 304 without asking the TCP server', async () => {
+    const { request, calls } = setup();
+    const res = await request(`/pictures/${HASH}.webp`, {
+      headers: { 'if-none-match': `"${HASH}"` },
+    });
+    expect(res.status).toBe(304);
+    expect(calls).toEqual([]);
+  });
+
+  it('should answer 404 for names that are not pictures, without asking the TCP server', async () => {
+    const { request, calls } = setup();
+    for (const path of [
+      `/pictures/${HASH}`,
+      `/pictures/${HASH}.png`,
+      `/pictures/${HASH}-32.webp`,
+      `/pictures/${HASH.toUpperCase()}.webp`,
+      '/pictures/..%2f..%2fetc%2fpasswd',
+      '/pictures/%2e%2e%2fsecret.webp',
+      '/pictures/../package.json',
+      `/pictures/${HASH}.webp%00.png`,
+      '/pictures/',
+    ]) {
+      const res = await request(path);
+      expect([path, res.status]).toEqual([path, 404]);
+    }
+    expect(calls).toEqual([]);
+  });
+
+  it('should answer 404 when the TCP server knows no such picture', async () => {
+    const { request } = setup(() => {
+      throw new RpcError(Status.NOT_FOUND, 'no such picture');
+    });
+    const res = await request(`/pictures/${HASH}.webp`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'no such picture' } });
+  });
+});
+
+describe('unit: PUT /api/v1/me/picture', () => {
+  const put = (request: ReturnType<typeof setup>['request'], body: BodyInit, headers = {}) =>
+    request('/api/v1/me/picture', {
+      method: 'PUT',
+      headers: { authorization: 'Bearer tok', ...headers },
+      body,
+    });
+
+  it('should take the multipart field "picture" or the raw body', async () => {
+    const { request, calls } = setup();
+    const raw = await put(request, new Uint8Array([9, 8, 7]), { 'content-type': 'image/png' });
+    expect(raw.status).toBe(200);
+    expect(((await raw.json()) as { user: { username: string } }).user.username).toBe('alice');
+    await put(request, multipart([['picture', new Blob([new Uint8Array([6, 5])]), 'x.png']]));
+    expect(calls.map((c) => c.input)).toEqual([
+      { auth: { token: 'tok' }, image: new Uint8Array([9, 8, 7]) },
+      { auth: { token: 'tok' }, image: new Uint8Array([6, 5]) },
+    ]);
+  });
+
+  it('should answer 413 with the JSON error body over the limit, also for chunked bodies', async () => {
+    const { request, calls } = setup();
+    const big = new Uint8Array(config.http.maxUploadBytes + 1);
+    const withLength = await put(request, big);
+    expect(withLength.status).toBe(413);
+    expect(await withLength.json()).toEqual({
+      error: { code: 'PAYLOAD_TOO_LARGE', message: 'the picture is larger than 64 KiB' },
+    });
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 100; i++) controller.enqueue(new Uint8Array(1024));
+        controller.close();
+      },
+    });
+    const streamed = await request('/api/v1/me/picture', {
+      method: 'PUT',
+      headers: { authorization: 'Bearer tok' },
+      body: chunked,
+      duplex: 'half',
+    } as RequestInit);
+    expect(streamed.status).toBe(413);
+    // A multipart file just over the limit, inside a body within the allowance.
+    const justOver = await put(
+      request,
+      multipart([['picture', new Blob([new Uint8Array(config.http.maxUploadBytes + 1)]), 'x.png']]),
+    );
+    expect(justOver.status).toBe(413);
+    expect(calls).toEqual([]);
+  });
+
+  it('should answer malformed multipart, a missing field and an empty body with 400', async () => {
+    const { request, calls } = setup();
+    const cases: [BodyInit, Record<string, string>][] = [
+      [
+        '--x\r\nContent-Disposition: form-data; name="picture"\r\n\r\nunterminated',
+        {
+          'content-type': 'multipart/form-data; boundary=x',
+        },
+      ],
+      ['whatever', { 'content-type': 'multipart/form-data' }],
+      [multipart([['other', new Blob(['x']), 'x.png']]), {}],
+      [multipart([['picture', 'text, not a file']]), {}],
+      [new Uint8Array(), { 'content-type': 'image/png' }],
+    ];
+    for (const [body, headers] of cases) {
+      const res = await put(request, body, headers);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe(
+        'INVALID_ARGUMENT',
+      );
+    }
+    expect(calls).toEqual([]);
+  });
+
+  it('should survive a multipart body of 1000 parts with a 4xx or by using the one it needs', async () => {
+    const { request } = setup();
+    const parts: [string, string | Blob, string?][] = [];
+    for (let i = 0; i < 1000; i++) parts.push([`f${i}`, 'x']);
+    const without = await put(request, multipart(parts));
+    expect(without.status).toBe(400);
+    parts.push(['picture', new Blob([new Uint8Array([1])]), 'p.png']);
+    expect((await put(request, multipart(parts))).status).toBe(200);
+  });
+});

@@ -1,0 +1,87 @@
+/**
+ * Pictures: served from the TCP server's store by name, and uploaded through
+ * the API. Names are content hashes, so a served picture never changes and
+ * browsers may keep it for a year.
+ */
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { RpcError } from '../../wire/rpc-error.ts';
+import { Status } from '../../wire/status.ts';
+import type { AppDeps } from '../app.ts';
+import { errorJson } from '../errors.ts';
+import { formFile, readForm } from '../form.ts';
+import { callOptions } from '../request-info.ts';
+import { isHttps, sessionToken } from '../session-cookie.ts';
+import { formatBytes, MULTIPART_OVERHEAD_BYTES } from '../upload.ts';
+import { userJson } from '../user-json.ts';
+
+/** `<sha256 hex>.webp` or `<sha256 hex>-64.webp`; anything else is not a picture. */
+const FILE = /^([0-9a-f]{64}(?:-64)?)\.webp$/;
+
+export function pictureRoutes({ rpc, config }: AppDeps) {
+  const maxUpload = config.http.maxUploadBytes;
+  const tooLarge = (c: Context) =>
+    errorJson(c, 413, 'PAYLOAD_TOO_LARGE', `the picture is larger than ${formatBytes(maxUpload)}`);
+
+  return new Hono()
+    .get('/pictures/:file', async (c) => {
+      const name = FILE.exec(c.req.param('file'))?.[1];
+      if (name === undefined) return errorJson(c, 404, 'NOT_FOUND', 'no such picture');
+      const etag = `"${name}"`;
+      const headers = {
+        'cache-control': 'public, max-age=31536000, immutable',
+        etag,
+        'x-content-type-options': 'nosniff',
+      };
+      if (
+        c.req
+          .header('if-none-match')
+          ?.split(/\s*,\s*/)
+          .includes(etag)
+      ) {
+        return c.body(null, 304, headers);
+      }
+      const picture = await rpc.call('getPicture', { name }, callOptions(c, config.trustProxy));
+      return c.body(picture.data as Uint8Array<ArrayBuffer>, 200, {
+        ...headers,
+        'content-type': picture.contentType,
+      });
+    })
+    .put(
+      '/api/v1/me/picture',
+      bodyLimit({ maxSize: maxUpload + MULTIPART_OVERHEAD_BYTES, onError: tooLarge }),
+      async (c) => {
+        const image = await uploadedImage(c);
+        if (image.length > maxUpload) return tooLarge(c);
+        const token = sessionToken(c, isHttps(c, config.trustProxy)).token;
+        const { user } = await rpc.call(
+          'setPicture',
+          { auth: { token }, image },
+          callOptions(c, config.trustProxy),
+        );
+        return c.json({ user: userJson(user) });
+      },
+    );
+}
+
+/** The multipart field `picture`, or else the raw body. */
+async function uploadedImage(c: Context): Promise<Uint8Array> {
+  if (/^multipart\/form-data/i.test(c.req.header('content-type') ?? '')) {
+    const file = formFile(await readForm(c), 'picture');
+    if (file === null) {
+      throw new RpcError(
+        Status.INVALID_ARGUMENT,
+        'send the picture as the multipart field "picture", or as the raw body',
+        { field: 'picture' },
+      );
+    }
+    return new Uint8Array(await file.arrayBuffer());
+  }
+  const image = new Uint8Array(await c.req.arrayBuffer());
+  if (image.length === 0) {
+    throw new RpcError(Status.INVALID_ARGUMENT, 'the body is empty: send the picture', {
+      field: 'picture',
+    });
+  }
+  return image;
+}

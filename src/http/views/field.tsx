@@ -1,0 +1,62 @@
+import type { FieldRule } from '../../gen/usermgr/v1/rpc_pb.ts';
+import { sentence } from './render.ts';
+
+export interface FieldProps {
+  name: string;
+  label: string;
+  type?: 'text' | 'password';
+  value?: string;
+  autocomplete: string;
+  required?: boolean;
+  /** The rule from the TCP server: shown under the field and hinted to the browser. */
+  rule?: FieldRule | undefined;
+  /** Extra words after the rule. */
+  hint?: string;
+  error?: string | undefined;
+  autofocus?: boolean;
+}
+
+/**
+ * A labelled text input with its rule and its error, both tied to it with
+ * aria-describedby so screen readers read them with the field.
+ */
+export function Field(props: FieldProps) {
+  const { name, label, type = 'text', value, rule, hint, error } = props;
+  const ruleText = [rule?.text ? sentence(rule.text) : '', hint ?? ''].filter(Boolean).join('. ');
+  const described = [ruleText ? `${name}-rule` : '', error ? `${name}-error` : '']
+    .filter(Boolean)
+    .join(' ');
+  return (
+    <div class="field">
+      <label for={name}>
+        {label}
+        {props.required ? null : <span class="optional"> (optional)</span>}
+      </label>
+      <input
+        id={name}
+        name={name}
+        type={type}
+        value={type === 'password' ? undefined : value}
+        autocomplete={props.autocomplete}
+        required={props.required}
+        autofocus={props.autofocus}
+        minlength={props.required && rule?.minChars ? rule.minChars : undefined}
+        pattern={rule?.pattern || undefined}
+        spellcheck={false}
+        autocapitalize="off"
+        aria-invalid={error ? 'true' : undefined}
+        aria-describedby={described || undefined}
+      />
+      {ruleText ? (
+        <small class="hint" id={`${name}-rule`}>
+          {ruleText}
+        </small>
+      ) : null}
+      {error ? (
+        <strong class="field-error" id={`${name}-error`}>
+          {sentence(error)}
+        </strong>
+      ) : null}
+    </div>
+  );
+}

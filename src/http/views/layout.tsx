@@ -1,0 +1,36 @@
+import type { Child } from 'hono/jsx';
+import { assets } from '../assets.ts';
+
+export interface LayoutProps {
+  title: string;
+  /** Scripts from this origin (the CSP allows no others, and nothing inline). */
+  scripts?: string[];
+  /** Shown at the right of the top bar (the signed-in user, log out). */
+  bar?: Child;
+  children?: Child;
+}
+
+export function Layout({ title, scripts = [], bar, children }: LayoutProps) {
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>{`${title} · usermgr`}</title>
+        <link rel="stylesheet" href={assets.style.path} />
+        {scripts.map((src) => (
+          <script src={src} defer />
+        ))}
+      </head>
+      <body>
+        <header class="bar">
+          <a class="brand" href="/">
+            usermgr
+          </a>
+          {bar}
+        </header>
+        <main>{children}</main>
+      </body>
+    </html>
+  );
+}

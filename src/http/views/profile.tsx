@@ -1,0 +1,108 @@
+import type { GetAccountRulesResponse, User } from '../../gen/usermgr/v1/rpc_pb.ts';
+import { assets } from '../assets.ts';
+import type { Flash } from '../flash.ts';
+import { pictureUrl } from '../user-json.ts';
+import { Avatar } from './avatar.tsx';
+import { Field } from './field.tsx';
+import { Layout } from './layout.tsx';
+import { Messages } from './messages.tsx';
+import { sentence } from './render.ts';
+
+export interface ProfilePageProps {
+  user: User;
+  csrfToken: string;
+  rules: GetAccountRulesResponse;
+  flash: Flash;
+  /** e.g. "5 MiB" */
+  maxUpload: string;
+}
+
+function CsrfField({ token }: { token: string }) {
+  return <input type="hidden" name="csrf" value={token} />;
+}
+
+export function ProfilePage({ user, csrfToken, rules, flash, maxUpload }: ProfilePageProps) {
+  const errors = flash.fields ?? {};
+  const bar = (
+    <form method="post" action="/logout" class="row">
+      {user.picture ? (
+        <img src={pictureUrl(user.picture, true)} width={32} height={32} class="mini" alt="" />
+      ) : null}
+      <CsrfField token={csrfToken} />
+      <button type="submit" class="quiet">
+        Log out
+      </button>
+    </form>
+  );
+  return (
+    <Layout title="Your profile" bar={bar} scripts={[assets.profileScript.path]}>
+      <h1>Your profile</h1>
+      <Messages flash={flash} />
+      <div class="identity">
+        <Avatar
+          id="current-picture"
+          username={user.username}
+          nickname={user.nickname}
+          picture={user.picture}
+        />
+        <div class="names">
+          <p class="nickname" id="shown-nickname">
+            {user.nickname}
+          </p>
+          <p class="username">
+            Username: <span id="shown-username">{user.username}</span>
+          </p>
+        </div>
+      </div>
+
+      <section aria-labelledby="nickname-heading">
+        <h2 id="nickname-heading">Nickname</h2>
+        <form method="post" action="/profile/nickname">
+          <CsrfField token={csrfToken} />
+          <Field
+            name="nickname"
+            label="New nickname"
+            autocomplete="nickname"
+            value={flash.values?.nickname ?? user.nickname}
+            rule={rules.nickname}
+            hint="Any script or emoji"
+            error={errors.nickname}
+            required
+            autofocus={Boolean(errors.nickname)}
+          />
+          <button type="submit">Save nickname</button>
+        </form>
+      </section>
+
+      <section aria-labelledby="picture-heading">
+        <h2 id="picture-heading">Picture</h2>
+        <form method="post" action="/profile/picture" enctype="multipart/form-data">
+          <CsrfField token={csrfToken} />
+          <div class="field">
+            <label for="picture">Choose a picture</label>
+            <input
+              id="picture"
+              name="picture"
+              type="file"
+              accept="image/jpeg,image/png,image/webp,image/gif"
+              required
+              autofocus={Boolean(errors.picture)}
+              aria-invalid={errors.picture ? 'true' : undefined}
+              aria-describedby={errors.picture ? 'picture-rule picture-error' : 'picture-rule'}
+            />
+            <small class="hint" id="picture-rule">
+              {`JPEG, PNG, WebP or GIF, up to ${maxUpload}. It is cropped to a square.`}
+            </small>
+            {errors.picture ? (
+              <strong class="field-error" id="picture-error">
+                {sentence(errors.picture)}
+              </strong>
+            ) : null}
+            <img id="picture-preview" class="preview" alt="Preview of your choice" hidden />
+          </div>
+          <button type="submit">Upload picture</button>
+        </form>
+      </section>
+    </Layout>
+  );
+}

@@ -1,0 +1,98 @@
+/**
+ * The PictureStore port on a local directory (the default: DATA_DIR/pictures).
+ * Files sit in 256 subdirectories by the first two characters of the key,
+ * so that millions of pictures do not share one directory.
+ *
+ * - Keys must match KEY (lower-case letters, digits, '-', one extension): no
+ *   '/', no '..', nothing that could name a path outside the directory.
+ * - put() writes a temporary file in the same directory, flushes it to disk
+ *   and renames it over the key: readers see the old file or the new one,
+ *   never a part, and a crash leaves at most a stray temporary file.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PictureStore, StoredPicture } from '../core/picture-ports.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+import { contentTypeOf, isStorageKey } from './keys.ts';
+
+export class LocalPictureStore implements PictureStore {
+  private readonly made = new Set<string>();
+
+  constructor(private readonly dir: string) {}
+
+  async put(key: string, bytes: Uint8Array, contentType: string): Promise<void> {
+    const path = this.pathOf(key, contentType);
+    const folder = join(path, '..');
+    const temporary = join(folder, `.tmp-${randomBytes(8).toString('hex')}`);
+    try {
+      if (!this.made.has(folder)) {
+        await mkdir(folder, { recursive: true });
+        this.made.add(folder);
+      }
+      const file = await open(temporary, 'wx', 0o644);
+      try {
+        await file.writeFile(bytes);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(temporary, path);
+    } catch (err) {
+      await unlink(temporary).catch(() => {});
+      throw outage('write', err);
+    }
+  }
+
+  async get(key: string): Promise<StoredPicture | null> {
+    if (!isStorageKey(key)) return null;
+    try {
+      const bytes = new Uint8Array(await readFile(this.pathOf(key)));
+      return { bytes, contentType: contentTypeOf(key) };
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw outage('read', err);
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    if (!isStorageKey(key)) return false;
+    try {
+      return (await stat(this.pathOf(key))).isFile();
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw outage('read', err);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    if (!isStorageKey(key)) return;
+    try {
+      await unlink(this.pathOf(key));
+    } catch (err) {
+      if (!isMissing(err)) throw outage('delete', err);
+    }
+  }
+
+  /** The file of a key; a key outside the alphabet is a bug upstream. */
+  private pathOf(key: string, contentType?: string): string {
+    if (!isStorageKey(key)) throw new RangeError(`not a picture key: ${JSON.stringify(key)}`);
+    if (contentType !== undefined && contentType !== contentTypeOf(key)) {
+      throw new RangeError(`${key} cannot hold ${contentType}`);
+    }
+    return join(this.dir, key.slice(0, 2), key);
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function outage(what: string, err: unknown): RpcError {
+  return new RpcError(Status.UNAVAILABLE, 'picture storage is unavailable, try again later', {
+    retryAfterS: 5,
+    cause: { what, err },
+  });
+}

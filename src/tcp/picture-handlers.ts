@@ -1,0 +1,16 @@
+/** The picture calls of the contract, served by the Pictures service. */
+import type { Pictures } from '../core/pictures.ts';
+import type { Handlers } from './dispatch.ts';
+import { sessionAuth, toUser } from './handlers.ts';
+
+export function pictureHandlers(pictures: Pictures): Handlers {
+  return {
+    setPicture: async (req, ctx) => ({
+      user: toUser(await pictures.set(sessionAuth(req), req.image, ctx.deadline)),
+    }),
+    getPicture: async (req) => {
+      const picture = await pictures.get(req.name);
+      return { data: picture.bytes, contentType: picture.contentType };
+    },
+  };
+}

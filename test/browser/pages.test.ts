@@ -1,0 +1,379 @@
+/**
+ * The pages in real browsers (Debian's Chromium and Firefox ESR through
+ * puppeteer-core) on the real stack: MariaDB, Redis, sharp. Each test gets a
+ * fresh browser context (its own cookies). Screenshots of the login,
+ * sign-up and profile pages are written to test/browser/screenshots/.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Server } from 'bun';
+import type { Browser, HTTPResponse, Page } from 'puppeteer-core';
+import sharp from 'sharp';
+import { type Stack, startStack } from '../fixture.ts';
+import { BLUE, near, pixel, png, RED, rotatedJpeg } from '../support/images.ts';
+import {
+  BROWSERS,
+  type BrowserName,
+  type LaunchedBrowser,
+  launch,
+  SCREENSHOTS,
+} from './browsers.ts';
+
+const PASSWORD = 'correct horse battery';
+const UNICODE_NICKNAME = 'Ẓoë 李小龙 🚀';
+const TEST_TIMEOUT = 60_000;
+
+let stack: Stack;
+let files: string;
+const file = (name: string) => join(files, name);
+
+beforeAll(async () => {
+  stack = await startStack({ store: 'mysql', redis: true });
+  files = mkdtempSync(join(tmpdir(), 'usermgr-uploads-'));
+  writeFileSync(file('photo.png'), await png(320, 240));
+  writeFileSync(file('photo.jpg'), await rotatedJpeg(400, 200));
+  writeFileSync(file('notes.png'), 'These are my notes, not a picture.\n');
+  // Random bytes: nothing compresses them, and nothing reads them as an image.
+  writeFileSync(file('huge.png'), crypto.getRandomValues(new Uint8Array(6 * 1024 * 1024)));
+}, TEST_TIMEOUT);
+
+afterAll(async () => {
+  await stack?.stop();
+  if (files) rmSync(files, { recursive: true, force: true });
+});
+
+let counter = 0;
+const uniqueName = (browser: BrowserName) =>
+  `${browser.slice(0, 2)}_${Date.now().toString(36)}_${counter++}`;
+
+/** Clicks and waits for the page it leads to (after any redirects). */
+async function clickAndWait(page: Page, selector: string): Promise<HTTPResponse | null> {
+  const [response] = await Promise.all([page.waitForNavigation(), page.click(selector)]);
+  return response;
+}
+
+async function fill(page: Page, selector: string, value: string): Promise<void> {
+  await page.locator(selector).fill(value);
+}
+
+/** Key by key, as a person types (IME-free): for the text that must survive exactly. */
+async function typeText(page: Page, selector: string, value: string): Promise<void> {
+  await page.locator(selector).fill('');
+  await page.type(selector, value);
+}
+
+const text = (page: Page, selector: string) =>
+  page.$eval(selector, (el) => el.textContent?.trim() ?? '');
+
+async function screenshot(page: Page, browser: BrowserName, name: string): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, `${browser}-${name}.png`), fullPage: true });
+}
+
+/** Signs up through the form; leaves the page on /profile. */
+async function signUp(page: Page, username: string, nickname = ''): Promise<void> {
+  await page.goto(new URL('/register', stack.url).href);
+  await fill(page, '#username', username);
+  await fill(page, '#password', PASSWORD);
+  await fill(page, '#password2', PASSWORD);
+  if (nickname) await fill(page, '#nickname', nickname);
+  await clickAndWait(page, 'form[action="/register"] button');
+  expect(new URL(page.url()).pathname).toBe('/profile');
+}
+
+async function upload(page: Page, path: string): Promise<void> {
+  const input = await page.$('#picture');
+  if (input === null) throw new Error('no file input on the page');
+  await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(path);
+  await clickAndWait(page, 'form[action="/profile/picture"] button');
+}
+
+/** The current picture once loaded: [complete, naturalWidth, naturalHeight, src]. */
+async function shownPicture(page: Page) {
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#current-picture');
+    return img instanceof HTMLImageElement && img.complete && img.naturalWidth > 0;
+  });
+  return page.$eval('#current-picture', (img) => {
+    const i = img as HTMLImageElement;
+    return { width: i.naturalWidth, height: i.naturalHeight, src: new URL(i.src).pathname };
+  });
+}
+
+describe.each(BROWSERS)('browser: %s', (name) => {
+  let launched: LaunchedBrowser;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    launched = await launch(name);
+    browser = launched.browser;
+  }, TEST_TIMEOUT);
+  afterAll(() => launched?.close());
+
+  async function freshPage(width = 1000, height = 800): Promise<Page> {
+    const context = await browser.createBrowserContext();
+    const page = await context.newPage();
+    await page.setViewport({ width, height });
+    return page;
+  }
+
+  it(
+    'should sign up, log out, refuse a wrong password keeping the username, log in and show the profile',
+    async () => {
+      const page = await freshPage();
+      const username = uniqueName(name);
+      try {
+        await page.goto(stack.url);
+        expect(new URL(page.url()).pathname).toBe('/login');
+        await clickAndWait(page, 'a[href="/register"]');
+
+        // Per-field errors: two different passwords.
+        await fill(page, '#username', username);
+        await fill(page, '#password', PASSWORD);
+        await fill(page, '#password2', 'something else');
+        await clickAndWait(page, 'form[action="/register"] button');
+        expect(await text(page, '#password2-error')).toBe('The two passwords are not the same');
+        expect(await page.$eval('#username', (i) => (i as HTMLInputElement).value)).toBe(username);
+        expect(await text(page, '#username-rule')).toStartWith('Username must be 3 to 32');
+        await screenshot(page, name, 'register-errors');
+
+        await fill(page, '#password', PASSWORD);
+        await fill(page, '#password2', PASSWORD);
+        await clickAndWait(page, 'form[action="/register"] button');
+        expect(new URL(page.url()).pathname).toBe('/profile');
+        expect(await text(page, '#form-notice')).toBe('Welcome! Your account is ready.');
+        expect(await text(page, '#shown-username')).toBe(username);
+
+        const cookies = await page.browserContext().cookies();
+        const session = cookies.find((c) => c.name === 'session');
+        expect(session?.httpOnly).toBe(true);
+        expect(session?.sameSite).toBe('Lax');
+
+        await clickAndWait(page, 'form[action="/logout"] button');
+        expect(new URL(page.url()).pathname).toBe('/login');
+        expect(await text(page, '#form-notice')).toBe('You are logged out');
+
+        await fill(page, '#username', username);
+        await fill(page, '#password', 'not the password');
+        await clickAndWait(page, 'form[action="/login"] button');
+        expect(new URL(page.url()).pathname).toBe('/login');
+        expect(await text(page, '#form-error')).toBe('Invalid username or password');
+        expect(await page.$eval('#username', (i) => (i as HTMLInputElement).value)).toBe(username);
+        expect(await page.$eval('#password', (i) => (i as HTMLInputElement).value)).toBe('');
+        await screenshot(page, name, 'login-error');
+
+        await fill(page, '#password', PASSWORD);
+        await clickAndWait(page, 'form[action="/login"] button');
+        expect(new URL(page.url()).pathname).toBe('/profile');
+        expect(await text(page, '#shown-username')).toBe(username);
+        expect(await text(page, '#shown-nickname')).toBe(username);
+      } finally {
+        await page.browserContext().close();
+      }
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'should keep a nickname in any script after a reload',
+    async () => {
+      const page = await freshPage();
+      try {
+        await signUp(page, uniqueName(name));
+        await typeText(page, '#nickname', UNICODE_NICKNAME);
+        await clickAndWait(page, 'form[action="/profile/nickname"] button');
+        expect(await text(page, '#form-notice')).toBe('Your nickname is saved');
+        await page.goto(new URL('/profile', stack.url).href);
+        expect(await text(page, '#shown-nickname')).toBe(UNICODE_NICKNAME);
+        expect(await page.$eval('#nickname', (i) => (i as HTMLInputElement).value)).toBe(
+          UNICODE_NICKNAME,
+        );
+      } finally {
+        await page.browserContext().close();
+      }
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'should upload a PNG and an EXIF-rotated JPEG and show each as a 256 px square WebP',
+    async () => {
+      const page = await freshPage();
+      const pictureResponses: { path: string; type: string | undefined; status: number }[] = [];
+      page.on('response', (res) => {
+        const path = new URL(res.url()).pathname;
+        if (path.startsWith('/pictures/'))
+          pictureResponses.push({
+            path,
+            type: res.headers()['content-type'],
+            status: res.status(),
+          });
+      });
+      try {
+        await signUp(page, uniqueName(name), UNICODE_NICKNAME);
+        await screenshot(page, name, 'profile-no-picture');
+
+        await upload(page, file('photo.png'));
+        expect(await text(page, '#form-notice')).toBe('Your new picture is saved');
+        const first = await shownPicture(page);
+        expect([first.width, first.height]).toEqual([256, 256]);
+        expect(pictureResponses).toContainEqual({
+          path: first.src,
+          type: 'image/webp',
+          status: 200,
+        });
+        // The 64 px variant is in the top bar.
+        const small = first.src.replace('.webp', '-64.webp');
+        await page.waitForFunction(
+          (src) =>
+            Array.from(document.images).some(
+              (i) => new URL(i.src).pathname === src && i.complete && i.naturalWidth === 64,
+            ),
+          {},
+          small,
+        );
+
+        await upload(page, file('photo.jpg'));
+        const second = await shownPicture(page);
+        expect(second.src).not.toBe(first.src);
+        expect([second.width, second.height]).toEqual([256, 256]);
+        expect(pictureResponses).toContainEqual({
+          path: second.src,
+          type: 'image/webp',
+          status: 200,
+        });
+        // Served upright: the landscape red|blue photo, rotated by its EXIF, is red above blue.
+        const served = new Uint8Array(await (await stack.fetch(second.src)).arrayBuffer());
+        expect((await sharp(served).metadata()).format).toBe('webp');
+        expect(near(await pixel(served, 128, 10), RED)).toBe(true);
+        expect(near(await pixel(served, 128, 245), BLUE)).toBe(true);
+
+        // The replaced picture is gone from the store.
+        await stack.tcp.pictures.settled();
+        expect((await stack.fetch(first.src)).status).toBe(404);
+
+        await screenshot(page, name, 'profile');
+        await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 2 });
+        await page.goto(new URL('/profile', stack.url).href);
+        await shownPicture(page);
+        const overflow = await page.evaluate(
+          () => document.documentElement.scrollWidth > window.innerWidth,
+        );
+        expect(overflow).toBe(false); // nothing wider than a phone screen
+        await screenshot(page, name, 'profile-phone');
+      } finally {
+        await page.browserContext().close();
+      }
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'should show clear errors for a text file named .png and for a 6 MiB file',
+    async () => {
+      const page = await freshPage();
+      try {
+        await signUp(page, uniqueName(name));
+        await upload(page, file('notes.png'));
+        expect(new URL(page.url()).pathname).toBe('/profile');
+        expect(await text(page, '#picture-error')).toBe(
+          'The picture must be a JPEG, PNG, WebP or GIF image; this file is none of them',
+        );
+        expect(await page.$eval('#picture', (i) => i.getAttribute('aria-invalid'))).toBe('true');
+
+        await upload(page, file('huge.png'));
+        expect(new URL(page.url()).pathname).toBe('/profile');
+        expect(await text(page, '#picture-error')).toBe('The picture is larger than 5 MiB');
+        // Still the placeholder with initials: nothing was stored.
+        expect(await page.$eval('#current-picture', (el) => el.tagName)).toBe('DIV');
+        await screenshot(page, name, 'profile-upload-error');
+      } finally {
+        await page.browserContext().close();
+      }
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'should show a <script> nickname as text and run nothing',
+    async () => {
+      const page = await freshPage();
+      const dialogs: string[] = [];
+      page.on('dialog', async (dialog) => {
+        dialogs.push(dialog.message());
+        await dialog.dismiss();
+      });
+      try {
+        await signUp(page, uniqueName(name));
+        const nasty = '<script>alert(1)</script><img src=x onerror=alert(2)>';
+        await fill(page, '#nickname', nasty);
+        await clickAndWait(page, 'form[action="/profile/nickname"] button');
+        await page.goto(new URL('/profile', stack.url).href);
+        expect(await text(page, '#shown-nickname')).toBe(nasty);
+        expect(await page.$$eval('script', (s) => s.length)).toBe(1); // only profile.js
+        expect(await page.$$eval('img[src="x"]', (i) => i.length)).toBe(0);
+        expect(dialogs).toEqual([]);
+      } finally {
+        await page.browserContext().close();
+      }
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'should refuse a form posted from another origin with 403, changing nothing',
+    async () => {
+      const page = await freshPage();
+      // Another origin on the same host (a different port): the same site, so
+      // the browser even sends the SameSite=Lax cookie along.
+      const attacker: Server<undefined> = Bun.serve({
+        hostname: '127.0.0.1',
+        port: 0,
+        fetch: () =>
+          new Response(
+            `<!doctype html><meta charset="utf-8"><title>prize</title>
+             <form method="post" action="${new URL('/profile/nickname', stack.url).href}">
+               <input type="hidden" name="nickname" value="pwned">
+               <input type="hidden" name="csrf" value="guessed">
+               <button id="go">Claim your prize</button>
+             </form>`,
+            { headers: { 'content-type': 'text/html; charset=utf-8' } },
+          ),
+      });
+      try {
+        const username = uniqueName(name);
+        await signUp(page, username);
+        await page.goto(`http://127.0.0.1:${attacker.port}/`);
+        const refused = await clickAndWait(page, '#go');
+        expect(refused?.status()).toBe(403);
+        expect(await text(page, 'h1')).toBe('Not allowed');
+        await page.goto(new URL('/profile', stack.url).href);
+        expect(await text(page, '#shown-nickname')).toBe(username);
+      } finally {
+        attacker.stop(true);
+        await page.browserContext().close();
+      }
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'should render the login page cleanly (screenshot)',
+    async () => {
+      const page = await freshPage();
+      try {
+        await page.goto(new URL('/login', stack.url).href);
+        expect(await page.$eval('html', (h) => h.lang)).toBe('en');
+        expect(await page.evaluate(() => document.characterSet)).toBe('UTF-8');
+        await screenshot(page, name, 'login');
+        await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 2 });
+        await page.reload();
+        await screenshot(page, name, 'login-phone');
+      } finally {
+        await page.browserContext().close();
+      }
+    },
+    TEST_TIMEOUT,
+  );
+});

@@ -1,0 +1,304 @@
+/**
+ * Pictures on the real stack (MariaDB, Redis, sharp, files under DATA_DIR):
+ * upload through the API, processing in the TCP server, serving through the
+ * HTTP server, replacement without orphans, and every refusal as a 4xx.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import type { UserJson } from '../src/http/user-json.ts';
+import { jsonInit, type Stack, startStack } from './fixture.ts';
+import { startFakeS3 } from './media/fake-s3.ts';
+import { BLUE, near, pixel, png, pngBomb, RED, rotatedJpeg } from './support/images.ts';
+
+interface Answer {
+  token: string;
+  user: UserJson;
+  error: { code: string; message: string; field?: string };
+}
+
+let stack: Stack;
+let counter = 0;
+
+beforeAll(async () => {
+  stack = await startStack({ store: 'mysql', redis: true });
+});
+afterAll(() => stack?.stop());
+
+async function newUser(): Promise<string> {
+  const username = `pic_${Date.now().toString(36)}_${counter++}`;
+  const password = 'correct horse battery';
+  await stack.fetch('/open_api/v1/register', jsonInit('POST', { username, password }));
+  const res = await stack.fetch(
+    '/open_api/v1/authenticate',
+    jsonInit('POST', { username, password }),
+  );
+  return ((await res.json()) as Answer).token;
+}
+
+async function upload(token: string, body: BodyInit, headers: Record<string, string> = {}) {
+  const res = await stack.fetch('/api/v1/me/picture', {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token}`, ...headers },
+    body,
+  });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as Answer };
+}
+
+async function served(url: string) {
+  const res = await stack.fetch(url);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  return { res, bytes, meta: res.status === 200 ? await sharp(bytes).metadata() : null };
+}
+
+const picturesDir = () => join(stack.config.dataDir, 'pictures');
+function storedNames(): string[] {
+  if (!existsSync(picturesDir())) return [];
+  return readdirSync(picturesDir())
+    .flatMap((d) => readdirSync(join(picturesDir(), d)))
+    .sort();
+}
+
+describe('integration: pictures over MariaDB, Redis and the local store', () => {
+  it('should turn an uploaded PNG into square WebP images of 256 and 64 px, served for a year', async () => {
+    const token = await newUser();
+    const { status, body } = await upload(token, await png(300, 200), {
+      'content-type': 'image/png',
+    });
+    expect(status).toBe(200);
+    const url = body.user.picture_url as string;
+    expect(url).toMatch(/^\/pictures\/[0-9a-f]{64}\.webp$/);
+
+    const large = await served(url);
+    expect(large.res.status).toBe(200);
+    expect(large.res.headers.get('content-type')).toBe('image/webp');
+    expect(large.res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(large.res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect([large.meta?.format, large.meta?.width, large.meta?.height]).toEqual(['webp', 256, 256]);
+    // The name is the SHA-256 of what is served.
+    const hash = new Bun.CryptoHasher('sha256').update(large.bytes).digest('hex');
+    expect(url).toBe(`/pictures/${hash}.webp`);
+
+    const small = await served(url.replace('.webp', '-64.webp'));
+    expect([small.meta?.format, small.meta?.width, small.meta?.height]).toEqual(['webp', 64, 64]);
+
+    // The profile shows it at once: the cached user was invalidated.
+    const me = await stack.fetch('/api/v1/me', { headers: { authorization: `Bearer ${token}` } });
+    expect(((await me.json()) as Answer).user.picture_url).toBe(url);
+  });
+
+  it('should apply the EXIF orientation of a JPEG sent as multipart, and keep none of its metadata', async () => {
+    const token = await newUser();
+    const form = new FormData();
+    form.append('picture', new Blob([await rotatedJpeg()], { type: 'image/jpeg' }), 'photo.jpg');
+    const { status, body } = await upload(token, form);
+    expect(status).toBe(200);
+    const { bytes, meta } = await served(body.user.picture_url as string);
+    expect(near(await pixel(bytes, 128, 10), RED)).toBe(true);
+    expect(near(await pixel(bytes, 128, 245), BLUE)).toBe(true);
+    expect(meta?.exif).toBeUndefined();
+    expect(Buffer.from(bytes).includes('Test Camera')).toBe(false);
+  });
+
+  it('should refuse what is not an image with 415, and a decompression bomb with 400', async () => {
+    const token = await newUser();
+    const text = await upload(token, 'hello, I am a text file named picture.png', {
+      'content-type': 'image/png',
+    });
+    expect(text.status).toBe(415);
+    expect(text.body.error).toEqual({
+      code: 'UNSUPPORTED_MEDIA',
+      message: 'the picture must be a JPEG, PNG, WebP or GIF image; this file is none of them',
+    });
+    const started = performance.now();
+    const bomb = await upload(token, pngBomb(60_000, 60_000));
+    expect(bomb.status).toBe(400);
+    expect(bomb.body.error.message).toBe(
+      'the picture is 60000×60000 pixels; at most 40 megapixels are accepted',
+    );
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('should refuse 6 MiB with 413 while reading, with a length or chunked', async () => {
+    const token = await newUser();
+    const big = new Uint8Array(6 * 1024 * 1024);
+    const sized = await upload(token, big, { 'content-type': 'image/png' });
+    expect(sized.status).toBe(413);
+    expect(sized.body.error).toEqual({
+      code: 'PAYLOAD_TOO_LARGE',
+      message: 'the picture is larger than 5 MiB',
+    });
+    let sent = 0;
+    const chunked = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= big.length) return controller.close();
+        controller.enqueue(big.subarray(sent, sent + 256 * 1024));
+        sent += 256 * 1024;
+      },
+    });
+    const res = await stack.fetch('/api/v1/me/picture', {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}` },
+      body: chunked,
+    });
+    expect(res.status).toBe(413);
+  });
+
+  it('should answer odd multipart bodies with 4xx, never 5xx', async () => {
+    const token = await newUser();
+    const many = new FormData();
+    for (let i = 0; i < 1000; i++) many.append(`f${i}`, new Blob(['x']), `${i}".png`);
+    expect((await upload(token, many)).status).toBe(400);
+    many.append('picture', new Blob([await png()]), '../../../etc/passwd\u0000.png');
+    expect((await upload(token, many)).status).toBe(200);
+    const broken = await upload(token, '--b\r\nContent-Disposition: form-data; name="picture"', {
+      'content-type': 'multipart/form-data; boundary=b',
+    });
+    expect(broken.status).toBe(400);
+  });
+
+  it('should remove a replaced picture unless another user still has it', async () => {
+    const [alice, bob] = [await newUser(), await newUser()];
+    // Sizes no other test uses: pictures are shared by content.
+    const first = (await upload(alice, await png(301, 207))).body.user.picture_url as string;
+    const same = (await upload(bob, await png(301, 207))).body.user.picture_url as string;
+    expect(same).toBe(first);
+    const name = first.slice('/pictures/'.length, -'.webp'.length);
+    expect(storedNames()).toContain(`${name}.webp`);
+
+    const second = (await upload(alice, await png(207, 301, BLUE, RED))).body.user.picture_url;
+    await stack.tcp.pictures.settled();
+    expect(storedNames()).toContain(`${name}.webp`); // Bob still shows it
+    expect((await stack.fetch(first)).status).toBe(200);
+
+    await upload(bob, await png(107, 107, BLUE, BLUE));
+    await stack.tcp.pictures.settled();
+    expect(storedNames()).not.toContain(`${name}.webp`);
+    expect(storedNames()).not.toContain(`${name}-64.webp`);
+    expect((await stack.fetch(first)).status).toBe(404);
+    expect((await stack.fetch(second as string)).status).toBe(200);
+  });
+
+  it('should answer unknown pictures and path tricks with 404', async () => {
+    const paths = [
+      `/pictures/${'0'.repeat(64)}.webp`,
+      '/pictures/..%2f..%2fpackage.json',
+      '/pictures/%2e%2e%2f%2e%2e%2fpackage.json',
+      '/pictures/..%5c..%5cpackage.json',
+      `/pictures/${'a'.repeat(64)}.webp/..%2f..%2fusermgr.sqlite`,
+    ];
+    for (const path of paths) {
+      // A raw request line, so that no client normalises the path first.
+      const socketAnswer = await rawGet(path);
+      expect([path, socketAnswer.split(' ')[1]]).toEqual([path, '404']);
+    }
+  });
+
+  it('should refuse an upload without a session with 401', async () => {
+    const res = await upload('not-a-token', await png());
+    expect(res.status).toBe(401);
+  });
+
+  it('should refuse extra uploads at once with 429 and Retry-After when processing is saturated', async () => {
+    const busy = await startStack({ env: { PICTURE_CONCURRENCY: '1', PICTURE_QUEUE: '1' } });
+    try {
+      const username = 'busy_user';
+      const password = 'correct horse battery';
+      await busy.fetch('/open_api/v1/register', jsonInit('POST', { username, password }));
+      const login = await busy.fetch(
+        '/open_api/v1/authenticate',
+        jsonInit('POST', { username, password }),
+      );
+      const { token } = (await login.json()) as Answer;
+      const image = await png(3000, 3000);
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, () =>
+          busy.fetch('/api/v1/me/picture', {
+            method: 'PUT',
+            headers: { authorization: `Bearer ${token}` },
+            body: image,
+          }),
+        ),
+      );
+      const statuses = answers.map((r) => r.status);
+      expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(1);
+      expect(statuses.every((s) => s === 200 || s === 429)).toBe(true);
+      const refused = answers.find((r) => r.status === 429);
+      expect(refused?.headers.get('retry-after')).toBe('1');
+    } finally {
+      await busy.stop();
+    }
+  });
+});
+
+describe('integration: pictures in S3 (a fake S3 that checks signatures)', () => {
+  it('should store uploads in the bucket under the prefix and serve them from there', async () => {
+    const s3 = startFakeS3();
+    const s3Stack = await startStack({
+      env: {
+        S3_BUCKET: s3.bucket,
+        S3_ENDPOINT: s3.endpoint,
+        S3_REGION: s3.region,
+        S3_ACCESS_KEY_ID: s3.accessKeyId,
+        S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        S3_PREFIX: 'avatars/',
+      },
+    });
+    try {
+      const username = 's3_user';
+      const password = 'correct horse battery';
+      await s3Stack.fetch('/open_api/v1/register', jsonInit('POST', { username, password }));
+      const login = await s3Stack.fetch(
+        '/open_api/v1/authenticate',
+        jsonInit('POST', { username, password }),
+      );
+      const { token } = (await login.json()) as Answer;
+      const put = await s3Stack.fetch('/api/v1/me/picture', {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}` },
+        body: await png(),
+      });
+      const url = ((await put.json()) as Answer).user.picture_url as string;
+      const name = url.slice('/pictures/'.length);
+      expect([...s3.objects.keys()].sort()).toEqual([
+        `avatars/${name.replace('.webp', '-64.webp')}`,
+        `avatars/${name}`,
+      ]);
+      expect(s3.objects.get(`avatars/${name}`)?.contentType).toBe('image/webp');
+      const got = await s3Stack.fetch(url);
+      expect(got.status).toBe(200);
+      expect((await sharp(new Uint8Array(await got.arrayBuffer())).metadata()).width).toBe(256);
+      expect(existsSync(join(s3Stack.config.dataDir, 'pictures'))).toBe(false);
+    } finally {
+      await s3Stack.stop();
+      s3.stop();
+    }
+  });
+});
+
+/** GET with the path exactly as given; resolves to the status line. */
+async function rawGet(path: string): Promise<string> {
+  const { port, hostname } = new URL(stack.url);
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    Bun.connect({
+      hostname,
+      port: Number(port),
+      socket: {
+        open(socket) {
+          socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`);
+        },
+        data(_socket, chunk) {
+          answer += chunk.toString();
+        },
+        close() {
+          resolve(answer.split('\r\n')[0] ?? '');
+        },
+        error(_socket, err) {
+          reject(err);
+        },
+      },
+    }).catch(reject);
+  });
+}
