@@ -75,6 +75,10 @@ export function loadConfig(env: Env = process.env) {
       negativeTtlS: read.int('CACHE_NEGATIVE_TTL_S', 10, 1, 3600),
       bypassConcurrency: read.int('CACHE_BYPASS_CONCURRENCY', 32, 1, 10_000),
     },
+    admin: {
+      /** Bearer token of the admin API (/users); '' turns that API off (404). */
+      token: read.string('ADMIN_TOKEN', ''),
+    },
     sessions: {
       secrets: read.list('SESSION_SECRET'),
       ttlS: read.int('SESSION_TTL_S', 86_400, 60, 86_400 * 365),
@@ -111,6 +115,13 @@ export function loadConfig(env: Env = process.env) {
       );
       break;
     }
+  }
+  if (config.admin.token !== '' && config.admin.token.length < 32) {
+    read.problem(
+      'ADMIN_TOKEN',
+      '(hidden)',
+      'at least 32 characters (e.g. `openssl rand -base64 32`), or unset to turn the admin API off',
+    );
   }
   read.finish();
   return deepFreeze(config) as DeepReadonly<typeof config>;
