@@ -3,6 +3,8 @@ import type { Cache } from '../cache/port.ts';
 import { createRedisCache } from '../cache/redis.ts';
 import type { Config } from '../config.ts';
 import { Accounts } from '../core/accounts.ts';
+import { AdminToken } from '../core/admin-token.ts';
+import { AdminUsers } from '../core/admin-users.ts';
 import { CachedUsers } from '../core/cached-users.ts';
 import { CredentialMemo } from '../core/credential-memo.ts';
 import { IdGenerator } from '../core/ids.ts';
@@ -13,6 +15,7 @@ import { Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
 import { openStore } from '../store/open.ts';
 import type { UserStore } from '../store/port.ts';
+import { adminHandlers } from './admin-handlers.ts';
 import { createDispatch } from './dispatch.ts';
 import { accountHandlers } from './handlers.ts';
 import { sessionSecrets } from './secrets.ts';
@@ -24,6 +27,7 @@ export interface TcpApp {
   store: UserStore;
   cache: Cache | null;
   accounts: Accounts;
+  admin: AdminUsers;
   passwords: Passwords;
   memo: CredentialMemo;
   users: CachedUsers;
@@ -59,6 +63,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     ttlMs: config.passwords.memoTtlS * 1000,
     maxEntries: config.passwords.memoMaxEntries,
   });
+  const ids = new IdGenerator(config.workerId);
   const accounts = new Accounts({
     store,
     users,
@@ -69,13 +74,27 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
       sessionSecrets(config.sessions.secrets, config.dataDir, log),
       config.sessions.ttlS * 1000,
     ),
-    ids: new IdGenerator(config.workerId),
+    ids,
     log,
+  });
+  const admin = new AdminUsers({
+    token: new AdminToken(config.admin.token),
+    store,
+    users,
+    passwords,
+    ids,
+    log,
+    // The picture of a deleted user stays on disk until the picture store is
+    // wired in here (see AdminUsersDeps.onUserDeleted); its name is in the audit line.
+    onUserDeleted: undefined,
   });
 
   const server = startTcpServer(
     { ...config.tcp, maxFrameBytes: config.maxFrameBytes },
-    createDispatch({ ping: () => ({ serverId }), ...accountHandlers(accounts) }, log),
+    createDispatch(
+      { ping: () => ({ serverId }), ...accountHandlers(accounts), ...adminHandlers(admin) },
+      log,
+    ),
     log,
   );
   const purge = setInterval(() => {
@@ -90,15 +109,20 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
       port: server.port,
       store: config.mysql.url ? 'mysql' : 'sqlite',
       cache: cache ? 'redis' : 'none',
+      adminApi: admin.enabled ? 'on' : 'off',
     },
     'tcp server listening',
   );
+  if (!admin.enabled) {
+    log.info('admin API is off (/users answers 404): set ADMIN_TOKEN to turn it on');
+  }
   return {
     server,
     serverId,
     store,
     cache,
     accounts,
+    admin,
     passwords,
     memo,
     users,
