@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import type { RpcClient } from '../rpc/client.ts';
 import { createErrorHandler, errorJson } from './errors.ts';
 import { sameOrigin } from './middleware/same-origin.ts';
+import { adminUserRoutes } from './routes/admin-users.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meRoutes } from './routes/me.ts';
 import { openApiRoutes } from './routes/open-api.ts';
@@ -24,6 +25,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', healthRoutes(deps.rpc));
   app.route('/', openApiRoutes(deps));
   app.route('/', meRoutes(deps));
+  app.route('/', adminUserRoutes(deps));
   app.notFound((c) => errorJson(c, 404, 'NOT_FOUND', 'no such route'));
   app.onError(createErrorHandler(deps.log));
   return app;

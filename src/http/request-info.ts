@@ -24,3 +24,16 @@ export function clientIp(c: Context, trustProxy: boolean): string {
 export function callOptions(c: Context, trustProxy: boolean): CallOptions {
   return { clientIp: clientIp(c, trustProxy) };
 }
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/**
+ * The id that ties this request's log lines together on both servers:
+ * the caller's X-Request-Id when it is a short plain token (a proxy's, or an
+ * operator's script's), else a fresh one. Never anything that could forge a
+ * log line.
+ */
+export function requestId(c: Context): string {
+  const given = c.req.header('x-request-id');
+  return given !== undefined && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+}
