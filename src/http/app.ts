@@ -8,6 +8,7 @@ import { adminUserRoutes } from './routes/admin-users.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meRoutes } from './routes/me.ts';
 import { openApiRoutes } from './routes/open-api.ts';
+import { openApiJsonRoutes } from './routes/openapi-json.ts';
 
 export interface AppDeps {
   rpc: RpcClient;
@@ -26,6 +27,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', openApiRoutes(deps));
   app.route('/', meRoutes(deps));
   app.route('/', adminUserRoutes(deps));
+  app.route('/', openApiJsonRoutes());
   app.notFound((c) => errorJson(c, 404, 'NOT_FOUND', 'no such route'));
   app.onError(createErrorHandler(deps.log));
   return app;
