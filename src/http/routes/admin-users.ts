@@ -46,12 +46,12 @@ export function adminUserRoutes({ rpc, config }: AppDeps) {
     };
   };
   /** Runs this server's checks of a request; a refusal goes past the TCP server's token check first. */
-  const checked = async <T>(
+  async function checked<T>(
     request: AdminRequest,
     action: Action,
     userId: string,
     parse: () => T | Promise<T>,
-  ): Promise<T> => {
+  ): Promise<T> {
     try {
       return await parse();
     } catch (err) {
@@ -64,7 +64,7 @@ export function adminUserRoutes({ rpc, config }: AppDeps) {
       );
       throw err;
     }
-  };
+  }
 
   return new Hono()
     .post('/users', async (c) => {
