@@ -86,6 +86,15 @@ describe('unit: admin routes', () => {
     expect(calls.map((c) => c.options?.requestId)).toEqual(['ops-42.a', fresh]);
   });
 
+  it('should answer with the request id also when the call fails', async () => {
+    const { request } = app(() => {
+      throw new RpcError(Status.UNAUTHENTICATED, 'this needs the admin token');
+    });
+    const res = await request('/users/1', { headers: { 'x-request-id': 'ops-43' } });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('x-request-id')).toBe('ops-43');
+  });
+
   it('should answer DELETE with 204 and no body', async () => {
     const { request, calls } = app(() => ({}));
     const res = await request('/users/42', { method: 'DELETE', headers: auth });
