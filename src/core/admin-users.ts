@@ -14,7 +14,7 @@
  *   is written, and ends every session of the user;
  * - listing is keyset pagination through the store (no OFFSET, no COUNT):
  *   pages are in id order, or in username order with a prefix, and a cursor
- *   carries the last key of its page (list-cursor.ts).
+ *   carries the last key of its page (user-pages.ts, list-cursor.ts).
  */
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
@@ -31,11 +31,12 @@ import {
 import type { AdminToken } from './admin-token.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { IdGenerator } from './ids.ts';
-import { decodeCursor, encodeCursor, type ListPosition, USERNAME_CHARS } from './list-cursor.ts';
 import type { Passwords } from './passwords.ts';
+import { type ListQuery, listOptions, nextCursor } from './user-pages.ts';
 import { type Checked, checkNewPassword, checkNickname, checkUsername } from './validation.ts';
 
 export type { AdminCaller } from './admin-audit.ts';
+export type { ListQuery } from './user-pages.ts';
 
 export interface AdminUsersDeps {
   token: AdminToken;
@@ -62,23 +63,11 @@ export interface UserChanges {
   username?: string | undefined;
 }
 
-export interface ListQuery {
-  /** 1..MAX_PAGE_SIZE; 0 means DEFAULT_PAGE_SIZE. */
-  limit: number;
-  /** '' for the first page. */
-  cursor: string;
-  /** '' for all users in id order. */
-  usernamePrefix: string;
-}
-
 export interface UserPage {
   users: UserRow[];
   /** '' when this is the last page. */
   nextCursor: string;
 }
-
-export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 500;
 
 export class AdminUsers {
   private readonly now: () => number;
@@ -199,38 +188,11 @@ export class AdminUsers {
 
   list(caller: AdminCaller, query: ListQuery): Promise<UserPage> {
     return this.audited(caller, 'list', {}, async (note) => {
-      const limit = query.limit === 0 ? DEFAULT_PAGE_SIZE : query.limit;
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
-        throw invalid(`limit must be an integer from 1 to ${MAX_PAGE_SIZE}`, 'limit');
-      }
-      const prefix = query.usernamePrefix;
-      if (prefix !== '' && !USERNAME_CHARS.test(prefix)) {
-        throw invalid(
-          "username_prefix must be 1 to 32 characters: letters A-Z, digits, '_', '.' or '-'",
-          'username_prefix',
-        );
-      }
-      if (prefix !== '') note.usernamePrefix = prefix;
-      const after = query.cursor === '' ? null : position(query.cursor, prefix);
-      const users = await this.deps.store.list({
-        limit,
-        usernamePrefix: prefix,
-        afterId: after?.order === 'id' ? after.afterId : null,
-        afterUsername: after?.order === 'username' ? after.afterUsername : null,
-      });
+      const options = listOptions(query);
+      if (options.usernamePrefix !== '') note.usernamePrefix = options.usernamePrefix;
+      const users = await this.deps.store.list(options);
       note.count = users.length;
-      const last = users.at(-1);
-      // A full page may be followed by an empty one: knowing for sure would
-      // cost another row per page, and an empty last page harms nobody.
-      if (last === undefined || users.length < limit) return { users, nextCursor: '' };
-      return {
-        users,
-        nextCursor: encodeCursor(
-          prefix === ''
-            ? { order: 'id', afterId: last.id }
-            : { order: 'username', prefix, afterUsername: last.username },
-        ),
-      };
+      return { users, nextCursor: nextCursor(options, users) };
     });
   }
 
@@ -280,20 +242,6 @@ export class AdminUsers {
       throw err;
     }
   }
-}
-
-/** The decoded cursor, which must belong to a listing of this same prefix. */
-function position(cursor: string, prefix: string): ListPosition {
-  const decoded = decodeCursor(cursor);
-  if (decoded === null) throw invalid('cursor is not one this API gave out', 'cursor');
-  const matches =
-    prefix === ''
-      ? decoded.order === 'id'
-      : decoded.order === 'username' && decoded.prefix === prefix.toLowerCase();
-  if (!matches) {
-    throw invalid('cursor belongs to a listing with another username_prefix', 'cursor');
-  }
-  return decoded;
 }
 
 function valid(checked: Checked, field: string): string {
