@@ -28,7 +28,7 @@ const runs = Number(values.runs);
 const port = Number(values.port);
 
 const server = Bun.spawn([process.execPath, `${import.meta.dir}/../src/tcp/main.ts`], {
-  env: { ...process.env, TCP_PORT: String(port), LOG_LEVEL: 'warn' },
+  env: { ...process.env, TCP_PORT: String(port), TCP_METRICS_PORT: '0', LOG_LEVEL: 'warn' },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 

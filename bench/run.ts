@@ -114,7 +114,11 @@ function startStack(): Server[] {
     REDIS_URL: cache === 'on' ? redisUrl : '',
     REDIS_KEY_PREFIX: 'bench:',
   };
-  const tcp = startServer('tcp', 'src/tcp/main.ts', { ...common, TCP_PORT: tcpPort });
+  const tcp = startServer('tcp', 'src/tcp/main.ts', {
+    ...common,
+    TCP_PORT: tcpPort,
+    TCP_METRICS_PORT: '0',
+  });
   const processes = Number(values['http-processes']);
   const http = Array.from({ length: processes }, () =>
     startServer('http', 'src/http/main.ts', {

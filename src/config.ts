@@ -53,6 +53,8 @@ export function loadConfig(env: Env = process.env) {
       ),
       defaultDeadlineMs: read.int('TCP_DEFAULT_DEADLINE_MS', 5000, 1, 600_000),
       partialFrameTimeoutMs: read.int('TCP_PARTIAL_FRAME_TIMEOUT_MS', 10_000, 100, 600_000),
+      /** /metrics, /healthz and /readyz of the TCP server, on TCP_HOST. */
+      metricsPort: read.int('TCP_METRICS_PORT', 9464, 0, 65535),
     },
     dataDir: read.string('DATA_DIR', './data'),
     trustProxy: read.bool('TRUST_PROXY', false),
@@ -67,6 +69,7 @@ export function loadConfig(env: Env = process.env) {
     },
     redis: {
       url: read.string('REDIS_URL', ''),
+      clusterNodes: read.addresses('REDIS_CLUSTER_NODES', ''),
       keyPrefix: read.string('REDIS_KEY_PREFIX', 'um:'),
       commandTimeoutMs: read.int('REDIS_COMMAND_TIMEOUT_MS', 1000, 10, 60_000),
     },
@@ -104,6 +107,7 @@ export function loadConfig(env: Env = process.env) {
       backoffBaseMs: read.int('POOL_BACKOFF_BASE_MS', 50, 1, 60_000),
       backoffMaxMs: read.int('POOL_BACKOFF_MAX_MS', 5000, 1, 600_000),
       callTimeoutMs: read.int('RPC_TIMEOUT_MS', 5000, 1, 600_000),
+      dnsRefreshMs: read.int('POOL_DNS_REFRESH_MS', 10_000, 100, 3_600_000),
     },
   };
   for (const secret of config.sessions.secrets) {
@@ -177,8 +181,10 @@ class Reader {
     return fallback;
   }
 
+  /** A comma-separated list of host:port; empty only when unset and `fallback` is ''. */
   addresses(name: string, fallback: string): string[] {
     const raw = this.string(name, fallback);
+    if (raw === '') return [];
     const list = raw
       .split(',')
       .map((s) => s.trim())

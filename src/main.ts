@@ -1,33 +1,47 @@
 /**
- * `npm start`: the TCP server and the HTTP server as two processes, as in
- * production, from one command. Signals are forwarded to both; when one
- * process exits, the other is stopped and the launcher exits with its code.
+ * `npm start`: the TCP server and the HTTP server(s) as separate processes,
+ * as in production, from one command. On SIGINT or SIGTERM, or when one
+ * process dies, the HTTP servers are stopped first and the TCP server only
+ * once they have exited, so that requests they had accepted can still be
+ * answered; the launcher exits with the first non-zero code it saw.
  */
 import type { Subprocess } from 'bun';
 import { loadConfigOrExit } from './process.ts';
 
 const config = loadConfigOrExit();
 const bun = process.execPath;
-const children: Subprocess[] = [];
+const tcpChildren: Subprocess[] = [];
+const httpChildren: Subprocess[] = [];
 let exiting = false;
+let exitCode = 0;
 
-function spawn(script: string, env: Record<string, string> = {}): Subprocess {
+function spawn(script: string, group: Subprocess[], env: Record<string, string> = {}): Subprocess {
   const child = Bun.spawn([bun, `${import.meta.dir}/${script}`], {
     stdio: ['inherit', 'inherit', 'inherit'],
-    env: { ...process.env, ...env },
-    onExit(_proc, exitCode, signalCode) {
-      stopAll(exitCode ?? (signalCode ? 1 : 0));
+    env: { ...process.env, ...env, USERMGR_SUPERVISED: '1' },
+    onExit(_proc, code, signal) {
+      if (!exiting && (code !== 0 || signal))
+        console.error(`${script} exited (${code ?? signal}); stopping the others`);
+      void stopAll(code ?? (signal ? 1 : 0));
     },
   });
-  children.push(child);
+  group.push(child);
   return child;
 }
 
-function stopAll(code: number): void {
+async function stopGroup(group: Subprocess[]): Promise<void> {
+  for (const child of group)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  await Promise.all(group.map((child) => child.exited));
+}
+
+async function stopAll(code: number): Promise<void> {
+  if (code !== 0 && exitCode === 0) exitCode = code;
   if (exiting) return;
   exiting = true;
-  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  Promise.all(children.map((child) => child.exited)).then(() => process.exit(code));
+  await stopGroup(httpChildren);
+  await stopGroup(tcpChildren);
+  process.exit(exitCode);
 }
 
 async function waitForTcp(port: number, timeoutMs: number): Promise<boolean> {
@@ -46,11 +60,7 @@ async function waitForTcp(port: number, timeoutMs: number): Promise<boolean> {
   return false;
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    for (const child of children) if (child.exitCode === null) child.kill(signal);
-  });
-}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stopAll(0));
 
 if (config.tcp.port === 0) {
   console.error(
@@ -58,12 +68,12 @@ if (config.tcp.port === 0) {
   );
   process.exit(2);
 }
-spawn('tcp/main.ts');
+spawn('tcp/main.ts', tcpChildren);
 if (!(await waitForTcp(config.tcp.port, 30_000))) {
   if (!exiting) console.error(`the TCP server did not start listening on port ${config.tcp.port}`);
-  stopAll(1);
+  void stopAll(1);
 } else {
   // Several HTTP processes share the port; the kernel spreads connections over them.
   const env: Record<string, string> = config.http.processes > 1 ? { HTTP_REUSE_PORT: 'true' } : {};
-  for (let i = 0; i < config.http.processes; i++) spawn('http/main.ts', env);
+  for (let i = 0; i < config.http.processes; i++) spawn('http/main.ts', httpChildren, env);
 }

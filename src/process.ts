@@ -14,7 +14,9 @@ export function loadConfigOrExit(): Config {
 
 /**
  * Runs `stop` once on SIGTERM or SIGINT, then exits 0 (1 if stop failed).
- * A second signal exits at once.
+ * A second signal exits at once. Under `npm start` (USERMGR_SUPERVISED=1)
+ * SIGINT is ignored: Ctrl-C reaches the whole process group, and the launcher
+ * stops the HTTP servers before the TCP server with SIGTERM itself.
  */
 export function onShutdown(stop: () => Promise<void>): void {
   let stopping = false;
@@ -30,5 +32,5 @@ export function onShutdown(stop: () => Promise<void>): void {
     );
   };
   process.on('SIGTERM', handle);
-  process.on('SIGINT', handle);
+  process.on('SIGINT', process.env.USERMGR_SUPERVISED === '1' ? () => {} : handle);
 }

@@ -56,6 +56,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     options.redis === true ? await requireRedis(TEST_REDIS_URL) : options.redis || '';
   const base: Env = {
     LOG_LEVEL: 'silent',
+    TCP_METRICS_PORT: '0',
     SHUTDOWN_TIMEOUT_MS: '2000',
     DATA_DIR: dataDir,
     MYSQL_URL: database?.url ?? '',

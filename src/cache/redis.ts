@@ -8,30 +8,53 @@
  *   at once for a moment (callers take their fallback) instead of each one
  *   waiting out its own timeout; then commands are tried again;
  * - the client reconnects forever with a capped delay, and `onRecover`
- *   listeners run whenever Redis answers again after an outage of either kind.
+ *   listeners run whenever Redis answers again after an outage of either kind;
+ * - with `clusterNodes`, the same holds over a Redis Cluster (ioredis.Cluster);
+ *   every command touches one key, so no command spans two hash slots.
  */
-import Redis from 'ioredis';
+import Redis, { Cluster } from 'ioredis';
 import type { Logger } from '../log.ts';
+import { parseAddress } from '../wire/address.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import type { Cache } from './port.ts';
 
 export interface RedisCacheOptions {
+  /** A single Redis: redis://host:port. */
   url: string;
+  /** Or a Redis Cluster: host:port of some of its nodes. */
+  clusterNodes: readonly string[];
   keyPrefix: string;
   commandTimeoutMs: number;
 }
 
-export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache {
-  const redis = new Redis(options.url, {
+function connect(options: RedisCacheOptions): Redis | Cluster {
+  const redisOptions = {
     keyPrefix: options.keyPrefix,
-    enableAutoPipelining: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeoutMs,
     connectTimeout: Math.max(1000, options.commandTimeoutMs * 2),
-    retryStrategy: (attempt) => Math.min(50 * attempt, 1000),
-  });
+    retryStrategy: (attempt: number) => Math.min(50 * attempt, 1000),
+  };
+  if (options.clusterNodes.length === 0)
+    return new Redis(options.url, { ...redisOptions, enableAutoPipelining: true });
+  return new Cluster(
+    options.clusterNodes.map((node) => {
+      const { host, port } = parseAddress(node);
+      return { host, port };
+    }),
+    {
+      redisOptions,
+      enableAutoPipelining: true,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: (attempt: number) => Math.min(100 * attempt, 2000),
+    },
+  );
+}
+
+export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache {
+  const redis = connect(options);
   const listeners: (() => void)[] = [];
   const breakMs = Math.max(1000, options.commandTimeoutMs);
   let down = false;
@@ -86,8 +109,8 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
       });
     },
     async del(keys) {
-      if (keys.length === 0) return;
-      await run(() => redis.del(...keys));
+      // One key per command: in a cluster, keys live in different slots.
+      await Promise.all(keys.map((key) => run(() => redis.del(key))));
     },
     onRecover(listener) {
       listeners.push(listener);

@@ -1,8 +1,10 @@
 import { Hono } from 'hono';
 import type { Config } from '../config.ts';
+import type { Registry } from '../lib/metrics.ts';
 import type { Logger } from '../log.ts';
 import type { RpcClient } from '../rpc/client.ts';
 import { createErrorHandler, errorJson } from './errors.ts';
+import { observeRequests } from './metrics.ts';
 import { sameOrigin } from './middleware/same-origin.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -14,6 +16,10 @@ export interface AppDeps {
   rpc: RpcClient;
   config: Config;
   log: Logger;
+  /** Served at /metrics when given. */
+  metrics?: Registry;
+  /** True once the server is shutting down: /readyz then answers 503. */
+  draining?: () => boolean;
 }
 
 /**
@@ -22,8 +28,15 @@ export interface AppDeps {
  */
 export function createApp(deps: AppDeps) {
   const app = new Hono();
+  app.use(observeRequests(deps.metrics ?? null, deps.log));
   app.use(sameOrigin());
-  app.route('/', healthRoutes(deps.rpc));
+  app.route('/', healthRoutes(deps.rpc, deps.draining ?? (() => false)));
+  if (deps.metrics) {
+    const registry = deps.metrics;
+    app.get('/metrics', async (c) =>
+      c.text(await registry.metrics(), 200, { 'Content-Type': registry.contentType }),
+    );
+  }
   app.route('/', openApiRoutes(deps));
   app.route('/', meRoutes(deps));
   app.route('/', adminUserRoutes(deps));

@@ -20,20 +20,19 @@ export function clientIp(c: Context, trustProxy: boolean): string {
   }
 }
 
-/** What every RPC made for this request carries. */
-export function callOptions(c: Context, trustProxy: boolean): CallOptions {
-  return { clientIp: clientIp(c, trustProxy) };
+// Kept beside the request rather than in Hono's typed context, so routes need no shared Env type.
+const requestIds = new WeakMap<Request, string>();
+
+export function setRequestId(request: Request, id: string): void {
+  requestIds.set(request, id);
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-
-/**
- * The id that ties this request's log lines together on both servers:
- * the caller's X-Request-Id when it is a short plain token (a proxy's, or an
- * operator's script's), else a fresh one. Never anything that could forge a
- * log line.
- */
+/** The id the request-observing middleware gave this request ('' outside it). */
 export function requestId(c: Context): string {
-  const given = c.req.header('x-request-id');
-  return given !== undefined && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+  return requestIds.get(c.req.raw) ?? '';
+}
+
+/** What every RPC made for this request carries; the client address only where a call uses it. */
+export function callOptions(c: Context, trustProxy: boolean, withClientIp = true): CallOptions {
+  return { requestId: requestId(c), clientIp: withClientIp ? clientIp(c, trustProxy) : '' };
 }

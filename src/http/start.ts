@@ -3,7 +3,9 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { createRpcClient } from '../rpc/client.ts';
 import { Pool } from '../rpc/pool.ts';
+import { watchAddresses } from '../rpc/resolve.ts';
 import { createApp } from './app.ts';
+import { createHttpMetrics } from './metrics.ts';
 
 export interface HttpApp {
   server: Server<undefined>;
@@ -17,8 +19,15 @@ export interface HttpApp {
 /** Builds the pool and the Hono app and starts Bun.serve. Used by main.ts and the tests. */
 export function startHttpApp(config: Config, log: Logger): HttpApp {
   const pool = new Pool({ ...config.pool, maxFrameBytes: config.maxFrameBytes });
+  const watcher = watchAddresses(pool, config.pool.addresses, {
+    refreshMs: config.pool.dnsRefreshMs,
+    log,
+  });
   pool.warm();
-  const app = createApp({ rpc: createRpcClient(pool, config.pool.callTimeoutMs), config, log });
+  const metrics = createHttpMetrics(pool);
+  let draining = false;
+  const rpc = createRpcClient(pool, config.pool.callTimeoutMs, metrics.observeRpc);
+  const app = createApp({ rpc, config, log, metrics: metrics.registry, draining: () => draining });
   const server = Bun.serve({
     hostname: config.http.host,
     port: config.http.port,
@@ -36,9 +45,24 @@ export function startHttpApp(config: Config, log: Logger): HttpApp {
     server,
     pool,
     url,
+    /** Fails readiness, stops accepting, lets in-flight requests finish (up to SHUTDOWN_TIMEOUT_MS), then closes. */
     async stop() {
-      await server.stop();
+      draining = true;
+      const finished = server.stop();
+      const timedOut = await Promise.race([
+        finished.then(() => false),
+        Bun.sleep(config.shutdownTimeoutMs).then(() => true),
+      ]);
+      if (timedOut) {
+        log.warn(
+          { pending: server.pendingRequests },
+          'requests still running at the shutdown deadline; closing them',
+        );
+        await server.stop(true);
+      }
+      watcher.stop();
       pool.close();
+      log.info('http server stopped');
     },
   };
 }

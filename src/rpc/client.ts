@@ -2,7 +2,7 @@ import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { RequestSchema, type Response } from '../gen/usermgr/v1/rpc_pb.ts';
 import type { CallInput, CallName, CallResult } from '../wire/calls.ts';
 import { RpcError } from '../wire/rpc-error.ts';
-import { Status } from '../wire/status.ts';
+import { Status, statusName } from '../wire/status.ts';
 import type { Pool } from './pool.ts';
 
 export interface CallOptions {
@@ -21,17 +21,55 @@ export interface RpcClient {
   ): Promise<CallResult<K>>;
 }
 
+/**
+ * Calls that may be sent again when the socket carrying them is lost: doing
+ * them twice leaves the same state as doing them once. Not register or
+ * admin create (a second attempt would answer "taken" for what succeeded),
+ * not admin delete (it would answer "not found").
+ */
+export const IDEMPOTENT_CALLS: ReadonlySet<CallName> = new Set<CallName>([
+  'ping',
+  'login',
+  'getProfile',
+  'updateNickname',
+  'logout',
+  'logoutAll',
+  'setPicture',
+  'getPicture',
+  'adminGetUser',
+  'adminUpdateUser',
+  'adminListUsers',
+  'adminCheck',
+]);
+
 /** A typed client over a pool: non-OK responses become RpcError. */
-export function createRpcClient(pool: Pick<Pool, 'send'>, defaultTimeoutMs: number): RpcClient {
+export function createRpcClient(
+  pool: Pick<Pool, 'send'>,
+  defaultTimeoutMs: number,
+  observe: (call: CallName, status: string, seconds: number) => void = () => {},
+): RpcClient {
   return {
     async call(name, input, options = {}) {
+      const started = performance.now();
       const request = create(RequestSchema, {
         requestId: options.requestId ?? '',
         clientIp: options.clientIp ?? '',
         call: { case: name, value: input } as MessageInitShape<typeof RequestSchema>['call'],
       });
-      const response = await pool.send(request, options.timeoutMs ?? defaultTimeoutMs);
-      return unwrap(name, response);
+      let status = 'OK';
+      try {
+        const response = await pool.send(
+          request,
+          options.timeoutMs ?? defaultTimeoutMs,
+          IDEMPOTENT_CALLS.has(name),
+        );
+        return unwrap(name, response);
+      } catch (err) {
+        status = err instanceof RpcError ? statusName(err.code) : 'INTERNAL';
+        throw err;
+      } finally {
+        observe(name, status, (performance.now() - started) / 1000);
+      }
     },
   };
 }

@@ -14,7 +14,12 @@
  * - when no socket is open or opening (every address is backing off), calls
  *   fail at once instead of queueing;
  * - a new call goes to the open socket with the fewest calls in flight;
- *   a socket whose server announced shutdown (Response id 0) gets no more.
+ *   a socket whose server announced shutdown (Response id 0) gets no more;
+ * - a call marked retryable (idempotent) whose socket is lost is sent once
+ *   more, on another socket if one has room, within its own deadline;
+ * - setAddresses() adds sockets for new addresses at once and retires those
+ *   of removed ones: they take no new calls and close when their last call
+ *   is answered.
  */
 import type { Socket, SocketHandler } from 'bun';
 import {
@@ -60,6 +65,9 @@ interface PendingCall {
   deadline: number;
   resolve: (response: Response) => void;
   reject: (error: RpcError) => void;
+  /** Safe to send again after its socket was lost (the call is idempotent). */
+  retryable: boolean;
+  retried: boolean;
 }
 
 /** socket.data: which connection the socket belongs to, and for which attempt. */
@@ -77,13 +85,16 @@ class Connection {
   attempt = 0;
   failures = 0;
   goingAway = false;
+  /** Its address was removed: no new calls, closed once idle, never reopened. */
+  retired = false;
   private lastId = 0;
   retryTimer: Timer | null = null;
+  readonly host: string;
+  readonly port: number;
 
-  constructor(
-    readonly host: string,
-    readonly port: number,
-  ) {}
+  constructor(readonly address: string) {
+    ({ host: this.host, port: this.port } = parseAddress(address));
+  }
 
   nextId(): number {
     do {
@@ -97,7 +108,7 @@ class Connection {
 const SWEEP_INTERVAL_MS = 20;
 
 export class Pool {
-  private readonly conns: Connection[] = [];
+  private conns: Connection[] = [];
   private readonly waiting: PendingCall[] = [];
   private waitingHead = 0;
   private rotor = 0;
@@ -109,11 +120,7 @@ export class Pool {
   private readonly handlers: SocketHandler<Link>;
 
   constructor(private readonly options: PoolOptions) {
-    for (const address of options.addresses) {
-      const { host, port } = parseAddress(address);
-      for (let i = 0; i < options.socketsPerAddress; i++)
-        this.conns.push(new Connection(host, port));
-    }
+    this.setAddresses(options.addresses);
     this.handlers = {
       open: (socket) => this.onOpen(socket),
       data: (socket, chunk) => this.onData(socket, chunk),
@@ -133,32 +140,48 @@ export class Pool {
    * Sends one request and resolves with its response, whatever its status.
    * Rejects with UNAVAILABLE or DEADLINE_EXCEEDED when no response can come.
    */
-  send(request: Request, timeoutMs: number): Promise<Response> {
+  send(request: Request, timeoutMs: number, retryable = false): Promise<Response> {
     return new Promise<Response>((resolve, reject) => {
-      const call: PendingCall = {
-        request,
-        deadline: performance.now() + timeoutMs,
-        resolve,
-        reject,
-      };
-      if (this.closed) return this.fail(call, Status.UNAVAILABLE, 'connection pool is closed');
-      const conn = this.pick();
-      if (conn) return this.write(conn, call);
-      this.connectIdle();
-      if (!this.conns.some((c) => c.state === 'connecting' || c.state === 'open')) {
-        return this.fail(call, Status.UNAVAILABLE, 'no TCP server is reachable', 1);
-      }
-      if (this.waiting.length - this.waitingHead >= this.options.maxWaiting) {
-        return this.fail(
-          call,
-          Status.UNAVAILABLE,
-          'too many requests waiting for the TCP server',
-          1,
-        );
-      }
-      this.waiting.push(call);
-      this.startSweeper();
+      const deadline = performance.now() + timeoutMs;
+      this.dispatch({ request, deadline, resolve, reject, retryable, retried: false });
     });
+  }
+
+  /**
+   * The TCP servers to use from now on. New addresses get their sockets at
+   * once (opened on demand); sockets of removed ones finish what they carry.
+   */
+  setAddresses(addresses: readonly string[]): void {
+    const wanted = new Set(addresses);
+    const present = new Set(this.conns.filter((c) => !c.retired).map((c) => c.address));
+    for (const address of wanted) {
+      if (present.has(address)) continue;
+      for (let i = 0; i < this.options.socketsPerAddress; i++)
+        this.conns.push(new Connection(address));
+    }
+    for (const conn of this.conns)
+      if (!wanted.has(conn.address) && !conn.retired) this.retire(conn);
+    if (this.conns.some((c) => c.state !== 'idle')) this.connectIdle();
+  }
+
+  /** The addresses in use (not retired). */
+  addresses(): string[] {
+    return [...new Set(this.conns.filter((c) => !c.retired).map((c) => c.address))];
+  }
+
+  private dispatch(call: PendingCall): void {
+    if (this.closed) return this.fail(call, Status.UNAVAILABLE, 'connection pool is closed');
+    const conn = this.pick();
+    if (conn) return this.write(conn, call);
+    this.connectIdle();
+    if (!this.conns.some((c) => c.state === 'connecting' || (c.state === 'open' && !c.retired))) {
+      return this.fail(call, Status.UNAVAILABLE, 'no TCP server is reachable', 1);
+    }
+    if (this.waiting.length - this.waitingHead >= this.options.maxWaiting) {
+      return this.fail(call, Status.UNAVAILABLE, 'too many requests waiting for the TCP server', 1);
+    }
+    this.waiting.push(call);
+    this.startSweeper();
   }
 
   /** Opens every socket now instead of on first use. */
@@ -193,7 +216,7 @@ export class Pool {
     for (const conn of this.conns) {
       if (conn.retryTimer) clearTimeout(conn.retryTimer);
       const socket = conn.socket;
-      this.down(conn, 'connection pool is closed');
+      this.down(conn, 'connection pool is closed'); // closed: nothing is retried
       conn.state = 'closed';
       socket?.end();
     }
@@ -233,7 +256,7 @@ export class Pool {
 
   private connectIdle(): void {
     if (this.closed) return;
-    for (const conn of this.conns) if (conn.state === 'idle') this.connect(conn);
+    for (const conn of this.conns) if (conn.state === 'idle' && !conn.retired) this.connect(conn);
   }
 
   private connect(conn: Connection): void {
@@ -302,6 +325,7 @@ export class Pool {
       conn.inFlight.delete(response.id);
       call.resolve(response);
     }
+    if (conn.retired && conn.inFlight.size === 0) this.dispose(conn);
     this.pump();
   }
 
@@ -311,9 +335,11 @@ export class Pool {
     if (!this.current({ data: link })) return;
     if (conn.state !== 'open' && conn.state !== 'connecting') return;
     if (conn.state === 'connecting') this.connectFailures++;
-    this.down(conn, 'connection to the TCP server was lost');
-    if (this.closed) {
+    const retries = this.down(conn, 'connection to the TCP server was lost');
+    if (this.closed || conn.retired) {
       conn.state = 'closed';
+      this.conns = this.conns.filter((c) => c !== conn);
+      for (const call of retries) this.dispatch(call);
       return;
     }
     conn.state = 'backoff';
@@ -330,9 +356,27 @@ export class Pool {
         this.fail(call, Status.UNAVAILABLE, 'no TCP server is reachable', 1);
       }
     }
+    for (const call of retries) this.dispatch(call);
   }
 
-  private down(conn: Connection, message: string): void {
+  private retire(conn: Connection): void {
+    conn.retired = true;
+    conn.goingAway = true;
+    if (conn.retryTimer) clearTimeout(conn.retryTimer);
+    if (conn.inFlight.size === 0) this.dispose(conn);
+  }
+
+  /** Closes a retired connection for good. */
+  private dispose(conn: Connection): void {
+    const socket = conn.socket;
+    this.down(conn, 'TCP server address removed');
+    conn.state = 'closed';
+    this.conns = this.conns.filter((c) => c !== conn);
+    socket?.end();
+  }
+
+  /** Detaches the socket and fails its calls; returns those to send once more (idempotent, not yet retried). */
+  private down(conn: Connection, message: string): PendingCall[] {
     conn.attempt++; // Events from the old socket are ignored from here on.
     conn.socket = null;
     conn.outbox?.close();
@@ -340,7 +384,17 @@ export class Pool {
     conn.decoder = null;
     const calls = [...conn.inFlight.values()];
     conn.inFlight.clear();
-    for (const call of calls) this.fail(call, Status.UNAVAILABLE, message, 1);
+    const retries: PendingCall[] = [];
+    const now = performance.now();
+    for (const call of calls) {
+      if (call.retryable && !call.retried && call.deadline > now && !this.closed) {
+        call.retried = true;
+        retries.push(call);
+      } else {
+        this.fail(call, Status.UNAVAILABLE, message, 1);
+      }
+    }
+    return retries;
   }
 
   /** Moves waiting calls onto sockets that have room. */

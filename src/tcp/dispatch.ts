@@ -24,9 +24,19 @@ export type Handlers = { [K in CallName]?: Handler<K> };
 /** Answers a request; resolves to null when its deadline passed before work began. */
 export type Dispatch = (request: Request, context: CallContext) => Promise<Response | null>;
 
-export function createDispatch(handlers: Handlers, log: Logger): Dispatch {
+/** Told the outcome and duration of every call served (metrics). */
+export type DispatchObserver = (call: string, status: Status, seconds: number) => void;
+
+export function createDispatch(
+  handlers: Handlers,
+  log: Logger,
+  observe?: DispatchObserver,
+): Dispatch {
+  const debug = log.isLevelEnabled('debug');
   return async (request, context) => {
     const { case: name, value } = request.call;
+    const started = performance.now();
+    let status: Status = Status.OK;
     try {
       if (name === undefined) throw new RpcError(Status.UNIMPLEMENTED, 'unknown call');
       const handler = handlers[name] as Handler<typeof name> | undefined;
@@ -42,10 +52,24 @@ export function createDispatch(handlers: Handlers, log: Logger): Dispatch {
       });
     } catch (reason) {
       const error = RpcError.from(reason);
+      status = error.code;
       if (error.code === Status.INTERNAL) {
         log.error({ err: reason, call: name, requestId: context.requestId }, 'call failed');
+      } else if (error.code === Status.UNAVAILABLE) {
+        log.warn(
+          { err: error.cause ?? error.message, call: name, requestId: context.requestId },
+          'call unavailable',
+        );
       }
       return errorResponse(request.id, error);
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      observe?.(name ?? 'unknown', status, seconds);
+      if (debug)
+        log.debug(
+          { requestId: context.requestId, call: name, status: Status[status], ms: seconds * 1000 },
+          'call',
+        );
     }
   };
 }

@@ -18,6 +18,8 @@ import type { UserStore } from '../store/port.ts';
 import { adminHandlers } from './admin-handlers.ts';
 import { createDispatch } from './dispatch.ts';
 import { accountHandlers } from './handlers.ts';
+import { createTcpMetrics } from './metrics.ts';
+import { startOpsServer } from './ops-server.ts';
 import { sessionSecrets } from './secrets.ts';
 import { startTcpServer, type TcpServer } from './server.ts';
 
@@ -31,6 +33,8 @@ export interface TcpApp {
   passwords: Passwords;
   memo: CredentialMemo;
   users: CachedUsers;
+  /** The port of /metrics, /healthz and /readyz. */
+  opsPort: number;
   /** Graceful: stop accepting, finish in-flight calls, release adapters. */
   stop(): Promise<void>;
 }
@@ -41,11 +45,15 @@ const PURGE_INTERVAL_MS = 10 * 60_000;
 /** Wires the services to their adapters and starts listening. Used by main.ts and the tests. */
 export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> {
   const serverId = `${hostname()}:${process.pid}`;
-  const store = await openStore(
-    { mysqlUrl: config.mysql.url, dataDir: config.dataDir, mysql: config.mysql },
-    log,
+  const metrics = createTcpMetrics();
+  const store = metrics.timedStore(
+    await openStore(
+      { mysqlUrl: config.mysql.url, dataDir: config.dataDir, mysql: config.mysql },
+      log,
+    ),
   );
-  const cache = config.redis.url === '' ? null : createRedisCache(config.redis, log);
+  const useCache = config.redis.url !== '' || config.redis.clusterNodes.length > 0;
+  const cache = useCache ? metrics.timedCache(createRedisCache(config.redis, log)) : null;
   const bypass = new Semaphore(config.cache.bypassConcurrency, config.cache.bypassConcurrency * 8);
   const users = new CachedUsers(
     store,
@@ -58,7 +66,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     },
     log,
   );
-  const passwords = new Passwords(config.passwords);
+  const passwords = new Passwords(config.passwords, metrics.observeHash);
   const memo = new CredentialMemo({
     ttlMs: config.passwords.memoTtlS * 1000,
     maxEntries: config.passwords.memoMaxEntries,
@@ -94,8 +102,15 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     createDispatch(
       { ping: () => ({ serverId }), ...accountHandlers(accounts), ...adminHandlers(admin) },
       log,
+      metrics.observeCall,
     ),
     log,
+  );
+  metrics.watch({ server, users, memo, passwords });
+  let draining = false;
+  const ops = startOpsServer(
+    { host: config.tcp.host, port: config.tcp.metricsPort },
+    { registry: metrics.registry, store, draining: () => draining },
   );
   const purge = setInterval(() => {
     store
@@ -108,7 +123,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
       host: config.tcp.host,
       port: server.port,
       store: config.mysql.url ? 'mysql' : 'sqlite',
-      cache: cache ? 'redis' : 'none',
+      cache: cache ? (config.redis.clusterNodes.length > 0 ? 'redis-cluster' : 'redis') : 'none',
       adminApi: admin.enabled ? 'on' : 'off',
     },
     'tcp server listening',
@@ -126,11 +141,16 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     passwords,
     memo,
     users,
+    opsPort: ops.port ?? 0,
+    /** Fails readiness, stops accepting, finishes in-flight calls (up to SHUTDOWN_TIMEOUT_MS), then releases everything. */
     async stop() {
+      draining = true;
       clearInterval(purge);
       await server.stop(config.shutdownTimeoutMs);
+      await ops.stop(true);
       await cache?.close();
       await store.close();
+      log.info('tcp server stopped');
     },
   };
 }

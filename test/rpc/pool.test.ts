@@ -63,6 +63,11 @@ function ping(p: Pool, timeoutMs = 2000) {
   return createRpcClient(p, timeoutMs).call('ping', {});
 }
 
+/** A Ping through the pool itself, with the raw Response (no typed unwrap). */
+function rawPing(p: Pool, retryable: boolean) {
+  return p.send(create(RequestSchema, { call: { case: 'ping', value: {} } }), 5000, retryable);
+}
+
 async function rejection(promise: Promise<unknown>): Promise<RpcError> {
   try {
     await promise;
@@ -136,7 +141,7 @@ describe('integration: Pool over real sockets', () => {
     cleanups.push(() => s.stop());
     const p = await warmed(pool([s.port], { socketsPerAddress: 2 }));
     const calls = Array.from({ length: 20 }, () =>
-      ping(p, 5000).then(
+      rawPing(p, false).then(
         () => 'ok',
         (e: RpcError) => e.code,
       ),
@@ -152,6 +157,69 @@ describe('integration: Pool over real sockets', () => {
     const outcomes = await Promise.all(calls);
     expect(outcomes.filter((o) => o === Status.UNAVAILABLE).length).toBe(onFirst);
     expect(outcomes.filter((o) => o === 'ok').length).toBe(20 - onFirst);
+  });
+
+  it('should send an idempotent call once more on another socket when its socket is lost', async () => {
+    const s = scriptedServer();
+    cleanups.push(() => s.stop());
+    const p = await warmed(pool([s.port], { socketsPerAddress: 2 }));
+    const calls = Array.from({ length: 20 }, () =>
+      rawPing(p, true).then(
+        () => 'ok',
+        (e: RpcError) => e.code,
+      ),
+    );
+    await Bun.sleep(50);
+    const first = s.sockets[0];
+    const onFirst = s.held.filter((h) => h.socket === first).length;
+    expect(onFirst).toBeGreaterThan(0);
+    first?.terminate();
+    await Bun.sleep(50);
+    // The calls of the lost socket arrived again, on the other one.
+    const onSecond = s.held.filter((h) => h.socket === s.sockets[1]);
+    expect(onSecond.length).toBe(20);
+    for (const h of onSecond) h.answer();
+    expect(await Promise.all(calls)).toEqual(Array(20).fill('ok'));
+    // Only once: when the second socket is lost too, they fail.
+    const again = rawPing(p, true).catch((e: RpcError) => e.code);
+    await Bun.sleep(30);
+    for (const socket of s.sockets) socket.terminate();
+    expect(await again).toBe(Status.UNAVAILABLE);
+  });
+
+  it('should add sockets for new addresses and retire removed ones after their calls finish', async () => {
+    const a = scriptedServer((held) => held.answer('a'));
+    const b = scriptedServer(); // holds every call until the test answers
+    cleanups.push(
+      () => a.stop(),
+      () => b.stop(),
+    );
+    const p = await warmed(pool([a.port], { socketsPerAddress: 1 }));
+    p.setAddresses([`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`]);
+    await warmed(p);
+    expect(p.stats().open).toBe(2);
+    const calls = Array.from({ length: 10 }, () => rawPing(p, false));
+    await Bun.sleep(30);
+    const onB = b.held.length;
+    expect(onB).toBeGreaterThan(0);
+
+    p.setAddresses([`127.0.0.1:${a.port}`]);
+    expect(p.addresses()).toEqual([`127.0.0.1:${a.port}`]);
+    expect(b.sockets[0]?.readyState).toBe(1); // still open: it carries calls
+    const later = await Promise.all(Array.from({ length: 10 }, () => rawPing(p, false)));
+    expect(later.every((r) => r.result.case === 'ping' && r.result.value.serverId === 'a')).toBe(
+      true,
+    );
+    expect(b.held.length).toBe(onB); // nothing new went to b
+
+    for (const h of b.held) h.answer('b');
+    const answers = await Promise.all(calls);
+    expect(
+      answers.filter((r) => r.result.case === 'ping' && r.result.value.serverId === 'b').length,
+    ).toBe(onB);
+    await Bun.sleep(30);
+    expect(p.stats().sockets).toBe(1);
+    expect(b.sockets[0]?.readyState).not.toBe(1);
   });
 
   it('should fail fast while the server is down and reconnect with backoff when it returns', async () => {

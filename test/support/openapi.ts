@@ -126,6 +126,10 @@ export async function expectDescribed(
       ? resolve<Response>((described as Ref).$ref)
       : (described as Response);
   const text = await res.text();
+  if (response.content?.['text/plain'] !== undefined) {
+    expect(res.headers.get('content-type') ?? '').toStartWith('text/plain');
+    return text;
+  }
   const schema = response.content?.['application/json']?.schema;
   if (schema === undefined) {
     expect(text).toBe('');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import { loadConfig } from '../../config.ts';
+import { createRegistry } from '../../lib/metrics.ts';
 import { silentLogger } from '../../log.ts';
 import { createApp } from '../app.ts';
 import { openApiDocument } from './document.ts';
@@ -13,6 +14,8 @@ const app = createApp({
   },
   config: loadConfig({}),
   log: silentLogger,
+  // As the server runs it: /metrics exists only with a registry.
+  metrics: createRegistry('http'),
 });
 
 /**

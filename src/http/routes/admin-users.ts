@@ -15,7 +15,7 @@ import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 import type { AppDeps } from '../app.ts';
 import { onlyFields, optionalStringField, readJsonObject, stringField } from '../json.ts';
-import { callOptions, requestId } from '../request-info.ts';
+import { callOptions } from '../request-info.ts';
 import { adminUserJson } from '../user-json.ts';
 import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS } from './open-api.ts';
 
@@ -36,15 +36,11 @@ const MAX_PREFIX_CHARS = 64;
 
 export function adminUserRoutes({ rpc, config }: AppDeps) {
   const maxJson = config.http.maxJsonBytes;
-  /** What every admin call carries; the request id is also returned, to find the audit line. */
-  const admin = (c: Context): AdminRequest => {
-    const id = requestId(c);
-    c.header('X-Request-Id', id);
-    return {
-      token: bearerToken(c),
-      options: { ...callOptions(c, config.trustProxy), requestId: id },
-    };
-  };
+  /** What every admin call carries: the token, and the client address and request id for the audit line. */
+  const admin = (c: Context): AdminRequest => ({
+    token: bearerToken(c),
+    options: callOptions(c, config.trustProxy),
+  });
   /** Runs this server's checks of a request; a refusal goes past the TCP server's token check first. */
   async function checked<T>(
     request: AdminRequest,

@@ -8,12 +8,14 @@ const READY_TIMEOUT_MS = 1000;
 
 /**
  * `/healthz`: the process is alive; depends on nothing.
- * `/readyz`: this server can serve, i.e. a Ping through the pool succeeds.
+ * `/readyz`: this server can serve, i.e. it is not shutting down and a Ping
+ * through the pool succeeds.
  */
-export function healthRoutes(rpc: RpcClient) {
+export function healthRoutes(rpc: RpcClient, draining: () => boolean) {
   return new Hono()
     .get('/healthz', (c) => c.json({ status: 'ok' }))
     .get('/readyz', async (c) => {
+      if (draining()) return errorJson(c, 503, 'UNAVAILABLE', 'not ready: shutting down');
       try {
         const pong = await rpc.call('ping', {}, { timeoutMs: READY_TIMEOUT_MS });
         return c.json({ status: 'ready', tcpServer: pong.serverId });

@@ -21,11 +21,30 @@ export function openSqliteDatabase(path: string): Database {
     // WAL: readers never block the writer. synchronous=NORMAL is durable
     // against process crashes in WAL mode; a power cut may lose the last
     // commits, never corrupt the file.
-    db.run('PRAGMA journal_mode = WAL');
+    switchToWal(db);
     db.run('PRAGMA synchronous = NORMAL');
   } catch (error) {
     db.close();
     throw error;
   }
   return db;
+}
+
+/**
+ * Switching a new file to WAL needs an exclusive lock and can fail with
+ * SQLITE_BUSY without waiting on busy_timeout, when another process is
+ * opening the same new file at that moment: retry for up to BUSY_TIMEOUT_MS.
+ */
+function switchToWal(db: Database): void {
+  const until = performance.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      db.run('PRAGMA journal_mode = WAL');
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'SQLITE_BUSY' || performance.now() > until)
+        throw error;
+      Bun.sleepSync(10);
+    }
+  }
 }

@@ -1,0 +1,146 @@
+/**
+ * The TCP server's metrics: per-call latency, store and cache latency and
+ * errors (by wrapping the ports), cache hits, misses and bypasses, the slow
+ * hash's queue, wait and duration, the credential memo, and the server's own
+ * connections and calls in flight. Served with the health endpoints on
+ * TCP_METRICS_PORT (src/tcp/ops-server.ts).
+ */
+import type { Cache } from '../cache/port.ts';
+import type { CachedUsers } from '../core/cached-users.ts';
+import type { CredentialMemo } from '../core/credential-memo.ts';
+import type { Passwords } from '../core/passwords.ts';
+import {
+  counterFrom,
+  createRegistry,
+  gaugeFrom,
+  histogram,
+  type Registry,
+  timed,
+} from '../lib/metrics.ts';
+import type { UserStore } from '../store/port.ts';
+import { type Status, statusName } from '../wire/status.ts';
+import type { DispatchObserver } from './dispatch.ts';
+import type { TcpServer } from './server.ts';
+
+export interface TcpMetrics {
+  registry: Registry;
+  observeCall: DispatchObserver;
+  /** For Passwords: how long a slow hash waited for a thread and how long it ran. */
+  observeHash(waitedMs: number, ranMs: number): void;
+  timedStore(store: UserStore): UserStore;
+  timedCache(cache: Cache): Cache;
+  /** Registers the gauges and counters read from the running parts. */
+  watch(parts: {
+    server: TcpServer;
+    users: CachedUsers;
+    memo: CredentialMemo;
+    passwords: Passwords;
+  }): void;
+}
+
+export function createTcpMetrics(): TcpMetrics {
+  const registry = createRegistry('tcp');
+  const calls = histogram(
+    registry,
+    'usermgr_tcp_call_duration_seconds',
+    'Calls served, by call and status.',
+    ['call', 'status'],
+  );
+  const store = histogram(
+    registry,
+    'usermgr_store_duration_seconds',
+    'Store operations, by operation and outcome.',
+    ['operation', 'outcome'],
+  );
+  const cache = histogram(
+    registry,
+    'usermgr_cache_duration_seconds',
+    'Cache operations, by operation and outcome.',
+    ['operation', 'outcome'],
+  );
+  const hashWait = histogram(
+    registry,
+    'usermgr_hash_wait_seconds',
+    'Time slow hashes waited for a free thread.',
+    [],
+  );
+  const hashRun = histogram(
+    registry,
+    'usermgr_hash_duration_seconds',
+    'Time slow hashes (argon2id) ran.',
+    [],
+  );
+  const statusNames = new Map<Status, string>();
+  return {
+    registry,
+    observeCall(call, status, seconds) {
+      let name = statusNames.get(status);
+      if (name === undefined) statusNames.set(status, (name = statusName(status)));
+      calls.labels(call, name).observe(seconds);
+    },
+    observeHash(waitedMs, ranMs) {
+      hashWait.observe(waitedMs / 1000);
+      hashRun.observe(ranMs / 1000);
+    },
+    timedStore: (target) => timed(target, store),
+    timedCache: (target) => timed(target, cache),
+    watch({ server, users, memo, passwords }) {
+      gaugeFrom(
+        registry,
+        'usermgr_tcp_connections',
+        'Open client connections.',
+        () => server.connections,
+      );
+      gaugeFrom(registry, 'usermgr_tcp_in_flight', 'Calls being served.', () => server.inFlight);
+      counterFrom(
+        registry,
+        'usermgr_cache_lookups_total',
+        'User lookups by where they were answered.',
+        () => ({
+          hit: users.counts.hits,
+          miss: users.counts.misses,
+        }),
+      );
+      counterFrom(
+        registry,
+        'usermgr_cache_bypassed_total',
+        'User lookups sent to the store because the cache was unreachable.',
+        () => users.counts.bypassed,
+      );
+      counterFrom(
+        registry,
+        'usermgr_store_user_reads_total',
+        'User reads that reached the store.',
+        () => users.counts.storeReads,
+      );
+      gaugeFrom(
+        registry,
+        'usermgr_hash_queue_depth',
+        'Slow hashes waiting for a thread.',
+        () => passwords.queueDepth,
+      );
+      counterFrom(
+        registry,
+        'usermgr_hash_total',
+        'Slow hashes run, by kind.',
+        () => ({ ...passwords.counts }),
+        'kind',
+      );
+      counterFrom(
+        registry,
+        'usermgr_memo_lookups_total',
+        'Credential memo lookups at login.',
+        () => ({
+          hit: memo.counts.hits,
+          miss: memo.counts.misses,
+        }),
+      );
+      gaugeFrom(
+        registry,
+        'usermgr_memo_entries',
+        'Entries in the credential memo.',
+        () => memo.size,
+      );
+    },
+  };
+}
