@@ -113,6 +113,10 @@ function startStack(): Server[] {
     MYSQL_URL: mysqlUrl,
     REDIS_URL: cache === 'on' ? redisUrl : '',
     REDIS_KEY_PREFIX: 'bench:',
+    // All simulated clients share one address (the load generator's); the
+    // per-username limits stay as configured.
+    RATE_LIMIT_IP_PER_S: '100000000',
+    RATE_LIMIT_IP_BURST: '100000000',
   };
   const tcp = startServer('tcp', 'src/tcp/main.ts', {
     ...common,

@@ -86,6 +86,13 @@ export function loadConfig(env: Env = process.env) {
       secrets: read.list('SESSION_SECRET'),
       ttlS: read.int('SESSION_TTL_S', 86_400, 60, 86_400 * 365),
     },
+    rateLimits: {
+      userLimit: read.int('RATE_LIMIT_USER_ATTEMPTS', 10, 1, 1_000_000),
+      userWindowMs: read.int('RATE_LIMIT_USER_WINDOW_S', 900, 1, 86_400) * 1000,
+      userBaseDelayMs: read.int('RATE_LIMIT_USER_DELAY_MS', 1000, 1, 3_600_000),
+      ipPerSecond: read.int('RATE_LIMIT_IP_PER_S', 5, 1, 100_000_000),
+      ipBurst: read.int('RATE_LIMIT_IP_BURST', 30, 1, 100_000_000),
+    },
     passwords: {
       memoryKiB: read.int('ARGON2_MEMORY_KIB', 19_456, 1024, 4 * 1024 * 1024),
       timeCost: read.int('ARGON2_TIME_COST', 2, 1, 100),

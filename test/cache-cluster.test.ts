@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import type { Cache } from '../src/cache/port.ts';
 import { createRedisCache } from '../src/cache/redis.ts';
+import { RATE_LIMIT_SCRIPTS, RateLimits } from '../src/core/rate-limits.ts';
 import { silentLogger } from '../src/log.ts';
 import { type RedisCluster, startRedisCluster } from './support/redis-cluster.ts';
 
@@ -10,7 +11,13 @@ let cache: Cache;
 beforeAll(async () => {
   cluster = await startRedisCluster();
   cache = createRedisCache(
-    { url: '', clusterNodes: cluster.nodes, keyPrefix: 't:', commandTimeoutMs: 1000 },
+    {
+      url: '',
+      clusterNodes: cluster.nodes,
+      keyPrefix: 't:',
+      commandTimeoutMs: 1000,
+      scripts: RATE_LIMIT_SCRIPTS,
+    },
     silentLogger,
   );
 });
@@ -34,5 +41,34 @@ describe('integration: cache on Redis Cluster', () => {
     expect(await cache.set(keys[0] as string, 'other', 60_000, true)).toBe(false);
     await cache.del(keys);
     expect((await Promise.all(keys.map((k) => cache.get(k)))).every((v) => v === null)).toBe(true);
+  });
+
+  it('should run the rate-limit scripts atomically on keys in every slot, many at once', async () => {
+    const limits = new RateLimits(
+      cache,
+      {
+        userLimit: 3,
+        userWindowMs: 60_000,
+        userBaseDelayMs: 60_000,
+        ipPerSecond: 1,
+        ipBurst: 1000,
+      },
+      silentLogger,
+    );
+    const names = Array.from({ length: 30 }, (_, i) => `slot_user_${i}`);
+    // Ten parallel attempts per username, all in the same event-loop turns: three admitted each.
+    const outcomes = await Promise.all(
+      names.flatMap((name) =>
+        Array.from({ length: 10 }, () =>
+          limits.admitSlowAttempt(name, '').then(
+            () => name,
+            () => null,
+          ),
+        ),
+      ),
+    );
+    for (const name of names) expect(outcomes.filter((o) => o === name).length).toBe(3);
+    expect(limits.counts.user).toBe(names.length * 7);
+    expect((await limits.peekUser(names[0] as string)).untilMs).toBeGreaterThan(Date.now());
   });
 });

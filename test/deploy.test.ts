@@ -35,6 +35,7 @@ function run(cmd: string[]): { code: number; output: string } {
   };
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML is untyped; the assertions below check its shape.
 type Yaml = Record<string, any>;
 function yamlDocs(file: string): Yaml[] {
   const parsed = Bun.YAML.parse(readFileSync(file, 'utf8')) as Yaml | Yaml[];

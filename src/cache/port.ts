@@ -4,11 +4,19 @@
  * (no unbounded queue of commands waits for it); callers decide what an
  * outage means for them.
  */
+/** A Lua script run atomically on one key. `name` identifies it (the adapter caches it by name). */
+export interface CacheScript {
+  name: string;
+  lua: string;
+}
+
 export interface Cache {
   get(key: string): Promise<Uint8Array | null>;
   /** Sets with a time to live; with `ifAbsent`, only when the key does not exist. True when set. */
   set(key: string, value: Uint8Array | string, ttlMs: number, ifAbsent?: boolean): Promise<boolean>;
   del(keys: string[]): Promise<void>;
+  /** Runs `script` atomically with KEYS[1] = `key` and ARGV = `args`; returns its array of integers. */
+  eval(script: CacheScript, key: string, args: readonly (string | number)[]): Promise<number[]>;
   /** `listener` runs each time the cache is reachable again after an outage. */
   onRecover(listener: () => void): void;
   close(): Promise<void>;

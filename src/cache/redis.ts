@@ -17,7 +17,7 @@ import type { Logger } from '../log.ts';
 import { parseAddress } from '../wire/address.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
-import type { Cache } from './port.ts';
+import type { Cache, CacheScript } from './port.ts';
 
 export interface RedisCacheOptions {
   /** A single Redis: redis://host:port. */
@@ -26,6 +26,13 @@ export interface RedisCacheOptions {
   clusterNodes: readonly string[];
   keyPrefix: string;
   commandTimeoutMs: number;
+  /**
+   * Every script eval() will be given. They are defined when the client is
+   * made: ioredis copies custom commands into each auto-pipeline when it
+   * creates it, so a command defined later breaks the pipeline of that turn
+   * (ioredis issue #1931).
+   */
+  scripts?: readonly CacheScript[];
 }
 
 function connect(options: RedisCacheOptions): Redis | Cluster {
@@ -55,6 +62,12 @@ function connect(options: RedisCacheOptions): Redis | Cluster {
 
 export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache {
   const redis = connect(options);
+  const defined = new Set<string>();
+  for (const script of options.scripts ?? []) {
+    // EVALSHA with a fallback to EVAL, and the key prefix applied to KEYS.
+    redis.defineCommand(script.name, { numberOfKeys: 1, lua: script.lua });
+    defined.add(script.name);
+  }
   const listeners: (() => void)[] = [];
   const breakMs = Math.max(1000, options.commandTimeoutMs);
   let down = false;
@@ -98,6 +111,16 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
 
   return {
     get: (key) => run(() => redis.getBuffer(key)),
+    eval(script, key, args) {
+      if (!defined.has(script.name))
+        throw new Error(`script ${script.name} was not given to createRedisCache`);
+      const command = (redis as unknown as Record<string, (...a: unknown[]) => Promise<number[]>>)[
+        script.name
+      ];
+      return run(() =>
+        (command as (...a: unknown[]) => Promise<number[]>).call(redis, key, ...args),
+      );
+    },
     set(key, value, ttlMs, ifAbsent = false) {
       const px = Math.max(1, Math.round(ttlMs));
       const data = Buffer.from(value);

@@ -12,9 +12,17 @@ import { CachedUsers } from './cached-users.ts';
 import { CredentialMemo } from './credential-memo.ts';
 import { IdGenerator } from './ids.ts';
 import { Passwords } from './passwords.ts';
+import { RateLimits } from './rate-limits.ts';
 import { Revocations } from './revocations.ts';
 import { SessionTokens } from './session-tokens.ts';
 
+const generousLimits = {
+  userLimit: 1000,
+  userWindowMs: 60_000,
+  userBaseDelayMs: 1,
+  ipPerSecond: 1e6,
+  ipBurst: 1e6,
+};
 const cheap = { memoryKiB: 1024, timeCost: 1, concurrency: 2, maxWaiting: 64 };
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -64,6 +72,7 @@ function servicesOver(store: UserStore, passwords: Passwords) {
     memo: new CredentialMemo({ ttlMs: 60_000, maxEntries: 100, now: () => clock.now }),
     tokens: new SessionTokens(['unit-test-secret'.padEnd(40, '!')], 3_600_000),
     ids: new IdGenerator(1, () => clock.now),
+    limits: new RateLimits(null, generousLimits, silentLogger, () => clock.now),
     log: silentLogger,
     now: () => clock.now,
   });

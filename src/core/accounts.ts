@@ -10,6 +10,7 @@ import type { CachedUsers } from './cached-users.ts';
 import type { CredentialMemo } from './credential-memo.ts';
 import type { IdGenerator } from './ids.ts';
 import type { Passwords } from './passwords.ts';
+import type { RateLimits } from './rate-limits.ts';
 import type { Revocations } from './revocations.ts';
 import type { SessionClaims, SessionTokens } from './session-tokens.ts';
 import {
@@ -28,6 +29,7 @@ export interface AccountsDeps {
   memo: CredentialMemo;
   tokens: SessionTokens;
   ids: IdGenerator;
+  limits: RateLimits;
   log: Logger;
   now?: () => number;
 }
@@ -61,14 +63,16 @@ export class Accounts {
   async register(
     input: { username: string; password: string; nickname: string },
     deadline: number,
+    clientIp = '',
   ): Promise<UserRow> {
-    const { users, passwords, store, ids } = this.deps;
+    const { users, passwords, store, ids, limits } = this.deps;
     const username = valid(checkUsername(input.username), 'username');
     const password = valid(checkNewPassword(input.password), 'password');
     const nickname =
       input.nickname === '' ? username : valid(checkNickname(input.nickname), 'nickname');
     // Spare the slow hash when the name is visibly taken; the unique index decides races.
     if ((await users.find(username, deadline)) !== null) throw taken();
+    await limits.admitSlowAttempt(null, clientIp);
     const now = this.now();
     const user: UserRow = {
       id: ids.next(),
@@ -89,31 +93,61 @@ export class Accounts {
   /**
    * Unknown username, wrong password and empty password are answered the
    * same way, after the same slow hash: the answer must not tell an attacker
-   * which usernames exist.
+   * which usernames exist. A throttled username is refused before its
+   * password is looked at in any way (memo included), unless the client
+   * shows a valid session of that user (its owner cannot be locked out).
    */
   async login(
-    input: { username: string; password: string },
+    input: { username: string; password: string; currentToken?: string },
     deadline: number,
+    clientIp = '',
   ): Promise<LoginResult> {
-    const { users, passwords, memo, tokens } = this.deps;
+    const { users, passwords, memo, tokens, limits } = this.deps;
     const username = valid(checkUsername(input.username), 'username');
     const password = valid(normalizePassword(input.password), 'password');
-    const user = await users.find(username, deadline);
-    if (user === null) {
-      await passwords.verifyUnknown(password, deadline);
-      throw invalidCredentials();
-    }
-    if (!memo.has(user.id, user.passwordHash, password)) {
+    const [user, attempts] = await Promise.all([
+      users.find(username, deadline),
+      limits.peekUser(username),
+    ]);
+    const owner =
+      attempts.untilMs > 0 &&
+      (await this.holdsSessionOf(input.currentToken ?? '', username, deadline));
+    if (!owner) limits.refuseIfThrottled(attempts);
+    if (user === null || !memo.has(user.id, user.passwordHash, password)) {
+      // Only attempts that cost a slow hash are admitted and counted.
+      await limits.admitSlowAttempt(owner ? null : username, clientIp);
+      if (user === null) {
+        await passwords.verifyUnknown(password, deadline);
+        throw invalidCredentials();
+      }
       if (!(await passwords.verify(password, user.passwordHash, deadline)))
         throw invalidCredentials();
       memo.remember(user.id, user.passwordHash, password);
       if (passwords.needsRehash(user.passwordHash)) this.rehash(user, password);
+      await limits.clearUser(username);
+    } else if (attempts.count > 0) {
+      await limits.clearUser(username);
     }
     // Strictly after sessions_valid_after, so that a login right after
     // "log out everywhere" is not caught by it.
     const issuedAt = Math.max(this.now(), user.sessionsValidAfterMs + 1);
     const { token, claims } = tokens.issue(user, issuedAt);
     return { token, claims, user, csrfToken: tokens.csrfToken(claims.sessionId) };
+  }
+
+  /** True when `token` is a valid session of `username`. */
+  private async holdsSessionOf(
+    token: string,
+    username: string,
+    deadline: number,
+  ): Promise<boolean> {
+    if (token === '') return false;
+    try {
+      const { user } = await this.authenticate({ token }, deadline);
+      return user.username.toLowerCase() === username.toLowerCase();
+    } catch {
+      return false;
+    }
   }
 
   /**

@@ -17,11 +17,20 @@ import { CredentialMemo } from './credential-memo.ts';
 import { IdGenerator } from './ids.ts';
 import { decodeCursor, encodeCursor } from './list-cursor.ts';
 import { Passwords } from './passwords.ts';
+import { RateLimits } from './rate-limits.ts';
 import { Revocations } from './revocations.ts';
 import { SessionTokens } from './session-tokens.ts';
 
 const TOKEN = 'unit-admin-token-'.padEnd(40, 'z');
 const cheap = { memoryKiB: 1024, timeCost: 1, concurrency: 2, maxWaiting: 8 };
+/** Login throttling is not what these tests are about. */
+const generousLimits = {
+  userLimit: 1000,
+  userWindowMs: 60_000,
+  userBaseDelayMs: 1,
+  ipPerSecond: 1e6,
+  ipBurst: 1e6,
+};
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -88,6 +97,7 @@ async function services(
     memo: new CredentialMemo({ ttlMs: 60_000, maxEntries: 100, now: () => clock.now }),
     tokens: new SessionTokens(['unit-test-secret'.padEnd(40, '!')], 3_600_000),
     ids,
+    limits: new RateLimits(null, generousLimits, silentLogger, () => clock.now),
     log: silentLogger,
     now: () => clock.now,
   });

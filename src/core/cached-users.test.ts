@@ -29,6 +29,9 @@ class FakeCache implements Cache {
     this.check();
     for (const k of keys) this.data.delete(k);
   }
+  async eval(): Promise<number[]> {
+    throw new Error('not used by CachedUsers');
+  }
   onRecover(listener: () => void) {
     this.listeners.push(listener);
   }

@@ -170,15 +170,23 @@ export class Pool {
   }
 
   private dispatch(call: PendingCall): void {
-    if (this.closed) return this.fail(call, Status.UNAVAILABLE, 'connection pool is closed');
+    if (this.closed) {
+      this.fail(call, Status.UNAVAILABLE, 'connection pool is closed');
+      return;
+    }
     const conn = this.pick();
-    if (conn) return this.write(conn, call);
+    if (conn) {
+      this.write(conn, call);
+      return;
+    }
     this.connectIdle();
     if (!this.conns.some((c) => c.state === 'connecting' || (c.state === 'open' && !c.retired))) {
-      return this.fail(call, Status.UNAVAILABLE, 'no TCP server is reachable', 1);
+      this.fail(call, Status.UNAVAILABLE, 'no TCP server is reachable', 1);
+      return;
     }
     if (this.waiting.length - this.waitingHead >= this.options.maxWaiting) {
-      return this.fail(call, Status.UNAVAILABLE, 'too many requests waiting for the TCP server', 1);
+      this.fail(call, Status.UNAVAILABLE, 'too many requests waiting for the TCP server', 1);
+      return;
     }
     this.waiting.push(call);
     this.startSweeper();

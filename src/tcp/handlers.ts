@@ -11,9 +11,11 @@ import type { Handlers } from './dispatch.ts';
 
 export function accountHandlers(accounts: Accounts): Handlers {
   return {
-    register: async (req, ctx) => ({ user: toUser(await accounts.register(req, ctx.deadline)) }),
+    register: async (req, ctx) => ({
+      user: toUser(await accounts.register(req, ctx.deadline, ctx.clientIp)),
+    }),
     login: async (req, ctx) => {
-      const session = await accounts.login(req, ctx.deadline);
+      const session = await accounts.login(req, ctx.deadline, ctx.clientIp);
       return {
         token: session.token,
         expiresAtMs: BigInt(session.claims.expiresAtMs),

@@ -9,6 +9,7 @@ import type { Cache } from '../cache/port.ts';
 import type { CachedUsers } from '../core/cached-users.ts';
 import type { CredentialMemo } from '../core/credential-memo.ts';
 import type { Passwords } from '../core/passwords.ts';
+import type { RateLimits } from '../core/rate-limits.ts';
 import {
   counterFrom,
   createRegistry,
@@ -18,7 +19,7 @@ import {
   timed,
 } from '../lib/metrics.ts';
 import type { UserStore } from '../store/port.ts';
-import { type Status, statusName } from '../wire/status.ts';
+import { statusName } from '../wire/status.ts';
 import type { DispatchObserver } from './dispatch.ts';
 import type { TcpServer } from './server.ts';
 
@@ -35,6 +36,7 @@ export interface TcpMetrics {
     users: CachedUsers;
     memo: CredentialMemo;
     passwords: Passwords;
+    limits: RateLimits;
   }): void;
 }
 
@@ -70,13 +72,10 @@ export function createTcpMetrics(): TcpMetrics {
     'Time slow hashes (argon2id) ran.',
     [],
   );
-  const statusNames = new Map<Status, string>();
   return {
     registry,
     observeCall(call, status, seconds) {
-      let name = statusNames.get(status);
-      if (name === undefined) statusNames.set(status, (name = statusName(status)));
-      calls.labels(call, name).observe(seconds);
+      calls.labels(call, statusName(status)).observe(seconds);
     },
     observeHash(waitedMs, ranMs) {
       hashWait.observe(waitedMs / 1000);
@@ -84,7 +83,14 @@ export function createTcpMetrics(): TcpMetrics {
     },
     timedStore: (target) => timed(target, store),
     timedCache: (target) => timed(target, cache),
-    watch({ server, users, memo, passwords }) {
+    watch({ server, users, memo, passwords, limits }) {
+      counterFrom(
+        registry,
+        'usermgr_rate_limited_total',
+        'Attempts refused by a rate limit, by limit.',
+        () => ({ ...limits.counts }),
+        'limit',
+      );
       gaugeFrom(
         registry,
         'usermgr_tcp_connections',

@@ -9,6 +9,7 @@ import { CachedUsers } from '../core/cached-users.ts';
 import { CredentialMemo } from '../core/credential-memo.ts';
 import { IdGenerator } from '../core/ids.ts';
 import { Passwords } from '../core/passwords.ts';
+import { RATE_LIMIT_SCRIPTS, RateLimits } from '../core/rate-limits.ts';
 import { Revocations } from '../core/revocations.ts';
 import { SessionTokens } from '../core/session-tokens.ts';
 import { Semaphore } from '../lib/semaphore.ts';
@@ -53,7 +54,9 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     ),
   );
   const useCache = config.redis.url !== '' || config.redis.clusterNodes.length > 0;
-  const cache = useCache ? metrics.timedCache(createRedisCache(config.redis, log)) : null;
+  const cache = useCache
+    ? metrics.timedCache(createRedisCache({ ...config.redis, scripts: RATE_LIMIT_SCRIPTS }, log))
+    : null;
   const bypass = new Semaphore(config.cache.bypassConcurrency, config.cache.bypassConcurrency * 8);
   const users = new CachedUsers(
     store,
@@ -72,6 +75,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     maxEntries: config.passwords.memoMaxEntries,
   });
   const ids = new IdGenerator(config.workerId);
+  const limits = new RateLimits(cache, config.rateLimits, log);
   const accounts = new Accounts({
     store,
     users,
@@ -83,6 +87,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
       config.sessions.ttlS * 1000,
     ),
     ids,
+    limits,
     log,
   });
   const admin = new AdminUsers({
@@ -106,7 +111,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     ),
     log,
   );
-  metrics.watch({ server, users, memo, passwords });
+  metrics.watch({ server, users, memo, passwords, limits });
   let draining = false;
   const ops = startOpsServer(
     { host: config.tcp.host, port: config.tcp.metricsPort },

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import type { AppDeps } from '../app.ts';
 import { readJsonObject, stringField } from '../json.ts';
 import { callOptions } from '../request-info.ts';
-import { isHttps, setSessionCookie } from '../session-cookie.ts';
+import { isHttps, sessionToken, setSessionCookie } from '../session-cookie.ts';
 import { userJson } from '../user-json.ts';
 
 /** Generous bounds for strings that the TCP server then checks exactly. */
@@ -26,9 +26,12 @@ export function openApiRoutes({ rpc, config }: AppDeps) {
     })
     .post('/open_api/v1/authenticate', async (c) => {
       const body = await readJsonObject(c, maxJson);
+      const https = isHttps(c, config.trustProxy);
       const input = {
         username: stringField(body, 'username', MAX_USERNAME_CHARS),
         password: stringField(body, 'password', MAX_PASSWORD_CHARS, false),
+        // A session the client already holds lets its owner past the per-account throttle.
+        currentToken: sessionToken(c, https).token,
       };
       const session = await rpc.call('login', input, callOptions(c, config.trustProxy));
       setSessionCookie(

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'bun:test';
+import { silentLogger } from '../log.ts';
+import { Status } from '../wire/status.ts';
+import { RateLimits } from './rate-limits.ts';
+
+const options = {
+  userLimit: 3,
+  userWindowMs: 60_000,
+  userBaseDelayMs: 1000,
+  ipPerSecond: 2,
+  ipBurst: 4,
+};
+
+function limits() {
+  const clock = { now: 1_000_000 };
+  return { clock, limits: new RateLimits(null, options, silentLogger, () => clock.now) };
+}
+
+async function outcome(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'ok';
+  } catch (err) {
+    const e = err as { code: Status; retryAfterS: number };
+    return e.code === Status.RESOURCE_EXHAUSTED ? `429:${e.retryAfterS}` : String(err);
+  }
+}
+
+describe('unit: RateLimits (in-process)', () => {
+  it('should admit the limit, then refuse with a delay that doubles with every attempt', async () => {
+    const { clock, limits: l } = limits();
+    for (let i = 0; i < 3; i++) expect(await outcome(l.admitSlowAttempt('alice', ''))).toBe('ok');
+    expect(await outcome(l.admitSlowAttempt('alice', ''))).toBe('429:1');
+    expect((await l.peekUser('ALICE')).untilMs).toBe(clock.now + 1000);
+    clock.now += 1000;
+    expect(await outcome(l.admitSlowAttempt('alice', ''))).toBe('ok'); // the 4th attempt
+    expect(await outcome(l.admitSlowAttempt('alice', ''))).toBe('429:2'); // now 2 s
+    clock.now += 2000;
+    expect(await outcome(l.admitSlowAttempt('alice', ''))).toBe('ok');
+    expect(await outcome(l.admitSlowAttempt('alice', ''))).toBe('429:4');
+    expect(l.counts.user).toBe(3);
+    expect(await outcome(l.admitSlowAttempt('bob', ''))).toBe('ok'); // other accounts are unaffected
+  });
+
+  it('should never lock for ever: the count expires a window after the last attempt', async () => {
+    const { clock, limits: l } = limits();
+    for (let i = 0; i < 3; i++) await l.admitSlowAttempt('carol', '');
+    clock.now += 60_000;
+    expect((await l.peekUser('carol')).untilMs).toBe(0);
+    for (let i = 0; i < 3; i++) expect(await outcome(l.admitSlowAttempt('carol', ''))).toBe('ok');
+  });
+
+  it('should start again from zero after a success', async () => {
+    const { limits: l } = limits();
+    for (let i = 0; i < 3; i++) await l.admitSlowAttempt('dave', '');
+    await l.clearUser('dave');
+    expect(await l.peekUser('dave')).toEqual({ count: 0, untilMs: 0 });
+    expect(await outcome(l.admitSlowAttempt('dave', ''))).toBe('ok');
+  });
+
+  it('should let an address spend its burst, then refill at its rate', async () => {
+    const { clock, limits: l } = limits();
+    for (let i = 0; i < 4; i++)
+      expect(await outcome(l.admitSlowAttempt(null, '10.0.0.1'))).toBe('ok');
+    expect(await outcome(l.admitSlowAttempt(null, '10.0.0.1'))).toBe('429:1');
+    expect(await outcome(l.admitSlowAttempt(null, '10.0.0.2'))).toBe('ok');
+    clock.now += 500; // 2 per second: one token back
+    expect(await outcome(l.admitSlowAttempt(null, '10.0.0.1'))).toBe('ok');
+    expect(await outcome(l.admitSlowAttempt(null, '10.0.0.1'))).toBe('429:1');
+    expect(l.counts.ip).toBe(2);
+  });
+});
