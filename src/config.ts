@@ -79,6 +79,10 @@ export function loadConfig(env: Env = process.env) {
       negativeTtlS: read.int('CACHE_NEGATIVE_TTL_S', 10, 1, 3600),
       bypassConcurrency: read.int('CACHE_BYPASS_CONCURRENCY', 32, 1, 10_000),
     },
+    admin: {
+      /** Bearer token of the admin API (/users); '' turns that API off (404). */
+      token: read.string('ADMIN_TOKEN', ''),
+    },
     sessions: {
       secrets: read.list('SESSION_SECRET'),
       ttlS: read.int('SESSION_TTL_S', 86_400, 60, 86_400 * 365),
@@ -156,6 +160,13 @@ export function loadConfig(env: Env = process.env) {
   }
   if (!/^[A-Za-z0-9!_.*'()/-]{0,512}$/.test(s3.prefix)) {
     read.problem('S3_PREFIX', s3.prefix, "letters, digits and !_.*'()/- only, e.g. pictures/");
+  }
+  if (config.admin.token !== '' && config.admin.token.length < 32) {
+    read.problem(
+      'ADMIN_TOKEN',
+      '(hidden)',
+      'at least 32 characters (e.g. `openssl rand -base64 32`), or unset to turn the admin API off',
+    );
   }
   read.finish();
   return deepFreeze(config) as DeepReadonly<typeof config>;

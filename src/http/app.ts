@@ -8,10 +8,12 @@ import { observeRequests } from './metrics.ts';
 import { sameOrigin } from './middleware/same-origin.ts';
 import { noStore, securityHeaders } from './middleware/security-headers.ts';
 import { errorPage } from './page-errors.tsx';
+import { adminUserRoutes } from './routes/admin-users.ts';
 import { assetRoutes } from './routes/assets.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meRoutes } from './routes/me.ts';
 import { openApiRoutes } from './routes/open-api.ts';
+import { openApiJsonRoutes } from './routes/openapi-json.ts';
 import { pageRoutes } from './routes/pages.tsx';
 import { pictureRoutes } from './routes/pictures.ts';
 import { profileRoutes } from './routes/profile.tsx';
@@ -51,6 +53,8 @@ export function createApp(deps: AppDeps) {
   }
   app.route('/', openApiRoutes(deps));
   app.route('/', meRoutes(deps));
+  app.route('/', adminUserRoutes(deps));
+  app.route('/', openApiJsonRoutes());
   app.route('/', pictureRoutes(deps));
   app.route('/', pageRoutes(deps));
   app.route('/', profileRoutes(deps));

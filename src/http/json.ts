@@ -88,3 +88,23 @@ export function stringField(
   if (!value.isWellFormed()) throw invalid(`${name} must be valid Unicode text`, name);
   return value;
 }
+
+/** A string field that may be left out: undefined when absent, else checked like stringField. */
+export function optionalStringField(
+  body: JsonObject,
+  name: string,
+  maxChars: number,
+): string | undefined {
+  if (!Object.hasOwn(body, name)) return undefined;
+  if (body[name] === null) throw invalid(`${name} must be a string`, name);
+  return stringField(body, name, maxChars);
+}
+
+/** Refuses fields the endpoint does not know: a misspelt one would otherwise be ignored silently. */
+export function onlyFields(body: JsonObject, allowed: readonly string[]): void {
+  for (const name of Object.keys(body)) {
+    if (!allowed.includes(name)) {
+      throw invalid(`unknown field ${JSON.stringify(name.slice(0, 64))}`, name.slice(0, 64));
+    }
+  }
+}

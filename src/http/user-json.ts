@@ -22,3 +22,20 @@ export function userJson(user: User | undefined): UserJson {
     picture_url: user.picture === '' ? null : pictureUrl(user.picture),
   };
 }
+
+/** A user as the admin API shows it: the public shape plus when it was created and last changed. */
+export interface AdminUserJson extends UserJson {
+  /** RFC 3339, UTC, millisecond precision. */
+  created_at: string;
+  updated_at: string;
+}
+
+export function adminUserJson(user: User | undefined): AdminUserJson {
+  const json = userJson(user); // throws when there is no user
+  const { createdAtMs, updatedAtMs } = user as User;
+  return {
+    ...json,
+    created_at: new Date(Number(createdAtMs)).toISOString(),
+    updated_at: new Date(Number(updatedAtMs)).toISOString(),
+  };
+}

@@ -39,6 +39,7 @@ export const IDEMPOTENT_CALLS: ReadonlySet<CallName> = new Set<CallName>([
   'adminGetUser',
   'adminUpdateUser',
   'adminListUsers',
+  'adminCheck',
 ]);
 
 /** A typed client over a pool: non-OK responses become RpcError. */

@@ -3,6 +3,8 @@ import type { Cache } from '../cache/port.ts';
 import { createRedisCache } from '../cache/redis.ts';
 import type { Config } from '../config.ts';
 import { Accounts } from '../core/accounts.ts';
+import { AdminToken } from '../core/admin-token.ts';
+import { AdminUsers } from '../core/admin-users.ts';
 import { CachedUsers } from '../core/cached-users.ts';
 import { CredentialMemo } from '../core/credential-memo.ts';
 import { IdGenerator } from '../core/ids.ts';
@@ -17,6 +19,7 @@ import { openPictureStore } from '../media/open.ts';
 import { SharpProcessor } from '../media/sharp-processor.ts';
 import { openStore } from '../store/open.ts';
 import type { UserStore } from '../store/port.ts';
+import { adminHandlers } from './admin-handlers.ts';
 import { createDispatch } from './dispatch.ts';
 import { accountHandlers } from './handlers.ts';
 import { createTcpMetrics } from './metrics.ts';
@@ -31,6 +34,7 @@ export interface TcpApp {
   store: UserStore;
   cache: Cache | null;
   accounts: Accounts;
+  admin: AdminUsers;
   passwords: Passwords;
   memo: CredentialMemo;
   users: CachedUsers;
@@ -75,6 +79,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     ttlMs: config.passwords.memoTtlS * 1000,
     maxEntries: config.passwords.memoMaxEntries,
   });
+  const ids = new IdGenerator(config.workerId);
   const limits = new RateLimits(cache, config.rateLimits, log);
   const accounts = new Accounts({
     store,
@@ -86,9 +91,21 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
       sessionSecrets(config.sessions.secrets, config.dataDir, log),
       config.sessions.ttlS * 1000,
     ),
-    ids: new IdGenerator(config.workerId),
+    ids,
     limits,
     log,
+  });
+  const admin = new AdminUsers({
+    token: new AdminToken(config.admin.token),
+    store,
+    users,
+    passwords,
+    ids,
+    log,
+    // A deleted user's picture goes too, unless another user has the same one.
+    onUserDeleted: (user) => {
+      if (user.picture !== '') pictures.release(user.picture);
+    },
   });
 
   const files = openPictureStore(config.pictures.s3, config.dataDir);
@@ -107,7 +124,12 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
   const server = startTcpServer(
     { ...config.tcp, maxFrameBytes: config.maxFrameBytes },
     createDispatch(
-      { ping: () => ({ serverId }), ...accountHandlers(accounts), ...pictureHandlers(pictures) },
+      {
+        ping: () => ({ serverId }),
+        ...accountHandlers(accounts),
+        ...pictureHandlers(pictures),
+        ...adminHandlers(admin),
+      },
       log,
       metrics.observeCall,
     ),
@@ -132,15 +154,20 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
       store: config.mysql.url ? 'mysql' : 'sqlite',
       cache: cache ? (config.redis.clusterNodes.length > 0 ? 'redis-cluster' : 'redis') : 'none',
       pictures: files.where,
+      adminApi: admin.enabled ? 'on' : 'off',
     },
     'tcp server listening',
   );
+  if (!admin.enabled) {
+    log.info('admin API is off (/users answers 404): set ADMIN_TOKEN to turn it on');
+  }
   return {
     server,
     serverId,
     store,
     cache,
     accounts,
+    admin,
     passwords,
     memo,
     users,

@@ -32,7 +32,7 @@ function urlFor(database: string): string {
 /** A connection to the test server with no default database, or a failure that says what to do. */
 export async function adminConnection(): Promise<Connection> {
   try {
-    return await mysql.createConnection({ uri: urlFor(''), connectTimeout: 2000 });
+    return await mysql.createConnection({ uri: urlFor(''), connectTimeout: 10_000 });
   } catch (error) {
     const url = new URL(TEST_MYSQL_URL);
     url.password = url.password === '' ? '' : '***';

@@ -1,0 +1,264 @@
+/**
+ * The admin API's service: create, read, update, delete and list any
+ * account, for the holder of ADMIN_TOKEN. Invariants:
+ * - the token is checked before anything else (no validation message, no
+ *   store read for a caller without it); with no token configured every call
+ *   is NOT_FOUND with the HTTP server's own "no such route" message, so the
+ *   API looks absent;
+ * - every call that passes the token check writes exactly one audit line
+ *   (admin-audit.ts), also when it fails;
+ * - every write is followed by CachedUsers.invalidate(username), also when a
+ *   later step fails, so no cached record outlives a change: a deleted user
+ *   or a replaced password stops working at once;
+ * - a new password is hashed (under the hashing semaphore) before anything
+ *   is written, and ends every session of the user;
+ * - listing is keyset pagination through the store (no OFFSET, no COUNT):
+ *   pages are in id order, or in username order with a prefix, and a cursor
+ *   carries the last key of its page (user-pages.ts, list-cursor.ts).
+ */
+import type { Logger } from '../log.ts';
+import type { UserRow, UserStore } from '../store/port.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+import {
+  ADMIN_ACTIONS,
+  type AdminAction,
+  type AdminCaller,
+  type AuditAction,
+  type AuditNote,
+  writeAudit,
+} from './admin-audit.ts';
+import type { AdminToken } from './admin-token.ts';
+import type { CachedUsers } from './cached-users.ts';
+import type { IdGenerator } from './ids.ts';
+import type { Passwords } from './passwords.ts';
+import { type ListQuery, listOptions, nextCursor } from './user-pages.ts';
+import { type Checked, checkNewPassword, checkNickname, checkUsername } from './validation.ts';
+
+export type { AdminCaller } from './admin-audit.ts';
+export type { ListQuery } from './user-pages.ts';
+
+export interface AdminUsersDeps {
+  token: AdminToken;
+  store: UserStore;
+  users: CachedUsers;
+  passwords: Passwords;
+  ids: IdGenerator;
+  /** Receives the audit lines. */
+  log: Logger;
+  now?: () => number;
+  /**
+   * Called after a user is deleted (and its cache entry invalidated), to
+   * remove what it leaves outside the users table: its picture. Pictures are
+   * named by content, so check store.isPictureUsed() before removing one.
+   * A failure is logged; the deletion stands.
+   */
+  onUserDeleted?: (user: UserRow) => Promise<void> | void;
+}
+
+export interface UserChanges {
+  nickname?: string | undefined;
+  password?: string | undefined;
+  /** Usernames are immutable: when sent, it must equal the current one. */
+  username?: string | undefined;
+}
+
+export interface UserPage {
+  users: UserRow[];
+  /** '' when this is the last page. */
+  nextCursor: string;
+}
+
+export class AdminUsers {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: AdminUsersDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  get enabled(): boolean {
+    return this.deps.token.enabled;
+  }
+
+  create(
+    caller: AdminCaller,
+    input: { username: string; password: string; nickname: string },
+    deadline: number,
+  ): Promise<UserRow> {
+    return this.audited(caller, 'create', {}, async (note) => {
+      const { users, passwords, store, ids } = this.deps;
+      const username = valid(checkUsername(input.username), 'username');
+      note.username = username;
+      const password = valid(checkNewPassword(input.password), 'password');
+      const nickname =
+        input.nickname === '' ? username : valid(checkNickname(input.nickname), 'nickname');
+      // Spare the slow hash when the name is visibly taken; the unique index decides races.
+      if ((await users.find(username, deadline)) !== null) throw taken();
+      const now = this.now();
+      const user: UserRow = {
+        id: ids.next(),
+        username,
+        nickname,
+        passwordHash: await passwords.hash(password, deadline),
+        picture: '',
+        sessionsValidAfterMs: 0,
+        createdAtMs: now,
+        updatedAtMs: now,
+      };
+      const created = await store.create(user);
+      await users.invalidate(username); // it may be cached as "no such user"
+      if (created === 'username_taken') throw taken();
+      note.userId = user.id;
+      return user;
+    });
+  }
+
+  get(caller: AdminCaller, id: string): Promise<UserRow> {
+    return this.audited(caller, 'get', { userId: id }, async (note) => {
+      const user = (await this.deps.store.findById(id)) ?? notFound();
+      note.username = user.username;
+      return user;
+    });
+  }
+
+  /** Changes the nickname and/or the password; a new password ends every session of the user. */
+  update(
+    caller: AdminCaller,
+    id: string,
+    changes: UserChanges,
+    deadline: number,
+  ): Promise<UserRow> {
+    const fields = Object.entries(changes)
+      .filter(([, value]) => value !== undefined)
+      .map(([name]) => name);
+    return this.audited(caller, 'update', { userId: id, fields }, async (note) => {
+      const { store, users, passwords } = this.deps;
+      const nickname =
+        changes.nickname === undefined
+          ? undefined
+          : valid(checkNickname(changes.nickname), 'nickname');
+      const password =
+        changes.password === undefined
+          ? undefined
+          : valid(checkNewPassword(changes.password), 'password');
+      const current = (await store.findById(id)) ?? notFound();
+      note.username = current.username;
+      if (changes.username !== undefined && changes.username !== current.username) {
+        throw new RpcError(Status.INVALID_ARGUMENT, 'usernames cannot be changed', {
+          field: 'username',
+        });
+      }
+      if (nickname === undefined && password === undefined) return current;
+      // Hash first: a full hashing queue must not leave half of the change written.
+      const passwordHash =
+        password === undefined ? undefined : await passwords.hash(password, deadline);
+      let user = current;
+      try {
+        if (nickname !== undefined) {
+          user = (await store.updateNickname(id, nickname, this.now())) ?? notFound();
+        }
+        if (passwordHash !== undefined) {
+          user = (await store.updatePassword(id, passwordHash, this.now(), true)) ?? notFound();
+        }
+      } finally {
+        await users.invalidate(current.username);
+      }
+      return user;
+    });
+  }
+
+  /** Deletes the user; its sessions stop working at once (the lookup behind them finds nobody). */
+  delete(caller: AdminCaller, id: string): Promise<UserRow> {
+    return this.audited(caller, 'delete', { userId: id }, async (note) => {
+      const { store, users, onUserDeleted, log } = this.deps;
+      const user = (await store.delete(id)) ?? notFound();
+      note.username = user.username;
+      if (user.picture !== '') note.picture = user.picture;
+      await users.invalidate(user.username);
+      if (onUserDeleted !== undefined) {
+        try {
+          await onUserDeleted(user);
+        } catch (err) {
+          log.warn({ err, userId: user.id }, 'clean-up after deleting a user failed');
+        }
+      }
+      return user;
+    });
+  }
+
+  list(caller: AdminCaller, query: ListQuery): Promise<UserPage> {
+    return this.audited(caller, 'list', {}, async (note) => {
+      const options = listOptions(query);
+      if (options.usernamePrefix !== '') note.usernamePrefix = options.usernamePrefix;
+      const users = await this.deps.store.list(options);
+      note.count = users.length;
+      return { users, nextCursor: nextCursor(options, users) };
+    });
+  }
+
+  /**
+   * For a request the HTTP server refused before calling (malformed input):
+   * answers like the call would for a bad or missing token, and otherwise
+   * records the refusal in the audit log.
+   */
+  check(caller: AdminCaller, action: string, userId: string, refusal: Status): void {
+    // Both come from the wire: keep only what could be true.
+    const known = ADMIN_ACTIONS.find((a) => a === action) ?? 'unknown';
+    const note: AuditNote = { refusedBy: 'http' };
+    if (/^[0-9]{1,20}$/.test(userId)) note.userId = userId;
+    this.authorize(caller, known, note);
+    const result =
+      refusal === Status.OK || refusal === Status.UNSPECIFIED ? Status.INVALID_ARGUMENT : refusal;
+    writeAudit(this.deps.log, caller, known, note, result);
+  }
+
+  /** Throws unless the caller holds the admin token; a refusal is audited, "off" is not. */
+  private authorize(caller: AdminCaller, action: AuditAction, note: AuditNote): void {
+    const verdict = this.deps.token.check(caller.token);
+    if (verdict === 'off') throw new RpcError(Status.NOT_FOUND, 'no such route');
+    if (verdict === 'denied') {
+      writeAudit(this.deps.log, caller, action, note, Status.UNAUTHENTICATED);
+      throw new RpcError(
+        Status.UNAUTHENTICATED,
+        'this needs the admin token: Authorization: Bearer <ADMIN_TOKEN>',
+      );
+    }
+  }
+
+  /** Checks the token, runs `work` and writes its audit line, whatever the outcome. */
+  private async audited<T>(
+    caller: AdminCaller,
+    action: AdminAction,
+    note: AuditNote,
+    work: (note: AuditNote) => Promise<T>,
+  ): Promise<T> {
+    this.authorize(caller, action, note);
+    try {
+      const result = await work(note);
+      writeAudit(this.deps.log, caller, action, note, Status.OK);
+      return result;
+    } catch (err) {
+      writeAudit(this.deps.log, caller, action, note, RpcError.from(err).code);
+      throw err;
+    }
+  }
+}
+
+function valid(checked: Checked, field: string): string {
+  if ('error' in checked) throw invalid(checked.error, field);
+  return checked.value;
+}
+
+function invalid(message: string, field: string): RpcError {
+  return new RpcError(Status.INVALID_ARGUMENT, message, { field });
+}
+
+function notFound(): never {
+  throw new RpcError(Status.NOT_FOUND, 'no such user');
+}
+
+function taken(): RpcError {
+  return new RpcError(Status.ALREADY_EXISTS, 'this username is already taken', {
+    field: 'username',
+  });
+}

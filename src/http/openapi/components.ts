@@ -1,0 +1,263 @@
+/**
+ * The reusable parts of the OpenAPI description: JSON shapes, error answers,
+ * parameters and credentials. Shapes follow user-json.ts, errors.ts and the
+ * routes; the integration tests check real answers against them.
+ */
+import type { OpenApiDocument, Response, Schema } from './types.ts';
+
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+
+const user: Schema = {
+  type: 'object',
+  description: 'A user as the API shows it. Never the password or its hash.',
+  properties: {
+    id: {
+      type: 'string',
+      pattern: '^[0-9]{1,20}$',
+      description: '64-bit id as a decimal string (ids exceed 2^53, so never a JSON number).',
+      examples: ['250558285122371584'],
+    },
+    username: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_.-]{1,32}$',
+      description: 'Unique regardless of case; the spelling given at creation is kept.',
+    },
+    nickname: { type: 'string', minLength: 1, maxLength: 64, description: 'Any script or emoji.' },
+    picture_url: {
+      type: ['string', 'null'],
+      description: 'Where the profile picture is served; null when there is none.',
+    },
+  },
+  required: ['id', 'username', 'nickname', 'picture_url'],
+  additionalProperties: false,
+};
+
+const timestamp = (what: string): Schema => ({
+  type: 'string',
+  format: 'date-time',
+  description: `${what} (RFC 3339, UTC, millisecond precision).`,
+  examples: ['2026-11-23T10:18:37.410Z'],
+});
+
+const adminUser: Schema = {
+  ...user,
+  description: 'A user as the admin API shows it: the public shape and its timestamps.',
+  properties: {
+    ...user.properties,
+    created_at: timestamp('When the account was created'),
+    updated_at: timestamp('When the nickname, password or picture last changed'),
+  },
+  required: [...(user.required ?? []), 'created_at', 'updated_at'],
+};
+
+const RULES = {
+  username: "3 to 32 characters: letters A-Z, digits, '_', '.' or '-'. Unique regardless of case.",
+  password: '8 to 128 characters (code points), NFC-normalised, never trimmed.',
+  nickname:
+    'Any script or emoji: 1 to 64 characters after NFC and trimming, something visible, ' +
+    'no control or text-direction characters.',
+};
+
+const string = (description: string): Schema => ({ type: 'string', description });
+
+const errorCodes = [
+  'INVALID_ARGUMENT',
+  'UNAUTHENTICATED',
+  'PERMISSION_DENIED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'UNSUPPORTED_MEDIA',
+  'PAYLOAD_TOO_LARGE',
+  'RESOURCE_EXHAUSTED',
+  'UNIMPLEMENTED',
+  'UNAVAILABLE',
+  'DEADLINE_EXCEEDED',
+  'INTERNAL',
+];
+
+const schemas: Record<string, Schema> = {
+  User: user,
+  AdminUser: adminUser,
+  UserAnswer: {
+    type: 'object',
+    properties: { user: ref('User') },
+    required: ['user'],
+    additionalProperties: false,
+  },
+  AdminUserAnswer: {
+    type: 'object',
+    properties: { user: ref('AdminUser') },
+    required: ['user'],
+    additionalProperties: false,
+  },
+  UserPage: {
+    type: 'object',
+    description:
+      'One page of a listing. A page shorter than `limit` is the last one; a full page ' +
+      'always has a cursor, so the page after it may be empty.',
+    properties: {
+      users: { type: 'array', items: ref('AdminUser') },
+      next_cursor: {
+        type: ['string', 'null'],
+        description: 'Pass as `cursor` for the next page; null on the last page.',
+      },
+    },
+    required: ['users', 'next_cursor'],
+    additionalProperties: false,
+  },
+  Error: {
+    type: 'object',
+    description: 'The body of every error answer.',
+    properties: {
+      error: {
+        type: 'object',
+        properties: {
+          code: { type: 'string', enum: errorCodes },
+          message: string('Safe to show to the person using the client.'),
+          field: string('The request field at fault, when one is.'),
+        },
+        required: ['code', 'message'],
+        additionalProperties: false,
+      },
+    },
+    required: ['error'],
+    additionalProperties: false,
+  },
+  Status: {
+    type: 'object',
+    properties: { status: string('What happened.') },
+    required: ['status'],
+    additionalProperties: false,
+  },
+  Ready: {
+    type: 'object',
+    properties: {
+      status: { type: 'string', const: 'ready' },
+      tcpServer: string('The TCP server that answered the readiness ping (host:pid).'),
+    },
+    required: ['status', 'tcpServer'],
+    additionalProperties: false,
+  },
+  Token: {
+    type: 'object',
+    properties: { token: string('The session token, for `Authorization: Bearer`.') },
+    required: ['token'],
+    additionalProperties: false,
+  },
+  Credentials: {
+    type: 'object',
+    properties: { username: string(RULES.username), password: string('The password.') },
+    required: ['username', 'password'],
+  },
+  NewUser: {
+    type: 'object',
+    properties: {
+      username: string(RULES.username),
+      password: { ...string(RULES.password), writeOnly: true },
+      nickname: string(`${RULES.nickname} Absent or empty: the username.`),
+    },
+    required: ['username', 'password'],
+  },
+  NewAdminUser: {
+    type: 'object',
+    description: 'Unknown fields are refused (400).',
+    properties: {
+      username: string(RULES.username),
+      password: { ...string(RULES.password), writeOnly: true },
+      nickname: string(`${RULES.nickname} Absent or empty: the username.`),
+    },
+    required: ['username', 'password'],
+    additionalProperties: false,
+  },
+  UserChanges: {
+    type: 'object',
+    description:
+      'The fields to change; absent ones stay as they are. Unknown fields are refused (400).',
+    properties: {
+      nickname: string(RULES.nickname),
+      password: {
+        ...string(`${RULES.password} Ends every session of the user.`),
+        writeOnly: true,
+      },
+      username: string(
+        'Usernames cannot be changed: when sent, it must be exactly the current one (else 400).',
+      ),
+    },
+    additionalProperties: false,
+  },
+  NicknameChange: {
+    type: 'object',
+    properties: { nickname: string(RULES.nickname) },
+    required: ['nickname'],
+  },
+};
+
+const error = (description: string, headers?: Response['headers']): Response => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: { 'application/json': { schema: ref('Error') } },
+});
+
+const retryAfter = {
+  'Retry-After': {
+    description: 'Seconds after which a retry may succeed.',
+    schema: { type: 'integer', minimum: 1 } satisfies Schema,
+  },
+};
+
+const responses: Record<string, Response> = {
+  BadRequest: error('The request is malformed or a value breaks a rule (`field` names it).'),
+  Unauthenticated: error('No valid credentials.'),
+  AdminUnauthenticated: error(
+    'The admin token is missing or wrong. Checked before anything else: nothing was done.',
+  ),
+  CrossSite: error('A browser sent this state-changing request from another site (CSRF).'),
+  AdminNotFound: error(
+    'No such user; or the admin API is off (no ADMIN_TOKEN configured), which answers every ' +
+      '/users request with `no such route`, as for a route that does not exist.',
+  ),
+  Conflict: error('The username is taken (regardless of case).'),
+  PayloadTooLarge: error('The body is over HTTP_MAX_JSON_BYTES.'),
+  UnsupportedMedia: error('The body is not sent as application/json.'),
+  PictureTooLarge: error('The upload is over HTTP_MAX_UPLOAD_BYTES (counted while it is read).'),
+  NotAPicture: error('The upload is not a JPEG, PNG, WebP or GIF image.'),
+  NoSuchPicture: error('No picture has this name.'),
+  TooManyRequests: error('Too many password hashes at once; try again later.', retryAfter),
+  Unavailable: error('The service is overloaded or a dependency is down.', retryAfter),
+  DeadlineExceeded: error('The answer did not come in time.'),
+  Internal: error('A bug; the details are in the server log.'),
+};
+
+export const components: OpenApiDocument['components'] = {
+  schemas,
+  responses,
+  parameters: {
+    UserId: {
+      name: 'id',
+      in: 'path',
+      required: true,
+      description: 'The user id (a decimal). Anything that is not one is answered 404.',
+      schema: { type: 'string', pattern: '^[0-9]{1,20}$' },
+    },
+  },
+  securitySchemes: {
+    adminToken: {
+      type: 'http',
+      scheme: 'bearer',
+      description: 'The ADMIN_TOKEN the TCP server is configured with.',
+    },
+    sessionBearer: {
+      type: 'http',
+      scheme: 'bearer',
+      description: 'A session token from POST /open_api/v1/authenticate.',
+    },
+    sessionCookie: {
+      type: 'apiKey',
+      in: 'cookie',
+      name: 'session',
+      description:
+        'The session cookie set at login (`__Host-session` over HTTPS). Requests that change ' +
+        'something are refused (403) when a browser sends them from another site.',
+    },
+  },
+};

@@ -1,0 +1,400 @@
+/**
+ * The OpenAPI 3.1 description of the whole HTTP API, served at GET /openapi.json.
+ * Kept true by tests: document.test.ts fails when a route of the app is not
+ * described here or a described one does not exist, and the integration
+ * tests check real answers against the schemas.
+ */
+import { components } from './components.ts';
+import type { OpenApiDocument, Operation, Ref, Response, Schema } from './types.ts';
+
+const json = (schema: Schema) => ({ 'application/json': { schema } });
+const schema = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const answer = (description: string, name: string): Response => ({
+  description,
+  content: json(schema(name)),
+});
+const failure = (name: string): Ref => ({ $ref: `#/components/responses/${name}` });
+const body = (name: string) => ({ required: true, content: json(schema(name)) });
+
+/** What any call through the TCP server may also answer. */
+const rpcFailures = {
+  '503': failure('Unavailable'),
+  '504': failure('DeadlineExceeded'),
+  '500': failure('Internal'),
+};
+/** What any JSON body may be refused with before it is looked at. */
+const bodyFailures = {
+  '400': failure('BadRequest'),
+  '413': failure('PayloadTooLarge'),
+  '415': failure('UnsupportedMedia'),
+};
+type Security = Operation['security'];
+const session: Security = [{ sessionBearer: [] }, { sessionCookie: [] }];
+const admin: Security = [{ adminToken: [] }];
+const none: Security = [];
+
+const adminCall =
+  'Needs `Authorization: Bearer <ADMIN_TOKEN>`, checked (by the TCP server) before anything ' +
+  'else, even before the request is validated. Every call writes one audit line to the TCP ' +
+  "server's log: the action, the user, the result, the client address and the request id " +
+  '(sent back as `X-Request-Id`; a short `X-Request-Id` from the caller is kept).';
+
+export const openApiDocument: OpenApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'usermgr',
+    version: '0.1.0',
+    description:
+      'Sign-up, login and profiles; and, for operators, the admin API over every account. ' +
+      'JSON in and out; errors always have the body `{"error":{"code","message","field?"}}`.',
+  },
+  tags: [
+    { name: 'accounts', description: 'Sign-up, login and the logged-in user.' },
+    { name: 'admin', description: 'Every account, for the holder of ADMIN_TOKEN.' },
+    { name: 'operations', description: 'Health, readiness and this description.' },
+  ],
+  paths: {
+    '/open_api/v1/register': {
+      post: {
+        operationId: 'register',
+        summary: 'Create an account',
+        tags: ['accounts'],
+        security: none,
+        requestBody: body('NewUser'),
+        responses: {
+          '200': answer('The new user.', 'UserAnswer'),
+          ...bodyFailures,
+          '403': failure('CrossSite'),
+          '409': failure('Conflict'),
+          '429': failure('TooManyRequests'),
+          ...rpcFailures,
+        },
+      },
+    },
+    '/open_api/v1/authenticate': {
+      post: {
+        operationId: 'authenticate',
+        summary: 'Log in',
+        description:
+          'Answers the session token and sets it as an HttpOnly, SameSite=Lax cookie. An ' +
+          'unknown username and a wrong password get the same answer, after the same work.',
+        tags: ['accounts'],
+        security: none,
+        requestBody: body('Credentials'),
+        responses: {
+          '200': {
+            description: 'Logged in.',
+            headers: {
+              'Set-Cookie': {
+                description: 'The session cookie.',
+                schema: { type: 'string' },
+              },
+            },
+            content: json(schema('Token')),
+          },
+          ...bodyFailures,
+          '401': failure('Unauthenticated'),
+          '403': failure('CrossSite'),
+          '429': failure('TooManyRequests'),
+          ...rpcFailures,
+        },
+      },
+    },
+    '/api/v1/me': {
+      get: {
+        operationId: 'getMe',
+        summary: 'The logged-in user',
+        tags: ['accounts'],
+        security: session,
+        responses: {
+          '200': answer('The user.', 'UserAnswer'),
+          '401': failure('Unauthenticated'),
+          ...rpcFailures,
+        },
+      },
+      patch: {
+        operationId: 'updateMe',
+        summary: "Change the logged-in user's nickname",
+        tags: ['accounts'],
+        security: session,
+        requestBody: body('NicknameChange'),
+        responses: {
+          '200': answer('The changed user.', 'UserAnswer'),
+          ...bodyFailures,
+          '401': failure('Unauthenticated'),
+          '403': failure('CrossSite'),
+          ...rpcFailures,
+        },
+      },
+    },
+    '/api/v1/me/picture': {
+      put: {
+        operationId: 'setMyPicture',
+        summary: "Replace the logged-in user's picture",
+        description:
+          'The image is checked (JPEG, PNG, WebP or GIF by its bytes; at most ' +
+          'PICTURE_MAX_PIXELS, refused before decoding), turned upright, stripped of ' +
+          'metadata, cropped to a centred square and stored as 256 and 64 px WebP named by ' +
+          'the SHA-256 of the result. The previous picture is removed unless another user has it.',
+        tags: ['accounts'],
+        security: session,
+        requestBody: {
+          required: true,
+          content: {
+            'multipart/form-data': {
+              schema: {
+                type: 'object',
+                required: ['picture'],
+                properties: { picture: { type: 'string', contentEncoding: 'binary' } },
+              },
+            },
+            'image/*': { schema: { type: 'string', contentEncoding: 'binary' } },
+          },
+        },
+        responses: {
+          '200': answer('The user, with the new picture_url.', 'UserAnswer'),
+          '400': failure('BadRequest'),
+          '401': failure('Unauthenticated'),
+          '403': failure('CrossSite'),
+          '413': failure('PictureTooLarge'),
+          '415': failure('NotAPicture'),
+          '429': failure('TooManyRequests'),
+          ...rpcFailures,
+        },
+      },
+    },
+    '/pictures/{file}': {
+      get: {
+        operationId: 'getPicture',
+        summary: 'A stored picture',
+        description:
+          'Names come from `picture_url`: `<sha256>.webp` (256 px) or `<sha256>-64.webp` ' +
+          '(64 px). Immutable: cached for a year, with an ETag (304 on If-None-Match).',
+        tags: ['accounts'],
+        security: none,
+        parameters: [
+          {
+            name: 'file',
+            in: 'path',
+            required: true,
+            description: 'The picture file name.',
+            schema: { type: 'string', pattern: '^[0-9a-f]{64}(-64)?\\.webp$' },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'The picture.',
+            content: { 'image/webp': { schema: { type: 'string', contentEncoding: 'binary' } } },
+          },
+          '304': { description: 'Not modified.' },
+          '404': failure('NoSuchPicture'),
+          ...rpcFailures,
+        },
+      },
+    },
+    '/api/v1/logout': {
+      post: {
+        operationId: 'logout',
+        summary: 'End this session',
+        description: 'The token stops working at once, and the cookie is cleared.',
+        tags: ['accounts'],
+        security: session,
+        responses: {
+          '200': answer('Logged out.', 'Status'),
+          '401': failure('Unauthenticated'),
+          '403': failure('CrossSite'),
+          ...rpcFailures,
+        },
+      },
+    },
+    '/api/v1/logout-all': {
+      post: {
+        operationId: 'logoutAll',
+        summary: 'End every session of the user',
+        tags: ['accounts'],
+        security: session,
+        responses: {
+          '200': answer('Logged out everywhere.', 'Status'),
+          '401': failure('Unauthenticated'),
+          '403': failure('CrossSite'),
+          ...rpcFailures,
+        },
+      },
+    },
+    '/users': {
+      post: {
+        operationId: 'adminCreateUser',
+        summary: 'Create a user',
+        description: adminCall,
+        tags: ['admin'],
+        security: admin,
+        requestBody: body('NewAdminUser'),
+        responses: {
+          '201': {
+            description: 'Created.',
+            headers: {
+              Location: {
+                description: 'The new user: /users/{id}.',
+                schema: { type: 'string' },
+              },
+            },
+            content: json(schema('AdminUserAnswer')),
+          },
+          ...bodyFailures,
+          '401': failure('AdminUnauthenticated'),
+          '404': failure('AdminNotFound'),
+          '409': failure('Conflict'),
+          '429': failure('TooManyRequests'),
+          ...rpcFailures,
+        },
+      },
+      get: {
+        operationId: 'adminListUsers',
+        summary: 'List users, a page at a time',
+        description:
+          `${adminCall}\n\nKeyset pagination: without \`username_prefix\` in id order, with it ` +
+          'the users whose username starts with it (regardless of case), in username order. ' +
+          'Each page costs the same however deep it is (no OFFSET, no COUNT). A user created ' +
+          'or deleted during a walk may or may not be listed; every user that exists for the ' +
+          'whole walk is listed exactly once.',
+        tags: ['admin'],
+        security: admin,
+        parameters: [
+          {
+            name: 'limit',
+            in: 'query',
+            description: 'Users per page.',
+            schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+          },
+          {
+            name: 'cursor',
+            in: 'query',
+            description:
+              '`next_cursor` of the previous page, as it was; absent for the first page. A ' +
+              'cursor belongs to its `username_prefix`; anything else is refused (400).',
+            schema: { type: 'string', pattern: '^[A-Za-z0-9_-]*$' },
+          },
+          {
+            name: 'username_prefix',
+            in: 'query',
+            description: 'Only usernames starting with this, regardless of case.',
+            schema: { type: 'string', pattern: '^[A-Za-z0-9_.-]{0,32}$' },
+          },
+        ],
+        responses: {
+          '200': answer('A page of users.', 'UserPage'),
+          '400': failure('BadRequest'),
+          '401': failure('AdminUnauthenticated'),
+          '404': failure('AdminNotFound'),
+          ...rpcFailures,
+        },
+      },
+    },
+    '/users/{id}': {
+      get: {
+        operationId: 'adminGetUser',
+        summary: 'Read a user',
+        description: adminCall,
+        tags: ['admin'],
+        security: admin,
+        parameters: [{ $ref: '#/components/parameters/UserId' }],
+        responses: {
+          '200': answer('The user.', 'AdminUserAnswer'),
+          '401': failure('AdminUnauthenticated'),
+          '404': failure('AdminNotFound'),
+          ...rpcFailures,
+        },
+      },
+      put: {
+        operationId: 'adminUpdateUser',
+        summary: "Change a user's nickname and/or password",
+        description:
+          `${adminCall}\n\nA new password is hashed again and ends every session of the ` +
+          'user: tokens issued before it are refused (401).',
+        tags: ['admin'],
+        security: admin,
+        parameters: [{ $ref: '#/components/parameters/UserId' }],
+        requestBody: body('UserChanges'),
+        responses: {
+          '200': answer('The user as it is now.', 'AdminUserAnswer'),
+          ...bodyFailures,
+          '401': failure('AdminUnauthenticated'),
+          '404': failure('AdminNotFound'),
+          '429': failure('TooManyRequests'),
+          ...rpcFailures,
+        },
+      },
+      delete: {
+        operationId: 'adminDeleteUser',
+        summary: 'Delete a user',
+        description:
+          `${adminCall}\n\nThe user's sessions stop working at once and its cache entry is ` +
+          'removed; the username is free again.',
+        tags: ['admin'],
+        security: admin,
+        parameters: [{ $ref: '#/components/parameters/UserId' }],
+        responses: {
+          '204': { description: 'Deleted.' },
+          '401': failure('AdminUnauthenticated'),
+          '404': failure('AdminNotFound'),
+          ...rpcFailures,
+        },
+      },
+    },
+    '/healthz': {
+      get: {
+        operationId: 'health',
+        summary: 'Liveness',
+        description: 'The process is alive. Depends on nothing.',
+        tags: ['operations'],
+        security: none,
+        responses: { '200': answer('Alive.', 'Status') },
+      },
+    },
+    '/readyz': {
+      get: {
+        operationId: 'ready',
+        summary: 'Readiness',
+        description: 'Ready when a ping reaches a TCP server through the pool.',
+        tags: ['operations'],
+        security: none,
+        responses: {
+          '200': answer('Ready.', 'Ready'),
+          '503': failure('Unavailable'),
+        },
+      },
+    },
+    '/metrics': {
+      get: {
+        operationId: 'metrics',
+        summary: 'Prometheus metrics',
+        description:
+          'Latency per route and per call, the connection pool, the event loop; see the ' +
+          'README. The TCP server serves its own on TCP_METRICS_PORT.',
+        tags: ['operations'],
+        security: none,
+        responses: {
+          '200': {
+            description: 'The Prometheus text exposition format.',
+            content: { 'text/plain': { schema: { type: 'string' } } },
+          },
+        },
+      },
+    },
+    '/openapi.json': {
+      get: {
+        operationId: 'openApi',
+        summary: 'This description',
+        tags: ['operations'],
+        security: none,
+        responses: {
+          '200': {
+            description: 'The OpenAPI 3.1 document.',
+            content: json({ type: 'object' }),
+          },
+        },
+      },
+    },
+  },
+  components,
+};

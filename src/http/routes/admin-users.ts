@@ -1,0 +1,181 @@
+/**
+ * The admin API, `/users`: any account, for the holder of ADMIN_TOKEN. This
+ * server checks the shape of each request and passes the bearer token on;
+ * the TCP server checks the token (before anything else), decides, and
+ * writes the audit line.
+ *
+ * A request whose shape is refused here is first shown to the TCP server
+ * (the AdminCheck call): a caller without the token gets 401, or 404 when
+ * the admin API is off, exactly as for a well-formed request, so it learns
+ * nothing about the API, and the refusal is audited like any admin call.
+ */
+import { type Context, Hono } from 'hono';
+import type { CallOptions } from '../../rpc/client.ts';
+import { RpcError } from '../../wire/rpc-error.ts';
+import { Status } from '../../wire/status.ts';
+import type { AppDeps } from '../app.ts';
+import { onlyFields, optionalStringField, readJsonObject, stringField } from '../json.ts';
+import { callOptions } from '../request-info.ts';
+import { adminUserJson } from '../user-json.ts';
+import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS } from './open-api.ts';
+
+type Action = 'create' | 'get' | 'update' | 'delete' | 'list';
+
+interface AdminRequest {
+  token: string;
+  options: CallOptions;
+}
+
+/** Ids are 64-bit unsigned on the wire: canonical decimals up to 2^64-1. */
+const ID = /^(0|[1-9][0-9]{0,19})$/;
+const MAX_WIRE_ID = (1n << 64n) - 1n;
+const LIST_PARAMS = ['limit', 'cursor', 'username_prefix'];
+/** Far above what the TCP server accepts; only keeps absurd input off the wire. */
+const MAX_CURSOR_CHARS = 512;
+const MAX_PREFIX_CHARS = 64;
+
+export function adminUserRoutes({ rpc, config }: AppDeps) {
+  const maxJson = config.http.maxJsonBytes;
+  /** What every admin call carries: the token, and the client address and request id for the audit line. */
+  const admin = (c: Context): AdminRequest => ({
+    token: bearerToken(c),
+    options: callOptions(c, config.trustProxy),
+  });
+  /** Runs this server's checks of a request; a refusal goes past the TCP server's token check first. */
+  async function checked<T>(
+    request: AdminRequest,
+    action: Action,
+    userId: string,
+    parse: () => T | Promise<T>,
+  ): Promise<T> {
+    try {
+      return await parse();
+    } catch (err) {
+      const refusal = err instanceof RpcError ? err.code : Status.INVALID_ARGUMENT;
+      // Throws 401, or 404 when the admin API is off; else the refusal stands.
+      await rpc.call(
+        'adminCheck',
+        { adminToken: request.token, action, userId, refusal },
+        request.options,
+      );
+      throw err;
+    }
+  }
+
+  return new Hono()
+    .post('/users', async (c) => {
+      const request = admin(c);
+      const input = await checked(request, 'create', '', async () => {
+        const body = await readJsonObject(c, maxJson);
+        onlyFields(body, ['username', 'password', 'nickname']);
+        return {
+          username: stringField(body, 'username', MAX_USERNAME_CHARS),
+          password: stringField(body, 'password', MAX_PASSWORD_CHARS),
+          nickname: stringField(body, 'nickname', MAX_NICKNAME_CHARS, false),
+        };
+      });
+      const { user } = await rpc.call(
+        'adminCreateUser',
+        { adminToken: request.token, ...input },
+        request.options,
+      );
+      const json = adminUserJson(user);
+      c.header('Location', `/users/${json.id}`);
+      return c.json({ user: json }, 201);
+    })
+    .get('/users', async (c) => {
+      const request = admin(c);
+      const query = await checked(request, 'list', '', () => listQuery(c));
+      const page = await rpc.call(
+        'adminListUsers',
+        { adminToken: request.token, ...query },
+        request.options,
+      );
+      return c.json({
+        users: page.users.map(adminUserJson),
+        next_cursor: page.nextCursor === '' ? null : page.nextCursor,
+      });
+    })
+    .get('/users/:id', async (c) => {
+      const request = admin(c);
+      const id = await checked(request, 'get', '', () => userId(c.req.param('id')));
+      const { user } = await rpc.call(
+        'adminGetUser',
+        { adminToken: request.token, id },
+        request.options,
+      );
+      return c.json({ user: adminUserJson(user) });
+    })
+    .put('/users/:id', async (c) => {
+      const request = admin(c);
+      const id = await checked(request, 'update', '', () => userId(c.req.param('id')));
+      const changes = await checked(request, 'update', id, async () => {
+        const body = await readJsonObject(c, maxJson);
+        onlyFields(body, ['nickname', 'password', 'username']);
+        return {
+          nickname: optionalStringField(body, 'nickname', MAX_NICKNAME_CHARS),
+          password: optionalStringField(body, 'password', MAX_PASSWORD_CHARS),
+          username: optionalStringField(body, 'username', MAX_USERNAME_CHARS),
+        };
+      });
+      const { user } = await rpc.call(
+        'adminUpdateUser',
+        { adminToken: request.token, id, ...changes },
+        request.options,
+      );
+      return c.json({ user: adminUserJson(user) });
+    })
+    .delete('/users/:id', async (c) => {
+      const request = admin(c);
+      const id = await checked(request, 'delete', '', () => userId(c.req.param('id')));
+      await rpc.call('adminDeleteUser', { adminToken: request.token, id }, request.options);
+      return c.body(null, 204);
+    });
+}
+
+/** The admin token from `Authorization: Bearer`; '' when there is none. Never from a cookie. */
+function bearerToken(c: Context): string {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
+  return match?.[1] ?? '';
+}
+
+/** A path id that can name a user; anything else names nobody (404). */
+function userId(raw: string): string {
+  if (!ID.test(raw) || BigInt(raw) > MAX_WIRE_ID) {
+    throw new RpcError(Status.NOT_FOUND, 'no such user');
+  }
+  return raw;
+}
+
+/**
+ * The listing's query parameters: known ones only, each at most once.
+ * Empty means absent. The TCP server checks the values' meaning (limit up to
+ * 500, prefix characters, cursor); here only what must fit on the wire.
+ */
+function listQuery(c: Context): { limit: number; cursor: string; usernamePrefix: string } {
+  const params = new URL(c.req.url).searchParams;
+  const seen = new Set<string>();
+  for (const name of params.keys()) {
+    const shown = name.slice(0, 64);
+    if (!LIST_PARAMS.includes(name))
+      invalid(`unknown query parameter ${JSON.stringify(shown)}`, shown);
+    if (seen.has(name)) invalid(`${name} must be given at most once`, name);
+    seen.add(name);
+  }
+  const limit = params.get('limit') ?? '';
+  // 1..999999999 fits the wire's uint32; 0 would mean "the default" there.
+  if (limit !== '' && !/^[1-9][0-9]{0,8}$/.test(limit)) {
+    invalid('limit must be an integer from 1 to 500', 'limit');
+  }
+  const cursor = params.get('cursor') ?? '';
+  if (cursor.length > MAX_CURSOR_CHARS) invalid('cursor is not one this API gave out', 'cursor');
+  const usernamePrefix = params.get('username_prefix') ?? '';
+  if (usernamePrefix.length > MAX_PREFIX_CHARS) {
+    invalid('username_prefix is too long', 'username_prefix');
+  }
+  return { limit: limit === '' ? 0 : Number(limit), cursor, usernamePrefix };
+}
+
+function invalid(message: string, field: string): never {
+  throw new RpcError(Status.INVALID_ARGUMENT, message, { field });
+}
