@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- <scenario> [--cache on|off] [--connections 1000] [--duration 30]
  *   [--users 200] [--random] [--runs 1] [--threads 2] [--url URL] [--no-baseline]
- *   [--cold-connections 50]`
+ *   [--cold-connections 50] [--http-processes 1] [--metrics on|off]`
  *
  * Scenarios: baseline, login, profile, nickname, cold-login (bench/scenarios.ts).
  * Starts the TCP server and the HTTP server as two processes against
@@ -45,6 +45,7 @@ const { values, positionals } = parseArgs({
     'cold-connections': { type: 'string', default: '50' },
     'http-port': { type: 'string', default: '18080' },
     'http-processes': { type: 'string', default: '1' },
+    metrics: { type: 'string', default: 'on' },
     'tcp-port': { type: 'string', default: '19090' },
   },
 });
@@ -113,6 +114,7 @@ function startStack(): Server[] {
     MYSQL_URL: mysqlUrl,
     REDIS_URL: cache === 'on' ? redisUrl : '',
     REDIS_KEY_PREFIX: 'bench:',
+    METRICS_ENABLED: String(values.metrics !== 'off'),
     // All simulated clients share one address (the load generator's); the
     // per-username limits stay as configured.
     RATE_LIMIT_IP_PER_S: '100000000',

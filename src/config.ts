@@ -20,6 +20,8 @@ export function loadConfig(env: Env = process.env) {
   const tcpHost = read.string('TCP_HOST', '127.0.0.1');
   const tcpPort = read.int('TCP_PORT', 9090, 0, 65535);
   const config = {
+    /** Prometheus metrics on both servers; off only to measure what they cost. */
+    metricsEnabled: read.bool('METRICS_ENABLED', true),
     logLevel: read.oneOf('LOG_LEVEL', 'info', [
       'fatal',
       'error',

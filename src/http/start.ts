@@ -24,10 +24,16 @@ export function startHttpApp(config: Config, log: Logger): HttpApp {
     log,
   });
   pool.warm();
-  const metrics = createHttpMetrics(pool);
+  const metrics = config.metricsEnabled ? createHttpMetrics(pool) : null;
   let draining = false;
-  const rpc = createRpcClient(pool, config.pool.callTimeoutMs, metrics.observeRpc);
-  const app = createApp({ rpc, config, log, metrics: metrics.registry, draining: () => draining });
+  const rpc = createRpcClient(pool, config.pool.callTimeoutMs, metrics?.observeRpc);
+  const app = createApp({
+    rpc,
+    config,
+    log,
+    ...(metrics ? { metrics: metrics.registry } : {}),
+    draining: () => draining,
+  });
   const server = Bun.serve({
     hostname: config.http.host,
     port: config.http.port,

@@ -15,11 +15,13 @@ export const LATENCY_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
 
-export function createRegistry(processName: 'http' | 'tcp'): Registry {
+/** A registry; `withDefaults: false` leaves out the process metrics (and their timers). */
+export function createRegistry(processName: 'http' | 'tcp', withDefaults = true): Registry {
   const registry = new client.Registry();
   registry.setDefaultLabels({ process: processName });
   // Includes the event-loop lag histogram (nodejs_eventloop_lag_*).
-  client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  if (withDefaults)
+    client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
   return registry;
 }
 

@@ -40,6 +40,18 @@ export interface TcpMetrics {
   }): void;
 }
 
+/** Metrics that record nothing: what the server costs without them (METRICS_ENABLED=false). */
+export function noTcpMetrics(): TcpMetrics {
+  return {
+    registry: createRegistry('tcp', false),
+    observeCall: () => {},
+    observeHash: () => {},
+    timedStore: (target) => target,
+    timedCache: (target) => target,
+    watch: () => {},
+  };
+}
+
 export function createTcpMetrics(): TcpMetrics {
   const registry = createRegistry('tcp');
   const calls = histogram(

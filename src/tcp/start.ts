@@ -22,7 +22,7 @@ import type { UserStore } from '../store/port.ts';
 import { adminHandlers } from './admin-handlers.ts';
 import { createDispatch } from './dispatch.ts';
 import { accountHandlers } from './handlers.ts';
-import { createTcpMetrics } from './metrics.ts';
+import { createTcpMetrics, noTcpMetrics } from './metrics.ts';
 import { startOpsServer } from './ops-server.ts';
 import { pictureHandlers } from './picture-handlers.ts';
 import { sessionSecrets } from './secrets.ts';
@@ -51,7 +51,7 @@ const PURGE_INTERVAL_MS = 10 * 60_000;
 /** Wires the services to their adapters and starts listening. Used by main.ts and the tests. */
 export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> {
   const serverId = `${hostname()}:${process.pid}`;
-  const metrics = createTcpMetrics();
+  const metrics = config.metricsEnabled ? createTcpMetrics() : noTcpMetrics();
   const store = metrics.timedStore(
     await openStore(
       { mysqlUrl: config.mysql.url, dataDir: config.dataDir, mysql: config.mysql },
