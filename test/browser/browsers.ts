@@ -4,7 +4,7 @@
  * it (.ci/run does). Each launch gets a fresh profile directory, removed by
  * close().
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser } from 'puppeteer-core';
@@ -26,8 +26,38 @@ export interface LaunchedBrowser {
   close(): Promise<void>;
 }
 
+let reaped = false;
+
+/**
+ * Kills browsers left behind by test runs that died (killed by a timeout, say)
+ * before closing them: processes started with one of our profile directories
+ * whose parent is gone (re-parented to pid 1). Browsers of a live run keep
+ * their parent and are never touched.
+ */
+function reapOrphanedBrowsers(): void {
+  if (reaped) return;
+  reaped = true;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (
+        !cmdline.includes(`${tmpdir()}/usermgr-chromium-`) &&
+        !cmdline.includes(`${tmpdir()}/usermgr-firefox-`)
+      )
+        continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent === 1) process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+}
+
 export async function launch(name: BrowserName): Promise<LaunchedBrowser> {
   const { path, apt } = EXECUTABLES[name];
+  reapOrphanedBrowsers();
   if (!existsSync(path)) {
     throw new Error(
       `${name} is not installed (${path} is missing): apt-get install -y ${apt} ` +
@@ -45,6 +75,8 @@ export async function launch(name: BrowserName): Promise<LaunchedBrowser> {
             executablePath: path,
             headless: true,
             userDataDir,
+            // Over a pipe, Chromium exits by itself when this process dies.
+            pipe: true,
             args: [
               // Required as root, and harmless in a throwaway profile.
               '--no-sandbox',
