@@ -253,6 +253,33 @@ const rows: Row[] = [
       ],
     },
   },
+  {
+    // protobuf-es reads a declared field as its declared type whatever the
+    // tag says: without the wire-type check this decoded as an empty Ping and
+    // was answered OK.
+    name: 'a call with the wrong wire type (a Ping sent as varint 0)',
+    async send(port) {
+      const client = await rawClient(port);
+      client.write(frameOf([0x08, 0x05, 0x80, 0x01, 0x00]));
+      return client;
+    },
+    expect: { closed: { withinMs: 1000 } },
+  },
+  {
+    // Without the wire-type check the varint was read as the string's
+    // length, and the Register created the user 'wire_type_user'.
+    name: 'a Register whose username has the wrong wire type',
+    async send(port) {
+      const client = await rawClient(port);
+      const text = (value: string) => [value.length, ...new TextEncoder().encode(value)];
+      // RegisterRequest: username (1) tagged varint (0x08), password (2) length-delimited.
+      const register = [0x08, ...text('wire_type_user'), 0x12, ...text('correct horse battery')];
+      // Request: id 9, register (17) length-delimited.
+      client.write(frameOf([0x08, 0x09, 0x8a, 0x01, register.length, ...register]));
+      return client;
+    },
+    expect: { closed: { withinMs: 1000 } },
+  },
   { name: `10,000 connections opened at once (at most ${MAX_CONNECTIONS} held)`, flood: 10_000 },
 ];
 
