@@ -22,6 +22,17 @@ function codeForHttpStatus(status: number): Status {
   return Status.INVALID_ARGUMENT;
 }
 
+/**
+ * After refusing a body for its size: a chunked body may never end, so the
+ * connection is closed after the answer instead of Bun reading the rest.
+ * A body with a Content-Length is left for Bun to drain (at most
+ * MAX_FRAME_BYTES): closing while a client is still sending it resets the
+ * connection, and a browser then shows a network error, not the answer.
+ */
+export function closeConnection(c: Context): void {
+  if (c.req.header('content-length') === undefined) c.header('Connection', 'close');
+}
+
 export function errorJson(c: Context, status: number, code: string, message: string, field = '') {
   const body: ErrorBody = { error: { code, message } };
   if (field) body.error.field = field;
@@ -37,6 +48,7 @@ export function createErrorHandler(log: Logger) {
     }
     if (err instanceof HTTPException) {
       const status = err.status;
+      if (status === 413) closeConnection(c);
       const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : statusName(codeForHttpStatus(status));
       return errorJson(c, status, code, err.message || 'request rejected');
     }

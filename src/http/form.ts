@@ -1,8 +1,8 @@
 /**
  * Reading HTML form posts (urlencoded or multipart) strictly: a body that
- * does not parse, a field sent as a file, an over-long or malformed value are
- * 400s with a message, never a 500. Size limits are enforced before, while
- * the body is read (hono/body-limit).
+ * does not parse or is not UTF-8, a field sent as a file, an over-long or
+ * malformed value are 400s with a message, never a 500. Size limits are
+ * enforced before, while the body is read (hono/body-limit).
  */
 import type { Context } from 'hono';
 import { RpcError } from '../wire/rpc-error.ts';
@@ -16,19 +16,76 @@ function invalid(message: string, field = ''): RpcError {
 
 export async function readForm(c: Context): Promise<FormBody> {
   const type = c.req.header('content-type') ?? '';
-  if (!/^(application\/x-www-form-urlencoded|multipart\/form-data)\s*(;|$)/i.test(type)) {
+  if (/^application\/x-www-form-urlencoded\s*(;|$)/i.test(type)) {
+    return parseUrlencoded(await c.req.arrayBuffer());
+  }
+  if (!/^multipart\/form-data\s*(;|$)/i.test(type)) {
     throw new RpcError(
       Status.UNSUPPORTED_MEDIA,
       'send the form as application/x-www-form-urlencoded or multipart/form-data',
     );
   }
+  let body: FormBody;
   try {
-    return (await c.req.parseBody({ all: true })) as FormBody;
+    body = (await c.req.parseBody({ all: true })) as FormBody;
   } catch (err) {
     // Bun's form parser throws TypeError on a malformed body or boundary.
     if (err instanceof TypeError || err instanceof SyntaxError)
       throw invalid('the form could not be read: the body is malformed');
     throw err;
+  }
+  // Bun decodes a text part with U+FFFD for invalid bytes, and its bytes
+  // are gone: a U+FFFD in one is taken for what it almost always is. (A
+  // browser sends one only if someone typed it, and this app's one
+  // multipart form, the picture's, has no text field but its token.)
+  for (const value of Object.values(body).flat()) {
+    if (typeof value === 'string' && value.includes('\uFFFD')) throw notUtf8();
+  }
+  return body;
+}
+
+const notUtf8 = () => invalid('the form is not valid UTF-8');
+/** Strict: throws a TypeError at the first invalid byte. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g;
+
+/**
+ * application/x-www-form-urlencoded as the URL standard parses it, except
+ * that bytes which are not UTF-8, raw or percent-encoded, are refused
+ * instead of read as U+FFFD (as URLSearchParams and formData() do): the
+ * password 'abc%FF' would otherwise be stored as 'abc\uFFFD', a value the
+ * client never sent. Later values of a repeated name follow the first.
+ */
+function parseUrlencoded(buffer: ArrayBuffer): FormBody {
+  let text: string;
+  try {
+    text = utf8.decode(buffer);
+  } catch {
+    throw notUtf8();
+  }
+  const body: FormBody = {};
+  for (const pair of text.split('&')) {
+    if (pair === '') continue;
+    const equals = pair.indexOf('=');
+    const name = decodeComponent(equals < 0 ? pair : pair.slice(0, equals));
+    const value = equals < 0 ? '' : decodeComponent(pair.slice(equals + 1));
+    const previous = body[name];
+    if (previous === undefined) body[name] = value;
+    else if (Array.isArray(previous)) previous.push(value);
+    else body[name] = [previous, value];
+  }
+  return body;
+}
+
+/** '+' is a space; each run of %XX escapes is UTF-8 (a '%' not followed by two hex digits is itself). */
+function decodeComponent(text: string): string {
+  const spaced = text.includes('+') ? text.replaceAll('+', ' ') : text;
+  if (!spaced.includes('%')) return spaced;
+  try {
+    return spaced.replace(ESCAPES, (run) => decodeURIComponent(run));
+  } catch {
+    // decodeURIComponent throws URIError for escapes that are not UTF-8.
+    throw notUtf8();
   }
 }
 

@@ -50,6 +50,27 @@ export async function rotatedJpeg(width = 400, height = 200): Promise<Uint8Array
   );
 }
 
+/** A JPEG of one colour. */
+export async function jpeg(width = 300, height = 200): Promise<Uint8Array<ArrayBuffer>> {
+  return bytes(image(width, height, RED, RED).jpeg().toBuffer());
+}
+
+/**
+ * A real JPEG that is also HTML: a page in a comment segment right after the
+ * start marker (within the first bytes a browser sniffs) and again after the
+ * end marker.
+ */
+export async function polyglotJpeg(): Promise<Uint8Array<ArrayBuffer>> {
+  const plain = Buffer.from(await jpeg(97, 61));
+  const html = Buffer.from('<html><body><script>alert(document.cookie)</script></body></html>');
+  const comment = Buffer.alloc(4);
+  comment.writeUInt16BE(0xfffe, 0); // COM marker
+  comment.writeUInt16BE(html.length + 2, 2);
+  return new Uint8Array(
+    Buffer.concat([plain.subarray(0, 2), comment, html, plain.subarray(2), html]),
+  );
+}
+
 export async function gif(width = 50, height = 50): Promise<Uint8Array<ArrayBuffer>> {
   return bytes(image(width, height, RED, BLUE).gif().toBuffer());
 }

@@ -8,6 +8,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 import type { AppDeps } from '../app.ts';
+import { closeConnection } from '../errors.ts';
 import { type Flash, setFlash, takeFlash } from '../flash.ts';
 import { formText, readForm } from '../form.ts';
 import { createPageErrorHandler, formFlash } from '../page-errors.tsx';
@@ -27,7 +28,10 @@ export function pageRoutes({ rpc, config, log }: AppDeps) {
   };
   const limit = bodyLimit({
     maxSize: config.http.maxJsonBytes,
-    onError: (c) => back(c, c.req.path, { error: 'the form is too large' }),
+    onError: (c) => {
+      closeConnection(c);
+      return back(c, c.req.path, { error: 'the form is too large' });
+    },
   });
 
   const app = new Hono();

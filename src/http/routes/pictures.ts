@@ -8,7 +8,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 import type { AppDeps } from '../app.ts';
-import { errorJson } from '../errors.ts';
+import { closeConnection, errorJson } from '../errors.ts';
 import { formFile, readForm } from '../form.ts';
 import { callOptions } from '../request-info.ts';
 import { isHttps, sessionToken } from '../session-cookie.ts';
@@ -20,8 +20,15 @@ const FILE = /^([0-9a-f]{64}(?:-64)?)\.webp$/;
 
 export function pictureRoutes({ rpc, config }: AppDeps) {
   const maxUpload = config.http.maxUploadBytes;
-  const tooLarge = (c: Context) =>
-    errorJson(c, 413, 'PAYLOAD_TOO_LARGE', `the picture is larger than ${formatBytes(maxUpload)}`);
+  const tooLarge = (c: Context) => {
+    closeConnection(c);
+    return errorJson(
+      c,
+      413,
+      'PAYLOAD_TOO_LARGE',
+      `the picture is larger than ${formatBytes(maxUpload)}`,
+    );
+  };
 
   return new Hono()
     .get('/pictures/:file', async (c) => {

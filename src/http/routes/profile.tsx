@@ -9,6 +9,7 @@ import type { CallResult } from '../../rpc/client.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 import type { AppDeps } from '../app.ts';
+import { closeConnection } from '../errors.ts';
 import { type Flash, setFlash, takeFlash } from '../flash.ts';
 import { type FormBody, formFile, formText, readForm } from '../form.ts';
 import { createPageErrorHandler, formFlash } from '../page-errors.tsx';
@@ -85,7 +86,10 @@ export function profileRoutes({ rpc, config, log }: AppDeps) {
       '/profile/nickname',
       bodyLimit({
         maxSize: config.http.maxJsonBytes,
-        onError: (c) => back(c, '/profile', { fields: { nickname: 'the nickname is too long' } }),
+        onError: (c) => {
+          closeConnection(c);
+          return back(c, '/profile', { fields: { nickname: 'the nickname is too long' } });
+        },
       }),
       async (c) => {
         const form = await readForm(c);
@@ -102,7 +106,10 @@ export function profileRoutes({ rpc, config, log }: AppDeps) {
       '/profile/picture',
       bodyLimit({
         maxSize: maxUpload + MULTIPART_OVERHEAD_BYTES,
-        onError: (c) => back(c, '/profile', tooLarge(maxUpload)),
+        onError: (c) => {
+          closeConnection(c);
+          return back(c, '/profile', tooLarge(maxUpload));
+        },
       }),
       async (c) => {
         const form = await readForm(c);

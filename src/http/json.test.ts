@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'bun:test';
+import { duplicateKey } from './json.ts';
+
+const check = (text: string) => duplicateKey(text, JSON.parse(text));
+
+describe('unit: duplicateKey', () => {
+  it.each([
+    ['{"username":"a","password":"b"}', null],
+    ['{"username":"a","password":"b","username":"c"}', 'username'],
+    ['{"username":"a","\\u0075sername":"c"}', 'username'],
+    ['{"a\\"b":1,"a\\"b":2}', 'a"b'],
+    ['{"__proto__":1,"__proto__":2}', '__proto__'],
+    // Colons, braces, quotes and commas inside strings are not structure.
+    ['{"password":"a:b:c,\\"d\\":{[","username":"x"}', null],
+    ['{"password":"a:b","x":"{\\"password\\":1}","password2":":"}', null],
+    // Nested objects are never read as fields: their keys do not count.
+    ['{"a":{"b":1,"b":2},"c":[{"d":1},{"d":2}]}', null],
+    ['{"a":{"b":1},"b":2,"a":3}', 'a'],
+    ['{ "a" : 1 , "a" : 2 }', 'a'],
+    ['{}', null],
+  ])('should find in %s: %p', (text, expected) => {
+    expect(check(text)).toBe(expected);
+  });
+});
