@@ -15,13 +15,25 @@ export interface Server {
   proc: Subprocess;
 }
 
-/** Starts `src/<script>` with Bun under `env`; its output goes to this terminal. */
+/**
+ * Starts `src/<script>` with Bun under `env`; its output goes to this terminal.
+ * `profileDir` writes a CPU profile of the process there when it exits.
+ */
 export function startServer(
   name: string,
   script: string,
   env: Record<string, string | undefined>,
+  profileDir = '',
 ): Server {
-  const proc = Bun.spawn([process.execPath, `${root}/${script}`], {
+  const profile = profileDir
+    ? [
+        '--cpu-prof',
+        '--cpu-prof-md',
+        `--cpu-prof-dir=${profileDir}`,
+        `--cpu-prof-name=${name}-${Date.now()}.md`,
+      ]
+    : [];
+  const proc = Bun.spawn([process.execPath, ...profile, `${root}/${script}`], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- <scenario> [--cache on|off] [--connections 1000] [--duration 30]
  *   [--users 200] [--random] [--runs 1] [--threads 2] [--url URL] [--no-baseline]
- *   [--cold-connections 50] [--http-processes 1] [--metrics on|off]`
+ *   [--cold-connections 50] [--http-processes 1] [--metrics on|off] [--profile DIR]`
  *
  * Scenarios: baseline, login, profile, nickname, cold-login (bench/scenarios.ts).
  * Starts the TCP server and the HTTP server as two processes against
@@ -42,6 +42,7 @@ const { values, positionals } = parseArgs({
     threads: { type: 'string', default: '2' },
     url: { type: 'string', default: '' },
     'no-baseline': { type: 'boolean', default: false },
+    profile: { type: 'string', default: '' },
     'cold-connections': { type: 'string', default: '50' },
     'http-port': { type: 'string', default: '18080' },
     'http-processes': { type: 'string', default: '1' },
@@ -84,6 +85,16 @@ async function seededUsers(): Promise<number> {
   }
 }
 
+/**
+ * CPU microseconds each process spent per request: a figure that moves less
+ * than req/s when something else on the machine takes a core for a while.
+ */
+function perRequest(cpu: Record<string, number>, rps: number): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(cpu).map(([name, percent]) => [name, Math.round((percent * 10_000) / rps)]),
+  );
+}
+
 function median(results: WrkResult[]): WrkResult {
   return [...results].sort((a, b) => a.rps - b.rps)[Math.floor(results.length / 2)] as WrkResult;
 }
@@ -120,19 +131,29 @@ function startStack(): Server[] {
     RATE_LIMIT_IP_PER_S: '100000000',
     RATE_LIMIT_IP_BURST: '100000000',
   };
-  const tcp = startServer('tcp', 'src/tcp/main.ts', {
-    ...common,
-    TCP_PORT: tcpPort,
-    TCP_METRICS_PORT: '0',
-  });
+  const tcp = startServer(
+    'tcp',
+    'src/tcp/main.ts',
+    {
+      ...common,
+      TCP_PORT: tcpPort,
+      TCP_METRICS_PORT: '0',
+    },
+    values.profile,
+  );
   const processes = Number(values['http-processes']);
   const http = Array.from({ length: processes }, () =>
-    startServer('http', 'src/http/main.ts', {
-      ...common,
-      HTTP_PORT: values['http-port'],
-      HTTP_REUSE_PORT: String(processes > 1),
-      TCP_ADDRS: `127.0.0.1:${tcpPort}`,
-    }),
+    startServer(
+      'http',
+      'src/http/main.ts',
+      {
+        ...common,
+        HTTP_PORT: values['http-port'],
+        HTTP_REUSE_PORT: String(processes > 1),
+        TCP_ADDRS: `127.0.0.1:${tcpPort}`,
+      },
+      values.profile,
+    ),
   );
   return [tcp, ...http];
 }
@@ -166,7 +187,7 @@ try {
     });
     const results: WrkResult[] = [];
     const colds: WrkResult[] = [];
-    let cpu: Record<string, number> = {};
+    const cpuOf = new Map<WrkResult, Record<string, number>>();
     for (let run = 0; run < runs; run++) {
       meter.start();
       const warmConns = cold ? connections - coldConnections : connections;
@@ -182,7 +203,8 @@ try {
             })
           : null,
       ]);
-      cpu = meter.stop();
+      const cpu = meter.stop();
+      cpuOf.set(result, cpu);
       cpu.wrk = Math.round(((result.cpu_s + (coldResult?.cpu_s ?? 0)) / result.duration_s) * 100);
       results.push(result);
       if (coldResult) colds.push(coldResult);
@@ -204,7 +226,8 @@ try {
         cold_p99_ms: c.p99_ms,
       });
     }
-    report(median(results), base, cpu, extra);
+    const middle = median(results);
+    report(middle, base, cpuOf.get(middle) ?? {}, extra);
   }
 } finally {
   await stopServers(servers);
@@ -236,7 +259,9 @@ function report(
           ratio_to_baseline: Math.round((result.rps / base.rps) * 100) / 100,
         }
       : {}),
-    ...(Object.keys(cpu).length ? { cpu_percent: cpu } : {}),
+    ...(Object.keys(cpu).length
+      ? { cpu_percent: cpu, cpu_us_per_request: perRequest(cpu, result.rps) }
+      : {}),
     ...extra,
   };
   console.log(
@@ -252,6 +277,9 @@ function report(
     console.log(
       `  baseline ${base.rps.toLocaleString()} req/s in this run: ratio ${summary.ratio_to_baseline}`,
     );
-  if (Object.keys(cpu).length) console.log(`  CPU (% of one core): ${JSON.stringify(cpu)}`);
+  if (Object.keys(cpu).length) {
+    console.log(`  CPU (% of one core): ${JSON.stringify(cpu)}`);
+    console.log(`  CPU per request (µs): ${JSON.stringify(perRequest(cpu, result.rps))}`);
+  }
   console.log(JSON.stringify(summary));
 }

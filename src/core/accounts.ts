@@ -47,7 +47,6 @@ export interface Session {
 
 export interface LoginResult extends Session {
   token: string;
-  csrfToken: string;
 }
 
 /** How long a background re-hash may take. */
@@ -132,7 +131,7 @@ export class Accounts {
     // "log out everywhere" is not caught by it.
     const issuedAt = Math.max(this.now(), user.sessionsValidAfterMs + 1);
     const { token, claims } = tokens.issue(user, issuedAt);
-    return { token, claims, user, csrfToken: tokens.csrfToken(claims.sessionId) };
+    return { token, claims, user };
   }
 
   /** True when `token` is a valid session of `username`. */

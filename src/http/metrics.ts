@@ -11,6 +11,7 @@ import {
   createRegistry,
   gaugeFrom,
   histogram,
+  observer,
   type Registry,
 } from '../lib/metrics.ts';
 import type { Logger } from '../log.ts';
@@ -34,6 +35,7 @@ export function createHttpMetrics(pool: Pool): HttpMetrics {
     'Calls to the TCP servers, by call and status.',
     ['call', 'status'],
   );
+  const observeRpc = observer(rpc);
   gaugeFrom(
     registry,
     'usermgr_pool_sockets',
@@ -78,7 +80,7 @@ export function createHttpMetrics(pool: Pool): HttpMetrics {
   );
   return {
     registry,
-    observeRpc: (call, status, seconds) => rpc.labels(call, status).observe(seconds),
+    observeRpc: (call, status, seconds) => observeRpc([call, status], seconds),
   };
 }
 
@@ -91,6 +93,7 @@ export function observeRequests(registry: Registry | null, log: Logger): Middlew
         ['route', 'method', 'status'],
       )
     : null;
+  const observe = requests ? observer(requests) : null;
   return async (c, next) => {
     const started = performance.now();
     const given = c.req.raw.headers.get('x-request-id');
@@ -100,7 +103,7 @@ export function observeRequests(registry: Registry | null, log: Logger): Middlew
     c.res.headers.set('X-Request-Id', requestId);
     const ms = performance.now() - started;
     const status = c.res.status;
-    requests?.labels(c.req.routePath, c.req.method, String(status)).observe(ms / 1000);
+    observe?.([c.req.routePath, c.req.method, String(status)], ms / 1000);
     if (status >= 500 || ms > SLOW_MS) {
       log.info(
         { requestId, method: c.req.method, route: c.req.routePath, status, ms: Math.round(ms) },

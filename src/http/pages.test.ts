@@ -57,7 +57,6 @@ function setup(answer: Answer = () => undefined) {
           return {
             token: 'tok',
             expiresAtMs: BigInt(Date.now() + 60_000),
-            csrfToken: 'c',
           } as never;
         default:
           return { user: USER } as never;

@@ -17,12 +17,7 @@ export function accountHandlers(accounts: Accounts): Handlers {
     }),
     login: async (req, ctx) => {
       const session = await accounts.login(req, ctx.deadline, ctx.clientIp);
-      return {
-        token: session.token,
-        expiresAtMs: BigInt(session.claims.expiresAtMs),
-        csrfToken: session.csrfToken,
-        user: toUser(session.user),
-      };
+      return { token: session.token, expiresAtMs: BigInt(session.claims.expiresAtMs) };
     },
     getProfile: async (req, ctx) => {
       const { user, csrfToken } = await accounts.profile(sessionAuth(req), ctx.deadline);

@@ -15,6 +15,7 @@ import {
   createRegistry,
   gaugeFrom,
   histogram,
+  observer,
   type Registry,
   timed,
 } from '../lib/metrics.ts';
@@ -60,6 +61,7 @@ export function createTcpMetrics(): TcpMetrics {
     'Calls served, by call and status.',
     ['call', 'status'],
   );
+  const observeCall = observer(calls);
   const store = histogram(
     registry,
     'usermgr_store_duration_seconds',
@@ -87,7 +89,7 @@ export function createTcpMetrics(): TcpMetrics {
   return {
     registry,
     observeCall(call, status, seconds) {
-      calls.labels(call, statusName(status)).observe(seconds);
+      observeCall([call, statusName(status)], seconds);
     },
     observeHash(waitedMs, ranMs) {
       hashWait.observe(waitedMs / 1000);
