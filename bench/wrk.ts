@@ -48,6 +48,9 @@ function luaString(text: string): string {
   return `[${eq}[${text}]${eq}]`;
 }
 
+/** Requests per Lua function: well under its 65536 constants (a request adds one or two). */
+const LUA_CHUNK = 10_000;
+
 function luaScript(requests: BenchRequest[], shuffleStart: boolean): string {
   const entries = requests.map((r) => {
     const headers = Object.entries(r.headers ?? {})
@@ -55,10 +58,18 @@ function luaScript(requests: BenchRequest[], shuffleStart: boolean): string {
       .join(', ');
     return `{ ${luaString(r.method)}, ${luaString(r.path)}, { ${headers} }, ${r.body === undefined ? 'nil' : luaString(r.body)} }`;
   });
+  // Lua allows at most 65536 constants in one function: the list is built in
+  // chunks, each in a function of its own (cold-login sends 200,000 bodies).
+  const chunks: string[] = [];
+  for (let i = 0; i < entries.length; i += LUA_CHUNK) {
+    chunks.push(
+      `add((function() return {\n${entries.slice(i, i + LUA_CHUNK).join(',\n')}\n} end)())`,
+    );
+  }
   return `
-local specs = {
-${entries.join(',\n')}
-}
+local specs = {}
+local function add(list) for _, s in ipairs(list) do specs[#specs + 1] = s end end
+${chunks.join('\n')}
 local requests = {}
 local n = 0
 local index = 0
