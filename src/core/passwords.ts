@@ -44,6 +44,20 @@ export class Passwords {
     return this.slots.waiting;
   }
 
+  /**
+   * Throws what a slow hash would be refused with now, when every slot is
+   * taken and the queue is full. Callers check it before spending anything
+   * else on an attempt: a refused attempt tried no password, so it must not
+   * count against the account or the address, nor cost cache round trips.
+   */
+  refuseIfFull(): void {
+    if (
+      this.slots.active >= this.options.concurrency &&
+      this.slots.waiting >= this.options.maxWaiting
+    )
+      throw busy();
+  }
+
   hash(password: string, deadline: number): Promise<string> {
     return this.slow(deadline, () => {
       this.counts.hash++;
@@ -90,15 +104,7 @@ export class Passwords {
   private async slow<T>(deadline: number, work: () => Promise<T>): Promise<T> {
     const queued = performance.now();
     const acquired = await this.slots.acquire(deadline);
-    if (acquired === 'busy') {
-      throw new RpcError(
-        Status.RESOURCE_EXHAUSTED,
-        'too many sign-ins at once, try again in a moment',
-        {
-          retryAfterS: 1,
-        },
-      );
-    }
+    if (acquired === 'busy') throw busy();
     if (acquired === 'timeout')
       throw new RpcError(Status.DEADLINE_EXCEEDED, 'the server is too busy to answer in time');
     const started = performance.now();
@@ -109,4 +115,14 @@ export class Passwords {
       this.onWait(started - queued, performance.now() - started);
     }
   }
+}
+
+function busy(): RpcError {
+  return new RpcError(
+    Status.RESOURCE_EXHAUSTED,
+    'too many sign-ins at once, try again in a moment',
+    {
+      retryAfterS: 1,
+    },
+  );
 }
