@@ -3,8 +3,10 @@
  * and paused while requests keep coming. MariaDB is the store.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
+import { createRedisCache } from '../src/cache/redis.ts';
+import { silentLogger } from '../src/log.ts';
 import { bearer, jsonInit, type Stack, startStack } from './fixture.ts';
-import { type PrivateRedis, startPrivateRedis } from './support/redis.ts';
+import { type PrivateRedis, startPrivateRedis, uniquePrefix } from './support/redis.ts';
 
 let redis: PrivateRedis;
 let stack: Stack;
@@ -90,6 +92,50 @@ describe('integration: cache outage', () => {
       expect(performance.now() - started).toBeLessThan(2000);
     } finally {
       redis.resume();
+    }
+  });
+
+  // Regression: with auto-pipelining, a command made while an earlier pipeline
+  // hung was queued inside ioredis without its timer started, and failed only
+  // after the earlier one had timed out and its own timeout had run too.
+  it('should fail every command within its timeout while Redis hangs, however it was queued', async () => {
+    const timeoutMs = 300;
+    const cache = createRedisCache(
+      { url: redis.url, clusterNodes: [], keyPrefix: uniquePrefix(), commandTimeoutMs: timeoutMs },
+      silentLogger,
+    );
+    try {
+      // Connected and ready (no offline queue: commands fail until then).
+      const until = performance.now() + 5000;
+      while (
+        !(await cache.get('warm').then(
+          () => true,
+          () => false,
+        ))
+      ) {
+        if (performance.now() > until) throw new Error('the cache never became ready');
+        await Bun.sleep(10);
+      }
+      redis.pause();
+      const took: Promise<number>[] = [];
+      for (let i = 0; i < 8; i++) {
+        const started = performance.now();
+        took.push(
+          cache.get(`k${i}`).then(
+            () => -1, // an answer from a stopped Redis would be a bug in the test
+            () => performance.now() - started,
+          ),
+        );
+        await Bun.sleep(timeoutMs / 8); // each in its own event-loop turn, so its own pipeline
+      }
+      const latencies = await Promise.all(took);
+      for (const ms of latencies) {
+        expect(ms).toBeGreaterThanOrEqual(0);
+        expect(ms).toBeLessThan(timeoutMs + 150);
+      }
+    } finally {
+      redis.resume();
+      await cache.close();
     }
   });
 });

@@ -3,7 +3,8 @@
  * - commands made in one event-loop turn go out as one pipeline
  *   (enableAutoPipelining);
  * - nothing queues while Redis is unreachable (enableOfflineQueue: false) and
- *   every command has a timeout, so an outage costs callers little;
+ *   every command fails within its timeout (plus a sweep interval), however
+ *   ioredis queued it, so an outage costs callers little;
  * - after a command times out, Redis is presumed hung and every command fails
  *   at once for a moment (callers take their fallback) instead of each one
  *   waiting out its own timeout; then commands are tried again;
@@ -60,6 +61,60 @@ function connect(options: RedisCacheOptions): Redis | Cluster {
   );
 }
 
+const TIMED_OUT = 'Command timed out';
+
+/**
+ * Our own clock on every command. ioredis starts a command's timer only when
+ * it writes the command, and with auto-pipelining it runs one pipeline at a
+ * time: a command made while an earlier pipeline is unanswered waits, without
+ * a timer, until that one has timed out, and then waits out its own timeout.
+ * One interval timer sweeps all outstanding commands (not a timer each: this
+ * is on the path of every login).
+ */
+function commandClock(timeoutMs: number) {
+  interface Outstanding {
+    until: number;
+    reject: (error: Error) => void;
+  }
+  const outstanding = new Set<Outstanding>();
+  const sweepMs = Math.max(5, Math.min(50, Math.round(timeoutMs / 10)));
+  let sweeper: Timer | null = null;
+
+  function sweep(): void {
+    const now = performance.now();
+    for (const entry of outstanding) {
+      if (entry.until > now) continue;
+      outstanding.delete(entry);
+      entry.reject(new Error(TIMED_OUT));
+    }
+    if (outstanding.size === 0 && sweeper !== null) {
+      clearInterval(sweeper);
+      sweeper = null;
+    }
+  }
+
+  return function bounded<T>(command: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry: Outstanding = { until: performance.now() + timeoutMs, reject };
+      outstanding.add(entry);
+      if (sweeper === null) {
+        sweeper = setInterval(sweep, sweepMs);
+        sweeper.unref();
+      }
+      command.then(
+        (value) => {
+          outstanding.delete(entry);
+          resolve(value);
+        },
+        (error) => {
+          outstanding.delete(entry);
+          reject(error);
+        },
+      );
+    });
+  };
+}
+
 export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache {
   const redis = connect(options);
   const defined = new Set<string>();
@@ -68,6 +123,7 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
     redis.defineCommand(script.name, { numberOfKeys: 1, lua: script.lua });
     defined.add(script.name);
   }
+  const bounded = commandClock(options.commandTimeoutMs);
   const listeners: (() => void)[] = [];
   const breakMs = Math.max(1000, options.commandTimeoutMs);
   let down = false;
@@ -96,12 +152,12 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
       });
     }
     try {
-      const result = await command();
+      const result = await bounded(command());
       brokenUntil = 0;
       if (redis.status === 'ready') markUp();
       return result;
     } catch (cause) {
-      if ((cause as Error).message === 'Command timed out') {
+      if ((cause as Error).message === TIMED_OUT) {
         brokenUntil = performance.now() + breakMs;
         markDown('command timed out');
       }

@@ -64,6 +64,7 @@ function servicesOver(store: UserStore, passwords: Passwords) {
     { ttlMs: 1000, negativeTtlMs: 1000, tombstoneMs: 1000 },
     silentLogger,
   );
+  const limits = new RateLimits(null, generousLimits, silentLogger, () => clock.now);
   const accounts = new Accounts({
     store,
     users,
@@ -72,11 +73,11 @@ function servicesOver(store: UserStore, passwords: Passwords) {
     memo: new CredentialMemo({ ttlMs: 60_000, maxEntries: 100, now: () => clock.now }),
     tokens: new SessionTokens(['unit-test-secret'.padEnd(40, '!')], 3_600_000),
     ids: new IdGenerator(1, () => clock.now),
-    limits: new RateLimits(null, generousLimits, silentLogger, () => clock.now),
+    limits,
     log: silentLogger,
     now: () => clock.now,
   });
-  return { accounts, store, passwords, clock };
+  return { accounts, store, passwords, clock, limits };
 }
 
 const deadline = () => performance.now() + 10_000;
@@ -215,5 +216,31 @@ describe('unit: Accounts (SQLite store, no cache)', () => {
     );
     expect(codes.filter((c) => c === Status.RESOURCE_EXHAUSTED).length).toBe(2);
     expect(codes.filter((c) => c === Status.UNAUTHENTICATED).length).toBe(2);
+  });
+
+  // Seen in test/faults: right after a TCP server restart (empty memo) the
+  // hash queue was full, and every refused login still counted as an attempt,
+  // until correct passwords were throttled for their own account.
+  it('should not count a login the full hash queue refused as an attempt on the account', async () => {
+    const { accounts, passwords, limits } = await services({
+      memoryKiB: 19_456,
+      timeCost: 2,
+      concurrency: 1,
+      maxWaiting: 0,
+    });
+    await accounts.register(input('queued_out'), deadline());
+    const holding = passwords.hash('takes the only slot', deadline());
+    const refused = await accounts
+      .login(input('queued_out', 'a wrong password'), deadline())
+      .catch((err: { code: Status }) => err.code);
+    expect(refused).toBe(Status.RESOURCE_EXHAUSTED);
+    expect((await limits.peekUser('queued_out')).count).toBe(0);
+    await holding;
+    // Not expect(...).rejects: it does not deliver the hash thread's answer while it waits.
+    const wrong = await accounts
+      .login(input('queued_out', 'a wrong password'), deadline())
+      .catch((err: { code: Status }) => err.code);
+    expect(wrong).toBe(Status.UNAUTHENTICATED);
+    expect((await limits.peekUser('queued_out')).count).toBe(1);
   });
 });

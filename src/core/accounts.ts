@@ -71,6 +71,7 @@ export class Accounts {
       input.nickname === '' ? username : valid(checkNickname(input.nickname), 'nickname');
     // Spare the slow hash when the name is visibly taken; the unique index decides races.
     if ((await users.find(username, deadline)) !== null) throw taken();
+    passwords.refuseIfFull();
     await limits.admitSlowAttempt(null, clientIp);
     const now = this.now();
     const user: UserRow = {
@@ -113,7 +114,9 @@ export class Accounts {
       (await this.holdsSessionOf(input.currentToken ?? '', username, deadline));
     if (!owner) limits.refuseIfThrottled(attempts);
     if (user === null || !memo.has(user.id, user.passwordHash, password)) {
-      // Only attempts that cost a slow hash are admitted and counted.
+      // Only attempts that cost a slow hash are admitted and counted: one the
+      // full hash queue would refuse is refused before it is counted.
+      passwords.refuseIfFull();
       await limits.admitSlowAttempt(owner ? null : username, clientIp);
       if (user === null) {
         await passwords.verifyUnknown(password, deadline);

@@ -1,6 +1,9 @@
 /**
- * Password hashing: argon2id PHC strings through Bun.password, whose work
- * runs on Bun's thread pool. Invariants:
+ * Password hashing: argon2id PHC strings through Bun.password, run on a few
+ * threads of our own at the lowest scheduling priority (hash-threads.ts), so
+ * that slow hashes never starve the event loops of this server and its
+ * neighbours: a storm of wrong passwords must not slow down everyone else's
+ * cheap requests. Invariants:
  * - at most `concurrency` slow hashes run at once (sized to the cores: more
  *   would only share the same cores) and at most `maxWaiting` wait; beyond
  *   that a call fails at once with RESOURCE_EXHAUSTED instead of piling up;
@@ -11,6 +14,7 @@
 import { Semaphore } from '../lib/semaphore.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
+import { HashThreads } from './hash-threads.ts';
 
 export interface PasswordOptions {
   /** argon2 memory in KiB (OWASP: 19456). */
@@ -25,6 +29,7 @@ export class Passwords {
   /** Slow operations run, by kind: for metrics and for tests that count them. */
   readonly counts = { hash: 0, verify: 0 };
   private readonly slots: Semaphore;
+  private readonly threads: HashThreads;
   private dummy: Promise<string> | null = null;
 
   constructor(
@@ -32,20 +37,31 @@ export class Passwords {
     private readonly onWait: (waitedMs: number, ranMs: number) => void = () => {},
   ) {
     this.slots = new Semaphore(options.concurrency, options.maxWaiting);
+    this.threads = new HashThreads(options.concurrency);
   }
 
   get queueDepth(): number {
     return this.slots.waiting;
   }
 
+  /**
+   * Throws what a slow hash would be refused with now, when every slot is
+   * taken and the queue is full. Callers check it before spending anything
+   * else on an attempt: a refused attempt tried no password, so it must not
+   * count against the account or the address, nor cost cache round trips.
+   */
+  refuseIfFull(): void {
+    if (
+      this.slots.active >= this.options.concurrency &&
+      this.slots.waiting >= this.options.maxWaiting
+    )
+      throw busy();
+  }
+
   hash(password: string, deadline: number): Promise<string> {
     return this.slow(deadline, () => {
       this.counts.hash++;
-      return Bun.password.hash(password, {
-        algorithm: 'argon2id',
-        memoryCost: this.options.memoryKiB,
-        timeCost: this.options.timeCost,
-      });
+      return this.threads.hash(password, this.options.memoryKiB, this.options.timeCost);
     });
   }
 
@@ -53,7 +69,7 @@ export class Passwords {
     return this.slow(deadline, async () => {
       this.counts.verify++;
       try {
-        return await Bun.password.verify(password, hash);
+        return await this.threads.verify(password, hash);
       } catch {
         return false; // A malformed stored hash matches nothing.
       }
@@ -62,12 +78,17 @@ export class Passwords {
 
   /** A verification against a hash of the current parameters that nothing matches. */
   async verifyUnknown(password: string, deadline: number): Promise<void> {
-    this.dummy ??= Bun.password.hash(crypto.randomUUID(), {
-      algorithm: 'argon2id',
-      memoryCost: this.options.memoryKiB,
-      timeCost: this.options.timeCost,
-    });
+    this.dummy ??= this.threads.hash(
+      crypto.randomUUID(),
+      this.options.memoryKiB,
+      this.options.timeCost,
+    );
     await this.verify(password, await this.dummy, deadline);
+  }
+
+  /** Ends the hash threads; pending hashes fail. */
+  close(): void {
+    this.threads.close();
   }
 
   /** True when `hash` was made with other parameters than the current ones. */
@@ -83,15 +104,7 @@ export class Passwords {
   private async slow<T>(deadline: number, work: () => Promise<T>): Promise<T> {
     const queued = performance.now();
     const acquired = await this.slots.acquire(deadline);
-    if (acquired === 'busy') {
-      throw new RpcError(
-        Status.RESOURCE_EXHAUSTED,
-        'too many sign-ins at once, try again in a moment',
-        {
-          retryAfterS: 1,
-        },
-      );
-    }
+    if (acquired === 'busy') throw busy();
     if (acquired === 'timeout')
       throw new RpcError(Status.DEADLINE_EXCEEDED, 'the server is too busy to answer in time');
     const started = performance.now();
@@ -102,4 +115,14 @@ export class Passwords {
       this.onWait(started - queued, performance.now() - started);
     }
   }
+}
+
+function busy(): RpcError {
+  return new RpcError(
+    Status.RESOURCE_EXHAUSTED,
+    'too many sign-ins at once, try again in a moment',
+    {
+      retryAfterS: 1,
+    },
+  );
 }

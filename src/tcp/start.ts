@@ -178,6 +178,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
       draining = true;
       clearInterval(purge);
       await server.stop(config.shutdownTimeoutMs);
+      passwords.close();
       await pictures.settled();
       await ops.stop(true);
       await cache?.close();

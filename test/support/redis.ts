@@ -6,6 +6,7 @@
  */
 import type { Subprocess } from 'bun';
 import Redis from 'ioredis';
+import type { Guard } from './orphans.ts';
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -58,8 +59,11 @@ export interface PrivateRedis {
   stop(): Promise<void>;
 }
 
-/** A redis-server of this test's own, which it may kill, restart and pause. */
-export async function startPrivateRedis(): Promise<PrivateRedis> {
+/**
+ * A redis-server of this test's own, which it may kill, restart and pause.
+ * With a `guard`, it also dies when the test process dies.
+ */
+export async function startPrivateRedis(guard?: Guard): Promise<PrivateRedis> {
   if (Bun.which('redis-server') === null)
     throw new Error(`redis-server is not installed: apt-get install -y redis-server`);
   const port = await freePort();
@@ -85,6 +89,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
         stderr: 'ignore',
       },
     );
+    guard?.track(proc.pid);
     const until = performance.now() + 5000;
     while (performance.now() < until) {
       try {
@@ -99,9 +104,11 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
 
   async function kill(): Promise<void> {
     if (proc === null) return;
-    proc.kill('SIGKILL');
-    await proc.exited;
+    const running = proc;
     proc = null;
+    running.kill('SIGKILL');
+    await running.exited;
+    guard?.untrack(running.pid);
   }
 
   await start();

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'bun:test';
+import { readdirSync, readFileSync } from 'node:fs';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+import { Passwords } from './passwords.ts';
+
+const CHEAP = { memoryKiB: 1024, timeCost: 1 };
+const later = () => performance.now() + 10_000;
+
+/** The nice value of every thread of this process, by thread id. */
+function niceByThread(): Map<number, number> {
+  const nice = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // Fields after "(comm) ": state is field 3, nice is field 19.
+    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    nice.set(Number(tid), Number(fields[16]));
+  }
+  return nice;
+}
+
+describe('unit: Passwords', () => {
+  it('should verify the password a hash was made from, and nothing else', async () => {
+    const passwords = new Passwords({ ...CHEAP, concurrency: 2, maxWaiting: 8 });
+    try {
+      const hash = await passwords.hash('correct horse', later());
+      expect(hash).toStartWith('$argon2id$v=19$m=1024,t=1,');
+      expect(await passwords.verify('correct horse', hash, later())).toBe(true);
+      expect(await passwords.verify('wrong horse', hash, later())).toBe(false);
+      expect(await passwords.verify('correct horse', 'not a hash', later())).toBe(false);
+      await passwords.verifyUnknown('anything', later());
+      expect(passwords.counts).toEqual({ hash: 1, verify: 4 });
+    } finally {
+      passwords.close();
+    }
+  });
+
+  it('should refuse at once with RESOURCE_EXHAUSTED when the queue is full', async () => {
+    const passwords = new Passwords({
+      memoryKiB: 19456,
+      timeCost: 2,
+      concurrency: 1,
+      maxWaiting: 1,
+    });
+    try {
+      const running = passwords.hash('one', later());
+      const waiting = passwords.hash('two', later());
+      const started = performance.now();
+      const refused = await passwords.hash('three', later()).catch((err: unknown) => err);
+      expect(performance.now() - started).toBeLessThan(5);
+      expect(refused).toBeInstanceOf(RpcError);
+      expect((refused as RpcError).code).toBe(Status.RESOURCE_EXHAUSTED);
+      await Promise.all([running, waiting]);
+    } finally {
+      passwords.close();
+    }
+  });
+
+  // The storm in test/faults: slow hashes at normal priority took both cores
+  // from the event loops, and cheap logins waited behind wrong passwords.
+  it('should run slow hashes on threads at the lowest priority, leaving the main thread alone', async () => {
+    const passwords = new Passwords({ ...CHEAP, concurrency: 2, maxWaiting: 8 });
+    try {
+      const before = niceByThread();
+      await Promise.all([passwords.hash('a', later()), passwords.hash('b', later())]);
+      const after = niceByThread();
+      const lowered = [...after].filter(([tid, nice]) => !before.has(tid) && nice === 19);
+      expect(lowered.length).toBeGreaterThanOrEqual(2); // one per thread, and the helpers each starts
+      expect(after.get(process.pid)).toBe(before.get(process.pid) as number);
+    } finally {
+      passwords.close();
+    }
+  });
+});
