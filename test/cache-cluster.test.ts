@@ -20,11 +20,11 @@ beforeAll(async () => {
     },
     silentLogger,
   );
-});
+}, 60_000);
 afterAll(async () => {
   await cache?.close();
   await cluster?.stop();
-});
+}, 30_000);
 
 describe('integration: cache on Redis Cluster', () => {
   it('should set, get and delete keys spread over every slot', async () => {

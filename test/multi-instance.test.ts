@@ -67,7 +67,7 @@ beforeAll(async () => {
     if (res?.status === 200) seen.add(((await res.json()) as { tcpServer: string }).tcpServer);
     else await Bun.sleep(50);
   }
-});
+}, 60_000);
 
 afterAll(async () => {
   for (const p of procs) p.kill('SIGKILL');
@@ -75,7 +75,7 @@ afterAll(async () => {
   await cluster?.stop();
   await database?.drop();
   rmSync(dataDir, { recursive: true, force: true });
-});
+}, 30_000);
 
 async function call(
   path: string,
