@@ -63,8 +63,11 @@ async function services(
     silentLogger,
   );
   cleanups.push(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   const clock = { now: Date.UTC(2026, 10, 23) };
   const bypass = new Semaphore(4, 4);

@@ -57,7 +57,8 @@ describeStoreContract('sqlite', async () => {
 
 describe('sqlite store: engine specifics', () => {
   it('should create the data directory and the file, in WAL mode', async () => {
-    const dir = join(tempDir(), 'nested', 'data');
+    const parent = tempDir();
+    const dir = join(parent, 'nested', 'data');
     const store = await openStore(sqliteOptions(dir), silentLogger);
     try {
       expect(store).toBeInstanceOf(SqliteStore);
@@ -66,7 +67,7 @@ describe('sqlite store: engine specifics', () => {
       expect(await Bun.file(sqlitePath(dir)).exists()).toBe(true);
     } finally {
       await store.close();
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(parent, { recursive: true, force: true });
     }
   });
 
