@@ -9,17 +9,12 @@ import { Status } from '../wire/status.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { CredentialMemo } from './credential-memo.ts';
 import type { IdGenerator } from './ids.ts';
+import { createAccount, newAccount, valid } from './new-account.ts';
 import type { Passwords } from './passwords.ts';
 import type { RateLimits } from './rate-limits.ts';
 import type { Revocations } from './revocations.ts';
 import type { SessionClaims, SessionTokens } from './session-tokens.ts';
-import {
-  type Checked,
-  checkNewPassword,
-  checkNickname,
-  checkUsername,
-  normalizePassword,
-} from './validation.ts';
+import { checkNickname, checkUsername, normalizePassword } from './validation.ts';
 
 export interface AccountsDeps {
   store: UserStore;
@@ -64,30 +59,11 @@ export class Accounts {
     deadline: number,
     clientIp = '',
   ): Promise<UserRow> {
-    const { users, passwords, store, ids, limits } = this.deps;
-    const username = valid(checkUsername(input.username), 'username');
-    const password = valid(checkNewPassword(input.password), 'password');
-    const nickname =
-      input.nickname === '' ? username : valid(checkNickname(input.nickname), 'nickname');
-    // Spare the slow hash when the name is visibly taken; the unique index decides races.
-    if ((await users.find(username, deadline)) !== null) throw taken();
-    passwords.refuseIfFull();
-    await limits.admitSlowAttempt(null, clientIp);
-    const now = this.now();
-    const user: UserRow = {
-      id: ids.next(),
-      username,
-      nickname,
-      passwordHash: await passwords.hash(password, deadline),
-      picture: '',
-      sessionsValidAfterMs: 0,
-      createdAtMs: now,
-      updatedAtMs: now,
-    };
-    const created = await store.create(user);
-    await users.invalidate(username); // it may be cached as "no such user"
-    if (created === 'username_taken') throw taken();
-    return user;
+    const { passwords, limits } = this.deps;
+    return createAccount(this.deps, newAccount(input), deadline, this.now, async () => {
+      passwords.refuseIfFull();
+      await limits.admitSlowAttempt(null, clientIp);
+    });
   }
 
   /**
@@ -233,21 +209,10 @@ export class Accounts {
   }
 }
 
-function valid(checked: Checked, field: string): string {
-  if ('error' in checked) throw new RpcError(Status.INVALID_ARGUMENT, checked.error, { field });
-  return checked.value;
-}
-
 function invalidCredentials(): RpcError {
   return new RpcError(Status.UNAUTHENTICATED, 'invalid username or password');
 }
 
 function noSession(): RpcError {
   return new RpcError(Status.UNAUTHENTICATED, 'not logged in, or the session has ended');
-}
-
-function taken(): RpcError {
-  return new RpcError(Status.ALREADY_EXISTS, 'this username is already taken', {
-    field: 'username',
-  });
 }

@@ -31,9 +31,10 @@ import {
 import type { AdminToken } from './admin-token.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { IdGenerator } from './ids.ts';
+import { createAccount, newAccount, valid } from './new-account.ts';
 import type { Passwords } from './passwords.ts';
 import { type ListQuery, listOptions, nextCursor } from './user-pages.ts';
-import { type Checked, checkNewPassword, checkNickname, checkUsername } from './validation.ts';
+import { checkNewPassword, checkNickname, checkUsername } from './validation.ts';
 
 export type { AdminCaller } from './admin-audit.ts';
 export type { ListQuery } from './user-pages.ts';
@@ -86,28 +87,10 @@ export class AdminUsers {
     deadline: number,
   ): Promise<UserRow> {
     return this.audited(caller, 'create', {}, async (note) => {
-      const { users, passwords, store, ids } = this.deps;
-      const username = valid(checkUsername(input.username), 'username');
-      note.username = username;
-      const password = valid(checkNewPassword(input.password), 'password');
-      const nickname =
-        input.nickname === '' ? username : valid(checkNickname(input.nickname), 'nickname');
-      // Spare the slow hash when the name is visibly taken; the unique index decides races.
-      if ((await users.find(username, deadline)) !== null) throw taken();
-      const now = this.now();
-      const user: UserRow = {
-        id: ids.next(),
-        username,
-        nickname,
-        passwordHash: await passwords.hash(password, deadline),
-        picture: '',
-        sessionsValidAfterMs: 0,
-        createdAtMs: now,
-        updatedAtMs: now,
-      };
-      const created = await store.create(user);
-      await users.invalidate(username); // it may be cached as "no such user"
-      if (created === 'username_taken') throw taken();
+      // The audit line names the user as soon as the name is valid.
+      const name = checkUsername(input.username);
+      if ('value' in name) note.username = name.value;
+      const user = await createAccount(this.deps, newAccount(input), deadline, this.now);
       note.userId = user.id;
       return user;
     });
@@ -244,21 +227,6 @@ export class AdminUsers {
   }
 }
 
-function valid(checked: Checked, field: string): string {
-  if ('error' in checked) throw invalid(checked.error, field);
-  return checked.value;
-}
-
-function invalid(message: string, field: string): RpcError {
-  return new RpcError(Status.INVALID_ARGUMENT, message, { field });
-}
-
 function notFound(): never {
   throw new RpcError(Status.NOT_FOUND, 'no such user');
-}
-
-function taken(): RpcError {
-  return new RpcError(Status.ALREADY_EXISTS, 'this username is already taken', {
-    field: 'username',
-  });
 }

@@ -1,0 +1,80 @@
+/**
+ * Creating an account, one way for sign-up and for the admin API: the fields
+ * checked by the rules of validation.ts, then a row with a fresh id and an
+ * argon2id hash, stored unless the username is taken (the unique index
+ * decides races).
+ */
+import type { UserRow, UserStore } from '../store/port.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+import type { CachedUsers } from './cached-users.ts';
+import type { IdGenerator } from './ids.ts';
+import type { Passwords } from './passwords.ts';
+import { type Checked, checkNewPassword, checkNickname, checkUsername } from './validation.ts';
+
+export interface NewAccount {
+  username: string;
+  password: string;
+  /** '' for the default: the username. */
+  nickname: string;
+}
+
+export interface AccountCreation {
+  store: UserStore;
+  users: CachedUsers;
+  passwords: Passwords;
+  ids: IdGenerator;
+}
+
+/** The checked value, or INVALID_ARGUMENT naming the rule and the field. */
+export function valid(checked: Checked, field: string): string {
+  if ('error' in checked) throw new RpcError(Status.INVALID_ARGUMENT, checked.error, { field });
+  return checked.value;
+}
+
+/** The fields of a new account, checked and normalised. */
+export function newAccount(input: NewAccount): NewAccount {
+  const username = valid(checkUsername(input.username), 'username');
+  const password = valid(checkNewPassword(input.password), 'password');
+  const nickname =
+    input.nickname === '' ? username : valid(checkNickname(input.nickname), 'nickname');
+  return { username, password, nickname };
+}
+
+/**
+ * Stores `account` (checked by newAccount). `admit` runs once the username
+ * looks free and before the slow hash: where sign-up applies its limits.
+ */
+export async function createAccount(
+  { store, users, passwords, ids }: AccountCreation,
+  account: NewAccount,
+  deadline: number,
+  now: () => number,
+  admit?: () => Promise<void>,
+): Promise<UserRow> {
+  const { username, password, nickname } = account;
+  // Spare the slow hash when the name is visibly taken.
+  if ((await users.find(username, deadline)) !== null) throw taken();
+  await admit?.();
+  const createdAt = now();
+  const user: UserRow = {
+    id: ids.next(),
+    username,
+    nickname,
+    passwordHash: await passwords.hash(password, deadline),
+    picture: '',
+    sessionsValidAfterMs: 0,
+    createdAtMs: createdAt,
+    updatedAtMs: createdAt,
+  };
+  const created = await store.create(user);
+  await users.invalidate(username); // it may be cached as "no such user"
+  if (created === 'username_taken') throw taken();
+  return user;
+}
+
+function taken(): RpcError {
+  return new RpcError(Status.ALREADY_EXISTS, 'this username is already taken', {
+    field: 'username',
+  });
+}
