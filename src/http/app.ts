@@ -6,7 +6,7 @@ import type { RpcClient } from '../rpc/client.ts';
 import { createErrorHandler, errorJson } from './errors.ts';
 import { observeRequests } from './metrics.ts';
 import { sameOrigin } from './middleware/same-origin.ts';
-import { noStore, securityHeaders } from './middleware/security-headers.ts';
+import { securityHeaders } from './middleware/security-headers.ts';
 import { errorPage } from './page-errors.tsx';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { assetRoutes } from './routes/assets.ts';
@@ -36,7 +36,6 @@ export function createApp(deps: AppDeps) {
   const app = new Hono();
   app.use(observeRequests(deps.metrics ?? null, deps.log));
   app.use(securityHeaders());
-  app.use(noStore);
   app.use(
     sameOrigin((c, message) =>
       wantsHtml(c.req.header('accept'))

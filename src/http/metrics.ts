@@ -94,6 +94,7 @@ export function observeRequests(registry: Registry | null, log: Logger): Middlew
       )
     : null;
   const observe = requests ? observer(requests) : null;
+  const debug = log.isLevelEnabled('debug');
   return async (c, next) => {
     const started = performance.now();
     const given = c.req.raw.headers.get('x-request-id');
@@ -103,17 +104,12 @@ export function observeRequests(registry: Registry | null, log: Logger): Middlew
     c.res.headers.set('X-Request-Id', requestId);
     const ms = performance.now() - started;
     const status = c.res.status;
-    observe?.([c.req.routePath, c.req.method, String(status)], ms / 1000);
+    const route = c.req.routePath;
+    observe?.([route, c.req.method, String(status)], ms / 1000);
     if (status >= 500 || ms > SLOW_MS) {
-      log.info(
-        { requestId, method: c.req.method, route: c.req.routePath, status, ms: Math.round(ms) },
-        'request',
-      );
-    } else if (log.isLevelEnabled('debug')) {
-      log.debug(
-        { requestId, method: c.req.method, route: c.req.routePath, status, ms: Math.round(ms) },
-        'request',
-      );
+      log.info({ requestId, method: c.req.method, route, status, ms: Math.round(ms) }, 'request');
+    } else if (debug) {
+      log.debug({ requestId, method: c.req.method, route, status, ms: Math.round(ms) }, 'request');
     }
   };
 }

@@ -3,10 +3,11 @@
  *
  * Counters the code keeps anyway (pool stats, memo and cache counts) are read
  * when Prometheus scrapes, not incremented twice on the hot path; latency
- * histograms are observed through small hooks and wrappers, so services and
- * adapters never import prom-client.
+ * histograms (our own, cheaper to observe: histogram.ts) are observed through
+ * small hooks and wrappers, so services and adapters never import prom-client.
  */
 import client from 'prom-client';
+import { type LatencyHistogram, latencyHistogram } from './histogram.ts';
 
 export type Registry = client.Registry;
 
@@ -30,37 +31,15 @@ export function histogram<L extends string>(
   name: string,
   help: string,
   labelNames: readonly L[],
-): client.Histogram<L> {
-  return new client.Histogram({
-    name,
-    help,
-    labelNames,
-    buckets: LATENCY_BUCKETS,
-    registers: [registry],
-  });
+): LatencyHistogram<L> {
+  return latencyHistogram(registry, name, help, labelNames, LATENCY_BUCKETS);
 }
 
-/** The most label combinations `observer` keeps at hand; past it, prom-client looks them up. */
-const MAX_KEPT_CHILDREN = 1000;
-
-/**
- * `histogram.labels(...values).observe(seconds)`, with the labelled child kept
- * in a Map by its values: prom-client hashes the label object on every call,
- * which showed up at a few percent of a request's CPU on the login path.
- */
+/** `histogram.labels(...values).observe(seconds)` as one function. */
 export function observer(
-  histogram: client.Histogram<string>,
+  histogram: LatencyHistogram,
 ): (values: readonly string[], seconds: number) => void {
-  const kept = new Map<string, client.Histogram.Internal<string>>();
-  return (values, seconds) => {
-    const key = values.join('\u0000');
-    let child = kept.get(key);
-    if (child === undefined) {
-      child = histogram.labels(...values);
-      if (kept.size < MAX_KEPT_CHILDREN) kept.set(key, child);
-    }
-    child.observe(seconds);
-  };
+  return (values, seconds) => histogram.observeWith(values, seconds);
 }
 
 /** A gauge whose value is read from `read` at scrape time. */
@@ -109,7 +88,7 @@ export function counterFrom(
  */
 export function timed<T extends object>(
   target: T,
-  metric: client.Histogram<'operation' | 'outcome'>,
+  metric: LatencyHistogram<'operation' | 'outcome'>,
 ): T {
   const wrapped = Object.create(target) as T;
   let proto: object | null = target;

@@ -34,12 +34,7 @@ export function openApiRoutes({ rpc, config }: AppDeps) {
         currentToken: sessionToken(c, https).token,
       };
       const session = await rpc.call('login', input, callOptions(c, config.trustProxy));
-      setSessionCookie(
-        c,
-        session.token,
-        Number(session.expiresAtMs),
-        isHttps(c, config.trustProxy),
-      );
+      setSessionCookie(c, session.token, Number(session.expiresAtMs), https);
       return c.json({ token: session.token });
     });
 }
