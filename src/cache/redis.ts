@@ -41,7 +41,9 @@ function connect(options: RedisCacheOptions): Redis | Cluster {
     keyPrefix: options.keyPrefix,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: options.commandTimeoutMs,
+    // No commandTimeout: commandClock below bounds every command, and
+    // ioredis' own timeout costs a timer set and cleared per command (about
+    // 3 % of the TCP server's CPU on a profile read).
     connectTimeout: Math.max(1000, options.commandTimeoutMs * 2),
     retryStrategy: (attempt: number) => Math.min(50 * attempt, 1000),
   };
