@@ -8,6 +8,8 @@
  * - Redis keeps nothing on disk, so a missing sentinel means the mirror was
  *   lost (restart, flush): the check then asks the store, and the mirror is
  *   reloaded (one load at a time) before a Redis "not revoked" is trusted again;
+ * - the sentinel is read after the entry, never before it, and one read of
+ *   it serves every check begun in the same turn of the event loop;
  * - when the cache is unreachable, the store answers behind the shared
  *   bypass cap; a refusal there is UNAVAILABLE (fail closed), never "valid";
  * - mirror writes that fail are replayed when the cache recovers.
@@ -24,6 +26,7 @@ const REVOKED = '1';
 
 export class Revocations {
   private reloading: Promise<void> | null = null;
+  private sentinelRead: Promise<Uint8Array | null> | null = null;
   private readonly pending = new Map<string, number>();
 
   constructor(
@@ -55,10 +58,9 @@ export class Revocations {
     let loaded: Uint8Array | null;
     let entry: Uint8Array | null;
     try {
-      [loaded, entry] = await Promise.all([
-        this.cache.get(SENTINEL),
-        this.cache.get(key(sessionId)),
-      ]);
+      // The entry first, the sentinel after it (see sentinelAfterEntries).
+      const entryRead = this.cache.get(key(sessionId));
+      [entry, loaded] = await Promise.all([entryRead, this.sentinelAfterEntries()]);
     } catch {
       return this.fromStore(sessionId, nowMs, deadline);
     }
@@ -66,6 +68,26 @@ export class Revocations {
     if (loaded !== null) return false;
     this.reload(nowMs);
     return this.fromStore(sessionId, nowMs, deadline);
+  }
+
+  /**
+   * One read of the sentinel for all the checks that began in this turn of
+   * the event loop (every request of a socket read starts in one), issued
+   * after all their entry reads. The order matters: an entry read that finds
+   * nothing because the mirror was lost must not be paired with a sentinel
+   * read from before the loss; read after it, the sentinel is gone too.
+   */
+  private sentinelAfterEntries(): Promise<Uint8Array | null> {
+    if (this.sentinelRead === null) {
+      const cache = this.cache as Cache;
+      this.sentinelRead = new Promise((resolve, reject) => {
+        queueMicrotask(() => {
+          this.sentinelRead = null;
+          cache.get(SENTINEL).then(resolve, reject);
+        });
+      });
+    }
+    return this.sentinelRead;
   }
 
   private fromStore(sessionId: string, nowMs: number, deadline: number): Promise<boolean> {

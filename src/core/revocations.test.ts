@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'bun:test';
+import type { Cache } from '../cache/port.ts';
+import { Semaphore } from '../lib/semaphore.ts';
+import { silentLogger } from '../log.ts';
+import type { UserStore } from '../store/port.ts';
+import { Revocations } from './revocations.ts';
+
+/** A cache kept in a Map that records the order of its reads. */
+function fakeCache(entries: Record<string, string>) {
+  const data = new Map(Object.entries(entries));
+  const reads: string[] = [];
+  const cache = {
+    async get(key: string) {
+      reads.push(key);
+      const value = data.get(key);
+      return value === undefined ? null : new TextEncoder().encode(value);
+    },
+    async set(key: string, value: Uint8Array | string) {
+      data.set(key, typeof value === 'string' ? value : new TextDecoder().decode(value));
+      return true;
+    },
+    async del() {},
+    async eval() {
+      return [];
+    },
+    onRecover() {},
+    async close() {},
+  } satisfies Cache;
+  return { cache, reads, data };
+}
+
+function storeRevoking(revoked: string[]) {
+  const asked: string[] = [];
+  const store = {
+    async isSessionRevoked(sessionId: string) {
+      asked.push(sessionId);
+      return revoked.includes(sessionId);
+    },
+    async listRevokedSessions() {
+      return revoked.map((sessionId) => ({ sessionId, expiresAtMs: Date.now() + 60_000 }));
+    },
+  } as unknown as UserStore;
+  return { store, asked };
+}
+
+const deadline = () => performance.now() + 1000;
+
+describe('unit: Revocations.isRevoked', () => {
+  it('should read the sentinel once for the checks of one turn, after their entries', async () => {
+    const { cache, reads } = fakeCache({ 'rv:loaded': '1', 'rv:s2': '1' });
+    const { store, asked } = storeRevoking([]);
+    const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
+    const answers = await Promise.all(
+      ['s1', 's2', 's3'].map((id) => revocations.isRevoked(id, Date.now(), deadline())),
+    );
+    expect(answers).toEqual([false, true, false]);
+    expect(reads).toEqual(['rv:s1', 'rv:s2', 'rv:s3', 'rv:loaded']);
+    expect(asked).toEqual([]);
+    // A later turn reads the sentinel again.
+    expect(await revocations.isRevoked('s4', Date.now(), deadline())).toBe(false);
+    expect(reads.slice(4)).toEqual(['rv:s4', 'rv:loaded']);
+  });
+
+  it('should ask the store, and reload the mirror, when the sentinel is missing', async () => {
+    const { cache, data } = fakeCache({});
+    const { store, asked } = storeRevoking(['gone']);
+    const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
+    expect(await revocations.isRevoked('gone', Date.now(), deadline())).toBe(true);
+    expect(asked).toEqual(['gone']);
+    for (let i = 0; i < 20 && !data.has('rv:loaded'); i++) await Bun.sleep(1);
+    expect(data.get('rv:gone')).toBe('1');
+    expect(data.get('rv:loaded')).toBe('1');
+  });
+
+  it('should ask the store when the cache fails', async () => {
+    const { cache } = fakeCache({ 'rv:loaded': '1' });
+    cache.get = async () => {
+      throw new Error('down');
+    };
+    const { store, asked } = storeRevoking(['s9']);
+    const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
+    expect(await revocations.isRevoked('s9', Date.now(), deadline())).toBe(true);
+    expect(asked).toEqual(['s9']);
+  });
+});
