@@ -70,3 +70,52 @@ describe('unit: RateLimits (in-process)', () => {
     expect(l.counts.ip).toBe(2);
   });
 });
+
+describe('unit: RateLimits.peekUser over a cache', () => {
+  /** A cache whose reads wait until released, counting them. */
+  function slowCache(value: string) {
+    const state = { reads: 0, value, release: () => {} };
+    let gate = Promise.resolve();
+    const cache = {
+      async get() {
+        state.reads++;
+        const seen = state.value;
+        await gate;
+        return Buffer.from(seen);
+      },
+      async set() {
+        return true;
+      },
+      async del() {
+        state.value = '0:0';
+      },
+      async eval() {
+        return [1, 1];
+      },
+      onRecover() {},
+      async close() {},
+    };
+    const hold = () => {
+      gate = new Promise((resolve) => {
+        state.release = resolve;
+      });
+    };
+    return { cache, state, hold };
+  }
+
+  it('should share one read among concurrent peeks, and not past a clear', async () => {
+    const { cache, state, hold } = slowCache(`5:${Date.now()}`);
+    const l = new RateLimits(cache, options, silentLogger);
+    hold();
+    const first = [l.peekUser('erin'), l.peekUser('ERIN'), l.peekUser('erin')];
+    expect(state.reads).toBe(1);
+    await l.clearUser('erin');
+    const after = l.peekUser('erin'); // made after the clear: reads again
+    expect(state.reads).toBe(2);
+    state.release();
+    expect((await Promise.all(first)).map((s) => s.count)).toEqual([5, 5, 5]);
+    expect((await after).count).toBe(0);
+    await l.peekUser('erin');
+    expect(state.reads).toBe(3); // nothing is kept once the read is answered
+  });
+});

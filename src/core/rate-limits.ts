@@ -88,6 +88,7 @@ const MAX_LOCAL_ENTRIES = 100_000;
 export class RateLimits {
   readonly counts = { user: 0, ip: 0 };
   private readonly local = new Map<string, string>();
+  private readonly peeks = new Map<string, Promise<string | undefined>>();
 
   constructor(
     private readonly cache: Cache | null,
@@ -96,25 +97,37 @@ export class RateLimits {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The username's state, read without counting anything (one GET, pipelined with the user lookup). */
+  /**
+   * The username's state, read without counting anything (one GET, pipelined
+   * with the user lookup). Concurrent peeks of one username share that GET;
+   * a write to its count (an attempt, a clear) drops the shared read, so a
+   * peek made after a write never gets a value read before it.
+   */
   async peekUser(username: string): Promise<UserState> {
-    const key = userKey(username);
-    let value: string | undefined;
-    if (this.cache !== null) {
-      try {
-        value = (await this.cache.get(key))?.toString();
-      } catch {
-        value = this.local.get(key);
-      }
-    } else {
-      value = this.local.get(key);
-    }
+    const value = await this.readCount(userKey(username));
     if (value === undefined) return { count: 0, untilMs: 0 };
     const [n, last] = value.split(':').map(Number) as [number, number];
     const { userLimit, userBaseDelayMs, userWindowMs } = this.options;
     const untilMs =
       n >= userLimit ? last + Math.min(userBaseDelayMs * 2 ** (n - userLimit), userWindowMs) : 0;
     return { count: n, untilMs: untilMs > this.now() ? untilMs : 0 };
+  }
+
+  private readCount(key: string): Promise<string | undefined> {
+    const cache = this.cache;
+    if (cache === null) return Promise.resolve(this.local.get(key));
+    const shared = this.peeks.get(key);
+    if (shared !== undefined) return shared;
+    const read = cache.get(key).then(
+      (value) => value?.toString(),
+      () => this.local.get(key),
+    );
+    this.peeks.set(key, read);
+    const forget = () => {
+      if (this.peeks.get(key) === read) this.peeks.delete(key);
+    };
+    read.then(forget, forget);
+    return read;
   }
 
   /** Refuses a throttled username (call with the peeked state). */
@@ -133,7 +146,9 @@ export class RateLimits {
       if (ok === 0) this.refuse('ip', wait ?? 1000);
     }
     if (username !== null) {
-      const [ok, wait] = await this.run(USER_SCRIPT, userKey(username), [
+      const key = userKey(username);
+      this.peeks.delete(key);
+      const [ok, wait] = await this.run(USER_SCRIPT, key, [
         userLimit,
         userBaseDelayMs,
         userWindowMs,
@@ -146,6 +161,7 @@ export class RateLimits {
   async clearUser(username: string): Promise<void> {
     const key = userKey(username);
     this.local.delete(key);
+    this.peeks.delete(key);
     await this.cache?.del([key]).catch(() => {});
   }
 
