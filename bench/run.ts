@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- <scenario> [--cache on|off] [--connections 1000] [--duration 30]
  *   [--users 200] [--random] [--runs 1] [--threads 2] [--url URL] [--no-baseline]
- *   [--cold-connections 50] [--http-processes 1] [--metrics on|off] [--profile DIR]`
+ *   [--cold-connections 50] [--http-processes cores≤4] [--metrics on|off] [--profile DIR]`
  *
  * Scenarios: baseline, login, profile, nickname, cold-login (bench/scenarios.ts).
  * Starts the TCP server and the HTTP server as two processes against
@@ -45,7 +45,11 @@ const { values, positionals } = parseArgs({
     profile: { type: 'string', default: '' },
     'cold-connections': { type: 'string', default: '50' },
     'http-port': { type: 'string', default: '18080' },
-    'http-processes': { type: 'string', default: '1' },
+    // As npm start: one HTTP server per core, up to 4.
+    'http-processes': {
+      type: 'string',
+      default: String(Math.min(4, navigator.hardwareConcurrency || 1)),
+    },
     metrics: { type: 'string', default: 'on' },
     'tcp-port': { type: 'string', default: '19090' },
   },

@@ -39,8 +39,12 @@ export function loadConfig(env: Env = process.env) {
       maxJsonBytes: read.int('HTTP_MAX_JSON_BYTES', 16 * 1024, 1024, 16 * MiB),
       /** Let several HTTP server processes listen on the same port (the kernel spreads connections). */
       reusePort: read.bool('HTTP_REUSE_PORT', false),
-      /** How many HTTP server processes `npm start` runs (with HTTP_REUSE_PORT). */
-      processes: read.int('HTTP_PROCESSES', 1, 1, 64),
+      /**
+       * How many HTTP server processes `npm start` runs (with HTTP_REUSE_PORT).
+       * One per core, up to 4: the HTTP server is the busiest process, and on
+       * 2 cores a second one gave 9-14 % more logins (bench/RESULTS.md).
+       */
+      processes: read.int('HTTP_PROCESSES', Math.min(4, navigator.hardwareConcurrency || 1), 1, 64),
       maxUploadBytes: read.int('HTTP_MAX_UPLOAD_BYTES', 5 * MiB, 1024, 63 * MiB),
     },
     tcp: {
