@@ -63,6 +63,26 @@ export async function waitUntilReady(
   throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
 }
 
+/** Waits until 127.0.0.1:`port` accepts a connection. */
+export async function waitForPort(
+  port: number,
+  servers: Server[],
+  timeoutMs = 30_000,
+): Promise<void> {
+  const until = performance.now() + timeoutMs;
+  while (performance.now() < until) {
+    const dead = servers.find((s) => s.proc.exitCode !== null);
+    if (dead) throw new Error(`the ${dead.name} server exited with code ${dead.proc.exitCode}`);
+    try {
+      const socket = await Bun.connect({ hostname: '127.0.0.1', port, socket: { data() {} } });
+      socket.end();
+      return;
+    } catch {}
+    await Bun.sleep(50);
+  }
+  throw new Error(`nothing accepted connections on port ${port} within ${timeoutMs} ms`);
+}
+
 /** CPU seconds (user + system) a process has used so far, or 0 when it is gone. */
 export function cpuSeconds(pid: number): number {
   try {

@@ -25,6 +25,7 @@ import {
   type Server,
   startServer,
   stopServers,
+  waitForPort,
   waitUntilReady,
 } from './procs.ts';
 import { pickUsers, plan, SCENARIOS, type Scenario, warm } from './scenarios.ts';
@@ -122,7 +123,13 @@ async function baseline(users: number[]): Promise<WrkResult> {
   }
 }
 
-function startStack(): Server[] {
+/**
+ * The TCP server, then (once it accepts connections) the HTTP servers, as
+ * npm start does: an HTTP server started first backs off from the refused
+ * connection and, with several of them on one port, the one /readyz did not
+ * reach could still be backing off when the load begins.
+ */
+async function startStack(): Promise<Server[]> {
   const tcpPort = values['tcp-port'] as string;
   const common = {
     LOG_LEVEL: 'warn',
@@ -145,6 +152,7 @@ function startStack(): Server[] {
     },
     values.profile,
   );
+  await waitForPort(Number(tcpPort), [tcp]);
   const processes = Number(values['http-processes']);
   const http = Array.from({ length: processes }, () =>
     startServer(
@@ -166,7 +174,7 @@ const seeded = scenario === 'baseline' ? userCount : await seededUsers();
 const users = pickUsers(userCount, values.random, seeded);
 const base = values['no-baseline'] || scenario === 'baseline' ? null : await baseline(users);
 
-const servers = values.url === '' ? startStack() : [];
+const servers = values.url === '' ? await startStack() : [];
 const url = values.url || `http://127.0.0.1:${values['http-port']}`;
 try {
   if (scenario === 'baseline') {

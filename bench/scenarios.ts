@@ -149,9 +149,11 @@ export async function warm(url: string, requests: BenchRequest[], parallel = 16)
           headers: r.headers,
           body: r.body,
         });
-        await res.arrayBuffer();
+        const text = await res.text();
         if (res.status >= 300)
-          throw new Error(`warm-up ${r.method} ${r.path} answered ${res.status}`);
+          throw new Error(
+            `warm-up ${r.method} ${r.path} answered ${res.status}: ${text.slice(0, 200)}`,
+          );
       }
     }),
   );
