@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'bun:test';
 import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
-import { securityHeaders } from './security-headers.ts';
+import { API_HEADERS, securityHeaders } from './security-headers.ts';
 
-/** hono/secure-headers with the options this project chose; ours must send exactly its headers. */
+/** hono/secure-headers with the options this project chose for pages. */
 function reference() {
   return secureHeaders({
     contentSecurityPolicy: {
@@ -26,23 +26,37 @@ function appWith(middleware: ReturnType<typeof securityHeaders>) {
     .use(middleware)
     .get('/json', (c) => c.json({ ok: true }))
     .get('/page', (c) => c.html('<p>hello</p>'))
-    .get('/own', (c) => c.body('x', 200, { 'Content-Security-Policy': 'default-src *' }));
+    .get('/cached', (c) => c.body('x', 200, { 'Cache-Control': 'public, max-age=60' }))
+    .get('/cached-page', (c) => c.html('<p>x</p>', 200, { 'Cache-Control': 'public, max-age=60' }));
 }
 
 describe('unit: securityHeaders', () => {
-  it('should send the same headers as hono/secure-headers with our options', async () => {
-    const ours = appWith(securityHeaders());
-    const theirs = appWith(reference());
-    for (const path of ['/json', '/own', '/missing']) {
-      const a = (await ours.request(path)).headers.toJSON();
-      const b = (await theirs.request(path)).headers.toJSON();
-      expect([path, a]).toEqual([path, b]);
-    }
+  it('should give pages the headers hono/secure-headers gives with our options, and no-store', async () => {
+    const ours: Record<string, unknown> = (
+      await appWith(securityHeaders()).request('/page')
+    ).headers.toJSON();
+    const theirs: Record<string, unknown> = (
+      await appWith(reference()).request('/page')
+    ).headers.toJSON();
+    expect(ours).toEqual({ ...theirs, 'cache-control': 'no-store' });
   });
 
-  it('should forbid storing HTML pages and only them', async () => {
+  it('should give other responses the headers that act on them, and nothing else', async () => {
+    const headers = (await appWith(securityHeaders()).request('/json')).headers.toJSON();
+    const expected: Record<string, string> = {
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+    };
+    for (const [name, value] of API_HEADERS) expected[name.toLowerCase()] = value;
+    expect(headers).toEqual(expected);
+    expect(headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
+    expect(headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  it('should keep a Cache-Control a response set, except on pages', async () => {
     const app = appWith(securityHeaders());
-    expect((await app.request('/page')).headers.get('cache-control')).toBe('no-store');
-    expect((await app.request('/json')).headers.get('cache-control')).toBeNull();
+    expect((await app.request('/cached')).headers.get('cache-control')).toBe('public, max-age=60');
+    expect((await app.request('/cached-page')).headers.get('cache-control')).toBe('no-store');
+    expect((await app.request('/missing')).headers.get('cache-control')).toBe('no-store');
   });
 });

@@ -1,13 +1,19 @@
 /**
- * Security headers on every response: a strict Content-Security-Policy (no
- * inline script or style at all; scripts and styles only from this origin;
- * no framing), nosniff, no referrer beyond this origin, and no caching of
- * pages that show someone's data.
+ * Security headers on every response. Pages (HTML) get the full set a
+ * browser applies to documents: a strict Content-Security-Policy (no inline
+ * script or style at all; scripts and styles only from this origin; no
+ * framing), isolation and feature policies, nosniff, no referrer beyond this
+ * origin. Everything else (JSON, pictures, assets) gets the headers that act
+ * on a response that is not a document (the OWASP REST Security Cheat Sheet's
+ * list): nosniff, no framing, a CSP that allows nothing, same-origin resource
+ * policy, HSTS. The document-only headers did nothing on those responses and
+ * made every API answer about 400 bytes longer.
  *
- * The same set hono/secure-headers gives with these options, written out once
- * and copied onto each response: building them per request (and a second
- * middleware for Cache-Control) cost about 4 µs of a login's 44 µs of CPU in
- * the HTTP server.
+ * Pages, and other responses that set no Cache-Control, get `no-store`: they
+ * carry personal data and tokens. Assets and pictures set their own.
+ *
+ * The pages' set is the one hono/secure-headers gives with these options
+ * (a test compares them), written out once and copied onto each response.
  */
 import type { MiddlewareHandler } from 'hono';
 
@@ -22,7 +28,10 @@ const CONTENT_SECURITY_POLICY = [
   "base-uri 'none'",
 ].join('; ');
 
-export const SECURITY_HEADERS: readonly (readonly [string, string])[] = [
+const HSTS = 'max-age=15552000; includeSubDomains';
+
+/** On HTML pages. */
+export const PAGE_HEADERS: readonly (readonly [string, string])[] = [
   ['Content-Security-Policy', CONTENT_SECURITY_POLICY],
   ['Cross-Origin-Opener-Policy', 'same-origin'],
   ['Cross-Origin-Resource-Policy', 'same-origin'],
@@ -30,7 +39,7 @@ export const SECURITY_HEADERS: readonly (readonly [string, string])[] = [
   ['Permissions-Policy', 'camera=(), microphone=(), geolocation=()'],
   // Not no-referrer: with it, browsers send `Origin: null` on same-origin form posts.
   ['Referrer-Policy', 'same-origin'],
-  ['Strict-Transport-Security', 'max-age=15552000; includeSubDomains'],
+  ['Strict-Transport-Security', HSTS],
   ['X-Content-Type-Options', 'nosniff'],
   ['X-DNS-Prefetch-Control', 'off'],
   ['X-Download-Options', 'noopen'],
@@ -39,13 +48,21 @@ export const SECURITY_HEADERS: readonly (readonly [string, string])[] = [
   ['X-XSS-Protection', '0'],
 ];
 
-/** Adds the security headers; HTML pages (they show personal data) also get `no-store`. */
+/** On every other response. */
+export const API_HEADERS: readonly (readonly [string, string])[] = [
+  ['Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'"],
+  ['Cross-Origin-Resource-Policy', 'same-origin'],
+  ['Strict-Transport-Security', HSTS],
+  ['X-Content-Type-Options', 'nosniff'],
+  ['X-Frame-Options', 'DENY'],
+];
+
 export function securityHeaders(): MiddlewareHandler {
   return async (c, next) => {
     await next();
     const headers = c.res.headers;
-    for (const [name, value] of SECURITY_HEADERS) headers.set(name, value);
-    if (headers.get('content-type')?.startsWith('text/html'))
-      headers.set('Cache-Control', 'no-store');
+    const page = headers.get('content-type')?.startsWith('text/html') === true;
+    for (const [name, value] of page ? PAGE_HEADERS : API_HEADERS) headers.set(name, value);
+    if (page || !headers.has('cache-control')) headers.set('Cache-Control', 'no-store');
   };
 }
