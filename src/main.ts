@@ -74,6 +74,10 @@ if (!(await waitForTcp(config.tcp.port, 30_000))) {
   void stopAll(1);
 } else {
   // Several HTTP processes share the port; the kernel spreads connections over them.
-  const env: Record<string, string> = config.http.processes > 1 ? { HTTP_REUSE_PORT: 'true' } : {};
-  for (let i = 0; i < config.http.processes; i++) spawn('http/main.ts', httpChildren, env);
+  // They can only share one that is set in advance: HTTP_PORT=0 gets one process.
+  const processes = config.http.port === 0 ? 1 : config.http.processes;
+  if (processes < config.http.processes)
+    console.warn('HTTP_PORT=0: running one HTTP server (several can only share a set port)');
+  const env: Record<string, string> = processes > 1 ? { HTTP_REUSE_PORT: 'true' } : {};
+  for (let i = 0; i < processes; i++) spawn('http/main.ts', httpChildren, env);
 }
