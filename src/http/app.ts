@@ -4,9 +4,7 @@ import type { Registry } from '../lib/metrics.ts';
 import type { Logger } from '../log.ts';
 import type { RpcClient } from '../rpc/client.ts';
 import { createErrorHandler, errorJson } from './errors.ts';
-import { observeRequests } from './metrics.ts';
-import { sameOrigin } from './middleware/same-origin.ts';
-import { securityHeaders } from './middleware/security-headers.ts';
+import { everyRequest } from './middleware/every-request.ts';
 import { errorPage } from './page-errors.tsx';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { assetRoutes } from './routes/assets.ts';
@@ -34,14 +32,15 @@ export interface AppDeps {
  */
 export function createApp(deps: AppDeps) {
   const app = new Hono();
-  app.use(observeRequests(deps.metrics ?? null, deps.log));
-  app.use(securityHeaders());
   app.use(
-    sameOrigin((c, message) =>
-      wantsHtml(c.req.header('accept'))
-        ? errorPage(c, 403, message)
-        : errorJson(c, 403, 'PERMISSION_DENIED', message),
-    ),
+    everyRequest({
+      metrics: deps.metrics ?? null,
+      log: deps.log,
+      refuseCrossSite: (c, message) =>
+        wantsHtml(c.req.header('accept'))
+          ? errorPage(c, 403, message)
+          : errorJson(c, 403, 'PERMISSION_DENIED', message),
+    }),
   );
   app.route('/', healthRoutes(deps.rpc, deps.draining ?? (() => false)));
   if (deps.metrics) {

@@ -1,11 +1,11 @@
 /**
- * The HTTP server's metrics and request log: one middleware gives every
- * request an id (X-Request-Id: kept when the client or proxy sent a sane one),
- * times it into usermgr_http_request_duration_seconds{route,method,status},
- * and logs it (debug always; info when it failed on our side or was slow).
+ * The HTTP server's metrics and request log: every request gets an id
+ * (X-Request-Id: kept when the client or proxy sent a sane one), is timed
+ * into usermgr_http_request_duration_seconds{route,method,status}, and is
+ * logged (debug always; info when it failed on our side or was slow).
  * The RPC client reports each call's latency; the pool is read at scrape time.
  */
-import type { MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import {
   counterFrom,
   createRegistry,
@@ -84,7 +84,18 @@ export function createHttpMetrics(pool: Pool): HttpMetrics {
   };
 }
 
-export function observeRequests(registry: Registry | null, log: Logger): MiddlewareHandler {
+/** What the request log and metrics need from the start of a request. */
+export interface RequestTrace {
+  requestId: string;
+  started: number;
+}
+
+/**
+ * The request log and histogram, as two calls around the handling of a
+ * request (made by the every-request middleware): begin() gives the request
+ * its id, end() stamps X-Request-Id on the response, observes and logs it.
+ */
+export function requestObserver(registry: Registry | null, log: Logger) {
   const requests = registry
     ? histogram(
         registry,
@@ -95,21 +106,28 @@ export function observeRequests(registry: Registry | null, log: Logger): Middlew
     : null;
   const observe = requests ? observer(requests) : null;
   const debug = log.isLevelEnabled('debug');
-  return async (c, next) => {
-    const started = performance.now();
-    const given = c.req.raw.headers.get('x-request-id');
-    const requestId = given !== null && SANE_REQUEST_ID.test(given) ? given : crypto.randomUUID();
-    setRequestId(c.req.raw, requestId);
-    await next();
-    c.res.headers.set('X-Request-Id', requestId);
-    const ms = performance.now() - started;
-    const status = c.res.status;
-    const route = c.req.routePath;
-    observe?.([route, c.req.method, String(status)], ms / 1000);
-    if (status >= 500 || ms > SLOW_MS) {
-      log.info({ requestId, method: c.req.method, route, status, ms: Math.round(ms) }, 'request');
-    } else if (debug) {
-      log.debug({ requestId, method: c.req.method, route, status, ms: Math.round(ms) }, 'request');
-    }
+  return {
+    begin(c: Context): RequestTrace {
+      const started = performance.now();
+      const given = c.req.raw.headers.get('x-request-id');
+      const requestId = given !== null && SANE_REQUEST_ID.test(given) ? given : crypto.randomUUID();
+      setRequestId(c.req.raw, requestId);
+      return { requestId, started };
+    },
+    end(c: Context, { requestId, started }: RequestTrace): void {
+      c.res.headers.set('X-Request-Id', requestId);
+      const ms = performance.now() - started;
+      const status = c.res.status;
+      const route = c.req.routePath;
+      observe?.([route, c.req.method, String(status)], ms / 1000);
+      if (status >= 500 || ms > SLOW_MS) {
+        log.info({ requestId, method: c.req.method, route, status, ms: Math.round(ms) }, 'request');
+      } else if (debug) {
+        log.debug(
+          { requestId, method: c.req.method, route, status, ms: Math.round(ms) },
+          'request',
+        );
+      }
+    },
   };
 }

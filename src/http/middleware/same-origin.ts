@@ -5,26 +5,18 @@
  * browsers send neither and pass; they hold no ambient cookie of a victim.
  * Forms additionally carry a per-session token (checked by the TCP server).
  */
-import type { Context, MiddlewareHandler } from 'hono';
-import { errorJson } from '../errors.ts';
+import type { Context } from 'hono';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-const MESSAGE = 'cross-site requests are not allowed';
 
-/** `refuse` answers the 403 (default: the JSON error body); it gets the message to show. */
-export function sameOrigin(
-  refuse: (c: Context, message: string) => Response | Promise<Response> = (c, message) =>
-    errorJson(c, 403, 'PERMISSION_DENIED', message),
-): MiddlewareHandler {
-  return async (c, next) => {
-    if (
-      !SAFE_METHODS.has(c.req.method) &&
-      isCrossSite(c.req.header('sec-fetch-site'), c.req.header('origin'), c.req.header('host'))
-    ) {
-      return refuse(c, MESSAGE);
-    }
-    return next();
-  };
+export const CROSS_SITE_MESSAGE = 'cross-site requests are not allowed';
+
+/** True when this request changes state and a browser sent it for another site. */
+export function refusedAsCrossSite(c: Context): boolean {
+  return (
+    !SAFE_METHODS.has(c.req.method) &&
+    isCrossSite(c.req.header('sec-fetch-site'), c.req.header('origin'), c.req.header('host'))
+  );
 }
 
 export function isCrossSite(

@@ -13,10 +13,9 @@
  * carry personal data and tokens. Assets and pictures set their own.
  *
  * The pages' set is the one hono/secure-headers gives with these options
- * (a test compares them), written out once and copied onto each response.
+ * (a test compares them), written out once and copied onto each response by
+ * the every-request middleware.
  */
-import type { MiddlewareHandler } from 'hono';
-
 const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
   "script-src 'self'",
@@ -57,12 +56,13 @@ export const API_HEADERS: readonly (readonly [string, string])[] = [
   ['X-Frame-Options', 'DENY'],
 ];
 
-export function securityHeaders(): MiddlewareHandler {
-  return async (c, next) => {
-    await next();
-    const headers = c.res.headers;
-    const page = headers.get('content-type')?.startsWith('text/html') === true;
-    for (const [name, value] of page ? PAGE_HEADERS : API_HEADERS) headers.set(name, value);
-    if (page || !headers.has('cache-control')) headers.set('Cache-Control', 'no-store');
-  };
+/** Adds the headers for this response's kind (see the top of this file). */
+export function addSecurityHeaders(headers: Headers): void {
+  const page = headers.get('content-type')?.startsWith('text/html') === true;
+  const set = page ? PAGE_HEADERS : API_HEADERS;
+  for (let i = 0; i < set.length; i++) {
+    const header = set[i] as readonly [string, string];
+    headers.set(header[0], header[1]);
+  }
+  if (page || !headers.has('cache-control')) headers.set('Cache-Control', 'no-store');
 }

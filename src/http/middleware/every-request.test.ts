@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'bun:test';
+import { Hono } from 'hono';
+import { createRegistry } from '../../lib/metrics.ts';
+import { silentLogger } from '../../log.ts';
+import { requestId } from '../request-info.ts';
+import { everyRequest } from './every-request.ts';
+
+function app() {
+  const metrics = createRegistry('http', false);
+  const seen: string[] = [];
+  const hono = new Hono()
+    .use(
+      everyRequest({
+        metrics,
+        log: silentLogger,
+        refuseCrossSite: (c, message) => c.json({ refused: message }, 403),
+      }),
+    )
+    .post('/change', (c) => {
+      seen.push(requestId(c));
+      return c.json({ changed: true });
+    })
+    .get('/boom', () => {
+      throw new Error('boom');
+    })
+    .onError((_err, c) => c.json({ failed: true }, 500));
+  return { hono, metrics, seen };
+}
+
+describe('unit: everyRequest', () => {
+  it('should give a request an id, the security headers, and a line in the histogram', async () => {
+    const { hono, metrics, seen } = app();
+    const res = await hono.request('/change', { method: 'POST' });
+    expect(res.status).toBe(200);
+    const id = res.headers.get('x-request-id') ?? '';
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(seen).toEqual([id]);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(await metrics.metrics()).toContain(
+      'usermgr_http_request_duration_seconds_count{process="http",route="/change",method="POST",status="200"} 1',
+    );
+  });
+
+  it('should refuse a cross-site change before the route runs, with the same headers and id', async () => {
+    const { hono, metrics, seen } = app();
+    const res = await hono.request('/change', {
+      method: 'POST',
+      headers: { 'sec-fetch-site': 'cross-site', 'x-request-id': 'from-the-proxy-1' },
+    });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toEqual({ refused: 'cross-site requests are not allowed' });
+    expect(seen).toEqual([]);
+    expect(res.headers.get('x-request-id')).toBe('from-the-proxy-1');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(await metrics.metrics()).toContain('status="403"} 1');
+  });
+
+  it('should put the headers on an answer to a failed route too', async () => {
+    const { hono } = app();
+    const res = await hono.request('/boom');
+    expect(res.status).toBe(500);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('x-request-id')).not.toBeNull();
+  });
+});
