@@ -5,14 +5,25 @@ import { silentLogger } from '../log.ts';
 import type { UserStore } from '../store/port.ts';
 import { Revocations } from './revocations.ts';
 
-/** A cache kept in a Map that records the order of its reads. */
+/** A cache kept in a Map that records the order of its reads; `hold` makes reads wait. */
 function fakeCache(entries: Record<string, string>) {
   const data = new Map(Object.entries(entries));
   const reads: string[] = [];
+  let gate: Promise<void> = Promise.resolve();
+  const control = {
+    release: () => {},
+    hold() {
+      gate = new Promise((resolve) => {
+        control.release = resolve;
+      });
+    },
+  };
   const cache = {
     async get(key: string) {
       reads.push(key);
-      const value = data.get(key);
+      const seen = data.get(key);
+      await gate;
+      const value = seen;
       return value === undefined ? null : new TextEncoder().encode(value);
     },
     async set(key: string, value: Uint8Array | string) {
@@ -26,12 +37,15 @@ function fakeCache(entries: Record<string, string>) {
     onRecover() {},
     async close() {},
   } satisfies Cache;
-  return { cache, reads, data };
+  return { cache, reads, data, control };
 }
 
 function storeRevoking(revoked: string[]) {
   const asked: string[] = [];
   const store = {
+    async revokeSession(sessionId: string) {
+      revoked.push(sessionId);
+    },
     async isSessionRevoked(sessionId: string) {
       asked.push(sessionId);
       return revoked.includes(sessionId);
@@ -81,5 +95,23 @@ describe('unit: Revocations.isRevoked', () => {
     const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
     expect(await revocations.isRevoked('s9', Date.now(), deadline())).toBe(true);
     expect(asked).toEqual(['s9']);
+  });
+
+  it('should share one entry read among concurrent checks of a session, and not past a logout', async () => {
+    const { cache, reads, control } = fakeCache({ 'rv:loaded': '1' });
+    const { store } = storeRevoking([]);
+    const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
+    control.hold();
+    const before = [1, 2, 3].map(() => revocations.isRevoked('s5', Date.now(), deadline()));
+    await Bun.sleep(0);
+    expect(reads.filter((k) => k === 'rv:s5')).toHaveLength(1);
+    // The shared read is still unanswered when the logout is written.
+    await revocations.revoke('s5', 'u1', Date.now() + 60_000, Date.now());
+    const after = revocations.isRevoked('s5', Date.now(), deadline());
+    await Bun.sleep(0);
+    expect(reads.filter((k) => k === 'rv:s5')).toHaveLength(2);
+    control.release();
+    expect(await after).toBe(true);
+    expect(await Promise.all(before)).toEqual([false, false, false]);
   });
 });

@@ -10,6 +10,9 @@
  *   reloaded (one load at a time) before a Redis "not revoked" is trusted again;
  * - the sentinel is read after the entry, never before it, and one read of
  *   it serves every check begun in the same turn of the event loop;
+ * - concurrent checks of one session share one read of its entry; a revoke
+ *   here drops that shared read once written, so a check made after a
+ *   logout has returned never gets an answer read before it;
  * - when the cache is unreachable, the store answers behind the shared
  *   bypass cap; a refusal there is UNAVAILABLE (fail closed), never "valid";
  * - mirror writes that fail are replayed when the cache recovers.
@@ -27,6 +30,7 @@ const REVOKED = '1';
 export class Revocations {
   private reloading: Promise<void> | null = null;
   private sentinelRead: Promise<Uint8Array | null> | null = null;
+  private readonly entryReads = new Map<string, Promise<Uint8Array | null>>();
   private readonly pending = new Map<string, number>();
 
   constructor(
@@ -50,6 +54,9 @@ export class Revocations {
       await this.cache.set(key(sessionId), REVOKED, expiresAtMs - nowMs);
     } catch {
       this.pending.set(sessionId, expiresAtMs);
+    } finally {
+      // A check made from now on must not join a read begun before the write.
+      this.entryReads.delete(sessionId);
     }
   }
 
@@ -59,7 +66,7 @@ export class Revocations {
     let entry: Uint8Array | null;
     try {
       // The entry first, the sentinel after it (see sentinelAfterEntries).
-      const entryRead = this.cache.get(key(sessionId));
+      const entryRead = this.readEntry(this.cache, sessionId);
       [entry, loaded] = await Promise.all([entryRead, this.sentinelAfterEntries()]);
     } catch {
       return this.fromStore(sessionId, nowMs, deadline);
@@ -68,6 +75,19 @@ export class Revocations {
     if (loaded !== null) return false;
     this.reload(nowMs);
     return this.fromStore(sessionId, nowMs, deadline);
+  }
+
+  /** Concurrent checks of one session share its read; revoke() drops the shared read. */
+  private readEntry(cache: Cache, sessionId: string): Promise<Uint8Array | null> {
+    const shared = this.entryReads.get(sessionId);
+    if (shared !== undefined) return shared;
+    const read = cache.get(key(sessionId));
+    this.entryReads.set(sessionId, read);
+    const forget = () => {
+      if (this.entryReads.get(sessionId) === read) this.entryReads.delete(sessionId);
+    };
+    read.then(forget, forget);
+    return read;
   }
 
   /**
@@ -121,9 +141,10 @@ export class Revocations {
     for (const [sessionId, expiresAtMs] of this.pending) {
       this.pending.delete(sessionId);
       if (expiresAtMs <= now) continue;
-      this.cache
-        ?.set(key(sessionId), REVOKED, expiresAtMs - now)
-        .catch(() => this.pending.set(sessionId, expiresAtMs));
+      this.cache?.set(key(sessionId), REVOKED, expiresAtMs - now).then(
+        () => this.entryReads.delete(sessionId),
+        () => this.pending.set(sessionId, expiresAtMs),
+      );
     }
   }
 }
