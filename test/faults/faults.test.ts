@@ -339,6 +339,9 @@ describe('faults under load', () => {
       const summary = summarize(samples);
       const during = between(samples, faultStart, faultEnd);
       const duringSummary = summarize(during);
+      // The window ends when the new process is up, so it can also hold the
+      // first answers of that cold process: the refusals are timed apart.
+      const refusals = summarize(during.filter((s) => s.outcome === '503'));
       const recoverS = timeToRecover(samples, faultEnd);
       const firstOk = between(samples, faultEnd).find((s) => s.outcome === '2xx');
       const after429 = count(between(samples, faultEnd), '429');
@@ -347,16 +350,19 @@ describe('faults under load', () => {
         summary,
         recoverS,
         notes:
-          `outage: ${duringSummary.counts['503']}/${during.length} × 503, p99 ${fmt(duringSummary.p99)} ms; ` +
+          `outage: ${duringSummary.counts['503']}/${during.length} × 503, p99 of the 503s ${fmt(refusals.p99)} ms; ` +
           `first 2xx ${firstOk ? ((firstOk.start - faultEnd) / 1000).toFixed(2) : '-'} s after the restart ` +
           `(${reconnects} pool reconnect attempts); ${after429} × 429 while the new process verified every user again (its memo starts empty)`,
       });
 
       expect(result.exit).toBe('SIGKILL');
-      // In flight and during the outage: 503, fast; never a hang.
+      // In flight and during the outage: 503, fast; never a hang. (Timing the
+      // whole window failed a run: it held 17 first answers of the restarted
+      // process, 2xx and 429 at up to 270 ms, beside 689 fast 503s.)
       expect(unexpected(samples, ['2xx', '503', '429'])).toEqual([]);
       expect(count(between(samples, 0, faultStart), '429')).toBe(0);
-      expect(duringSummary.p99).toBeLessThan(100);
+      expect(refusals.counts['503']).toBeGreaterThan(0);
+      expect(refusals.p99).toBeLessThan(100);
       expect(summary.max).toBeLessThan(DEADLINE_MS + SLACK_MS);
       // Recovery is bounded by verifying every user again (two slow hashes at
       // a time, and concurrent logins of one user each pay their own): in the
