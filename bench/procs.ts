@@ -45,42 +45,51 @@ export async function stopServers(servers: Server[]): Promise<void> {
   await Promise.all(servers.map((s) => s.proc.exited));
 }
 
-/** Waits until GET `url` answers 200, or fails naming the servers that died. */
-export async function waitUntilReady(
-  url: string,
+/**
+ * Tries `probe` until it answers true (a throw counts as false), failing at
+ * once, with its name, when one of `servers` has exited.
+ */
+async function pollUntil(
   servers: Server[],
-  timeoutMs = 30_000,
+  timeoutMs: number,
+  intervalMs: number,
+  probe: () => Promise<boolean>,
+  failure: string,
 ): Promise<void> {
   const until = performance.now() + timeoutMs;
   while (performance.now() < until) {
     const dead = servers.find((s) => s.proc.exitCode !== null);
     if (dead) throw new Error(`the ${dead.name} server exited with code ${dead.proc.exitCode}`);
-    try {
-      if ((await fetch(url)).status === 200) return;
-    } catch {}
-    await Bun.sleep(100);
+    if (await probe().catch(() => false)) return;
+    await Bun.sleep(intervalMs);
   }
-  throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
+  throw new Error(`${failure} within ${timeoutMs} ms`);
+}
+
+/** Waits until GET `url` answers 200, or fails naming the servers that died. */
+export function waitUntilReady(url: string, servers: Server[], timeoutMs = 30_000): Promise<void> {
+  return pollUntil(
+    servers,
+    timeoutMs,
+    100,
+    async () => (await fetch(url)).status === 200,
+    `${url} did not answer 200`,
+  );
 }
 
 /** Waits until 127.0.0.1:`port` accepts a connection. */
-export async function waitForPort(
-  port: number,
-  servers: Server[],
-  timeoutMs = 30_000,
-): Promise<void> {
-  const until = performance.now() + timeoutMs;
-  while (performance.now() < until) {
-    const dead = servers.find((s) => s.proc.exitCode !== null);
-    if (dead) throw new Error(`the ${dead.name} server exited with code ${dead.proc.exitCode}`);
-    try {
+export function waitForPort(port: number, servers: Server[], timeoutMs = 30_000): Promise<void> {
+  return pollUntil(
+    servers,
+    timeoutMs,
+    50,
+    async () => {
       const socket = await Bun.connect({ hostname: '127.0.0.1', port, socket: { data() {} } });
       socket.end();
-      return;
-    } catch {}
-    await Bun.sleep(50);
-  }
-  throw new Error(`nothing accepted connections on port ${port} within ${timeoutMs} ms`);
+      return true;
+    },
+    `nothing accepted connections on port ${port}`,
+  );
 }
 
 /** CPU seconds (user + system) a process has used so far, or 0 when it is gone. */
