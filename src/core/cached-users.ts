@@ -17,6 +17,7 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { Cache } from '../cache/port.ts';
 import { type UserRecord, UserRecordSchema } from '../gen/usermgr/v1/record_pb.ts';
 import type { Semaphore } from '../lib/semaphore.ts';
+import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
 import { RpcError } from '../wire/rpc-error.ts';
@@ -37,7 +38,7 @@ const readOptions = { readUnknownFields: false } as const;
 
 export class CachedUsers {
   readonly counts = { hits: 0, misses: 0, storeReads: 0, bypassed: 0 };
-  private readonly flights = new Map<string, Promise<UserRow | null>>();
+  private readonly flights = new SingleFlight<UserRow | null>();
   private readonly pending = new Set<string>();
   private degraded = false;
 
@@ -54,19 +55,13 @@ export class CachedUsers {
   /** The user with this username (case-insensitively), or null. */
   find(username: string, deadline: number): Promise<UserRow | null> {
     const key = username.toLowerCase();
-    const current = this.flights.get(key);
-    if (current !== undefined) return current;
-    const flight = this.lookup(key, username, deadline).finally(() => {
-      if (this.flights.get(key) === flight) this.flights.delete(key);
-    });
-    this.flights.set(key, flight);
-    return flight;
+    return this.flights.run(key, () => this.lookup(key, username, deadline));
   }
 
   /** Call after every write that changes what find() would return for this username. */
   async invalidate(username: string): Promise<void> {
     const key = username.toLowerCase();
-    this.flights.delete(key);
+    this.flights.forget(key);
     if (this.cache === null) return;
     try {
       await this.cache.set(cacheKey(key), TOMBSTONE, this.options.tombstoneMs);

@@ -20,6 +20,7 @@
  *   reached, counts are kept in this process instead (per server, bounded).
  */
 import type { Cache, CacheScript } from '../cache/port.ts';
+import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
@@ -88,7 +89,7 @@ const MAX_LOCAL_ENTRIES = 100_000;
 export class RateLimits {
   readonly counts = { user: 0, ip: 0 };
   private readonly local = new Map<string, string>();
-  private readonly peeks = new Map<string, Promise<string | undefined>>();
+  private readonly peeks = new SingleFlight<string | undefined>();
 
   constructor(
     private readonly cache: Cache | null,
@@ -116,18 +117,12 @@ export class RateLimits {
   private readCount(key: string): Promise<string | undefined> {
     const cache = this.cache;
     if (cache === null) return Promise.resolve(this.local.get(key));
-    const shared = this.peeks.get(key);
-    if (shared !== undefined) return shared;
-    const read = cache.get(key).then(
-      (value) => value?.toString(),
-      () => this.local.get(key),
+    return this.peeks.run(key, () =>
+      cache.get(key).then(
+        (value) => value?.toString(),
+        () => this.local.get(key),
+      ),
     );
-    this.peeks.set(key, read);
-    const forget = () => {
-      if (this.peeks.get(key) === read) this.peeks.delete(key);
-    };
-    read.then(forget, forget);
-    return read;
   }
 
   /** Refuses a throttled username (call with the peeked state). */
@@ -147,7 +142,7 @@ export class RateLimits {
     }
     if (username !== null) {
       const key = userKey(username);
-      this.peeks.delete(key);
+      this.peeks.forget(key);
       const [ok, wait] = await this.run(USER_SCRIPT, key, [
         userLimit,
         userBaseDelayMs,
@@ -161,7 +156,7 @@ export class RateLimits {
   async clearUser(username: string): Promise<void> {
     const key = userKey(username);
     this.local.delete(key);
-    this.peeks.delete(key);
+    this.peeks.forget(key);
     await this.cache?.del([key]).catch(() => {});
   }
 

@@ -19,6 +19,7 @@
  */
 import type { Cache } from '../cache/port.ts';
 import type { Semaphore } from '../lib/semaphore.ts';
+import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
 import type { UserStore } from '../store/port.ts';
 import { refuseBypass } from './cached-users.ts';
@@ -30,7 +31,7 @@ const REVOKED = '1';
 export class Revocations {
   private reloading: Promise<void> | null = null;
   private sentinelRead: Promise<Uint8Array | null> | null = null;
-  private readonly entryReads = new Map<string, Promise<Uint8Array | null>>();
+  private readonly entryReads = new SingleFlight<Uint8Array | null>();
   private readonly pending = new Map<string, number>();
 
   constructor(
@@ -56,7 +57,7 @@ export class Revocations {
       this.pending.set(sessionId, expiresAtMs);
     } finally {
       // A check made from now on must not join a read begun before the write.
-      this.entryReads.delete(sessionId);
+      this.entryReads.forget(sessionId);
     }
   }
 
@@ -66,7 +67,9 @@ export class Revocations {
     let entry: Uint8Array | null;
     try {
       // The entry first, the sentinel after it (see sentinelAfterEntries).
-      const entryRead = this.readEntry(this.cache, sessionId);
+      const cache = this.cache;
+      // Concurrent checks of one session share its read; revoke() forgets it.
+      const entryRead = this.entryReads.run(sessionId, () => cache.get(key(sessionId)));
       [entry, loaded] = await Promise.all([entryRead, this.sentinelAfterEntries()]);
     } catch {
       return this.fromStore(sessionId, nowMs, deadline);
@@ -75,19 +78,6 @@ export class Revocations {
     if (loaded !== null) return false;
     this.reload(nowMs);
     return this.fromStore(sessionId, nowMs, deadline);
-  }
-
-  /** Concurrent checks of one session share its read; revoke() drops the shared read. */
-  private readEntry(cache: Cache, sessionId: string): Promise<Uint8Array | null> {
-    const shared = this.entryReads.get(sessionId);
-    if (shared !== undefined) return shared;
-    const read = cache.get(key(sessionId));
-    this.entryReads.set(sessionId, read);
-    const forget = () => {
-      if (this.entryReads.get(sessionId) === read) this.entryReads.delete(sessionId);
-    };
-    read.then(forget, forget);
-    return read;
   }
 
   /**
@@ -142,7 +132,7 @@ export class Revocations {
       this.pending.delete(sessionId);
       if (expiresAtMs <= now) continue;
       this.cache?.set(key(sessionId), REVOKED, expiresAtMs - now).then(
-        () => this.entryReads.delete(sessionId),
+        () => this.entryReads.forget(sessionId),
         () => this.pending.set(sessionId, expiresAtMs),
       );
     }
