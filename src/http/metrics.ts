@@ -11,7 +11,6 @@ import {
   createRegistry,
   gaugeFrom,
   histogram,
-  observer,
   type Registry,
 } from '../lib/metrics.ts';
 import type { Logger } from '../log.ts';
@@ -35,7 +34,6 @@ export function createHttpMetrics(pool: Pool): HttpMetrics {
     'Calls to the TCP servers, by call and status.',
     ['call', 'status'],
   );
-  const observeRpc = observer(rpc);
   gaugeFrom(
     registry,
     'usermgr_pool_sockets',
@@ -80,7 +78,7 @@ export function createHttpMetrics(pool: Pool): HttpMetrics {
   );
   return {
     registry,
-    observeRpc: (call, status, seconds) => observeRpc([call, status], seconds),
+    observeRpc: (call, status, seconds) => rpc.observeWith([call, status], seconds),
   };
 }
 
@@ -104,7 +102,6 @@ export function requestObserver(registry: Registry | null, log: Logger) {
         ['route', 'method', 'status'],
       )
     : null;
-  const observe = requests ? observer(requests) : null;
   const debug = log.isLevelEnabled('debug');
   return {
     begin(c: Context): RequestTrace {
@@ -119,7 +116,7 @@ export function requestObserver(registry: Registry | null, log: Logger) {
       const ms = performance.now() - started;
       const status = c.res.status;
       const route = c.req.routePath;
-      observe?.([route, c.req.method, String(status)], ms / 1000);
+      requests?.observeWith([route, c.req.method, String(status)], ms / 1000);
       if (status >= 500 || ms > SLOW_MS) {
         log.info({ requestId, method: c.req.method, route, status, ms: Math.round(ms) }, 'request');
       } else if (debug) {

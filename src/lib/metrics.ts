@@ -35,13 +35,6 @@ export function histogram<L extends string>(
   return latencyHistogram(registry, name, help, labelNames, LATENCY_BUCKETS);
 }
 
-/** `histogram.labels(...values).observe(seconds)` as one function. */
-export function observer(
-  histogram: LatencyHistogram,
-): (values: readonly string[], seconds: number) => void {
-  return (values, seconds) => histogram.observeWith(values, seconds);
-}
-
 /** A gauge whose value is read from `read` at scrape time. */
 export function gaugeFrom(
   registry: Registry,

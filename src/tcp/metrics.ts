@@ -15,7 +15,6 @@ import {
   createRegistry,
   gaugeFrom,
   histogram,
-  observer,
   type Registry,
   timed,
 } from '../lib/metrics.ts';
@@ -61,7 +60,6 @@ export function createTcpMetrics(): TcpMetrics {
     'Calls served, by call and status.',
     ['call', 'status'],
   );
-  const observeCall = observer(calls);
   const store = histogram(
     registry,
     'usermgr_store_duration_seconds',
@@ -89,7 +87,7 @@ export function createTcpMetrics(): TcpMetrics {
   return {
     registry,
     observeCall(call, status, seconds) {
-      observeCall([call, statusName(status)], seconds);
+      calls.observeWith([call, statusName(status)], seconds);
     },
     observeHash(waitedMs, ranMs) {
       hashWait.observe(waitedMs / 1000);
