@@ -61,3 +61,4 @@ console.log(
 );
 console.log(`memo hit: ${result.memo_hit_us} µs (${result.memo_hits_per_s}/s on one core)`);
 console.log(JSON.stringify(result));
+passwords.close();
