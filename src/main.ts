@@ -34,7 +34,9 @@ function spawn(script: string, group: Subprocess[], env: Record<string, string> 
       // A start-up failure was already explained in one line by the child.
       if (!exiting && (code !== 0 || signal) && code !== EXIT_STARTUP_FAILED)
         console.error(`${script} exited (${code ?? signal}); stopping the others`);
-      void stopAll(code ?? (signal ? 1 : 0));
+      // A child that dies of the SIGTERM sent to stop it (still starting, no handler yet) did not fail.
+      const stoppedByUs = exiting && signal === 'SIGTERM';
+      void stopAll(code ?? (signal && !stoppedByUs ? 1 : 0));
     },
   });
   group.push(child);
