@@ -173,4 +173,9 @@ describe('deployment files', () => {
     const known = configVariables();
     expect(Object.keys(config).filter((v) => !known.has(v))).toEqual([]);
   });
+
+  it("should leave no install script unreviewed by npm's allowScripts", () => {
+    const result = run(['npm', 'approve-scripts', '--allow-scripts-pending']);
+    expect(result).toEqual({ code: 0, output: 'No packages with unreviewed install scripts.' });
+  });
 });
