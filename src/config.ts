@@ -112,6 +112,11 @@ export function loadConfig(env: Env = process.env) {
       maxPixels: read.int('PICTURE_MAX_PIXELS', 40_000_000, 4096, 268_402_689),
       concurrency: read.int('PICTURE_CONCURRENCY', navigator.hardwareConcurrency || 2, 1, 1024),
       maxWaiting: read.int('PICTURE_QUEUE', 32, 0, 100_000),
+      /**
+       * This TCP server is one of several: pictures must go to a store they
+       * all reach (S3), never to this server's own DATA_DIR/pictures.
+       */
+      shared: read.bool('PICTURES_SHARED', false),
       s3: {
         bucket: read.string('S3_BUCKET', ''),
         endpoint: read.string('S3_ENDPOINT', ''),
@@ -162,6 +167,13 @@ export function loadConfig(env: Env = process.env) {
       'S3_BUCKET',
       s3.bucket,
       'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY as well (or leave S3_BUCKET empty for local files)',
+    );
+  }
+  if (config.pictures.shared && s3.bucket === '') {
+    read.problem(
+      'PICTURES_SHARED',
+      'true',
+      'S3_BUCKET as well: with several TCP servers each one would keep pictures in its own DATA_DIR, and the others answer 404',
     );
   }
   if (!/^[A-Za-z0-9!_.*'()/-]{0,512}$/.test(s3.prefix)) {

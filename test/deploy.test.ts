@@ -16,6 +16,16 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Subprocess } from 'bun';
+import { type Env, loadConfig } from '../src/config.ts';
+import { startHttpApp } from '../src/http/start.ts';
+import { silentLogger } from '../src/log.ts';
+import { jsonInit } from './fixture.ts';
+import { startFakeS3 } from './media/fake-s3.ts';
+import { jpeg } from './support/images.ts';
+import { createTestDatabase } from './support/mysql.ts';
+import { guardProcesses } from './support/orphans.ts';
+import { freePort } from './support/redis.ts';
 
 const root = resolve(import.meta.dir, '..');
 const deploy = join(root, 'deploy');
@@ -40,6 +50,38 @@ type Yaml = Record<string, any>;
 function yamlDocs(file: string): Yaml[] {
   const parsed = Bun.YAML.parse(readFileSync(file, 'utf8')) as Yaml | Yaml[];
   return (Array.isArray(parsed) ? parsed : [parsed]).filter(Boolean);
+}
+
+/** Stand-ins for what the Secrets hold, valid for the configuration reader. */
+const SECRET_VALUES: Record<string, string> = {
+  'usermgr-secrets/MYSQL_URL': 'mysql://usermgr:pw@mysql:3306/usermgr',
+  'usermgr-secrets/SESSION_SECRET': 's'.repeat(48),
+  'usermgr-secrets/ADMIN_TOKEN': 'a'.repeat(44),
+  'usermgr-s3/bucket': 'usermgr-pictures',
+  'usermgr-s3/endpoint': 'https://s3.example.com',
+  'usermgr-s3/region': 'eu-west-1',
+  'usermgr-s3/access-key-id': 'AKIAEXAMPLE',
+  'usermgr-s3/secret-access-key': 'example-secret',
+};
+
+/** The environment a container of the manifests gets: its ConfigMaps, then its own env. */
+function containerEnv(docs: Yaml[], container: Yaml): Env {
+  const env: Env = {};
+  for (const from of container.envFrom ?? []) {
+    const map = docs.find(
+      (d) => d.kind === 'ConfigMap' && d.metadata.name === from.configMapRef?.name,
+    );
+    if (map === undefined)
+      throw new Error(`envFrom names no ConfigMap of the manifests: ${JSON.stringify(from)}`);
+    Object.assign(env, map.data);
+  }
+  for (const variable of container.env ?? []) {
+    const ref = variable.valueFrom?.secretKeyRef;
+    if (ref !== undefined) env[variable.name] = SECRET_VALUES[`${ref.name}/${ref.key}`];
+    else if (variable.valueFrom?.fieldRef !== undefined) env[variable.name] = '0';
+    else env[variable.name] = variable.value;
+  }
+  return env;
 }
 
 /** The variables the servers read (src/config.ts), so deployment files cannot set ones that do nothing. */
@@ -178,4 +220,147 @@ describe('deployment files', () => {
     const result = run(['npm', 'approve-scripts', '--allow-scripts-pending']);
     expect(result).toEqual({ code: 0, output: 'No packages with unreviewed install scripts.' });
   });
+
+  it('should give several Kubernetes TCP pods one picture store: S3 from secret references, PICTURES_SHARED on', () => {
+    const docs = readdirSync(join(deploy, 'k8s')).flatMap((f) => yamlDocs(join(deploy, 'k8s', f)));
+    const tcp = docs.find(
+      (d) => d.kind === 'StatefulSet' && d.metadata.name === 'usermgr-tcp',
+    ) as Yaml;
+    expect(tcp.spec.replicas).toBeGreaterThan(1);
+    // No volume of a pod's own that could hold pictures (or anything else that must outlive it).
+    expect(tcp.spec.volumeClaimTemplates).toBeUndefined();
+    const [container] = tcp.spec.template.spec.containers;
+    const secretVariables = (container.env as Yaml[])
+      .filter((v) => v.valueFrom?.secretKeyRef !== undefined)
+      .map((v) => v.name);
+    for (const name of [
+      'MYSQL_URL',
+      'SESSION_SECRET',
+      'S3_BUCKET',
+      'S3_ACCESS_KEY_ID',
+      'S3_SECRET_ACCESS_KEY',
+    ])
+      expect(secretVariables).toContain(name);
+    const known = configVariables();
+    expect((container.env as Yaml[]).map((v) => v.name).filter((v) => !known.has(v))).toEqual([]);
+    const config = loadConfig(containerEnv(docs, container));
+    expect(config.pictures.shared).toBe(true);
+    expect(config.pictures.s3.bucket).toBe('usermgr-pictures');
+    expect(config.mysql.url).not.toBe('');
+    // Without the S3 settings, such a pod refuses to start.
+    const withoutS3 = Object.fromEntries(
+      Object.entries(containerEnv(docs, container)).filter(([name]) => !name.startsWith('S3_')),
+    );
+    expect(() => loadConfig(withoutS3)).toThrow(
+      'PICTURES_SHARED="true": expected S3_BUCKET as well',
+    );
+    // The HTTP pods read the shared settings and nothing of the TCP pods' secrets.
+    const http = docs.find(
+      (d) => d.kind === 'Deployment' && d.metadata.name === 'usermgr-http',
+    ) as Yaml;
+    expect(() =>
+      loadConfig(containerEnv(docs, http.spec.template.spec.containers[0])),
+    ).not.toThrow();
+  });
+});
+
+describe('integration: two TCP servers told they are several (PICTURES_SHARED=true)', () => {
+  const guard = guardProcesses('shared-pictures');
+  afterAll(() => guard.release());
+  const s3 = startFakeS3();
+  afterAll(() => s3.stop());
+
+  function startTcp(env: Record<string, string>): Subprocess<'ignore', 'ignore', 'pipe'> {
+    const dataDir = join(guard.dir, `data-${env.WORKER_ID}`);
+    const proc = Bun.spawn([process.execPath, join(root, 'src/tcp/main.ts')], {
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'error',
+        DATA_DIR: dataDir,
+        REDIS_URL: '',
+        TCP_METRICS_PORT: '0',
+        PICTURES_SHARED: 'true',
+        SESSION_SECRET: 'shared-pictures-test-secret'.padEnd(48, '!'),
+        ARGON2_MEMORY_KIB: '1024',
+        ARGON2_TIME_COST: '1',
+        ...env,
+      },
+      stdin: 'ignore',
+      stdout: 'ignore',
+      stderr: 'pipe',
+    });
+    guard.track(proc.pid);
+    return proc;
+  }
+
+  it('should refuse to start either of them without S3_BUCKET', async () => {
+    const procs = [1, 2].map((id) =>
+      startTcp({ WORKER_ID: String(id), TCP_PORT: '0', MYSQL_URL: '' }),
+    );
+    for (const proc of procs) {
+      expect(await proc.exited).toBe(2);
+      const stderr = await new Response(proc.stderr).text();
+      expect(stderr).toContain('PICTURES_SHARED="true": expected S3_BUCKET as well');
+    }
+  }, 30_000);
+
+  it('should serve a picture stored through one of them from the other, with S3', async () => {
+    const database = await createTestDatabase();
+    const ports = [await freePort(), await freePort()];
+    const procs = ports.map((port, i) =>
+      startTcp({
+        WORKER_ID: String(i + 1),
+        TCP_PORT: String(port),
+        MYSQL_URL: database.url,
+        S3_BUCKET: s3.bucket,
+        S3_ENDPOINT: s3.endpoint,
+        S3_REGION: s3.region,
+        S3_ACCESS_KEY_ID: s3.accessKeyId,
+        S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      }),
+    );
+    // One HTTP server in front of each TCP server, so that which one answers is certain.
+    const https = ports.map((port) =>
+      startHttpApp(
+        loadConfig({ LOG_LEVEL: 'silent', HTTP_PORT: '0', TCP_ADDRS: `127.0.0.1:${port}` }),
+        silentLogger,
+      ),
+    );
+    try {
+      for (const http of https) {
+        const until = performance.now() + 20_000;
+        while ((await fetch(`${http.url}readyz`)).status !== 200) {
+          if (performance.now() > until) throw new Error('a TCP server did not become ready');
+          await Bun.sleep(50);
+        }
+      }
+      const [first, second] = https as [(typeof https)[0], (typeof https)[0]];
+      const credentials = { username: 'shared_pictures', password: 'a long password' };
+      expect(
+        (await fetch(`${first.url}open_api/v1/register`, jsonInit('POST', credentials))).status,
+      ).toBe(200);
+      const login = await fetch(
+        `${first.url}open_api/v1/authenticate`,
+        jsonInit('POST', credentials),
+      );
+      const { token } = (await login.json()) as { token: string };
+      const upload = await fetch(`${first.url}api/v1/me/picture`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}` },
+        body: await jpeg(),
+      });
+      expect(upload.status).toBe(200);
+      const { user } = (await upload.json()) as { user: { picture_url: string } };
+      for (const http of [first, second]) {
+        const res = await fetch(new URL(user.picture_url, http.url));
+        expect({ via: http.url, status: res.status }).toEqual({ via: http.url, status: 200 });
+        expect(res.headers.get('content-type')).toBe('image/webp');
+      }
+    } finally {
+      await Promise.all(https.map((http) => http.stop()));
+      for (const proc of procs) proc.kill('SIGTERM');
+      await Promise.all(procs.map((proc) => proc.exited));
+      await database.drop();
+    }
+  }, 60_000);
 });
