@@ -264,6 +264,91 @@ describe('deployment files', () => {
   });
 });
 
+/** What systemd would run for a unit: its command, directory and environment. */
+function unitCommand(unit: string, envFile: string): { cmd: string[]; cwd: string; env: Env } {
+  const setting = (key: string) =>
+    [...unit.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => (m[1] as string).trim());
+  const env: Env = {};
+  for (const assignment of setting('Environment')) {
+    const [name, ...value] = assignment.split('=');
+    env[name as string] = value.join('=');
+  }
+  expect(setting('EnvironmentFile')).toEqual([envFile]);
+  // systemd: "settings from these files override settings made with Environment=".
+  for (const line of readFileSync(envFile, 'utf8').split('\n')) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+    if (match) env[match[1] as string] = match[2] as string;
+  }
+  const [exec] = setting('ExecStart');
+  return { cmd: (exec as string).split(/\s+/), cwd: setting('WorkingDirectory')[0] as string, env };
+}
+
+describe('integration: the systemd units with the env file they suggest (a copy of .env.example)', () => {
+  const guard = guardProcesses('systemd');
+  afterAll(() => guard.release());
+
+  it("should keep the units' DATA_DIR and HTTP_REUSE_PORT: the TCP server writes its state there, two HTTP instances share the port", async () => {
+    const stateDir = join(guard.dir, 'var-lib-usermgr');
+    const [httpPort, tcpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+    // What an operator does: copy the example, pick ports, nothing else.
+    const envFile = join(guard.dir, 'usermgr.env');
+    writeFileSync(
+      envFile,
+      readFileSync(join(root, '.env.example'), 'utf8')
+        .replace(/^HTTP_PORT=.*$/m, `HTTP_PORT=${httpPort}`)
+        .replace(/^TCP_PORT=.*$/m, `TCP_PORT=${tcpPort}`)
+        .replace(/^TCP_METRICS_PORT=.*$/m, `TCP_METRICS_PORT=${metricsPort}`)
+        .replace(/^ARGON2_MEMORY_KIB=.*$/m, 'ARGON2_MEMORY_KIB=1024')
+        .replace(/^LOG_LEVEL=.*$/m, 'LOG_LEVEL=warn'),
+    );
+    const unit = (name: string) =>
+      readFileSync(join(deploy, 'systemd', name), 'utf8')
+        .replaceAll('/etc/usermgr/usermgr.env', envFile)
+        .replaceAll('/var/lib/usermgr', stateDir)
+        .replaceAll('/opt/usermgr/node_modules/.bin/bun', process.execPath)
+        .replaceAll('/opt/usermgr', root);
+    const procs: Subprocess<'ignore', 'pipe', 'pipe'>[] = [];
+    const start = (name: string) => {
+      const { cmd, cwd, env } = unitCommand(unit(name), envFile);
+      // StateDirectory= creates the directory before the service starts.
+      mkdirSync(stateDir, { recursive: true });
+      const proc = Bun.spawn(cmd, {
+        cwd,
+        env: { PATH: process.env.PATH ?? '', ...env },
+        stdin: 'ignore',
+        stdout: 'pipe',
+        stderr: 'pipe',
+      });
+      guard.track(proc.pid);
+      procs.push(proc);
+      return proc;
+    };
+    try {
+      start('usermgr-tcp.service');
+      const http = [start('usermgr-http@.service'), start('usermgr-http@.service')];
+      const url = `http://127.0.0.1:${httpPort}`;
+      const until = performance.now() + 20_000;
+      while (
+        (await fetch(`${url}/readyz`).then(
+          (r) => r.status,
+          () => 0,
+        )) !== 200
+      ) {
+        if (performance.now() > until) throw new Error('the units did not become ready');
+        await Bun.sleep(50);
+      }
+      await Bun.sleep(300);
+      // Both HTTP instances are still running (the second could bind the shared port).
+      for (const proc of http) expect(proc.exitCode).toBeNull();
+      expect(readdirSync(stateDir).sort()).toContain('usermgr.sqlite');
+      expect(readdirSync(stateDir)).toContain('session-secret');
+    } finally {
+      for (const proc of procs) proc.kill('SIGTERM');
+      await Promise.all(procs.map((proc) => proc.exited));
+    }
+  }, 60_000);
+});
+
 describe('integration: two TCP servers told they are several (PICTURES_SHARED=true)', () => {
   const guard = guardProcesses('shared-pictures');
   afterAll(() => guard.release());
