@@ -20,7 +20,7 @@ import type { Subprocess } from 'bun';
 import { type Env, loadConfig } from '../src/config.ts';
 import { startHttpApp } from '../src/http/start.ts';
 import { silentLogger } from '../src/log.ts';
-import { jsonInit } from './fixture.ts';
+import { jsonInit, type Stack, startStack } from './fixture.ts';
 import { startFakeS3 } from './media/fake-s3.ts';
 import { jpeg } from './support/images.ts';
 import { createTestDatabase } from './support/mysql.ts';
@@ -50,6 +50,55 @@ type Yaml = Record<string, any>;
 function yamlDocs(file: string): Yaml[] {
   const parsed = Bun.YAML.parse(readFileSync(file, 'utf8')) as Yaml | Yaml[];
   return (Array.isArray(parsed) ? parsed : [parsed]).filter(Boolean);
+}
+
+/** A self-signed certificate and an nginx.conf around `site` in `dir`; returns the conf's path. */
+function nginxConfig(dir: string, site: string, main = ''): { conf: string } {
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  const cert = run([
+    'openssl',
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=localhost',
+    '-days',
+    '1',
+    '-keyout',
+    join(dir, 'key.pem'),
+    '-out',
+    join(dir, 'cert.pem'),
+  ]);
+  expect(cert.code).toBe(0);
+  writeFileSync(
+    join(dir, 'site.conf'),
+    site
+      .replace('/etc/ssl/usermgr/fullchain.pem', join(dir, 'cert.pem'))
+      .replace('/etc/ssl/usermgr/privkey.pem', join(dir, 'key.pem')),
+  );
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `${main}pid ${dir}/nginx.pid;\nerror_log ${dir}/logs/error.log;\nevents {}\nhttp {\n  access_log off;\n  include ${dir}/site.conf;\n}\n`,
+  );
+  return { conf };
+}
+
+/** A user with a picture on `stack`: their token and the picture's path. */
+async function signUpWithPicture(stack: Stack): Promise<{ value: string; picture: string }> {
+  const credentials = { username: 'behind_nginx', password: 'a long password' };
+  await stack.fetch('/open_api/v1/register', jsonInit('POST', credentials));
+  const login = await stack.fetch('/open_api/v1/authenticate', jsonInit('POST', credentials));
+  const { token } = (await login.json()) as { token: string };
+  const upload = await stack.fetch('/api/v1/me/picture', {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token}` },
+    body: await jpeg(),
+  });
+  const { user } = (await upload.json()) as { user: { picture_url: string } };
+  return { value: token, picture: user.picture_url };
 }
 
 /** Stand-ins for what the Secrets hold, valid for the configuration reader. */
@@ -128,37 +177,9 @@ describe('deployment files', () => {
   });
 
   it('should pass nginx -t, with the body limit and forwarded headers the app expects', () => {
-    const dir = join(scratch, 'nginx');
-    mkdirSync(join(dir, 'logs'), { recursive: true });
-    const cert = run([
-      'openssl',
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-days',
-      '1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ]);
-    expect(cert.code).toBe(0);
     const site = readFileSync(join(deploy, 'nginx/usermgr.conf'), 'utf8');
-    writeFileSync(
-      join(dir, 'site.conf'),
-      site
-        .replace('/etc/ssl/usermgr/fullchain.pem', join(dir, 'cert.pem'))
-        .replace('/etc/ssl/usermgr/privkey.pem', join(dir, 'key.pem')),
-    );
-    writeFileSync(
-      join(dir, 'nginx.conf'),
-      `pid ${dir}/nginx.pid;\nerror_log ${dir}/logs/error.log;\nevents {}\nhttp {\n  access_log off;\n  include ${dir}/site.conf;\n}\n`,
-    );
-    const result = run(['nginx', '-t', '-p', dir, '-c', join(dir, 'nginx.conf')]);
+    const { conf } = nginxConfig(join(scratch, 'nginx'), site);
+    const result = run(['nginx', '-t', '-p', join(scratch, 'nginx'), '-c', conf]);
     expect(result.output).toContain('test is successful');
     expect(result.code).toBe(0);
     expect(site).toMatch(/keepalive \d+;/);
@@ -166,6 +187,69 @@ describe('deployment files', () => {
     expect(site).toContain('proxy_set_header X-Forwarded-Proto $scheme;');
     expect(site).toContain('proxy_set_header Connection "";');
   });
+
+  it('should answer through the example nginx with one of each header (one owner: the app or nginx)', async () => {
+    const stack = await startStack({ env: { TRUST_PROXY: 'true' } });
+    const dir = join(scratch, 'nginx-running');
+    const [https, http] = [await freePort(), await freePort()];
+    const site = readFileSync(join(deploy, 'nginx/usermgr.conf'), 'utf8')
+      .replace('server 127.0.0.1:8080', `server 127.0.0.1:${new URL(stack.url).port}`)
+      .replaceAll(/listen \[::\]:\d+[^;]*;/g, '')
+      .replace('listen 80;', `listen 127.0.0.1:${http};`)
+      .replace('listen 443 ssl http2;', `listen 127.0.0.1:${https} ssl http2;`);
+    const { conf } = nginxConfig(dir, site, 'daemon off;\nmaster_process off;\n');
+    const nginx = Bun.spawn(['nginx', '-p', dir, '-c', conf], { stdout: 'ignore', stderr: 'pipe' });
+    try {
+      const token = await signUpWithPicture(stack);
+      const base = `https://127.0.0.1:${https}`;
+      // curl shows the header lines as sent; the app runs in this process, so not spawnSync.
+      const headersOf = async (path: string, auth = false) => {
+        const args = [
+          'curl',
+          '-ks',
+          '--max-time',
+          '5',
+          '-o',
+          '/dev/null',
+          '-D',
+          '-',
+          `${base}${path}`,
+        ];
+        if (auth) args.push('-H', `authorization: Bearer ${token.value}`);
+        return new Response(Bun.spawn(args, { stdout: 'pipe' }).stdout).text();
+      };
+      const until = performance.now() + 10_000;
+      while (!(await headersOf('/healthz')).startsWith('HTTP/')) {
+        if (performance.now() > until) throw new Error('nginx did not start');
+        await Bun.sleep(50);
+      }
+      for (const [path, auth] of [
+        ['/', false],
+        ['/login', false],
+        ['/healthz', false],
+        ['/api/v1/me', true],
+        [token.picture, false],
+        ['/pictures/nothing.webp', false],
+      ] as const) {
+        const raw = await headersOf(path, auth);
+        const names = raw
+          .split('\r\n')
+          .slice(1)
+          .map((line) => line.split(':')[0]?.toLowerCase() ?? '')
+          .filter((name) => name !== '' && name !== 'set-cookie');
+        const twice = names.filter((name, i) => names.indexOf(name) !== i);
+        expect({ path, twice }).toEqual({ path, twice: [] });
+        expect({ path, hsts: names.includes('strict-transport-security') }).toEqual({
+          path,
+          hsts: true,
+        });
+      }
+    } finally {
+      nginx.kill('SIGTERM');
+      await nginx.exited;
+      await stack.stop();
+    }
+  }, 60_000);
 
   it('should describe MySQL 8, Redis 7 and both servers with health checks in compose.yaml', () => {
     const [compose] = yamlDocs(join(deploy, 'compose.yaml'));
