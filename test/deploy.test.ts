@@ -32,13 +32,17 @@ const deploy = join(root, 'deploy');
 const scratch = mkdtempSync(join(tmpdir(), 'usermgr-deploy-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-function run(cmd: string[]): { code: number; output: string } {
+function run(cmd: string[], env: Record<string, string> = {}): { code: number; output: string } {
   const tool = Bun.which(cmd[0] as string);
   if (tool === null)
     throw new Error(
       `${cmd[0]} is not installed: apt-get install -y ${cmd[0] === 'nginx' ? 'nginx-light' : cmd[0]}`,
     );
-  const proc = Bun.spawnSync(cmd, { stderr: 'pipe', stdout: 'pipe' });
+  const proc = Bun.spawnSync(cmd, {
+    stderr: 'pipe',
+    stdout: 'pipe',
+    env: { ...process.env, ...env },
+  });
   return {
     code: proc.exitCode,
     output: `${proc.stdout.toString()}${proc.stderr.toString()}`.trim(),
@@ -268,6 +272,16 @@ describe('deployment files', () => {
       );
       expect(unknown).toEqual([]);
     }
+  });
+
+  it("should be a compose file Debian 12's docker-compose 1.29 accepts, as Compose v2 does", () => {
+    const file = join(deploy, 'compose.yaml');
+    // 1.29 refuses a top-level `name:`; v2 needs none (README: `-p usermgr`).
+    expect(Object.keys(yamlDocs(file)[0] as Yaml).sort()).toEqual(['services', 'volumes', 'x-app']);
+    const result = run(['docker-compose', '-f', file, 'config', '-q'], {
+      SESSION_SECRET: 'x'.repeat(48),
+    });
+    expect(result).toEqual({ code: 0, output: '' });
   });
 
   it('should build the image from a Bun base image, as a non-root user, with a health check', () => {
