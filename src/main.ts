@@ -82,7 +82,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => vo
  */
 function claimHttpPort(): void {
   const { port } = config.http;
-  if (port === 0) return;
+  // Abstract sockets are Linux's; elsewhere the port probe below is the only check.
+  if (port === 0 || process.platform !== 'linux') return;
   try {
     Bun.listen({ unix: `\0usermgr-launcher-http-port-${port}`, socket: { data() {} } });
   } catch (err) {
