@@ -16,7 +16,6 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Subprocess } from 'bun';
 import { type Env, loadConfig } from '../src/config.ts';
 import { startHttpApp } from '../src/http/start.ts';
 import { silentLogger } from '../src/log.ts';
@@ -26,6 +25,7 @@ import { jpeg } from './support/images.ts';
 import { createTestDatabase } from './support/mysql.ts';
 import { guardProcesses } from './support/orphans.ts';
 import { freePort } from './support/redis.ts';
+import { type Server, spawnServer } from './support/servers.ts';
 
 const root = resolve(import.meta.dir, '..');
 const deploy = join(root, 'deploy');
@@ -317,7 +317,7 @@ describe('deployment files', () => {
   it("should leave no install script unreviewed by npm's allowScripts", () => {
     const result = run(['npm', 'approve-scripts', '--allow-scripts-pending']);
     expect(result).toEqual({ code: 0, output: 'No packages with unreviewed install scripts.' });
-  });
+  }, 30_000);
 
   it('should give several Kubernetes TCP pods one picture store: S3 from secret references, PICTURES_SHARED on', () => {
     const docs = readdirSync(join(deploy, 'k8s')).flatMap((f) => yamlDocs(join(deploy, 'k8s', f)));
@@ -405,7 +405,7 @@ describe('integration: the systemd units with the env file they suggest (a copy 
         .replaceAll('/var/lib/usermgr', stateDir)
         .replaceAll('/opt/usermgr/node_modules/.bin/bun', process.execPath)
         .replaceAll('/opt/usermgr', root);
-    const procs: Subprocess<'ignore', 'pipe', 'pipe'>[] = [];
+    const procs: Server[] = [];
     const start = (name: string) => {
       const { cmd, cwd, env } = unitCommand(unit(name), envFile);
       // StateDirectory= creates the directory before the service starts.
@@ -453,27 +453,18 @@ describe('integration: two TCP servers told they are several (PICTURES_SHARED=tr
   const s3 = startFakeS3();
   afterAll(() => s3.stop());
 
-  function startTcp(env: Record<string, string>): Subprocess<'ignore', 'ignore', 'pipe'> {
-    const dataDir = join(guard.dir, `data-${env.WORKER_ID}`);
-    const proc = Bun.spawn([process.execPath, join(root, 'src/tcp/main.ts')], {
-      env: {
-        ...process.env,
-        LOG_LEVEL: 'error',
-        DATA_DIR: dataDir,
-        REDIS_URL: '',
-        TCP_METRICS_PORT: '0',
-        PICTURES_SHARED: 'true',
-        SESSION_SECRET: 'shared-pictures-test-secret'.padEnd(48, '!'),
-        ARGON2_MEMORY_KIB: '1024',
-        ARGON2_TIME_COST: '1',
-        ...env,
-      },
-      stdin: 'ignore',
-      stdout: 'ignore',
-      stderr: 'pipe',
+  function startTcp(env: Record<string, string>): Server {
+    return spawnServer(guard, 'src/tcp/main.ts', {
+      LOG_LEVEL: 'error',
+      DATA_DIR: join(guard.dir, `data-${env.WORKER_ID}`),
+      REDIS_URL: '',
+      TCP_METRICS_PORT: '0',
+      PICTURES_SHARED: 'true',
+      SESSION_SECRET: 'shared-pictures-test-secret'.padEnd(48, '!'),
+      ARGON2_MEMORY_KIB: '1024',
+      ARGON2_TIME_COST: '1',
+      ...env,
     });
-    guard.track(proc.pid);
-    return proc;
   }
 
   it('should refuse to start either of them without S3_BUCKET', async () => {

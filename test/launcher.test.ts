@@ -9,12 +9,12 @@
 import { afterAll, describe, expect, it } from 'bun:test';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Subprocess } from 'bun';
 import { jsonInit } from './fixture.ts';
 import { jpeg } from './support/images.ts';
 import { TEST_MYSQL_URL } from './support/mysql.ts';
 import { guardProcesses } from './support/orphans.ts';
 import { freePort } from './support/redis.ts';
+import { type Server, spawnServer } from './support/servers.ts';
 
 const root = join(import.meta.dir, '..');
 // Kills the launcher and its children even if an assertion (or this process) dies first.
@@ -22,26 +22,18 @@ const guard = guardProcesses('launcher');
 const dataDir = join(guard.dir, 'data');
 afterAll(() => guard.release());
 
-type Launched = Subprocess<'ignore', 'pipe', 'pipe'>;
+type Launched = Server;
 
 /** Runs `script` (default: the launcher) as `npm start` would, with the test's settings over `env`. */
 function launch(env: Record<string, string>, script = 'src/main.ts'): Launched {
-  const proc = Bun.spawn([process.execPath, join(root, script)], {
-    env: {
-      ...process.env,
-      LOG_LEVEL: 'warn',
-      DATA_DIR: dataDir,
-      MYSQL_URL: '',
-      REDIS_URL: '',
-      TCP_METRICS_PORT: '0',
-      ...env,
-    },
-    stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
+  return spawnServer(guard, script, {
+    LOG_LEVEL: 'warn',
+    DATA_DIR: dataDir,
+    MYSQL_URL: '',
+    REDIS_URL: '',
+    TCP_METRICS_PORT: '0',
+    ...env,
   });
-  guard.track(proc.pid);
-  return proc;
 }
 
 /** Waits for the process to exit; its status and what it printed. */
