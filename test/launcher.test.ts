@@ -328,4 +328,34 @@ describe('integration: npm start (src/main.ts)', () => {
     proc.kill('SIGTERM');
     expect((await outcome(proc)).code).toBe(0);
   }, 60_000);
+
+  it("should list every npm script of README's command table in package.json, bench:passwords among them", () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const scripts = Object.keys(
+      (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: object }).scripts,
+    );
+    const table = [...readme.matchAll(/^\| `npm (?:run )?([\w:]+)`/gm)].map((m) => m[1] as string);
+    expect(table).toContain('bench:passwords');
+    expect(table.filter((name) => name !== 'test' && !scripts.includes(name))).toEqual([]);
+  });
+
+  it('should finish npm run bench:passwords by itself, with its JSON line last', async () => {
+    // The script's command, run directly so that the guard holds its pid (npm would fork it).
+    const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(scripts['bench:passwords']).toBe('bun bench/password-costs.ts');
+    const proc = Bun.spawn([process.execPath, 'bench/password-costs.ts'], {
+      cwd: root,
+      env: { ...process.env, ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' },
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+    });
+    guard.track(proc.pid);
+    const stdout = await new Response(proc.stdout).text();
+    expect(await proc.exited).toBe(0);
+    const last = stdout.trim().split('\n').at(-1) as string;
+    expect((JSON.parse(last) as { scenario: string }).scenario).toBe('password-costs');
+  }, 60_000);
 });
