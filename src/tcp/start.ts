@@ -37,6 +37,7 @@ export interface TcpApp {
   admin: AdminUsers;
   passwords: Passwords;
   memo: CredentialMemo;
+  limits: RateLimits;
   users: CachedUsers;
   /** The port of /metrics, /healthz and /readyz. */
   opsPort: number;
@@ -170,6 +171,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     admin,
     passwords,
     memo,
+    limits,
     users,
     pictures,
     opsPort: ops.port ?? 0,
