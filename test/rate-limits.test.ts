@@ -12,6 +12,7 @@ import { type PrivateRedis, startPrivateRedis, TEST_REDIS_URL } from './support/
 let redis: PrivateRedis;
 let stack: Stack;
 let strictIp: Stack;
+let strictIpMysql: Stack;
 /** The herd and the parallel guesses, with the counts in Redis and in this process. */
 let withRedis: Stack;
 let withoutRedis: Stack;
@@ -19,19 +20,20 @@ let withoutRedis: Stack;
 beforeAll(async () => {
   redis = await startPrivateRedis();
   const strict = { RATE_LIMIT_IP_PER_S: '1', RATE_LIMIT_IP_BURST: '3' };
-  [stack, strictIp, withRedis, withoutRedis] = await Promise.all([
+  [stack, strictIp, strictIpMysql, withRedis, withoutRedis] = await Promise.all([
     startStack({
       store: 'mysql',
       redis: redis.url,
       env: { RATE_LIMIT_USER_ATTEMPTS: '10', RATE_LIMIT_USER_DELAY_MS: '60000' },
     }),
     startStack({ env: strict }),
+    startStack({ store: 'mysql', redis: true, env: strict }),
     startStack({ redis: true, env: { RATE_LIMIT_USER_ATTEMPTS: '5' } }),
     startStack({ env: { RATE_LIMIT_USER_ATTEMPTS: '5' } }),
   ]);
 });
 afterAll(async () => {
-  for (const s of [stack, strictIp, withRedis, withoutRedis]) await s?.stop();
+  for (const s of [stack, strictIp, strictIpMysql, withRedis, withoutRedis]) await s?.stop();
   await redis?.stop();
 });
 
@@ -111,6 +113,32 @@ describe('integration: brute-force protection', () => {
       expect((await login(strictIp, 'address_0', password)).status).toBe(200); // memo
     expect((await login(strictIp, 'address_1', password)).status).toBe(429); // slow again: no token left
   });
+
+  // Once an address had spent its allowance, sign-up answered 409 for taken
+  // names and 429 for free ones: a free list of which usernames exist.
+  for (const [mode, s] of [
+    ['SQLite, no cache', () => strictIp],
+    ['MariaDB and Redis', () => strictIpMysql],
+  ] as const) {
+    it(`should answer taken and free names alike once an address spent its sign-ups (${mode})`, async () => {
+      const target = s();
+      await Bun.sleep(3100); // a full bucket
+      const prefix = `enum_${mode[0]}`.toLowerCase();
+      expect(await register(target, `${prefix}_taken`)).toBe(200);
+      expect(await register(target, `${prefix}_a`)).toBe(200);
+      expect(await register(target, `${prefix}_b`)).toBe(200);
+      const answers = [];
+      for (const name of [`${prefix}_taken`, `${prefix}_free`]) {
+        const res = await target.fetch(
+          '/open_api/v1/register',
+          jsonInit('POST', { username: name, password }),
+        );
+        answers.push({ status: res.status, body: await res.json() });
+      }
+      expect(answers[0]?.status).toBe(429);
+      expect(answers[0]).toEqual(answers[1] as (typeof answers)[number]);
+    });
+  }
 });
 
 /** The failures (and attempts in flight) counted for `username`, where that stack keeps them. */
