@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- <scenario> [--cache on|off] [--connections 1000] [--duration 30]
+ * `npm run bench -- <scenario> [--cold] [--cache on|off] [--connections 1000] [--duration 30]
  *   [--users 200] [--random] [--runs 1] [--threads 2] [--url URL] [--no-baseline]
  *   [--cold-connections 50] [--http-processes cores≤4] [--metrics on|off] [--profile DIR]`
  *
@@ -11,12 +11,19 @@
  * JSON endpoint) for the same time, for a ratio. Prints a summary and, as
  * its last line, one JSON object.
  *
+ * `login --cold` measures a freshly started stack as anyone runs it after
+ * `npm start`: an empty credential memo, fresh throttle counts (a key prefix
+ * of its own in Redis), no sequential pre-warm and no warm-up load. It
+ * reports when every user had logged in once, the non-2xx before and after
+ * that moment, and how many accounts had a throttle count left at the end.
+ *
  * cold-login runs two loads at once: warm logins on `connections -
  * cold-connections` connections and, on the rest, logins of users never seen
  * before (each one a full argon2id verify), to show what argon2 costs and
  * that it does not starve the rest.
  */
 import { parseArgs } from 'node:util';
+import Redis from 'ioredis';
 import mysql from 'mysql2/promise';
 import {
   CpuMeter,
@@ -35,6 +42,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     cache: { type: 'string', default: 'on' },
+    cold: { type: 'boolean', default: false },
     connections: { type: 'string', default: '1000' },
     duration: { type: 'string', default: '30' },
     users: { type: 'string', default: '200' },
@@ -61,7 +69,13 @@ if (!SCENARIOS.includes(scenario)) {
   console.error(`usage: npm run bench -- <${SCENARIOS.join('|')}> [options]; see bench/README.md`);
   process.exit(2);
 }
+if (values.cold && scenario !== 'login') {
+  console.error('--cold applies to the login scenario only');
+  process.exit(2);
+}
 const cache = values.cache === 'off' ? 'off' : 'on';
+/** A fresh Redis for a cold run: nothing cached, no throttle count left from an earlier run. */
+const keyPrefix = values.cold ? `bench:cold:${crypto.randomUUID().slice(0, 8)}:` : 'bench:';
 const connections = Number(values.connections);
 const durationS = Number(values.duration);
 const userCount = Number(values.users);
@@ -135,7 +149,7 @@ async function startStack(): Promise<Server[]> {
     LOG_LEVEL: 'warn',
     MYSQL_URL: mysqlUrl,
     REDIS_URL: cache === 'on' ? redisUrl : '',
-    REDIS_KEY_PREFIX: 'bench:',
+    REDIS_KEY_PREFIX: keyPrefix,
     METRICS_ENABLED: String(values.metrics !== 'off'),
     // All simulated clients share one address (the load generator's); the
     // per-username limits stay as configured.
@@ -172,7 +186,8 @@ async function startStack(): Promise<Server[]> {
 
 const seeded = scenario === 'baseline' ? userCount : await seededUsers();
 const users = pickUsers(userCount, values.random, seeded);
-const base = values['no-baseline'] || scenario === 'baseline' ? null : await baseline(users);
+const base =
+  values['no-baseline'] || values.cold || scenario === 'baseline' ? null : await baseline(users);
 
 const servers = values.url === '' ? await startStack() : [];
 const url = values.url || `http://127.0.0.1:${values['http-port']}`;
@@ -180,6 +195,26 @@ try {
   if (scenario === 'baseline') {
     const result = await baseline(users);
     report(result, null, {}, {});
+  } else if (values.cold) {
+    await waitUntilReady(`${url}/readyz`, servers);
+    console.log(`cold login: ${users.length} users, cache ${cache}, no pre-warm`);
+    const { requests } = await plan('login', url, users, seeded);
+    const result = await runWrk({
+      url,
+      connections,
+      threads,
+      durationS,
+      requests,
+      firstLogins: users.length,
+    });
+    const counted = cache === 'on' ? await countedAccounts() : null;
+    const first = result.first_logins;
+    console.log(
+      `every user in after ${first?.all_in_ms ?? '-'} ms (${first?.users_in}/${users.length}); ` +
+        `non-2xx before ${first?.non2xx_before}, after ${first?.non2xx_after}; ` +
+        `accounts with a throttle count at the end: ${counted ?? 'not visible (cache off)'}`,
+    );
+    report(result, null, {}, { ...first, accounts_counted: counted });
   } else {
     await waitUntilReady(`${url}/readyz`, servers);
     console.log(
@@ -245,6 +280,31 @@ try {
   await stopServers(servers);
 }
 
+/**
+ * Usernames with a throttle count in Redis under this run's prefix, once the
+ * attempts still in flight when the load stopped had time to end (their
+ * deadline, 5 s, and a slow hash): with nothing but correct passwords, none.
+ */
+async function countedAccounts(): Promise<number> {
+  const redis = new Redis(redisUrl);
+  try {
+    const until = performance.now() + 10_000;
+    for (;;) {
+      let count = 0;
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}rl:u:*`, 'COUNT', 1000);
+        count += keys.length;
+        cursor = next;
+      } while (cursor !== '0');
+      if (count === 0 || performance.now() > until) return count;
+      await Bun.sleep(500);
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
 function report(
   result: WrkResult,
   base: WrkResult | null,
@@ -253,6 +313,7 @@ function report(
 ): void {
   const summary = {
     scenario,
+    cold: values.cold,
     cache,
     connections,
     users: userCount,
@@ -277,7 +338,7 @@ function report(
     ...extra,
   };
   console.log(
-    `\n${scenario} (cache ${cache}, ${connections} connections, ${userCount} users${values.random ? ', random' : ''}):`,
+    `\n${scenario}${values.cold ? ' --cold' : ''} (cache ${cache}, ${connections} connections, ${userCount} users${values.random ? ', random' : ''}):`,
   );
   console.log(
     `  ${result.rps.toLocaleString()} req/s over ${result.duration_s} s; latency p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms`,
