@@ -25,6 +25,7 @@
 import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
 import mysql from 'mysql2/promise';
+import { parseUser } from '../src/core/rate-limits-rules.ts';
 import {
   CpuMeter,
   pidsOf,
@@ -212,9 +213,19 @@ try {
     console.log(
       `every user in after ${first?.all_in_ms ?? '-'} ms (${first?.users_in}/${users.length}); ` +
         `non-2xx before ${first?.non2xx_before}, after ${first?.non2xx_after}; ` +
-        `accounts with a throttle count at the end: ${counted ?? 'not visible (cache off)'}`,
+        `accounts with failures counted at the end: ${counted?.failures ?? 'not visible (cache off)'}` +
+        (counted ? ` (attempts still in flight: ${counted.inFlight})` : ''),
     );
-    report(result, null, {}, { ...first, accounts_counted: counted });
+    report(
+      result,
+      null,
+      {},
+      {
+        ...first,
+        accounts_with_failures: counted?.failures ?? null,
+        accounts_in_flight: counted?.inFlight ?? null,
+      },
+    );
   } else {
     await waitUntilReady(`${url}/readyz`, servers);
     console.log(
@@ -281,23 +292,29 @@ try {
 }
 
 /**
- * Usernames with a throttle count in Redis under this run's prefix, once the
- * attempts still in flight when the load stopped had time to end (their
- * deadline, 5 s, and a slow hash): with nothing but correct passwords, none.
+ * Accounts with failures counted in Redis under this run's prefix (with
+ * nothing but correct passwords there must be none), once the attempts still
+ * in flight when the load stopped have ended (their deadline, 5 s, and a slow
+ * hash), or 15 s have passed; and how many were still in flight then.
  */
-async function countedAccounts(): Promise<number> {
+async function countedAccounts(): Promise<{ failures: number; inFlight: number }> {
   const redis = new Redis(redisUrl);
   try {
-    const until = performance.now() + 10_000;
+    const until = performance.now() + 15_000;
     for (;;) {
-      let count = 0;
+      const counted = { failures: 0, inFlight: 0 };
       let cursor = '0';
       do {
         const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}rl:u:*`, 'COUNT', 1000);
-        count += keys.length;
         cursor = next;
+        const values = keys.length > 0 ? await redis.mget(keys) : [];
+        for (const value of values) {
+          const count = parseUser(value ?? undefined, Date.now(), 86_400_000);
+          if (count.failures > 0) counted.failures++;
+          if (count.inFlight > 0) counted.inFlight++;
+        }
       } while (cursor !== '0');
-      if (count === 0 || performance.now() > until) return count;
+      if (counted.inFlight === 0 || performance.now() > until) return counted;
       await Bun.sleep(500);
     }
   } finally {
