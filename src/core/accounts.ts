@@ -119,7 +119,9 @@ export class Accounts {
   /**
    * The slow hash of a credential the memo did not know, run once for all
    * its concurrent logins and counted as one attempt: admitted (in flight)
-   * before, settled after as a failure or a success.
+   * before, settled after as a failure or a success. It runs under the
+   * deadline of the login that started it; one caller hanging up must not
+   * end it for the others that joined.
    */
   private async verifySlowly(
     user: UserRow | null,
