@@ -104,10 +104,7 @@ export function loadConfig(env: Env = process.env) {
       memoryKiB: read.int('ARGON2_MEMORY_KIB', 19_456, 1024, 4 * 1024 * 1024),
       timeCost: read.int('ARGON2_TIME_COST', 2, 1, 100),
       concurrency: read.int('HASH_CONCURRENCY', navigator.hardwareConcurrency || 2, 1, 1024),
-      // About what two hash threads finish within a 5 s deadline at the OWASP
-      // cost: a herd of first logins waits for its hashes instead of bouncing
-      // off a full queue in a tight loop of 429s that starves them.
-      maxWaiting: read.int('HASH_QUEUE', 256, 0, 100_000),
+      maxWaiting: read.int('HASH_QUEUE', 64, 0, 100_000),
       memoTtlS: read.int('MEMO_TTL_S', 600, 0, 86_400),
       memoMaxEntries: read.int('MEMO_MAX_ENTRIES', 100_000, 0, 10_000_000),
     },
