@@ -167,8 +167,13 @@ const schemas: Record<string, Schema> = {
   },
   Credentials: {
     type: 'object',
-    properties: { username: username(RULES.username), password: string('The password.') },
-    required: ['username', 'password'],
+    properties: {
+      username: username(RULES.username),
+      password: string(
+        'The password. Absent is the empty password: refused (401) like any wrong one.',
+      ),
+    },
+    required: ['username'],
   },
   NewUser: {
     type: 'object',

@@ -3,6 +3,7 @@ import type {
   OperationObject as Operation,
   ParameterObject as Parameter,
   ReferenceObject as Ref,
+  SchemaObject as Schema,
 } from 'openapi3-ts/oas31';
 import {
   type Method,
@@ -15,18 +16,25 @@ import { loadConfig } from '../../config.ts';
 import { checkUsername } from '../../core/validation.ts';
 import { createRegistry } from '../../lib/metrics.ts';
 import { silentLogger } from '../../log.ts';
+import type { RpcClient } from '../../rpc/client.ts';
 import { ACCOUNT_RULES } from '../../wire/account-rules.ts';
+import { RpcError } from '../../wire/rpc-error.ts';
+import { Status } from '../../wire/status.ts';
 import { createApp } from '../app.ts';
 import { openApiDocument } from './document.ts';
 
 const paths = openApiDocument.paths ?? {};
 
+/** What the stub answers every call but AdminCheck with: a request that reached it passed this server's checks. */
+const REACHED_RPC = 503;
 const app = createApp({
   rpc: {
-    call: () => {
-      throw new Error('not called');
+    // AdminCheck lets a refusal stand, as for the holder of the token.
+    call: async (name: string) => {
+      if (name === 'adminCheck') return {};
+      throw new RpcError(Status.UNAVAILABLE, 'stub');
     },
-  },
+  } as unknown as RpcClient,
   config: loadConfig({}),
   log: silentLogger,
   // As the server runs it: /metrics exists only with a registry.
@@ -202,6 +210,51 @@ describe('unit: OpenAPI document', () => {
     expect(rules).toContain(
       `${ACCOUNT_RULES.nickname.minChars} to ${ACCOUNT_RULES.nickname.maxChars}`,
     );
+  });
+
+  it('should declare the JSON bodies the routes accept: types, required fields, unknown fields', async () => {
+    const valid: Record<string, string> = {
+      username: 'alice',
+      password: 'correct horse',
+      nickname: 'Ẓoë 🚀',
+    };
+    const send = (method: Method, path: string, body: unknown) =>
+      app.request(path.replace('{id}', '1'), {
+        method: method.toUpperCase(),
+        headers: { 'content-type': 'application/json', authorization: 'Bearer token' },
+        body: JSON.stringify(body),
+      });
+    const withBodies = operations().filter(([, , op]) => op.requestBody !== undefined);
+    let checked = 0;
+    for (const [path, method, op] of withBodies) {
+      const ref = (op.requestBody as { content: Record<string, { schema: Ref }> }).content[
+        'application/json'
+      ]?.schema.$ref;
+      if (ref === undefined) continue; // a picture upload, not JSON
+      checked++;
+      const at = ref.slice(1);
+      const schema = lookUp(ref) as Schema;
+      const fields = Object.keys(schema.properties ?? {});
+      const full = Object.fromEntries(fields.map((name) => [name, valid[name]]));
+      const what = (change: string) => `${method.toUpperCase()} ${path} ${change}`;
+      expect(validateAt(full, at), what('example')).toEqual([]);
+      expect((await send(method, path, full)).status, what('every field')).toBe(REACHED_RPC);
+      for (const name of fields) {
+        const wrongType = { ...full, [name]: 42 };
+        expect(validateAt(wrongType, at), what(`${name}: 42`)).not.toEqual([]);
+        expect((await send(method, path, wrongType)).status, what(`${name}: 42`)).toBe(400);
+        const { [name]: _, ...without } = full;
+        const required = schema.required?.includes(name) ?? false;
+        expect((await send(method, path, without)).status, what(`without ${name}`)).toBe(
+          required ? 400 : REACHED_RPC,
+        );
+      }
+      const unknown = { ...full, bogus: 'x' };
+      expect((await send(method, path, unknown)).status, what('unknown field')).toBe(
+        schema.additionalProperties === false ? 400 : REACHED_RPC,
+      );
+    }
+    expect(checked).toBe(5);
   });
 
   it('should serve the document at /openapi.json', async () => {
