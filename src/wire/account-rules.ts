@@ -8,7 +8,7 @@
  */
 
 /** A field's rule as people read it: words, bounds in code points, an optional pattern. */
-export interface FieldRule {
+interface FieldRule {
   text: string;
   minChars: number;
   maxChars: number;
