@@ -10,6 +10,7 @@ import type {
   SchemaObject as Schema,
 } from 'openapi3-ts/oas31';
 import { ACCOUNT_RULES } from '../../wire/account-rules.ts';
+import { Status, statusName } from '../../wire/status.ts';
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
 
@@ -81,19 +82,17 @@ const adminUser: Schema = {
 
 const string = (description: string): Schema => ({ type: 'string', description });
 
+/**
+ * The codes of error answers: every RPC status but the two that are not
+ * errors, and the 413 that the HTTP server answers before any call is made.
+ */
 const errorCodes = [
-  'INVALID_ARGUMENT',
-  'UNAUTHENTICATED',
-  'PERMISSION_DENIED',
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'UNSUPPORTED_MEDIA',
+  ...Object.values(Status)
+    .filter(
+      (s): s is Status => typeof s === 'number' && s !== Status.UNSPECIFIED && s !== Status.OK,
+    )
+    .map(statusName),
   'PAYLOAD_TOO_LARGE',
-  'RESOURCE_EXHAUSTED',
-  'UNIMPLEMENTED',
-  'UNAVAILABLE',
-  'DEADLINE_EXCEEDED',
-  'INTERNAL',
 ];
 
 const schemas: Record<string, Schema> = {
