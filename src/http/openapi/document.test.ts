@@ -263,4 +263,13 @@ describe('unit: OpenAPI document', () => {
     expect(res.headers.get('content-type')).toStartWith('application/json');
     expect(await res.json()).toEqual(JSON.parse(JSON.stringify(openApiDocument)));
   });
+
+  it('should not reflect the Host header into the document', async () => {
+    const res = await app.request('http://evil.example/openapi.json', {
+      headers: { host: 'evil.example', 'x-forwarded-host': 'evil.example' },
+    });
+    const text = await res.text();
+    expect(text).not.toContain('evil.example');
+    expect((JSON.parse(text) as { servers: unknown }).servers).toEqual(openApiDocument.servers);
+  });
 });
