@@ -132,11 +132,8 @@ const schemas: Record<string, Schema> = {
   },
   Ready: {
     type: 'object',
-    properties: {
-      status: { type: 'string', const: 'ready' },
-      tcpServer: string('The TCP server that answered the readiness ping (host:pid).'),
-    },
-    required: ['status', 'tcpServer'],
+    properties: { status: { type: 'string', const: 'ready' } },
+    required: ['status'],
     additionalProperties: false,
   },
   Token: {
