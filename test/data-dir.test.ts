@@ -20,7 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import pino from 'pino';
-import { startStack } from './fixture.ts';
+import { type Stack, signUp, startStack } from './fixture.ts';
 import { png } from './support/images.ts';
 
 let root: string;
@@ -58,19 +58,9 @@ function expectPrivate(dir: string) {
 }
 
 /** Signs up, logs in, uploads a picture and logs out: every kind of file DATA_DIR gets. */
-async function useEverything(fetch: (path: string, init?: RequestInit) => Promise<Response>) {
-  const json = { 'content-type': 'application/json' };
-  const account = JSON.stringify({ username: 'mode_check', password: 'correct horse' });
-  expect(
-    (await fetch('/open_api/v1/register', { method: 'POST', headers: json, body: account })).status,
-  ).toBe(200);
-  const login = await fetch('/open_api/v1/authenticate', {
-    method: 'POST',
-    headers: json,
-    body: account,
-  });
-  expect(login.status).toBe(200);
-  const { token } = (await login.json()) as { token: string };
+async function useEverything(stack: Stack) {
+  const fetch = stack.fetch;
+  const token = await signUp(stack, 'mode_check');
   const auth = { authorization: `Bearer ${token}` };
   const upload = await fetch('/api/v1/me/picture', {
     method: 'PUT',
@@ -86,7 +76,7 @@ describe('integration: DATA_DIR modes under umask 022', () => {
     const dataDir = join(root, 'data');
     const stack = await startStack({ env: { DATA_DIR: dataDir } });
     try {
-      await useEverything(stack.fetch);
+      await useEverything(stack);
       const found = expectPrivate(dataDir);
       // The files that hold hashes, the secret and pictures were all there to be checked.
       expect(Object.keys(found)).toEqual(
@@ -157,7 +147,7 @@ describe('integration: DATA_DIR modes under umask 022', () => {
         pictures: '0755',
       });
       expect(warning?.count).toBe(Object.keys(before).length);
-      await useEverything(stack.fetch);
+      await useEverything(stack);
       expectPrivate(dataDir);
     } finally {
       await stack.stop();
@@ -167,7 +157,7 @@ describe('integration: DATA_DIR modes under umask 022', () => {
   it('should say nothing when the modes are already private', async () => {
     const dataDir = join(root, 'data');
     const first = await startStack({ env: { DATA_DIR: dataDir } });
-    await useEverything(first.fetch);
+    await useEverything(first);
     await first.stop();
     const lines: string[] = [];
     const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });

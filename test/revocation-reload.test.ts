@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import Redis from 'ioredis';
-import { bearer, jsonInit, type Stack, startStack } from './fixture.ts';
+import { bearer, type Stack, signUp, startStack } from './fixture.ts';
 import { TEST_REDIS_URL } from './support/redis.ts';
 
 let stack: Stack;
@@ -28,19 +28,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function session(username: string): Promise<string> {
-  await stack.fetch(
-    '/open_api/v1/register',
-    jsonInit('POST', { username, password: 'a long password' }),
-  );
-  const res = await stack.fetch(
-    '/open_api/v1/authenticate',
-    jsonInit('POST', { username, password: 'a long password' }),
-  );
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { token: string }).token;
-}
-
 /** Deletes every key of this stack: Redis as a fresh one would be. */
 async function emptyRedis(): Promise<number> {
   const prefix = stack.config.redis.keyPrefix;
@@ -59,7 +46,7 @@ describe('integration: the revoked-session mirror reloading under load', () => {
     const live: string[] = [];
     const out: string[] = [];
     for (let i = 0; i < 12; i++) {
-      const token = await session(`reload_user_${i}`);
+      const token = await signUp(stack, `reload_user_${i}`);
       if (i % 3 === 0) {
         expect((await stack.fetch('/api/v1/logout', bearer(token, 'POST'))).status).toBe(200);
         out.push(token);
