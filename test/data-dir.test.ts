@@ -15,6 +15,7 @@ import {
   mkdtempSync,
   readdirSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -149,6 +150,21 @@ describe('integration: DATA_DIR modes under umask 022', () => {
       expect(warning?.count).toBe(Object.keys(before).length);
       await useEverything(stack);
       expectPrivate(dataDir);
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  it('should check the directory a symbolic link DATA_DIR points at', async () => {
+    const target = join(root, 'volume');
+    mkdirSync(target, { mode: 0o755 });
+    chmodSync(target, 0o755);
+    const dataDir = join(root, 'data');
+    symlinkSync(target, dataDir);
+    const stack = await startStack({ env: { DATA_DIR: dataDir } });
+    try {
+      await useEverything(stack);
+      expectPrivate(target);
     } finally {
       await stack.stop();
     }

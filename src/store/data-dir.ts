@@ -11,9 +11,10 @@
  *   created 0600 before SQLite opens it).
  * Looser modes found at start are tightened and named in one warning: the
  * files were readable until then, so the operator must know they may have
- * been copied. Symbolic links are left as they are and not followed.
+ * been copied. DATA_DIR itself may be a symbolic link (to a volume, say);
+ * links inside it are left as they are and not followed.
  */
-import { chmodSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.ts';
 
@@ -31,7 +32,7 @@ export function secureDataDir(dir: string, log: Logger): void {
   mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const tightened: { path: string; was: string }[] = [];
   const visit = (path: string) => {
-    const stat = lstatSync(path);
+    const stat = path === dir ? statSync(path) : lstatSync(path);
     const isDir = stat.isDirectory();
     if (!isDir && !stat.isFile()) return;
     const mode = stat.mode & 0o777;
