@@ -31,7 +31,8 @@ const RULES = {
   nickname: rule(
     NICKNAME,
     'Any script or emoji, counted in code points after NFC and trimming; something visible, ' +
-      'no control or text-direction characters.',
+      'no control or text-direction characters, no invisible characters except a joiner ' +
+      'between two characters and one variation selector after one.',
   ),
 };
 
@@ -151,11 +152,8 @@ const schemas: Record<string, Schema> = {
   },
   Ready: {
     type: 'object',
-    properties: {
-      status: { type: 'string', const: 'ready' },
-      tcpServer: string('The TCP server that answered the readiness ping (host:pid).'),
-    },
-    required: ['status', 'tcpServer'],
+    properties: { status: { type: 'string', const: 'ready' } },
+    required: ['status'],
     additionalProperties: false,
   },
   Token: {
