@@ -190,13 +190,21 @@ describe('integration: npm start (src/main.ts)', () => {
     const proc = launch({ ...stackEnv(first), HTTP_PROCESSES: '2' });
     const url = `http://127.0.0.1:${first.http}`;
     await until('the first stack', async () => ((await readyStatus(url)) === 200 ? true : null));
-    const before = await fetch(`${url}/readyz`, { headers: { connection: 'close' } });
-    const firstTcpServer = ((await before.json()) as { tcpServer: string }).tcpServer;
+    // A user only the first stack has.
+    const credentials = { username: 'first_stack_user', password: 'a long password' };
+    expect((await fetch(`${url}/open_api/v1/register`, jsonInit('POST', credentials))).status).toBe(
+      200,
+    );
 
-    // Its own TCP ports, so that only the HTTP port is shared.
+    // Its own TCP ports and data, so that only the HTTP port is shared.
     const second = await ports();
     const started = performance.now();
-    const rival = await outcome(launch({ ...stackEnv({ ...second, http: first.http }) }));
+    const rival = await outcome(
+      launch({
+        ...stackEnv({ ...second, http: first.http }),
+        DATA_DIR: join(guard.dir, 'rival-data'),
+      }),
+    );
     expect(performance.now() - started).toBeLessThan(5000);
     expect(rival.code).toBe(3);
     expect(rival.stderr.trim().split('\n')).toEqual([
@@ -204,10 +212,13 @@ describe('integration: npm start (src/main.ts)', () => {
     ]);
     expect(rival.stdout).not.toContain('usermgr is up');
 
-    // Every answer still comes from the first stack.
+    // Every answer still comes from the first stack: fresh connections, and each knows the user.
     for (let i = 0; i < 12; i++) {
-      const res = await fetch(`${url}/readyz`, { headers: { connection: 'close' } });
-      expect(((await res.json()) as { tcpServer: string }).tcpServer).toBe(firstTcpServer);
+      const login = await fetch(`${url}/open_api/v1/authenticate`, {
+        ...jsonInit('POST', credentials),
+        headers: { 'content-type': 'application/json', connection: 'close' },
+      });
+      expect(login.status).toBe(200);
     }
     proc.kill('SIGTERM');
     expect((await outcome(proc)).code).toBe(0);
