@@ -6,9 +6,10 @@
  * answered; the launcher exits with the first non-zero code it saw.
  */
 import type { Subprocess } from 'bun';
+import { loadLauncherConfig } from './config/launcher-config.ts';
 import { loadConfigOrExit } from './process.ts';
 
-const config = loadConfigOrExit();
+const config = loadConfigOrExit(() => loadLauncherConfig());
 const bun = process.execPath;
 const tcpChildren: Subprocess[] = [];
 const httpChildren: Subprocess[] = [];

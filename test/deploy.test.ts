@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { declaredVariables } from '../src/config/declared.ts';
 
 const root = resolve(import.meta.dir, '..');
 const deploy = join(root, 'deploy');
@@ -42,10 +43,9 @@ function yamlDocs(file: string): Yaml[] {
   return (Array.isArray(parsed) ? parsed : [parsed]).filter(Boolean);
 }
 
-/** The variables the servers read (src/config.ts), so deployment files cannot set ones that do nothing. */
+/** The variables the servers declare (src/config/), so deployment files cannot set ones that do nothing. */
 function configVariables(): Set<string> {
-  const source = readFileSync(join(root, 'src/config.ts'), 'utf8');
-  return new Set([...source.matchAll(/read\.\w+\(\s*'([A-Z0-9_]+)'/g)].map((m) => m[1] as string));
+  return new Set(declaredVariables().map((v) => v.name));
 }
 
 describe('deployment files', () => {

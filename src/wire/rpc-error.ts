@@ -36,3 +36,12 @@ export class RpcError extends Error {
     return new RpcError(Status.INTERNAL, 'internal error', { cause: reason });
   }
 }
+
+/**
+ * The one way to refuse input: INVALID_ARGUMENT naming the field at fault.
+ * Checks that can fail return values (core/validation.ts); this turns such
+ * a value into the error where a request stops.
+ */
+export function invalidArgument(message: string, field = ''): RpcError {
+  return new RpcError(Status.INVALID_ARGUMENT, message, { field });
+}

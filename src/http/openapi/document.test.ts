@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test';
-import { loadConfig } from '../../config.ts';
+import { loadHttpConfig } from '../../config/http-config.ts';
 import { createRegistry } from '../../lib/metrics.ts';
 import { silentLogger } from '../../log.ts';
 import { createApp } from '../app.ts';
@@ -12,7 +12,7 @@ const app = createApp({
       throw new Error('not called');
     },
   },
-  config: loadConfig({}),
+  http: loadHttpConfig({}).http,
   log: silentLogger,
   // As the server runs it: /metrics exists only with a registry.
   metrics: createRegistry('http'),
