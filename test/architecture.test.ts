@@ -1,5 +1,5 @@
 /**
- * The layering rules of DESIGN.md, checked on the real import graph:
+ * The layering rules of docs/DESIGN.md (Shape, Layout), checked on the real import graph:
  * the HTTP server holds no business logic and never reaches storage, and the
  * services reach their adapters only through ports passed in at start-up.
  */
