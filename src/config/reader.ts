@@ -54,7 +54,7 @@ export class Reader {
   }
 }
 
-export type DeepReadonly<T> = T extends object
+type DeepReadonly<T> = T extends object
   ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
   : T;
 

@@ -65,7 +65,7 @@ export function renderError(c: Context, err: RpcError, format: ErrorFormat) {
  * and its middlewares) keeps its status; anything else is a bug or an
  * outage: logged with its stack, answered with a generic message.
  */
-export function toRpcError(err: unknown, c: Context, log: Logger, format: ErrorFormat): RpcError {
+function toRpcError(err: unknown, c: Context, log: Logger, format: ErrorFormat): RpcError {
   if (err instanceof RpcError) return err;
   if (err instanceof HTTPException) {
     return new RpcError(httpStatusToCode(err.status), err.message || 'request refused');

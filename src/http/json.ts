@@ -19,7 +19,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * reading (HTTP framing ends the body there, whatever follows); a chunked
  * body is counted while it is read and abandoned as soon as it is over.
  */
-export async function readText(request: Request, maxBytes: number): Promise<string> {
+async function readText(request: Request, maxBytes: number): Promise<string> {
   const tooLarge = () =>
     new RpcError(Status.PAYLOAD_TOO_LARGE, `the body is over ${maxBytes} bytes`);
   const length = request.headers.get('content-length');

@@ -17,7 +17,7 @@ export function refusedAsCrossSite(c: Context): boolean {
   );
 }
 
-export function isCrossSite(
+function isCrossSite(
   fetchSite: string | undefined,
   origin: string | undefined,
   host: string | undefined,
