@@ -54,9 +54,7 @@ export class Reader {
   }
 }
 
-type DeepReadonly<T> = T extends object
-  ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
-  : T;
+type DeepReadonly<T> = T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
 
 /** Reads a whole process configuration with `build`, fails with every problem, freezes it. */
 export function load<T>(env: Env, build: (read: Reader) => T): DeepReadonly<T> {
