@@ -202,10 +202,7 @@ export class AdminUsers {
     if (verdict === 'off') throw new RpcError(Status.NOT_FOUND, MESSAGES.NO_SUCH_ROUTE);
     if (verdict === 'denied') {
       writeAudit(this.deps.log, caller, action, note, Status.UNAUTHENTICATED);
-      throw new RpcError(
-        Status.UNAUTHENTICATED,
-        'this needs the admin token: Authorization: Bearer <ADMIN_TOKEN>',
-      );
+      throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.NO_ADMIN_TOKEN);
     }
   }
 

@@ -1,3 +1,4 @@
+import { MESSAGES } from './messages.ts';
 import { Status } from './status.ts';
 
 export interface RpcErrorOptions {
@@ -33,7 +34,7 @@ export class RpcError extends Error {
    */
   static from(reason: unknown): RpcError {
     if (reason instanceof RpcError) return reason;
-    return new RpcError(Status.INTERNAL, 'internal error', { cause: reason });
+    return new RpcError(Status.INTERNAL, MESSAGES.INTERNAL, { cause: reason });
   }
 }
 
