@@ -9,7 +9,7 @@ import { httpVariables } from './http.ts';
 import { rateLimitVariables } from './limits.ts';
 import { pictureVariables, s3Variables } from './pictures.ts';
 import { poolVariables } from './pool.ts';
-import { processVariables } from './process.ts';
+import { sharedVariables } from './shared.ts';
 import { adminVariables, sessionVariables } from './secrets.ts';
 import { dataDirVariable, mysqlVariables } from './store.ts';
 import { tcpVariables } from './tcp.ts';
@@ -17,7 +17,7 @@ import type { Variable } from './variable.ts';
 
 export function declaredVariables(): Variable<unknown>[] {
   const sections: Record<string, Variable<unknown>>[] = [
-    processVariables,
+    sharedVariables,
     httpVariables,
     poolVariables,
     tcpVariables,

@@ -6,12 +6,12 @@
  */
 import { readHttp } from './http.ts';
 import { readPool } from './pool.ts';
-import { readProcess } from './process.ts';
+import { readShared } from './shared.ts';
 import { load, type Reader } from './reader.ts';
 import type { Env } from './variable.ts';
 
 export function readHttpConfig(read: Reader) {
-  const common = readProcess(read);
+  const common = readShared(read);
   return { ...common, http: readHttp(read, common.maxFrameBytes), pool: readPool(read) };
 }
 

@@ -6,7 +6,7 @@ import { readAccounts } from './accounts.ts';
 import { readCache } from './cache.ts';
 import { readRateLimits } from './limits.ts';
 import { readPictures } from './pictures.ts';
-import { readProcess } from './process.ts';
+import { readShared } from './shared.ts';
 import { load, type Reader } from './reader.ts';
 import { readSecrets } from './secrets.ts';
 import { readStore } from './store.ts';
@@ -15,7 +15,7 @@ import type { Env } from './variable.ts';
 
 export function readTcpConfig(read: Reader) {
   return {
-    ...readProcess(read),
+    ...readShared(read),
     tcp: readTcp(read),
     ...readStore(read),
     ...readCache(read),

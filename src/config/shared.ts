@@ -5,7 +5,7 @@ import { bool, int, oneOf } from './variable.ts';
 
 const MiB = 1024 * 1024;
 
-export const processVariables = {
+export const sharedVariables = {
   logLevel: oneOf('LOG_LEVEL', {
     default: 'info',
     allowed: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
@@ -29,6 +29,6 @@ export const processVariables = {
   }),
 };
 
-export function readProcess(read: Reader) {
-  return read.all(processVariables);
+export function readShared(read: Reader) {
+  return read.all(sharedVariables);
 }
