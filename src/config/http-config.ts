@@ -6,8 +6,8 @@
  */
 import { readHttp } from './http.ts';
 import { readPool } from './pool.ts';
-import { readShared } from './shared.ts';
 import { load, type Reader } from './reader.ts';
+import { readShared } from './shared.ts';
 import type { Env } from './variable.ts';
 
 export function readHttpConfig(read: Reader) {
