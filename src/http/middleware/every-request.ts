@@ -1,9 +1,9 @@
 /**
  * What every request goes through, in one middleware: its id, timing and
- * log line (request-log.ts), its typed variables (env.ts), the refusal of cross-site state changes
- * (same-origin.ts), and the security headers (security-headers.ts). One
- * async layer instead of three: 0.4 µs less per request in the median of 12
- * interleaved rounds of the app alone (1.2 µs at best), out of about 10 µs.
+ * log line (request-log.ts), its typed variables (env.ts), the refusal of
+ * cross-site state changes (same-origin.ts), and the security headers
+ * (security-headers.ts). One async layer instead of three, since each layer
+ * costs CPU on every login (bench/RESULTS.md).
  *
  * Order: the id and clock start first and the log line is written last, so
  * they cover everything; the security headers go on every answer, the 403
