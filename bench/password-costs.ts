@@ -8,11 +8,11 @@
  *   Map lookup), the cost of a repeated correct login besides the user lookup.
  * Prints medians and, last, one JSON line.
  */
-import { loadConfig } from '../src/config.ts';
+import { loadTcpConfig } from '../src/config/tcp-config.ts';
 import { CredentialMemo } from '../src/core/credential-memo.ts';
 import { Passwords } from '../src/core/passwords.ts';
 
-const config = loadConfig();
+const config = loadTcpConfig();
 const { memoryKiB, timeCost, concurrency } = config.passwords;
 const passwords = new Passwords({ ...config.passwords, maxWaiting: 10_000 });
 const hash = await passwords.hash('Passw0rd-1', performance.now() + 60_000);

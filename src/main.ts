@@ -18,8 +18,9 @@ import {
   loadConfigOrExit,
   requireFreePorts,
 } from './process.ts';
+import { loadLauncherConfig } from './config/launcher-config.ts';
 
-const config = loadConfigOrExit();
+const config = loadConfigOrExit(() => loadLauncherConfig());
 const bun = process.execPath;
 const tcpChildren: Subprocess[] = [];
 const httpChildren: Subprocess[] = [];

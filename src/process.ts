@@ -1,11 +1,11 @@
 /** What both server processes do the same way at start and at stop. */
-import { type Config, ConfigError, loadConfig } from './config.ts';
+import { ConfigError } from './config/reader.ts';
 import { explainStartupFailure, type PortSetting, type StartupContext } from './startup-failure.ts';
 
-/** Loads the configuration, or prints what is wrong and exits with status 2. */
-export function loadConfigOrExit(): Config {
+/** Loads a process's configuration, or prints what is wrong and exits with status 2. */
+export function loadConfigOrExit<T>(load: () => T): T {
   try {
-    return loadConfig();
+    return load();
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(err.message);

@@ -16,7 +16,10 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type Env, loadConfig } from '../src/config.ts';
+import { declaredVariables } from '../src/config/declared.ts';
+import { loadHttpConfig } from '../src/config/http-config.ts';
+import { loadTcpConfig } from '../src/config/tcp-config.ts';
+import type { Env } from '../src/config/variable.ts';
 import { startHttpApp } from '../src/http/start.ts';
 import { silentLogger } from '../src/log.ts';
 import { jsonInit, type Stack, startStack } from './fixture.ts';
@@ -142,10 +145,9 @@ function containerEnv(docs: Yaml[], container: Yaml): Env {
   return env;
 }
 
-/** The variables the servers read (src/config.ts), so deployment files cannot set ones that do nothing. */
+/** The variables the servers declare (src/config/), so deployment files cannot set ones that do nothing. */
 function configVariables(): Set<string> {
-  const source = readFileSync(join(root, 'src/config.ts'), 'utf8');
-  return new Set([...source.matchAll(/read\.\w+\(\s*'([A-Z0-9_]+)'/g)].map((m) => m[1] as string));
+  return new Set(declaredVariables().map((v) => v.name));
 }
 
 describe('deployment files', () => {
@@ -358,7 +360,7 @@ describe('deployment files', () => {
       expect(secretVariables).toContain(name);
     const known = configVariables();
     expect((container.env as Yaml[]).map((v) => v.name).filter((v) => !known.has(v))).toEqual([]);
-    const config = loadConfig(containerEnv(docs, container));
+    const config = loadTcpConfig(containerEnv(docs, container));
     expect(config.pictures.shared).toBe(true);
     expect(config.pictures.s3.bucket).toBe('usermgr-pictures');
     expect(config.mysql.url).not.toBe('');
@@ -366,7 +368,7 @@ describe('deployment files', () => {
     const withoutS3 = Object.fromEntries(
       Object.entries(containerEnv(docs, container)).filter(([name]) => !name.startsWith('S3_')),
     );
-    expect(() => loadConfig(withoutS3)).toThrow(
+    expect(() => loadTcpConfig(withoutS3)).toThrow(
       'PICTURES_SHARED="true": expected S3_BUCKET as well',
     );
     // The HTTP pods read the shared settings and nothing of the TCP pods' secrets.
@@ -374,7 +376,7 @@ describe('deployment files', () => {
       (d) => d.kind === 'Deployment' && d.metadata.name === 'usermgr-http',
     ) as Yaml;
     expect(() =>
-      loadConfig(containerEnv(docs, http.spec.template.spec.containers[0])),
+      loadHttpConfig(containerEnv(docs, http.spec.template.spec.containers[0])),
     ).not.toThrow();
   });
 });
@@ -513,7 +515,7 @@ describe('integration: two TCP servers told they are several (PICTURES_SHARED=tr
     // One HTTP server in front of each TCP server, so that which one answers is certain.
     const https = ports.map((port) =>
       startHttpApp(
-        loadConfig({ LOG_LEVEL: 'silent', HTTP_PORT: '0', TCP_ADDRS: `127.0.0.1:${port}` }),
+        loadHttpConfig({ LOG_LEVEL: 'silent', HTTP_PORT: '0', TCP_ADDRS: `127.0.0.1:${port}` }),
         silentLogger,
       ),
     );

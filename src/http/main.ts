@@ -1,3 +1,4 @@
+import { loadHttpConfig } from '../config/http-config.ts';
 import { createLogger } from '../log.ts';
 import {
   announceWhenReady,
@@ -8,7 +9,7 @@ import {
 } from '../process.ts';
 import { startHttpApp } from './start.ts';
 
-const config = loadConfigOrExit();
+const config = loadConfigOrExit(() => loadHttpConfig());
 const { host, port, reusePort } = config.http;
 const ports = [{ variable: 'HTTP_PORT', host, port }];
 // A shared port is shared on purpose (the launcher or systemd runs several);

@@ -1,8 +1,9 @@
+import { loadTcpConfig } from '../config/tcp-config.ts';
 import { createLogger } from '../log.ts';
 import { loadConfigOrExit, onShutdown, requireFreePorts, startOrExit } from '../process.ts';
 import { startTcpApp } from './start.ts';
 
-const config = loadConfigOrExit();
+const config = loadConfigOrExit(() => loadTcpConfig());
 const { host, port, metricsPort } = config.tcp;
 const ports = [
   { variable: 'TCP_PORT', host, port },
