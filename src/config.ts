@@ -110,8 +110,11 @@ export function loadConfig(env: Env = process.env) {
     },
     pictures: {
       maxPixels: read.int('PICTURE_MAX_PIXELS', 40_000_000, 4096, 268_402_689),
-      concurrency: read.int('PICTURE_CONCURRENCY', navigator.hardwareConcurrency || 2, 1, 1024),
+      // Not one per core: each image process costs memory (see docs/DESIGN.md, Data).
+      concurrency: read.int('PICTURE_CONCURRENCY', 2, 1, 1024),
       maxWaiting: read.int('PICTURE_QUEUE', 32, 0, 100_000),
+      uploadBurst: read.int('PICTURE_UPLOAD_BURST', 10, 1, 1_000_000),
+      uploadsPerMinute: read.int('PICTURE_UPLOADS_PER_MINUTE', 2, 1, 1_000_000),
       s3: {
         bucket: read.string('S3_BUCKET', ''),
         endpoint: read.string('S3_ENDPOINT', ''),

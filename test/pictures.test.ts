@@ -189,7 +189,9 @@ describe('integration: pictures over MariaDB, Redis and the local store', () => 
   });
 
   it('should refuse extra uploads at once with 429 and Retry-After when processing is saturated', async () => {
-    const busy = await startStack({ env: { PICTURE_CONCURRENCY: '1', PICTURE_QUEUE: '1' } });
+    const busy = await startStack({
+      env: { PICTURE_CONCURRENCY: '1', PICTURE_QUEUE: '1', PICTURE_UPLOAD_BURST: '100' },
+    });
     try {
       const username = 'busy_user';
       const password = 'correct horse battery';

@@ -51,4 +51,6 @@ export interface ImageProcessor {
     sizes: readonly number[],
     deadline: number,
   ): Promise<Uint8Array[] | ImageRejection>;
+  /** Stops whatever the processor runs (at shutdown). */
+  close?(): void;
 }

@@ -9,6 +9,7 @@
  *   successful login resets it.
  * - Per client address: a token bucket on the attempts that would run a slow
  *   hash (sign-up, and logins not answered by the credential memo).
+ * - Per user: a token bucket on picture uploads (each may cost a decode).
  *
  * Invariants:
  * - a slow-hash attempt is admitted by an atomic check-and-count (a Lua
@@ -86,8 +87,14 @@ export interface UserState {
 
 const MAX_LOCAL_ENTRIES = 100_000;
 
+const REFUSALS = {
+  user: 'too many attempts for this account: wait a moment and try again',
+  ip: 'too many attempts from this address: wait a moment and try again',
+  upload: 'too many picture uploads: wait a few minutes and try again',
+};
+
 export class RateLimits {
-  readonly counts = { user: 0, ip: 0 };
+  readonly counts = { user: 0, ip: 0, upload: 0 };
   private readonly local = new Map<string, string>();
   private readonly peeks = new SingleFlight<string | undefined>();
 
@@ -152,6 +159,12 @@ export class RateLimits {
     }
   }
 
+  /** One picture upload by this user (a token bucket, like the address limit), or throws 429. */
+  async admitUpload(userId: string, perMinute: number, burst: number): Promise<void> {
+    const [ok, wait] = await this.run(IP_SCRIPT, `rl:pic:${userId}`, [perMinute / 60_000, burst]);
+    if (ok === 0) this.refuse('upload', wait ?? 1000);
+  }
+
   /** A successful login: the username starts again from zero. */
   async clearUser(username: string): Promise<void> {
     const key = userKey(username);
@@ -160,15 +173,11 @@ export class RateLimits {
     await this.cache?.del([key]).catch(() => {});
   }
 
-  private refuse(limit: 'user' | 'ip', waitMs: number): never {
+  private refuse(limit: keyof RateLimits['counts'], waitMs: number): never {
     this.counts[limit]++;
-    throw new RpcError(
-      Status.RESOURCE_EXHAUSTED,
-      limit === 'user'
-        ? 'too many attempts for this account: wait a moment and try again'
-        : 'too many attempts from this address: wait a moment and try again',
-      { retryAfterS: Math.max(1, Math.ceil(waitMs / 1000)) },
-    );
+    throw new RpcError(Status.RESOURCE_EXHAUSTED, REFUSALS[limit], {
+      retryAfterS: Math.max(1, Math.ceil(waitMs / 1000)),
+    });
   }
 
   /** The script on Redis, or the same logic in this process when Redis cannot be reached. */

@@ -15,8 +15,8 @@ import { Revocations } from '../core/revocations.ts';
 import { SessionTokens } from '../core/session-tokens.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
+import { ImageWorkers } from '../media/image-workers.ts';
 import { openPictureStore } from '../media/open.ts';
-import { SharpProcessor } from '../media/sharp-processor.ts';
 import { openStore } from '../store/open.ts';
 import type { UserStore } from '../store/port.ts';
 import { adminHandlers } from './admin-handlers.ts';
@@ -44,6 +44,9 @@ export interface TcpApp {
   /** Graceful: stop accepting, finish in-flight calls, release adapters. */
   stop(): Promise<void>;
 }
+
+/** An image process resident above this after a job is replaced (see docs/DESIGN.md, Data). */
+const IMAGE_PROCESS_RECYCLE_BYTES = 96 * 1024 * 1024;
 
 /** How often expired revocations are forgotten. */
 const PURGE_INTERVAL_MS = 10 * 60_000;
@@ -114,7 +117,15 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
       accounts,
       store,
       users,
-      processor: new SharpProcessor({ maxPixels: config.pictures.maxPixels }),
+      processor: new ImageWorkers(
+        {
+          size: config.pictures.concurrency,
+          maxPixels: config.pictures.maxPixels,
+          recycleAboveBytes: IMAGE_PROCESS_RECYCLE_BYTES,
+        },
+        log,
+      ),
+      limits,
       files: files.store,
       log,
     },
@@ -179,6 +190,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
       clearInterval(purge);
       await server.stop(config.shutdownTimeoutMs);
       passwords.close();
+      pictures.close();
       await pictures.settled();
       await ops.stop(true);
       await cache?.close();

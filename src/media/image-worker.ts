@@ -1,0 +1,72 @@
+/**
+ * One image process of ImageWorkers: runs SharpProcessor on the jobs its
+ * parent sends over IPC, one at a time, and answers each with the result and
+ * what the job cost this process (CPU, memory high-water mark). It is
+ * started at the lowest scheduling priority (see image-workers.ts) and
+ * lowers every thread it has again here in case it was not; it exits when
+ * its parent goes away.
+ */
+import { readdirSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import type { ImageRejection, ImageType } from '../core/picture-ports.ts';
+import { SharpProcessor } from './sharp-processor.ts';
+
+export interface ImageJob {
+  id: number;
+  input: Uint8Array;
+  type: ImageType;
+  maxPixels: number;
+  sizes: readonly number[];
+  /** Time left for the job, ms. */
+  ms: number;
+}
+
+export interface ImageJobCost {
+  cpuMs: number;
+  /** Resident memory when the job started. */
+  rssBefore: number;
+  /** The process's high-water mark of resident memory after the job. */
+  maxRss: number;
+  /** Resident memory after the job. */
+  rssAfter: number;
+}
+
+export interface ImageReply {
+  id: number;
+  result: Uint8Array[] | ImageRejection;
+  cost: ImageJobCost;
+}
+
+/** Every thread of this process at nice 19 (on Linux, priority is per thread). */
+function lowerPriority(): void {
+  try {
+    for (const task of readdirSync('/proc/self/task')) setPriority(Number(task), 19);
+  } catch {
+    // Not Linux, or not permitted: the parent started us under `nice` if it could.
+  }
+}
+
+lowerPriority();
+
+process.on('message', async (job: ImageJob) => {
+  const cpu = process.cpuUsage();
+  const rssBefore = process.memoryUsage.rss();
+  const processor = new SharpProcessor({ maxPixels: job.maxPixels });
+  const result = await processor.process(
+    job.input,
+    job.type,
+    job.sizes,
+    performance.now() + job.ms,
+  );
+  const used = process.cpuUsage(cpu);
+  const cost: ImageJobCost = {
+    cpuMs: (used.user + used.system) / 1000,
+    rssBefore,
+    maxRss: process.resourceUsage().maxRSS * 1024,
+    rssAfter: process.memoryUsage.rss(),
+  };
+  process.send?.({ id: job.id, result, cost } satisfies ImageReply);
+  lowerPriority(); // threads the decoder started meanwhile
+});
+process.on('disconnect', () => process.exit(0));
+process.send?.({ ready: true });
