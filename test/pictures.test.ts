@@ -9,6 +9,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { UserJson } from '../src/http/user-json.ts';
+import { createLogger } from '../src/log.ts';
 import { jsonInit, type Stack, startStack } from './fixture.ts';
 import { startFakeS3 } from './media/fake-s3.ts';
 import { BLUE, near, pixel, png, pngBomb, RED, rotatedJpeg } from './support/images.ts';
@@ -222,6 +223,49 @@ describe('integration: pictures over MariaDB, Redis and the local store', () => 
   });
 });
 
+describe('integration: an upload is checked before its body is read', () => {
+  it('should answer an upload with no session, or an invalid one, with 401 before the body is sent', async () => {
+    for (const auth of ['', 'Authorization: Bearer not-a-token\r\n']) {
+      const started = performance.now();
+      const answer = await rawExchange(
+        stack.url,
+        `PUT /api/v1/me/picture HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: image/png\r\n` +
+          'Content-Length: 5000000\r\n\r\n',
+        { until: '\r\n\r\n', timeoutMs: 3000 },
+      );
+      expect([auth, answer.split('\r\n')[0]]).toEqual([auth, 'HTTP/1.1 401 Unauthorized']);
+      expect(performance.now() - started).toBeLessThan(3000);
+    }
+  });
+
+  it('should count a client that hangs up mid-upload as its own class (499), logged at debug', async () => {
+    const lines: string[] = [];
+    const log = createLogger('test', 'debug', { write: (line: string) => void lines.push(line) });
+    const logged = await startStack({ log });
+    try {
+      const token = await newUserOn(logged);
+      await rawExchange(
+        logged.url,
+        `PUT /api/v1/me/picture HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
+          `Content-Type: image/png\r\nContent-Length: 1000000\r\n\r\n${'x'.repeat(64 * 1024)}`,
+        { until: null, timeoutMs: 300 }, // hang up after sending a part
+      );
+      const entries = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      const until = performance.now() + 3000;
+      while (!entries().some((e) => e.msg === 'request' && e.route === '/api/v1/me/picture')) {
+        if (performance.now() > until) throw new Error('the upload was never logged');
+        await Bun.sleep(20);
+      }
+      const upload = entries().find((e) => e.msg === 'request' && e.route === '/api/v1/me/picture');
+      expect([upload?.status, upload?.level]).toEqual([499, 20]);
+      expect(entries().some((e) => e.msg === 'client left during the upload')).toBe(true);
+      expect(entries().filter((e) => (e.level as number) >= 50)).toEqual([]);
+    } finally {
+      await logged.stop();
+    }
+  });
+});
+
 describe('integration: pictures in S3 (a fake S3 that checks signatures)', () => {
   it('should store uploads in the bucket under the prefix and serve them from there', async () => {
     const s3 = startFakeS3();
@@ -266,6 +310,49 @@ describe('integration: pictures in S3 (a fake S3 that checks signatures)', () =>
     }
   });
 });
+
+async function newUserOn(on: Stack): Promise<string> {
+  const username = `pic_${Date.now().toString(36)}_${counter++}`;
+  const password = 'correct horse battery';
+  await on.fetch('/open_api/v1/register', jsonInit('POST', { username, password }));
+  const res = await on.fetch('/open_api/v1/authenticate', jsonInit('POST', { username, password }));
+  return ((await res.json()) as Answer).token;
+}
+
+/**
+ * Writes `request` on a raw socket and resolves with what came back once it
+ * contains `until` (null: nothing awaited) or after `timeoutMs`, then hangs up.
+ */
+async function rawExchange(
+  url: string,
+  request: string,
+  { until, timeoutMs }: { until: string | null; timeoutMs: number },
+): Promise<string> {
+  const { port, hostname } = new URL(url);
+  let answer = '';
+  let done: () => void = () => {};
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const socket = await Bun.connect({
+    hostname,
+    port: Number(port),
+    socket: {
+      data(_socket, chunk) {
+        answer += chunk.toString();
+        if (until !== null && answer.includes(until)) done();
+      },
+      close: () => done(),
+      error: () => done(),
+    },
+  });
+  socket.write(request);
+  const timer = setTimeout(done, timeoutMs);
+  await finished;
+  clearTimeout(timer);
+  socket.end();
+  return answer;
+}
 
 /** GET with the path exactly as given; resolves to the status line. */
 async function rawGet(path: string): Promise<string> {

@@ -5,6 +5,7 @@
  */
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import type { StatusCode } from 'hono/utils/http-status';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 import type { AppDeps } from '../app.ts';
@@ -15,10 +16,13 @@ import { isHttps, sessionToken } from '../session-cookie.ts';
 import { formatBytes, MULTIPART_OVERHEAD_BYTES } from '../upload.ts';
 import { userJson } from '../user-json.ts';
 
+/** nginx's status for a request whose client closed the connection: it never reaches anyone. */
+const CLIENT_CLOSED = 499 as StatusCode;
+
 /** `<sha256 hex>.webp` or `<sha256 hex>-64.webp`; anything else is not a picture. */
 const FILE = /^([0-9a-f]{64}(?:-64)?)\.webp$/;
 
-export function pictureRoutes({ rpc, config }: AppDeps) {
+export function pictureRoutes({ rpc, config, log }: AppDeps) {
   const maxUpload = config.http.maxUploadBytes;
   const tooLarge = (c: Context) => {
     closeConnection(c);
@@ -58,14 +62,24 @@ export function pictureRoutes({ rpc, config }: AppDeps) {
       '/api/v1/me/picture',
       bodyLimit({ maxSize: maxUpload + MULTIPART_OVERHEAD_BYTES, onError: tooLarge }),
       async (c) => {
-        const image = await uploadedImage(c);
-        if (image.length > maxUpload) return tooLarge(c);
         const token = sessionToken(c, isHttps(c, config.trustProxy)).token;
-        const { user } = await rpc.call(
-          'setPicture',
-          { auth: { token }, image },
-          callOptions(c, config.trustProxy),
-        );
+        const options = callOptions(c, config.trustProxy);
+        // The session first: a stranger's body is neither read nor forwarded.
+        await rpc.call('getProfile', { auth: { token } }, options).catch((err) => {
+          closeConnection(c);
+          throw err;
+        });
+        const image = await uploadedImage(c).catch((err) => {
+          if (!c.req.raw.signal.aborted) throw err;
+          return null;
+        });
+        if (image === null) {
+          // The client hung up mid-upload: its own class, not a server error.
+          log.debug({ route: c.req.routePath }, 'client left during the upload');
+          return c.body(null, CLIENT_CLOSED);
+        }
+        if (image.length > maxUpload) return tooLarge(c);
+        const { user } = await rpc.call('setPicture', { auth: { token }, image }, options);
         return c.json({ user: userJson(user) });
       },
     );
