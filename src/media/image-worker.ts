@@ -22,11 +22,12 @@ export interface ImageJob {
 }
 
 export interface ImageJobCost {
+  /** CPU time of the whole process (every thread) during the job. */
   cpuMs: number;
   /** Resident memory when the job started. */
   rssBefore: number;
-  /** The process's high-water mark of resident memory after the job. */
-  maxRss: number;
+  /** The highest resident memory seen during the job (sampled every few ms). */
+  rssPeak: number;
   /** Resident memory after the job. */
   rssAfter: number;
 }
@@ -51,19 +52,22 @@ lowerPriority();
 process.on('message', async (job: ImageJob) => {
   const cpu = process.cpuUsage();
   const rssBefore = process.memoryUsage.rss();
+  let rssPeak = rssBefore;
+  // The decoder runs on other threads: this one is free to watch memory.
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+  }, 2);
   const processor = new SharpProcessor({ maxPixels: job.maxPixels });
-  const result = await processor.process(
-    job.input,
-    job.type,
-    job.sizes,
-    performance.now() + job.ms,
-  );
+  const deadline = performance.now() + job.ms;
+  const result = await processor.process(job.input, job.type, job.sizes, deadline);
+  clearInterval(sampler);
   const used = process.cpuUsage(cpu);
+  const rssAfter = process.memoryUsage.rss();
   const cost: ImageJobCost = {
     cpuMs: (used.user + used.system) / 1000,
     rssBefore,
-    maxRss: process.resourceUsage().maxRSS * 1024,
-    rssAfter: process.memoryUsage.rss(),
+    rssPeak: Math.max(rssPeak, rssAfter),
+    rssAfter,
   };
   process.send?.({ id: job.id, result, cost } satisfies ImageReply);
   lowerPriority(); // threads the decoder started meanwhile

@@ -74,6 +74,11 @@ export class ImageWorkers implements ImageProcessor {
     });
   }
 
+  /** The process ids, for tests. */
+  pids(): number[] {
+    return this.workers.map((w) => w.proc.pid);
+  }
+
   /** Ends every process; jobs in work or waiting are refused as too slow. */
   close(): void {
     this.closed = true;
