@@ -109,12 +109,7 @@ describe('unit: inspectImage', () => {
         'webp',
         { width: 80, height: 120, frames: 1, bufferedBytes: 0 },
       ],
-      [
-        'lossless WebP',
-        await flatWebp(300, 7),
-        'webp',
-        { width: 300, height: 7, bufferedBytes: 0 },
-      ],
+      ['lossless WebP', flatWebp(300, 7), 'webp', { width: 300, height: 7, bufferedBytes: 0 }],
     ];
     for (const [name, bytes, type, expected] of cases) {
       const shape = inspectImage(bytes, type);
@@ -204,7 +199,7 @@ describe('unit: overBudget', () => {
     expect(
       overBudget({ ...shape, scans: 10, progressive: true, bufferedBytes: 60 << 20 }, budget),
     ).toBe(
-      'the picture is a progressive JPEG of 1000×1000 pixels, which takes 60 MiB to decode; at most 48 MiB are accepted: send a smaller or baseline (non-progressive) image',
+      'the picture is a progressive JPEG of 1000×1000 pixels, which takes 60 MiB to decode; at most 48 MiB are accepted: save it again as a standard (baseline) JPEG, or smaller',
     );
   });
 });

@@ -85,12 +85,10 @@ export function overBudget(shape: ImageShape, budget: DecodeBudget): string | nu
     return `the picture is an animation of ${frames} frames of up to ${width}×${height} pixels; that is more than is accepted: upload one frame`;
   }
   if (bufferedBytes > budget.maxBufferedBytes) {
-    const kind = shape.progressive
-      ? 'a progressive JPEG'
-      : frames > 1
-        ? 'an animation'
-        : 'an image';
-    return `the picture is ${kind} of ${width}×${height} pixels, which takes ${mib(bufferedBytes)} MiB to decode; at most ${mib(budget.maxBufferedBytes)} MiB are accepted: send a smaller or baseline (non-progressive) image`;
+    const needs = `which takes ${mib(bufferedBytes)} MiB to decode; at most ${mib(budget.maxBufferedBytes)} MiB are accepted`;
+    return shape.progressive || scans > 1
+      ? `the picture is a progressive JPEG of ${width}×${height} pixels, ${needs}: save it again as a standard (baseline) JPEG, or smaller`
+      : `the picture is ${width}×${height} pixels in a form ${needs}: send a smaller image`;
   }
   return null;
 }

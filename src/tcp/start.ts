@@ -41,6 +41,8 @@ export interface TcpApp {
   /** The port of /metrics, /healthz and /readyz. */
   opsPort: number;
   pictures: Pictures;
+  /** The processes that decode pictures (what each job cost them, for tests and benches). */
+  images: ImageWorkers;
   /** Graceful: stop accepting, finish in-flight calls, release adapters. */
   stop(): Promise<void>;
 }
@@ -112,19 +114,20 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
   });
 
   const files = openPictureStore(config.pictures.s3, config.dataDir);
+  const images = new ImageWorkers(
+    {
+      size: config.pictures.concurrency,
+      maxPixels: config.pictures.maxPixels,
+      recycleAboveBytes: IMAGE_PROCESS_RECYCLE_BYTES,
+    },
+    log,
+  );
   const pictures = new Pictures(
     {
       accounts,
       store,
       users,
-      processor: new ImageWorkers(
-        {
-          size: config.pictures.concurrency,
-          maxPixels: config.pictures.maxPixels,
-          recycleAboveBytes: IMAGE_PROCESS_RECYCLE_BYTES,
-        },
-        log,
-      ),
+      processor: images,
       limits,
       files: files.store,
       log,
@@ -183,6 +186,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     memo,
     users,
     pictures,
+    images,
     opsPort: ops.port ?? 0,
     /** Fails readiness, stops accepting, finishes in-flight calls (up to SHUTDOWN_TIMEOUT_MS), then releases everything. */
     async stop() {

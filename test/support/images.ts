@@ -335,11 +335,86 @@ export async function flatPng(
   );
 }
 
-/** A lossless WebP of one colour: a few hundred bytes for up to 16383×16383 pixels. */
-export async function flatWebp(width: number, height: number): Promise<Uint8Array<ArrayBuffer>> {
-  return bytes(
-    sharp({ create: { width, height, channels: 3, background: '#808080' } })
-      .webp({ lossless: true })
-      .toBuffer(),
+/**
+ * A lossless WebP of one grey, `width`×`height` (up to 16383 each), in 38
+ * bytes: libwebp codes one colour in zero bits per pixel, so the bitstream
+ * it wrote for a small one (sharp, `lossless: true, effort: 0`) holds any
+ * size once the header says so. (Encoding a large one takes seconds.)
+ */
+export function flatWebp(width: number, height: number): Uint8Array {
+  const file = Buffer.from(
+    '524946461e000000574542505650384c110000002f3fc00b000750c00216b0ff8188e87f0000',
+    'hex',
   );
+  const bits = file.readUInt32LE(21);
+  file.writeUInt32LE(((bits & ~0xfffffff) | (width - 1) | ((height - 1) << 14)) >>> 0, 21);
+  return new Uint8Array(file);
+}
+
+/** A hostile file and what the service must answer it with. */
+export interface HostileImage {
+  name: string;
+  file: string;
+  status: 200 | 400;
+}
+
+/**
+ * The hostile set of test/media/hostile-images.test.ts and bench/pictures.ts,
+ * written to `dir` by a process of its own (`bun test/support/images.ts <dir>`),
+ * so that making them costs the measuring process no memory.
+ */
+export async function writeHostileImages(dir: string): Promise<HostileImage[]> {
+  const set: [string, string, 200 | 400, () => Uint8Array | Promise<Uint8Array>][] = [
+    ['progressive JPEG 6320×6320, 631 scans', 'scans.jpg', 400, () => manyScanJpeg(6320, 6320, 10)],
+    ['progressive JPEG 6320×6320, 10 scans', 'prog.jpg', 400, () => manyScanJpeg(6320, 6320, 1, 9)],
+    [
+      'progressive JPEG 5000×5000, 32 scans (limit)',
+      'prog-limit.jpg',
+      200,
+      () => manyScanJpeg(5000, 5000, 1, 31),
+    ],
+    ['GIF 6324×6324 of one colour', 'canvas.gif', 400, () => flatGif(6324, 6324)],
+    [
+      'GIF 16×16 frame on a 6324×6324 screen',
+      'screen.gif',
+      400,
+      () => flatGif(6324, 6324, 1, { width: 16, height: 16 }),
+    ],
+    [
+      'GIF frame beyond the screen (60016×16)',
+      'beyond.gif',
+      200,
+      () => flatGif(16, 16, 1, { width: 16, height: 16 }, { left: 60_000, top: 0 }),
+    ],
+    ['GIF 2500×2500 (canvas limit)', 'canvas-limit.gif', 200, () => flatGif(2500, 2500)],
+    ['GIF 1000×1000, 2000 frames', 'frames.gif', 400, () => flatGif(1000, 1000, 2000)],
+    [
+      'GIF 1000×1000, 1000 frames (limit)',
+      'frames-limit.gif',
+      200,
+      () => flatGif(1000, 1000, 1000),
+    ],
+    ['PNG 60000×60000 (header only)', 'bomb.png', 400, () => pngBomb(60_000, 60_000)],
+    ['PNG 6000×6000 of zeros', 'zeros.png', 200, () => flatPng(6000, 6000)],
+    [
+      'PNG 3000×3000 interlaced RGBA16',
+      'adam7.png',
+      400,
+      () => flatPng(3000, 3000, { interlaced: true, rgba16: true }),
+    ],
+    ['WebP lossless 6300×6300 of one colour', 'flat.webp', 200, () => flatWebp(6300, 6300)],
+    ['WebP lossless 16383×16383 of one colour', 'huge.webp', 400, () => flatWebp(16383, 16383)],
+  ];
+  const out: HostileImage[] = [];
+  for (const [name, file, status, make] of set) {
+    await Bun.write(`${dir}/${file}`, await make());
+    out.push({ name, file, status });
+  }
+  return out;
+}
+
+if (import.meta.main) {
+  const dir = process.argv[2];
+  if (dir === undefined) throw new Error('usage: bun test/support/images.ts <dir>');
+  console.log(JSON.stringify(await writeHostileImages(dir)));
 }
