@@ -6,9 +6,11 @@
  * - the work stops when its deadline passes: the process is killed, which
  *   stops a decoder stuck inside one libjpeg call where sharp's own timeout
  *   is never consulted;
- * - its memory goes back to the system: a process whose resident memory has
- *   grown past `recycleAboveBytes` after a job is ended and replaced on the
- *   next job, and a crash in a decoder fails one upload, not the server.
+ * - its memory goes back to the system: freed buffers are unmapped (see
+ *   GLIBC_RETURNS_MEMORY), a process still resident above `recycleAboveBytes`
+ *   after a job is replaced, and a crash in a decoder fails one upload, not
+ *   the server. A process ended for its deadline or its memory is replaced
+ *   at once, so that the next upload does not wait for one to start.
  * Invariants: at most `size` processes, one job each; more jobs wait in
  * FIFO order (the picture service already bounds how many are submitted);
  * processes start on first use and never keep the TCP process alive.
@@ -39,6 +41,13 @@ interface Worker {
   ready: Promise<boolean>;
   job: { id: number; resolve: (result: Result) => void; timer: Timer } | null;
 }
+
+/**
+ * glibc raises its mmap threshold after large blocks are freed, after which
+ * a decoder's buffers come from the heap and stay resident when freed. A
+ * fixed threshold keeps them mmapped, returned to the system at free().
+ */
+const GLIBC_RETURNS_MEMORY = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' };
 
 const WORKER_PATH = new URL('./image-worker.ts', import.meta.url).pathname;
 const NICE = Bun.which('nice');
@@ -100,7 +109,7 @@ export class ImageWorkers implements ImageProcessor {
       // The deadline passed: stop the work itself, not only the answer.
       this.counts.killed++;
       this.log.info({ type: job.type, bytes: job.input.length }, 'picture took too long: stopped');
-      this.remove(worker, { rejected: 'too_slow' });
+      this.replace(worker, { rejected: 'too_slow' });
     }, deadline - performance.now());
     worker.job = { id, resolve, timer };
     this.counts.jobs++;
@@ -123,7 +132,7 @@ export class ImageWorkers implements ImageProcessor {
       job: null,
       proc: Bun.spawn({
         cmd: NICE === null ? cmd : [NICE, '-n', '19', ...cmd],
-        env: { PATH: process.env.PATH ?? '' },
+        env: { PATH: process.env.PATH ?? '', ...GLIBC_RETURNS_MEMORY },
         stdio: ['ignore', 'ignore', 'inherit'],
         serialization: 'advanced',
         ipc: (message: ImageReply | { ready: true }) => {
@@ -157,7 +166,7 @@ export class ImageWorkers implements ImageProcessor {
     job.resolve(result);
     if (cost.rssAfter > this.options.recycleAboveBytes) {
       this.counts.recycled++;
-      this.remove(worker, null);
+      this.replace(worker, null);
     }
     this.pump();
   }
@@ -168,6 +177,12 @@ export class ImageWorkers implements ImageProcessor {
     if (at >= 0) this.workers.splice(at, 1);
     this.end(worker, result);
     this.pump();
+  }
+
+  /** remove(), and a new process started at once, so that the next job need not wait for it. */
+  private replace(worker: Worker, result: Result | null): void {
+    this.remove(worker, result);
+    if (!this.closed) this.idleWorker();
   }
 
   private end(worker: Worker, result: Result | null): void {
