@@ -1,10 +1,12 @@
 /**
  * One image process of ImageWorkers: runs SharpProcessor on the jobs its
  * parent sends over IPC, one at a time, and answers each with the result and
- * what the job cost this process (CPU, memory high-water mark). It is
- * started at the lowest scheduling priority (see image-workers.ts) and
- * lowers every thread it has again here in case it was not; it exits when
- * its parent goes away.
+ * what the job cost this process (CPU, peak memory). Once sharp is loaded
+ * (a start at normal priority, so that a busy machine does not starve it)
+ * it puts every thread it has at the lowest scheduling priority, before it
+ * says it is ready; threads started later inherit that from the thread
+ * that starts them, and are lowered again after each job all the same. It
+ * exits when its parent goes away.
  */
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
@@ -43,7 +45,7 @@ function lowerPriority(): void {
   try {
     for (const task of readdirSync('/proc/self/task')) setPriority(Number(task), 19);
   } catch {
-    // Not Linux, or not permitted: the parent started us under `nice` if it could.
+    // Not Linux, or not permitted (some sandboxes): images still decode, at normal priority.
   }
 }
 

@@ -2,7 +2,7 @@
  * The ImageProcessor port on child processes: each image is decoded by
  * SharpProcessor in a process of its own (src/media/image-worker.ts), so that
  * - the work runs at the lowest scheduling priority, every thread of it
- *   (started under `nice -n 19`): logins in the TCP process come first;
+ *   (nice 19, see image-worker.ts): logins in the TCP process come first;
  * - the work stops when its deadline passes: the process is killed, which
  *   stops a decoder stuck inside one libjpeg call where sharp's own timeout
  *   is never consulted;
@@ -50,7 +50,6 @@ interface Worker {
 const GLIBC_RETURNS_MEMORY = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' };
 
 const WORKER_PATH = new URL('./image-worker.ts', import.meta.url).pathname;
-const NICE = Bun.which('nice');
 
 export class ImageWorkers implements ImageProcessor {
   private readonly workers: Worker[] = [];
@@ -124,14 +123,13 @@ export class ImageWorkers implements ImageProcessor {
     if (idle !== undefined) return idle;
     if (this.workers.length >= this.options.size) return null;
     let markReady: (ready: boolean) => void = () => {};
-    const cmd = [process.execPath, WORKER_PATH];
     const worker: Worker = {
       ready: new Promise((resolve) => {
         markReady = resolve;
       }),
       job: null,
       proc: Bun.spawn({
-        cmd: NICE === null ? cmd : [NICE, '-n', '19', ...cmd],
+        cmd: [process.execPath, WORKER_PATH],
         env: { PATH: process.env.PATH ?? '', ...GLIBC_RETURNS_MEMORY },
         stdio: ['ignore', 'ignore', 'inherit'],
         serialization: 'advanced',
