@@ -51,7 +51,7 @@ const SIZES = PICTURE_VARIANTS.map((v) => v.size);
 
 /**
  * What one decode may cost beyond the pixel limit. The decoder keeps at
- * most MAX_BUFFERED_BYTES for the whole image (JPEG coefficients, a GIF or
+ * most `maxBufferedBytes` for the whole image (JPEG coefficients, a GIF or
  * animated WebP canvas, an interlaced PNG); a JPEG walks every block once
  * per scan (libjpeg's default progression has 10 scans); only the first
  * frame of an animation is decoded, but every frame is indexed when the
