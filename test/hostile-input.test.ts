@@ -16,8 +16,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import { readdirSync } from 'node:fs';
 import { SessionTokens } from '../src/core/session-tokens.ts';
-import { NICKNAME_RULE, PASSWORD_RULE, USERNAME_RULE } from '../src/core/validation.ts';
 import type { RevokedSession, UserRow } from '../src/store/port.ts';
+import { NICKNAME_RULE, PASSWORD_RULE, USERNAME_RULE } from '../src/wire/account-rules.ts';
 import { jsonInit, type Stack, startStack } from './fixture.ts';
 import {
   type Answer,
@@ -884,7 +884,35 @@ const rows: Record<string, Row[]> = {
       name: 'a nickname of zero-width joiners only',
       send: patchMe({ nickname: '\u200d\u200d\u200d' }),
       status: 400,
+      message: 'nickname must not contain invisible characters (zero-width, fillers, tags)',
+      field: 'nickname',
+    },
+    {
+      name: 'a nickname of Hangul fillers only',
+      send: patchMe({ nickname: '\u3164\u3164' }),
+      status: 400,
+      message: 'nickname must not contain invisible characters (zero-width, fillers, tags)',
+      field: 'nickname',
+    },
+    {
+      name: 'a nickname of braille blanks only',
+      send: patchMe({ nickname: '\u2800\u2800' }),
+      status: 400,
       message: 'nickname must contain a visible character',
+      field: 'nickname',
+    },
+    {
+      name: 'a nickname with a right-to-left mark',
+      send: patchMe({ nickname: '\u200fadmin' }),
+      status: 400,
+      message: 'nickname must not contain control or text-direction characters',
+      field: 'nickname',
+    },
+    {
+      name: 'a nickname carrying hidden tag text',
+      send: patchMe({ nickname: 'alice\u{E0068}\u{E0069}' }),
+      status: 400,
+      message: 'nickname must not contain invisible characters (zero-width, fillers, tags)',
       field: 'nickname',
     },
     {
