@@ -36,7 +36,9 @@ export type ImageType = 'jpeg' | 'png' | 'webp' | 'gif';
 export type ImageRejection =
   | { rejected: 'too_many_pixels'; width: number; height: number; maxPixels: number }
   | { rejected: 'unreadable' }
-  | { rejected: 'too_slow' };
+  | { rejected: 'too_slow' }
+  /** The processor itself cannot work (not the image's fault). */
+  | { rejected: 'unavailable' };
 
 /**
  * Decodes an image of a known type and re-encodes it as square WebP images,

@@ -212,6 +212,8 @@ describe('unit: Pictures (SQLite store, files in memory)', () => {
     expect((await rejection(upload(alice, png(1)))).message).toContain('PNG file is damaged');
     processor.answer = { rejected: 'too_slow' };
     expect((await rejection(upload(alice, png(1)))).code).toBe(Status.DEADLINE_EXCEEDED);
+    processor.answer = { rejected: 'unavailable' };
+    expect((await rejection(upload(alice, png(1)))).code).toBe(Status.UNAVAILABLE);
     expect(files.files.size).toBe(0);
   });
 

@@ -195,6 +195,12 @@ export class Pictures {
         throw unreadable(type);
       case 'too_slow':
         throw new RpcError(Status.DEADLINE_EXCEEDED, 'the picture took too long to process');
+      case 'unavailable':
+        throw new RpcError(
+          Status.UNAVAILABLE,
+          'pictures cannot be processed at the moment, try again later',
+          { retryAfterS: 5 },
+        );
     }
   }
 

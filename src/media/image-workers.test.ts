@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'bun:test';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { manyScanJpeg, png } from '../../test/support/images.ts';
 import { silentLogger } from '../log.ts';
 import { ImageWorkers } from './image-workers.ts';
@@ -102,6 +104,23 @@ describe('unit: ImageWorkers (real child processes)', () => {
     const outs = await Promise.all(inputs.map((input) => images.process(input, 'png', [64], soon)));
     expect(outs.every(Array.isArray)).toBe(true);
     expect(images.pids().length).toBe(2);
+  });
+
+  it('should answer unavailable, not blame the picture, when a process cannot start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'usermgr-image-workers-'));
+    const script = join(dir, 'broken.ts');
+    writeFileSync(script, 'process.exit(3);\n');
+    try {
+      const images = new ImageWorkers(
+        { size: 1, maxPixels: 40_000_000, recycleAboveBytes: 1 << 30, script },
+        silentLogger,
+      );
+      opened.push(images);
+      const out = await images.process(await png(), 'png', [64], performance.now() + 20_000);
+      expect(out).toEqual({ rejected: 'unavailable' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('should refuse as too slow whatever is pending when closed, and end its processes', async () => {

@@ -26,6 +26,8 @@ export interface ImageWorkersOptions {
   maxPixels: number;
   /** A process resident above this after a job is replaced (0: after every job). */
   recycleAboveBytes: number;
+  /** The program each process runs (tests); image-worker.ts by default. */
+  script?: string;
 }
 
 type Result = Uint8Array[] | ImageRejection;
@@ -123,23 +125,31 @@ export class ImageWorkers implements ImageProcessor {
     if (idle !== undefined) return idle;
     if (this.workers.length >= this.options.size) return null;
     let markReady: (ready: boolean) => void = () => {};
+    let started = false;
     const worker: Worker = {
       ready: new Promise((resolve) => {
         markReady = resolve;
       }),
       job: null,
       proc: Bun.spawn({
-        cmd: [process.execPath, WORKER_PATH],
+        cmd: [process.execPath, this.options.script ?? WORKER_PATH],
         env: { PATH: process.env.PATH ?? '', ...GLIBC_RETURNS_MEMORY },
         stdio: ['ignore', 'ignore', 'inherit'],
         serialization: 'advanced',
         ipc: (message: ImageReply | { ready: true }) => {
-          if ('ready' in message) return markReady(true);
+          if ('ready' in message) {
+            started = true;
+            return markReady(true);
+          }
           this.reply(worker, message);
         },
         onExit: () => {
           markReady(false);
-          if (worker.job !== null) {
+          if (!started) {
+            // Not the picture's fault: this installation cannot decode (sharp missing?).
+            this.log.error('an image process ended before it was ready');
+            this.remove(worker, { rejected: 'unavailable' });
+          } else if (worker.job !== null) {
             this.counts.crashed++;
             this.log.warn('an image process ended while decoding a picture');
             this.remove(worker, { rejected: 'unreadable' });
