@@ -115,6 +115,11 @@ export function loadConfig(env: Env = process.env) {
       maxWaiting: read.int('PICTURE_QUEUE', 32, 0, 100_000),
       uploadBurst: read.int('PICTURE_UPLOAD_BURST', 10, 1, 1_000_000),
       uploadsPerMinute: read.int('PICTURE_UPLOADS_PER_MINUTE', 2, 1, 1_000_000),
+      /**
+       * This TCP server is one of several: pictures must go to a store they
+       * all reach (S3), never to this server's own DATA_DIR/pictures.
+       */
+      shared: read.bool('PICTURES_SHARED', false),
       s3: {
         bucket: read.string('S3_BUCKET', ''),
         endpoint: read.string('S3_ENDPOINT', ''),
@@ -165,6 +170,13 @@ export function loadConfig(env: Env = process.env) {
       'S3_BUCKET',
       s3.bucket,
       'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY as well (or leave S3_BUCKET empty for local files)',
+    );
+  }
+  if (config.pictures.shared && s3.bucket === '') {
+    read.problem(
+      'PICTURES_SHARED',
+      'true',
+      'S3_BUCKET as well: with several TCP servers each one would keep pictures in its own DATA_DIR, and the others answer 404',
     );
   }
   if (!/^[A-Za-z0-9!_.*'()/-]{0,512}$/.test(s3.prefix)) {
