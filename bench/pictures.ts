@@ -10,8 +10,10 @@
  * should stay near zero while the cores are busy. Prints per format the
  * images per second and the lag (p50, max); last, one JSON line.
  */
+
 import sharp from 'sharp';
 import { loadConfig } from '../src/config.ts';
+import { Deadline } from '../src/lib/deadline.ts';
 import { SharpProcessor } from '../src/media/sharp-processor.ts';
 import { latencySummary } from './stats.ts';
 
@@ -45,7 +47,7 @@ for (const [type, { megapixels, bytes: input }] of Object.entries(inputs) as [
   'png' | 'jpeg',
   { megapixels: number; bytes: Uint8Array },
 ][]) {
-  const run = () => processor.process(input, type, [256, 64], performance.now() + 60_000);
+  const run = () => processor.process(input, type, [256, 64], Deadline.after(60_000));
   await run(); // warm-up: library initialisation is not what is measured
   const lags: number[] = [];
   let last = performance.now();

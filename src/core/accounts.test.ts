@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
 import { openStore } from '../store/open.ts';
@@ -80,7 +81,7 @@ function servicesOver(store: UserStore, passwords: Passwords) {
   return { accounts, store, passwords, clock, limits };
 }
 
-const deadline = () => performance.now() + 10_000;
+const deadline = () => Deadline.after(10_000);
 const input = (username: string, password = 'correct horse', nickname = '') => ({
   username,
   password,

@@ -2,6 +2,7 @@
  * Accounts: sign-up, login, sessions and profile. The one place where these
  * decisions are made; the TCP server calls it, the HTTP server never does.
  */
+import { Deadline } from '../lib/deadline.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
 import { RpcError } from '../wire/rpc-error.ts';
@@ -56,7 +57,7 @@ export class Accounts {
 
   async register(
     input: { username: string; password: string; nickname: string },
-    deadline: number,
+    deadline: Deadline,
     clientIp = '',
   ): Promise<UserRow> {
     const { passwords, limits } = this.deps;
@@ -75,7 +76,7 @@ export class Accounts {
    */
   async login(
     input: { username: string; password: string; currentToken?: string },
-    deadline: number,
+    deadline: Deadline,
     clientIp = '',
   ): Promise<LoginResult> {
     const { users, passwords, memo, tokens, limits } = this.deps;
@@ -117,7 +118,7 @@ export class Accounts {
   private async holdsSessionOf(
     token: string,
     username: string,
-    deadline: number,
+    deadline: Deadline,
   ): Promise<boolean> {
     if (token === '') return false;
     try {
@@ -133,7 +134,7 @@ export class Accounts {
    * user's sessions_valid_after, not revoked, and, for form posts, with the
    * session's anti-CSRF token.
    */
-  async authenticate(auth: SessionAuth, deadline: number): Promise<Session> {
+  async authenticate(auth: SessionAuth, deadline: Deadline): Promise<Session> {
     const { tokens, users, revocations } = this.deps;
     const now = this.now();
     const claims = tokens.verify(auth.token, now);
@@ -161,13 +162,13 @@ export class Accounts {
 
   async profile(
     auth: SessionAuth,
-    deadline: number,
+    deadline: Deadline,
   ): Promise<{ user: UserRow; csrfToken: string }> {
     const { user, claims } = await this.authenticate(auth, deadline);
     return { user, csrfToken: this.deps.tokens.csrfToken(claims.sessionId) };
   }
 
-  async updateNickname(auth: SessionAuth, nickname: string, deadline: number): Promise<UserRow> {
+  async updateNickname(auth: SessionAuth, nickname: string, deadline: Deadline): Promise<UserRow> {
     const { user } = await this.authenticate(auth, deadline);
     const value = valid(checkNickname(nickname), 'nickname');
     const updated = await this.deps.store.updateNickname(user.id, value, this.now());
@@ -176,7 +177,7 @@ export class Accounts {
     return updated;
   }
 
-  async logout(auth: SessionAuth, deadline: number): Promise<void> {
+  async logout(auth: SessionAuth, deadline: Deadline): Promise<void> {
     const { claims } = await this.authenticate(auth, deadline);
     await this.deps.revocations.revoke(
       claims.sessionId,
@@ -187,7 +188,7 @@ export class Accounts {
   }
 
   /** Ends every session of the user, this one included. */
-  async logoutAll(auth: SessionAuth, deadline: number): Promise<void> {
+  async logoutAll(auth: SessionAuth, deadline: Deadline): Promise<void> {
     const { user } = await this.authenticate(auth, deadline);
     await this.deps.store.endSessions(user.id, this.now());
     await this.deps.users.invalidate(user.username);
@@ -197,7 +198,7 @@ export class Accounts {
   private rehash(user: UserRow, password: string): void {
     const { passwords, store, users, log } = this.deps;
     passwords
-      .hash(password, performance.now() + REHASH_BUDGET_MS)
+      .hash(password, Deadline.after(REHASH_BUDGET_MS))
       .then((fresh) => store.replacePasswordHash(user.id, user.passwordHash, fresh))
       .then((replaced) => (replaced ? users.invalidate(user.username) : undefined))
       .catch((err) =>

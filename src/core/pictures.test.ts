@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
 import { openStore } from '../store/open.ts';
@@ -25,7 +26,7 @@ afterEach(async () => {
 
 const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
 const png = (seed: number) => new Uint8Array([...PNG, seed]);
-const deadline = () => performance.now() + 10_000;
+const deadline = () => Deadline.after(10_000);
 
 /** Files in memory, with a hook the test can run before each operation. */
 class MemoryFiles implements PictureStore {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import type { Cache } from '../cache/port.ts';
+import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
 import type { UserStore } from '../store/port.ts';
@@ -57,7 +58,7 @@ function storeRevoking(revoked: string[]) {
   return { store, asked };
 }
 
-const deadline = () => performance.now() + 1000;
+const deadline = () => Deadline.after(1000);
 
 describe('unit: Revocations.isRevoked', () => {
   it('should read the sentinel once for the checks of one turn, after their entries', async () => {

@@ -17,7 +17,9 @@
  *   bypass cap; a refusal there is UNAVAILABLE (fail closed), never "valid";
  * - mirror writes that fail are replayed when the cache recovers.
  */
+
 import type { Cache } from '../cache/port.ts';
+import type { Deadline } from '../lib/deadline.ts';
 import type { Semaphore } from '../lib/semaphore.ts';
 import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
@@ -61,7 +63,7 @@ export class Revocations {
     }
   }
 
-  async isRevoked(sessionId: string, nowMs: number, deadline: number): Promise<boolean> {
+  async isRevoked(sessionId: string, nowMs: number, deadline: Deadline): Promise<boolean> {
     if (this.cache === null) return this.store.isSessionRevoked(sessionId, nowMs);
     let loaded: Uint8Array | null;
     let entry: Uint8Array | null;
@@ -100,7 +102,7 @@ export class Revocations {
     return this.sentinelRead;
   }
 
-  private fromStore(sessionId: string, nowMs: number, deadline: number): Promise<boolean> {
+  private fromStore(sessionId: string, nowMs: number, deadline: Deadline): Promise<boolean> {
     return this.bypass.run(
       deadline,
       () => this.store.isSessionRevoked(sessionId, nowMs),

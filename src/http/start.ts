@@ -1,5 +1,6 @@
 import type { Server } from 'bun';
 import type { Config } from '../config.ts';
+import { withTimeout } from '../lib/deadline.ts';
 import type { Logger } from '../log.ts';
 import { createRpcClient } from '../rpc/client.ts';
 import { Pool } from '../rpc/pool.ts';
@@ -55,10 +56,11 @@ export function startHttpApp(config: Config, log: Logger): HttpApp {
     async stop() {
       draining = true;
       const finished = server.stop();
-      const timedOut = await Promise.race([
+      const timedOut = await withTimeout(
         finished.then(() => false),
-        Bun.sleep(config.shutdownTimeoutMs).then(() => true),
-      ]);
+        config.shutdownTimeoutMs,
+        () => true,
+      );
       if (timedOut) {
         log.warn(
           { pending: server.pendingRequests },
