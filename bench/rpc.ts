@@ -8,6 +8,7 @@
  * Prints a summary per run and, last, one JSON line with the median run.
  */
 import { parseArgs } from 'node:util';
+import { createLogger } from '../src/log.ts';
 import { createRpcClient } from '../src/rpc/client.ts';
 import { Pool } from '../src/rpc/pool.ts';
 import { latencySummary } from './stats.ts';
@@ -32,17 +33,20 @@ const server = Bun.spawn([process.execPath, `${import.meta.dir}/../src/tcp/main.
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 
-const pool = new Pool({
-  addresses: [`127.0.0.1:${port}`],
-  socketsPerAddress: sockets,
-  maxInFlightPerSocket: 8192,
-  maxWaiting: 100_000,
-  maxQueuedBytesPerSocket: 64 << 20,
-  maxFrameBytes: 8 << 20,
-  connectTimeoutMs: 2000,
-  backoffBaseMs: 20,
-  backoffMaxMs: 500,
-});
+const pool = new Pool(
+  {
+    addresses: [`127.0.0.1:${port}`],
+    socketsPerAddress: sockets,
+    maxInFlightPerSocket: 8192,
+    maxWaiting: 100_000,
+    maxQueuedBytesPerSocket: 64 << 20,
+    maxFrameBytes: 8 << 20,
+    connectTimeoutMs: 2000,
+    backoffBaseMs: 20,
+    backoffMaxMs: 500,
+  },
+  createLogger('bench-rpc', 'warn'),
+);
 const rpc = createRpcClient(pool, 5000);
 
 async function waitForServer(): Promise<void> {

@@ -32,7 +32,15 @@ export function requestId(c: Context): string {
   return requestIds.get(c.req.raw) ?? '';
 }
 
-/** What every RPC made for this request carries; the client address only where a call uses it. */
+/**
+ * What every RPC made for this request carries; the client address only
+ * where a call uses it. The request's signal aborts when its client hangs
+ * up: the call is then cancelled, here and on the TCP server.
+ */
 export function callOptions(c: Context, trustProxy: boolean, withClientIp = true): CallOptions {
-  return { requestId: requestId(c), clientIp: withClientIp ? clientIp(c, trustProxy) : '' };
+  return {
+    requestId: requestId(c),
+    clientIp: withClientIp ? clientIp(c, trustProxy) : '',
+    signal: c.req.raw.signal,
+  };
 }

@@ -19,7 +19,7 @@ export interface HttpApp {
 
 /** Builds the pool and the Hono app and starts Bun.serve. Used by main.ts and the tests. */
 export function startHttpApp(config: Config, log: Logger): HttpApp {
-  const pool = new Pool({ ...config.pool, maxFrameBytes: config.maxFrameBytes });
+  const pool = new Pool({ ...config.pool, maxFrameBytes: config.maxFrameBytes }, log);
   const watcher = watchAddresses(pool, config.pool.addresses, {
     refreshMs: config.pool.dnsRefreshMs,
     log,
