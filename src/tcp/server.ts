@@ -106,7 +106,7 @@ export function startTcpServer(
       if (conn.calls.get(id) === deadline) conn.calls.delete(id);
       conn.inFlight--;
       inFlight--;
-      if (response === null || conn.closed) return;
+      if (response === null || conn.closed || deadline.cancelled) return;
       conn.outbox.push(encodeFrame(ResponseSchema, response));
       if (conn.outbox.bufferedBytes > options.maxBufferedBytesPerConnection) {
         close(socket, 'client does not read its responses');
