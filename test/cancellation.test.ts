@@ -127,21 +127,23 @@ describe('integration: a client that hangs up', () => {
     const hungUpAt = performance.now();
     hangUp.abort();
     const outcomes = await Promise.all(pending);
-    await settled(released, 5000);
+    // What cancellation frees (the hashes already running finish on their own).
+    await settled(() => stack.http.pool.stats().inFlight === 0 && passwords.queueDepth === 0, 5000);
     const releasedAfterMs = performance.now() - hungUpAt;
+    await settled(released, 10_000);
     const ranAfter = passwords.counts.verify - atHangUp;
     const dropped = passwords.counts.cancelled - before.cancelled;
     console.log(
       `cancellation with ${queued}+ queued: ${hungUp(outcomes)}/${USERS} hung up; ` +
         `${ranAfter} slow hashes run after the hang-up; ${dropped} dropped from the queue; ` +
-        `all released after ${Math.round(releasedAfterMs)} ms`,
+        `pool and queue empty after ${Math.round(releasedAfterMs)} ms`,
     );
 
     expect(released()).toBe(true);
     expect(dropped).toBeGreaterThanOrEqual(queued - CONCURRENCY - 4);
     expect(ranAfter).toBeLessThanOrEqual(CONCURRENCY + 4);
     // Not at their deadlines (5 s): as soon as the cancel frames arrive.
-    expect(releasedAfterMs).toBeLessThan(3000);
+    expect(releasedAfterMs).toBeLessThan(2000);
   }, 30_000);
 
   it('should still serve a login after the storm, with the queue free', async () => {

@@ -9,9 +9,10 @@
  *   (DEADLINE_EXCEEDED), by its caller's signal (CANCELLED), or by the loss
  *   of the socket it was written to (UNAVAILABLE), which fails exactly the
  *   calls of that socket;
- * - a cancelled call frees its place at once: a waiting one leaves the
- *   queue, one in flight leaves its socket's count and a cancel frame with
- *   its id follows it, so that the server drops the work too;
+ * - a cancelled call frees its place within one deadline sweep (20 ms): a
+ *   waiting one leaves the queue, one in flight leaves its socket's count
+ *   and a cancel frame with its id follows it, so that the server drops the
+ *   work too;
  * - a call is either waiting (no socket has room yet) or in flight on one
  *   socket, never both; the waiting queue never holds more than `maxWaiting`
  *   calls and a call that cannot wait fails at once with UNAVAILABLE;
@@ -159,7 +160,10 @@ export class Pool {
   /**
    * Sends one request and resolves with its response, whatever its status.
    * Rejects with UNAVAILABLE or DEADLINE_EXCEEDED when no response can come,
-   * and with CANCELLED as soon as `signal` aborts (the caller is gone).
+   * and with CANCELLED within one sweep once `signal` aborts (the caller is
+   * gone). The sweep reads `signal.aborted` rather than listening: adding and
+   * removing a listener per call costs more than reading a flag per sweep
+   * (bench/RESULTS.md), for an event few calls see and none needs sooner.
    */
   send(
     request: Request,
@@ -173,29 +177,7 @@ export class Pool {
     }
     return new Promise<Response>((resolve, reject) => {
       const deadline = Deadline.after(timeoutMs, signal);
-      const call: PendingCall = {
-        request,
-        deadline,
-        conn: null,
-        resolve,
-        reject,
-        retryable,
-        retried: false,
-      };
-      if (signal !== undefined) {
-        const onAbort = () => this.cancel(call);
-        signal.addEventListener('abort', onAbort, { once: true });
-        const forget = () => signal.removeEventListener('abort', onAbort);
-        call.resolve = (response) => {
-          forget();
-          resolve(response);
-        };
-        call.reject = (error) => {
-          forget();
-          reject(error);
-        };
-      }
-      this.dispatch(call);
+      this.dispatch({ request, deadline, conn: null, resolve, reject, retryable, retried: false });
     });
   }
 
@@ -516,48 +498,41 @@ export class Pool {
     this.sweeper = null;
   }
 
+  /** Fails the calls whose deadline passed or whose caller is gone, and gives their places to others. */
   private sweep(): void {
     const now = performance.now();
     let pending = 0;
+    let freed = false;
     if (this.waitingHead < this.waiting.length) {
       const kept: PendingCall[] = [];
       for (const call of this.drainWaiting()) {
-        if (call.deadline.expired(now)) this.expire(call);
+        if (call.deadline.cancelled) this.settleCancelled(call);
+        else if (call.deadline.expired(now)) this.expire(call);
         else kept.push(call);
       }
       this.waiting.push(...kept);
       pending += kept.length;
     }
-    for (const conn of this.conns) {
+    for (const conn of [...this.conns]) {
       for (const call of conn.inFlight.values()) {
-        if (!call.deadline.expired(now)) continue;
+        if (call.deadline.cancelled) {
+          // The server is told, so that it drops the work too.
+          const cancel = create(RequestSchema, { id: call.request.id, cancel: {} });
+          conn.outbox?.push(encodeFrame(RequestSchema, cancel));
+          this.settleCancelled(call);
+        } else if (call.deadline.expired(now)) {
+          this.expire(call);
+        } else {
+          continue;
+        }
         conn.inFlight.delete(call.request.id);
-        this.expire(call);
+        freed = true;
       }
+      if (conn.retired && conn.inFlight.size === 0) this.dispose(conn);
       pending += conn.inFlight.size;
     }
-    if (pending === 0) this.stopSweeper();
-  }
-
-  /**
-   * The caller is gone: the call leaves the queue or its socket at once (the
-   * place goes to the next call), and the server is told to drop the work.
-   */
-  private cancel(call: PendingCall): void {
-    const conn = call.conn;
-    const id = call.request.id;
-    if (conn !== null && conn.inFlight.get(id) === call) {
-      conn.inFlight.delete(id);
-      conn.outbox?.push(encodeFrame(RequestSchema, create(RequestSchema, { id, cancel: {} })));
-      this.settleCancelled(call);
-      if (conn.retired && conn.inFlight.size === 0) this.dispose(conn);
-      this.pump();
-      return;
-    }
-    const at = this.waiting.indexOf(call, this.waitingHead);
-    if (at < 0) return; // Settled already.
-    this.waiting.splice(at, 1);
-    this.settleCancelled(call);
+    if (freed) this.pump();
+    if (pending === 0 && this.waitingHead === this.waiting.length) this.stopSweeper();
   }
 
   private settleCancelled(call: PendingCall): void {
