@@ -388,4 +388,42 @@ describe('integration: admin API turned off', () => {
       await off.stop();
     }
   });
+
+  // Regression: with Accept: text/html a missing route got the HTML 404 page and
+  // /users the JSON one, which told that the admin API exists and is off.
+  it('should answer /users exactly as a missing route, whatever the Accept header', async () => {
+    const off = await startStack();
+    /** Status, headers that are not per request, and body. */
+    const answer = async (path: string, init: RequestInit) => {
+      const res = await off.fetch(path, init);
+      const headers: [string, string][] = [];
+      res.headers.forEach((value, name) => {
+        if (name !== 'date' && name !== 'x-request-id') headers.push([name, value]);
+      });
+      return { status: res.status, headers, body: await res.text() };
+    };
+    try {
+      for (const accept of ['text/html', 'text/html,application/xhtml+xml,*/*;q=0.8', '*/*']) {
+        const absent = await answer('/no/such/route', { headers: { accept } });
+        expect(absent.status).toBe(404);
+        const requests: [string, RequestInit][] = [
+          ['/users', { method: 'GET' }],
+          ['/users/1', { method: 'GET' }],
+          ['/users/abc', { method: 'GET' }],
+          ['/users/1', { method: 'DELETE' }],
+          ['/users', jsonInit('POST', { username: 'someone', password: PASSWORD })],
+        ];
+        for (const [path, init] of requests) {
+          const headers = { ...(init.headers as Record<string, string>), accept };
+          expect({ path, accept, ...(await answer(path, { ...init, headers })) }).toEqual({
+            path,
+            accept,
+            ...absent,
+          });
+        }
+      }
+    } finally {
+      await off.stop();
+    }
+  });
 });

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import { createRedisCache } from '../src/cache/redis.ts';
 import { silentLogger } from '../src/log.ts';
-import { bearer, jsonInit, type Stack, startStack } from './fixture.ts';
+import { bearer, jsonInit, type Stack, signUp, startStack } from './fixture.ts';
 import { type PrivateRedis, startPrivateRedis, uniquePrefix } from './support/redis.ts';
 
 let redis: PrivateRedis;
@@ -19,18 +19,6 @@ afterAll(async () => {
   await stack?.stop();
   await redis?.stop();
 });
-
-async function signUp(username: string): Promise<string> {
-  await stack.fetch(
-    '/open_api/v1/register',
-    jsonInit('POST', { username, password: 'a long password' }),
-  );
-  const res = await stack.fetch(
-    '/open_api/v1/authenticate',
-    jsonInit('POST', { username, password: 'a long password' }),
-  );
-  return ((await res.json()) as { token: string }).token;
-}
 
 async function status(path: string, init?: RequestInit): Promise<number> {
   return (await stack.fetch(path, init)).status;
@@ -47,8 +35,8 @@ async function eventually(check: () => Promise<boolean>, timeoutMs: number): Pro
 
 describe('integration: cache outage', () => {
   it('should serve from MariaDB while Redis is down and use Redis again once it is back', async () => {
-    const token = await signUp('outage_user');
-    const other = await signUp('outage_other');
+    const token = await signUp(stack, 'outage_user');
+    const other = await signUp(stack, 'outage_other');
     expect(await status('/api/v1/me', bearer(token))).toBe(200);
 
     await redis.kill();
@@ -84,7 +72,7 @@ describe('integration: cache outage', () => {
   });
 
   it('should answer within its deadline while Redis hangs', async () => {
-    const token = await signUp('paused_user');
+    const token = await signUp(stack, 'paused_user');
     redis.pause();
     try {
       const started = performance.now();

@@ -118,3 +118,18 @@ export function jsonInit(method: string, body: unknown, token?: string): Request
 export function bearer(token: string, method = 'GET'): RequestInit {
   return { method, headers: { authorization: `Bearer ${token}` } };
 }
+
+/** Signs `username` up (if new) and logs in: the session token. */
+export async function signUp(
+  stack: Stack,
+  username: string,
+  password = 'a long password',
+): Promise<string> {
+  await stack.fetch('/open_api/v1/register', jsonInit('POST', { username, password }));
+  const res = await stack.fetch(
+    '/open_api/v1/authenticate',
+    jsonInit('POST', { username, password }),
+  );
+  if (res.status !== 200) throw new Error(`logging ${username} in answered ${res.status}`);
+  return ((await res.json()) as { token: string }).token;
+}

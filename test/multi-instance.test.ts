@@ -59,15 +59,26 @@ beforeAll(async () => {
     TCP_ADDRS: tcpPorts.map((p) => `127.0.0.1:${p}`).join(','),
   });
   const until = performance.now() + 20_000;
-  const seen = new Set<string>();
-  // Ready when both TCP servers have answered a Ping through the pool.
-  while (seen.size < 2) {
-    if (performance.now() > until) throw new Error(`only ${seen.size} TCP server(s) answered`);
-    const res = await fetch(`${base}/readyz`).catch(() => null);
-    if (res?.status === 200) seen.add(((await res.json()) as { tcpServer: string }).tcpServer);
-    else await Bun.sleep(50);
+  // Ready when both TCP servers accept connections and the HTTP server reaches them.
+  // (/readyz names no TCP server, so it cannot tell which one answered.)
+  const up = new Set<number>();
+  while (up.size < 2 || (await fetch(`${base}/readyz`).catch(() => null))?.status !== 200) {
+    if (performance.now() > until) throw new Error(`only ${up.size} TCP server(s) accept`);
+    for (const port of tcpPorts) if (await accepts(port)) up.add(port);
+    await Bun.sleep(50);
   }
 }, 60_000);
+
+/** Whether something accepts a TCP connection on 127.0.0.1:`port`. */
+async function accepts(port: number): Promise<boolean> {
+  try {
+    const socket = await Bun.connect({ hostname: '127.0.0.1', port, socket: { data() {} } });
+    socket.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 afterAll(async () => {
   for (const p of procs) p.kill('SIGKILL');

@@ -6,8 +6,14 @@
  *   TTL equal to the token's remaining life, and a sentinel `rv:loaded`
  *   written after a full load from the store;
  * - Redis keeps nothing on disk, so a missing sentinel means the mirror was
- *   lost (restart, flush): the check then asks the store, and the mirror is
- *   reloaded (one load at a time) before a Redis "not revoked" is trusted again;
+ *   lost (restart, flush): the mirror is reloaded from the store (one load at
+ *   a time) before a Redis "not revoked" is trusted again, and the checks that
+ *   found it missing wait for that load, within their deadline, and answer
+ *   from the list it read (with the revocations this process could not
+ *   mirror). They do not each ask the store: under load that many reads at
+ *   once overflowed the bypass cap and answered 503 while the load ran. A
+ *   revocation the list misses finished after the load began, and so wrote
+ *   its entry before the check read the entry;
  * - the sentinel is read after the entry, never before it, and one read of
  *   it serves every check begun in the same turn of the event loop;
  * - concurrent checks of one session share one read of its entry; a revoke
@@ -24,6 +30,8 @@ import type { Semaphore } from '../lib/semaphore.ts';
 import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
 import type { UserStore } from '../store/port.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
 import { refuseBypass } from './cached-users.ts';
 
 const SENTINEL = 'rv:loaded';
@@ -31,7 +39,8 @@ const SENTINEL_TTL_MS = 30 * 86_400_000;
 const REVOKED = '1';
 
 export class Revocations {
-  private reloading: Promise<void> | null = null;
+  /** The load under way: the revoked session ids it read, or null if it failed. */
+  private reloading: Promise<ReadonlySet<string> | null> | null = null;
   private sentinelRead: Promise<Uint8Array | null> | null = null;
   private readonly entryReads = new SingleFlight<Uint8Array | null>();
   private readonly pending = new Map<string, number>();
@@ -78,8 +87,26 @@ export class Revocations {
     }
     if (entry !== null) return true;
     if (loaded !== null) return false;
-    this.reload(nowMs);
-    return this.fromStore(sessionId, nowMs, deadline);
+    const revoked = await this.untilReloaded(nowMs, deadline);
+    if (revoked === null) return this.fromStore(sessionId, nowMs, deadline);
+    return revoked.has(sessionId) || this.pending.has(sessionId);
+  }
+
+  /** Waits for the mirror's load (starting one if none is under way) until `deadline`. */
+  private async untilReloaded(
+    nowMs: number,
+    deadline: number,
+  ): Promise<ReadonlySet<string> | null> {
+    const load = this.reload(nowMs);
+    let timer: Timer | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(stillLoading()), Math.max(0, deadline - performance.now()));
+    });
+    try {
+      return await Promise.race([load, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -110,22 +137,31 @@ export class Revocations {
     );
   }
 
-  /** Rebuilds the mirror from the store, then marks it loaded. One at a time. */
-  private reload(nowMs: number): void {
-    if (this.reloading !== null) return;
+  /**
+   * Rebuilds the mirror from the store, then marks it loaded. One at a time.
+   * Resolves to the session ids it found revoked, or null when it failed.
+   */
+  private reload(nowMs: number): Promise<ReadonlySet<string> | null> {
+    if (this.reloading !== null) return this.reloading;
     const cache = this.cache as Cache;
-    this.reloading = (async () => {
+    const load = (async () => {
       const revoked = await this.store.listRevokedSessions(nowMs);
       await Promise.all(
         revoked.map((r) => cache.set(key(r.sessionId), REVOKED, r.expiresAtMs - nowMs)),
       );
       await cache.set(SENTINEL, REVOKED, SENTINEL_TTL_MS);
       this.log.info({ sessions: revoked.length }, 'revoked-session mirror reloaded into the cache');
+      return new Set(revoked.map((r) => r.sessionId));
     })()
-      .catch((err) => this.log.warn({ err }, 'could not reload the revoked-session mirror'))
+      .catch((err) => {
+        this.log.warn({ err }, 'could not reload the revoked-session mirror');
+        return null;
+      })
       .finally(() => {
         this.reloading = null;
       });
+    this.reloading = load;
+    return load;
   }
 
   private replay(): void {
@@ -139,6 +175,14 @@ export class Revocations {
       );
     }
   }
+}
+
+/** The mirror's load outlasted a check's deadline: fail closed, and say when to come back. */
+function stillLoading(): RpcError {
+  return new RpcError(Status.UNAVAILABLE, 'the service is degraded, try again in a moment', {
+    retryAfterS: 1,
+    cause: 'revoked-session mirror still loading at the deadline',
+  });
 }
 
 function key(sessionId: string): string {

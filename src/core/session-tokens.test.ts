@@ -44,6 +44,89 @@ describe('unit: SessionTokens', () => {
     expect(other.verify(token, now)).toBeNull();
   });
 
+  /**
+   * Regression: base64url decoders read several spellings as the same bytes,
+   * and every spelling of a token was accepted. Only the one issue() writes is.
+   */
+  describe('one spelling per token', () => {
+    const tokens = new SessionTokens([secretA], 60_000);
+    // Payloads of 43 + username bytes: 1, 2 and 0 bytes past a multiple of 3, so
+    // the last base64url character carries 4, 2 or no unused bits.
+    const issued = ['abc', 'abcd', 'abcde'].map(
+      (username) => tokens.issue({ id: '42', username }, now).token,
+    );
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    /** The last character with its lowest bit flipped: unused when the text leaves bits over. */
+    const lastBitFlipped = (part: string) =>
+      part.slice(0, -1) + alphabet[alphabet.indexOf(part.at(-1) as string) ^ 1];
+    const split = (token: string) => token.split('.') as [string, string];
+    const respellings: [string, (token: string) => string][] = [
+      [
+        'unused bits set in the payload',
+        (t) => {
+          const [payload, mac] = split(t);
+          return `${lastBitFlipped(payload)}.${mac}`;
+        },
+      ],
+      [
+        'unused bits set in the MAC',
+        (t) => {
+          const [payload, mac] = split(t);
+          return `${payload}.${lastBitFlipped(mac)}`;
+        },
+      ],
+      [
+        'a dangling character after the payload',
+        (t) => {
+          const [payload, mac] = split(t);
+          return `${payload}A.${mac}`;
+        },
+      ],
+      [
+        'padding on the payload',
+        (t) => {
+          const [payload, mac] = split(t);
+          return `${payload}${'='.repeat((4 - (payload.length % 4)) % 4)}.${mac}`;
+        },
+      ],
+      ['padding on the MAC', (t) => `${t}=`],
+      ['standard base64 characters', (t) => t.replaceAll('-', '+').replaceAll('_', '/')],
+      [
+        'surrounding white space',
+        (t) => ` ${t}
+`,
+      ],
+    ];
+
+    it('should accept the token as issued', () => {
+      for (const token of issued) expect(tokens.verify(token, now)).not.toBeNull();
+    });
+
+    for (const [name, respell] of respellings) {
+      it(`should refuse ${name}`, () => {
+        let respelled = 0;
+        for (const token of issued) {
+          const other = respell(token);
+          if (other === token) continue;
+          respelled++;
+          expect({ other, claims: tokens.verify(other, now) }).toEqual({ other, claims: null });
+        }
+        expect(respelled).toBeGreaterThan(0);
+      });
+    }
+
+    it('should refuse spellings the decoder reads as the very same bytes', () => {
+      // The point of the rows above: without the check these decode to the issued bytes.
+      const [payload] = split(issued[0] as string);
+      expect(Buffer.from(lastBitFlipped(payload), 'base64url')).toEqual(
+        Buffer.from(payload, 'base64url'),
+      );
+      // 48 bytes are 64 characters: one more character cannot make a byte, so it is dropped.
+      const [whole] = split(issued[2] as string);
+      expect(Buffer.from(`${whole}A`, 'base64url')).toEqual(Buffer.from(whole, 'base64url'));
+    });
+  });
+
   it('should verify tokens of an older secret after rotation, and sign with the newest', () => {
     const before = new SessionTokens([secretA], 60_000);
     const old = before.issue(user, now).token;

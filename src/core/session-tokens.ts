@@ -12,6 +12,12 @@
  * first, drop the old one after a token lifetime). A key id is the first
  * byte of SHA-256 of its secret, stable however the list is ordered.
  *
+ * A token has exactly one spelling: the unpadded base64url that issue()
+ * writes. Decoders take others for the same bytes (unused bits at the end set,
+ * a dangling character, padding), and every spelling of one session would be
+ * another string to log, cache, compare or block; so verify() refuses any
+ * text that is not the canonical encoding of the bytes it decodes to.
+ *
  * This module only proves a token authentic and unexpired. Whether its
  * session was ended (logout, logout everywhere) is checked by the caller.
  */
@@ -89,6 +95,7 @@ export class SessionTokens {
   verify(token: string, nowMs: number): SessionClaims | null {
     if (token.length > MAX_TOKEN_CHARS || !BASE64URL.test(token)) return null;
     const dot = token.indexOf('.');
+    if (!isCanonical(token, 0, dot) || !isCanonical(token, dot + 1, token.length)) return null;
     const payload = Buffer.from(token.slice(0, dot), 'base64url');
     const mac = Buffer.from(token.slice(dot + 1), 'base64url');
     if (payload.length < FIXED_BYTES || payload[0] !== VERSION) return null;
@@ -120,6 +127,28 @@ export class SessionTokens {
     const given = Buffer.from(candidate);
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
+}
+
+/** The value of each base64url character, by its char code. */
+const SEXTET = new Uint8Array(128);
+for (const [i, c] of [
+  ...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_',
+].entries())
+  SEXTET[c.charCodeAt(0)] = i;
+
+/**
+ * Whether unpadded base64url text (its alphabet already checked) between
+ * `start` and `end` is the one spelling of its bytes: a last group of one
+ * character makes no byte (decoders drop it), and the bits the last character
+ * carries beyond the bytes (4 in a group of two, 2 in a group of three) must
+ * be zero. Arithmetic on one character, no re-encoding.
+ */
+function isCanonical(text: string, start: number, end: number): boolean {
+  const group = (end - start) % 4;
+  if (group === 0) return true;
+  if (group === 1) return false;
+  const unused = group === 2 ? 0b1111 : 0b11;
+  return ((SEXTET[text.charCodeAt(end - 1)] as number) & unused) === 0;
 }
 
 function toBase64url(bytes: Uint8Array): string {

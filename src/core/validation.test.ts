@@ -5,6 +5,7 @@ import {
   checkNickname,
   checkUsername,
   codePoints,
+  NICKNAME_ERRORS,
   normalizePassword,
 } from './validation.ts';
 
@@ -67,6 +68,82 @@ describe('unit: validation', () => {
       expect(failed(checkNickname(bad))).toBe(true);
     }
     expect(codePoints('🎉a')).toBe(2);
+  });
+});
+
+/**
+ * Nicknames decided by Unicode property. Regression: Hangul fillers and the
+ * braille blank passed the "visible character" rule, direction marks passed
+ * the "no direction characters" rule, and tag characters could carry hidden
+ * text after a visible name.
+ */
+describe('unit: nickname characters by Unicode property', () => {
+  const { controlOrDirection, hidden, invisible } = NICKNAME_ERRORS;
+  const accepted: [string, string][] = [
+    ['emoji ZWJ family', '👩\u200D👩\u200D👧'],
+    ['emoji with presentation selector and ZWJ (heart on fire)', '❤\uFE0F\u200D🔥'],
+    ['keycap', '1\uFE0F\u20E3'],
+    ['skin tone', '👋🏽'],
+    ['country flag (regional indicators)', '🇫🇮'],
+    ['England flag (tag sequence)', '🏴\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}'],
+    ['Scotland flag beside text', 'Ada 🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}'],
+    ['Persian with ZWNJ', 'می\u200Cخواهم'],
+    ['Devanagari with virama and ZWJ', 'क्\u200Dष'],
+    ['CJK ideographic variation selector', '葛\u{E0100}'],
+    ['Mongolian free variation selector', 'ᠠ\u180B'],
+    ['Hangul syllables', '한글'],
+    ['braille word with a braille blank inside', '⠁⠃\u2800⠉'],
+    ['inner spaces of any kind', 'a\u3000b c'],
+    ['Arabic, right to left by itself', 'مرحبا'],
+  ];
+  const refused: [string, string, string][] = [
+    ['Hangul filler', '\u3164', hidden],
+    ['Hangul choseong filler', '\u115F', hidden],
+    ['Hangul jungseong filler', '\u1160', hidden],
+    ['halfwidth Hangul filler', '\uFFA0', hidden],
+    ['Hangul filler inside a name', 'a\u3164b', hidden],
+    ['braille blank alone', '\u2800\u2800', invisible],
+    ['musical null notehead alone', '\u{1D159}', invisible],
+    ['combining marks alone', '\u0301\u0302', invisible],
+    ['private use only', '\uE000', invisible],
+    ['left-to-right mark', 'a\u200Eb', controlOrDirection],
+    ['right-to-left mark', '\u200Fadmin', controlOrDirection],
+    ['Arabic letter mark', 'a\u061C', controlOrDirection],
+    ['right-to-left override', 'a\u202Egnp.exe', controlOrDirection],
+    ['first strong isolate', 'a\u2068b', controlOrDirection],
+    ['line separator', 'a\u2028b', controlOrDirection],
+    ['paragraph separator', 'a\u2029b', controlOrDirection],
+    ['tab', 'tab\there', controlOrDirection],
+    ['C1 control', 'a\u0085b', controlOrDirection],
+    ['tag text after a name', 'alice\u{E0068}\u{E0069}', hidden],
+    ['tag text after a black flag', '🏴\u{E0068}\u{E0069}\u{E007F}', hidden],
+    ['language tag', '\u{E0001}\u{E0065}\u{E006E}a', hidden],
+    ['cancel tag alone', 'a\u{E007F}', hidden],
+    ['zero-width space', 'a\u200Bb', hidden],
+    ['zero-width joiners only', '\u200D\u200D', hidden],
+    ['joiner at the end', 'a\u200D', hidden],
+    ['joiner before a space', 'a\u200D b', hidden],
+    ['word joiner', 'a\u2060b', hidden],
+    ['invisible times', 'a\u2062b', hidden],
+    ['byte order mark inside', 'a\uFEFFb', hidden],
+    ['soft hyphen', 'a\u00ADb', hidden],
+    ['combining grapheme joiner', 'a\u034Fb', hidden],
+    ['Khmer inherent vowel', 'a\u17B4', hidden],
+    ['Mongolian vowel separator', 'a\u180Eb', hidden],
+    ['variation selector alone', '\uFE0F', hidden],
+    ['two variation selectors (hidden bytes)', 'a\uFE00\uFE01', hidden],
+    ['supplementary variation selectors (hidden bytes)', '😀\u{E0100}\u{E0101}\u{E0102}', hidden],
+    ['interlinear annotation', '\uFFF9a\uFFFAb\uFFFB', hidden],
+    ['shorthand format control', 'a\u{1BCA0}b', hidden],
+    ['musical formatting', 'a\u{1D173}b', hidden],
+  ];
+
+  it.each(accepted)('should accept %s', (_name, nickname) => {
+    expect(checkNickname(nickname)).toEqual(ok(nickname.normalize('NFC')));
+  });
+
+  it.each(refused)('should refuse %s', (_name, nickname, error) => {
+    expect(checkNickname(nickname)).toEqual({ error });
   });
 });
 

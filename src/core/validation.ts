@@ -9,12 +9,35 @@ const NICKNAME_CHARS = { min: 1, max: 64 } as const;
 /** Valid with both the u and the v flag, so browsers can use it as an HTML `pattern`. */
 const USERNAME_PATTERN = '[A-Za-z0-9_.\\-]{3,32}';
 const USERNAME = new RegExp(`^(?:${USERNAME_PATTERN})$`, 'v');
-// C0/C1 controls, line and paragraph separators, and the bidirectional
-// embedding, override and isolate controls that can make text display as
-// something else (U+202E turns "txt.exe" around).
-const FORBIDDEN_IN_NICKNAME = /[\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069]/u;
-// What cannot be seen on its own: spaces and format characters such as U+200D.
-const INVISIBLE = /[\p{White_Space}\p{Cf}]/gu;
+
+// Nickname rules by Unicode property, so that they hold for characters no list
+// here names. Never anywhere: C0/C1 controls, line and paragraph separators,
+// and every Bidi_Control character (embeddings, overrides and isolates, and the
+// direction marks LRM, RLM and ALM), which make text display as something
+// else (U+202E turns "txt.exe" around).
+const CONTROL_OR_DIRECTION = /[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}]/u;
+// Hidden: Default_Ignorable_Code_Point (drawn as nothing: zero-width
+// characters, Hangul fillers, tag characters, variation selectors...) and the
+// other format characters (interlinear annotation...). Only the joiners and
+// selectors below are allowed, and only where they act on what they touch,
+// so nothing can be carried unseen.
+const HIDDEN = /[\p{Default_Ignorable_Code_Point}\p{Cf}]/u;
+// ZWNJ and ZWJ, between two characters: Persian and Indic spelling, emoji sequences.
+const JOINER = /[\u200C\u200D]/u;
+// One variation selector after a character: emoji presentation (U+FE0F), CJK
+// ideographic variants, Mongolian free variation selectors.
+const SELECTOR = /[\uFE00-\uFE0F\u{E0100}-\u{E01EF}\u180B-\u180D\u180F]/u;
+// Tag characters only as the three emoji flags made of them (England, Scotland,
+// Wales); anywhere else they carry hidden text.
+const TAG_FLAG =
+  /\u{1F3F4}\u{E0067}\u{E0062}(?:\u{E0065}\u{E006E}\u{E0067}|\u{E0073}\u{E0063}\u{E0074}|\u{E0077}\u{E006C}\u{E0073})\u{E007F}/gu;
+// What a joiner or selector may follow: a letter, mark, number, punctuation or symbol.
+const BASE = /[\p{L}\p{M}\p{N}\p{P}\p{S}]/u;
+// Visible on its own: a letter, number, punctuation or symbol that is not hidden
+// (Hangul fillers are letters) and not one of the graphic characters drawn
+// blank, which no Unicode property names (braille blank, musical null notehead).
+const VISIBLE = /[\p{L}\p{N}\p{P}\p{S}]/u;
+const BLANK = /[\u2800\u{1D159}]/u;
 
 export const USERNAME_RULE =
   "username must be 3 to 32 characters: letters A-Z, digits, '_', '.' or '-'";
@@ -77,16 +100,46 @@ export function normalizePassword(password: string): Checked {
   return codePoints(value) <= PASSWORD_CHARS.max ? { value } : { error: PASSWORD_RULE };
 }
 
-/** Nicknames: NFC, trimmed, 1 to 64 code points, something visible, no control or bidi-override characters. */
+export const NICKNAME_ERRORS = {
+  controlOrDirection: 'nickname must not contain control or text-direction characters',
+  hidden: 'nickname must not contain invisible characters (zero-width, fillers, tags)',
+  invisible: 'nickname must contain a visible character',
+} as const;
+
+/**
+ * Nicknames: NFC, trimmed, 1 to 64 code points, something visible, no
+ * control or text-direction characters, and no invisible characters except
+ * a joiner between two characters and one variation selector after one.
+ */
 export function checkNickname(nickname: string): Checked {
   if (!nickname.isWellFormed()) return { error: 'nickname must be valid Unicode text' };
   const value = nickname.normalize('NFC').trim();
   const length = codePoints(value);
   if (length < NICKNAME_CHARS.min || length > NICKNAME_CHARS.max) return { error: NICKNAME_RULE };
-  if (FORBIDDEN_IN_NICKNAME.test(value)) {
-    return { error: 'nickname must not contain control or text-direction characters' };
-  }
-  if (value.replace(INVISIBLE, '') === '')
-    return { error: 'nickname must contain a visible character' };
+  if (CONTROL_OR_DIRECTION.test(value)) return { error: NICKNAME_ERRORS.controlOrDirection };
+  const seen = hiddenAndVisible(value.replace(TAG_FLAG, '\u{1F3F4}'));
+  if (seen === 'hidden') return { error: NICKNAME_ERRORS.hidden };
+  if (!seen) return { error: NICKNAME_ERRORS.invisible };
   return { value };
+}
+
+/** 'hidden' when an invisible character is out of its place, else whether anything is visible. */
+function hiddenAndVisible(text: string): boolean | 'hidden' {
+  let visible = false;
+  // What came before: a character a joiner or selector may follow, either of those, or anything else.
+  let previous: 'base' | 'joiner' | 'selector' | 'other' = 'other';
+  for (const char of text) {
+    if (HIDDEN.test(char)) {
+      if (SELECTOR.test(char) && previous === 'base') previous = 'selector';
+      else if (JOINER.test(char) && (previous === 'base' || previous === 'selector'))
+        previous = 'joiner';
+      else return 'hidden';
+      continue;
+    }
+    const base = BASE.test(char);
+    if (previous === 'joiner' && !base) return 'hidden';
+    previous = base ? 'base' : 'other';
+    if (!visible && VISIBLE.test(char) && !BLANK.test(char)) visible = true;
+  }
+  return previous === 'joiner' ? 'hidden' : visible;
 }

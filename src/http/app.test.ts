@@ -36,11 +36,14 @@ describe('unit: health routes', () => {
     expect(calls).toEqual([]);
   });
 
-  it('should be ready when a ping succeeds', async () => {
-    const { app: a, calls } = app(() => ({ serverId: 'tcp-1' }));
+  // Regression: the answer named the TCP server's host and process id.
+  it('should be ready when a ping succeeds, naming no server', async () => {
+    const { app: a, calls } = app(() => ({ serverId: 'tcp-host:4242' }));
     const res = await a.request('/readyz');
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ready', tcpServer: 'tcp-1' });
+    const body = await res.text();
+    expect(JSON.parse(body)).toEqual({ status: 'ready' });
+    expect(body).not.toContain('tcp-host');
     expect(calls).toEqual(['ping']);
   });
 

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PictureStore, StoredPicture } from '../core/picture-ports.ts';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/data-dir.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { contentTypeOf, isStorageKey } from './keys.ts';
@@ -28,10 +29,10 @@ export class LocalPictureStore implements PictureStore {
     const temporary = join(folder, `.tmp-${randomBytes(8).toString('hex')}`);
     try {
       if (!this.made.has(folder)) {
-        await mkdir(folder, { recursive: true });
+        await mkdir(folder, { recursive: true, mode: PRIVATE_DIR_MODE });
         this.made.add(folder);
       }
-      const file = await open(temporary, 'wx', 0o644);
+      const file = await open(temporary, 'wx', PRIVATE_FILE_MODE);
       try {
         await file.writeFile(bytes);
         await file.sync();

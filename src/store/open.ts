@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.ts';
+import { PRIVATE_DIR_MODE } from './data-dir.ts';
 import {
   type Engine,
   loadMigrations,
@@ -49,7 +50,7 @@ interface Opened {
 
 async function openAdapter(options: StoreOptions, log: Logger): Promise<Opened> {
   if (options.mysqlUrl === '') {
-    await mkdir(options.dataDir, { recursive: true });
+    await mkdir(options.dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
     const path = sqlitePath(options.dataDir);
     const store = createSqliteStore(path);
     log.info({ path }, 'store: SQLite');

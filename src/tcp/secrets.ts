@@ -16,7 +16,7 @@ export function sessionSecrets(
   if (configured.length > 0) return [...configured];
   const file = join(dataDir, 'session-secret');
   if (!existsSync(file)) {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const secret = Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString('base64url');
     writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
     log.info(

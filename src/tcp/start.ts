@@ -17,6 +17,7 @@ import { Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
 import { openPictureStore } from '../media/open.ts';
 import { SharpProcessor } from '../media/sharp-processor.ts';
+import { secureDataDir } from '../store/data-dir.ts';
 import { openStore } from '../store/open.ts';
 import type { UserStore } from '../store/port.ts';
 import { adminHandlers } from './admin-handlers.ts';
@@ -52,6 +53,12 @@ const PURGE_INTERVAL_MS = 10 * 60_000;
 export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> {
   const serverId = `${hostname()}:${process.pid}`;
   const metrics = config.metricsEnabled ? createTcpMetrics() : noTcpMetrics();
+  // DATA_DIR holds the SQLite file, the generated session secret and local pictures.
+  const usesDataDir =
+    config.mysql.url === '' ||
+    config.sessions.secrets.length === 0 ||
+    config.pictures.s3.bucket === '';
+  if (usesDataDir) secureDataDir(config.dataDir, log);
   const store = metrics.timedStore(
     await openStore(
       { mysqlUrl: config.mysql.url, dataDir: config.dataDir, mysql: config.mysql },

@@ -55,7 +55,8 @@ const RULES = {
   password: '8 to 128 characters (code points), NFC-normalised, never trimmed.',
   nickname:
     'Any script or emoji: 1 to 64 characters after NFC and trimming, something visible, ' +
-    'no control or text-direction characters.',
+    'no control or text-direction characters, no invisible characters except a joiner ' +
+    'between two characters and one variation selector after one.',
 };
 
 const string = (description: string): Schema => ({ type: 'string', description });
@@ -131,11 +132,8 @@ const schemas: Record<string, Schema> = {
   },
   Ready: {
     type: 'object',
-    properties: {
-      status: { type: 'string', const: 'ready' },
-      tcpServer: string('The TCP server that answered the readiness ping (host:pid).'),
-    },
-    required: ['status', 'tcpServer'],
+    properties: { status: { type: 'string', const: 'ready' } },
+    required: ['status'],
     additionalProperties: false,
   },
   Token: {

@@ -8,6 +8,10 @@
  * (the AdminCheck call): a caller without the token gets 401, or 404 when
  * the admin API is off, exactly as for a well-formed request, so it learns
  * nothing about the API, and the refusal is audited like any admin call.
+ *
+ * With the admin API off, the TCP server answers NOT_FOUND "no such route";
+ * that answer becomes this server's own not-found answer (an HTML page for a
+ * browser, JSON otherwise), so no Accept header tells the two apart.
  */
 import { type Context, Hono } from 'hono';
 import type { CallOptions } from '../../rpc/client.ts';
@@ -25,6 +29,9 @@ interface AdminRequest {
   token: string;
   options: CallOptions;
 }
+
+/** The TCP server's message for every admin call while the admin API is off. */
+const ADMIN_OFF = 'no such route';
 
 /** Ids are 64-bit unsigned on the wire: canonical decimals up to 2^64-1. */
 const ID = /^(0|[1-9][0-9]{0,19})$/;
@@ -130,6 +137,11 @@ export function adminUserRoutes({ rpc, config }: AppDeps) {
       const id = await checked(request, 'delete', '', () => userId(c.req.param('id')));
       await rpc.call('adminDeleteUser', { adminToken: request.token, id }, request.options);
       return c.body(null, 204);
+    })
+    .onError((err, c) => {
+      if (err instanceof RpcError && err.code === Status.NOT_FOUND && err.message === ADMIN_OFF)
+        return c.notFound();
+      throw err;
     });
 }
 

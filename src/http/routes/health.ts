@@ -9,7 +9,8 @@ const READY_TIMEOUT_MS = 1000;
 /**
  * `/healthz`: the process is alive; depends on nothing.
  * `/readyz`: this server can serve, i.e. it is not shutting down and a Ping
- * through the pool succeeds.
+ * through the pool succeeds. It names no TCP server: host names and process
+ * ids are for the logs, not for whoever can reach the public port.
  */
 export function healthRoutes(rpc: RpcClient, draining: () => boolean) {
   return new Hono()
@@ -17,8 +18,8 @@ export function healthRoutes(rpc: RpcClient, draining: () => boolean) {
     .get('/readyz', async (c) => {
       if (draining()) return errorJson(c, 503, 'UNAVAILABLE', 'not ready: shutting down');
       try {
-        const pong = await rpc.call('ping', {}, { timeoutMs: READY_TIMEOUT_MS });
-        return c.json({ status: 'ready', tcpServer: pong.serverId });
+        await rpc.call('ping', {}, { timeoutMs: READY_TIMEOUT_MS });
+        return c.json({ status: 'ready' });
       } catch (err) {
         const message = err instanceof RpcError ? err.message : 'TCP server not reachable';
         return errorJson(c, 503, 'UNAVAILABLE', `not ready: ${message}`);

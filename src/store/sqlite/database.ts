@@ -1,4 +1,6 @@
 import { Database } from 'bun:sqlite';
+import { closeSync, openSync } from 'node:fs';
+import { PRIVATE_FILE_MODE } from '../data-dir.ts';
 
 /**
  * How long a statement waits for another process's write lock. bun:sqlite is
@@ -15,6 +17,9 @@ export const BUSY_TIMEOUT_MS = 1000;
  * through a lossy JS number.
  */
 export function openSqliteDatabase(path: string): Database {
+  // Created here, private, before SQLite creates it with 0644 less the umask:
+  // SQLite gives the -wal and -shm files the database file's mode.
+  if (path !== ':memory:') closeSync(openSync(path, 'a', PRIVATE_FILE_MODE));
   const db = new Database(path, { create: true, strict: true, safeIntegers: true });
   try {
     db.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
