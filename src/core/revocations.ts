@@ -25,7 +25,7 @@
  */
 
 import type { Cache } from '../cache/port.ts';
-import type { Deadline } from '../lib/deadline.ts';
+import { type Deadline, withTimeout } from '../lib/deadline.ts';
 import type { Semaphore } from '../lib/semaphore.ts';
 import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
@@ -93,20 +93,10 @@ export class Revocations {
   }
 
   /** Waits for the mirror's load (starting one if none is under way) until `deadline`. */
-  private async untilReloaded(
-    nowMs: number,
-    deadline: number,
-  ): Promise<ReadonlySet<string> | null> {
-    const load = this.reload(nowMs);
-    let timer: Timer | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(stillLoading()), Math.max(0, deadline - performance.now()));
+  private untilReloaded(nowMs: number, deadline: Deadline): Promise<ReadonlySet<string> | null> {
+    return withTimeout(this.reload(nowMs), Math.max(0, deadline.remainingMs()), () => {
+      throw stillLoading();
     });
-    try {
-      return await Promise.race([load, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /**
