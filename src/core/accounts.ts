@@ -2,7 +2,8 @@
  * Accounts: sign-up, login, sessions and profile. The one place where these
  * decisions are made; the TCP server calls it, the HTTP server never does.
  */
-import { Deadline } from '../lib/deadline.ts';
+import { Deadline, SharedDeadline } from '../lib/deadline.ts';
+import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
 import { RpcError } from '../wire/rpc-error.ts';
@@ -50,6 +51,10 @@ const REHASH_BUDGET_MS = 30_000;
 
 export class Accounts {
   private readonly now: () => number;
+  /** Slow verifications under way, by credential memo key (see login). */
+  private readonly verifications = new SingleFlight<boolean>();
+  /** The deadline of each verification under way, which its joiners join. */
+  private readonly verificationDeadlines = new Map<string, SharedDeadline>();
 
   constructor(private readonly deps: AccountsDeps) {
     this.now = deps.now ?? Date.now;
@@ -79,7 +84,7 @@ export class Accounts {
     deadline: Deadline,
     clientIp = '',
   ): Promise<LoginResult> {
-    const { users, passwords, memo, tokens, limits } = this.deps;
+    const { users, memo, limits } = this.deps;
     const username = valid(checkUsername(input.username), 'username');
     const password = valid(normalizePassword(input.password), 'password');
     const [user, attempts] = await Promise.all([
@@ -90,28 +95,89 @@ export class Accounts {
       attempts.untilMs > 0 &&
       (await this.holdsSessionOf(input.currentToken ?? '', username, deadline));
     if (!owner) limits.refuseIfThrottled(attempts);
-    if (user === null || !memo.has(user.id, user.passwordHash, password)) {
-      // Only attempts that cost a slow hash are admitted and counted: one the
-      // full hash queue would refuse is refused before it is counted.
-      passwords.refuseIfFull();
-      await limits.admitSlowAttempt(owner ? null : username, clientIp);
-      if (user === null) {
-        await passwords.verifyUnknown(password, deadline);
-        throw invalidCredentials();
-      }
-      if (!(await passwords.verify(password, user.passwordHash, deadline)))
-        throw invalidCredentials();
-      memo.remember(user.id, user.passwordHash, password);
-      if (passwords.needsRehash(user.passwordHash)) this.rehash(user, password);
-      await limits.clearUser(username);
-    } else if (attempts.count > 0) {
-      await limits.clearUser(username);
+    // An unknown username gets a key of its own (no stored hash starts
+    // without '$'), so its concurrent attempts share a hash as a real one's do.
+    const credential =
+      user === null
+        ? memo.key('', username.toLowerCase(), password)
+        : memo.key(user.id, user.passwordHash, password);
+    if (user !== null && memo.has(credential)) {
+      if (attempts.failures > 0) await limits.recordSuccess(username);
+    } else {
+      // No await between the memo check and joining: a flight is remembered
+      // in the memo before it ends, so every credential costs one slow hash.
+      const key = owner ? `owner:${credential}` : credential;
+      const joined = this.verificationDeadlines.get(key);
+      // Every caller of a flight already left: it is being dropped, start anew.
+      if (joined?.deadline.cancelled) this.verifications.forget(key);
+      else joined?.join(deadline);
+      const verified = await this.verifications.run(key, () => {
+        const shared = new SharedDeadline(deadline);
+        this.verificationDeadlines.set(key, shared);
+        return this.verifySlowly(
+          user,
+          username,
+          password,
+          credential,
+          owner,
+          clientIp,
+          shared.deadline,
+        ).finally(() => {
+          if (this.verificationDeadlines.get(key) === shared)
+            this.verificationDeadlines.delete(key);
+        });
+      });
+      if (!verified || user === null) throw invalidCredentials();
     }
     // Strictly after sessions_valid_after, so that a login right after
     // "log out everywhere" is not caught by it.
     const issuedAt = Math.max(this.now(), user.sessionsValidAfterMs + 1);
-    const { token, claims } = tokens.issue(user, issuedAt);
+    const { token, claims } = this.deps.tokens.issue(user, issuedAt);
     return { token, claims, user };
+  }
+
+  /**
+   * The slow hash of a credential the memo did not know, run once for all
+   * its concurrent logins and counted as one attempt: admitted (in flight)
+   * before, settled after as a failure or a success. It runs under the
+   * deadline of the login that started it, cancelled only when every login
+   * that joined it is gone (SharedDeadline): one caller hanging up must not
+   * end it for the others.
+   */
+  private async verifySlowly(
+    user: UserRow | null,
+    username: string,
+    password: string,
+    credential: string,
+    owner: boolean,
+    clientIp: string,
+    deadline: Deadline,
+  ): Promise<boolean> {
+    const { passwords, memo, limits } = this.deps;
+    // Only attempts that cost a slow hash are admitted and counted: one the
+    // full hash queue would refuse is refused before it is counted.
+    passwords.refuseIfFull();
+    const attempt = await limits.admitSlowAttempt(
+      owner ? null : username,
+      clientIp,
+      deadline.remainingMs(),
+    );
+    let verified: boolean;
+    try {
+      if (user === null) {
+        await passwords.verifyUnknown(password, deadline);
+        verified = false;
+      } else verified = await passwords.verify(password, user.passwordHash, deadline);
+    } catch (err) {
+      await limits.settle(attempt, 'abandoned'); // no verdict: nothing was learnt
+      throw err;
+    }
+    if (verified && user !== null) {
+      memo.remember(credential);
+      if (passwords.needsRehash(user.passwordHash)) this.rehash(user, password);
+    }
+    await limits.settle(attempt, verified ? 'success' : 'failure');
+    return verified;
   }
 
   /** True when `token` is a valid session of `username`. */

@@ -43,8 +43,9 @@ export function newAccount(input: NewAccount): NewAccount {
 }
 
 /**
- * Stores `account` (checked by newAccount). `admit` runs once the username
- * looks free and before the slow hash: where sign-up applies its limits.
+ * Stores `account` (checked by newAccount). `admit` runs before anything is
+ * looked up: where sign-up applies its limits, so that beyond them a taken
+ * name and a free one get the same refusal (no free test of which exist).
  */
 export async function createAccount(
   { store, users, passwords, ids }: AccountCreation,
@@ -54,9 +55,9 @@ export async function createAccount(
   admit?: () => Promise<void>,
 ): Promise<UserRow> {
   const { username, password, nickname } = account;
+  await admit?.();
   // Spare the slow hash when the name is visibly taken.
   if ((await users.find(username, deadline)) !== null) throw taken();
-  await admit?.();
   const createdAt = now();
   const user: UserRow = {
     id: ids.next(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test';
-import { Deadline, withTimeout } from './deadline.ts';
+import { Deadline, SharedDeadline, withTimeout } from './deadline.ts';
 
 describe('unit: Deadline', () => {
   it('should count down on performance.now()', () => {
@@ -64,5 +64,25 @@ describe('unit: withTimeout', () => {
     });
     await Bun.sleep(20);
     expect(called).toBe(false);
+  });
+});
+
+describe('unit: SharedDeadline', () => {
+  it('should be cancelled only when every caller that joined is gone', () => {
+    const first = Deadline.after(1000);
+    const second = Deadline.after(5000);
+    const shared = new SharedDeadline(first);
+    shared.join(second);
+    expect(shared.deadline.remainingMs()).toBeLessThanOrEqual(first.remainingMs() + 1);
+    first.cancel();
+    expect(shared.deadline.cancelled).toBe(false);
+    second.cancel();
+    expect(shared.deadline.cancelled).toBe(true);
+  });
+
+  it('should count a caller that joins already gone as gone', () => {
+    const gone = Deadline.after(1000);
+    gone.cancel();
+    expect(new SharedDeadline(gone).deadline.cancelled).toBe(true);
   });
 });

@@ -91,3 +91,29 @@ export async function withTimeout<T, U>(
     clearTimeout(timer);
   }
 }
+
+/**
+ * The deadline of work that several callers share (a single flight): it
+ * passes when the first caller's does, and is cancelled only once every
+ * caller that joined is gone, so that one caller hanging up does not fail
+ * the others. A caller joining after that gets nothing from it: check
+ * `deadline.cancelled` and start the work anew.
+ */
+export class SharedDeadline {
+  readonly deadline: Deadline;
+  private callers = 0;
+
+  constructor(first: Deadline) {
+    this.deadline = Deadline.after(first.remainingMs());
+    this.join(first);
+  }
+
+  join(caller: Deadline): void {
+    this.callers++;
+    const leave = () => {
+      if (--this.callers === 0) this.deadline.cancel();
+    };
+    if (caller.cancelled) leave();
+    else caller.signal.addEventListener('abort', leave, { once: true });
+  }
+}

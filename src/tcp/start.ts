@@ -38,6 +38,7 @@ export interface TcpApp {
   admin: AdminUsers;
   passwords: Passwords;
   memo: CredentialMemo;
+  limits: RateLimits;
   users: CachedUsers;
   /** The port of /metrics, /healthz and /readyz. */
   opsPort: number;
@@ -177,6 +178,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     admin,
     passwords,
     memo,
+    limits,
     users,
     pictures,
     opsPort: ops.port ?? 0,
