@@ -24,11 +24,24 @@ if (positionals.length === 0) throw new Error('name at least one source tree');
 
 type Fetch = (req: Request) => Response | Promise<Response>;
 
+/**
+ * What createApp takes as configuration in the tree: the HTTP section of
+ * the HTTP server's own configuration (src/config/), or in trees from before
+ * the configuration was split per process, the one object of src/config.ts.
+ */
+async function configOf(root: string): Promise<Record<string, unknown>> {
+  if (await Bun.file(`${root}/src/config/http-config.ts`).exists()) {
+    const { loadHttpConfig } = await import(`${root}/src/config/http-config.ts`);
+    return { http: loadHttpConfig({}).http };
+  }
+  const { loadConfig } = await import(`${root}/src/config.ts`);
+  return { config: loadConfig({}) };
+}
+
 /** The tree's own createApp, config, logger and metrics, as bench/stub-rpc-http-server.ts builds them. */
 async function appOf(tree: string): Promise<Fetch> {
   const root = resolve(tree);
   const { createApp } = await import(`${root}/src/http/app.ts`);
-  const { loadConfig } = await import(`${root}/src/config.ts`);
   const { silentLogger } = await import(`${root}/src/log.ts`);
   const { createHttpMetrics } = await import(`${root}/src/http/metrics.ts`);
   const token = 'x'.repeat(150);
@@ -41,7 +54,7 @@ async function appOf(tree: string): Promise<Fetch> {
   const metrics = createHttpMetrics({ stats: () => ({}) });
   const app = createApp({
     rpc,
-    config: loadConfig({}),
+    ...(await configOf(root)),
     log: silentLogger,
     metrics: metrics.registry,
   });

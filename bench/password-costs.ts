@@ -8,13 +8,12 @@
  *   Map lookup), the cost of a repeated correct login besides the user lookup.
  * Prints medians and, last, one JSON line.
  */
-
-import { loadConfig } from '../src/config.ts';
+import { loadTcpConfig } from '../src/config/tcp-config.ts';
 import { CredentialMemo } from '../src/core/credential-memo.ts';
 import { Passwords } from '../src/core/passwords.ts';
 import { Deadline } from '../src/lib/deadline.ts';
 
-const config = loadConfig();
+const config = loadTcpConfig();
 const { memoryKiB, timeCost, concurrency } = config.passwords;
 const passwords = new Passwords({ ...config.passwords, maxWaiting: 10_000 });
 const hash = await passwords.hash('Passw0rd-1', Deadline.after(60_000));
@@ -61,3 +60,4 @@ console.log(
 );
 console.log(`memo hit: ${result.memo_hit_us} µs (${result.memo_hits_per_s}/s on one core)`);
 console.log(JSON.stringify(result));
+passwords.close();

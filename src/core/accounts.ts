@@ -6,6 +6,7 @@ import { Deadline, SharedDeadline } from '../lib/deadline.ts';
 import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
+import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import type { CachedUsers } from './cached-users.ts';
@@ -277,9 +278,9 @@ export class Accounts {
 }
 
 function invalidCredentials(): RpcError {
-  return new RpcError(Status.UNAUTHENTICATED, 'invalid username or password');
+  return new RpcError(Status.UNAUTHENTICATED, MESSAGES.BAD_CREDENTIALS);
 }
 
 function noSession(): RpcError {
-  return new RpcError(Status.UNAUTHENTICATED, 'not logged in, or the session has ended');
+  return new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN);
 }

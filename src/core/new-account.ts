@@ -6,7 +6,8 @@
  */
 import type { Deadline } from '../lib/deadline.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
-import { RpcError } from '../wire/rpc-error.ts';
+import { MESSAGES } from '../wire/messages.ts';
+import { invalidArgument, RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { IdGenerator } from './ids.ts';
@@ -29,7 +30,7 @@ export interface AccountCreation {
 
 /** The checked value, or INVALID_ARGUMENT naming the rule and the field. */
 export function valid(checked: Checked, field: string): string {
-  if ('error' in checked) throw new RpcError(Status.INVALID_ARGUMENT, checked.error, { field });
+  if ('error' in checked) throw invalidArgument(checked.error, field);
   return checked.value;
 }
 
@@ -76,7 +77,7 @@ export async function createAccount(
 }
 
 function taken(): RpcError {
-  return new RpcError(Status.ALREADY_EXISTS, 'this username is already taken', {
+  return new RpcError(Status.ALREADY_EXISTS, MESSAGES.USERNAME_TAKEN, {
     field: 'username',
   });
 }

@@ -9,6 +9,7 @@
  */
 import type { PictureStore, StoredPicture } from '../core/picture-ports.ts';
 import { withTimeout } from '../lib/deadline.ts';
+import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { contentTypeOf, isStorageKey } from './keys.ts';
@@ -85,7 +86,7 @@ export class S3PictureStore implements PictureStore {
       });
     } catch (err) {
       if (isNoSuchKey(err)) throw err;
-      throw new RpcError(Status.UNAVAILABLE, 'picture storage is unavailable, try again later', {
+      throw new RpcError(Status.UNAVAILABLE, MESSAGES.PICTURE_STORAGE_UNAVAILABLE, {
         retryAfterS: 5,
         cause: { what, err },
       });

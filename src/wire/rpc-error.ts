@@ -1,3 +1,4 @@
+import { MESSAGES } from './messages.ts';
 import { Status } from './status.ts';
 
 export interface RpcErrorOptions {
@@ -33,11 +34,20 @@ export class RpcError extends Error {
    */
   static from(reason: unknown): RpcError {
     if (reason instanceof RpcError) return reason;
-    return new RpcError(Status.INTERNAL, 'internal error', { cause: reason });
+    return new RpcError(Status.INTERNAL, MESSAGES.INTERNAL, { cause: reason });
   }
 
   /** The caller is gone (hung up, or cancelled the call): its answer would reach nobody. */
   static cancelled(): RpcError {
     return new RpcError(Status.CANCELLED, 'the caller is gone');
   }
+}
+
+/**
+ * The one way to refuse input: INVALID_ARGUMENT naming the field at fault.
+ * Checks that can fail return values (core/validation.ts); this turns such
+ * a value into the error where a request stops.
+ */
+export function invalidArgument(message: string, field = ''): RpcError {
+  return new RpcError(Status.INVALID_ARGUMENT, message, { field });
 }

@@ -12,7 +12,7 @@ import {
   validateAt,
   validateOpenApi,
 } from '../../../test/support/openapi.ts';
-import { loadConfig } from '../../config.ts';
+import { loadHttpConfig } from '../../config/http-config.ts';
 import { checkUsername } from '../../core/validation.ts';
 import { createRegistry } from '../../lib/metrics.ts';
 import { silentLogger } from '../../log.ts';
@@ -35,7 +35,7 @@ const app = createApp({
       throw new RpcError(Status.UNAVAILABLE, 'stub');
     },
   } as unknown as RpcClient,
-  config: loadConfig({}),
+  http: loadHttpConfig({}).http,
   log: silentLogger,
   // As the server runs it: /metrics exists only with a registry.
   metrics: createRegistry('http'),
