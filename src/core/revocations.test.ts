@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import type { Cache } from '../cache/port.ts';
+import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
 import type { UserStore } from '../store/port.ts';
@@ -58,7 +59,7 @@ function storeRevoking(revoked: string[]) {
   return { store, asked };
 }
 
-const deadline = () => performance.now() + 1000;
+const deadline = () => Deadline.after(1000);
 
 describe('unit: Revocations.isRevoked', () => {
   it('should read the sentinel once for the checks of one turn, after their entries', async () => {
@@ -140,7 +141,7 @@ describe('unit: Revocations.isRevoked', () => {
     store.listRevokedSessions = () => new Promise(() => {});
     const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
     const started = performance.now();
-    const check = revocations.isRevoked('s1', Date.now(), performance.now() + 50);
+    const check = revocations.isRevoked('s1', Date.now(), Deadline.after(50));
     await expect(check).rejects.toMatchObject({ code: Status.UNAVAILABLE });
     const waited = performance.now() - started;
     expect(waited).toBeGreaterThanOrEqual(45);

@@ -23,7 +23,9 @@
  *   bypass cap; a refusal there is UNAVAILABLE (fail closed), never "valid";
  * - mirror writes that fail are replayed when the cache recovers.
  */
+
 import type { Cache } from '../cache/port.ts';
+import { type Deadline, withTimeout } from '../lib/deadline.ts';
 import type { Semaphore } from '../lib/semaphore.ts';
 import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
@@ -70,7 +72,7 @@ export class Revocations {
     }
   }
 
-  async isRevoked(sessionId: string, nowMs: number, deadline: number): Promise<boolean> {
+  async isRevoked(sessionId: string, nowMs: number, deadline: Deadline): Promise<boolean> {
     if (this.cache === null) return this.store.isSessionRevoked(sessionId, nowMs);
     let loaded: Uint8Array | null;
     let entry: Uint8Array | null;
@@ -91,20 +93,10 @@ export class Revocations {
   }
 
   /** Waits for the mirror's load (starting one if none is under way) until `deadline`. */
-  private async untilReloaded(
-    nowMs: number,
-    deadline: number,
-  ): Promise<ReadonlySet<string> | null> {
-    const load = this.reload(nowMs);
-    let timer: Timer | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(stillLoading()), Math.max(0, deadline - performance.now()));
+  private untilReloaded(nowMs: number, deadline: Deadline): Promise<ReadonlySet<string> | null> {
+    return withTimeout(this.reload(nowMs), Math.max(0, deadline.remainingMs()), () => {
+      throw stillLoading();
     });
-    try {
-      return await Promise.race([load, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /**
@@ -127,7 +119,7 @@ export class Revocations {
     return this.sentinelRead;
   }
 
-  private fromStore(sessionId: string, nowMs: number, deadline: number): Promise<boolean> {
+  private fromStore(sessionId: string, nowMs: number, deadline: Deadline): Promise<boolean> {
     return this.bypass.run(
       deadline,
       () => this.store.isSessionRevoked(sessionId, nowMs),
