@@ -8,8 +8,8 @@ import { entryKey, Revocations, SHARDS, sentinelKey, shardOf } from './revocatio
 
 /**
  * A cache kept in a Map that records the order of its reads; `hold` makes
- * reads wait. It runs the two reload scripts as their Lua does (the same
- * cases run against a real Redis in test/revocation-shards.test.ts).
+ * reads wait. It runs the two reload scripts as their Lua does (the table
+ * of their cases runs against a real Redis in test/revocation-shards.test.ts).
  */
 function fakeCache(entries: Record<string, string>) {
   const data = new Map(Object.entries(entries));
