@@ -96,8 +96,8 @@ export class Revocations {
   private readonly loads = new Map<number, ShardLoad>();
   /** Shards asked for in this turn, loaded together after it. */
   private queued: Map<number, ShardLoad> | null = null;
-  /** Per shard, the one sentinel read of this turn. */
-  private readonly sentinelReads = new Map<number, Promise<Uint8Array | null>>();
+  /** The sentinel reads of this turn, one per shard. */
+  private sentinelReads: Map<number, PromiseWithResolvers<Uint8Array | null>> | null = null;
   private readonly reads = new SingleFlight<EntryAndSentinel>();
   private readonly pending = new Map<string, number>();
 
@@ -178,18 +178,24 @@ export class Revocations {
    * sentinel is gone too (both keys live on one node).
    */
   private sentinelAfterEntries(shard: number): Promise<Uint8Array | null> {
-    let read = this.sentinelReads.get(shard);
-    if (read === undefined) {
+    let reads = this.sentinelReads;
+    if (reads === null) {
+      const turn = new Map<number, PromiseWithResolvers<Uint8Array | null>>();
+      reads = turn;
+      this.sentinelReads = turn;
       const cache = this.cache as Cache;
-      read = new Promise((resolve, reject) => {
-        queueMicrotask(() => {
-          this.sentinelReads.delete(shard);
-          cache.get(sentinelKey(shard)).then(resolve, reject);
-        });
+      // All in one microtask, so that they go out in one pipeline.
+      queueMicrotask(() => {
+        this.sentinelReads = null;
+        for (const [n, read] of turn) cache.get(sentinelKey(n)).then(read.resolve, read.reject);
       });
-      this.sentinelReads.set(shard, read);
     }
-    return read;
+    let read = reads.get(shard);
+    if (read === undefined) {
+      read = Promise.withResolvers();
+      reads.set(shard, read);
+    }
+    return read.promise;
   }
 
   private fromStore(sessionId: string, nowMs: number, deadline: number): Promise<boolean> {
