@@ -129,6 +129,22 @@ describe('unit: Revocations.isRevoked', () => {
     expect(reads.slice(5)).toEqual(['rv:{s2}:Cd', 'rv:{s2}:loaded']);
   });
 
+  it('should read one sentinel per turn with a single shard (a single Redis)', async () => {
+    const ids = [idInShard(1, 'a'), idInShard(2, 'b'), idInShard(3, 'c')];
+    const { cache, reads } = fakeCache({
+      'rv:{s0}:loaded': '1',
+      [entryKey(ids[1] as string, 0)]: '1',
+    });
+    const { store } = storeRevoking([]);
+    const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger, 1);
+    const answers = await Promise.all(
+      ids.map((id) => revocations.isRevoked(id, Date.now(), deadline())),
+    );
+    expect(answers).toEqual([false, true, false]);
+    expect(reads).toEqual(['rv:{s0}:Ba', 'rv:{s0}:Cb', 'rv:{s0}:Dc', 'rv:{s0}:loaded']);
+    expect(() => new Revocations(store, cache, new Semaphore(4, 4), silentLogger, 3)).toThrow();
+  });
+
   it('should spread session ids evenly over the shards', () => {
     const counts = new Array<number>(SHARDS).fill(0);
     for (const id of sessionIds(16_000)) counts[shardOf(id)] = (counts[shardOf(id)] ?? 0) + 1;

@@ -2,8 +2,8 @@
  * The revoked-session list (logout). Invariants:
  * - the store is the source of truth: a logout is answered only after the
  *   store has it;
- * - the cache mirrors it for the per-request check in SHARDS shards chosen
- *   by the session id: `rv:{s<n>}:<session id>` with a TTL equal to the
+ * - the cache mirrors it for the per-request check in shards chosen by the
+ *   session id (16 on a Redis Cluster, 1 on a single Redis): `rv:{s<n>}:<session id>` with a TTL equal to the
  *   token's remaining life, and a sentinel `rv:{s<n>}:loaded` per shard,
  *   which says "1" after a full load of the shard from the store. The hash
  *   tag `{s<n>}` keeps a shard's entries and its sentinel in one Redis
@@ -40,10 +40,12 @@ import { Status } from '../wire/status.ts';
 import { refuseBypass } from './cached-users.ts';
 
 /**
- * Shards of the mirror. A power of two that spreads over the nodes of a
- * small cluster (16 tags land 6/4/6 on a fresh 3-node one), and few enough
- * that the sentinels read per turn stay few. Every server sharing a Redis
- * must use the same number: it decides where a session's entry is.
+ * Shards of the mirror on a Redis Cluster. A power of two that spreads over
+ * the nodes of a small cluster (16 tags land 6/4/6 on a fresh 3-node one),
+ * and few enough that the sentinels read per turn stay few. A single Redis
+ * needs one: it holds every key anyway, and each shard more is one more
+ * sentinel read in a busy turn. Every server sharing a Redis must use the
+ * same number (they do: it follows from REDIS_CLUSTER_NODES being set).
  */
 export const SHARDS = 16;
 const SENTINEL_TTL_MS = 30 * 86_400_000;
@@ -106,7 +108,11 @@ export class Revocations {
     private readonly cache: Cache | null,
     private readonly bypass: Semaphore,
     private readonly log: Logger,
+    /** A power of two, at most SHARDS. */
+    private readonly shards = SHARDS,
   ) {
+    if (shards < 1 || shards > SHARDS || (shards & (shards - 1)) !== 0)
+      throw new Error(`shards must be a power of two from 1 to ${SHARDS}, not ${shards}`);
     cache?.onRecover(() => this.replay());
   }
 
@@ -119,7 +125,7 @@ export class Revocations {
     await this.store.revokeSession(sessionId, userId, expiresAtMs);
     if (this.cache === null) return;
     try {
-      await this.cache.set(entryKey(sessionId), REVOKED, expiresAtMs - nowMs);
+      await this.cache.set(this.entryKey(sessionId), REVOKED, expiresAtMs - nowMs);
     } catch {
       this.pending.set(sessionId, expiresAtMs);
     } finally {
@@ -131,7 +137,7 @@ export class Revocations {
   async isRevoked(sessionId: string, nowMs: number, deadline: number): Promise<boolean> {
     const cache = this.cache;
     if (cache === null) return this.store.isSessionRevoked(sessionId, nowMs);
-    const shard = shardOf(sessionId);
+    const shard = shardOf(sessionId, this.shards);
     for (;;) {
       let entry: Uint8Array | null;
       let sentinel: Uint8Array | null;
@@ -260,7 +266,7 @@ export class Revocations {
           const ids = new Set<string>();
           const writes: Promise<boolean>[] = [];
           for (const r of revoked) {
-            if (shardOf(r.sessionId) !== shard) continue;
+            if (shardOf(r.sessionId, this.shards) !== shard) continue;
             ids.add(r.sessionId);
             writes.push(cache.set(entryKey(r.sessionId, shard), REVOKED, r.expiresAtMs - nowMs));
           }
@@ -287,12 +293,16 @@ export class Revocations {
     }
   }
 
+  private entryKey(sessionId: string): string {
+    return entryKey(sessionId, shardOf(sessionId, this.shards));
+  }
+
   private replay(): void {
     const now = Date.now();
     for (const [sessionId, expiresAtMs] of this.pending) {
       this.pending.delete(sessionId);
       if (expiresAtMs <= now) continue;
-      this.cache?.set(entryKey(sessionId), REVOKED, expiresAtMs - now).then(
+      this.cache?.set(this.entryKey(sessionId), REVOKED, expiresAtMs - now).then(
         () => this.reads.forget(sessionId),
         () => this.pending.set(sessionId, expiresAtMs),
       );
@@ -313,14 +323,14 @@ function isLoaded(sentinel: Uint8Array | null): boolean {
 }
 
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-/** A session id's shard: its first character's 6 bits (random), modulo SHARDS. */
-const SHARD_OF_CHAR = new Uint8Array(128);
-for (let i = 0; i < BASE64URL.length; i++) SHARD_OF_CHAR[BASE64URL.charCodeAt(i)] = i % SHARDS;
+/** The 6 bits (random) a session id's first character stands for. */
+const CHAR_BITS = new Uint8Array(128);
+for (let i = 0; i < BASE64URL.length; i++) CHAR_BITS[BASE64URL.charCodeAt(i)] = i;
 const SHARD_PREFIXES = Array.from({ length: SHARDS }, (_, n) => `rv:{s${n}}:`);
 
-/** The shard of a session id (base64url of random bytes). */
-export function shardOf(sessionId: string): number {
-  return SHARD_OF_CHAR[sessionId.charCodeAt(0) & 127] ?? 0;
+/** The shard of a session id (base64url of random bytes) among `shards` (a power of two). */
+export function shardOf(sessionId: string, shards = SHARDS): number {
+  return (CHAR_BITS[sessionId.charCodeAt(0) & 127] ?? 0) & (shards - 1);
 }
 
 /** The key of a session's entry: in its shard's hash slot. */

@@ -11,7 +11,7 @@ import { IdGenerator } from '../core/ids.ts';
 import { Passwords } from '../core/passwords.ts';
 import { Pictures } from '../core/pictures.ts';
 import { RATE_LIMIT_SCRIPTS, RateLimits } from '../core/rate-limits.ts';
-import { REVOCATION_SCRIPTS, Revocations } from '../core/revocations.ts';
+import { REVOCATION_SCRIPTS, Revocations, SHARDS } from '../core/revocations.ts';
 import { SessionTokens } from '../core/session-tokens.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
@@ -96,7 +96,13 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
   const accounts = new Accounts({
     store,
     users,
-    revocations: new Revocations(store, cache, bypass, log),
+    revocations: new Revocations(
+      store,
+      cache,
+      bypass,
+      log,
+      config.redis.clusterNodes.length > 0 ? SHARDS : 1,
+    ),
     passwords,
     memo,
     tokens: new SessionTokens(
