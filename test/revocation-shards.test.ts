@@ -22,6 +22,7 @@ import { Semaphore } from '../src/lib/semaphore.ts';
 import { silentLogger } from '../src/log.ts';
 import { openStore } from '../src/store/open.ts';
 import type { UserStore } from '../src/store/port.ts';
+import { interruptFirstList } from './support/list-interrupted.ts';
 import { requireRedis, TEST_REDIS_URL, uniquePrefix } from './support/redis.ts';
 
 const prefix = uniquePrefix();
@@ -116,24 +117,17 @@ describe('integration: revoked-session shard reloads on Redis', () => {
     const other = `${late.slice(0, 1)}${sessionId().slice(1)}`;
     expect(shardOf(other)).toBe(shardOf(late));
     const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
-    const list = store.listRevokedSessions.bind(store);
-    let lists = 0;
-    store.listRevokedSessions = async (nowMs: number) => {
-      lists++;
-      const read = await list(nowMs);
-      if (lists === 1) {
-        await revocations.revoke(late, '1', Date.now() + 60_000, Date.now());
-        await emptyPrefix();
-      }
-      return read;
-    };
+    const { lists, restore } = interruptFirstList(store, async () => {
+      await revocations.revoke(late, '1', Date.now() + 60_000, Date.now());
+      await emptyPrefix();
+    });
     try {
       const deadline = performance.now() + 2000;
       expect(await revocations.isRevoked(other, Date.now(), deadline)).toBe(false);
     } finally {
-      store.listRevokedSessions = list;
+      restore();
     }
-    expect(lists).toBe(2);
+    expect(lists()).toBe(2);
     expect(await client.get(`${prefix}${sentinelKey(shardOf(late))}`)).toBe('1');
     expect(await client.get(`${prefix}${entryKey(late)}`)).toBe('1');
     // Another server, which knows only what Redis and the store say.

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'bun:test';
+import { interruptFirstList } from '../../test/support/list-interrupted.ts';
 import type { Cache, CacheScript } from '../cache/port.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
@@ -209,21 +210,14 @@ describe('unit: Revocations.isRevoked', () => {
     const { store } = storeRevoking([]);
     const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
     const late = idInShard(3, 'late');
-    const list = store.listRevokedSessions.bind(store);
-    let lists = 0;
-    store.listRevokedSessions = async (nowMs: number) => {
-      lists++;
-      const read = await list(nowMs);
-      if (lists === 1) {
-        // After the list was read: a logout, then Redis is flushed.
-        await revocations.revoke(late, 'u1', Date.now() + 60_000, Date.now());
-        data.clear();
-      }
-      return read;
-    };
+    // After the list was read: a logout, then Redis is flushed.
+    const { lists } = interruptFirstList(store, async () => {
+      await revocations.revoke(late, 'u1', Date.now() + 60_000, Date.now());
+      data.clear();
+    });
     expect(await revocations.isRevoked(idInShard(3, 'other'), Date.now(), deadline())).toBe(false);
     // The first load was not trusted: the check loaded the shard again.
-    expect(lists).toBe(2);
+    expect(lists()).toBe(2);
     expect(data.get(sentinelKey(3))).toBe('1');
     expect(await revocations.isRevoked(late, Date.now(), deadline())).toBe(true);
     expect(data.get(entryKey(late))).toBe('1');

@@ -162,7 +162,8 @@ export class Revocations {
   /** Waits for the shard's load (starting one if none is under way) until `deadline`. */
   private async untilLoaded(shard: number, nowMs: number, deadline: number): Promise<Loaded> {
     const load = this.load(shard, nowMs);
-    // Its answer was read before this check's entry could have been: see finishLoad.
+    // Its sentinel write went out before this check waited, perhaps before its
+    // entry read, and its list may predate a logout the check must see: read again.
     if (load.finishing) return READ_AGAIN;
     let timer: Timer | undefined;
     const timeout = new Promise<never>((_, reject) => {
