@@ -8,11 +8,11 @@
  *   Map lookup), the cost of a repeated correct login besides the user lookup.
  * Prints medians and, last, one JSON line.
  */
-import { loadConfig } from '../src/config.ts';
+import { loadTcpConfig } from '../src/config/tcp-config.ts';
 import { CredentialMemo } from '../src/core/credential-memo.ts';
 import { Passwords } from '../src/core/passwords.ts';
 
-const config = loadConfig();
+const config = loadTcpConfig();
 const { memoryKiB, timeCost, concurrency } = config.passwords;
 const passwords = new Passwords({ ...config.passwords, maxWaiting: 10_000 });
 const hash = await passwords.hash('Passw0rd-1', performance.now() + 60_000);
@@ -36,13 +36,13 @@ const verifiesPerSecond = burst / ((performance.now() - t1) / 1000);
 
 const memo = new CredentialMemo({ ttlMs: 600_000, maxEntries: 100_000 });
 for (let i = 0; i < 1000; i++)
-  memo.remember(String(250558285122371584n + BigInt(i)), hash, `Passw0rd-${i}`);
+  memo.remember(memo.key(String(250558285122371584n + BigInt(i)), hash, `Passw0rd-${i}`));
 const rounds = 500_000;
 const t2 = performance.now();
 let hits = 0;
 for (let i = 0; i < rounds; i++) {
   const u = i % 1000;
-  if (memo.has(String(250558285122371584n + BigInt(u)), hash, `Passw0rd-${u}`)) hits++;
+  if (memo.has(memo.key(String(250558285122371584n + BigInt(u)), hash, `Passw0rd-${u}`))) hits++;
 }
 const memoMicros = ((performance.now() - t2) * 1000) / rounds;
 if (hits !== rounds) throw new Error(`memo missed ${rounds - hits} times`);
@@ -61,3 +61,4 @@ console.log(
 );
 console.log(`memo hit: ${result.memo_hit_us} µs (${result.memo_hits_per_s}/s on one core)`);
 console.log(JSON.stringify(result));
+passwords.close();

@@ -11,12 +11,13 @@
  * images per second and the lag (p50, max); last, one JSON line.
  */
 import sharp from 'sharp';
-import { loadConfig } from '../src/config.ts';
+import { loadHttpConfig } from '../src/config/http-config.ts';
+import { loadTcpConfig } from '../src/config/tcp-config.ts';
 import { SharpProcessor } from '../src/media/sharp-processor.ts';
 import { latencySummary } from './stats.ts';
 
-const config = loadConfig();
-const { concurrency, maxPixels } = config.pictures;
+const { concurrency, maxPixels } = loadTcpConfig().pictures;
+const { maxUploadBytes } = loadHttpConfig().http;
 const processor = new SharpProcessor({ maxPixels });
 const ROUNDS = 8;
 
@@ -36,8 +37,7 @@ const inputs = {
   png: { megapixels: 2, bytes: new Uint8Array(await image(1920, 1080, 2).png().toBuffer()) },
 };
 for (const [type, { bytes }] of Object.entries(inputs)) {
-  if (bytes.length > config.http.maxUploadBytes)
-    throw new Error(`the ${type} is over the upload limit`);
+  if (bytes.length > maxUploadBytes) throw new Error(`the ${type} is over the upload limit`);
 }
 
 const results: Record<string, unknown> = { concurrency };

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- <scenario> [--cache on|off] [--connections 1000] [--duration 30]
+ * `npm run bench -- <scenario> [--cold] [--cache on|off] [--connections 1000] [--duration 30]
  *   [--users 200] [--random] [--runs 1] [--threads 2] [--url URL] [--no-baseline]
  *   [--cold-connections 50] [--http-processes cores≤4] [--metrics on|off] [--profile DIR]`
  *
@@ -11,13 +11,21 @@
  * JSON endpoint) for the same time, for a ratio. Prints a summary and, as
  * its last line, one JSON object.
  *
+ * `login --cold` measures a freshly started stack as anyone runs it after
+ * `npm start`: an empty credential memo, fresh throttle counts (a key prefix
+ * of its own in Redis), no sequential pre-warm and no warm-up load. It
+ * reports when every user had logged in once, the non-2xx before and after
+ * that moment, and how many accounts had a throttle count left at the end.
+ *
  * cold-login runs two loads at once: warm logins on `connections -
  * cold-connections` connections and, on the rest, logins of users never seen
  * before (each one a full argon2id verify), to show what argon2 costs and
  * that it does not starve the rest.
  */
 import { parseArgs } from 'node:util';
+import Redis from 'ioredis';
 import mysql from 'mysql2/promise';
+import { parseUser } from '../src/core/rate-limits-rules.ts';
 import {
   CpuMeter,
   pidsOf,
@@ -35,6 +43,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     cache: { type: 'string', default: 'on' },
+    cold: { type: 'boolean', default: false },
     connections: { type: 'string', default: '1000' },
     duration: { type: 'string', default: '30' },
     users: { type: 'string', default: '200' },
@@ -61,7 +70,13 @@ if (!SCENARIOS.includes(scenario)) {
   console.error(`usage: npm run bench -- <${SCENARIOS.join('|')}> [options]; see bench/README.md`);
   process.exit(2);
 }
+if (values.cold && scenario !== 'login') {
+  console.error('--cold applies to the login scenario only');
+  process.exit(2);
+}
 const cache = values.cache === 'off' ? 'off' : 'on';
+/** A fresh Redis for a cold run: nothing cached, no throttle count left from an earlier run. */
+const keyPrefix = values.cold ? `bench:cold:${crypto.randomUUID().slice(0, 8)}:` : 'bench:';
 const connections = Number(values.connections);
 const durationS = Number(values.duration);
 const userCount = Number(values.users);
@@ -135,7 +150,7 @@ async function startStack(): Promise<Server[]> {
     LOG_LEVEL: 'warn',
     MYSQL_URL: mysqlUrl,
     REDIS_URL: cache === 'on' ? redisUrl : '',
-    REDIS_KEY_PREFIX: 'bench:',
+    REDIS_KEY_PREFIX: keyPrefix,
     METRICS_ENABLED: String(values.metrics !== 'off'),
     // All simulated clients share one address (the load generator's); the
     // per-username limits stay as configured.
@@ -172,7 +187,8 @@ async function startStack(): Promise<Server[]> {
 
 const seeded = scenario === 'baseline' ? userCount : await seededUsers();
 const users = pickUsers(userCount, values.random, seeded);
-const base = values['no-baseline'] || scenario === 'baseline' ? null : await baseline(users);
+const base =
+  values['no-baseline'] || values.cold || scenario === 'baseline' ? null : await baseline(users);
 
 const servers = values.url === '' ? await startStack() : [];
 const url = values.url || `http://127.0.0.1:${values['http-port']}`;
@@ -180,6 +196,36 @@ try {
   if (scenario === 'baseline') {
     const result = await baseline(users);
     report(result, null, {}, {});
+  } else if (values.cold) {
+    await waitUntilReady(`${url}/readyz`, servers);
+    console.log(`cold login: ${users.length} users, cache ${cache}, no pre-warm`);
+    const { requests } = await plan('login', url, users, seeded);
+    const result = await runWrk({
+      url,
+      connections,
+      threads,
+      durationS,
+      requests,
+      firstLogins: users.length,
+    });
+    const counted = cache === 'on' ? await countedAccounts() : null;
+    const first = result.first_logins;
+    console.log(
+      `every user in after ${first?.all_in_ms ?? '-'} ms (${first?.users_in}/${users.length}); ` +
+        `non-2xx before ${first?.non2xx_before}, after ${first?.non2xx_after}; ` +
+        `accounts with failures counted at the end: ${counted?.failures ?? 'not visible (cache off)'}` +
+        (counted ? ` (attempts still in flight: ${counted.inFlight})` : ''),
+    );
+    report(
+      result,
+      null,
+      {},
+      {
+        ...first,
+        accounts_with_failures: counted?.failures ?? null,
+        accounts_in_flight: counted?.inFlight ?? null,
+      },
+    );
   } else {
     await waitUntilReady(`${url}/readyz`, servers);
     console.log(
@@ -245,6 +291,37 @@ try {
   await stopServers(servers);
 }
 
+/**
+ * Accounts with failures counted in Redis under this run's prefix (with
+ * nothing but correct passwords there must be none), once the attempts still
+ * in flight when the load stopped have ended (their deadline, 5 s, and a slow
+ * hash), or 15 s have passed; and how many were still in flight then.
+ */
+async function countedAccounts(): Promise<{ failures: number; inFlight: number }> {
+  const redis = new Redis(redisUrl);
+  try {
+    const until = performance.now() + 15_000;
+    for (;;) {
+      const counted = { failures: 0, inFlight: 0 };
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}rl:u:*`, 'COUNT', 1000);
+        cursor = next;
+        const values = keys.length > 0 ? await redis.mget(keys) : [];
+        for (const value of values) {
+          const count = parseUser(value ?? undefined, Date.now(), 86_400_000);
+          if (count.failures > 0) counted.failures++;
+          if (count.inFlight > 0) counted.inFlight++;
+        }
+      } while (cursor !== '0');
+      if (counted.inFlight === 0 || performance.now() > until) return counted;
+      await Bun.sleep(500);
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
 function report(
   result: WrkResult,
   base: WrkResult | null,
@@ -253,6 +330,7 @@ function report(
 ): void {
   const summary = {
     scenario,
+    cold: values.cold,
     cache,
     connections,
     users: userCount,
@@ -277,7 +355,7 @@ function report(
     ...extra,
   };
   console.log(
-    `\n${scenario} (cache ${cache}, ${connections} connections, ${userCount} users${values.random ? ', random' : ''}):`,
+    `\n${scenario}${values.cold ? ' --cold' : ''} (cache ${cache}, ${connections} connections, ${userCount} users${values.random ? ', random' : ''}):`,
   );
   console.log(
     `  ${result.rps.toLocaleString()} req/s over ${result.duration_s} s; latency p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms`,

@@ -32,7 +32,7 @@ import { totalmem } from 'node:os';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
-import { loadConfig } from '../src/config.ts';
+import { loadTcpConfig } from '../src/config/tcp-config.ts';
 import { silentLogger } from '../src/log.ts';
 import { openStore } from '../src/store/open.ts';
 
@@ -64,7 +64,7 @@ const SECONDARY_INDEXES = {
   users_picture: 'ADD KEY users_picture (picture)',
 } as const;
 
-const config = loadConfig();
+const config = loadTcpConfig();
 if (config.mysql.url === '') {
   console.error(
     'MYSQL_URL is not set: e.g. MYSQL_URL=mysql://root@127.0.0.1:3306/usermgr_bench npm run seed',

@@ -6,14 +6,14 @@
  * STUB_ANSWER=next-turn answers from one setImmediate per turn, as answers
  * come from the pool (many at once, in a later turn). For bench/http-alone.ts.
  */
-import { loadConfig } from '../src/config.ts';
+import { loadHttpConfig } from '../src/config/http-config.ts';
 import { createApp } from '../src/http/app.ts';
 import { createHttpMetrics } from '../src/http/metrics.ts';
 import { silentLogger } from '../src/log.ts';
 import type { RpcClient } from '../src/rpc/client.ts';
 import type { Pool } from '../src/rpc/pool.ts';
 
-const config = loadConfig({});
+const config = loadHttpConfig({});
 const token = 'x'.repeat(150);
 const nextTurn = process.env.STUB_ANSWER === 'next-turn';
 let waiting: (() => void)[] = [];
@@ -39,7 +39,7 @@ const rpc = {
   },
 } as unknown as RpcClient;
 const metrics = createHttpMetrics({ stats: () => ({}) } as unknown as Pool);
-const app = createApp({ rpc, config, log: silentLogger, metrics: metrics.registry });
+const app = createApp({ rpc, http: config.http, log: silentLogger, metrics: metrics.registry });
 const server = Bun.serve({
   hostname: '127.0.0.1',
   port: Number(process.env.HTTP_PORT ?? 18082),

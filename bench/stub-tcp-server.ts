@@ -4,12 +4,12 @@
  * HTTP server's cost per login is everything but the business logic. For
  * bench/http-alone.ts.
  */
-import { loadConfig } from '../src/config.ts';
+import { loadTcpConfig } from '../src/config/tcp-config.ts';
 import { silentLogger } from '../src/log.ts';
 import { createDispatch } from '../src/tcp/dispatch.ts';
 import { startTcpServer } from '../src/tcp/server.ts';
 
-const config = loadConfig({});
+const config = loadTcpConfig({});
 const token = 'x'.repeat(150);
 const dispatch = createDispatch(
   {

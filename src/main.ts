@@ -4,11 +4,23 @@
  * process dies, the HTTP servers are stopped first and the TCP server only
  * once they have exited, so that requests they had accepted can still be
  * answered; the launcher exits with the first non-zero code it saw.
+ *
+ * The HTTP servers share their port (SO_REUSEPORT), which the kernel would
+ * also grant to the servers of a second launcher, splitting requests between
+ * two unrelated stacks. So a launcher first claims the port: it holds an
+ * abstract Unix socket named after it (released by the kernel when the
+ * launcher dies, however it dies) and checks that nothing else listens there.
  */
 import type { Subprocess } from 'bun';
-import { loadConfigOrExit } from './process.ts';
+import { loadLauncherConfig } from './config/launcher-config.ts';
+import {
+  announceWhenReady,
+  EXIT_STARTUP_FAILED,
+  loadConfigOrExit,
+  requireFreePorts,
+} from './process.ts';
 
-const config = loadConfigOrExit();
+const config = loadConfigOrExit(() => loadLauncherConfig());
 const bun = process.execPath;
 const tcpChildren: Subprocess[] = [];
 const httpChildren: Subprocess[] = [];
@@ -20,9 +32,12 @@ function spawn(script: string, group: Subprocess[], env: Record<string, string> 
     stdio: ['inherit', 'inherit', 'inherit'],
     env: { ...process.env, ...env, USERMGR_SUPERVISED: '1' },
     onExit(_proc, code, signal) {
-      if (!exiting && (code !== 0 || signal))
+      // A start-up failure was already explained in one line by the child.
+      if (!exiting && (code !== 0 || signal) && code !== EXIT_STARTUP_FAILED)
         console.error(`${script} exited (${code ?? signal}); stopping the others`);
-      void stopAll(code ?? (signal ? 1 : 0));
+      // A child that dies of the SIGTERM sent to stop it (still starting, no handler yet) did not fail.
+      const stoppedByUs = exiting && signal === 'SIGTERM';
+      void stopAll(code ?? (signal && !stoppedByUs ? 1 : 0));
     },
   });
   group.push(child);
@@ -62,12 +77,38 @@ async function waitForTcp(port: number, timeoutMs: number): Promise<boolean> {
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stopAll(0));
 
+/**
+ * Fails (one line, EXIT_STARTUP_FAILED) when another launcher holds the HTTP
+ * port. The claim lasts as long as this process.
+ */
+function claimHttpPort(): void {
+  const { port } = config.http;
+  // Abstract sockets are Linux's; elsewhere the port probe below is the only check.
+  if (port === 0 || process.platform !== 'linux') return;
+  try {
+    Bun.listen({ unix: `\0usermgr-launcher-http-port-${port}`, socket: { data() {} } });
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
+    console.error(
+      `port ${port} is taken by another usermgr launcher (npm start): stop it, or set HTTP_PORT to a free port`,
+    );
+    process.exit(EXIT_STARTUP_FAILED);
+  }
+}
+
 if (config.tcp.port === 0) {
   console.error(
     'TCP_PORT=0 cannot be used with npm start: the HTTP server must know the port. Set TCP_PORT.',
   );
   process.exit(2);
 }
+claimHttpPort();
+// Every port the children will listen on, checked before any of them starts.
+await requireFreePorts([
+  { variable: 'HTTP_PORT', host: config.http.host, port: config.http.port },
+  { variable: 'TCP_PORT', host: config.tcp.host, port: config.tcp.port },
+  { variable: 'TCP_METRICS_PORT', host: config.tcp.host, port: config.tcp.metricsPort },
+]);
 spawn('tcp/main.ts', tcpChildren);
 if (!(await waitForTcp(config.tcp.port, 30_000))) {
   if (!exiting) console.error(`the TCP server did not start listening on port ${config.tcp.port}`);
@@ -80,4 +121,10 @@ if (!(await waitForTcp(config.tcp.port, 30_000))) {
     console.warn('HTTP_PORT=0: running one HTTP server (several can only share a set port)');
   const env: Record<string, string> = processes > 1 ? { HTTP_REUSE_PORT: 'true' } : {};
   for (let i = 0; i < processes; i++) spawn('http/main.ts', httpChildren, env);
+  // With HTTP_PORT=0 only the HTTP server knows its port, and it announces itself.
+  if (config.http.port !== 0) {
+    const host = ['0.0.0.0', '::'].includes(config.http.host) ? '127.0.0.1' : config.http.host;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}/`;
+    void announceWhenReady(url, () => exiting);
+  }
 }

@@ -1,10 +1,11 @@
 /** What both server processes do the same way at start and at stop. */
-import { type Config, ConfigError, loadConfig } from './config.ts';
+import { ConfigError } from './config/reader.ts';
+import { explainStartupFailure, type PortSetting, type StartupContext } from './startup-failure.ts';
 
-/** Loads the configuration, or prints what is wrong and exits with status 2. */
-export function loadConfigOrExit(): Config {
+/** Loads a process's configuration, or prints what is wrong and exits with status 2. */
+export function loadConfigOrExit<T>(load: () => T): T {
   try {
-    return loadConfig();
+    return load();
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(err.message);
@@ -33,4 +34,86 @@ export function onShutdown(stop: () => Promise<void>): void {
   };
   process.on('SIGTERM', handle);
   process.on('SIGINT', process.env.USERMGR_SUPERVISED === '1' ? () => {} : handle);
+}
+
+/** Exit status of a start-up failure that was explained in one line (the launcher adds nothing). */
+export const EXIT_STARTUP_FAILED = 3;
+
+/**
+ * Runs `start`; a known start-up failure (a port in use, a missing database,
+ * ...) prints one line saying what to do and exits EXIT_STARTUP_FAILED,
+ * without a stack trace. Anything else is thrown on.
+ */
+export async function startOrExit<T>(
+  start: () => T | Promise<T>,
+  context: StartupContext,
+): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    const line = explainStartupFailure(err, context);
+    if (line === null) throw err;
+    console.error(line);
+    process.exit(EXIT_STARTUP_FAILED);
+  }
+}
+
+/**
+ * Exits (one line, EXIT_STARTUP_FAILED) unless every port can be bound by
+ * this process alone. Bun's own listeners may carry SO_REUSEPORT (Bun 1.4
+ * sets it on some Bun.serve sockets without being asked), and then a second
+ * server on the same port binds without an error and silently takes half the
+ * connections. A probe bound with Bun.listen does not set it, so it fails
+ * against any listener, shared or not. Port 0 is skipped.
+ */
+export async function requireFreePorts(ports: readonly PortSetting[]): Promise<void> {
+  for (const setting of ports) {
+    if (setting.port === 0) continue;
+    const { host, port } = setting;
+    await startOrExit(
+      () => Bun.listen({ hostname: host, port, socket: { data() {} } }).stop(true),
+      {
+        ports: [setting],
+      },
+    );
+  }
+}
+
+/** How long the stack may take to become ready before the reason is printed. */
+const READY_PATIENCE_MS = 10_000;
+
+/** Why `url`/readyz does not answer 200, or null when it does. */
+async function notReadyReason(url: string): Promise<string | null> {
+  try {
+    const res = await fetch(`${url}readyz`, { signal: AbortSignal.timeout(3000) });
+    if (res.status === 200) return null;
+    const body = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
+    return body?.error?.message ?? `/readyz answered ${res.status}`;
+  } catch (err) {
+    return `no answer from ${url}readyz (${(err as Error).message})`;
+  }
+}
+
+/**
+ * Prints "usermgr is up: <url>" once, when /readyz of the whole stack (the
+ * HTTP server, and through it a TCP server and its store) answers 200. If it
+ * has not after READY_PATIENCE_MS, prints why once and keeps waiting.
+ * Stops when `gaveUp()` turns true (the stack is stopping).
+ */
+export async function announceWhenReady(url: string, gaveUp: () => boolean): Promise<void> {
+  const complainAt = performance.now() + READY_PATIENCE_MS;
+  let complained = false;
+  while (!gaveUp()) {
+    const reason = await notReadyReason(url);
+    if (gaveUp()) return;
+    if (reason === null) {
+      console.log(`usermgr is up: ${url}`);
+      return;
+    }
+    if (!complained && performance.now() >= complainAt) {
+      complained = true;
+      console.error(`usermgr is not ready yet at ${url}: ${reason}`);
+    }
+    await Bun.sleep(200);
+  }
 }

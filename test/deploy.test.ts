@@ -16,19 +16,41 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { declaredVariables } from '../src/config/declared.ts';
+import { loadHttpConfig } from '../src/config/http-config.ts';
+import { loadTcpConfig } from '../src/config/tcp-config.ts';
+import type { Env } from '../src/config/variable.ts';
+import { startHttpApp } from '../src/http/start.ts';
+import { silentLogger } from '../src/log.ts';
+import { jsonInit, type Stack, startStack } from './fixture.ts';
+import { startFakeS3 } from './media/fake-s3.ts';
+import { jpeg } from './support/images.ts';
+import { createTestDatabase } from './support/mysql.ts';
+import { guardProcesses } from './support/orphans.ts';
+import { freePort } from './support/redis.ts';
+import { type Server, spawnServer } from './support/servers.ts';
 
 const root = resolve(import.meta.dir, '..');
 const deploy = join(root, 'deploy');
 const scratch = mkdtempSync(join(tmpdir(), 'usermgr-deploy-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-function run(cmd: string[]): { code: number; output: string } {
+function run(
+  cmd: string[],
+  env: Record<string, string> = {},
+  cwd?: string,
+): { code: number; output: string } {
   const tool = Bun.which(cmd[0] as string);
   if (tool === null)
     throw new Error(
       `${cmd[0]} is not installed: apt-get install -y ${cmd[0] === 'nginx' ? 'nginx-light' : cmd[0]}`,
     );
-  const proc = Bun.spawnSync(cmd, { stderr: 'pipe', stdout: 'pipe' });
+  const proc = Bun.spawnSync(cmd, {
+    ...(cwd === undefined ? {} : { cwd }),
+    stderr: 'pipe',
+    stdout: 'pipe',
+    env: { ...process.env, ...env },
+  });
   return {
     code: proc.exitCode,
     output: `${proc.stdout.toString()}${proc.stderr.toString()}`.trim(),
@@ -42,10 +64,90 @@ function yamlDocs(file: string): Yaml[] {
   return (Array.isArray(parsed) ? parsed : [parsed]).filter(Boolean);
 }
 
-/** The variables the servers read (src/config.ts), so deployment files cannot set ones that do nothing. */
+/** A self-signed certificate and an nginx.conf around `site` in `dir`; returns the conf's path. */
+function nginxConfig(dir: string, site: string, main = ''): { conf: string } {
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  const cert = run([
+    'openssl',
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=localhost',
+    '-days',
+    '1',
+    '-keyout',
+    join(dir, 'key.pem'),
+    '-out',
+    join(dir, 'cert.pem'),
+  ]);
+  expect(cert.code).toBe(0);
+  writeFileSync(
+    join(dir, 'site.conf'),
+    site
+      .replace('/etc/ssl/usermgr/fullchain.pem', join(dir, 'cert.pem'))
+      .replace('/etc/ssl/usermgr/privkey.pem', join(dir, 'key.pem')),
+  );
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `${main}pid ${dir}/nginx.pid;\nerror_log ${dir}/logs/error.log;\nevents {}\nhttp {\n  access_log off;\n  include ${dir}/site.conf;\n}\n`,
+  );
+  return { conf };
+}
+
+/** A user with a picture on `stack`: their token and the picture's path. */
+async function signUpWithPicture(stack: Stack): Promise<{ value: string; picture: string }> {
+  const credentials = { username: 'behind_nginx', password: 'a long password' };
+  await stack.fetch('/open_api/v1/register', jsonInit('POST', credentials));
+  const login = await stack.fetch('/open_api/v1/authenticate', jsonInit('POST', credentials));
+  const { token } = (await login.json()) as { token: string };
+  const upload = await stack.fetch('/api/v1/me/picture', {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token}` },
+    body: await jpeg(),
+  });
+  const { user } = (await upload.json()) as { user: { picture_url: string } };
+  return { value: token, picture: user.picture_url };
+}
+
+/** Stand-ins for what the Secrets hold, valid for the configuration reader. */
+const SECRET_VALUES: Record<string, string> = {
+  'usermgr-secrets/MYSQL_URL': 'mysql://usermgr:pw@mysql:3306/usermgr',
+  'usermgr-secrets/SESSION_SECRET': 's'.repeat(48),
+  'usermgr-secrets/ADMIN_TOKEN': 'a'.repeat(44),
+  'usermgr-s3/bucket': 'usermgr-pictures',
+  'usermgr-s3/endpoint': 'https://s3.example.com',
+  'usermgr-s3/region': 'eu-west-1',
+  'usermgr-s3/access-key-id': 'AKIAEXAMPLE',
+  'usermgr-s3/secret-access-key': 'example-secret',
+};
+
+/** The environment a container of the manifests gets: its ConfigMaps, then its own env. */
+function containerEnv(docs: Yaml[], container: Yaml): Env {
+  const env: Env = {};
+  for (const from of container.envFrom ?? []) {
+    const map = docs.find(
+      (d) => d.kind === 'ConfigMap' && d.metadata.name === from.configMapRef?.name,
+    );
+    if (map === undefined)
+      throw new Error(`envFrom names no ConfigMap of the manifests: ${JSON.stringify(from)}`);
+    Object.assign(env, map.data);
+  }
+  for (const variable of container.env ?? []) {
+    const ref = variable.valueFrom?.secretKeyRef;
+    if (ref !== undefined) env[variable.name] = SECRET_VALUES[`${ref.name}/${ref.key}`];
+    else if (variable.valueFrom?.fieldRef !== undefined) env[variable.name] = '0';
+    else env[variable.name] = variable.value;
+  }
+  return env;
+}
+
+/** The variables the servers declare (src/config/), so deployment files cannot set ones that do nothing. */
 function configVariables(): Set<string> {
-  const source = readFileSync(join(root, 'src/config.ts'), 'utf8');
-  return new Set([...source.matchAll(/read\.\w+\(\s*'([A-Z0-9_]+)'/g)].map((m) => m[1] as string));
+  return new Set(declaredVariables().map((v) => v.name));
 }
 
 describe('deployment files', () => {
@@ -86,37 +188,9 @@ describe('deployment files', () => {
   });
 
   it('should pass nginx -t, with the body limit and forwarded headers the app expects', () => {
-    const dir = join(scratch, 'nginx');
-    mkdirSync(join(dir, 'logs'), { recursive: true });
-    const cert = run([
-      'openssl',
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-days',
-      '1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ]);
-    expect(cert.code).toBe(0);
     const site = readFileSync(join(deploy, 'nginx/usermgr.conf'), 'utf8');
-    writeFileSync(
-      join(dir, 'site.conf'),
-      site
-        .replace('/etc/ssl/usermgr/fullchain.pem', join(dir, 'cert.pem'))
-        .replace('/etc/ssl/usermgr/privkey.pem', join(dir, 'key.pem')),
-    );
-    writeFileSync(
-      join(dir, 'nginx.conf'),
-      `pid ${dir}/nginx.pid;\nerror_log ${dir}/logs/error.log;\nevents {}\nhttp {\n  access_log off;\n  include ${dir}/site.conf;\n}\n`,
-    );
-    const result = run(['nginx', '-t', '-p', dir, '-c', join(dir, 'nginx.conf')]);
+    const { conf } = nginxConfig(join(scratch, 'nginx'), site);
+    const result = run(['nginx', '-t', '-p', join(scratch, 'nginx'), '-c', conf]);
     expect(result.output).toContain('test is successful');
     expect(result.code).toBe(0);
     expect(site).toMatch(/keepalive \d+;/);
@@ -124,6 +198,69 @@ describe('deployment files', () => {
     expect(site).toContain('proxy_set_header X-Forwarded-Proto $scheme;');
     expect(site).toContain('proxy_set_header Connection "";');
   });
+
+  it('should answer through the example nginx with one of each header (one owner: the app or nginx)', async () => {
+    const stack = await startStack({ env: { TRUST_PROXY: 'true' } });
+    const dir = join(scratch, 'nginx-running');
+    const [https, http] = [await freePort(), await freePort()];
+    const site = readFileSync(join(deploy, 'nginx/usermgr.conf'), 'utf8')
+      .replace('server 127.0.0.1:8080', `server 127.0.0.1:${new URL(stack.url).port}`)
+      .replaceAll(/listen \[::\]:\d+[^;]*;/g, '')
+      .replace('listen 80;', `listen 127.0.0.1:${http};`)
+      .replace('listen 443 ssl http2;', `listen 127.0.0.1:${https} ssl http2;`);
+    const { conf } = nginxConfig(dir, site, 'daemon off;\nmaster_process off;\n');
+    const nginx = Bun.spawn(['nginx', '-p', dir, '-c', conf], { stdout: 'ignore', stderr: 'pipe' });
+    try {
+      const token = await signUpWithPicture(stack);
+      const base = `https://127.0.0.1:${https}`;
+      // curl shows the header lines as sent; the app runs in this process, so not spawnSync.
+      const headersOf = async (path: string, auth = false) => {
+        const args = [
+          'curl',
+          '-ks',
+          '--max-time',
+          '5',
+          '-o',
+          '/dev/null',
+          '-D',
+          '-',
+          `${base}${path}`,
+        ];
+        if (auth) args.push('-H', `authorization: Bearer ${token.value}`);
+        return new Response(Bun.spawn(args, { stdout: 'pipe' }).stdout).text();
+      };
+      const until = performance.now() + 10_000;
+      while (!(await headersOf('/healthz')).startsWith('HTTP/')) {
+        if (performance.now() > until) throw new Error('nginx did not start');
+        await Bun.sleep(50);
+      }
+      for (const [path, auth] of [
+        ['/', false],
+        ['/login', false],
+        ['/healthz', false],
+        ['/api/v1/me', true],
+        [token.picture, false],
+        ['/pictures/nothing.webp', false],
+      ] as const) {
+        const raw = await headersOf(path, auth);
+        const names = raw
+          .split('\r\n')
+          .slice(1)
+          .map((line) => line.split(':')[0]?.toLowerCase() ?? '')
+          .filter((name) => name !== '' && name !== 'set-cookie');
+        const twice = names.filter((name, i) => names.indexOf(name) !== i);
+        expect({ path, twice }).toEqual({ path, twice: [] });
+        expect({ path, hsts: names.includes('strict-transport-security') }).toEqual({
+          path,
+          hsts: true,
+        });
+      }
+    } finally {
+      nginx.kill('SIGTERM');
+      await nginx.exited;
+      await stack.stop();
+    }
+  }, 60_000);
 
   it('should describe MySQL 8, Redis 7 and both servers with health checks in compose.yaml', () => {
     const [compose] = yamlDocs(join(deploy, 'compose.yaml'));
@@ -142,6 +279,16 @@ describe('deployment files', () => {
       );
       expect(unknown).toEqual([]);
     }
+  });
+
+  it("should be a compose file Debian 12's docker-compose 1.29 accepts, as Compose v2 does", () => {
+    const file = join(deploy, 'compose.yaml');
+    // 1.29 refuses a top-level `name:`; v2 needs none (README: `-p usermgr`).
+    expect(Object.keys(yamlDocs(file)[0] as Yaml).sort()).toEqual(['services', 'volumes', 'x-app']);
+    const result = run(['docker-compose', '-f', file, 'config', '-q'], {
+      SESSION_SECRET: 'x'.repeat(48),
+    });
+    expect(result).toEqual({ code: 0, output: '' });
   });
 
   it('should build the image from a Bun base image, as a non-root user, with a health check', () => {
@@ -173,4 +320,240 @@ describe('deployment files', () => {
     const known = configVariables();
     expect(Object.keys(config).filter((v) => !known.has(v))).toEqual([]);
   });
+
+  it("should leave no install script unreviewed by npm's allowScripts on a fresh npm ci", () => {
+    // A dry run from the lockfile alone, as on a fresh clone: the installed tree
+    // of this checkout may be shared and is not what a newcomer gets.
+    const dir = join(scratch, 'npm-ci');
+    mkdirSync(dir);
+    for (const file of ['package.json', 'package-lock.json'])
+      copyFileSync(join(root, file), join(dir, file));
+    const result = run(
+      ['npm', 'ci', '--dry-run', '--prefer-offline', '--no-audit', '--no-fund'],
+      {},
+      dir,
+    );
+    expect(result.code).toBe(0);
+    expect(result.output).toMatch(/added \d+ packages/);
+    expect(result.output).not.toContain('install-scripts');
+  }, 60_000);
+
+  it('should give several Kubernetes TCP pods one picture store: S3 from secret references, PICTURES_SHARED on', () => {
+    const docs = readdirSync(join(deploy, 'k8s')).flatMap((f) => yamlDocs(join(deploy, 'k8s', f)));
+    const tcp = docs.find(
+      (d) => d.kind === 'StatefulSet' && d.metadata.name === 'usermgr-tcp',
+    ) as Yaml;
+    expect(tcp.spec.replicas).toBeGreaterThan(1);
+    // No volume of a pod's own that could hold pictures (or anything else that must outlive it).
+    expect(tcp.spec.volumeClaimTemplates).toBeUndefined();
+    const [container] = tcp.spec.template.spec.containers;
+    const secretVariables = (container.env as Yaml[])
+      .filter((v) => v.valueFrom?.secretKeyRef !== undefined)
+      .map((v) => v.name);
+    for (const name of [
+      'MYSQL_URL',
+      'SESSION_SECRET',
+      'S3_BUCKET',
+      'S3_ACCESS_KEY_ID',
+      'S3_SECRET_ACCESS_KEY',
+    ])
+      expect(secretVariables).toContain(name);
+    const known = configVariables();
+    expect((container.env as Yaml[]).map((v) => v.name).filter((v) => !known.has(v))).toEqual([]);
+    const config = loadTcpConfig(containerEnv(docs, container));
+    expect(config.pictures.shared).toBe(true);
+    expect(config.pictures.s3.bucket).toBe('usermgr-pictures');
+    expect(config.mysql.url).not.toBe('');
+    // Without the S3 settings, such a pod refuses to start.
+    const withoutS3 = Object.fromEntries(
+      Object.entries(containerEnv(docs, container)).filter(([name]) => !name.startsWith('S3_')),
+    );
+    expect(() => loadTcpConfig(withoutS3)).toThrow(
+      'PICTURES_SHARED="true": expected S3_BUCKET as well',
+    );
+    // The HTTP pods read the shared settings and nothing of the TCP pods' secrets.
+    const http = docs.find(
+      (d) => d.kind === 'Deployment' && d.metadata.name === 'usermgr-http',
+    ) as Yaml;
+    expect(() =>
+      loadHttpConfig(containerEnv(docs, http.spec.template.spec.containers[0])),
+    ).not.toThrow();
+  });
+});
+
+/** What systemd would run for a unit: its command, directory and environment. */
+function unitCommand(unit: string, envFile: string): { cmd: string[]; cwd: string; env: Env } {
+  const setting = (key: string) =>
+    [...unit.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => (m[1] as string).trim());
+  const env: Env = {};
+  for (const assignment of setting('Environment')) {
+    const [name, ...value] = assignment.split('=');
+    env[name as string] = value.join('=');
+  }
+  expect(setting('EnvironmentFile')).toEqual([envFile]);
+  // systemd: "settings from these files override settings made with Environment=".
+  for (const line of readFileSync(envFile, 'utf8').split('\n')) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+    if (match) env[match[1] as string] = match[2] as string;
+  }
+  const [exec] = setting('ExecStart');
+  return { cmd: (exec as string).split(/\s+/), cwd: setting('WorkingDirectory')[0] as string, env };
+}
+
+describe('integration: the systemd units with the env file they suggest (a copy of .env.example)', () => {
+  const guard = guardProcesses('systemd');
+  afterAll(() => guard.release());
+
+  it("should keep the units' DATA_DIR and HTTP_REUSE_PORT: the TCP server writes its state there, two HTTP instances share the port", async () => {
+    const stateDir = join(guard.dir, 'var-lib-usermgr');
+    const [httpPort, tcpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+    // What an operator does: copy the example, pick ports, nothing else.
+    const envFile = join(guard.dir, 'usermgr.env');
+    writeFileSync(
+      envFile,
+      readFileSync(join(root, '.env.example'), 'utf8')
+        .replace(/^HTTP_PORT=.*$/m, `HTTP_PORT=${httpPort}`)
+        .replace(/^TCP_PORT=.*$/m, `TCP_PORT=${tcpPort}`)
+        .replace(/^TCP_METRICS_PORT=.*$/m, `TCP_METRICS_PORT=${metricsPort}`)
+        .replace(/^ARGON2_MEMORY_KIB=.*$/m, 'ARGON2_MEMORY_KIB=1024')
+        .replace(/^LOG_LEVEL=.*$/m, 'LOG_LEVEL=warn'),
+    );
+    const unit = (name: string) =>
+      readFileSync(join(deploy, 'systemd', name), 'utf8')
+        .replaceAll('/etc/usermgr/usermgr.env', envFile)
+        .replaceAll('/var/lib/usermgr', stateDir)
+        .replaceAll('/opt/usermgr/node_modules/.bin/bun', process.execPath)
+        .replaceAll('/opt/usermgr', root);
+    const procs: Server[] = [];
+    const start = (name: string) => {
+      const { cmd, cwd, env } = unitCommand(unit(name), envFile);
+      // StateDirectory= creates the directory before the service starts.
+      mkdirSync(stateDir, { recursive: true });
+      const proc = Bun.spawn(cmd, {
+        cwd,
+        env: { PATH: process.env.PATH ?? '', ...env },
+        stdin: 'ignore',
+        stdout: 'pipe',
+        stderr: 'pipe',
+      });
+      guard.track(proc.pid);
+      procs.push(proc);
+      return proc;
+    };
+    try {
+      start('usermgr-tcp.service');
+      const http = [start('usermgr-http@.service'), start('usermgr-http@.service')];
+      const url = `http://127.0.0.1:${httpPort}`;
+      const until = performance.now() + 20_000;
+      while (
+        (await fetch(`${url}/readyz`).then(
+          (r) => r.status,
+          () => 0,
+        )) !== 200
+      ) {
+        if (performance.now() > until) throw new Error('the units did not become ready');
+        await Bun.sleep(50);
+      }
+      await Bun.sleep(300);
+      // Both HTTP instances are still running (the second could bind the shared port).
+      for (const proc of http) expect(proc.exitCode).toBeNull();
+      expect(readdirSync(stateDir).sort()).toContain('usermgr.sqlite');
+      expect(readdirSync(stateDir)).toContain('session-secret');
+    } finally {
+      for (const proc of procs) proc.kill('SIGTERM');
+      await Promise.all(procs.map((proc) => proc.exited));
+    }
+  }, 60_000);
+});
+
+describe('integration: two TCP servers told they are several (PICTURES_SHARED=true)', () => {
+  const guard = guardProcesses('shared-pictures');
+  afterAll(() => guard.release());
+  const s3 = startFakeS3();
+  afterAll(() => s3.stop());
+
+  function startTcp(env: Record<string, string>): Server {
+    return spawnServer(guard, 'src/tcp/main.ts', {
+      LOG_LEVEL: 'error',
+      DATA_DIR: join(guard.dir, `data-${env.WORKER_ID}`),
+      REDIS_URL: '',
+      TCP_METRICS_PORT: '0',
+      PICTURES_SHARED: 'true',
+      SESSION_SECRET: 'shared-pictures-test-secret'.padEnd(48, '!'),
+      ARGON2_MEMORY_KIB: '1024',
+      ARGON2_TIME_COST: '1',
+      ...env,
+    });
+  }
+
+  it('should refuse to start either of them without S3_BUCKET', async () => {
+    const procs = [1, 2].map((id) =>
+      startTcp({ WORKER_ID: String(id), TCP_PORT: '0', MYSQL_URL: '' }),
+    );
+    for (const proc of procs) {
+      expect(await proc.exited).toBe(2);
+      const stderr = await new Response(proc.stderr).text();
+      expect(stderr).toContain('PICTURES_SHARED="true": expected S3_BUCKET as well');
+    }
+  }, 30_000);
+
+  it('should serve a picture stored through one of them from the other, with S3', async () => {
+    const database = await createTestDatabase();
+    const ports = [await freePort(), await freePort()];
+    const procs = ports.map((port, i) =>
+      startTcp({
+        WORKER_ID: String(i + 1),
+        TCP_PORT: String(port),
+        MYSQL_URL: database.url,
+        S3_BUCKET: s3.bucket,
+        S3_ENDPOINT: s3.endpoint,
+        S3_REGION: s3.region,
+        S3_ACCESS_KEY_ID: s3.accessKeyId,
+        S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      }),
+    );
+    // One HTTP server in front of each TCP server, so that which one answers is certain.
+    const https = ports.map((port) =>
+      startHttpApp(
+        loadHttpConfig({ LOG_LEVEL: 'silent', HTTP_PORT: '0', TCP_ADDRS: `127.0.0.1:${port}` }),
+        silentLogger,
+      ),
+    );
+    try {
+      for (const http of https) {
+        const until = performance.now() + 20_000;
+        while ((await fetch(`${http.url}readyz`)).status !== 200) {
+          if (performance.now() > until) throw new Error('a TCP server did not become ready');
+          await Bun.sleep(50);
+        }
+      }
+      const [first, second] = https as [(typeof https)[0], (typeof https)[0]];
+      const credentials = { username: 'shared_pictures', password: 'a long password' };
+      expect(
+        (await fetch(`${first.url}open_api/v1/register`, jsonInit('POST', credentials))).status,
+      ).toBe(200);
+      const login = await fetch(
+        `${first.url}open_api/v1/authenticate`,
+        jsonInit('POST', credentials),
+      );
+      const { token } = (await login.json()) as { token: string };
+      const upload = await fetch(`${first.url}api/v1/me/picture`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}` },
+        body: await jpeg(),
+      });
+      expect(upload.status).toBe(200);
+      const { user } = (await upload.json()) as { user: { picture_url: string } };
+      for (const http of [first, second]) {
+        const res = await fetch(new URL(user.picture_url, http.url));
+        expect({ via: http.url, status: res.status }).toEqual({ via: http.url, status: 200 });
+        expect(res.headers.get('content-type')).toBe('image/webp');
+      }
+    } finally {
+      await Promise.all(https.map((http) => http.stop()));
+      for (const proc of procs) proc.kill('SIGTERM');
+      await Promise.all(procs.map((proc) => proc.exited));
+      await database.drop();
+    }
+  }, 60_000);
 });

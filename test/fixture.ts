@@ -13,7 +13,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Config, type Env, loadConfig } from '../src/config.ts';
+import { loadHttpConfig } from '../src/config/http-config.ts';
+import { loadTcpConfig, type TcpConfig } from '../src/config/tcp-config.ts';
+import type { Env } from '../src/config/variable.ts';
 import { type HttpApp, startHttpApp } from '../src/http/start.ts';
 import { type Logger, silentLogger } from '../src/log.ts';
 import { startTcpApp, type TcpApp } from '../src/tcp/start.ts';
@@ -27,7 +29,7 @@ export interface Stack {
   tcp: TcpApp;
   http: HttpApp;
   /** The TCP server's configuration (store, cache, secrets). */
-  config: Config;
+  config: TcpConfig;
   /** fetch() relative to the stack's URL. */
   fetch(path: string, init?: RequestInit): Promise<Response>;
   /** Stops the TCP server and starts it again on the same port, with the same data; waits until ready. */
@@ -69,12 +71,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     RATE_LIMIT_IP_BURST: '1000000',
     ...options.env,
   };
-  let config = loadConfig({ ...base, TCP_PORT: '0' });
+  let config = loadTcpConfig({ ...base, TCP_PORT: '0' });
   let tcp = await startTcpApp(config, log);
   const tcpPort = tcp.server.port;
-  config = loadConfig({ ...base, TCP_PORT: String(tcpPort) });
+  config = loadTcpConfig({ ...base, TCP_PORT: String(tcpPort) });
   const http = startHttpApp(
-    loadConfig({ ...base, HTTP_PORT: '0', TCP_ADDRS: `127.0.0.1:${tcpPort}` }),
+    loadHttpConfig({ ...base, HTTP_PORT: '0', TCP_ADDRS: `127.0.0.1:${tcpPort}` }),
     log,
   );
 

@@ -16,8 +16,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import { readdirSync } from 'node:fs';
 import { SessionTokens } from '../src/core/session-tokens.ts';
-import { NICKNAME_RULE, PASSWORD_RULE, USERNAME_RULE } from '../src/core/validation.ts';
 import type { RevokedSession, UserRow } from '../src/store/port.ts';
+import { NICKNAME_RULE, PASSWORD_RULE, USERNAME_RULE } from '../src/wire/account-rules.ts';
 import { jsonInit, type Stack, startStack } from './fixture.ts';
 import {
   type Answer,

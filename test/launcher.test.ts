@@ -2,14 +2,19 @@
  * `npm start` (src/main.ts) end to end on SQLite: the TCP server and the
  * HTTP servers as child processes, several HTTP servers sharing one port,
  * a sign-up and a login through them, and SIGTERM stopping every process.
+ * Then the first run as a newcomer meets it: one launcher per port, "usermgr
+ * is up" only once the stack is ready, known start-up failures in one line,
+ * `.env.example` copied with another port, and the README's curl example.
  */
 import { afterAll, describe, expect, it } from 'bun:test';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Subprocess } from 'bun';
 import { jsonInit } from './fixture.ts';
+import { jpeg } from './support/images.ts';
+import { TEST_MYSQL_URL } from './support/mysql.ts';
 import { guardProcesses } from './support/orphans.ts';
 import { freePort } from './support/redis.ts';
+import { type Server, spawnServer } from './support/servers.ts';
 
 const root = join(import.meta.dir, '..');
 // Kills the launcher and its children even if an assertion (or this process) dies first.
@@ -17,22 +22,60 @@ const guard = guardProcesses('launcher');
 const dataDir = join(guard.dir, 'data');
 afterAll(() => guard.release());
 
-function launch(env: Record<string, string>): Subprocess {
-  const proc = Bun.spawn([process.execPath, join(root, 'src/main.ts')], {
-    env: {
-      ...process.env,
-      LOG_LEVEL: 'warn',
-      DATA_DIR: dataDir,
-      MYSQL_URL: '',
-      REDIS_URL: '',
-      TCP_METRICS_PORT: '0',
-      ...env,
-    },
-    stdout: 'ignore',
-    stderr: 'pipe',
+type Launched = Server;
+
+/** Runs `script` (default: the launcher) as `npm start` would, with the test's settings over `env`. */
+function launch(env: Record<string, string>, script = 'src/main.ts'): Launched {
+  return spawnServer(guard, script, {
+    LOG_LEVEL: 'warn',
+    DATA_DIR: dataDir,
+    MYSQL_URL: '',
+    REDIS_URL: '',
+    TCP_METRICS_PORT: '0',
+    ...env,
   });
-  guard.track(proc.pid);
-  return proc;
+}
+
+/** Waits for the process to exit; its status and what it printed. */
+async function outcome(proc: Launched): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [stdout, stderr] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+  ]);
+  return { code: await proc.exited, stdout, stderr };
+}
+
+async function readyStatus(url: string): Promise<number> {
+  return fetch(`${url}/readyz`).then(
+    (r) => r.status,
+    () => 0,
+  );
+}
+
+/** Collects a pipe as it is written, so that a test can wait for a line. */
+function collect(stream: ReadableStream<Uint8Array>): { text: () => string } {
+  let text = '';
+  const decoder = new TextDecoder();
+  const reader = stream.getReader();
+  void (async () => {
+    for (let read = await reader.read(); !read.done; read = await reader.read())
+      text += decoder.decode(read.value, { stream: true });
+  })();
+  return { text: () => text };
+}
+
+/** Three free ports for a stack of its own. */
+async function ports(): Promise<{ http: number; tcp: number; metrics: number }> {
+  return { http: await freePort(), tcp: await freePort(), metrics: await freePort() };
+}
+
+function stackEnv(p: { http: number; tcp: number; metrics: number }): Record<string, string> {
+  return {
+    HTTP_PORT: String(p.http),
+    TCP_PORT: String(p.tcp),
+    TCP_ADDRS: `127.0.0.1:${p.tcp}`,
+    TCP_METRICS_PORT: String(p.metrics),
+  };
 }
 
 function childPids(pid: number): string[] {
@@ -109,8 +152,12 @@ describe('integration: npm start (src/main.ts)', () => {
 
     const pids = childPids(proc.pid);
     proc.kill('SIGTERM');
-    expect(await proc.exited).toBe(0);
+    const { code, stdout } = await outcome(proc);
+    expect(code).toBe(0);
     for (const pid of pids) expect(() => readFileSync(`/proc/${pid}/cmdline`)).toThrow();
+    // Once for the whole stack, not once per HTTP server.
+    expect(stdout.match(/usermgr is up/g)).toEqual(['usermgr is up']);
+    expect(stdout).toContain(`usermgr is up: http://127.0.0.1:${httpPort}/`);
   }, 60_000);
 
   it('should run one HTTP server when HTTP_PORT=0, since several cannot share a random port', async () => {
@@ -124,12 +171,202 @@ describe('integration: npm start (src/main.ts)', () => {
     await until('the HTTP server', async () =>
       children(proc.pid).includes('http/main.ts') ? true : null,
     );
-    await Bun.sleep(500);
+    // Only that server knows its random port, so it is the one that says so.
+    const stdout = collect(proc.stdout);
+    await until('"usermgr is up"', async () =>
+      /usermgr is up: http:\/\/127\.0\.0\.1:\d+\//.test(stdout.text()) ? true : null,
+    );
     expect(children(proc.pid)).toEqual(['http/main.ts', 'tcp/main.ts']);
     proc.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
-    expect(await new Response(proc.stderr as ReadableStream).text()).toContain(
+    expect(await new Response(proc.stderr).text()).toContain(
       'HTTP_PORT=0: running one HTTP server',
     );
+    expect(stdout.text().match(/usermgr is up/g)).toEqual(['usermgr is up']);
+  }, 60_000);
+
+  it('should refuse a second launcher on the same HTTP port at once, naming the port and HTTP_PORT', async () => {
+    const first = await ports();
+    const proc = launch({ ...stackEnv(first), HTTP_PROCESSES: '2' });
+    const url = `http://127.0.0.1:${first.http}`;
+    await until('the first stack', async () => ((await readyStatus(url)) === 200 ? true : null));
+    // A user only the first stack has.
+    const credentials = { username: 'first_stack_user', password: 'a long password' };
+    expect((await fetch(`${url}/open_api/v1/register`, jsonInit('POST', credentials))).status).toBe(
+      200,
+    );
+
+    // Its own TCP ports and data, so that only the HTTP port is shared.
+    const second = await ports();
+    const started = performance.now();
+    const rival = await outcome(
+      launch({
+        ...stackEnv({ ...second, http: first.http }),
+        DATA_DIR: join(guard.dir, 'rival-data'),
+      }),
+    );
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(rival.code).toBe(3);
+    expect(rival.stderr.trim().split('\n')).toEqual([
+      `port ${first.http} is taken by another usermgr launcher (npm start): stop it, or set HTTP_PORT to a free port`,
+    ]);
+    expect(rival.stdout).not.toContain('usermgr is up');
+
+    // Every answer still comes from the first stack: fresh connections, and each knows the user.
+    for (let i = 0; i < 12; i++) {
+      const login = await fetch(`${url}/open_api/v1/authenticate`, {
+        ...jsonInit('POST', credentials),
+        headers: { 'content-type': 'application/json', connection: 'close' },
+      });
+      expect(login.status).toBe(200);
+    }
+    proc.kill('SIGTERM');
+    expect((await outcome(proc)).code).toBe(0);
+  }, 60_000);
+
+  it('should say in one line which variable to change when a port is taken, without a stack trace', async () => {
+    const taken = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
+    try {
+      const cases = [
+        { variable: 'HTTP_PORT', script: 'src/main.ts' },
+        { variable: 'TCP_PORT', script: 'src/main.ts' },
+        { variable: 'TCP_METRICS_PORT', script: 'src/main.ts' },
+        { variable: 'TCP_PORT', script: 'src/tcp/main.ts' },
+        { variable: 'TCP_METRICS_PORT', script: 'src/tcp/main.ts' },
+        { variable: 'HTTP_PORT', script: 'src/http/main.ts' },
+      ];
+      for (const { variable, script } of cases) {
+        const free = await ports();
+        const env = { ...stackEnv(free), [variable]: String(taken.port) };
+        const result = await outcome(launch(env, script));
+        expect({ variable, script, code: result.code }).toEqual({ variable, script, code: 3 });
+        expect(result.stderr.trim().split('\n')).toEqual([
+          `port ${taken.port} on 127.0.0.1 is in use: stop what listens there, or set ${variable} to a free port`,
+        ]);
+      }
+    } finally {
+      taken.stop(true);
+    }
+  }, 90_000);
+
+  it('should print the CREATE DATABASE statement in one line when the MySQL database is missing', async () => {
+    const database = `usermgr_missing_${process.pid}`;
+    const result = await outcome(
+      launch({ ...stackEnv(await ports()), MYSQL_URL: `${TEST_MYSQL_URL}${database}` }),
+    );
+    expect(result.code).toBe(3);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4;`);
+    expect(result.stderr).not.toMatch(/^\s+at /m);
+    expect(result.stdout).not.toContain('usermgr is up');
+  }, 60_000);
+
+  it('should say why the stack is not ready instead of "usermgr is up" when no TCP server answers', async () => {
+    const free = await ports();
+    // An HTTP server alone, pointed at a port where nothing listens.
+    const proc = launch({ ...stackEnv(free) }, 'src/http/main.ts');
+    const stderr = collect(proc.stderr);
+    await until('the reason', async () => (stderr.text().includes('not ready') ? true : null));
+    expect(stderr.text()).toContain(
+      `usermgr is not ready yet at http://127.0.0.1:${free.http}/: not ready: `,
+    );
+    proc.kill('SIGTERM');
+    const stdout = await new Response(proc.stdout).text();
+    expect(await proc.exited).toBe(0);
+    expect(stdout).not.toContain('usermgr is up');
+  }, 60_000);
+
+  it('should give a ready stack from a copy of .env.example with another TCP_PORT', async () => {
+    const dir = join(guard.dir, 'from-example');
+    mkdirSync(dir);
+    const free = await ports();
+    const example = readFileSync(join(root, '.env.example'), 'utf8')
+      .replace(/^HTTP_PORT=.*$/m, `HTTP_PORT=${free.http}`)
+      .replace(/^TCP_PORT=.*$/m, `TCP_PORT=${free.tcp}`)
+      .replace(/^TCP_METRICS_PORT=.*$/m, `TCP_METRICS_PORT=${free.metrics}`)
+      .replace(/^LOG_LEVEL=.*$/m, 'LOG_LEVEL=warn');
+    // The data stays in the test's directory (the example leaves DATA_DIR to its default, ./data).
+    writeFileSync(join(dir, '.env'), `${example}\nDATA_DIR=${join(dir, 'data')}\n`);
+    // Nothing but that file, as after `cp .env.example .env`; --env-file only
+    // keeps it out of the checkout, where every other test would read it too.
+    const proc = Bun.spawn(
+      [process.execPath, `--env-file=${join(dir, '.env')}`, join(root, 'src/main.ts')],
+      {
+        cwd: root,
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir },
+        stdin: 'ignore',
+        stdout: 'pipe',
+        stderr: 'pipe',
+      },
+    );
+    guard.track(proc.pid);
+    const stdout = collect(proc.stdout);
+    await until('"usermgr is up"', async () =>
+      stdout.text().includes('usermgr is up') ? true : null,
+    );
+    expect(await readyStatus(`http://127.0.0.1:${free.http}`)).toBe(200);
+    proc.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+  }, 60_000);
+
+  it("should run the README's curl example verbatim against a started stack", async () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const block = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)]
+      .map((m) => m[1] as string)
+      .find((b) => b.includes('/open_api/v1/authenticate'));
+    if (block === undefined) throw new Error('README has no curl example of /authenticate');
+    const free = await ports();
+    const proc = launch({ ...stackEnv(free), ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' });
+    const url = `http://127.0.0.1:${free.http}`;
+    await until('readiness', async () => ((await readyStatus(url)) === 200 ? true : null));
+    const dir = join(guard.dir, 'readme');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'photo.jpg'), await jpeg());
+    // Only the port differs from what a reader runs.
+    const script = block.replaceAll('localhost:8080', `localhost:${free.http}`);
+    const run = Bun.spawnSync(['bash', '-euo', 'pipefail', '-c', script], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    const output = run.stdout.toString();
+    expect(run.stderr.toString()).toBe('');
+    expect(run.exitCode).toBe(0);
+    // The profile read with $TOKEN, then the upload's answer.
+    expect(output.match(/"username":"alice"/g)?.length).toBeGreaterThanOrEqual(3);
+    expect(output).toMatch(/"picture_url":"\/pictures\/[0-9a-f]{64}\.webp"/);
+    expect(output).not.toContain('"error"');
+    proc.kill('SIGTERM');
+    expect((await outcome(proc)).code).toBe(0);
+  }, 60_000);
+
+  it("should list every npm script of README's command table in package.json, bench:passwords among them", () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const scripts = Object.keys(
+      (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: object }).scripts,
+    );
+    const table = [...readme.matchAll(/^\| `npm (?:run )?([\w:]+)`/gm)].map((m) => m[1] as string);
+    expect(table).toContain('bench:passwords');
+    expect(table.filter((name) => name !== 'test' && !scripts.includes(name))).toEqual([]);
+  });
+
+  it('should finish npm run bench:passwords by itself, with its JSON line last', async () => {
+    // The script's command, run directly so that the guard holds its pid (npm would fork it).
+    const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(scripts['bench:passwords']).toBe('bun bench/password-costs.ts');
+    const proc = Bun.spawn([process.execPath, 'bench/password-costs.ts'], {
+      cwd: root,
+      env: { ...process.env, ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' },
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+    });
+    guard.track(proc.pid);
+    const stdout = await new Response(proc.stdout).text();
+    expect(await proc.exited).toBe(0);
+    const last = stdout.trim().split('\n').at(-1) as string;
+    expect((JSON.parse(last) as { scenario: string }).scenario).toBe('password-costs');
   }, 60_000);
 });

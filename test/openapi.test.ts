@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import { bearer, jsonInit, type Stack, startStack } from './fixture.ts';
-import { expectDescribed } from './support/openapi.ts';
+import { expectDescribed, validateOpenApi } from './support/openapi.ts';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -75,10 +75,12 @@ describe('integration: answers match the OpenAPI document', () => {
       'get',
       '/openapi.json',
       await stack.fetch('/openapi.json'),
-    )) as {
-      openapi: string;
-    };
+    )) as { openapi: string; servers: { url: string }[] };
     expect(doc.openapi).toBe('3.1.0');
+    // Valid by the official OpenAPI 3.1 schema, with the server it came from.
+    expect(await validateOpenApi(doc)).toEqual([]);
+    const fetchedFrom = new URL('/openapi.json', stack.url);
+    expect(new URL(doc.servers[0]?.url ?? '', fetchedFrom).href).toBe(stack.url);
     await stack.tcp.server.stop(1000);
     const notReady = await stack.fetch('/readyz');
     expect(notReady.status).toBe(503);

@@ -16,6 +16,7 @@
 import Redis, { Cluster } from 'ioredis';
 import type { Logger } from '../log.ts';
 import { parseAddress } from '../wire/address.ts';
+import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import type { Cache, CacheScript } from './port.ts';
@@ -149,7 +150,7 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
 
   async function run<T>(command: () => Promise<T>): Promise<T> {
     if (brokenUntil > 0 && performance.now() < brokenUntil) {
-      throw new RpcError(Status.UNAVAILABLE, 'cache unavailable', {
+      throw new RpcError(Status.UNAVAILABLE, MESSAGES.CACHE_UNAVAILABLE, {
         cause: 'presumed hung after a timeout',
       });
     }
@@ -163,7 +164,7 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
         brokenUntil = performance.now() + breakMs;
         markDown('command timed out');
       }
-      throw new RpcError(Status.UNAVAILABLE, 'cache unavailable', { cause });
+      throw new RpcError(Status.UNAVAILABLE, MESSAGES.CACHE_UNAVAILABLE, { cause });
     }
   }
 

@@ -234,13 +234,13 @@ describe('unit: Accounts (SQLite store, no cache)', () => {
       .login(input('queued_out', 'a wrong password'), deadline())
       .catch((err: { code: Status }) => err.code);
     expect(refused).toBe(Status.RESOURCE_EXHAUSTED);
-    expect((await limits.peekUser('queued_out')).count).toBe(0);
+    expect((await limits.peekUser('queued_out')).failures).toBe(0);
     await holding;
     // Not expect(...).rejects: it does not deliver the hash thread's answer while it waits.
     const wrong = await accounts
       .login(input('queued_out', 'a wrong password'), deadline())
       .catch((err: { code: Status }) => err.code);
     expect(wrong).toBe(Status.UNAUTHENTICATED);
-    expect((await limits.peekUser('queued_out')).count).toBe(1);
+    expect((await limits.peekUser('queued_out')).failures).toBe(1);
   });
 });

@@ -2,8 +2,10 @@
  * Accounts: sign-up, login, sessions and profile. The one place where these
  * decisions are made; the TCP server calls it, the HTTP server never does.
  */
+import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
+import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import type { CachedUsers } from './cached-users.ts';
@@ -49,6 +51,8 @@ const REHASH_BUDGET_MS = 30_000;
 
 export class Accounts {
   private readonly now: () => number;
+  /** Slow verifications under way, by credential memo key (see login). */
+  private readonly verifications = new SingleFlight<boolean>();
 
   constructor(private readonly deps: AccountsDeps) {
     this.now = deps.now ?? Date.now;
@@ -78,7 +82,7 @@ export class Accounts {
     deadline: number,
     clientIp = '',
   ): Promise<LoginResult> {
-    const { users, passwords, memo, tokens, limits } = this.deps;
+    const { users, memo, limits } = this.deps;
     const username = valid(checkUsername(input.username), 'username');
     const password = valid(normalizePassword(input.password), 'password');
     const [user, attempts] = await Promise.all([
@@ -89,28 +93,71 @@ export class Accounts {
       attempts.untilMs > 0 &&
       (await this.holdsSessionOf(input.currentToken ?? '', username, deadline));
     if (!owner) limits.refuseIfThrottled(attempts);
-    if (user === null || !memo.has(user.id, user.passwordHash, password)) {
-      // Only attempts that cost a slow hash are admitted and counted: one the
-      // full hash queue would refuse is refused before it is counted.
-      passwords.refuseIfFull();
-      await limits.admitSlowAttempt(owner ? null : username, clientIp);
-      if (user === null) {
-        await passwords.verifyUnknown(password, deadline);
-        throw invalidCredentials();
-      }
-      if (!(await passwords.verify(password, user.passwordHash, deadline)))
-        throw invalidCredentials();
-      memo.remember(user.id, user.passwordHash, password);
-      if (passwords.needsRehash(user.passwordHash)) this.rehash(user, password);
-      await limits.clearUser(username);
-    } else if (attempts.count > 0) {
-      await limits.clearUser(username);
+    // An unknown username gets a key of its own (no stored hash starts
+    // without '$'), so its concurrent attempts share a hash as a real one's do.
+    const credential =
+      user === null
+        ? memo.key('', username.toLowerCase(), password)
+        : memo.key(user.id, user.passwordHash, password);
+    if (user !== null && memo.has(credential)) {
+      if (attempts.failures > 0) await limits.recordSuccess(username);
+    } else {
+      // No await between the memo check and joining: a flight is remembered
+      // in the memo before it ends, so every credential costs one slow hash.
+      const verified = await this.verifications.run(
+        owner ? `owner:${credential}` : credential,
+        () => this.verifySlowly(user, username, password, credential, owner, clientIp, deadline),
+      );
+      if (!verified || user === null) throw invalidCredentials();
     }
     // Strictly after sessions_valid_after, so that a login right after
     // "log out everywhere" is not caught by it.
     const issuedAt = Math.max(this.now(), user.sessionsValidAfterMs + 1);
-    const { token, claims } = tokens.issue(user, issuedAt);
+    const { token, claims } = this.deps.tokens.issue(user, issuedAt);
     return { token, claims, user };
+  }
+
+  /**
+   * The slow hash of a credential the memo did not know, run once for all
+   * its concurrent logins and counted as one attempt: admitted (in flight)
+   * before, settled after as a failure or a success. It runs under the
+   * deadline of the login that started it; one caller hanging up must not
+   * end it for the others that joined.
+   */
+  private async verifySlowly(
+    user: UserRow | null,
+    username: string,
+    password: string,
+    credential: string,
+    owner: boolean,
+    clientIp: string,
+    deadline: number,
+  ): Promise<boolean> {
+    const { passwords, memo, limits } = this.deps;
+    // Only attempts that cost a slow hash are admitted and counted: one the
+    // full hash queue would refuse is refused before it is counted.
+    passwords.refuseIfFull();
+    const attempt = await limits.admitSlowAttempt(
+      owner ? null : username,
+      clientIp,
+      deadline - performance.now(),
+    );
+    let verified: boolean;
+    try {
+      if (user === null) {
+        await passwords.verifyUnknown(password, deadline);
+        verified = false;
+      } else verified = await passwords.verify(password, user.passwordHash, deadline);
+    } catch (err) {
+      await limits.settle(attempt, 'abandoned'); // no verdict: nothing was learnt
+      throw err;
+    }
+    if (verified && user !== null) {
+      memo.remember(credential);
+      if (passwords.needsRehash(user.passwordHash)) this.rehash(user, password);
+    }
+    await limits.settle(attempt, verified ? 'success' : 'failure');
+    return verified;
   }
 
   /** True when `token` is a valid session of `username`. */
@@ -210,9 +257,9 @@ export class Accounts {
 }
 
 function invalidCredentials(): RpcError {
-  return new RpcError(Status.UNAUTHENTICATED, 'invalid username or password');
+  return new RpcError(Status.UNAUTHENTICATED, MESSAGES.BAD_CREDENTIALS);
 }
 
 function noSession(): RpcError {
-  return new RpcError(Status.UNAUTHENTICATED, 'not logged in, or the session has ended');
+  return new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN);
 }

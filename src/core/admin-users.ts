@@ -18,6 +18,7 @@
  */
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
+import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import {
@@ -198,13 +199,10 @@ export class AdminUsers {
   /** Throws unless the caller holds the admin token; a refusal is audited, "off" is not. */
   private authorize(caller: AdminCaller, action: AuditAction, note: AuditNote): void {
     const verdict = this.deps.token.check(caller.token);
-    if (verdict === 'off') throw new RpcError(Status.NOT_FOUND, 'no such route');
+    if (verdict === 'off') throw new RpcError(Status.NOT_FOUND, MESSAGES.NO_SUCH_ROUTE);
     if (verdict === 'denied') {
       writeAudit(this.deps.log, caller, action, note, Status.UNAUTHENTICATED);
-      throw new RpcError(
-        Status.UNAUTHENTICATED,
-        'this needs the admin token: Authorization: Bearer <ADMIN_TOKEN>',
-      );
+      throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.NO_ADMIN_TOKEN);
     }
   }
 
@@ -228,5 +226,5 @@ export class AdminUsers {
 }
 
 function notFound(): never {
-  throw new RpcError(Status.NOT_FOUND, 'no such user');
+  throw new RpcError(Status.NOT_FOUND, MESSAGES.NO_SUCH_USER);
 }

@@ -38,10 +38,21 @@ export class CredentialMemo {
     return this.entries.size;
   }
 
-  /** True when this exact user, stored hash and password were verified recently. */
-  has(userId: string, storedHash: string, password: string): boolean {
+  /**
+   * The memo's key of a credential: HMAC-SHA256 under the per-process key.
+   * It is also what concurrent verifications of one credential share a slow
+   * hash by (Accounts), so nothing secret is kept anywhere else.
+   */
+  key(userId: string, storedHash: string, password: string): string {
+    return this.keyed
+      .copy()
+      .update(`${userId.length}:${userId}${storedHash.length}:${storedHash}${password}`)
+      .digest('base64');
+  }
+
+  /** True when the credential of this key (user, stored hash, password) was verified recently. */
+  has(key: string): boolean {
     if (this.options.maxEntries === 0) return false;
-    const key = this.digest(userId, storedHash, password);
     const expires = this.entries.get(key);
     if (expires === undefined || expires <= this.now()) {
       if (expires !== undefined) this.entries.delete(key);
@@ -54,22 +65,14 @@ export class CredentialMemo {
     return true;
   }
 
-  /** Call only after argon2 verified this password against this stored hash. */
-  remember(userId: string, storedHash: string, password: string): void {
+  /** Call only after argon2 verified the credential of this key. */
+  remember(key: string): void {
     if (this.options.maxEntries === 0) return;
-    const key = this.digest(userId, storedHash, password);
     this.entries.delete(key);
     this.entries.set(key, this.now() + this.options.ttlMs);
     while (this.entries.size > this.options.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);
     }
-  }
-
-  private digest(userId: string, storedHash: string, password: string): string {
-    return this.keyed
-      .copy()
-      .update(`${userId.length}:${userId}${storedHash.length}:${storedHash}${password}`)
-      .digest('base64');
   }
 }

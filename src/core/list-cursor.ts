@@ -13,6 +13,7 @@
  * anything but the canonical encoding of a well-formed cursor is null, which
  * the service answers with 400. No garbage reaches the store.
  */
+import { usernamePrefixPattern } from '../wire/account-rules.ts';
 
 export type ListPosition =
   | { order: 'id'; afterId: string }
@@ -25,7 +26,7 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/;
 const ID = /^(0|[1-9][0-9]{0,18})$/;
 const MAX_ID = (1n << 63n) - 1n;
 /** What a username (or a prefix of one) can be made of: see USERNAME_RULE. */
-export const USERNAME_CHARS = /^[A-Za-z0-9_.-]{1,32}$/;
+export const USERNAME_CHARS = new RegExp(usernamePrefixPattern(1));
 
 export function encodeCursor(position: ListPosition): string {
   const text =

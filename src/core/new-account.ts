@@ -5,7 +5,8 @@
  * decides races).
  */
 import type { UserRow, UserStore } from '../store/port.ts';
-import { RpcError } from '../wire/rpc-error.ts';
+import { MESSAGES } from '../wire/messages.ts';
+import { invalidArgument, RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { IdGenerator } from './ids.ts';
@@ -28,7 +29,7 @@ export interface AccountCreation {
 
 /** The checked value, or INVALID_ARGUMENT naming the rule and the field. */
 export function valid(checked: Checked, field: string): string {
-  if ('error' in checked) throw new RpcError(Status.INVALID_ARGUMENT, checked.error, { field });
+  if ('error' in checked) throw invalidArgument(checked.error, field);
   return checked.value;
 }
 
@@ -42,8 +43,9 @@ export function newAccount(input: NewAccount): NewAccount {
 }
 
 /**
- * Stores `account` (checked by newAccount). `admit` runs once the username
- * looks free and before the slow hash: where sign-up applies its limits.
+ * Stores `account` (checked by newAccount). `admit` runs before anything is
+ * looked up: where sign-up applies its limits, so that beyond them a taken
+ * name and a free one get the same refusal (no free test of which exist).
  */
 export async function createAccount(
   { store, users, passwords, ids }: AccountCreation,
@@ -53,9 +55,9 @@ export async function createAccount(
   admit?: () => Promise<void>,
 ): Promise<UserRow> {
   const { username, password, nickname } = account;
+  await admit?.();
   // Spare the slow hash when the name is visibly taken.
   if ((await users.find(username, deadline)) !== null) throw taken();
-  await admit?.();
   const createdAt = now();
   const user: UserRow = {
     id: ids.next(),
@@ -74,7 +76,7 @@ export async function createAccount(
 }
 
 function taken(): RpcError {
-  return new RpcError(Status.ALREADY_EXISTS, 'this username is already taken', {
+  return new RpcError(Status.ALREADY_EXISTS, MESSAGES.USERNAME_TAKEN, {
     field: 'username',
   });
 }

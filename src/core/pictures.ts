@@ -21,6 +21,7 @@
 import { Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
+import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import type { Accounts, SessionAuth } from './accounts.ts';
@@ -86,7 +87,7 @@ export class Pictures {
     }
     if (updated === null) {
       this.release(name); // the user was deleted meanwhile
-      throw new RpcError(Status.UNAUTHENTICATED, 'not logged in, or the session has ended');
+      throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN);
     }
     await users.invalidate(user.username);
     await this.ensureStored(name, encoded);
@@ -97,7 +98,7 @@ export class Pictures {
   /** A stored picture by the name GetPicture was asked for (`<hash>` or `<hash>-64`). */
   async get(name: string): Promise<StoredPicture> {
     const found = SERVED.test(name) ? await this.deps.files.get(`${name}.webp`) : null;
-    if (found === null) throw new RpcError(Status.NOT_FOUND, 'no such picture');
+    if (found === null) throw new RpcError(Status.NOT_FOUND, MESSAGES.NO_SUCH_PICTURE);
     return found;
   }
 

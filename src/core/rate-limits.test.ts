@@ -26,37 +26,84 @@ async function outcome(promise: Promise<unknown>): Promise<string> {
   }
 }
 
+/** One slow-hash attempt that turned out wrong. */
+async function fail(l: RateLimits, username: string): Promise<string> {
+  try {
+    const attempt = await l.admitSlowAttempt(username, '');
+    await l.settle(attempt, 'failure');
+    return 'ok';
+  } catch (err) {
+    return outcome(Promise.reject(err));
+  }
+}
+
 describe('unit: RateLimits (in-process)', () => {
   it('should admit the limit, then refuse with a delay that doubles with every attempt', async () => {
     const { clock, limits: l } = limits();
-    for (let i = 0; i < 3; i++) expect(await outcome(l.admitSlowAttempt('alice', ''))).toBe('ok');
-    expect(await outcome(l.admitSlowAttempt('alice', ''))).toBe('429:1');
+    for (let i = 0; i < 3; i++) expect(await fail(l, 'alice')).toBe('ok');
+    expect(await fail(l, 'alice')).toBe('429:1');
     expect((await l.peekUser('ALICE')).untilMs).toBe(clock.now + 1000);
     clock.now += 1000;
-    expect(await outcome(l.admitSlowAttempt('alice', ''))).toBe('ok'); // the 4th attempt
-    expect(await outcome(l.admitSlowAttempt('alice', ''))).toBe('429:2'); // now 2 s
+    expect(await fail(l, 'alice')).toBe('ok'); // the 4th attempt
+    expect(await fail(l, 'alice')).toBe('429:2'); // now 2 s
     clock.now += 2000;
-    expect(await outcome(l.admitSlowAttempt('alice', ''))).toBe('ok');
-    expect(await outcome(l.admitSlowAttempt('alice', ''))).toBe('429:4');
+    expect(await fail(l, 'alice')).toBe('ok');
+    expect(await fail(l, 'alice')).toBe('429:4');
     expect(l.counts.user).toBe(3);
-    expect(await outcome(l.admitSlowAttempt('bob', ''))).toBe('ok'); // other accounts are unaffected
+    expect(await fail(l, 'bob')).toBe('ok'); // other accounts are unaffected
   });
 
-  it('should never lock for ever: the count expires a window after the last attempt', async () => {
+  it('should count attempts in flight: parallel attempts beyond the limit are refused', async () => {
+    const { limits: l } = limits();
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => outcome(l.admitSlowAttempt('frank', ''))),
+    );
+    expect(answers.filter((a) => a === 'ok').length).toBe(3);
+    expect(answers.filter((a) => a === '429:1').length).toBe(7);
+  });
+
+  it('should never lock for ever: failures expire a window after the last one', async () => {
     const { clock, limits: l } = limits();
-    for (let i = 0; i < 3; i++) await l.admitSlowAttempt('carol', '');
+    for (let i = 0; i < 3; i++) await fail(l, 'carol');
     clock.now += 60_000;
     expect((await l.peekUser('carol')).untilMs).toBe(0);
-    for (let i = 0; i < 3; i++) expect(await outcome(l.admitSlowAttempt('carol', ''))).toBe('ok');
+    for (let i = 0; i < 3; i++) expect(await fail(l, 'carol')).toBe('ok');
   });
 
   it('should start again from zero after a success', async () => {
     const { limits: l } = limits();
-    for (let i = 0; i < 3; i++) await l.admitSlowAttempt('dave', '');
-    await l.clearUser('dave');
-    expect(await l.peekUser('dave')).toEqual({ count: 0, untilMs: 0 });
-    expect(await outcome(l.admitSlowAttempt('dave', ''))).toBe('ok');
+    for (let i = 0; i < 3; i++) await fail(l, 'dave');
+    await l.recordSuccess('dave');
+    expect(await l.peekUser('dave')).toEqual({ failures: 0, untilMs: 0 });
+    expect(await fail(l, 'dave')).toBe('ok');
   });
+
+  // The herd of correct logins: every success used to be counted as an attempt.
+  it('should never move an account toward the throttle for correct passwords', async () => {
+    const { limits: l } = limits();
+    for (let i = 0; i < 20; i++) {
+      const attempt = await l.admitSlowAttempt('grace', '');
+      await l.settle(attempt, 'success');
+    }
+    expect(await l.peekUser('grace')).toEqual({ failures: 0, untilMs: 0 });
+  });
+
+  it('should let an attempt without a verdict leave the count without counting', async () => {
+    const { limits: l } = limits();
+    for (let i = 0; i < 10; i++) await l.settle(await l.admitSlowAttempt('heidi', ''), 'abandoned');
+    expect(await l.peekUser('heidi')).toEqual({ failures: 0, untilMs: 0 });
+  });
+
+  // The local store used to clear every count at 100,000 keys.
+  it('should keep a throttled account throttled through a spray of 100,001 usernames', async () => {
+    const { clock, limits: l } = limits();
+    for (let i = 0; i < 3; i++) await fail(l, 'ivan');
+    const until = (await l.peekUser('ivan')).untilMs;
+    expect(until).toBe(clock.now + 1000);
+    // One attempt each, left in flight: a count below the limit, as a spray of guesses makes.
+    for (let i = 0; i <= 100_000; i++) await l.admitSlowAttempt(`spray${i}`, '');
+    expect((await l.peekUser('ivan')).untilMs).toBe(until);
+  }, 30_000);
 
   it('should let an address spend its burst, then refill at its rate', async () => {
     const { clock, limits: l } = limits();
@@ -90,7 +137,8 @@ describe('unit: RateLimits.peekUser over a cache', () => {
         state.value = '0:0';
       },
       async eval() {
-        return [1, 1];
+        state.value = '0:0';
+        return [0, 0];
       },
       onRecover() {},
       async close() {},
@@ -109,12 +157,12 @@ describe('unit: RateLimits.peekUser over a cache', () => {
     hold();
     const first = [l.peekUser('erin'), l.peekUser('ERIN'), l.peekUser('erin')];
     expect(state.reads).toBe(1);
-    await l.clearUser('erin');
+    await l.recordSuccess('erin');
     const after = l.peekUser('erin'); // made after the clear: reads again
     expect(state.reads).toBe(2);
     state.release();
-    expect((await Promise.all(first)).map((s) => s.count)).toEqual([5, 5, 5]);
-    expect((await after).count).toBe(0);
+    expect((await Promise.all(first)).map((s) => s.failures)).toEqual([5, 5, 5]);
+    expect((await after).failures).toBe(0);
     await l.peekUser('erin');
     expect(state.reads).toBe(3); // nothing is kept once the read is answered
   });

@@ -1,29 +1,46 @@
 /**
  * Brute-force and credential-stuffing protection for login and sign-up.
  *
- * - Per username: attempts that would run a slow hash are counted in a
- *   window; once `userLimit` are counted, each further attempt must wait a
- *   delay that doubles with every attempt (base, 2 x base, ... up to the
- *   window), answered 429 with Retry-After and never hashed. Nothing locks
- *   for ever: the count expires `userWindowMs` after the last attempt, and a
- *   successful login resets it.
+ * - Per username: what accumulates is failures (wrong passwords, unknown
+ *   usernames) and attempts still in flight. Once `userLimit` are counted,
+ *   each further attempt must wait a delay that doubles with every attempt
+ *   (base, 2 x base, ... up to the window), answered 429 with Retry-After and
+ *   never hashed. A correct password never moves its account toward the
+ *   throttle: its attempt leaves the in-flight count and resets the failures.
+ *   Nothing locks for ever: failures expire `userWindowMs` after the last one.
  * - Per client address: a token bucket on the attempts that would run a slow
  *   hash (sign-up, and logins not answered by the credential memo).
+ * The rules themselves are in rate-limits-rules.ts, once for Redis and once
+ * for this process.
  *
  * Invariants:
- * - a slow-hash attempt is admitted by an atomic check-and-count (a Lua
- *   script, never read-then-write), so N parallel wrong passwords for one
- *   account run at most `userLimit` hashes;
+ * - a slow-hash attempt is admitted by an atomic check-and-count of failures
+ *   and attempts in flight (a Lua script, never read-then-write), so N
+ *   parallel wrong passwords for one account run at most `userLimit` hashes;
  * - the cheap check (peekUser) runs before the password is looked at in any
  *   way, memo included: a throttled username learns nothing, right or wrong;
  * - Redis holds the counts, shared by every TCP server; when Redis cannot be
- *   reached, counts are kept in this process instead (per server, bounded).
+ *   reached, counts are kept in this process instead (per server, bounded),
+ *   and carried over to Redis when it answers again.
  */
-import type { Cache, CacheScript } from '../cache/port.ts';
+import type { Cache } from '../cache/port.ts';
 import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
+import { LocalCounts } from './rate-limits-local.ts';
+import {
+  BUCKET_MERGE,
+  BUCKET_TAKE,
+  Outcome,
+  parseUser,
+  RULES,
+  type Rule,
+  USER_ADMIT,
+  USER_MERGE,
+  USER_SETTLE,
+  userWait,
+} from './rate-limits-rules.ts';
 
 export interface RateLimitOptions {
   userLimit: number;
@@ -34,61 +51,38 @@ export interface RateLimitOptions {
   ipBurst: number;
 }
 
-/** Counts attempts; refuses with [0, wait ms] while throttled, else records one with [1, count]. */
-const USER_SCRIPT: CacheScript = {
-  name: 'usermgrAttempt',
-  lua: `
-local v = redis.call('GET', KEYS[1])
-local n, last = 0, 0
-if v then
-  local sep = string.find(v, ':', 1, true)
-  n = tonumber(string.sub(v, 1, sep - 1))
-  last = tonumber(string.sub(v, sep + 1))
-end
-local now, limit, base, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-if n >= limit then
-  local wait = last + math.min(base * 2 ^ (n - limit), window) - now
-  if wait > 0 then return {0, math.ceil(wait)} end
-end
-n = n + 1
-redis.call('SET', KEYS[1], n .. ':' .. now, 'PX', window)
-return {1, n}
-`,
-};
-
-/** Takes one token; refuses with [0, wait ms] when the bucket is empty. */
-const IP_SCRIPT: CacheScript = {
-  name: 'usermgrBucket',
-  lua: `
-local v = redis.call('GET', KEYS[1])
-local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local tokens, last = burst, now
-if v then
-  local sep = string.find(v, ':', 1, true)
-  tokens = tonumber(string.sub(v, 1, sep - 1))
-  last = tonumber(string.sub(v, sep + 1))
-end
-tokens = math.min(burst, tokens + (now - last) * rate)
-if tokens < 1 then return {0, math.ceil((1 - tokens) / rate)} end
-redis.call('SET', KEYS[1], (tokens - 1) .. ':' .. now, 'PX', math.ceil(burst / rate) + 1000)
-return {1, 0}
-`,
-};
-
 /** The scripts RateLimits runs, for the cache adapter to define up front. */
-export const RATE_LIMIT_SCRIPTS: readonly CacheScript[] = [USER_SCRIPT, IP_SCRIPT];
+export const RATE_LIMIT_SCRIPTS = RULES.map((rule) => rule.script);
 
-/** The attempt count of a username as peeked: throttled until `untilMs` (0: not throttled). */
+/** The state of a username as peeked: its failures, and throttled until `untilMs` (0: not throttled). */
 export interface UserState {
-  count: number;
+  failures: number;
   untilMs: number;
 }
 
+/** An admitted slow-hash attempt, to be settled once its hash has answered. */
+export interface SlowAttempt {
+  /** The username's key, or null when the attempt was not counted against a username. */
+  key: string | null;
+  /** True when it was counted in this process (Redis could not be reached). */
+  local: boolean;
+}
+
+export type AttemptOutcome = keyof typeof Outcome;
+
 const MAX_LOCAL_ENTRIES = 100_000;
+/** How long an attempt stays counted in flight when its caller gives no deadline. */
+const DEFAULT_HOLD_MS = 60_000;
+/**
+ * Added to the caller's time left: a hash admitted just before its deadline
+ * still runs after it, and a caller's short deadline must not let its
+ * attempt leave the count before its hash has ended.
+ */
+const HOLD_MARGIN_MS = 10_000;
 
 export class RateLimits {
   readonly counts = { user: 0, ip: 0 };
-  private readonly local = new Map<string, string>();
+  private readonly local: LocalCounts;
   private readonly peeks = new SingleFlight<string | undefined>();
 
   constructor(
@@ -96,22 +90,33 @@ export class RateLimits {
     private readonly options: RateLimitOptions,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
-  ) {}
+    maxLocalEntries = MAX_LOCAL_ENTRIES,
+  ) {
+    this.local = new LocalCounts(maxLocalEntries, now);
+    cache?.onRecover(() => {
+      this.carryOver().catch((err) =>
+        log.warn({ err }, 'rate limits: carrying counts over to the cache failed'),
+      );
+    });
+  }
 
   /**
    * The username's state, read without counting anything (one GET, pipelined
    * with the user lookup). Concurrent peeks of one username share that GET;
-   * a write to its count (an attempt, a clear) drops the shared read, so a
-   * peek made after a write never gets a value read before it.
+   * a write to its count drops the shared read, so a peek made after a write
+   * never gets a value read before it.
    */
   async peekUser(username: string): Promise<UserState> {
     const value = await this.readCount(userKey(username));
-    if (value === undefined) return { count: 0, untilMs: 0 };
-    const [n, last] = value.split(':').map(Number) as [number, number];
     const { userLimit, userBaseDelayMs, userWindowMs } = this.options;
-    const untilMs =
-      n >= userLimit ? last + Math.min(userBaseDelayMs * 2 ** (n - userLimit), userWindowMs) : 0;
-    return { count: n, untilMs: untilMs > this.now() ? untilMs : 0 };
+    const now = this.now();
+    const count = parseUser(value, now, userWindowMs);
+    const wait = userWait(count, now, {
+      limit: userLimit,
+      baseMs: userBaseDelayMs,
+      windowMs: userWindowMs,
+    });
+    return { failures: count.failures, untilMs: wait > 0 ? now + wait : 0 };
   }
 
   private readCount(key: string): Promise<string | undefined> {
@@ -130,34 +135,66 @@ export class RateLimits {
     if (state.untilMs > 0) this.refuse('user', state.untilMs - this.now());
   }
 
-  /** Admits one slow-hash attempt for this username (skipped for the owner) and address, or throws 429. */
-  async admitSlowAttempt(username: string | null, clientIp: string): Promise<void> {
+  /**
+   * Admits one slow-hash attempt for this address and username (null: not
+   * counted against one, as for the owner), or throws 429. The attempt stays
+   * counted in flight until settle(), or for at most the caller's time left
+   * (`holdMs`) and a margin.
+   */
+  async admitSlowAttempt(
+    username: string | null,
+    clientIp: string,
+    holdMs = DEFAULT_HOLD_MS,
+  ): Promise<SlowAttempt> {
     const { ipPerSecond, ipBurst, userLimit, userBaseDelayMs, userWindowMs } = this.options;
     if (clientIp !== '') {
-      const [ok, wait] = await this.run(IP_SCRIPT, `rl:ip:${clientIp}`, [
+      const [[ok, wait]] = await this.run(BUCKET_TAKE, `rl:ip:${clientIp}`, [
         ipPerSecond / 1000,
         ipBurst,
       ]);
       if (ok === 0) this.refuse('ip', wait ?? 1000);
     }
-    if (username !== null) {
-      const key = userKey(username);
-      this.peeks.forget(key);
-      const [ok, wait] = await this.run(USER_SCRIPT, key, [
-        userLimit,
-        userBaseDelayMs,
-        userWindowMs,
-      ]);
-      if (ok === 0) this.refuse('user', wait ?? 1000);
-    }
+    if (username === null) return { key: null, local: false };
+    const key = userKey(username);
+    this.peeks.forget(key);
+    const [[ok, wait], local] = await this.run(USER_ADMIT, key, [
+      userLimit,
+      userBaseDelayMs,
+      userWindowMs,
+      Math.ceil(Math.max(0, holdMs) + HOLD_MARGIN_MS),
+    ]);
+    if (ok === 0) this.refuse('user', wait ?? 1000);
+    return { key, local };
   }
 
-  /** A successful login: the username starts again from zero. */
-  async clearUser(username: string): Promise<void> {
-    const key = userKey(username);
-    this.local.delete(key);
+  /**
+   * Ends an admitted attempt: it leaves the in-flight count where it was
+   * counted; a failure is counted, a success resets the failures, an
+   * abandoned attempt (no verdict) only leaves.
+   */
+  async settle(attempt: SlowAttempt, outcome: AttemptOutcome): Promise<void> {
+    if (attempt.key === null) return;
+    if (attempt.local) {
+      this.local.eval(USER_SETTLE, attempt.key, [this.now(), ...this.settleArgs('abandoned', 1)]);
+      if (outcome === 'abandoned') return;
+      // The verdict itself goes where counts are kept now.
+      await this.settleKey(attempt.key, outcome, 0);
+    } else await this.settleKey(attempt.key, outcome, 1);
+  }
+
+  /** A correct password answered without a slow hash (memo): the failures start again from zero. */
+  async recordSuccess(username: string): Promise<void> {
+    await this.settleKey(userKey(username), 'success', 0);
+  }
+
+  private async settleKey(key: string, outcome: AttemptOutcome, release: 0 | 1): Promise<void> {
     this.peeks.forget(key);
-    await this.cache?.del([key]).catch(() => {});
+    await this.run(USER_SETTLE, key, this.settleArgs(outcome, release));
+  }
+
+  private settleArgs(outcome: AttemptOutcome, release: 0 | 1): number[] {
+    const { userWindowMs, userLimit } = this.options;
+    return [Outcome[outcome], release, userWindowMs, userLimit];
   }
 
   private refuse(limit: 'user' | 'ip', waitMs: number): never {
@@ -171,12 +208,15 @@ export class RateLimits {
     );
   }
 
-  /** The script on Redis, or the same logic in this process when Redis cannot be reached. */
-  private async run(script: CacheScript, key: string, args: number[]): Promise<number[]> {
-    const now = this.now();
+  /**
+   * The rule on Redis, or in this process when Redis cannot be reached.
+   * Returns its reply and whether it ran here.
+   */
+  private async run(rule: Rule, key: string, args: number[]): Promise<[number[], boolean]> {
+    const withNow = [this.now(), ...args];
     if (this.cache !== null) {
       try {
-        return await this.cache.eval(script, key, [now, ...args]);
+        return [await this.cache.eval(rule.script, key, withNow), false];
       } catch (err) {
         this.log.debug(
           { err: (err as Error).message },
@@ -184,33 +224,51 @@ export class RateLimits {
         );
       }
     }
-    if (this.local.size > MAX_LOCAL_ENTRIES) this.local.clear();
-    return script === USER_SCRIPT
-      ? this.localAttempt(key, now, args)
-      : this.localBucket(key, now, args);
+    return [this.local.eval(rule, key, withNow), true];
   }
 
-  private localAttempt(key: string, now: number, [limit, base, window]: number[]): number[] {
-    const [n, last] = (this.local.get(key) ?? '0:0').split(':').map(Number) as [number, number];
-    if (n >= (limit as number)) {
-      const wait =
-        last + Math.min((base as number) * 2 ** (n - (limit as number)), window as number) - now;
-      if (wait > 0 && now - last < (window as number)) return [0, Math.ceil(wait)];
-    }
-    const fresh = now - last >= (window as number) ? 0 : n;
-    this.local.set(key, `${fresh + 1}:${now}`);
-    return [1, fresh + 1];
-  }
-
-  private localBucket(key: string, now: number, [rate, burst]: number[]): number[] {
-    const [stored, last] = (this.local.get(key) ?? `${burst}:${now}`).split(':').map(Number) as [
-      number,
-      number,
-    ];
-    const tokens = Math.min(burst as number, stored + (now - last) * (rate as number));
-    if (tokens < 1) return [0, Math.ceil((1 - tokens) / (rate as number))];
-    this.local.set(key, `${tokens - 1}:${now}`);
-    return [1, 0];
+  /**
+   * Redis answers again: the counts kept here meanwhile join those in Redis
+   * (failures add up, a bucket keeps the fewer tokens). Attempts still in
+   * flight here stay here and are settled here.
+   */
+  private async carryOver(): Promise<void> {
+    const cache = this.cache;
+    if (cache === null) return;
+    const { userWindowMs, userLimit, ipPerSecond, ipBurst } = this.options;
+    const entries = [...this.local.live()];
+    const carryOne = async ([key, value]: [string, string]) => {
+      const now = this.now();
+      if (key.startsWith('rl:ip:')) {
+        const [tokens = ipBurst, last = now] = value.split(':').map(Number);
+        await cache.eval(BUCKET_MERGE.script, key, [
+          now,
+          ipPerSecond / 1000,
+          ipBurst,
+          tokens,
+          last,
+        ]);
+        this.local.delete(key);
+        return;
+      }
+      const count = parseUser(value, now, userWindowMs);
+      if (count.failures > 0)
+        await cache.eval(USER_MERGE.script, key, [
+          now,
+          count.failures,
+          count.last,
+          userWindowMs,
+          userLimit,
+        ]);
+      this.peeks.forget(key);
+      // What stays here is only the attempts in flight, settled here later.
+      this.local.eval(USER_SETTLE, key, [now, Outcome.success, 0, userWindowMs, userLimit]);
+    };
+    // A few hundred at a time: one pipeline each, without flooding Redis as it comes back.
+    for (let i = 0; i < entries.length; i += 500)
+      await Promise.all(entries.slice(i, i + 500).map(carryOne));
+    const carried = entries.length;
+    if (carried > 0) this.log.info({ carried }, 'rate limits: counts carried over to the cache');
   }
 }
 

@@ -5,8 +5,8 @@
  * field), so the store only ever sees well-formed keys.
  */
 import type { ListOptions, UserRow } from '../store/port.ts';
-import { RpcError } from '../wire/rpc-error.ts';
-import { Status } from '../wire/status.ts';
+import { MESSAGES } from '../wire/messages.ts';
+import { invalidArgument } from '../wire/rpc-error.ts';
 import { decodeCursor, encodeCursor, type ListPosition, USERNAME_CHARS } from './list-cursor.ts';
 
 export interface ListQuery {
@@ -25,11 +25,11 @@ export const MAX_PAGE_SIZE = 500;
 export function listOptions(query: ListQuery): ListOptions {
   const limit = query.limit === 0 ? DEFAULT_PAGE_SIZE : query.limit;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
-    throw invalid(`limit must be an integer from 1 to ${MAX_PAGE_SIZE}`, 'limit');
+    throw invalidArgument(`limit must be an integer from 1 to ${MAX_PAGE_SIZE}`, 'limit');
   }
   const prefix = query.usernamePrefix;
   if (prefix !== '' && !USERNAME_CHARS.test(prefix)) {
-    throw invalid(
+    throw invalidArgument(
       "username_prefix must be 1 to 32 characters: letters A-Z, digits, '_', '.' or '-'",
       'username_prefix',
     );
@@ -62,17 +62,13 @@ export function nextCursor(options: ListOptions, users: UserRow[]): string {
 /** The decoded cursor, which must belong to a listing of this same prefix. */
 function position(cursor: string, prefix: string): ListPosition {
   const decoded = decodeCursor(cursor);
-  if (decoded === null) throw invalid('cursor is not one this API gave out', 'cursor');
+  if (decoded === null) throw invalidArgument(MESSAGES.FOREIGN_CURSOR, 'cursor');
   const matches =
     prefix === ''
       ? decoded.order === 'id'
       : decoded.order === 'username' && decoded.prefix === prefix.toLowerCase();
   if (!matches) {
-    throw invalid('cursor belongs to a listing with another username_prefix', 'cursor');
+    throw invalidArgument('cursor belongs to a listing with another username_prefix', 'cursor');
   }
   return decoded;
-}
-
-function invalid(message: string, field: string): RpcError {
-  return new RpcError(Status.INVALID_ARGUMENT, message, { field });
 }

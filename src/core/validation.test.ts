@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'bun:test';
+import { ACCOUNT_RULES } from '../wire/account-rules.ts';
 import {
-  ACCOUNT_RULES,
   checkNewPassword,
   checkNickname,
   checkUsername,

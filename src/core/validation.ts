@@ -2,13 +2,17 @@
  * The rules for what people may choose. Each check returns the normalised
  * value or a message naming the rule: bad input is expected, not exceptional.
  */
+import {
+  ACCOUNT_RULES,
+  NICKNAME_RULE,
+  PASSWORD_RULE,
+  USERNAME_RULE,
+} from '../wire/account-rules.ts';
+
 export type Checked = { value: string } | { error: string };
 
-const PASSWORD_CHARS = { min: 8, max: 128 } as const;
-const NICKNAME_CHARS = { min: 1, max: 64 } as const;
-/** Valid with both the u and the v flag, so browsers can use it as an HTML `pattern`. */
-const USERNAME_PATTERN = '[A-Za-z0-9_.\\-]{3,32}';
-const USERNAME = new RegExp(`^(?:${USERNAME_PATTERN})$`, 'v');
+const { password: PASSWORD, nickname: NICKNAME } = ACCOUNT_RULES;
+const USERNAME = new RegExp(`^(?:${ACCOUNT_RULES.username.pattern})$`, 'v');
 
 // Nickname rules by Unicode property, so that they hold for characters no list
 // here names. Never anywhere: C0/C1 controls, line and paragraph separators,
@@ -39,36 +43,6 @@ const BASE = /[\p{L}\p{M}\p{N}\p{P}\p{S}]/u;
 const VISIBLE = /[\p{L}\p{N}\p{P}\p{S}]/u;
 const BLANK = /[\u2800\u{1D159}]/u;
 
-export const USERNAME_RULE =
-  "username must be 3 to 32 characters: letters A-Z, digits, '_', '.' or '-'";
-export const PASSWORD_RULE = `password must be ${PASSWORD_CHARS.min} to ${PASSWORD_CHARS.max} characters`;
-export const NICKNAME_RULE = `nickname must be ${NICKNAME_CHARS.min} to ${NICKNAME_CHARS.max} characters`;
-
-/** A field's rule as the pages show it: words, bounds in code points, an optional pattern. */
-export interface FieldRule {
-  text: string;
-  minChars: number;
-  maxChars: number;
-  pattern: string;
-}
-
-/** The rules above, for the pages (the GetAccountRules call): written here and nowhere else. */
-export const ACCOUNT_RULES: Readonly<Record<'username' | 'password' | 'nickname', FieldRule>> = {
-  username: { text: USERNAME_RULE, minChars: 3, maxChars: 32, pattern: USERNAME_PATTERN },
-  password: {
-    text: PASSWORD_RULE,
-    minChars: PASSWORD_CHARS.min,
-    maxChars: PASSWORD_CHARS.max,
-    pattern: '',
-  },
-  nickname: {
-    text: NICKNAME_RULE,
-    minChars: NICKNAME_CHARS.min,
-    maxChars: NICKNAME_CHARS.max,
-    pattern: '',
-  },
-};
-
 export function checkUsername(username: string): Checked {
   return USERNAME.test(username) ? { value: username } : { error: USERNAME_RULE };
 }
@@ -88,7 +62,7 @@ export function checkNewPassword(password: string): Checked {
   if (!password.isWellFormed()) return { error: 'password must be valid Unicode text' };
   const value = password.normalize('NFC');
   const length = codePoints(value);
-  return length >= PASSWORD_CHARS.min && length <= PASSWORD_CHARS.max
+  return length >= PASSWORD.minChars && length <= PASSWORD.maxChars
     ? { value }
     : { error: PASSWORD_RULE };
 }
@@ -97,7 +71,7 @@ export function checkNewPassword(password: string): Checked {
 export function normalizePassword(password: string): Checked {
   if (!password.isWellFormed()) return { error: 'password must be valid Unicode text' };
   const value = password.normalize('NFC');
-  return codePoints(value) <= PASSWORD_CHARS.max ? { value } : { error: PASSWORD_RULE };
+  return codePoints(value) <= PASSWORD.maxChars ? { value } : { error: PASSWORD_RULE };
 }
 
 export const NICKNAME_ERRORS = {
@@ -115,7 +89,7 @@ export function checkNickname(nickname: string): Checked {
   if (!nickname.isWellFormed()) return { error: 'nickname must be valid Unicode text' };
   const value = nickname.normalize('NFC').trim();
   const length = codePoints(value);
-  if (length < NICKNAME_CHARS.min || length > NICKNAME_CHARS.max) return { error: NICKNAME_RULE };
+  if (length < NICKNAME.minChars || length > NICKNAME.maxChars) return { error: NICKNAME_RULE };
   if (CONTROL_OR_DIRECTION.test(value)) return { error: NICKNAME_ERRORS.controlOrDirection };
   const seen = hiddenAndVisible(value.replace(TAG_FLAG, '\u{1F3F4}'));
   if (seen === 'hidden') return { error: NICKNAME_ERRORS.hidden };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test';
-import { loadConfig } from '../config.ts';
+import { loadHttpConfig } from '../config/http-config.ts';
 import { silentLogger } from '../log.ts';
 import type { CallName, RpcClient } from '../rpc/client.ts';
 import { RpcError } from '../wire/rpc-error.ts';
@@ -18,11 +18,14 @@ function fakeRpc(answer: (name: CallName, input: unknown) => unknown) {
   return { rpc, calls };
 }
 
-const config = loadConfig({});
+const config = loadHttpConfig({});
 
 function app(answer: (name: CallName, input: unknown) => unknown) {
   const fake = fakeRpc(answer);
-  return { app: createApp({ rpc: fake.rpc, config, log: silentLogger }), calls: fake.calls };
+  return {
+    app: createApp({ rpc: fake.rpc, http: config.http, log: silentLogger }),
+    calls: fake.calls,
+  };
 }
 
 describe('unit: health routes', () => {

@@ -9,7 +9,12 @@
  * parse is ignored.
  */
 import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+import type { AppEnv } from './env.ts';
+import { closeConnection } from './errors.tsx';
 
 export interface Flash {
   notice?: string;
@@ -34,7 +39,28 @@ function options(https: boolean) {
   };
 }
 
-export function setFlash(c: Context, flash: Flash, https: boolean): void {
+/** Answers a form post with 303 to `to` (POST-redirect-GET), carrying `flash`. */
+export function redirectWithFlash(c: Context<AppEnv>, to: string, flash: Flash) {
+  setFlash(c, flash, c.get('client').https);
+  return c.redirect(to, 303);
+}
+
+/**
+ * hono/body-limit for a form post: a body over `maxSize` is answered by a
+ * redirect to `to` (default: the form's own page) with `flash`, and the
+ * connection is closed (errors.tsx).
+ */
+export function formBodyLimit(maxSize: number, flash: Flash, to?: string) {
+  return bodyLimit({
+    maxSize,
+    onError: (c) => {
+      closeConnection(c);
+      return redirectWithFlash(c, to ?? c.req.path, flash);
+    },
+  });
+}
+
+function setFlash(c: Context, flash: Flash, https: boolean): void {
   const values = Object.fromEntries(
     Object.entries(flash.values ?? {}).map(([k, v]) => [
       k,
@@ -48,7 +74,8 @@ export function setFlash(c: Context, flash: Flash, https: boolean): void {
 }
 
 /** The flash for this page, if any; clears it. */
-export function takeFlash(c: Context, https: boolean): Flash {
+export function takeFlash(c: Context<AppEnv>): Flash {
+  const https = c.get('client').https;
   const raw = https ? getCookie(c, NAME, 'host') : getCookie(c, NAME);
   if (raw === undefined) return {};
   deleteCookie(c, NAME, options(https));
@@ -78,4 +105,29 @@ function sanitize(value: unknown): Flash {
   if (notice !== undefined) flash.notice = notice;
   if (error !== undefined) flash.error = error;
   return flash;
+}
+
+/** Statuses a form shows to the person filling it in, who can then fix the input or retry. */
+const SHOWN_ON_FORM = new Set([
+  Status.INVALID_ARGUMENT,
+  Status.ALREADY_EXISTS,
+  Status.UNSUPPORTED_MEDIA,
+  Status.RESOURCE_EXHAUSTED,
+]);
+
+/**
+ * The flash for an error a form can show, or null when it needs an error
+ * page. The message goes next to the field the TCP server named, else next
+ * to `defaultField` (a form with one field), else at the top of the form.
+ */
+export function formFlash(
+  err: unknown,
+  values: Record<string, string> = {},
+  defaultField = '',
+): Flash | null {
+  if (!(err instanceof RpcError) || !SHOWN_ON_FORM.has(err.code)) return null;
+  const message =
+    err.retryAfterS > 0 ? `${err.message} (try again in ${err.retryAfterS} s)` : err.message;
+  const field = err.field || defaultField;
+  return field ? { fields: { [field]: message }, values } : { error: message, values };
 }

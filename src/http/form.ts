@@ -5,14 +5,11 @@
  * enforced before, while the body is read (hono/body-limit).
  */
 import type { Context } from 'hono';
-import { RpcError } from '../wire/rpc-error.ts';
+import { FIELD_MESSAGES, MESSAGES } from '../wire/messages.ts';
+import { invalidArgument as invalid, RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 
 export type FormBody = Record<string, string | File | (string | File)[]>;
-
-function invalid(message: string, field = ''): RpcError {
-  return new RpcError(Status.INVALID_ARGUMENT, message, { field });
-}
 
 export async function readForm(c: Context): Promise<FormBody> {
   const type = c.req.header('content-type') ?? '';
@@ -20,10 +17,7 @@ export async function readForm(c: Context): Promise<FormBody> {
     return parseUrlencoded(await c.req.arrayBuffer());
   }
   if (!/^multipart\/form-data\s*(;|$)/i.test(type)) {
-    throw new RpcError(
-      Status.UNSUPPORTED_MEDIA,
-      'send the form as application/x-www-form-urlencoded or multipart/form-data',
-    );
+    throw new RpcError(Status.UNSUPPORTED_MEDIA, MESSAGES.NOT_FORM_TYPE);
   }
   let body: FormBody;
   try {
@@ -31,7 +25,7 @@ export async function readForm(c: Context): Promise<FormBody> {
   } catch (err) {
     // Bun's form parser throws TypeError on a malformed body or boundary.
     if (err instanceof TypeError || err instanceof SyntaxError)
-      throw invalid('the form could not be read: the body is malformed');
+      throw invalid(MESSAGES.FORM_MALFORMED);
     throw err;
   }
   // Bun decodes a text part with U+FFFD for invalid bytes, and its bytes
@@ -44,7 +38,7 @@ export async function readForm(c: Context): Promise<FormBody> {
   return body;
 }
 
-const notUtf8 = () => invalid('the form is not valid UTF-8');
+const notUtf8 = () => invalid(MESSAGES.FORM_NOT_UTF8);
 /** Strict: throws a TypeError at the first invalid byte. */
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g;
@@ -94,9 +88,9 @@ export function formText(body: FormBody, name: string, maxChars: number): string
   const raw = body[name];
   const value = Array.isArray(raw) ? raw[0] : raw;
   if (value === undefined) return '';
-  if (typeof value !== 'string') throw invalid(`${name} must be text, not a file`, name);
-  if (value.length > maxChars) throw invalid(`${name} is too long`, name);
-  if (!value.isWellFormed()) throw invalid(`${name} must be valid Unicode text`, name);
+  if (typeof value !== 'string') throw invalid(FIELD_MESSAGES.notText(name), name);
+  if (value.length > maxChars) throw invalid(FIELD_MESSAGES.tooLong(name), name);
+  if (!value.isWellFormed()) throw invalid(FIELD_MESSAGES.notUnicode(name), name);
   return value;
 }
 
@@ -105,6 +99,6 @@ export function formFile(body: FormBody, name: string): File | null {
   const raw = body[name];
   const value = Array.isArray(raw) ? raw[0] : raw;
   if (value === undefined || value === '') return null;
-  if (typeof value === 'string') throw invalid(`${name} must be a file`, name);
+  if (typeof value === 'string') throw invalid(FIELD_MESSAGES.notFile(name), name);
   return value.size === 0 ? null : value;
 }

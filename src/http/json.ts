@@ -4,15 +4,11 @@
  * is a 400/415 with a message naming the field, before any RPC is made.
  */
 import type { Context } from 'hono';
-import { HTTPException } from 'hono/http-exception';
-import { RpcError } from '../wire/rpc-error.ts';
+import { FIELD_MESSAGES, MESSAGES } from '../wire/messages.ts';
+import { invalidArgument as invalid, RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 
 export type JsonObject = Record<string, unknown>;
-
-function invalid(message: string, field = ''): RpcError {
-  return new RpcError(Status.INVALID_ARGUMENT, message, { field });
-}
 
 /** Strict: throws a TypeError at the first invalid byte. */
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -23,8 +19,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * reading (HTTP framing ends the body there, whatever follows); a chunked
  * body is counted while it is read and abandoned as soon as it is over.
  */
-export async function readText(request: Request, maxBytes: number): Promise<string> {
-  const tooLarge = () => new HTTPException(413, { message: `the body is over ${maxBytes} bytes` });
+async function readText(request: Request, maxBytes: number): Promise<string> {
+  const tooLarge = () =>
+    new RpcError(Status.PAYLOAD_TOO_LARGE, `the body is over ${maxBytes} bytes`);
   const length = request.headers.get('content-length');
   if (length !== null) {
     if (!(Number(length) <= maxBytes)) throw tooLarge();
@@ -57,7 +54,7 @@ function decodeUtf8(bytes: Uint8Array): string {
   try {
     return utf8.decode(bytes);
   } catch {
-    throw invalid('the body is not valid UTF-8');
+    throw invalid(MESSAGES.BODY_NOT_UTF8);
   }
 }
 
@@ -65,26 +62,23 @@ function decodeUtf8(bytes: Uint8Array): string {
 export async function readJsonObject(c: Context, maxBytes: number): Promise<JsonObject> {
   const type = c.req.raw.headers.get('content-type') ?? '';
   if (!/^application\/json\s*(;|$)/i.test(type)) {
-    throw new RpcError(
-      Status.UNSUPPORTED_MEDIA,
-      'send the body as JSON with Content-Type: application/json',
-    );
+    throw new RpcError(Status.UNSUPPORTED_MEDIA, MESSAGES.NOT_JSON_TYPE);
   }
   const text = await readText(c.req.raw, maxBytes);
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (err) {
-    if (err instanceof SyntaxError) throw invalid('the body is not valid JSON');
+    if (err instanceof SyntaxError) throw invalid(MESSAGES.BODY_NOT_JSON);
     throw err;
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw invalid('the body must be a JSON object');
+    throw invalid(MESSAGES.BODY_NOT_OBJECT);
   }
   const duplicate = duplicateKey(text, body);
   if (duplicate !== null) {
     const shown = duplicate.slice(0, 64);
-    throw invalid(`duplicate key ${JSON.stringify(shown)}`, shown);
+    throw invalid(FIELD_MESSAGES.duplicate(shown), shown);
   }
   return body as JsonObject;
 }
@@ -165,12 +159,12 @@ export function stringField(
 ): string {
   const value = Object.hasOwn(body, name) ? body[name] : undefined;
   if (value === undefined || value === null) {
-    if (required) throw invalid(`${name} is required`, name);
+    if (required) throw invalid(FIELD_MESSAGES.required(name), name);
     return '';
   }
-  if (typeof value !== 'string') throw invalid(`${name} must be a string`, name);
-  if (value.length > maxChars) throw invalid(`${name} is too long`, name);
-  if (!value.isWellFormed()) throw invalid(`${name} must be valid Unicode text`, name);
+  if (typeof value !== 'string') throw invalid(FIELD_MESSAGES.notString(name), name);
+  if (value.length > maxChars) throw invalid(FIELD_MESSAGES.tooLong(name), name);
+  if (!value.isWellFormed()) throw invalid(FIELD_MESSAGES.notUnicode(name), name);
   return value;
 }
 
@@ -181,7 +175,7 @@ export function optionalStringField(
   maxChars: number,
 ): string | undefined {
   if (!Object.hasOwn(body, name)) return undefined;
-  if (body[name] === null) throw invalid(`${name} must be a string`, name);
+  if (body[name] === null) throw invalid(FIELD_MESSAGES.notString(name), name);
   return stringField(body, name, maxChars);
 }
 
@@ -189,7 +183,8 @@ export function optionalStringField(
 export function onlyFields(body: JsonObject, allowed: readonly string[]): void {
   for (const name of Object.keys(body)) {
     if (!allowed.includes(name)) {
-      throw invalid(`unknown field ${JSON.stringify(name.slice(0, 64))}`, name.slice(0, 64));
+      const shown = name.slice(0, 64);
+      throw invalid(FIELD_MESSAGES.unknown(shown), shown);
     }
   }
 }

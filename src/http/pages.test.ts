@@ -4,7 +4,7 @@
  * redirects, flashes, escaping, headers), never what the TCP server decides.
  */
 import { describe, expect, it } from 'bun:test';
-import { loadConfig } from '../config.ts';
+import { loadHttpConfig } from '../config/http-config.ts';
 import { silentLogger } from '../log.ts';
 import type { CallName, RpcClient } from '../rpc/client.ts';
 import { RpcError } from '../wire/rpc-error.ts';
@@ -12,7 +12,7 @@ import { Status } from '../wire/status.ts';
 import { createApp } from './app.ts';
 import { assets } from './assets.ts';
 
-const config = loadConfig({ HTTP_MAX_UPLOAD_BYTES: String(64 * 1024) });
+const config = loadHttpConfig({ HTTP_MAX_UPLOAD_BYTES: String(64 * 1024) });
 const HASH = 'ab'.repeat(32);
 const RULES = {
   username: {
@@ -63,7 +63,7 @@ function setup(answer: Answer = () => undefined) {
       }
     },
   };
-  const app = createApp({ rpc, config, log: silentLogger });
+  const app = createApp({ rpc, http: config.http, log: silentLogger });
   const request = (path: string, init: RequestInit = {}) =>
     app.request(`http://localhost${path}`, init);
   return { request, calls };

@@ -1,5 +1,5 @@
 import type { Server } from 'bun';
-import type { Config } from '../config.ts';
+import type { HttpConfig } from '../config/http-config.ts';
 import type { Logger } from '../log.ts';
 import { createRpcClient } from '../rpc/client.ts';
 import { Pool } from '../rpc/pool.ts';
@@ -17,7 +17,7 @@ export interface HttpApp {
 }
 
 /** Builds the pool and the Hono app and starts Bun.serve. Used by main.ts and the tests. */
-export function startHttpApp(config: Config, log: Logger): HttpApp {
+export function startHttpApp(config: HttpConfig, log: Logger): HttpApp {
   const pool = new Pool({ ...config.pool, maxFrameBytes: config.maxFrameBytes });
   const watcher = watchAddresses(pool, config.pool.addresses, {
     refreshMs: config.pool.dnsRefreshMs,
@@ -29,7 +29,7 @@ export function startHttpApp(config: Config, log: Logger): HttpApp {
   const rpc = createRpcClient(pool, config.pool.callTimeoutMs, metrics?.observeRpc);
   const app = createApp({
     rpc,
-    config,
+    http: config.http,
     log,
     ...(metrics ? { metrics: metrics.registry } : {}),
     draining: () => draining,

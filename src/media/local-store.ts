@@ -14,6 +14,7 @@ import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PictureStore, StoredPicture } from '../core/picture-ports.ts';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/data-dir.ts';
+import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { contentTypeOf, isStorageKey } from './keys.ts';
@@ -92,7 +93,7 @@ function isMissing(err: unknown): boolean {
 }
 
 function outage(what: string, err: unknown): RpcError {
-  return new RpcError(Status.UNAVAILABLE, 'picture storage is unavailable, try again later', {
+  return new RpcError(Status.UNAVAILABLE, MESSAGES.PICTURE_STORAGE_UNAVAILABLE, {
     retryAfterS: 5,
     cause: { what, err },
   });

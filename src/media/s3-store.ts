@@ -8,6 +8,7 @@
  * (UNAVAILABLE), a missing object is null.
  */
 import type { PictureStore, StoredPicture } from '../core/picture-ports.ts';
+import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { contentTypeOf, isStorageKey } from './keys.ts';
@@ -88,7 +89,7 @@ export class S3PictureStore implements PictureStore {
       return await Promise.race([request(), timeout]);
     } catch (err) {
       if (isNoSuchKey(err)) throw err;
-      throw new RpcError(Status.UNAVAILABLE, 'picture storage is unavailable, try again later', {
+      throw new RpcError(Status.UNAVAILABLE, MESSAGES.PICTURE_STORAGE_UNAVAILABLE, {
         retryAfterS: 5,
         cause: { what, err },
       });

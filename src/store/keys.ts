@@ -9,7 +9,7 @@
 
 const MAX_ID = (1n << 63n) - 1n;
 const DECIMAL = /^(0|[1-9][0-9]{0,18})$/;
-/** Printable ASCII without the space: usernames are [A-Za-z0-9_.-]{3,32} upstream. */
+/** Printable ASCII without the space: wider than the username rule upstream (src/wire/account-rules.ts). */
 const USERNAME = /^[\x21-\x7e]{1,32}$/;
 const SESSION_ID = /^[\x21-\x7e]{1,22}$/;
 const PICTURE = /^[\x21-\x7e]{0,100}$/;

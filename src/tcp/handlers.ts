@@ -5,9 +5,9 @@
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { Accounts, SessionAuth } from '../core/accounts.ts';
-import { ACCOUNT_RULES } from '../core/validation.ts';
 import type { UserSchema } from '../gen/usermgr/v1/rpc_pb.ts';
 import type { UserRow } from '../store/port.ts';
+import { ACCOUNT_RULES } from '../wire/account-rules.ts';
 import type { Handlers } from './dispatch.ts';
 
 export function accountHandlers(accounts: Accounts): Handlers {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Cache } from '../cache/port.ts';
 import { createRedisCache } from '../cache/redis.ts';
-import type { Config } from '../config.ts';
+import type { TcpConfig } from '../config/tcp-config.ts';
 import { Accounts } from '../core/accounts.ts';
 import { AdminToken } from '../core/admin-token.ts';
 import { AdminUsers } from '../core/admin-users.ts';
@@ -38,6 +38,7 @@ export interface TcpApp {
   admin: AdminUsers;
   passwords: Passwords;
   memo: CredentialMemo;
+  limits: RateLimits;
   users: CachedUsers;
   /** The port of /metrics, /healthz and /readyz. */
   opsPort: number;
@@ -50,7 +51,7 @@ export interface TcpApp {
 const PURGE_INTERVAL_MS = 10 * 60_000;
 
 /** Wires the services to their adapters and starts listening. Used by main.ts and the tests. */
-export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> {
+export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpApp> {
   const serverId = `${hostname()}:${process.pid}`;
   const metrics = config.metricsEnabled ? createTcpMetrics() : noTcpMetrics();
   // DATA_DIR holds the SQLite file, the generated session secret and local pictures.
@@ -188,6 +189,7 @@ export async function startTcpApp(config: Config, log: Logger): Promise<TcpApp> 
     admin,
     passwords,
     memo,
+    limits,
     users,
     pictures,
     opsPort: ops.port ?? 0,

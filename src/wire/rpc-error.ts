@@ -1,3 +1,4 @@
+import { MESSAGES } from './messages.ts';
 import { Status } from './status.ts';
 
 export interface RpcErrorOptions {
@@ -33,6 +34,15 @@ export class RpcError extends Error {
    */
   static from(reason: unknown): RpcError {
     if (reason instanceof RpcError) return reason;
-    return new RpcError(Status.INTERNAL, 'internal error', { cause: reason });
+    return new RpcError(Status.INTERNAL, MESSAGES.INTERNAL, { cause: reason });
   }
+}
+
+/**
+ * The one way to refuse input: INVALID_ARGUMENT naming the field at fault.
+ * Checks that can fail return values (core/validation.ts); this turns such
+ * a value into the error where a request stops.
+ */
+export function invalidArgument(message: string, field = ''): RpcError {
+  return new RpcError(Status.INVALID_ARGUMENT, message, { field });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import { RpcError } from './rpc-error.ts';
-import { codeToHttpStatus, Status, statusName } from './status.ts';
+import { codeToHttpStatus, httpStatusToCode, Status, statusName } from './status.ts';
 
 describe('unit: status mapping', () => {
   it('should map every status to its HTTP status', () => {
@@ -13,6 +13,7 @@ describe('unit: status mapping', () => {
       NOT_FOUND: 404,
       ALREADY_EXISTS: 409,
       UNSUPPORTED_MEDIA: 415,
+      PAYLOAD_TOO_LARGE: 413,
       RESOURCE_EXHAUSTED: 429,
       UNIMPLEMENTED: 501,
       UNAVAILABLE: 503,
@@ -23,6 +24,17 @@ describe('unit: status mapping', () => {
     expect(values.length).toBe(Object.keys(expected).length);
     for (const status of values)
       expect(codeToHttpStatus(status)).toBe(expected[statusName(status)] as number);
+  });
+
+  it('should map each HTTP status of a status back to it', () => {
+    const values = Object.values(Status).filter((v): v is Status => typeof v === 'number');
+    for (const status of values) {
+      if (status === Status.OK || status === Status.UNSPECIFIED) continue;
+      expect(statusName(httpStatusToCode(codeToHttpStatus(status)))).toBe(statusName(status));
+    }
+    expect(httpStatusToCode(400)).toBe(Status.INVALID_ARGUMENT);
+    expect(httpStatusToCode(405)).toBe(Status.INVALID_ARGUMENT);
+    expect(httpStatusToCode(502)).toBe(Status.INTERNAL);
   });
 
   it('should normalise anything thrown into an RpcError that hides its cause', () => {

@@ -27,6 +27,8 @@ export function codeToHttpStatus(status: Status): number {
       return 409;
     case Status.UNSUPPORTED_MEDIA:
       return 415;
+    case Status.PAYLOAD_TOO_LARGE:
+      return 413;
     case Status.RESOURCE_EXHAUSTED:
       return 429;
     case Status.UNIMPLEMENTED:
@@ -38,5 +40,37 @@ export function codeToHttpStatus(status: Status): number {
     case Status.UNSPECIFIED:
     case Status.INTERNAL:
       return 500;
+  }
+}
+
+/**
+ * The inverse, for HTTP statuses raised by Hono itself or a middleware: the
+ * status whose code an error body names. Statuses without their own code are
+ * INVALID_ARGUMENT below 500 and INTERNAL from 500.
+ */
+export function httpStatusToCode(status: number): Status {
+  switch (status) {
+    case 401:
+      return Status.UNAUTHENTICATED;
+    case 403:
+      return Status.PERMISSION_DENIED;
+    case 404:
+      return Status.NOT_FOUND;
+    case 409:
+      return Status.ALREADY_EXISTS;
+    case 413:
+      return Status.PAYLOAD_TOO_LARGE;
+    case 415:
+      return Status.UNSUPPORTED_MEDIA;
+    case 429:
+      return Status.RESOURCE_EXHAUSTED;
+    case 501:
+      return Status.UNIMPLEMENTED;
+    case 503:
+      return Status.UNAVAILABLE;
+    case 504:
+      return Status.DEADLINE_EXCEEDED;
+    default:
+      return status >= 500 ? Status.INTERNAL : Status.INVALID_ARGUMENT;
   }
 }

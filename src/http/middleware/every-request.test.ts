@@ -2,22 +2,23 @@ import { describe, expect, it } from 'bun:test';
 import { Hono } from 'hono';
 import { createRegistry } from '../../lib/metrics.ts';
 import { silentLogger } from '../../log.ts';
-import { requestId } from '../request-info.ts';
+import type { AppEnv } from '../env.ts';
 import { everyRequest } from './every-request.ts';
 
 function app() {
   const metrics = createRegistry('http', false);
   const seen: string[] = [];
-  const hono = new Hono()
+  const hono = new Hono<AppEnv>()
     .use(
       everyRequest({
         metrics,
         log: silentLogger,
+        trustProxy: false,
         refuseCrossSite: (c, message) => c.json({ refused: message }, 403),
       }),
     )
     .post('/change', (c) => {
-      seen.push(requestId(c));
+      seen.push(c.get('requestId'));
       return c.json({ changed: true });
     })
     .get('/boom', () => {

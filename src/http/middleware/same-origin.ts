@@ -9,8 +9,6 @@ import type { Context } from 'hono';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export const CROSS_SITE_MESSAGE = 'cross-site requests are not allowed';
-
 /** True when this request changes state and a browser sent it for another site. */
 export function refusedAsCrossSite(c: Context): boolean {
   return (
@@ -19,7 +17,7 @@ export function refusedAsCrossSite(c: Context): boolean {
   );
 }
 
-export function isCrossSite(
+function isCrossSite(
   fetchSite: string | undefined,
   origin: string | undefined,
   host: string | undefined,

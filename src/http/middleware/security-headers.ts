@@ -30,7 +30,7 @@ const CONTENT_SECURITY_POLICY = [
 const HSTS = 'max-age=15552000; includeSubDomains';
 
 /** On HTML pages. */
-export const PAGE_HEADERS: readonly (readonly [string, string])[] = [
+const PAGE_HEADERS: readonly (readonly [string, string])[] = [
   ['Content-Security-Policy', CONTENT_SECURITY_POLICY],
   ['Cross-Origin-Opener-Policy', 'same-origin'],
   ['Cross-Origin-Resource-Policy', 'same-origin'],

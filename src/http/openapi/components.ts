@@ -3,9 +3,38 @@
  * parameters and credentials. Shapes follow user-json.ts, errors.ts and the
  * routes; the integration tests check real answers against them.
  */
-import type { OpenApiDocument, Response, Schema } from './types.ts';
+import type {
+  ComponentsObject,
+  HeadersObject,
+  ResponseObject,
+  SchemaObject as Schema,
+} from 'openapi3-ts/oas31';
+import { ACCOUNT_RULES } from '../../wire/account-rules.ts';
+import { Status, statusName } from '../../wire/status.ts';
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+
+/** The rules of account fields, in words and as schemas, from the rules the TCP server applies. */
+const { username: USERNAME, password: PASSWORD, nickname: NICKNAME } = ACCOUNT_RULES;
+/** Applied to the string as sent: the exact rule. */
+const username = (description: string): Schema => ({
+  type: 'string',
+  pattern: `^(?:${USERNAME.pattern})$`,
+  description,
+});
+/** "Username must be ..." and what the rule's words leave out. */
+const rule = ({ text }: { text: string }, more: string) =>
+  `${text[0]?.toUpperCase()}${text.slice(1)}. ${more}`;
+const RULES = {
+  username: rule(USERNAME, 'Unique regardless of case.'),
+  password: rule(PASSWORD, 'Counted in code points after NFC normalisation; never trimmed.'),
+  nickname: rule(
+    NICKNAME,
+    'Any script or emoji, counted in code points after NFC and trimming; something visible, ' +
+      'no control or text-direction characters, no invisible characters except a joiner ' +
+      'between two characters and one variation selector after one.',
+  ),
+};
 
 const user: Schema = {
   type: 'object',
@@ -17,12 +46,14 @@ const user: Schema = {
       description: '64-bit id as a decimal string (ids exceed 2^53, so never a JSON number).',
       examples: ['250558285122371584'],
     },
-    username: {
+    username: username('Unique regardless of case; the spelling given at creation is kept.'),
+    // As stored: normalised and trimmed, so the bounds hold exactly.
+    nickname: {
       type: 'string',
-      pattern: '^[A-Za-z0-9_.-]{1,32}$',
-      description: 'Unique regardless of case; the spelling given at creation is kept.',
+      minLength: NICKNAME.minChars,
+      maxLength: NICKNAME.maxChars,
+      description: 'Any script or emoji.',
     },
-    nickname: { type: 'string', minLength: 1, maxLength: 64, description: 'Any script or emoji.' },
     picture_url: {
       type: ['string', 'null'],
       description: 'Where the profile picture is served; null when there is none.',
@@ -50,30 +81,19 @@ const adminUser: Schema = {
   required: [...(user.required ?? []), 'created_at', 'updated_at'],
 };
 
-const RULES = {
-  username: "3 to 32 characters: letters A-Z, digits, '_', '.' or '-'. Unique regardless of case.",
-  password: '8 to 128 characters (code points), NFC-normalised, never trimmed.',
-  nickname:
-    'Any script or emoji: 1 to 64 characters after NFC and trimming, something visible, ' +
-    'no control or text-direction characters, no invisible characters except a joiner ' +
-    'between two characters and one variation selector after one.',
-};
-
 const string = (description: string): Schema => ({ type: 'string', description });
 
+/**
+ * The codes of error answers: every RPC status but the two that are not
+ * errors, and the 413 that the HTTP server answers before any call is made.
+ */
 const errorCodes = [
-  'INVALID_ARGUMENT',
-  'UNAUTHENTICATED',
-  'PERMISSION_DENIED',
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'UNSUPPORTED_MEDIA',
+  ...Object.values(Status)
+    .filter(
+      (s): s is Status => typeof s === 'number' && s !== Status.UNSPECIFIED && s !== Status.OK,
+    )
+    .map(statusName),
   'PAYLOAD_TOO_LARGE',
-  'RESOURCE_EXHAUSTED',
-  'UNIMPLEMENTED',
-  'UNAVAILABLE',
-  'DEADLINE_EXCEEDED',
-  'INTERNAL',
 ];
 
 const schemas: Record<string, Schema> = {
@@ -144,13 +164,18 @@ const schemas: Record<string, Schema> = {
   },
   Credentials: {
     type: 'object',
-    properties: { username: string(RULES.username), password: string('The password.') },
-    required: ['username', 'password'],
+    properties: {
+      username: username(RULES.username),
+      password: string(
+        'The password. Absent is the empty password: refused (401) like any wrong one.',
+      ),
+    },
+    required: ['username'],
   },
   NewUser: {
     type: 'object',
     properties: {
-      username: string(RULES.username),
+      username: username(RULES.username),
       password: { ...string(RULES.password), writeOnly: true },
       nickname: string(`${RULES.nickname} Absent or empty: the username.`),
     },
@@ -160,7 +185,7 @@ const schemas: Record<string, Schema> = {
     type: 'object',
     description: 'Unknown fields are refused (400).',
     properties: {
-      username: string(RULES.username),
+      username: username(RULES.username),
       password: { ...string(RULES.password), writeOnly: true },
       nickname: string(`${RULES.nickname} Absent or empty: the username.`),
     },
@@ -190,7 +215,7 @@ const schemas: Record<string, Schema> = {
   },
 };
 
-const error = (description: string, headers?: Response['headers']): Response => ({
+const error = (description: string, headers?: HeadersObject): ResponseObject => ({
   description,
   ...(headers ? { headers } : {}),
   content: { 'application/json': { schema: ref('Error') } },
@@ -203,7 +228,7 @@ const retryAfter = {
   },
 };
 
-const responses: Record<string, Response> = {
+const responses: Record<string, ResponseObject> = {
   BadRequest: error('The request is malformed or a value breaks a rule (`field` names it).'),
   Unauthenticated: error('No valid credentials.'),
   AdminUnauthenticated: error(
@@ -226,7 +251,7 @@ const responses: Record<string, Response> = {
   Internal: error('A bug; the details are in the server log.'),
 };
 
-export const components: OpenApiDocument['components'] = {
+export const components = {
   schemas,
   responses,
   parameters: {
@@ -258,4 +283,4 @@ export const components: OpenApiDocument['components'] = {
         'something are refused (403) when a browser sends them from another site.',
     },
   },
-};
+} satisfies ComponentsObject;

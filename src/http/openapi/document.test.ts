@@ -1,18 +1,41 @@
 import { describe, expect, it } from 'bun:test';
-import { loadConfig } from '../../config.ts';
+import type {
+  OperationObject as Operation,
+  ParameterObject as Parameter,
+  ReferenceObject as Ref,
+  SchemaObject as Schema,
+} from 'openapi3-ts/oas31';
+import {
+  type Method,
+  pointer,
+  schemaCompiler,
+  validateAt,
+  validateOpenApi,
+} from '../../../test/support/openapi.ts';
+import { loadHttpConfig } from '../../config/http-config.ts';
+import { checkUsername } from '../../core/validation.ts';
 import { createRegistry } from '../../lib/metrics.ts';
 import { silentLogger } from '../../log.ts';
+import type { RpcClient } from '../../rpc/client.ts';
+import { ACCOUNT_RULES } from '../../wire/account-rules.ts';
+import { RpcError } from '../../wire/rpc-error.ts';
+import { Status } from '../../wire/status.ts';
 import { createApp } from '../app.ts';
 import { openApiDocument } from './document.ts';
-import type { Method, Operation, Parameter, Ref } from './types.ts';
 
+const paths = openApiDocument.paths ?? {};
+
+/** What the stub answers every call but AdminCheck with: a request that reached it passed this server's checks. */
+const REACHED_RPC = 503;
 const app = createApp({
   rpc: {
-    call: () => {
-      throw new Error('not called');
+    // AdminCheck lets a refusal stand, as for the holder of the token.
+    call: async (name: string) => {
+      if (name === 'adminCheck') return {};
+      throw new RpcError(Status.UNAVAILABLE, 'stub');
     },
-  },
-  config: loadConfig({}),
+  } as unknown as RpcClient,
+  http: loadHttpConfig({}).http,
   log: silentLogger,
   // As the server runs it: /metrics exists only with a registry.
   metrics: createRegistry('http'),
@@ -53,13 +76,13 @@ function appRoutes(): string[] {
 }
 
 function describedRoutes(): string[] {
-  return Object.entries(openApiDocument.paths)
+  return Object.entries(paths)
     .flatMap(([path, item]) => Object.keys(item).map((m) => `${m.toUpperCase()} ${path}`))
     .sort();
 }
 
 function operations(): [string, Method, Operation][] {
-  return Object.entries(openApiDocument.paths).flatMap(([path, item]) =>
+  return Object.entries(paths).flatMap(([path, item]) =>
     Object.entries(item).map(([method, op]): [string, Method, Operation] => [
       path,
       method as Method,
@@ -83,6 +106,17 @@ function refsIn(node: unknown): string[] {
   if (node === null || typeof node !== 'object') return [];
   const own = '$ref' in node ? [(node as Ref).$ref] : [];
   return [...own, ...Object.values(node).flatMap(refsIn)];
+}
+
+/** The JSON pointer of every schema in the document: components and those written in place. */
+function schemaPointers(node: unknown, at: string[] = []): string[] {
+  if (node === null || typeof node !== 'object') return [];
+  return Object.entries(node).flatMap(([key, value]) => {
+    const here = [...at, key];
+    const isSchema =
+      key === 'schema' || (at.join('/') === 'components/schemas' && !('$ref' in value));
+    return isSchema ? [pointer(...here)] : schemaPointers(value, here);
+  });
 }
 
 describe('unit: OpenAPI document', () => {
@@ -109,7 +143,7 @@ describe('unit: OpenAPI document', () => {
     expect(new Set(ids).size).toBe(ids.length);
     for (const [path, method, op] of operations()) {
       expect(
-        Object.keys(op.responses).some((s) => s.startsWith('2')),
+        Object.keys(op.responses ?? {}).some((s) => s.startsWith('2')),
         `${method} ${path}`,
       ).toBe(true);
       const declared = (op.parameters ?? [])
@@ -126,9 +160,101 @@ describe('unit: OpenAPI document', () => {
     expect(adminOps).toHaveLength(5);
     for (const [, , op] of adminOps) {
       expect(op.security).toEqual([{ adminToken: [] }]);
-      expect(Object.keys(op.responses)).toContain('401');
-      expect(Object.keys(op.responses)).toContain('404');
+      expect(Object.keys(op.responses ?? {})).toContain('401');
+      expect(Object.keys(op.responses ?? {})).toContain('404');
     }
+  });
+
+  it('should be valid OpenAPI 3.1 by the official schema', async () => {
+    expect(await validateOpenApi(openApiDocument)).toEqual([]);
+    // The validator can fail: a document without the required `info` is refused.
+    const { info: _, ...noInfo } = openApiDocument;
+    expect(await validateOpenApi(noInfo)).not.toEqual([]);
+  });
+
+  it('should name the server that serves it, relative to where it was fetched', () => {
+    expect(openApiDocument.servers).toEqual([
+      { url: '/', description: 'The server that serves this document.' },
+    ]);
+  });
+
+  it('should hold only schemas that compile under strict JSON Schema 2020-12', () => {
+    const compiler = schemaCompiler(openApiDocument);
+    const found = schemaPointers(openApiDocument);
+    expect(found.length).toBeGreaterThan(30);
+    for (const at of found) compiler.schemaAt(at);
+    // Strict mode refuses what the official schema lets through inside a schema.
+    for (const broken of [{ maxLenght: 3 }, { type: 'strin' }]) {
+      const document = { ...openApiDocument, components: { schemas: { X: broken } } };
+      expect(() => schemaCompiler(document).schemaAt('/components/schemas/X')).toThrow();
+    }
+  });
+
+  it('should state the account rules the TCP server applies', () => {
+    const usernames = ['abc', 'A.b-c_9', 'x'.repeat(32), 'ab', 'x'.repeat(33), 'a b', 'ünï', ''];
+    for (const schema of ['User', 'NewUser', 'NewAdminUser', 'Credentials']) {
+      const at = pointer('components', 'schemas', schema, 'properties', 'username');
+      for (const username of usernames) {
+        expect(validateAt(username, at).length === 0, `${schema} ${username}`).toBe(
+          'value' in checkUsername(username),
+        );
+      }
+    }
+    const nickname = pointer('components', 'schemas', 'User', 'properties', 'nickname');
+    expect(validateAt('🚀'.repeat(ACCOUNT_RULES.nickname.maxChars), nickname)).toEqual([]);
+    expect(validateAt('🚀'.repeat(ACCOUNT_RULES.nickname.maxChars + 1), nickname)).not.toEqual([]);
+    const rules = JSON.stringify(openApiDocument.components?.schemas?.NewUser);
+    expect(rules).toContain(
+      `${ACCOUNT_RULES.password.minChars} to ${ACCOUNT_RULES.password.maxChars}`,
+    );
+    expect(rules).toContain(
+      `${ACCOUNT_RULES.nickname.minChars} to ${ACCOUNT_RULES.nickname.maxChars}`,
+    );
+  });
+
+  it('should declare the JSON bodies the routes accept: types, required fields, unknown fields', async () => {
+    const valid: Record<string, string> = {
+      username: 'alice',
+      password: 'correct horse',
+      nickname: 'Ẓoë 🚀',
+    };
+    const send = (method: Method, path: string, body: unknown) =>
+      app.request(path.replace('{id}', '1'), {
+        method: method.toUpperCase(),
+        headers: { 'content-type': 'application/json', authorization: 'Bearer token' },
+        body: JSON.stringify(body),
+      });
+    const withBodies = operations().filter(([, , op]) => op.requestBody !== undefined);
+    let checked = 0;
+    for (const [path, method, op] of withBodies) {
+      const ref = (op.requestBody as { content: Record<string, { schema: Ref }> }).content[
+        'application/json'
+      ]?.schema.$ref;
+      if (ref === undefined) continue; // a picture upload, not JSON
+      checked++;
+      const at = ref.slice(1);
+      const schema = lookUp(ref) as Schema;
+      const fields = Object.keys(schema.properties ?? {});
+      const full = Object.fromEntries(fields.map((name) => [name, valid[name]]));
+      const what = (change: string) => `${method.toUpperCase()} ${path} ${change}`;
+      expect(validateAt(full, at), what('example')).toEqual([]);
+      expect((await send(method, path, full)).status, what('every field')).toBe(REACHED_RPC);
+      for (const name of fields) {
+        const wrongType = { ...full, [name]: 42 };
+        expect(validateAt(wrongType, at), what(`${name}: 42`)).not.toEqual([]);
+        expect((await send(method, path, wrongType)).status, what(`${name}: 42`)).toBe(400);
+        const { [name]: _, ...without } = full;
+        const required = schema.required?.includes(name) ?? false;
+        expect((await send(method, path, without)).status, what(`without ${name}`)).toBe(
+          required ? 400 : REACHED_RPC,
+        );
+      }
+      const unknown = { ...full, bogus: 'x' };
+      expect((await send(method, path, unknown)).status, what('unknown field')).toBe(
+        schema.additionalProperties === false ? 400 : REACHED_RPC,
+      );
+    }
+    expect(checked).toBe(5);
   });
 
   it('should serve the document at /openapi.json', async () => {
@@ -136,5 +262,14 @@ describe('unit: OpenAPI document', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toStartWith('application/json');
     expect(await res.json()).toEqual(JSON.parse(JSON.stringify(openApiDocument)));
+  });
+
+  it('should not reflect the Host header into the document', async () => {
+    const res = await app.request('http://evil.example/openapi.json', {
+      headers: { host: 'evil.example', 'x-forwarded-host': 'evil.example' },
+    });
+    const text = await res.text();
+    expect(text).not.toContain('evil.example');
+    expect((JSON.parse(text) as { servers: unknown }).servers).toEqual(openApiDocument.servers);
   });
 });

@@ -4,16 +4,24 @@
  * described here or a described one does not exist, and the integration
  * tests check real answers against the schemas.
  */
+import type {
+  ContentObject,
+  OpenAPIObject,
+  ReferenceObject,
+  ResponseObject,
+  SchemaObject,
+  SecurityRequirementObject,
+} from 'openapi3-ts/oas31';
+import { usernamePrefixPattern } from '../../wire/account-rules.ts';
 import { components } from './components.ts';
-import type { OpenApiDocument, Operation, Ref, Response, Schema } from './types.ts';
 
-const json = (schema: Schema) => ({ 'application/json': { schema } });
-const schema = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
-const answer = (description: string, name: string): Response => ({
+const json = (schema: SchemaObject): ContentObject => ({ 'application/json': { schema } });
+const schema = (name: string): SchemaObject => ({ $ref: `#/components/schemas/${name}` });
+const answer = (description: string, name: string): ResponseObject => ({
   description,
   content: json(schema(name)),
 });
-const failure = (name: string): Ref => ({ $ref: `#/components/responses/${name}` });
+const failure = (name: string): ReferenceObject => ({ $ref: `#/components/responses/${name}` });
 const body = (name: string) => ({ required: true, content: json(schema(name)) });
 
 /** What any call through the TCP server may also answer. */
@@ -28,7 +36,7 @@ const bodyFailures = {
   '413': failure('PayloadTooLarge'),
   '415': failure('UnsupportedMedia'),
 };
-type Security = Operation['security'];
+type Security = SecurityRequirementObject[];
 const session: Security = [{ sessionBearer: [] }, { sessionCookie: [] }];
 const admin: Security = [{ adminToken: [] }];
 const none: Security = [];
@@ -39,7 +47,7 @@ const adminCall =
   "server's log: the action, the user, the result, the client address and the request id " +
   '(sent back as `X-Request-Id`; a short `X-Request-Id` from the caller is kept).';
 
-export const openApiDocument: OpenApiDocument = {
+export const openApiDocument: OpenAPIObject = {
   openapi: '3.1.0',
   info: {
     title: 'usermgr',
@@ -48,6 +56,10 @@ export const openApiDocument: OpenApiDocument = {
       'Sign-up, login and profiles; and, for operators, the admin API over every account. ' +
       'JSON in and out; errors always have the body `{"error":{"code","message","field?"}}`.',
   },
+  // Relative: the server that serves this document, at whatever address the
+  // client reached it (directly or through a proxy). Never built from the
+  // Host header, which the client chooses.
+  servers: [{ url: '/', description: 'The server that serves this document.' }],
   tags: [
     { name: 'accounts', description: 'Sign-up, login and the logged-in user.' },
     { name: 'admin', description: 'Every account, for the holder of ADMIN_TOKEN.' },
@@ -278,7 +290,7 @@ export const openApiDocument: OpenApiDocument = {
             name: 'username_prefix',
             in: 'query',
             description: 'Only usernames starting with this, regardless of case.',
-            schema: { type: 'string', pattern: '^[A-Za-z0-9_.-]{0,32}$' },
+            schema: { type: 'string', pattern: usernamePrefixPattern(0) },
           },
         ],
         responses: {

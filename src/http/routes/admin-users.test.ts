@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test';
-import { loadConfig } from '../../config.ts';
+import { loadHttpConfig } from '../../config/http-config.ts';
 import { silentLogger } from '../../log.ts';
 import type { CallName, CallOptions, RpcClient } from '../../rpc/client.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
@@ -31,7 +31,7 @@ function app(answer: (call: Call) => unknown = () => ({ user: USER })) {
       return answer(call) as never;
     },
   };
-  const a = createApp({ rpc, config: loadConfig({}), log: silentLogger });
+  const a = createApp({ rpc, http: loadHttpConfig({}).http, log: silentLogger });
   return { calls, request: (path: string, init?: RequestInit) => a.request(path, init) };
 }
 

@@ -13,15 +13,17 @@
  * that answer becomes this server's own not-found answer (an HTML page for a
  * browser, JSON otherwise), so no Accept header tells the two apart.
  */
-import { type Context, Hono } from 'hono';
+import type { Context } from 'hono';
 import type { CallOptions } from '../../rpc/client.ts';
-import { RpcError } from '../../wire/rpc-error.ts';
+import { FIELD_MESSAGES, MESSAGES } from '../../wire/messages.ts';
+import { invalidArgument, RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
-import type { AppDeps } from '../app.ts';
+import type { BodyRoute } from '../app-deps.ts';
+import { bearerToken } from '../client-request.ts';
+import { type AppEnv, factory } from '../env.ts';
 import { onlyFields, optionalStringField, readJsonObject, stringField } from '../json.ts';
-import { callOptions } from '../request-info.ts';
+import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS } from '../limits.ts';
 import { adminUserJson } from '../user-json.ts';
-import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS } from './open-api.ts';
 
 type Action = 'create' | 'get' | 'update' | 'delete' | 'list';
 
@@ -29,9 +31,6 @@ interface AdminRequest {
   token: string;
   options: CallOptions;
 }
-
-/** The TCP server's message for every admin call while the admin API is off. */
-const ADMIN_OFF = 'no such route';
 
 /** Ids are 64-bit unsigned on the wire: canonical decimals up to 2^64-1. */
 const ID = /^(0|[1-9][0-9]{0,19})$/;
@@ -41,13 +40,18 @@ const LIST_PARAMS = ['limit', 'cursor', 'username_prefix'];
 const MAX_CURSOR_CHARS = 512;
 const MAX_PREFIX_CHARS = 64;
 
-export function adminUserRoutes({ rpc, config }: AppDeps) {
-  const maxJson = config.http.maxJsonBytes;
-  /** What every admin call carries: the token, and the client address and request id for the audit line. */
-  const admin = (c: Context): AdminRequest => ({
-    token: bearerToken(c),
-    options: callOptions(c, config.trustProxy),
-  });
+/**
+ * What every admin call carries: the token (from `Authorization: Bearer`,
+ * never from a cookie), and the client address and request id for the audit line.
+ */
+function admin(c: Context<AppEnv>): AdminRequest {
+  return {
+    token: bearerToken(c.req.header('authorization')),
+    options: c.get('client').callOptions(),
+  };
+}
+
+export function adminUserRoutes({ rpc, maxJsonBytes: maxJson }: BodyRoute) {
   /** Runs this server's checks of a request; a refusal goes past the TCP server's token check first. */
   async function checked<T>(
     request: AdminRequest,
@@ -69,7 +73,8 @@ export function adminUserRoutes({ rpc, config }: AppDeps) {
     }
   }
 
-  return new Hono()
+  return factory
+    .createApp()
     .post('/users', async (c) => {
       const request = admin(c);
       const input = await checked(request, 'create', '', async () => {
@@ -139,22 +144,20 @@ export function adminUserRoutes({ rpc, config }: AppDeps) {
       return c.body(null, 204);
     })
     .onError((err, c) => {
-      if (err instanceof RpcError && err.code === Status.NOT_FOUND && err.message === ADMIN_OFF)
+      if (
+        err instanceof RpcError &&
+        err.code === Status.NOT_FOUND &&
+        err.message === MESSAGES.NO_SUCH_ROUTE
+      )
         return c.notFound();
       throw err;
     });
 }
 
-/** The admin token from `Authorization: Bearer`; '' when there is none. Never from a cookie. */
-function bearerToken(c: Context): string {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
-  return match?.[1] ?? '';
-}
-
 /** A path id that can name a user; anything else names nobody (404). */
 function userId(raw: string): string {
   if (!ID.test(raw) || BigInt(raw) > MAX_WIRE_ID) {
-    throw new RpcError(Status.NOT_FOUND, 'no such user');
+    throw new RpcError(Status.NOT_FOUND, MESSAGES.NO_SUCH_USER);
   }
   return raw;
 }
@@ -169,25 +172,22 @@ function listQuery(c: Context): { limit: number; cursor: string; usernamePrefix:
   const seen = new Set<string>();
   for (const name of params.keys()) {
     const shown = name.slice(0, 64);
-    if (!LIST_PARAMS.includes(name))
-      invalid(`unknown query parameter ${JSON.stringify(shown)}`, shown);
-    if (seen.has(name)) invalid(`${name} must be given at most once`, name);
+    if (!LIST_PARAMS.includes(name)) {
+      throw invalidArgument(`unknown query parameter ${JSON.stringify(shown)}`, shown);
+    }
+    if (seen.has(name)) throw invalidArgument(`${name} must be given at most once`, name);
     seen.add(name);
   }
   const limit = params.get('limit') ?? '';
   // 1..999999999 fits the wire's uint32; 0 would mean "the default" there.
   if (limit !== '' && !/^[1-9][0-9]{0,8}$/.test(limit)) {
-    invalid('limit must be an integer from 1 to 500', 'limit');
+    throw invalidArgument('limit must be an integer from 1 to 500', 'limit');
   }
   const cursor = params.get('cursor') ?? '';
-  if (cursor.length > MAX_CURSOR_CHARS) invalid('cursor is not one this API gave out', 'cursor');
+  if (cursor.length > MAX_CURSOR_CHARS) throw invalidArgument(MESSAGES.FOREIGN_CURSOR, 'cursor');
   const usernamePrefix = params.get('username_prefix') ?? '';
   if (usernamePrefix.length > MAX_PREFIX_CHARS) {
-    invalid('username_prefix is too long', 'username_prefix');
+    throw invalidArgument(FIELD_MESSAGES.tooLong('username_prefix'), 'username_prefix');
   }
   return { limit: limit === '' ? 0 : Number(limit), cursor, usernamePrefix };
-}
-
-function invalid(message: string, field: string): never {
-  throw new RpcError(Status.INVALID_ARGUMENT, message, { field });
 }

@@ -1,7 +1,8 @@
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import type { RpcClient } from '../../rpc/client.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
-import { errorJson } from '../errors.ts';
+import { Status } from '../../wire/status.ts';
+import { renderError } from '../errors.tsx';
 
 /** How long /readyz waits for the TCP server before calling itself not ready. */
 const READY_TIMEOUT_MS = 1000;
@@ -16,13 +17,17 @@ export function healthRoutes(rpc: RpcClient, draining: () => boolean) {
   return new Hono()
     .get('/healthz', (c) => c.json({ status: 'ok' }))
     .get('/readyz', async (c) => {
-      if (draining()) return errorJson(c, 503, 'UNAVAILABLE', 'not ready: shutting down');
+      if (draining()) return notReady(c, 'shutting down');
       try {
         await rpc.call('ping', {}, { timeoutMs: READY_TIMEOUT_MS });
         return c.json({ status: 'ready' });
       } catch (err) {
         const message = err instanceof RpcError ? err.message : 'TCP server not reachable';
-        return errorJson(c, 503, 'UNAVAILABLE', `not ready: ${message}`);
+        return notReady(c, message);
       }
     });
+}
+
+function notReady(c: Context, why: string) {
+  return renderError(c, new RpcError(Status.UNAVAILABLE, `not ready: ${why}`), 'json');
 }

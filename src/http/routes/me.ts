@@ -1,39 +1,52 @@
-import { type Context, Hono } from 'hono';
-import type { AppDeps } from '../app.ts';
+import type { BodyRoute } from '../app-deps.ts';
+import { factory } from '../env.ts';
 import { readJsonObject, stringField } from '../json.ts';
-import { callOptions } from '../request-info.ts';
-import { clearSessionCookie, isHttps, sessionToken } from '../session-cookie.ts';
+import { MAX_NICKNAME_CHARS } from '../limits.ts';
+import { clearSessionCookie } from '../session-cookie.ts';
 import { userJson } from '../user-json.ts';
-import { MAX_NICKNAME_CHARS } from './open-api.ts';
 
-/** The logged-in user's own account. The token comes from the cookie or `Authorization: Bearer`. */
-export function meRoutes({ rpc, config }: AppDeps) {
-  const maxJson = config.http.maxJsonBytes;
-  // These calls do not use the client address; skip looking it up.
-  const options = (c: Context) => callOptions(c, config.trustProxy, false);
-  const auth = (c: Context) => ({
-    auth: { token: sessionToken(c, isHttps(c, config.trustProxy)).token },
-  });
-
-  return new Hono()
+/**
+ * The logged-in user's own account. The token comes from the cookie or
+ * `Authorization: Bearer`. These calls do not use the client address, so
+ * their call options skip looking it up.
+ */
+export function meRoutes({ rpc, maxJsonBytes }: BodyRoute) {
+  return factory
+    .createApp()
     .get('/api/v1/me', async (c) => {
-      const { user } = await rpc.call('getProfile', auth(c), options(c));
+      const client = c.get('client');
+      const { user } = await rpc.call(
+        'getProfile',
+        { auth: { token: client.sessionToken } },
+        client.callOptions(false),
+      );
       return c.json({ user: userJson(user) });
     })
     .patch('/api/v1/me', async (c) => {
-      const body = await readJsonObject(c, maxJson);
+      const body = await readJsonObject(c, maxJsonBytes);
       const nickname = stringField(body, 'nickname', MAX_NICKNAME_CHARS);
-      const { user } = await rpc.call('updateNickname', { ...auth(c), nickname }, options(c));
+      const client = c.get('client');
+      const { user } = await rpc.call(
+        'updateNickname',
+        { auth: { token: client.sessionToken }, nickname },
+        client.callOptions(false),
+      );
       return c.json({ user: userJson(user) });
     })
     .post('/api/v1/logout', async (c) => {
-      await rpc.call('logout', auth(c), options(c));
-      clearSessionCookie(c, isHttps(c, config.trustProxy));
+      const client = c.get('client');
+      await rpc.call('logout', { auth: { token: client.sessionToken } }, client.callOptions(false));
+      clearSessionCookie(c, client.https);
       return c.json({ status: 'logged out' });
     })
     .post('/api/v1/logout-all', async (c) => {
-      await rpc.call('logoutAll', auth(c), options(c));
-      clearSessionCookie(c, isHttps(c, config.trustProxy));
+      const client = c.get('client');
+      await rpc.call(
+        'logoutAll',
+        { auth: { token: client.sessionToken } },
+        client.callOptions(false),
+      );
+      clearSessionCookie(c, client.https);
       return c.json({ status: 'logged out everywhere' });
     });
 }

@@ -3,55 +3,49 @@
  * Plain HTML forms; every post answers 303 (POST-redirect-GET), carrying
  * errors, notices and the values to keep in a flash cookie.
  */
-import { type Context, Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import type { Logger } from '../../log.ts';
+import { MESSAGES } from '../../wire/messages.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
-import type { AppDeps } from '../app.ts';
-import { closeConnection } from '../errors.ts';
-import { type Flash, setFlash, takeFlash } from '../flash.ts';
+import type { BodyRoute } from '../app-deps.ts';
+import { factory } from '../env.ts';
+import { errorHandler } from '../errors.tsx';
+import { redirectWithFlash as back, formBodyLimit, formFlash, takeFlash } from '../flash.ts';
 import { formText, readForm } from '../form.ts';
-import { createPageErrorHandler, formFlash } from '../page-errors.tsx';
-import { callOptions } from '../request-info.ts';
-import { clearSessionCookie, isHttps, sessionToken, setSessionCookie } from '../session-cookie.ts';
+import {
+  MAX_CSRF_CHARS,
+  MAX_NICKNAME_CHARS,
+  MAX_PASSWORD_CHARS,
+  MAX_USERNAME_CHARS,
+} from '../limits.ts';
+import { clearSessionCookie, setSessionCookie } from '../session-cookie.ts';
 import { LoginPage } from '../views/login.tsx';
 import { RegisterPage } from '../views/register.tsx';
 import { renderPage } from '../views/render.ts';
-import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS } from './open-api.ts';
 
-export function pageRoutes({ rpc, config, log }: AppDeps) {
-  const https = (c: Context) => isHttps(c, config.trustProxy);
-  const options = (c: Context) => callOptions(c, config.trustProxy);
-  const back = (c: Context, to: string, flash: Flash) => {
-    setFlash(c, flash, https(c));
-    return c.redirect(to, 303);
-  };
-  const limit = bodyLimit({
-    maxSize: config.http.maxJsonBytes,
-    onError: (c) => {
-      closeConnection(c);
-      return back(c, c.req.path, { error: 'the form is too large' });
-    },
-  });
+export interface PageRouteOptions extends BodyRoute {
+  log: Logger;
+}
 
-  const app = new Hono();
-  app.onError(createPageErrorHandler(log));
+export function pageRoutes({ rpc, maxJsonBytes, log }: PageRouteOptions) {
+  const limit = formBodyLimit(maxJsonBytes, { error: MESSAGES.FORM_TOO_LARGE });
+  const app = factory.createApp();
+  app.onError(errorHandler(log, 'page'));
   return app
-    .get('/', (c) =>
-      c.redirect(sessionToken(c, https(c)).token === '' ? '/login' : '/profile', 303),
-    )
-    .get('/login', (c) => renderPage(c, <LoginPage flash={takeFlash(c, https(c))} />))
+    .get('/', (c) => c.redirect(c.get('client').sessionToken === '' ? '/login' : '/profile', 303))
+    .get('/login', (c) => renderPage(c, <LoginPage flash={takeFlash(c)} />))
     .post('/login', limit, async (c) => {
       const form = await readForm(c);
       const username = formText(form, 'username', MAX_USERNAME_CHARS);
       const password = formText(form, 'password', MAX_PASSWORD_CHARS);
+      const client = c.get('client');
       try {
         const session = await rpc.call(
           'login',
-          { username, password, currentToken: sessionToken(c, https(c)).token },
-          options(c),
+          { username, password, currentToken: client.sessionToken },
+          client.callOptions(),
         );
-        setSessionCookie(c, session.token, Number(session.expiresAtMs), https(c));
+        setSessionCookie(c, session.token, Number(session.expiresAtMs), client.https);
         return c.redirect('/profile', 303);
       } catch (err) {
         const flash =
@@ -63,8 +57,8 @@ export function pageRoutes({ rpc, config, log }: AppDeps) {
       }
     })
     .get('/register', async (c) => {
-      const rules = await rpc.call('getAccountRules', {}, options(c));
-      return renderPage(c, <RegisterPage flash={takeFlash(c, https(c))} rules={rules} />);
+      const rules = await rpc.call('getAccountRules', {}, c.get('client').callOptions());
+      return renderPage(c, <RegisterPage flash={takeFlash(c)} rules={rules} />);
     })
     .post('/register', limit, async (c) => {
       const form = await readForm(c);
@@ -78,16 +72,17 @@ export function pageRoutes({ rpc, config, log }: AppDeps) {
           values,
         });
       }
+      const client = c.get('client');
       try {
-        await rpc.call('register', { username, password, nickname }, options(c));
+        await rpc.call('register', { username, password, nickname }, client.callOptions());
       } catch (err) {
         const flash = formFlash(err, values);
         if (flash === null) throw err;
         return back(c, '/register', flash);
       }
       try {
-        const session = await rpc.call('login', { username, password }, options(c));
-        setSessionCookie(c, session.token, Number(session.expiresAtMs), https(c));
+        const session = await rpc.call('login', { username, password }, client.callOptions());
+        setSessionCookie(c, session.token, Number(session.expiresAtMs), client.https);
         return back(c, '/profile', { notice: 'welcome! Your account is ready.' });
       } catch {
         // The account exists; only the automatic login failed (e.g. too busy).
@@ -99,18 +94,20 @@ export function pageRoutes({ rpc, config, log }: AppDeps) {
     })
     .post('/logout', limit, async (c) => {
       const form = await readForm(c);
-      const token = sessionToken(c, https(c)).token;
+      const client = c.get('client');
       try {
         await rpc.call(
           'logout',
-          { auth: { token, csrfToken: formText(form, 'csrf', 200) } },
-          options(c),
+          {
+            auth: { token: client.sessionToken, csrfToken: formText(form, 'csrf', MAX_CSRF_CHARS) },
+          },
+          client.callOptions(),
         );
       } catch (err) {
         // Already logged out is fine; a bad anti-CSRF token is not (403 page).
         if (!(err instanceof RpcError && err.code === Status.UNAUTHENTICATED)) throw err;
       }
-      clearSessionCookie(c, https(c));
+      clearSessionCookie(c, client.https);
       return back(c, '/login', { notice: 'you are logged out' });
     });
 }

@@ -3,37 +3,40 @@
  * the API. Names are content hashes, so a served picture never changes and
  * browsers may keep it for a year.
  */
-import { type Context, Hono } from 'hono';
+import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { MESSAGES, pictureTooLarge } from '../../wire/messages.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
-import type { AppDeps } from '../app.ts';
-import { closeConnection, errorJson } from '../errors.ts';
+import type { RpcRoute } from '../app-deps.ts';
+import { factory } from '../env.ts';
+import { renderError } from '../errors.tsx';
 import { formFile, readForm } from '../form.ts';
-import { callOptions } from '../request-info.ts';
-import { isHttps, sessionToken } from '../session-cookie.ts';
 import { formatBytes, MULTIPART_OVERHEAD_BYTES } from '../upload.ts';
 import { userJson } from '../user-json.ts';
 
 /** `<sha256 hex>.webp` or `<sha256 hex>-64.webp`; anything else is not a picture. */
 const FILE = /^([0-9a-f]{64}(?:-64)?)\.webp$/;
 
-export function pictureRoutes({ rpc, config }: AppDeps) {
-  const maxUpload = config.http.maxUploadBytes;
-  const tooLarge = (c: Context) => {
-    closeConnection(c);
-    return errorJson(
-      c,
-      413,
-      'PAYLOAD_TOO_LARGE',
-      `the picture is larger than ${formatBytes(maxUpload)}`,
-    );
-  };
+export interface PictureRouteOptions extends RpcRoute {
+  maxUploadBytes: number;
+}
 
-  return new Hono()
+export function pictureRoutes({ rpc, maxUploadBytes: maxUpload }: PictureRouteOptions) {
+  const tooLarge = (c: Context) =>
+    renderError(
+      c,
+      new RpcError(Status.PAYLOAD_TOO_LARGE, pictureTooLarge(formatBytes(maxUpload))),
+      'json',
+    );
+
+  return factory
+    .createApp()
     .get('/pictures/:file', async (c) => {
       const name = FILE.exec(c.req.param('file'))?.[1];
-      if (name === undefined) return errorJson(c, 404, 'NOT_FOUND', 'no such picture');
+      if (name === undefined) {
+        return renderError(c, new RpcError(Status.NOT_FOUND, MESSAGES.NO_SUCH_PICTURE), 'json');
+      }
       const etag = `"${name}"`;
       const headers = {
         'cache-control': 'public, max-age=31536000, immutable',
@@ -48,7 +51,7 @@ export function pictureRoutes({ rpc, config }: AppDeps) {
       ) {
         return c.body(null, 304, headers);
       }
-      const picture = await rpc.call('getPicture', { name }, callOptions(c, config.trustProxy));
+      const picture = await rpc.call('getPicture', { name }, c.get('client').callOptions());
       return c.body(picture.data as Uint8Array<ArrayBuffer>, 200, {
         ...headers,
         'content-type': picture.contentType,
@@ -60,11 +63,11 @@ export function pictureRoutes({ rpc, config }: AppDeps) {
       async (c) => {
         const image = await uploadedImage(c);
         if (image.length > maxUpload) return tooLarge(c);
-        const token = sessionToken(c, isHttps(c, config.trustProxy)).token;
+        const client = c.get('client');
         const { user } = await rpc.call(
           'setPicture',
-          { auth: { token }, image },
-          callOptions(c, config.trustProxy),
+          { auth: { token: client.sessionToken }, image },
+          client.callOptions(),
         );
         return c.json({ user: userJson(user) });
       },

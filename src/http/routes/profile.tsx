@@ -3,71 +3,82 @@
  * the form's anti-CSRF token (`csrf`, from GetProfile), which the TCP server
  * checks; the same-origin middleware has already refused cross-site posts.
  */
-import { type Context, Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import type { Context } from 'hono';
+import type { Logger } from '../../log.ts';
 import type { CallResult } from '../../rpc/client.ts';
+import { pictureTooLarge } from '../../wire/messages.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
-import type { AppDeps } from '../app.ts';
-import { closeConnection } from '../errors.ts';
-import { type Flash, setFlash, takeFlash } from '../flash.ts';
+import type { BodyRoute } from '../app-deps.ts';
+import { type AppEnv, factory } from '../env.ts';
+import { errorHandler } from '../errors.tsx';
+import {
+  redirectWithFlash as back,
+  type Flash,
+  formBodyLimit,
+  formFlash,
+  takeFlash,
+} from '../flash.ts';
 import { type FormBody, formFile, formText, readForm } from '../form.ts';
-import { createPageErrorHandler, formFlash } from '../page-errors.tsx';
-import { callOptions } from '../request-info.ts';
-import { clearSessionCookie, isHttps, sessionToken } from '../session-cookie.ts';
+import { MAX_CSRF_CHARS, MAX_NICKNAME_CHARS } from '../limits.ts';
+import { clearSessionCookie } from '../session-cookie.ts';
 import { formatBytes, MULTIPART_OVERHEAD_BYTES } from '../upload.ts';
 import { ProfilePage } from '../views/profile.tsx';
 import { renderPage } from '../views/render.ts';
-import { MAX_NICKNAME_CHARS } from './open-api.ts';
 
 const LOGGED_OUT: Flash = { notice: 'your session has ended: please log in again' };
 
-export function profileRoutes({ rpc, config, log }: AppDeps) {
-  const https = (c: Context) => isHttps(c, config.trustProxy);
-  const options = (c: Context) => callOptions(c, config.trustProxy);
-  const maxUpload = config.http.maxUploadBytes;
-  const back = (c: Context, to: string, flash: Flash) => {
-    setFlash(c, flash, https(c));
-    return c.redirect(to, 303);
-  };
-  /** The session of a form post: the cookie, and the form's anti-CSRF token ('' when missing: refused). */
-  const auth = (c: Context, form: FormBody) => ({
-    token: sessionToken(c, https(c)).token,
-    csrfToken: formText(form, 'csrf', 200),
-  });
-  /** Where a form post goes after an error; rethrows what needs an error page. */
-  const afterError = (
-    c: Context,
-    err: unknown,
-    field: string,
-    values: Record<string, string> = {},
-  ) => {
-    if (err instanceof RpcError && err.code === Status.UNAUTHENTICATED) {
-      clearSessionCookie(c, https(c));
-      return back(c, '/login', LOGGED_OUT);
-    }
-    const flash = formFlash(err, values, field);
-    if (flash === null) throw err;
-    return back(c, '/profile', flash);
-  };
+export interface ProfileRouteOptions extends BodyRoute {
+  maxUploadBytes: number;
+  log: Logger;
+}
 
-  const app = new Hono();
-  app.onError(createPageErrorHandler(log));
+/** The session of a form post: the cookie, and the form's anti-CSRF token ('' when missing: refused). */
+function auth(c: Context<AppEnv>, form: FormBody) {
+  return {
+    token: c.get('client').sessionToken,
+    csrfToken: formText(form, 'csrf', MAX_CSRF_CHARS),
+  };
+}
+
+/** The session ended: the cookie goes, and the login page says why. */
+function loggedOut(c: Context<AppEnv>) {
+  clearSessionCookie(c, c.get('client').https);
+  return back(c, '/login', LOGGED_OUT);
+}
+
+/** Where a form post goes after an error; rethrows what needs an error page. */
+function afterError(
+  c: Context<AppEnv>,
+  err: unknown,
+  field: string,
+  values: Record<string, string> = {},
+) {
+  if (err instanceof RpcError && err.code === Status.UNAUTHENTICATED) return loggedOut(c);
+  const flash = formFlash(err, values, field);
+  if (flash === null) throw err;
+  return back(c, '/profile', flash);
+}
+
+export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: ProfileRouteOptions) {
+  const tooLarge: Flash = { fields: { picture: pictureTooLarge(formatBytes(maxUploadBytes)) } };
+  const app = factory.createApp();
+  app.onError(errorHandler(log, 'page'));
   return app
     .get('/profile', async (c) => {
-      const token = sessionToken(c, https(c)).token;
+      const client = c.get('client');
+      const token = client.sessionToken;
       if (token === '') return c.redirect('/login', 303);
       let profile: CallResult<'getProfile'>;
       let rules: CallResult<'getAccountRules'>;
       try {
         [profile, rules] = await Promise.all([
-          rpc.call('getProfile', { auth: { token } }, options(c)),
-          rpc.call('getAccountRules', {}, options(c)),
+          rpc.call('getProfile', { auth: { token } }, client.callOptions()),
+          rpc.call('getAccountRules', {}, client.callOptions()),
         ]);
       } catch (err) {
         if (!(err instanceof RpcError && err.code === Status.UNAUTHENTICATED)) throw err;
-        clearSessionCookie(c, https(c));
-        return back(c, '/login', LOGGED_OUT);
+        return loggedOut(c);
       }
       const { user, csrfToken } = profile;
       if (user === undefined) throw new Error('the TCP server answered without a user');
@@ -77,25 +88,23 @@ export function profileRoutes({ rpc, config, log }: AppDeps) {
           user={user}
           csrfToken={csrfToken}
           rules={rules}
-          flash={takeFlash(c, https(c))}
-          maxUpload={formatBytes(maxUpload)}
+          flash={takeFlash(c)}
+          maxUpload={formatBytes(maxUploadBytes)}
         />,
       );
     })
     .post(
       '/profile/nickname',
-      bodyLimit({
-        maxSize: config.http.maxJsonBytes,
-        onError: (c) => {
-          closeConnection(c);
-          return back(c, '/profile', { fields: { nickname: 'the nickname is too long' } });
-        },
-      }),
+      formBodyLimit(maxJsonBytes, { fields: { nickname: 'the nickname is too long' } }, '/profile'),
       async (c) => {
         const form = await readForm(c);
         const nickname = formText(form, 'nickname', MAX_NICKNAME_CHARS);
         try {
-          await rpc.call('updateNickname', { auth: auth(c, form), nickname }, options(c));
+          await rpc.call(
+            'updateNickname',
+            { auth: auth(c, form), nickname },
+            c.get('client').callOptions(),
+          );
         } catch (err) {
           return afterError(c, err, 'nickname', { nickname });
         }
@@ -104,31 +113,25 @@ export function profileRoutes({ rpc, config, log }: AppDeps) {
     )
     .post(
       '/profile/picture',
-      bodyLimit({
-        maxSize: maxUpload + MULTIPART_OVERHEAD_BYTES,
-        onError: (c) => {
-          closeConnection(c);
-          return back(c, '/profile', tooLarge(maxUpload));
-        },
-      }),
+      formBodyLimit(maxUploadBytes + MULTIPART_OVERHEAD_BYTES, tooLarge, '/profile'),
       async (c) => {
         const form = await readForm(c);
         const picture = formFile(form, 'picture');
         if (picture === null) {
           return back(c, '/profile', { fields: { picture: 'choose a picture to upload' } });
         }
-        if (picture.size > maxUpload) return back(c, '/profile', tooLarge(maxUpload));
+        if (picture.size > maxUploadBytes) return back(c, '/profile', tooLarge);
         const image = new Uint8Array(await picture.arrayBuffer());
         try {
-          await rpc.call('setPicture', { auth: auth(c, form), image }, options(c));
+          await rpc.call(
+            'setPicture',
+            { auth: auth(c, form), image },
+            c.get('client').callOptions(),
+          );
         } catch (err) {
           return afterError(c, err, 'picture');
         }
         return back(c, '/profile', { notice: 'your new picture is saved' });
       },
     );
-}
-
-function tooLarge(maxUpload: number): Flash {
-  return { fields: { picture: `the picture is larger than ${formatBytes(maxUpload)}` } };
 }

@@ -1,3 +1,4 @@
+import { MESSAGES } from '../../wire/messages.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 
@@ -79,7 +80,10 @@ export function isOutage(error: unknown): boolean {
 /** Outages become UNAVAILABLE with the driver error as cause; anything else is returned as is. */
 export function classifyMysqlError(error: unknown): unknown {
   if (error instanceof RpcError || !isOutage(error)) return error;
-  return new RpcError(Status.UNAVAILABLE, 'database unavailable', { retryAfterS: 1, cause: error });
+  return new RpcError(Status.UNAVAILABLE, MESSAGES.DATABASE_UNAVAILABLE, {
+    retryAfterS: 1,
+    cause: error,
+  });
 }
 
 /** True when an INSERT failed on the named unique key (ER_DUP_ENTRY). */

@@ -26,6 +26,7 @@ import type {
   RowDataPacket,
 } from 'mysql2/promise';
 import { Semaphore } from '../../lib/semaphore.ts';
+import { MESSAGES } from '../../wire/messages.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 import { classifyMysqlError, isConnectionBroken } from './errors.ts';
@@ -44,7 +45,7 @@ export interface Session {
 }
 
 function refuse(): never {
-  throw new RpcError(Status.UNAVAILABLE, 'database busy', { retryAfterS: 1 });
+  throw new RpcError(Status.UNAVAILABLE, MESSAGES.DATABASE_BUSY, { retryAfterS: 1 });
 }
 
 /** What a statement that ran out of time rejects with; a connection-level failure. */

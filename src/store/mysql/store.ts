@@ -14,6 +14,7 @@
  *   user input never meets an ASCII column it cannot be compared with.
  */
 import type { ExecuteValues, RowDataPacket } from 'mysql2/promise';
+import { MESSAGES } from '../../wire/messages.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 import {
@@ -143,7 +144,7 @@ export class MysqlStore implements UserStore {
           return user === null ? null : { user, previous };
         }
       }
-      throw new RpcError(Status.UNAVAILABLE, 'database busy', { retryAfterS: 1 });
+      throw new RpcError(Status.UNAVAILABLE, MESSAGES.DATABASE_BUSY, { retryAfterS: 1 });
     });
   }
 

@@ -1,3 +1,4 @@
+import { MESSAGES } from '../../wire/messages.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 
@@ -12,7 +13,7 @@ const OUTAGE_PREFIXES = ['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_FULL', 'SQLITE_
 export function classifySqliteError(error: unknown): unknown {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && OUTAGE_PREFIXES.some((prefix) => code.startsWith(prefix))) {
-    return new RpcError(Status.UNAVAILABLE, 'database unavailable', {
+    return new RpcError(Status.UNAVAILABLE, MESSAGES.DATABASE_UNAVAILABLE, {
       retryAfterS: 1,
       cause: error,
     });

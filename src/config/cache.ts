@@ -1,0 +1,47 @@
+/** The Redis cache (none when neither REDIS_URL nor REDIS_CLUSTER_NODES is set) and its lifetimes. */
+import type { Reader } from './reader.ts';
+import { addresses, int, text } from './variable.ts';
+
+export const redisVariables = {
+  url: text('REDIS_URL', {
+    default: '',
+    secret: true,
+    doc: 'redis://host:6379; unset: no cache',
+  }),
+  clusterNodes: addresses('REDIS_CLUSTER_NODES', {
+    default: [],
+    doc: 'instead of REDIS_URL: host:port of some Redis Cluster nodes, comma-separated',
+  }),
+  keyPrefix: text('REDIS_KEY_PREFIX', { default: 'um:', doc: 'key namespace' }),
+  commandTimeoutMs: int('REDIS_COMMAND_TIMEOUT_MS', {
+    default: 1000,
+    min: 10,
+    max: 60_000,
+    doc: 'per command; after a timeout Redis is skipped for a second',
+  }),
+};
+
+export const cacheVariables = {
+  ttlS: int('CACHE_TTL_S', {
+    default: 300,
+    min: 1,
+    max: 86_400 * 30,
+    doc: 'how long users stay cached (+-10 %)',
+  }),
+  negativeTtlS: int('CACHE_NEGATIVE_TTL_S', {
+    default: 10,
+    min: 1,
+    max: 3600,
+    doc: 'how long "no such user" stays cached',
+  }),
+  bypassConcurrency: int('CACHE_BYPASS_CONCURRENCY', {
+    default: 32,
+    min: 1,
+    max: 10_000,
+    doc: 'store reads at once while Redis is unreachable',
+  }),
+};
+
+export function readCache(read: Reader) {
+  return { redis: read.all(redisVariables), cache: read.all(cacheVariables) };
+}

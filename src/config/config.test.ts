@@ -1,0 +1,170 @@
+import { describe, expect, it } from 'bun:test';
+import { declaredVariables } from './declared.ts';
+import { loadHttpConfig } from './http-config.ts';
+import { loadLauncherConfig } from './launcher-config.ts';
+import { ConfigError } from './reader.ts';
+import { loadTcpConfig } from './tcp-config.ts';
+
+function failure(load: () => unknown): string {
+  try {
+    load();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('the configuration was accepted');
+}
+
+describe('unit: loadHttpConfig and loadTcpConfig', () => {
+  it('should work with nothing configured', () => {
+    const http = loadHttpConfig({});
+    expect(http.http).toMatchObject({ host: '127.0.0.1', port: 8080, trustProxy: false });
+    expect(http.pool.addresses).toEqual(['127.0.0.1:9090']);
+    expect(http.maxFrameBytes).toBe(8 * 1024 * 1024);
+    const tcp = loadTcpConfig({});
+    expect(tcp.tcp).toMatchObject({ host: '127.0.0.1', port: 9090 });
+    expect(tcp.maxFrameBytes).toBe(8 * 1024 * 1024);
+    expect(tcp.rateLimits.userWindowMs).toBe(900_000);
+  });
+
+  it('should be frozen all the way down', () => {
+    const config = loadHttpConfig({});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.pool.addresses)).toBe(true);
+    expect(Object.isFrozen(loadTcpConfig({}).pictures.s3)).toBe(true);
+  });
+
+  it('should read TCP_ADDRS as a list and default it from TCP_HOST and TCP_PORT', () => {
+    expect(loadHttpConfig({ TCP_ADDRS: '10.0.0.5:9090, [::1]:9091' }).pool.addresses).toEqual([
+      '10.0.0.5:9090',
+      '[::1]:9091',
+    ]);
+    expect(loadHttpConfig({ TCP_HOST: '10.1.1.1', TCP_PORT: '7000' }).pool.addresses).toEqual([
+      '10.1.1.1:7000',
+    ]);
+  });
+
+  it('should report every bad value at once, saying what was expected', () => {
+    const message = failure(() =>
+      loadHttpConfig({
+        HTTP_PORT: 'eighty',
+        POOL_SOCKETS: '0',
+        TCP_ADDRS: 'nohost',
+        LOG_LEVEL: 'loud',
+      }),
+    );
+    expect(message).toContain('HTTP_PORT="eighty": expected an integer from 0 to 65535');
+    expect(message).toContain('POOL_SOCKETS="0"');
+    expect(message).toContain('TCP_ADDRS="nohost"');
+    expect(message).toContain('LOG_LEVEL="loud"');
+    expect(message).toContain('.env.example');
+  });
+});
+
+describe('unit: each process reads its own variables', () => {
+  const secrets = {
+    SESSION_SECRET: 'short-session-secret',
+    ADMIN_TOKEN: 'short-admin-token',
+    MYSQL_URL: 'mysql://root:hunter2@db:3306/usermgr',
+    S3_BUCKET: 'pics',
+    S3_ACCESS_KEY_ID: 'AKIAEXAMPLE',
+    S3_SECRET_ACCESS_KEY: 'aws-secret-access-key',
+  };
+
+  it('should start the HTTP server whatever the secrets are, and hold none of them', () => {
+    const text = JSON.stringify(loadHttpConfig(secrets));
+    for (const value of Object.values(secrets)) expect(text).not.toContain(value);
+  });
+
+  it('should refuse short secrets in the TCP server without echoing them', () => {
+    const message = failure(() => loadTcpConfig(secrets));
+    expect(message).toContain('ADMIN_TOKEN="(hidden)": expected at least 32 characters');
+    expect(message).toContain('SESSION_SECRET="(hidden)": expected secrets of at least 32');
+    expect(message).not.toContain('short-admin-token');
+    expect(message).not.toContain('short-session-secret');
+  });
+
+  it('should not read the HTTP limits in the TCP server', () => {
+    expect(() =>
+      loadTcpConfig({ HTTP_MAX_JSON_BYTES: 'lots', TRUST_PROXY: 'maybe' }),
+    ).not.toThrow();
+    expect(() => loadHttpConfig({ CACHE_TTL_S: 'forever', WORKER_ID: '5000' })).not.toThrow();
+  });
+
+  it('should check both sides for npm start, naming a shared variable once', () => {
+    const message = failure(() =>
+      loadLauncherConfig({ LOG_LEVEL: 'loud', HTTP_PORT: 'x', WORKER_ID: '5000' }),
+    );
+    expect(message.match(/LOG_LEVEL=/g)).toHaveLength(1);
+    expect(message).toContain('HTTP_PORT="x"');
+    expect(message).toContain('WORKER_ID="5000"');
+    const config = loadLauncherConfig({ TCP_PORT: '7000', HTTP_PROCESSES: '3' });
+    expect(config.tcp.port).toBe(7000);
+    expect(config.http.processes).toBe(3);
+  });
+});
+
+describe('unit: configuration documentation', () => {
+  const declared = declaredVariables();
+
+  it('should declare each variable once', () => {
+    const names = declared.map((v) => v.name);
+    expect(names.length).toBeGreaterThan(50);
+    expect(new Set(names).size).toBe(names.length);
+    for (const variable of declared) expect(variable.doc.length).toBeGreaterThan(3);
+  });
+
+  it('should list exactly the declared variables in .env.example, with their defaults', async () => {
+    const example = await Bun.file(`${import.meta.dir}/../../.env.example`).text();
+    const listed = new Map(
+      [...example.matchAll(/^#?\s*([A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1], m[2]?.trim()]),
+    );
+    expect([...listed.keys()].sort()).toEqual(declared.map((v) => v.name).sort());
+    const wrong = declared
+      .filter((v) => v.shown !== null && listed.get(v.name) !== v.shown)
+      .map((v) => `${v.name}=${listed.get(v.name)} (declared default: ${v.shown})`);
+    expect(wrong).toEqual([]);
+  });
+
+  it('should have every declared variable in the README configuration table', async () => {
+    const readme = await Bun.file(`${import.meta.dir}/../../README.md`).text();
+    const table = readme.slice(readme.indexOf('## Configuration'));
+    const missing = declared.map((v) => v.name).filter((name) => !table.includes(`\`${name}\``));
+    expect(missing).toEqual([]);
+  });
+});
+
+describe('unit: picture and upload settings', () => {
+  it('should default to 5 MiB uploads, 40 megapixels and local files', () => {
+    expect(loadHttpConfig({}).http.maxUploadBytes).toBe(5 * 1024 * 1024);
+    const config = loadTcpConfig({});
+    expect(config.pictures.maxPixels).toBe(40_000_000);
+    expect(config.pictures.s3.bucket).toBe('');
+  });
+
+  it('should refuse an upload limit that cannot fit in one frame', () => {
+    expect(() =>
+      loadHttpConfig({
+        HTTP_MAX_UPLOAD_BYTES: String(8 * 1024 * 1024),
+        MAX_FRAME_BYTES: '8388608',
+      }),
+    ).toThrow('HTTP_MAX_UPLOAD_BYTES="8388608": expected at most MAX_FRAME_BYTES - 65536');
+    expect(
+      loadHttpConfig({ HTTP_MAX_UPLOAD_BYTES: '10000000', MAX_FRAME_BYTES: '16777216' }).http
+        .maxUploadBytes,
+    ).toBe(10_000_000);
+  });
+
+  it('should want credentials with an S3 bucket, and a prefix that is a plain path', () => {
+    expect(() => loadTcpConfig({ S3_BUCKET: 'pics' })).toThrow(
+      'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY',
+    );
+    expect(() => loadTcpConfig({ S3_PREFIX: 'a b' })).toThrow('S3_PREFIX="a b"');
+    const s3 = loadTcpConfig({
+      S3_BUCKET: 'pics',
+      S3_ACCESS_KEY_ID: 'k',
+      S3_SECRET_ACCESS_KEY: 's',
+    }).pictures.s3;
+    expect(s3).toMatchObject({ bucket: 'pics', prefix: 'pictures/', timeoutMs: 5000 });
+  });
+});

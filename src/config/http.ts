@@ -1,0 +1,63 @@
+/** Where and how the HTTP server listens, and the request sizes it accepts. */
+import type { Reader } from './reader.ts';
+import { bool, int, text } from './variable.ts';
+
+const MiB = 1024 * 1024;
+/** Room in a frame for the rest of a SetPicture request around the image. */
+const FRAME_ROOM_BYTES = 64 * 1024;
+
+export const httpVariables = {
+  host: text('HTTP_HOST', { default: '127.0.0.1', doc: 'where the HTTP server listens' }),
+  port: int('HTTP_PORT', {
+    default: 8080,
+    min: 0,
+    max: 65535,
+    doc: 'where the HTTP server listens',
+  }),
+  /** Let several HTTP server processes listen on the same port (the kernel spreads connections). */
+  reusePort: bool('HTTP_REUSE_PORT', {
+    default: false,
+    doc: 'let several HTTP processes listen on one port (SO_REUSEPORT)',
+  }),
+  /**
+   * How many HTTP server processes `npm start` runs (with HTTP_REUSE_PORT).
+   * One per core, up to 4: the HTTP server is the busiest process, and on
+   * 2 cores a second one gave 9-14 % more logins (bench/RESULTS.md).
+   */
+  processes: int('HTTP_PROCESSES', {
+    default: Math.min(4, navigator.hardwareConcurrency || 1),
+    min: 1,
+    max: 64,
+    computed: true,
+    doc: 'HTTP server processes npm start runs, sharing the port',
+  }),
+  maxJsonBytes: int('HTTP_MAX_JSON_BYTES', {
+    default: 16 * 1024,
+    min: 1024,
+    max: 16 * MiB,
+    doc: 'largest JSON or text-form body (login, sign-up, nickname)',
+  }),
+  maxUploadBytes: int('HTTP_MAX_UPLOAD_BYTES', {
+    default: 5 * MiB,
+    min: 1024,
+    max: 63 * MiB,
+    doc: 'largest picture upload; at most MAX_FRAME_BYTES - 64 KiB',
+  }),
+  trustProxy: bool('TRUST_PROXY', {
+    default: false,
+    doc: 'believe X-Forwarded-Proto and X-Forwarded-For (only behind your own proxy)',
+  }),
+};
+
+/** The HTTP section; an upload must fit in one frame of `maxFrameBytes`. */
+export function readHttp(read: Reader, maxFrameBytes: number) {
+  const http = read.all(httpVariables);
+  if (http.maxUploadBytes > maxFrameBytes - FRAME_ROOM_BYTES) {
+    read.problem(
+      httpVariables.maxUploadBytes,
+      String(http.maxUploadBytes),
+      `at most MAX_FRAME_BYTES - 65536 (${maxFrameBytes - FRAME_ROOM_BYTES}): an upload travels in one frame`,
+    );
+  }
+  return http;
+}

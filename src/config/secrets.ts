@@ -1,0 +1,50 @@
+/**
+ * The secrets only the TCP server holds: the session signing secrets and the
+ * admin API's token. The HTTP server never reads them.
+ */
+import type { Reader } from './reader.ts';
+import { int, list, text } from './variable.ts';
+
+const MIN_SECRET_CHARS = 32;
+
+export const sessionVariables = {
+  secrets: list('SESSION_SECRET', {
+    secret: true,
+    doc: 'signing secrets, at least 32 characters, comma-separated, newest first',
+  }),
+  ttlS: int('SESSION_TTL_S', {
+    default: 86_400,
+    min: 60,
+    max: 86_400 * 365,
+    doc: 'session lifetime',
+  }),
+};
+
+export const adminVariables = {
+  /** Bearer token of the admin API (/users); '' turns that API off (404). */
+  token: text('ADMIN_TOKEN', {
+    default: '',
+    secret: true,
+    doc: 'bearer token of the admin API (/users), at least 32 characters; unset: off (404)',
+  }),
+};
+
+export function readSecrets(read: Reader) {
+  const sessions = read.all(sessionVariables);
+  if (sessions.secrets.some((secret) => secret.length < MIN_SECRET_CHARS)) {
+    read.problem(
+      sessionVariables.secrets,
+      '',
+      'secrets of at least 32 characters, comma-separated (newest first)',
+    );
+  }
+  const admin = read.all(adminVariables);
+  if (admin.token !== '' && admin.token.length < MIN_SECRET_CHARS) {
+    read.problem(
+      adminVariables.token,
+      '',
+      'at least 32 characters (e.g. `openssl rand -base64 32`), or unset to turn the admin API off',
+    );
+  }
+  return { sessions, admin };
+}

@@ -1,0 +1,92 @@
+/**
+ * What the application needs to know about the client of one request,
+ * derived from its headers and socket once, when first asked (the
+ * every-request middleware makes one per request; handlers reach it as
+ * `c.get('client')`). Routes never see TRUST_PROXY: this is the only place
+ * that decides which forwarded headers to believe.
+ */
+import type { Context } from 'hono';
+import { getConnInfo } from 'hono/bun';
+import { getCookie } from 'hono/cookie';
+import type { CallOptions } from '../rpc/client.ts';
+import { SESSION_COOKIE } from './session-cookie.ts';
+
+/** `Authorization: Bearer <token>`; the one place the scheme is parsed. */
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+/** The token of an `Authorization: Bearer` header; '' when there is none or it is malformed. */
+export function bearerToken(authorization: string | undefined): string {
+  if (authorization === undefined) return '';
+  return BEARER.exec(authorization)?.[1] ?? '';
+}
+
+export class ClientRequest {
+  #https: boolean | undefined;
+  #sessionToken: string | undefined;
+  #ip: string | undefined;
+
+  constructor(
+    private readonly c: Context,
+    /** X-Request-Id: the client's or proxy's when sane, else a fresh one. */
+    readonly requestId: string,
+    private readonly trustProxy: boolean,
+  ) {}
+
+  /** HTTPS directly, or via a trusted proxy's X-Forwarded-Proto. */
+  get https(): boolean {
+    if (this.#https === undefined) {
+      this.#https =
+        this.c.req.url.startsWith('https:') ||
+        (this.trustProxy &&
+          this.c.req.header('x-forwarded-proto')?.split(',')[0]?.trim() === 'https');
+    }
+    return this.#https;
+  }
+
+  /**
+   * The session token from `Authorization: Bearer`, else from the session
+   * cookie (over HTTPS only the __Host- one); '' when neither.
+   */
+  get sessionToken(): string {
+    if (this.#sessionToken === undefined) {
+      const authorization = this.c.req.header('authorization');
+      this.#sessionToken =
+        authorization !== undefined
+          ? bearerToken(authorization)
+          : ((this.https
+              ? getCookie(this.c, SESSION_COOKIE, 'host')
+              : getCookie(this.c, SESSION_COOKIE)) ?? '');
+    }
+    return this.#sessionToken;
+  }
+
+  /**
+   * The end user's address: the socket's peer, or with a trusted proxy the
+   * last address in X-Forwarded-For (the one the proxy itself appended; the
+   * ones before it are whatever the client claimed).
+   */
+  get ip(): string {
+    if (this.#ip === undefined) this.#ip = this.findIp();
+    return this.#ip;
+  }
+
+  private findIp(): string {
+    if (this.trustProxy) {
+      const last = this.c.req.header('x-forwarded-for')?.split(',').at(-1)?.trim();
+      if (last) return last;
+    }
+    try {
+      return getConnInfo(this.c).remote.address ?? '';
+    } catch {
+      return ''; // Not served by Bun.serve (app.request() in tests).
+    }
+  }
+
+  /**
+   * What every RPC made for this request carries. Calls that do not use the
+   * client address pass `withIp = false` and spare looking it up.
+   */
+  callOptions(withIp = true): CallOptions {
+    return { requestId: this.requestId, clientIp: withIp ? this.ip : '' };
+  }
+}

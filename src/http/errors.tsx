@@ -1,0 +1,83 @@
+/**
+ * The one place where errors become HTTP answers. Anything thrown or
+ * refused is first made an RpcError (toRpcError: Hono's HTTPExceptions by
+ * the inverse status map, anything else as INTERNAL, logged); renderError
+ * then answers it as the API's JSON body or as an error page, with the HTTP
+ * status of its code (src/wire/status.ts) and Retry-After when it has one.
+ */
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Logger } from '../log.ts';
+import { MESSAGES } from '../wire/messages.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { codeToHttpStatus, httpStatusToCode, Status, statusName } from '../wire/status.ts';
+import { ErrorPage } from './views/error.tsx';
+import { renderPage } from './views/render.ts';
+
+/** The JSON body of every API error: `{"error":{"code":"NOT_FOUND","message":"..."}}`. */
+export interface ErrorBody {
+  error: { code: string; message: string; field?: string };
+}
+
+/** How an error is shown: the API's JSON body, or a page for a browser. */
+export type ErrorFormat = 'json' | 'page';
+
+/**
+ * After refusing a body for its size: a chunked body may never end, so the
+ * connection is closed after the answer instead of Bun reading the rest.
+ * A body with a Content-Length is left for Bun to drain (at most
+ * MAX_FRAME_BYTES): closing while a client is still sending it resets the
+ * connection, and a browser then shows a network error, not the answer.
+ */
+export function closeConnection(c: Context): void {
+  if (c.req.header('content-length') === undefined) c.header('Connection', 'close');
+}
+
+const PAGE_TITLES: Partial<Record<number, string>> = {
+  400: 'That did not work',
+  401: 'Please log in',
+  403: 'Not allowed',
+  404: 'Page not found',
+  413: 'Too large',
+  415: 'Not supported',
+  429: 'Too busy',
+  503: 'Temporarily unavailable',
+  504: 'Taking too long',
+};
+
+/** Answers `err` in `format`. The one function that turns an error into a response. */
+export function renderError(c: Context, err: RpcError, format: ErrorFormat) {
+  const status = codeToHttpStatus(err.code) as ContentfulStatusCode;
+  if (err.retryAfterS > 0) c.header('Retry-After', String(err.retryAfterS));
+  if (err.code === Status.PAYLOAD_TOO_LARGE) closeConnection(c);
+  if (format === 'page') {
+    const title = PAGE_TITLES[status] ?? 'Something went wrong';
+    return renderPage(c, <ErrorPage title={title} message={err.message} />, status);
+  }
+  const body: ErrorBody = { error: { code: statusName(err.code), message: err.message } };
+  if (err.field) body.error.field = err.field;
+  return c.json(body, status);
+}
+
+/**
+ * Anything caught, as the RpcError to answer with. An HTTPException (Hono
+ * and its middlewares) keeps its status; anything else is a bug or an
+ * outage: logged with its stack, answered with a generic message.
+ */
+function toRpcError(err: unknown, c: Context, log: Logger, format: ErrorFormat): RpcError {
+  if (err instanceof RpcError) return err;
+  if (err instanceof HTTPException) {
+    return new RpcError(httpStatusToCode(err.status), err.message || 'request refused');
+  }
+  log.error({ err, path: c.req.path }, 'unhandled error');
+  return new RpcError(
+    Status.INTERNAL,
+    format === 'page' ? MESSAGES.INTERNAL_ON_PAGE : MESSAGES.INTERNAL,
+  );
+}
+
+/** `onError` of the application (JSON) and of the page sub-apps (pages). */
+export function errorHandler(log: Logger, format: ErrorFormat) {
+  return (err: Error, c: Context) => renderError(c, toRpcError(err, c, log, format), format);
+}

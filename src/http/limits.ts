@@ -1,0 +1,10 @@
+/**
+ * Generous bounds for the strings of a request, checked while it is read so
+ * that absurd input never goes on the wire; the TCP server then checks the
+ * exact rules (core/validation.ts).
+ */
+export const MAX_USERNAME_CHARS = 64;
+export const MAX_PASSWORD_CHARS = 1024;
+export const MAX_NICKNAME_CHARS = 1024;
+/** Anti-CSRF tokens of forms are far shorter; longer is refused as malformed. */
+export const MAX_CSRF_CHARS = 200;

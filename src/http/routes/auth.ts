@@ -1,0 +1,35 @@
+/** Sign-up and login through the API: the calls that need no session. */
+import type { BodyRoute } from '../app-deps.ts';
+import { factory } from '../env.ts';
+import { readJsonObject, stringField } from '../json.ts';
+import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS } from '../limits.ts';
+import { setSessionCookie } from '../session-cookie.ts';
+import { userJson } from '../user-json.ts';
+
+export function authRoutes({ rpc, maxJsonBytes }: BodyRoute) {
+  return factory
+    .createApp()
+    .post('/open_api/v1/register', async (c) => {
+      const body = await readJsonObject(c, maxJsonBytes);
+      const input = {
+        username: stringField(body, 'username', MAX_USERNAME_CHARS),
+        password: stringField(body, 'password', MAX_PASSWORD_CHARS),
+        nickname: stringField(body, 'nickname', MAX_NICKNAME_CHARS, false),
+      };
+      const { user } = await rpc.call('register', input, c.get('client').callOptions());
+      return c.json({ user: userJson(user) });
+    })
+    .post('/open_api/v1/authenticate', async (c) => {
+      const body = await readJsonObject(c, maxJsonBytes);
+      const client = c.get('client');
+      const input = {
+        username: stringField(body, 'username', MAX_USERNAME_CHARS),
+        password: stringField(body, 'password', MAX_PASSWORD_CHARS, false),
+        // A session the client already holds lets its owner past the per-account throttle.
+        currentToken: client.sessionToken,
+      };
+      const session = await rpc.call('login', input, client.callOptions());
+      setSessionCookie(c, session.token, Number(session.expiresAtMs), client.https);
+      return c.json({ token: session.token });
+    });
+}

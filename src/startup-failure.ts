@@ -1,0 +1,105 @@
+/**
+ * Start-up failures that someone setting up usermgr runs into, turned into
+ * one line that says what to do: a port in use (and the variable that sets
+ * it), a MySQL database that does not exist (and the statement that creates
+ * it), MySQL out of reach or refusing the user, a DATA_DIR that cannot be
+ * written. Anything else is not recognised (null) and keeps its stack trace.
+ */
+
+/** A port this process listens on, and the variable that sets it. */
+export interface PortSetting {
+  variable: string;
+  host: string;
+  port: number;
+}
+
+export interface StartupContext {
+  ports: readonly PortSetting[];
+  /** MYSQL_URL; '' when the store is SQLite. */
+  mysqlUrl?: string;
+  /** DATA_DIR, when this process writes there. */
+  dataDir?: string;
+}
+
+interface ErrorFields {
+  code?: unknown;
+  port?: unknown;
+  path?: unknown;
+  message?: unknown;
+  sqlMessage?: unknown;
+  cause?: unknown;
+}
+
+/** The error and its causes, outermost first (RpcError keeps the driver error as cause). */
+function chain(error: unknown): ErrorFields[] {
+  const found: ErrorFields[] = [];
+  let current = error;
+  while (current !== null && typeof current === 'object' && found.length < 8) {
+    found.push(current as ErrorFields);
+    current = (current as ErrorFields).cause;
+  }
+  return found;
+}
+
+function portInUse(error: ErrorFields, ports: readonly PortSetting[]): string {
+  const message = String(error.message ?? '');
+  // Bun.listen sets `port`; Bun.serve only names it in the message ("Is port 8080 in use?").
+  const port =
+    typeof error.port === 'number' ? error.port : Number(/port (\d+)/.exec(message)?.[1]);
+  const setting = ports.find((p) => p.port === port) ?? (ports.length === 1 ? ports[0] : undefined);
+  if (setting === undefined) {
+    const names = ports.map((p) => `${p.variable}=${p.port}`).join(', ');
+    return `a port this server needs is in use (${names}): stop what listens there, or set another port`;
+  }
+  return (
+    `port ${setting.port} on ${setting.host} is in use: stop what listens there, ` +
+    `or set ${setting.variable} to a free port`
+  );
+}
+
+function mysqlTarget(url: string): { host: string; database: string } {
+  try {
+    const parsed = new URL(url);
+    return {
+      host: `${parsed.hostname}:${parsed.port || '3306'}`,
+      database: decodeURIComponent(parsed.pathname.replace(/^\//, '')),
+    };
+  } catch {
+    return { host: '(MYSQL_URL)', database: '' };
+  }
+}
+
+/** One line that says what to do about `error`, or null when it is not a known start-up failure. */
+export function explainStartupFailure(error: unknown, context: StartupContext): string | null {
+  for (const link of chain(error)) {
+    const code = typeof link.code === 'string' ? link.code : '';
+    if (code === 'EADDRINUSE') return portInUse(link, context.ports);
+    if (code === 'EACCES' && typeof link.path !== 'string') {
+      const names = context.ports.map((p) => p.variable).join(' or ');
+      return `not allowed to listen on this port (below 1024 needs privileges): set ${names} to a port above 1023`;
+    }
+    if (context.mysqlUrl) {
+      const { host, database } = mysqlTarget(context.mysqlUrl);
+      if (code === 'ER_BAD_DB_ERROR') {
+        return (
+          `MySQL database "${database}" does not exist on ${host}: create it with ` +
+          `CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4; (the tables are created at start-up)`
+        );
+      }
+      if (code.startsWith('ER_ACCESS_DENIED') || code === 'ER_DBACCESS_DENIED_ERROR') {
+        return `MySQL on ${host} refused the user in MYSQL_URL (${String(link.sqlMessage ?? link.message)}): fix the user or password in MYSQL_URL, or GRANT it access`;
+      }
+      if (['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(code)) {
+        return `cannot reach MySQL at ${host} (${code}): start it, or fix the host in MYSQL_URL`;
+      }
+    }
+    if (
+      context.dataDir !== undefined &&
+      ['EACCES', 'EROFS', 'EPERM'].includes(code) &&
+      typeof link.path === 'string'
+    ) {
+      return `cannot write ${link.path} (${code}): set DATA_DIR (now ${context.dataDir}) to a directory this user can write`;
+    }
+  }
+  return null;
+}

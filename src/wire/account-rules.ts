@@ -1,0 +1,57 @@
+/**
+ * The rules for what people may choose as username, password and nickname,
+ * as data, written here and nowhere else. The TCP server's checks
+ * (core/validation.ts, the admin listing's prefix), the pages (through the
+ * GetAccountRules call) and the OpenAPI document all read them from here, so
+ * the document cannot state a rule the server does not apply. Lengths are
+ * counted in code points: one emoji is one character.
+ */
+
+/** A field's rule as people read it: words, bounds in code points, an optional pattern. */
+interface FieldRule {
+  text: string;
+  minChars: number;
+  maxChars: number;
+  /** A regular expression without anchors, or '' for none. */
+  pattern: string;
+}
+
+/** The characters of a username, as a character class valid with both the u and the v flag. */
+const USERNAME_CLASS = '[A-Za-z0-9_.\\-]';
+const USERNAME_CHARS = { min: 3, max: 32 } as const;
+const PASSWORD_CHARS = { min: 8, max: 128 } as const;
+const NICKNAME_CHARS = { min: 1, max: 64 } as const;
+
+export const USERNAME_RULE = `username must be ${USERNAME_CHARS.min} to ${USERNAME_CHARS.max} characters: letters A-Z, digits, '_', '.' or '-'`;
+export const PASSWORD_RULE = `password must be ${PASSWORD_CHARS.min} to ${PASSWORD_CHARS.max} characters`;
+export const NICKNAME_RULE = `nickname must be ${NICKNAME_CHARS.min} to ${NICKNAME_CHARS.max} characters`;
+
+/** The three rules; the username pattern is valid as an HTML `pattern` (browsers use the v flag). */
+export const ACCOUNT_RULES: Readonly<Record<'username' | 'password' | 'nickname', FieldRule>> = {
+  username: {
+    text: USERNAME_RULE,
+    minChars: USERNAME_CHARS.min,
+    maxChars: USERNAME_CHARS.max,
+    pattern: `${USERNAME_CLASS}{${USERNAME_CHARS.min},${USERNAME_CHARS.max}}`,
+  },
+  password: {
+    text: PASSWORD_RULE,
+    minChars: PASSWORD_CHARS.min,
+    maxChars: PASSWORD_CHARS.max,
+    pattern: '',
+  },
+  nickname: {
+    text: NICKNAME_RULE,
+    minChars: NICKNAME_CHARS.min,
+    maxChars: NICKNAME_CHARS.max,
+    pattern: '',
+  },
+};
+
+/**
+ * What a prefix of a username can be: its characters, from `min` of them up
+ * to a whole username. Anchored; for the admin listing's `username_prefix`.
+ */
+export function usernamePrefixPattern(min: 0 | 1): string {
+  return `^${USERNAME_CLASS}{${min},${USERNAME_CHARS.max}}$`;
+}

@@ -1,0 +1,54 @@
+/**
+ * Every message an error shows to people, written once (better-auth keeps
+ * its error codes the same way): both servers build their errors from
+ * these, and tests compare against them. Messages name the field and the
+ * rule; they never say whether an account exists.
+ */
+export const MESSAGES = {
+  // Sessions and credentials: one message for unknown user and wrong password.
+  BAD_CREDENTIALS: 'invalid username or password',
+  NOT_LOGGED_IN: 'not logged in, or the session has ended',
+  NO_ADMIN_TOKEN: 'this needs the admin token: Authorization: Bearer <ADMIN_TOKEN>',
+  CROSS_SITE: 'cross-site requests are not allowed',
+  USERNAME_TAKEN: 'this username is already taken',
+  // Things that are not there.
+  NO_SUCH_USER: 'no such user',
+  NO_SUCH_PICTURE: 'no such picture',
+  NO_SUCH_ROUTE: 'no such route',
+  NO_SUCH_PAGE: 'there is no page at this address',
+  NO_SUCH_FILE: 'no such file',
+  FOREIGN_CURSOR: 'cursor is not one this API gave out',
+  // Bodies.
+  NOT_JSON_TYPE: 'send the body as JSON with Content-Type: application/json',
+  NOT_FORM_TYPE: 'send the form as application/x-www-form-urlencoded or multipart/form-data',
+  BODY_NOT_UTF8: 'the body is not valid UTF-8',
+  BODY_NOT_JSON: 'the body is not valid JSON',
+  BODY_NOT_OBJECT: 'the body must be a JSON object',
+  FORM_MALFORMED: 'the form could not be read: the body is malformed',
+  FORM_NOT_UTF8: 'the form is not valid UTF-8',
+  FORM_TOO_LARGE: 'the form is too large',
+  // Outages.
+  CACHE_UNAVAILABLE: 'cache unavailable',
+  DATABASE_UNAVAILABLE: 'database unavailable',
+  DATABASE_BUSY: 'database busy',
+  PICTURE_STORAGE_UNAVAILABLE: 'picture storage is unavailable, try again later',
+  INTERNAL: 'internal error',
+  INTERNAL_ON_PAGE: 'something went wrong on our side; please try again',
+} as const;
+
+/** Messages about one field of a request, named by the field. */
+export const FIELD_MESSAGES = {
+  required: (field: string) => `${field} is required`,
+  notString: (field: string) => `${field} must be a string`,
+  tooLong: (field: string) => `${field} is too long`,
+  notUnicode: (field: string) => `${field} must be valid Unicode text`,
+  notText: (field: string) => `${field} must be text, not a file`,
+  notFile: (field: string) => `${field} must be a file`,
+  unknown: (field: string) => `unknown field ${JSON.stringify(field)}`,
+  duplicate: (field: string) => `duplicate key ${JSON.stringify(field)}`,
+} as const;
+
+/** `size` as upload.ts formats it: "5 MiB". */
+export function pictureTooLarge(size: string): string {
+  return `the picture is larger than ${size}`;
+}
