@@ -3,17 +3,21 @@ import { silentLogger } from '../log.ts';
 import { Status } from '../wire/status.ts';
 import { RateLimits } from './rate-limits.ts';
 
+// The per-user cases make more attempts than any address may: the address
+// limit is wide open but for the cases about it (which pass `addressLimit`).
 const options = {
   userLimit: 3,
   userWindowMs: 60_000,
   userBaseDelayMs: 1000,
-  ipPerSecond: 2,
-  ipBurst: 4,
+  ipPerSecond: 1e9,
+  ipBurst: 1e9,
 };
+const addressLimit = { ipPerSecond: 2, ipBurst: 4 };
 
-function limits() {
+function limits(overrides: Partial<typeof options> = {}) {
   const clock = { now: 1_000_000 };
-  return { clock, limits: new RateLimits(null, options, silentLogger, () => clock.now) };
+  const l = new RateLimits(null, { ...options, ...overrides }, silentLogger, () => clock.now);
+  return { clock, limits: l };
 }
 
 async function outcome(promise: Promise<unknown>): Promise<string> {
@@ -106,7 +110,7 @@ describe('unit: RateLimits (in-process)', () => {
   }, 30_000);
 
   it('should let an address spend its burst, then refill at its rate', async () => {
-    const { clock, limits: l } = limits();
+    const { clock, limits: l } = limits(addressLimit);
     for (let i = 0; i < 4; i++)
       expect(await outcome(l.admitSlowAttempt(null, '10.0.0.1'))).toBe('ok');
     expect(await outcome(l.admitSlowAttempt(null, '10.0.0.1'))).toBe('429:1');
@@ -115,6 +119,13 @@ describe('unit: RateLimits (in-process)', () => {
     expect(await outcome(l.admitSlowAttempt(null, '10.0.0.1'))).toBe('ok');
     expect(await outcome(l.admitSlowAttempt(null, '10.0.0.1'))).toBe('429:1');
     expect(l.counts.ip).toBe(2);
+  });
+
+  it('should count every caller without an address against one shared address', async () => {
+    const { limits: l } = limits(addressLimit);
+    for (let i = 0; i < 4; i++) expect(await outcome(l.admitSlowAttempt(null, ''))).toBe('ok');
+    expect(await outcome(l.admitSlowAttempt('carol', ''))).toBe('429:1');
+    expect(await outcome(l.admitSlowAttempt(null, '10.0.0.1'))).toBe('ok');
   });
 });
 

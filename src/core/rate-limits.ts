@@ -155,14 +155,8 @@ export class RateLimits {
     clientIp: string,
     holdMs = DEFAULT_HOLD_MS,
   ): Promise<SlowAttempt> {
-    const { ipPerSecond, ipBurst, userLimit, userBaseDelayMs, userWindowMs } = this.options;
-    if (clientIp !== '') {
-      const [[ok, wait]] = await this.run(BUCKET_TAKE, `rl:ip:${clientIp}`, [
-        ipPerSecond / 1000,
-        ipBurst,
-      ]);
-      if (ok === 0) this.refuse('ip', wait ?? 1000);
-    }
+    const { userLimit, userBaseDelayMs, userWindowMs } = this.options;
+    await this.admitAddress(clientIp);
     if (username === null) return { key: null, local: false };
     const key = userKey(username);
     this.peeks.forget(key);
@@ -174,6 +168,20 @@ export class RateLimits {
     ]);
     if (ok === 0) this.refuse('user', wait ?? 1000);
     return { key, local };
+  }
+
+  /**
+   * One slow-hash attempt from this address. An empty address is one more
+   * address, shared by every caller that gives none: leaving it out must not
+   * be a way around the limit.
+   */
+  private async admitAddress(clientIp: string): Promise<void> {
+    const { ipPerSecond, ipBurst } = this.options;
+    const [[ok, wait]] = await this.run(BUCKET_TAKE, `rl:ip:${clientIp}`, [
+      ipPerSecond / 1000,
+      ipBurst,
+    ]);
+    if (ok === 0) this.refuse('ip', wait ?? 1000);
   }
 
   /** One picture upload by this user (a token bucket, like the address limit), or throws 429. */
