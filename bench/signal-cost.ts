@@ -67,6 +67,7 @@ async function pool(withSignal: boolean): Promise<number> {
       maxBufferedBytesPerConnection: 64 << 20,
       defaultDeadlineMs: 5000,
       partialFrameTimeoutMs: 10_000,
+      maxPartialFrameBytes: 256 << 20,
     },
     createDispatch({ ping: () => ({ serverId: 'bench' }) }, silentLogger),
     silentLogger,

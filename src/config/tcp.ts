@@ -30,6 +30,12 @@ export const tcpVariables = {
     max: 1024 * MiB,
     doc: 'unread response bytes before a client is cut off',
   }),
+  maxPartialFrameBytes: int('TCP_MAX_PARTIAL_FRAME_BYTES', {
+    default: 128 * MiB,
+    min: 1 * MiB,
+    max: 16 * 1024 * MiB,
+    doc: 'partial frames buffered across all connections; the one that would pass it is closed',
+  }),
   defaultDeadlineMs: int('TCP_DEFAULT_DEADLINE_MS', {
     default: 5000,
     min: 1,

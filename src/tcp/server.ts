@@ -13,6 +13,9 @@
  *   `maxBufferedBytesPerConnection` response bytes wait for a slow reader
  *   (beyond that the reader is cut off);
  * - at most `maxConnections` sockets are open; more are closed on accept;
+ * - at most `maxPartialFrameBytes` are buffered for partial frames across
+ *   all sockets: the socket whose bytes would pass it is closed, and a closed
+ *   socket's buffer is released at once;
  * - stop() stops accepting, tells every client to send nothing more (a
  *   Response with id 0), finishes the requests in flight, then closes.
  */
@@ -33,6 +36,8 @@ export interface TcpServerOptions {
   maxConnections: number;
   maxInFlightPerConnection: number;
   maxBufferedBytesPerConnection: number;
+  /** Bytes buffered for partial frames, all sockets together. */
+  maxPartialFrameBytes: number;
   /** Budget for requests that carry none. */
   defaultDeadlineMs: number;
   /** A socket that sent part of a frame and then nothing for this long is closed. */
@@ -43,6 +48,8 @@ export interface TcpServer {
   readonly port: number;
   readonly connections: number;
   readonly inFlight: number;
+  /** Bytes buffered for partial frames, all sockets together. */
+  readonly partialFrameBytes: number;
   /** Stops accepting, finishes in-flight work (up to `timeoutMs`), then closes every socket. */
   stop(timeoutMs: number): Promise<void>;
 }
@@ -56,6 +63,8 @@ interface Conn {
   closed: boolean;
   /** performance.now() when the current partial frame began, or 0. */
   partialSince: number;
+  /** This socket's share of `partialFrameBytes`. */
+  partialBytes: number;
 }
 
 const goAway = encodeFrame(
@@ -70,12 +79,21 @@ export function startTcpServer(
 ): TcpServer {
   const sockets = new Set<Socket<Conn>>();
   let inFlight = 0;
+  let partialFrameBytes = 0;
   let draining = false;
 
   function close(socket: Socket<Conn>, reason: string): void {
     log.warn({ remote: socket.remoteAddress, reason }, 'closing connection');
     socket.data.closed = true;
+    release(socket.data);
     socket.terminate();
+  }
+
+  /** Gives back the socket's partial frame (idempotent). */
+  function release(conn: Conn): void {
+    conn.decoder.release();
+    partialFrameBytes -= conn.partialBytes;
+    conn.partialBytes = 0;
   }
 
   function serve(socket: Socket<Conn>, request: Request): void {
@@ -130,6 +148,7 @@ export function startTcpServer(
           calls: new Map(),
           closed: false,
           partialSince: 0,
+          partialBytes: 0,
         };
         socket.setNoDelay(true);
         sockets.add(socket);
@@ -139,6 +158,11 @@ export function startTcpServer(
         if (conn === undefined || conn.closed) return;
         const requests = conn.decoder.push(chunk);
         if (!Array.isArray(requests)) return close(socket, requests.reason);
+        const held = conn.decoder.bufferedBytes;
+        partialFrameBytes += held - conn.partialBytes;
+        conn.partialBytes = held;
+        if (partialFrameBytes > options.maxPartialFrameBytes)
+          return close(socket, 'partial frames over the server-wide budget');
         conn.partialSince = conn.decoder.midFrame ? conn.partialSince || performance.now() : 0;
         for (const request of requests) serve(socket, request);
       },
@@ -146,11 +170,14 @@ export function startTcpServer(
         socket.data?.outbox.drain();
       },
       end(socket) {
+        // Nothing more will come: a partial frame can never be finished.
+        if (socket.data !== undefined) release(socket.data);
         socket.end();
       },
       close(socket) {
         if (!sockets.delete(socket)) return;
         socket.data.closed = true;
+        release(socket.data);
         socket.data.outbox.close();
         for (const deadline of socket.data.calls.values()) deadline.cancel();
       },
@@ -180,6 +207,9 @@ export function startTcpServer(
     },
     get inFlight() {
       return inFlight;
+    },
+    get partialFrameBytes() {
+      return partialFrameBytes;
     },
     async stop(timeoutMs) {
       if (draining) return;

@@ -5,8 +5,11 @@
  * FrameDecoder is incremental: feed it chunks as they arrive, in any split,
  * and it returns the complete messages. Invariants:
  * - at most one partial frame is held: the varint header bytes seen so far,
- *   or a body buffer of exactly the declared size, allocated only after the
- *   size was checked against the maximum;
+ *   or a body buffer, allocated only after the declared size was checked
+ *   against the maximum, and grown with the bytes that arrive (doubling, up
+ *   to the declared size), so what a peer costs is what it sent, not what it
+ *   declared; the buffer is dropped as soon as its frame is decoded, or by
+ *   release() when the connection closes;
  * - a stream error (varint over 10 bytes, size over the maximum, a frame that
  *   does not decode, or one with a field of the wrong wire type) is returned
  *   as a value and poisons the decoder: the connection is unusable after it
@@ -18,6 +21,9 @@ import { wireTypeMismatch } from './wire-types.ts';
 
 /** Default cap on one frame: enough for a picture upload. */
 export const DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024;
+
+/** The first buffer of a partial frame; it doubles as bytes arrive. */
+const FIRST_BODY_BYTES = 64 * 1024;
 
 /** A broken stream. A value, not an exception: bad input from a peer is expected. */
 export class FrameError {
@@ -41,8 +47,10 @@ export class FrameDecoder<Desc extends DescMessage> {
   // 5-byte length of 2^32 + 5 would wrap to 5 instead of being refused.
   private size = 0;
   private headerBytes = 0;
-  // Body state: the frame being filled, once its header is complete.
+  // Body state: the frame being filled, once its header is complete, and its
+  // declared size (the buffer may still be smaller).
   private body: Uint8Array | null = null;
+  private bodySize = 0;
   private filled = 0;
   private failed: FrameError | null = null;
 
@@ -54,6 +62,16 @@ export class FrameDecoder<Desc extends DescMessage> {
   /** True when part of a frame has been received but not all of it. */
   get midFrame(): boolean {
     return this.headerBytes > 0 || this.body !== null;
+  }
+
+  /** Bytes held for the partial frame (its buffer's size). */
+  get bufferedBytes(): number {
+    return this.body?.length ?? 0;
+  }
+
+  /** Drops the partial frame: the connection is gone. The decoder is unusable after it. */
+  release(): void {
+    this.fail('connection closed');
   }
 
   /**
@@ -91,14 +109,16 @@ export class FrameDecoder<Desc extends DescMessage> {
           pos += size;
           continue;
         }
-        this.body = new Uint8Array(size);
+        this.body = new Uint8Array(Math.min(size, Math.max(FIRST_BODY_BYTES, end - pos)));
+        this.bodySize = size;
         this.filled = 0;
       }
-      const take = Math.min(end - pos, this.body.length - this.filled);
+      const take = Math.min(end - pos, this.bodySize - this.filled);
+      if (this.filled + take > this.body.length) this.grow(this.filled + take);
       this.body.set(chunk.subarray(pos, pos + take), this.filled);
       this.filled += take;
       pos += take;
-      if (this.filled === this.body.length) {
+      if (this.filled === this.bodySize) {
         const message = this.decode(this.body);
         this.body = null;
         if (typeof message === 'string') return this.fail(message);
@@ -106,6 +126,14 @@ export class FrameDecoder<Desc extends DescMessage> {
       }
     }
     return out;
+  }
+
+  /** At least `needed` bytes, doubling, at most the declared size. */
+  private grow(needed: number): void {
+    const body = this.body as Uint8Array;
+    const next = new Uint8Array(Math.min(this.bodySize, Math.max(needed, body.length * 2)));
+    next.set(body.subarray(0, this.filled));
+    this.body = next;
   }
 
   /** Call when the stream ends: a partial frame left over is an error. */

@@ -46,6 +46,7 @@ function server(handlers: Handlers, port = 0): TcpServer {
       maxBufferedBytesPerConnection: 64 << 20,
       defaultDeadlineMs: 5000,
       partialFrameTimeoutMs: 10_000,
+      maxPartialFrameBytes: 256 << 20,
     },
     createDispatch(handlers, silentLogger),
     silentLogger,

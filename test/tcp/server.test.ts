@@ -24,6 +24,7 @@ function server(handlers: Handlers, options: Partial<TcpServerOptions> = {}) {
       maxBufferedBytesPerConnection: 8 << 20,
       defaultDeadlineMs: 5000,
       partialFrameTimeoutMs: 10_000,
+      maxPartialFrameBytes: 256 << 20,
       ...options,
     },
     createDispatch(handlers, silentLogger),
