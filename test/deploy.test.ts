@@ -515,7 +515,12 @@ describe('integration: two TCP servers told they are several (PICTURES_SHARED=tr
     // One HTTP server in front of each TCP server, so that which one answers is certain.
     const https = ports.map((port) =>
       startHttpApp(
-        loadHttpConfig({ LOG_LEVEL: 'silent', HTTP_PORT: '0', TCP_ADDRS: `127.0.0.1:${port}` }),
+        loadHttpConfig({
+          LOG_LEVEL: 'silent',
+          HTTP_PORT: '0',
+          HTTP_METRICS_PORT: '0',
+          TCP_ADDRS: `127.0.0.1:${port}`,
+        }),
         silentLogger,
       ),
     );
