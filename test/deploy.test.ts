@@ -319,6 +319,14 @@ describe('deployment files', () => {
     }
     const known = configVariables();
     expect(Object.keys(config).filter((v) => !known.has(v))).toEqual([]);
+    // Prometheus scrapes the HTTP pods where their /metrics is: HTTP_METRICS_PORT, not the public port.
+    const http = workloads.find((w) => w.metadata.name === 'usermgr-http') as Yaml;
+    const container = http.spec.template.spec.containers[0];
+    const metricsPort = String(loadHttpConfig(containerEnv(docs, container)).http.metricsPort);
+    expect({
+      annotation: http.spec.template.metadata.annotations['prometheus.io/port'],
+      containerPorts: container.ports.map((p: Yaml) => String(p.containerPort)),
+    }).toEqual({ annotation: metricsPort, containerPorts: ['8080', metricsPort] });
   });
 
   it("should leave no install script unreviewed by npm's allowScripts on a fresh npm ci", () => {
