@@ -306,6 +306,8 @@ describe('integration: npm start (src/main.ts)', () => {
       .replace(/^HTTP_PORT=.*$/m, `HTTP_PORT=${free.http}`)
       .replace(/^TCP_PORT=.*$/m, `TCP_PORT=${free.tcp}`)
       .replace(/^TCP_METRICS_PORT=.*$/m, `TCP_METRICS_PORT=${free.metrics}`)
+      // Commented out in the example (the systemd units set it); the README says to uncomment it.
+      .replace(/^# HTTP_METRICS_PORT=.*$/m, `HTTP_METRICS_PORT=${await freePort()}`)
       .replace(/^LOG_LEVEL=.*$/m, 'LOG_LEVEL=warn');
     // The data stays in the test's directory (the example leaves DATA_DIR to its default, ./data).
     writeFileSync(join(dir, '.env'), `${example}\nDATA_DIR=${join(dir, 'data')}\n`);
