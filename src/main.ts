@@ -34,8 +34,8 @@ function spawn(script: string, group: Subprocess[], env: Record<string, string> 
   const child = Bun.spawn([bun, `${import.meta.dir}/${script}`], {
     stdio: ['inherit', 'inherit', 'inherit'],
     env: { ...process.env, ...env, USERMGR_SUPERVISED: '1' },
-    // The HTTP servers send their metrics this way (metrics-port.ts).
-    ipc: metrics.onMessage,
+    // The HTTP servers send their metrics this way (metrics-port.ts); the TCP server sends nothing.
+    ...(group === httpChildren ? { ipc: metrics.onMessage } : {}),
     onExit(_proc, code, signal) {
       // A start-up failure was already explained in one line by the child.
       if (!exiting && (code !== 0 || signal) && code !== EXIT_STARTUP_FAILED)

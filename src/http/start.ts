@@ -96,7 +96,7 @@ export function startHttpApp(config: HttpConfig, log: Logger, ownMetricsPort = t
 }
 
 /** The address to give people: 127.0.0.1 when `host` is every interface. */
-export function httpUrl(
+function httpUrl(
   host: string,
   server: { hostname?: string | undefined; port?: number | undefined },
 ): string {
