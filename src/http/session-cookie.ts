@@ -37,7 +37,7 @@ export function setLoginCookies(
   https: boolean,
 ): void {
   setSessionCookie(c, login.token, Number(login.expiresAtMs), https);
-  if (login.deviceCookie === '') return;
+  if (!login.deviceCookie) return; // none issued (or an older TCP server)
   const maxAge = maxAgeS(Number(login.deviceCookieExpiresAtMs));
   c.header('Set-Cookie', cookie(DEVICE_COOKIE, login.deviceCookie, maxAge, https), {
     append: true,
