@@ -36,7 +36,9 @@ export type ImageType = 'jpeg' | 'png' | 'webp' | 'gif';
 export type ImageRejection =
   | { rejected: 'too_many_pixels'; width: number; height: number; maxPixels: number }
   | { rejected: 'unreadable' }
-  | { rejected: 'too_slow' };
+  | { rejected: 'too_slow' }
+  /** The processor itself cannot work (not the image's fault). */
+  | { rejected: 'unavailable' };
 
 /**
  * Decodes an image of a known type and re-encodes it as square WebP images,
@@ -51,4 +53,6 @@ export interface ImageProcessor {
     sizes: readonly number[],
     deadline: number,
   ): Promise<Uint8Array[] | ImageRejection>;
+  /** Stops whatever the processor runs (at shutdown). */
+  close?(): void;
 }

@@ -1,7 +1,8 @@
 /**
- * The ImageProcessor port on sharp (libvips). Decoding runs on libuv worker
- * threads, never on the event loop; the picture service caps how many
- * images are in work at once, and each uses one libvips thread.
+ * The ImageProcessor port on sharp (libvips), as run inside an image process
+ * (image-worker.ts; the TCP server never loads libvips). The picture service
+ * has already refused containers over its decode budget and caps how many
+ * images are in work at once; each uses one libvips thread.
  *
  * Untrusted input, so: the header is read first and an image announcing
  * more than `maxPixels` is refused before its pixels are decoded (a small
@@ -56,7 +57,8 @@ export class SharpProcessor implements ImageProcessor {
         autoOrient: true,
         pages: 1,
       })
-        .resize(largest, largest, { fit: 'cover', position: 'centre' })
+        // Shrink-on-load: JPEG decodes at 1/2..1/8 scale, WebP scales while decoding.
+        .resize(largest, largest, { fit: 'cover', position: 'centre', fastShrinkOnLoad: true })
         .timeout({ seconds })
         .raw()
         .toBuffer({ resolveWithObject: true });

@@ -16,8 +16,8 @@ import { Revocations } from '../core/revocations.ts';
 import { SessionTokens } from '../core/session-tokens.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
+import { ImageWorkers } from '../media/image-workers.ts';
 import { openPictureStore } from '../media/open.ts';
-import { SharpProcessor } from '../media/sharp-processor.ts';
 import { secureDataDir } from '../store/data-dir.ts';
 import { openStore } from '../store/open.ts';
 import type { UserStore } from '../store/port.ts';
@@ -44,9 +44,14 @@ export interface TcpApp {
   /** The port of /metrics, /healthz and /readyz. */
   opsPort: number;
   pictures: Pictures;
+  /** The processes that decode pictures (what each job cost them, for tests and benches). */
+  images: ImageWorkers;
   /** Graceful: stop accepting, finish in-flight calls, release adapters. */
   stop(): Promise<void>;
 }
+
+/** An image process resident above this after a job is replaced (see docs/DESIGN.md, Data). */
+const IMAGE_PROCESS_RECYCLE_BYTES = 96 * 1024 * 1024;
 
 /** How often expired revocations are forgotten. */
 const PURGE_INTERVAL_MS = 10 * 60_000;
@@ -117,12 +122,21 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   });
 
   const files = openPictureStore(config.pictures.s3, config.dataDir);
+  const images = new ImageWorkers(
+    {
+      size: config.pictures.concurrency,
+      maxPixels: config.pictures.maxPixels,
+      recycleAboveBytes: IMAGE_PROCESS_RECYCLE_BYTES,
+    },
+    log,
+  );
   const pictures = new Pictures(
     {
       accounts,
       store,
       users,
-      processor: new SharpProcessor({ maxPixels: config.pictures.maxPixels }),
+      processor: images,
+      limits,
       files: files.store,
       log,
     },
@@ -181,6 +195,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     limits,
     users,
     pictures,
+    images,
     opsPort: ops.port ?? 0,
     /** Fails readiness, stops accepting, finishes in-flight calls (up to SHUTDOWN_TIMEOUT_MS), then releases everything. */
     async stop() {
@@ -188,6 +203,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
       clearInterval(purge);
       await server.stop(config.shutdownTimeoutMs);
       passwords.close();
+      pictures.close();
       await pictures.settled();
       await ops.stop(true);
       await cache?.close();
