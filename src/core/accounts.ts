@@ -2,6 +2,7 @@
  * Accounts: sign-up, login, sessions and profile. The one place where these
  * decisions are made; the TCP server calls it, the HTTP server never does.
  */
+import { Deadline, SharedDeadline } from '../lib/deadline.ts';
 import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
@@ -60,6 +61,8 @@ export class Accounts {
   private readonly now: () => number;
   /** Slow verifications under way, by credential memo key (see login). */
   private readonly verifications = new SingleFlight<boolean>();
+  /** The deadline of each verification under way, which its joiners join. */
+  private readonly verificationDeadlines = new Map<string, SharedDeadline>();
 
   constructor(private readonly deps: AccountsDeps) {
     this.now = deps.now ?? Date.now;
@@ -67,7 +70,7 @@ export class Accounts {
 
   async register(
     input: { username: string; password: string; nickname: string },
-    deadline: number,
+    deadline: Deadline,
     clientIp = '',
   ): Promise<UserRow> {
     const { passwords, limits } = this.deps;
@@ -88,7 +91,7 @@ export class Accounts {
    */
   async login(
     input: { username: string; password: string; currentToken?: string; deviceCookie?: string },
-    deadline: number,
+    deadline: Deadline,
     clientIp = '',
   ): Promise<LoginResult> {
     const { users, memo, limits, devices } = this.deps;
@@ -131,14 +134,30 @@ export class Accounts {
       // No await between the memo check and joining: a flight is remembered
       // in the memo before it ends, so every credential costs one slow hash.
       // Logins counted differently do not share one.
-      const verified = await this.verifications.run(
-        owner
-          ? `owner:${credential}`
-          : device !== null
-            ? `device:${device.deviceId}:${credential}`
-            : credential,
-        () => this.verifySlowly(user, password, credential, counted, clientIp, deadline),
-      );
+      const key = owner
+        ? `owner:${credential}`
+        : device !== null
+          ? `device:${device.deviceId}:${credential}`
+          : credential;
+      const joined = this.verificationDeadlines.get(key);
+      // Every caller of a flight already left: it is being dropped, start anew.
+      if (joined?.deadline.cancelled) this.verifications.forget(key);
+      else joined?.join(deadline);
+      const verified = await this.verifications.run(key, () => {
+        const shared = new SharedDeadline(deadline);
+        this.verificationDeadlines.set(key, shared);
+        return this.verifySlowly(
+          user,
+          password,
+          credential,
+          counted,
+          clientIp,
+          shared.deadline,
+        ).finally(() => {
+          if (this.verificationDeadlines.get(key) === shared)
+            this.verificationDeadlines.delete(key);
+        });
+      });
       if (!verified || user === null) throw invalidCredentials();
     }
     // Strictly after sessions_valid_after, so that a login right after
@@ -161,8 +180,9 @@ export class Accounts {
    * The slow hash of a credential the memo did not know, run once for all
    * its concurrent logins and counted as one attempt: admitted (in flight)
    * before, settled after as a failure or a success. It runs under the
-   * deadline of the login that started it; one caller hanging up must not
-   * end it for the others that joined.
+   * deadline of the login that started it, cancelled only when every login
+   * that joined it is gone (SharedDeadline): one caller hanging up must not
+   * end it for the others.
    */
   private async verifySlowly(
     user: UserRow | null,
@@ -170,13 +190,13 @@ export class Accounts {
     credential: string,
     counted: Counted,
     clientIp: string,
-    deadline: number,
+    deadline: Deadline,
   ): Promise<boolean> {
     const { passwords, memo, limits } = this.deps;
     // Only attempts that cost a slow hash are admitted and counted: one the
     // full hash queue would refuse is refused before it is counted.
     passwords.refuseIfFull();
-    const attempt = await limits.admitSlowAttempt(counted, clientIp, deadline - performance.now());
+    const attempt = await limits.admitSlowAttempt(counted, clientIp, deadline.remainingMs());
     let verified: boolean;
     try {
       if (user === null) {
@@ -199,7 +219,7 @@ export class Accounts {
   private async holdsSessionOf(
     token: string,
     username: string,
-    deadline: number,
+    deadline: Deadline,
   ): Promise<boolean> {
     if (token === '') return false;
     try {
@@ -215,7 +235,7 @@ export class Accounts {
    * user's sessions_valid_after, not revoked, and, for form posts, with the
    * session's anti-CSRF token.
    */
-  async authenticate(auth: SessionAuth, deadline: number): Promise<Session> {
+  async authenticate(auth: SessionAuth, deadline: Deadline): Promise<Session> {
     const { tokens, users, revocations } = this.deps;
     const now = this.now();
     const claims = tokens.verify(auth.token, now);
@@ -243,13 +263,13 @@ export class Accounts {
 
   async profile(
     auth: SessionAuth,
-    deadline: number,
+    deadline: Deadline,
   ): Promise<{ user: UserRow; csrfToken: string }> {
     const { user, claims } = await this.authenticate(auth, deadline);
     return { user, csrfToken: this.deps.tokens.csrfToken(claims.sessionId) };
   }
 
-  async updateNickname(auth: SessionAuth, nickname: string, deadline: number): Promise<UserRow> {
+  async updateNickname(auth: SessionAuth, nickname: string, deadline: Deadline): Promise<UserRow> {
     const { user } = await this.authenticate(auth, deadline);
     const value = valid(checkNickname(nickname), 'nickname');
     const updated = await this.deps.store.updateNickname(user.id, value, this.now());
@@ -258,7 +278,7 @@ export class Accounts {
     return updated;
   }
 
-  async logout(auth: SessionAuth, deadline: number): Promise<void> {
+  async logout(auth: SessionAuth, deadline: Deadline): Promise<void> {
     const { claims } = await this.authenticate(auth, deadline);
     await this.deps.revocations.revoke(
       claims.sessionId,
@@ -269,7 +289,7 @@ export class Accounts {
   }
 
   /** Ends every session of the user, this one included. */
-  async logoutAll(auth: SessionAuth, deadline: number): Promise<void> {
+  async logoutAll(auth: SessionAuth, deadline: Deadline): Promise<void> {
     const { user } = await this.authenticate(auth, deadline);
     await this.deps.store.endSessions(user.id, this.now());
     await this.deps.users.invalidate(user.username);
@@ -279,7 +299,7 @@ export class Accounts {
   private rehash(user: UserRow, password: string): void {
     const { passwords, store, users, log } = this.deps;
     passwords
-      .hash(password, performance.now() + REHASH_BUDGET_MS)
+      .hash(password, Deadline.after(REHASH_BUDGET_MS))
       .then((fresh) => store.replacePasswordHash(user.id, user.passwordHash, fresh))
       .then((replaced) => (replaced ? users.invalidate(user.username) : undefined))
       .catch((err) =>

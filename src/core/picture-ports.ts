@@ -3,6 +3,7 @@
  * in src/tcp/start.ts: somewhere to keep files, and something that turns an
  * uploaded image into safe, small, square ones.
  */
+import type { Deadline } from '../lib/deadline.ts';
 
 /** A stored file and its media type. */
 export interface StoredPicture {
@@ -51,7 +52,7 @@ export interface ImageProcessor {
     input: Uint8Array,
     type: ImageType,
     sizes: readonly number[],
-    deadline: number,
+    deadline: Deadline,
   ): Promise<Uint8Array[] | ImageRejection>;
   /** Stops whatever the processor runs (at shutdown). */
   close?(): void;

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
 import { openStore } from '../store/open.ts';
@@ -29,7 +30,7 @@ const PNG = new Uint8Array([
   0, 0, 0, 1, 8, 2, 0, 0, 0, 1, 2, 3, 4,
 ]);
 const png = (seed: number) => new Uint8Array([...PNG, seed]);
-const deadline = () => performance.now() + 10_000;
+const deadline = () => Deadline.after(10_000);
 
 /** Files in memory, with a hook the test can run before each operation. */
 class MemoryFiles implements PictureStore {

@@ -20,7 +20,8 @@
  * - a crash between the update and release() leaves the old files behind:
  *   bounded by the number of crashes, not by the number of uploads.
  */
-import { Semaphore } from '../lib/semaphore.ts';
+import type { Deadline } from '../lib/deadline.ts';
+import { type Refusal, Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
 import { MESSAGES } from '../wire/messages.ts';
@@ -104,7 +105,7 @@ export class Pictures {
   }
 
   /** Replaces the session user's picture with `image`; returns the updated user. */
-  async set(auth: SessionAuth, image: Uint8Array, deadline: number): Promise<UserRow> {
+  async set(auth: SessionAuth, image: Uint8Array, deadline: Deadline): Promise<UserRow> {
     const { accounts, store, users, files } = this.deps;
     const { user } = await accounts.authenticate(auth, deadline);
     const { uploadsPerMinute, uploadBurst } = this.options;
@@ -160,7 +161,7 @@ export class Pictures {
     this.deps.processor.close?.();
   }
 
-  private async encode(image: Uint8Array, deadline: number): Promise<Uint8Array[]> {
+  private async encode(image: Uint8Array, deadline: Deadline): Promise<Uint8Array[]> {
     if (image.length === 0) {
       throw new RpcError(Status.INVALID_ARGUMENT, 'choose a picture to upload', {
         field: 'picture',
@@ -248,7 +249,8 @@ function unreadable(type: string): RpcError {
   );
 }
 
-function refuse(why: 'busy' | 'timeout'): never {
+function refuse(why: Refusal): never {
+  if (why === 'cancelled') throw RpcError.cancelled();
   if (why === 'busy') {
     throw new RpcError(
       Status.RESOURCE_EXHAUSTED,

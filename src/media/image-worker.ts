@@ -11,6 +11,7 @@
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import type { ImageRejection, ImageType } from '../core/picture-ports.ts';
+import { Deadline } from '../lib/deadline.ts';
 import { SharpProcessor } from './sharp-processor.ts';
 
 export interface ImageJob {
@@ -60,7 +61,7 @@ process.on('message', async (job: ImageJob) => {
     rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
   }, 2);
   const processor = new SharpProcessor({ maxPixels: job.maxPixels });
-  const deadline = performance.now() + job.ms;
+  const deadline = Deadline.after(job.ms);
   const result = await processor.process(job.input, job.type, job.sizes, deadline);
   clearInterval(sampler);
   const used = process.cpuUsage(cpu);

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { manyScanJpeg, png } from '../../test/support/images.ts';
+import { Deadline } from '../lib/deadline.ts';
 import { silentLogger } from '../log.ts';
 import { ImageWorkers } from './image-workers.ts';
 import { SharpProcessor } from './sharp-processor.ts';
@@ -50,7 +51,7 @@ describe('unit: ImageWorkers (real child processes)', () => {
     'should give the same images as SharpProcessor in this process',
     async () => {
       const input = await png(300, 200);
-      const soon = performance.now() + 20_000;
+      const soon = Deadline.after(20_000);
       const inProcess = await new SharpProcessor({ maxPixels: 40_000_000 }).process(
         input,
         'png',
@@ -66,7 +67,7 @@ describe('unit: ImageWorkers (real child processes)', () => {
     'should run every thread of the image process at the lowest priority',
     async () => {
       const images = workers();
-      await images.process(await png(), 'png', [256], performance.now() + 20_000);
+      await images.process(await png(), 'png', [256], Deadline.after(20_000));
       const [pid] = images.pids();
       const nices = niceOfThreads(pid as number);
       expect(nices.length).toBeGreaterThan(1);
@@ -80,19 +81,19 @@ describe('unit: ImageWorkers (real child processes)', () => {
     async () => {
       const images = workers();
       // Warm: the process is up, so the deadline measures the decode alone.
-      await images.process(await png(), 'png', [256], performance.now() + 20_000);
+      await images.process(await png(), 'png', [256], Deadline.after(20_000));
       const [pid] = images.pids();
       // 631 scans over 6320×6320: many seconds of work if it were let run.
       const bomb = manyScanJpeg(6320, 6320, 10);
       const started = performance.now();
-      const out = await images.process(bomb, 'jpeg', [256, 64], started + 500);
+      const out = await images.process(bomb, 'jpeg', [256, 64], Deadline.after(500));
       expect(out).toEqual({ rejected: 'too_slow' });
       expect(performance.now() - started).toBeLessThan(1500);
       expect(await ends(pid as number)).toBe(true);
       expect(images.counts.killed).toBe(1);
       // The next job gets a new process.
       expect(
-        Array.isArray(await images.process(await png(), 'png', [64], performance.now() + 20_000)),
+        Array.isArray(await images.process(await png(), 'png', [64], Deadline.after(20_000))),
       ).toBe(true);
       expect(images.pids()).not.toContain(pid as number);
     },
@@ -103,11 +104,11 @@ describe('unit: ImageWorkers (real child processes)', () => {
     'should replace a process whose memory grew past the limit after its job',
     async () => {
       const images = workers(0);
-      await images.process(await png(), 'png', [64], performance.now() + 20_000);
+      await images.process(await png(), 'png', [64], Deadline.after(20_000));
       const [first] = images.pids(); // the replacement, started at once
       expect(images.counts.recycled).toBe(1);
       expect(first).toBeDefined();
-      await images.process(await png(), 'png', [64], performance.now() + 20_000);
+      await images.process(await png(), 'png', [64], Deadline.after(20_000));
       expect(images.counts.recycled).toBe(2);
       expect(images.pids()).not.toContain(first as number);
       const [cost] = images.costs;
@@ -126,7 +127,7 @@ describe('unit: ImageWorkers (real child processes)', () => {
         png(140, 100),
         png(160, 100),
       ]);
-      const soon = performance.now() + 30_000;
+      const soon = Deadline.after(30_000);
       const outs = await Promise.all(
         inputs.map((input) => images.process(input, 'png', [64], soon)),
       );
@@ -148,7 +149,7 @@ describe('unit: ImageWorkers (real child processes)', () => {
           silentLogger,
         );
         opened.push(images);
-        const out = await images.process(await png(), 'png', [64], performance.now() + 20_000);
+        const out = await images.process(await png(), 'png', [64], Deadline.after(20_000));
         expect(out).toEqual({ rejected: 'unavailable' });
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -161,13 +162,13 @@ describe('unit: ImageWorkers (real child processes)', () => {
     'should refuse as too slow whatever is pending when closed, and end its processes',
     async () => {
       const images = workers();
-      await images.process(await png(), 'png', [64], performance.now() + 20_000);
+      await images.process(await png(), 'png', [64], Deadline.after(20_000));
       const [pid] = images.pids();
       const pending = images.process(
         manyScanJpeg(6320, 6320, 2),
         'jpeg',
         [64],
-        performance.now() + 20_000,
+        Deadline.after(20_000),
       );
       images.close();
       expect(await pending).toEqual({ rejected: 'too_slow' });

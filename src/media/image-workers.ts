@@ -16,6 +16,7 @@
  * processes start on first use and never keep the TCP process alive.
  */
 import type { ImageProcessor, ImageRejection, ImageType } from '../core/picture-ports.ts';
+import type { Deadline } from '../lib/deadline.ts';
 import type { Logger } from '../log.ts';
 import type { ImageJob, ImageJobCost, ImageReply } from './image-worker.ts';
 
@@ -34,7 +35,7 @@ type Result = Uint8Array[] | ImageRejection;
 
 interface Waiting {
   job: Omit<ImageJob, 'id' | 'ms'>;
-  deadline: number;
+  deadline: Deadline;
   resolve: (result: Result) => void;
 }
 
@@ -72,9 +73,9 @@ export class ImageWorkers implements ImageProcessor {
     input: Uint8Array,
     type: ImageType,
     sizes: readonly number[],
-    deadline: number,
+    deadline: Deadline,
   ): Promise<Result> {
-    if (this.closed || deadline <= performance.now()) {
+    if (this.closed || deadline.expired()) {
       return Promise.resolve({ rejected: 'too_slow' });
     }
     return new Promise((resolve) => {
@@ -100,7 +101,13 @@ export class ImageWorkers implements ImageProcessor {
     while (this.queue.length > 0) {
       const worker = this.idleWorker();
       if (worker === null) return;
-      this.start(worker, this.queue.shift() as Waiting);
+      const waiting = this.queue.shift() as Waiting;
+      // A caller already gone, or out of time, costs no process a decode.
+      if (waiting.deadline.cancelled || waiting.deadline.expired()) {
+        waiting.resolve({ rejected: 'too_slow' });
+        continue;
+      }
+      this.start(worker, waiting);
     }
   }
 
@@ -111,12 +118,12 @@ export class ImageWorkers implements ImageProcessor {
       this.counts.killed++;
       this.log.info({ type: job.type, bytes: job.input.length }, 'picture took too long: stopped');
       this.replace(worker, { rejected: 'too_slow' });
-    }, deadline - performance.now());
+    }, deadline.remainingMs());
     worker.job = { id, resolve, timer };
     this.counts.jobs++;
     worker.ready.then((ready) => {
       if (!ready || worker.job?.id !== id) return;
-      worker.proc.send({ ...job, id, ms: deadline - performance.now() } satisfies ImageJob);
+      worker.proc.send({ ...job, id, ms: deadline.remainingMs() } satisfies ImageJob);
     });
   }
 

@@ -10,8 +10,10 @@
  * tolerates the warnings common in real photos; only the first
  * frame of an animation is read; a time limit stops pathological files.
  */
+
 import sharp from 'sharp';
 import type { ImageProcessor, ImageRejection, ImageType } from '../core/picture-ports.ts';
+import type { Deadline } from '../lib/deadline.ts';
 
 export interface SharpProcessorOptions {
   /** Largest width × height accepted. */
@@ -33,7 +35,7 @@ export class SharpProcessor implements ImageProcessor {
     input: Uint8Array,
     type: ImageType,
     sizes: readonly number[],
-    deadline: number,
+    deadline: Deadline,
   ): Promise<Uint8Array[] | ImageRejection> {
     const { maxPixels, quality = 82 } = this.options;
     const header = await readHeader(input);
@@ -46,7 +48,7 @@ export class SharpProcessor implements ImageProcessor {
         maxPixels,
       };
     }
-    const seconds = Math.ceil((deadline - performance.now()) / 1000);
+    const seconds = Math.ceil(deadline.remainingMs() / 1000);
     if (seconds <= 0) return { rejected: 'too_slow' };
     const largest = Math.max(...sizes);
     try {

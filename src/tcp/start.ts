@@ -12,7 +12,7 @@ import { IdGenerator } from '../core/ids.ts';
 import { Passwords } from '../core/passwords.ts';
 import { Pictures } from '../core/pictures.ts';
 import { RATE_LIMIT_SCRIPTS, RateLimits } from '../core/rate-limits.ts';
-import { Revocations } from '../core/revocations.ts';
+import { REVOCATION_SCRIPTS, Revocations, SHARDS } from '../core/revocations.ts';
 import { SessionTokens } from '../core/session-tokens.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
@@ -74,7 +74,12 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   );
   const useCache = config.redis.url !== '' || config.redis.clusterNodes.length > 0;
   const cache = useCache
-    ? metrics.timedCache(createRedisCache({ ...config.redis, scripts: RATE_LIMIT_SCRIPTS }, log))
+    ? metrics.timedCache(
+        createRedisCache(
+          { ...config.redis, scripts: [...RATE_LIMIT_SCRIPTS, ...REVOCATION_SCRIPTS] },
+          log,
+        ),
+      )
     : null;
   const bypass = new Semaphore(config.cache.bypassConcurrency, config.cache.bypassConcurrency * 8);
   const users = new CachedUsers(
@@ -99,7 +104,13 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   const accounts = new Accounts({
     store,
     users,
-    revocations: new Revocations(store, cache, bypass, log),
+    revocations: new Revocations(
+      store,
+      cache,
+      bypass,
+      log,
+      config.redis.clusterNodes.length > 0 ? SHARDS : 1,
+    ),
     passwords,
     memo,
     tokens: new SessionTokens(secrets, config.sessions.ttlS * 1000),
