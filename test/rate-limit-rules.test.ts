@@ -43,6 +43,8 @@ type Step =
 
 interface Case {
   name: string;
+  /** The base delay (BASE unless given); a device's count runs with base = window. */
+  baseMs?: number;
   steps: Step[];
 }
 
@@ -135,6 +137,20 @@ const CASES: Case[] = [
     ],
   },
   {
+    name: 'locks a device for the whole window at its limit (base = window), then forgets',
+    baseMs: WINDOW,
+    steps: [
+      ...failsOnce(3),
+      { admit: [0, WINDOW] },
+      { peek: { failures: 3, waitMs: WINDOW } },
+      { at: WINDOW - 1 },
+      { admit: [0, 1] },
+      { at: WINDOW },
+      { peek: { failures: 0, waitMs: 0 } },
+      { admit: [1, 1] },
+    ],
+  },
+  {
     name: 'spends the burst of a bucket, then refills at its rate',
     steps: [
       ...Array.from({ length: 4 }, (): Step => ({ take: [1, 0] })),
@@ -164,7 +180,7 @@ interface Store {
 
 const T0 = 1_800_000_000_000;
 
-async function play(store: Store, key: string, steps: Step[]): Promise<void> {
+async function play(store: Store, key: string, steps: Step[], base = BASE): Promise<void> {
   let now = T0;
   const user = (rule: Rule, args: number[]) => store.eval(rule, key, [now, ...args]);
   const settle = (outcome: number, release: 0 | 1 = 1) =>
@@ -173,7 +189,7 @@ async function play(store: Store, key: string, steps: Step[]): Promise<void> {
     const where = `step ${i}: ${JSON.stringify(step)}`;
     if ('at' in step) now = T0 + step.at;
     else if ('admit' in step)
-      expect([where, await user(USER_ADMIT, [LIMIT, BASE, WINDOW, HOLD])]).toEqual([
+      expect([where, await user(USER_ADMIT, [LIMIT, base, WINDOW, HOLD])]).toEqual([
         where,
         step.admit,
       ]);
@@ -196,7 +212,7 @@ async function play(store: Store, key: string, steps: Step[]): Promise<void> {
       await user(BUCKET_MERGE, [RATE, BURST, tokens, now + last]);
     } else if ('peek' in step) {
       const count = parseUser(await store.get(key), now, WINDOW);
-      const waitMs = userWait(count, now, { limit: LIMIT, baseMs: BASE, windowMs: WINDOW });
+      const waitMs = userWait(count, now, { limit: LIMIT, baseMs: base, windowMs: WINDOW });
       expect([where, { failures: count.failures, waitMs }]).toEqual([where, step.peek]);
     } else expect([where, await store.get(key)]).toEqual([where, undefined]);
   }
@@ -242,7 +258,7 @@ describe('integration: the throttle rules, one table for Redis and for the local
   for (const [storeName, makeStore] of Object.entries(stores)) {
     for (const [n, c] of CASES.entries()) {
       it(`${storeName}: ${c.name}`, async () => {
-        await play(makeStore(), `rl:case:${n}:${crypto.randomUUID()}`, c.steps);
+        await play(makeStore(), `rl:case:${n}:${crypto.randomUUID()}`, c.steps, c.baseMs);
       });
     }
   }

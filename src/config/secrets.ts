@@ -18,6 +18,12 @@ export const sessionVariables = {
     max: 86_400 * 365,
     doc: 'session lifetime',
   }),
+  deviceTtlS: int('DEVICE_COOKIE_TTL_S', {
+    default: 30 * 86_400,
+    min: 60,
+    max: 86_400 * 365,
+    doc: 'device cookie lifetime (a browser that logged in is judged by its own failures)',
+  }),
 };
 
 export const adminVariables = {

@@ -11,6 +11,7 @@ import { Status } from '../wire/status.ts';
 import { Accounts } from './accounts.ts';
 import { CachedUsers } from './cached-users.ts';
 import { CredentialMemo } from './credential-memo.ts';
+import { DeviceCookies } from './device-cookies.ts';
 import { IdGenerator } from './ids.ts';
 import { Passwords } from './passwords.ts';
 import { RateLimits } from './rate-limits.ts';
@@ -73,6 +74,7 @@ function servicesOver(store: UserStore, passwords: Passwords) {
     passwords,
     memo: new CredentialMemo({ ttlMs: 60_000, maxEntries: 100, now: () => clock.now }),
     tokens: new SessionTokens(['unit-test-secret'.padEnd(40, '!')], 3_600_000),
+    devices: new DeviceCookies(['unit-test-secret'.padEnd(40, '!')], 86_400_000),
     ids: new IdGenerator(1, () => clock.now),
     limits,
     log: silentLogger,

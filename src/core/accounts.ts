@@ -11,10 +11,11 @@ import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { CredentialMemo } from './credential-memo.ts';
+import type { DeviceClaims, DeviceCookies } from './device-cookies.ts';
 import type { IdGenerator } from './ids.ts';
 import { createAccount, newAccount, valid } from './new-account.ts';
 import type { Passwords } from './passwords.ts';
-import type { RateLimits } from './rate-limits.ts';
+import type { Counted, RateLimits, UserState } from './rate-limits.ts';
 import type { Revocations } from './revocations.ts';
 import type { SessionClaims, SessionTokens } from './session-tokens.ts';
 import { checkNickname, checkUsername, normalizePassword } from './validation.ts';
@@ -26,6 +27,7 @@ export interface AccountsDeps {
   passwords: Passwords;
   memo: CredentialMemo;
   tokens: SessionTokens;
+  devices: DeviceCookies;
   ids: IdGenerator;
   limits: RateLimits;
   log: Logger;
@@ -45,7 +47,12 @@ export interface Session {
 
 export interface LoginResult extends Session {
   token: string;
+  /** A new device cookie for the client to keep. */
+  device: { cookie: string; expiresAtMs: number };
 }
+
+/** The state of a login without a device cookie: nothing to peek. */
+const NO_DEVICE: Promise<UserState | null> = Promise.resolve(null);
 
 /** How long a background re-hash may take. */
 const REHASH_BUDGET_MS = 30_000;
@@ -78,24 +85,39 @@ export class Accounts {
    * same way, after the same slow hash: the answer must not tell an attacker
    * which usernames exist. A throttled username is refused before its
    * password is looked at in any way (memo included), unless the client
-   * shows a valid session of that user (its owner cannot be locked out).
+   * shows a valid session of that user (its owner cannot be locked out) or a
+   * device cookie of that user that is not locked: such a login is judged by
+   * the device's own failures instead (rate-limits.ts).
    */
   async login(
-    input: { username: string; password: string; currentToken?: string },
+    input: { username: string; password: string; currentToken?: string; deviceCookie?: string },
     deadline: Deadline,
     clientIp = '',
   ): Promise<LoginResult> {
-    const { users, memo, limits } = this.deps;
+    const { users, memo, limits, devices } = this.deps;
     const username = valid(checkUsername(input.username), 'username');
     const password = valid(normalizePassword(input.password), 'password');
-    const [user, attempts] = await Promise.all([
+    const claimed = this.deviceOf(input.deviceCookie ?? '', username);
+    // Without a device cookie, nothing more than before: one lookup and one peek.
+    const [user, attempts, deviceState] = await Promise.all([
       users.find(username, deadline),
       limits.peekUser(username),
+      claimed === null ? NO_DEVICE : limits.peekDevice(claimed.deviceId),
     ]);
+    const device =
+      claimed !== null && deviceState?.untilMs === 0 && user?.id === claimed.userId
+        ? claimed
+        : null;
     const owner =
+      device === null &&
       attempts.untilMs > 0 &&
       (await this.holdsSessionOf(input.currentToken ?? '', username, deadline));
-    if (!owner) limits.refuseIfThrottled(attempts);
+    if (!owner && device === null) limits.refuseIfThrottled(attempts);
+    const counted: Counted = owner
+      ? null
+      : device !== null
+        ? { deviceId: device.deviceId }
+        : username;
     // An unknown username gets a key of its own (no stored hash starts
     // without '$'), so its concurrent attempts share a hash as a real one's do.
     const credential =
@@ -103,11 +125,20 @@ export class Accounts {
         ? memo.key('', username.toLowerCase(), password)
         : memo.key(user.id, user.passwordHash, password);
     if (user !== null && memo.has(credential)) {
-      if (attempts.failures > 0) await limits.recordSuccess(username);
+      // A known device's success clears its own failures, not the username's:
+      // its owner logging in must not give a guesser a fresh allowance.
+      if (device !== null) {
+        if ((deviceState?.failures ?? 0) > 0) await limits.recordDeviceSuccess(device.deviceId);
+      } else if (attempts.failures > 0) await limits.recordSuccess(username);
     } else {
       // No await between the memo check and joining: a flight is remembered
       // in the memo before it ends, so every credential costs one slow hash.
-      const key = owner ? `owner:${credential}` : credential;
+      // Logins counted differently do not share one.
+      const key = owner
+        ? `owner:${credential}`
+        : device !== null
+          ? `device:${device.deviceId}:${credential}`
+          : credential;
       const joined = this.verificationDeadlines.get(key);
       // Every caller of a flight already left: it is being dropped, start anew.
       if (joined?.deadline.cancelled) this.verifications.forget(key);
@@ -117,10 +148,9 @@ export class Accounts {
         this.verificationDeadlines.set(key, shared);
         return this.verifySlowly(
           user,
-          username,
           password,
           credential,
-          owner,
+          counted,
           clientIp,
           shared.deadline,
         ).finally(() => {
@@ -134,7 +164,16 @@ export class Accounts {
     // "log out everywhere" is not caught by it.
     const issuedAt = Math.max(this.now(), user.sessionsValidAfterMs + 1);
     const { token, claims } = this.deps.tokens.issue(user, issuedAt);
-    return { token, claims, user };
+    return { token, claims, user, device: devices.issue(user, issuedAt) };
+  }
+
+  /** The claims of a valid device cookie of this username; null for anything else. */
+  private deviceOf(cookie: string, username: string): DeviceClaims | null {
+    if (cookie === '') return null;
+    const claims = this.deps.devices.verify(cookie, this.now());
+    return claims !== null && claims.username.toLowerCase() === username.toLowerCase()
+      ? claims
+      : null;
   }
 
   /**
@@ -147,10 +186,9 @@ export class Accounts {
    */
   private async verifySlowly(
     user: UserRow | null,
-    username: string,
     password: string,
     credential: string,
-    owner: boolean,
+    counted: Counted,
     clientIp: string,
     deadline: Deadline,
   ): Promise<boolean> {
@@ -158,11 +196,7 @@ export class Accounts {
     // Only attempts that cost a slow hash are admitted and counted: one the
     // full hash queue would refuse is refused before it is counted.
     passwords.refuseIfFull();
-    const attempt = await limits.admitSlowAttempt(
-      owner ? null : username,
-      clientIp,
-      deadline.remainingMs(),
-    );
+    const attempt = await limits.admitSlowAttempt(counted, clientIp, deadline.remainingMs());
     let verified: boolean;
     try {
       if (user === null) {

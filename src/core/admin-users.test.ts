@@ -15,6 +15,7 @@ import { AdminToken } from './admin-token.ts';
 import { type AdminCaller, AdminUsers } from './admin-users.ts';
 import { CachedUsers } from './cached-users.ts';
 import { CredentialMemo } from './credential-memo.ts';
+import { DeviceCookies } from './device-cookies.ts';
 import { IdGenerator } from './ids.ts';
 import { decodeCursor, encodeCursor } from './list-cursor.ts';
 import { Passwords } from './passwords.ts';
@@ -100,6 +101,7 @@ async function services(
     passwords,
     memo: new CredentialMemo({ ttlMs: 60_000, maxEntries: 100, now: () => clock.now }),
     tokens: new SessionTokens(['unit-test-secret'.padEnd(40, '!')], 3_600_000),
+    devices: new DeviceCookies(['unit-test-secret'.padEnd(40, '!')], 86_400_000),
     ids,
     limits: new RateLimits(null, generousLimits, silentLogger, () => clock.now),
     log: silentLogger,

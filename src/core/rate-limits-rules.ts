@@ -15,6 +15,8 @@
  *   those attempts), so a server that dies mid-hash throttles no one for long.
  * With n = failures + inFlight >= limit, the next attempt waits until
  * last + min(base × 2^(n − limit), window).
+ * A device's value (a login with a device cookie) is the same, run by the
+ * same rules with base = window: at its limit it is locked for the window.
  *
  * An address's value is `tokens:last`, a token bucket refilled at `rate`
  * per ms up to `burst`.

@@ -8,6 +8,12 @@
  *   never hashed. A correct password never moves its account toward the
  *   throttle: its attempt leaves the in-flight count and resets the failures.
  *   Nothing locks for ever: failures expire `userWindowMs` after the last one.
+ * - Per device: a login that shows a valid device cookie of its username
+ *   (device-cookies.ts) is counted against that device instead of the
+ *   username, by the same rules, except that once `userLimit` failures (and
+ *   attempts in flight) are counted the device is locked for the whole
+ *   window: then it stops exempting, and its logins meet the username's
+ *   throttle like anyone's.
  * - Per client address: a token bucket on the attempts that would run a slow
  *   hash (sign-up, and logins not answered by the credential memo).
  * - Per user: a token bucket on picture uploads (each may cost a decode).
@@ -61,9 +67,12 @@ export interface UserState {
   untilMs: number;
 }
 
+/** Whom a slow-hash attempt is counted against: a username, a device, or neither (null). */
+export type Counted = string | { deviceId: string } | null;
+
 /** An admitted slow-hash attempt, to be settled once its hash has answered. */
 export interface SlowAttempt {
-  /** The username's key, or null when the attempt was not counted against a username. */
+  /** The username's or device's key, or null when the attempt was not counted against either. */
   key: string | null;
   /** True when it was counted in this process (Redis could not be reached). */
   local: boolean;
@@ -115,17 +124,31 @@ export class RateLimits {
    * a write to its count drops the shared read, so a peek made after a write
    * never gets a value read before it.
    */
-  async peekUser(username: string): Promise<UserState> {
-    const value = await this.readCount(userKey(username));
-    const { userLimit, userBaseDelayMs, userWindowMs } = this.options;
+  peekUser(username: string): Promise<UserState> {
+    return this.peek(userKey(username));
+  }
+
+  /** A device's state, read the same way: locked until `untilMs` (0: it exempts). */
+  peekDevice(deviceId: string): Promise<UserState> {
+    return this.peek(deviceKey(deviceId));
+  }
+
+  private async peek(key: string): Promise<UserState> {
+    const value = await this.readCount(key);
+    const { userLimit, userWindowMs } = this.options;
     const now = this.now();
     const count = parseUser(value, now, userWindowMs);
     const wait = userWait(count, now, {
       limit: userLimit,
-      baseMs: userBaseDelayMs,
+      baseMs: this.baseDelayMs(key),
       windowMs: userWindowMs,
     });
     return { failures: count.failures, untilMs: wait > 0 ? now + wait : 0 };
+  }
+
+  /** A device, once at its limit, is locked for the whole window: no doubling from the base. */
+  private baseDelayMs(key: string): number {
+    return key.startsWith(DEVICE_PREFIX) ? this.options.userWindowMs : this.options.userBaseDelayMs;
   }
 
   private readCount(key: string): Promise<string | undefined> {
@@ -145,24 +168,24 @@ export class RateLimits {
   }
 
   /**
-   * Admits one slow-hash attempt for this address and username (null: not
-   * counted against one, as for the owner), or throws 429. The attempt stays
+   * Admits one slow-hash attempt for this address and username or device
+   * (null: counted against neither, as for the owner), or throws 429. The attempt stays
    * counted in flight until settle(), or for at most the caller's time left
    * (`holdMs`) and a margin.
    */
   async admitSlowAttempt(
-    username: string | null,
+    counted: Counted,
     clientIp: string,
     holdMs = DEFAULT_HOLD_MS,
   ): Promise<SlowAttempt> {
-    const { userLimit, userBaseDelayMs, userWindowMs } = this.options;
+    const { userLimit, userWindowMs } = this.options;
     await this.admitAddress(clientIp);
-    if (username === null) return { key: null, local: false };
-    const key = userKey(username);
+    if (counted === null) return { key: null, local: false };
+    const key = typeof counted === 'string' ? userKey(counted) : deviceKey(counted.deviceId);
     this.peeks.forget(key);
     const [[ok, wait], local] = await this.run(USER_ADMIT, key, [
       userLimit,
-      userBaseDelayMs,
+      this.baseDelayMs(key),
       userWindowMs,
       Math.ceil(Math.max(0, holdMs) + HOLD_MARGIN_MS),
     ]);
@@ -211,6 +234,11 @@ export class RateLimits {
   /** A correct password answered without a slow hash (memo): the failures start again from zero. */
   async recordSuccess(username: string): Promise<void> {
     await this.settleKey(userKey(username), 'success', 0);
+  }
+
+  /** The same for a device's failures. */
+  async recordDeviceSuccess(deviceId: string): Promise<void> {
+    await this.settleKey(deviceKey(deviceId), 'success', 0);
   }
 
   private async settleKey(key: string, outcome: AttemptOutcome, release: 0 | 1): Promise<void> {
@@ -301,4 +329,10 @@ export class RateLimits {
 
 function userKey(username: string): string {
   return `rl:u:${username.toLowerCase()}`;
+}
+
+const DEVICE_PREFIX = 'rl:d:';
+
+function deviceKey(deviceId: string): string {
+  return `${DEVICE_PREFIX}${deviceId}`;
 }

@@ -9,7 +9,7 @@ import type { Context } from 'hono';
 import { getConnInfo } from 'hono/bun';
 import { getCookie } from 'hono/cookie';
 import type { CallOptions } from '../rpc/client.ts';
-import { SESSION_COOKIE } from './session-cookie.ts';
+import { DEVICE_COOKIE, SESSION_COOKIE } from './session-cookie.ts';
 
 /** `Authorization: Bearer <token>`; the one place the scheme is parsed. */
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
@@ -58,6 +58,14 @@ export class ClientRequest {
               : getCookie(this.c, SESSION_COOKIE)) ?? '');
     }
     return this.#sessionToken;
+  }
+
+  /** The device cookie (over HTTPS only the __Host- one); '' when there is none. */
+  get deviceCookie(): string {
+    return (
+      (this.https ? getCookie(this.c, DEVICE_COOKIE, 'host') : getCookie(this.c, DEVICE_COOKIE)) ??
+      ''
+    );
   }
 
   /**

@@ -57,6 +57,8 @@ function setup(answer: Answer = () => undefined) {
           return {
             token: 'tok',
             expiresAtMs: BigInt(Date.now() + 60_000),
+            deviceCookie: 'dev',
+            deviceCookieExpiresAtMs: BigInt(Date.now() + 86_400_000),
           } as never;
         default:
           return { user: USER } as never;
@@ -169,10 +171,22 @@ describe('unit: login and sign-up pages', () => {
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/profile');
     expect(res.headers.get('set-cookie')).toContain('session=tok;');
+    const device = res.headers.getSetCookie().find((line) => line.startsWith('device='));
+    expect(device).toMatch(/^device=dev; Max-Age=(8639\d|86400); Path=\/; HttpOnly; SameSite=Lax$/);
     expect(calls[0]).toEqual({
       name: 'login',
-      input: { username: 'alice', password: 'correct horse', currentToken: '' },
+      input: { username: 'alice', password: 'correct horse', currentToken: '', deviceCookie: '' },
     });
+  });
+
+  it('should send the device cookie the browser keeps with its login', async () => {
+    const { request, calls } = setup();
+    await request('/login', {
+      method: 'POST',
+      headers: { cookie: 'device=earlier' },
+      body: form({ username: 'alice', password: 'correct horse' }),
+    });
+    expect(calls[0]?.input).toMatchObject({ deviceCookie: 'earlier' });
   });
 
   it('should come back to the login page with the error and the username, never the password', async () => {

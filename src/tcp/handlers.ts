@@ -17,7 +17,12 @@ export function accountHandlers(accounts: Accounts): Handlers {
     }),
     login: async (req, ctx) => {
       const session = await accounts.login(req, ctx.deadline, ctx.clientIp);
-      return { token: session.token, expiresAtMs: BigInt(session.claims.expiresAtMs) };
+      return {
+        token: session.token,
+        expiresAtMs: BigInt(session.claims.expiresAtMs),
+        deviceCookie: session.device.cookie,
+        deviceCookieExpiresAtMs: BigInt(session.device.expiresAtMs),
+      };
     },
     getProfile: async (req, ctx) => {
       const { user, csrfToken } = await accounts.profile(sessionAuth(req), ctx.deadline);

@@ -7,6 +7,7 @@ import { AdminToken } from '../core/admin-token.ts';
 import { AdminUsers } from '../core/admin-users.ts';
 import { CachedUsers } from '../core/cached-users.ts';
 import { CredentialMemo } from '../core/credential-memo.ts';
+import { DeviceCookies } from '../core/device-cookies.ts';
 import { IdGenerator } from '../core/ids.ts';
 import { Passwords } from '../core/passwords.ts';
 import { Pictures } from '../core/pictures.ts';
@@ -99,6 +100,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   });
   const ids = new IdGenerator(config.workerId);
   const limits = new RateLimits(cache, config.rateLimits, log);
+  const secrets = sessionSecrets(config.sessions.secrets, config.dataDir, log);
   const accounts = new Accounts({
     store,
     users,
@@ -111,10 +113,8 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     ),
     passwords,
     memo,
-    tokens: new SessionTokens(
-      sessionSecrets(config.sessions.secrets, config.dataDir, log),
-      config.sessions.ttlS * 1000,
-    ),
+    tokens: new SessionTokens(secrets, config.sessions.ttlS * 1000),
+    devices: new DeviceCookies(secrets, config.sessions.deviceTtlS * 1000),
     ids,
     limits,
     log,

@@ -89,7 +89,10 @@ export const openApiDocument: OpenAPIObject = {
         summary: 'Log in',
         description:
           'Answers the session token and sets it as an HttpOnly, SameSite=Lax cookie. An ' +
-          'unknown username and a wrong password get the same answer, after the same work.',
+          'unknown username and a wrong password get the same answer, after the same work. ' +
+          'Also sets a device cookie (`device`, `__Host-device` over HTTPS): sent back on later ' +
+          'logins, it lets this client past the per-account lock-out that others can trip, ' +
+          'until it has seen too many wrong passwords itself.',
         tags: ['accounts'],
         security: none,
         requestBody: body('Credentials'),
@@ -98,7 +101,7 @@ export const openApiDocument: OpenAPIObject = {
             description: 'Logged in.',
             headers: {
               'Set-Cookie': {
-                description: 'The session cookie.',
+                description: 'The session cookie and the device cookie.',
                 schema: { type: 'string' },
               },
             },

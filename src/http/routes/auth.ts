@@ -3,7 +3,7 @@ import type { BodyRoute } from '../app-deps.ts';
 import { factory } from '../env.ts';
 import { readJsonObject, stringField } from '../json.ts';
 import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS } from '../limits.ts';
-import { setSessionCookie } from '../session-cookie.ts';
+import { setLoginCookies } from '../session-cookie.ts';
 import { userJson } from '../user-json.ts';
 
 export function authRoutes({ rpc, maxJsonBytes }: BodyRoute) {
@@ -27,9 +27,11 @@ export function authRoutes({ rpc, maxJsonBytes }: BodyRoute) {
         password: stringField(body, 'password', MAX_PASSWORD_CHARS, false),
         // A session the client already holds lets its owner past the per-account throttle.
         currentToken: client.sessionToken,
+        // Kept like a browser keeps it: a device that logged in before is judged by its own failures.
+        deviceCookie: client.deviceCookie,
       };
       const session = await rpc.call('login', input, client.callOptions());
-      setSessionCookie(c, session.token, Number(session.expiresAtMs), client.https);
+      setLoginCookies(c, session, client.https);
       return c.json({ token: session.token });
     });
 }

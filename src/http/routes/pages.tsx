@@ -18,7 +18,7 @@ import {
   MAX_PASSWORD_CHARS,
   MAX_USERNAME_CHARS,
 } from '../limits.ts';
-import { clearSessionCookie, setSessionCookie } from '../session-cookie.ts';
+import { clearSessionCookie, setLoginCookies } from '../session-cookie.ts';
 import { LoginPage } from '../views/login.tsx';
 import { RegisterPage } from '../views/register.tsx';
 import { renderPage } from '../views/render.ts';
@@ -42,10 +42,15 @@ export function pageRoutes({ rpc, maxJsonBytes, log }: PageRouteOptions) {
       try {
         const session = await rpc.call(
           'login',
-          { username, password, currentToken: client.sessionToken },
+          {
+            username,
+            password,
+            currentToken: client.sessionToken,
+            deviceCookie: client.deviceCookie,
+          },
           client.callOptions(),
         );
-        setSessionCookie(c, session.token, Number(session.expiresAtMs), client.https);
+        setLoginCookies(c, session, client.https);
         return c.redirect('/profile', 303);
       } catch (err) {
         const flash =
@@ -82,7 +87,7 @@ export function pageRoutes({ rpc, maxJsonBytes, log }: PageRouteOptions) {
       }
       try {
         const session = await rpc.call('login', { username, password }, client.callOptions());
-        setSessionCookie(c, session.token, Number(session.expiresAtMs), client.https);
+        setLoginCookies(c, session, client.https);
         return back(c, '/profile', { notice: 'welcome! Your account is ready.' });
       } catch {
         // The account exists; only the automatic login failed (e.g. too busy).
