@@ -8,6 +8,7 @@ import type { UserRow, UserStore } from '../store/port.ts';
 import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
+import { type AccountAction, type AccountCaller, writeAccountAudit } from './account-audit.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { CredentialMemo } from './credential-memo.ts';
 import type { IdGenerator } from './ids.ts';
@@ -16,7 +17,7 @@ import type { Passwords } from './passwords.ts';
 import type { RateLimits } from './rate-limits.ts';
 import type { Revocations } from './revocations.ts';
 import type { SessionClaims, SessionTokens } from './session-tokens.ts';
-import { checkNickname, checkUsername, normalizePassword } from './validation.ts';
+import { checkNewPassword, checkNickname, checkUsername, normalizePassword } from './validation.ts';
 
 export interface AccountsDeps {
   store: UserStore;
@@ -238,6 +239,88 @@ export class Accounts {
     const { user } = await this.authenticate(auth, deadline);
     await this.deps.store.endSessions(user.id, this.now());
     await this.deps.users.invalidate(user.username);
+  }
+
+  /**
+   * Changes the session's user's password. The current password is checked
+   * as a login checks it, under the same per-username and per-address
+   * throttle and counted the same way (a stolen session must not become a
+   * free password oracle); the new one by the sign-up rule. Every session
+   * issued until now ends (sessions_valid_after, as "log out everywhere"),
+   * and the caller gets a new session issued after that. The credential
+   * memo needs no purge: its entries bind the stored hash, and the new hash
+   * (new salt) makes every entry of the old credential unmatchable.
+   */
+  changePassword(
+    auth: SessionAuth,
+    input: { currentPassword: string; newPassword: string },
+    deadline: number,
+    caller: AccountCaller,
+  ): Promise<LoginResult> {
+    return this.audited(auth, caller, 'change-password', deadline, async (user) => {
+      const current = valid(normalizePassword(input.currentPassword), 'current_password');
+      const fresh = valid(checkNewPassword(input.newPassword), 'new_password');
+      await this.verifyPassword(user, current, caller.clientIp, deadline);
+      const { passwords, store, users, tokens } = this.deps;
+      const passwordHash = await passwords.hash(fresh, deadline);
+      let updated: UserRow | null;
+      try {
+        updated = await store.updatePassword(user.id, passwordHash, this.now(), true);
+      } finally {
+        await users.invalidate(user.username);
+      }
+      if (updated === null) throw noSession();
+      const issuedAt = Math.max(this.now(), updated.sessionsValidAfterMs + 1);
+      const { token, claims } = tokens.issue(updated, issuedAt);
+      return { token, claims, user: updated };
+    });
+  }
+
+  /**
+   * A password the signed-in user types again to confirm a change: a slow
+   * hash under the login throttle (refused while the username is throttled,
+   * counted as a failed or successful attempt); UNAUTHENTICATED when wrong.
+   */
+  private async verifyPassword(
+    user: UserRow,
+    password: string,
+    clientIp: string,
+    deadline: number,
+  ): Promise<void> {
+    const { limits, memo } = this.deps;
+    limits.refuseIfThrottled(await limits.peekUser(user.username));
+    const credential = memo.key(user.id, user.passwordHash, password);
+    const verified = await this.verifySlowly(
+      user,
+      user.username,
+      password,
+      credential,
+      false,
+      clientIp,
+      deadline,
+    );
+    if (!verified) throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.WRONG_PASSWORD);
+  }
+
+  /** Runs a change to the session's own account and writes its audit line, whatever the result. */
+  private async audited<T>(
+    auth: SessionAuth,
+    caller: AccountCaller,
+    action: AccountAction,
+    deadline: number,
+    work: (user: UserRow) => Promise<T>,
+  ): Promise<T> {
+    const { log } = this.deps;
+    let user: UserRow | null = null;
+    try {
+      user = (await this.authenticate(auth, deadline)).user;
+      const result = await work(user);
+      writeAccountAudit(log, caller, action, user, Status.OK);
+      return result;
+    } catch (err) {
+      writeAccountAudit(log, caller, action, user, RpcError.from(err).code);
+      throw err;
+    }
   }
 
   /** Stored with old argon2 parameters: store a new hash, unless the password changed meanwhile. */

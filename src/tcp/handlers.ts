@@ -34,6 +34,15 @@ export function accountHandlers(accounts: Accounts): Handlers {
       await accounts.logoutAll(sessionAuth(req), ctx.deadline);
       return {};
     },
+    changePassword: async (req, ctx) => {
+      const session = await accounts.changePassword(
+        sessionAuth(req),
+        { currentPassword: req.currentPassword, newPassword: req.newPassword },
+        ctx.deadline,
+        { requestId: ctx.requestId, clientIp: ctx.clientIp },
+      );
+      return { token: session.token, expiresAtMs: BigInt(session.claims.expiresAtMs) };
+    },
     getAccountRules: () => ACCOUNT_RULES,
   };
 }

@@ -175,6 +175,37 @@ export const openApiDocument: OpenAPIObject = {
         },
       },
     },
+    '/api/v1/me/password': {
+      put: {
+        operationId: 'changeMyPassword',
+        summary: "Change the logged-in user's password",
+        description:
+          'Needs the current password, checked like a login (a wrong one is a failed attempt ' +
+          'for the throttle). Every session of the user ends; the answer is a new session ' +
+          'for this client, also set as the cookie when the call came with the cookie. ' +
+          "Writes an audit line to the TCP server's log.",
+        tags: ['accounts'],
+        security: session,
+        requestBody: body('PasswordChange'),
+        responses: {
+          '200': {
+            description: 'Changed; the new session.',
+            headers: {
+              'Set-Cookie': {
+                description: 'The new session cookie, when the old one came by cookie.',
+                schema: { type: 'string' },
+              },
+            },
+            content: json(schema('Token')),
+          },
+          ...bodyFailures,
+          '401': failure('Unauthenticated'),
+          '403': failure('CrossSite'),
+          '429': failure('TooManyRequests'),
+          ...rpcFailures,
+        },
+      },
+    },
     '/pictures/{file}': {
       get: {
         operationId: 'getPicture',

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usermgr/v1/rpc.proto.
  */
 export const file_usermgr_v1_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSLTBwoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRInCgRwaW5nGBAgASgLMhcudXNlcm1nci52MS5QaW5nUmVxdWVzdEgAEi8KCHJlZ2lzdGVyGBEgASgLMhsudXNlcm1nci52MS5SZWdpc3RlclJlcXVlc3RIABIpCgVsb2dpbhgSIAEoCzIYLnVzZXJtZ3IudjEuTG9naW5SZXF1ZXN0SAASNAoLZ2V0X3Byb2ZpbGUYEyABKAsyHS51c2VybWdyLnYxLkdldFByb2ZpbGVSZXF1ZXN0SAASPAoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiEudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlcXVlc3RIABIrCgZsb2dvdXQYFSABKAsyGS51c2VybWdyLnYxLkxvZ291dFJlcXVlc3RIABIyCgpsb2dvdXRfYWxsGBYgASgLMhwudXNlcm1nci52MS5Mb2dvdXRBbGxSZXF1ZXN0SAASNAoLc2V0X3BpY3R1cmUYFyABKAsyHS51c2VybWdyLnYxLlNldFBpY3R1cmVSZXF1ZXN0SAASNAoLZ2V0X3BpY3R1cmUYGCABKAsyHS51c2VybWdyLnYxLkdldFBpY3R1cmVSZXF1ZXN0SAASPwoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIi51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1JlcXVlc3RIABI/ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5DcmVhdGVVc2VyUmVxdWVzdEgAEjkKDmFkbWluX2dldF91c2VyGCEgASgLMh8udXNlcm1nci52MS5BZG1pbkdldFVzZXJSZXF1ZXN0SAASPwoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyIi51c2VybWdyLnYxLkFkbWluVXBkYXRlVXNlclJlcXVlc3RIABI/ChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVxdWVzdEgAEj0KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIS51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVxdWVzdEgAEjQKC2FkbWluX2NoZWNrGCUgASgLMh0udXNlcm1nci52MS5BZG1pbkNoZWNrUmVxdWVzdEgAQgYKBGNhbGwi9gcKCFJlc3BvbnNlEgoKAmlkGAEgASgNEiIKBnN0YXR1cxgCIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzEg8KB21lc3NhZ2UYAyABKAkSDQoFZmllbGQYBCABKAkSFQoNcmV0cnlfYWZ0ZXJfcxgFIAEoDRIoCgRwaW5nGBAgASgLMhgudXNlcm1nci52MS5QaW5nUmVzcG9uc2VIABIwCghyZWdpc3RlchgRIAEoCzIcLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXNwb25zZUgAEioKBWxvZ2luGBIgASgLMhkudXNlcm1nci52MS5Mb2dpblJlc3BvbnNlSAASNQoLZ2V0X3Byb2ZpbGUYEyABKAsyHi51c2VybWdyLnYxLkdldFByb2ZpbGVSZXNwb25zZUgAEj0KD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIiLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXNwb25zZUgAEiwKBmxvZ291dBgVIAEoCzIaLnVzZXJtZ3IudjEuTG9nb3V0UmVzcG9uc2VIABIzCgpsb2dvdXRfYWxsGBYgASgLMh0udXNlcm1nci52MS5Mb2dvdXRBbGxSZXNwb25zZUgAEjUKC3NldF9waWN0dXJlGBcgASgLMh4udXNlcm1nci52MS5TZXRQaWN0dXJlUmVzcG9uc2VIABI1CgtnZXRfcGljdHVyZRgYIAEoCzIeLnVzZXJtZ3IudjEuR2V0UGljdHVyZVJlc3BvbnNlSAASQAoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIy51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1Jlc3BvbnNlSAASOgoRYWRtaW5fY3JlYXRlX3VzZXIYICABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASNwoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASOgoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASQAoRYWRtaW5fZGVsZXRlX3VzZXIYIyABKAsyIy51c2VybWdyLnYxLkFkbWluRGVsZXRlVXNlclJlc3BvbnNlSAASPgoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXNwb25zZUgAEjUKC2FkbWluX2NoZWNrGCUgASgLMh4udXNlcm1nci52MS5BZG1pbkNoZWNrUmVzcG9uc2VIAEIICgZyZXN1bHQieQoEVXNlchIOCgJpZBgBIAEoBEICMAESEAoIdXNlcm5hbWUYAiABKAkSEAoIbmlja25hbWUYAyABKAkSDwoHcGljdHVyZRgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDXVwZGF0ZWRfYXRfbXMYBiABKAMiRAoLU2Vzc2lvbkF1dGgSDQoFdG9rZW4YASABKAkSFwoKY3NyZl90b2tlbhgCIAEoCUgAiAEBQg0KC19jc3JmX3Rva2VuIg0KC1BpbmdSZXF1ZXN0IiEKDFBpbmdSZXNwb25zZRIRCglzZXJ2ZXJfaWQYASABKAkiRwoPUmVnaXN0ZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJIjIKEFJlZ2lzdGVyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciJJCgxMb2dpblJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSFQoNY3VycmVudF90b2tlbhgDIAEoCSJTCg1Mb2dpblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKANKBAgDEARKBAgEEAVSCmNzcmZfdG9rZW5SBHVzZXIiOgoRR2V0UHJvZmlsZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiSAoSR2V0UHJvZmlsZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXISEgoKY3NyZl90b2tlbhgCIAEoCSJQChVVcGRhdGVOaWNrbmFtZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSEAoIbmlja25hbWUYAiABKAkiOAoWVXBkYXRlTmlja25hbWVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIjYKDUxvZ291dFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiEAoOTG9nb3V0UmVzcG9uc2UiOQoQTG9nb3V0QWxsUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCITChFMb2dvdXRBbGxSZXNwb25zZSJJChFTZXRQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBINCgVpbWFnZRgCIAEoDCI0ChJTZXRQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIhChFHZXRQaWN0dXJlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjgKEkdldFBpY3R1cmVSZXNwb25zZRIMCgRkYXRhGAEgASgMEhQKDGNvbnRlbnRfdHlwZRgCIAEoCSIYChZHZXRBY2NvdW50UnVsZXNSZXF1ZXN0IpQBChdHZXRBY2NvdW50UnVsZXNSZXNwb25zZRInCgh1c2VybmFtZRgBIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCHBhc3N3b3JkGAIgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIbmlja25hbWUYAyABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZSJQCglGaWVsZFJ1bGUSDAoEdGV4dBgBIAEoCRIRCgltaW5fY2hhcnMYAiABKA0SEQoJbWF4X2NoYXJzGAMgASgNEg8KB3BhdHRlcm4YBCABKAkiYwoWQWRtaW5DcmVhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIQCghuaWNrbmFtZRgEIAEoCSI6ChNBZG1pbkdldFVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASKpAQoWQWRtaW5VcGRhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAESFQoIbmlja25hbWUYAyABKAlIAIgBARIVCghwYXNzd29yZBgEIAEoCUgBiAEBEhUKCHVzZXJuYW1lGAUgASgJSAKIAQFCCwoJX25pY2tuYW1lQgsKCV9wYXNzd29yZEILCglfdXNlcm5hbWUiPQoWQWRtaW5EZWxldGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiMwoRQWRtaW5Vc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIZChdBZG1pbkRlbGV0ZVVzZXJSZXNwb25zZSJkChVBZG1pbkxpc3RVc2Vyc1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDQoFbGltaXQYAiABKA0SDgoGY3Vyc29yGAMgASgJEhcKD3VzZXJuYW1lX3ByZWZpeBgEIAEoCSJOChZBZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlEh8KBXVzZXJzGAEgAygLMhAudXNlcm1nci52MS5Vc2VyEhMKC25leHRfY3Vyc29yGAIgASgJIm4KEUFkbWluQ2hlY2tSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KBmFjdGlvbhgCIAEoCRIPCgd1c2VyX2lkGAMgASgJEiMKB3JlZnVzYWwYBCABKA4yEi51c2VybWdyLnYxLlN0YXR1cyIUChJBZG1pbkNoZWNrUmVzcG9uc2Uq9wIKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABINCglTVEFUVVNfT0sQARIbChdTVEFUVVNfSU5WQUxJRF9BUkdVTUVOVBACEhoKFlNUQVRVU19VTkFVVEhFTlRJQ0FURUQQAxIcChhTVEFUVVNfUEVSTUlTU0lPTl9ERU5JRUQQBBIUChBTVEFUVVNfTk9UX0ZPVU5EEAUSGQoVU1RBVFVTX0FMUkVBRFlfRVhJU1RTEAYSHAoYU1RBVFVTX1VOU1VQUE9SVEVEX01FRElBEAcSHQoZU1RBVFVTX1JFU09VUkNFX0VYSEFVU1RFRBAIEhgKFFNUQVRVU19VTklNUExFTUVOVEVEEAkSFgoSU1RBVFVTX1VOQVZBSUxBQkxFEAoSHAoYU1RBVFVTX0RFQURMSU5FX0VYQ0VFREVEEAsSEwoPU1RBVFVTX0lOVEVSTkFMEAwSHAoYU1RBVFVTX1BBWUxPQURfVE9PX0xBUkdFEA1iBnByb3RvMw");
+  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSKRCAoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRInCgRwaW5nGBAgASgLMhcudXNlcm1nci52MS5QaW5nUmVxdWVzdEgAEi8KCHJlZ2lzdGVyGBEgASgLMhsudXNlcm1nci52MS5SZWdpc3RlclJlcXVlc3RIABIpCgVsb2dpbhgSIAEoCzIYLnVzZXJtZ3IudjEuTG9naW5SZXF1ZXN0SAASNAoLZ2V0X3Byb2ZpbGUYEyABKAsyHS51c2VybWdyLnYxLkdldFByb2ZpbGVSZXF1ZXN0SAASPAoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiEudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlcXVlc3RIABIrCgZsb2dvdXQYFSABKAsyGS51c2VybWdyLnYxLkxvZ291dFJlcXVlc3RIABIyCgpsb2dvdXRfYWxsGBYgASgLMhwudXNlcm1nci52MS5Mb2dvdXRBbGxSZXF1ZXN0SAASNAoLc2V0X3BpY3R1cmUYFyABKAsyHS51c2VybWdyLnYxLlNldFBpY3R1cmVSZXF1ZXN0SAASNAoLZ2V0X3BpY3R1cmUYGCABKAsyHS51c2VybWdyLnYxLkdldFBpY3R1cmVSZXF1ZXN0SAASPwoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIi51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1JlcXVlc3RIABI8Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIS51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVxdWVzdEgAEj8KEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMiIudXNlcm1nci52MS5BZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0SAASOQoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHy51c2VybWdyLnYxLkFkbWluR2V0VXNlclJlcXVlc3RIABI/ChFhZG1pbl91cGRhdGVfdXNlchgiIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5VcGRhdGVVc2VyUmVxdWVzdEgAEj8KEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiIudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0SAASPQoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIhLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXF1ZXN0SAASNAoLYWRtaW5fY2hlY2sYJSABKAsyHS51c2VybWdyLnYxLkFkbWluQ2hlY2tSZXF1ZXN0SABCBgoEY2FsbCK1CAoIUmVzcG9uc2USCgoCaWQYASABKA0SIgoGc3RhdHVzGAIgASgOMhIudXNlcm1nci52MS5TdGF0dXMSDwoHbWVzc2FnZRgDIAEoCRINCgVmaWVsZBgEIAEoCRIVCg1yZXRyeV9hZnRlcl9zGAUgASgNEigKBHBpbmcYECABKAsyGC51c2VybWdyLnYxLlBpbmdSZXNwb25zZUgAEjAKCHJlZ2lzdGVyGBEgASgLMhwudXNlcm1nci52MS5SZWdpc3RlclJlc3BvbnNlSAASKgoFbG9naW4YEiABKAsyGS51c2VybWdyLnYxLkxvZ2luUmVzcG9uc2VIABI1CgtnZXRfcHJvZmlsZRgTIAEoCzIeLnVzZXJtZ3IudjEuR2V0UHJvZmlsZVJlc3BvbnNlSAASPQoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiIudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlc3BvbnNlSAASLAoGbG9nb3V0GBUgASgLMhoudXNlcm1nci52MS5Mb2dvdXRSZXNwb25zZUgAEjMKCmxvZ291dF9hbGwYFiABKAsyHS51c2VybWdyLnYxLkxvZ291dEFsbFJlc3BvbnNlSAASNQoLc2V0X3BpY3R1cmUYFyABKAsyHi51c2VybWdyLnYxLlNldFBpY3R1cmVSZXNwb25zZUgAEjUKC2dldF9waWN0dXJlGBggASgLMh4udXNlcm1nci52MS5HZXRQaWN0dXJlUmVzcG9uc2VIABJAChFnZXRfYWNjb3VudF9ydWxlcxgZIAEoCzIjLnVzZXJtZ3IudjEuR2V0QWNjb3VudFJ1bGVzUmVzcG9uc2VIABI9Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIi51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2VIABI6ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5Vc2VyUmVzcG9uc2VIABI3Cg5hZG1pbl9nZXRfdXNlchghIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5Vc2VyUmVzcG9uc2VIABI6ChFhZG1pbl91cGRhdGVfdXNlchgiIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5Vc2VyUmVzcG9uc2VIABJAChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIjLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVzcG9uc2VIABI+ChBhZG1pbl9saXN0X3VzZXJzGCQgASgLMiIudXNlcm1nci52MS5BZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlSAASNQoLYWRtaW5fY2hlY2sYJSABKAsyHi51c2VybWdyLnYxLkFkbWluQ2hlY2tSZXNwb25zZUgAQggKBnJlc3VsdCJ5CgRVc2VyEg4KAmlkGAEgASgEQgIwARIQCgh1c2VybmFtZRgCIAEoCRIQCghuaWNrbmFtZRgDIAEoCRIPCgdwaWN0dXJlGAQgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBSABKAMSFQoNdXBkYXRlZF9hdF9tcxgGIAEoAyJECgtTZXNzaW9uQXV0aBINCgV0b2tlbhgBIAEoCRIXCgpjc3JmX3Rva2VuGAIgASgJSACIAQFCDQoLX2NzcmZfdG9rZW4iDQoLUGluZ1JlcXVlc3QiIQoMUGluZ1Jlc3BvbnNlEhEKCXNlcnZlcl9pZBgBIAEoCSJHCg9SZWdpc3RlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEAoIbmlja25hbWUYAyABKAkiMgoQUmVnaXN0ZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIkkKDExvZ2luUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIVCg1jdXJyZW50X3Rva2VuGAMgASgJIlMKDUxvZ2luUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoA0oECAMQBEoECAQQBVIKY3NyZl90b2tlblIEdXNlciI6ChFHZXRQcm9maWxlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCJIChJHZXRQcm9maWxlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlchISCgpjc3JmX3Rva2VuGAIgASgJIlAKFVVwZGF0ZU5pY2tuYW1lUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIQCghuaWNrbmFtZRgCIAEoCSI4ChZVcGRhdGVOaWNrbmFtZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiNgoNTG9nb3V0UmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCIQCg5Mb2dvdXRSZXNwb25zZSI5ChBMb2dvdXRBbGxSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhMKEUxvZ291dEFsbFJlc3BvbnNlIm4KFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIYChBjdXJyZW50X3Bhc3N3b3JkGAIgASgJEhQKDG5ld19wYXNzd29yZBgDIAEoCSI+ChZDaGFuZ2VQYXNzd29yZFJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMiSQoRU2V0UGljdHVyZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSDQoFaW1hZ2UYAiABKAwiNAoSU2V0UGljdHVyZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiIQoRR2V0UGljdHVyZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSI4ChJHZXRQaWN0dXJlUmVzcG9uc2USDAoEZGF0YRgBIAEoDBIUCgxjb250ZW50X3R5cGUYAiABKAkiGAoWR2V0QWNjb3VudFJ1bGVzUmVxdWVzdCKUAQoXR2V0QWNjb3VudFJ1bGVzUmVzcG9uc2USJwoIdXNlcm5hbWUYASABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZRInCghwYXNzd29yZBgCIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCG5pY2tuYW1lGAMgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUiUAoJRmllbGRSdWxlEgwKBHRleHQYASABKAkSEQoJbWluX2NoYXJzGAIgASgNEhEKCW1heF9jaGFycxgDIAEoDRIPCgdwYXR0ZXJuGAQgASgJImMKFkFkbWluQ3JlYXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSEAoIdXNlcm5hbWUYAiABKAkSEAoIcGFzc3dvcmQYAyABKAkSEAoIbmlja25hbWUYBCABKAkiOgoTQWRtaW5HZXRVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiqQEKFkFkbWluVXBkYXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABEhUKCG5pY2tuYW1lGAMgASgJSACIAQESFQoIcGFzc3dvcmQYBCABKAlIAYgBARIVCgh1c2VybmFtZRgFIAEoCUgCiAEBQgsKCV9uaWNrbmFtZUILCglfcGFzc3dvcmRCCwoJX3VzZXJuYW1lIj0KFkFkbWluRGVsZXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABIjMKEUFkbWluVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiGQoXQWRtaW5EZWxldGVVc2VyUmVzcG9uc2UiZAoVQWRtaW5MaXN0VXNlcnNSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg0KBWxpbWl0GAIgASgNEg4KBmN1cnNvchgDIAEoCRIXCg91c2VybmFtZV9wcmVmaXgYBCABKAkiTgoWQWRtaW5MaXN0VXNlcnNSZXNwb25zZRIfCgV1c2VycxgBIAMoCzIQLnVzZXJtZ3IudjEuVXNlchITCgtuZXh0X2N1cnNvchgCIAEoCSJuChFBZG1pbkNoZWNrUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgZhY3Rpb24YAiABKAkSDwoHdXNlcl9pZBgDIAEoCRIjCgdyZWZ1c2FsGAQgASgOMhIudXNlcm1nci52MS5TdGF0dXMiFAoSQWRtaW5DaGVja1Jlc3BvbnNlKvcCCgZTdGF0dXMSFgoSU1RBVFVTX1VOU1BFQ0lGSUVEEAASDQoJU1RBVFVTX09LEAESGwoXU1RBVFVTX0lOVkFMSURfQVJHVU1FTlQQAhIaChZTVEFUVVNfVU5BVVRIRU5USUNBVEVEEAMSHAoYU1RBVFVTX1BFUk1JU1NJT05fREVOSUVEEAQSFAoQU1RBVFVTX05PVF9GT1VORBAFEhkKFVNUQVRVU19BTFJFQURZX0VYSVNUUxAGEhwKGFNUQVRVU19VTlNVUFBPUlRFRF9NRURJQRAHEh0KGVNUQVRVU19SRVNPVVJDRV9FWEhBVVNURUQQCBIYChRTVEFUVVNfVU5JTVBMRU1FTlRFRBAJEhYKElNUQVRVU19VTkFWQUlMQUJMRRAKEhwKGFNUQVRVU19ERUFETElORV9FWENFRURFRBALEhMKD1NUQVRVU19JTlRFUk5BTBAMEhwKGFNUQVRVU19QQVlMT0FEX1RPT19MQVJHRRANYgZwcm90bzM");
 
 /**
  * @generated from message usermgr.v1.Request
@@ -119,6 +119,12 @@ export type Request = Message<"usermgr.v1.Request"> & {
      */
     value: GetAccountRulesRequest;
     case: "getAccountRules";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.ChangePasswordRequest change_password = 26;
+     */
+    value: ChangePasswordRequest;
+    case: "changePassword";
   } | {
     /**
      * @generated from field: usermgr.v1.AdminCreateUserRequest admin_create_user = 32;
@@ -269,6 +275,12 @@ export type Response = Message<"usermgr.v1.Response"> & {
      */
     value: GetAccountRulesResponse;
     case: "getAccountRules";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.ChangePasswordResponse change_password = 26;
+     */
+    value: ChangePasswordResponse;
+    case: "changePassword";
   } | {
     /**
      * @generated from field: usermgr.v1.AdminUserResponse admin_create_user = 32;
@@ -665,6 +677,58 @@ export const LogoutAllResponseSchema: GenMessage<LogoutAllResponse> = /*@__PURE_
   messageDesc(file_usermgr_v1_rpc, 17);
 
 /**
+ * The session's user sets a new password, confirming the current one. Every
+ * other session of the user ends; the response carries the caller's new one.
+ *
+ * @generated from message usermgr.v1.ChangePasswordRequest
+ */
+export type ChangePasswordRequest = Message<"usermgr.v1.ChangePasswordRequest"> & {
+  /**
+   * @generated from field: usermgr.v1.SessionAuth auth = 1;
+   */
+  auth?: SessionAuth | undefined;
+
+  /**
+   * @generated from field: string current_password = 2;
+   */
+  currentPassword: string;
+
+  /**
+   * @generated from field: string new_password = 3;
+   */
+  newPassword: string;
+};
+
+/**
+ * Describes the message usermgr.v1.ChangePasswordRequest.
+ * Use `create(ChangePasswordRequestSchema)` to create a new message.
+ */
+export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 18);
+
+/**
+ * @generated from message usermgr.v1.ChangePasswordResponse
+ */
+export type ChangePasswordResponse = Message<"usermgr.v1.ChangePasswordResponse"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: int64 expires_at_ms = 2;
+   */
+  expiresAtMs: bigint;
+};
+
+/**
+ * Describes the message usermgr.v1.ChangePasswordResponse.
+ * Use `create(ChangePasswordResponseSchema)` to create a new message.
+ */
+export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 19);
+
+/**
  * @generated from message usermgr.v1.SetPictureRequest
  */
 export type SetPictureRequest = Message<"usermgr.v1.SetPictureRequest"> & {
@@ -686,7 +750,7 @@ export type SetPictureRequest = Message<"usermgr.v1.SetPictureRequest"> & {
  * Use `create(SetPictureRequestSchema)` to create a new message.
  */
 export const SetPictureRequestSchema: GenMessage<SetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 18);
+  messageDesc(file_usermgr_v1_rpc, 20);
 
 /**
  * @generated from message usermgr.v1.SetPictureResponse
@@ -703,7 +767,7 @@ export type SetPictureResponse = Message<"usermgr.v1.SetPictureResponse"> & {
  * Use `create(SetPictureResponseSchema)` to create a new message.
  */
 export const SetPictureResponseSchema: GenMessage<SetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 19);
+  messageDesc(file_usermgr_v1_rpc, 21);
 
 /**
  * @generated from message usermgr.v1.GetPictureRequest
@@ -722,7 +786,7 @@ export type GetPictureRequest = Message<"usermgr.v1.GetPictureRequest"> & {
  * Use `create(GetPictureRequestSchema)` to create a new message.
  */
 export const GetPictureRequestSchema: GenMessage<GetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 20);
+  messageDesc(file_usermgr_v1_rpc, 22);
 
 /**
  * @generated from message usermgr.v1.GetPictureResponse
@@ -744,7 +808,7 @@ export type GetPictureResponse = Message<"usermgr.v1.GetPictureResponse"> & {
  * Use `create(GetPictureResponseSchema)` to create a new message.
  */
 export const GetPictureResponseSchema: GenMessage<GetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 21);
+  messageDesc(file_usermgr_v1_rpc, 23);
 
 /**
  * @generated from message usermgr.v1.GetAccountRulesRequest
@@ -757,7 +821,7 @@ export type GetAccountRulesRequest = Message<"usermgr.v1.GetAccountRulesRequest"
  * Use `create(GetAccountRulesRequestSchema)` to create a new message.
  */
 export const GetAccountRulesRequestSchema: GenMessage<GetAccountRulesRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 22);
+  messageDesc(file_usermgr_v1_rpc, 24);
 
 /**
  * What the TCP server accepts as a username, password and nickname, so that
@@ -788,7 +852,7 @@ export type GetAccountRulesResponse = Message<"usermgr.v1.GetAccountRulesRespons
  * Use `create(GetAccountRulesResponseSchema)` to create a new message.
  */
 export const GetAccountRulesResponseSchema: GenMessage<GetAccountRulesResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 23);
+  messageDesc(file_usermgr_v1_rpc, 25);
 
 /**
  * @generated from message usermgr.v1.FieldRule
@@ -827,7 +891,7 @@ export type FieldRule = Message<"usermgr.v1.FieldRule"> & {
  * Use `create(FieldRuleSchema)` to create a new message.
  */
 export const FieldRuleSchema: GenMessage<FieldRule> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 24);
+  messageDesc(file_usermgr_v1_rpc, 26);
 
 /**
  * Admin calls carry the operator's bearer token; the TCP server checks it.
@@ -861,7 +925,7 @@ export type AdminCreateUserRequest = Message<"usermgr.v1.AdminCreateUserRequest"
  * Use `create(AdminCreateUserRequestSchema)` to create a new message.
  */
 export const AdminCreateUserRequestSchema: GenMessage<AdminCreateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 25);
+  messageDesc(file_usermgr_v1_rpc, 27);
 
 /**
  * @generated from message usermgr.v1.AdminGetUserRequest
@@ -883,7 +947,7 @@ export type AdminGetUserRequest = Message<"usermgr.v1.AdminGetUserRequest"> & {
  * Use `create(AdminGetUserRequestSchema)` to create a new message.
  */
 export const AdminGetUserRequestSchema: GenMessage<AdminGetUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 26);
+  messageDesc(file_usermgr_v1_rpc, 28);
 
 /**
  * @generated from message usermgr.v1.AdminUpdateUserRequest
@@ -922,7 +986,7 @@ export type AdminUpdateUserRequest = Message<"usermgr.v1.AdminUpdateUserRequest"
  * Use `create(AdminUpdateUserRequestSchema)` to create a new message.
  */
 export const AdminUpdateUserRequestSchema: GenMessage<AdminUpdateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 27);
+  messageDesc(file_usermgr_v1_rpc, 29);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserRequest
@@ -944,7 +1008,7 @@ export type AdminDeleteUserRequest = Message<"usermgr.v1.AdminDeleteUserRequest"
  * Use `create(AdminDeleteUserRequestSchema)` to create a new message.
  */
 export const AdminDeleteUserRequestSchema: GenMessage<AdminDeleteUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 28);
+  messageDesc(file_usermgr_v1_rpc, 30);
 
 /**
  * @generated from message usermgr.v1.AdminUserResponse
@@ -961,7 +1025,7 @@ export type AdminUserResponse = Message<"usermgr.v1.AdminUserResponse"> & {
  * Use `create(AdminUserResponseSchema)` to create a new message.
  */
 export const AdminUserResponseSchema: GenMessage<AdminUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 29);
+  messageDesc(file_usermgr_v1_rpc, 31);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserResponse
@@ -974,7 +1038,7 @@ export type AdminDeleteUserResponse = Message<"usermgr.v1.AdminDeleteUserRespons
  * Use `create(AdminDeleteUserResponseSchema)` to create a new message.
  */
 export const AdminDeleteUserResponseSchema: GenMessage<AdminDeleteUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 30);
+  messageDesc(file_usermgr_v1_rpc, 32);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersRequest
@@ -1010,7 +1074,7 @@ export type AdminListUsersRequest = Message<"usermgr.v1.AdminListUsersRequest"> 
  * Use `create(AdminListUsersRequestSchema)` to create a new message.
  */
 export const AdminListUsersRequestSchema: GenMessage<AdminListUsersRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 31);
+  messageDesc(file_usermgr_v1_rpc, 33);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersResponse
@@ -1034,7 +1098,7 @@ export type AdminListUsersResponse = Message<"usermgr.v1.AdminListUsersResponse"
  * Use `create(AdminListUsersResponseSchema)` to create a new message.
  */
 export const AdminListUsersResponseSchema: GenMessage<AdminListUsersResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 32);
+  messageDesc(file_usermgr_v1_rpc, 34);
 
 /**
  * Sent instead of an admin call when the HTTP server refuses the request's
@@ -1078,7 +1142,7 @@ export type AdminCheckRequest = Message<"usermgr.v1.AdminCheckRequest"> & {
  * Use `create(AdminCheckRequestSchema)` to create a new message.
  */
 export const AdminCheckRequestSchema: GenMessage<AdminCheckRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 33);
+  messageDesc(file_usermgr_v1_rpc, 35);
 
 /**
  * @generated from message usermgr.v1.AdminCheckResponse
@@ -1091,7 +1155,7 @@ export type AdminCheckResponse = Message<"usermgr.v1.AdminCheckResponse"> & {
  * Use `create(AdminCheckResponseSchema)` to create a new message.
  */
 export const AdminCheckResponseSchema: GenMessage<AdminCheckResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 34);
+  messageDesc(file_usermgr_v1_rpc, 36);
 
 /**
  * The outcome of a call. Closed: both servers know every value, and the HTTP
