@@ -217,6 +217,8 @@ describe('unit: OpenAPI document', () => {
       username: 'alice',
       password: 'correct horse',
       nickname: 'Ẓoë 🚀',
+      current_password: 'correct horse',
+      new_password: 'battery staple',
     };
     const send = (method: Method, path: string, body: unknown) =>
       app.request(path.replace('{id}', '1'), {
@@ -254,7 +256,7 @@ describe('unit: OpenAPI document', () => {
         schema.additionalProperties === false ? 400 : REACHED_RPC,
       );
     }
-    expect(checked).toBe(5);
+    expect(checked).toBe(6);
   });
 
   it('should serve the document at /openapi.json', async () => {

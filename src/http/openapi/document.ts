@@ -188,16 +188,8 @@ export const openApiDocument: OpenAPIObject = {
         security: session,
         requestBody: body('PasswordChange'),
         responses: {
-          '200': {
-            description: 'Changed; the new session.',
-            headers: {
-              'Set-Cookie': {
-                description: 'The new session cookie, when the old one came by cookie.',
-                schema: { type: 'string' },
-              },
-            },
-            content: json(schema('Token')),
-          },
+          // Set-Cookie only when the session came by cookie: not a header every answer has.
+          '200': answer('Changed; the new session.', 'Token'),
           ...bodyFailures,
           '401': failure('Unauthenticated'),
           '403': failure('CrossSite'),
