@@ -30,6 +30,13 @@ export interface AccountsDeps {
   limits: RateLimits;
   log: Logger;
   now?: () => number;
+  /**
+   * Called after a user deleted their own account (and its cache entry was
+   * invalidated), to remove what it leaves outside the users table: its
+   * picture, unless another user has the same one. A failure is logged; the
+   * deletion stands.
+   */
+  onUserDeleted?: (user: UserRow) => Promise<void> | void;
 }
 
 /** What a session-bound call presents: the token, and for form posts the anti-CSRF token. */
@@ -277,6 +284,41 @@ export class Accounts {
   }
 
   /**
+   * Deletes the session's own account, confirmed with its password (checked
+   * and throttled as for a password change). Its sessions stop working at
+   * once: the lookup behind them finds nobody, and a later account with the
+   * same username has another id, which the token's id does not match.
+   */
+  deleteAccount(
+    auth: SessionAuth,
+    password: string,
+    deadline: number,
+    caller: AccountCaller,
+  ): Promise<void> {
+    return this.audited(auth, caller, 'delete-account', deadline, async (user) => {
+      const { store, users, onUserDeleted, log } = this.deps;
+      await this.verifyPassword(
+        user,
+        valid(normalizePassword(password), 'password'),
+        caller.clientIp,
+        deadline,
+      );
+      let deleted: UserRow | null;
+      try {
+        deleted = await store.delete(user.id);
+      } finally {
+        await users.invalidate(user.username);
+      }
+      if (deleted === null) throw noSession();
+      try {
+        await onUserDeleted?.(deleted);
+      } catch (err) {
+        log.warn({ err, userId: deleted.id }, 'clean-up after deleting a user failed');
+      }
+    });
+  }
+
+  /**
    * A password the signed-in user types again to confirm a change: a slow
    * hash under the login throttle (refused while the username is throttled,
    * counted as a failed or successful attempt); UNAUTHENTICATED when wrong.
@@ -303,7 +345,7 @@ export class Accounts {
   }
 
   /** Runs a change to the session's own account and writes its audit line, whatever the result. */
-  private async audited<T>(
+  async audited<T>(
     auth: SessionAuth,
     caller: AccountCaller,
     action: AccountAction,

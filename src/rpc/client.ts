@@ -35,6 +35,7 @@ export const IDEMPOTENT_CALLS: ReadonlySet<CallName> = new Set<CallName>([
   'logout',
   'logoutAll',
   'setPicture',
+  'removePicture',
   'getPicture',
   'adminGetUser',
   'adminUpdateUser',

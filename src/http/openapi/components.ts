@@ -219,6 +219,16 @@ const schemas: Record<string, Schema> = {
     },
     required: ['current_password', 'new_password'],
   },
+  AccountDeletion: {
+    type: 'object',
+    properties: {
+      password: {
+        ...string('The password, to confirm; wrong: 401, counted like a failed login.'),
+        writeOnly: true,
+      },
+    },
+    required: ['password'],
+  },
   NicknameChange: {
     type: 'object',
     properties: { nickname: string(RULES.nickname) },

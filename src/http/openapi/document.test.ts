@@ -256,7 +256,7 @@ describe('unit: OpenAPI document', () => {
         schema.additionalProperties === false ? 400 : REACHED_RPC,
       );
     }
-    expect(checked).toBe(6);
+    expect(checked).toBe(7);
   });
 
   it('should serve the document at /openapi.json', async () => {

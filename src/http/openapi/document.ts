@@ -124,6 +124,26 @@ export const openApiDocument: OpenAPIObject = {
           ...rpcFailures,
         },
       },
+      delete: {
+        operationId: 'deleteMe',
+        summary: "Delete the logged-in user's account",
+        description:
+          'Needs the password, checked like a login (a wrong one is a failed attempt for the ' +
+          'throttle). The account, its sessions and its picture (unless another user has the ' +
+          'same one) are gone; the cookie is cleared; the username is free at once. Writes an ' +
+          "audit line to the TCP server's log.",
+        tags: ['accounts'],
+        security: session,
+        requestBody: body('AccountDeletion'),
+        responses: {
+          '204': { description: 'Deleted.' },
+          ...bodyFailures,
+          '401': failure('Unauthenticated'),
+          '403': failure('CrossSite'),
+          '429': failure('TooManyRequests'),
+          ...rpcFailures,
+        },
+      },
       patch: {
         operationId: 'updateMe',
         summary: "Change the logged-in user's nickname",
@@ -140,6 +160,21 @@ export const openApiDocument: OpenAPIObject = {
       },
     },
     '/api/v1/me/picture': {
+      delete: {
+        operationId: 'removeMyPicture',
+        summary: "Take the logged-in user's picture away",
+        description:
+          'Its files are removed unless another user has the same picture. Writes an audit ' +
+          "line to the TCP server's log.",
+        tags: ['accounts'],
+        security: session,
+        responses: {
+          '200': answer('The user, with `picture_url` null.', 'UserAnswer'),
+          '401': failure('Unauthenticated'),
+          '403': failure('CrossSite'),
+          ...rpcFailures,
+        },
+      },
       put: {
         operationId: 'setMyPicture',
         summary: "Replace the logged-in user's picture",

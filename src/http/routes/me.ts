@@ -33,6 +33,18 @@ export function meRoutes({ rpc, maxJsonBytes }: BodyRoute) {
       );
       return c.json({ user: userJson(user) });
     })
+    .delete('/api/v1/me', async (c) => {
+      const body = await readJsonObject(c, maxJsonBytes);
+      const password = stringField(body, 'password', MAX_PASSWORD_CHARS);
+      const client = c.get('client');
+      await rpc.call(
+        'deleteAccount',
+        { auth: { token: client.sessionToken }, password },
+        client.callOptions(),
+      );
+      clearSessionCookie(c, client.https);
+      return c.body(null, 204);
+    })
     .put('/api/v1/me/password', async (c) => {
       const body = await readJsonObject(c, maxJsonBytes);
       const input = {

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usermgr/v1/rpc.proto.
  */
 export const file_usermgr_v1_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSKRCAoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRInCgRwaW5nGBAgASgLMhcudXNlcm1nci52MS5QaW5nUmVxdWVzdEgAEi8KCHJlZ2lzdGVyGBEgASgLMhsudXNlcm1nci52MS5SZWdpc3RlclJlcXVlc3RIABIpCgVsb2dpbhgSIAEoCzIYLnVzZXJtZ3IudjEuTG9naW5SZXF1ZXN0SAASNAoLZ2V0X3Byb2ZpbGUYEyABKAsyHS51c2VybWdyLnYxLkdldFByb2ZpbGVSZXF1ZXN0SAASPAoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiEudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlcXVlc3RIABIrCgZsb2dvdXQYFSABKAsyGS51c2VybWdyLnYxLkxvZ291dFJlcXVlc3RIABIyCgpsb2dvdXRfYWxsGBYgASgLMhwudXNlcm1nci52MS5Mb2dvdXRBbGxSZXF1ZXN0SAASNAoLc2V0X3BpY3R1cmUYFyABKAsyHS51c2VybWdyLnYxLlNldFBpY3R1cmVSZXF1ZXN0SAASNAoLZ2V0X3BpY3R1cmUYGCABKAsyHS51c2VybWdyLnYxLkdldFBpY3R1cmVSZXF1ZXN0SAASPwoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIi51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1JlcXVlc3RIABI8Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIS51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVxdWVzdEgAEj8KEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMiIudXNlcm1nci52MS5BZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0SAASOQoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHy51c2VybWdyLnYxLkFkbWluR2V0VXNlclJlcXVlc3RIABI/ChFhZG1pbl91cGRhdGVfdXNlchgiIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5VcGRhdGVVc2VyUmVxdWVzdEgAEj8KEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiIudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0SAASPQoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIhLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXF1ZXN0SAASNAoLYWRtaW5fY2hlY2sYJSABKAsyHS51c2VybWdyLnYxLkFkbWluQ2hlY2tSZXF1ZXN0SABCBgoEY2FsbCK1CAoIUmVzcG9uc2USCgoCaWQYASABKA0SIgoGc3RhdHVzGAIgASgOMhIudXNlcm1nci52MS5TdGF0dXMSDwoHbWVzc2FnZRgDIAEoCRINCgVmaWVsZBgEIAEoCRIVCg1yZXRyeV9hZnRlcl9zGAUgASgNEigKBHBpbmcYECABKAsyGC51c2VybWdyLnYxLlBpbmdSZXNwb25zZUgAEjAKCHJlZ2lzdGVyGBEgASgLMhwudXNlcm1nci52MS5SZWdpc3RlclJlc3BvbnNlSAASKgoFbG9naW4YEiABKAsyGS51c2VybWdyLnYxLkxvZ2luUmVzcG9uc2VIABI1CgtnZXRfcHJvZmlsZRgTIAEoCzIeLnVzZXJtZ3IudjEuR2V0UHJvZmlsZVJlc3BvbnNlSAASPQoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiIudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlc3BvbnNlSAASLAoGbG9nb3V0GBUgASgLMhoudXNlcm1nci52MS5Mb2dvdXRSZXNwb25zZUgAEjMKCmxvZ291dF9hbGwYFiABKAsyHS51c2VybWdyLnYxLkxvZ291dEFsbFJlc3BvbnNlSAASNQoLc2V0X3BpY3R1cmUYFyABKAsyHi51c2VybWdyLnYxLlNldFBpY3R1cmVSZXNwb25zZUgAEjUKC2dldF9waWN0dXJlGBggASgLMh4udXNlcm1nci52MS5HZXRQaWN0dXJlUmVzcG9uc2VIABJAChFnZXRfYWNjb3VudF9ydWxlcxgZIAEoCzIjLnVzZXJtZ3IudjEuR2V0QWNjb3VudFJ1bGVzUmVzcG9uc2VIABI9Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIi51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2VIABI6ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5Vc2VyUmVzcG9uc2VIABI3Cg5hZG1pbl9nZXRfdXNlchghIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5Vc2VyUmVzcG9uc2VIABI6ChFhZG1pbl91cGRhdGVfdXNlchgiIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5Vc2VyUmVzcG9uc2VIABJAChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIjLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVzcG9uc2VIABI+ChBhZG1pbl9saXN0X3VzZXJzGCQgASgLMiIudXNlcm1nci52MS5BZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlSAASNQoLYWRtaW5fY2hlY2sYJSABKAsyHi51c2VybWdyLnYxLkFkbWluQ2hlY2tSZXNwb25zZUgAQggKBnJlc3VsdCJ5CgRVc2VyEg4KAmlkGAEgASgEQgIwARIQCgh1c2VybmFtZRgCIAEoCRIQCghuaWNrbmFtZRgDIAEoCRIPCgdwaWN0dXJlGAQgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBSABKAMSFQoNdXBkYXRlZF9hdF9tcxgGIAEoAyJECgtTZXNzaW9uQXV0aBINCgV0b2tlbhgBIAEoCRIXCgpjc3JmX3Rva2VuGAIgASgJSACIAQFCDQoLX2NzcmZfdG9rZW4iDQoLUGluZ1JlcXVlc3QiIQoMUGluZ1Jlc3BvbnNlEhEKCXNlcnZlcl9pZBgBIAEoCSJHCg9SZWdpc3RlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEAoIbmlja25hbWUYAyABKAkiMgoQUmVnaXN0ZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIkkKDExvZ2luUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIVCg1jdXJyZW50X3Rva2VuGAMgASgJIlMKDUxvZ2luUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoA0oECAMQBEoECAQQBVIKY3NyZl90b2tlblIEdXNlciI6ChFHZXRQcm9maWxlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCJIChJHZXRQcm9maWxlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlchISCgpjc3JmX3Rva2VuGAIgASgJIlAKFVVwZGF0ZU5pY2tuYW1lUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIQCghuaWNrbmFtZRgCIAEoCSI4ChZVcGRhdGVOaWNrbmFtZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiNgoNTG9nb3V0UmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCIQCg5Mb2dvdXRSZXNwb25zZSI5ChBMb2dvdXRBbGxSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhMKEUxvZ291dEFsbFJlc3BvbnNlIm4KFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIYChBjdXJyZW50X3Bhc3N3b3JkGAIgASgJEhQKDG5ld19wYXNzd29yZBgDIAEoCSI+ChZDaGFuZ2VQYXNzd29yZFJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMiSQoRU2V0UGljdHVyZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSDQoFaW1hZ2UYAiABKAwiNAoSU2V0UGljdHVyZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiIQoRR2V0UGljdHVyZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSI4ChJHZXRQaWN0dXJlUmVzcG9uc2USDAoEZGF0YRgBIAEoDBIUCgxjb250ZW50X3R5cGUYAiABKAkiGAoWR2V0QWNjb3VudFJ1bGVzUmVxdWVzdCKUAQoXR2V0QWNjb3VudFJ1bGVzUmVzcG9uc2USJwoIdXNlcm5hbWUYASABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZRInCghwYXNzd29yZBgCIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCG5pY2tuYW1lGAMgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUiUAoJRmllbGRSdWxlEgwKBHRleHQYASABKAkSEQoJbWluX2NoYXJzGAIgASgNEhEKCW1heF9jaGFycxgDIAEoDRIPCgdwYXR0ZXJuGAQgASgJImMKFkFkbWluQ3JlYXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSEAoIdXNlcm5hbWUYAiABKAkSEAoIcGFzc3dvcmQYAyABKAkSEAoIbmlja25hbWUYBCABKAkiOgoTQWRtaW5HZXRVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiqQEKFkFkbWluVXBkYXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABEhUKCG5pY2tuYW1lGAMgASgJSACIAQESFQoIcGFzc3dvcmQYBCABKAlIAYgBARIVCgh1c2VybmFtZRgFIAEoCUgCiAEBQgsKCV9uaWNrbmFtZUILCglfcGFzc3dvcmRCCwoJX3VzZXJuYW1lIj0KFkFkbWluRGVsZXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABIjMKEUFkbWluVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiGQoXQWRtaW5EZWxldGVVc2VyUmVzcG9uc2UiZAoVQWRtaW5MaXN0VXNlcnNSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg0KBWxpbWl0GAIgASgNEg4KBmN1cnNvchgDIAEoCRIXCg91c2VybmFtZV9wcmVmaXgYBCABKAkiTgoWQWRtaW5MaXN0VXNlcnNSZXNwb25zZRIfCgV1c2VycxgBIAMoCzIQLnVzZXJtZ3IudjEuVXNlchITCgtuZXh0X2N1cnNvchgCIAEoCSJuChFBZG1pbkNoZWNrUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgZhY3Rpb24YAiABKAkSDwoHdXNlcl9pZBgDIAEoCRIjCgdyZWZ1c2FsGAQgASgOMhIudXNlcm1nci52MS5TdGF0dXMiFAoSQWRtaW5DaGVja1Jlc3BvbnNlKvcCCgZTdGF0dXMSFgoSU1RBVFVTX1VOU1BFQ0lGSUVEEAASDQoJU1RBVFVTX09LEAESGwoXU1RBVFVTX0lOVkFMSURfQVJHVU1FTlQQAhIaChZTVEFUVVNfVU5BVVRIRU5USUNBVEVEEAMSHAoYU1RBVFVTX1BFUk1JU1NJT05fREVOSUVEEAQSFAoQU1RBVFVTX05PVF9GT1VORBAFEhkKFVNUQVRVU19BTFJFQURZX0VYSVNUUxAGEhwKGFNUQVRVU19VTlNVUFBPUlRFRF9NRURJQRAHEh0KGVNUQVRVU19SRVNPVVJDRV9FWEhBVVNURUQQCBIYChRTVEFUVVNfVU5JTVBMRU1FTlRFRBAJEhYKElNUQVRVU19VTkFWQUlMQUJMRRAKEhwKGFNUQVRVU19ERUFETElORV9FWENFRURFRBALEhMKD1NUQVRVU19JTlRFUk5BTBAMEhwKGFNUQVRVU19QQVlMT0FEX1RPT19MQVJHRRANYgZwcm90bzM");
+  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSKJCQoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRInCgRwaW5nGBAgASgLMhcudXNlcm1nci52MS5QaW5nUmVxdWVzdEgAEi8KCHJlZ2lzdGVyGBEgASgLMhsudXNlcm1nci52MS5SZWdpc3RlclJlcXVlc3RIABIpCgVsb2dpbhgSIAEoCzIYLnVzZXJtZ3IudjEuTG9naW5SZXF1ZXN0SAASNAoLZ2V0X3Byb2ZpbGUYEyABKAsyHS51c2VybWdyLnYxLkdldFByb2ZpbGVSZXF1ZXN0SAASPAoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiEudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlcXVlc3RIABIrCgZsb2dvdXQYFSABKAsyGS51c2VybWdyLnYxLkxvZ291dFJlcXVlc3RIABIyCgpsb2dvdXRfYWxsGBYgASgLMhwudXNlcm1nci52MS5Mb2dvdXRBbGxSZXF1ZXN0SAASNAoLc2V0X3BpY3R1cmUYFyABKAsyHS51c2VybWdyLnYxLlNldFBpY3R1cmVSZXF1ZXN0SAASNAoLZ2V0X3BpY3R1cmUYGCABKAsyHS51c2VybWdyLnYxLkdldFBpY3R1cmVSZXF1ZXN0SAASPwoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIi51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1JlcXVlc3RIABI8Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIS51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVxdWVzdEgAEjoKDmRlbGV0ZV9hY2NvdW50GBsgASgLMiAudXNlcm1nci52MS5EZWxldGVBY2NvdW50UmVxdWVzdEgAEjoKDnJlbW92ZV9waWN0dXJlGBwgASgLMiAudXNlcm1nci52MS5SZW1vdmVQaWN0dXJlUmVxdWVzdEgAEj8KEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMiIudXNlcm1nci52MS5BZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0SAASOQoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHy51c2VybWdyLnYxLkFkbWluR2V0VXNlclJlcXVlc3RIABI/ChFhZG1pbl91cGRhdGVfdXNlchgiIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5VcGRhdGVVc2VyUmVxdWVzdEgAEj8KEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiIudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0SAASPQoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIhLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXF1ZXN0SAASNAoLYWRtaW5fY2hlY2sYJSABKAsyHS51c2VybWdyLnYxLkFkbWluQ2hlY2tSZXF1ZXN0SABCBgoEY2FsbCKvCQoIUmVzcG9uc2USCgoCaWQYASABKA0SIgoGc3RhdHVzGAIgASgOMhIudXNlcm1nci52MS5TdGF0dXMSDwoHbWVzc2FnZRgDIAEoCRINCgVmaWVsZBgEIAEoCRIVCg1yZXRyeV9hZnRlcl9zGAUgASgNEigKBHBpbmcYECABKAsyGC51c2VybWdyLnYxLlBpbmdSZXNwb25zZUgAEjAKCHJlZ2lzdGVyGBEgASgLMhwudXNlcm1nci52MS5SZWdpc3RlclJlc3BvbnNlSAASKgoFbG9naW4YEiABKAsyGS51c2VybWdyLnYxLkxvZ2luUmVzcG9uc2VIABI1CgtnZXRfcHJvZmlsZRgTIAEoCzIeLnVzZXJtZ3IudjEuR2V0UHJvZmlsZVJlc3BvbnNlSAASPQoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiIudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlc3BvbnNlSAASLAoGbG9nb3V0GBUgASgLMhoudXNlcm1nci52MS5Mb2dvdXRSZXNwb25zZUgAEjMKCmxvZ291dF9hbGwYFiABKAsyHS51c2VybWdyLnYxLkxvZ291dEFsbFJlc3BvbnNlSAASNQoLc2V0X3BpY3R1cmUYFyABKAsyHi51c2VybWdyLnYxLlNldFBpY3R1cmVSZXNwb25zZUgAEjUKC2dldF9waWN0dXJlGBggASgLMh4udXNlcm1nci52MS5HZXRQaWN0dXJlUmVzcG9uc2VIABJAChFnZXRfYWNjb3VudF9ydWxlcxgZIAEoCzIjLnVzZXJtZ3IudjEuR2V0QWNjb3VudFJ1bGVzUmVzcG9uc2VIABI9Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIi51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2VIABI7Cg5kZWxldGVfYWNjb3VudBgbIAEoCzIhLnVzZXJtZ3IudjEuRGVsZXRlQWNjb3VudFJlc3BvbnNlSAASOwoOcmVtb3ZlX3BpY3R1cmUYHCABKAsyIS51c2VybWdyLnYxLlJlbW92ZVBpY3R1cmVSZXNwb25zZUgAEjoKEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjcKDmFkbWluX2dldF91c2VyGCEgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjoKEWFkbWluX3VwZGF0ZV91c2VyGCIgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEkAKEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiMudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXNwb25zZUgAEj4KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIi51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVzcG9uc2VIABI1CgthZG1pbl9jaGVjaxglIAEoCzIeLnVzZXJtZ3IudjEuQWRtaW5DaGVja1Jlc3BvbnNlSABCCAoGcmVzdWx0InkKBFVzZXISDgoCaWQYASABKARCAjABEhAKCHVzZXJuYW1lGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJEg8KB3BpY3R1cmUYBCABKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg11cGRhdGVkX2F0X21zGAYgASgDIkQKC1Nlc3Npb25BdXRoEg0KBXRva2VuGAEgASgJEhcKCmNzcmZfdG9rZW4YAiABKAlIAIgBAUINCgtfY3NyZl90b2tlbiINCgtQaW5nUmVxdWVzdCIhCgxQaW5nUmVzcG9uc2USEQoJc2VydmVyX2lkGAEgASgJIkcKD1JlZ2lzdGVyUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIQCghuaWNrbmFtZRgDIAEoCSIyChBSZWdpc3RlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiSQoMTG9naW5SZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhUKDWN1cnJlbnRfdG9rZW4YAyABKAkiUwoNTG9naW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDSgQIAxAESgQIBBAFUgpjc3JmX3Rva2VuUgR1c2VyIjoKEUdldFByb2ZpbGVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIkgKEkdldFByb2ZpbGVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyEhIKCmNzcmZfdG9rZW4YAiABKAkiUAoVVXBkYXRlTmlja25hbWVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCG5pY2tuYW1lGAIgASgJIjgKFlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciI2Cg1Mb2dvdXRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhAKDkxvZ291dFJlc3BvbnNlIjkKEExvZ291dEFsbFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiEwoRTG9nb3V0QWxsUmVzcG9uc2UibgoVQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhgKEGN1cnJlbnRfcGFzc3dvcmQYAiABKAkSFAoMbmV3X3Bhc3N3b3JkGAMgASgJIj4KFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAyJPChREZWxldGVBY2NvdW50UmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIQCghwYXNzd29yZBgCIAEoCSIXChVEZWxldGVBY2NvdW50UmVzcG9uc2UiPQoUUmVtb3ZlUGljdHVyZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiNwoVUmVtb3ZlUGljdHVyZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiSQoRU2V0UGljdHVyZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSDQoFaW1hZ2UYAiABKAwiNAoSU2V0UGljdHVyZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiIQoRR2V0UGljdHVyZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSI4ChJHZXRQaWN0dXJlUmVzcG9uc2USDAoEZGF0YRgBIAEoDBIUCgxjb250ZW50X3R5cGUYAiABKAkiGAoWR2V0QWNjb3VudFJ1bGVzUmVxdWVzdCKUAQoXR2V0QWNjb3VudFJ1bGVzUmVzcG9uc2USJwoIdXNlcm5hbWUYASABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZRInCghwYXNzd29yZBgCIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCG5pY2tuYW1lGAMgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUiUAoJRmllbGRSdWxlEgwKBHRleHQYASABKAkSEQoJbWluX2NoYXJzGAIgASgNEhEKCW1heF9jaGFycxgDIAEoDRIPCgdwYXR0ZXJuGAQgASgJImMKFkFkbWluQ3JlYXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSEAoIdXNlcm5hbWUYAiABKAkSEAoIcGFzc3dvcmQYAyABKAkSEAoIbmlja25hbWUYBCABKAkiOgoTQWRtaW5HZXRVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiqQEKFkFkbWluVXBkYXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABEhUKCG5pY2tuYW1lGAMgASgJSACIAQESFQoIcGFzc3dvcmQYBCABKAlIAYgBARIVCgh1c2VybmFtZRgFIAEoCUgCiAEBQgsKCV9uaWNrbmFtZUILCglfcGFzc3dvcmRCCwoJX3VzZXJuYW1lIj0KFkFkbWluRGVsZXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABIjMKEUFkbWluVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiGQoXQWRtaW5EZWxldGVVc2VyUmVzcG9uc2UiZAoVQWRtaW5MaXN0VXNlcnNSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg0KBWxpbWl0GAIgASgNEg4KBmN1cnNvchgDIAEoCRIXCg91c2VybmFtZV9wcmVmaXgYBCABKAkiTgoWQWRtaW5MaXN0VXNlcnNSZXNwb25zZRIfCgV1c2VycxgBIAMoCzIQLnVzZXJtZ3IudjEuVXNlchITCgtuZXh0X2N1cnNvchgCIAEoCSJuChFBZG1pbkNoZWNrUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgZhY3Rpb24YAiABKAkSDwoHdXNlcl9pZBgDIAEoCRIjCgdyZWZ1c2FsGAQgASgOMhIudXNlcm1nci52MS5TdGF0dXMiFAoSQWRtaW5DaGVja1Jlc3BvbnNlKvcCCgZTdGF0dXMSFgoSU1RBVFVTX1VOU1BFQ0lGSUVEEAASDQoJU1RBVFVTX09LEAESGwoXU1RBVFVTX0lOVkFMSURfQVJHVU1FTlQQAhIaChZTVEFUVVNfVU5BVVRIRU5USUNBVEVEEAMSHAoYU1RBVFVTX1BFUk1JU1NJT05fREVOSUVEEAQSFAoQU1RBVFVTX05PVF9GT1VORBAFEhkKFVNUQVRVU19BTFJFQURZX0VYSVNUUxAGEhwKGFNUQVRVU19VTlNVUFBPUlRFRF9NRURJQRAHEh0KGVNUQVRVU19SRVNPVVJDRV9FWEhBVVNURUQQCBIYChRTVEFUVVNfVU5JTVBMRU1FTlRFRBAJEhYKElNUQVRVU19VTkFWQUlMQUJMRRAKEhwKGFNUQVRVU19ERUFETElORV9FWENFRURFRBALEhMKD1NUQVRVU19JTlRFUk5BTBAMEhwKGFNUQVRVU19QQVlMT0FEX1RPT19MQVJHRRANYgZwcm90bzM");
 
 /**
  * @generated from message usermgr.v1.Request
@@ -125,6 +125,18 @@ export type Request = Message<"usermgr.v1.Request"> & {
      */
     value: ChangePasswordRequest;
     case: "changePassword";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.DeleteAccountRequest delete_account = 27;
+     */
+    value: DeleteAccountRequest;
+    case: "deleteAccount";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.RemovePictureRequest remove_picture = 28;
+     */
+    value: RemovePictureRequest;
+    case: "removePicture";
   } | {
     /**
      * @generated from field: usermgr.v1.AdminCreateUserRequest admin_create_user = 32;
@@ -281,6 +293,18 @@ export type Response = Message<"usermgr.v1.Response"> & {
      */
     value: ChangePasswordResponse;
     case: "changePassword";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.DeleteAccountResponse delete_account = 27;
+     */
+    value: DeleteAccountResponse;
+    case: "deleteAccount";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.RemovePictureResponse remove_picture = 28;
+     */
+    value: RemovePictureResponse;
+    case: "removePicture";
   } | {
     /**
      * @generated from field: usermgr.v1.AdminUserResponse admin_create_user = 32;
@@ -729,6 +753,79 @@ export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = 
   messageDesc(file_usermgr_v1_rpc, 19);
 
 /**
+ * The session's user deletes their own account, confirming with the password.
+ *
+ * @generated from message usermgr.v1.DeleteAccountRequest
+ */
+export type DeleteAccountRequest = Message<"usermgr.v1.DeleteAccountRequest"> & {
+  /**
+   * @generated from field: usermgr.v1.SessionAuth auth = 1;
+   */
+  auth?: SessionAuth | undefined;
+
+  /**
+   * @generated from field: string password = 2;
+   */
+  password: string;
+};
+
+/**
+ * Describes the message usermgr.v1.DeleteAccountRequest.
+ * Use `create(DeleteAccountRequestSchema)` to create a new message.
+ */
+export const DeleteAccountRequestSchema: GenMessage<DeleteAccountRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 20);
+
+/**
+ * @generated from message usermgr.v1.DeleteAccountResponse
+ */
+export type DeleteAccountResponse = Message<"usermgr.v1.DeleteAccountResponse"> & {
+};
+
+/**
+ * Describes the message usermgr.v1.DeleteAccountResponse.
+ * Use `create(DeleteAccountResponseSchema)` to create a new message.
+ */
+export const DeleteAccountResponseSchema: GenMessage<DeleteAccountResponse> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 21);
+
+/**
+ * The session's user takes their picture away.
+ *
+ * @generated from message usermgr.v1.RemovePictureRequest
+ */
+export type RemovePictureRequest = Message<"usermgr.v1.RemovePictureRequest"> & {
+  /**
+   * @generated from field: usermgr.v1.SessionAuth auth = 1;
+   */
+  auth?: SessionAuth | undefined;
+};
+
+/**
+ * Describes the message usermgr.v1.RemovePictureRequest.
+ * Use `create(RemovePictureRequestSchema)` to create a new message.
+ */
+export const RemovePictureRequestSchema: GenMessage<RemovePictureRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 22);
+
+/**
+ * @generated from message usermgr.v1.RemovePictureResponse
+ */
+export type RemovePictureResponse = Message<"usermgr.v1.RemovePictureResponse"> & {
+  /**
+   * @generated from field: usermgr.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message usermgr.v1.RemovePictureResponse.
+ * Use `create(RemovePictureResponseSchema)` to create a new message.
+ */
+export const RemovePictureResponseSchema: GenMessage<RemovePictureResponse> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 23);
+
+/**
  * @generated from message usermgr.v1.SetPictureRequest
  */
 export type SetPictureRequest = Message<"usermgr.v1.SetPictureRequest"> & {
@@ -750,7 +847,7 @@ export type SetPictureRequest = Message<"usermgr.v1.SetPictureRequest"> & {
  * Use `create(SetPictureRequestSchema)` to create a new message.
  */
 export const SetPictureRequestSchema: GenMessage<SetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 20);
+  messageDesc(file_usermgr_v1_rpc, 24);
 
 /**
  * @generated from message usermgr.v1.SetPictureResponse
@@ -767,7 +864,7 @@ export type SetPictureResponse = Message<"usermgr.v1.SetPictureResponse"> & {
  * Use `create(SetPictureResponseSchema)` to create a new message.
  */
 export const SetPictureResponseSchema: GenMessage<SetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 21);
+  messageDesc(file_usermgr_v1_rpc, 25);
 
 /**
  * @generated from message usermgr.v1.GetPictureRequest
@@ -786,7 +883,7 @@ export type GetPictureRequest = Message<"usermgr.v1.GetPictureRequest"> & {
  * Use `create(GetPictureRequestSchema)` to create a new message.
  */
 export const GetPictureRequestSchema: GenMessage<GetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 22);
+  messageDesc(file_usermgr_v1_rpc, 26);
 
 /**
  * @generated from message usermgr.v1.GetPictureResponse
@@ -808,7 +905,7 @@ export type GetPictureResponse = Message<"usermgr.v1.GetPictureResponse"> & {
  * Use `create(GetPictureResponseSchema)` to create a new message.
  */
 export const GetPictureResponseSchema: GenMessage<GetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 23);
+  messageDesc(file_usermgr_v1_rpc, 27);
 
 /**
  * @generated from message usermgr.v1.GetAccountRulesRequest
@@ -821,7 +918,7 @@ export type GetAccountRulesRequest = Message<"usermgr.v1.GetAccountRulesRequest"
  * Use `create(GetAccountRulesRequestSchema)` to create a new message.
  */
 export const GetAccountRulesRequestSchema: GenMessage<GetAccountRulesRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 24);
+  messageDesc(file_usermgr_v1_rpc, 28);
 
 /**
  * What the TCP server accepts as a username, password and nickname, so that
@@ -852,7 +949,7 @@ export type GetAccountRulesResponse = Message<"usermgr.v1.GetAccountRulesRespons
  * Use `create(GetAccountRulesResponseSchema)` to create a new message.
  */
 export const GetAccountRulesResponseSchema: GenMessage<GetAccountRulesResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 25);
+  messageDesc(file_usermgr_v1_rpc, 29);
 
 /**
  * @generated from message usermgr.v1.FieldRule
@@ -891,7 +988,7 @@ export type FieldRule = Message<"usermgr.v1.FieldRule"> & {
  * Use `create(FieldRuleSchema)` to create a new message.
  */
 export const FieldRuleSchema: GenMessage<FieldRule> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 26);
+  messageDesc(file_usermgr_v1_rpc, 30);
 
 /**
  * Admin calls carry the operator's bearer token; the TCP server checks it.
@@ -925,7 +1022,7 @@ export type AdminCreateUserRequest = Message<"usermgr.v1.AdminCreateUserRequest"
  * Use `create(AdminCreateUserRequestSchema)` to create a new message.
  */
 export const AdminCreateUserRequestSchema: GenMessage<AdminCreateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 27);
+  messageDesc(file_usermgr_v1_rpc, 31);
 
 /**
  * @generated from message usermgr.v1.AdminGetUserRequest
@@ -947,7 +1044,7 @@ export type AdminGetUserRequest = Message<"usermgr.v1.AdminGetUserRequest"> & {
  * Use `create(AdminGetUserRequestSchema)` to create a new message.
  */
 export const AdminGetUserRequestSchema: GenMessage<AdminGetUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 28);
+  messageDesc(file_usermgr_v1_rpc, 32);
 
 /**
  * @generated from message usermgr.v1.AdminUpdateUserRequest
@@ -986,7 +1083,7 @@ export type AdminUpdateUserRequest = Message<"usermgr.v1.AdminUpdateUserRequest"
  * Use `create(AdminUpdateUserRequestSchema)` to create a new message.
  */
 export const AdminUpdateUserRequestSchema: GenMessage<AdminUpdateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 29);
+  messageDesc(file_usermgr_v1_rpc, 33);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserRequest
@@ -1008,7 +1105,7 @@ export type AdminDeleteUserRequest = Message<"usermgr.v1.AdminDeleteUserRequest"
  * Use `create(AdminDeleteUserRequestSchema)` to create a new message.
  */
 export const AdminDeleteUserRequestSchema: GenMessage<AdminDeleteUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 30);
+  messageDesc(file_usermgr_v1_rpc, 34);
 
 /**
  * @generated from message usermgr.v1.AdminUserResponse
@@ -1025,7 +1122,7 @@ export type AdminUserResponse = Message<"usermgr.v1.AdminUserResponse"> & {
  * Use `create(AdminUserResponseSchema)` to create a new message.
  */
 export const AdminUserResponseSchema: GenMessage<AdminUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 31);
+  messageDesc(file_usermgr_v1_rpc, 35);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserResponse
@@ -1038,7 +1135,7 @@ export type AdminDeleteUserResponse = Message<"usermgr.v1.AdminDeleteUserRespons
  * Use `create(AdminDeleteUserResponseSchema)` to create a new message.
  */
 export const AdminDeleteUserResponseSchema: GenMessage<AdminDeleteUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 32);
+  messageDesc(file_usermgr_v1_rpc, 36);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersRequest
@@ -1074,7 +1171,7 @@ export type AdminListUsersRequest = Message<"usermgr.v1.AdminListUsersRequest"> 
  * Use `create(AdminListUsersRequestSchema)` to create a new message.
  */
 export const AdminListUsersRequestSchema: GenMessage<AdminListUsersRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 33);
+  messageDesc(file_usermgr_v1_rpc, 37);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersResponse
@@ -1098,7 +1195,7 @@ export type AdminListUsersResponse = Message<"usermgr.v1.AdminListUsersResponse"
  * Use `create(AdminListUsersResponseSchema)` to create a new message.
  */
 export const AdminListUsersResponseSchema: GenMessage<AdminListUsersResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 34);
+  messageDesc(file_usermgr_v1_rpc, 38);
 
 /**
  * Sent instead of an admin call when the HTTP server refuses the request's
@@ -1142,7 +1239,7 @@ export type AdminCheckRequest = Message<"usermgr.v1.AdminCheckRequest"> & {
  * Use `create(AdminCheckRequestSchema)` to create a new message.
  */
 export const AdminCheckRequestSchema: GenMessage<AdminCheckRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 35);
+  messageDesc(file_usermgr_v1_rpc, 39);
 
 /**
  * @generated from message usermgr.v1.AdminCheckResponse
@@ -1155,7 +1252,7 @@ export type AdminCheckResponse = Message<"usermgr.v1.AdminCheckResponse"> & {
  * Use `create(AdminCheckResponseSchema)` to create a new message.
  */
 export const AdminCheckResponseSchema: GenMessage<AdminCheckResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 36);
+  messageDesc(file_usermgr_v1_rpc, 40);
 
 /**
  * The outcome of a call. Closed: both servers know every value, and the HTTP
