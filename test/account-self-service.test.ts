@@ -4,20 +4,33 @@
  * OpenAPI document, sessions and logins checked after each change.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import pino from 'pino';
 import { PASSWORD_RULE } from '../src/wire/account-rules.ts';
 import { jsonInit, type Stack, startStack } from './fixture.ts';
+import { png } from './support/images.ts';
 import { expectDescribed } from './support/openapi.ts';
 
 interface Answer {
   token: string;
+  user: { id: string; username: string; picture_url: string | null };
   error: { code: string; message: string; field?: string };
 }
 
 const PASSWORD = 'the first passphrase';
 const NEW_PASSWORD = 'a second passphrase';
 /** Few attempts and a long wait past them, so that the throttle shows within a test. */
-const LIMITS = { RATE_LIMIT_USER_ATTEMPTS: '3', RATE_LIMIT_USER_DELAY_MS: '60000' };
+const LIMITS = {
+  RATE_LIMIT_USER_ATTEMPTS: '3',
+  RATE_LIMIT_USER_DELAY_MS: '60000',
+  ADMIN_TOKEN: 'admin-token-of-this-test-'.padEnd(40, 'x'),
+};
+const adminInit = (method: string, body?: unknown): RequestInit => ({
+  method,
+  headers: { authorization: `Bearer ${LIMITS.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+  ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+});
 
 let counter = 0;
 const uniqueName = () => `self_${Date.now().toString(36)}_${counter++}`;
@@ -73,7 +86,8 @@ for (const [name, setup] of Object.entries(stacks)) {
       return (await stack().fetch('/api/v1/me', init)).status;
     }
 
-    const bearerInit = (token: string): RequestInit => ({
+    const bearerInit = (token: string, method = 'GET'): RequestInit => ({
+      method,
       headers: { authorization: `Bearer ${token}` },
     });
 
@@ -84,6 +98,117 @@ for (const [name, setup] of Object.entries(stacks)) {
         body: JSON.stringify(body),
       });
     }
+
+    async function upload(token: string, image: Uint8Array<ArrayBuffer>): Promise<string> {
+      const res = await stack().fetch('/api/v1/me/picture', {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'image/png' },
+        body: image,
+      });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as Answer).user.picture_url as string;
+    }
+
+    /** The picture's files, once every background removal has finished. */
+    async function pictureFiles(url: string): Promise<string[]> {
+      await stack().tcp.pictures.settled();
+      const name = url.slice('/pictures/'.length, -'.webp'.length);
+      const dir = join(stack().config.dataDir, 'pictures');
+      if (!existsSync(dir)) return [];
+      return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) =>
+        file.includes(name),
+      );
+    }
+
+    function deleteAccount(token: string, body: unknown) {
+      return stack().fetch('/api/v1/me', jsonInit('DELETE', body, token));
+    }
+
+    it('should delete the account with its sessions and picture, and free the username', async () => {
+      const username = uniqueName();
+      await register(username);
+      const [token, other] = [await session(username), await session(username)];
+      const url = await upload(token, await png(120, 90));
+      expect(await pictureFiles(url)).toHaveLength(2);
+      const id = ((await (await stack().fetch('/api/v1/me', bearerInit(token))).json()) as Answer)
+        .user.id;
+
+      const res = await stack().fetch('/api/v1/me', {
+        ...jsonInit('DELETE', { password: PASSWORD }),
+        headers: { 'content-type': 'application/json', cookie: `session=${token}` },
+      });
+      expect(res.status).toBe(204);
+      expect(res.headers.get('set-cookie')).toContain('Max-Age=0');
+      await expectDescribed('delete', '/api/v1/me', res);
+
+      expect(await meStatus(bearerInit(token))).toBe(401);
+      expect(await meStatus(bearerInit(other))).toBe(401);
+      expect((await login(username, PASSWORD)).status).toBe(401);
+      expect(await pictureFiles(url)).toEqual([]);
+      expect((await stack().fetch(url)).status).toBe(404);
+
+      // The admin API no longer finds it, and still works: the name is free at once,
+      // and the old token does not carry over to the new account of that name.
+      expect((await stack().fetch(`/users/${id}`, adminInit('GET'))).status).toBe(404);
+      const created = await stack().fetch(
+        '/users',
+        adminInit('POST', { username, password: NEW_PASSWORD }),
+      );
+      expect(created.status).toBe(201);
+      expect(((await created.json()) as Answer).user.id).not.toBe(id);
+      expect(await meStatus(bearerInit(token))).toBe(401);
+      expect(await meStatus(bearerInit(await session(username, NEW_PASSWORD)))).toBe(200);
+
+      const audit = setup.lines
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((line) => line.audit === 'account' && line.username === username);
+      expect(audit).toMatchObject([{ action: 'delete-account', result: 'OK', userId: id }]);
+    });
+
+    it('should refuse to delete an account with a wrong password, and keep everything', async () => {
+      const username = uniqueName();
+      await register(username);
+      const token = await session(username);
+      const wrong = await deleteAccount(token, { password: 'not the password' });
+      expect(wrong.status).toBe(401);
+      expect(((await expectDescribed('delete', '/api/v1/me', wrong)) as Answer).error.code).toBe(
+        'UNAUTHENTICATED',
+      );
+      const missing = await deleteAccount(token, {});
+      expect(missing.status).toBe(400);
+      await expectDescribed('delete', '/api/v1/me', missing);
+      expect(await meStatus(bearerInit(token))).toBe(200);
+      expect((await login(username, PASSWORD)).status).toBe(200);
+    });
+
+    it('should keep a picture another account still has, and remove it with the last one', async () => {
+      const [first, second] = [uniqueName(), uniqueName()];
+      await register(first);
+      await register(second);
+      const [a, b] = [await session(first), await session(second)];
+      const image = await png(100, 100);
+      const url = await upload(a, image);
+      expect(await upload(b, image)).toBe(url);
+
+      expect((await deleteAccount(a, { password: PASSWORD })).status).toBe(204);
+      expect(await pictureFiles(url)).toHaveLength(2);
+      expect((await stack().fetch(url)).status).toBe(200);
+
+      const removed = await stack().fetch('/api/v1/me/picture', bearerInit(b, 'DELETE'));
+      expect(removed.status).toBe(200);
+      const body = (await expectDescribed('delete', '/api/v1/me/picture', removed)) as Answer;
+      expect(body.user).toMatchObject({ username: second, picture_url: null });
+      expect(await pictureFiles(url)).toEqual([]);
+      expect((await stack().fetch(url)).status).toBe(404);
+      const me = (await (await stack().fetch('/api/v1/me', bearerInit(b))).json()) as Answer;
+      expect(me.user.picture_url).toBeNull();
+
+      // Removing again leaves no picture and is no error; without a session it is 401.
+      expect((await stack().fetch('/api/v1/me/picture', bearerInit(b, 'DELETE'))).status).toBe(200);
+      const anonymous = await stack().fetch('/api/v1/me/picture', { method: 'DELETE' });
+      expect(anonymous.status).toBe(401);
+      await expectDescribed('delete', '/api/v1/me/picture', anonymous);
+    });
 
     it('should change the password, end every other session, and log in only with the new one', async () => {
       const username = uniqueName();
