@@ -267,7 +267,7 @@ export class Accounts {
     return this.audited(auth, caller, 'change-password', deadline, async (user) => {
       const current = valid(normalizePassword(input.currentPassword), 'current_password');
       const fresh = valid(checkNewPassword(input.newPassword), 'new_password');
-      await this.verifyPassword(user, current, caller.clientIp, deadline);
+      await this.verifyPassword(user, current, 'current_password', caller.clientIp, deadline);
       const { passwords, store, users, tokens } = this.deps;
       const passwordHash = await passwords.hash(fresh, deadline);
       let updated: UserRow | null;
@@ -297,12 +297,8 @@ export class Accounts {
   ): Promise<void> {
     return this.audited(auth, caller, 'delete-account', deadline, async (user) => {
       const { store, users, onUserDeleted, log } = this.deps;
-      await this.verifyPassword(
-        user,
-        valid(normalizePassword(password), 'password'),
-        caller.clientIp,
-        deadline,
-      );
+      const checked = valid(normalizePassword(password), 'password');
+      await this.verifyPassword(user, checked, 'password', caller.clientIp, deadline);
       let deleted: UserRow | null;
       try {
         deleted = await store.delete(user.id);
@@ -321,11 +317,13 @@ export class Accounts {
   /**
    * A password the signed-in user types again to confirm a change: a slow
    * hash under the login throttle (refused while the username is throttled,
-   * counted as a failed or successful attempt); UNAUTHENTICATED when wrong.
+   * counted as a failed or successful attempt); UNAUTHENTICATED naming
+   * `field` when wrong, which tells it from an ended session.
    */
   private async verifyPassword(
     user: UserRow,
     password: string,
+    field: string,
     clientIp: string,
     deadline: number,
   ): Promise<void> {
@@ -341,7 +339,7 @@ export class Accounts {
       clientIp,
       deadline,
     );
-    if (!verified) throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.WRONG_PASSWORD);
+    if (!verified) throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.WRONG_PASSWORD, { field });
   }
 
   /** Runs a change to the session's own account and writes its audit line, whatever the result. */
