@@ -9,6 +9,7 @@ import type { UserRow, UserStore } from '../store/port.ts';
 import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
+import { type AccountAction, type AccountCaller, writeAccountAudit } from './account-audit.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { CredentialMemo } from './credential-memo.ts';
 import type { DeviceClaims, DeviceCookies } from './device-cookies.ts';
@@ -18,7 +19,7 @@ import type { Passwords } from './passwords.ts';
 import type { Counted, RateLimits, UserState } from './rate-limits.ts';
 import type { Revocations } from './revocations.ts';
 import type { SessionClaims, SessionTokens } from './session-tokens.ts';
-import { checkNickname, checkUsername, normalizePassword } from './validation.ts';
+import { checkNewPassword, checkNickname, checkUsername, normalizePassword } from './validation.ts';
 
 export interface AccountsDeps {
   store: UserStore;
@@ -32,6 +33,13 @@ export interface AccountsDeps {
   limits: RateLimits;
   log: Logger;
   now?: () => number;
+  /**
+   * Called after a user deleted their own account (and its cache entry was
+   * invalidated), to remove what it leaves outside the users table: its
+   * picture, unless another user has the same one. A failure is logged; the
+   * deletion stands.
+   */
+  onUserDeleted?: (user: UserRow) => Promise<void> | void;
 }
 
 /** What a session-bound call presents: the token, and for form posts the anti-CSRF token. */
@@ -293,6 +301,120 @@ export class Accounts {
     const { user } = await this.authenticate(auth, deadline);
     await this.deps.store.endSessions(user.id, this.now());
     await this.deps.users.invalidate(user.username);
+  }
+
+  /**
+   * Changes the session's user's password. The current password is checked
+   * as a login checks it, under the same per-username and per-address
+   * throttle and counted the same way (a stolen session must not become a
+   * free password oracle); the new one by the sign-up rule. Every session
+   * issued until now ends (sessions_valid_after, as "log out everywhere"),
+   * and the caller gets a new session issued after that. The credential
+   * memo needs no purge: its entries bind the stored hash, and the new hash
+   * (new salt) makes every entry of the old credential unmatchable.
+   */
+  changePassword(
+    auth: SessionAuth,
+    input: { currentPassword: string; newPassword: string },
+    deadline: Deadline,
+    caller: AccountCaller,
+  ): Promise<Session & { token: string }> {
+    return this.audited(auth, caller, 'change-password', deadline, async (user) => {
+      const current = valid(normalizePassword(input.currentPassword), 'current_password');
+      const fresh = valid(checkNewPassword(input.newPassword), 'new_password');
+      await this.verifyPassword(user, current, 'current_password', caller.clientIp, deadline);
+      const { passwords, store, users, tokens } = this.deps;
+      const passwordHash = await passwords.hash(fresh, deadline);
+      let updated: UserRow | null;
+      try {
+        updated = await store.updatePassword(user.id, passwordHash, this.now(), true);
+      } finally {
+        await users.invalidate(user.username);
+      }
+      if (updated === null) throw noSession();
+      const issuedAt = Math.max(this.now(), updated.sessionsValidAfterMs + 1);
+      const { token, claims } = tokens.issue(updated, issuedAt);
+      return { token, claims, user: updated };
+    });
+  }
+
+  /**
+   * Deletes the session's own account, confirmed with its password (checked
+   * and throttled as for a password change). Its sessions stop working at
+   * once: the lookup behind them finds nobody, and a later account with the
+   * same username has another id, which the token's id does not match.
+   */
+  deleteAccount(
+    auth: SessionAuth,
+    password: string,
+    deadline: Deadline,
+    caller: AccountCaller,
+  ): Promise<void> {
+    return this.audited(auth, caller, 'delete-account', deadline, async (user) => {
+      const { store, users, onUserDeleted, log } = this.deps;
+      const checked = valid(normalizePassword(password), 'password');
+      await this.verifyPassword(user, checked, 'password', caller.clientIp, deadline);
+      let deleted: UserRow | null;
+      try {
+        deleted = await store.delete(user.id);
+      } finally {
+        await users.invalidate(user.username);
+      }
+      if (deleted === null) throw noSession();
+      try {
+        await onUserDeleted?.(deleted);
+      } catch (err) {
+        log.warn({ err, userId: deleted.id }, 'clean-up after deleting a user failed');
+      }
+    });
+  }
+
+  /**
+   * A password the signed-in user types again to confirm a change: a slow
+   * hash under the login throttle (refused while the username is throttled,
+   * counted as a failed or successful attempt); UNAUTHENTICATED naming
+   * `field` when wrong, which tells it from an ended session.
+   */
+  private async verifyPassword(
+    user: UserRow,
+    password: string,
+    field: string,
+    clientIp: string,
+    deadline: Deadline,
+  ): Promise<void> {
+    const { limits, memo } = this.deps;
+    limits.refuseIfThrottled(await limits.peekUser(user.username));
+    const credential = memo.key(user.id, user.passwordHash, password);
+    const verified = await this.verifySlowly(
+      user,
+      password,
+      credential,
+      user.username,
+      clientIp,
+      deadline,
+    );
+    if (!verified) throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.WRONG_PASSWORD, { field });
+  }
+
+  /** Runs a change to the session's own account and writes its audit line, whatever the result. */
+  async audited<T>(
+    auth: SessionAuth,
+    caller: AccountCaller,
+    action: AccountAction,
+    deadline: Deadline,
+    work: (user: UserRow) => Promise<T>,
+  ): Promise<T> {
+    const { log } = this.deps;
+    let user: UserRow | null = null;
+    try {
+      user = (await this.authenticate(auth, deadline)).user;
+      const result = await work(user);
+      writeAccountAudit(log, caller, action, user, Status.OK);
+      return result;
+    } catch (err) {
+      writeAccountAudit(log, caller, action, user, RpcError.from(err).code);
+      throw err;
+    }
   }
 
   /** Stored with old argon2 parameters: store a new hash, unless the password changed meanwhile. */

@@ -27,6 +27,7 @@ import type { UserRow, UserStore } from '../store/port.ts';
 import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
+import type { AccountCaller } from './account-audit.ts';
 import type { Accounts, SessionAuth } from './accounts.ts';
 import type { CachedUsers } from './cached-users.ts';
 import {
@@ -128,6 +129,21 @@ export class Pictures {
     await this.ensureStored(name, encoded);
     if (updated.previous !== '' && updated.previous !== name) this.release(updated.previous);
     return updated.user;
+  }
+
+  /**
+   * Takes the session user's picture away; its files go unless another user
+   * has the same one. Returns the updated user.
+   */
+  remove(auth: SessionAuth, deadline: Deadline, caller: AccountCaller): Promise<UserRow> {
+    const { accounts, store, users } = this.deps;
+    return accounts.audited(auth, caller, 'remove-picture', deadline, async (user) => {
+      const updated = await store.updatePicture(user.id, '', this.now());
+      await users.invalidate(user.username);
+      if (updated === null) throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN);
+      if (updated.previous !== '') this.release(updated.previous);
+      return updated.user;
+    });
   }
 
   /** A stored picture by the name GetPicture was asked for (`<hash>` or `<hash>-64`). */

@@ -68,6 +68,11 @@ export class ClientRequest {
     );
   }
 
+  /** True when the session token came from the cookie (no `Authorization` header). */
+  get sessionByCookie(): boolean {
+    return this.c.req.header('authorization') === undefined;
+  }
+
   /**
    * The end user's address: the socket's peer, or with a trusted proxy the
    * last address in X-Forwarded-For (the one the proxy itself appended; the

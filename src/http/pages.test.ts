@@ -319,7 +319,7 @@ describe('unit: profile page', () => {
     expect(html).toContain('id="shown-nickname">&lt;script&gt;alert(1)&lt;/script&gt;</p>');
     expect(html).not.toContain('<script>alert');
     expect(html).toContain('class="avatar initials');
-    expect(html.match(/name="csrf" value="csrf-of-session"/g)?.length).toBe(3);
+    expect(html.match(/name="csrf" value="csrf-of-session"/g)?.length).toBe(6);
     expect(html).toContain(`<script src="${assets.profileScript.path}" defer="">`);
     expect(html).toContain('up to 64 KiB');
   });
@@ -355,14 +355,126 @@ describe('unit: profile page', () => {
     const { request } = setup(() => {
       throw new RpcError(Status.PERMISSION_DENIED, 'the form has expired');
     });
-    for (const path of ['/profile/nickname', '/logout']) {
+    for (const path of [
+      '/profile/nickname',
+      '/logout',
+      '/profile/password',
+      '/profile/picture/remove',
+      '/profile/logout-all',
+      '/profile/delete',
+    ]) {
       const res = await request(path, {
         method: 'POST',
         headers: { cookie },
-        body: form({ csrf: 'forged', nickname: 'x' }),
+        body: form({ csrf: 'forged', nickname: 'x', new_password: 'p', new_password2: 'p' }),
       });
       expect([path, res.status]).toEqual([path, 403]);
       expect(res.headers.getSetCookie()).toEqual([]);
+    }
+  });
+
+  it('should offer the account forms, naming the username where the account is deleted', async () => {
+    const { request } = setup((name) =>
+      name === 'getProfile' ? { user: { ...USER, picture: HASH }, csrfToken: 'c' } : undefined,
+    );
+    const html = await (await request('/profile', { headers: { cookie } })).text();
+    for (const action of ['password', 'picture/remove', 'logout-all', 'delete']) {
+      expect(html).toContain(`action="/profile/${action}"`);
+    }
+    expect(html).toContain('This deletes the account <strong>alice</strong>');
+    expect(html).toContain('Delete account alice');
+    expect(html).toContain('autocomplete="current-password"');
+    // Without a picture there is nothing to remove.
+    const bare = await (await setup().request('/profile', { headers: { cookie } })).text();
+    expect(bare).not.toContain('action="/profile/picture/remove"');
+  });
+
+  it('should change the password, putting the new session in the cookie', async () => {
+    const expiresAtMs = BigInt(Date.now() + 60_000);
+    const { request, calls } = setup((name) =>
+      name === 'changePassword' ? { token: 'fresh', expiresAtMs } : undefined,
+    );
+    const fields = { csrf: 'c', current_password: 'old one!', new_password: 'new one!' };
+    const res = await request('/profile/password', {
+      method: 'POST',
+      headers: { cookie },
+      body: form({ ...fields, new_password2: 'new one!' }),
+    });
+    expect(res.headers.get('location')).toBe('/profile');
+    expect(res.headers.getSetCookie().some((c) => c.startsWith('session=fresh;'))).toBe(true);
+    expect(calls[0]).toEqual({
+      name: 'changePassword',
+      input: {
+        auth: { token: 'tok', csrfToken: 'c' },
+        currentPassword: 'old one!',
+        newPassword: 'new one!',
+      },
+    });
+
+    // Two different new passwords never reach the TCP server.
+    const differ = setup();
+    const refused = await differ.request('/profile/password', {
+      method: 'POST',
+      headers: { cookie },
+      body: form({ ...fields, new_password2: 'other one' }),
+    });
+    expect(refused.headers.get('location')).toBe('/profile');
+    expect(differ.calls).toEqual([]);
+    const page = await differ.request('/profile', {
+      headers: { cookie: `${cookie}; ${flashOf(refused)}` },
+    });
+    expect(await page.text()).toContain('The two new passwords are not the same');
+  });
+
+  it('should show a wrong confirming password at its field and keep the session, but log out an ended one', async () => {
+    const { request } = setup((name) => {
+      if (name === 'deleteAccount') {
+        throw new RpcError(Status.UNAUTHENTICATED, 'the password is wrong', { field: 'password' });
+      }
+    });
+    const res = await request('/profile/delete', {
+      method: 'POST',
+      headers: { cookie },
+      body: form({ csrf: 'c', password: 'guess' }),
+    });
+    expect(res.headers.get('location')).toBe('/profile');
+    expect(res.headers.getSetCookie().some((c) => c.startsWith('session='))).toBe(false);
+    const page = await request('/profile', { headers: { cookie: `${cookie}; ${flashOf(res)}` } });
+    const html = await page.text();
+    expect(html).toContain('id="password-error">The password is wrong');
+    expect(html).not.toContain('guess');
+
+    const ended = setup(() => {
+      throw new RpcError(Status.UNAUTHENTICATED, 'not logged in');
+    });
+    const out = await ended.request('/profile/delete', {
+      method: 'POST',
+      headers: { cookie },
+      body: form({ csrf: 'c', password: 'guess' }),
+    });
+    expect(out.headers.get('location')).toBe('/login');
+    expect(out.headers.getSetCookie().some((c) => c.startsWith('session=;'))).toBe(true);
+  });
+
+  it('should delete the account, log out everywhere and remove the picture with the token', async () => {
+    for (const [path, name, extra, to] of [
+      ['/profile/delete', 'deleteAccount', { password: 'pw' }, '/login'],
+      ['/profile/logout-all', 'logoutAll', {}, '/login'],
+      ['/profile/picture/remove', 'removePicture', {}, '/profile'],
+    ] as const) {
+      const { request, calls } = setup((n) => (n === name ? { user: USER } : undefined));
+      const res = await request(path, {
+        method: 'POST',
+        headers: { cookie },
+        body: form({ csrf: 'c', ...extra }),
+      });
+      expect([path, res.headers.get('location')]).toEqual([path, to]);
+      const cleared = res.headers.getSetCookie().some((c) => c.startsWith('session=;'));
+      expect([path, cleared]).toEqual([path, to === '/login']);
+      expect(calls[0]).toEqual({
+        name,
+        input: { auth: { token: 'tok', csrfToken: 'c' }, ...extra },
+      });
     }
   });
 

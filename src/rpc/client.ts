@@ -41,6 +41,7 @@ export const IDEMPOTENT_CALLS: ReadonlySet<CallName> = new Set<CallName>([
   'logout',
   'logoutAll',
   'setPicture',
+  'removePicture',
   'getPicture',
   'adminGetUser',
   'adminUpdateUser',

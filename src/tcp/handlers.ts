@@ -4,11 +4,12 @@
  * No decisions are made here.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { AccountCaller } from '../core/account-audit.ts';
 import type { Accounts, SessionAuth } from '../core/accounts.ts';
 import type { UserSchema } from '../gen/usermgr/v1/rpc_pb.ts';
 import type { UserRow } from '../store/port.ts';
 import { ACCOUNT_RULES } from '../wire/account-rules.ts';
-import type { Handlers } from './dispatch.ts';
+import type { CallContext, Handlers } from './dispatch.ts';
 
 export function accountHandlers(accounts: Accounts): Handlers {
   return {
@@ -39,6 +40,24 @@ export function accountHandlers(accounts: Accounts): Handlers {
       await accounts.logoutAll(sessionAuth(req), ctx.deadline);
       return {};
     },
+    changePassword: async (req, ctx) => {
+      const session = await accounts.changePassword(
+        sessionAuth(req),
+        { currentPassword: req.currentPassword, newPassword: req.newPassword },
+        ctx.deadline,
+        accountCaller(ctx),
+      );
+      return { token: session.token, expiresAtMs: BigInt(session.claims.expiresAtMs) };
+    },
+    deleteAccount: async (req, ctx) => {
+      await accounts.deleteAccount(
+        sessionAuth(req),
+        req.password,
+        ctx.deadline,
+        accountCaller(ctx),
+      );
+      return {};
+    },
     getAccountRules: () => ACCOUNT_RULES,
   };
 }
@@ -48,6 +67,11 @@ export function sessionAuth(request: {
   auth?: { token: string; csrfToken?: string };
 }): SessionAuth {
   return { token: request.auth?.token ?? '', csrfToken: request.auth?.csrfToken };
+}
+
+/** Where an own-account change came from, for its audit line. */
+export function accountCaller(context: CallContext): AccountCaller {
+  return { requestId: context.requestId, clientIp: context.clientIp };
 }
 
 /** A user as callers may see it: never the password hash. */

@@ -20,7 +20,7 @@ import { ImageWorkers } from '../media/image-workers.ts';
 import { openPictureStore } from '../media/open.ts';
 import { secureDataDir } from '../store/data-dir.ts';
 import { openStore } from '../store/open.ts';
-import type { UserStore } from '../store/port.ts';
+import type { UserRow, UserStore } from '../store/port.ts';
 import { adminHandlers } from './admin-handlers.ts';
 import { createDispatch } from './dispatch.ts';
 import { accountHandlers } from './handlers.ts';
@@ -101,6 +101,10 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   const ids = new IdGenerator(config.workerId);
   const limits = new RateLimits(cache, config.rateLimits, log);
   const secrets = sessionSecrets(config.sessions.secrets, config.dataDir, log);
+  // A deleted user's picture goes too, unless another user has the same one.
+  const releasePicture = (user: UserRow) => {
+    if (user.picture !== '') pictures.release(user.picture);
+  };
   const accounts = new Accounts({
     store,
     users,
@@ -118,6 +122,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     ids,
     limits,
     log,
+    onUserDeleted: releasePicture,
   });
   const admin = new AdminUsers({
     token: new AdminToken(config.admin.token),
@@ -126,10 +131,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     passwords,
     ids,
     log,
-    // A deleted user's picture goes too, unless another user has the same one.
-    onUserDeleted: (user) => {
-      if (user.picture !== '') pictures.release(user.picture);
-    },
+    onUserDeleted: releasePicture,
   });
 
   const files = openPictureStore(config.pictures.s3, config.dataDir);

@@ -7,6 +7,7 @@
 export const MESSAGES = {
   // Sessions and credentials: one message for unknown user and wrong password.
   BAD_CREDENTIALS: 'invalid username or password',
+  WRONG_PASSWORD: 'the password is wrong',
   NOT_LOGGED_IN: 'not logged in, or the session has ended',
   NO_ADMIN_TOKEN: 'this needs the admin token: Authorization: Bearer <ADMIN_TOKEN>',
   CROSS_SITE: 'cross-site requests are not allowed',

@@ -2,7 +2,7 @@ import { MESSAGES } from './messages.ts';
 import { Status } from './status.ts';
 
 export interface RpcErrorOptions {
-  /** The request field at fault, for INVALID_ARGUMENT. */
+  /** The request field at fault, for INVALID_ARGUMENT, and for a wrong confirming password. */
   field?: string;
   /** Seconds after which a retry may succeed, for RESOURCE_EXHAUSTED and UNAVAILABLE. */
   retryAfterS?: number;

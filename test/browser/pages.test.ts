@@ -359,6 +359,89 @@ describe.each(BROWSERS)('browser: %s', (name) => {
   );
 
   it(
+    'should change the password, remove the picture, log out everywhere and delete the account from the profile',
+    async () => {
+      const page = await freshPage();
+      let elsewhere: Page | undefined;
+      const username = uniqueName(name);
+      const newPassword = 'a brand new passphrase';
+      // Firefox fills only the tab in front: each switch between the two brings one forward.
+      const front = async (p: Page) => {
+        await p.bringToFront();
+        return p;
+      };
+      const logIn = async (p: Page, password: string) => {
+        await p.bringToFront();
+        await p.goto(new URL('/login', stack.url).href);
+        await fill(p, '#username', username);
+        await fill(p, '#password', password);
+        await clickAndWait(p, 'form[action="/login"] button');
+        return new URL(p.url()).pathname;
+      };
+      try {
+        await signUp(page, username);
+        elsewhere = await freshPage();
+        expect(await logIn(elsewhere, PASSWORD)).toBe('/profile');
+
+        await upload(await front(page), file('photo.png'));
+        const picture = (await shownPicture(page)).src;
+        await clickAndWait(page, 'form[action="/profile/picture/remove"] button');
+        expect(await text(page, '#form-notice')).toBe('Your picture is removed');
+        expect(await page.$('form[action="/profile/picture/remove"]')).toBeNull();
+        await stack.tcp.pictures.settled();
+        expect((await stack.fetch(picture)).status).toBe(404);
+
+        // A wrong current password is shown at its field; the session stays.
+        await fill(page, '#current_password', 'not the password');
+        await fill(page, '#new_password', newPassword);
+        await fill(page, '#new_password2', newPassword);
+        await clickAndWait(page, 'form[action="/profile/password"] button');
+        expect(new URL(page.url()).pathname).toBe('/profile');
+        expect(await text(page, '#current_password-error')).toBe('The password is wrong');
+
+        await fill(page, '#current_password', PASSWORD);
+        await fill(page, '#new_password', newPassword);
+        await fill(page, '#new_password2', newPassword);
+        await clickAndWait(page, 'form[action="/profile/password"] button');
+        expect(await text(page, '#form-notice')).toBe(
+          'Your password is changed, and every other session is logged out',
+        );
+        // This browser stays logged in with its new session; the other one is out.
+        await page.reload();
+        expect(new URL(page.url()).pathname).toBe('/profile');
+        await (await front(elsewhere)).goto(new URL('/profile', stack.url).href);
+        expect(new URL(elsewhere.url()).pathname).toBe('/login');
+        expect(await logIn(elsewhere, PASSWORD)).toBe('/login');
+        expect(await logIn(elsewhere, newPassword)).toBe('/profile');
+
+        await clickAndWait(await front(page), 'form[action="/profile/logout-all"] button');
+        expect(await text(page, '#form-notice')).toBe('You are logged out everywhere');
+        await (await front(elsewhere)).goto(new URL('/profile', stack.url).href);
+        expect(new URL(elsewhere.url()).pathname).toBe('/login');
+
+        expect(await logIn(page, newPassword)).toBe('/profile');
+        expect(await text(page, '#delete-warning')).toContain(
+          `This deletes the account ${username}`,
+        );
+        await fill(page, '#password', 'not the password');
+        await clickAndWait(page, 'form[action="/profile/delete"] button');
+        expect(await text(page, '#password-error')).toBe('The password is wrong');
+        await screenshot(page, name, 'profile-account');
+        await fill(page, '#password', newPassword);
+        await clickAndWait(page, 'form[action="/profile/delete"] button');
+        expect(new URL(page.url()).pathname).toBe('/login');
+        expect(await text(page, '#form-notice')).toBe('Your account is deleted');
+        expect(await logIn(page, newPassword)).toBe('/login');
+        expect(await text(page, '#form-error')).toBe('Invalid username or password');
+      } finally {
+        await page.browserContext().close();
+        await elsewhere?.browserContext().close();
+      }
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
     'should render the login page cleanly (screenshot)',
     async () => {
       const page = await freshPage();

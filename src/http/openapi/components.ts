@@ -208,6 +208,27 @@ const schemas: Record<string, Schema> = {
     },
     additionalProperties: false,
   },
+  PasswordChange: {
+    type: 'object',
+    properties: {
+      current_password: {
+        ...string('The password now; wrong: 401, counted like a failed login.'),
+        writeOnly: true,
+      },
+      new_password: { ...string(RULES.password), writeOnly: true },
+    },
+    required: ['current_password', 'new_password'],
+  },
+  AccountDeletion: {
+    type: 'object',
+    properties: {
+      password: {
+        ...string('The password, to confirm; wrong: 401, counted like a failed login.'),
+        writeOnly: true,
+      },
+    },
+    required: ['password'],
+  },
   NicknameChange: {
     type: 'object',
     properties: { nickname: string(RULES.nickname) },

@@ -56,6 +56,10 @@ const UNDESCRIBED: Record<string, string> = {
   'GET /profile': page,
   'POST /profile/nickname': page,
   'POST /profile/picture': page,
+  'POST /profile/picture/remove': page,
+  'POST /profile/password': page,
+  'POST /profile/logout-all': page,
+  'POST /profile/delete': page,
   'POST /logout': page,
   'GET /assets/{file}': "the pages' stylesheet and script, under content-hashed names",
   'GET /favicon.ico': 'answers 204 so browsers stop asking',
@@ -217,6 +221,8 @@ describe('unit: OpenAPI document', () => {
       username: 'alice',
       password: 'correct horse',
       nickname: 'Ẓoë 🚀',
+      current_password: 'correct horse',
+      new_password: 'battery staple',
     };
     const send = (method: Method, path: string, body: unknown) =>
       app.request(path.replace('{id}', '1'), {
@@ -254,7 +260,7 @@ describe('unit: OpenAPI document', () => {
         schema.additionalProperties === false ? 400 : REACHED_RPC,
       );
     }
-    expect(checked).toBe(5);
+    expect(checked).toBe(7);
   });
 
   it('should serve the document at /openapi.json', async () => {

@@ -127,6 +127,26 @@ export const openApiDocument: OpenAPIObject = {
           ...rpcFailures,
         },
       },
+      delete: {
+        operationId: 'deleteMe',
+        summary: "Delete the logged-in user's account",
+        description:
+          'Needs the password, checked like a login (a wrong one is a failed attempt for the ' +
+          'throttle). The account, its sessions and its picture (unless another user has the ' +
+          'same one) are gone; the cookie is cleared; the username is free at once. Writes an ' +
+          "audit line to the TCP server's log.",
+        tags: ['accounts'],
+        security: session,
+        requestBody: body('AccountDeletion'),
+        responses: {
+          '204': { description: 'Deleted.' },
+          ...bodyFailures,
+          '401': failure('Unauthenticated'),
+          '403': failure('CrossSite'),
+          '429': failure('TooManyRequests'),
+          ...rpcFailures,
+        },
+      },
       patch: {
         operationId: 'updateMe',
         summary: "Change the logged-in user's nickname",
@@ -143,6 +163,21 @@ export const openApiDocument: OpenAPIObject = {
       },
     },
     '/api/v1/me/picture': {
+      delete: {
+        operationId: 'removeMyPicture',
+        summary: "Take the logged-in user's picture away",
+        description:
+          'Its files are removed unless another user has the same picture. Writes an audit ' +
+          "line to the TCP server's log.",
+        tags: ['accounts'],
+        security: session,
+        responses: {
+          '200': answer('The user, with `picture_url` null.', 'UserAnswer'),
+          '401': failure('Unauthenticated'),
+          '403': failure('CrossSite'),
+          ...rpcFailures,
+        },
+      },
       put: {
         operationId: 'setMyPicture',
         summary: "Replace the logged-in user's picture",
@@ -173,6 +208,29 @@ export const openApiDocument: OpenAPIObject = {
           '403': failure('CrossSite'),
           '413': failure('PictureTooLarge'),
           '415': failure('NotAPicture'),
+          '429': failure('TooManyRequests'),
+          ...rpcFailures,
+        },
+      },
+    },
+    '/api/v1/me/password': {
+      put: {
+        operationId: 'changeMyPassword',
+        summary: "Change the logged-in user's password",
+        description:
+          'Needs the current password, checked like a login (a wrong one is a failed attempt ' +
+          'for the throttle). Every session of the user ends; the answer is a new session ' +
+          'for this client, also set as the cookie when the call came with the cookie. ' +
+          "Writes an audit line to the TCP server's log.",
+        tags: ['accounts'],
+        security: session,
+        requestBody: body('PasswordChange'),
+        responses: {
+          // Set-Cookie only when the session came by cookie: not a header every answer has.
+          '200': answer('Changed; the new session.', 'Token'),
+          ...bodyFailures,
+          '401': failure('Unauthenticated'),
+          '403': failure('CrossSite'),
           '429': failure('TooManyRequests'),
           ...rpcFailures,
         },

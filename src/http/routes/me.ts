@@ -1,14 +1,14 @@
 import type { BodyRoute } from '../app-deps.ts';
 import { factory } from '../env.ts';
 import { readJsonObject, stringField } from '../json.ts';
-import { MAX_NICKNAME_CHARS } from '../limits.ts';
-import { clearSessionCookie } from '../session-cookie.ts';
+import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS } from '../limits.ts';
+import { clearSessionCookie, setSessionCookie } from '../session-cookie.ts';
 import { userJson } from '../user-json.ts';
 
 /**
  * The logged-in user's own account. The token comes from the cookie or
- * `Authorization: Bearer`. These calls do not use the client address, so
- * their call options skip looking it up.
+ * `Authorization: Bearer`. Calls that do not use the client address skip
+ * looking it up; a password change uses it (the login throttle).
  */
 export function meRoutes({ rpc, maxJsonBytes }: BodyRoute) {
   return factory
@@ -32,6 +32,36 @@ export function meRoutes({ rpc, maxJsonBytes }: BodyRoute) {
         client.callOptions(false),
       );
       return c.json({ user: userJson(user) });
+    })
+    .delete('/api/v1/me', async (c) => {
+      const body = await readJsonObject(c, maxJsonBytes);
+      const password = stringField(body, 'password', MAX_PASSWORD_CHARS);
+      const client = c.get('client');
+      await rpc.call(
+        'deleteAccount',
+        { auth: { token: client.sessionToken }, password },
+        client.callOptions(),
+      );
+      clearSessionCookie(c, client.https);
+      return c.body(null, 204);
+    })
+    .put('/api/v1/me/password', async (c) => {
+      const body = await readJsonObject(c, maxJsonBytes);
+      const input = {
+        currentPassword: stringField(body, 'current_password', MAX_PASSWORD_CHARS),
+        newPassword: stringField(body, 'new_password', MAX_PASSWORD_CHARS),
+      };
+      const client = c.get('client');
+      const session = await rpc.call(
+        'changePassword',
+        { auth: { token: client.sessionToken }, ...input },
+        client.callOptions(),
+      );
+      // The old cookie's session has just ended: a cookie client gets the new one.
+      if (client.sessionByCookie) {
+        setSessionCookie(c, session.token, Number(session.expiresAtMs), client.https);
+      }
+      return c.json({ token: session.token });
     })
     .post('/api/v1/logout', async (c) => {
       const client = c.get('client');

@@ -88,7 +88,16 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, log }: PictureRo
         const { user } = await rpc.call('setPicture', { auth: { token }, image }, options);
         return c.json({ user: userJson(user) });
       },
-    );
+    )
+    .delete('/api/v1/me/picture', async (c) => {
+      const client = c.get('client');
+      const { user } = await rpc.call(
+        'removePicture',
+        { auth: { token: client.sessionToken } },
+        client.callOptions(),
+      );
+      return c.json({ user: userJson(user) });
+    });
 }
 
 /** The multipart field `picture`, or else the raw body. */

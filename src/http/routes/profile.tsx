@@ -6,7 +6,7 @@
 import type { Context } from 'hono';
 import type { Logger } from '../../log.ts';
 import type { CallResult } from '../../rpc/client.ts';
-import { pictureTooLarge } from '../../wire/messages.ts';
+import { MESSAGES, pictureTooLarge } from '../../wire/messages.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 import type { BodyRoute } from '../app-deps.ts';
@@ -20,8 +20,8 @@ import {
   takeFlash,
 } from '../flash.ts';
 import { type FormBody, formFile, formText, readForm } from '../form.ts';
-import { MAX_CSRF_CHARS, MAX_NICKNAME_CHARS } from '../limits.ts';
-import { clearSessionCookie } from '../session-cookie.ts';
+import { MAX_CSRF_CHARS, MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS } from '../limits.ts';
+import { clearSessionCookie, setSessionCookie } from '../session-cookie.ts';
 import { formatBytes, MULTIPART_OVERHEAD_BYTES } from '../upload.ts';
 import { ProfilePage } from '../views/profile.tsx';
 import { renderPage } from '../views/render.ts';
@@ -54,7 +54,11 @@ function afterError(
   field: string,
   values: Record<string, string> = {},
 ) {
-  if (err instanceof RpcError && err.code === Status.UNAUTHENTICATED) return loggedOut(c);
+  if (err instanceof RpcError && err.code === Status.UNAUTHENTICATED) {
+    // A wrong confirming password names its field; an ended session names none.
+    if (err.field === '') return loggedOut(c);
+    return back(c, '/profile', { fields: { [err.field]: err.message }, values });
+  }
   const flash = formFlash(err, values, field);
   if (flash === null) throw err;
   return back(c, '/profile', flash);
@@ -62,6 +66,7 @@ function afterError(
 
 export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: ProfileRouteOptions) {
   const tooLarge: Flash = { fields: { picture: pictureTooLarge(formatBytes(maxUploadBytes)) } };
+  const limit = formBodyLimit(maxJsonBytes, { error: MESSAGES.FORM_TOO_LARGE }, '/profile');
   const app = factory.createApp();
   app.onError(errorHandler(log, 'page'));
   return app
@@ -133,5 +138,64 @@ export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: Profil
         }
         return back(c, '/profile', { notice: 'your new picture is saved' });
       },
-    );
+    )
+    .post('/profile/picture/remove', limit, async (c) => {
+      const form = await readForm(c);
+      try {
+        await rpc.call('removePicture', { auth: auth(c, form) }, c.get('client').callOptions());
+      } catch (err) {
+        return afterError(c, err, 'picture');
+      }
+      return back(c, '/profile', { notice: 'your picture is removed' });
+    })
+    .post('/profile/password', limit, async (c) => {
+      const form = await readForm(c);
+      const currentPassword = formText(form, 'current_password', MAX_PASSWORD_CHARS);
+      const newPassword = formText(form, 'new_password', MAX_PASSWORD_CHARS);
+      if (newPassword !== formText(form, 'new_password2', MAX_PASSWORD_CHARS)) {
+        return back(c, '/profile', {
+          fields: { new_password2: 'the two new passwords are not the same' },
+        });
+      }
+      const client = c.get('client');
+      try {
+        const session = await rpc.call(
+          'changePassword',
+          { auth: auth(c, form), currentPassword, newPassword },
+          client.callOptions(),
+        );
+        // Every session ended with the change, this one too: the cookie gets the new one.
+        setSessionCookie(c, session.token, Number(session.expiresAtMs), client.https);
+      } catch (err) {
+        return afterError(c, err, 'new_password');
+      }
+      return back(c, '/profile', {
+        notice: 'your password is changed, and every other session is logged out',
+      });
+    })
+    .post('/profile/logout-all', limit, async (c) => {
+      const form = await readForm(c);
+      try {
+        await rpc.call('logoutAll', { auth: auth(c, form) }, c.get('client').callOptions());
+      } catch (err) {
+        return afterError(c, err, '');
+      }
+      clearSessionCookie(c, c.get('client').https);
+      return back(c, '/login', { notice: 'you are logged out everywhere' });
+    })
+    .post('/profile/delete', limit, async (c) => {
+      const form = await readForm(c);
+      const password = formText(form, 'password', MAX_PASSWORD_CHARS);
+      try {
+        await rpc.call(
+          'deleteAccount',
+          { auth: auth(c, form), password },
+          c.get('client').callOptions(),
+        );
+      } catch (err) {
+        return afterError(c, err, 'password');
+      }
+      clearSessionCookie(c, c.get('client').https);
+      return back(c, '/login', { notice: 'your account is deleted' });
+    });
 }

@@ -102,6 +102,82 @@ export function ProfilePage({ user, csrfToken, rules, flash, maxUpload }: Profil
           </div>
           <button type="submit">Upload picture</button>
         </form>
+        {user.picture ? (
+          <form method="post" action="/profile/picture/remove">
+            <CsrfField token={csrfToken} />
+            <button type="submit" class="quiet">
+              Remove picture
+            </button>
+          </form>
+        ) : null}
+      </section>
+
+      <section aria-labelledby="password-heading">
+        <h2 id="password-heading">Change password</h2>
+        <form method="post" action="/profile/password">
+          <CsrfField token={csrfToken} />
+          <Field
+            name="current_password"
+            label="Current password"
+            type="password"
+            autocomplete="current-password"
+            error={errors.current_password}
+            required
+            autofocus={Boolean(errors.current_password)}
+          />
+          <Field
+            name="new_password"
+            label="New password"
+            type="password"
+            autocomplete="new-password"
+            rule={rules.password}
+            error={errors.new_password}
+            required
+            autofocus={Boolean(errors.new_password)}
+          />
+          <Field
+            name="new_password2"
+            label="New password again"
+            type="password"
+            autocomplete="new-password"
+            error={errors.new_password2}
+            required
+            autofocus={Boolean(errors.new_password2)}
+          />
+          <button type="submit">Change password</button>
+        </form>
+      </section>
+
+      <section aria-labelledby="sessions-heading">
+        <h2 id="sessions-heading">Sessions</h2>
+        <form method="post" action="/profile/logout-all">
+          <CsrfField token={csrfToken} />
+          <p class="hint">Ends every session of this account, on every device, this one too.</p>
+          <button type="submit">Log out everywhere</button>
+        </form>
+      </section>
+
+      <section aria-labelledby="delete-heading">
+        <h2 id="delete-heading">Delete account</h2>
+        <form method="post" action="/profile/delete">
+          <CsrfField token={csrfToken} />
+          <p id="delete-warning">
+            This deletes the account <strong>{user.username}</strong> for good: its profile, its
+            picture and every session. It cannot be undone.
+          </p>
+          <Field
+            name="password"
+            label={`Password of ${user.username}, to confirm`}
+            type="password"
+            autocomplete="current-password"
+            error={errors.password}
+            required
+            autofocus={Boolean(errors.password)}
+          />
+          <button type="submit" class="danger">
+            Delete account {user.username}
+          </button>
+        </form>
       </section>
     </Layout>
   );

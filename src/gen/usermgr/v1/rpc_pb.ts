@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usermgr/v1/rpc.proto.
  */
 export const file_usermgr_v1_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSL3BwoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBInCgRwaW5nGBAgASgLMhcudXNlcm1nci52MS5QaW5nUmVxdWVzdEgAEi8KCHJlZ2lzdGVyGBEgASgLMhsudXNlcm1nci52MS5SZWdpc3RlclJlcXVlc3RIABIpCgVsb2dpbhgSIAEoCzIYLnVzZXJtZ3IudjEuTG9naW5SZXF1ZXN0SAASNAoLZ2V0X3Byb2ZpbGUYEyABKAsyHS51c2VybWdyLnYxLkdldFByb2ZpbGVSZXF1ZXN0SAASPAoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiEudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlcXVlc3RIABIrCgZsb2dvdXQYFSABKAsyGS51c2VybWdyLnYxLkxvZ291dFJlcXVlc3RIABIyCgpsb2dvdXRfYWxsGBYgASgLMhwudXNlcm1nci52MS5Mb2dvdXRBbGxSZXF1ZXN0SAASNAoLc2V0X3BpY3R1cmUYFyABKAsyHS51c2VybWdyLnYxLlNldFBpY3R1cmVSZXF1ZXN0SAASNAoLZ2V0X3BpY3R1cmUYGCABKAsyHS51c2VybWdyLnYxLkdldFBpY3R1cmVSZXF1ZXN0SAASPwoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIi51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1JlcXVlc3RIABI/ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5DcmVhdGVVc2VyUmVxdWVzdEgAEjkKDmFkbWluX2dldF91c2VyGCEgASgLMh8udXNlcm1nci52MS5BZG1pbkdldFVzZXJSZXF1ZXN0SAASPwoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyIi51c2VybWdyLnYxLkFkbWluVXBkYXRlVXNlclJlcXVlc3RIABI/ChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVxdWVzdEgAEj0KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIS51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVxdWVzdEgAEjQKC2FkbWluX2NoZWNrGCUgASgLMh0udXNlcm1nci52MS5BZG1pbkNoZWNrUmVxdWVzdEgAQgYKBGNhbGwiCAoGQ2FuY2VsIvYHCghSZXNwb25zZRIKCgJpZBgBIAEoDRIiCgZzdGF0dXMYAiABKA4yEi51c2VybWdyLnYxLlN0YXR1cxIPCgdtZXNzYWdlGAMgASgJEg0KBWZpZWxkGAQgASgJEhUKDXJldHJ5X2FmdGVyX3MYBSABKA0SKAoEcGluZxgQIAEoCzIYLnVzZXJtZ3IudjEuUGluZ1Jlc3BvbnNlSAASMAoIcmVnaXN0ZXIYESABKAsyHC51c2VybWdyLnYxLlJlZ2lzdGVyUmVzcG9uc2VIABIqCgVsb2dpbhgSIAEoCzIZLnVzZXJtZ3IudjEuTG9naW5SZXNwb25zZUgAEjUKC2dldF9wcm9maWxlGBMgASgLMh4udXNlcm1nci52MS5HZXRQcm9maWxlUmVzcG9uc2VIABI9Cg91cGRhdGVfbmlja25hbWUYFCABKAsyIi51c2VybWdyLnYxLlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2VIABIsCgZsb2dvdXQYFSABKAsyGi51c2VybWdyLnYxLkxvZ291dFJlc3BvbnNlSAASMwoKbG9nb3V0X2FsbBgWIAEoCzIdLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVzcG9uc2VIABI1CgtzZXRfcGljdHVyZRgXIAEoCzIeLnVzZXJtZ3IudjEuU2V0UGljdHVyZVJlc3BvbnNlSAASNQoLZ2V0X3BpY3R1cmUYGCABKAsyHi51c2VybWdyLnYxLkdldFBpY3R1cmVSZXNwb25zZUgAEkAKEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiMudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXNwb25zZUgAEjoKEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjcKDmFkbWluX2dldF91c2VyGCEgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjoKEWFkbWluX3VwZGF0ZV91c2VyGCIgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEkAKEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiMudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXNwb25zZUgAEj4KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIi51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVzcG9uc2VIABI1CgthZG1pbl9jaGVjaxglIAEoCzIeLnVzZXJtZ3IudjEuQWRtaW5DaGVja1Jlc3BvbnNlSABCCAoGcmVzdWx0InkKBFVzZXISDgoCaWQYASABKARCAjABEhAKCHVzZXJuYW1lGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJEg8KB3BpY3R1cmUYBCABKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg11cGRhdGVkX2F0X21zGAYgASgDIkQKC1Nlc3Npb25BdXRoEg0KBXRva2VuGAEgASgJEhcKCmNzcmZfdG9rZW4YAiABKAlIAIgBAUINCgtfY3NyZl90b2tlbiINCgtQaW5nUmVxdWVzdCIhCgxQaW5nUmVzcG9uc2USEQoJc2VydmVyX2lkGAEgASgJIkcKD1JlZ2lzdGVyUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIQCghuaWNrbmFtZRgDIAEoCSIyChBSZWdpc3RlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiYAoMTG9naW5SZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhUKDWN1cnJlbnRfdG9rZW4YAyABKAkSFQoNZGV2aWNlX2Nvb2tpZRgEIAEoCSKPAQoNTG9naW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDEhUKDWRldmljZV9jb29raWUYBSABKAkSIwobZGV2aWNlX2Nvb2tpZV9leHBpcmVzX2F0X21zGAYgASgDSgQIAxAESgQIBBAFUgpjc3JmX3Rva2VuUgR1c2VyIjoKEUdldFByb2ZpbGVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIkgKEkdldFByb2ZpbGVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyEhIKCmNzcmZfdG9rZW4YAiABKAkiUAoVVXBkYXRlTmlja25hbWVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCG5pY2tuYW1lGAIgASgJIjgKFlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciI2Cg1Mb2dvdXRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhAKDkxvZ291dFJlc3BvbnNlIjkKEExvZ291dEFsbFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiEwoRTG9nb3V0QWxsUmVzcG9uc2UiSQoRU2V0UGljdHVyZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSDQoFaW1hZ2UYAiABKAwiNAoSU2V0UGljdHVyZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiIQoRR2V0UGljdHVyZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSI4ChJHZXRQaWN0dXJlUmVzcG9uc2USDAoEZGF0YRgBIAEoDBIUCgxjb250ZW50X3R5cGUYAiABKAkiGAoWR2V0QWNjb3VudFJ1bGVzUmVxdWVzdCKUAQoXR2V0QWNjb3VudFJ1bGVzUmVzcG9uc2USJwoIdXNlcm5hbWUYASABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZRInCghwYXNzd29yZBgCIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCG5pY2tuYW1lGAMgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUiUAoJRmllbGRSdWxlEgwKBHRleHQYASABKAkSEQoJbWluX2NoYXJzGAIgASgNEhEKCW1heF9jaGFycxgDIAEoDRIPCgdwYXR0ZXJuGAQgASgJImMKFkFkbWluQ3JlYXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSEAoIdXNlcm5hbWUYAiABKAkSEAoIcGFzc3dvcmQYAyABKAkSEAoIbmlja25hbWUYBCABKAkiOgoTQWRtaW5HZXRVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiqQEKFkFkbWluVXBkYXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABEhUKCG5pY2tuYW1lGAMgASgJSACIAQESFQoIcGFzc3dvcmQYBCABKAlIAYgBARIVCgh1c2VybmFtZRgFIAEoCUgCiAEBQgsKCV9uaWNrbmFtZUILCglfcGFzc3dvcmRCCwoJX3VzZXJuYW1lIj0KFkFkbWluRGVsZXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABIjMKEUFkbWluVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiGQoXQWRtaW5EZWxldGVVc2VyUmVzcG9uc2UiZAoVQWRtaW5MaXN0VXNlcnNSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg0KBWxpbWl0GAIgASgNEg4KBmN1cnNvchgDIAEoCRIXCg91c2VybmFtZV9wcmVmaXgYBCABKAkiTgoWQWRtaW5MaXN0VXNlcnNSZXNwb25zZRIfCgV1c2VycxgBIAMoCzIQLnVzZXJtZ3IudjEuVXNlchITCgtuZXh0X2N1cnNvchgCIAEoCSJuChFBZG1pbkNoZWNrUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgZhY3Rpb24YAiABKAkSDwoHdXNlcl9pZBgDIAEoCRIjCgdyZWZ1c2FsGAQgASgOMhIudXNlcm1nci52MS5TdGF0dXMiFAoSQWRtaW5DaGVja1Jlc3BvbnNlKo0DCgZTdGF0dXMSFgoSU1RBVFVTX1VOU1BFQ0lGSUVEEAASDQoJU1RBVFVTX09LEAESGwoXU1RBVFVTX0lOVkFMSURfQVJHVU1FTlQQAhIaChZTVEFUVVNfVU5BVVRIRU5USUNBVEVEEAMSHAoYU1RBVFVTX1BFUk1JU1NJT05fREVOSUVEEAQSFAoQU1RBVFVTX05PVF9GT1VORBAFEhkKFVNUQVRVU19BTFJFQURZX0VYSVNUUxAGEhwKGFNUQVRVU19VTlNVUFBPUlRFRF9NRURJQRAHEh0KGVNUQVRVU19SRVNPVVJDRV9FWEhBVVNURUQQCBIYChRTVEFUVVNfVU5JTVBMRU1FTlRFRBAJEhYKElNUQVRVU19VTkFWQUlMQUJMRRAKEhwKGFNUQVRVU19ERUFETElORV9FWENFRURFRBALEhMKD1NUQVRVU19JTlRFUk5BTBAMEhwKGFNUQVRVU19QQVlMT0FEX1RPT19MQVJHRRANEhQKEFNUQVRVU19DQU5DRUxMRUQQDmIGcHJvdG8z");
+  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSKtCQoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBInCgRwaW5nGBAgASgLMhcudXNlcm1nci52MS5QaW5nUmVxdWVzdEgAEi8KCHJlZ2lzdGVyGBEgASgLMhsudXNlcm1nci52MS5SZWdpc3RlclJlcXVlc3RIABIpCgVsb2dpbhgSIAEoCzIYLnVzZXJtZ3IudjEuTG9naW5SZXF1ZXN0SAASNAoLZ2V0X3Byb2ZpbGUYEyABKAsyHS51c2VybWdyLnYxLkdldFByb2ZpbGVSZXF1ZXN0SAASPAoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiEudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlcXVlc3RIABIrCgZsb2dvdXQYFSABKAsyGS51c2VybWdyLnYxLkxvZ291dFJlcXVlc3RIABIyCgpsb2dvdXRfYWxsGBYgASgLMhwudXNlcm1nci52MS5Mb2dvdXRBbGxSZXF1ZXN0SAASNAoLc2V0X3BpY3R1cmUYFyABKAsyHS51c2VybWdyLnYxLlNldFBpY3R1cmVSZXF1ZXN0SAASNAoLZ2V0X3BpY3R1cmUYGCABKAsyHS51c2VybWdyLnYxLkdldFBpY3R1cmVSZXF1ZXN0SAASPwoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIi51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1JlcXVlc3RIABI8Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIS51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVxdWVzdEgAEjoKDmRlbGV0ZV9hY2NvdW50GBsgASgLMiAudXNlcm1nci52MS5EZWxldGVBY2NvdW50UmVxdWVzdEgAEjoKDnJlbW92ZV9waWN0dXJlGBwgASgLMiAudXNlcm1nci52MS5SZW1vdmVQaWN0dXJlUmVxdWVzdEgAEj8KEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMiIudXNlcm1nci52MS5BZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0SAASOQoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHy51c2VybWdyLnYxLkFkbWluR2V0VXNlclJlcXVlc3RIABI/ChFhZG1pbl91cGRhdGVfdXNlchgiIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5VcGRhdGVVc2VyUmVxdWVzdEgAEj8KEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiIudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0SAASPQoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIhLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXF1ZXN0SAASNAoLYWRtaW5fY2hlY2sYJSABKAsyHS51c2VybWdyLnYxLkFkbWluQ2hlY2tSZXF1ZXN0SABCBgoEY2FsbCIICgZDYW5jZWwirwkKCFJlc3BvbnNlEgoKAmlkGAEgASgNEiIKBnN0YXR1cxgCIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzEg8KB21lc3NhZ2UYAyABKAkSDQoFZmllbGQYBCABKAkSFQoNcmV0cnlfYWZ0ZXJfcxgFIAEoDRIoCgRwaW5nGBAgASgLMhgudXNlcm1nci52MS5QaW5nUmVzcG9uc2VIABIwCghyZWdpc3RlchgRIAEoCzIcLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXNwb25zZUgAEioKBWxvZ2luGBIgASgLMhkudXNlcm1nci52MS5Mb2dpblJlc3BvbnNlSAASNQoLZ2V0X3Byb2ZpbGUYEyABKAsyHi51c2VybWdyLnYxLkdldFByb2ZpbGVSZXNwb25zZUgAEj0KD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIiLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXNwb25zZUgAEiwKBmxvZ291dBgVIAEoCzIaLnVzZXJtZ3IudjEuTG9nb3V0UmVzcG9uc2VIABIzCgpsb2dvdXRfYWxsGBYgASgLMh0udXNlcm1nci52MS5Mb2dvdXRBbGxSZXNwb25zZUgAEjUKC3NldF9waWN0dXJlGBcgASgLMh4udXNlcm1nci52MS5TZXRQaWN0dXJlUmVzcG9uc2VIABI1CgtnZXRfcGljdHVyZRgYIAEoCzIeLnVzZXJtZ3IudjEuR2V0UGljdHVyZVJlc3BvbnNlSAASQAoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIy51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1Jlc3BvbnNlSAASPQoPY2hhbmdlX3Bhc3N3b3JkGBogASgLMiIudXNlcm1nci52MS5DaGFuZ2VQYXNzd29yZFJlc3BvbnNlSAASOwoOZGVsZXRlX2FjY291bnQYGyABKAsyIS51c2VybWdyLnYxLkRlbGV0ZUFjY291bnRSZXNwb25zZUgAEjsKDnJlbW92ZV9waWN0dXJlGBwgASgLMiEudXNlcm1nci52MS5SZW1vdmVQaWN0dXJlUmVzcG9uc2VIABI6ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5Vc2VyUmVzcG9uc2VIABI3Cg5hZG1pbl9nZXRfdXNlchghIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5Vc2VyUmVzcG9uc2VIABI6ChFhZG1pbl91cGRhdGVfdXNlchgiIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5Vc2VyUmVzcG9uc2VIABJAChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIjLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVzcG9uc2VIABI+ChBhZG1pbl9saXN0X3VzZXJzGCQgASgLMiIudXNlcm1nci52MS5BZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlSAASNQoLYWRtaW5fY2hlY2sYJSABKAsyHi51c2VybWdyLnYxLkFkbWluQ2hlY2tSZXNwb25zZUgAQggKBnJlc3VsdCJ5CgRVc2VyEg4KAmlkGAEgASgEQgIwARIQCgh1c2VybmFtZRgCIAEoCRIQCghuaWNrbmFtZRgDIAEoCRIPCgdwaWN0dXJlGAQgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBSABKAMSFQoNdXBkYXRlZF9hdF9tcxgGIAEoAyJECgtTZXNzaW9uQXV0aBINCgV0b2tlbhgBIAEoCRIXCgpjc3JmX3Rva2VuGAIgASgJSACIAQFCDQoLX2NzcmZfdG9rZW4iDQoLUGluZ1JlcXVlc3QiIQoMUGluZ1Jlc3BvbnNlEhEKCXNlcnZlcl9pZBgBIAEoCSJHCg9SZWdpc3RlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEAoIbmlja25hbWUYAyABKAkiMgoQUmVnaXN0ZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyImAKDExvZ2luUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIVCg1jdXJyZW50X3Rva2VuGAMgASgJEhUKDWRldmljZV9jb29raWUYBCABKAkijwEKDUxvZ2luUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAxIVCg1kZXZpY2VfY29va2llGAUgASgJEiMKG2RldmljZV9jb29raWVfZXhwaXJlc19hdF9tcxgGIAEoA0oECAMQBEoECAQQBVIKY3NyZl90b2tlblIEdXNlciI6ChFHZXRQcm9maWxlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCJIChJHZXRQcm9maWxlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlchISCgpjc3JmX3Rva2VuGAIgASgJIlAKFVVwZGF0ZU5pY2tuYW1lUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIQCghuaWNrbmFtZRgCIAEoCSI4ChZVcGRhdGVOaWNrbmFtZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiNgoNTG9nb3V0UmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCIQCg5Mb2dvdXRSZXNwb25zZSI5ChBMb2dvdXRBbGxSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhMKEUxvZ291dEFsbFJlc3BvbnNlIm4KFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIYChBjdXJyZW50X3Bhc3N3b3JkGAIgASgJEhQKDG5ld19wYXNzd29yZBgDIAEoCSI+ChZDaGFuZ2VQYXNzd29yZFJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMiTwoURGVsZXRlQWNjb3VudFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSEAoIcGFzc3dvcmQYAiABKAkiFwoVRGVsZXRlQWNjb3VudFJlc3BvbnNlIj0KFFJlbW92ZVBpY3R1cmVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIjcKFVJlbW92ZVBpY3R1cmVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIkkKEVNldFBpY3R1cmVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEg0KBWltYWdlGAIgASgMIjQKElNldFBpY3R1cmVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIiEKEUdldFBpY3R1cmVSZXF1ZXN0EgwKBG5hbWUYASABKAkiOAoSR2V0UGljdHVyZVJlc3BvbnNlEgwKBGRhdGEYASABKAwSFAoMY29udGVudF90eXBlGAIgASgJIhgKFkdldEFjY291bnRSdWxlc1JlcXVlc3QilAEKF0dldEFjY291bnRSdWxlc1Jlc3BvbnNlEicKCHVzZXJuYW1lGAEgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIcGFzc3dvcmQYAiABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZRInCghuaWNrbmFtZRgDIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlIlAKCUZpZWxkUnVsZRIMCgR0ZXh0GAEgASgJEhEKCW1pbl9jaGFycxgCIAEoDRIRCgltYXhfY2hhcnMYAyABKA0SDwoHcGF0dGVybhgEIAEoCSJjChZBZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJEhAKCG5pY2tuYW1lGAQgASgJIjoKE0FkbWluR2V0VXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABIqkBChZBZG1pblVwZGF0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwARIVCghuaWNrbmFtZRgDIAEoCUgAiAEBEhUKCHBhc3N3b3JkGAQgASgJSAGIAQESFQoIdXNlcm5hbWUYBSABKAlIAogBAUILCglfbmlja25hbWVCCwoJX3Bhc3N3b3JkQgsKCV91c2VybmFtZSI9ChZBZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASIzChFBZG1pblVzZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIhkKF0FkbWluRGVsZXRlVXNlclJlc3BvbnNlImQKFUFkbWluTGlzdFVzZXJzUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRINCgVsaW1pdBgCIAEoDRIOCgZjdXJzb3IYAyABKAkSFwoPdXNlcm5hbWVfcHJlZml4GAQgASgJIk4KFkFkbWluTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC51c2VybWdyLnYxLlVzZXISEwoLbmV4dF9jdXJzb3IYAiABKAkibgoRQWRtaW5DaGVja1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoGYWN0aW9uGAIgASgJEg8KB3VzZXJfaWQYAyABKAkSIwoHcmVmdXNhbBgEIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzIhQKEkFkbWluQ2hlY2tSZXNwb25zZSqNAwoGU3RhdHVzEhYKElNUQVRVU19VTlNQRUNJRklFRBAAEg0KCVNUQVRVU19PSxABEhsKF1NUQVRVU19JTlZBTElEX0FSR1VNRU5UEAISGgoWU1RBVFVTX1VOQVVUSEVOVElDQVRFRBADEhwKGFNUQVRVU19QRVJNSVNTSU9OX0RFTklFRBAEEhQKEFNUQVRVU19OT1RfRk9VTkQQBRIZChVTVEFUVVNfQUxSRUFEWV9FWElTVFMQBhIcChhTVEFUVVNfVU5TVVBQT1JURURfTUVESUEQBxIdChlTVEFUVVNfUkVTT1VSQ0VfRVhIQVVTVEVEEAgSGAoUU1RBVFVTX1VOSU1QTEVNRU5URUQQCRIWChJTVEFUVVNfVU5BVkFJTEFCTEUQChIcChhTVEFUVVNfREVBRExJTkVfRVhDRUVERUQQCxITCg9TVEFUVVNfSU5URVJOQUwQDBIcChhTVEFUVVNfUEFZTE9BRF9UT09fTEFSR0UQDRIUChBTVEFUVVNfQ0FOQ0VMTEVEEA5iBnByb3RvMw");
 
 /**
  * @generated from message usermgr.v1.Request
@@ -131,6 +131,24 @@ export type Request = Message<"usermgr.v1.Request"> & {
      */
     value: GetAccountRulesRequest;
     case: "getAccountRules";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.ChangePasswordRequest change_password = 26;
+     */
+    value: ChangePasswordRequest;
+    case: "changePassword";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.DeleteAccountRequest delete_account = 27;
+     */
+    value: DeleteAccountRequest;
+    case: "deleteAccount";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.RemovePictureRequest remove_picture = 28;
+     */
+    value: RemovePictureRequest;
+    case: "removePicture";
   } | {
     /**
      * @generated from field: usermgr.v1.AdminCreateUserRequest admin_create_user = 32;
@@ -296,6 +314,24 @@ export type Response = Message<"usermgr.v1.Response"> & {
      */
     value: GetAccountRulesResponse;
     case: "getAccountRules";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.ChangePasswordResponse change_password = 26;
+     */
+    value: ChangePasswordResponse;
+    case: "changePassword";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.DeleteAccountResponse delete_account = 27;
+     */
+    value: DeleteAccountResponse;
+    case: "deleteAccount";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.RemovePictureResponse remove_picture = 28;
+     */
+    value: RemovePictureResponse;
+    case: "removePicture";
   } | {
     /**
      * @generated from field: usermgr.v1.AdminUserResponse admin_create_user = 32;
@@ -712,6 +748,131 @@ export const LogoutAllResponseSchema: GenMessage<LogoutAllResponse> = /*@__PURE_
   messageDesc(file_usermgr_v1_rpc, 18);
 
 /**
+ * The session's user sets a new password, confirming the current one. Every
+ * other session of the user ends; the response carries the caller's new one.
+ *
+ * @generated from message usermgr.v1.ChangePasswordRequest
+ */
+export type ChangePasswordRequest = Message<"usermgr.v1.ChangePasswordRequest"> & {
+  /**
+   * @generated from field: usermgr.v1.SessionAuth auth = 1;
+   */
+  auth?: SessionAuth | undefined;
+
+  /**
+   * @generated from field: string current_password = 2;
+   */
+  currentPassword: string;
+
+  /**
+   * @generated from field: string new_password = 3;
+   */
+  newPassword: string;
+};
+
+/**
+ * Describes the message usermgr.v1.ChangePasswordRequest.
+ * Use `create(ChangePasswordRequestSchema)` to create a new message.
+ */
+export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 19);
+
+/**
+ * @generated from message usermgr.v1.ChangePasswordResponse
+ */
+export type ChangePasswordResponse = Message<"usermgr.v1.ChangePasswordResponse"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: int64 expires_at_ms = 2;
+   */
+  expiresAtMs: bigint;
+};
+
+/**
+ * Describes the message usermgr.v1.ChangePasswordResponse.
+ * Use `create(ChangePasswordResponseSchema)` to create a new message.
+ */
+export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 20);
+
+/**
+ * The session's user deletes their own account, confirming with the password.
+ *
+ * @generated from message usermgr.v1.DeleteAccountRequest
+ */
+export type DeleteAccountRequest = Message<"usermgr.v1.DeleteAccountRequest"> & {
+  /**
+   * @generated from field: usermgr.v1.SessionAuth auth = 1;
+   */
+  auth?: SessionAuth | undefined;
+
+  /**
+   * @generated from field: string password = 2;
+   */
+  password: string;
+};
+
+/**
+ * Describes the message usermgr.v1.DeleteAccountRequest.
+ * Use `create(DeleteAccountRequestSchema)` to create a new message.
+ */
+export const DeleteAccountRequestSchema: GenMessage<DeleteAccountRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 21);
+
+/**
+ * @generated from message usermgr.v1.DeleteAccountResponse
+ */
+export type DeleteAccountResponse = Message<"usermgr.v1.DeleteAccountResponse"> & {
+};
+
+/**
+ * Describes the message usermgr.v1.DeleteAccountResponse.
+ * Use `create(DeleteAccountResponseSchema)` to create a new message.
+ */
+export const DeleteAccountResponseSchema: GenMessage<DeleteAccountResponse> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 22);
+
+/**
+ * The session's user takes their picture away.
+ *
+ * @generated from message usermgr.v1.RemovePictureRequest
+ */
+export type RemovePictureRequest = Message<"usermgr.v1.RemovePictureRequest"> & {
+  /**
+   * @generated from field: usermgr.v1.SessionAuth auth = 1;
+   */
+  auth?: SessionAuth | undefined;
+};
+
+/**
+ * Describes the message usermgr.v1.RemovePictureRequest.
+ * Use `create(RemovePictureRequestSchema)` to create a new message.
+ */
+export const RemovePictureRequestSchema: GenMessage<RemovePictureRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 23);
+
+/**
+ * @generated from message usermgr.v1.RemovePictureResponse
+ */
+export type RemovePictureResponse = Message<"usermgr.v1.RemovePictureResponse"> & {
+  /**
+   * @generated from field: usermgr.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message usermgr.v1.RemovePictureResponse.
+ * Use `create(RemovePictureResponseSchema)` to create a new message.
+ */
+export const RemovePictureResponseSchema: GenMessage<RemovePictureResponse> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 24);
+
+/**
  * @generated from message usermgr.v1.SetPictureRequest
  */
 export type SetPictureRequest = Message<"usermgr.v1.SetPictureRequest"> & {
@@ -733,7 +894,7 @@ export type SetPictureRequest = Message<"usermgr.v1.SetPictureRequest"> & {
  * Use `create(SetPictureRequestSchema)` to create a new message.
  */
 export const SetPictureRequestSchema: GenMessage<SetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 19);
+  messageDesc(file_usermgr_v1_rpc, 25);
 
 /**
  * @generated from message usermgr.v1.SetPictureResponse
@@ -750,7 +911,7 @@ export type SetPictureResponse = Message<"usermgr.v1.SetPictureResponse"> & {
  * Use `create(SetPictureResponseSchema)` to create a new message.
  */
 export const SetPictureResponseSchema: GenMessage<SetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 20);
+  messageDesc(file_usermgr_v1_rpc, 26);
 
 /**
  * @generated from message usermgr.v1.GetPictureRequest
@@ -769,7 +930,7 @@ export type GetPictureRequest = Message<"usermgr.v1.GetPictureRequest"> & {
  * Use `create(GetPictureRequestSchema)` to create a new message.
  */
 export const GetPictureRequestSchema: GenMessage<GetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 21);
+  messageDesc(file_usermgr_v1_rpc, 27);
 
 /**
  * @generated from message usermgr.v1.GetPictureResponse
@@ -791,7 +952,7 @@ export type GetPictureResponse = Message<"usermgr.v1.GetPictureResponse"> & {
  * Use `create(GetPictureResponseSchema)` to create a new message.
  */
 export const GetPictureResponseSchema: GenMessage<GetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 22);
+  messageDesc(file_usermgr_v1_rpc, 28);
 
 /**
  * @generated from message usermgr.v1.GetAccountRulesRequest
@@ -804,7 +965,7 @@ export type GetAccountRulesRequest = Message<"usermgr.v1.GetAccountRulesRequest"
  * Use `create(GetAccountRulesRequestSchema)` to create a new message.
  */
 export const GetAccountRulesRequestSchema: GenMessage<GetAccountRulesRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 23);
+  messageDesc(file_usermgr_v1_rpc, 29);
 
 /**
  * What the TCP server accepts as a username, password and nickname, so that
@@ -835,7 +996,7 @@ export type GetAccountRulesResponse = Message<"usermgr.v1.GetAccountRulesRespons
  * Use `create(GetAccountRulesResponseSchema)` to create a new message.
  */
 export const GetAccountRulesResponseSchema: GenMessage<GetAccountRulesResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 24);
+  messageDesc(file_usermgr_v1_rpc, 30);
 
 /**
  * @generated from message usermgr.v1.FieldRule
@@ -874,7 +1035,7 @@ export type FieldRule = Message<"usermgr.v1.FieldRule"> & {
  * Use `create(FieldRuleSchema)` to create a new message.
  */
 export const FieldRuleSchema: GenMessage<FieldRule> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 25);
+  messageDesc(file_usermgr_v1_rpc, 31);
 
 /**
  * Admin calls carry the operator's bearer token; the TCP server checks it.
@@ -908,7 +1069,7 @@ export type AdminCreateUserRequest = Message<"usermgr.v1.AdminCreateUserRequest"
  * Use `create(AdminCreateUserRequestSchema)` to create a new message.
  */
 export const AdminCreateUserRequestSchema: GenMessage<AdminCreateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 26);
+  messageDesc(file_usermgr_v1_rpc, 32);
 
 /**
  * @generated from message usermgr.v1.AdminGetUserRequest
@@ -930,7 +1091,7 @@ export type AdminGetUserRequest = Message<"usermgr.v1.AdminGetUserRequest"> & {
  * Use `create(AdminGetUserRequestSchema)` to create a new message.
  */
 export const AdminGetUserRequestSchema: GenMessage<AdminGetUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 27);
+  messageDesc(file_usermgr_v1_rpc, 33);
 
 /**
  * @generated from message usermgr.v1.AdminUpdateUserRequest
@@ -969,7 +1130,7 @@ export type AdminUpdateUserRequest = Message<"usermgr.v1.AdminUpdateUserRequest"
  * Use `create(AdminUpdateUserRequestSchema)` to create a new message.
  */
 export const AdminUpdateUserRequestSchema: GenMessage<AdminUpdateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 28);
+  messageDesc(file_usermgr_v1_rpc, 34);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserRequest
@@ -991,7 +1152,7 @@ export type AdminDeleteUserRequest = Message<"usermgr.v1.AdminDeleteUserRequest"
  * Use `create(AdminDeleteUserRequestSchema)` to create a new message.
  */
 export const AdminDeleteUserRequestSchema: GenMessage<AdminDeleteUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 29);
+  messageDesc(file_usermgr_v1_rpc, 35);
 
 /**
  * @generated from message usermgr.v1.AdminUserResponse
@@ -1008,7 +1169,7 @@ export type AdminUserResponse = Message<"usermgr.v1.AdminUserResponse"> & {
  * Use `create(AdminUserResponseSchema)` to create a new message.
  */
 export const AdminUserResponseSchema: GenMessage<AdminUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 30);
+  messageDesc(file_usermgr_v1_rpc, 36);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserResponse
@@ -1021,7 +1182,7 @@ export type AdminDeleteUserResponse = Message<"usermgr.v1.AdminDeleteUserRespons
  * Use `create(AdminDeleteUserResponseSchema)` to create a new message.
  */
 export const AdminDeleteUserResponseSchema: GenMessage<AdminDeleteUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 31);
+  messageDesc(file_usermgr_v1_rpc, 37);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersRequest
@@ -1057,7 +1218,7 @@ export type AdminListUsersRequest = Message<"usermgr.v1.AdminListUsersRequest"> 
  * Use `create(AdminListUsersRequestSchema)` to create a new message.
  */
 export const AdminListUsersRequestSchema: GenMessage<AdminListUsersRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 32);
+  messageDesc(file_usermgr_v1_rpc, 38);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersResponse
@@ -1081,7 +1242,7 @@ export type AdminListUsersResponse = Message<"usermgr.v1.AdminListUsersResponse"
  * Use `create(AdminListUsersResponseSchema)` to create a new message.
  */
 export const AdminListUsersResponseSchema: GenMessage<AdminListUsersResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 33);
+  messageDesc(file_usermgr_v1_rpc, 39);
 
 /**
  * Sent instead of an admin call when the HTTP server refuses the request's
@@ -1125,7 +1286,7 @@ export type AdminCheckRequest = Message<"usermgr.v1.AdminCheckRequest"> & {
  * Use `create(AdminCheckRequestSchema)` to create a new message.
  */
 export const AdminCheckRequestSchema: GenMessage<AdminCheckRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 34);
+  messageDesc(file_usermgr_v1_rpc, 40);
 
 /**
  * @generated from message usermgr.v1.AdminCheckResponse
@@ -1138,7 +1299,7 @@ export type AdminCheckResponse = Message<"usermgr.v1.AdminCheckResponse"> & {
  * Use `create(AdminCheckResponseSchema)` to create a new message.
  */
 export const AdminCheckResponseSchema: GenMessage<AdminCheckResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 35);
+  messageDesc(file_usermgr_v1_rpc, 41);
 
 /**
  * The outcome of a call. Closed: both servers know every value, and the HTTP
