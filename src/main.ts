@@ -12,13 +12,13 @@
  * launcher dies, however it dies) and checks that nothing else listens there.
  */
 import type { Subprocess } from 'bun';
+import { loadLauncherConfig } from './config/launcher-config.ts';
 import {
   announceWhenReady,
   EXIT_STARTUP_FAILED,
   loadConfigOrExit,
   requireFreePorts,
 } from './process.ts';
-import { loadLauncherConfig } from './config/launcher-config.ts';
 
 const config = loadConfigOrExit(() => loadLauncherConfig());
 const bun = process.execPath;
