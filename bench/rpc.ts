@@ -1,13 +1,16 @@
 /**
- * `npm run bench:rpc -- [--duration 10] [--concurrency 1000] [--sockets 2] [--runs 3]`
+ * `npm run bench:rpc -- [--duration 10] [--concurrency 1000] [--sockets 2] [--runs 3] [--signal]`
  *
  * Round trips per second through the pool to a TCP server (Ping), closed
  * loop: `concurrency` callers each send the next Ping as soon as the last one
  * is answered. The TCP server runs as its own process, as in production, so
  * the two processes share the machine's cores the way they would for real.
  * Prints a summary per run and, last, one JSON line with the median run.
+ * With --signal every call carries an AbortSignal of its own, as the HTTP
+ * server's calls carry their request's (the cost of cancellation support).
  */
 import { parseArgs } from 'node:util';
+import { createLogger } from '../src/log.ts';
 import { createRpcClient } from '../src/rpc/client.ts';
 import { Pool } from '../src/rpc/pool.ts';
 import { latencySummary } from './stats.ts';
@@ -19,6 +22,7 @@ const { values } = parseArgs({
     sockets: { type: 'string', default: '2' },
     runs: { type: 'string', default: '3' },
     port: { type: 'string', default: '19390' },
+    signal: { type: 'boolean', default: false },
   },
 });
 const durationS = Number(values.duration);
@@ -32,17 +36,20 @@ const server = Bun.spawn([process.execPath, `${import.meta.dir}/../src/tcp/main.
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 
-const pool = new Pool({
-  addresses: [`127.0.0.1:${port}`],
-  socketsPerAddress: sockets,
-  maxInFlightPerSocket: 8192,
-  maxWaiting: 100_000,
-  maxQueuedBytesPerSocket: 64 << 20,
-  maxFrameBytes: 8 << 20,
-  connectTimeoutMs: 2000,
-  backoffBaseMs: 20,
-  backoffMaxMs: 500,
-});
+const pool = new Pool(
+  {
+    addresses: [`127.0.0.1:${port}`],
+    socketsPerAddress: sockets,
+    maxInFlightPerSocket: 8192,
+    maxWaiting: 100_000,
+    maxQueuedBytesPerSocket: 64 << 20,
+    maxFrameBytes: 8 << 20,
+    connectTimeoutMs: 2000,
+    backoffBaseMs: 20,
+    backoffMaxMs: 500,
+  },
+  createLogger('bench-rpc', 'warn'),
+);
 const rpc = createRpcClient(pool, 5000);
 
 async function waitForServer(): Promise<void> {
@@ -67,7 +74,7 @@ async function run(seconds: number) {
     while (performance.now() < end) {
       const t0 = performance.now();
       try {
-        await rpc.call('ping', {});
+        await rpc.call('ping', {}, values.signal ? { signal: new AbortController().signal } : {});
         latencies.push(performance.now() - t0);
       } catch {
         errors++;
@@ -94,6 +101,7 @@ try {
   console.log(
     JSON.stringify({
       scenario: 'rpc-ping',
+      signal: values.signal,
       concurrency,
       sockets,
       duration_s: durationS,

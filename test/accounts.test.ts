@@ -1,9 +1,11 @@
 /**
  * Accounts on the real stack: TCP server + HTTP server, MariaDB and Redis.
  */
+
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import { SessionTokens } from '../src/core/session-tokens.ts';
 import type { UserJson } from '../src/http/user-json.ts';
+import { Deadline } from '../src/lib/deadline.ts';
 import { bearer, jsonInit, type Stack, startStack } from './fixture.ts';
 
 /** Every JSON answer of the API, loosely: each test reads the part it expects. */
@@ -191,10 +193,7 @@ describe('integration: accounts over MariaDB and Redis', () => {
     expect(counts.verify - before).toBe(2);
 
     // A new password means a new stored hash: the old password's entry can never match.
-    const newHash = await stack.tcp.passwords.hash(
-      'brand new password',
-      performance.now() + 10_000,
-    );
+    const newHash = await stack.tcp.passwords.hash('brand new password', Deadline.after(10_000));
     await stack.tcp.store.updatePassword(body.user.id, newHash, Date.now(), false);
     await stack.tcp.users.invalidate(username);
     before = counts.verify;
@@ -245,13 +244,13 @@ describe('integration: accounts over MariaDB and Redis', () => {
     const { counts } = stack.tcp.users;
     const reads = counts.storeReads;
     const found = await Promise.all(
-      Array.from({ length: 100 }, () => stack.tcp.users.find(username, performance.now() + 5000)),
+      Array.from({ length: 100 }, () => stack.tcp.users.find(username, Deadline.after(5000))),
     );
     expect(found.every((u) => u?.id === row.id)).toBe(true);
     expect(counts.storeReads - reads).toBe(1);
     await Bun.sleep(20); // the cache write is not awaited by find()
     const hits = counts.hits;
-    expect((await stack.tcp.users.find(username, performance.now() + 5000))?.id).toBe(row.id);
+    expect((await stack.tcp.users.find(username, Deadline.after(5000)))?.id).toBe(row.id);
     expect(counts.hits - hits).toBe(1);
     expect(counts.storeReads - reads).toBe(1);
   });

@@ -8,9 +8,11 @@
  * exactly once, in order; a user deleted before the walk reaches it is not
  * listed, one created ahead of the cursor is; nothing else appears.
  */
+
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import mysql from 'mysql2/promise';
 import type { AdminUserJson } from '../src/http/user-json.ts';
+import { Deadline } from '../src/lib/deadline.ts';
 import type { UserRow } from '../src/store/port.ts';
 import { PASSWORD, type Stack, startStack } from './fixture.ts';
 
@@ -28,7 +30,7 @@ const gapsUsed = new Set<bigint>();
 
 beforeAll(async () => {
   stack = await startStack({ store: 'mysql', redis: true, env: { ADMIN_TOKEN: TOKEN } });
-  passwordHash = await stack.tcp.passwords.hash('seeded password', performance.now() + 10_000);
+  passwordHash = await stack.tcp.passwords.hash('seeded password', Deadline.after(10_000));
   const db = await mysql.createConnection({ uri: stack.config.mysql.url });
   try {
     const now = Date.now();

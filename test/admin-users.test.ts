@@ -3,9 +3,11 @@
  * Redis, with ADMIN_TOKEN set. Every answer is also checked against the
  * OpenAPI document.
  */
+
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import pino from 'pino';
 import type { AdminUserJson } from '../src/http/user-json.ts';
+import { Deadline } from '../src/lib/deadline.ts';
 import { bearer, jsonInit, type Stack, startStack } from './fixture.ts';
 import { expectDescribed } from './support/openapi.ts';
 
@@ -82,7 +84,7 @@ async function cacheableUser(): Promise<{ id: string; username: string }> {
     id: String(BigInt(now) * 1000n + BigInt(counter)),
     username: uniqueName(),
     nickname: 'cached',
-    passwordHash: await stack.tcp.passwords.hash(PASSWORD, performance.now() + 10_000),
+    passwordHash: await stack.tcp.passwords.hash(PASSWORD, Deadline.after(10_000)),
     picture: '',
     sessionsValidAfterMs: 0,
     createdAtMs: now,
@@ -97,7 +99,7 @@ async function expectCached(username: string): Promise<void> {
   const { counts } = stack.tcp.users;
   for (let i = 0; i < 50; i++) {
     const hits = counts.hits;
-    await stack.tcp.users.find(username, performance.now() + 1000);
+    await stack.tcp.users.find(username, Deadline.after(1000));
     if (counts.hits > hits) return;
     await Bun.sleep(10); // the cache write after a miss is not awaited
   }

@@ -6,7 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import { createRedisCache } from '../src/cache/redis.ts';
 import { silentLogger } from '../src/log.ts';
 import { bearer, jsonInit, type Stack, signUp, startStack } from './fixture.ts';
-import { type PrivateRedis, startPrivateRedis, uniquePrefix } from './support/redis.ts';
+import {
+  loadedShards,
+  type PrivateRedis,
+  startPrivateRedis,
+  uniquePrefix,
+} from './support/redis.ts';
 
 let redis: PrivateRedis;
 let stack: Stack;
@@ -63,7 +68,7 @@ describe('integration: cache outage', () => {
     // A restarted Redis must not bring the logged-out token back.
     expect(await status('/api/v1/me', bearer(other))).toBe(401);
     const reloaded = await eventually(
-      async () => (await redis.client().exists(`${stack.config.redis.keyPrefix}rv:loaded`)) === 1,
+      async () => (await loadedShards(redis.client(), stack.config.redis.keyPrefix)) > 0,
       3000,
     );
     expect(reloaded).toBe(true);

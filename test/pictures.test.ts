@@ -9,8 +9,10 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { UserJson } from '../src/http/user-json.ts';
+import { createLogger } from '../src/log.ts';
 import { jsonInit, type Stack, startStack } from './fixture.ts';
 import { startFakeS3 } from './media/fake-s3.ts';
+import { rawHttp } from './support/hostile-http.ts';
 import { BLUE, near, pixel, png, pngBomb, RED, rotatedJpeg } from './support/images.ts';
 
 interface Answer {
@@ -188,8 +190,11 @@ describe('integration: pictures over MariaDB, Redis and the local store', () => 
     expect(res.status).toBe(401);
   });
 
+  // Real decodes at the lowest priority: on a busy machine they wait for every other process.
   it('should refuse extra uploads at once with 429 and Retry-After when processing is saturated', async () => {
-    const busy = await startStack({ env: { PICTURE_CONCURRENCY: '1', PICTURE_QUEUE: '1' } });
+    const busy = await startStack({
+      env: { PICTURE_CONCURRENCY: '1', PICTURE_QUEUE: '1', PICTURE_UPLOAD_BURST: '100' },
+    });
     try {
       const username = 'busy_user';
       const password = 'correct horse battery';
@@ -216,6 +221,53 @@ describe('integration: pictures over MariaDB, Redis and the local store', () => 
       expect(refused?.headers.get('retry-after')).toBe('1');
     } finally {
       await busy.stop();
+    }
+  }, 20_000);
+});
+
+describe('integration: an upload is checked before its body is read', () => {
+  it('should answer an upload with no session, or an invalid one, with 401 before the body is sent', async () => {
+    for (const auth of ['', 'Authorization: Bearer not-a-token\r\n']) {
+      const head =
+        `PUT /api/v1/me/picture HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: image/png\r\n` +
+        'Content-Length: 5000000\r\n\r\n';
+      // The head alone: no answer until the body is sent would be a timeout here.
+      const sent = await rawHttp(stack.url, [head], { answerWithinMs: 3000 });
+      sent.end();
+      expect([auth, sent.answer.status, sent.answer.message]).toEqual([
+        auth,
+        401,
+        'not logged in, or the session has ended',
+      ]);
+    }
+  });
+
+  it('should count a client that hangs up mid-upload as its own class (499), logged at debug', async () => {
+    const lines: string[] = [];
+    const log = createLogger('test', 'debug', { write: (line: string) => void lines.push(line) });
+    const logged = await startStack({ log });
+    try {
+      const token = await newUserOn(logged);
+      const { hostname, port } = new URL(logged.url);
+      const socket = await Bun.connect({ hostname, port: Number(port), socket: { data() {} } });
+      socket.write(
+        `PUT /api/v1/me/picture HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
+          `Content-Type: image/png\r\nContent-Length: 1000000\r\n\r\n${'x'.repeat(64 * 1024)}`,
+      );
+      await Bun.sleep(300);
+      socket.terminate(); // hang up with most of the body unsent
+      const entries = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      const until = performance.now() + 3000;
+      while (!entries().some((e) => e.msg === 'request' && e.route === '/api/v1/me/picture')) {
+        if (performance.now() > until) throw new Error('the upload was never logged');
+        await Bun.sleep(20);
+      }
+      const upload = entries().find((e) => e.msg === 'request' && e.route === '/api/v1/me/picture');
+      expect([upload?.status, upload?.level]).toEqual([499, 20]);
+      expect(entries().some((e) => e.msg === 'client left during the upload')).toBe(true);
+      expect(entries().filter((e) => (e.level as number) >= 50)).toEqual([]);
+    } finally {
+      await logged.stop();
     }
   });
 });
@@ -264,6 +316,14 @@ describe('integration: pictures in S3 (a fake S3 that checks signatures)', () =>
     }
   });
 });
+
+async function newUserOn(on: Stack): Promise<string> {
+  const username = `pic_${Date.now().toString(36)}_${counter++}`;
+  const password = 'correct horse battery';
+  await on.fetch('/open_api/v1/register', jsonInit('POST', { username, password }));
+  const res = await on.fetch('/open_api/v1/authenticate', jsonInit('POST', { username, password }));
+  return ((await res.json()) as Answer).token;
+}
 
 /** GET with the path exactly as given; resolves to the status line. */
 async function rawGet(path: string): Promise<string> {

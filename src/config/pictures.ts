@@ -9,18 +9,30 @@ export const pictureVariables = {
     max: 268_402_689,
     doc: 'images announcing more pixels are refused before decoding',
   }),
+  // Not one per core: each image process costs memory (see docs/DESIGN.md, Data).
   concurrency: int('PICTURE_CONCURRENCY', {
-    default: navigator.hardwareConcurrency || 2,
+    default: 2,
     min: 1,
     max: 1024,
-    computed: true,
-    doc: 'images processed at once (default: the number of cores)',
+    doc: 'image processes decoding at once (each may hold up to 160 MiB)',
   }),
   maxWaiting: int('PICTURE_QUEUE', {
     default: 32,
     min: 0,
     max: 100_000,
     doc: 'images waiting; beyond, 429',
+  }),
+  uploadBurst: int('PICTURE_UPLOAD_BURST', {
+    default: 10,
+    min: 1,
+    max: 1_000_000,
+    doc: 'picture uploads one user may make at once before the rate applies',
+  }),
+  uploadsPerMinute: int('PICTURE_UPLOADS_PER_MINUTE', {
+    default: 2,
+    min: 1,
+    max: 1_000_000,
+    doc: 'picture uploads per user and minute, after the burst; beyond, 429',
   }),
   /**
    * This TCP server is one of several: pictures must go to a store they all

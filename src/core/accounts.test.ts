@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
 import { openStore } from '../store/open.ts';
@@ -80,7 +81,7 @@ function servicesOver(store: UserStore, passwords: Passwords) {
   return { accounts, store, passwords, clock, limits };
 }
 
-const deadline = () => performance.now() + 10_000;
+const deadline = () => Deadline.after(10_000);
 const input = (username: string, password = 'correct horse', nickname = '') => ({
   username,
   password,
@@ -242,5 +243,48 @@ describe('unit: Accounts (SQLite store, no cache)', () => {
       .catch((err: { code: Status }) => err.code);
     expect(wrong).toBe(Status.UNAUTHENTICATED);
     expect((await limits.peekUser('queued_out')).failures).toBe(1);
+  });
+
+  it('should keep a shared verification for the logins still waiting when the one that started it hangs up', async () => {
+    // Real argon2 cost: the blocker's hash must outlast the queueing of the others.
+    const { accounts, passwords } = await services({
+      memoryKiB: 19_456,
+      timeCost: 2,
+      concurrency: 1,
+      maxWaiting: 8,
+    });
+    const queued = async () => {
+      const until = performance.now() + 5000;
+      while (passwords.queueDepth < 1 && performance.now() < until) await Bun.sleep(1);
+      expect(passwords.queueDepth).toBe(1);
+    };
+    await accounts.register(input('shared_1'), deadline());
+    await accounts.register(input('blocker_1'), deadline());
+    // The only thread is busy, so the shared verification waits in the queue.
+    const busy = accounts.login(input('blocker_1'), deadline());
+    const starter = deadline();
+    const first = accounts
+      .login(input('shared_1'), starter)
+      .catch((err: { code: Status }) => err.code);
+    const second = accounts.login(input('shared_1'), deadline());
+    await queued();
+    await Bun.sleep(5); // both logins have joined the one queued verification
+    starter.cancel();
+    expect((await second).user.username).toBe('shared_1');
+    await first; // settles with the shared verdict; the server drops the answer of a caller gone
+    await busy;
+    expect(passwords.counts.cancelled).toBe(0);
+
+    // Every caller gone: the verification is dropped unstarted.
+    const blocked = accounts.login(input('blocker_1', 'wrong horse'), deadline()).catch(() => {});
+    const alone = deadline();
+    const dropped = accounts
+      .login(input('shared_1', 'other horse'), alone)
+      .catch((err: { code: Status }) => err.code);
+    await queued();
+    alone.cancel();
+    expect(await dropped).toBe(Status.CANCELLED);
+    await blocked;
+    expect(passwords.counts.cancelled).toBe(1);
   });
 });

@@ -2,6 +2,7 @@
  * Accounts: sign-up, login, sessions and profile. The one place where these
  * decisions are made; the TCP server calls it, the HTTP server never does.
  */
+import { Deadline, SharedDeadline } from '../lib/deadline.ts';
 import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
@@ -53,6 +54,8 @@ export class Accounts {
   private readonly now: () => number;
   /** Slow verifications under way, by credential memo key (see login). */
   private readonly verifications = new SingleFlight<boolean>();
+  /** The deadline of each verification under way, which its joiners join. */
+  private readonly verificationDeadlines = new Map<string, SharedDeadline>();
 
   constructor(private readonly deps: AccountsDeps) {
     this.now = deps.now ?? Date.now;
@@ -60,7 +63,7 @@ export class Accounts {
 
   async register(
     input: { username: string; password: string; nickname: string },
-    deadline: number,
+    deadline: Deadline,
     clientIp = '',
   ): Promise<UserRow> {
     const { passwords, limits } = this.deps;
@@ -79,7 +82,7 @@ export class Accounts {
    */
   async login(
     input: { username: string; password: string; currentToken?: string },
-    deadline: number,
+    deadline: Deadline,
     clientIp = '',
   ): Promise<LoginResult> {
     const { users, memo, limits } = this.deps;
@@ -104,10 +107,27 @@ export class Accounts {
     } else {
       // No await between the memo check and joining: a flight is remembered
       // in the memo before it ends, so every credential costs one slow hash.
-      const verified = await this.verifications.run(
-        owner ? `owner:${credential}` : credential,
-        () => this.verifySlowly(user, username, password, credential, owner, clientIp, deadline),
-      );
+      const key = owner ? `owner:${credential}` : credential;
+      const joined = this.verificationDeadlines.get(key);
+      // Every caller of a flight already left: it is being dropped, start anew.
+      if (joined?.deadline.cancelled) this.verifications.forget(key);
+      else joined?.join(deadline);
+      const verified = await this.verifications.run(key, () => {
+        const shared = new SharedDeadline(deadline);
+        this.verificationDeadlines.set(key, shared);
+        return this.verifySlowly(
+          user,
+          username,
+          password,
+          credential,
+          owner,
+          clientIp,
+          shared.deadline,
+        ).finally(() => {
+          if (this.verificationDeadlines.get(key) === shared)
+            this.verificationDeadlines.delete(key);
+        });
+      });
       if (!verified || user === null) throw invalidCredentials();
     }
     // Strictly after sessions_valid_after, so that a login right after
@@ -121,8 +141,9 @@ export class Accounts {
    * The slow hash of a credential the memo did not know, run once for all
    * its concurrent logins and counted as one attempt: admitted (in flight)
    * before, settled after as a failure or a success. It runs under the
-   * deadline of the login that started it; one caller hanging up must not
-   * end it for the others that joined.
+   * deadline of the login that started it, cancelled only when every login
+   * that joined it is gone (SharedDeadline): one caller hanging up must not
+   * end it for the others.
    */
   private async verifySlowly(
     user: UserRow | null,
@@ -131,7 +152,7 @@ export class Accounts {
     credential: string,
     owner: boolean,
     clientIp: string,
-    deadline: number,
+    deadline: Deadline,
   ): Promise<boolean> {
     const { passwords, memo, limits } = this.deps;
     // Only attempts that cost a slow hash are admitted and counted: one the
@@ -140,7 +161,7 @@ export class Accounts {
     const attempt = await limits.admitSlowAttempt(
       owner ? null : username,
       clientIp,
-      deadline - performance.now(),
+      deadline.remainingMs(),
     );
     let verified: boolean;
     try {
@@ -164,7 +185,7 @@ export class Accounts {
   private async holdsSessionOf(
     token: string,
     username: string,
-    deadline: number,
+    deadline: Deadline,
   ): Promise<boolean> {
     if (token === '') return false;
     try {
@@ -180,7 +201,7 @@ export class Accounts {
    * user's sessions_valid_after, not revoked, and, for form posts, with the
    * session's anti-CSRF token.
    */
-  async authenticate(auth: SessionAuth, deadline: number): Promise<Session> {
+  async authenticate(auth: SessionAuth, deadline: Deadline): Promise<Session> {
     const { tokens, users, revocations } = this.deps;
     const now = this.now();
     const claims = tokens.verify(auth.token, now);
@@ -208,13 +229,13 @@ export class Accounts {
 
   async profile(
     auth: SessionAuth,
-    deadline: number,
+    deadline: Deadline,
   ): Promise<{ user: UserRow; csrfToken: string }> {
     const { user, claims } = await this.authenticate(auth, deadline);
     return { user, csrfToken: this.deps.tokens.csrfToken(claims.sessionId) };
   }
 
-  async updateNickname(auth: SessionAuth, nickname: string, deadline: number): Promise<UserRow> {
+  async updateNickname(auth: SessionAuth, nickname: string, deadline: Deadline): Promise<UserRow> {
     const { user } = await this.authenticate(auth, deadline);
     const value = valid(checkNickname(nickname), 'nickname');
     const updated = await this.deps.store.updateNickname(user.id, value, this.now());
@@ -223,7 +244,7 @@ export class Accounts {
     return updated;
   }
 
-  async logout(auth: SessionAuth, deadline: number): Promise<void> {
+  async logout(auth: SessionAuth, deadline: Deadline): Promise<void> {
     const { claims } = await this.authenticate(auth, deadline);
     await this.deps.revocations.revoke(
       claims.sessionId,
@@ -234,7 +255,7 @@ export class Accounts {
   }
 
   /** Ends every session of the user, this one included. */
-  async logoutAll(auth: SessionAuth, deadline: number): Promise<void> {
+  async logoutAll(auth: SessionAuth, deadline: Deadline): Promise<void> {
     const { user } = await this.authenticate(auth, deadline);
     await this.deps.store.endSessions(user.id, this.now());
     await this.deps.users.invalidate(user.username);
@@ -244,7 +265,7 @@ export class Accounts {
   private rehash(user: UserRow, password: string): void {
     const { passwords, store, users, log } = this.deps;
     passwords
-      .hash(password, performance.now() + REHASH_BUDGET_MS)
+      .hash(password, Deadline.after(REHASH_BUDGET_MS))
       .then((fresh) => store.replacePasswordHash(user.id, user.passwordHash, fresh))
       .then((replaced) => (replaced ? users.invalidate(user.username) : undefined))
       .catch((err) =>

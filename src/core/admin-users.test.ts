@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
 import { openStore } from '../store/open.ts';
@@ -113,7 +114,7 @@ const caller = (token = TOKEN): AdminCaller => ({
   requestId: 'req-1',
   clientIp: '192.0.2.7',
 });
-const deadline = () => performance.now() + 10_000;
+const deadline = () => Deadline.after(10_000);
 /**
  * What `promise` rejects with, or null. For calls that run a slow hash:
  * bun:test's expect(promise).rejects (Bun 1.4.5) does not deliver messages
@@ -311,7 +312,7 @@ describe('unit: AdminUsers', () => {
     /** Hashes until told the queue is full. */
     class Saturating extends Passwords {
       full = false;
-      override hash(password: string, deadline: number): Promise<string> {
+      override hash(password: string, deadline: Deadline): Promise<string> {
         if (this.full) return Promise.reject(new RpcError(Status.RESOURCE_EXHAUSTED, 'busy'));
         return super.hash(password, deadline);
       }

@@ -16,6 +16,7 @@
  *   pages are in id order, or in username order with a prefix, and a cursor
  *   carries the last key of its page (user-pages.ts, list-cursor.ts).
  */
+import type { Deadline } from '../lib/deadline.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
 import { MESSAGES } from '../wire/messages.ts';
@@ -85,7 +86,7 @@ export class AdminUsers {
   create(
     caller: AdminCaller,
     input: { username: string; password: string; nickname: string },
-    deadline: number,
+    deadline: Deadline,
   ): Promise<UserRow> {
     return this.audited(caller, 'create', {}, async (note) => {
       // The audit line names the user as soon as the name is valid.
@@ -110,7 +111,7 @@ export class AdminUsers {
     caller: AdminCaller,
     id: string,
     changes: UserChanges,
-    deadline: number,
+    deadline: Deadline,
   ): Promise<UserRow> {
     const fields = Object.entries(changes)
       .filter(([, value]) => value !== undefined)

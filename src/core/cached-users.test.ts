@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import type { Cache } from '../cache/port.ts';
+import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
@@ -100,7 +101,7 @@ function setup(
   return { store, users, cache };
 }
 
-const soon = () => performance.now() + 1000;
+const soon = () => Deadline.after(1000);
 
 describe('unit: CachedUsers', () => {
   it('should read the store once, then serve the cached record exactly', async () => {

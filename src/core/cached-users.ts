@@ -13,10 +13,12 @@
  *   concurrency cap (`bypass`), and a refusal is UNAVAILABLE, not a pile-up;
  *   invalidations that could not be written are written when it recovers.
  */
+
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { Cache } from '../cache/port.ts';
 import { type UserRecord, UserRecordSchema } from '../gen/usermgr/v1/record_pb.ts';
-import type { Semaphore } from '../lib/semaphore.ts';
+import type { Deadline } from '../lib/deadline.ts';
+import type { Refusal, Semaphore } from '../lib/semaphore.ts';
 import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
@@ -53,7 +55,7 @@ export class CachedUsers {
   }
 
   /** The user with this username (case-insensitively), or null. */
-  find(username: string, deadline: number): Promise<UserRow | null> {
+  find(username: string, deadline: Deadline): Promise<UserRow | null> {
     const key = username.toLowerCase();
     return this.flights.run(key, () => this.lookup(key, username, deadline));
   }
@@ -70,7 +72,7 @@ export class CachedUsers {
     }
   }
 
-  private async lookup(key: string, username: string, deadline: number): Promise<UserRow | null> {
+  private async lookup(key: string, username: string, deadline: Deadline): Promise<UserRow | null> {
     if (this.cache === null) return this.readStore(username);
     let cached: Uint8Array | null;
     try {
@@ -107,7 +109,7 @@ export class CachedUsers {
 
   private async readBypassingCache(
     username: string,
-    deadline: number,
+    deadline: Deadline,
     cause: unknown,
   ): Promise<UserRow | null> {
     this.counts.bypassed++;
@@ -171,7 +173,8 @@ function cacheKey(lowercaseUsername: string): string {
   return `u:${lowercaseUsername}`;
 }
 
-export function refuseBypass(why: 'busy' | 'timeout'): never {
+export function refuseBypass(why: Refusal): never {
+  if (why === 'cancelled') throw RpcError.cancelled();
   throw new RpcError(Status.UNAVAILABLE, 'the service is degraded, try again in a moment', {
     retryAfterS: 1,
     cause: `cache bypass ${why}`,

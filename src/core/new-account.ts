@@ -4,6 +4,7 @@
  * argon2id hash, stored unless the username is taken (the unique index
  * decides races).
  */
+import type { Deadline } from '../lib/deadline.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
 import { MESSAGES } from '../wire/messages.ts';
 import { invalidArgument, RpcError } from '../wire/rpc-error.ts';
@@ -50,7 +51,7 @@ export function newAccount(input: NewAccount): NewAccount {
 export async function createAccount(
   { store, users, passwords, ids }: AccountCreation,
   account: NewAccount,
-  deadline: number,
+  deadline: Deadline,
   now: () => number,
   admit?: () => Promise<void>,
 ): Promise<UserRow> {

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'bun:test';
 import { readdirSync, readFileSync } from 'node:fs';
+import { Deadline } from '../lib/deadline.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { Passwords } from './passwords.ts';
 
 const CHEAP = { memoryKiB: 1024, timeCost: 1 };
-const later = () => performance.now() + 10_000;
+const later = () => Deadline.after(10_000);
 
 /** The nice value of every thread of this process, by thread id. */
 function niceByThread(): Map<number, number> {
@@ -29,7 +30,7 @@ describe('unit: Passwords', () => {
       expect(await passwords.verify('wrong horse', hash, later())).toBe(false);
       expect(await passwords.verify('correct horse', 'not a hash', later())).toBe(false);
       await passwords.verifyUnknown('anything', later());
-      expect(passwords.counts).toEqual({ hash: 1, verify: 4 });
+      expect(passwords.counts).toEqual({ hash: 1, verify: 4, cancelled: 0 });
     } finally {
       passwords.close();
     }
@@ -56,6 +57,28 @@ describe('unit: Passwords', () => {
       expect(refused).toBeInstanceOf(RpcError);
       expect((refused as RpcError).code).toBe(Status.RESOURCE_EXHAUSTED);
       await Promise.all([running, waiting]);
+    } finally {
+      passwords.close();
+    }
+  });
+
+  // A client that hung up kept its place in the hash queue until its deadline,
+  // and its slow hash ran for nobody.
+  it('should drop a queued hash at once when its caller is gone, and never start it', async () => {
+    const passwords = new Passwords({ ...CHEAP, concurrency: 1, maxWaiting: 8 });
+    try {
+      const hash = await passwords.hash('correct horse', later());
+      const running = passwords.verify('correct horse', hash, later());
+      const gone = later();
+      const dropped = passwords.verify('correct horse', hash, gone).catch((err: unknown) => err);
+      const next = passwords.verify('correct horse', hash, later());
+      expect(passwords.queueDepth).toBe(2);
+      gone.cancel();
+      const error = await dropped;
+      expect((error as RpcError).code).toBe(Status.CANCELLED);
+      expect(passwords.queueDepth).toBe(1);
+      expect(await Promise.all([running, next])).toEqual([true, true]);
+      expect(passwords.counts).toEqual({ hash: 1, verify: 2, cancelled: 1 });
     } finally {
       passwords.close();
     }

@@ -7,10 +7,14 @@
  * - at most `concurrency` slow hashes run at once (sized to the cores: more
  *   would only share the same cores) and at most `maxWaiting` wait; beyond
  *   that a call fails at once with RESOURCE_EXHAUSTED instead of piling up;
- * - a waiting hash gives up at its caller's deadline (DEADLINE_EXCEEDED);
+ * - a waiting hash gives up at its caller's deadline (DEADLINE_EXCEEDED), and
+ *   at once when its caller is gone (CANCELLED): a hash whose answer nobody
+ *   reads is never started, and its place in the queue goes to the next one.
+ *   A hash already running finishes (argon2 cannot be interrupted);
  * - verifyUnknown() costs what a real verification costs, so that an unknown
  *   username cannot be told from a wrong password by its timing.
  */
+import type { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
@@ -26,8 +30,11 @@ export interface PasswordOptions {
 }
 
 export class Passwords {
-  /** Slow operations run, by kind: for metrics and for tests that count them. */
-  readonly counts = { hash: 0, verify: 0 };
+  /**
+   * Slow operations run, by kind, and those dropped unstarted because their
+   * caller was gone: for metrics and for tests that count them.
+   */
+  readonly counts = { hash: 0, verify: 0, cancelled: 0 };
   private readonly slots: Semaphore;
   private readonly threads: HashThreads;
   private dummy: Promise<string> | null = null;
@@ -58,14 +65,14 @@ export class Passwords {
       throw busy();
   }
 
-  hash(password: string, deadline: number): Promise<string> {
+  hash(password: string, deadline: Deadline): Promise<string> {
     return this.slow(deadline, () => {
       this.counts.hash++;
       return this.threads.hash(password, this.options.memoryKiB, this.options.timeCost);
     });
   }
 
-  verify(password: string, hash: string, deadline: number): Promise<boolean> {
+  verify(password: string, hash: string, deadline: Deadline): Promise<boolean> {
     return this.slow(deadline, async () => {
       this.counts.verify++;
       try {
@@ -77,7 +84,7 @@ export class Passwords {
   }
 
   /** A verification against a hash of the current parameters that nothing matches. */
-  async verifyUnknown(password: string, deadline: number): Promise<void> {
+  async verifyUnknown(password: string, deadline: Deadline): Promise<void> {
     this.dummy ??= this.threads.hash(
       crypto.randomUUID(),
       this.options.memoryKiB,
@@ -101,12 +108,17 @@ export class Passwords {
     );
   }
 
-  private async slow<T>(deadline: number, work: () => Promise<T>): Promise<T> {
+  private async slow<T>(deadline: Deadline, work: () => Promise<T>): Promise<T> {
     const queued = performance.now();
     const acquired = await this.slots.acquire(deadline);
     if (acquired === 'busy') throw busy();
     if (acquired === 'timeout')
       throw new RpcError(Status.DEADLINE_EXCEEDED, 'the server is too busy to answer in time');
+    if (acquired === 'cancelled' || deadline.cancelled) {
+      if (acquired === 'acquired') this.slots.release();
+      this.counts.cancelled++;
+      throw RpcError.cancelled();
+    }
     const started = performance.now();
     try {
       return await work();

@@ -3,6 +3,7 @@
  * in src/tcp/start.ts: somewhere to keep files, and something that turns an
  * uploaded image into safe, small, square ones.
  */
+import type { Deadline } from '../lib/deadline.ts';
 
 /** A stored file and its media type. */
 export interface StoredPicture {
@@ -36,7 +37,9 @@ export type ImageType = 'jpeg' | 'png' | 'webp' | 'gif';
 export type ImageRejection =
   | { rejected: 'too_many_pixels'; width: number; height: number; maxPixels: number }
   | { rejected: 'unreadable' }
-  | { rejected: 'too_slow' };
+  | { rejected: 'too_slow' }
+  /** The processor itself cannot work (not the image's fault). */
+  | { rejected: 'unavailable' };
 
 /**
  * Decodes an image of a known type and re-encodes it as square WebP images,
@@ -49,6 +52,8 @@ export interface ImageProcessor {
     input: Uint8Array,
     type: ImageType,
     sizes: readonly number[],
-    deadline: number,
+    deadline: Deadline,
   ): Promise<Uint8Array[] | ImageRejection>;
+  /** Stops whatever the processor runs (at shutdown). */
+  close?(): void;
 }

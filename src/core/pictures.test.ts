@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
 import { openStore } from '../store/open.ts';
@@ -23,9 +24,13 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
+// The signature and a 1×1 RGB header: enough for the container checks.
+const PNG = new Uint8Array([
+  0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 1,
+  0, 0, 0, 1, 8, 2, 0, 0, 0, 1, 2, 3, 4,
+]);
 const png = (seed: number) => new Uint8Array([...PNG, seed]);
-const deadline = () => performance.now() + 10_000;
+const deadline = () => Deadline.after(10_000);
 
 /** Files in memory, with a hook the test can run before each operation. */
 class MemoryFiles implements PictureStore {
@@ -66,7 +71,16 @@ class FakeProcessor implements ImageProcessor {
   }
 }
 
-async function setup(options = { concurrency: 2, maxWaiting: 2 }) {
+const OPTIONS = {
+  concurrency: 2,
+  maxWaiting: 2,
+  maxPixels: 40_000_000,
+  uploadBurst: 1000,
+  uploadsPerMinute: 1,
+};
+
+async function setup(overrides: Partial<typeof OPTIONS> = {}) {
+  const options = { ...OPTIONS, ...overrides };
   const dir = mkdtempSync(join(tmpdir(), 'usermgr-pictures-'));
   const store = await openStore(
     {
@@ -103,8 +117,17 @@ async function setup(options = { concurrency: 2, maxWaiting: 2 }) {
   } as unknown as Accounts;
   const files = new MemoryFiles();
   const processor = new FakeProcessor();
+  // The rate's mechanism is the RateLimits tests' business: here, a count per user.
+  const uploads = new Map<string, number>();
+  const limits = {
+    async admitUpload(userId: string, _perMinute: number, burst: number) {
+      const n = (uploads.get(userId) ?? 0) + 1;
+      uploads.set(userId, n);
+      if (n > burst) throw new RpcError(Status.RESOURCE_EXHAUSTED, 'too many picture uploads');
+    },
+  };
   const pictures = new Pictures(
-    { accounts, store, users, processor, files, log: silentLogger },
+    { accounts, store, users, processor, files, limits, log: silentLogger },
     options,
   );
   let next = 1;
@@ -190,7 +213,39 @@ describe('unit: Pictures (SQLite store, files in memory)', () => {
     expect((await rejection(upload(alice, png(1)))).message).toContain('PNG file is damaged');
     processor.answer = { rejected: 'too_slow' };
     expect((await rejection(upload(alice, png(1)))).code).toBe(Status.DEADLINE_EXCEEDED);
+    processor.answer = { rejected: 'unavailable' };
+    expect((await rejection(upload(alice, png(1)))).code).toBe(Status.UNAVAILABLE);
     expect(files.files.size).toBe(0);
+  });
+
+  it('should refuse, before any decoding, what the container says would cost over the budget', async () => {
+    const { user, upload, processor } = await setup();
+    const alice = await user();
+    // A GIF whose one 16×16 frame sits on a 6324×6324 screen: the canvas is what a decoder fills.
+    const gif = new Uint8Array([
+      ...new TextEncoder().encode('GIF89a'),
+      ...[0xb4, 0x18, 0xb4, 0x18, 0, 0, 0],
+      ...[0x2c, 0, 0, 0, 0, 16, 0, 16, 0, 0, 2, 1, 0, 0, 0x3b],
+    ]);
+    const refused = await rejection(upload(alice, gif));
+    expect([refused.code, refused.field]).toEqual([Status.INVALID_ARGUMENT, 'picture']);
+    expect(refused.message).toBe(
+      'the picture is 6324×6324 pixels in a form which takes 306 MiB to decode; at most 48 MiB are accepted: send a smaller image',
+    );
+    const truncated = await rejection(upload(alice, PNG.subarray(0, 20)));
+    expect(truncated.message).toContain('PNG file is damaged');
+    expect(processor.calls).toBe(0);
+  });
+
+  it("should refuse a user's uploads beyond their upload rate, before any decoding", async () => {
+    const { user, upload, processor } = await setup({ uploadBurst: 2 });
+    const [alice, bob] = [await user(), await user()];
+    await upload(alice, png(1));
+    await upload(alice, png(2));
+    expect((await rejection(upload(alice, png(3)))).code).toBe(Status.RESOURCE_EXHAUSTED);
+    expect(processor.calls).toBe(2);
+    await upload(bob, png(3)); // the rate is per user
+    expect(processor.calls).toBe(3);
   });
 
   it('should refuse at once when every processing slot and queue place is taken', async () => {

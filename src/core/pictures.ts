@@ -2,9 +2,11 @@
  * Profile pictures: an upload becomes square WebP files named by the SHA-256
  * of the large one, stored through the PictureStore port, and the user's
  * `picture` column names them. Invariants:
- * - the bytes are checked (magic bytes, then the processor's own checks)
- *   before anything is stored; at most `concurrency` images are processed at
- *   once and at most `maxWaiting` wait, beyond that RESOURCE_EXHAUSTED;
+ * - an upload is admitted by the user's upload rate, then the bytes are
+ *   checked (magic bytes; the container's sizes, scans and frames against
+ *   the decode budget; then the processor's own checks) before any decoder
+ *   runs or anything is stored; at most `concurrency` images are processed
+ *   at once and at most `maxWaiting` wait, beyond that RESOURCE_EXHAUSTED;
  * - the files are stored before the user row names them;
  * - a picture no user names any more is removed (release()), in the
  *   background, and never while someone uses it. Names are content hashes,
@@ -18,7 +20,8 @@
  * - a crash between the update and release() leaves the old files behind:
  *   bounded by the number of crashes, not by the number of uploads.
  */
-import { Semaphore } from '../lib/semaphore.ts';
+import type { Deadline } from '../lib/deadline.ts';
+import { type Refusal, Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
 import { MESSAGES } from '../wire/messages.ts';
@@ -26,8 +29,15 @@ import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import type { Accounts, SessionAuth } from './accounts.ts';
 import type { CachedUsers } from './cached-users.ts';
-import { sniffImageType } from './image-type.ts';
+import {
+  type DecodeBudget,
+  inspectImage,
+  megapixels,
+  overBudget,
+  sniffImageType,
+} from './image-type.ts';
 import type { ImageProcessor, PictureStore, StoredPicture } from './picture-ports.ts';
+import type { RateLimits } from './rate-limits.ts';
 
 /** Every picture in these sizes, largest first; the name is the hash of the first. */
 export const PICTURE_VARIANTS = [
@@ -41,11 +51,31 @@ const NAME = /^[0-9a-f]{64}$/;
 const SERVED = /^[0-9a-f]{64}(?:-64)?$/;
 const SIZES = PICTURE_VARIANTS.map((v) => v.size);
 
+/**
+ * What one decode may cost beyond the pixel limit. The decoder keeps at
+ * most `maxBufferedBytes` for the whole image (JPEG coefficients, a GIF or
+ * animated WebP canvas, an interlaced PNG); a JPEG walks every block once
+ * per scan (libjpeg's default progression has 10 scans); only the first
+ * frame of an animation is decoded, but every frame is indexed when the
+ * file is opened. See docs/DESIGN.md (Data) for the arithmetic.
+ */
+export const DECODE_LIMITS: Omit<DecodeBudget, 'maxPixels'> = {
+  maxBufferedBytes: 48 * 1024 * 1024,
+  maxScans: 32,
+  maxFrames: 1000,
+  maxFramePixels: 1_000_000_000,
+};
+
 export interface PicturesOptions {
-  /** Images processed at once (each uses one libvips thread). */
+  /** Images processed at once (each in a process of its own). */
   concurrency: number;
   /** Images waiting for their turn; more are refused at once. */
   maxWaiting: number;
+  /** Largest width × height accepted. */
+  maxPixels: number;
+  /** Uploads per user: a burst, then this many per minute. */
+  uploadBurst: number;
+  uploadsPerMinute: number;
 }
 
 export interface PicturesDeps {
@@ -54,6 +84,7 @@ export interface PicturesDeps {
   users: CachedUsers;
   processor: ImageProcessor;
   files: PictureStore;
+  limits: Pick<RateLimits, 'admitUpload'>;
   log: Logger;
   now?: () => number;
 }
@@ -62,19 +93,23 @@ export class Pictures {
   private readonly slots: Semaphore;
   private readonly releases = new Set<Promise<void>>();
   private readonly now: () => number;
+  private readonly budget: DecodeBudget;
 
   constructor(
     private readonly deps: PicturesDeps,
-    options: PicturesOptions,
+    private readonly options: PicturesOptions,
   ) {
     this.slots = new Semaphore(options.concurrency, options.maxWaiting);
     this.now = deps.now ?? Date.now;
+    this.budget = { ...DECODE_LIMITS, maxPixels: options.maxPixels };
   }
 
   /** Replaces the session user's picture with `image`; returns the updated user. */
-  async set(auth: SessionAuth, image: Uint8Array, deadline: number): Promise<UserRow> {
+  async set(auth: SessionAuth, image: Uint8Array, deadline: Deadline): Promise<UserRow> {
     const { accounts, store, users, files } = this.deps;
     const { user } = await accounts.authenticate(auth, deadline);
+    const { uploadsPerMinute, uploadBurst } = this.options;
+    await this.deps.limits.admitUpload(user.id, uploadsPerMinute, uploadBurst);
     const encoded = await this.encode(image, deadline);
     const name = new Bun.CryptoHasher('sha256').update(encoded[0] as Uint8Array).digest('hex');
     let updated: Awaited<ReturnType<UserStore['updatePicture']>>;
@@ -121,7 +156,12 @@ export class Pictures {
     while (this.releases.size > 0) await Promise.all(this.releases);
   }
 
-  private async encode(image: Uint8Array, deadline: number): Promise<Uint8Array[]> {
+  /** Stops the image processor (at shutdown, after the last call). */
+  close(): void {
+    this.deps.processor.close?.();
+  }
+
+  private async encode(image: Uint8Array, deadline: Deadline): Promise<Uint8Array[]> {
     if (image.length === 0) {
       throw new RpcError(Status.INVALID_ARGUMENT, 'choose a picture to upload', {
         field: 'picture',
@@ -134,6 +174,11 @@ export class Pictures {
         'the picture must be a JPEG, PNG, WebP or GIF image; this file is none of them',
       );
     }
+    const shape = inspectImage(image, type);
+    if (shape === null) throw unreadable(type);
+    const refusal = overBudget(shape, this.budget);
+    if (refusal !== null)
+      throw new RpcError(Status.INVALID_ARGUMENT, refusal, { field: 'picture' });
     const result = await this.slots.run(
       deadline,
       () => this.deps.processor.process(image, type, SIZES, deadline),
@@ -149,13 +194,15 @@ export class Pictures {
           { field: 'picture' },
         );
       case 'unreadable':
-        throw new RpcError(
-          Status.INVALID_ARGUMENT,
-          `the picture could not be read: the ${type.toUpperCase()} file is damaged or incomplete`,
-          { field: 'picture' },
-        );
+        throw unreadable(type);
       case 'too_slow':
         throw new RpcError(Status.DEADLINE_EXCEEDED, 'the picture took too long to process');
+      case 'unavailable':
+        throw new RpcError(
+          Status.UNAVAILABLE,
+          'pictures cannot be processed at the moment, try again later',
+          { retryAfterS: 5 },
+        );
     }
   }
 
@@ -194,11 +241,16 @@ function keyOf(name: string, variant: number): string {
   return `${name}${PICTURE_VARIANTS[variant]?.suffix ?? ''}.webp`;
 }
 
-function megapixels(pixels: number): string {
-  return String(Math.round(pixels / 100_000) / 10);
+function unreadable(type: string): RpcError {
+  return new RpcError(
+    Status.INVALID_ARGUMENT,
+    `the picture could not be read: the ${type.toUpperCase()} file is damaged or incomplete`,
+    { field: 'picture' },
+  );
 }
 
-function refuse(why: 'busy' | 'timeout'): never {
+function refuse(why: Refusal): never {
+  if (why === 'cancelled') throw RpcError.cancelled();
   if (why === 'busy') {
     throw new RpcError(
       Status.RESOURCE_EXHAUSTED,

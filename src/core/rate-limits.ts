@@ -10,6 +10,7 @@
  *   Nothing locks for ever: failures expire `userWindowMs` after the last one.
  * - Per client address: a token bucket on the attempts that would run a slow
  *   hash (sign-up, and logins not answered by the credential memo).
+ * - Per user: a token bucket on picture uploads (each may cost a decode).
  * The rules themselves are in rate-limits-rules.ts, once for Redis and once
  * for this process.
  *
@@ -80,8 +81,16 @@ const DEFAULT_HOLD_MS = 60_000;
  */
 const HOLD_MARGIN_MS = 10_000;
 
+const UPLOAD_PREFIX = 'rl:pic:';
+
+const REFUSALS = {
+  user: 'too many attempts for this account: wait a moment and try again',
+  ip: 'too many attempts from this address: wait a moment and try again',
+  upload: 'too many picture uploads: wait a few minutes and try again',
+};
+
 export class RateLimits {
-  readonly counts = { user: 0, ip: 0 };
+  readonly counts = { user: 0, ip: 0, upload: 0 };
   private readonly local: LocalCounts;
   private readonly peeks = new SingleFlight<string | undefined>();
 
@@ -167,6 +176,15 @@ export class RateLimits {
     return { key, local };
   }
 
+  /** One picture upload by this user (a token bucket, like the address limit), or throws 429. */
+  async admitUpload(userId: string, perMinute: number, burst: number): Promise<void> {
+    const [[ok, wait]] = await this.run(BUCKET_TAKE, `${UPLOAD_PREFIX}${userId}`, [
+      perMinute / 60_000,
+      burst,
+    ]);
+    if (ok === 0) this.refuse('upload', wait ?? 1000);
+  }
+
   /**
    * Ends an admitted attempt: it leaves the in-flight count where it was
    * counted; a failure is counted, a success resets the failures, an
@@ -197,15 +215,11 @@ export class RateLimits {
     return [Outcome[outcome], release, userWindowMs, userLimit];
   }
 
-  private refuse(limit: 'user' | 'ip', waitMs: number): never {
+  private refuse(limit: keyof RateLimits['counts'], waitMs: number): never {
     this.counts[limit]++;
-    throw new RpcError(
-      Status.RESOURCE_EXHAUSTED,
-      limit === 'user'
-        ? 'too many attempts for this account: wait a moment and try again'
-        : 'too many attempts from this address: wait a moment and try again',
-      { retryAfterS: Math.max(1, Math.ceil(waitMs / 1000)) },
-    );
+    throw new RpcError(Status.RESOURCE_EXHAUSTED, REFUSALS[limit], {
+      retryAfterS: Math.max(1, Math.ceil(waitMs / 1000)),
+    });
   }
 
   /**
@@ -239,6 +253,11 @@ export class RateLimits {
     const entries = [...this.local.live()];
     const carryOne = async ([key, value]: [string, string]) => {
       const now = this.now();
+      if (key.startsWith(UPLOAD_PREFIX)) {
+        // Upload buckets are not carried over: at worst a user gets a fresh burst.
+        this.local.delete(key);
+        return;
+      }
       if (key.startsWith('rl:ip:')) {
         const [tokens = ipBurst, last = now] = value.split(':').map(Number);
         await cache.eval(BUCKET_MERGE.script, key, [

@@ -1,12 +1,18 @@
 import { describe, expect, it } from 'bun:test';
-import type { Cache } from '../cache/port.ts';
+import { interruptFirstList } from '../../test/support/list-interrupted.ts';
+import type { Cache, CacheScript } from '../cache/port.ts';
+import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
 import type { UserStore } from '../store/port.ts';
 import { Status } from '../wire/status.ts';
-import { Revocations } from './revocations.ts';
+import { entryKey, Revocations, SHARDS, sentinelKey, shardOf } from './revocations.ts';
 
-/** A cache kept in a Map that records the order of its reads; `hold` makes reads wait. */
+/**
+ * A cache kept in a Map that records the order of its reads; `hold` makes
+ * reads wait. It runs the two reload scripts as their Lua does (the table
+ * of their cases runs against a real Redis in test/revocation-shards.test.ts).
+ */
 function fakeCache(entries: Record<string, string>) {
   const data = new Map(Object.entries(entries));
   const reads: string[] = [];
@@ -32,13 +38,49 @@ function fakeCache(entries: Record<string, string>) {
       return true;
     },
     async del() {},
-    async eval() {
-      return [];
+    async eval(script: CacheScript, key: string, args: readonly (string | number)[]) {
+      const state = data.get(key);
+      const token = String(args[0]);
+      if (script.name === 'usermgrReloadBegin') {
+        if (state === '1') return [0];
+        data.set(key, `${state === undefined || state.length > 1024 ? 'loading' : state},${token}`);
+        return [1];
+      }
+      if (script.name === 'usermgrReloadFinish') {
+        if (state === undefined || !`${state},`.includes(`,${token},`)) return [0];
+        data.set(key, '1');
+        return [1];
+      }
+      throw new Error(`unknown script ${script.name}`);
     },
     onRecover() {},
     async close() {},
   } satisfies Cache;
   return { cache, reads, data, control };
+}
+
+/** Every key of the shard of `sessionId`: what a Redis Cluster node that loses its data loses. */
+function loseShardOf(data: Map<string, string>, sessionId: string): void {
+  const prefix = sentinelKey(shardOf(sessionId)).replace(/loaded$/, '');
+  for (const key of data.keys()) if (key.startsWith(prefix)) data.delete(key);
+}
+
+/** Session ids as the tokens make them (base64url of 16 random bytes). */
+function sessionIds(count: number): string[] {
+  return Array.from({ length: count }, () =>
+    Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64url'),
+  );
+}
+
+/** A session id of shard `shard`. */
+function idInShard(shard: number, tail = 'AAAAAAAAAAAAAAAAAAAAA'): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  return `${alphabet[shard]}${tail}`;
+}
+
+/** Sentinels of every shard, loaded. */
+function allLoaded(): Record<string, string> {
+  return Object.fromEntries(Array.from({ length: SHARDS }, (_, n) => [sentinelKey(n), '1']));
 }
 
 function storeRevoking(revoked: string[]) {
@@ -58,22 +100,58 @@ function storeRevoking(revoked: string[]) {
   return { store, asked };
 }
 
-const deadline = () => performance.now() + 1000;
+const deadline = () => Deadline.after(1000);
 
 describe('unit: Revocations.isRevoked', () => {
-  it('should read the sentinel once for the checks of one turn, after their entries', async () => {
-    const { cache, reads } = fakeCache({ 'rv:loaded': '1', 'rv:s2': '1' });
+  it("should read each shard's sentinel once for the checks of one turn, after their entries", async () => {
+    const [a, b, c, d] = [
+      idInShard(1, 'a'),
+      idInShard(2, 'b'),
+      idInShard(1, 'c'),
+      idInShard(2, 'd'),
+    ];
+    const { cache, reads } = fakeCache({ ...allLoaded(), [entryKey(b)]: '1' });
     const { store, asked } = storeRevoking([]);
     const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
     const answers = await Promise.all(
-      ['s1', 's2', 's3'].map((id) => revocations.isRevoked(id, Date.now(), deadline())),
+      [a, b, c].map((id) => revocations.isRevoked(id, Date.now(), deadline())),
     );
     expect(answers).toEqual([false, true, false]);
-    expect(reads).toEqual(['rv:s1', 'rv:s2', 'rv:s3', 'rv:loaded']);
+    // The entry and its sentinel share a hash tag, so they live on one cluster node.
+    expect(reads).toEqual([
+      'rv:{s1}:Ba',
+      'rv:{s2}:Cb',
+      'rv:{s1}:Bc',
+      'rv:{s1}:loaded',
+      'rv:{s2}:loaded',
+    ]);
     expect(asked).toEqual([]);
     // A later turn reads the sentinel again.
-    expect(await revocations.isRevoked('s4', Date.now(), deadline())).toBe(false);
-    expect(reads.slice(4)).toEqual(['rv:s4', 'rv:loaded']);
+    expect(await revocations.isRevoked(d, Date.now(), deadline())).toBe(false);
+    expect(reads.slice(5)).toEqual(['rv:{s2}:Cd', 'rv:{s2}:loaded']);
+  });
+
+  it('should read one sentinel per turn with a single shard (a single Redis)', async () => {
+    const ids = [idInShard(1, 'a'), idInShard(2, 'b'), idInShard(3, 'c')];
+    const { cache, reads } = fakeCache({
+      'rv:{s0}:loaded': '1',
+      [entryKey(ids[1] as string, 0)]: '1',
+    });
+    const { store } = storeRevoking([]);
+    const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger, 1);
+    const answers = await Promise.all(
+      ids.map((id) => revocations.isRevoked(id, Date.now(), deadline())),
+    );
+    expect(answers).toEqual([false, true, false]);
+    expect(reads).toEqual(['rv:{s0}:Ba', 'rv:{s0}:Cb', 'rv:{s0}:Dc', 'rv:{s0}:loaded']);
+    expect(() => new Revocations(store, cache, new Semaphore(4, 4), silentLogger, 3)).toThrow();
+  });
+
+  it('should spread session ids evenly over the shards', () => {
+    const counts = new Array<number>(SHARDS).fill(0);
+    for (const id of sessionIds(16_000)) counts[shardOf(id)] = (counts[shardOf(id)] ?? 0) + 1;
+    for (const count of counts) expect(count).toBeGreaterThan(800);
+    for (const count of counts) expect(count).toBeLessThan(1200);
   });
 
   it('should reload the mirror when the sentinel is missing, and answer from what it loaded', async () => {
@@ -81,8 +159,8 @@ describe('unit: Revocations.isRevoked', () => {
     const { store, asked } = storeRevoking(['gone']);
     const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
     expect(await revocations.isRevoked('gone', Date.now(), deadline())).toBe(true);
-    expect(data.get('rv:gone')).toBe('1');
-    expect(data.get('rv:loaded')).toBe('1');
+    expect(data.get(entryKey('gone'))).toBe('1');
+    expect(data.get(sentinelKey(shardOf('gone')))).toBe('1');
     expect(await revocations.isRevoked('kept', Date.now(), deadline())).toBe(false);
     expect(asked).toEqual([]);
   });
@@ -116,7 +194,79 @@ describe('unit: Revocations.isRevoked', () => {
     );
     expect(lists).toBe(1);
     expect(asked).toEqual([]);
-    expect(data.get('rv:loaded')).toBe('1');
+    // out1 and s1 are in different shards, both lost: one read of the store loaded both.
+    expect(shardOf('out1')).not.toBe(shardOf('s1'));
+    expect(data.get(sentinelKey(shardOf('out1')))).toBe('1');
+    expect(data.get(sentinelKey(shardOf('s1')))).toBe('1');
+  });
+
+  /**
+   * Regression: Redis lost the mirror while a reload ran (after it read the
+   * store, before it wrote the sentinel). The logout made in between was
+   * gone from Redis and missing from the list, and the sentinel, written
+   * after, said "loaded": the logged-out token was valid again.
+   */
+  it('should not mark a shard loaded when Redis lost it during the reload', async () => {
+    const { cache, data } = fakeCache({});
+    const { store } = storeRevoking([]);
+    const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
+    const late = idInShard(3, 'late');
+    // After the list was read: a logout, then Redis is flushed.
+    const { lists } = interruptFirstList(store, async () => {
+      await revocations.revoke(late, 'u1', Date.now() + 60_000, Date.now());
+      data.clear();
+    });
+    expect(await revocations.isRevoked(idInShard(3, 'other'), Date.now(), deadline())).toBe(false);
+    // The first load was not trusted: the check loaded the shard again.
+    expect(lists()).toBe(2);
+    expect(data.get(sentinelKey(3))).toBe('1');
+    expect(await revocations.isRevoked(late, Date.now(), deadline())).toBe(true);
+    expect(data.get(entryKey(late))).toBe('1');
+  });
+
+  it('should reload only the shard that was lost, and keep refusing its logged-out sessions', async () => {
+    const out = sessionIds(64);
+    const { cache, data, reads } = fakeCache(allLoaded());
+    for (const id of out) data.set(entryKey(id), '1');
+    const { store, asked } = storeRevoking([...out]);
+    let lists = 0;
+    const list = store.listRevokedSessions.bind(store);
+    store.listRevokedSessions = async (nowMs: number) => {
+      lists++;
+      return list(nowMs);
+    };
+    const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
+    const lost = out[0] as string;
+    loseShardOf(data, lost);
+    expect(data.has(sentinelKey(shardOf(lost)))).toBe(false);
+    const answers = await Promise.all(
+      [...out, ...sessionIds(64)].map((id) => revocations.isRevoked(id, Date.now(), deadline())),
+    );
+    expect(answers).toEqual([...out.map(() => true), ...out.map(() => false)]);
+    expect(lists).toBe(1);
+    expect(asked).toEqual([]);
+    expect(data.get(sentinelKey(shardOf(lost)))).toBe('1');
+    // The other shards were not written again.
+    const rewritten = out.filter((id) => shardOf(id) === shardOf(lost));
+    for (const id of rewritten) expect(data.get(entryKey(id))).toBe('1');
+    expect(reads.filter((key) => key.endsWith(':loaded')).length).toBeLessThanOrEqual(SHARDS + 1);
+  });
+
+  it('should let two servers reload one shard at once, the later one reading again', async () => {
+    const { cache, data } = fakeCache({});
+    const gone = idInShard(5, 'gone');
+    const { store } = storeRevoking([gone]);
+    const first = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
+    const second = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
+    const kept = idInShard(5, 'kept');
+    const answers = await Promise.all([
+      first.isRevoked(gone, Date.now(), deadline()),
+      second.isRevoked(gone, Date.now(), deadline()),
+      first.isRevoked(kept, Date.now(), deadline()),
+      second.isRevoked(kept, Date.now(), deadline()),
+    ]);
+    expect(answers).toEqual([true, true, false, false]);
+    expect(data.get(sentinelKey(5))).toBe('1');
   });
 
   it('should count a logout this process could not mirror while the mirror reloads', async () => {
@@ -140,7 +290,7 @@ describe('unit: Revocations.isRevoked', () => {
     store.listRevokedSessions = () => new Promise(() => {});
     const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
     const started = performance.now();
-    const check = revocations.isRevoked('s1', Date.now(), performance.now() + 50);
+    const check = revocations.isRevoked('s1', Date.now(), Deadline.after(50));
     await expect(check).rejects.toMatchObject({ code: Status.UNAVAILABLE });
     const waited = performance.now() - started;
     expect(waited).toBeGreaterThanOrEqual(45);
@@ -159,7 +309,7 @@ describe('unit: Revocations.isRevoked', () => {
   });
 
   it('should ask the store when the cache fails', async () => {
-    const { cache } = fakeCache({ 'rv:loaded': '1' });
+    const { cache } = fakeCache(allLoaded());
     cache.get = async () => {
       throw new Error('down');
     };
@@ -170,18 +320,18 @@ describe('unit: Revocations.isRevoked', () => {
   });
 
   it('should share one entry read among concurrent checks of a session, and not past a logout', async () => {
-    const { cache, reads, control } = fakeCache({ 'rv:loaded': '1' });
+    const { cache, reads, control } = fakeCache(allLoaded());
     const { store } = storeRevoking([]);
     const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
     control.hold();
     const before = [1, 2, 3].map(() => revocations.isRevoked('s5', Date.now(), deadline()));
     await Bun.sleep(0);
-    expect(reads.filter((k) => k === 'rv:s5')).toHaveLength(1);
+    expect(reads.filter((k) => k === entryKey('s5'))).toHaveLength(1);
     // The shared read is still unanswered when the logout is written.
     await revocations.revoke('s5', 'u1', Date.now() + 60_000, Date.now());
     const after = revocations.isRevoked('s5', Date.now(), deadline());
     await Bun.sleep(0);
-    expect(reads.filter((k) => k === 'rv:s5')).toHaveLength(2);
+    expect(reads.filter((k) => k === entryKey('s5'))).toHaveLength(2);
     control.release();
     expect(await after).toBe(true);
     expect(await Promise.all(before)).toEqual([false, false, false]);

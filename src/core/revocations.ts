@@ -2,28 +2,36 @@
  * The revoked-session list (logout). Invariants:
  * - the store is the source of truth: a logout is answered only after the
  *   store has it;
- * - the cache mirrors it for the per-request check: `rv:<session id>` with a
- *   TTL equal to the token's remaining life, and a sentinel `rv:loaded`
- *   written after a full load from the store;
- * - Redis keeps nothing on disk, so a missing sentinel means the mirror was
- *   lost (restart, flush): the mirror is reloaded from the store (one load at
- *   a time) before a Redis "not revoked" is trusted again, and the checks that
- *   found it missing wait for that load, within their deadline, and answer
- *   from the list it read (with the revocations this process could not
- *   mirror). They do not each ask the store: under load that many reads at
- *   once overflowed the bypass cap and answered 503 while the load ran. A
- *   revocation the list misses finished after the load began, and so wrote
- *   its entry before the check read the entry;
- * - the sentinel is read after the entry, never before it, and one read of
- *   it serves every check begun in the same turn of the event loop;
- * - concurrent checks of one session share one read of its entry; a revoke
- *   here drops that shared read once written, so a check made after a
- *   logout has returned never gets an answer read before it;
+ * - the cache mirrors it for the per-request check in shards chosen by the
+ *   session id (16 on a Redis Cluster, 1 on a single Redis): `rv:{s<n>}:<session id>` with a TTL equal to the
+ *   token's remaining life, and a sentinel `rv:{s<n>}:loaded` per shard,
+ *   which says "1" after a full load of the shard from the store. The hash
+ *   tag `{s<n>}` keeps a shard's entries and its sentinel in one Redis
+ *   Cluster slot, so a node that loses its data loses both together;
+ * - Redis keeps nothing on disk, so a sentinel that is not "1" means the
+ *   shard was lost (restart, flush, a node emptied) or is being loaded: the
+ *   shard is reloaded from the store (one load per shard at a time; shards
+ *   found lost in one turn share one read of the store) before a Redis "not
+ *   revoked" is trusted again, and the checks that found it so wait for that
+ *   load, within their deadline, and answer from the list it read (with the
+ *   revocations this process could not mirror). They do not each ask the
+ *   store: under load that many reads at once overflowed the bypass cap;
+ * - a load marks the sentinel with a token of its own before it reads the
+ *   store, and turns it into "1" only if its mark is still there (one atomic
+ *   script): a shard lost during the load loses the mark too, and the load
+ *   is not trusted; its checks read again (and load again);
+ * - a check reads the session's entry, then its shard's sentinel, never in
+ *   the other order; one read of a sentinel serves every check of that shard
+ *   begun in the same turn of the event loop;
+ * - concurrent checks of one session share one read of its entry and
+ *   sentinel; a revoke here drops that shared read once written, so a check
+ *   made after a logout has returned never gets an answer read before it;
  * - when the cache is unreachable, the store answers behind the shared
  *   bypass cap; a refusal there is UNAVAILABLE (fail closed), never "valid";
  * - mirror writes that fail are replayed when the cache recovers.
  */
-import type { Cache } from '../cache/port.ts';
+import type { Cache, CacheScript } from '../cache/port.ts';
+import { type Deadline, withTimeout } from '../lib/deadline.ts';
 import type { Semaphore } from '../lib/semaphore.ts';
 import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
@@ -32,15 +40,68 @@ import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { refuseBypass } from './cached-users.ts';
 
-const SENTINEL = 'rv:loaded';
+/**
+ * Shards of the mirror on a Redis Cluster. A power of two that spreads over
+ * the nodes of a small cluster (16 tags land 6/4/6 on a fresh 3-node one),
+ * and few enough that the sentinels read per turn stay few. A single Redis
+ * needs one: it holds every key anyway, and each shard more is one more
+ * sentinel read in a busy turn. Every server sharing a Redis must use the
+ * same number (they do: it follows from REDIS_CLUSTER_NODES being set).
+ */
+export const SHARDS = 16;
 const SENTINEL_TTL_MS = 30 * 86_400_000;
 const REVOKED = '1';
+/** The sentinel's value once its shard is loaded; a load under way writes `loading,<token>…`. */
+const LOADED = '1';
+/** A sentinel longer than this (marks of loads that never finished) starts over. */
+const MAX_MARKS_BYTES = 1024;
+
+/** Marks a load of the shard whose sentinel is KEYS[1] as under way: [1], or [0] when it is loaded. */
+const BEGIN_RELOAD: CacheScript = {
+  name: 'usermgrReloadBegin',
+  lua: `local state = redis.call('GET', KEYS[1])
+if state == '${LOADED}' then return {0} end
+if not state or #state > ${MAX_MARKS_BYTES} then state = 'loading' end
+redis.call('SET', KEYS[1], state .. ',' .. ARGV[1], 'PX', ARGV[2])
+return {1}`,
+};
+
+/** Marks the shard loaded if the load's mark (ARGV[1]) is still there: [1], else [0]. */
+const FINISH_RELOAD: CacheScript = {
+  name: 'usermgrReloadFinish',
+  lua: `local state = redis.call('GET', KEYS[1])
+if state and string.find(state .. ',', ',' .. ARGV[1] .. ',', 1, true) then
+  redis.call('SET', KEYS[1], '${LOADED}', 'PX', ARGV[2])
+  return {1}
+end
+return {0}`,
+};
+
+/** The scripts the cache must be given (see createRedisCache). */
+export const REVOCATION_SCRIPTS: readonly CacheScript[] = [BEGIN_RELOAD, FINISH_RELOAD];
+
+/** A load that must not be trusted: the shard was lost during it, or was loaded by another. */
+const READ_AGAIN = Symbol('read again');
+/** What a load gives its checks: the revoked ids it read, READ_AGAIN, or null if it failed. */
+type Loaded = ReadonlySet<string> | typeof READ_AGAIN | null;
+
+interface ShardLoad {
+  done: Promise<Loaded>;
+  settle: (loaded: Loaded) => void;
+  /** Set when its sentinel write is sent: a check that comes later reads again instead. */
+  finishing: boolean;
+}
+
+type EntryAndSentinel = [Uint8Array | null, Uint8Array | null];
 
 export class Revocations {
-  /** The load under way: the revoked session ids it read, or null if it failed. */
-  private reloading: Promise<ReadonlySet<string> | null> | null = null;
-  private sentinelRead: Promise<Uint8Array | null> | null = null;
-  private readonly entryReads = new SingleFlight<Uint8Array | null>();
+  /** Per shard, the load under way. */
+  private readonly loads = new Map<number, ShardLoad>();
+  /** Shards asked for in this turn, loaded together after it. */
+  private queued: Map<number, ShardLoad> | null = null;
+  /** The sentinel reads of this turn, one per shard. */
+  private sentinelReads: Map<number, PromiseWithResolvers<Uint8Array | null>> | null = null;
+  private readonly reads = new SingleFlight<EntryAndSentinel>();
   private readonly pending = new Map<string, number>();
 
   constructor(
@@ -48,7 +109,11 @@ export class Revocations {
     private readonly cache: Cache | null,
     private readonly bypass: Semaphore,
     private readonly log: Logger,
+    /** A power of two, at most SHARDS. */
+    private readonly shards = SHARDS,
   ) {
+    if (shards < 1 || shards > SHARDS || (shards & (shards - 1)) !== 0)
+      throw new Error(`shards must be a power of two from 1 to ${SHARDS}, not ${shards}`);
     cache?.onRecover(() => this.replay());
   }
 
@@ -61,73 +126,81 @@ export class Revocations {
     await this.store.revokeSession(sessionId, userId, expiresAtMs);
     if (this.cache === null) return;
     try {
-      await this.cache.set(key(sessionId), REVOKED, expiresAtMs - nowMs);
+      await this.cache.set(this.entryKey(sessionId), REVOKED, expiresAtMs - nowMs);
     } catch {
       this.pending.set(sessionId, expiresAtMs);
     } finally {
       // A check made from now on must not join a read begun before the write.
-      this.entryReads.forget(sessionId);
+      this.reads.forget(sessionId);
     }
   }
 
-  async isRevoked(sessionId: string, nowMs: number, deadline: number): Promise<boolean> {
-    if (this.cache === null) return this.store.isSessionRevoked(sessionId, nowMs);
-    let loaded: Uint8Array | null;
-    let entry: Uint8Array | null;
-    try {
-      // The entry first, the sentinel after it (see sentinelAfterEntries).
-      const cache = this.cache;
-      // Concurrent checks of one session share its read; revoke() forgets it.
-      const entryRead = this.entryReads.run(sessionId, () => cache.get(key(sessionId)));
-      [entry, loaded] = await Promise.all([entryRead, this.sentinelAfterEntries()]);
-    } catch {
-      return this.fromStore(sessionId, nowMs, deadline);
+  async isRevoked(sessionId: string, nowMs: number, deadline: Deadline): Promise<boolean> {
+    const cache = this.cache;
+    if (cache === null) return this.store.isSessionRevoked(sessionId, nowMs);
+    const shard = shardOf(sessionId, this.shards);
+    for (;;) {
+      let entry: Uint8Array | null;
+      let sentinel: Uint8Array | null;
+      try {
+        // Concurrent checks of one session share the pair; revoke() forgets it.
+        [entry, sentinel] = await this.reads.run(sessionId, () =>
+          // The entry first, the sentinel after it (see sentinelAfterEntries).
+          Promise.all([cache.get(entryKey(sessionId, shard)), this.sentinelAfterEntries(shard)]),
+        );
+      } catch {
+        return this.fromStore(sessionId, nowMs, deadline);
+      }
+      if (entry !== null) return true;
+      if (isLoaded(sentinel)) return false;
+      const loaded = await this.untilLoaded(shard, nowMs, deadline);
+      if (loaded === null) return this.fromStore(sessionId, nowMs, deadline);
+      if (loaded !== READ_AGAIN) return loaded.has(sessionId) || this.pending.has(sessionId);
+      if (deadline.expired()) throw stillLoading();
     }
-    if (entry !== null) return true;
-    if (loaded !== null) return false;
-    const revoked = await this.untilReloaded(nowMs, deadline);
-    if (revoked === null) return this.fromStore(sessionId, nowMs, deadline);
-    return revoked.has(sessionId) || this.pending.has(sessionId);
   }
 
-  /** Waits for the mirror's load (starting one if none is under way) until `deadline`. */
-  private async untilReloaded(
-    nowMs: number,
-    deadline: number,
-  ): Promise<ReadonlySet<string> | null> {
-    const load = this.reload(nowMs);
-    let timer: Timer | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(stillLoading()), Math.max(0, deadline - performance.now()));
+  /** Waits for the shard's load (starting one if none is under way) until `deadline`. */
+  private async untilLoaded(shard: number, nowMs: number, deadline: Deadline): Promise<Loaded> {
+    const load = this.load(shard, nowMs);
+    // Its sentinel write went out before this check waited, perhaps before its
+    // entry read, and its list may predate a logout the check must see: read again.
+    if (load.finishing) return READ_AGAIN;
+    return withTimeout(load.done, Math.max(0, deadline.remainingMs()), () => {
+      throw stillLoading();
     });
-    try {
-      return await Promise.race([load, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /**
-   * One read of the sentinel for all the checks that began in this turn of
-   * the event loop (every request of a socket read starts in one), issued
-   * after all their entry reads. The order matters: an entry read that finds
-   * nothing because the mirror was lost must not be paired with a sentinel
-   * read from before the loss; read after it, the sentinel is gone too.
+   * One read of a shard's sentinel for all the checks of that shard that
+   * began in this turn of the event loop (every request of a socket read
+   * starts in one), issued after all their entry reads. The order matters:
+   * an entry read that finds nothing because the shard was lost must not be
+   * paired with a sentinel read from before the loss; read after it, the
+   * sentinel is gone too (both keys live on one node).
    */
-  private sentinelAfterEntries(): Promise<Uint8Array | null> {
-    if (this.sentinelRead === null) {
+  private sentinelAfterEntries(shard: number): Promise<Uint8Array | null> {
+    let reads = this.sentinelReads;
+    if (reads === null) {
+      const turn = new Map<number, PromiseWithResolvers<Uint8Array | null>>();
+      reads = turn;
+      this.sentinelReads = turn;
       const cache = this.cache as Cache;
-      this.sentinelRead = new Promise((resolve, reject) => {
-        queueMicrotask(() => {
-          this.sentinelRead = null;
-          cache.get(SENTINEL).then(resolve, reject);
-        });
+      // All in one microtask, so that they go out in one pipeline.
+      queueMicrotask(() => {
+        this.sentinelReads = null;
+        for (const [n, read] of turn) cache.get(sentinelKey(n)).then(read.resolve, read.reject);
       });
     }
-    return this.sentinelRead;
+    let read = reads.get(shard);
+    if (read === undefined) {
+      read = Promise.withResolvers();
+      reads.set(shard, read);
+    }
+    return read.promise;
   }
 
-  private fromStore(sessionId: string, nowMs: number, deadline: number): Promise<boolean> {
+  private fromStore(sessionId: string, nowMs: number, deadline: Deadline): Promise<boolean> {
     return this.bypass.run(
       deadline,
       () => this.store.isSessionRevoked(sessionId, nowMs),
@@ -135,31 +208,89 @@ export class Revocations {
     );
   }
 
-  /**
-   * Rebuilds the mirror from the store, then marks it loaded. One at a time.
-   * Resolves to the session ids it found revoked, or null when it failed.
-   */
-  private reload(nowMs: number): Promise<ReadonlySet<string> | null> {
-    if (this.reloading !== null) return this.reloading;
-    const cache = this.cache as Cache;
-    const load = (async () => {
-      const revoked = await this.store.listRevokedSessions(nowMs);
-      await Promise.all(
-        revoked.map((r) => cache.set(key(r.sessionId), REVOKED, r.expiresAtMs - nowMs)),
-      );
-      await cache.set(SENTINEL, REVOKED, SENTINEL_TTL_MS);
-      this.log.info({ sessions: revoked.length }, 'revoked-session mirror reloaded into the cache');
-      return new Set(revoked.map((r) => r.sessionId));
-    })()
-      .catch((err) => {
-        this.log.warn({ err }, 'could not reload the revoked-session mirror');
-        return null;
-      })
-      .finally(() => {
-        this.reloading = null;
+  /** The shard's load under way, or a new one, started with the others asked for in this turn. */
+  private load(shard: number, nowMs: number): ShardLoad {
+    const current = this.loads.get(shard);
+    if (current !== undefined) return current;
+    const { promise, resolve } = Promise.withResolvers<Loaded>();
+    const load: ShardLoad = {
+      done: promise,
+      finishing: false,
+      settle: (loaded) => {
+        if (this.loads.get(shard) === load) this.loads.delete(shard);
+        resolve(loaded);
+      },
+    };
+    this.loads.set(shard, load);
+    if (this.queued === null) {
+      const queued = new Map<number, ShardLoad>();
+      this.queued = queued;
+      queueMicrotask(() => {
+        this.queued = null;
+        void this.reload(queued, nowMs);
       });
-    this.reloading = load;
+    }
+    this.queued.set(shard, load);
     return load;
+  }
+
+  /**
+   * Rebuilds the given shards of the mirror from one read of the store. Each
+   * shard's sentinel is marked before the read and set to "1" only if the
+   * mark survived the writes; a shard that was lost in between (or that was
+   * found loaded already) tells its checks to read again.
+   */
+  private async reload(shards: Map<number, ShardLoad>, nowMs: number): Promise<void> {
+    const cache = this.cache as Cache;
+    const token = crypto.randomUUID();
+    try {
+      const marked: [number, ShardLoad][] = [];
+      await Promise.all(
+        [...shards].map(async ([shard, load]) => {
+          const [began] = await cache.eval(BEGIN_RELOAD, sentinelKey(shard), [
+            token,
+            SENTINEL_TTL_MS,
+          ]);
+          if (began === 1) marked.push([shard, load]);
+          else load.settle(READ_AGAIN);
+        }),
+      );
+      if (marked.length === 0) return;
+      const revoked = await this.store.listRevokedSessions(nowMs);
+      const confirmed = await Promise.all(
+        marked.map(async ([shard, load]) => {
+          const ids = new Set<string>();
+          const writes: Promise<boolean>[] = [];
+          for (const r of revoked) {
+            if (shardOf(r.sessionId, this.shards) !== shard) continue;
+            ids.add(r.sessionId);
+            writes.push(cache.set(entryKey(r.sessionId, shard), REVOKED, r.expiresAtMs - nowMs));
+          }
+          await Promise.all(writes);
+          load.finishing = true;
+          const [finished] = await cache.eval(FINISH_RELOAD, sentinelKey(shard), [
+            token,
+            SENTINEL_TTL_MS,
+          ]);
+          load.settle(finished === 1 ? ids : READ_AGAIN);
+          return finished === 1;
+        }),
+      );
+      const lost = confirmed.filter((ok) => !ok).length;
+      this.log.info(
+        { shards: marked.length, lostDuringLoad: lost, sessions: revoked.length },
+        'revoked-session mirror reloaded into the cache',
+      );
+    } catch (err) {
+      this.log.warn({ err }, 'could not reload the revoked-session mirror');
+    } finally {
+      // A shard not settled above failed: its checks ask the store (settling twice is a no-op).
+      for (const load of shards.values()) load.settle(null);
+    }
+  }
+
+  private entryKey(sessionId: string): string {
+    return entryKey(sessionId, shardOf(sessionId, this.shards));
   }
 
   private replay(): void {
@@ -167,8 +298,8 @@ export class Revocations {
     for (const [sessionId, expiresAtMs] of this.pending) {
       this.pending.delete(sessionId);
       if (expiresAtMs <= now) continue;
-      this.cache?.set(key(sessionId), REVOKED, expiresAtMs - now).then(
-        () => this.entryReads.forget(sessionId),
+      this.cache?.set(this.entryKey(sessionId), REVOKED, expiresAtMs - now).then(
+        () => this.reads.forget(sessionId),
         () => this.pending.set(sessionId, expiresAtMs),
       );
     }
@@ -183,6 +314,27 @@ function stillLoading(): RpcError {
   });
 }
 
-function key(sessionId: string): string {
-  return `rv:${sessionId}`;
+function isLoaded(sentinel: Uint8Array | null): boolean {
+  return sentinel !== null && sentinel.length === 1 && sentinel[0] === LOADED.charCodeAt(0);
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+/** The 6 bits (random) a session id's first character stands for. */
+const CHAR_BITS = new Uint8Array(128);
+for (let i = 0; i < BASE64URL.length; i++) CHAR_BITS[BASE64URL.charCodeAt(i)] = i;
+const SHARD_PREFIXES = Array.from({ length: SHARDS }, (_, n) => `rv:{s${n}}:`);
+
+/** The shard of a session id (base64url of random bytes) among `shards` (a power of two). */
+export function shardOf(sessionId: string, shards = SHARDS): number {
+  return (CHAR_BITS[sessionId.charCodeAt(0) & 127] ?? 0) & (shards - 1);
+}
+
+/** The key of a session's entry: in its shard's hash slot. */
+export function entryKey(sessionId: string, shard = shardOf(sessionId)): string {
+  return `${SHARD_PREFIXES[shard]}${sessionId}`;
+}
+
+/** The key of a shard's sentinel: in the same hash slot as its entries. */
+export function sentinelKey(shard: number): string {
+  return `${SHARD_PREFIXES[shard]}loaded`;
 }

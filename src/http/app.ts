@@ -43,7 +43,7 @@ export function createApp({ rpc, http, log, metrics, draining }: AppDeps) {
   app.route('/', meRoutes(body));
   app.route('/', adminUserRoutes(body));
   app.route('/', openApiJsonRoutes());
-  app.route('/', pictureRoutes({ rpc, maxUploadBytes: http.maxUploadBytes }));
+  app.route('/', pictureRoutes({ rpc, maxUploadBytes: http.maxUploadBytes, log }));
   app.route('/', pageRoutes({ ...body, log }));
   app.route('/', profileRoutes({ ...body, maxUploadBytes: http.maxUploadBytes, log }));
   app.route('/', assetRoutes());

@@ -65,7 +65,11 @@ describe('unit: ClientRequest', () => {
       }
       return c.callOptions();
     });
-    expect(value).toEqual({ requestId: 'rid-1', clientIp: '10.0.0.9' });
+    expect(value).toEqual({
+      requestId: 'rid-1',
+      clientIp: '10.0.0.9',
+      signal: expect.any(AbortSignal),
+    });
     // authorization, x-forwarded-proto and x-forwarded-for, each read once.
     expect(headerReads).toBe(3);
   });
@@ -74,7 +78,7 @@ describe('unit: ClientRequest', () => {
     const { value, headerReads } = await withClient({ 'x-forwarded-for': '10.0.0.9' }, true, (c) =>
       c.callOptions(false),
     );
-    expect(value).toEqual({ requestId: 'rid-1', clientIp: '' });
+    expect(value).toEqual({ requestId: 'rid-1', clientIp: '', signal: expect.any(AbortSignal) });
     expect(headerReads).toBe(0);
   });
 });

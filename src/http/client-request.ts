@@ -84,9 +84,15 @@ export class ClientRequest {
 
   /**
    * What every RPC made for this request carries. Calls that do not use the
-   * client address pass `withIp = false` and spare looking it up.
+   * client address pass `withIp = false` and spare looking it up. The
+   * request's signal aborts when its client hangs up: the call is then
+   * cancelled, here and on the TCP server.
    */
   callOptions(withIp = true): CallOptions {
-    return { requestId: this.requestId, clientIp: withIp ? this.ip : '' };
+    return {
+      requestId: this.requestId,
+      clientIp: withIp ? this.ip : '',
+      signal: this.c.req.raw.signal,
+    };
   }
 }

@@ -69,6 +69,10 @@ function setup(answer: Answer = () => undefined) {
   return { request, calls };
 }
 
+/** The calls that carried a picture. */
+const uploads = <C extends { name: CallName }>(calls: C[]) =>
+  calls.filter((c) => c.name === 'setPicture');
+
 const cookie = 'session=tok';
 const form = (fields: Record<string, string>) => new URLSearchParams(fields);
 
@@ -545,7 +549,13 @@ describe('unit: PUT /api/v1/me/picture', () => {
     expect(raw.status).toBe(200);
     expect(((await raw.json()) as { user: { username: string } }).user.username).toBe('alice');
     await put(request, multipart([['picture', new Blob([new Uint8Array([6, 5])]), 'x.png']]));
-    expect(calls.map((c) => c.input)).toEqual([
+    expect(calls.map((c) => c.name)).toEqual([
+      'getProfile',
+      'setPicture',
+      'getProfile',
+      'setPicture',
+    ]);
+    expect(uploads(calls).map((c) => c.input)).toEqual([
       { auth: { token: 'tok' }, image: new Uint8Array([9, 8, 7]) },
       { auth: { token: 'tok' }, image: new Uint8Array([6, 5]) },
     ]);
@@ -578,7 +588,7 @@ describe('unit: PUT /api/v1/me/picture', () => {
       multipart([['picture', new Blob([new Uint8Array(config.http.maxUploadBytes + 1)]), 'x.png']]),
     );
     expect(justOver.status).toBe(413);
-    expect(calls).toEqual([]);
+    expect(uploads(calls)).toEqual([]);
   });
 
   it('should answer malformed multipart, a missing field and an empty body with 400', async () => {
@@ -602,7 +612,20 @@ describe('unit: PUT /api/v1/me/picture', () => {
         'INVALID_ARGUMENT',
       );
     }
-    expect(calls).toEqual([]);
+    expect(uploads(calls)).toEqual([]);
+  });
+
+  it('should check the session first, and forward nothing without one', async () => {
+    // (That the body is not even read is shown over a real socket in test/pictures.test.ts.)
+    const { request, calls } = setup((name) => {
+      if (name === 'getProfile') throw new RpcError(Status.UNAUTHENTICATED, 'not logged in');
+      return undefined;
+    });
+    const res = await put(request, new Uint8Array([1, 2, 3]), { authorization: 'Bearer stale' });
+    expect(res.status).toBe(401);
+    expect(calls.map((c) => [c.name, c.input])).toEqual([
+      ['getProfile', { auth: { token: 'stale' } }],
+    ]);
   });
 
   it('should survive a multipart body of 1000 parts with a 4xx or by using the one it needs', async () => {

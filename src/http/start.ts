@@ -1,5 +1,6 @@
 import type { Server } from 'bun';
 import type { HttpConfig } from '../config/http-config.ts';
+import { withTimeout } from '../lib/deadline.ts';
 import type { Logger } from '../log.ts';
 import { createRpcClient } from '../rpc/client.ts';
 import { Pool } from '../rpc/pool.ts';
@@ -18,7 +19,7 @@ export interface HttpApp {
 
 /** Builds the pool and the Hono app and starts Bun.serve. Used by main.ts and the tests. */
 export function startHttpApp(config: HttpConfig, log: Logger): HttpApp {
-  const pool = new Pool({ ...config.pool, maxFrameBytes: config.maxFrameBytes });
+  const pool = new Pool({ ...config.pool, maxFrameBytes: config.maxFrameBytes }, log);
   const watcher = watchAddresses(pool, config.pool.addresses, {
     refreshMs: config.pool.dnsRefreshMs,
     log,
@@ -55,10 +56,11 @@ export function startHttpApp(config: HttpConfig, log: Logger): HttpApp {
     async stop() {
       draining = true;
       const finished = server.stop();
-      const timedOut = await Promise.race([
+      const timedOut = await withTimeout(
         finished.then(() => false),
-        Bun.sleep(config.shutdownTimeoutMs).then(() => true),
-      ]);
+        config.shutdownTimeoutMs,
+        () => true,
+      );
       if (timedOut) {
         log.warn(
           { pending: server.pendingRequests },

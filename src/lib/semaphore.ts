@@ -6,13 +6,20 @@
  * - acquire() never waits past its deadline and never queues beyond the
  *   bound: it returns 'busy' or 'timeout' instead (values, not exceptions:
  *   overload is expected and the caller decides the status);
+ * - a waiter whose deadline is cancelled (its caller is gone) leaves the
+ *   queue at once with 'cancelled', and one already cancelled never queues:
+ *   the queue holds only work somebody still waits for;
  * - every successful acquire() is paired with exactly one release().
  */
-export type Acquired = 'acquired' | 'busy' | 'timeout';
+import type { Deadline } from './deadline.ts';
+
+export type Acquired = 'acquired' | 'busy' | 'timeout' | 'cancelled';
+
+/** Why acquire() gave no permit. */
+export type Refusal = Exclude<Acquired, 'acquired'>;
 
 interface Waiter {
-  resolve: (result: Acquired) => void;
-  timer: Timer | null;
+  settle: (result: Acquired) => void;
 }
 
 export class Semaphore {
@@ -32,22 +39,33 @@ export class Semaphore {
     return this.waiters.length;
   }
 
-  /** Waits for a permit until `deadline` (a performance.now() instant). */
-  acquire(deadline: number): Promise<Acquired> | Acquired {
+  /** Waits for a permit until `deadline` passes or is cancelled. */
+  acquire(deadline: Deadline): Promise<Acquired> | Acquired {
+    if (deadline.cancelled) return 'cancelled';
     if (this.inUse < this.permits && this.waiters.length === 0) {
       this.inUse++;
       return 'acquired';
     }
     if (this.waiters.length >= this.maxWaiting) return 'busy';
-    const wait = deadline - performance.now();
+    const wait = deadline.remainingMs();
     if (wait <= 0) return 'timeout';
     return new Promise<Acquired>((resolve) => {
-      const waiter: Waiter = { resolve, timer: null };
-      waiter.timer = setTimeout(() => {
+      const signal = deadline.signal;
+      const leave = (result: Acquired) => {
         const at = this.waiters.indexOf(waiter);
         if (at >= 0) this.waiters.splice(at, 1);
-        resolve('timeout');
-      }, wait);
+        waiter.settle(result);
+      };
+      const onAbort = () => leave('cancelled');
+      const timer = setTimeout(() => leave('timeout'), wait);
+      const waiter: Waiter = {
+        settle: (result) => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          resolve(result);
+        },
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
     });
   }
@@ -58,15 +76,14 @@ export class Semaphore {
       this.inUse--;
       return;
     }
-    if (next.timer) clearTimeout(next.timer);
-    next.resolve('acquired'); // The permit passes straight to the next waiter.
+    next.settle('acquired'); // The permit passes straight to the next waiter.
   }
 
   /** Runs `task` holding a permit; `onRefused` decides what a refusal throws. */
   async run<T>(
-    deadline: number,
+    deadline: Deadline,
     task: () => Promise<T>,
-    onRefused: (why: 'busy' | 'timeout') => never,
+    onRefused: (why: Refusal) => never,
   ): Promise<T> {
     const acquired = await this.acquire(deadline);
     if (acquired !== 'acquired') onRefused(acquired);

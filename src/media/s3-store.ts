@@ -8,6 +8,7 @@
  * (UNAVAILABLE), a missing object is null.
  */
 import type { PictureStore, StoredPicture } from '../core/picture-ports.ts';
+import { withTimeout } from '../lib/deadline.ts';
 import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
@@ -78,23 +79,17 @@ export class S3PictureStore implements PictureStore {
 
   /** Runs one request within the time limit; a failure other than "no such key" is an outage. */
   private async timed<T>(what: string, request: () => Promise<T>): Promise<T> {
-    let timer: Timer | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`S3 ${what} took over ${this.options.timeoutMs} ms`)),
-        this.options.timeoutMs,
-      );
-    });
+    const { timeoutMs } = this.options;
     try {
-      return await Promise.race([request(), timeout]);
+      return await withTimeout(request(), timeoutMs, () => {
+        throw new Error(`S3 ${what} took over ${timeoutMs} ms`);
+      });
     } catch (err) {
       if (isNoSuchKey(err)) throw err;
       throw new RpcError(Status.UNAVAILABLE, MESSAGES.PICTURE_STORAGE_UNAVAILABLE, {
         retryAfterS: 5,
         cause: { what, err },
       });
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -11,10 +11,11 @@ import {
   rotatedJpeg,
   webp,
 } from '../../test/support/images.ts';
+import { Deadline } from '../lib/deadline.ts';
 import { SharpProcessor } from './sharp-processor.ts';
 
 const processor = new SharpProcessor({ maxPixels: 40_000_000 });
-const soon = () => performance.now() + 10_000;
+const soon = () => Deadline.after(10_000);
 
 async function encoded(input: Uint8Array, type: 'jpeg' | 'png' | 'gif' | 'webp') {
   const out = await processor.process(input, type, [256, 64], soon());
@@ -104,7 +105,7 @@ describe('unit: SharpProcessor', () => {
   });
 
   it('should refuse to start when the deadline has passed', async () => {
-    const out = await processor.process(await png(), 'png', [256], performance.now() - 1);
+    const out = await processor.process(await png(), 'png', [256], Deadline.after(-1));
     expect(out).toEqual({ rejected: 'too_slow' });
   });
 });

@@ -1,7 +1,8 @@
 /**
- * The ImageProcessor port on sharp (libvips). Decoding runs on libuv worker
- * threads, never on the event loop; the picture service caps how many
- * images are in work at once, and each uses one libvips thread.
+ * The ImageProcessor port on sharp (libvips), as run inside an image process
+ * (image-worker.ts; the TCP server never loads libvips). The picture service
+ * has already refused containers over its decode budget and caps how many
+ * images are in work at once; each uses one libvips thread.
  *
  * Untrusted input, so: the header is read first and an image announcing
  * more than `maxPixels` is refused before its pixels are decoded (a small
@@ -9,8 +10,10 @@
  * tolerates the warnings common in real photos; only the first
  * frame of an animation is read; a time limit stops pathological files.
  */
+
 import sharp from 'sharp';
 import type { ImageProcessor, ImageRejection, ImageType } from '../core/picture-ports.ts';
+import type { Deadline } from '../lib/deadline.ts';
 
 export interface SharpProcessorOptions {
   /** Largest width × height accepted. */
@@ -32,7 +35,7 @@ export class SharpProcessor implements ImageProcessor {
     input: Uint8Array,
     type: ImageType,
     sizes: readonly number[],
-    deadline: number,
+    deadline: Deadline,
   ): Promise<Uint8Array[] | ImageRejection> {
     const { maxPixels, quality = 82 } = this.options;
     const header = await readHeader(input);
@@ -45,7 +48,7 @@ export class SharpProcessor implements ImageProcessor {
         maxPixels,
       };
     }
-    const seconds = Math.ceil((deadline - performance.now()) / 1000);
+    const seconds = Math.ceil(deadline.remainingMs() / 1000);
     if (seconds <= 0) return { rejected: 'too_slow' };
     const largest = Math.max(...sizes);
     try {
@@ -56,7 +59,8 @@ export class SharpProcessor implements ImageProcessor {
         autoOrient: true,
         pages: 1,
       })
-        .resize(largest, largest, { fit: 'cover', position: 'centre' })
+        // Shrink-on-load: JPEG decodes at 1/2..1/8 scale, WebP scales while decoding.
+        .resize(largest, largest, { fit: 'cover', position: 'centre', fastShrinkOnLoad: true })
         .timeout({ seconds })
         .raw()
         .toBuffer({ resolveWithObject: true });

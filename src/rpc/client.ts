@@ -10,6 +10,12 @@ export interface CallOptions {
   timeoutMs?: number;
   requestId?: string;
   clientIp?: string;
+  /**
+   * The caller's own cancellation (for the HTTP server: the request's, which
+   * aborts when its client hangs up). The call then fails with CANCELLED at
+   * once, and the TCP server drops the work if it has not started it.
+   */
+  signal?: AbortSignal;
 }
 
 /** The typed RPC surface the HTTP server depends on (and fakes in unit tests). */
@@ -62,6 +68,7 @@ export function createRpcClient(
           request,
           options.timeoutMs ?? defaultTimeoutMs,
           IDEMPOTENT_CALLS.has(name),
+          options.signal,
         );
         return unwrap(name, response);
       } catch (err) {

@@ -6,8 +6,13 @@
  * requests are in flight on one socket at once, matched to their responses by
  * id. Invariants:
  * - a call settles exactly once: by its response, by its deadline
- *   (DEADLINE_EXCEEDED), or by the loss of the socket it was written to
- *   (UNAVAILABLE), which fails exactly the calls of that socket;
+ *   (DEADLINE_EXCEEDED), by its caller's signal (CANCELLED), or by the loss
+ *   of the socket it was written to (UNAVAILABLE), which fails exactly the
+ *   calls of that socket;
+ * - a cancelled call frees its place within one deadline sweep (20 ms): a
+ *   waiting one leaves the queue, one in flight leaves its socket's count
+ *   and a cancel frame with its id follows it, so that the server drops the
+ *   work too;
  * - a call is either waiting (no socket has room yet) or in flight on one
  *   socket, never both; the waiting queue never holds more than `maxWaiting`
  *   calls and a call that cannot wait fails at once with UNAVAILABLE;
@@ -19,8 +24,11 @@
  *   more, on another socket if one has room, within its own deadline;
  * - setAddresses() adds sockets for new addresses at once and retires those
  *   of removed ones: they take no new calls and close when their last call
- *   is answered.
+ *   is answered;
+ * - connect failures and lost sockets are logged, a streak of failures to
+ *   one address as a few lines (connect-log.ts), not one per retry.
  */
+import { create } from '@bufbuild/protobuf';
 import type { Socket, SocketHandler } from 'bun';
 import {
   type Request,
@@ -28,11 +36,14 @@ import {
   type Response,
   ResponseSchema,
 } from '../gen/usermgr/v1/rpc_pb.ts';
+import { Deadline } from '../lib/deadline.ts';
+import type { Logger } from '../log.ts';
 import { parseAddress } from '../wire/address.ts';
 import { encodeFrame, FrameDecoder } from '../wire/frame.ts';
 import { Outbox } from '../wire/outbox.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
+import { ConnectLog } from './connect-log.ts';
 
 export interface PoolOptions {
   /** TCP server addresses, "host:port". */
@@ -54,6 +65,8 @@ export interface PoolStats {
   inFlight: number;
   waiting: number;
   rejected: number;
+  /** Calls whose caller gave up (its signal aborted) before the answer. */
+  cancelled: number;
   reconnects: number;
   connectFailures: number;
 }
@@ -62,7 +75,9 @@ type ConnState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
 
 interface PendingCall {
   request: Request;
-  deadline: number;
+  deadline: Deadline;
+  /** The socket it was last written to (its id is only meaningful there). */
+  conn: Connection | null;
   resolve: (response: Response) => void;
   reject: (error: RpcError) => void;
   /** Safe to send again after its socket was lost (the call is idempotent). */
@@ -115,11 +130,17 @@ export class Pool {
   private sweeper: Timer | null = null;
   private closed = false;
   private rejected = 0;
+  private cancelled = 0;
   private reconnects = 0;
   private connectFailures = 0;
   private readonly handlers: SocketHandler<Link>;
+  private readonly connectLog: ConnectLog;
 
-  constructor(private readonly options: PoolOptions) {
+  constructor(
+    private readonly options: PoolOptions,
+    private readonly log: Logger,
+  ) {
+    this.connectLog = new ConnectLog(log);
     this.setAddresses(options.addresses);
     this.handlers = {
       open: (socket) => this.onOpen(socket),
@@ -138,12 +159,25 @@ export class Pool {
 
   /**
    * Sends one request and resolves with its response, whatever its status.
-   * Rejects with UNAVAILABLE or DEADLINE_EXCEEDED when no response can come.
+   * Rejects with UNAVAILABLE or DEADLINE_EXCEEDED when no response can come,
+   * and with CANCELLED within one sweep once `signal` aborts (the caller is
+   * gone). The sweep reads `signal.aborted` rather than listening: adding and
+   * removing a listener per call costs more than reading a flag per sweep
+   * (bench/RESULTS.md), for an event few calls see and none needs sooner.
    */
-  send(request: Request, timeoutMs: number, retryable = false): Promise<Response> {
+  send(
+    request: Request,
+    timeoutMs: number,
+    retryable = false,
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    if (signal?.aborted) {
+      this.cancelled++;
+      return Promise.reject(RpcError.cancelled());
+    }
     return new Promise<Response>((resolve, reject) => {
-      const deadline = performance.now() + timeoutMs;
-      this.dispatch({ request, deadline, resolve, reject, retryable, retried: false });
+      const deadline = Deadline.after(timeoutMs, signal);
+      this.dispatch({ request, deadline, conn: null, resolve, reject, retryable, retried: false });
     });
   }
 
@@ -161,6 +195,7 @@ export class Pool {
     }
     for (const conn of this.conns)
       if (!wanted.has(conn.address) && !conn.retired) this.retire(conn);
+    for (const address of present) if (!wanted.has(address)) this.connectLog.forget(address);
     if (this.conns.some((c) => c.state !== 'idle')) this.connectIdle();
   }
 
@@ -172,6 +207,10 @@ export class Pool {
   private dispatch(call: PendingCall): void {
     if (this.closed) {
       this.fail(call, Status.UNAVAILABLE, 'connection pool is closed');
+      return;
+    }
+    if (call.deadline.cancelled) {
+      this.settleCancelled(call);
       return;
     }
     const conn = this.pick();
@@ -210,6 +249,7 @@ export class Pool {
       inFlight,
       waiting: this.waiting.length - this.waitingHead,
       rejected: this.rejected,
+      cancelled: this.cancelled,
       reconnects: this.reconnects,
       connectFailures: this.connectFailures,
     };
@@ -256,7 +296,8 @@ export class Pool {
     const id = conn.nextId();
     const request = call.request;
     request.id = id;
-    request.deadlineMs = Math.max(1, Math.ceil(call.deadline - performance.now()));
+    request.deadlineMs = Math.max(1, Math.ceil(call.deadline.remainingMs()));
+    call.conn = conn;
     conn.inFlight.set(id, call);
     (conn.outbox as Outbox).push(encodeFrame(RequestSchema, request));
     this.startSweeper();
@@ -307,6 +348,7 @@ export class Pool {
     conn.decoder = new FrameDecoder(ResponseSchema, this.options.maxFrameBytes);
     conn.state = 'open';
     conn.failures = 0;
+    this.connectLog.connected(conn.address);
     this.pump();
   }
 
@@ -338,11 +380,20 @@ export class Pool {
   }
 
   /** A socket closed, failed, or could not connect: fail its calls and schedule a reconnect. */
-  private onDown(link: Link, _error?: unknown): void {
+  private onDown(link: Link, error?: unknown): void {
     const { conn } = link;
     if (!this.current({ data: link })) return;
     if (conn.state !== 'open' && conn.state !== 'connecting') return;
-    if (conn.state === 'connecting') this.connectFailures++;
+    if (conn.state === 'connecting') {
+      this.connectFailures++;
+      if (!this.closed && !conn.retired) this.connectLog.failed(conn.address, error);
+    } else if (!this.closed && !conn.retired) {
+      // Rare (each one needs a connect that succeeded first): one line each.
+      this.log.warn(
+        { address: conn.address, err: error, calls: conn.inFlight.size },
+        'connection to TCP server lost',
+      );
+    }
     const retries = this.down(conn, 'connection to the TCP server was lost');
     if (this.closed || conn.retired) {
       conn.state = 'closed';
@@ -395,7 +446,7 @@ export class Pool {
     const retries: PendingCall[] = [];
     const now = performance.now();
     for (const call of calls) {
-      if (call.retryable && !call.retried && call.deadline > now && !this.closed) {
+      if (call.retryable && !call.retried && !call.deadline.expired(now) && !this.closed) {
         call.retried = true;
         retries.push(call);
       } else {
@@ -447,27 +498,46 @@ export class Pool {
     this.sweeper = null;
   }
 
+  /** Fails the calls whose deadline passed or whose caller is gone, and gives their places to others. */
   private sweep(): void {
     const now = performance.now();
     let pending = 0;
+    let freed = false;
     if (this.waitingHead < this.waiting.length) {
       const kept: PendingCall[] = [];
       for (const call of this.drainWaiting()) {
-        if (call.deadline <= now) this.expire(call);
+        if (call.deadline.cancelled) this.settleCancelled(call);
+        else if (call.deadline.expired(now)) this.expire(call);
         else kept.push(call);
       }
       this.waiting.push(...kept);
       pending += kept.length;
     }
-    for (const conn of this.conns) {
+    for (const conn of [...this.conns]) {
       for (const call of conn.inFlight.values()) {
-        if (call.deadline > now) continue;
+        if (call.deadline.cancelled) {
+          // The server is told, so that it drops the work too.
+          const cancel = create(RequestSchema, { id: call.request.id, cancel: {} });
+          conn.outbox?.push(encodeFrame(RequestSchema, cancel));
+          this.settleCancelled(call);
+        } else if (call.deadline.expired(now)) {
+          this.expire(call);
+        } else {
+          continue;
+        }
         conn.inFlight.delete(call.request.id);
-        this.expire(call);
+        freed = true;
       }
+      if (conn.retired && conn.inFlight.size === 0) this.dispose(conn);
       pending += conn.inFlight.size;
     }
-    if (pending === 0) this.stopSweeper();
+    if (freed) this.pump();
+    if (pending === 0 && this.waitingHead === this.waiting.length) this.stopSweeper();
+  }
+
+  private settleCancelled(call: PendingCall): void {
+    this.cancelled++;
+    call.reject(RpcError.cancelled());
   }
 
   private expire(call: PendingCall): void {

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'bun:test';
 import { create } from '@bufbuild/protobuf';
 import { RequestSchema } from '../gen/usermgr/v1/rpc_pb.ts';
+import { Deadline } from '../lib/deadline.ts';
 import { silentLogger } from '../log.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { createDispatch } from './dispatch.ts';
 
 const ping = create(RequestSchema, { id: 5, call: { case: 'ping', value: {} } });
-const context = (deadline = performance.now() + 1000) => ({
+const context = (deadline = Deadline.after(1000)) => ({
   requestId: 'r',
   clientIp: '',
   deadline,
@@ -35,7 +36,7 @@ describe('unit: createDispatch', () => {
       },
       silentLogger,
     );
-    expect(await dispatch(ping, context(performance.now() - 1))).toBeNull();
+    expect(await dispatch(ping, context(Deadline.after(-1)))).toBeNull();
     expect(ran).toBe(false);
   });
 

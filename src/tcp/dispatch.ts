@@ -1,5 +1,6 @@
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { type Request, type Response, ResponseSchema } from '../gen/usermgr/v1/rpc_pb.ts';
+import type { Deadline } from '../lib/deadline.ts';
 import type { Logger } from '../log.ts';
 import type { CallName, CallRequest, CallResultInit } from '../wire/calls.ts';
 import { RpcError } from '../wire/rpc-error.ts';
@@ -9,8 +10,8 @@ import { Status } from '../wire/status.ts';
 export interface CallContext {
   requestId: string;
   clientIp: string;
-  /** performance.now() after which nobody waits for the answer. */
-  deadline: number;
+  /** When nobody waits for the answer any more: passed, or cancelled by the caller. */
+  deadline: Deadline;
 }
 
 export type Handler<K extends CallName> = (
@@ -21,7 +22,10 @@ export type Handler<K extends CallName> = (
 /** The services behind the TCP server, by call. A missing one answers UNIMPLEMENTED. */
 export type Handlers = { [K in CallName]?: Handler<K> };
 
-/** Answers a request; resolves to null when its deadline passed before work began. */
+/**
+ * Answers a request; resolves to null when nobody reads the answer: its
+ * deadline passed before work began, or its caller cancelled it.
+ */
 export type Dispatch = (request: Request, context: CallContext) => Promise<Response | null>;
 
 /** Told the outcome and duration of every call served (metrics). */
@@ -43,7 +47,8 @@ export function createDispatch(
       if (handler === undefined)
         throw new RpcError(Status.UNIMPLEMENTED, `call ${name} is not implemented`);
       // Nobody waits for the answer any more: skip the work.
-      if (performance.now() > context.deadline) return null;
+      if (context.deadline.cancelled) throw RpcError.cancelled();
+      if (context.deadline.expired()) return null;
       const result = await handler(value as CallRequest<typeof name>, context);
       return create(ResponseSchema, {
         id: request.id,
@@ -53,6 +58,8 @@ export function createDispatch(
     } catch (reason) {
       const error = RpcError.from(reason);
       status = error.code;
+      // Not a failure: the caller left. Counted by status, never logged as an error.
+      if (error.code === Status.CANCELLED) return null;
       if (error.code === Status.INTERNAL) {
         log.error({ err: reason, call: name, requestId: context.requestId }, 'call failed');
       } else if (error.code === Status.UNAVAILABLE) {

@@ -140,7 +140,7 @@ export function createTcpMetrics(): TcpMetrics {
       counterFrom(
         registry,
         'usermgr_hash_total',
-        'Slow hashes run, by kind.',
+        'Slow hashes run, by kind (hash, verify); cancelled: dropped unstarted, their caller gone.',
         () => ({ ...passwords.counts }),
         'kind',
       );

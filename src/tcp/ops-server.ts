@@ -5,6 +5,7 @@
  * store answers a trivial query within a second).
  */
 import type { Server } from 'bun';
+import { withTimeout } from '../lib/deadline.ts';
 import type { Registry } from '../lib/metrics.ts';
 import type { UserStore } from '../store/port.ts';
 
@@ -33,12 +34,9 @@ export function startOpsServer(
         if (parts.draining())
           return json(503, { error: { code: 'UNAVAILABLE', message: 'not ready: shutting down' } });
         try {
-          await Promise.race([
-            parts.store.ping(),
-            Bun.sleep(READY_TIMEOUT_MS).then(() =>
-              Promise.reject(new Error('store ping timed out')),
-            ),
-          ]);
+          await withTimeout(parts.store.ping(), READY_TIMEOUT_MS, () => {
+            throw new Error('store ping timed out');
+          });
           return json(200, { status: 'ready' });
         } catch (err) {
           return json(503, {

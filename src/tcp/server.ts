@@ -4,7 +4,10 @@
  * - a broken stream (bad varint, oversized or undecodable frame) closes that
  *   socket only;
  * - every request decoded gets exactly one response, unless its deadline
- *   passed before work began or its socket closed meanwhile;
+ *   passed before work began, its socket closed meanwhile, or its caller
+ *   cancelled it (a Request with `cancel` set and the call's id);
+ * - when a socket closes, every call still being served for it is
+ *   cancelled: queued slow work for a client that is gone is dropped;
  * - per socket, at most `maxInFlightPerConnection` requests are being served
  *   (more get RESOURCE_EXHAUSTED at once) and at most
  *   `maxBufferedBytesPerConnection` response bytes wait for a slow reader
@@ -15,6 +18,7 @@
  */
 import type { Socket, TCPSocketListener } from 'bun';
 import { type Request, RequestSchema, ResponseSchema } from '../gen/usermgr/v1/rpc_pb.ts';
+import { Deadline } from '../lib/deadline.ts';
 import type { Logger } from '../log.ts';
 import { encodeFrame, FrameDecoder } from '../wire/frame.ts';
 import { Outbox } from '../wire/outbox.ts';
@@ -47,6 +51,8 @@ interface Conn {
   decoder: FrameDecoder<typeof RequestSchema>;
   outbox: Outbox;
   inFlight: number;
+  /** The calls being served, by id, so that a cancel frame or the socket's close can reach them. */
+  calls: Map<number, Deadline>;
   closed: boolean;
   /** performance.now() when the current partial frame began, or 0. */
   partialSince: number;
@@ -74,6 +80,10 @@ export function startTcpServer(
 
   function serve(socket: Socket<Conn>, request: Request): void {
     const conn = socket.data;
+    if (request.cancel !== undefined) {
+      conn.calls.get(request.id)?.cancel();
+      return;
+    }
     if (conn.inFlight >= options.maxInFlightPerConnection) {
       const error = new RpcError(
         Status.RESOURCE_EXHAUSTED,
@@ -85,17 +95,18 @@ export function startTcpServer(
       conn.outbox.push(encodeFrame(ResponseSchema, errorResponse(request.id, error)));
       return;
     }
+    const deadline = Deadline.after(request.deadlineMs || options.defaultDeadlineMs);
+    const id = request.id;
+    // A client reusing the id of a call still served: the older one loses its cancel handle only.
+    conn.calls.set(id, deadline);
     conn.inFlight++;
     inFlight++;
-    const context = {
-      requestId: request.requestId,
-      clientIp: request.clientIp,
-      deadline: performance.now() + (request.deadlineMs || options.defaultDeadlineMs),
-    };
+    const context = { requestId: request.requestId, clientIp: request.clientIp, deadline };
     dispatch(request, context).then((response) => {
+      if (conn.calls.get(id) === deadline) conn.calls.delete(id);
       conn.inFlight--;
       inFlight--;
-      if (response === null || conn.closed) return;
+      if (response === null || conn.closed || deadline.cancelled) return;
       conn.outbox.push(encodeFrame(ResponseSchema, response));
       if (conn.outbox.bufferedBytes > options.maxBufferedBytesPerConnection) {
         close(socket, 'client does not read its responses');
@@ -116,6 +127,7 @@ export function startTcpServer(
           decoder: new FrameDecoder(RequestSchema, options.maxFrameBytes),
           outbox: new Outbox(socket),
           inFlight: 0,
+          calls: new Map(),
           closed: false,
           partialSince: 0,
         };
@@ -140,6 +152,7 @@ export function startTcpServer(
         if (!sockets.delete(socket)) return;
         socket.data.closed = true;
         socket.data.outbox.close();
+        for (const deadline of socket.data.calls.values()) deadline.cancel();
       },
       error(socket, error) {
         log.warn({ remote: socket.remoteAddress, err: error }, 'socket error');

@@ -11,12 +11,12 @@ import { IdGenerator } from '../core/ids.ts';
 import { Passwords } from '../core/passwords.ts';
 import { Pictures } from '../core/pictures.ts';
 import { RATE_LIMIT_SCRIPTS, RateLimits } from '../core/rate-limits.ts';
-import { Revocations } from '../core/revocations.ts';
+import { REVOCATION_SCRIPTS, Revocations, SHARDS } from '../core/revocations.ts';
 import { SessionTokens } from '../core/session-tokens.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
+import { ImageWorkers } from '../media/image-workers.ts';
 import { openPictureStore } from '../media/open.ts';
-import { SharpProcessor } from '../media/sharp-processor.ts';
 import { secureDataDir } from '../store/data-dir.ts';
 import { openStore } from '../store/open.ts';
 import type { UserStore } from '../store/port.ts';
@@ -43,9 +43,14 @@ export interface TcpApp {
   /** The port of /metrics, /healthz and /readyz. */
   opsPort: number;
   pictures: Pictures;
+  /** The processes that decode pictures (what each job cost them, for tests and benches). */
+  images: ImageWorkers;
   /** Graceful: stop accepting, finish in-flight calls, release adapters. */
   stop(): Promise<void>;
 }
+
+/** An image process resident above this after a job is replaced (see docs/DESIGN.md, Data). */
+const IMAGE_PROCESS_RECYCLE_BYTES = 96 * 1024 * 1024;
 
 /** How often expired revocations are forgotten. */
 const PURGE_INTERVAL_MS = 10 * 60_000;
@@ -68,7 +73,12 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   );
   const useCache = config.redis.url !== '' || config.redis.clusterNodes.length > 0;
   const cache = useCache
-    ? metrics.timedCache(createRedisCache({ ...config.redis, scripts: RATE_LIMIT_SCRIPTS }, log))
+    ? metrics.timedCache(
+        createRedisCache(
+          { ...config.redis, scripts: [...RATE_LIMIT_SCRIPTS, ...REVOCATION_SCRIPTS] },
+          log,
+        ),
+      )
     : null;
   const bypass = new Semaphore(config.cache.bypassConcurrency, config.cache.bypassConcurrency * 8);
   const users = new CachedUsers(
@@ -92,7 +102,13 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   const accounts = new Accounts({
     store,
     users,
-    revocations: new Revocations(store, cache, bypass, log),
+    revocations: new Revocations(
+      store,
+      cache,
+      bypass,
+      log,
+      config.redis.clusterNodes.length > 0 ? SHARDS : 1,
+    ),
     passwords,
     memo,
     tokens: new SessionTokens(
@@ -117,12 +133,21 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   });
 
   const files = openPictureStore(config.pictures.s3, config.dataDir);
+  const images = new ImageWorkers(
+    {
+      size: config.pictures.concurrency,
+      maxPixels: config.pictures.maxPixels,
+      recycleAboveBytes: IMAGE_PROCESS_RECYCLE_BYTES,
+    },
+    log,
+  );
   const pictures = new Pictures(
     {
       accounts,
       store,
       users,
-      processor: new SharpProcessor({ maxPixels: config.pictures.maxPixels }),
+      processor: images,
+      limits,
       files: files.store,
       log,
     },
@@ -181,6 +206,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     limits,
     users,
     pictures,
+    images,
     opsPort: ops.port ?? 0,
     /** Fails readiness, stops accepting, finishes in-flight calls (up to SHUTDOWN_TIMEOUT_MS), then releases everything. */
     async stop() {
@@ -188,6 +214,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
       clearInterval(purge);
       await server.stop(config.shutdownTimeoutMs);
       passwords.close();
+      pictures.close();
       await pictures.settled();
       await ops.stop(true);
       await cache?.close();

@@ -36,6 +36,11 @@ export class RpcError extends Error {
     if (reason instanceof RpcError) return reason;
     return new RpcError(Status.INTERNAL, MESSAGES.INTERNAL, { cause: reason });
   }
+
+  /** The caller is gone (hung up, or cancelled the call): its answer would reach nobody. */
+  static cancelled(): RpcError {
+    return new RpcError(Status.CANCELLED, 'the caller is gone');
+  }
 }
 
 /**

@@ -19,6 +19,7 @@ describe('unit: status mapping', () => {
       UNAVAILABLE: 503,
       DEADLINE_EXCEEDED: 504,
       INTERNAL: 500,
+      CANCELLED: 499,
     };
     const values = Object.values(Status).filter((v): v is Status => typeof v === 'number');
     expect(values.length).toBe(Object.keys(expected).length);

@@ -7,6 +7,9 @@ export function statusName(status: Status): string {
   return Status[status] ?? 'INTERNAL';
 }
 
+/** The HTTP status counted for a request whose client hung up before the answer. */
+export const CLIENT_CLOSED_REQUEST = 499;
+
 /**
  * The one place where an RPC status becomes an HTTP status. The switch is
  * exhaustive: adding a Status value without mapping it fails to compile.
@@ -37,6 +40,11 @@ export function codeToHttpStatus(status: Status): number {
       return 503;
     case Status.DEADLINE_EXCEEDED:
       return 504;
+    // nginx's "client closed request": nobody reads this answer, but the
+    // request log and metrics count it as its own class, neither a success
+    // nor a server error.
+    case Status.CANCELLED:
+      return CLIENT_CLOSED_REQUEST;
     case Status.UNSPECIFIED:
     case Status.INTERNAL:
       return 500;
@@ -64,6 +72,8 @@ export function httpStatusToCode(status: number): Status {
       return Status.UNSUPPORTED_MEDIA;
     case 429:
       return Status.RESOURCE_EXHAUSTED;
+    case CLIENT_CLOSED_REQUEST:
+      return Status.CANCELLED;
     case 501:
       return Status.UNIMPLEMENTED;
     case 503:

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'bun:test';
 import { create } from '@bufbuild/protobuf';
 import { RequestSchema } from '../../src/gen/usermgr/v1/rpc_pb.ts';
-import { silentLogger } from '../../src/log.ts';
+import { createLogger, silentLogger } from '../../src/log.ts';
 import { createRpcClient } from '../../src/rpc/client.ts';
 import { Pool, type PoolOptions } from '../../src/rpc/pool.ts';
 import { createDispatch, type Handlers } from '../../src/tcp/dispatch.ts';
@@ -15,19 +15,22 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function pool(ports: number[], options: Partial<PoolOptions> = {}): Pool {
-  const p = new Pool({
-    addresses: ports.map((port) => `127.0.0.1:${port}`),
-    socketsPerAddress: 2,
-    maxInFlightPerSocket: 4096,
-    maxWaiting: 10_000,
-    maxQueuedBytesPerSocket: 32 << 20,
-    maxFrameBytes: 8 << 20,
-    connectTimeoutMs: 1000,
-    backoffBaseMs: 20,
-    backoffMaxMs: 200,
-    ...options,
-  });
+function pool(ports: number[], options: Partial<PoolOptions> = {}, log = silentLogger): Pool {
+  const p = new Pool(
+    {
+      addresses: ports.map((port) => `127.0.0.1:${port}`),
+      socketsPerAddress: 2,
+      maxInFlightPerSocket: 4096,
+      maxWaiting: 10_000,
+      maxQueuedBytesPerSocket: 32 << 20,
+      maxFrameBytes: 8 << 20,
+      connectTimeoutMs: 1000,
+      backoffBaseMs: 20,
+      backoffMaxMs: 200,
+      ...options,
+    },
+    log,
+  );
   cleanups.push(() => p.close());
   return p;
 }
@@ -317,22 +320,104 @@ describe('integration: Pool over real sockets', () => {
   it('should fail every pending call when closed', async () => {
     const s = scriptedServer();
     cleanups.push(() => s.stop());
-    const p = new Pool({
-      addresses: [`127.0.0.1:${s.port}`],
-      socketsPerAddress: 1,
-      maxInFlightPerSocket: 10,
-      maxWaiting: 10,
-      maxQueuedBytesPerSocket: 1 << 20,
-      maxFrameBytes: 1 << 20,
-      connectTimeoutMs: 1000,
-      backoffBaseMs: 10,
-      backoffMaxMs: 100,
-    });
+    const p = new Pool(
+      {
+        addresses: [`127.0.0.1:${s.port}`],
+        socketsPerAddress: 1,
+        maxInFlightPerSocket: 10,
+        maxWaiting: 10,
+        maxQueuedBytesPerSocket: 1 << 20,
+        maxFrameBytes: 1 << 20,
+        connectTimeoutMs: 1000,
+        backoffBaseMs: 10,
+        backoffMaxMs: 100,
+      },
+      silentLogger,
+    );
     const calls = Array.from({ length: 5 }, () =>
       p.send(create(RequestSchema, { call: { case: 'ping', value: {} } }), 5000),
     );
     await Bun.sleep(30);
     p.close();
     for (const call of calls) expect((await rejection(call)).code).toBe(Status.UNAVAILABLE);
+  });
+
+  it('should free the slot of an aborted call at once and send the server a cancel frame', async () => {
+    let cancelledOnServer = 0;
+    let first = true;
+    const s = server({
+      ping: (_req, ctx) => {
+        if (!first) return { serverId: 'next' };
+        first = false;
+        // The first call is held until the server hears that its caller is gone.
+        return new Promise((resolve) =>
+          ctx.deadline.signal.addEventListener('abort', () => {
+            cancelledOnServer++;
+            resolve({ serverId: 'nobody reads this' });
+          }),
+        );
+      },
+    });
+    const p = await warmed(pool([s.port], { socketsPerAddress: 1, maxInFlightPerSocket: 1 }));
+    const rpc = createRpcClient(p, 5000);
+    const hangUp = new AbortController();
+    const held = rpc.call('ping', {}, { signal: hangUp.signal });
+    const next = rpc.call('ping', {});
+    await Bun.sleep(20);
+    expect(p.stats()).toMatchObject({ inFlight: 1, waiting: 1 });
+
+    const aborted = performance.now();
+    hangUp.abort();
+    expect((await rejection(held)).code).toBe(Status.CANCELLED);
+    // The slot went to the waiting call, without waiting for the server.
+    expect((await next).serverId).toBe('next');
+    expect(performance.now() - aborted).toBeLessThan(1000);
+    const until = performance.now() + 2000;
+    while (cancelledOnServer === 0 && performance.now() < until) await Bun.sleep(5);
+    expect(cancelledOnServer).toBe(1);
+    expect(p.stats()).toMatchObject({ inFlight: 0, waiting: 0, cancelled: 1 });
+  });
+
+  it('should take an aborted call out of the waiting queue, and refuse one aborted before it is sent', async () => {
+    const s = server({ ping: () => new Promise(() => {}) });
+    const p = await warmed(pool([s.port], { socketsPerAddress: 1, maxInFlightPerSocket: 1 }));
+    const rpc = createRpcClient(p, 5000);
+    void rpc.call('ping', {}).catch(() => {});
+    const hangUp = new AbortController();
+    const waiting = rpc.call('ping', {}, { signal: hangUp.signal });
+    await Bun.sleep(10);
+    expect(p.stats().waiting).toBe(1);
+    hangUp.abort();
+    expect((await rejection(waiting)).code).toBe(Status.CANCELLED);
+    expect(p.stats().waiting).toBe(0);
+    const late = await rejection(rpc.call('ping', {}, { signal: AbortSignal.abort() }));
+    expect(late.code).toBe(Status.CANCELLED);
+    expect(p.stats()).toMatchObject({ inFlight: 1, waiting: 0, cancelled: 2 });
+  });
+
+  // Connect errors were dropped: a server that could not be reached left no trace in the log.
+  it('should log a streak of connect failures once, with its error, and the recovery', async () => {
+    const lines: { msg: string; address?: string; err?: string; failures?: number }[] = [];
+    const log = createLogger('test', 'info', {
+      write: (line: string) => void lines.push(JSON.parse(line)),
+    });
+    const s1 = server({ ping: () => ({ serverId: 'first' }) });
+    const port = s1.port;
+    await s1.stop(0);
+    const p = pool([port], { socketsPerAddress: 2, backoffBaseMs: 5, backoffMaxMs: 20 }, log);
+    p.warm();
+    await Bun.sleep(500);
+    expect(p.stats().connectFailures).toBeGreaterThan(10);
+    const warnings = lines.filter((l) => l.msg.includes('connect to TCP server'));
+    expect(warnings.length).toBe(1);
+    expect(warnings[0]?.address).toBe(`127.0.0.1:${port}`);
+    expect(warnings[0]?.err).toMatch(/refused|ECONNREFUSED/i);
+
+    server({ ping: () => ({ serverId: 'second' }) }, port);
+    const until = performance.now() + 2000;
+    while (p.stats().open === 0 && performance.now() < until) await Bun.sleep(10);
+    const recovered = lines.filter((l) => l.msg === 'connected to TCP server again');
+    expect(recovered.length).toBe(1);
+    expect(recovered[0]?.failures).toBeGreaterThan(10);
   });
 });

@@ -5,7 +5,8 @@
  * Redis start a private redis-server instead, on a free port.
  */
 import type { Subprocess } from 'bun';
-import Redis from 'ioredis';
+import Redis, { type Cluster } from 'ioredis';
+import { SHARDS, sentinelKey } from '../../src/core/revocations.ts';
 import type { Guard } from './orphans.ts';
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -33,6 +34,14 @@ export async function requireRedis(url = TEST_REDIS_URL): Promise<string> {
   } finally {
     client.disconnect();
   }
+}
+
+/** How many shards of the revoked-session mirror under `prefix` say "loaded". */
+export async function loadedShards(client: Redis | Cluster, prefix: string): Promise<number> {
+  const values = await Promise.all(
+    Array.from({ length: SHARDS }, (_, n) => client.get(`${prefix}${sentinelKey(n)}`)),
+  );
+  return values.filter((value) => value === '1').length;
 }
 
 /** A key prefix no other test run uses. */

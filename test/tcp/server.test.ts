@@ -135,4 +135,52 @@ describe('integration: TCP server', () => {
     await client.closed;
     expect(rawClient(s.port)).rejects.toThrow();
   });
+
+  it('should cancel a call on a cancel frame with its id, answer nothing for it, and serve the rest', async () => {
+    const cancelled: number[] = [];
+    const s = server({
+      ping: (_req, ctx) =>
+        new Promise((resolve) => {
+          ctx.deadline.signal.addEventListener('abort', () => {
+            cancelled.push(s.inFlight);
+            resolve({ serverId: 'nobody reads this' });
+          });
+        }),
+      getAccountRules: () => ({}),
+    });
+    const client = await rawClient(s.port);
+    client.write(pingFrame(5));
+    client.write(encodeFrame(RequestSchema, create(RequestSchema, { id: 6, cancel: {} }))); // unknown: ignored
+    client.write(encodeFrame(RequestSchema, create(RequestSchema, { id: 5, cancel: {} })));
+    const rules = create(RequestSchema, { id: 7, call: { case: 'getAccountRules', value: {} } });
+    client.write(encodeFrame(RequestSchema, rules));
+    const responses = await client.waitFor(1);
+    await Bun.sleep(50);
+    expect(cancelled).toEqual([1]);
+    expect(responses.map((r) => [r.id, r.status])).toEqual([[7, Status.OK]]);
+    expect(s.inFlight).toBe(0);
+    client.socket.end();
+  });
+
+  it('should cancel every call of a socket that closes', async () => {
+    let cancelled = 0;
+    const s = server({
+      ping: (_req, ctx) =>
+        new Promise((resolve) =>
+          ctx.deadline.signal.addEventListener('abort', () => {
+            cancelled++;
+            resolve({ serverId: 'gone' });
+          }),
+        ),
+    });
+    const client = await rawClient(s.port);
+    for (let id = 1; id <= 3; id++) client.write(pingFrame(id));
+    await Bun.sleep(20);
+    expect(s.inFlight).toBe(3);
+    client.socket.end();
+    const until = performance.now() + 2000;
+    while (s.inFlight > 0 && performance.now() < until) await Bun.sleep(5);
+    expect(cancelled).toBe(3);
+    expect(s.inFlight).toBe(0);
+  });
 });

@@ -5,24 +5,30 @@
  */
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import type { StatusCode } from 'hono/utils/http-status';
+import type { Logger } from '../../log.ts';
 import { MESSAGES, pictureTooLarge } from '../../wire/messages.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 import type { RpcRoute } from '../app-deps.ts';
 import { factory } from '../env.ts';
-import { renderError } from '../errors.tsx';
+import { closeConnection, renderError } from '../errors.tsx';
 import { formFile, readForm } from '../form.ts';
 import { formatBytes, MULTIPART_OVERHEAD_BYTES } from '../upload.ts';
 import { userJson } from '../user-json.ts';
+
+/** nginx's status for a request whose client closed the connection: it never reaches anyone. */
+const CLIENT_CLOSED = 499 as StatusCode;
 
 /** `<sha256 hex>.webp` or `<sha256 hex>-64.webp`; anything else is not a picture. */
 const FILE = /^([0-9a-f]{64}(?:-64)?)\.webp$/;
 
 export interface PictureRouteOptions extends RpcRoute {
   maxUploadBytes: number;
+  log: Logger;
 }
 
-export function pictureRoutes({ rpc, maxUploadBytes: maxUpload }: PictureRouteOptions) {
+export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, log }: PictureRouteOptions) {
   const tooLarge = (c: Context) =>
     renderError(
       c,
@@ -61,14 +67,25 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload }: PictureRouteOp
       '/api/v1/me/picture',
       bodyLimit({ maxSize: maxUpload + MULTIPART_OVERHEAD_BYTES, onError: tooLarge }),
       async (c) => {
-        const image = await uploadedImage(c);
-        if (image.length > maxUpload) return tooLarge(c);
         const client = c.get('client');
-        const { user } = await rpc.call(
-          'setPicture',
-          { auth: { token: client.sessionToken }, image },
-          client.callOptions(),
-        );
+        const token = client.sessionToken;
+        const options = client.callOptions();
+        // The session first: a stranger's body is neither read nor forwarded.
+        await rpc.call('getProfile', { auth: { token } }, options).catch((err) => {
+          closeConnection(c);
+          throw err;
+        });
+        const image = await uploadedImage(c).catch((err) => {
+          if (!c.req.raw.signal.aborted) throw err;
+          return null;
+        });
+        if (image === null) {
+          // The client hung up mid-upload: its own class, not a server error.
+          log.debug({ route: c.req.routePath }, 'client left during the upload');
+          return c.body(null, CLIENT_CLOSED);
+        }
+        if (image.length > maxUpload) return tooLarge(c);
+        const { user } = await rpc.call('setPicture', { auth: { token }, image }, options);
         return c.json({ user: userJson(user) });
       },
     );

@@ -25,6 +25,7 @@ import type {
   ResultSetHeader,
   RowDataPacket,
 } from 'mysql2/promise';
+import { Deadline, withTimeout } from '../../lib/deadline.ts';
 import { Semaphore } from '../../lib/semaphore.ts';
 import { MESSAGES } from '../../wire/messages.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
@@ -91,17 +92,13 @@ class ConnectionSession implements Session {
    * permit forever.
    */
   private async guard<T>(call: () => Promise<T>): Promise<T> {
-    let timer: Timer | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(timedOut(this.timeoutMs)), this.timeoutMs);
-    });
     try {
-      return await Promise.race([call(), deadline]);
+      return await withTimeout(call(), this.timeoutMs, () => {
+        throw timedOut(this.timeoutMs);
+      });
     } catch (error) {
       if (isConnectionBroken(error)) this.broken = true;
       throw classifyMysqlError(error);
-    } finally {
-      clearTimeout(timer);
     }
   }
 }
@@ -130,7 +127,7 @@ export class MysqlExecutor {
 
   /** Runs `task` on one connection, holding one permit for all its statements. */
   run<T>(task: (session: Session) => Promise<T>): Promise<T> {
-    const deadline = performance.now() + this.limits.queueTimeoutMs;
+    const deadline = Deadline.after(this.limits.queueTimeoutMs);
     return this.gate.run(deadline, () => this.onConnection(task), refuse);
   }
 

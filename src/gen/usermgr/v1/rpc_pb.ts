@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usermgr/v1/rpc.proto.
  */
 export const file_usermgr_v1_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSLTBwoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRInCgRwaW5nGBAgASgLMhcudXNlcm1nci52MS5QaW5nUmVxdWVzdEgAEi8KCHJlZ2lzdGVyGBEgASgLMhsudXNlcm1nci52MS5SZWdpc3RlclJlcXVlc3RIABIpCgVsb2dpbhgSIAEoCzIYLnVzZXJtZ3IudjEuTG9naW5SZXF1ZXN0SAASNAoLZ2V0X3Byb2ZpbGUYEyABKAsyHS51c2VybWdyLnYxLkdldFByb2ZpbGVSZXF1ZXN0SAASPAoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiEudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlcXVlc3RIABIrCgZsb2dvdXQYFSABKAsyGS51c2VybWdyLnYxLkxvZ291dFJlcXVlc3RIABIyCgpsb2dvdXRfYWxsGBYgASgLMhwudXNlcm1nci52MS5Mb2dvdXRBbGxSZXF1ZXN0SAASNAoLc2V0X3BpY3R1cmUYFyABKAsyHS51c2VybWdyLnYxLlNldFBpY3R1cmVSZXF1ZXN0SAASNAoLZ2V0X3BpY3R1cmUYGCABKAsyHS51c2VybWdyLnYxLkdldFBpY3R1cmVSZXF1ZXN0SAASPwoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIi51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1JlcXVlc3RIABI/ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5DcmVhdGVVc2VyUmVxdWVzdEgAEjkKDmFkbWluX2dldF91c2VyGCEgASgLMh8udXNlcm1nci52MS5BZG1pbkdldFVzZXJSZXF1ZXN0SAASPwoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyIi51c2VybWdyLnYxLkFkbWluVXBkYXRlVXNlclJlcXVlc3RIABI/ChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVxdWVzdEgAEj0KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIS51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVxdWVzdEgAEjQKC2FkbWluX2NoZWNrGCUgASgLMh0udXNlcm1nci52MS5BZG1pbkNoZWNrUmVxdWVzdEgAQgYKBGNhbGwi9gcKCFJlc3BvbnNlEgoKAmlkGAEgASgNEiIKBnN0YXR1cxgCIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzEg8KB21lc3NhZ2UYAyABKAkSDQoFZmllbGQYBCABKAkSFQoNcmV0cnlfYWZ0ZXJfcxgFIAEoDRIoCgRwaW5nGBAgASgLMhgudXNlcm1nci52MS5QaW5nUmVzcG9uc2VIABIwCghyZWdpc3RlchgRIAEoCzIcLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXNwb25zZUgAEioKBWxvZ2luGBIgASgLMhkudXNlcm1nci52MS5Mb2dpblJlc3BvbnNlSAASNQoLZ2V0X3Byb2ZpbGUYEyABKAsyHi51c2VybWdyLnYxLkdldFByb2ZpbGVSZXNwb25zZUgAEj0KD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIiLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXNwb25zZUgAEiwKBmxvZ291dBgVIAEoCzIaLnVzZXJtZ3IudjEuTG9nb3V0UmVzcG9uc2VIABIzCgpsb2dvdXRfYWxsGBYgASgLMh0udXNlcm1nci52MS5Mb2dvdXRBbGxSZXNwb25zZUgAEjUKC3NldF9waWN0dXJlGBcgASgLMh4udXNlcm1nci52MS5TZXRQaWN0dXJlUmVzcG9uc2VIABI1CgtnZXRfcGljdHVyZRgYIAEoCzIeLnVzZXJtZ3IudjEuR2V0UGljdHVyZVJlc3BvbnNlSAASQAoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIy51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1Jlc3BvbnNlSAASOgoRYWRtaW5fY3JlYXRlX3VzZXIYICABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASNwoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASOgoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASQAoRYWRtaW5fZGVsZXRlX3VzZXIYIyABKAsyIy51c2VybWdyLnYxLkFkbWluRGVsZXRlVXNlclJlc3BvbnNlSAASPgoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXNwb25zZUgAEjUKC2FkbWluX2NoZWNrGCUgASgLMh4udXNlcm1nci52MS5BZG1pbkNoZWNrUmVzcG9uc2VIAEIICgZyZXN1bHQieQoEVXNlchIOCgJpZBgBIAEoBEICMAESEAoIdXNlcm5hbWUYAiABKAkSEAoIbmlja25hbWUYAyABKAkSDwoHcGljdHVyZRgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDXVwZGF0ZWRfYXRfbXMYBiABKAMiRAoLU2Vzc2lvbkF1dGgSDQoFdG9rZW4YASABKAkSFwoKY3NyZl90b2tlbhgCIAEoCUgAiAEBQg0KC19jc3JmX3Rva2VuIg0KC1BpbmdSZXF1ZXN0IiEKDFBpbmdSZXNwb25zZRIRCglzZXJ2ZXJfaWQYASABKAkiRwoPUmVnaXN0ZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJIjIKEFJlZ2lzdGVyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciJJCgxMb2dpblJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSFQoNY3VycmVudF90b2tlbhgDIAEoCSJTCg1Mb2dpblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKANKBAgDEARKBAgEEAVSCmNzcmZfdG9rZW5SBHVzZXIiOgoRR2V0UHJvZmlsZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiSAoSR2V0UHJvZmlsZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXISEgoKY3NyZl90b2tlbhgCIAEoCSJQChVVcGRhdGVOaWNrbmFtZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSEAoIbmlja25hbWUYAiABKAkiOAoWVXBkYXRlTmlja25hbWVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIjYKDUxvZ291dFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiEAoOTG9nb3V0UmVzcG9uc2UiOQoQTG9nb3V0QWxsUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCITChFMb2dvdXRBbGxSZXNwb25zZSJJChFTZXRQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBINCgVpbWFnZRgCIAEoDCI0ChJTZXRQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIhChFHZXRQaWN0dXJlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjgKEkdldFBpY3R1cmVSZXNwb25zZRIMCgRkYXRhGAEgASgMEhQKDGNvbnRlbnRfdHlwZRgCIAEoCSIYChZHZXRBY2NvdW50UnVsZXNSZXF1ZXN0IpQBChdHZXRBY2NvdW50UnVsZXNSZXNwb25zZRInCgh1c2VybmFtZRgBIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCHBhc3N3b3JkGAIgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIbmlja25hbWUYAyABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZSJQCglGaWVsZFJ1bGUSDAoEdGV4dBgBIAEoCRIRCgltaW5fY2hhcnMYAiABKA0SEQoJbWF4X2NoYXJzGAMgASgNEg8KB3BhdHRlcm4YBCABKAkiYwoWQWRtaW5DcmVhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIQCghuaWNrbmFtZRgEIAEoCSI6ChNBZG1pbkdldFVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASKpAQoWQWRtaW5VcGRhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAESFQoIbmlja25hbWUYAyABKAlIAIgBARIVCghwYXNzd29yZBgEIAEoCUgBiAEBEhUKCHVzZXJuYW1lGAUgASgJSAKIAQFCCwoJX25pY2tuYW1lQgsKCV9wYXNzd29yZEILCglfdXNlcm5hbWUiPQoWQWRtaW5EZWxldGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiMwoRQWRtaW5Vc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIZChdBZG1pbkRlbGV0ZVVzZXJSZXNwb25zZSJkChVBZG1pbkxpc3RVc2Vyc1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDQoFbGltaXQYAiABKA0SDgoGY3Vyc29yGAMgASgJEhcKD3VzZXJuYW1lX3ByZWZpeBgEIAEoCSJOChZBZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlEh8KBXVzZXJzGAEgAygLMhAudXNlcm1nci52MS5Vc2VyEhMKC25leHRfY3Vyc29yGAIgASgJIm4KEUFkbWluQ2hlY2tSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KBmFjdGlvbhgCIAEoCRIPCgd1c2VyX2lkGAMgASgJEiMKB3JlZnVzYWwYBCABKA4yEi51c2VybWdyLnYxLlN0YXR1cyIUChJBZG1pbkNoZWNrUmVzcG9uc2Uq9wIKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABINCglTVEFUVVNfT0sQARIbChdTVEFUVVNfSU5WQUxJRF9BUkdVTUVOVBACEhoKFlNUQVRVU19VTkFVVEhFTlRJQ0FURUQQAxIcChhTVEFUVVNfUEVSTUlTU0lPTl9ERU5JRUQQBBIUChBTVEFUVVNfTk9UX0ZPVU5EEAUSGQoVU1RBVFVTX0FMUkVBRFlfRVhJU1RTEAYSHAoYU1RBVFVTX1VOU1VQUE9SVEVEX01FRElBEAcSHQoZU1RBVFVTX1JFU09VUkNFX0VYSEFVU1RFRBAIEhgKFFNUQVRVU19VTklNUExFTUVOVEVEEAkSFgoSU1RBVFVTX1VOQVZBSUxBQkxFEAoSHAoYU1RBVFVTX0RFQURMSU5FX0VYQ0VFREVEEAsSEwoPU1RBVFVTX0lOVEVSTkFMEAwSHAoYU1RBVFVTX1BBWUxPQURfVE9PX0xBUkdFEA1iBnByb3RvMw");
+  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSL3BwoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBInCgRwaW5nGBAgASgLMhcudXNlcm1nci52MS5QaW5nUmVxdWVzdEgAEi8KCHJlZ2lzdGVyGBEgASgLMhsudXNlcm1nci52MS5SZWdpc3RlclJlcXVlc3RIABIpCgVsb2dpbhgSIAEoCzIYLnVzZXJtZ3IudjEuTG9naW5SZXF1ZXN0SAASNAoLZ2V0X3Byb2ZpbGUYEyABKAsyHS51c2VybWdyLnYxLkdldFByb2ZpbGVSZXF1ZXN0SAASPAoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiEudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlcXVlc3RIABIrCgZsb2dvdXQYFSABKAsyGS51c2VybWdyLnYxLkxvZ291dFJlcXVlc3RIABIyCgpsb2dvdXRfYWxsGBYgASgLMhwudXNlcm1nci52MS5Mb2dvdXRBbGxSZXF1ZXN0SAASNAoLc2V0X3BpY3R1cmUYFyABKAsyHS51c2VybWdyLnYxLlNldFBpY3R1cmVSZXF1ZXN0SAASNAoLZ2V0X3BpY3R1cmUYGCABKAsyHS51c2VybWdyLnYxLkdldFBpY3R1cmVSZXF1ZXN0SAASPwoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIi51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1JlcXVlc3RIABI/ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5DcmVhdGVVc2VyUmVxdWVzdEgAEjkKDmFkbWluX2dldF91c2VyGCEgASgLMh8udXNlcm1nci52MS5BZG1pbkdldFVzZXJSZXF1ZXN0SAASPwoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyIi51c2VybWdyLnYxLkFkbWluVXBkYXRlVXNlclJlcXVlc3RIABI/ChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVxdWVzdEgAEj0KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIS51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVxdWVzdEgAEjQKC2FkbWluX2NoZWNrGCUgASgLMh0udXNlcm1nci52MS5BZG1pbkNoZWNrUmVxdWVzdEgAQgYKBGNhbGwiCAoGQ2FuY2VsIvYHCghSZXNwb25zZRIKCgJpZBgBIAEoDRIiCgZzdGF0dXMYAiABKA4yEi51c2VybWdyLnYxLlN0YXR1cxIPCgdtZXNzYWdlGAMgASgJEg0KBWZpZWxkGAQgASgJEhUKDXJldHJ5X2FmdGVyX3MYBSABKA0SKAoEcGluZxgQIAEoCzIYLnVzZXJtZ3IudjEuUGluZ1Jlc3BvbnNlSAASMAoIcmVnaXN0ZXIYESABKAsyHC51c2VybWdyLnYxLlJlZ2lzdGVyUmVzcG9uc2VIABIqCgVsb2dpbhgSIAEoCzIZLnVzZXJtZ3IudjEuTG9naW5SZXNwb25zZUgAEjUKC2dldF9wcm9maWxlGBMgASgLMh4udXNlcm1nci52MS5HZXRQcm9maWxlUmVzcG9uc2VIABI9Cg91cGRhdGVfbmlja25hbWUYFCABKAsyIi51c2VybWdyLnYxLlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2VIABIsCgZsb2dvdXQYFSABKAsyGi51c2VybWdyLnYxLkxvZ291dFJlc3BvbnNlSAASMwoKbG9nb3V0X2FsbBgWIAEoCzIdLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVzcG9uc2VIABI1CgtzZXRfcGljdHVyZRgXIAEoCzIeLnVzZXJtZ3IudjEuU2V0UGljdHVyZVJlc3BvbnNlSAASNQoLZ2V0X3BpY3R1cmUYGCABKAsyHi51c2VybWdyLnYxLkdldFBpY3R1cmVSZXNwb25zZUgAEkAKEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiMudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXNwb25zZUgAEjoKEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjcKDmFkbWluX2dldF91c2VyGCEgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjoKEWFkbWluX3VwZGF0ZV91c2VyGCIgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEkAKEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiMudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXNwb25zZUgAEj4KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIi51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVzcG9uc2VIABI1CgthZG1pbl9jaGVjaxglIAEoCzIeLnVzZXJtZ3IudjEuQWRtaW5DaGVja1Jlc3BvbnNlSABCCAoGcmVzdWx0InkKBFVzZXISDgoCaWQYASABKARCAjABEhAKCHVzZXJuYW1lGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJEg8KB3BpY3R1cmUYBCABKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg11cGRhdGVkX2F0X21zGAYgASgDIkQKC1Nlc3Npb25BdXRoEg0KBXRva2VuGAEgASgJEhcKCmNzcmZfdG9rZW4YAiABKAlIAIgBAUINCgtfY3NyZl90b2tlbiINCgtQaW5nUmVxdWVzdCIhCgxQaW5nUmVzcG9uc2USEQoJc2VydmVyX2lkGAEgASgJIkcKD1JlZ2lzdGVyUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIQCghuaWNrbmFtZRgDIAEoCSIyChBSZWdpc3RlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiSQoMTG9naW5SZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhUKDWN1cnJlbnRfdG9rZW4YAyABKAkiUwoNTG9naW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDSgQIAxAESgQIBBAFUgpjc3JmX3Rva2VuUgR1c2VyIjoKEUdldFByb2ZpbGVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIkgKEkdldFByb2ZpbGVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyEhIKCmNzcmZfdG9rZW4YAiABKAkiUAoVVXBkYXRlTmlja25hbWVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCG5pY2tuYW1lGAIgASgJIjgKFlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciI2Cg1Mb2dvdXRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhAKDkxvZ291dFJlc3BvbnNlIjkKEExvZ291dEFsbFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiEwoRTG9nb3V0QWxsUmVzcG9uc2UiSQoRU2V0UGljdHVyZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSDQoFaW1hZ2UYAiABKAwiNAoSU2V0UGljdHVyZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiIQoRR2V0UGljdHVyZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSI4ChJHZXRQaWN0dXJlUmVzcG9uc2USDAoEZGF0YRgBIAEoDBIUCgxjb250ZW50X3R5cGUYAiABKAkiGAoWR2V0QWNjb3VudFJ1bGVzUmVxdWVzdCKUAQoXR2V0QWNjb3VudFJ1bGVzUmVzcG9uc2USJwoIdXNlcm5hbWUYASABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZRInCghwYXNzd29yZBgCIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCG5pY2tuYW1lGAMgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUiUAoJRmllbGRSdWxlEgwKBHRleHQYASABKAkSEQoJbWluX2NoYXJzGAIgASgNEhEKCW1heF9jaGFycxgDIAEoDRIPCgdwYXR0ZXJuGAQgASgJImMKFkFkbWluQ3JlYXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSEAoIdXNlcm5hbWUYAiABKAkSEAoIcGFzc3dvcmQYAyABKAkSEAoIbmlja25hbWUYBCABKAkiOgoTQWRtaW5HZXRVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiqQEKFkFkbWluVXBkYXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABEhUKCG5pY2tuYW1lGAMgASgJSACIAQESFQoIcGFzc3dvcmQYBCABKAlIAYgBARIVCgh1c2VybmFtZRgFIAEoCUgCiAEBQgsKCV9uaWNrbmFtZUILCglfcGFzc3dvcmRCCwoJX3VzZXJuYW1lIj0KFkFkbWluRGVsZXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABIjMKEUFkbWluVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiGQoXQWRtaW5EZWxldGVVc2VyUmVzcG9uc2UiZAoVQWRtaW5MaXN0VXNlcnNSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg0KBWxpbWl0GAIgASgNEg4KBmN1cnNvchgDIAEoCRIXCg91c2VybmFtZV9wcmVmaXgYBCABKAkiTgoWQWRtaW5MaXN0VXNlcnNSZXNwb25zZRIfCgV1c2VycxgBIAMoCzIQLnVzZXJtZ3IudjEuVXNlchITCgtuZXh0X2N1cnNvchgCIAEoCSJuChFBZG1pbkNoZWNrUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgZhY3Rpb24YAiABKAkSDwoHdXNlcl9pZBgDIAEoCRIjCgdyZWZ1c2FsGAQgASgOMhIudXNlcm1nci52MS5TdGF0dXMiFAoSQWRtaW5DaGVja1Jlc3BvbnNlKo0DCgZTdGF0dXMSFgoSU1RBVFVTX1VOU1BFQ0lGSUVEEAASDQoJU1RBVFVTX09LEAESGwoXU1RBVFVTX0lOVkFMSURfQVJHVU1FTlQQAhIaChZTVEFUVVNfVU5BVVRIRU5USUNBVEVEEAMSHAoYU1RBVFVTX1BFUk1JU1NJT05fREVOSUVEEAQSFAoQU1RBVFVTX05PVF9GT1VORBAFEhkKFVNUQVRVU19BTFJFQURZX0VYSVNUUxAGEhwKGFNUQVRVU19VTlNVUFBPUlRFRF9NRURJQRAHEh0KGVNUQVRVU19SRVNPVVJDRV9FWEhBVVNURUQQCBIYChRTVEFUVVNfVU5JTVBMRU1FTlRFRBAJEhYKElNUQVRVU19VTkFWQUlMQUJMRRAKEhwKGFNUQVRVU19ERUFETElORV9FWENFRURFRBALEhMKD1NUQVRVU19JTlRFUk5BTBAMEhwKGFNUQVRVU19QQVlMT0FEX1RPT19MQVJHRRANEhQKEFNUQVRVU19DQU5DRUxMRUQQDmIGcHJvdG8z");
 
 /**
  * @generated from message usermgr.v1.Request
@@ -55,6 +55,18 @@ export type Request = Message<"usermgr.v1.Request"> & {
    * @generated from field: string client_ip = 4;
    */
   clientIp: string;
+
+  /**
+   * When set, this frame is not a call: nobody waits any more for the call
+   * with this `id` on this socket. The server drops that work if it has not
+   * started (queued slow hashes, waits for a permit) and sends no answer for
+   * it; a call already answered or unknown is ignored. A server that does not
+   * know this field sees a request with no call and answers UNIMPLEMENTED,
+   * which the client drops like any answer to a call it no longer waits for.
+   *
+   * @generated from field: usermgr.v1.Cancel cancel = 5;
+   */
+  cancel?: Cancel | undefined;
 
   /**
    * @generated from oneof usermgr.v1.Request.call
@@ -164,6 +176,21 @@ export type Request = Message<"usermgr.v1.Request"> & {
  */
 export const RequestSchema: GenMessage<Request> = /*@__PURE__*/
   messageDesc(file_usermgr_v1_rpc, 0);
+
+/**
+ * Sent in Request.cancel. Empty: the frame's id says which call.
+ *
+ * @generated from message usermgr.v1.Cancel
+ */
+export type Cancel = Message<"usermgr.v1.Cancel"> & {
+};
+
+/**
+ * Describes the message usermgr.v1.Cancel.
+ * Use `create(CancelSchema)` to create a new message.
+ */
+export const CancelSchema: GenMessage<Cancel> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 1);
 
 /**
  * @generated from message usermgr.v1.Response
@@ -313,7 +340,7 @@ export type Response = Message<"usermgr.v1.Response"> & {
  * Use `create(ResponseSchema)` to create a new message.
  */
 export const ResponseSchema: GenMessage<Response> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 1);
+  messageDesc(file_usermgr_v1_rpc, 2);
 
 /**
  * A user as callers may see it: never the password hash.
@@ -361,7 +388,7 @@ export type User = Message<"usermgr.v1.User"> & {
  * Use `create(UserSchema)` to create a new message.
  */
 export const UserSchema: GenMessage<User> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 2);
+  messageDesc(file_usermgr_v1_rpc, 3);
 
 /**
  * The session a call acts for. The token is checked by the TCP server only.
@@ -389,7 +416,7 @@ export type SessionAuth = Message<"usermgr.v1.SessionAuth"> & {
  * Use `create(SessionAuthSchema)` to create a new message.
  */
 export const SessionAuthSchema: GenMessage<SessionAuth> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 3);
+  messageDesc(file_usermgr_v1_rpc, 4);
 
 /**
  * @generated from message usermgr.v1.PingRequest
@@ -402,7 +429,7 @@ export type PingRequest = Message<"usermgr.v1.PingRequest"> & {
  * Use `create(PingRequestSchema)` to create a new message.
  */
 export const PingRequestSchema: GenMessage<PingRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 4);
+  messageDesc(file_usermgr_v1_rpc, 5);
 
 /**
  * @generated from message usermgr.v1.PingResponse
@@ -421,7 +448,7 @@ export type PingResponse = Message<"usermgr.v1.PingResponse"> & {
  * Use `create(PingResponseSchema)` to create a new message.
  */
 export const PingResponseSchema: GenMessage<PingResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 5);
+  messageDesc(file_usermgr_v1_rpc, 6);
 
 /**
  * @generated from message usermgr.v1.RegisterRequest
@@ -450,7 +477,7 @@ export type RegisterRequest = Message<"usermgr.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 6);
+  messageDesc(file_usermgr_v1_rpc, 7);
 
 /**
  * @generated from message usermgr.v1.RegisterResponse
@@ -467,7 +494,7 @@ export type RegisterResponse = Message<"usermgr.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 7);
+  messageDesc(file_usermgr_v1_rpc, 8);
 
 /**
  * @generated from message usermgr.v1.LoginRequest
@@ -497,7 +524,7 @@ export type LoginRequest = Message<"usermgr.v1.LoginRequest"> & {
  * Use `create(LoginRequestSchema)` to create a new message.
  */
 export const LoginRequestSchema: GenMessage<LoginRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 8);
+  messageDesc(file_usermgr_v1_rpc, 9);
 
 /**
  * The session and nothing else: a login is the hottest call, and its callers
@@ -522,7 +549,7 @@ export type LoginResponse = Message<"usermgr.v1.LoginResponse"> & {
  * Use `create(LoginResponseSchema)` to create a new message.
  */
 export const LoginResponseSchema: GenMessage<LoginResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 9);
+  messageDesc(file_usermgr_v1_rpc, 10);
 
 /**
  * @generated from message usermgr.v1.GetProfileRequest
@@ -539,7 +566,7 @@ export type GetProfileRequest = Message<"usermgr.v1.GetProfileRequest"> & {
  * Use `create(GetProfileRequestSchema)` to create a new message.
  */
 export const GetProfileRequestSchema: GenMessage<GetProfileRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 10);
+  messageDesc(file_usermgr_v1_rpc, 11);
 
 /**
  * @generated from message usermgr.v1.GetProfileResponse
@@ -563,7 +590,7 @@ export type GetProfileResponse = Message<"usermgr.v1.GetProfileResponse"> & {
  * Use `create(GetProfileResponseSchema)` to create a new message.
  */
 export const GetProfileResponseSchema: GenMessage<GetProfileResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 11);
+  messageDesc(file_usermgr_v1_rpc, 12);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameRequest
@@ -585,7 +612,7 @@ export type UpdateNicknameRequest = Message<"usermgr.v1.UpdateNicknameRequest"> 
  * Use `create(UpdateNicknameRequestSchema)` to create a new message.
  */
 export const UpdateNicknameRequestSchema: GenMessage<UpdateNicknameRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 12);
+  messageDesc(file_usermgr_v1_rpc, 13);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameResponse
@@ -602,7 +629,7 @@ export type UpdateNicknameResponse = Message<"usermgr.v1.UpdateNicknameResponse"
  * Use `create(UpdateNicknameResponseSchema)` to create a new message.
  */
 export const UpdateNicknameResponseSchema: GenMessage<UpdateNicknameResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 13);
+  messageDesc(file_usermgr_v1_rpc, 14);
 
 /**
  * @generated from message usermgr.v1.LogoutRequest
@@ -619,7 +646,7 @@ export type LogoutRequest = Message<"usermgr.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 14);
+  messageDesc(file_usermgr_v1_rpc, 15);
 
 /**
  * @generated from message usermgr.v1.LogoutResponse
@@ -632,7 +659,7 @@ export type LogoutResponse = Message<"usermgr.v1.LogoutResponse"> & {
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 15);
+  messageDesc(file_usermgr_v1_rpc, 16);
 
 /**
  * @generated from message usermgr.v1.LogoutAllRequest
@@ -649,7 +676,7 @@ export type LogoutAllRequest = Message<"usermgr.v1.LogoutAllRequest"> & {
  * Use `create(LogoutAllRequestSchema)` to create a new message.
  */
 export const LogoutAllRequestSchema: GenMessage<LogoutAllRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 16);
+  messageDesc(file_usermgr_v1_rpc, 17);
 
 /**
  * @generated from message usermgr.v1.LogoutAllResponse
@@ -662,7 +689,7 @@ export type LogoutAllResponse = Message<"usermgr.v1.LogoutAllResponse"> & {
  * Use `create(LogoutAllResponseSchema)` to create a new message.
  */
 export const LogoutAllResponseSchema: GenMessage<LogoutAllResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 17);
+  messageDesc(file_usermgr_v1_rpc, 18);
 
 /**
  * @generated from message usermgr.v1.SetPictureRequest
@@ -686,7 +713,7 @@ export type SetPictureRequest = Message<"usermgr.v1.SetPictureRequest"> & {
  * Use `create(SetPictureRequestSchema)` to create a new message.
  */
 export const SetPictureRequestSchema: GenMessage<SetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 18);
+  messageDesc(file_usermgr_v1_rpc, 19);
 
 /**
  * @generated from message usermgr.v1.SetPictureResponse
@@ -703,7 +730,7 @@ export type SetPictureResponse = Message<"usermgr.v1.SetPictureResponse"> & {
  * Use `create(SetPictureResponseSchema)` to create a new message.
  */
 export const SetPictureResponseSchema: GenMessage<SetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 19);
+  messageDesc(file_usermgr_v1_rpc, 20);
 
 /**
  * @generated from message usermgr.v1.GetPictureRequest
@@ -722,7 +749,7 @@ export type GetPictureRequest = Message<"usermgr.v1.GetPictureRequest"> & {
  * Use `create(GetPictureRequestSchema)` to create a new message.
  */
 export const GetPictureRequestSchema: GenMessage<GetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 20);
+  messageDesc(file_usermgr_v1_rpc, 21);
 
 /**
  * @generated from message usermgr.v1.GetPictureResponse
@@ -744,7 +771,7 @@ export type GetPictureResponse = Message<"usermgr.v1.GetPictureResponse"> & {
  * Use `create(GetPictureResponseSchema)` to create a new message.
  */
 export const GetPictureResponseSchema: GenMessage<GetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 21);
+  messageDesc(file_usermgr_v1_rpc, 22);
 
 /**
  * @generated from message usermgr.v1.GetAccountRulesRequest
@@ -757,7 +784,7 @@ export type GetAccountRulesRequest = Message<"usermgr.v1.GetAccountRulesRequest"
  * Use `create(GetAccountRulesRequestSchema)` to create a new message.
  */
 export const GetAccountRulesRequestSchema: GenMessage<GetAccountRulesRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 22);
+  messageDesc(file_usermgr_v1_rpc, 23);
 
 /**
  * What the TCP server accepts as a username, password and nickname, so that
@@ -788,7 +815,7 @@ export type GetAccountRulesResponse = Message<"usermgr.v1.GetAccountRulesRespons
  * Use `create(GetAccountRulesResponseSchema)` to create a new message.
  */
 export const GetAccountRulesResponseSchema: GenMessage<GetAccountRulesResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 23);
+  messageDesc(file_usermgr_v1_rpc, 24);
 
 /**
  * @generated from message usermgr.v1.FieldRule
@@ -827,7 +854,7 @@ export type FieldRule = Message<"usermgr.v1.FieldRule"> & {
  * Use `create(FieldRuleSchema)` to create a new message.
  */
 export const FieldRuleSchema: GenMessage<FieldRule> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 24);
+  messageDesc(file_usermgr_v1_rpc, 25);
 
 /**
  * Admin calls carry the operator's bearer token; the TCP server checks it.
@@ -861,7 +888,7 @@ export type AdminCreateUserRequest = Message<"usermgr.v1.AdminCreateUserRequest"
  * Use `create(AdminCreateUserRequestSchema)` to create a new message.
  */
 export const AdminCreateUserRequestSchema: GenMessage<AdminCreateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 25);
+  messageDesc(file_usermgr_v1_rpc, 26);
 
 /**
  * @generated from message usermgr.v1.AdminGetUserRequest
@@ -883,7 +910,7 @@ export type AdminGetUserRequest = Message<"usermgr.v1.AdminGetUserRequest"> & {
  * Use `create(AdminGetUserRequestSchema)` to create a new message.
  */
 export const AdminGetUserRequestSchema: GenMessage<AdminGetUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 26);
+  messageDesc(file_usermgr_v1_rpc, 27);
 
 /**
  * @generated from message usermgr.v1.AdminUpdateUserRequest
@@ -922,7 +949,7 @@ export type AdminUpdateUserRequest = Message<"usermgr.v1.AdminUpdateUserRequest"
  * Use `create(AdminUpdateUserRequestSchema)` to create a new message.
  */
 export const AdminUpdateUserRequestSchema: GenMessage<AdminUpdateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 27);
+  messageDesc(file_usermgr_v1_rpc, 28);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserRequest
@@ -944,7 +971,7 @@ export type AdminDeleteUserRequest = Message<"usermgr.v1.AdminDeleteUserRequest"
  * Use `create(AdminDeleteUserRequestSchema)` to create a new message.
  */
 export const AdminDeleteUserRequestSchema: GenMessage<AdminDeleteUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 28);
+  messageDesc(file_usermgr_v1_rpc, 29);
 
 /**
  * @generated from message usermgr.v1.AdminUserResponse
@@ -961,7 +988,7 @@ export type AdminUserResponse = Message<"usermgr.v1.AdminUserResponse"> & {
  * Use `create(AdminUserResponseSchema)` to create a new message.
  */
 export const AdminUserResponseSchema: GenMessage<AdminUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 29);
+  messageDesc(file_usermgr_v1_rpc, 30);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserResponse
@@ -974,7 +1001,7 @@ export type AdminDeleteUserResponse = Message<"usermgr.v1.AdminDeleteUserRespons
  * Use `create(AdminDeleteUserResponseSchema)` to create a new message.
  */
 export const AdminDeleteUserResponseSchema: GenMessage<AdminDeleteUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 30);
+  messageDesc(file_usermgr_v1_rpc, 31);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersRequest
@@ -1010,7 +1037,7 @@ export type AdminListUsersRequest = Message<"usermgr.v1.AdminListUsersRequest"> 
  * Use `create(AdminListUsersRequestSchema)` to create a new message.
  */
 export const AdminListUsersRequestSchema: GenMessage<AdminListUsersRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 31);
+  messageDesc(file_usermgr_v1_rpc, 32);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersResponse
@@ -1034,7 +1061,7 @@ export type AdminListUsersResponse = Message<"usermgr.v1.AdminListUsersResponse"
  * Use `create(AdminListUsersResponseSchema)` to create a new message.
  */
 export const AdminListUsersResponseSchema: GenMessage<AdminListUsersResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 32);
+  messageDesc(file_usermgr_v1_rpc, 33);
 
 /**
  * Sent instead of an admin call when the HTTP server refuses the request's
@@ -1078,7 +1105,7 @@ export type AdminCheckRequest = Message<"usermgr.v1.AdminCheckRequest"> & {
  * Use `create(AdminCheckRequestSchema)` to create a new message.
  */
 export const AdminCheckRequestSchema: GenMessage<AdminCheckRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 33);
+  messageDesc(file_usermgr_v1_rpc, 34);
 
 /**
  * @generated from message usermgr.v1.AdminCheckResponse
@@ -1091,7 +1118,7 @@ export type AdminCheckResponse = Message<"usermgr.v1.AdminCheckResponse"> & {
  * Use `create(AdminCheckResponseSchema)` to create a new message.
  */
 export const AdminCheckResponseSchema: GenMessage<AdminCheckResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 34);
+  messageDesc(file_usermgr_v1_rpc, 35);
 
 /**
  * The outcome of a call. Closed: both servers know every value, and the HTTP
@@ -1175,6 +1202,14 @@ export enum Status {
    * @generated from enum value: STATUS_PAYLOAD_TOO_LARGE = 13;
    */
   PAYLOAD_TOO_LARGE = 13,
+
+  /**
+   * The caller is gone (it hung up, or cancelled the call): nobody reads the
+   * answer. Not a failure of either server; the HTTP server counts it as 499.
+   *
+   * @generated from enum value: STATUS_CANCELLED = 14;
+   */
+  CANCELLED = 14,
 }
 
 /**
