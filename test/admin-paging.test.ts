@@ -14,7 +14,7 @@ import mysql from 'mysql2/promise';
 import type { AdminUserJson } from '../src/http/user-json.ts';
 import { Deadline } from '../src/lib/deadline.ts';
 import type { UserRow } from '../src/store/port.ts';
-import { type Stack, startStack } from './fixture.ts';
+import { PASSWORD, type Stack, startStack } from './fixture.ts';
 
 const TOKEN = 'paging-admin-token-'.padEnd(48, '7');
 const SEEDED = 25_000;
@@ -106,7 +106,7 @@ function backgroundWriters(deleted: Set<string>, created: Set<string>) {
           headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
           body: JSON.stringify({
             username: `api_${Date.now().toString(36)}_${n}`,
-            password: 'long enough',
+            password: PASSWORD,
           }),
         });
         expect(res.status).toBe(201);

@@ -4,7 +4,7 @@
  * answers that must still be yes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
-import { jsonInit, type Stack, startStack } from './fixture.ts';
+import { jsonInit, PASSWORD, type Stack, startStack } from './fixture.ts';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -16,7 +16,7 @@ const json = { 'content-type': 'application/json' };
 
 describe('integration: API input validation', () => {
   it('should accept a same-origin POST from a browser', async () => {
-    const body = JSON.stringify({ username: 'same_site', password: 'long enough' });
+    const body = JSON.stringify({ username: 'same_site', password: PASSWORD });
     const same = await stack.fetch('/open_api/v1/register', {
       method: 'POST',
       headers: { ...json, origin: stack.url.replace(/\/$/, ''), 'sec-fetch-site': 'same-origin' },
@@ -25,7 +25,7 @@ describe('integration: API input validation', () => {
     expect(same.status).toBe(200);
     const noHeaders = await stack.fetch(
       '/open_api/v1/authenticate',
-      jsonInit('POST', { username: 'same_site', password: 'long enough' }),
+      jsonInit('POST', { username: 'same_site', password: PASSWORD }),
     );
     expect(noHeaders.status).toBe(200);
   });
@@ -33,11 +33,11 @@ describe('integration: API input validation', () => {
   it('should match usernames case-insensitively at login and keep the registered spelling', async () => {
     await stack.fetch(
       '/open_api/v1/register',
-      jsonInit('POST', { username: 'MixedCase', password: 'long enough' }),
+      jsonInit('POST', { username: 'MixedCase', password: PASSWORD }),
     );
     const res = await stack.fetch(
       '/open_api/v1/authenticate',
-      jsonInit('POST', { username: 'mixedcase', password: 'long enough' }),
+      jsonInit('POST', { username: 'mixedcase', password: PASSWORD }),
     );
     const { token } = (await res.json()) as { token: string };
     const me = await stack.fetch('/api/v1/me', { headers: { authorization: `Bearer ${token}` } });

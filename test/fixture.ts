@@ -125,12 +125,14 @@ export function bearer(token: string, method = 'GET'): RequestInit {
   return { method, headers: { authorization: `Bearer ${token}` } };
 }
 
+/**
+ * A password the server accepts (strong enough for the estimator): tests that
+ * are not about password rules use this one.
+ */
+export const PASSWORD = 'a long password';
+
 /** Signs `username` up (if new) and logs in: the session token. */
-export async function signUp(
-  stack: Stack,
-  username: string,
-  password = 'a long password',
-): Promise<string> {
+export async function signUp(stack: Stack, username: string, password = PASSWORD): Promise<string> {
   await stack.fetch('/open_api/v1/register', jsonInit('POST', { username, password }));
   const res = await stack.fetch(
     '/open_api/v1/authenticate',

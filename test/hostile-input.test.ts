@@ -17,7 +17,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import { readdirSync } from 'node:fs';
 import { SessionTokens } from '../src/core/session-tokens.ts';
 import type { RevokedSession, UserRow } from '../src/store/port.ts';
-import { NICKNAME_RULE, PASSWORD_RULE, USERNAME_RULE } from '../src/wire/account-rules.ts';
+import {
+  NICKNAME_RULE,
+  PASSWORD_RULE,
+  PASSWORD_STRENGTH_RULE,
+  USERNAME_RULE,
+} from '../src/wire/account-rules.ts';
 import { jsonInit, type Stack, startStack } from './fixture.ts';
 import {
   type Answer,
@@ -366,6 +371,20 @@ const rows: Record<string, Row[]> = {
       send: login({ username: 'Victim_User', password: 'p'.repeat(1 << 20) }),
       status: 413,
       message: TOO_LARGE,
+    },
+    {
+      name: 'a common password at sign-up',
+      send: register({ username: 'common_pw', password: '12345678' }),
+      status: 400,
+      message: `${PASSWORD_STRENGTH_RULE}. This is a heavily used password. Add more words that are less common.`,
+      field: 'password',
+    },
+    {
+      name: 'the username as password at sign-up',
+      send: register({ username: 'kettle.violet.orbit', password: 'kettle.violet.orbit' }),
+      status: 400,
+      message: `${PASSWORD_STRENGTH_RULE}. There should not be any personal or page related data. Add more words that are less common.`,
+      field: 'password',
     },
     {
       name: 'a 129-character password at sign-up',

@@ -5,7 +5,7 @@
  * are checked the same way in admin-users.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
-import { bearer, jsonInit, type Stack, startStack } from './fixture.ts';
+import { bearer, jsonInit, PASSWORD, type Stack, startStack } from './fixture.ts';
 import { expectDescribed, validateOpenApi } from './support/openapi.ts';
 
 let stack: Stack;
@@ -18,9 +18,9 @@ describe('integration: answers match the OpenAPI document', () => {
   it('should describe the accounts API as it answers', async () => {
     const register = (body: unknown) =>
       stack.fetch('/open_api/v1/register', jsonInit('POST', body));
-    const credentials = { username: 'documented', password: 'long enough' };
+    const credentials = { username: 'documented', password: PASSWORD };
     await expectDescribed('post', '/open_api/v1/register', await register(credentials));
-    for (const bad of [credentials, { username: 'x', password: 'long enough' }]) {
+    for (const bad of [credentials, { username: 'x', password: PASSWORD }]) {
       const res = await register(bad);
       expect([400, 409]).toContain(res.status);
       await expectDescribed('post', '/open_api/v1/register', res);

@@ -122,11 +122,14 @@ export class AdminUsers {
         changes.nickname === undefined
           ? undefined
           : valid(checkNickname(changes.nickname), 'nickname');
+      const current = (await store.findById(id)) ?? notFound();
       const password =
         changes.password === undefined
           ? undefined
-          : valid(checkNewPassword(changes.password), 'password');
-      const current = (await store.findById(id)) ?? notFound();
+          : valid(
+              checkNewPassword(changes.password, [current.username, nickname ?? current.nickname]),
+              'password',
+            );
       note.username = current.username;
       if (changes.username !== undefined && changes.username !== current.username) {
         throw new RpcError(Status.INVALID_ARGUMENT, 'usernames cannot be changed', {

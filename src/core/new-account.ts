@@ -37,9 +37,9 @@ export function valid(checked: Checked, field: string): string {
 /** The fields of a new account, checked and normalised. */
 export function newAccount(input: NewAccount): NewAccount {
   const username = valid(checkUsername(input.username), 'username');
-  const password = valid(checkNewPassword(input.password), 'password');
   const nickname =
     input.nickname === '' ? username : valid(checkNickname(input.nickname), 'nickname');
+  const password = valid(checkNewPassword(input.password, [username, nickname]), 'password');
   return { username, password, nickname };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test';
-import { ACCOUNT_RULES } from '../wire/account-rules.ts';
+import { ACCOUNT_RULES, PASSWORD_RULE, PASSWORD_STRENGTH_RULE } from '../wire/account-rules.ts';
 import {
   checkNewPassword,
   checkNickname,
@@ -10,6 +10,8 @@ import {
 } from './validation.ts';
 
 const ok = (value: string) => ({ value });
+/** Eight code points, sixteen UTF-16 units, and strong enough. */
+const EIGHT_EMOJI = '🔑🐙🌵🎻🧲🪁🦉🍋';
 const failed = (result: object) => 'error' in result;
 
 describe('unit: validation', () => {
@@ -30,13 +32,43 @@ describe('unit: validation', () => {
   });
 
   it('should count passwords in code points, keep spaces and NUL, and normalise to NFC', () => {
-    expect(checkNewPassword('  spaced  ')).toEqual(ok('  spaced  '));
-    expect(checkNewPassword('nul\0inside')).toEqual(ok('nul\0inside'));
-    expect(checkNewPassword('🔑'.repeat(8))).toEqual(ok('🔑'.repeat(8)));
-    expect(failed(checkNewPassword('🔑'.repeat(7)))).toBe(true);
+    expect(checkNewPassword('  quartz lantern mosaic  ')).toEqual(ok('  quartz lantern mosaic  '));
+    expect(checkNewPassword('nul\0inside violet kettle')).toEqual(ok('nul\0inside violet kettle'));
+    expect(checkNewPassword(EIGHT_EMOJI)).toEqual(ok(EIGHT_EMOJI));
+    expect(failed(checkNewPassword([...EIGHT_EMOJI].slice(1).join('')))).toBe(true);
     expect(failed(checkNewPassword('x'.repeat(129)))).toBe(true);
     // "é" as e + combining acute becomes the single code point U+00E9.
-    expect(checkNewPassword('caf\u0065\u0301-latte')).toEqual(ok('caf\u00e9-latte'));
+    expect(checkNewPassword('caf\u0065\u0301-latte-orbit-77')).toEqual(
+      ok('caf\u00e9-latte-orbit-77'),
+    );
+  });
+
+  it('should refuse common and easily guessed passwords, naming the rule and the advice', () => {
+    for (const weak of ['12345678', 'password1', 'qwertyuiop', 'xxxxxxxxxxxx', 'abcd1234']) {
+      const checked = checkNewPassword(weak);
+      expect(checked).toEqual({ error: expect.stringContaining(PASSWORD_STRENGTH_RULE) });
+    }
+    expect(checkNewPassword('12345678')).toEqual({
+      error: expect.stringContaining('This is a heavily used password.'),
+    });
+    for (const strong of ['correct horse battery staple', 'quartz lantern mosaic', 'Tr0ub4dor&3'])
+      expect(checkNewPassword(strong)).toEqual(ok(strong));
+  });
+
+  it('should estimate only the first characters, so that a long password costs no more', () => {
+    const strongStart = `quartz lantern mosaic ${'1234'.repeat(26)}`;
+    expect(checkNewPassword(strongStart)).toEqual(ok(strongStart));
+    // The strong part is past what the estimator reads: refused, a documented limit.
+    expect(failed(checkNewPassword(`${'1234'.repeat(10)}quartz lantern mosaic`))).toBe(true);
+  });
+
+  it('should refuse a password made of the username or nickname it is given', () => {
+    expect(checkNewPassword('kettle-violet-orbit')).toEqual(ok('kettle-violet-orbit'));
+    expect(failed(checkNewPassword('kettle-violet-orbit', ['kettle-violet-orbit']))).toBe(true);
+    expect(failed(checkNewPassword('Kettle.Violet.Orbit!', ['kettle.violet.orbit']))).toBe(true);
+    expect(
+      failed(checkNewPassword('kettle-violet-orbit', ['someone', 'kettle-violet-orbit'])),
+    ).toBe(true);
   });
 
   it('should refuse lone surrogates, which would hash the same as U+FFFD', () => {
@@ -169,11 +201,14 @@ describe('unit: ACCOUNT_RULES', () => {
 
   it('should state the same bounds the checks apply', () => {
     const { password, nickname } = ACCOUNT_RULES;
-    expect(failed(checkNewPassword('x'.repeat(password.minChars)))).toBe(false);
-    expect(failed(checkNewPassword('x'.repeat(password.minChars - 1)))).toBe(true);
-    expect(failed(checkNewPassword('x'.repeat(password.maxChars + 1)))).toBe(true);
+    const shortest = [...EIGHT_EMOJI].slice(0, password.minChars).join('');
+    expect(checkNewPassword(shortest)).toEqual(ok(shortest));
+    expect(checkNewPassword(shortest.slice(2))).toEqual({ error: PASSWORD_RULE });
+    const longest = `quartz lantern mosaic ${'x'.repeat(password.maxChars - 22)}`;
+    expect(checkNewPassword(longest)).toEqual(ok(longest));
+    expect(checkNewPassword(`${longest}x`)).toEqual({ error: PASSWORD_RULE });
     expect(failed(checkNickname('x'.repeat(nickname.maxChars)))).toBe(false);
     expect(failed(checkNickname('x'.repeat(nickname.maxChars + 1)))).toBe(true);
-    expect(password.text).toBe('password must be 8 to 128 characters');
+    expect(password.text).toStartWith(`${PASSWORD_RULE}, and hard to guess`);
   });
 });

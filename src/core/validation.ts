@@ -6,8 +6,10 @@ import {
   ACCOUNT_RULES,
   NICKNAME_RULE,
   PASSWORD_RULE,
+  PASSWORD_STRENGTH_RULE,
   USERNAME_RULE,
 } from '../wire/account-rules.ts';
+import { passwordWeakness } from './password-strength.ts';
 
 export type Checked = { value: string } | { error: string };
 
@@ -56,15 +58,17 @@ export function codePoints(text: string): number {
 
 /**
  * Passwords are NFC-normalised (the same password typed on two keyboards
- * hashes the same) and never trimmed: spaces are part of a password.
+ * hashes the same) and never trimmed: spaces are part of a password. A new
+ * password must also be hard to guess, with the account's username and
+ * nickname (`userInputs`) counted as words an attacker knows.
  */
-export function checkNewPassword(password: string): Checked {
+export function checkNewPassword(password: string, userInputs: readonly string[] = []): Checked {
   if (!password.isWellFormed()) return { error: 'password must be valid Unicode text' };
   const value = password.normalize('NFC');
   const length = codePoints(value);
-  return length >= PASSWORD.minChars && length <= PASSWORD.maxChars
-    ? { value }
-    : { error: PASSWORD_RULE };
+  if (length < PASSWORD.minChars || length > PASSWORD.maxChars) return { error: PASSWORD_RULE };
+  const weakness = passwordWeakness(value, userInputs);
+  return weakness === null ? { value } : { error: `${PASSWORD_STRENGTH_RULE}. ${weakness}` };
 }
 
 /** For login: the form of a password that could be stored, without the minimum length. */

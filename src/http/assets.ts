@@ -1,5 +1,5 @@
 /**
- * The stylesheet and the one small script, read once at start-up and served
+ * The stylesheet and the small scripts, read once at start-up and served
  * under names that contain a hash of their content, so that browsers may
  * keep them for a year: a changed file is a new URL.
  */
@@ -26,6 +26,7 @@ function asset(file: string, contentType: string): Asset {
 export const assets = {
   style: asset('style.css', 'text/css; charset=utf-8'),
   profileScript: asset('profile.js', 'text/javascript; charset=utf-8'),
+  passwordScript: asset('password.js', 'text/javascript; charset=utf-8'),
 } as const;
 
 export const assetsByPath: ReadonlyMap<string, Asset> = new Map(

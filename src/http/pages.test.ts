@@ -203,7 +203,12 @@ describe('unit: login and sign-up pages', () => {
     expect(flash).not.toContain('wrong');
     const page = await request('/login', { headers: { cookie: flash } });
     const html = await page.text();
-    expect(html).toContain('role="alert" id="form-error">Invalid username or password</p>');
+    expect(html).toContain('<title>Error: Log in · usermgr</title>');
+    expect(html).toContain(
+      '<li id="form-error"><a href="#username">Invalid username or password</a></li>',
+    );
+    // The one error is about both fields: each is described by it.
+    expect(html.match(/aria-describedby="form-error"/g)).toHaveLength(2);
     expect(html).toContain('value="al&quot;ice&lt;"');
     expect(html).not.toContain('wrong password');
     // Shown once: the page clears the flash.
@@ -238,6 +243,43 @@ describe('unit: login and sign-up pages', () => {
     expect(html).toContain('value="bob"');
     expect(html).toContain('value="B"');
     expect(calls.map((c) => c.name)).toEqual(['getAccountRules']);
+  });
+
+  it('should sum the errors up at the top, linked to their fields, focused, and say so in the title', async () => {
+    const { request } = setup((name) => {
+      if (name === 'register')
+        throw new RpcError(Status.INVALID_ARGUMENT, 'password must be hard to guess', {
+          field: 'password',
+        });
+    });
+    const clean = await (await request('/register')).text();
+    expect(clean).toContain('<title>Create an account · usermgr</title>');
+    expect(clean).not.toContain('error-summary');
+    const res = await request('/register', {
+      method: 'POST',
+      body: form({ username: 'bob', password: '12345678', password2: '12345678' }),
+    });
+    const html = await (await request('/register', { headers: { cookie: flashOf(res) } })).text();
+    expect(html).toContain('<title>Error: Create an account · usermgr</title>');
+    const summary = html.slice(html.indexOf('<div class="error-summary"'), html.indexOf('</div>'));
+    expect(summary).toContain(
+      'role="alert" aria-labelledby="error-summary-title" tabindex="-1" autofocus',
+    );
+    expect(summary).toContain('<a href="#password">Password must be hard to guess</a>');
+    expect(html).toContain('id="password-error">Password must be hard to guess</strong>');
+    expect(html).toContain('aria-describedby="password-rule password-error"');
+    // Only the summary takes the focus, and it comes before the form.
+    expect(html.match(/autofocus/g)).toHaveLength(1);
+    expect(html.indexOf('error-summary')).toBeLessThan(html.indexOf('<form'));
+  });
+
+  it('should give password fields a hook for the show-password script, which the page links', async () => {
+    const { request } = setup();
+    for (const path of ['/login', '/register']) {
+      const html = await (await request(path)).text();
+      expect(html).toMatch(/<script src="\/assets\/password\.[0-9a-f]{10}\.js" defer="">/);
+      expect(html).toMatch(/<input id="password" data-reveal="" name="password" type="password"/);
+    }
   });
 
   it("should put the TCP server's refusal next to the field it names", async () => {

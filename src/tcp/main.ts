@@ -1,4 +1,5 @@
 import { loadTcpConfig } from '../config/tcp-config.ts';
+import { warmPasswordEstimator } from '../core/password-strength.ts';
 import { createLogger } from '../log.ts';
 import { loadConfigOrExit, onShutdown, requireFreePorts, startOrExit } from '../process.ts';
 import { startTcpApp } from './start.ts';
@@ -16,3 +17,5 @@ const app = await startOrExit(() => startTcpApp(config, createLogger('tcp', conf
   dataDir: config.dataDir,
 });
 onShutdown(app.stop);
+// Here rather than in startTcpApp: the tests start many stacks and most never sign anyone up.
+warmPasswordEstimator();

@@ -24,6 +24,18 @@ const NICKNAME_CHARS = { min: 1, max: 64 } as const;
 
 export const USERNAME_RULE = `username must be ${USERNAME_CHARS.min} to ${USERNAME_CHARS.max} characters: letters A-Z, digits, '_', '.' or '-'`;
 export const PASSWORD_RULE = `password must be ${PASSWORD_CHARS.min} to ${PASSWORD_CHARS.max} characters`;
+/**
+ * The least zxcvbn score (0 to 4) a new password must reach: 3 is "safely
+ * unguessable" against an online attack and a strong guess against offline
+ * cracking of a slow hash (about 10^8 guesses and more). Only the first
+ * `estimatedUnits` UTF-16 units are estimated: the estimator's cost grows
+ * with length (about 300 ms of CPU for 128 crafted characters, on the TCP
+ * server's event loop), and 32 characters are far more than a strong score
+ * needs.
+ */
+export const PASSWORD_STRENGTH = { minScore: 3, estimatedUnits: 32 } as const;
+export const PASSWORD_STRENGTH_RULE =
+  'password must be hard to guess: not a common password, a name, your username or a keyboard pattern';
 export const NICKNAME_RULE = `nickname must be ${NICKNAME_CHARS.min} to ${NICKNAME_CHARS.max} characters`;
 
 /** The three rules; the username pattern is valid as an HTML `pattern` (browsers use the v flag). */
@@ -35,7 +47,7 @@ export const ACCOUNT_RULES: Readonly<Record<'username' | 'password' | 'nickname'
     pattern: `${USERNAME_CLASS}{${USERNAME_CHARS.min},${USERNAME_CHARS.max}}`,
   },
   password: {
-    text: PASSWORD_RULE,
+    text: `${PASSWORD_RULE}, and hard to guess: not a common password, a name, your username or a keyboard pattern (a few unrelated words work well)`,
     minChars: PASSWORD_CHARS.min,
     maxChars: PASSWORD_CHARS.max,
     pattern: '',

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Server } from 'bun';
 import type { Browser, HTTPResponse, Page } from 'puppeteer-core';
 import sharp from 'sharp';
-import { type Stack, startStack } from '../fixture.ts';
+import { PASSWORD, type Stack, startStack } from '../fixture.ts';
 import { BLUE, near, pixel, png, RED, rotatedJpeg } from '../support/images.ts';
 import {
   BROWSERS,
@@ -21,7 +21,6 @@ import {
   SCREENSHOTS,
 } from './browsers.ts';
 
-const PASSWORD = 'correct horse battery';
 const UNICODE_NICKNAME = 'Ẓoë 李小龙 🚀';
 const TEST_TIMEOUT = 60_000;
 
@@ -78,7 +77,7 @@ async function signUp(page: Page, username: string, nickname = ''): Promise<void
   await fill(page, '#password', PASSWORD);
   await fill(page, '#password2', PASSWORD);
   if (nickname) await fill(page, '#nickname', nickname);
-  await clickAndWait(page, 'form[action="/register"] button');
+  await clickAndWait(page, 'form[action="/register"] button[type="submit"]');
   expect(new URL(page.url()).pathname).toBe('/profile');
 }
 
@@ -119,6 +118,57 @@ describe.each(BROWSERS)('browser: %s', (name) => {
   }
 
   it(
+    'should refuse a common password with a focused error summary that links to the field, and show the password on request',
+    async () => {
+      const page = await freshPage();
+      const username = uniqueName(name);
+      try {
+        await page.goto(new URL('/register', stack.url).href);
+        expect(await text(page, '#password-rule')).toContain('hard to guess');
+        // The toggle, added by script: shows what was typed, then hides it again.
+        await fill(page, '#password', '12345678');
+        const toggle = 'button[aria-controls="password"]';
+        expect(await page.$eval('#password', (i) => (i as HTMLInputElement).type)).toBe('password');
+        await page.click(toggle);
+        expect(await page.$eval('#password', (i) => (i as HTMLInputElement).type)).toBe('text');
+        expect(await page.$eval(toggle, (b) => b.getAttribute('aria-pressed'))).toBe('true');
+        await page.click(toggle);
+        expect(await page.$eval('#password', (i) => (i as HTMLInputElement).type)).toBe('password');
+
+        await fill(page, '#username', username);
+        await fill(page, '#password2', '12345678');
+        await clickAndWait(page, 'form[action="/register"] button[type="submit"]');
+        expect(new URL(page.url()).pathname).toBe('/register');
+        expect(await page.title()).toBe('Error: Create an account · usermgr');
+        // Focus is on the summary, which links to the field at fault.
+        expect(await page.evaluate(() => document.activeElement?.id)).toBe('error-summary');
+        const link = '#error-summary a[href="#password"]';
+        expect(await text(page, link)).toStartWith('Password must be hard to guess');
+        expect(await text(page, link)).toContain('This is a heavily used password.');
+        expect(await page.$eval('#password', (i) => i.getAttribute('aria-describedby'))).toBe(
+          'password-rule password-error',
+        );
+        await screenshot(page, name, 'register-error-summary');
+        await page.click(link);
+        await page.waitForFunction(() => document.activeElement?.id === 'password');
+
+        // The login page: the summary is focused and its link leads to the username.
+        await page.goto(new URL('/login', stack.url).href);
+        await fill(page, '#username', username);
+        await fill(page, '#password', 'not the password');
+        await clickAndWait(page, 'form[action="/login"] button[type="submit"]');
+        expect(await page.title()).toBe('Error: Log in · usermgr');
+        expect(await page.evaluate(() => document.activeElement?.id)).toBe('error-summary');
+        await page.click('#error-summary a[href="#username"]');
+        await page.waitForFunction(() => document.activeElement?.id === 'username');
+      } finally {
+        await page.browserContext().close();
+      }
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
     'should sign up, log out, refuse a wrong password keeping the username, log in and show the profile',
     async () => {
       const page = await freshPage();
@@ -132,7 +182,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await fill(page, '#username', username);
         await fill(page, '#password', PASSWORD);
         await fill(page, '#password2', 'something else');
-        await clickAndWait(page, 'form[action="/register"] button');
+        await clickAndWait(page, 'form[action="/register"] button[type="submit"]');
         expect(await text(page, '#password2-error')).toBe('The two passwords are not the same');
         expect(await page.$eval('#username', (i) => (i as HTMLInputElement).value)).toBe(username);
         expect(await text(page, '#username-rule')).toStartWith('Username must be 3 to 32');
@@ -140,7 +190,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
 
         await fill(page, '#password', PASSWORD);
         await fill(page, '#password2', PASSWORD);
-        await clickAndWait(page, 'form[action="/register"] button');
+        await clickAndWait(page, 'form[action="/register"] button[type="submit"]');
         expect(new URL(page.url()).pathname).toBe('/profile');
         expect(await text(page, '#form-notice')).toBe('Welcome! Your account is ready.');
         expect(await text(page, '#shown-username')).toBe(username);
@@ -156,7 +206,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
 
         await fill(page, '#username', username);
         await fill(page, '#password', 'not the password');
-        await clickAndWait(page, 'form[action="/login"] button');
+        await clickAndWait(page, 'form[action="/login"] button[type="submit"]');
         expect(new URL(page.url()).pathname).toBe('/login');
         expect(await text(page, '#form-error')).toBe('Invalid username or password');
         expect(await page.$eval('#username', (i) => (i as HTMLInputElement).value)).toBe(username);
@@ -164,7 +214,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await screenshot(page, name, 'login-error');
 
         await fill(page, '#password', PASSWORD);
-        await clickAndWait(page, 'form[action="/login"] button');
+        await clickAndWait(page, 'form[action="/login"] button[type="submit"]');
         expect(new URL(page.url()).pathname).toBe('/profile');
         expect(await text(page, '#shown-username')).toBe(username);
         expect(await text(page, '#shown-nickname')).toBe(username);

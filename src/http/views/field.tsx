@@ -13,6 +13,8 @@ export interface FieldProps {
   /** Extra words after the rule. */
   hint?: string;
   error?: string | undefined;
+  /** Ids of other text about this field, such as a page-level error. */
+  describedBy?: string | undefined;
   autofocus?: boolean;
 }
 
@@ -23,7 +25,11 @@ export interface FieldProps {
 export function Field(props: FieldProps) {
   const { name, label, type = 'text', value, rule, hint, error } = props;
   const ruleText = [rule?.text ? sentence(rule.text) : '', hint ?? ''].filter(Boolean).join('. ');
-  const described = [ruleText ? `${name}-rule` : '', error ? `${name}-error` : '']
+  const described = [
+    ruleText ? `${name}-rule` : '',
+    error ? `${name}-error` : '',
+    props.describedBy ?? '',
+  ]
     .filter(Boolean)
     .join(' ');
   return (
@@ -34,6 +40,7 @@ export function Field(props: FieldProps) {
       </label>
       <input
         id={name}
+        data-reveal={type === 'password' ? '' : undefined}
         name={name}
         type={type}
         value={type === 'password' ? undefined : value}

@@ -3,6 +3,8 @@ import { assets } from '../assets.ts';
 
 export interface LayoutProps {
   title: string;
+  /** The page shows a form's errors: the title starts with "Error:", as screen readers read it first. */
+  error?: boolean;
   /** Scripts from this origin (the CSP allows no others, and nothing inline). */
   scripts?: string[];
   /** Shown at the right of the top bar (the signed-in user, log out). */
@@ -10,13 +12,13 @@ export interface LayoutProps {
   children?: Child;
 }
 
-export function Layout({ title, scripts = [], bar, children }: LayoutProps) {
+export function Layout({ title, error, scripts = [], bar, children }: LayoutProps) {
   return (
     <html lang="en">
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>{`${title} · usermgr`}</title>
+        <title>{`${error ? 'Error: ' : ''}${title} · usermgr`}</title>
         <link rel="stylesheet" href={assets.style.path} />
         {scripts.map((src) => (
           <script src={src} defer />

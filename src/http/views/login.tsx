@@ -1,13 +1,22 @@
+import { assets } from '../assets.ts';
 import type { Flash } from '../flash.ts';
 import { Field } from './field.tsx';
 import { Layout } from './layout.tsx';
-import { Messages } from './messages.tsx';
+import { hasErrors, Messages } from './messages.tsx';
+
+const FIELDS = [
+  { name: 'username', label: 'Username' },
+  { name: 'password', label: 'Password' },
+];
 
 export function LoginPage({ flash }: { flash: Flash }) {
+  const errors = hasErrors(flash);
+  // A failed login is one error about both fields: tied to each, linked to the first.
+  const pageError = flash.error ? 'form-error' : undefined;
   return (
-    <Layout title="Log in">
+    <Layout title="Log in" error={errors} scripts={[assets.passwordScript.path]}>
       <h1>Log in</h1>
-      <Messages flash={flash} />
+      <Messages flash={flash} fields={FIELDS} errorField="username" />
       <form method="post" action="/login">
         <Field
           name="username"
@@ -15,8 +24,9 @@ export function LoginPage({ flash }: { flash: Flash }) {
           autocomplete="username"
           value={flash.values?.username}
           error={flash.fields?.username}
+          describedBy={pageError}
           required
-          autofocus={!flash.values?.username}
+          autofocus={!errors && !flash.values?.username}
         />
         <Field
           name="password"
@@ -24,8 +34,9 @@ export function LoginPage({ flash }: { flash: Flash }) {
           type="password"
           autocomplete="current-password"
           error={flash.fields?.password}
+          describedBy={pageError}
           required
-          autofocus={Boolean(flash.values?.username)}
+          autofocus={!errors && Boolean(flash.values?.username)}
         />
         <button type="submit">Log in</button>
       </form>

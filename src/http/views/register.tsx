@@ -1,18 +1,25 @@
 import type { GetAccountRulesResponse } from '../../gen/usermgr/v1/rpc_pb.ts';
+import { assets } from '../assets.ts';
 import type { Flash } from '../flash.ts';
 import { Field } from './field.tsx';
 import { Layout } from './layout.tsx';
-import { Messages } from './messages.tsx';
+import { hasErrors, Messages } from './messages.tsx';
+
+const FIELDS = [
+  { name: 'username', label: 'Username' },
+  { name: 'password', label: 'Password' },
+  { name: 'password2', label: 'Password again' },
+  { name: 'nickname', label: 'Nickname' },
+];
 
 export function RegisterPage({ flash, rules }: { flash: Flash; rules: GetAccountRulesResponse }) {
   const errors = flash.fields ?? {};
-  // Focus where there is something to fix, else at the start.
-  const focus =
-    ['username', 'password', 'password2', 'nickname'].find((f) => errors[f]) ?? 'username';
+  // With errors, the summary takes the focus.
+  const failed = hasErrors(flash);
   return (
-    <Layout title="Create an account">
+    <Layout title="Create an account" error={failed} scripts={[assets.passwordScript.path]}>
       <h1>Create an account</h1>
-      <Messages flash={flash} />
+      <Messages flash={flash} fields={FIELDS} errorField="username" />
       <form method="post" action="/register">
         <Field
           name="username"
@@ -23,7 +30,7 @@ export function RegisterPage({ flash, rules }: { flash: Flash; rules: GetAccount
           hint="You cannot change it later"
           error={errors.username}
           required
-          autofocus={focus === 'username'}
+          autofocus={!failed}
         />
         <Field
           name="password"
@@ -33,7 +40,6 @@ export function RegisterPage({ flash, rules }: { flash: Flash; rules: GetAccount
           rule={rules.password}
           error={errors.password}
           required
-          autofocus={focus === 'password'}
         />
         <Field
           name="password2"
@@ -42,7 +48,6 @@ export function RegisterPage({ flash, rules }: { flash: Flash; rules: GetAccount
           autocomplete="new-password"
           error={errors.password2}
           required
-          autofocus={focus === 'password2'}
         />
         <Field
           name="nickname"
@@ -52,7 +57,6 @@ export function RegisterPage({ flash, rules }: { flash: Flash; rules: GetAccount
           rule={rules.nickname}
           hint="Any script or emoji. Left empty, it is your username"
           error={errors.nickname}
-          autofocus={focus === 'nickname'}
         />
         <button type="submit">Create account</button>
       </form>

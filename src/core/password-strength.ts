@@ -1,0 +1,41 @@
+/**
+ * How hard a new password is to guess, by zxcvbn-ts with its common-password
+ * and English dictionaries. The estimator is built once per process, on the
+ * first check (its dictionaries take a few hundred milliseconds to load), and
+ * runs only where a password is chosen: sign-up and password changes, never
+ * login.
+ */
+import { ZxcvbnFactory } from '@zxcvbn-ts/core';
+import * as common from '@zxcvbn-ts/language-common';
+import * as english from '@zxcvbn-ts/language-en';
+import { PASSWORD_STRENGTH } from '../wire/account-rules.ts';
+
+let factory: ZxcvbnFactory | undefined;
+
+function estimator(): ZxcvbnFactory {
+  factory ??= new ZxcvbnFactory({
+    translations: english.translations,
+    graphs: common.adjacencyGraphs,
+    dictionary: { ...common.dictionary, ...english.dictionary },
+    maxLength: PASSWORD_STRENGTH.estimatedUnits,
+  });
+  return factory;
+}
+
+/** Loads the dictionaries now, so that the first sign-up does not wait for them. */
+export function warmPasswordEstimator(): void {
+  estimator();
+}
+
+/**
+ * null when `password` scores at least the minimum; else the estimator's
+ * warning and suggestions, as one sentence or two. `userInputs` (username,
+ * nickname) count as known words, so a password made of them scores low.
+ */
+export function passwordWeakness(password: string, userInputs: readonly string[]): string | null {
+  const inputs = userInputs.filter((input) => input !== '');
+  const { score, feedback } = estimator().check(password, inputs);
+  if (score >= PASSWORD_STRENGTH.minScore) return null;
+  const advice = [feedback.warning, ...feedback.suggestions].filter(Boolean).join(' ');
+  return advice === '' ? 'Add another word or two.' : advice;
+}
