@@ -119,19 +119,6 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     limits,
     log,
   });
-  const admin = new AdminUsers({
-    token: new AdminToken(config.admin.token),
-    store,
-    users,
-    passwords,
-    ids,
-    log,
-    // A deleted user's picture goes too, unless another user has the same one.
-    onUserDeleted: (user) => {
-      if (user.picture !== '') pictures.release(user.picture);
-    },
-  });
-
   const files = openPictureStore(config.pictures.s3, config.dataDir);
   const images = new ImageWorkers(
     {
@@ -153,6 +140,19 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     },
     config.pictures,
   );
+
+  const admin = new AdminUsers({
+    token: new AdminToken(config.admin.token),
+    store,
+    users,
+    passwords,
+    ids,
+    log,
+    // A deleted user's picture goes too, unless another user has the same one.
+    onUserDeleted: (user) => {
+      if (user.picture !== '') pictures.release(user.picture);
+    },
+  });
 
   const server = startTcpServer(
     { ...config.tcp, maxFrameBytes: config.maxFrameBytes },
