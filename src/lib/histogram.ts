@@ -172,7 +172,11 @@ export function latencyHistogram<L extends string>(
   buckets: readonly number[],
 ): LatencyHistogram<L> {
   const histogram = new LatencyHistogram(name, help, labelNames, buckets);
-  // The registry reads metrics only through name, get(), reset() and type.
+  // What prom-client 15's Registry uses of a metric: `name` (to register it) and
+  // `type`; a text scrape (`metrics()`) calls getForPromString() when the metric has
+  // one, else get(); get() serves only the JSON form (getMetricsAsJSON, which cluster
+  // aggregation reads) and reset() only resetMetrics(). Help and labels come from the
+  // object those calls return.
   registry.registerMetric(histogram as unknown as Parameters<Registry['registerMetric']>[0]);
   return histogram;
 }
