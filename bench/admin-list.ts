@@ -228,6 +228,7 @@ const servers =
         startServer('http', 'src/http/main.ts', {
           LOG_LEVEL: 'warn',
           HTTP_PORT: values['http-port'],
+          HTTP_METRICS_PORT: '0',
           TCP_ADDRS: `127.0.0.1:${values['tcp-port']}`,
         }),
       ]

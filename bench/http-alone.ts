@@ -87,6 +87,7 @@ const variants: Variant[] = [
         ...quiet,
         TCP_ADDRS: `127.0.0.1:${tcpPort}`,
         METRICS_ENABLED: 'true',
+        HTTP_METRICS_PORT: '0',
       });
       return [http, tcp];
     },

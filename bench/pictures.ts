@@ -79,6 +79,7 @@ const tcp = start('tcp', 'src/tcp/main.ts', { TCP_PORT: String(tcpPort), TCP_MET
 await waitForPort(tcpPort, [tcp]);
 const http = start('http', 'src/http/main.ts', {
   HTTP_PORT: String(httpPort),
+  HTTP_METRICS_PORT: '0',
   TCP_ADDRS: `127.0.0.1:${tcpPort}`,
 });
 const servers = [tcp, http];

@@ -177,6 +177,8 @@ async function startStack(): Promise<Server[]> {
         ...common,
         HTTP_PORT: values['http-port'],
         HTTP_REUSE_PORT: String(processes > 1),
+        // Each process serves its own /metrics; the bench reads none of them.
+        HTTP_METRICS_PORT: '0',
         TCP_ADDRS: `127.0.0.1:${tcpPort}`,
       },
       values.profile,

@@ -13,11 +13,13 @@
  */
 import type { Subprocess } from 'bun';
 import { loadLauncherConfig } from './config/launcher-config.ts';
+import { metricsCollector, serveMetrics } from './http/metrics-port.ts';
 import {
   announceWhenReady,
   EXIT_STARTUP_FAILED,
   loadConfigOrExit,
   requireFreePorts,
+  startOrExit,
 } from './process.ts';
 
 const config = loadConfigOrExit(() => loadLauncherConfig());
@@ -26,11 +28,14 @@ const tcpChildren: Subprocess[] = [];
 const httpChildren: Subprocess[] = [];
 let exiting = false;
 let exitCode = 0;
+const metrics = metricsCollector();
 
 function spawn(script: string, group: Subprocess[], env: Record<string, string> = {}): Subprocess {
   const child = Bun.spawn([bun, `${import.meta.dir}/${script}`], {
     stdio: ['inherit', 'inherit', 'inherit'],
     env: { ...process.env, ...env, USERMGR_SUPERVISED: '1' },
+    // The HTTP servers send their metrics this way (metrics-port.ts); the TCP server sends nothing.
+    ...(group === httpChildren ? { ipc: metrics.onMessage } : {}),
     onExit(_proc, code, signal) {
       // A start-up failure was already explained in one line by the child.
       if (!exiting && (code !== 0 || signal) && code !== EXIT_STARTUP_FAILED)
@@ -103,12 +108,25 @@ if (config.tcp.port === 0) {
   process.exit(2);
 }
 claimHttpPort();
+const metricsPorts = config.metricsEnabled
+  ? [{ variable: 'HTTP_METRICS_PORT', host: config.http.host, port: config.http.metricsPort }]
+  : [];
 // Every port the children will listen on, checked before any of them starts.
 await requireFreePorts([
   { variable: 'HTTP_PORT', host: config.http.host, port: config.http.port },
   { variable: 'TCP_PORT', host: config.tcp.host, port: config.tcp.port },
   { variable: 'TCP_METRICS_PORT', host: config.tcp.host, port: config.tcp.metricsPort },
+  ...metricsPorts,
 ]);
+// One /metrics for every HTTP server, whichever of them served a request.
+if (config.metricsEnabled)
+  await startOrExit(
+    () =>
+      serveMetrics({ host: config.http.host, port: config.http.metricsPort }, () =>
+        metrics.collect(httpChildren),
+      ),
+    { ports: metricsPorts },
+  );
 spawn('tcp/main.ts', tcpChildren);
 if (!(await waitForTcp(config.tcp.port, 30_000))) {
   if (!exiting) console.error(`the TCP server did not start listening on port ${config.tcp.port}`);

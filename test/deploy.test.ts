@@ -319,6 +319,14 @@ describe('deployment files', () => {
     }
     const known = configVariables();
     expect(Object.keys(config).filter((v) => !known.has(v))).toEqual([]);
+    // Prometheus scrapes the HTTP pods where their /metrics is: HTTP_METRICS_PORT, not the public port.
+    const http = workloads.find((w) => w.metadata.name === 'usermgr-http') as Yaml;
+    const container = http.spec.template.spec.containers[0];
+    const metricsPort = String(loadHttpConfig(containerEnv(docs, container)).http.metricsPort);
+    expect({
+      annotation: http.spec.template.metadata.annotations['prometheus.io/port'],
+      containerPorts: container.ports.map((p: Yaml) => String(p.containerPort)),
+    }).toEqual({ annotation: metricsPort, containerPorts: ['8080', metricsPort] });
   });
 
   it("should leave no install script unreviewed by npm's allowScripts on a fresh npm ci", () => {
@@ -404,9 +412,11 @@ describe('integration: the systemd units with the env file they suggest (a copy 
   const guard = guardProcesses('systemd');
   afterAll(() => guard.release());
 
-  it("should keep the units' DATA_DIR and HTTP_REUSE_PORT: the TCP server writes its state there, two HTTP instances share the port", async () => {
+  it("should keep the units' DATA_DIR, HTTP_REUSE_PORT and HTTP_METRICS_PORT: the TCP server writes its state there, two HTTP instances share the port, each with its own metrics port", async () => {
     const stateDir = join(guard.dir, 'var-lib-usermgr');
     const [httpPort, tcpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+    // The instance names: usermgr-http@<its metrics port>.
+    const instances = [await freePort(), await freePort()];
     // What an operator does: copy the example, pick ports, nothing else.
     const envFile = join(guard.dir, 'usermgr.env');
     writeFileSync(
@@ -418,15 +428,16 @@ describe('integration: the systemd units with the env file they suggest (a copy 
         .replace(/^ARGON2_MEMORY_KIB=.*$/m, 'ARGON2_MEMORY_KIB=1024')
         .replace(/^LOG_LEVEL=.*$/m, 'LOG_LEVEL=warn'),
     );
-    const unit = (name: string) =>
+    const unit = (name: string, instance = '') =>
       readFileSync(join(deploy, 'systemd', name), 'utf8')
+        .replaceAll('%i', instance)
         .replaceAll('/etc/usermgr/usermgr.env', envFile)
         .replaceAll('/var/lib/usermgr', stateDir)
         .replaceAll('/opt/usermgr/node_modules/.bin/bun', process.execPath)
         .replaceAll('/opt/usermgr', root);
     const procs: Server[] = [];
-    const start = (name: string) => {
-      const { cmd, cwd, env } = unitCommand(unit(name), envFile);
+    const start = (name: string, instance?: number) => {
+      const { cmd, cwd, env } = unitCommand(unit(name, String(instance ?? '')), envFile);
       // StateDirectory= creates the directory before the service starts.
       mkdirSync(stateDir, { recursive: true });
       const proc = Bun.spawn(cmd, {
@@ -442,7 +453,7 @@ describe('integration: the systemd units with the env file they suggest (a copy 
     };
     try {
       start('usermgr-tcp.service');
-      const http = [start('usermgr-http@.service'), start('usermgr-http@.service')];
+      const http = instances.map((instance) => start('usermgr-http@.service', instance));
       const url = `http://127.0.0.1:${httpPort}`;
       const until = performance.now() + 20_000;
       while (
@@ -457,6 +468,12 @@ describe('integration: the systemd units with the env file they suggest (a copy 
       await Bun.sleep(300);
       // Both HTTP instances are still running (the second could bind the shared port).
       for (const proc of http) expect(proc.exitCode).toBeNull();
+      // Each instance's metrics on the port its name gives; none on the shared port.
+      for (const instance of instances) {
+        const scraped = await fetch(`http://127.0.0.1:${instance}/metrics`);
+        expect(await scraped.text()).toContain('usermgr_http_processes{process="http"} 1');
+      }
+      expect((await fetch(`${url}/metrics`)).status).toBe(404);
       expect(readdirSync(stateDir).sort()).toContain('usermgr.sqlite');
       expect(readdirSync(stateDir)).toContain('session-secret');
     } finally {
@@ -515,7 +532,12 @@ describe('integration: two TCP servers told they are several (PICTURES_SHARED=tr
     // One HTTP server in front of each TCP server, so that which one answers is certain.
     const https = ports.map((port) =>
       startHttpApp(
-        loadHttpConfig({ LOG_LEVEL: 'silent', HTTP_PORT: '0', TCP_ADDRS: `127.0.0.1:${port}` }),
+        loadHttpConfig({
+          LOG_LEVEL: 'silent',
+          HTTP_PORT: '0',
+          HTTP_METRICS_PORT: '0',
+          TCP_ADDRS: `127.0.0.1:${port}`,
+        }),
         silentLogger,
       ),
     );

@@ -25,6 +25,8 @@ import { requireRedis, TEST_REDIS_URL, uniquePrefix } from './support/redis.ts';
 export interface Stack {
   /** Base URL of the HTTP server, with a trailing slash. */
   url: string;
+  /** The HTTP server's /metrics (HTTP_METRICS_PORT). */
+  metricsUrl: string;
   tcpPort: number;
   tcp: TcpApp;
   http: HttpApp;
@@ -59,6 +61,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const base: Env = {
     LOG_LEVEL: 'silent',
     TCP_METRICS_PORT: '0',
+    HTTP_METRICS_PORT: '0',
     SHUTDOWN_TIMEOUT_MS: '2000',
     DATA_DIR: dataDir,
     MYSQL_URL: database?.url ?? '',
@@ -82,6 +85,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   const stack: Stack = {
     url: http.url,
+    metricsUrl: http.metricsUrl ?? '',
     tcpPort,
     tcp,
     http,

@@ -32,6 +32,7 @@ function launch(env: Record<string, string>, script = 'src/main.ts'): Launched {
     MYSQL_URL: '',
     REDIS_URL: '',
     TCP_METRICS_PORT: '0',
+    HTTP_METRICS_PORT: '0',
     ...env,
   });
 }
@@ -117,12 +118,13 @@ async function until<T>(what: string, probe: () => Promise<T | null>, ms = 20_00
 }
 
 describe('integration: npm start (src/main.ts)', () => {
-  it('should run two HTTP servers on one port in front of the TCP server, and stop them all on SIGTERM', async () => {
-    const [tcpPort, httpPort] = [await freePort(), await freePort()];
+  it('should run two HTTP servers on one port in front of the TCP server, count what both serve on HTTP_METRICS_PORT, and stop them all on SIGTERM', async () => {
+    const [tcpPort, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
     const proc = launch({
       TCP_PORT: String(tcpPort),
       TCP_ADDRS: `127.0.0.1:${tcpPort}`,
       HTTP_PORT: String(httpPort),
+      HTTP_METRICS_PORT: String(metricsPort),
       HTTP_PROCESSES: '2',
     });
     const url = `http://127.0.0.1:${httpPort}`;
@@ -141,7 +143,8 @@ describe('integration: npm start (src/main.ts)', () => {
     const signUp = await fetch(`${url}/open_api/v1/register`, jsonInit('POST', credentials));
     expect(signUp.status).toBe(200);
     // Fresh connections, so the kernel may hand them to either HTTP server.
-    for (let i = 0; i < 4; i++) {
+    const logins = 10;
+    for (let i = 0; i < logins; i++) {
       const login = await fetch(`${url}/open_api/v1/authenticate`, {
         ...jsonInit('POST', credentials),
         headers: { 'content-type': 'application/json', connection: 'close' },
@@ -149,6 +152,22 @@ describe('integration: npm start (src/main.ts)', () => {
       expect(login.status).toBe(200);
       expect(((await login.json()) as { token: string }).token).toContain('.');
     }
+    // One scrape counts the requests of both processes, whichever served them.
+    const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const count = (route: string) =>
+      Number(
+        new RegExp(
+          `^usermgr_http_request_duration_seconds_count\\{[^}]*route="${route}"[^}]*status="200"[^}]*\\} (\\d+)$`,
+          'm',
+        ).exec(scraped)?.[1],
+      );
+    expect({
+      processes: /^usermgr_http_processes\{[^}]*\} (\d+)$/m.exec(scraped)?.[1],
+      logins: count('/open_api/v1/authenticate'),
+      signUps: count('/open_api/v1/register'),
+    }).toEqual({ processes: '2', logins, signUps: 1 });
+    // Not on the public port.
+    expect((await fetch(`${url}/metrics`)).status).toBe(404);
 
     const pids = childPids(proc.pid);
     proc.kill('SIGTERM');
@@ -234,6 +253,8 @@ describe('integration: npm start (src/main.ts)', () => {
         { variable: 'TCP_PORT', script: 'src/tcp/main.ts' },
         { variable: 'TCP_METRICS_PORT', script: 'src/tcp/main.ts' },
         { variable: 'HTTP_PORT', script: 'src/http/main.ts' },
+        { variable: 'HTTP_METRICS_PORT', script: 'src/main.ts' },
+        { variable: 'HTTP_METRICS_PORT', script: 'src/http/main.ts' },
       ];
       for (const { variable, script } of cases) {
         const free = await ports();
@@ -285,6 +306,8 @@ describe('integration: npm start (src/main.ts)', () => {
       .replace(/^HTTP_PORT=.*$/m, `HTTP_PORT=${free.http}`)
       .replace(/^TCP_PORT=.*$/m, `TCP_PORT=${free.tcp}`)
       .replace(/^TCP_METRICS_PORT=.*$/m, `TCP_METRICS_PORT=${free.metrics}`)
+      // Commented out in the example (the systemd units set it); the README says to uncomment it.
+      .replace(/^# HTTP_METRICS_PORT=.*$/m, `HTTP_METRICS_PORT=${await freePort()}`)
       .replace(/^LOG_LEVEL=.*$/m, 'LOG_LEVEL=warn');
     // The data stays in the test's directory (the example leaves DATA_DIR to its default, ./data).
     writeFileSync(join(dir, '.env'), `${example}\nDATA_DIR=${join(dir, 'data')}\n`);

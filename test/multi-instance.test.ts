@@ -37,6 +37,7 @@ function start(script: 'tcp' | 'http', env: Record<string, string>): Subprocess 
       ARGON2_MEMORY_KIB: '1024',
       ARGON2_TIME_COST: '1',
       TCP_METRICS_PORT: '0',
+      HTTP_METRICS_PORT: '0',
       POOL_BACKOFF_MAX_MS: '500',
       ...env,
     },

@@ -1,6 +1,6 @@
 /**
  * Metrics, health and logs on the real stack: the histograms move with the
- * traffic on both servers, a request id travels from the HTTP server through
+ * traffic on both servers, the HTTP server's are on their own port, a request id travels from the HTTP server through
  * the frame into the TCP server's log lines, and no password, token or hash
  * is ever written to a log, even at debug level.
  */
@@ -42,7 +42,7 @@ describe('integration: metrics, health and logs', () => {
 
   it('should move the histograms and counters of both servers with the traffic', async () => {
     const ops = `http://127.0.0.1:${stack.tcp.opsPort}`;
-    const beforeHttp = await metrics(new URL('/metrics', stack.url).href);
+    const beforeHttp = await metrics(stack.metricsUrl);
     const beforeTcp = await metrics(`${ops}/metrics`);
     await stack.fetch(
       '/open_api/v1/register',
@@ -55,7 +55,7 @@ describe('integration: metrics, health and logs', () => {
       );
       token = ((await res.json()) as { token: string }).token;
     }
-    const afterHttp = await metrics(new URL('/metrics', stack.url).href);
+    const afterHttp = await metrics(stack.metricsUrl);
     const afterTcp = await metrics(`${ops}/metrics`);
     const delta = (after: string, before: string, name: string, labels: Record<string, string>) =>
       sample(after, name, labels) - sample(before, name, labels);
@@ -87,6 +87,18 @@ describe('integration: metrics, health and logs', () => {
       }),
     ).toBe(1);
     expect(afterTcp).toContain('nodejs_eventloop_lag_seconds');
+  });
+
+  it('should serve the HTTP metrics on HTTP_METRICS_PORT only, never on the public port', async () => {
+    const publicPort = await stack.fetch('/metrics');
+    expect(publicPort.status).toBe(404);
+    expect(await publicPort.text()).not.toContain('usermgr_http_request_duration_seconds');
+    const metricsUrl = new URL(stack.metricsUrl);
+    expect(metricsUrl.port).not.toBe(new URL(stack.url).port);
+    expect(await metrics(stack.metricsUrl)).toContain('usermgr_http_processes{process="http"} 1');
+    // Nothing else answers there: not the API, not health.
+    expect((await fetch(new URL('/healthz', metricsUrl))).status).toBe(404);
+    expect((await fetch(new URL('/open_api/v1/authenticate', metricsUrl))).status).toBe(404);
   });
 
   it('should answer health and readiness on the TCP server port', async () => {

@@ -33,6 +33,7 @@ function start(script: 'tcp' | 'http'): Subprocess {
       REDIS_URL: '',
       TCP_PORT: String(tcpPort),
       TCP_METRICS_PORT: '0',
+      HTTP_METRICS_PORT: '0',
       HTTP_PORT: String(httpPort),
       TCP_ADDRS: `127.0.0.1:${tcpPort}`,
       // The real cost: sign-ups take tens of milliseconds each, two at a time.

@@ -14,6 +14,16 @@ export const httpVariables = {
     max: 65535,
     doc: 'where the HTTP server listens',
   }),
+  /**
+   * The HTTP servers' /metrics, apart from the public port. Under `npm start`
+   * the launcher listens here and answers for every HTTP process at once.
+   */
+  metricsPort: int('HTTP_METRICS_PORT', {
+    default: 9465,
+    min: 0,
+    max: 65535,
+    doc: "the HTTP servers' /metrics (on HTTP_HOST); under npm start one port for all of them",
+  }),
   /** Let several HTTP server processes listen on the same port (the kernel spreads connections). */
   reusePort: bool('HTTP_REUSE_PORT', {
     default: false,

@@ -11,6 +11,6 @@ export function loadLauncherConfig(env: Env = process.env) {
   return load(env, (read) => {
     const tcp = readTcpConfig(read);
     const http = readHttpConfig(read);
-    return { tcp: tcp.tcp, http: http.http };
+    return { tcp: tcp.tcp, http: http.http, metricsEnabled: http.metricsEnabled };
   });
 }

@@ -9,7 +9,7 @@ export interface AppDeps {
   /** The HTTP section of the configuration: request limits and proxy trust. */
   http: HttpOptions;
   log: Logger;
-  /** Served at /metrics when given. */
+  /** Where every request is counted and timed, when given (served on HTTP_METRICS_PORT, not here). */
   metrics?: Registry;
   /** True once the server is shutting down: /readyz then answers 503. */
   draining?: () => boolean;

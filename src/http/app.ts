@@ -34,11 +34,6 @@ export function createApp({ rpc, http, log, metrics, draining }: AppDeps) {
     }),
   );
   app.route('/', healthRoutes(rpc, draining ?? (() => false)));
-  if (metrics) {
-    app.get('/metrics', async (c) =>
-      c.text(await metrics.metrics(), 200, { 'Content-Type': metrics.contentType }),
-    );
-  }
   app.route('/', authRoutes(body));
   app.route('/', meRoutes(body));
   app.route('/', adminUserRoutes(body));

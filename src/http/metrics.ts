@@ -26,6 +26,13 @@ export function createHttpMetrics(pool: Pool): HttpMetrics {
     'Calls to the TCP servers, by call and status.',
     ['call', 'status'],
   );
+  // 1 here; summed over the HTTP processes a scrape covers (metrics-port.ts).
+  gaugeFrom(
+    registry,
+    'usermgr_http_processes',
+    'HTTP server processes whose metrics this scrape includes.',
+    () => 1,
+  );
   gaugeFrom(
     registry,
     'usermgr_pool_sockets',

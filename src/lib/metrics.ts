@@ -7,7 +7,7 @@
  * small hooks and wrappers, so services and adapters never import prom-client.
  */
 import client from 'prom-client';
-import { type LatencyHistogram, latencyHistogram } from './histogram.ts';
+import { type LatencyHistogram, latencyHistogram, type Observe } from './histogram.ts';
 
 export type Registry = client.Registry;
 
@@ -77,7 +77,9 @@ export function counterFrom(
 /**
  * The same object with every method timed into `metric` as
  * {operation, outcome: ok|error}. For ports (store, cache): the adapters stay
- * unaware of metrics.
+ * unaware of metrics. An operation's series exist from its first call
+ * through the wrapper: a method of the adapter only its own methods call
+ * (those run on the target, untimed) never becomes a series.
  */
 export function timed<T extends object>(
   target: T,
@@ -93,9 +95,11 @@ export function timed<T extends object>(
   for (const name of names) {
     const method = (target as Record<string, unknown>)[name];
     if (name === 'constructor' || typeof method !== 'function') continue;
-    const ok = metric.labels(name, 'ok');
-    const error = metric.labels(name, 'error');
+    let ok: Observe | undefined;
+    let error: Observe | undefined;
     (wrapped as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+      ok ??= metric.labels(name, 'ok');
+      error ??= metric.labels(name, 'error');
       const started = performance.now();
       try {
         const result = await (method as (...a: unknown[]) => unknown).apply(target, args);

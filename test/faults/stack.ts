@@ -107,7 +107,12 @@ export async function startFaultStack(
     guard.release();
     throw err;
   }
-  const ports = { tcp: await freePort(), ops: await freePort(), http: await freePort() };
+  const ports = {
+    tcp: await freePort(),
+    ops: await freePort(),
+    http: await freePort(),
+    httpMetrics: await freePort(),
+  };
   const base = `http://127.0.0.1:${ports.http}/`;
   const env = {
     ...process.env,
@@ -121,6 +126,7 @@ export async function startFaultStack(
     TCP_PORT: String(ports.tcp),
     TCP_METRICS_PORT: String(ports.ops),
     HTTP_PORT: String(ports.http),
+    HTTP_METRICS_PORT: String(ports.httpMetrics),
     TCP_ADDRS: `127.0.0.1:${ports.tcp}`,
     ARGON2_MEMORY_KIB: String(ARGON2.memoryCost),
     ARGON2_TIME_COST: String(ARGON2.timeCost),
@@ -215,7 +221,8 @@ export async function startFaultStack(
   }
 
   async function metric(server: Server, name: string, label?: string): Promise<number> {
-    const url = server === 'tcp' ? `http://127.0.0.1:${ports.ops}/metrics` : `${base}metrics`;
+    const port = server === 'tcp' ? ports.ops : ports.httpMetrics;
+    const url = `http://127.0.0.1:${port}/metrics`;
     const text = await (await fetch(url, { signal: AbortSignal.timeout(2000) })).text();
     let sum = 0;
     for (const line of text.split('\n')) {

@@ -37,7 +37,7 @@ const app = createApp({
   } as unknown as RpcClient,
   http: loadHttpConfig({}).http,
   log: silentLogger,
-  // As the server runs it: /metrics exists only with a registry.
+  // As the server runs it, with a registry (its /metrics is on another port).
   metrics: createRegistry('http'),
 });
 

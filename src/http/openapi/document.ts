@@ -376,23 +376,6 @@ export const openApiDocument: OpenAPIObject = {
         },
       },
     },
-    '/metrics': {
-      get: {
-        operationId: 'metrics',
-        summary: 'Prometheus metrics',
-        description:
-          'Latency per route and per call, the connection pool, the event loop; see the ' +
-          'README. The TCP server serves its own on TCP_METRICS_PORT.',
-        tags: ['operations'],
-        security: none,
-        responses: {
-          '200': {
-            description: 'The Prometheus text exposition format.',
-            content: { 'text/plain': { schema: { type: 'string' } } },
-          },
-        },
-      },
-    },
     '/openapi.json': {
       get: {
         operationId: 'openApi',
