@@ -50,7 +50,7 @@ export interface StackOptions {
   redis?: boolean | string;
 }
 
-export const FAST_ARGON2: Env = { ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' };
+const FAST_ARGON2: Env = { ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' };
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const log = options.log ?? silentLogger;

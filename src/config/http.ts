@@ -32,7 +32,7 @@ export const httpVariables = {
   /**
    * How many HTTP server processes `npm start` runs (with HTTP_REUSE_PORT).
    * One per core, up to 4: the HTTP server is the busiest process, and on
-   * 2 cores a second one gave 9-14 % more logins (bench/RESULTS.md).
+   * 2 cores a second one gave more logins (bench/RESULTS.md).
    */
   processes: int('HTTP_PROCESSES', {
     default: Math.min(4, navigator.hardwareConcurrency || 1),

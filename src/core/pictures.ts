@@ -41,7 +41,7 @@ import type { ImageProcessor, PictureStore, StoredPicture } from './picture-port
 import type { RateLimits } from './rate-limits.ts';
 
 /** Every picture in these sizes, largest first; the name is the hash of the first. */
-export const PICTURE_VARIANTS = [
+const PICTURE_VARIANTS = [
   { suffix: '', size: 256 },
   { suffix: '-64', size: 64 },
 ] as const;
@@ -60,7 +60,7 @@ const SIZES = PICTURE_VARIANTS.map((v) => v.size);
  * frame of an animation is decoded, but every frame is indexed when the
  * file is opened. See docs/DESIGN.md (Data) for the arithmetic.
  */
-export const DECODE_LIMITS: Omit<DecodeBudget, 'maxPixels'> = {
+const DECODE_LIMITS: Omit<DecodeBudget, 'maxPixels'> = {
   maxBufferedBytes: 48 * 1024 * 1024,
   maxScans: 32,
   maxFrames: 1000,

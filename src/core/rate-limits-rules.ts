@@ -37,7 +37,7 @@ export interface UserRuleOptions {
 }
 
 /** What a rule does to a key in the local store: its reply, and the value to keep (null: delete). */
-export interface LocalStep {
+interface LocalStep {
   reply: number[];
   write?: { value: string; ttlMs: number; throttling: boolean } | null;
 }
@@ -199,12 +199,7 @@ end
 `;
 
 /** The tokens in an address's bucket now. */
-export function bucketTokens(
-  value: string | undefined,
-  now: number,
-  rate: number,
-  burst: number,
-): number {
+function bucketTokens(value: string | undefined, now: number, rate: number, burst: number): number {
   if (value === undefined) return burst;
   const [tokens = burst, last = now] = value.split(':').map(Number);
   return Math.min(burst, tokens + (now - last) * rate);

@@ -18,8 +18,8 @@ export interface ListQuery {
   usernamePrefix: string;
 }
 
-export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 500;
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGE_SIZE = 500;
 
 /** The store's options for this query; throws INVALID_ARGUMENT naming the field at fault. */
 export function listOptions(query: ListQuery): ListOptions {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'bun:test';
 import { loadHttpConfig } from '../config/http-config.ts';
 import { silentLogger } from '../log.ts';
-import type { CallName, RpcClient } from '../rpc/client.ts';
+import type { RpcClient } from '../rpc/client.ts';
+import type { CallName } from '../wire/calls.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { createApp } from './app.ts';

@@ -16,7 +16,7 @@ import { ErrorPage } from './views/error.tsx';
 import { renderPage } from './views/render.ts';
 
 /** The JSON body of every API error: `{"error":{"code":"NOT_FOUND","message":"..."}}`. */
-export interface ErrorBody {
+interface ErrorBody {
   error: { code: string; message: string; field?: string };
 }
 

@@ -48,7 +48,8 @@ async function readText(request: Request, maxBytes: number): Promise<string> {
  * Refuses what is not UTF-8 rather than reading it as U+FFFD, as
  * Request.text() would: "abc\xff" and "abc\xfe" would both become the
  * password "abc\ufffd", a value the client never sent. Reading bytes and
- * decoding costs about 1 us more per request than text().
+ * decoding costs a little more than text() (bench/RESULTS.md, "Small costs
+ * quoted by the code").
  */
 function decodeUtf8(bytes: Uint8Array): string {
   try {
@@ -93,7 +94,8 @@ export async function readJsonObject(c: Context, maxBytes: number): Promise<Json
  * Cheap when there is nothing to find: every key is followed by a ':'
  * outside strings, so a text with no more ':' than the parsed object has
  * keys cannot repeat one, and the scan is skipped. A login body has two of
- * each; counting them adds 20-40 ns to a 120 ns JSON.parse (bench/json-keys.ts).
+ * each; what counting them adds to JSON.parse is in bench/RESULTS.md
+ * (bench/json-keys.ts).
  */
 export function duplicateKey(text: string, body: object): string | null {
   const keys = Object.keys(body).length;

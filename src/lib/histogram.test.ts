@@ -17,22 +17,49 @@ function registry(): client.Registry {
   return r;
 }
 
+/** Our histogram and prom-client's, each in its own registry, given SAMPLES. */
+function sameObservations(): { ours: client.Registry; theirs: client.Registry } {
+  const ours = registry();
+  const theirs = registry();
+  const a = latencyHistogram(ours, 'calls_seconds', 'Calls.', ['call', 'status'], BUCKETS);
+  const b = new client.Histogram({
+    name: 'calls_seconds',
+    help: 'Calls.',
+    labelNames: ['call', 'status'],
+    buckets: BUCKETS,
+    registers: [theirs],
+  });
+  for (const [call, status, seconds] of SAMPLES) {
+    a.observeWith([call, status], seconds);
+    b.labels(call, status).observe(seconds);
+  }
+  return { ours, theirs };
+}
+
 describe('unit: LatencyHistogram', () => {
   it('should scrape to the same text as a prom-client Histogram given the same observations', async () => {
-    const ours = registry();
-    const theirs = registry();
-    const a = latencyHistogram(ours, 'calls_seconds', 'Calls.', ['call', 'status'], BUCKETS);
-    const b = new client.Histogram({
-      name: 'calls_seconds',
-      help: 'Calls.',
-      labelNames: ['call', 'status'],
-      buckets: BUCKETS,
-      registers: [theirs],
-    });
-    for (const [call, status, seconds] of SAMPLES) {
-      a.observeWith([call, status], seconds);
-      b.labels(call, status).observe(seconds);
-    }
+    const { ours, theirs } = sameObservations();
+    expect(await ours.metrics()).toBe(await theirs.metrics());
+  });
+
+  it('should answer the JSON form and a reset as a prom-client Histogram does', async () => {
+    const { ours, theirs } = sameObservations();
+    // Compared sample by sample: prom-client adds an empty exemplar field, ours an empty
+    // sharedLabels.
+    const samples = async (r: client.Registry) =>
+      (await r.getMetricsAsJSON()).map(({ name, help, type, values }) => ({
+        name,
+        help,
+        type,
+        // prom-client's MetricValue type leaves out the metricName a histogram sets.
+        values: (values as { metricName?: string; labels: object; value: number }[]).map(
+          ({ metricName, labels, value }) => ({ metricName, labels, value }),
+        ),
+      }));
+    expect(await samples(ours)).toEqual(await samples(theirs));
+    ours.resetMetrics();
+    theirs.resetMetrics();
+    expect(await ours.metrics()).not.toContain('calls_seconds_count');
     expect(await ours.metrics()).toBe(await theirs.metrics());
   });
 

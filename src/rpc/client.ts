@@ -33,7 +33,7 @@ export interface RpcClient {
  * admin create (a second attempt would answer "taken" for what succeeded),
  * not admin delete (it would answer "not found").
  */
-export const IDEMPOTENT_CALLS: ReadonlySet<CallName> = new Set<CallName>([
+const IDEMPOTENT_CALLS: ReadonlySet<CallName> = new Set<CallName>([
   'ping',
   'login',
   'getProfile',
@@ -83,7 +83,7 @@ export function createRpcClient(
 }
 
 /** The result of a response, or its status as an RpcError. */
-export function unwrap<K extends CallName>(name: K, response: Response): CallResult<K> {
+function unwrap<K extends CallName>(name: K, response: Response): CallResult<K> {
   if (response.status !== Status.OK) {
     throw new RpcError(response.status, response.message || 'request failed', {
       field: response.field,
@@ -98,5 +98,3 @@ export function unwrap<K extends CallName>(name: K, response: Response): CallRes
   }
   return response.result.value as CallResult<K>;
 }
-
-export type { CallInput, CallName, CallResult };

@@ -3,8 +3,8 @@
  * service arguments out, and back. No decisions are made here.
  */
 import type { AdminCaller, AdminUsers } from '../core/admin-users.ts';
+import { toUser } from './convert.ts';
 import type { CallContext, Handlers } from './dispatch.ts';
-import { toUser } from './handlers.ts';
 
 export function adminHandlers(admin: AdminUsers): Handlers {
   return {

@@ -14,7 +14,7 @@ export interface CallContext {
   deadline: Deadline;
 }
 
-export type Handler<K extends CallName> = (
+type Handler<K extends CallName> = (
   request: CallRequest<K>,
   context: CallContext,
 ) => Promise<CallResultInit<K>> | CallResultInit<K>;

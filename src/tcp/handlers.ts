@@ -1,15 +1,12 @@
 /**
- * The calls of the contract, served by the services: converts protobuf
+ * The account calls of the contract, served by Accounts: converts protobuf
  * requests to service arguments and service results to protobuf results.
  * No decisions are made here.
  */
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { AccountCaller } from '../core/account-audit.ts';
-import type { Accounts, SessionAuth } from '../core/accounts.ts';
-import type { UserSchema } from '../gen/usermgr/v1/rpc_pb.ts';
-import type { UserRow } from '../store/port.ts';
+import type { Accounts } from '../core/accounts.ts';
 import { ACCOUNT_RULES } from '../wire/account-rules.ts';
-import type { CallContext, Handlers } from './dispatch.ts';
+import { accountCaller, sessionAuth, toUser } from './convert.ts';
+import type { Handlers } from './dispatch.ts';
 
 export function accountHandlers(accounts: Accounts): Handlers {
   return {
@@ -59,29 +56,5 @@ export function accountHandlers(accounts: Accounts): Handlers {
       return {};
     },
     getAccountRules: () => ACCOUNT_RULES,
-  };
-}
-
-/** The session a call acts for, as the services take it. */
-export function sessionAuth(request: {
-  auth?: { token: string; csrfToken?: string };
-}): SessionAuth {
-  return { token: request.auth?.token ?? '', csrfToken: request.auth?.csrfToken };
-}
-
-/** Where an own-account change came from, for its audit line. */
-export function accountCaller(context: CallContext): AccountCaller {
-  return { requestId: context.requestId, clientIp: context.clientIp };
-}
-
-/** A user as callers may see it: never the password hash. */
-export function toUser(row: UserRow): MessageInitShape<typeof UserSchema> {
-  return {
-    id: row.id,
-    username: row.username,
-    nickname: row.nickname,
-    picture: row.picture,
-    createdAtMs: BigInt(row.createdAtMs),
-    updatedAtMs: BigInt(row.updatedAtMs),
   };
 }

@@ -1,7 +1,7 @@
 /** The picture calls of the contract, served by the Pictures service. */
 import type { Pictures } from '../core/pictures.ts';
+import { accountCaller, sessionAuth, toUser } from './convert.ts';
 import type { Handlers } from './dispatch.ts';
-import { accountCaller, sessionAuth, toUser } from './handlers.ts';
 
 export function pictureHandlers(pictures: Pictures): Handlers {
   return {

@@ -102,6 +102,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   const limits = new RateLimits(cache, config.rateLimits, log);
   const secrets = sessionSecrets(config.sessions.secrets, config.dataDir, log);
   // A deleted user's picture goes too, unless another user has the same one.
+  // Called only after start-up, once `pictures` (which needs `accounts`) exists.
   const releasePicture = (user: UserRow) => {
     if (user.picture !== '') pictures.release(user.picture);
   };
@@ -124,16 +125,6 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     log,
     onUserDeleted: releasePicture,
   });
-  const admin = new AdminUsers({
-    token: new AdminToken(config.admin.token),
-    store,
-    users,
-    passwords,
-    ids,
-    log,
-    onUserDeleted: releasePicture,
-  });
-
   const files = openPictureStore(config.pictures.s3, config.dataDir);
   const images = new ImageWorkers(
     {
@@ -155,6 +146,16 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     },
     config.pictures,
   );
+
+  const admin = new AdminUsers({
+    token: new AdminToken(config.admin.token),
+    store,
+    users,
+    passwords,
+    ids,
+    log,
+    onUserDeleted: releasePicture,
+  });
 
   const server = startTcpServer(
     { ...config.tcp, maxFrameBytes: config.maxFrameBytes },

@@ -8,7 +8,7 @@ export function statusName(status: Status): string {
 }
 
 /** The HTTP status counted for a request whose client hung up before the answer. */
-export const CLIENT_CLOSED_REQUEST = 499;
+const CLIENT_CLOSED_REQUEST = 499;
 
 /**
  * The one place where an RPC status becomes an HTTP status. The switch is

@@ -61,7 +61,7 @@ export interface Shot {
   init?: RequestInit;
 }
 
-export function outcomeOf(status: number): Outcome {
+function outcomeOf(status: number): Outcome {
   if (status >= 200 && status < 300) return '2xx';
   if (status === 429) return '429';
   if (status === 503) return '503';
@@ -69,7 +69,7 @@ export function outcomeOf(status: number): Outcome {
   return '4xx';
 }
 
-export function errorOutcome(error: unknown): Outcome {
+function errorOutcome(error: unknown): Outcome {
   const { name, code } = (error ?? {}) as { name?: string; code?: string };
   if (name === 'TimeoutError' || name === 'AbortError') return 'timeout';
   if (code === 'ConnectionRefused' || code === 'ECONNREFUSED') return 'refused';
@@ -77,7 +77,7 @@ export function errorOutcome(error: unknown): Outcome {
 }
 
 /** Sends one request and records it; never rejects. */
-export async function shoot(shot: Shot, timeoutMs: number): Promise<Sample> {
+async function shoot(shot: Shot, timeoutMs: number): Promise<Sample> {
   const start = now();
   try {
     const res = await fetch(shot.url, { ...shot.init, signal: AbortSignal.timeout(timeoutMs) });

@@ -19,8 +19,8 @@ import { type Account, type LoadSpec, type RunningLoad, spawnLoad } from './load
 
 const root = join(import.meta.dir, '..', '..');
 
-export const PASSWORD = 'correct horse battery staple';
-export const ARGON2 = { memoryCost: 19456, timeCost: 2 };
+const PASSWORD = 'correct horse battery staple';
+const ARGON2 = { memoryCost: 19456, timeCost: 2 };
 
 export interface Profile {
   long: boolean;

@@ -25,13 +25,13 @@ const MAX_ID = (1n << 63n) - 1n;
 const NOW = Date.now();
 
 /** A random id in 1..2^63-1, as the port carries it. */
-export function randomId(): string {
+function randomId(): string {
   const value = randomBytes(8).readBigUInt64BE() & MAX_ID;
   return (value === 0n ? 1n : value).toString();
 }
 
 /** A fresh username: `prefix` plus random letters, at most 32 characters. */
-export function uniqueName(prefix = 'u'): string {
+function uniqueName(prefix = 'u'): string {
   return `${prefix}${randomBytes(8).toString('hex')}`.slice(0, 32);
 }
 

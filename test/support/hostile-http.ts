@@ -113,7 +113,7 @@ interface Flash {
 }
 
 /** The flash cookie a form post set, decoded; null when none. */
-export function flashOf(headers: Headers): Flash | null {
+function flashOf(headers: Headers): Flash | null {
   for (const cookie of headers.getSetCookie()) {
     const value = /^(?:__Host-)?flash=([^;]+)/.exec(cookie)?.[1];
     if (value) return JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as Flash;

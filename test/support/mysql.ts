@@ -10,7 +10,7 @@ import mysql, { type Connection } from 'mysql2/promise';
 /** The server the tests use; any database in the URL is ignored. */
 export const TEST_MYSQL_URL = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/';
 
-export const MARIADB_START_HINT =
+const MARIADB_START_HINT =
   'start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd';
 
 const OURS = /^usermgr_test_[0-9a-f]{16}$/;
@@ -30,7 +30,7 @@ function urlFor(database: string): string {
 }
 
 /** A connection to the test server with no default database, or a failure that says what to do. */
-export async function adminConnection(): Promise<Connection> {
+async function adminConnection(): Promise<Connection> {
   try {
     return await mysql.createConnection({ uri: urlFor(''), connectTimeout: 10_000 });
   } catch (error) {

@@ -5,7 +5,7 @@
  */
 import type { Context } from 'hono';
 import type { Logger } from '../../log.ts';
-import type { CallResult } from '../../rpc/client.ts';
+import type { CallResult } from '../../wire/calls.ts';
 import { MESSAGES, pictureTooLarge } from '../../wire/messages.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';

@@ -3,7 +3,7 @@ import { pictureUrl } from '../user-json.ts';
 const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' });
 
 /** Up to two initials, one from each of the first two words; grapheme-aware ("🚀", "Ẓ"). */
-export function initials(nickname: string): string {
+function initials(nickname: string): string {
   return nickname
     .trim()
     .split(/\s+/u)

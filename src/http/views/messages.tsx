@@ -2,7 +2,7 @@ import type { Flash } from '../flash.ts';
 import { sentence } from './render.ts';
 
 /** A form field as the error summary names it: its input's id and its label. */
-export interface SummaryField {
+interface SummaryField {
   name: string;
   label: string;
 }

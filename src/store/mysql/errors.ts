@@ -69,7 +69,7 @@ export function isConnectionBroken(error: unknown): boolean {
 }
 
 /** True for every failure that says the database is out of reach or overloaded. */
-export function isOutage(error: unknown): boolean {
+function isOutage(error: unknown): boolean {
   if (isConnectionBroken(error)) return true;
   const { errno, sqlState } = fields(error);
   // SQLSTATE class 08 is "connection exception" in every dialect.

@@ -1,0 +1,34 @@
+/**
+ * Conversions every handler file shares: the session a call acts for, and a
+ * user as the contract shows it.
+ */
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { AccountCaller } from '../core/account-audit.ts';
+import type { SessionAuth } from '../core/accounts.ts';
+import type { UserSchema } from '../gen/usermgr/v1/rpc_pb.ts';
+import type { UserRow } from '../store/port.ts';
+import type { CallContext } from './dispatch.ts';
+
+/** The session a call acts for, as the services take it. */
+export function sessionAuth(request: {
+  auth?: { token: string; csrfToken?: string };
+}): SessionAuth {
+  return { token: request.auth?.token ?? '', csrfToken: request.auth?.csrfToken };
+}
+
+/** Where an own-account change came from, for its audit line. */
+export function accountCaller(context: CallContext): AccountCaller {
+  return { requestId: context.requestId, clientIp: context.clientIp };
+}
+
+/** A user as callers may see it: never the password hash. */
+export function toUser(row: UserRow): MessageInitShape<typeof UserSchema> {
+  return {
+    id: row.id,
+    username: row.username,
+    nickname: row.nickname,
+    picture: row.picture,
+    createdAtMs: BigInt(row.createdAtMs),
+    updatedAtMs: BigInt(row.updatedAtMs),
+  };
+}
