@@ -85,7 +85,7 @@ async function upload(page: Page, path: string): Promise<void> {
   const input = await page.$('#picture');
   if (input === null) throw new Error('no file input on the page');
   await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(path);
-  await clickAndWait(page, 'form[action="/profile/picture"] button');
+  await clickAndWait(page, 'form[action="/profile/picture"] button[type="submit"]');
 }
 
 /** The current picture once loaded: [complete, naturalWidth, naturalHeight, src]. */
@@ -200,7 +200,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         expect(session?.httpOnly).toBe(true);
         expect(session?.sameSite).toBe('Lax');
 
-        await clickAndWait(page, 'form[action="/logout"] button');
+        await clickAndWait(page, 'form[action="/logout"] button[type="submit"]');
         expect(new URL(page.url()).pathname).toBe('/login');
         expect(await text(page, '#form-notice')).toBe('You are logged out');
 
@@ -232,7 +232,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
       try {
         await signUp(page, uniqueName(name));
         await typeText(page, '#nickname', UNICODE_NICKNAME);
-        await clickAndWait(page, 'form[action="/profile/nickname"] button');
+        await clickAndWait(page, 'form[action="/profile/nickname"] button[type="submit"]');
         expect(await text(page, '#form-notice')).toBe('Your nickname is saved');
         await page.goto(new URL('/profile', stack.url).href);
         expect(await text(page, '#shown-nickname')).toBe(UNICODE_NICKNAME);
@@ -358,7 +358,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await signUp(page, uniqueName(name));
         const nasty = '<script>alert(1)</script><img src=x onerror=alert(2)>';
         await fill(page, '#nickname', nasty);
-        await clickAndWait(page, 'form[action="/profile/nickname"] button');
+        await clickAndWait(page, 'form[action="/profile/nickname"] button[type="submit"]');
         await page.goto(new URL('/profile', stack.url).href);
         expect(await text(page, '#shown-nickname')).toBe(nasty);
         expect(await page.$$eval('script', (s) => s.length)).toBe(1); // only profile.js
@@ -425,7 +425,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await p.goto(new URL('/login', stack.url).href);
         await fill(p, '#username', username);
         await fill(p, '#password', password);
-        await clickAndWait(p, 'form[action="/login"] button');
+        await clickAndWait(p, 'form[action="/login"] button[type="submit"]');
         return new URL(p.url()).pathname;
       };
       try {
@@ -435,7 +435,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
 
         await upload(await front(page), file('photo.png'));
         const picture = (await shownPicture(page)).src;
-        await clickAndWait(page, 'form[action="/profile/picture/remove"] button');
+        await clickAndWait(page, 'form[action="/profile/picture/remove"] button[type="submit"]');
         expect(await text(page, '#form-notice')).toBe('Your picture is removed');
         expect(await page.$('form[action="/profile/picture/remove"]')).toBeNull();
         await stack.tcp.pictures.settled();
@@ -445,14 +445,14 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await fill(page, '#current_password', 'not the password');
         await fill(page, '#new_password', newPassword);
         await fill(page, '#new_password2', newPassword);
-        await clickAndWait(page, 'form[action="/profile/password"] button');
+        await clickAndWait(page, 'form[action="/profile/password"] button[type="submit"]');
         expect(new URL(page.url()).pathname).toBe('/profile');
         expect(await text(page, '#current_password-error')).toBe('The password is wrong');
 
         await fill(page, '#current_password', PASSWORD);
         await fill(page, '#new_password', newPassword);
         await fill(page, '#new_password2', newPassword);
-        await clickAndWait(page, 'form[action="/profile/password"] button');
+        await clickAndWait(page, 'form[action="/profile/password"] button[type="submit"]');
         expect(await text(page, '#form-notice')).toBe(
           'Your password is changed, and every other session is logged out',
         );
@@ -464,7 +464,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         expect(await logIn(elsewhere, PASSWORD)).toBe('/login');
         expect(await logIn(elsewhere, newPassword)).toBe('/profile');
 
-        await clickAndWait(await front(page), 'form[action="/profile/logout-all"] button');
+        await clickAndWait(await front(page), 'form[action="/profile/logout-all"] button[type="submit"]');
         expect(await text(page, '#form-notice')).toBe('You are logged out everywhere');
         await (await front(elsewhere)).goto(new URL('/profile', stack.url).href);
         expect(new URL(elsewhere.url()).pathname).toBe('/login');
@@ -474,11 +474,11 @@ describe.each(BROWSERS)('browser: %s', (name) => {
           `This deletes the account ${username}`,
         );
         await fill(page, '#password', 'not the password');
-        await clickAndWait(page, 'form[action="/profile/delete"] button');
+        await clickAndWait(page, 'form[action="/profile/delete"] button[type="submit"]');
         expect(await text(page, '#password-error')).toBe('The password is wrong');
         await screenshot(page, name, 'profile-account');
         await fill(page, '#password', newPassword);
-        await clickAndWait(page, 'form[action="/profile/delete"] button');
+        await clickAndWait(page, 'form[action="/profile/delete"] button[type="submit"]');
         expect(new URL(page.url()).pathname).toBe('/login');
         expect(await text(page, '#form-notice')).toBe('Your account is deleted');
         expect(await logIn(page, newPassword)).toBe('/login');
