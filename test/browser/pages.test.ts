@@ -464,7 +464,10 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         expect(await logIn(elsewhere, PASSWORD)).toBe('/login');
         expect(await logIn(elsewhere, newPassword)).toBe('/profile');
 
-        await clickAndWait(await front(page), 'form[action="/profile/logout-all"] button[type="submit"]');
+        await clickAndWait(
+          await front(page),
+          'form[action="/profile/logout-all"] button[type="submit"]',
+        );
         expect(await text(page, '#form-notice')).toBe('You are logged out everywhere');
         await (await front(elsewhere)).goto(new URL('/profile', stack.url).href);
         expect(new URL(elsewhere.url()).pathname).toBe('/login');
