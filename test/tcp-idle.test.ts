@@ -96,6 +96,14 @@ async function closedAfter(client: RawClient, ms: number, since: number): Promis
 
 const pinger: Handlers = { ping: () => ({ serverId: 'idle' }) };
 
+/** A Ping frame made large by its request id. */
+function bulkyPing(id: number, requestId: string): Uint8Array {
+  return encodeFrame(
+    RequestSchema,
+    create(RequestSchema, { id, requestId, call: { case: 'ping', value: {} } }),
+  );
+}
+
 describe('integration: the TCP server closes connections that make no progress', () => {
   it('should close a connection that sends nothing for TCP_IDLE_TIMEOUT_MS, and keep one that sends', async () => {
     const s = server(pinger);
@@ -133,14 +141,7 @@ describe('integration: the TCP server closes connections that make no progress',
   it('should close a partial frame that trickles in (one byte every 400 ms) once its grace is over', async () => {
     const s = server(pinger);
     const client = await rawClient(s.port);
-    const frame = encodeFrame(
-      RequestSchema,
-      create(RequestSchema, {
-        id: 9,
-        requestId: 'x'.repeat(200),
-        call: { case: 'ping', value: {} },
-      }),
-    );
+    const frame = bulkyPing(9, 'x'.repeat(200));
     const since = performance.now();
     void (async () => {
       for (const byte of frame) {
@@ -159,14 +160,7 @@ describe('integration: the TCP server closes connections that make no progress',
   it('should keep a large frame that arrives steadily above the floor (1 MiB at 256 KiB/s)', async () => {
     const s = server(pinger);
     const client = await rawClient(s.port);
-    const frame = encodeFrame(
-      RequestSchema,
-      create(RequestSchema, {
-        id: 5,
-        requestId: 'y'.repeat(1 << 20),
-        call: { case: 'ping', value: {} },
-      }),
-    );
+    const frame = bulkyPing(5, 'y'.repeat(1 << 20));
     for (let at = 0; at < frame.length; at += 32 * 1024) {
       client.write(frame.subarray(at, at + 32 * 1024));
       await Bun.sleep(125);

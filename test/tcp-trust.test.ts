@@ -13,7 +13,7 @@ import { createLogger, silentLogger } from '../src/log.ts';
 import { createRpcClient } from '../src/rpc/client.ts';
 import { Pool } from '../src/rpc/pool.ts';
 import { createDispatch } from '../src/tcp/dispatch.ts';
-import { startTcpServer } from '../src/tcp/server.ts';
+import { startTcpServer, type TcpServer, type TcpServerOptions } from '../src/tcp/server.ts';
 import { encodeFrame, FrameDecoder } from '../src/wire/frame.ts';
 import { newNonce, serverProof } from '../src/wire/handshake.ts';
 import { RpcError } from '../src/wire/rpc-error.ts';
@@ -77,21 +77,15 @@ function rssMiB(): number {
 describe('integration: partial frames on the TCP port', () => {
   it('should keep half-sent 8 MiB frames within a server-wide budget and give the memory back', async () => {
     const budget = 64 * MiB;
-    const server = startTcpServer(
-      {
-        host: '127.0.0.1',
-        port: 0,
-        maxFrameBytes: 8 * MiB,
-        maxConnections: 1000,
-        maxInFlightPerConnection: 100,
-        maxBufferedBytesPerConnection: 8 * MiB,
-        maxPartialFrameBytes: budget,
-        defaultDeadlineMs: 5000,
-        partialFrameTimeoutMs: 60_000,
-      },
-      createDispatch({ ping: () => ({ serverId: 'budget' }) }, silentLogger),
-      silentLogger,
-    );
+    const server = pingServer({
+      maxFrameBytes: 8 * MiB,
+      maxConnections: 1000,
+      maxInFlightPerConnection: 100,
+      maxBufferedBytesPerConnection: 8 * MiB,
+      maxPartialFrameBytes: budget,
+      defaultDeadlineMs: 5000,
+      partialFrameTimeoutMs: 60_000,
+    });
     try {
       const before = rssMiB();
       // Each client declares an 8 MiB frame and sends half of it, then waits.
@@ -161,6 +155,45 @@ function capturingLogger() {
     },
   });
   return { log, lines, raw };
+}
+
+/** A pool of `sockets` to one TCP server, proving `sharedSecret` ('' for none). */
+function poolTo(port: number, sharedSecret: string, log = silentLogger, sockets = 2): Pool {
+  return new Pool(
+    {
+      addresses: [`127.0.0.1:${port}`],
+      socketsPerAddress: sockets,
+      maxInFlightPerSocket: 10,
+      maxWaiting: 10,
+      maxQueuedBytesPerSocket: 1 << 20,
+      maxFrameBytes: 1 << 20,
+      connectTimeoutMs: 1000,
+      backoffBaseMs: 10,
+      backoffMaxMs: 50,
+      sharedSecret,
+    },
+    log,
+  );
+}
+
+/** A small TCP server that answers pings, with `options` over its defaults. */
+function pingServer(options: Partial<TcpServerOptions>, log = silentLogger): TcpServer {
+  return startTcpServer(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      maxFrameBytes: 1 << 20,
+      maxConnections: 10,
+      maxInFlightPerConnection: 10,
+      maxBufferedBytesPerConnection: 1 << 20,
+      maxPartialFrameBytes: 1 << 20,
+      defaultDeadlineMs: 1000,
+      partialFrameTimeoutMs: 1000,
+      ...options,
+    },
+    createDispatch({ ping: () => ({ serverId: 'test' }) }, silentLogger),
+    log,
+  );
 }
 
 function registerFrame(id: number, username: string): Uint8Array {
@@ -298,21 +331,7 @@ describe('integration: the handshake on the TCP port (TCP_SHARED_SECRET)', () =>
     const busy = strangers.filter((c) => c.responses[0]?.status === Status.UNAVAILABLE);
     expect(busy.length).toBeGreaterThanOrEqual(MAX_PENDING * 3);
     // A real client still gets in, among the flood, at once.
-    const pool = new Pool(
-      {
-        addresses: [`127.0.0.1:${guarded.tcpPort}`],
-        socketsPerAddress: 1,
-        maxInFlightPerSocket: 10,
-        maxWaiting: 10,
-        maxQueuedBytesPerSocket: 1 << 20,
-        maxFrameBytes: 1 << 20,
-        connectTimeoutMs: 1000,
-        backoffBaseMs: 10,
-        backoffMaxMs: 100,
-        sharedSecret: SECRET,
-      },
-      silentLogger,
-    );
+    const pool = poolTo(guarded.tcpPort, SECRET, silentLogger, 1);
     try {
       expect((await createRpcClient(pool, 2000).call('ping', {})).serverId).not.toBe('');
     } finally {
@@ -352,21 +371,7 @@ describe('integration: the handshake on the TCP port (TCP_SHARED_SECRET)', () =>
       },
     });
     const { log, lines, raw } = capturingLogger();
-    const pool = new Pool(
-      {
-        addresses: [`127.0.0.1:${fake.port}`],
-        socketsPerAddress: 2,
-        maxInFlightPerSocket: 10,
-        maxWaiting: 10,
-        maxQueuedBytesPerSocket: 1 << 20,
-        maxFrameBytes: 1 << 20,
-        connectTimeoutMs: 1000,
-        backoffBaseMs: 10,
-        backoffMaxMs: 50,
-        sharedSecret: SECRET,
-      },
-      log,
-    );
+    const pool = poolTo(fake.port, SECRET, log);
     try {
       const rpc = createRpcClient(pool, 1000);
       const login = rpc.call('login', { username: 'victim', password: 'the password' });
@@ -398,37 +403,8 @@ describe('integration: the handshake on the TCP port (TCP_SHARED_SECRET)', () =>
       const client = capturingLogger();
       // A server of its own: refusals are logged once per reason every 10 s.
       const server = capturingLogger();
-      const guardedServer = startTcpServer(
-        {
-          host: '127.0.0.1',
-          port: 0,
-          maxFrameBytes: 1 << 20,
-          maxConnections: 10,
-          maxInFlightPerConnection: 10,
-          maxBufferedBytesPerConnection: 1 << 20,
-          maxPartialFrameBytes: 1 << 20,
-          defaultDeadlineMs: 1000,
-          partialFrameTimeoutMs: 1000,
-          sharedSecrets: [SECRET],
-        },
-        createDispatch({ ping: () => ({ serverId: 'guarded' }) }, silentLogger),
-        server.log,
-      );
-      const pool = new Pool(
-        {
-          addresses: [`127.0.0.1:${guardedServer.port}`],
-          socketsPerAddress: 2,
-          maxInFlightPerSocket: 10,
-          maxWaiting: 10,
-          maxQueuedBytesPerSocket: 1 << 20,
-          maxFrameBytes: 1 << 20,
-          connectTimeoutMs: 1000,
-          backoffBaseMs: 10,
-          backoffMaxMs: 50,
-          sharedSecret: secret,
-        },
-        client.log,
-      );
+      const guardedServer = pingServer({ sharedSecrets: [SECRET] }, server.log);
+      const pool = poolTo(guardedServer.port, secret, client.log);
       try {
         pool.warm();
         await Bun.sleep(400);
@@ -460,37 +436,9 @@ describe('integration: the handshake on the TCP port (TCP_SHARED_SECRET)', () =>
   });
 
   it('should make a server without a secret refuse nothing, and a pool with one refuse that server', async () => {
-    const open = startTcpServer(
-      {
-        host: '127.0.0.1',
-        port: 0,
-        maxFrameBytes: 1 << 20,
-        maxConnections: 10,
-        maxInFlightPerConnection: 10,
-        maxBufferedBytesPerConnection: 1 << 20,
-        maxPartialFrameBytes: 1 << 20,
-        defaultDeadlineMs: 1000,
-        partialFrameTimeoutMs: 1000,
-      },
-      createDispatch({ ping: () => ({ serverId: 'open' }) }, silentLogger),
-      silentLogger,
-    );
+    const open = pingServer({});
     const { log, lines } = capturingLogger();
-    const pool = new Pool(
-      {
-        addresses: [`127.0.0.1:${open.port}`],
-        socketsPerAddress: 1,
-        maxInFlightPerSocket: 10,
-        maxWaiting: 10,
-        maxQueuedBytesPerSocket: 1 << 20,
-        maxFrameBytes: 1 << 20,
-        connectTimeoutMs: 1000,
-        backoffBaseMs: 10,
-        backoffMaxMs: 50,
-        sharedSecret: SECRET,
-      },
-      log,
-    );
+    const pool = poolTo(open.port, SECRET, log, 1);
     try {
       const client = await rawClient(open.port);
       client.write(pingFrame(1));
