@@ -91,6 +91,25 @@ describe('unit: ReplicaSet', () => {
     expect(t.rotationLines()).toEqual(['r1:3306 mysql replica in rotation']);
   });
 
+  it('should warn about a replica that answers but never catches up, once the bound has passed', async () => {
+    const t = setUp();
+    const [replica] = t.replicas as [FakeDb];
+    replica.position = '0-1-0';
+    for (let ms = 0; ms <= 1000; ms += 100) {
+      t.at(ms);
+      await t.set.check();
+    }
+    expect(t.rotationLines()).toEqual([]);
+    t.at(1100);
+    await t.set.check();
+    t.at(1200);
+    await t.set.check();
+    expect(t.rotationLines()).toEqual([
+      'r1:3306 mysql replica out of rotation (it lags too far): the primary serves its reads',
+    ]);
+    expect(t.events).toEqual(['r1:3306 out']);
+  });
+
   it('should take a replica out once it is further behind than the bound, and back once it catches up', async () => {
     const t = setUp();
     const [replica] = t.replicas as [FakeDb];

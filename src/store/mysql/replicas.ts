@@ -90,6 +90,8 @@ export class ReplicaSet {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
   private primaryUnreadable = false;
+  /** When the first check began (to tell "not known yet" from "behind"). */
+  private firstCheckAt = Number.NaN;
 
   constructor(
     private readonly primary: ReadTarget,
@@ -131,6 +133,7 @@ export class ReplicaSet {
   /** One round of checks, as the timer runs it. */
   async check(): Promise<void> {
     const sentAt = this.now();
+    if (Number.isNaN(this.firstCheckAt)) this.firstCheckAt = sentAt;
     try {
       this.history.observe(await readPosition(this.primary, PRIMARY_POSITION), sentAt);
       if (this.primaryUnreadable && !this.closed) {
@@ -231,14 +234,18 @@ export class ReplicaSet {
       replica.freshAsOf = Number.NEGATIVE_INFINITY;
     }
     if (this.closed) return;
-    const lagMs = replica.down ? null : Math.round(this.now() - replica.freshAsOf);
+    const now = this.now();
+    const lagMs = replica.down ? null : Math.round(now - replica.freshAsOf);
     this.observer.checked(replica.name, lagMs);
     if (err !== null) {
       this.report(replica, { err }, 'it does not answer');
-    } else if (replica.reported === null && lagMs === Number.POSITIVE_INFINITY) {
-      // First check, one sample taken a moment before: not behind, just not known yet.
-      replica.reported = false;
-      this.observer.rotation(replica.name, false);
+    } else if (
+      replica.reported === null &&
+      !this.serves(replica, now) &&
+      now - this.firstCheckAt <= this.options.maxLagMs
+    ) {
+      // Not serving yet, but not known to lag either: the samples go back only
+      // to the first check. Nothing to say until it comes in or the bound passes.
     } else {
       const lag = lagMs === Number.POSITIVE_INFINITY ? `over ${this.history.horizonMs}` : lagMs;
       this.report(replica, { lagMs: lag, maxLagMs: this.options.maxLagMs }, 'it lags too far');
