@@ -33,8 +33,18 @@ function requireBinary(name: string, where: string[]): string {
   return found;
 }
 
+export interface PrivateMariadbOptions {
+  /** More mariadbd options, for every start (not for mariadb-install-db). */
+  serverOptions?: string[];
+  /** false: leave the database to someone else (a replica receives it from its primary). */
+  createDatabase?: boolean;
+}
+
 /** Creates a data directory with `database` in it and starts mariadbd on it. */
-export async function startPrivateMariadb(database = 'usermgr'): Promise<PrivateMariadb> {
+export async function startPrivateMariadb(
+  database = 'usermgr',
+  options: PrivateMariadbOptions = {},
+): Promise<PrivateMariadb> {
   const installDb = requireBinary('mariadb-install-db', ['/usr/bin/mariadb-install-db']);
   const mariadbd = requireBinary('mariadbd', ['/usr/sbin/mariadbd']);
   const guard: Guard = guardProcesses('mariadb');
@@ -102,6 +112,7 @@ export async function startPrivateMariadb(database = 'usermgr'): Promise<Private
         '--bind-address=127.0.0.1',
         '--max-connections=500',
         ...serverOptions,
+        ...(options.serverOptions ?? []),
       ],
       { stdio: ['ignore', 'ignore', 'ignore'] },
     );
@@ -130,9 +141,13 @@ export async function startPrivateMariadb(database = 'usermgr'): Promise<Private
 
   try {
     await start();
-    const admin = await mysql.createConnection({ uri: base });
-    await admin.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
-    await admin.end();
+    if (options.createDatabase !== false) {
+      const admin = await mysql.createConnection({ uri: base });
+      await admin.query(
+        `CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+      );
+      await admin.end();
+    }
   } catch (err) {
     guard.release();
     throw err;
