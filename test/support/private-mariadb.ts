@@ -6,6 +6,7 @@
  * The shared server on 3306 is never touched. Every process is tracked by an
  * orphan guard, so it dies with the test process whatever happens.
  */
+import { mkdirSync } from 'node:fs';
 import type { Subprocess } from 'bun';
 import mysql from 'mysql2/promise';
 import { type Guard, guardProcesses } from './orphans.ts';
@@ -49,9 +50,15 @@ export async function startPrivateMariadb(
   const mariadbd = requireBinary('mariadbd', ['/usr/sbin/mariadbd']);
   const guard: Guard = guardProcesses('mariadb');
   const datadir = `${guard.dir}/data`;
+  // Its own temporary directory: in the shared /tmp, mariadb-install-db was seen to
+  // lose its temporary tables ("Unknown table 'mysql.tmp_user_sys'") while other
+  // servers started beside it.
+  const tmpdir = `${guard.dir}/tmp`;
+  mkdirSync(tmpdir);
   const port = await freePort();
   // Small and not durable: this server exists to be killed.
   const serverOptions = [
+    `--tmpdir=${tmpdir}`,
     '--innodb-buffer-pool-size=32M',
     '--innodb-log-file-size=8M',
     '--innodb-flush-log-at-trx-commit=0',

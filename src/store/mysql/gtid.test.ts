@@ -74,4 +74,12 @@ describe('unit: PrimaryHistory', () => {
     expect(history.size).toBe(1);
     expect(history.freshAsOf(position('0-1-100'))).toBe(1_000_000);
   });
+
+  it('should keep at most so many samples, counting a replica behind them all as too old', () => {
+    const history = new PrimaryHistory(60_000, 3);
+    for (let i = 1; i <= 5; i++) history.observe(position(`0-1-${i}`), i);
+    expect(history.size).toBe(3);
+    expect(history.freshAsOf(position('0-1-3'))).toBe(3);
+    expect(history.freshAsOf(position('0-1-2'))).toBe(Number.NEGATIVE_INFINITY);
+  });
 });

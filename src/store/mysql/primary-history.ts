@@ -14,7 +14,9 @@
  * - positions only grow, so the newest sample a replica reaches is the one
  *   that says most; samples older than the horizon are dropped (the newest
  *   one always stays), and a replica that reaches none of those kept is
- *   "older than the horizon" (-Infinity), which is all a lag bound needs.
+ *   "older than the horizon" (-Infinity), which is all a lag bound needs;
+ * - at most `maxSamples` are kept, the oldest dropped first: a replica behind
+ *   all of them then counts as too old, which errs toward the primary.
  */
 import { type GtidPosition, hasReached, samePosition } from './gtid.ts';
 
@@ -28,7 +30,10 @@ export class PrimaryHistory {
   private readonly samples: Sample[] = [];
 
   /** `horizonMs`: how far back lag is measured; at least the lag bound. */
-  constructor(readonly horizonMs: number) {}
+  constructor(
+    readonly horizonMs: number,
+    private readonly maxSamples = 10_000,
+  ) {}
 
   /** The primary's position, read by a query sent at `sentAt`. */
   observe(position: GtidPosition, sentAt: number): void {
@@ -40,7 +45,8 @@ export class PrimaryHistory {
     // past the horizon itself, which -Infinity says as well.
     while (
       this.samples.length > 1 &&
-      (this.samples[0] as Sample).seenAt < sentAt - this.horizonMs
+      ((this.samples[0] as Sample).seenAt < sentAt - this.horizonMs ||
+        this.samples.length > this.maxSamples)
     ) {
       this.samples.shift();
     }

@@ -101,8 +101,8 @@ export class ReplicaSet {
     private readonly observer: ReplicaObserver = noReplicaObserver,
     private readonly now: () => number = () => performance.now(),
   ) {
-    // Lag is measured up to a little past the bound, so the gauge says by how much it was passed.
-    this.history = new PrimaryHistory(options.maxLagMs + 2 * options.checkIntervalMs);
+    // Lag is measured up to four times the bound, so the gauge says by how much it was passed.
+    this.history = new PrimaryHistory(4 * options.maxLagMs + 2 * options.checkIntervalMs);
     this.replicas = replicas.map(({ name, db }) => ({
       name,
       db,
