@@ -124,7 +124,7 @@ export class ReplicaSet {
     return this.readOn<T>(replica, sql, params);
   }
 
-  /** Names of the replicas that would serve a read now (for tests and logs). */
+  /** Names of the replicas that would serve a read now (for tests). */
   inRotation(): string[] {
     const now = this.now();
     return this.replicas.filter((r) => this.serves(r, now)).map((r) => r.name);
