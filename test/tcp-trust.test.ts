@@ -157,6 +157,14 @@ function capturingLogger() {
   return { log, lines, raw };
 }
 
+/** The call's error, or null when it succeeded. */
+function failure(call: Promise<unknown>): Promise<RpcError | null> {
+  return call.then(
+    () => null,
+    (err: RpcError) => err,
+  );
+}
+
 /** A pool of `sockets` to one TCP server, proving `sharedSecret` ('' for none). */
 function poolTo(port: number, sharedSecret: string, log = silentLogger, sockets = 2): Pool {
   return new Pool(
@@ -374,13 +382,11 @@ describe('integration: the handshake on the TCP port (TCP_SHARED_SECRET)', () =>
     const pool = poolTo(fake.port, SECRET, log);
     try {
       const rpc = createRpcClient(pool, 1000);
-      const login = rpc.call('login', { username: 'victim', password: 'the password' });
-      const failure = await login.then(
-        () => null,
-        (err: RpcError) => err,
+      const error = await failure(
+        rpc.call('login', { username: 'victim', password: 'the password' }),
       );
-      expect(failure).toBeInstanceOf(RpcError);
-      expect(failure?.code).toBe(Status.UNAVAILABLE);
+      expect(error).toBeInstanceOf(RpcError);
+      expect(error?.code).toBe(Status.UNAVAILABLE);
       await Bun.sleep(300);
       expect(pool.stats().open).toBe(0);
       expect(received.length).toBeGreaterThan(2);
@@ -408,12 +414,7 @@ describe('integration: the handshake on the TCP port (TCP_SHARED_SECRET)', () =>
       try {
         pool.warm();
         await Bun.sleep(400);
-        const error = await createRpcClient(pool, 500)
-          .call('ping', {})
-          .then(
-            () => null,
-            (err: RpcError) => err,
-          );
+        const error = await failure(createRpcClient(pool, 500).call('ping', {}));
         expect(error?.code).toBe(Status.UNAVAILABLE);
         expect(pool.stats().connectFailures).toBeGreaterThan(2);
         const warnings = client.lines.filter((l) => l.msg.includes('connect to TCP server'));
@@ -445,12 +446,7 @@ describe('integration: the handshake on the TCP port (TCP_SHARED_SECRET)', () =>
       expect((await client.waitFor(1))[0]?.status).toBe(Status.OK);
       expect(client.handshake[0]?.challenge?.nonce.length).toBe(0);
       client.socket.end();
-      const error = await createRpcClient(pool, 500)
-        .call('ping', {})
-        .then(
-          () => null,
-          (err: RpcError) => err,
-        );
+      const error = await failure(createRpcClient(pool, 500).call('ping', {}));
       expect(error?.code).toBe(Status.UNAVAILABLE);
       expect(lines.find((l) => l.msg.includes('connect to TCP server'))?.err).toContain(
         'asks for no TCP_SHARED_SECRET',
