@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usermgr/v1/rpc.proto.
  */
 export const file_usermgr_v1_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSKtCQoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBInCgRwaW5nGBAgASgLMhcudXNlcm1nci52MS5QaW5nUmVxdWVzdEgAEi8KCHJlZ2lzdGVyGBEgASgLMhsudXNlcm1nci52MS5SZWdpc3RlclJlcXVlc3RIABIpCgVsb2dpbhgSIAEoCzIYLnVzZXJtZ3IudjEuTG9naW5SZXF1ZXN0SAASNAoLZ2V0X3Byb2ZpbGUYEyABKAsyHS51c2VybWdyLnYxLkdldFByb2ZpbGVSZXF1ZXN0SAASPAoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiEudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlcXVlc3RIABIrCgZsb2dvdXQYFSABKAsyGS51c2VybWdyLnYxLkxvZ291dFJlcXVlc3RIABIyCgpsb2dvdXRfYWxsGBYgASgLMhwudXNlcm1nci52MS5Mb2dvdXRBbGxSZXF1ZXN0SAASNAoLc2V0X3BpY3R1cmUYFyABKAsyHS51c2VybWdyLnYxLlNldFBpY3R1cmVSZXF1ZXN0SAASNAoLZ2V0X3BpY3R1cmUYGCABKAsyHS51c2VybWdyLnYxLkdldFBpY3R1cmVSZXF1ZXN0SAASPwoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIi51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1JlcXVlc3RIABI8Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIS51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVxdWVzdEgAEjoKDmRlbGV0ZV9hY2NvdW50GBsgASgLMiAudXNlcm1nci52MS5EZWxldGVBY2NvdW50UmVxdWVzdEgAEjoKDnJlbW92ZV9waWN0dXJlGBwgASgLMiAudXNlcm1nci52MS5SZW1vdmVQaWN0dXJlUmVxdWVzdEgAEj8KEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMiIudXNlcm1nci52MS5BZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0SAASOQoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHy51c2VybWdyLnYxLkFkbWluR2V0VXNlclJlcXVlc3RIABI/ChFhZG1pbl91cGRhdGVfdXNlchgiIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5VcGRhdGVVc2VyUmVxdWVzdEgAEj8KEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiIudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0SAASPQoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIhLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXF1ZXN0SAASNAoLYWRtaW5fY2hlY2sYJSABKAsyHS51c2VybWdyLnYxLkFkbWluQ2hlY2tSZXF1ZXN0SABCBgoEY2FsbCIICgZDYW5jZWwirwkKCFJlc3BvbnNlEgoKAmlkGAEgASgNEiIKBnN0YXR1cxgCIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzEg8KB21lc3NhZ2UYAyABKAkSDQoFZmllbGQYBCABKAkSFQoNcmV0cnlfYWZ0ZXJfcxgFIAEoDRIoCgRwaW5nGBAgASgLMhgudXNlcm1nci52MS5QaW5nUmVzcG9uc2VIABIwCghyZWdpc3RlchgRIAEoCzIcLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXNwb25zZUgAEioKBWxvZ2luGBIgASgLMhkudXNlcm1nci52MS5Mb2dpblJlc3BvbnNlSAASNQoLZ2V0X3Byb2ZpbGUYEyABKAsyHi51c2VybWdyLnYxLkdldFByb2ZpbGVSZXNwb25zZUgAEj0KD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIiLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXNwb25zZUgAEiwKBmxvZ291dBgVIAEoCzIaLnVzZXJtZ3IudjEuTG9nb3V0UmVzcG9uc2VIABIzCgpsb2dvdXRfYWxsGBYgASgLMh0udXNlcm1nci52MS5Mb2dvdXRBbGxSZXNwb25zZUgAEjUKC3NldF9waWN0dXJlGBcgASgLMh4udXNlcm1nci52MS5TZXRQaWN0dXJlUmVzcG9uc2VIABI1CgtnZXRfcGljdHVyZRgYIAEoCzIeLnVzZXJtZ3IudjEuR2V0UGljdHVyZVJlc3BvbnNlSAASQAoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIy51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1Jlc3BvbnNlSAASPQoPY2hhbmdlX3Bhc3N3b3JkGBogASgLMiIudXNlcm1nci52MS5DaGFuZ2VQYXNzd29yZFJlc3BvbnNlSAASOwoOZGVsZXRlX2FjY291bnQYGyABKAsyIS51c2VybWdyLnYxLkRlbGV0ZUFjY291bnRSZXNwb25zZUgAEjsKDnJlbW92ZV9waWN0dXJlGBwgASgLMiEudXNlcm1nci52MS5SZW1vdmVQaWN0dXJlUmVzcG9uc2VIABI6ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5Vc2VyUmVzcG9uc2VIABI3Cg5hZG1pbl9nZXRfdXNlchghIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5Vc2VyUmVzcG9uc2VIABI6ChFhZG1pbl91cGRhdGVfdXNlchgiIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5Vc2VyUmVzcG9uc2VIABJAChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIjLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVzcG9uc2VIABI+ChBhZG1pbl9saXN0X3VzZXJzGCQgASgLMiIudXNlcm1nci52MS5BZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlSAASNQoLYWRtaW5fY2hlY2sYJSABKAsyHi51c2VybWdyLnYxLkFkbWluQ2hlY2tSZXNwb25zZUgAQggKBnJlc3VsdCJ5CgRVc2VyEg4KAmlkGAEgASgEQgIwARIQCgh1c2VybmFtZRgCIAEoCRIQCghuaWNrbmFtZRgDIAEoCRIPCgdwaWN0dXJlGAQgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBSABKAMSFQoNdXBkYXRlZF9hdF9tcxgGIAEoAyJECgtTZXNzaW9uQXV0aBINCgV0b2tlbhgBIAEoCRIXCgpjc3JmX3Rva2VuGAIgASgJSACIAQFCDQoLX2NzcmZfdG9rZW4iDQoLUGluZ1JlcXVlc3QiIQoMUGluZ1Jlc3BvbnNlEhEKCXNlcnZlcl9pZBgBIAEoCSJHCg9SZWdpc3RlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEAoIbmlja25hbWUYAyABKAkiMgoQUmVnaXN0ZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyImAKDExvZ2luUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIVCg1jdXJyZW50X3Rva2VuGAMgASgJEhUKDWRldmljZV9jb29raWUYBCABKAkijwEKDUxvZ2luUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAxIVCg1kZXZpY2VfY29va2llGAUgASgJEiMKG2RldmljZV9jb29raWVfZXhwaXJlc19hdF9tcxgGIAEoA0oECAMQBEoECAQQBVIKY3NyZl90b2tlblIEdXNlciI6ChFHZXRQcm9maWxlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCJIChJHZXRQcm9maWxlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlchISCgpjc3JmX3Rva2VuGAIgASgJIlAKFVVwZGF0ZU5pY2tuYW1lUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIQCghuaWNrbmFtZRgCIAEoCSI4ChZVcGRhdGVOaWNrbmFtZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiNgoNTG9nb3V0UmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCIQCg5Mb2dvdXRSZXNwb25zZSI5ChBMb2dvdXRBbGxSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhMKEUxvZ291dEFsbFJlc3BvbnNlIm4KFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIYChBjdXJyZW50X3Bhc3N3b3JkGAIgASgJEhQKDG5ld19wYXNzd29yZBgDIAEoCSI+ChZDaGFuZ2VQYXNzd29yZFJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMiTwoURGVsZXRlQWNjb3VudFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSEAoIcGFzc3dvcmQYAiABKAkiFwoVRGVsZXRlQWNjb3VudFJlc3BvbnNlIj0KFFJlbW92ZVBpY3R1cmVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIjcKFVJlbW92ZVBpY3R1cmVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIkkKEVNldFBpY3R1cmVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEg0KBWltYWdlGAIgASgMIjQKElNldFBpY3R1cmVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIiEKEUdldFBpY3R1cmVSZXF1ZXN0EgwKBG5hbWUYASABKAkiOAoSR2V0UGljdHVyZVJlc3BvbnNlEgwKBGRhdGEYASABKAwSFAoMY29udGVudF90eXBlGAIgASgJIhgKFkdldEFjY291bnRSdWxlc1JlcXVlc3QilAEKF0dldEFjY291bnRSdWxlc1Jlc3BvbnNlEicKCHVzZXJuYW1lGAEgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIcGFzc3dvcmQYAiABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZRInCghuaWNrbmFtZRgDIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlIlAKCUZpZWxkUnVsZRIMCgR0ZXh0GAEgASgJEhEKCW1pbl9jaGFycxgCIAEoDRIRCgltYXhfY2hhcnMYAyABKA0SDwoHcGF0dGVybhgEIAEoCSJjChZBZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJEhAKCG5pY2tuYW1lGAQgASgJIjoKE0FkbWluR2V0VXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABIqkBChZBZG1pblVwZGF0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwARIVCghuaWNrbmFtZRgDIAEoCUgAiAEBEhUKCHBhc3N3b3JkGAQgASgJSAGIAQESFQoIdXNlcm5hbWUYBSABKAlIAogBAUILCglfbmlja25hbWVCCwoJX3Bhc3N3b3JkQgsKCV91c2VybmFtZSI9ChZBZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASIzChFBZG1pblVzZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIhkKF0FkbWluRGVsZXRlVXNlclJlc3BvbnNlImQKFUFkbWluTGlzdFVzZXJzUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRINCgVsaW1pdBgCIAEoDRIOCgZjdXJzb3IYAyABKAkSFwoPdXNlcm5hbWVfcHJlZml4GAQgASgJIk4KFkFkbWluTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC51c2VybWdyLnYxLlVzZXISEwoLbmV4dF9jdXJzb3IYAiABKAkibgoRQWRtaW5DaGVja1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoGYWN0aW9uGAIgASgJEg8KB3VzZXJfaWQYAyABKAkSIwoHcmVmdXNhbBgEIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzIhQKEkFkbWluQ2hlY2tSZXNwb25zZSqNAwoGU3RhdHVzEhYKElNUQVRVU19VTlNQRUNJRklFRBAAEg0KCVNUQVRVU19PSxABEhsKF1NUQVRVU19JTlZBTElEX0FSR1VNRU5UEAISGgoWU1RBVFVTX1VOQVVUSEVOVElDQVRFRBADEhwKGFNUQVRVU19QRVJNSVNTSU9OX0RFTklFRBAEEhQKEFNUQVRVU19OT1RfRk9VTkQQBRIZChVTVEFUVVNfQUxSRUFEWV9FWElTVFMQBhIcChhTVEFUVVNfVU5TVVBQT1JURURfTUVESUEQBxIdChlTVEFUVVNfUkVTT1VSQ0VfRVhIQVVTVEVEEAgSGAoUU1RBVFVTX1VOSU1QTEVNRU5URUQQCRIWChJTVEFUVVNfVU5BVkFJTEFCTEUQChIcChhTVEFUVVNfREVBRExJTkVfRVhDRUVERUQQCxITCg9TVEFUVVNfSU5URVJOQUwQDBIcChhTVEFUVVNfUEFZTE9BRF9UT09fTEFSR0UQDRIUChBTVEFUVVNfQ0FOQ0VMTEVEEA5iBnByb3RvMw");
+  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSKdCgoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBInCgRwaW5nGBAgASgLMhcudXNlcm1nci52MS5QaW5nUmVxdWVzdEgAEi8KCHJlZ2lzdGVyGBEgASgLMhsudXNlcm1nci52MS5SZWdpc3RlclJlcXVlc3RIABIpCgVsb2dpbhgSIAEoCzIYLnVzZXJtZ3IudjEuTG9naW5SZXF1ZXN0SAASNAoLZ2V0X3Byb2ZpbGUYEyABKAsyHS51c2VybWdyLnYxLkdldFByb2ZpbGVSZXF1ZXN0SAASPAoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiEudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlcXVlc3RIABIrCgZsb2dvdXQYFSABKAsyGS51c2VybWdyLnYxLkxvZ291dFJlcXVlc3RIABIyCgpsb2dvdXRfYWxsGBYgASgLMhwudXNlcm1nci52MS5Mb2dvdXRBbGxSZXF1ZXN0SAASNAoLc2V0X3BpY3R1cmUYFyABKAsyHS51c2VybWdyLnYxLlNldFBpY3R1cmVSZXF1ZXN0SAASNAoLZ2V0X3BpY3R1cmUYGCABKAsyHS51c2VybWdyLnYxLkdldFBpY3R1cmVSZXF1ZXN0SAASPwoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIi51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1JlcXVlc3RIABI8Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIS51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVxdWVzdEgAEjoKDmRlbGV0ZV9hY2NvdW50GBsgASgLMiAudXNlcm1nci52MS5EZWxldGVBY2NvdW50UmVxdWVzdEgAEjoKDnJlbW92ZV9waWN0dXJlGBwgASgLMiAudXNlcm1nci52MS5SZW1vdmVQaWN0dXJlUmVxdWVzdEgAEj8KEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMiIudXNlcm1nci52MS5BZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0SAASOQoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHy51c2VybWdyLnYxLkFkbWluR2V0VXNlclJlcXVlc3RIABI/ChFhZG1pbl91cGRhdGVfdXNlchgiIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5VcGRhdGVVc2VyUmVxdWVzdEgAEj8KEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiIudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0SAASPQoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIhLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXF1ZXN0SAASNAoLYWRtaW5fY2hlY2sYJSABKAsyHS51c2VybWdyLnYxLkFkbWluQ2hlY2tSZXF1ZXN0SAASOAoNbGlzdF9zZXNzaW9ucxgoIAEoCzIfLnVzZXJtZ3IudjEuTGlzdFNlc3Npb25zUmVxdWVzdEgAEjQKC2VuZF9zZXNzaW9uGCkgASgLMh0udXNlcm1nci52MS5FbmRTZXNzaW9uUmVxdWVzdEgAQgYKBGNhbGwiCAoGQ2FuY2VsIqEKCghSZXNwb25zZRIKCgJpZBgBIAEoDRIiCgZzdGF0dXMYAiABKA4yEi51c2VybWdyLnYxLlN0YXR1cxIPCgdtZXNzYWdlGAMgASgJEg0KBWZpZWxkGAQgASgJEhUKDXJldHJ5X2FmdGVyX3MYBSABKA0SKAoEcGluZxgQIAEoCzIYLnVzZXJtZ3IudjEuUGluZ1Jlc3BvbnNlSAASMAoIcmVnaXN0ZXIYESABKAsyHC51c2VybWdyLnYxLlJlZ2lzdGVyUmVzcG9uc2VIABIqCgVsb2dpbhgSIAEoCzIZLnVzZXJtZ3IudjEuTG9naW5SZXNwb25zZUgAEjUKC2dldF9wcm9maWxlGBMgASgLMh4udXNlcm1nci52MS5HZXRQcm9maWxlUmVzcG9uc2VIABI9Cg91cGRhdGVfbmlja25hbWUYFCABKAsyIi51c2VybWdyLnYxLlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2VIABIsCgZsb2dvdXQYFSABKAsyGi51c2VybWdyLnYxLkxvZ291dFJlc3BvbnNlSAASMwoKbG9nb3V0X2FsbBgWIAEoCzIdLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVzcG9uc2VIABI1CgtzZXRfcGljdHVyZRgXIAEoCzIeLnVzZXJtZ3IudjEuU2V0UGljdHVyZVJlc3BvbnNlSAASNQoLZ2V0X3BpY3R1cmUYGCABKAsyHi51c2VybWdyLnYxLkdldFBpY3R1cmVSZXNwb25zZUgAEkAKEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiMudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXNwb25zZUgAEj0KD2NoYW5nZV9wYXNzd29yZBgaIAEoCzIiLnVzZXJtZ3IudjEuQ2hhbmdlUGFzc3dvcmRSZXNwb25zZUgAEjsKDmRlbGV0ZV9hY2NvdW50GBsgASgLMiEudXNlcm1nci52MS5EZWxldGVBY2NvdW50UmVzcG9uc2VIABI7Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIhLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlc3BvbnNlSAASOgoRYWRtaW5fY3JlYXRlX3VzZXIYICABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASNwoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASOgoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASQAoRYWRtaW5fZGVsZXRlX3VzZXIYIyABKAsyIy51c2VybWdyLnYxLkFkbWluRGVsZXRlVXNlclJlc3BvbnNlSAASPgoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXNwb25zZUgAEjUKC2FkbWluX2NoZWNrGCUgASgLMh4udXNlcm1nci52MS5BZG1pbkNoZWNrUmVzcG9uc2VIABI5Cg1saXN0X3Nlc3Npb25zGCggASgLMiAudXNlcm1nci52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZUgAEjUKC2VuZF9zZXNzaW9uGCkgASgLMh4udXNlcm1nci52MS5FbmRTZXNzaW9uUmVzcG9uc2VIAEIICgZyZXN1bHQieQoEVXNlchIOCgJpZBgBIAEoBEICMAESEAoIdXNlcm5hbWUYAiABKAkSEAoIbmlja25hbWUYAyABKAkSDwoHcGljdHVyZRgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDXVwZGF0ZWRfYXRfbXMYBiABKAMiRAoLU2Vzc2lvbkF1dGgSDQoFdG9rZW4YASABKAkSFwoKY3NyZl90b2tlbhgCIAEoCUgAiAEBQg0KC19jc3JmX3Rva2VuIg0KC1BpbmdSZXF1ZXN0IiEKDFBpbmdSZXNwb25zZRIRCglzZXJ2ZXJfaWQYASABKAkiRwoPUmVnaXN0ZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJIjIKEFJlZ2lzdGVyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciKGAQoMTG9naW5SZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhUKDWN1cnJlbnRfdG9rZW4YAyABKAkSFQoNZGV2aWNlX2Nvb2tpZRgEIAEoCRIQCghyZW1lbWJlchgKIAEoCBISCgp1c2VyX2FnZW50GAsgASgJIqMBCg1Mb2dpblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMSFQoNZGV2aWNlX2Nvb2tpZRgFIAEoCRIjChtkZXZpY2VfY29va2llX2V4cGlyZXNfYXRfbXMYBiABKAMSEgoKcGVyc2lzdGVudBgKIAEoCEoECAMQBEoECAQQBVIKY3NyZl90b2tlblIEdXNlciJJChFHZXRQcm9maWxlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBINCgVyZW5ldxgKIAEoCCJ0ChJHZXRQcm9maWxlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlchISCgpjc3JmX3Rva2VuGAIgASgJEioKB3JlbmV3ZWQYCiABKAsyGS51c2VybWdyLnYxLklzc3VlZFNlc3Npb24iSQoNSXNzdWVkU2Vzc2lvbhINCgV0b2tlbhgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDEhIKCnBlcnNpc3RlbnQYAyABKAgiUAoVVXBkYXRlTmlja25hbWVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCG5pY2tuYW1lGAIgASgJIjgKFlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciI2Cg1Mb2dvdXRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhAKDkxvZ291dFJlc3BvbnNlIjkKEExvZ291dEFsbFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiEwoRTG9nb3V0QWxsUmVzcG9uc2UiggEKFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIYChBjdXJyZW50X3Bhc3N3b3JkGAIgASgJEhQKDG5ld19wYXNzd29yZBgDIAEoCRISCgp1c2VyX2FnZW50GAogASgJIlIKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAxISCgpwZXJzaXN0ZW50GAogASgIIjwKE0xpc3RTZXNzaW9uc1JlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiQQoUTGlzdFNlc3Npb25zUmVzcG9uc2USKQoIc2Vzc2lvbnMYASADKAsyFy51c2VybWdyLnYxLkxpdmVTZXNzaW9uIp4BCgtMaXZlU2Vzc2lvbhIKCgJpZBgBIAEoCRIPCgdicm93c2VyGAIgASgJEg4KBnN5c3RlbRgDIAEoCRIPCgdhZGRyZXNzGAQgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBSABKAMSFQoNZXhwaXJlc19hdF9tcxgGIAEoAxIPCgdjdXJyZW50GAcgASgIEhIKCnBlcnNpc3RlbnQYCCABKAgiRgoRRW5kU2Vzc2lvblJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSCgoCaWQYAiABKAkiJQoSRW5kU2Vzc2lvblJlc3BvbnNlEg8KB2N1cnJlbnQYASABKAgiTwoURGVsZXRlQWNjb3VudFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSEAoIcGFzc3dvcmQYAiABKAkiFwoVRGVsZXRlQWNjb3VudFJlc3BvbnNlIj0KFFJlbW92ZVBpY3R1cmVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIjcKFVJlbW92ZVBpY3R1cmVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIkkKEVNldFBpY3R1cmVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEg0KBWltYWdlGAIgASgMIjQKElNldFBpY3R1cmVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIiEKEUdldFBpY3R1cmVSZXF1ZXN0EgwKBG5hbWUYASABKAkiOAoSR2V0UGljdHVyZVJlc3BvbnNlEgwKBGRhdGEYASABKAwSFAoMY29udGVudF90eXBlGAIgASgJIhgKFkdldEFjY291bnRSdWxlc1JlcXVlc3QilAEKF0dldEFjY291bnRSdWxlc1Jlc3BvbnNlEicKCHVzZXJuYW1lGAEgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIcGFzc3dvcmQYAiABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZRInCghuaWNrbmFtZRgDIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlIlAKCUZpZWxkUnVsZRIMCgR0ZXh0GAEgASgJEhEKCW1pbl9jaGFycxgCIAEoDRIRCgltYXhfY2hhcnMYAyABKA0SDwoHcGF0dGVybhgEIAEoCSJjChZBZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJEhAKCG5pY2tuYW1lGAQgASgJIjoKE0FkbWluR2V0VXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABIqkBChZBZG1pblVwZGF0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwARIVCghuaWNrbmFtZRgDIAEoCUgAiAEBEhUKCHBhc3N3b3JkGAQgASgJSAGIAQESFQoIdXNlcm5hbWUYBSABKAlIAogBAUILCglfbmlja25hbWVCCwoJX3Bhc3N3b3JkQgsKCV91c2VybmFtZSI9ChZBZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASIzChFBZG1pblVzZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIhkKF0FkbWluRGVsZXRlVXNlclJlc3BvbnNlImQKFUFkbWluTGlzdFVzZXJzUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRINCgVsaW1pdBgCIAEoDRIOCgZjdXJzb3IYAyABKAkSFwoPdXNlcm5hbWVfcHJlZml4GAQgASgJIk4KFkFkbWluTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC51c2VybWdyLnYxLlVzZXISEwoLbmV4dF9jdXJzb3IYAiABKAkibgoRQWRtaW5DaGVja1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoGYWN0aW9uGAIgASgJEg8KB3VzZXJfaWQYAyABKAkSIwoHcmVmdXNhbBgEIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzIhQKEkFkbWluQ2hlY2tSZXNwb25zZSqNAwoGU3RhdHVzEhYKElNUQVRVU19VTlNQRUNJRklFRBAAEg0KCVNUQVRVU19PSxABEhsKF1NUQVRVU19JTlZBTElEX0FSR1VNRU5UEAISGgoWU1RBVFVTX1VOQVVUSEVOVElDQVRFRBADEhwKGFNUQVRVU19QRVJNSVNTSU9OX0RFTklFRBAEEhQKEFNUQVRVU19OT1RfRk9VTkQQBRIZChVTVEFUVVNfQUxSRUFEWV9FWElTVFMQBhIcChhTVEFUVVNfVU5TVVBQT1JURURfTUVESUEQBxIdChlTVEFUVVNfUkVTT1VSQ0VfRVhIQVVTVEVEEAgSGAoUU1RBVFVTX1VOSU1QTEVNRU5URUQQCRIWChJTVEFUVVNfVU5BVkFJTEFCTEUQChIcChhTVEFUVVNfREVBRExJTkVfRVhDRUVERUQQCxITCg9TVEFUVVNfSU5URVJOQUwQDBIcChhTVEFUVVNfUEFZTE9BRF9UT09fTEFSR0UQDRIUChBTVEFUVVNfQ0FOQ0VMTEVEEA5iBnByb3RvMw");
 
 /**
  * @generated from message usermgr.v1.Request
@@ -185,6 +185,18 @@ export type Request = Message<"usermgr.v1.Request"> & {
      */
     value: AdminCheckRequest;
     case: "adminCheck";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.ListSessionsRequest list_sessions = 40;
+     */
+    value: ListSessionsRequest;
+    case: "listSessions";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.EndSessionRequest end_session = 41;
+     */
+    value: EndSessionRequest;
+    case: "endSession";
   } | { case: undefined; value?: undefined };
 };
 
@@ -368,6 +380,18 @@ export type Response = Message<"usermgr.v1.Response"> & {
      */
     value: AdminCheckResponse;
     case: "adminCheck";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.ListSessionsResponse list_sessions = 40;
+     */
+    value: ListSessionsResponse;
+    case: "listSessions";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.EndSessionResponse end_session = 41;
+     */
+    value: EndSessionResponse;
+    case: "endSession";
   } | { case: undefined; value?: undefined };
 };
 
@@ -561,6 +585,22 @@ export type LoginRequest = Message<"usermgr.v1.LoginRequest"> & {
    * @generated from field: string device_cookie = 4;
    */
   deviceCookie: string;
+
+  /**
+   * "Keep me logged in": the session lasts SESSION_REMEMBER_TTL_S instead of
+   * SESSION_TTL_S, and its cookie outlives the browser session.
+   *
+   * @generated from field: bool remember = 10;
+   */
+  remember: boolean;
+
+  /**
+   * The client's User-Agent, shown in the user's list of sessions. The TCP
+   * server keeps at most 256 characters of it.
+   *
+   * @generated from field: string user_agent = 11;
+   */
+  userAgent: string;
 };
 
 /**
@@ -598,6 +638,14 @@ export type LoginResponse = Message<"usermgr.v1.LoginResponse"> & {
    * @generated from field: int64 device_cookie_expires_at_ms = 6;
    */
   deviceCookieExpiresAtMs: bigint;
+
+  /**
+   * True for a "keep me logged in" session: its cookie gets a Max-Age. False:
+   * a cookie for the browser session only.
+   *
+   * @generated from field: bool persistent = 10;
+   */
+  persistent: boolean;
 };
 
 /**
@@ -615,6 +663,15 @@ export type GetProfileRequest = Message<"usermgr.v1.GetProfileRequest"> & {
    * @generated from field: usermgr.v1.SessionAuth auth = 1;
    */
   auth?: SessionAuth | undefined;
+
+  /**
+   * Set when the session came as a cookie, which the HTTP server can replace:
+   * the answer then carries the session renewed when its token is due for it
+   * (sliding expiry). Bearer tokens are not renewed.
+   *
+   * @generated from field: bool renew = 10;
+   */
+  renew: boolean;
 };
 
 /**
@@ -639,6 +696,14 @@ export type GetProfileResponse = Message<"usermgr.v1.GetProfileResponse"> & {
    * @generated from field: string csrf_token = 2;
    */
   csrfToken: string;
+
+  /**
+   * Set when `renew` was asked and the token was due: the same session (same
+   * id, same start) with a later expiry, for the cookie.
+   *
+   * @generated from field: usermgr.v1.IssuedSession renewed = 10;
+   */
+  renewed?: IssuedSession | undefined;
 };
 
 /**
@@ -647,6 +712,37 @@ export type GetProfileResponse = Message<"usermgr.v1.GetProfileResponse"> & {
  */
 export const GetProfileResponseSchema: GenMessage<GetProfileResponse> = /*@__PURE__*/
   messageDesc(file_usermgr_v1_rpc, 12);
+
+/**
+ * A session token as the HTTP server sets it in a cookie.
+ *
+ * @generated from message usermgr.v1.IssuedSession
+ */
+export type IssuedSession = Message<"usermgr.v1.IssuedSession"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: int64 expires_at_ms = 2;
+   */
+  expiresAtMs: bigint;
+
+  /**
+   * "Keep me logged in": the cookie gets a Max-Age; otherwise none.
+   *
+   * @generated from field: bool persistent = 3;
+   */
+  persistent: boolean;
+};
+
+/**
+ * Describes the message usermgr.v1.IssuedSession.
+ * Use `create(IssuedSessionSchema)` to create a new message.
+ */
+export const IssuedSessionSchema: GenMessage<IssuedSession> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 13);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameRequest
@@ -668,7 +764,7 @@ export type UpdateNicknameRequest = Message<"usermgr.v1.UpdateNicknameRequest"> 
  * Use `create(UpdateNicknameRequestSchema)` to create a new message.
  */
 export const UpdateNicknameRequestSchema: GenMessage<UpdateNicknameRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 13);
+  messageDesc(file_usermgr_v1_rpc, 14);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameResponse
@@ -685,7 +781,7 @@ export type UpdateNicknameResponse = Message<"usermgr.v1.UpdateNicknameResponse"
  * Use `create(UpdateNicknameResponseSchema)` to create a new message.
  */
 export const UpdateNicknameResponseSchema: GenMessage<UpdateNicknameResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 14);
+  messageDesc(file_usermgr_v1_rpc, 15);
 
 /**
  * @generated from message usermgr.v1.LogoutRequest
@@ -702,7 +798,7 @@ export type LogoutRequest = Message<"usermgr.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 15);
+  messageDesc(file_usermgr_v1_rpc, 16);
 
 /**
  * @generated from message usermgr.v1.LogoutResponse
@@ -715,7 +811,7 @@ export type LogoutResponse = Message<"usermgr.v1.LogoutResponse"> & {
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 16);
+  messageDesc(file_usermgr_v1_rpc, 17);
 
 /**
  * @generated from message usermgr.v1.LogoutAllRequest
@@ -732,7 +828,7 @@ export type LogoutAllRequest = Message<"usermgr.v1.LogoutAllRequest"> & {
  * Use `create(LogoutAllRequestSchema)` to create a new message.
  */
 export const LogoutAllRequestSchema: GenMessage<LogoutAllRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 17);
+  messageDesc(file_usermgr_v1_rpc, 18);
 
 /**
  * @generated from message usermgr.v1.LogoutAllResponse
@@ -745,7 +841,7 @@ export type LogoutAllResponse = Message<"usermgr.v1.LogoutAllResponse"> & {
  * Use `create(LogoutAllResponseSchema)` to create a new message.
  */
 export const LogoutAllResponseSchema: GenMessage<LogoutAllResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 18);
+  messageDesc(file_usermgr_v1_rpc, 19);
 
 /**
  * The session's user sets a new password, confirming the current one. Every
@@ -768,6 +864,13 @@ export type ChangePasswordRequest = Message<"usermgr.v1.ChangePasswordRequest"> 
    * @generated from field: string new_password = 3;
    */
   newPassword: string;
+
+  /**
+   * The client's User-Agent, for the new session's entry in the list.
+   *
+   * @generated from field: string user_agent = 10;
+   */
+  userAgent: string;
 };
 
 /**
@@ -775,7 +878,7 @@ export type ChangePasswordRequest = Message<"usermgr.v1.ChangePasswordRequest"> 
  * Use `create(ChangePasswordRequestSchema)` to create a new message.
  */
 export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 19);
+  messageDesc(file_usermgr_v1_rpc, 20);
 
 /**
  * @generated from message usermgr.v1.ChangePasswordResponse
@@ -790,6 +893,13 @@ export type ChangePasswordResponse = Message<"usermgr.v1.ChangePasswordResponse"
    * @generated from field: int64 expires_at_ms = 2;
    */
   expiresAtMs: bigint;
+
+  /**
+   * The new session keeps the old one's choice of "keep me logged in".
+   *
+   * @generated from field: bool persistent = 10;
+   */
+  persistent: boolean;
 };
 
 /**
@@ -797,7 +907,153 @@ export type ChangePasswordResponse = Message<"usermgr.v1.ChangePasswordResponse"
  * Use `create(ChangePasswordResponseSchema)` to create a new message.
  */
 export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 20);
+  messageDesc(file_usermgr_v1_rpc, 21);
+
+/**
+ * The session's user's live sessions ("Where you're logged in").
+ *
+ * @generated from message usermgr.v1.ListSessionsRequest
+ */
+export type ListSessionsRequest = Message<"usermgr.v1.ListSessionsRequest"> & {
+  /**
+   * @generated from field: usermgr.v1.SessionAuth auth = 1;
+   */
+  auth?: SessionAuth | undefined;
+};
+
+/**
+ * Describes the message usermgr.v1.ListSessionsRequest.
+ * Use `create(ListSessionsRequestSchema)` to create a new message.
+ */
+export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 22);
+
+/**
+ * @generated from message usermgr.v1.ListSessionsResponse
+ */
+export type ListSessionsResponse = Message<"usermgr.v1.ListSessionsResponse"> & {
+  /**
+   * Newest first.
+   *
+   * @generated from field: repeated usermgr.v1.LiveSession sessions = 1;
+   */
+  sessions: LiveSession[];
+};
+
+/**
+ * Describes the message usermgr.v1.ListSessionsResponse.
+ * Use `create(ListSessionsResponseSchema)` to create a new message.
+ */
+export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 23);
+
+/**
+ * @generated from message usermgr.v1.LiveSession
+ */
+export type LiveSession = Message<"usermgr.v1.LiveSession"> & {
+  /**
+   * A handle naming this session to its user (for EndSession). Derived from
+   * the session id with a key of the TCP server's: it is not the session id,
+   * and nothing accepts it as a token.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * From the User-Agent of the login, e.g. "Firefox 128", "Windows"; empty when unknown.
+   *
+   * @generated from field: string browser = 2;
+   */
+  browser: string;
+
+  /**
+   * @generated from field: string system = 3;
+   */
+  system: string;
+
+  /**
+   * The client address of the login.
+   *
+   * @generated from field: string address = 4;
+   */
+  address: string;
+
+  /**
+   * @generated from field: int64 created_at_ms = 5;
+   */
+  createdAtMs: bigint;
+
+  /**
+   * @generated from field: int64 expires_at_ms = 6;
+   */
+  expiresAtMs: bigint;
+
+  /**
+   * The session of this call.
+   *
+   * @generated from field: bool current = 7;
+   */
+  current: boolean;
+
+  /**
+   * Made with "keep me logged in".
+   *
+   * @generated from field: bool persistent = 8;
+   */
+  persistent: boolean;
+};
+
+/**
+ * Describes the message usermgr.v1.LiveSession.
+ * Use `create(LiveSessionSchema)` to create a new message.
+ */
+export const LiveSessionSchema: GenMessage<LiveSession> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 24);
+
+/**
+ * Ends one of the session's user's live sessions, named by its LiveSession.id.
+ * NOT_FOUND when it is not one of them.
+ *
+ * @generated from message usermgr.v1.EndSessionRequest
+ */
+export type EndSessionRequest = Message<"usermgr.v1.EndSessionRequest"> & {
+  /**
+   * @generated from field: usermgr.v1.SessionAuth auth = 1;
+   */
+  auth?: SessionAuth | undefined;
+
+  /**
+   * @generated from field: string id = 2;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message usermgr.v1.EndSessionRequest.
+ * Use `create(EndSessionRequestSchema)` to create a new message.
+ */
+export const EndSessionRequestSchema: GenMessage<EndSessionRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 25);
+
+/**
+ * @generated from message usermgr.v1.EndSessionResponse
+ */
+export type EndSessionResponse = Message<"usermgr.v1.EndSessionResponse"> & {
+  /**
+   * True when the session ended was the caller's own.
+   *
+   * @generated from field: bool current = 1;
+   */
+  current: boolean;
+};
+
+/**
+ * Describes the message usermgr.v1.EndSessionResponse.
+ * Use `create(EndSessionResponseSchema)` to create a new message.
+ */
+export const EndSessionResponseSchema: GenMessage<EndSessionResponse> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 26);
 
 /**
  * The session's user deletes their own account, confirming with the password.
@@ -821,7 +1077,7 @@ export type DeleteAccountRequest = Message<"usermgr.v1.DeleteAccountRequest"> & 
  * Use `create(DeleteAccountRequestSchema)` to create a new message.
  */
 export const DeleteAccountRequestSchema: GenMessage<DeleteAccountRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 21);
+  messageDesc(file_usermgr_v1_rpc, 27);
 
 /**
  * @generated from message usermgr.v1.DeleteAccountResponse
@@ -834,7 +1090,7 @@ export type DeleteAccountResponse = Message<"usermgr.v1.DeleteAccountResponse"> 
  * Use `create(DeleteAccountResponseSchema)` to create a new message.
  */
 export const DeleteAccountResponseSchema: GenMessage<DeleteAccountResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 22);
+  messageDesc(file_usermgr_v1_rpc, 28);
 
 /**
  * The session's user takes their picture away.
@@ -853,7 +1109,7 @@ export type RemovePictureRequest = Message<"usermgr.v1.RemovePictureRequest"> & 
  * Use `create(RemovePictureRequestSchema)` to create a new message.
  */
 export const RemovePictureRequestSchema: GenMessage<RemovePictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 23);
+  messageDesc(file_usermgr_v1_rpc, 29);
 
 /**
  * @generated from message usermgr.v1.RemovePictureResponse
@@ -870,7 +1126,7 @@ export type RemovePictureResponse = Message<"usermgr.v1.RemovePictureResponse"> 
  * Use `create(RemovePictureResponseSchema)` to create a new message.
  */
 export const RemovePictureResponseSchema: GenMessage<RemovePictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 24);
+  messageDesc(file_usermgr_v1_rpc, 30);
 
 /**
  * @generated from message usermgr.v1.SetPictureRequest
@@ -894,7 +1150,7 @@ export type SetPictureRequest = Message<"usermgr.v1.SetPictureRequest"> & {
  * Use `create(SetPictureRequestSchema)` to create a new message.
  */
 export const SetPictureRequestSchema: GenMessage<SetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 25);
+  messageDesc(file_usermgr_v1_rpc, 31);
 
 /**
  * @generated from message usermgr.v1.SetPictureResponse
@@ -911,7 +1167,7 @@ export type SetPictureResponse = Message<"usermgr.v1.SetPictureResponse"> & {
  * Use `create(SetPictureResponseSchema)` to create a new message.
  */
 export const SetPictureResponseSchema: GenMessage<SetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 26);
+  messageDesc(file_usermgr_v1_rpc, 32);
 
 /**
  * @generated from message usermgr.v1.GetPictureRequest
@@ -930,7 +1186,7 @@ export type GetPictureRequest = Message<"usermgr.v1.GetPictureRequest"> & {
  * Use `create(GetPictureRequestSchema)` to create a new message.
  */
 export const GetPictureRequestSchema: GenMessage<GetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 27);
+  messageDesc(file_usermgr_v1_rpc, 33);
 
 /**
  * @generated from message usermgr.v1.GetPictureResponse
@@ -952,7 +1208,7 @@ export type GetPictureResponse = Message<"usermgr.v1.GetPictureResponse"> & {
  * Use `create(GetPictureResponseSchema)` to create a new message.
  */
 export const GetPictureResponseSchema: GenMessage<GetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 28);
+  messageDesc(file_usermgr_v1_rpc, 34);
 
 /**
  * @generated from message usermgr.v1.GetAccountRulesRequest
@@ -965,7 +1221,7 @@ export type GetAccountRulesRequest = Message<"usermgr.v1.GetAccountRulesRequest"
  * Use `create(GetAccountRulesRequestSchema)` to create a new message.
  */
 export const GetAccountRulesRequestSchema: GenMessage<GetAccountRulesRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 29);
+  messageDesc(file_usermgr_v1_rpc, 35);
 
 /**
  * What the TCP server accepts as a username, password and nickname, so that
@@ -996,7 +1252,7 @@ export type GetAccountRulesResponse = Message<"usermgr.v1.GetAccountRulesRespons
  * Use `create(GetAccountRulesResponseSchema)` to create a new message.
  */
 export const GetAccountRulesResponseSchema: GenMessage<GetAccountRulesResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 30);
+  messageDesc(file_usermgr_v1_rpc, 36);
 
 /**
  * @generated from message usermgr.v1.FieldRule
@@ -1035,7 +1291,7 @@ export type FieldRule = Message<"usermgr.v1.FieldRule"> & {
  * Use `create(FieldRuleSchema)` to create a new message.
  */
 export const FieldRuleSchema: GenMessage<FieldRule> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 31);
+  messageDesc(file_usermgr_v1_rpc, 37);
 
 /**
  * Admin calls carry the operator's bearer token; the TCP server checks it.
@@ -1069,7 +1325,7 @@ export type AdminCreateUserRequest = Message<"usermgr.v1.AdminCreateUserRequest"
  * Use `create(AdminCreateUserRequestSchema)` to create a new message.
  */
 export const AdminCreateUserRequestSchema: GenMessage<AdminCreateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 32);
+  messageDesc(file_usermgr_v1_rpc, 38);
 
 /**
  * @generated from message usermgr.v1.AdminGetUserRequest
@@ -1091,7 +1347,7 @@ export type AdminGetUserRequest = Message<"usermgr.v1.AdminGetUserRequest"> & {
  * Use `create(AdminGetUserRequestSchema)` to create a new message.
  */
 export const AdminGetUserRequestSchema: GenMessage<AdminGetUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 33);
+  messageDesc(file_usermgr_v1_rpc, 39);
 
 /**
  * @generated from message usermgr.v1.AdminUpdateUserRequest
@@ -1130,7 +1386,7 @@ export type AdminUpdateUserRequest = Message<"usermgr.v1.AdminUpdateUserRequest"
  * Use `create(AdminUpdateUserRequestSchema)` to create a new message.
  */
 export const AdminUpdateUserRequestSchema: GenMessage<AdminUpdateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 34);
+  messageDesc(file_usermgr_v1_rpc, 40);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserRequest
@@ -1152,7 +1408,7 @@ export type AdminDeleteUserRequest = Message<"usermgr.v1.AdminDeleteUserRequest"
  * Use `create(AdminDeleteUserRequestSchema)` to create a new message.
  */
 export const AdminDeleteUserRequestSchema: GenMessage<AdminDeleteUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 35);
+  messageDesc(file_usermgr_v1_rpc, 41);
 
 /**
  * @generated from message usermgr.v1.AdminUserResponse
@@ -1169,7 +1425,7 @@ export type AdminUserResponse = Message<"usermgr.v1.AdminUserResponse"> & {
  * Use `create(AdminUserResponseSchema)` to create a new message.
  */
 export const AdminUserResponseSchema: GenMessage<AdminUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 36);
+  messageDesc(file_usermgr_v1_rpc, 42);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserResponse
@@ -1182,7 +1438,7 @@ export type AdminDeleteUserResponse = Message<"usermgr.v1.AdminDeleteUserRespons
  * Use `create(AdminDeleteUserResponseSchema)` to create a new message.
  */
 export const AdminDeleteUserResponseSchema: GenMessage<AdminDeleteUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 37);
+  messageDesc(file_usermgr_v1_rpc, 43);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersRequest
@@ -1218,7 +1474,7 @@ export type AdminListUsersRequest = Message<"usermgr.v1.AdminListUsersRequest"> 
  * Use `create(AdminListUsersRequestSchema)` to create a new message.
  */
 export const AdminListUsersRequestSchema: GenMessage<AdminListUsersRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 38);
+  messageDesc(file_usermgr_v1_rpc, 44);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersResponse
@@ -1242,7 +1498,7 @@ export type AdminListUsersResponse = Message<"usermgr.v1.AdminListUsersResponse"
  * Use `create(AdminListUsersResponseSchema)` to create a new message.
  */
 export const AdminListUsersResponseSchema: GenMessage<AdminListUsersResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 39);
+  messageDesc(file_usermgr_v1_rpc, 45);
 
 /**
  * Sent instead of an admin call when the HTTP server refuses the request's
@@ -1286,7 +1542,7 @@ export type AdminCheckRequest = Message<"usermgr.v1.AdminCheckRequest"> & {
  * Use `create(AdminCheckRequestSchema)` to create a new message.
  */
 export const AdminCheckRequestSchema: GenMessage<AdminCheckRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 40);
+  messageDesc(file_usermgr_v1_rpc, 46);
 
 /**
  * @generated from message usermgr.v1.AdminCheckResponse
@@ -1299,7 +1555,7 @@ export type AdminCheckResponse = Message<"usermgr.v1.AdminCheckResponse"> & {
  * Use `create(AdminCheckResponseSchema)` to create a new message.
  */
 export const AdminCheckResponseSchema: GenMessage<AdminCheckResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 41);
+  messageDesc(file_usermgr_v1_rpc, 47);
 
 /**
  * The outcome of a call. Closed: both servers know every value, and the HTTP
