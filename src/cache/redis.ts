@@ -194,6 +194,10 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
       // One key per command: in a cluster, keys live in different slots.
       await Promise.all(keys.map((key) => run(() => redis.del(key))));
     },
+    hashGetAll: (key) => run(async () => new Map(Object.entries(await redis.hgetall(key)))),
+    async hashDelete(key, fields) {
+      if (fields.length > 0) await run(() => redis.hdel(key, ...fields));
+    },
     onRecover(listener) {
       listeners.push(listener);
     },

@@ -181,6 +181,10 @@ describe('unit: RateLimits.peekUser over a cache', () => {
         state.value = '0:0';
         return [0, 0];
       },
+      async hashGetAll() {
+        return new Map<string, string>();
+      },
+      async hashDelete() {},
       onRecover() {},
       async close() {},
     };
