@@ -175,6 +175,9 @@ for (const [name, setup] of Object.entries(setups)) {
         expect(claims?.expiresAtMs).toBeGreaterThan(Date.now() + lifetimeS * 1000 - 5000);
         if (persistent) expect(renewed).toMatch(/Max-Age=(3599\d|36000);/);
         else expect(renewed).not.toContain('Max-Age');
+        // The list knows the session now (it began before it was listed), with its new expiry.
+        const shown = (await sessions(value)).find((s) => s.current);
+        expect(Date.parse(shown?.expires_at ?? '')).toBe(claims?.expiresAtMs as number);
         // A bearer token is what it is.
         const asBearer = await stack().fetch('/api/v1/me', bearer(old.token));
         expect(sessionCookie(asBearer)).toBe('');
@@ -278,6 +281,34 @@ for (const [name, setup] of Object.entries(setups)) {
           expect(await redis.hlen(`${config.redis.keyPrefix}ss:${userId}`)).toBeLessThanOrEqual(
             100,
           );
+        } finally {
+          redis.disconnect();
+        }
+      }
+    });
+
+    it('should keep no session ended by "log out everywhere" on the list, in Redis nor in the store', async () => {
+      const username = uniqueName();
+      await register(username);
+      await login(username, CHROME);
+      const old = await login(username, FIREFOX);
+      const { user } = (await (await stack().fetch('/api/v1/me', bearer(old))).json()) as {
+        user: { id: string };
+      };
+      expect(await sessions(old)).toHaveLength(2);
+      const out = await stack().fetch('/api/v1/logout-all', bearer(old, 'POST'));
+      expect(out.status).toBe(200);
+      const fresh = await login(username, CHROME);
+      expect((await sessions(fresh)).map((s) => [s.browser, s.current])).toEqual([
+        ['Chrome 126', true],
+      ]);
+      const { tcp, config } = stack();
+      await tcp.sessions.flush();
+      expect(await tcp.store.listSessions(user.id, Date.now(), 10)).toHaveLength(1);
+      if (config.redis.url !== '') {
+        const redis = new Redis(TEST_REDIS_URL);
+        try {
+          expect(await redis.hlen(`${config.redis.keyPrefix}ss:${user.id}`)).toBe(1);
         } finally {
           redis.disconnect();
         }

@@ -15,6 +15,11 @@ export interface Cache {
   /** Sets with a time to live; with `ifAbsent`, only when the key does not exist. True when set. */
   set(key: string, value: Uint8Array | string, ttlMs: number, ifAbsent?: boolean): Promise<boolean>;
   del(keys: string[]): Promise<void>;
+  /**
+   * Sets a field of the hash at `key`; with `ttlMs`, also (in the same
+   * pipeline) the key's time to live.
+   */
+  hashSet(key: string, field: string, value: string, ttlMs: number | null): Promise<void>;
   /** The fields and values of the hash at `key` (none when there is no such key). */
   hashGetAll(key: string): Promise<Map<string, string>>;
   /** Removes fields from the hash at `key`. */

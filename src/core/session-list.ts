@@ -7,10 +7,13 @@
  * ending a session revokes it, and only then takes it off the list.
  *
  * Invariants:
- * - a login writes one Redis step: one script on the user's hash
- *   `ss:<user id>` (the entry; the key's expiry raised to the entry's; a trim
- *   when the hash has grown past twice the bound). Nothing else is waited
- *   for on the login's path, and a failure there never fails a login;
+ * - a login writes one Redis step: HSET of its entry in the user's hash
+ *   `ss:<user id>`, with in the same pipeline, now and then, the key's
+ *   expiry (the first login of the user this process sees, then every 16th)
+ *   and a trim (below). Mostly one plain command: a Lua script doing the
+ *   same cost Redis 20 us and this process 20 us per login, HSET 4 and 7
+ *   (bench/RESULTS.md). Nothing else is waited for on the login's path, and
+ *   a failure there never fails a login;
  * - durably, the same entries reach the store behind the logins, in batches
  *   (one statement per FLUSH_AT entries, or whatever FLUSH_MS gathered), as
  *   revocations do but without a store write per login. An entry not yet
@@ -19,14 +22,18 @@
  * - a read is the union of Redis, the store and the buffer, so that losing
  *   any one of them (Redis restarted, a batch not yet written) loses no entry
  *   that another holds; entries of one session merge to the latest expiry;
- * - bounded per user: Redis trims a hash past 2 x `maxPerUser` entries down
- *   to `maxPerUser` (expired ones first, then the oldest), and says so; the
- *   store list of that user is then trimmed the same way after the next
- *   batch. Without Redis, a count of logins per user in this process (itself
- *   bounded) decides the same. A user logging in a million times costs
- *   2 x `maxPerUser` entries in Redis, and a few times that in the store at
- *   worst (after restarts), never a million. A session trimmed off the list
- *   stays valid until it expires; "log out everywhere" ends it;
+ * - bounded per user: this process counts the logins of each user it lists
+ *   (the counts themselves bounded); past 2 x `maxPerUser` since the last
+ *   trim, the user's hash is trimmed to `maxPerUser` (expired entries first,
+ *   then the oldest; one script, in the login's pipeline) and so is the
+ *   user's store list after the next batch. A user logging in a million
+ *   times costs at most 2 x `maxPerUser` entries per TCP server in Redis and
+ *   in the store (a few times that across restarts, which forget the
+ *   counts), never a million. A session trimmed off the list stays valid
+ *   until it expires; "log out everywhere" ends it;
+ * - the hash's expiry is approximate (the latest entry's life when it is
+ *   set): an entry Redis drops early is still in the store, and a read takes
+ *   both;
  * - the buffer is bounded (`maxUnsaved`): while the store refuses batches,
  *   the oldest entries beyond it are dropped (counted and logged), never the
  *   process's memory.
@@ -53,50 +60,67 @@ const DEFAULTS: SessionListOptions = {
   maxUnsaved: 20_000,
 };
 
-/** Users whose logins this process counts when Redis does not (the oldest go first). */
+/** Users whose logins this process counts (the oldest go first). */
 const MAX_COUNTED_USERS = 100_000;
+/** The hash's expiry is set at a user's first login seen here, then at every this many. */
+const EXPIRY_EVERY = 16;
 /** What the store keeps of a login's address and User-Agent (the columns' widths). */
 const MAX_ADDRESS_CHARS = 64;
 const MAX_USER_AGENT_CHARS = 256;
 
 /**
- * Adds (or, for a session already listed, raises the expiry of) an entry of
- * the hash KEYS[1], raises the key's expiry to the entry's, and past twice
- * the bound trims it to the bound. ARGV: now, session id, entry, its expiry,
- * the bound, 1 when the session may be listed already (a renewal).
- * Answers [1] when it trimmed, else [0]. An entry starts "<expiry>:<start>:".
+ * A renewal: raises the expiry of the entry ARGV[1] of the hash KEYS[1] to
+ * ARGV[2] (keeping what its login saw), or adds ARGV[3] when it is not
+ * there; the key then lives at least ARGV[4] ms. An entry starts
+ * "<expiry>:<start>:". Answers [1] when the entry was there.
  */
-const RECORD: CacheScript = {
-  name: 'usermgrSessionRecord',
-  lua: `local now = tonumber(ARGV[1])
-local expires = tonumber(ARGV[4])
-local old = ARGV[6] == '1' and redis.call('HGET', KEYS[1], ARGV[2])
+const RENEW: CacheScript = {
+  name: 'usermgrSessionRenew',
+  lua: `local old = redis.call('HGET', KEYS[1], ARGV[1])
+local found = 0
 if old then
+  found = 1
   local was, rest = string.match(old, '^(%d+)(:.*)$')
-  if was and tonumber(was) < expires then redis.call('HSET', KEYS[1], ARGV[2], ARGV[4] .. rest) end
+  if was and tonumber(was) < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. rest) end
 else
-  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 end
-if redis.call('PTTL', KEYS[1]) < expires - now then redis.call('PEXPIRE', KEYS[1], expires - now) end
-local bound = tonumber(ARGV[5])
-local n = redis.call('HLEN', KEYS[1])
-if n <= 2 * bound then return {0} end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return {found}`,
+};
+
+/**
+ * Trims the hash KEYS[1] to ARGV[2] entries: those expired at ARGV[1]
+ * first, then the oldest by start. Answers [entries removed].
+ */
+const TRIM: CacheScript = {
+  name: 'usermgrSessionTrim',
+  lua: `local now = tonumber(ARGV[1])
+local bound = tonumber(ARGV[2])
 local all = redis.call('HGETALL', KEYS[1])
+local removed = 0
 local live = {}
+local expired = {}
 for i = 1, #all, 2 do
   local e, c = string.match(all[i + 1], '^(%d+):(%d+):')
   if not e or tonumber(e) <= now then
-    redis.call('HDEL', KEYS[1], all[i])
-    n = n - 1
+    expired[#expired + 1] = all[i]
   else
     live[#live + 1] = {all[i], tonumber(c)}
   end
 end
-if n > bound then
-  table.sort(live, function(a, b) return a[2] < b[2] end)
-  for i = 1, n - bound do redis.call('HDEL', KEYS[1], live[i][1]) end
+if #expired > 0 then
+  redis.call('HDEL', KEYS[1], unpack(expired))
+  removed = #expired
 end
-return {1}`,
+if #live > bound then
+  table.sort(live, function(a, b) return a[2] < b[2] end)
+  local oldest = {}
+  for i = 1, #live - bound do oldest[i] = live[i][1] end
+  redis.call('HDEL', KEYS[1], unpack(oldest))
+  removed = removed + #oldest
+end
+return {removed}`,
 };
 
 /** Removes the entries of the hash KEYS[1] begun at or before ARGV[1]. Answers [removed]. */
@@ -116,14 +140,14 @@ return {removed}`,
 };
 
 /** The scripts the cache must be given (see createRedisCache). */
-export const SESSION_LIST_SCRIPTS: readonly CacheScript[] = [RECORD, FORGET];
+export const SESSION_LIST_SCRIPTS: readonly CacheScript[] = [RENEW, TRIM, FORGET];
 
 export class SessionList {
   /** Entries not yet in the store, by session id (Map order: oldest first). */
   private readonly unsaved = new Map<string, ListedSession>();
   /** Users whose store list is trimmed after the next batch. */
   private readonly trims = new Set<string>();
-  /** Logins per user since its last trim, when Redis does not count them. */
+  /** Logins per user listed by this process since its last trim. */
   private readonly counts = new Map<string, number>();
   private timer: Timer | null = null;
   private flushing: Promise<void> | null = null;
@@ -152,26 +176,31 @@ export class SessionList {
       address: printable(entry.address, MAX_ADDRESS_CHARS),
       userAgent: printable(entry.userAgent, MAX_USER_AGENT_CHARS),
     };
-    this.keep(clean, renewal);
-    let trimmed: boolean;
-    if (this.cache === null) trimmed = this.countHere(clean.userId);
-    else {
-      try {
-        const [answer] = await this.cache.eval(RECORD, listKey(clean.userId), [
-          this.now(),
-          clean.sessionId,
-          encodeEntry(clean),
-          clean.expiresAtMs,
-          this.options.maxPerUser,
-          renewal ? 1 : 0,
-        ]);
-        trimmed = answer === 1;
-      } catch (err) {
-        this.log.debug({ err: (err as Error).message }, 'session list: cache unreachable');
-        trimmed = this.countHere(clean.userId);
-      }
+    this.keep(clean);
+    const seen = this.count(clean.userId);
+    const trim = seen > 2 * this.options.maxPerUser;
+    if (trim) this.trims.add(clean.userId);
+    const cache = this.cache;
+    if (cache === null) return;
+    const key = listKey(clean.userId);
+    const now = this.now();
+    const ttlMs = clean.expiresAtMs - now;
+    try {
+      // One pipeline: these are made in one turn, and nothing awaits between them.
+      await Promise.all([
+        renewal
+          ? cache.eval(RENEW, key, [clean.sessionId, clean.expiresAtMs, encodeEntry(clean), ttlMs])
+          : cache.hashSet(
+              key,
+              clean.sessionId,
+              encodeEntry(clean),
+              seen === 1 || seen % EXPIRY_EVERY === 0 ? ttlMs : null,
+            ),
+        trim ? cache.eval(TRIM, key, [now, this.options.maxPerUser]) : null,
+      ]);
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'session list: cache unreachable');
     }
-    if (trimmed) this.trims.add(clean.userId);
   }
 
   /** The user's listed sessions unexpired at `nowMs`, newest first, at most `maxPerUser`. */
@@ -204,7 +233,7 @@ export class SessionList {
     // A batch being written may carry them: delete after it.
     await this.flushing;
     await Promise.all([
-      this.store.deleteSessions(sessionIds),
+      this.store.deleteSessions(userId, sessionIds),
       this.cache?.hashDelete(listKey(userId), sessionIds),
     ]);
   }
@@ -249,12 +278,12 @@ export class SessionList {
     return this.unsaved.size;
   }
 
-  private keep(entry: ListedSession, renewal: boolean): void {
+  private keep(entry: ListedSession): void {
     const seen = this.unsaved.get(entry.sessionId);
     if (seen !== undefined) {
       seen.expiresAtMs = Math.max(seen.expiresAtMs, entry.expiresAtMs);
     } else {
-      this.unsaved.set(entry.sessionId, renewal ? { ...entry } : entry);
+      this.unsaved.set(entry.sessionId, entry);
       if (this.unsaved.size > this.options.maxUnsaved) {
         const oldest = this.unsaved.keys().next().value as string;
         this.unsaved.delete(oldest);
@@ -307,8 +336,12 @@ export class SessionList {
     }
   }
 
-  /** Without Redis: true when this user's logins here passed twice the bound (then counts anew). */
-  private countHere(userId: string): boolean {
+  /**
+   * Counts a listing of this user's session here: the count since the last
+   * trim (1 for a user not seen before). Past twice the bound the user's
+   * list is trimmed, and the count starts again from the bound.
+   */
+  private count(userId: string): number {
     const n = (this.counts.get(userId) ?? 0) + 1;
     this.counts.delete(userId);
     const { maxPerUser } = this.options;
@@ -316,7 +349,7 @@ export class SessionList {
     if (this.counts.size > MAX_COUNTED_USERS) {
       this.counts.delete(this.counts.keys().next().value as string);
     }
-    return n > 2 * maxPerUser;
+    return n;
   }
 
   private async fromCache(userId: string): Promise<ListedSession[]> {

@@ -99,14 +99,15 @@ export interface UserStore {
   purgeExpiredRevocations(nowMs: number): Promise<number>;
 
   /**
-   * Adds sessions to their users' lists; a session already listed keeps its
-   * entry and takes the later of the two expiries (a renewal).
+   * Adds sessions to their users' lists; a session already listed (same
+   * user, start and id) keeps its entry and takes the later of the two
+   * expiries (a renewal).
    */
   saveSessions(sessions: readonly ListedSession[]): Promise<void>;
   /** The user's listed sessions unexpired at `nowMs`, newest first, at most `limit` (1..500). */
   listSessions(userId: string, nowMs: number, limit: number): Promise<ListedSession[]>;
-  /** Takes sessions off their lists. */
-  deleteSessions(sessionIds: readonly string[]): Promise<void>;
+  /** Takes sessions of the user off the list. */
+  deleteSessions(userId: string, sessionIds: readonly string[]): Promise<void>;
   /** Takes off the user's list every session begun at or before `createdUpToMs`. */
   deleteUserSessions(userId: string, createdUpToMs: number): Promise<void>;
   /** Keeps the user's `keep` newest sessions listed (and any begun in the same millisecond as the last); drops the rest. */

@@ -425,8 +425,16 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       const userId = randomId();
       const [a, b, c, d] = [1, 2, 3, 4].map((i) => listed(userId, { createdAtMs: NOW - 10 + i }));
       await store.saveSessions([a, b, c, d] as ListedSession[]);
-      await store.deleteSessions([(a as ListedSession).sessionId, sessionId(), 'セッション']);
+      await store.deleteSessions(userId, [
+        (a as ListedSession).sessionId,
+        sessionId(),
+        'セッション',
+      ]);
+      // Only the user's own.
+      await store.deleteSessions(randomId(), [(b as ListedSession).sessionId]);
       await store.deleteUserSessions(userId, (c as ListedSession).createdAtMs);
+      expect(await store.listSessions(userId, NOW, 10)).toEqual([d as ListedSession]);
+      await store.deleteSessions('not an id', [(d as ListedSession).sessionId]);
       expect(await store.listSessions(userId, NOW, 10)).toEqual([d as ListedSession]);
     });
 

@@ -258,7 +258,8 @@ export class SqliteStore implements UserStore {
   async saveSessions(sessions: readonly ListedSession[]): Promise<void> {
     const insert = this.db.query<never, Param[]>(
       `INSERT INTO user_sessions (${SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ` +
-        'ON CONFLICT (session_id) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)',
+        'ON CONFLICT (user_id, created_at, session_id) ' +
+        'DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)',
     );
     const save = this.db.transaction(() => {
       for (const s of sessions) {
@@ -290,10 +291,14 @@ export class SqliteStore implements UserStore {
     );
   }
 
-  async deleteSessions(sessionIds: readonly string[]): Promise<void> {
-    const remove = this.db.query<never, [string]>('DELETE FROM user_sessions WHERE session_id = ?');
+  async deleteSessions(userId: string, sessionIds: readonly string[]): Promise<void> {
+    const key = parseId(userId);
+    if (key === null) return;
+    const remove = this.db.query<never, [bigint, string]>(
+      'DELETE FROM user_sessions WHERE user_id = ? AND session_id = ?',
+    );
     const run = this.db.transaction(() => {
-      for (const id of sessionIds) if (isSessionIdKey(id)) remove.run(id);
+      for (const id of sessionIds) if (isSessionIdKey(id)) remove.run(key, id);
     });
     guard(() => run.immediate());
   }
