@@ -1,12 +1,9 @@
 import { afterEach, describe, expect, it } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
+import { temporarySqliteStore } from '../../test/support/sqlite-store.ts';
 import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
-import { openStore } from '../store/open.ts';
 import { Status } from '../wire/status.ts';
 import { Accounts } from './accounts.ts';
 import { CachedUsers } from './cached-users.ts';
@@ -34,21 +31,7 @@ afterEach(async () => {
 
 /** The services over SQLite and no cache: sessions of 1 h, or 10 h kept logged in. */
 async function services() {
-  const dir = mkdtempSync(join(tmpdir(), 'usermgr-own-'));
-  const store = await openStore(
-    {
-      mysqlUrl: '',
-      dataDir: dir,
-      mysql: {
-        poolSize: 1,
-        queueLimit: 1,
-        queueTimeoutMs: 1,
-        queryTimeoutMs: 1,
-        connectTimeoutMs: 100,
-      },
-    },
-    silentLogger,
-  );
+  const { store, dispose } = await temporarySqliteStore();
   const clock = { now: Date.UTC(2026, 11, 3) };
   const now = () => clock.now;
   const bypass = new Semaphore(4, 4);
@@ -87,8 +70,7 @@ async function services() {
   const own = new OwnSessions({ accounts, sessions, revocations, tokens, limits, now });
   cleanups.push(async () => {
     await sessions.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await dispose();
   });
   const audit = () =>
     lines

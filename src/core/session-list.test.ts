@@ -1,9 +1,6 @@
 import { afterEach, describe, expect, it } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { temporarySqliteStore } from '../../test/support/sqlite-store.ts';
 import { silentLogger } from '../log.ts';
-import { openStore } from '../store/open.ts';
 import type { ListedSession, UserStore } from '../store/port.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
@@ -16,25 +13,8 @@ afterEach(async () => {
 });
 
 async function sqlite(): Promise<UserStore> {
-  const dir = mkdtempSync(join(tmpdir(), 'usermgr-list-'));
-  const store = await openStore(
-    {
-      mysqlUrl: '',
-      dataDir: dir,
-      mysql: {
-        poolSize: 1,
-        queueLimit: 1,
-        queueTimeoutMs: 1,
-        queryTimeoutMs: 1,
-        connectTimeoutMs: 100,
-      },
-    },
-    silentLogger,
-  );
-  cleanups.push(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { store, dispose } = await temporarySqliteStore();
+  cleanups.push(dispose);
   return store;
 }
 
