@@ -15,6 +15,15 @@ export interface Cache {
   /** Sets with a time to live; with `ifAbsent`, only when the key does not exist. True when set. */
   set(key: string, value: Uint8Array | string, ttlMs: number, ifAbsent?: boolean): Promise<boolean>;
   del(keys: string[]): Promise<void>;
+  /**
+   * Sets a field of the hash at `key`; with `ttlMs`, also (in the same
+   * pipeline) the key's time to live.
+   */
+  hashSet(key: string, field: string, value: string, ttlMs: number | null): Promise<void>;
+  /** The fields and values of the hash at `key` (none when there is no such key). */
+  hashGetAll(key: string): Promise<Map<string, string>>;
+  /** Removes fields from the hash at `key`. */
+  hashDelete(key: string, fields: readonly string[]): Promise<void>;
   /** Runs `script` atomically with KEYS[1] = `key` and ARGV = `args`; returns its array of integers. */
   eval(script: CacheScript, key: string, args: readonly (string | number)[]): Promise<number[]>;
   /** `listener` runs each time the cache is reachable again after an outage. */

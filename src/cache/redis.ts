@@ -194,6 +194,21 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
       // One key per command: in a cluster, keys live in different slots.
       await Promise.all(keys.map((key) => run(() => redis.del(key))));
     },
+    hashSet(key, field, value, ttlMs) {
+      return run(async () => {
+        // Sent together: one pipeline, and one deadline for both.
+        if (ttlMs === null) await redis.hset(key, field, value);
+        else
+          await Promise.all([
+            redis.hset(key, field, value),
+            redis.pexpire(key, Math.max(1, Math.round(ttlMs))),
+          ]);
+      });
+    },
+    hashGetAll: (key) => run(async () => new Map(Object.entries(await redis.hgetall(key)))),
+    async hashDelete(key, fields) {
+      if (fields.length > 0) await run(() => redis.hdel(key, ...fields));
+    },
     onRecover(listener) {
       listeners.push(listener);
     },

@@ -17,7 +17,13 @@ export const sessionVariables = {
     default: 86_400,
     min: 60,
     max: 86_400 * 365,
-    doc: 'session lifetime',
+    doc: 'lifetime of a session without "keep me logged in", renewed while used',
+  }),
+  rememberTtlS: int('SESSION_REMEMBER_TTL_S', {
+    default: 30 * 86_400,
+    min: 60,
+    max: 86_400 * 365,
+    doc: 'lifetime of a "keep me logged in" session, renewed while used',
   }),
   deviceTtlS: int('DEVICE_COOKIE_TTL_S', {
     default: 30 * 86_400,

@@ -1,6 +1,7 @@
 /**
  * The audit trail of the changes people make to their own account: one
- * structured log line per password change (and, later, per deletion),
+ * structured log line per password change, account deletion, picture
+ * removal and session ended from the list of sessions,
  * saying who (the user, from which address, in which HTTP request), what,
  * and with what result. Like the admin audit, only ids, usernames, action
  * names and status names have a field here: no password, token or hash can
@@ -9,7 +10,7 @@
 import type { Logger } from '../log.ts';
 import { Status, statusName } from '../wire/status.ts';
 
-export type AccountAction = 'change-password' | 'delete-account' | 'remove-picture';
+export type AccountAction = 'change-password' | 'delete-account' | 'remove-picture' | 'end-session';
 
 /** Where a call came from, as the TCP server learns it from the request. */
 export interface AccountCaller {

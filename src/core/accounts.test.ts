@@ -16,6 +16,7 @@ import { IdGenerator } from './ids.ts';
 import { Passwords } from './passwords.ts';
 import { RateLimits } from './rate-limits.ts';
 import { Revocations } from './revocations.ts';
+import { SessionList } from './session-list.ts';
 import { SessionTokens } from './session-tokens.ts';
 
 const generousLimits = {
@@ -77,6 +78,7 @@ function servicesOver(store: UserStore, passwords: Passwords) {
     devices: new DeviceCookies(['unit-test-secret'.padEnd(40, '!')], 86_400_000),
     ids: new IdGenerator(1, () => clock.now),
     limits,
+    sessions: new SessionList(store, null, silentLogger, {}, () => clock.now),
     log: silentLogger,
     now: () => clock.now,
   });

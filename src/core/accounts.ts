@@ -18,6 +18,7 @@ import { createAccount, newAccount, valid } from './new-account.ts';
 import type { Admission, Passwords } from './passwords.ts';
 import type { Counted, RateLimits, UserState } from './rate-limits.ts';
 import type { Revocations } from './revocations.ts';
+import type { SessionList } from './session-list.ts';
 import type { SessionClaims, SessionTokens } from './session-tokens.ts';
 import { checkNewPassword, checkNickname, checkUsername, normalizePassword } from './validation.ts';
 
@@ -31,15 +32,10 @@ export interface AccountsDeps {
   devices: DeviceCookies;
   ids: IdGenerator;
   limits: RateLimits;
+  /** Each user's list of live sessions ("Where you're logged in"). */
+  sessions: SessionList;
   log: Logger;
   now?: () => number;
-  /**
-   * Called after a user deleted their own account (and its cache entry was
-   * invalidated), to remove what it leaves outside the users table: its
-   * picture, unless another user has the same one. A failure is logged; the
-   * deletion stands.
-   */
-  onUserDeleted?: (user: UserRow) => Promise<void> | void;
 }
 
 /** What a session-bound call presents: the token, and for form posts the anti-CSRF token. */
@@ -51,6 +47,12 @@ export interface SessionAuth {
 export interface Session {
   user: UserRow;
   claims: SessionClaims;
+}
+
+/** Where a login or a password change came from, for the new session's entry in the list. */
+export interface ClientSeen {
+  clientIp: string;
+  userAgent: string;
 }
 
 export interface LoginResult extends Session {
@@ -99,7 +101,15 @@ export class Accounts {
    * the device's own failures instead (rate-limits.ts).
    */
   async login(
-    input: { username: string; password: string; currentToken?: string; deviceCookie?: string },
+    input: {
+      username: string;
+      password: string;
+      currentToken?: string;
+      deviceCookie?: string;
+      /** "Keep me logged in". */
+      remember?: boolean;
+      userAgent?: string;
+    },
     deadline: Deadline,
     clientIp = '',
   ): Promise<LoginResult> {
@@ -174,8 +184,22 @@ export class Accounts {
     // Strictly after sessions_valid_after, so that a login right after
     // "log out everywhere" is not caught by it.
     const issuedAt = Math.max(this.now(), user.sessionsValidAfterMs + 1);
-    const { token, claims } = this.deps.tokens.issue(user, issuedAt);
+    const { token, claims } = this.deps.tokens.issue(user, issuedAt, input.remember === true);
+    await this.listSession(claims, { clientIp, userAgent: input.userAgent ?? '' });
     return { token, claims, user, device: devices.issue(user, issuedAt) };
+  }
+
+  /** Puts a new session on its user's list (one Redis step; the store in a later batch). */
+  private listSession(claims: SessionClaims, seen: ClientSeen): Promise<void> {
+    return this.deps.sessions.record({
+      sessionId: claims.sessionId,
+      userId: claims.userId,
+      createdAtMs: claims.issuedAtMs,
+      expiresAtMs: claims.expiresAtMs,
+      persistent: claims.persistent,
+      address: seen.clientIp,
+      userAgent: seen.userAgent,
+    });
   }
 
   /** The claims of a valid device cookie of this username; null for anything else. */
@@ -273,12 +297,42 @@ export class Accounts {
     return { user, claims };
   }
 
+  /**
+   * The session's user and anti-CSRF token; with `renew`, and once a quarter
+   * of the token's lifetime has passed, also the session in a new token that
+   * expires a whole lifetime from now (sliding expiry: a session in use goes
+   * on, one left alone ends). Asked for by the HTTP server only for cookies,
+   * which it can replace; at most one renewal (and one list write) per
+   * quarter of a lifetime, not one per request.
+   */
   async profile(
     auth: SessionAuth,
     deadline: Deadline,
-  ): Promise<{ user: UserRow; csrfToken: string }> {
+    renew = false,
+  ): Promise<{
+    user: UserRow;
+    csrfToken: string;
+    renewed: { token: string; claims: SessionClaims } | null;
+  }> {
     const { user, claims } = await this.authenticate(auth, deadline);
-    return { user, csrfToken: this.deps.tokens.csrfToken(claims.sessionId) };
+    const { tokens, sessions } = this.deps;
+    const csrfToken = tokens.csrfToken(claims.sessionId);
+    const now = this.now();
+    if (!renew || !tokens.needsRenewal(claims, now)) return { user, csrfToken, renewed: null };
+    const renewed = tokens.renew(claims, now);
+    await sessions.record(
+      {
+        sessionId: claims.sessionId,
+        userId: claims.userId,
+        createdAtMs: claims.issuedAtMs,
+        expiresAtMs: renewed.claims.expiresAtMs,
+        persistent: claims.persistent,
+        address: '',
+        userAgent: '',
+      },
+      true,
+    );
+    return { user, csrfToken, renewed };
   }
 
   async updateNickname(auth: SessionAuth, nickname: string, deadline: Deadline): Promise<UserRow> {
@@ -292,19 +346,44 @@ export class Accounts {
 
   async logout(auth: SessionAuth, deadline: Deadline): Promise<void> {
     const { claims } = await this.authenticate(auth, deadline);
-    await this.deps.revocations.revoke(
-      claims.sessionId,
-      claims.userId,
-      claims.expiresAtMs,
-      this.now(),
-    );
+    await this.endSession(claims.userId, claims.sessionId, claims.persistent, claims.expiresAtMs);
+  }
+
+  /**
+   * Revokes one session of the user until every token of it has expired
+   * (renewals may have made later ones than the caller knows), then takes
+   * it off the list. Refused everywhere once this returns: the revoked list
+   * is written to the store and mirrored (revocations.ts).
+   */
+  async endSession(
+    userId: string,
+    sessionId: string,
+    persistent: boolean,
+    expiresAtMs: number,
+  ): Promise<void> {
+    const { revocations, tokens, sessions, log } = this.deps;
+    const now = this.now();
+    const until = tokens.latestExpiryMs(persistent, expiresAtMs, now);
+    await revocations.revoke(sessionId, userId, until, now);
+    // Revoked already: what is left on the list is filtered out when listed.
+    await sessions
+      .remove(userId, [sessionId])
+      .catch((err) => log.warn({ err, userId }, 'taking an ended session off the list failed'));
   }
 
   /** Ends every session of the user, this one included. */
   async logoutAll(auth: SessionAuth, deadline: Deadline): Promise<void> {
     const { user } = await this.authenticate(auth, deadline);
-    await this.deps.store.endSessions(user.id, this.now());
+    const updated = await this.deps.store.endSessions(user.id, this.now());
     await this.deps.users.invalidate(user.username);
+    await this.forgetSessions(user.id, updated?.sessionsValidAfterMs ?? this.now());
+  }
+
+  /** Takes the user's sessions begun up to `upToMs` (all ended) off the list. */
+  private async forgetSessions(userId: string, upToMs: number): Promise<void> {
+    await this.deps.sessions
+      .forget(userId, upToMs)
+      .catch((err) => this.deps.log.warn({ err, userId }, 'clearing the list of sessions failed'));
   }
 
   /**
@@ -319,11 +398,11 @@ export class Accounts {
    */
   changePassword(
     auth: SessionAuth,
-    input: { currentPassword: string; newPassword: string },
+    input: { currentPassword: string; newPassword: string; userAgent?: string },
     deadline: Deadline,
     caller: AccountCaller,
   ): Promise<Session & { token: string }> {
-    return this.audited(auth, caller, 'change-password', deadline, async (user) => {
+    return this.audited(auth, caller, 'change-password', deadline, async (user, session) => {
       const current = valid(normalizePassword(input.currentPassword), 'current_password');
       const fresh = valid(checkNewPassword(input.newPassword), 'new_password');
       await this.verifyPassword(user, current, 'current_password', caller.clientIp, deadline);
@@ -339,26 +418,34 @@ export class Accounts {
         await users.invalidate(user.username);
       }
       if (updated === null) throw noSession();
+      await this.forgetSessions(user.id, updated.sessionsValidAfterMs);
+      // The new session keeps the old one's "keep me logged in".
       const issuedAt = Math.max(this.now(), updated.sessionsValidAfterMs + 1);
-      const { token, claims } = tokens.issue(updated, issuedAt);
+      const { token, claims } = tokens.issue(updated, issuedAt, session.persistent);
+      await this.listSession(claims, {
+        clientIp: caller.clientIp,
+        userAgent: input.userAgent ?? '',
+      });
       return { token, claims, user: updated };
     });
   }
 
   /**
    * Deletes the session's own account, confirmed with its password (checked
-   * and throttled as for a password change). Its sessions stop working at
-   * once: the lookup behind them finds nobody, and a later account with the
-   * same username has another id, which the token's id does not match.
+   * and throttled as for a password change), and returns the row as it was:
+   * the caller releases what it leaves outside the users table (its
+   * picture). Its sessions stop working at once: the lookup behind them
+   * finds nobody, and a later account with the same username has another
+   * id, which the token's id does not match.
    */
   deleteAccount(
     auth: SessionAuth,
     password: string,
     deadline: Deadline,
     caller: AccountCaller,
-  ): Promise<void> {
+  ): Promise<UserRow> {
     return this.audited(auth, caller, 'delete-account', deadline, async (user) => {
-      const { store, users, onUserDeleted, log } = this.deps;
+      const { store, users } = this.deps;
       const checked = valid(normalizePassword(password), 'password');
       await this.verifyPassword(user, checked, 'password', caller.clientIp, deadline);
       let deleted: UserRow | null;
@@ -368,11 +455,8 @@ export class Accounts {
         await users.invalidate(user.username);
       }
       if (deleted === null) throw noSession();
-      try {
-        await onUserDeleted?.(deleted);
-      } catch (err) {
-        log.warn({ err, userId: deleted.id }, 'clean-up after deleting a user failed');
-      }
+      await this.forgetSessions(deleted.id, Number.MAX_SAFE_INTEGER);
+      return deleted;
     });
   }
 
@@ -410,13 +494,14 @@ export class Accounts {
     caller: AccountCaller,
     action: AccountAction,
     deadline: Deadline,
-    work: (user: UserRow) => Promise<T>,
+    work: (user: UserRow, session: SessionClaims) => Promise<T>,
   ): Promise<T> {
     const { log } = this.deps;
     let user: UserRow | null = null;
     try {
-      user = (await this.authenticate(auth, deadline)).user;
-      const result = await work(user);
+      const session = await this.authenticate(auth, deadline);
+      user = session.user;
+      const result = await work(user, session.claims);
       writeAccountAudit(log, caller, action, user, Status.OK);
       return result;
     } catch (err) {

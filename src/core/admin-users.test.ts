@@ -21,6 +21,7 @@ import { decodeCursor, encodeCursor } from './list-cursor.ts';
 import { Passwords } from './passwords.ts';
 import { RateLimits } from './rate-limits.ts';
 import { Revocations } from './revocations.ts';
+import { SessionList } from './session-list.ts';
 import { SessionTokens } from './session-tokens.ts';
 
 const TOKEN = 'unit-admin-token-'.padEnd(40, 'z');
@@ -104,6 +105,7 @@ async function services(
     devices: new DeviceCookies(['unit-test-secret'.padEnd(40, '!')], 86_400_000),
     ids,
     limits: new RateLimits(null, generousLimits, silentLogger, () => clock.now),
+    sessions: new SessionList(store, null, silentLogger, {}, () => clock.now),
     log: silentLogger,
     now: () => clock.now,
   });

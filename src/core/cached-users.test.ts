@@ -33,6 +33,15 @@ class FakeCache implements Cache {
   async eval(): Promise<number[]> {
     throw new Error('not used by CachedUsers');
   }
+  async hashSet(): Promise<void> {
+    throw new Error('not used by CachedUsers');
+  }
+  async hashGetAll(): Promise<Map<string, string>> {
+    throw new Error('not used by CachedUsers');
+  }
+  async hashDelete(): Promise<void> {
+    throw new Error('not used by CachedUsers');
+  }
   onRecover(listener: () => void) {
     this.listeners.push(listener);
   }

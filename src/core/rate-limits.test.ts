@@ -190,6 +190,11 @@ describe('unit: RateLimits.peekUser over a cache', () => {
         state.value = '0:0';
         return [0, 0];
       },
+      async hashSet() {},
+      async hashGetAll() {
+        return new Map<string, string>();
+      },
+      async hashDelete() {},
       onRecover() {},
       async close() {},
     };

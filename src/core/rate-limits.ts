@@ -17,7 +17,8 @@
  * - Per client address (an IPv6 client by its /64, client-key.ts): a token
  *   bucket on the attempts that would run a slow hash (sign-up, and logins
  *   not answered by the credential memo).
- * - Per user: a token bucket on picture uploads (each may cost a decode).
+ * - Per user: a token bucket on picture uploads (each may cost a decode),
+ *   and one on listing and ending sessions (each reads the store).
  * The rules themselves are in rate-limits-rules.ts, once for Redis and once
  * for this process.
  *
@@ -93,15 +94,17 @@ const DEFAULT_HOLD_MS = 60_000;
 const HOLD_MARGIN_MS = 10_000;
 
 const UPLOAD_PREFIX = 'rl:pic:';
+const SESSIONS_PREFIX = 'rl:ses:';
 
 const REFUSALS = {
   user: 'too many attempts for this account: wait a moment and try again',
   ip: 'too many attempts from this address: wait a moment and try again',
   upload: 'too many picture uploads: wait a few minutes and try again',
+  sessions: 'too many requests about sessions: wait a minute and try again',
 };
 
 export class RateLimits {
-  readonly counts = { user: 0, ip: 0, upload: 0 };
+  readonly counts = { user: 0, ip: 0, upload: 0, sessions: 0 };
   private readonly local: LocalCounts;
   private readonly peeks = new SingleFlight<string | undefined>();
 
@@ -219,6 +222,15 @@ export class RateLimits {
     if (ok === 0) this.refuse('upload', wait ?? 1000);
   }
 
+  /** One listing or ending of sessions by this user (a token bucket), or throws 429. */
+  async admitSessionCall(userId: string, perMinute: number, burst: number): Promise<void> {
+    const [[ok, wait]] = await this.run(BUCKET_TAKE, `${SESSIONS_PREFIX}${userId}`, [
+      perMinute / 60_000,
+      burst,
+    ]);
+    if (ok === 0) this.refuse('sessions', wait ?? 1000);
+  }
+
   /**
    * Ends an admitted attempt: it leaves the in-flight count where it was
    * counted; a failure is counted, a success resets the failures, an
@@ -292,8 +304,8 @@ export class RateLimits {
     const entries = [...this.local.live()];
     const carryOne = async ([key, value]: [string, string]) => {
       const now = this.now();
-      if (key.startsWith(UPLOAD_PREFIX)) {
-        // Upload buckets are not carried over: at worst a user gets a fresh burst.
+      if (key.startsWith(UPLOAD_PREFIX) || key.startsWith(SESSIONS_PREFIX)) {
+        // Per-user buckets are not carried over: at worst a user gets a fresh burst.
         this.local.delete(key);
         return;
       }

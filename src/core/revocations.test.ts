@@ -53,6 +53,11 @@ function fakeCache(entries: Record<string, string>) {
       }
       throw new Error(`unknown script ${script.name}`);
     },
+    async hashSet() {},
+    async hashGetAll() {
+      return new Map<string, string>();
+    },
+    async hashDelete() {},
     onRecover() {},
     async close() {},
   } satisfies Cache;

@@ -15,9 +15,83 @@ describe('unit: SessionTokens', () => {
       username: user.username,
       issuedAtMs: now,
       expiresAtMs: now + 60_000,
+      persistent: false,
     });
     expect(claims.sessionId).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(tokens.verify(token, now + 1)).toEqual(claims);
+  });
+
+  it('should give a "keep me logged in" session the longer lifetime, and say so in the token', () => {
+    const tokens = new SessionTokens([secretA], 60_000, 600_000);
+    const { token, claims } = tokens.issue(user, now, true);
+    expect(claims).toMatchObject({ persistent: true, expiresAtMs: now + 600_000 });
+    expect(tokens.verify(token, now + 599_999)).toEqual(claims);
+    expect(tokens.verify(token, now + 600_000)).toBeNull();
+  });
+
+  it('should renew a session into a new token: same id and start, a whole lifetime from now', () => {
+    const tokens = new SessionTokens([secretA], 60_000, 600_000);
+    for (const persistent of [false, true]) {
+      const lifetime = persistent ? 600_000 : 60_000;
+      const { token, claims } = tokens.issue(user, now, persistent);
+      // Due once a quarter of the lifetime has passed, not before.
+      expect(tokens.needsRenewal(claims, now + lifetime / 4 - 1)).toBe(false);
+      expect(tokens.needsRenewal(claims, now + lifetime / 4 + 1)).toBe(true);
+      const later = now + lifetime / 2;
+      const renewed = tokens.renew(claims, later);
+      expect(renewed.token).not.toBe(token);
+      expect(renewed.claims).toEqual({ ...claims, expiresAtMs: later + lifetime });
+      expect(tokens.verify(renewed.token, later + lifetime - 1)).toEqual(renewed.claims);
+      expect(tokens.needsRenewal(renewed.claims, later)).toBe(false);
+      // The older token keeps its own expiry.
+      expect(tokens.verify(token, now + lifetime)).toBeNull();
+    }
+  });
+
+  it('should make a revocation outlast every token a session can have', () => {
+    const tokens = new SessionTokens([secretA], 60_000, 600_000);
+    // A later token than the one known (renewed elsewhere) expires at most a lifetime from now.
+    expect(tokens.latestExpiryMs(false, now + 10, now)).toBeGreaterThanOrEqual(now + 60_000);
+    expect(tokens.latestExpiryMs(true, now + 10, now)).toBeGreaterThanOrEqual(now + 600_000);
+    // And never before the known one.
+    expect(tokens.latestExpiryMs(false, now + 900_000, now)).toBeGreaterThanOrEqual(now + 900_000);
+  });
+
+  it('should read tokens of version 1 (no flags byte) as sessions without "keep me logged in"', () => {
+    // Issued before the flags byte: 1, kid, user id, session id, issued-at, expiry, length, name.
+    const secret = secretA;
+    const kid = new Bun.CryptoHasher('sha256').update(secret).digest()[0] as number;
+    const payload = Buffer.alloc(43 + 3);
+    payload[0] = 1;
+    payload[1] = kid;
+    payload.writeBigUInt64BE(42n, 2);
+    payload.fill(7, 10, 26);
+    payload.writeBigUInt64BE(BigInt(now), 26);
+    payload.writeBigUInt64BE(BigInt(now + 60_000), 34);
+    payload[42] = 3;
+    payload.write('bob', 43, 'latin1');
+    const mac = new Bun.CryptoHasher('sha256', secret).update(payload).digest();
+    const token = `${payload.toString('base64url')}.${mac.toString('base64url')}`;
+    expect(new SessionTokens([secret], 60_000).verify(token, now)).toEqual({
+      userId: '42',
+      username: 'bob',
+      sessionId: Buffer.alloc(16, 7).toString('base64url'),
+      issuedAtMs: now,
+      expiresAtMs: now + 60_000,
+      persistent: false,
+    });
+  });
+
+  it('should name a session by a handle that is neither its id nor its anti-CSRF token', () => {
+    const tokens = new SessionTokens([secretA], 60_000);
+    const { claims } = tokens.issue(user, now);
+    const handle = tokens.handle(claims.sessionId);
+    expect(handle).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(handle).toBe(tokens.handle(claims.sessionId));
+    expect(handle).not.toBe(claims.sessionId);
+    expect(handle).not.toBe(tokens.csrfToken(claims.sessionId));
+    expect(tokens.verify(handle, now)).toBeNull();
+    expect(new SessionTokens([secretB], 60_000).handle(claims.sessionId)).not.toBe(handle);
   });
 
   it('should give every session its own id', () => {
@@ -50,8 +124,8 @@ describe('unit: SessionTokens', () => {
    */
   describe('one spelling per token', () => {
     const tokens = new SessionTokens([secretA], 60_000);
-    // Payloads of 43 + username bytes: 1, 2 and 0 bytes past a multiple of 3, so
-    // the last base64url character carries 4, 2 or no unused bits.
+    // Payloads of 44 + username bytes: 2, 0 and 1 bytes past a multiple of 3, so
+    // the last base64url character carries 2, no or 4 unused bits.
     const issued = ['abc', 'abcd', 'abcde'].map(
       (username) => tokens.issue({ id: '42', username }, now).token,
     );
@@ -122,7 +196,7 @@ describe('unit: SessionTokens', () => {
         Buffer.from(payload, 'base64url'),
       );
       // 48 bytes are 64 characters: one more character cannot make a byte, so it is dropped.
-      const [whole] = split(issued[2] as string);
+      const [whole] = split(issued[1] as string);
       expect(Buffer.from(`${whole}A`, 'base64url')).toEqual(Buffer.from(whole, 'base64url'));
     });
   });

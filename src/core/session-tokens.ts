@@ -1,12 +1,20 @@
 /**
  * Session tokens: `base64url(payload).base64url(HMAC-SHA256(secret[kid], payload))`.
  *
- * Payload (binary, big-endian): version 1 (1 byte), key id (1), user id (8),
- * session id (16 random bytes), issued-at ms (8), expires-at ms (8), username
- * length (1) and username (ASCII). Logging in writes nothing anywhere: the
- * token carries what is needed to check it. The username lets the check use
- * the same cache entry as login; the user id guards against a username that
- * was deleted and registered again by someone else.
+ * Payload (binary, big-endian): version 2 (1 byte), key id (1), user id (8),
+ * session id (16 random bytes), issued-at ms (8), expires-at ms (8), flags
+ * (1: bit 0 "keep me logged in"), username length (1) and username (ASCII).
+ * Version 1 (no flags byte) is still read, as a session without "keep me
+ * logged in". The token carries what is needed to check it. The username
+ * lets the check use the same cache entry as login; the user id guards
+ * against a username that was deleted and registered again by someone else.
+ *
+ * Lifetimes: a session lasts `lifetimeMs`, or `rememberLifetimeMs` with
+ * "keep me logged in", from its last renewal. A renewal (renew()) is the same
+ * session (same id, same issued-at: "log out everywhere" still ends it) in a
+ * new token with a later expiry; it is due once a quarter of the lifetime has
+ * passed (needsRenewal), so a session in use slides on with one new token per
+ * quarter of its lifetime, not one per request.
  *
  * Keys: the first secret signs, all verify (rotation: put the new secret
  * first, drop the old one after a token lifetime). A key id is the first
@@ -28,12 +36,26 @@ export interface SessionClaims {
   username: string;
   /** 22 characters of base64url. */
   sessionId: string;
+  /** When the session began (a renewal keeps it). */
   issuedAtMs: number;
   expiresAtMs: number;
+  /** "Keep me logged in": the longer lifetime, and a cookie that outlives the browser session. */
+  persistent: boolean;
 }
 
-const VERSION = 1;
-const FIXED_BYTES = 1 + 1 + 8 + 16 + 8 + 8 + 1;
+const VERSION = 2;
+/** Tokens issued before the flags byte: read as sessions without "keep me logged in". */
+const VERSION_1 = 1;
+const FIXED_BYTES = 1 + 1 + 8 + 16 + 8 + 8 + 1 + 1;
+const FIXED_BYTES_V1 = FIXED_BYTES - 1;
+const PERSISTENT = 1;
+/** A token is renewed once this part of its lifetime has passed. */
+const RENEW_AFTER = 1 / 4;
+/**
+ * How long after a session is ended a token of it issued at that moment may
+ * still be made: a renewal checked the session just before it was ended.
+ */
+const RENEWAL_SLACK_MS = 60_000;
 /** Longer input is refused before any decoding work. */
 const MAX_TOKEN_CHARS = 256;
 const BASE64URL = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/;
@@ -47,9 +69,12 @@ export class SessionTokens {
   private readonly keys: Key[];
   private readonly csrf: Bun.CryptoHasher;
 
+  private readonly handles: Bun.CryptoHasher;
+
   constructor(
     secrets: readonly string[],
     readonly lifetimeMs: number,
+    readonly rememberLifetimeMs = lifetimeMs,
   ) {
     if (secrets.length === 0) throw new Error('at least one session secret is needed');
     this.keys = secrets.map((secret) => ({
@@ -60,12 +85,14 @@ export class SessionTokens {
     if (kids.size !== this.keys.length)
       throw new Error('two session secrets share a key id: replace one of them');
     this.csrf = new Bun.CryptoHasher('sha256', `csrf\0${secrets[0]}`);
+    this.handles = new Bun.CryptoHasher('sha256', `session-handle\0${secrets[0]}`);
   }
 
-  /** A new session for this user, issued at `issuedAtMs`. */
+  /** A new session for this user, issued at `issuedAtMs`; with `persistent`, "keep me logged in". */
   issue(
     user: { id: string; username: string },
     issuedAtMs: number,
+    persistent = false,
   ): { token: string; claims: SessionClaims } {
     const sessionBytes = crypto.getRandomValues(new Uint8Array(16));
     const claims: SessionClaims = {
@@ -73,22 +100,66 @@ export class SessionTokens {
       username: user.username,
       sessionId: Buffer.from(sessionBytes).toString('base64url'),
       issuedAtMs,
-      expiresAtMs: issuedAtMs + this.lifetimeMs,
+      expiresAtMs: issuedAtMs + this.lifetimeOf(persistent),
+      persistent,
     };
+    return { token: this.sign(claims, sessionBytes), claims };
+  }
+
+  /** The same session in a new token that expires a whole lifetime after `nowMs`. */
+  renew(claims: SessionClaims, nowMs: number): { token: string; claims: SessionClaims } {
+    const renewed = { ...claims, expiresAtMs: nowMs + this.lifetimeOf(claims.persistent) };
+    return {
+      token: this.sign(renewed, Buffer.from(claims.sessionId, 'base64url')),
+      claims: renewed,
+    };
+  }
+
+  /** True once a quarter of the token's lifetime has passed: a renewal is then worth its write. */
+  needsRenewal(claims: SessionClaims, nowMs: number): boolean {
+    const lifetime = this.lifetimeOf(claims.persistent);
+    return claims.expiresAtMs - nowMs < lifetime * (1 - RENEW_AFTER);
+  }
+
+  /**
+   * The latest expiry any token of this session can have if it ends at
+   * `nowMs`: renewals push expiries on, so a token other than `expiresAtMs`'s
+   * may outlive it. What a revocation must outlast.
+   */
+  latestExpiryMs(persistent: boolean, expiresAtMs: number, nowMs: number): number {
+    return Math.max(expiresAtMs, nowMs + this.lifetimeOf(persistent)) + RENEWAL_SLACK_MS;
+  }
+
+  lifetimeOf(persistent: boolean): number {
+    return persistent ? this.rememberLifetimeMs : this.lifetimeMs;
+  }
+
+  /**
+   * The name a session is shown by to its user (the list of sessions): an
+   * HMAC of its id, so that it is neither the session id nor anything a
+   * token or anti-CSRF token can be made from. Same length as a session id.
+   */
+  handle(sessionId: string): string {
+    return this.handles.copy().update(sessionId).digest().subarray(0, 16).toString('base64url');
+  }
+
+  private sign(claims: SessionClaims, sessionBytes: Uint8Array): string {
+    const { username } = claims;
     const key = this.keys[0] as Key;
-    const payload = new Uint8Array(FIXED_BYTES + user.username.length);
+    const payload = new Uint8Array(FIXED_BYTES + username.length);
     const view = new DataView(payload.buffer);
     view.setUint8(0, VERSION);
     view.setUint8(1, key.kid);
-    view.setBigUint64(2, BigInt(user.id));
+    view.setBigUint64(2, BigInt(claims.userId));
     payload.set(sessionBytes, 10);
-    view.setBigUint64(26, BigInt(issuedAtMs));
+    view.setBigUint64(26, BigInt(claims.issuedAtMs));
     view.setBigUint64(34, BigInt(claims.expiresAtMs));
-    view.setUint8(42, user.username.length);
-    for (let i = 0; i < user.username.length; i++)
-      payload[FIXED_BYTES + i] = user.username.charCodeAt(i) & 0x7f;
+    view.setUint8(42, claims.persistent ? PERSISTENT : 0);
+    view.setUint8(43, username.length);
+    for (let i = 0; i < username.length; i++)
+      payload[FIXED_BYTES + i] = username.charCodeAt(i) & 0x7f;
     const mac = key.hmac.copy().update(payload).digest();
-    return { token: `${toBase64url(payload)}.${toBase64url(mac)}`, claims };
+    return `${toBase64url(payload)}.${toBase64url(mac)}`;
   }
 
   /** The claims of an authentic, unexpired token; null for anything else. */
@@ -98,22 +169,25 @@ export class SessionTokens {
     if (!isCanonical(token, 0, dot) || !isCanonical(token, dot + 1, token.length)) return null;
     const payload = Buffer.from(token.slice(0, dot), 'base64url');
     const mac = Buffer.from(token.slice(dot + 1), 'base64url');
-    if (payload.length < FIXED_BYTES || payload[0] !== VERSION) return null;
+    const fixed =
+      payload[0] === VERSION ? FIXED_BYTES : payload[0] === VERSION_1 ? FIXED_BYTES_V1 : 0;
+    if (fixed === 0 || payload.length < fixed) return null;
     const key = this.keys.find((k) => k.kid === payload[1]);
     if (key === undefined) return null;
     const expected = key.hmac.copy().update(payload).digest();
     // Constant time, so that the comparison leaks nothing about the right MAC.
     if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) return null;
-    const usernameLength = payload[42] as number;
-    if (payload.length !== FIXED_BYTES + usernameLength) return null;
+    const usernameLength = payload[fixed - 1] as number;
+    if (payload.length !== fixed + usernameLength) return null;
     const expiresAtMs = Number(payload.readBigUInt64BE(34));
     if (expiresAtMs <= nowMs) return null;
     return {
       userId: payload.readBigUInt64BE(2).toString(),
-      username: payload.toString('latin1', FIXED_BYTES),
+      username: payload.toString('latin1', fixed),
       sessionId: payload.toString('base64url', 10, 26),
       issuedAtMs: Number(payload.readBigUInt64BE(26)),
       expiresAtMs,
+      persistent: fixed === FIXED_BYTES && ((payload[42] as number) & PERSISTENT) !== 0,
     };
   }
 

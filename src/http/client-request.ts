@@ -9,6 +9,7 @@ import type { Context } from 'hono';
 import { getConnInfo } from 'hono/bun';
 import { getCookie } from 'hono/cookie';
 import type { CallOptions } from '../rpc/client.ts';
+import { MAX_USER_AGENT_CHARS } from './limits.ts';
 import { DEVICE_COOKIE, SESSION_COOKIE } from './session-cookie.ts';
 
 /** `Authorization: Bearer <token>`; the one place the scheme is parsed. */
@@ -66,6 +67,11 @@ export class ClientRequest {
       (this.https ? getCookie(this.c, DEVICE_COOKIE, 'host') : getCookie(this.c, DEVICE_COOKIE)) ??
       ''
     );
+  }
+
+  /** The User-Agent header, cut to MAX_USER_AGENT_CHARS; '' when there is none. */
+  get userAgent(): string {
+    return (this.c.req.header('user-agent') ?? '').slice(0, MAX_USER_AGENT_CHARS);
   }
 
   /** True when the session token came from the cookie (no `Authorization` header). */

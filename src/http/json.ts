@@ -170,6 +170,14 @@ export function stringField(
   return value;
 }
 
+/** A boolean field that may be left out (false); anything but true, false or null is refused. */
+export function booleanField(body: JsonObject, name: string): boolean {
+  const value = Object.hasOwn(body, name) ? body[name] : undefined;
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean') throw invalid(FIELD_MESSAGES.notBoolean(name), name);
+  return value;
+}
+
 /** A string field that may be left out: undefined when absent, else checked like stringField. */
 export function optionalStringField(
   body: JsonObject,

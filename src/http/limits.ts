@@ -8,3 +8,7 @@ export const MAX_PASSWORD_CHARS = 1024;
 export const MAX_NICKNAME_CHARS = 1024;
 /** Anti-CSRF tokens of forms are far shorter; longer is refused as malformed. */
 export const MAX_CSRF_CHARS = 200;
+/** What is sent of a User-Agent (for the list of sessions); the rest is cut, not refused. */
+export const MAX_USER_AGENT_CHARS = 512;
+/** Session handles (22 characters); longer is refused as malformed. */
+export const MAX_SESSION_ID_CHARS = 64;

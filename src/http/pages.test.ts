@@ -58,9 +58,12 @@ function setup(answer: Answer = () => undefined) {
           return {
             token: 'tok',
             expiresAtMs: BigInt(Date.now() + 60_000),
+            persistent: (input as { remember?: boolean }).remember === true,
             deviceCookie: 'dev',
             deviceCookieExpiresAtMs: BigInt(Date.now() + 86_400_000),
           } as never;
+        case 'listSessions':
+          return { sessions: [] } as never;
         default:
           return { user: USER } as never;
       }
@@ -171,13 +174,53 @@ describe('unit: login and sign-up pages', () => {
     });
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/profile');
-    expect(res.headers.get('set-cookie')).toContain('session=tok;');
+    // Without "keep me logged in": a cookie for the browser session, no Max-Age.
+    expect(res.headers.getSetCookie()).toContain('session=tok; Path=/; HttpOnly; SameSite=Lax');
     const device = res.headers.getSetCookie().find((line) => line.startsWith('device='));
     expect(device).toMatch(/^device=dev; Max-Age=(8639\d|86400); Path=\/; HttpOnly; SameSite=Lax$/);
     expect(calls[0]).toEqual({
       name: 'login',
-      input: { username: 'alice', password: 'correct horse', currentToken: '', deviceCookie: '' },
+      input: {
+        username: 'alice',
+        password: 'correct horse',
+        currentToken: '',
+        deviceCookie: '',
+        remember: false,
+        userAgent: '',
+      },
     });
+  });
+
+  it('should keep the session cookie for its lifetime with "keep me logged in", and send the User-Agent', async () => {
+    const { request, calls } = setup();
+    const res = await request('/login', {
+      method: 'POST',
+      headers: { 'user-agent': `Mozilla/5.0 ${'x'.repeat(1000)}` },
+      body: form({ username: 'alice', password: 'correct horse', remember: 'yes' }),
+    });
+    const session = res.headers.getSetCookie().find((line) => line.startsWith('session='));
+    expect(session).toMatch(/^session=tok; Max-Age=(59|60); Path=\/; HttpOnly; SameSite=Lax$/);
+    expect(calls[0]?.input).toMatchObject({ remember: true });
+    // Cut, not refused.
+    expect(String(calls[0]?.input.userAgent).length).toBe(512);
+  });
+
+  it('should offer "keep me logged in", ticked again after a failed login that had it', async () => {
+    const { request } = setup((name) => {
+      if (name === 'login')
+        throw new RpcError(Status.UNAUTHENTICATED, 'invalid username or password');
+    });
+    const page = await request('/login');
+    const html = await page.text();
+    expect(html).toContain('<input id="remember" name="remember" type="checkbox" value="yes"');
+    expect(html).toContain('<label for="remember">Keep me logged in</label>');
+    expect(html).not.toMatch(/id="remember"[^>]*checked/);
+    const res = await request('/login', {
+      method: 'POST',
+      body: form({ username: 'alice', password: 'wrong', remember: 'yes' }),
+    });
+    const again = await request('/login', { headers: { cookie: flashOf(res) } });
+    expect(await again.text()).toMatch(/id="remember"[^>]*checked/);
   });
 
   it('should send the device cookie the browser keeps with its login', async () => {
@@ -435,22 +478,26 @@ describe('unit: profile page', () => {
   it('should change the password, putting the new session in the cookie', async () => {
     const expiresAtMs = BigInt(Date.now() + 60_000);
     const { request, calls } = setup((name) =>
-      name === 'changePassword' ? { token: 'fresh', expiresAtMs } : undefined,
+      name === 'changePassword' ? { token: 'fresh', expiresAtMs, persistent: true } : undefined,
     );
     const fields = { csrf: 'c', current_password: 'old one!', new_password: 'new one!' };
     const res = await request('/profile/password', {
       method: 'POST',
-      headers: { cookie },
+      headers: { cookie, 'user-agent': 'Firefox/128.0' },
       body: form({ ...fields, new_password2: 'new one!' }),
     });
     expect(res.headers.get('location')).toBe('/profile');
-    expect(res.headers.getSetCookie().some((c) => c.startsWith('session=fresh;'))).toBe(true);
+    // The new session keeps "keep me logged in": a cookie with a Max-Age.
+    expect(res.headers.getSetCookie().some((c) => c.startsWith('session=fresh; Max-Age='))).toBe(
+      true,
+    );
     expect(calls[0]).toEqual({
       name: 'changePassword',
       input: {
         auth: { token: 'tok', csrfToken: 'c' },
         currentPassword: 'old one!',
         newPassword: 'new one!',
+        userAgent: 'Firefox/128.0',
       },
     });
 
@@ -763,5 +810,198 @@ describe('unit: PUT /api/v1/me/picture', () => {
     expect(without.status).toBe(400);
     parts.push(['picture', new Blob([new Uint8Array([1])]), 'p.png']);
     expect((await put(request, multipart(parts))).status).toBe(200);
+  });
+});
+
+describe('unit: sessions and renewal', () => {
+  const SESSIONS = [
+    {
+      id: 'h'.repeat(22),
+      browser: 'Firefox 128',
+      system: 'Linux',
+      address: '192.0.2.7',
+      createdAtMs: BigInt(Date.UTC(2026, 11, 3, 9, 41)),
+      expiresAtMs: BigInt(Date.UTC(2026, 11, 4, 9, 41)),
+      current: true,
+      persistent: false,
+    },
+    {
+      id: 'k'.repeat(22),
+      browser: '<b>Evil</b>',
+      system: '',
+      address: '',
+      createdAtMs: BigInt(Date.UTC(2026, 11, 1, 8, 0)),
+      expiresAtMs: BigInt(Date.UTC(2026, 11, 31, 8, 0)),
+      current: false,
+      persistent: true,
+    },
+  ];
+  const renewed = {
+    token: 'renewed',
+    expiresAtMs: BigInt(Date.now() + 3_600_000),
+    persistent: true,
+  };
+
+  it('should list the sessions on the profile page, this one marked, each with its own log-out form', async () => {
+    const { request } = setup((name) =>
+      name === 'listSessions' ? { sessions: SESSIONS } : undefined,
+    );
+    const html = await (await request('/profile', { headers: { cookie } })).text();
+    expect(html).toContain('Where you&#39;re logged in');
+    expect(html).toContain('Firefox 128 on Linux <strong class="tag">This session</strong>');
+    expect(html).toContain('From 192.0.2.7, since <time datetime="2026-12-03T09:41:00.000Z">');
+    expect(html).toContain('2026-12-03 09:41 UTC');
+    // What a client sent is shown as text.
+    expect(html).toContain('&lt;b&gt;Evil&lt;/b&gt;');
+    expect(html).not.toContain('<b>Evil</b>');
+    expect(html).toContain('From an unknown address');
+    expect(html).toContain(', kept logged in');
+    const forms = html.match(/<form method="post" action="\/profile\/sessions\/end">.*?<\/form>/g);
+    expect(forms).toHaveLength(2);
+    expect(forms?.[1]).toContain('<input type="hidden" name="csrf" value="csrf-of-session"/>');
+    expect(forms?.[1]).toContain(`<input type="hidden" name="session" value="${'k'.repeat(22)}"/>`);
+    expect(html).toContain('action="/profile/logout-all"');
+  });
+
+  it('should still show the profile when the list cannot be read', async () => {
+    const { request } = setup((name) => {
+      if (name === 'listSessions') throw new RpcError(Status.UNAVAILABLE, 'down');
+    });
+    const res = await request('/profile', { headers: { cookie } });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('id="sessions-unavailable"');
+  });
+
+  it('should ask for a renewal only with a cookie, and set the renewed token as the cookie', async () => {
+    const { request, calls } = setup((name) =>
+      name === 'getProfile' ? { user: USER, csrfToken: 'c', renewed } : undefined,
+    );
+    const page = await request('/profile', { headers: { cookie } });
+    expect(calls.find((c) => c.name === 'getProfile')?.input).toMatchObject({ renew: true });
+    const set = page.headers.getSetCookie().find((c) => c.startsWith('session='));
+    expect(set).toMatch(/^session=renewed; Max-Age=(359\d|3600); Path=\/; HttpOnly; SameSite=Lax$/);
+
+    const api = await request('/api/v1/me', { headers: { cookie } });
+    expect(api.headers.getSetCookie().some((c) => c.startsWith('session=renewed;'))).toBe(true);
+    calls.length = 0;
+    const bearer = await request('/api/v1/me', { headers: { authorization: 'Bearer tok' } });
+    expect(calls[0]?.input).toMatchObject({ renew: false });
+    expect(bearer.headers.getSetCookie().some((c) => c.startsWith('session='))).toBe(false);
+  });
+
+  it('should end a session from its form, and log out when it was this one', async () => {
+    let current = false;
+    const { request, calls } = setup((name) => (name === 'endSession' ? { current } : undefined));
+    const post = () =>
+      request('/profile/sessions/end', {
+        method: 'POST',
+        headers: { cookie },
+        body: form({ csrf: 'c', session: 'k'.repeat(22) }),
+      });
+    const other = await post();
+    expect(other.headers.get('location')).toBe('/profile');
+    expect(calls[0]).toEqual({
+      name: 'endSession',
+      input: { auth: { token: 'tok', csrfToken: 'c' }, id: 'k'.repeat(22) },
+    });
+    expect(other.headers.getSetCookie().some((c) => c.startsWith('session='))).toBe(false);
+    current = true;
+    const own = await post();
+    expect(own.headers.get('location')).toBe('/login');
+    expect(own.headers.getSetCookie().some((c) => c.startsWith('session=;'))).toBe(true);
+  });
+
+  it('should say so when the session had already ended', async () => {
+    const { request } = setup((name) => {
+      if (name === 'endSession') throw new RpcError(Status.NOT_FOUND, 'no such session');
+    });
+    const res = await request('/profile/sessions/end', {
+      method: 'POST',
+      headers: { cookie },
+      body: form({ csrf: 'c', session: 'gone' }),
+    });
+    expect(res.headers.get('location')).toBe('/profile');
+    const page = await request('/profile', { headers: { cookie: `${cookie}; ${flashOf(res)}` } });
+    expect(await page.text()).toContain('That session had already ended');
+  });
+
+  it('should answer the JSON list and end sessions with 204, clearing the cookie only for this one', async () => {
+    let current = false;
+    const { request, calls } = setup((name) => {
+      if (name === 'listSessions') return { sessions: SESSIONS };
+      if (name === 'endSession') return { current };
+      return undefined;
+    });
+    const list = await request('/api/v1/me/sessions', { headers: { cookie } });
+    expect(await list.json()).toEqual({
+      sessions: [
+        {
+          id: 'h'.repeat(22),
+          browser: 'Firefox 128',
+          system: 'Linux',
+          address: '192.0.2.7',
+          created_at: '2026-12-03T09:41:00.000Z',
+          expires_at: '2026-12-04T09:41:00.000Z',
+          current: true,
+          remember: false,
+        },
+        {
+          id: 'k'.repeat(22),
+          browser: '<b>Evil</b>',
+          system: null,
+          address: null,
+          created_at: '2026-12-01T08:00:00.000Z',
+          expires_at: '2026-12-31T08:00:00.000Z',
+          current: false,
+          remember: true,
+        },
+      ],
+    });
+    const ended = await request(`/api/v1/me/sessions/${'k'.repeat(22)}`, {
+      method: 'DELETE',
+      headers: { authorization: 'Bearer tok' },
+    });
+    expect(ended.status).toBe(204);
+    expect(ended.headers.getSetCookie()).toEqual([]);
+    expect(calls.at(-1)?.input).toEqual({ auth: { token: 'tok' }, id: 'k'.repeat(22) });
+    // An id no session can have is sent empty: the TCP server answers 404 as for any other.
+    await request(`/api/v1/me/sessions/${'x'.repeat(100)}`, {
+      method: 'DELETE',
+      headers: { cookie },
+    });
+    expect(calls.at(-1)?.input).toMatchObject({ id: '' });
+    current = true;
+    const own = await request(`/api/v1/me/sessions/${'h'.repeat(22)}`, {
+      method: 'DELETE',
+      headers: { cookie },
+    });
+    expect(own.headers.getSetCookie().some((c) => c.startsWith('session=;'))).toBe(true);
+  });
+
+  it('should sum up the errors of a profile form at the top, linked, focused, and say so in the title', async () => {
+    const { request } = setup((name) => {
+      if (name === 'changePassword')
+        throw new RpcError(Status.INVALID_ARGUMENT, 'password must be hard to guess', {
+          field: 'new_password',
+        });
+    });
+    const res = await request('/profile/password', {
+      method: 'POST',
+      headers: { cookie },
+      body: form({ csrf: 'c', current_password: 'a', new_password: 'b', new_password2: 'b' }),
+    });
+    const html = await (
+      await request('/profile', { headers: { cookie: `${cookie}; ${flashOf(res)}` } })
+    ).text();
+    expect(html).toContain('<title>Error: Your profile · usermgr</title>');
+    expect(html).toMatch(
+      /<div class="error-summary" id="error-summary" role="alert"[^>]*autofocus/,
+    );
+    expect(html).toContain('<a href="#new_password">Password must be hard to guess</a>');
+    expect(html).toMatch(
+      /id="new_password"[^>]*aria-describedby="new_password-rule new_password-error"/,
+    );
+    // The summary takes the focus, no field does.
+    expect(html.match(/autofocus/g)).toHaveLength(1);
   });
 });

@@ -5,6 +5,12 @@
  * are read (client-request.ts). The device cookie outlives the session: it
  * tells the TCP server that this browser has logged in as that user before
  * (core/device-cookies.ts), and logging out leaves it in place.
+ *
+ * The session cookie of a "keep me logged in" session has a Max-Age (the
+ * token's remaining life); any other has none, so the browser drops it when
+ * its session ends, and the token's own short lifetime bounds browsers that
+ * restore their sessions. A renewed token (GetProfile) replaces the cookie
+ * the same way: sliding expiry.
  */
 import type { Context } from 'hono';
 
@@ -13,14 +19,18 @@ export const SESSION_COOKIE = 'session';
 /** Read by ClientRequest.deviceCookie. */
 export const DEVICE_COOKIE = 'device';
 
+/** A session as the TCP server hands it out (login, password change, renewal). */
+export interface SessionForCookie {
+  token: string;
+  expiresAtMs: bigint;
+  /** "Keep me logged in": the cookie outlives the browser session. */
+  persistent: boolean;
+}
+
 /** Sets the session cookie. Tokens are base64url and '.', so the value needs no encoding. */
-export function setSessionCookie(
-  c: Context,
-  token: string,
-  expiresAtMs: number,
-  https: boolean,
-): void {
-  c.header('Set-Cookie', cookie(SESSION_COOKIE, token, maxAgeS(expiresAtMs), https), {
+export function setSessionCookie(c: Context, session: SessionForCookie, https: boolean): void {
+  const maxAge = session.persistent ? maxAgeS(Number(session.expiresAtMs)) : null;
+  c.header('Set-Cookie', cookie(SESSION_COOKIE, session.token, maxAge, https), {
     append: true,
   });
 }
@@ -28,15 +38,10 @@ export function setSessionCookie(
 /** Both cookies of a successful login (the device cookie when the TCP server issued one). */
 export function setLoginCookies(
   c: Context,
-  login: {
-    token: string;
-    expiresAtMs: bigint;
-    deviceCookie: string;
-    deviceCookieExpiresAtMs: bigint;
-  },
+  login: SessionForCookie & { deviceCookie: string; deviceCookieExpiresAtMs: bigint },
   https: boolean,
 ): void {
-  setSessionCookie(c, login.token, Number(login.expiresAtMs), https);
+  setSessionCookie(c, login, https);
   if (!login.deviceCookie) return; // none issued (or an older TCP server)
   const maxAge = maxAgeS(Number(login.deviceCookieExpiresAtMs));
   c.header('Set-Cookie', cookie(DEVICE_COOKIE, login.deviceCookie, maxAge, https), {
@@ -52,8 +57,10 @@ function maxAgeS(expiresAtMs: number): number {
   return Math.max(0, Math.floor((expiresAtMs - Date.now()) / 1000));
 }
 
-function cookie(name: string, value: string, maxAge: number, https: boolean): string {
-  const attributes = `Max-Age=${maxAge}; Path=/; HttpOnly; SameSite=Lax`;
+/** A cookie for `maxAge` seconds, or with null for the browser session. */
+function cookie(name: string, value: string, maxAge: number | null, https: boolean): string {
+  const lifetime = maxAge === null ? '' : `Max-Age=${maxAge}; `;
+  const attributes = `${lifetime}Path=/; HttpOnly; SameSite=Lax`;
   return https
     ? `__Host-${name}=${value}; ${attributes}; Secure`
     : `${name}=${value}; ${attributes}`;

@@ -1,4 +1,4 @@
-import type { User } from '../gen/usermgr/v1/rpc_pb.ts';
+import type { LiveSession, User } from '../gen/usermgr/v1/rpc_pb.ts';
 
 /** A user as the JSON API shows it. Ids are strings: they exceed 2^53. */
 export interface UserJson {
@@ -37,5 +37,36 @@ export function adminUserJson(user: User | undefined): AdminUserJson {
     ...json,
     created_at: new Date(Number(createdAtMs)).toISOString(),
     updated_at: new Date(Number(updatedAtMs)).toISOString(),
+  };
+}
+
+/** A live session as the JSON API shows it ("Where you're logged in"). */
+export interface SessionJson {
+  /** A handle for DELETE /api/v1/me/sessions/{id}: not the token, and not usable as one. */
+  id: string;
+  /** From the User-Agent at login; null when not recognised. */
+  browser: string | null;
+  system: string | null;
+  /** The client address at login; null when unknown. */
+  address: string | null;
+  /** RFC 3339, UTC, millisecond precision. */
+  created_at: string;
+  expires_at: string;
+  /** The session of this request. */
+  current: boolean;
+  /** Made with "keep me logged in". */
+  remember: boolean;
+}
+
+export function sessionJson(session: LiveSession): SessionJson {
+  return {
+    id: session.id,
+    browser: session.browser || null,
+    system: session.system || null,
+    address: session.address || null,
+    created_at: new Date(Number(session.createdAtMs)).toISOString(),
+    expires_at: new Date(Number(session.expiresAtMs)).toISOString(),
+    current: session.current,
+    remember: session.persistent,
   };
 }

@@ -44,6 +44,20 @@ export interface RevokedSession {
   expiresAtMs: number;
 }
 
+/** A session in its user's list of sessions ("Where you're logged in"). */
+export interface ListedSession {
+  sessionId: string;
+  userId: string;
+  createdAtMs: number;
+  /** Of the session's latest token: renewals raise it. */
+  expiresAtMs: number;
+  persistent: boolean;
+  /** The client address at login: printable ASCII, at most 64 characters. */
+  address: string;
+  /** The User-Agent at login: printable ASCII, at most 256 characters. */
+  userAgent: string;
+}
+
 export interface UserStore {
   findByUsername(username: string): Promise<UserRow | null>;
   findById(id: string): Promise<UserRow | null>;
@@ -83,6 +97,23 @@ export interface UserStore {
   listRevokedSessions(nowMs: number): Promise<RevokedSession[]>;
   /** Forgets revoked sessions that have expired; returns how many. */
   purgeExpiredRevocations(nowMs: number): Promise<number>;
+
+  /**
+   * Adds sessions to their users' lists; a session already listed (same
+   * user, start and id) keeps its entry and takes the later of the two
+   * expiries (a renewal).
+   */
+  saveSessions(sessions: readonly ListedSession[]): Promise<void>;
+  /** The user's listed sessions unexpired at `nowMs`, newest first, at most `limit` (1..500). */
+  listSessions(userId: string, nowMs: number, limit: number): Promise<ListedSession[]>;
+  /** Takes sessions of the user off the list. */
+  deleteSessions(userId: string, sessionIds: readonly string[]): Promise<void>;
+  /** Takes off the user's list every session begun at or before `createdUpToMs`. */
+  deleteUserSessions(userId: string, createdUpToMs: number): Promise<void>;
+  /** Keeps the user's `keep` newest sessions listed (and any begun in the same millisecond as the last); drops the rest. */
+  trimSessions(userId: string, keep: number): Promise<void>;
+  /** Forgets listed sessions that have expired; returns how many. */
+  purgeExpiredSessions(nowMs: number): Promise<number>;
 
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;

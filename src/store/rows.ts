@@ -1,4 +1,4 @@
-import type { RevokedSession, UserRow } from './port.ts';
+import type { ListedSession, RevokedSession, UserRow } from './port.ts';
 
 /** The columns of a users row, in the order both adapters select them. */
 export const USER_COLUMNS =
@@ -36,4 +36,30 @@ export function toUserRow(row: StoredUser): UserRow {
 
 export function toRevokedSession(row: StoredRevoked): RevokedSession {
   return { sessionId: row.session_id, expiresAtMs: Number(row.expires_at) };
+}
+
+/** The columns of a user_sessions row, in the order both adapters select and insert them. */
+export const SESSION_COLUMNS =
+  'session_id, user_id, created_at, expires_at, persistent, address, user_agent';
+
+export interface StoredSession {
+  session_id: string;
+  user_id: string | bigint;
+  created_at: string | bigint;
+  expires_at: string | bigint;
+  persistent: number | bigint;
+  address: string;
+  user_agent: string;
+}
+
+export function toListedSession(row: StoredSession): ListedSession {
+  return {
+    sessionId: row.session_id,
+    userId: row.user_id.toString(),
+    createdAtMs: Number(row.created_at),
+    expiresAtMs: Number(row.expires_at),
+    persistent: Number(row.persistent) !== 0,
+    address: row.address,
+    userAgent: row.user_agent,
+  };
 }

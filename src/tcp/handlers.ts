@@ -4,11 +4,12 @@
  * No decisions are made here.
  */
 import type { Accounts } from '../core/accounts.ts';
+import type { Pictures } from '../core/pictures.ts';
 import { ACCOUNT_RULES } from '../wire/account-rules.ts';
 import { accountCaller, sessionAuth, toUser } from './convert.ts';
 import type { Handlers } from './dispatch.ts';
 
-export function accountHandlers(accounts: Accounts): Handlers {
+export function accountHandlers(accounts: Accounts, pictures: Pick<Pictures, 'release'>): Handlers {
   return {
     register: async (req, ctx) => ({
       user: toUser(await accounts.register(req, ctx.deadline, ctx.clientIp)),
@@ -20,11 +21,27 @@ export function accountHandlers(accounts: Accounts): Handlers {
         expiresAtMs: BigInt(session.claims.expiresAtMs),
         deviceCookie: session.device.cookie,
         deviceCookieExpiresAtMs: BigInt(session.device.expiresAtMs),
+        persistent: session.claims.persistent,
       };
     },
     getProfile: async (req, ctx) => {
-      const { user, csrfToken } = await accounts.profile(sessionAuth(req), ctx.deadline);
-      return { user: toUser(user), csrfToken };
+      const { user, csrfToken, renewed } = await accounts.profile(
+        sessionAuth(req),
+        ctx.deadline,
+        req.renew,
+      );
+      return {
+        user: toUser(user),
+        csrfToken,
+        renewed:
+          renewed === null
+            ? undefined
+            : {
+                token: renewed.token,
+                expiresAtMs: BigInt(renewed.claims.expiresAtMs),
+                persistent: renewed.claims.persistent,
+              },
+      };
     },
     updateNickname: async (req, ctx) => ({
       user: toUser(await accounts.updateNickname(sessionAuth(req), req.nickname, ctx.deadline)),
@@ -40,19 +57,29 @@ export function accountHandlers(accounts: Accounts): Handlers {
     changePassword: async (req, ctx) => {
       const session = await accounts.changePassword(
         sessionAuth(req),
-        { currentPassword: req.currentPassword, newPassword: req.newPassword },
+        {
+          currentPassword: req.currentPassword,
+          newPassword: req.newPassword,
+          userAgent: req.userAgent,
+        },
         ctx.deadline,
         accountCaller(ctx),
       );
-      return { token: session.token, expiresAtMs: BigInt(session.claims.expiresAtMs) };
+      return {
+        token: session.token,
+        expiresAtMs: BigInt(session.claims.expiresAtMs),
+        persistent: session.claims.persistent,
+      };
     },
     deleteAccount: async (req, ctx) => {
-      await accounts.deleteAccount(
+      const deleted = await accounts.deleteAccount(
         sessionAuth(req),
         req.password,
         ctx.deadline,
         accountCaller(ctx),
       );
+      // Its files go unless another user has the same picture (in the background).
+      if (deleted.picture !== '') pictures.release(deleted.picture);
       return {};
     },
     getAccountRules: () => ACCOUNT_RULES,

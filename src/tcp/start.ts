@@ -9,10 +9,12 @@ import { CachedUsers } from '../core/cached-users.ts';
 import { CredentialMemo } from '../core/credential-memo.ts';
 import { DeviceCookies } from '../core/device-cookies.ts';
 import { IdGenerator } from '../core/ids.ts';
+import { OwnSessions } from '../core/own-sessions.ts';
 import { Passwords } from '../core/passwords.ts';
 import { Pictures } from '../core/pictures.ts';
 import { RATE_LIMIT_SCRIPTS, RateLimits } from '../core/rate-limits.ts';
 import { REVOCATION_SCRIPTS, Revocations, SHARDS } from '../core/revocations.ts';
+import { SESSION_LIST_SCRIPTS, SessionList } from '../core/session-list.ts';
 import { SessionTokens } from '../core/session-tokens.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
@@ -29,6 +31,7 @@ import { startOpsServer } from './ops-server.ts';
 import { pictureHandlers } from './picture-handlers.ts';
 import { sessionSecrets } from './secrets.ts';
 import { startTcpServer, type TcpServer } from './server.ts';
+import { sessionHandlers } from './session-handlers.ts';
 
 export interface TcpApp {
   server: TcpServer;
@@ -41,6 +44,8 @@ export interface TcpApp {
   memo: CredentialMemo;
   limits: RateLimits;
   users: CachedUsers;
+  /** Each user's list of live sessions. */
+  sessions: SessionList;
   /** The port of /metrics, /healthz and /readyz. */
   opsPort: number;
   pictures: Pictures;
@@ -53,7 +58,7 @@ export interface TcpApp {
 /** An image process resident above this after a job is replaced (see docs/DESIGN.md, Data). */
 const IMAGE_PROCESS_RECYCLE_BYTES = 96 * 1024 * 1024;
 
-/** How often expired revocations are forgotten. */
+/** How often expired revocations and listed sessions are forgotten. */
 const PURGE_INTERVAL_MS = 10 * 60_000;
 
 /** Wires the services to their adapters and starts listening. Used by main.ts and the tests. */
@@ -86,7 +91,10 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   const cache = useCache
     ? metrics.timedCache(
         createRedisCache(
-          { ...config.redis, scripts: [...RATE_LIMIT_SCRIPTS, ...REVOCATION_SCRIPTS] },
+          {
+            ...config.redis,
+            scripts: [...RATE_LIMIT_SCRIPTS, ...REVOCATION_SCRIPTS, ...SESSION_LIST_SCRIPTS],
+          },
           log,
         ),
       )
@@ -111,30 +119,33 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   const ids = new IdGenerator(config.workerId);
   const limits = new RateLimits(cache, config.rateLimits, log);
   const secrets = sessionSecrets(config.sessions.secrets, config.dataDir, log);
-  // A deleted user's picture goes too, unless another user has the same one.
-  // Called only after start-up, once `pictures` (which needs `accounts`) exists.
-  const releasePicture = (user: UserRow) => {
-    if (user.picture !== '') pictures.release(user.picture);
-  };
+  const revocations = new Revocations(
+    store,
+    cache,
+    bypass,
+    log,
+    config.redis.clusterNodes.length > 0 ? SHARDS : 1,
+  );
+  const tokens = new SessionTokens(
+    secrets,
+    config.sessions.ttlS * 1000,
+    config.sessions.rememberTtlS * 1000,
+  );
+  const sessions = new SessionList(store, cache, log);
   const accounts = new Accounts({
     store,
     users,
-    revocations: new Revocations(
-      store,
-      cache,
-      bypass,
-      log,
-      config.redis.clusterNodes.length > 0 ? SHARDS : 1,
-    ),
+    revocations,
     passwords,
     memo,
-    tokens: new SessionTokens(secrets, config.sessions.ttlS * 1000),
+    tokens,
     devices: new DeviceCookies(secrets, config.sessions.deviceTtlS * 1000),
     ids,
     limits,
+    sessions,
     log,
-    onUserDeleted: releasePicture,
   });
+  const ownSessions = new OwnSessions({ accounts, sessions, revocations, tokens, limits });
   const files = openPictureStore(config.pictures.s3, config.dataDir);
   const images = new ImageWorkers(
     {
@@ -164,7 +175,11 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     passwords,
     ids,
     log,
-    onUserDeleted: releasePicture,
+    // A deleted user's picture goes too, unless another user has the same one; its list of sessions goes.
+    onUserDeleted: async (user: UserRow) => {
+      if (user.picture !== '') pictures.release(user.picture);
+      await sessions.forget(user.id, Number.MAX_SAFE_INTEGER);
+    },
   });
 
   const server = startTcpServer(
@@ -172,7 +187,8 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     createDispatch(
       {
         ping: () => ({ serverId }),
-        ...accountHandlers(accounts),
+        ...accountHandlers(accounts, pictures),
+        ...sessionHandlers(ownSessions),
         ...pictureHandlers(pictures),
         ...adminHandlers(admin),
       },
@@ -191,6 +207,9 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     store
       .purgeExpiredRevocations(Date.now())
       .catch((err) => log.warn({ err }, 'purging expired revocations failed'));
+    store
+      .purgeExpiredSessions(Date.now())
+      .catch((err) => log.warn({ err }, 'purging expired listed sessions failed'));
   }, PURGE_INTERVAL_MS);
   purge.unref();
   log.info(
@@ -220,6 +239,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     memo,
     limits,
     users,
+    sessions,
     pictures,
     images,
     opsPort: ops.port ?? 0,
@@ -228,6 +248,8 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
       draining = true;
       clearInterval(purge);
       await server.stop(config.shutdownTimeoutMs);
+      // The last batch of listed sessions, while the store is still open.
+      await sessions.close();
       passwords.close();
       pictures.close();
       await pictures.settled();

@@ -41,6 +41,7 @@ export const MESSAGES = {
 export const FIELD_MESSAGES = {
   required: (field: string) => `${field} is required`,
   notString: (field: string) => `${field} must be a string`,
+  notBoolean: (field: string) => `${field} must be true or false`,
   tooLong: (field: string) => `${field} is too long`,
   notUnicode: (field: string) => `${field} must be valid Unicode text`,
   notText: (field: string) => `${field} must be text, not a file`,

@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import { randomBytes } from 'node:crypto';
-import type { UserRow, UserStore } from '../../src/store/port.ts';
+import type { ListedSession, UserRow, UserStore } from '../../src/store/port.ts';
 
 export interface ContractSubject {
   /** A store on a freshly created and migrated database. */
@@ -379,6 +379,88 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       expect(await store.purgeExpiredRevocations(NOW)).toBe(3);
       expect(await store.purgeExpiredRevocations(NOW)).toBe(0);
       expect(await store.isSessionRevoked(live, NOW)).toBe(true);
+    });
+  });
+
+  describe(`${engine} store: listed sessions`, () => {
+    const listed = (userId: string, overrides: Partial<ListedSession> = {}): ListedSession => ({
+      sessionId: sessionId(),
+      userId,
+      createdAtMs: NOW,
+      expiresAtMs: NOW + 60_000,
+      persistent: false,
+      address: '2001:db8::1',
+      userAgent: 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
+      ...overrides,
+    });
+
+    it("should list a user's unexpired sessions newest first, across batches of any size", async () => {
+      const userId = randomId();
+      // 64 + 16 + 4 + 1 + 1: every size of statement the MySQL adapter cuts a batch into.
+      const batch = Array.from({ length: 86 }, (_, i) =>
+        listed(userId, { createdAtMs: NOW - 86 + i, persistent: i % 2 === 0 }),
+      );
+      const other = listed(randomId());
+      const expired = listed(userId, { expiresAtMs: NOW - 1 });
+      await store.saveSessions([...batch, other, expired]);
+      const shown = await store.listSessions(userId, NOW, 500);
+      expect(shown).toEqual([...batch].reverse());
+      expect(await store.listSessions(userId, NOW, 3)).toEqual(batch.slice(-3).reverse());
+      expect(await store.listSessions(other.userId, NOW, 10)).toEqual([other]);
+      expect(await store.listSessions('not an id', NOW, 10)).toEqual([]);
+      await store.saveSessions([]);
+    });
+
+    it('should keep the later expiry when a session is saved again (a renewal)', async () => {
+      const session = listed(randomId());
+      await store.saveSessions([session]);
+      await store.saveSessions([{ ...session, expiresAtMs: NOW + 120_000 }]);
+      await store.saveSessions([{ ...session, expiresAtMs: NOW + 30_000 }]);
+      expect(await store.listSessions(session.userId, NOW, 10)).toEqual([
+        { ...session, expiresAtMs: NOW + 120_000 },
+      ]);
+    });
+
+    it("should delete sessions by id, and a user's sessions begun up to an instant", async () => {
+      const userId = randomId();
+      const [a, b, c, d] = [1, 2, 3, 4].map((i) => listed(userId, { createdAtMs: NOW - 10 + i }));
+      await store.saveSessions([a, b, c, d] as ListedSession[]);
+      await store.deleteSessions(userId, [
+        (a as ListedSession).sessionId,
+        sessionId(),
+        'セッション',
+      ]);
+      // Only the user's own.
+      await store.deleteSessions(randomId(), [(b as ListedSession).sessionId]);
+      await store.deleteUserSessions(userId, (c as ListedSession).createdAtMs);
+      expect(await store.listSessions(userId, NOW, 10)).toEqual([d as ListedSession]);
+      await store.deleteSessions('not an id', [(d as ListedSession).sessionId]);
+      expect(await store.listSessions(userId, NOW, 10)).toEqual([d as ListedSession]);
+    });
+
+    it("should trim a user's list to the newest sessions, leaving other users alone", async () => {
+      const userId = randomId();
+      const sessions = Array.from({ length: 8 }, (_, i) =>
+        listed(userId, { createdAtMs: NOW + i }),
+      );
+      const other = listed(randomId(), { createdAtMs: NOW - 1000 });
+      await store.saveSessions([...sessions, other]);
+      await store.trimSessions(userId, 10);
+      expect(await store.listSessions(userId, NOW, 20)).toHaveLength(8);
+      await store.trimSessions(userId, 3);
+      expect(await store.listSessions(userId, NOW, 20)).toEqual(sessions.slice(-3).reverse());
+      expect(await store.listSessions(other.userId, NOW, 20)).toEqual([other]);
+    });
+
+    it('should purge expired sessions and count them', async () => {
+      await store.purgeExpiredSessions(NOW);
+      const userId = randomId();
+      const live = listed(userId, { expiresAtMs: NOW + 1 });
+      const dead = [0, 1, 2].map((i) => listed(userId, { expiresAtMs: NOW - i }));
+      await store.saveSessions([live, ...dead]);
+      expect(await store.purgeExpiredSessions(NOW)).toBe(3);
+      expect(await store.purgeExpiredSessions(NOW)).toBe(0);
+      expect(await store.listSessions(userId, NOW, 10)).toEqual([live]);
     });
   });
 

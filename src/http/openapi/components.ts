@@ -156,6 +156,58 @@ const schemas: Record<string, Schema> = {
     required: ['status'],
     additionalProperties: false,
   },
+  Session: {
+    type: 'object',
+    description: 'A live session of the user, as listed under "Where you\'re logged in".',
+    properties: {
+      id: {
+        type: 'string',
+        pattern: '^[A-Za-z0-9_-]{22}$',
+        description:
+          'Names the session for DELETE /api/v1/me/sessions/{id}. Derived from the session ' +
+          'with a key of the server: neither the token nor anything that can stand for it.',
+      },
+      browser: {
+        type: ['string', 'null'],
+        description: 'From the User-Agent at login ("Firefox 128"); null when not recognised.',
+      },
+      system: {
+        type: ['string', 'null'],
+        description: 'From the User-Agent at login ("Windows"); null when not recognised.',
+      },
+      address: {
+        type: ['string', 'null'],
+        description: 'The client address at login; null when unknown.',
+      },
+      created_at: timestamp('When the session began (its login)'),
+      expires_at: timestamp('When it ends unless used (renewals move it on)'),
+      current: { type: 'boolean', description: 'The session of this request.' },
+      remember: { type: 'boolean', description: 'Made with "keep me logged in".' },
+    },
+    required: [
+      'id',
+      'browser',
+      'system',
+      'address',
+      'created_at',
+      'expires_at',
+      'current',
+      'remember',
+    ],
+    additionalProperties: false,
+  },
+  Sessions: {
+    type: 'object',
+    properties: {
+      sessions: {
+        type: 'array',
+        items: ref('Session'),
+        description: 'Newest first; at most 50 (older ones stay valid until they end).',
+      },
+    },
+    required: ['sessions'],
+    additionalProperties: false,
+  },
   Token: {
     type: 'object',
     properties: { token: string('The session token, for `Authorization: Bearer`.') },
@@ -169,6 +221,16 @@ const schemas: Record<string, Schema> = {
       password: string(
         'The password. Absent is the empty password: refused (401) like any wrong one.',
       ),
+      remember: {
+        type: ['boolean', 'null'],
+        description:
+          '"Keep me logged in". Absent, null or false: the session lasts SESSION_TTL_S (a day ' +
+          'by default) and its cookie has no Max-Age (gone when the browser session ends). ' +
+          'True: the session lasts SESSION_REMEMBER_TTL_S (30 days by default) and so does ' +
+          'the cookie. A cookie is renewed for a whole lifetime as it is used (see GET ' +
+          '/api/v1/me); a bearer token is not.',
+        examples: [true],
+      },
     },
     required: ['username'],
   },
@@ -266,7 +328,13 @@ const responses: Record<string, ResponseObject> = {
   PictureTooLarge: error('The upload is over HTTP_MAX_UPLOAD_BYTES (counted while it is read).'),
   NotAPicture: error('The upload is not a JPEG, PNG, WebP or GIF image.'),
   NoSuchPicture: error('No picture has this name.'),
+  NoSuchSession: error('None of the live sessions of the user has this id.'),
   TooManyRequests: error('Too many password hashes at once; try again later.', retryAfter),
+  TooManySessionCalls: error(
+    'Too many listings or endings of sessions by this user (a burst of 30, then 30 a ' +
+      'minute); try again later.',
+    retryAfter,
+  ),
   Unavailable: error('The service is overloaded or a dependency is down.', retryAfter),
   DeadlineExceeded: error('The answer did not come in time.'),
   Internal: error('A bug; the details are in the server log.'),
@@ -282,6 +350,13 @@ export const components = {
       required: true,
       description: 'The user id (a decimal). Anything that is not one is answered 404.',
       schema: { type: 'string', pattern: '^[0-9]{1,20}$' },
+    },
+    SessionId: {
+      name: 'id',
+      in: 'path',
+      required: true,
+      description: 'The `id` of a session from GET /api/v1/me/sessions.',
+      schema: { type: 'string' },
     },
   },
   securitySchemes: {

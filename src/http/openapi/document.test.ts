@@ -59,6 +59,7 @@ const UNDESCRIBED: Record<string, string> = {
   'POST /profile/picture/remove': page,
   'POST /profile/password': page,
   'POST /profile/logout-all': page,
+  'POST /profile/sessions/end': page,
   'POST /profile/delete': page,
   'POST /logout': page,
   'GET /assets/{file}': "the pages' stylesheet and script, under content-hashed names",

@@ -88,7 +88,9 @@ export const openApiDocument: OpenAPIObject = {
         operationId: 'authenticate',
         summary: 'Log in',
         description:
-          'Answers the session token and sets it as an HttpOnly, SameSite=Lax cookie. An ' +
+          'Answers the session token and sets it as an HttpOnly, SameSite=Lax cookie: for the ' +
+          'browser session, or with `"remember": true` ("keep me logged in") for ' +
+          'SESSION_REMEMBER_TTL_S, renewed as it is used. An ' +
           'unknown username and a wrong password get the same answer, after the same work. ' +
           'Also sets a device cookie (`device`, `__Host-device` over HTTPS): sent back on later ' +
           'logins, it lets this client past the per-account lock-out that others can trip, ' +
@@ -119,6 +121,10 @@ export const openApiDocument: OpenAPIObject = {
       get: {
         operationId: 'getMe',
         summary: 'The logged-in user',
+        description:
+          'With the session cookie, also renews it once a quarter of its lifetime has passed ' +
+          '(a new cookie, same session, expiring a whole lifetime later: sliding expiry). A ' +
+          'bearer token is never renewed.',
         tags: ['accounts'],
         security: session,
         responses: {
@@ -232,6 +238,43 @@ export const openApiDocument: OpenAPIObject = {
           '401': failure('Unauthenticated'),
           '403': failure('CrossSite'),
           '429': failure('TooManyRequests'),
+          ...rpcFailures,
+        },
+      },
+    },
+    '/api/v1/me/sessions': {
+      get: {
+        operationId: 'listMySessions',
+        summary: 'Where the logged-in user is logged in',
+        description:
+          "The user's live sessions, newest first, with the browser and system read from " +
+          'the User-Agent of each login, its address and start; `current` marks this one.',
+        tags: ['accounts'],
+        security: session,
+        responses: {
+          '200': answer('The live sessions.', 'Sessions'),
+          '401': failure('Unauthenticated'),
+          '429': failure('TooManySessionCalls'),
+          ...rpcFailures,
+        },
+      },
+    },
+    '/api/v1/me/sessions/{id}': {
+      delete: {
+        operationId: 'endMySession',
+        summary: 'Log one of the sessions out',
+        description:
+          'The session is refused at once, by every server. Ending this very session clears ' +
+          "the cookie, as logging out does. Writes an audit line to the TCP server's log.",
+        tags: ['accounts'],
+        security: session,
+        parameters: [{ $ref: '#/components/parameters/SessionId' }],
+        responses: {
+          '204': { description: 'Logged out.' },
+          '401': failure('Unauthenticated'),
+          '403': failure('CrossSite'),
+          '404': failure('NoSuchSession'),
+          '429': failure('TooManySessionCalls'),
           ...rpcFailures,
         },
       },

@@ -1,7 +1,7 @@
 /** Sign-up and login through the API: the calls that need no session. */
 import type { BodyRoute } from '../app-deps.ts';
 import { factory } from '../env.ts';
-import { readJsonObject, stringField } from '../json.ts';
+import { booleanField, readJsonObject, stringField } from '../json.ts';
 import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS } from '../limits.ts';
 import { setLoginCookies } from '../session-cookie.ts';
 import { userJson } from '../user-json.ts';
@@ -29,6 +29,9 @@ export function authRoutes({ rpc, maxJsonBytes }: BodyRoute) {
         currentToken: client.sessionToken,
         // Kept like a browser keeps it: a device that logged in before is judged by its own failures.
         deviceCookie: client.deviceCookie,
+        // "Keep me logged in": the longer lifetime, and a cookie with a Max-Age.
+        remember: booleanField(body, 'remember'),
+        userAgent: client.userAgent,
       };
       const session = await rpc.call('login', input, client.callOptions());
       setLoginCookies(c, session, client.https);

@@ -1,9 +1,9 @@
 import type { BodyRoute } from '../app-deps.ts';
 import { factory } from '../env.ts';
 import { readJsonObject, stringField } from '../json.ts';
-import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS } from '../limits.ts';
+import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS, MAX_SESSION_ID_CHARS } from '../limits.ts';
 import { clearSessionCookie, setSessionCookie } from '../session-cookie.ts';
-import { userJson } from '../user-json.ts';
+import { sessionJson, userJson } from '../user-json.ts';
 
 /**
  * The logged-in user's own account. The token comes from the cookie or
@@ -15,11 +15,14 @@ export function meRoutes({ rpc, maxJsonBytes }: BodyRoute) {
     .createApp()
     .get('/api/v1/me', async (c) => {
       const client = c.get('client');
-      const { user } = await rpc.call(
+      // A cookie is renewed as it is used (sliding expiry); a bearer token is what it is.
+      const renew = client.sessionByCookie;
+      const { user, renewed } = await rpc.call(
         'getProfile',
-        { auth: { token: client.sessionToken } },
+        { auth: { token: client.sessionToken }, renew },
         client.callOptions(false),
       );
+      if (renew && renewed !== undefined) setSessionCookie(c, renewed, client.https);
       return c.json({ user: userJson(user) });
     })
     .patch('/api/v1/me', async (c) => {
@@ -54,14 +57,33 @@ export function meRoutes({ rpc, maxJsonBytes }: BodyRoute) {
       const client = c.get('client');
       const session = await rpc.call(
         'changePassword',
-        { auth: { token: client.sessionToken }, ...input },
+        { auth: { token: client.sessionToken }, ...input, userAgent: client.userAgent },
         client.callOptions(),
       );
       // The old cookie's session has just ended: a cookie client gets the new one.
-      if (client.sessionByCookie) {
-        setSessionCookie(c, session.token, Number(session.expiresAtMs), client.https);
-      }
+      if (client.sessionByCookie) setSessionCookie(c, session, client.https);
       return c.json({ token: session.token });
+    })
+    .get('/api/v1/me/sessions', async (c) => {
+      const client = c.get('client');
+      const { sessions } = await rpc.call(
+        'listSessions',
+        { auth: { token: client.sessionToken } },
+        client.callOptions(false),
+      );
+      return c.json({ sessions: sessions.map(sessionJson) });
+    })
+    .delete('/api/v1/me/sessions/:id', async (c) => {
+      const client = c.get('client');
+      const id = c.req.param('id');
+      const { current } = await rpc.call(
+        'endSession',
+        // An id that long is none of the user's: sent empty, it is answered 404 like any other.
+        { auth: { token: client.sessionToken }, id: id.length > MAX_SESSION_ID_CHARS ? '' : id },
+        client.callOptions(),
+      );
+      if (current) clearSessionCookie(c, client.https);
+      return c.body(null, 204);
     })
     .post('/api/v1/logout', async (c) => {
       const client = c.get('client');

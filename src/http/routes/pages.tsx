@@ -38,6 +38,8 @@ export function pageRoutes({ rpc, maxJsonBytes, log }: PageRouteOptions) {
       const form = await readForm(c);
       const username = formText(form, 'username', MAX_USERNAME_CHARS);
       const password = formText(form, 'password', MAX_PASSWORD_CHARS);
+      // A ticked checkbox sends its value; an unticked one sends nothing.
+      const remember = formText(form, 'remember', MAX_CSRF_CHARS) === 'yes';
       const client = c.get('client');
       try {
         const session = await rpc.call(
@@ -47,16 +49,19 @@ export function pageRoutes({ rpc, maxJsonBytes, log }: PageRouteOptions) {
             password,
             currentToken: client.sessionToken,
             deviceCookie: client.deviceCookie,
+            remember,
+            userAgent: client.userAgent,
           },
           client.callOptions(),
         );
         setLoginCookies(c, session, client.https);
         return c.redirect('/profile', 303);
       } catch (err) {
+        const values = { username, remember: remember ? 'yes' : '' };
         const flash =
           err instanceof RpcError && err.code === Status.UNAUTHENTICATED
-            ? { error: err.message, values: { username } }
-            : formFlash(err, { username });
+            ? { error: err.message, values }
+            : formFlash(err, values);
         if (flash === null) throw err;
         return back(c, '/login', flash);
       }
@@ -86,7 +91,11 @@ export function pageRoutes({ rpc, maxJsonBytes, log }: PageRouteOptions) {
         return back(c, '/register', flash);
       }
       try {
-        const session = await rpc.call('login', { username, password }, client.callOptions());
+        const session = await rpc.call(
+          'login',
+          { username, password, userAgent: client.userAgent },
+          client.callOptions(),
+        );
         setLoginCookies(c, session, client.https);
         return back(c, '/profile', { notice: 'welcome! Your account is ready.' });
       } catch {

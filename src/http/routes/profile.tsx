@@ -20,7 +20,12 @@ import {
   takeFlash,
 } from '../flash.ts';
 import { type FormBody, formFile, formText, readForm } from '../form.ts';
-import { MAX_CSRF_CHARS, MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS } from '../limits.ts';
+import {
+  MAX_CSRF_CHARS,
+  MAX_NICKNAME_CHARS,
+  MAX_PASSWORD_CHARS,
+  MAX_SESSION_ID_CHARS,
+} from '../limits.ts';
 import { clearSessionCookie, setSessionCookie } from '../session-cookie.ts';
 import { formatBytes, MULTIPART_OVERHEAD_BYTES } from '../upload.ts';
 import { ProfilePage } from '../views/profile.tsx';
@@ -76,17 +81,25 @@ export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: Profil
       if (token === '') return c.redirect('/login', 303);
       let profile: CallResult<'getProfile'>;
       let rules: CallResult<'getAccountRules'>;
+      let sessions: CallResult<'listSessions'> | null;
       try {
-        [profile, rules] = await Promise.all([
-          rpc.call('getProfile', { auth: { token } }, client.callOptions()),
+        [profile, rules, sessions] = await Promise.all([
+          // The cookie is renewed as it is used (sliding expiry).
+          rpc.call('getProfile', { auth: { token }, renew: true }, client.callOptions()),
           rpc.call('getAccountRules', {}, client.callOptions()),
+          // The rest of the page works without the list (throttled, store down); an
+          // ended session is told by getProfile.
+          rpc
+            .call('listSessions', { auth: { token } }, client.callOptions(false))
+            .catch(() => null),
         ]);
       } catch (err) {
         if (!(err instanceof RpcError && err.code === Status.UNAUTHENTICATED)) throw err;
         return loggedOut(c);
       }
-      const { user, csrfToken } = profile;
+      const { user, csrfToken, renewed } = profile;
       if (user === undefined) throw new Error('the TCP server answered without a user');
+      if (renewed !== undefined) setSessionCookie(c, renewed, client.https);
       return renderPage(
         c,
         <ProfilePage
@@ -95,6 +108,7 @@ export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: Profil
           rules={rules}
           flash={takeFlash(c)}
           maxUpload={formatBytes(maxUploadBytes)}
+          sessions={sessions?.sessions ?? null}
         />,
       );
     })
@@ -161,17 +175,39 @@ export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: Profil
       try {
         const session = await rpc.call(
           'changePassword',
-          { auth: auth(c, form), currentPassword, newPassword },
+          { auth: auth(c, form), currentPassword, newPassword, userAgent: client.userAgent },
           client.callOptions(),
         );
         // Every session ended with the change, this one too: the cookie gets the new one.
-        setSessionCookie(c, session.token, Number(session.expiresAtMs), client.https);
+        setSessionCookie(c, session, client.https);
       } catch (err) {
         return afterError(c, err, 'new_password');
       }
       return back(c, '/profile', {
         notice: 'your password is changed, and every other session is logged out',
       });
+    })
+    .post('/profile/sessions/end', limit, async (c) => {
+      const form = await readForm(c);
+      const id = formText(form, 'session', MAX_SESSION_ID_CHARS);
+      let current: boolean;
+      try {
+        ({ current } = await rpc.call(
+          'endSession',
+          { auth: auth(c, form), id },
+          c.get('client').callOptions(),
+        ));
+      } catch (err) {
+        // Ended meanwhile (another tab, another device): the list shows what is left.
+        if (err instanceof RpcError && err.code === Status.NOT_FOUND)
+          return back(c, '/profile', { notice: 'that session had already ended' });
+        return afterError(c, err, '');
+      }
+      if (current) {
+        clearSessionCookie(c, c.get('client').https);
+        return back(c, '/login', { notice: 'you are logged out' });
+      }
+      return back(c, '/profile', { notice: 'that session is logged out' });
     })
     .post('/profile/logout-all', limit, async (c) => {
       const form = await readForm(c);

@@ -3,6 +3,7 @@ import type { Flash } from '../flash.ts';
 import { Field } from './field.tsx';
 import { Layout } from './layout.tsx';
 import { hasErrors, Messages } from './messages.tsx';
+import { RememberField } from './remember-field.tsx';
 
 const FIELDS = [
   { name: 'username', label: 'Username' },
@@ -38,6 +39,7 @@ export function LoginPage({ flash }: { flash: Flash }) {
           required
           autofocus={!errors && Boolean(flash.values?.username)}
         />
+        <RememberField checked={flash.values?.remember === 'yes'} />
         <button type="submit">Log in</button>
       </form>
       <p class="after">

@@ -1,12 +1,14 @@
-import type { GetAccountRulesResponse, User } from '../../gen/usermgr/v1/rpc_pb.ts';
+import type { GetAccountRulesResponse, LiveSession, User } from '../../gen/usermgr/v1/rpc_pb.ts';
 import { assets } from '../assets.ts';
 import type { Flash } from '../flash.ts';
 import { pictureUrl } from '../user-json.ts';
 import { Avatar } from './avatar.tsx';
+import { CsrfField } from './csrf-field.tsx';
 import { Field } from './field.tsx';
 import { Layout } from './layout.tsx';
-import { Messages } from './messages.tsx';
+import { hasErrors, Messages } from './messages.tsx';
 import { sentence } from './render.ts';
+import { SessionsSection } from './sessions.tsx';
 
 export interface ProfilePageProps {
   user: User;
@@ -15,13 +17,24 @@ export interface ProfilePageProps {
   flash: Flash;
   /** e.g. "5 MiB" */
   maxUpload: string;
+  /** "Where you're logged in"; null when it could not be read. */
+  sessions: LiveSession[] | null;
 }
 
-function CsrfField({ token }: { token: string }) {
-  return <input type="hidden" name="csrf" value={token} />;
+/** The fields of the page's forms in page order, for the error summary's links. */
+function summaryFields(username: string) {
+  return [
+    { name: 'nickname', label: 'New nickname' },
+    { name: 'picture', label: 'Choose a picture' },
+    { name: 'current_password', label: 'Current password' },
+    { name: 'new_password', label: 'New password' },
+    { name: 'new_password2', label: 'New password again' },
+    { name: 'password', label: `Password of ${username}, to confirm` },
+  ];
 }
 
-export function ProfilePage({ user, csrfToken, rules, flash, maxUpload }: ProfilePageProps) {
+export function ProfilePage(props: ProfilePageProps) {
+  const { user, csrfToken, rules, flash, maxUpload } = props;
   const errors = flash.fields ?? {};
   const bar = (
     <form method="post" action="/logout" class="row">
@@ -35,9 +48,14 @@ export function ProfilePage({ user, csrfToken, rules, flash, maxUpload }: Profil
     </form>
   );
   return (
-    <Layout title="Your profile" bar={bar} scripts={[assets.profileScript.path]}>
+    <Layout
+      title="Your profile"
+      error={hasErrors(flash)}
+      bar={bar}
+      scripts={[assets.profileScript.path]}
+    >
       <h1>Your profile</h1>
-      <Messages flash={flash} />
+      <Messages flash={flash} fields={summaryFields(user.username)} />
       <div class="identity">
         <Avatar
           id="current-picture"
@@ -68,7 +86,6 @@ export function ProfilePage({ user, csrfToken, rules, flash, maxUpload }: Profil
             hint="Any script or emoji"
             error={errors.nickname}
             required
-            autofocus={Boolean(errors.nickname)}
           />
           <button type="submit">Save nickname</button>
         </form>
@@ -86,7 +103,6 @@ export function ProfilePage({ user, csrfToken, rules, flash, maxUpload }: Profil
               type="file"
               accept="image/jpeg,image/png,image/webp,image/gif"
               required
-              autofocus={Boolean(errors.picture)}
               aria-invalid={errors.picture ? 'true' : undefined}
               aria-describedby={errors.picture ? 'picture-rule picture-error' : 'picture-rule'}
             />
@@ -123,7 +139,6 @@ export function ProfilePage({ user, csrfToken, rules, flash, maxUpload }: Profil
             autocomplete="current-password"
             error={errors.current_password}
             required
-            autofocus={Boolean(errors.current_password)}
           />
           <Field
             name="new_password"
@@ -133,7 +148,6 @@ export function ProfilePage({ user, csrfToken, rules, flash, maxUpload }: Profil
             rule={rules.password}
             error={errors.new_password}
             required
-            autofocus={Boolean(errors.new_password)}
           />
           <Field
             name="new_password2"
@@ -142,20 +156,12 @@ export function ProfilePage({ user, csrfToken, rules, flash, maxUpload }: Profil
             autocomplete="new-password"
             error={errors.new_password2}
             required
-            autofocus={Boolean(errors.new_password2)}
           />
           <button type="submit">Change password</button>
         </form>
       </section>
 
-      <section aria-labelledby="sessions-heading">
-        <h2 id="sessions-heading">Sessions</h2>
-        <form method="post" action="/profile/logout-all">
-          <CsrfField token={csrfToken} />
-          <p class="hint">Ends every session of this account, on every device, this one too.</p>
-          <button type="submit">Log out everywhere</button>
-        </form>
-      </section>
+      <SessionsSection sessions={props.sessions} csrfToken={csrfToken} />
 
       <section aria-labelledby="delete-heading">
         <h2 id="delete-heading">Delete account</h2>
@@ -172,7 +178,6 @@ export function ProfilePage({ user, csrfToken, rules, flash, maxUpload }: Profil
             autocomplete="current-password"
             error={errors.password}
             required
-            autofocus={Boolean(errors.password)}
           />
           <button type="submit" class="danger">
             Delete account {user.username}

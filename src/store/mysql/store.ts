@@ -31,7 +31,8 @@ import {
   parseId,
   requireId,
 } from '../keys.ts';
-import type { ListOptions, RevokedSession, UserRow, UserStore } from '../port.ts';
+import type { ListedSession, ListOptions, RevokedSession, UserRow, UserStore } from '../port.ts';
+import { SESSION_COLUMNS, type StoredSession, toListedSession } from '../rows.ts';
 import { isDuplicateKey } from './errors.ts';
 import type { MysqlExecutor, Session } from './executor.ts';
 import type { ReplicaSet } from './replicas.ts';
@@ -51,6 +52,16 @@ const SELECT_BY_ID = `SELECT ${USER_COLUMNS} FROM users WHERE id = ?`;
 
 /** Rows deleted per statement by the purge: keeps each transaction and its locks small. */
 const PURGE_BATCH = 1000;
+
+/**
+ * Rows per INSERT of listed sessions, largest first. A batch is cut into
+ * statements of these sizes, so each connection prepares at most these few
+ * statements, whatever the batch sizes.
+ */
+const SESSION_CHUNKS = [64, 16, 4, 1];
+const SESSION_ROW = '(?, ?, ?, ?, ?, ?, ?)';
+
+interface MysqlSession extends RowDataPacket, StoredSession {}
 
 /** updatePicture retries its compare-and-set this often when raced, then gives up. */
 const PICTURE_ATTEMPTS = 3;
@@ -296,6 +307,92 @@ export class MysqlStore implements UserStore {
       // holds a connection the login path is waiting for.
       const { affectedRows } = await this.db.exec(
         `DELETE FROM revoked_sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ${PURGE_BATCH}`,
+        [msParam(nowMs)],
+      );
+      purged += affectedRows;
+      if (affectedRows < PURGE_BATCH) return purged;
+    }
+  }
+
+  async saveSessions(sessions: readonly ListedSession[]): Promise<void> {
+    if (sessions.length === 0) return;
+    await this.db.run(async (session) => {
+      let at = 0;
+      for (const size of SESSION_CHUNKS) {
+        for (; sessions.length - at >= size; at += size) {
+          const chunk = sessions.slice(at, at + size);
+          await session.exec(
+            `INSERT INTO user_sessions (${SESSION_COLUMNS}) VALUES ` +
+              Array(size).fill(SESSION_ROW).join(', ') +
+              ' ON DUPLICATE KEY UPDATE expires_at = GREATEST(expires_at, VALUES(expires_at))',
+            // Plain values: inserted, not compared, so a double carries the
+            // milliseconds exactly and a decimal string the id; typed
+            // parameters cost mysql2 several microseconds more per row.
+            chunk.flatMap((s) => [
+              s.sessionId,
+              requireId(s.userId).toString(),
+              s.createdAtMs,
+              s.expiresAtMs,
+              s.persistent ? 1 : 0,
+              s.address,
+              s.userAgent,
+            ]),
+          );
+        }
+      }
+    });
+  }
+
+  async listSessions(userId: string, nowMs: number, limit: number): Promise<ListedSession[]> {
+    const key = parseId(userId);
+    if (key === null) return [];
+    const rows = await this.db.rows<MysqlSession>(
+      `SELECT ${SESSION_COLUMNS} FROM user_sessions WHERE user_id = ? AND expires_at > ? ` +
+        'ORDER BY created_at DESC LIMIT ?',
+      [idParam(key), msParam(nowMs), limitParam(checkLimit(limit))],
+    );
+    return rows.map(toListedSession);
+  }
+
+  async deleteSessions(userId: string, sessionIds: readonly string[]): Promise<void> {
+    const key = parseId(userId);
+    const ids = sessionIds.filter(isSessionIdKey);
+    if (key === null || ids.length === 0) return;
+    await this.db.run(async (session) => {
+      for (const id of ids)
+        await session.exec('DELETE FROM user_sessions WHERE user_id = ? AND session_id = ?', [
+          idParam(key),
+          id,
+        ]);
+    });
+  }
+
+  async deleteUserSessions(userId: string, createdUpToMs: number): Promise<void> {
+    const key = parseId(userId);
+    if (key === null) return;
+    await this.db.exec('DELETE FROM user_sessions WHERE user_id = ? AND created_at <= ?', [
+      idParam(key),
+      msParam(createdUpToMs),
+    ]);
+  }
+
+  async trimSessions(userId: string, keep: number): Promise<void> {
+    const key = parseId(userId);
+    if (key === null) return;
+    // The derived table lets MySQL read the table it deletes from.
+    await this.db.exec(
+      'DELETE FROM user_sessions WHERE user_id = ? AND created_at < (SELECT created_at FROM (' +
+        'SELECT created_at FROM user_sessions WHERE user_id = ? ' +
+        'ORDER BY created_at DESC LIMIT 1 OFFSET ?) AS kept)',
+      [idParam(key), idParam(key), limitParam(Math.max(0, keep - 1))],
+    );
+  }
+
+  async purgeExpiredSessions(nowMs: number): Promise<number> {
+    let purged = 0;
+    for (;;) {
+      const { affectedRows } = await this.db.exec(
+        `DELETE FROM user_sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ${PURGE_BATCH}`,
         [msParam(nowMs)],
       );
       purged += affectedRows;

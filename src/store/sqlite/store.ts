@@ -25,7 +25,8 @@ import {
   parseId,
   requireId,
 } from '../keys.ts';
-import type { ListOptions, RevokedSession, UserRow, UserStore } from '../port.ts';
+import type { ListedSession, ListOptions, RevokedSession, UserRow, UserStore } from '../port.ts';
+import { SESSION_COLUMNS, type StoredSession, toListedSession } from '../rows.ts';
 import { guard } from './errors.ts';
 import {
   type SqliteRevoked,
@@ -251,6 +252,84 @@ export class SqliteStore implements UserStore {
   async purgeExpiredRevocations(nowMs: number): Promise<number> {
     return guard(
       () => this.db.query('DELETE FROM revoked_sessions WHERE expires_at <= ?').run(nowMs).changes,
+    );
+  }
+
+  async saveSessions(sessions: readonly ListedSession[]): Promise<void> {
+    const insert = this.db.query<never, Param[]>(
+      `INSERT INTO user_sessions (${SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ` +
+        'ON CONFLICT (user_id, created_at, session_id) ' +
+        'DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)',
+    );
+    const save = this.db.transaction(() => {
+      for (const s of sessions) {
+        insert.run(
+          s.sessionId,
+          requireId(s.userId),
+          s.createdAtMs,
+          s.expiresAtMs,
+          s.persistent ? 1 : 0,
+          s.address,
+          s.userAgent,
+        );
+      }
+    });
+    guard(() => save.immediate());
+  }
+
+  async listSessions(userId: string, nowMs: number, limit: number): Promise<ListedSession[]> {
+    const key = parseId(userId);
+    if (key === null) return [];
+    return guard(() =>
+      this.db
+        .query<StoredSession, Param[]>(
+          `SELECT ${SESSION_COLUMNS} FROM user_sessions WHERE user_id = ? AND expires_at > ? ` +
+            'ORDER BY created_at DESC LIMIT ?',
+        )
+        .all(key, nowMs, checkLimit(limit))
+        .map(toListedSession),
+    );
+  }
+
+  async deleteSessions(userId: string, sessionIds: readonly string[]): Promise<void> {
+    const key = parseId(userId);
+    if (key === null) return;
+    const remove = this.db.query<never, [bigint, string]>(
+      'DELETE FROM user_sessions WHERE user_id = ? AND session_id = ?',
+    );
+    const run = this.db.transaction(() => {
+      for (const id of sessionIds) if (isSessionIdKey(id)) remove.run(key, id);
+    });
+    guard(() => run.immediate());
+  }
+
+  async deleteUserSessions(userId: string, createdUpToMs: number): Promise<void> {
+    const key = parseId(userId);
+    if (key === null) return;
+    guard(() =>
+      this.db
+        .query('DELETE FROM user_sessions WHERE user_id = ? AND created_at <= ?')
+        .run(key, createdUpToMs),
+    );
+  }
+
+  async trimSessions(userId: string, keep: number): Promise<void> {
+    const key = parseId(userId);
+    if (key === null) return;
+    guard(() =>
+      this.db
+        .query(
+          'DELETE FROM user_sessions WHERE user_id = ?1 AND created_at < (' +
+            'SELECT created_at FROM user_sessions WHERE user_id = ?1 ' +
+            'ORDER BY created_at DESC LIMIT 1 OFFSET ?2)',
+        )
+        .run(key, Math.max(0, keep - 1)),
+    );
+  }
+
+  async purgeExpiredSessions(nowMs: number): Promise<number> {
+    return guard(
+      () => this.db.query('DELETE FROM user_sessions WHERE expires_at <= ?').run(nowMs).changes,
     );
   }
 

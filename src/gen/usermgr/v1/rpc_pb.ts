@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usermgr/v1/rpc.proto.
  */
 export const file_usermgr_v1_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSLPCQoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBIgCgVoZWxsbxgGIAEoCzIRLnVzZXJtZ3IudjEuSGVsbG8SJwoEcGluZxgQIAEoCzIXLnVzZXJtZ3IudjEuUGluZ1JlcXVlc3RIABIvCghyZWdpc3RlchgRIAEoCzIbLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXF1ZXN0SAASKQoFbG9naW4YEiABKAsyGC51c2VybWdyLnYxLkxvZ2luUmVxdWVzdEgAEjQKC2dldF9wcm9maWxlGBMgASgLMh0udXNlcm1nci52MS5HZXRQcm9maWxlUmVxdWVzdEgAEjwKD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIhLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXF1ZXN0SAASKwoGbG9nb3V0GBUgASgLMhkudXNlcm1nci52MS5Mb2dvdXRSZXF1ZXN0SAASMgoKbG9nb3V0X2FsbBgWIAEoCzIcLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVxdWVzdEgAEjQKC3NldF9waWN0dXJlGBcgASgLMh0udXNlcm1nci52MS5TZXRQaWN0dXJlUmVxdWVzdEgAEjQKC2dldF9waWN0dXJlGBggASgLMh0udXNlcm1nci52MS5HZXRQaWN0dXJlUmVxdWVzdEgAEj8KEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiIudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXF1ZXN0SAASPAoPY2hhbmdlX3Bhc3N3b3JkGBogASgLMiEudXNlcm1nci52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3RIABI6Cg5kZWxldGVfYWNjb3VudBgbIAEoCzIgLnVzZXJtZ3IudjEuRGVsZXRlQWNjb3VudFJlcXVlc3RIABI6Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIgLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlcXVlc3RIABI/ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5DcmVhdGVVc2VyUmVxdWVzdEgAEjkKDmFkbWluX2dldF91c2VyGCEgASgLMh8udXNlcm1nci52MS5BZG1pbkdldFVzZXJSZXF1ZXN0SAASPwoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyIi51c2VybWdyLnYxLkFkbWluVXBkYXRlVXNlclJlcXVlc3RIABI/ChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVxdWVzdEgAEj0KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIS51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVxdWVzdEgAEjQKC2FkbWluX2NoZWNrGCUgASgLMh0udXNlcm1nci52MS5BZG1pbkNoZWNrUmVxdWVzdEgAQgYKBGNhbGwiCAoGQ2FuY2VsIjMKCUNoYWxsZW5nZRINCgVub25jZRgBIAEoDBIXCg9pZGxlX3RpbWVvdXRfbXMYAiABKA0iJQoFSGVsbG8SDQoFbm9uY2UYASABKAwSDQoFcHJvb2YYAiABKAwiGAoHV2VsY29tZRINCgVwcm9vZhgBIAEoDCL/CQoIUmVzcG9uc2USCgoCaWQYASABKA0SIgoGc3RhdHVzGAIgASgOMhIudXNlcm1nci52MS5TdGF0dXMSDwoHbWVzc2FnZRgDIAEoCRINCgVmaWVsZBgEIAEoCRIVCg1yZXRyeV9hZnRlcl9zGAUgASgNEigKCWNoYWxsZW5nZRgGIAEoCzIVLnVzZXJtZ3IudjEuQ2hhbGxlbmdlEiQKB3dlbGNvbWUYByABKAsyEy51c2VybWdyLnYxLldlbGNvbWUSKAoEcGluZxgQIAEoCzIYLnVzZXJtZ3IudjEuUGluZ1Jlc3BvbnNlSAASMAoIcmVnaXN0ZXIYESABKAsyHC51c2VybWdyLnYxLlJlZ2lzdGVyUmVzcG9uc2VIABIqCgVsb2dpbhgSIAEoCzIZLnVzZXJtZ3IudjEuTG9naW5SZXNwb25zZUgAEjUKC2dldF9wcm9maWxlGBMgASgLMh4udXNlcm1nci52MS5HZXRQcm9maWxlUmVzcG9uc2VIABI9Cg91cGRhdGVfbmlja25hbWUYFCABKAsyIi51c2VybWdyLnYxLlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2VIABIsCgZsb2dvdXQYFSABKAsyGi51c2VybWdyLnYxLkxvZ291dFJlc3BvbnNlSAASMwoKbG9nb3V0X2FsbBgWIAEoCzIdLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVzcG9uc2VIABI1CgtzZXRfcGljdHVyZRgXIAEoCzIeLnVzZXJtZ3IudjEuU2V0UGljdHVyZVJlc3BvbnNlSAASNQoLZ2V0X3BpY3R1cmUYGCABKAsyHi51c2VybWdyLnYxLkdldFBpY3R1cmVSZXNwb25zZUgAEkAKEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiMudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXNwb25zZUgAEj0KD2NoYW5nZV9wYXNzd29yZBgaIAEoCzIiLnVzZXJtZ3IudjEuQ2hhbmdlUGFzc3dvcmRSZXNwb25zZUgAEjsKDmRlbGV0ZV9hY2NvdW50GBsgASgLMiEudXNlcm1nci52MS5EZWxldGVBY2NvdW50UmVzcG9uc2VIABI7Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIhLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlc3BvbnNlSAASOgoRYWRtaW5fY3JlYXRlX3VzZXIYICABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASNwoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASOgoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASQAoRYWRtaW5fZGVsZXRlX3VzZXIYIyABKAsyIy51c2VybWdyLnYxLkFkbWluRGVsZXRlVXNlclJlc3BvbnNlSAASPgoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXNwb25zZUgAEjUKC2FkbWluX2NoZWNrGCUgASgLMh4udXNlcm1nci52MS5BZG1pbkNoZWNrUmVzcG9uc2VIAEIICgZyZXN1bHQieQoEVXNlchIOCgJpZBgBIAEoBEICMAESEAoIdXNlcm5hbWUYAiABKAkSEAoIbmlja25hbWUYAyABKAkSDwoHcGljdHVyZRgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDXVwZGF0ZWRfYXRfbXMYBiABKAMiRAoLU2Vzc2lvbkF1dGgSDQoFdG9rZW4YASABKAkSFwoKY3NyZl90b2tlbhgCIAEoCUgAiAEBQg0KC19jc3JmX3Rva2VuIg0KC1BpbmdSZXF1ZXN0IiEKDFBpbmdSZXNwb25zZRIRCglzZXJ2ZXJfaWQYASABKAkiRwoPUmVnaXN0ZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJIjIKEFJlZ2lzdGVyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciJgCgxMb2dpblJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSFQoNY3VycmVudF90b2tlbhgDIAEoCRIVCg1kZXZpY2VfY29va2llGAQgASgJIo8BCg1Mb2dpblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMSFQoNZGV2aWNlX2Nvb2tpZRgFIAEoCRIjChtkZXZpY2VfY29va2llX2V4cGlyZXNfYXRfbXMYBiABKANKBAgDEARKBAgEEAVSCmNzcmZfdG9rZW5SBHVzZXIiOgoRR2V0UHJvZmlsZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiSAoSR2V0UHJvZmlsZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXISEgoKY3NyZl90b2tlbhgCIAEoCSJQChVVcGRhdGVOaWNrbmFtZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSEAoIbmlja25hbWUYAiABKAkiOAoWVXBkYXRlTmlja25hbWVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIjYKDUxvZ291dFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiEAoOTG9nb3V0UmVzcG9uc2UiOQoQTG9nb3V0QWxsUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCITChFMb2dvdXRBbGxSZXNwb25zZSJuChVDaGFuZ2VQYXNzd29yZFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSGAoQY3VycmVudF9wYXNzd29yZBgCIAEoCRIUCgxuZXdfcGFzc3dvcmQYAyABKAkiPgoWQ2hhbmdlUGFzc3dvcmRSZXNwb25zZRINCgV0b2tlbhgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDIk8KFERlbGV0ZUFjY291bnRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCHBhc3N3b3JkGAIgASgJIhcKFURlbGV0ZUFjY291bnRSZXNwb25zZSI9ChRSZW1vdmVQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCI3ChVSZW1vdmVQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciJJChFTZXRQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBINCgVpbWFnZRgCIAEoDCI0ChJTZXRQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIhChFHZXRQaWN0dXJlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjgKEkdldFBpY3R1cmVSZXNwb25zZRIMCgRkYXRhGAEgASgMEhQKDGNvbnRlbnRfdHlwZRgCIAEoCSIYChZHZXRBY2NvdW50UnVsZXNSZXF1ZXN0IpQBChdHZXRBY2NvdW50UnVsZXNSZXNwb25zZRInCgh1c2VybmFtZRgBIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCHBhc3N3b3JkGAIgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIbmlja25hbWUYAyABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZSJQCglGaWVsZFJ1bGUSDAoEdGV4dBgBIAEoCRIRCgltaW5fY2hhcnMYAiABKA0SEQoJbWF4X2NoYXJzGAMgASgNEg8KB3BhdHRlcm4YBCABKAkiYwoWQWRtaW5DcmVhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIQCghuaWNrbmFtZRgEIAEoCSI6ChNBZG1pbkdldFVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASKpAQoWQWRtaW5VcGRhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAESFQoIbmlja25hbWUYAyABKAlIAIgBARIVCghwYXNzd29yZBgEIAEoCUgBiAEBEhUKCHVzZXJuYW1lGAUgASgJSAKIAQFCCwoJX25pY2tuYW1lQgsKCV9wYXNzd29yZEILCglfdXNlcm5hbWUiPQoWQWRtaW5EZWxldGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiMwoRQWRtaW5Vc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIZChdBZG1pbkRlbGV0ZVVzZXJSZXNwb25zZSJkChVBZG1pbkxpc3RVc2Vyc1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDQoFbGltaXQYAiABKA0SDgoGY3Vyc29yGAMgASgJEhcKD3VzZXJuYW1lX3ByZWZpeBgEIAEoCSJOChZBZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlEh8KBXVzZXJzGAEgAygLMhAudXNlcm1nci52MS5Vc2VyEhMKC25leHRfY3Vyc29yGAIgASgJIm4KEUFkbWluQ2hlY2tSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KBmFjdGlvbhgCIAEoCRIPCgd1c2VyX2lkGAMgASgJEiMKB3JlZnVzYWwYBCABKA4yEi51c2VybWdyLnYxLlN0YXR1cyIUChJBZG1pbkNoZWNrUmVzcG9uc2UqjQMKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABINCglTVEFUVVNfT0sQARIbChdTVEFUVVNfSU5WQUxJRF9BUkdVTUVOVBACEhoKFlNUQVRVU19VTkFVVEhFTlRJQ0FURUQQAxIcChhTVEFUVVNfUEVSTUlTU0lPTl9ERU5JRUQQBBIUChBTVEFUVVNfTk9UX0ZPVU5EEAUSGQoVU1RBVFVTX0FMUkVBRFlfRVhJU1RTEAYSHAoYU1RBVFVTX1VOU1VQUE9SVEVEX01FRElBEAcSHQoZU1RBVFVTX1JFU09VUkNFX0VYSEFVU1RFRBAIEhgKFFNUQVRVU19VTklNUExFTUVOVEVEEAkSFgoSU1RBVFVTX1VOQVZBSUxBQkxFEAoSHAoYU1RBVFVTX0RFQURMSU5FX0VYQ0VFREVEEAsSEwoPU1RBVFVTX0lOVEVSTkFMEAwSHAoYU1RBVFVTX1BBWUxPQURfVE9PX0xBUkdFEA0SFAoQU1RBVFVTX0NBTkNFTExFRBAOYgZwcm90bzM");
+  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSK/CgoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBIgCgVoZWxsbxgGIAEoCzIRLnVzZXJtZ3IudjEuSGVsbG8SJwoEcGluZxgQIAEoCzIXLnVzZXJtZ3IudjEuUGluZ1JlcXVlc3RIABIvCghyZWdpc3RlchgRIAEoCzIbLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXF1ZXN0SAASKQoFbG9naW4YEiABKAsyGC51c2VybWdyLnYxLkxvZ2luUmVxdWVzdEgAEjQKC2dldF9wcm9maWxlGBMgASgLMh0udXNlcm1nci52MS5HZXRQcm9maWxlUmVxdWVzdEgAEjwKD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIhLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXF1ZXN0SAASKwoGbG9nb3V0GBUgASgLMhkudXNlcm1nci52MS5Mb2dvdXRSZXF1ZXN0SAASMgoKbG9nb3V0X2FsbBgWIAEoCzIcLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVxdWVzdEgAEjQKC3NldF9waWN0dXJlGBcgASgLMh0udXNlcm1nci52MS5TZXRQaWN0dXJlUmVxdWVzdEgAEjQKC2dldF9waWN0dXJlGBggASgLMh0udXNlcm1nci52MS5HZXRQaWN0dXJlUmVxdWVzdEgAEj8KEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiIudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXF1ZXN0SAASPAoPY2hhbmdlX3Bhc3N3b3JkGBogASgLMiEudXNlcm1nci52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3RIABI6Cg5kZWxldGVfYWNjb3VudBgbIAEoCzIgLnVzZXJtZ3IudjEuRGVsZXRlQWNjb3VudFJlcXVlc3RIABI6Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIgLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlcXVlc3RIABI/ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5DcmVhdGVVc2VyUmVxdWVzdEgAEjkKDmFkbWluX2dldF91c2VyGCEgASgLMh8udXNlcm1nci52MS5BZG1pbkdldFVzZXJSZXF1ZXN0SAASPwoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyIi51c2VybWdyLnYxLkFkbWluVXBkYXRlVXNlclJlcXVlc3RIABI/ChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVxdWVzdEgAEj0KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIS51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVxdWVzdEgAEjQKC2FkbWluX2NoZWNrGCUgASgLMh0udXNlcm1nci52MS5BZG1pbkNoZWNrUmVxdWVzdEgAEjgKDWxpc3Rfc2Vzc2lvbnMYKCABKAsyHy51c2VybWdyLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3RIABI0CgtlbmRfc2Vzc2lvbhgpIAEoCzIdLnVzZXJtZ3IudjEuRW5kU2Vzc2lvblJlcXVlc3RIAEIGCgRjYWxsIggKBkNhbmNlbCIzCglDaGFsbGVuZ2USDQoFbm9uY2UYASABKAwSFwoPaWRsZV90aW1lb3V0X21zGAIgASgNIiUKBUhlbGxvEg0KBW5vbmNlGAEgASgMEg0KBXByb29mGAIgASgMIhgKB1dlbGNvbWUSDQoFcHJvb2YYASABKAwi8QoKCFJlc3BvbnNlEgoKAmlkGAEgASgNEiIKBnN0YXR1cxgCIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzEg8KB21lc3NhZ2UYAyABKAkSDQoFZmllbGQYBCABKAkSFQoNcmV0cnlfYWZ0ZXJfcxgFIAEoDRIoCgljaGFsbGVuZ2UYBiABKAsyFS51c2VybWdyLnYxLkNoYWxsZW5nZRIkCgd3ZWxjb21lGAcgASgLMhMudXNlcm1nci52MS5XZWxjb21lEigKBHBpbmcYECABKAsyGC51c2VybWdyLnYxLlBpbmdSZXNwb25zZUgAEjAKCHJlZ2lzdGVyGBEgASgLMhwudXNlcm1nci52MS5SZWdpc3RlclJlc3BvbnNlSAASKgoFbG9naW4YEiABKAsyGS51c2VybWdyLnYxLkxvZ2luUmVzcG9uc2VIABI1CgtnZXRfcHJvZmlsZRgTIAEoCzIeLnVzZXJtZ3IudjEuR2V0UHJvZmlsZVJlc3BvbnNlSAASPQoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiIudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlc3BvbnNlSAASLAoGbG9nb3V0GBUgASgLMhoudXNlcm1nci52MS5Mb2dvdXRSZXNwb25zZUgAEjMKCmxvZ291dF9hbGwYFiABKAsyHS51c2VybWdyLnYxLkxvZ291dEFsbFJlc3BvbnNlSAASNQoLc2V0X3BpY3R1cmUYFyABKAsyHi51c2VybWdyLnYxLlNldFBpY3R1cmVSZXNwb25zZUgAEjUKC2dldF9waWN0dXJlGBggASgLMh4udXNlcm1nci52MS5HZXRQaWN0dXJlUmVzcG9uc2VIABJAChFnZXRfYWNjb3VudF9ydWxlcxgZIAEoCzIjLnVzZXJtZ3IudjEuR2V0QWNjb3VudFJ1bGVzUmVzcG9uc2VIABI9Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIi51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2VIABI7Cg5kZWxldGVfYWNjb3VudBgbIAEoCzIhLnVzZXJtZ3IudjEuRGVsZXRlQWNjb3VudFJlc3BvbnNlSAASOwoOcmVtb3ZlX3BpY3R1cmUYHCABKAsyIS51c2VybWdyLnYxLlJlbW92ZVBpY3R1cmVSZXNwb25zZUgAEjoKEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjcKDmFkbWluX2dldF91c2VyGCEgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjoKEWFkbWluX3VwZGF0ZV91c2VyGCIgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEkAKEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiMudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXNwb25zZUgAEj4KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIi51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVzcG9uc2VIABI1CgthZG1pbl9jaGVjaxglIAEoCzIeLnVzZXJtZ3IudjEuQWRtaW5DaGVja1Jlc3BvbnNlSAASOQoNbGlzdF9zZXNzaW9ucxgoIAEoCzIgLnVzZXJtZ3IudjEuTGlzdFNlc3Npb25zUmVzcG9uc2VIABI1CgtlbmRfc2Vzc2lvbhgpIAEoCzIeLnVzZXJtZ3IudjEuRW5kU2Vzc2lvblJlc3BvbnNlSABCCAoGcmVzdWx0InkKBFVzZXISDgoCaWQYASABKARCAjABEhAKCHVzZXJuYW1lGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJEg8KB3BpY3R1cmUYBCABKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg11cGRhdGVkX2F0X21zGAYgASgDIkQKC1Nlc3Npb25BdXRoEg0KBXRva2VuGAEgASgJEhcKCmNzcmZfdG9rZW4YAiABKAlIAIgBAUINCgtfY3NyZl90b2tlbiINCgtQaW5nUmVxdWVzdCIhCgxQaW5nUmVzcG9uc2USEQoJc2VydmVyX2lkGAEgASgJIkcKD1JlZ2lzdGVyUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIQCghuaWNrbmFtZRgDIAEoCSIyChBSZWdpc3RlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIihgEKDExvZ2luUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIVCg1jdXJyZW50X3Rva2VuGAMgASgJEhUKDWRldmljZV9jb29raWUYBCABKAkSEAoIcmVtZW1iZXIYCiABKAgSEgoKdXNlcl9hZ2VudBgLIAEoCSKjAQoNTG9naW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDEhUKDWRldmljZV9jb29raWUYBSABKAkSIwobZGV2aWNlX2Nvb2tpZV9leHBpcmVzX2F0X21zGAYgASgDEhIKCnBlcnNpc3RlbnQYCiABKAhKBAgDEARKBAgEEAVSCmNzcmZfdG9rZW5SBHVzZXIiSQoRR2V0UHJvZmlsZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSDQoFcmVuZXcYCiABKAgidAoSR2V0UHJvZmlsZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXISEgoKY3NyZl90b2tlbhgCIAEoCRIqCgdyZW5ld2VkGAogASgLMhkudXNlcm1nci52MS5Jc3N1ZWRTZXNzaW9uIkkKDUlzc3VlZFNlc3Npb24SDQoFdG9rZW4YASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAxISCgpwZXJzaXN0ZW50GAMgASgIIlAKFVVwZGF0ZU5pY2tuYW1lUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIQCghuaWNrbmFtZRgCIAEoCSI4ChZVcGRhdGVOaWNrbmFtZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiNgoNTG9nb3V0UmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCIQCg5Mb2dvdXRSZXNwb25zZSI5ChBMb2dvdXRBbGxSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhMKEUxvZ291dEFsbFJlc3BvbnNlIoIBChVDaGFuZ2VQYXNzd29yZFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSGAoQY3VycmVudF9wYXNzd29yZBgCIAEoCRIUCgxuZXdfcGFzc3dvcmQYAyABKAkSEgoKdXNlcl9hZ2VudBgKIAEoCSJSChZDaGFuZ2VQYXNzd29yZFJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMSEgoKcGVyc2lzdGVudBgKIAEoCCI8ChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIkEKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEikKCHNlc3Npb25zGAEgAygLMhcudXNlcm1nci52MS5MaXZlU2Vzc2lvbiKeAQoLTGl2ZVNlc3Npb24SCgoCaWQYASABKAkSDwoHYnJvd3NlchgCIAEoCRIOCgZzeXN0ZW0YAyABKAkSDwoHYWRkcmVzcxgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDWV4cGlyZXNfYXRfbXMYBiABKAMSDwoHY3VycmVudBgHIAEoCBISCgpwZXJzaXN0ZW50GAggASgIIkYKEUVuZFNlc3Npb25SZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEgoKAmlkGAIgASgJIiUKEkVuZFNlc3Npb25SZXNwb25zZRIPCgdjdXJyZW50GAEgASgIIk8KFERlbGV0ZUFjY291bnRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCHBhc3N3b3JkGAIgASgJIhcKFURlbGV0ZUFjY291bnRSZXNwb25zZSI9ChRSZW1vdmVQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCI3ChVSZW1vdmVQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciJJChFTZXRQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBINCgVpbWFnZRgCIAEoDCI0ChJTZXRQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIhChFHZXRQaWN0dXJlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjgKEkdldFBpY3R1cmVSZXNwb25zZRIMCgRkYXRhGAEgASgMEhQKDGNvbnRlbnRfdHlwZRgCIAEoCSIYChZHZXRBY2NvdW50UnVsZXNSZXF1ZXN0IpQBChdHZXRBY2NvdW50UnVsZXNSZXNwb25zZRInCgh1c2VybmFtZRgBIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCHBhc3N3b3JkGAIgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIbmlja25hbWUYAyABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZSJQCglGaWVsZFJ1bGUSDAoEdGV4dBgBIAEoCRIRCgltaW5fY2hhcnMYAiABKA0SEQoJbWF4X2NoYXJzGAMgASgNEg8KB3BhdHRlcm4YBCABKAkiYwoWQWRtaW5DcmVhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIQCghuaWNrbmFtZRgEIAEoCSI6ChNBZG1pbkdldFVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASKpAQoWQWRtaW5VcGRhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAESFQoIbmlja25hbWUYAyABKAlIAIgBARIVCghwYXNzd29yZBgEIAEoCUgBiAEBEhUKCHVzZXJuYW1lGAUgASgJSAKIAQFCCwoJX25pY2tuYW1lQgsKCV9wYXNzd29yZEILCglfdXNlcm5hbWUiPQoWQWRtaW5EZWxldGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiMwoRQWRtaW5Vc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIZChdBZG1pbkRlbGV0ZVVzZXJSZXNwb25zZSJkChVBZG1pbkxpc3RVc2Vyc1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDQoFbGltaXQYAiABKA0SDgoGY3Vyc29yGAMgASgJEhcKD3VzZXJuYW1lX3ByZWZpeBgEIAEoCSJOChZBZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlEh8KBXVzZXJzGAEgAygLMhAudXNlcm1nci52MS5Vc2VyEhMKC25leHRfY3Vyc29yGAIgASgJIm4KEUFkbWluQ2hlY2tSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KBmFjdGlvbhgCIAEoCRIPCgd1c2VyX2lkGAMgASgJEiMKB3JlZnVzYWwYBCABKA4yEi51c2VybWdyLnYxLlN0YXR1cyIUChJBZG1pbkNoZWNrUmVzcG9uc2UqjQMKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABINCglTVEFUVVNfT0sQARIbChdTVEFUVVNfSU5WQUxJRF9BUkdVTUVOVBACEhoKFlNUQVRVU19VTkFVVEhFTlRJQ0FURUQQAxIcChhTVEFUVVNfUEVSTUlTU0lPTl9ERU5JRUQQBBIUChBTVEFUVVNfTk9UX0ZPVU5EEAUSGQoVU1RBVFVTX0FMUkVBRFlfRVhJU1RTEAYSHAoYU1RBVFVTX1VOU1VQUE9SVEVEX01FRElBEAcSHQoZU1RBVFVTX1JFU09VUkNFX0VYSEFVU1RFRBAIEhgKFFNUQVRVU19VTklNUExFTUVOVEVEEAkSFgoSU1RBVFVTX1VOQVZBSUxBQkxFEAoSHAoYU1RBVFVTX0RFQURMSU5FX0VYQ0VFREVEEAsSEwoPU1RBVFVTX0lOVEVSTkFMEAwSHAoYU1RBVFVTX1BBWUxPQURfVE9PX0xBUkdFEA0SFAoQU1RBVFVTX0NBTkNFTExFRBAOYgZwcm90bzM");
 
 /**
  * @generated from message usermgr.v1.Request
@@ -195,6 +195,18 @@ export type Request = Message<"usermgr.v1.Request"> & {
      */
     value: AdminCheckRequest;
     case: "adminCheck";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.ListSessionsRequest list_sessions = 40;
+     */
+    value: ListSessionsRequest;
+    case: "listSessions";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.EndSessionRequest end_session = 41;
+     */
+    value: EndSessionRequest;
+    case: "endSession";
   } | { case: undefined; value?: undefined };
 };
 
@@ -474,6 +486,18 @@ export type Response = Message<"usermgr.v1.Response"> & {
      */
     value: AdminCheckResponse;
     case: "adminCheck";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.ListSessionsResponse list_sessions = 40;
+     */
+    value: ListSessionsResponse;
+    case: "listSessions";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.EndSessionResponse end_session = 41;
+     */
+    value: EndSessionResponse;
+    case: "endSession";
   } | { case: undefined; value?: undefined };
 };
 
@@ -667,6 +691,22 @@ export type LoginRequest = Message<"usermgr.v1.LoginRequest"> & {
    * @generated from field: string device_cookie = 4;
    */
   deviceCookie: string;
+
+  /**
+   * "Keep me logged in": the session lasts SESSION_REMEMBER_TTL_S instead of
+   * SESSION_TTL_S, and its cookie outlives the browser session.
+   *
+   * @generated from field: bool remember = 10;
+   */
+  remember: boolean;
+
+  /**
+   * The client's User-Agent, shown in the user's list of sessions. The TCP
+   * server keeps at most 256 characters of it.
+   *
+   * @generated from field: string user_agent = 11;
+   */
+  userAgent: string;
 };
 
 /**
@@ -704,6 +744,14 @@ export type LoginResponse = Message<"usermgr.v1.LoginResponse"> & {
    * @generated from field: int64 device_cookie_expires_at_ms = 6;
    */
   deviceCookieExpiresAtMs: bigint;
+
+  /**
+   * True for a "keep me logged in" session: its cookie gets a Max-Age. False:
+   * a cookie for the browser session only.
+   *
+   * @generated from field: bool persistent = 10;
+   */
+  persistent: boolean;
 };
 
 /**
@@ -721,6 +769,15 @@ export type GetProfileRequest = Message<"usermgr.v1.GetProfileRequest"> & {
    * @generated from field: usermgr.v1.SessionAuth auth = 1;
    */
   auth?: SessionAuth | undefined;
+
+  /**
+   * Set when the session came as a cookie, which the HTTP server can replace:
+   * the answer then carries the session renewed when its token is due for it
+   * (sliding expiry). Bearer tokens are not renewed.
+   *
+   * @generated from field: bool renew = 10;
+   */
+  renew: boolean;
 };
 
 /**
@@ -745,6 +802,14 @@ export type GetProfileResponse = Message<"usermgr.v1.GetProfileResponse"> & {
    * @generated from field: string csrf_token = 2;
    */
   csrfToken: string;
+
+  /**
+   * Set when `renew` was asked and the token was due: the same session (same
+   * id, same start) with a later expiry, for the cookie.
+   *
+   * @generated from field: usermgr.v1.IssuedSession renewed = 10;
+   */
+  renewed?: IssuedSession | undefined;
 };
 
 /**
@@ -753,6 +818,37 @@ export type GetProfileResponse = Message<"usermgr.v1.GetProfileResponse"> & {
  */
 export const GetProfileResponseSchema: GenMessage<GetProfileResponse> = /*@__PURE__*/
   messageDesc(file_usermgr_v1_rpc, 15);
+
+/**
+ * A session token as the HTTP server sets it in a cookie.
+ *
+ * @generated from message usermgr.v1.IssuedSession
+ */
+export type IssuedSession = Message<"usermgr.v1.IssuedSession"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: int64 expires_at_ms = 2;
+   */
+  expiresAtMs: bigint;
+
+  /**
+   * "Keep me logged in": the cookie gets a Max-Age; otherwise none.
+   *
+   * @generated from field: bool persistent = 3;
+   */
+  persistent: boolean;
+};
+
+/**
+ * Describes the message usermgr.v1.IssuedSession.
+ * Use `create(IssuedSessionSchema)` to create a new message.
+ */
+export const IssuedSessionSchema: GenMessage<IssuedSession> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 16);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameRequest
@@ -774,7 +870,7 @@ export type UpdateNicknameRequest = Message<"usermgr.v1.UpdateNicknameRequest"> 
  * Use `create(UpdateNicknameRequestSchema)` to create a new message.
  */
 export const UpdateNicknameRequestSchema: GenMessage<UpdateNicknameRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 16);
+  messageDesc(file_usermgr_v1_rpc, 17);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameResponse
@@ -791,7 +887,7 @@ export type UpdateNicknameResponse = Message<"usermgr.v1.UpdateNicknameResponse"
  * Use `create(UpdateNicknameResponseSchema)` to create a new message.
  */
 export const UpdateNicknameResponseSchema: GenMessage<UpdateNicknameResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 17);
+  messageDesc(file_usermgr_v1_rpc, 18);
 
 /**
  * @generated from message usermgr.v1.LogoutRequest
@@ -808,7 +904,7 @@ export type LogoutRequest = Message<"usermgr.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 18);
+  messageDesc(file_usermgr_v1_rpc, 19);
 
 /**
  * @generated from message usermgr.v1.LogoutResponse
@@ -821,7 +917,7 @@ export type LogoutResponse = Message<"usermgr.v1.LogoutResponse"> & {
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 19);
+  messageDesc(file_usermgr_v1_rpc, 20);
 
 /**
  * @generated from message usermgr.v1.LogoutAllRequest
@@ -838,7 +934,7 @@ export type LogoutAllRequest = Message<"usermgr.v1.LogoutAllRequest"> & {
  * Use `create(LogoutAllRequestSchema)` to create a new message.
  */
 export const LogoutAllRequestSchema: GenMessage<LogoutAllRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 20);
+  messageDesc(file_usermgr_v1_rpc, 21);
 
 /**
  * @generated from message usermgr.v1.LogoutAllResponse
@@ -851,7 +947,7 @@ export type LogoutAllResponse = Message<"usermgr.v1.LogoutAllResponse"> & {
  * Use `create(LogoutAllResponseSchema)` to create a new message.
  */
 export const LogoutAllResponseSchema: GenMessage<LogoutAllResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 21);
+  messageDesc(file_usermgr_v1_rpc, 22);
 
 /**
  * The session's user sets a new password, confirming the current one. Every
@@ -874,6 +970,13 @@ export type ChangePasswordRequest = Message<"usermgr.v1.ChangePasswordRequest"> 
    * @generated from field: string new_password = 3;
    */
   newPassword: string;
+
+  /**
+   * The client's User-Agent, for the new session's entry in the list.
+   *
+   * @generated from field: string user_agent = 10;
+   */
+  userAgent: string;
 };
 
 /**
@@ -881,7 +984,7 @@ export type ChangePasswordRequest = Message<"usermgr.v1.ChangePasswordRequest"> 
  * Use `create(ChangePasswordRequestSchema)` to create a new message.
  */
 export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 22);
+  messageDesc(file_usermgr_v1_rpc, 23);
 
 /**
  * @generated from message usermgr.v1.ChangePasswordResponse
@@ -896,6 +999,13 @@ export type ChangePasswordResponse = Message<"usermgr.v1.ChangePasswordResponse"
    * @generated from field: int64 expires_at_ms = 2;
    */
   expiresAtMs: bigint;
+
+  /**
+   * The new session keeps the old one's choice of "keep me logged in".
+   *
+   * @generated from field: bool persistent = 10;
+   */
+  persistent: boolean;
 };
 
 /**
@@ -903,7 +1013,153 @@ export type ChangePasswordResponse = Message<"usermgr.v1.ChangePasswordResponse"
  * Use `create(ChangePasswordResponseSchema)` to create a new message.
  */
 export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 23);
+  messageDesc(file_usermgr_v1_rpc, 24);
+
+/**
+ * The session's user's live sessions ("Where you're logged in").
+ *
+ * @generated from message usermgr.v1.ListSessionsRequest
+ */
+export type ListSessionsRequest = Message<"usermgr.v1.ListSessionsRequest"> & {
+  /**
+   * @generated from field: usermgr.v1.SessionAuth auth = 1;
+   */
+  auth?: SessionAuth | undefined;
+};
+
+/**
+ * Describes the message usermgr.v1.ListSessionsRequest.
+ * Use `create(ListSessionsRequestSchema)` to create a new message.
+ */
+export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 25);
+
+/**
+ * @generated from message usermgr.v1.ListSessionsResponse
+ */
+export type ListSessionsResponse = Message<"usermgr.v1.ListSessionsResponse"> & {
+  /**
+   * Newest first.
+   *
+   * @generated from field: repeated usermgr.v1.LiveSession sessions = 1;
+   */
+  sessions: LiveSession[];
+};
+
+/**
+ * Describes the message usermgr.v1.ListSessionsResponse.
+ * Use `create(ListSessionsResponseSchema)` to create a new message.
+ */
+export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 26);
+
+/**
+ * @generated from message usermgr.v1.LiveSession
+ */
+export type LiveSession = Message<"usermgr.v1.LiveSession"> & {
+  /**
+   * A handle naming this session to its user (for EndSession). Derived from
+   * the session id with a key of the TCP server's: it is not the session id,
+   * and nothing accepts it as a token.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * From the User-Agent of the login, e.g. "Firefox 128", "Windows"; empty when unknown.
+   *
+   * @generated from field: string browser = 2;
+   */
+  browser: string;
+
+  /**
+   * @generated from field: string system = 3;
+   */
+  system: string;
+
+  /**
+   * The client address of the login.
+   *
+   * @generated from field: string address = 4;
+   */
+  address: string;
+
+  /**
+   * @generated from field: int64 created_at_ms = 5;
+   */
+  createdAtMs: bigint;
+
+  /**
+   * @generated from field: int64 expires_at_ms = 6;
+   */
+  expiresAtMs: bigint;
+
+  /**
+   * The session of this call.
+   *
+   * @generated from field: bool current = 7;
+   */
+  current: boolean;
+
+  /**
+   * Made with "keep me logged in".
+   *
+   * @generated from field: bool persistent = 8;
+   */
+  persistent: boolean;
+};
+
+/**
+ * Describes the message usermgr.v1.LiveSession.
+ * Use `create(LiveSessionSchema)` to create a new message.
+ */
+export const LiveSessionSchema: GenMessage<LiveSession> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 27);
+
+/**
+ * Ends one of the session's user's live sessions, named by its LiveSession.id.
+ * NOT_FOUND when it is not one of them.
+ *
+ * @generated from message usermgr.v1.EndSessionRequest
+ */
+export type EndSessionRequest = Message<"usermgr.v1.EndSessionRequest"> & {
+  /**
+   * @generated from field: usermgr.v1.SessionAuth auth = 1;
+   */
+  auth?: SessionAuth | undefined;
+
+  /**
+   * @generated from field: string id = 2;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message usermgr.v1.EndSessionRequest.
+ * Use `create(EndSessionRequestSchema)` to create a new message.
+ */
+export const EndSessionRequestSchema: GenMessage<EndSessionRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 28);
+
+/**
+ * @generated from message usermgr.v1.EndSessionResponse
+ */
+export type EndSessionResponse = Message<"usermgr.v1.EndSessionResponse"> & {
+  /**
+   * True when the session ended was the caller's own.
+   *
+   * @generated from field: bool current = 1;
+   */
+  current: boolean;
+};
+
+/**
+ * Describes the message usermgr.v1.EndSessionResponse.
+ * Use `create(EndSessionResponseSchema)` to create a new message.
+ */
+export const EndSessionResponseSchema: GenMessage<EndSessionResponse> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 29);
 
 /**
  * The session's user deletes their own account, confirming with the password.
@@ -927,7 +1183,7 @@ export type DeleteAccountRequest = Message<"usermgr.v1.DeleteAccountRequest"> & 
  * Use `create(DeleteAccountRequestSchema)` to create a new message.
  */
 export const DeleteAccountRequestSchema: GenMessage<DeleteAccountRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 24);
+  messageDesc(file_usermgr_v1_rpc, 30);
 
 /**
  * @generated from message usermgr.v1.DeleteAccountResponse
@@ -940,7 +1196,7 @@ export type DeleteAccountResponse = Message<"usermgr.v1.DeleteAccountResponse"> 
  * Use `create(DeleteAccountResponseSchema)` to create a new message.
  */
 export const DeleteAccountResponseSchema: GenMessage<DeleteAccountResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 25);
+  messageDesc(file_usermgr_v1_rpc, 31);
 
 /**
  * The session's user takes their picture away.
@@ -959,7 +1215,7 @@ export type RemovePictureRequest = Message<"usermgr.v1.RemovePictureRequest"> & 
  * Use `create(RemovePictureRequestSchema)` to create a new message.
  */
 export const RemovePictureRequestSchema: GenMessage<RemovePictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 26);
+  messageDesc(file_usermgr_v1_rpc, 32);
 
 /**
  * @generated from message usermgr.v1.RemovePictureResponse
@@ -976,7 +1232,7 @@ export type RemovePictureResponse = Message<"usermgr.v1.RemovePictureResponse"> 
  * Use `create(RemovePictureResponseSchema)` to create a new message.
  */
 export const RemovePictureResponseSchema: GenMessage<RemovePictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 27);
+  messageDesc(file_usermgr_v1_rpc, 33);
 
 /**
  * @generated from message usermgr.v1.SetPictureRequest
@@ -1000,7 +1256,7 @@ export type SetPictureRequest = Message<"usermgr.v1.SetPictureRequest"> & {
  * Use `create(SetPictureRequestSchema)` to create a new message.
  */
 export const SetPictureRequestSchema: GenMessage<SetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 28);
+  messageDesc(file_usermgr_v1_rpc, 34);
 
 /**
  * @generated from message usermgr.v1.SetPictureResponse
@@ -1017,7 +1273,7 @@ export type SetPictureResponse = Message<"usermgr.v1.SetPictureResponse"> & {
  * Use `create(SetPictureResponseSchema)` to create a new message.
  */
 export const SetPictureResponseSchema: GenMessage<SetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 29);
+  messageDesc(file_usermgr_v1_rpc, 35);
 
 /**
  * @generated from message usermgr.v1.GetPictureRequest
@@ -1036,7 +1292,7 @@ export type GetPictureRequest = Message<"usermgr.v1.GetPictureRequest"> & {
  * Use `create(GetPictureRequestSchema)` to create a new message.
  */
 export const GetPictureRequestSchema: GenMessage<GetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 30);
+  messageDesc(file_usermgr_v1_rpc, 36);
 
 /**
  * @generated from message usermgr.v1.GetPictureResponse
@@ -1058,7 +1314,7 @@ export type GetPictureResponse = Message<"usermgr.v1.GetPictureResponse"> & {
  * Use `create(GetPictureResponseSchema)` to create a new message.
  */
 export const GetPictureResponseSchema: GenMessage<GetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 31);
+  messageDesc(file_usermgr_v1_rpc, 37);
 
 /**
  * @generated from message usermgr.v1.GetAccountRulesRequest
@@ -1071,7 +1327,7 @@ export type GetAccountRulesRequest = Message<"usermgr.v1.GetAccountRulesRequest"
  * Use `create(GetAccountRulesRequestSchema)` to create a new message.
  */
 export const GetAccountRulesRequestSchema: GenMessage<GetAccountRulesRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 32);
+  messageDesc(file_usermgr_v1_rpc, 38);
 
 /**
  * What the TCP server accepts as a username, password and nickname, so that
@@ -1102,7 +1358,7 @@ export type GetAccountRulesResponse = Message<"usermgr.v1.GetAccountRulesRespons
  * Use `create(GetAccountRulesResponseSchema)` to create a new message.
  */
 export const GetAccountRulesResponseSchema: GenMessage<GetAccountRulesResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 33);
+  messageDesc(file_usermgr_v1_rpc, 39);
 
 /**
  * @generated from message usermgr.v1.FieldRule
@@ -1141,7 +1397,7 @@ export type FieldRule = Message<"usermgr.v1.FieldRule"> & {
  * Use `create(FieldRuleSchema)` to create a new message.
  */
 export const FieldRuleSchema: GenMessage<FieldRule> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 34);
+  messageDesc(file_usermgr_v1_rpc, 40);
 
 /**
  * Admin calls carry the operator's bearer token; the TCP server checks it.
@@ -1175,7 +1431,7 @@ export type AdminCreateUserRequest = Message<"usermgr.v1.AdminCreateUserRequest"
  * Use `create(AdminCreateUserRequestSchema)` to create a new message.
  */
 export const AdminCreateUserRequestSchema: GenMessage<AdminCreateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 35);
+  messageDesc(file_usermgr_v1_rpc, 41);
 
 /**
  * @generated from message usermgr.v1.AdminGetUserRequest
@@ -1197,7 +1453,7 @@ export type AdminGetUserRequest = Message<"usermgr.v1.AdminGetUserRequest"> & {
  * Use `create(AdminGetUserRequestSchema)` to create a new message.
  */
 export const AdminGetUserRequestSchema: GenMessage<AdminGetUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 36);
+  messageDesc(file_usermgr_v1_rpc, 42);
 
 /**
  * @generated from message usermgr.v1.AdminUpdateUserRequest
@@ -1236,7 +1492,7 @@ export type AdminUpdateUserRequest = Message<"usermgr.v1.AdminUpdateUserRequest"
  * Use `create(AdminUpdateUserRequestSchema)` to create a new message.
  */
 export const AdminUpdateUserRequestSchema: GenMessage<AdminUpdateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 37);
+  messageDesc(file_usermgr_v1_rpc, 43);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserRequest
@@ -1258,7 +1514,7 @@ export type AdminDeleteUserRequest = Message<"usermgr.v1.AdminDeleteUserRequest"
  * Use `create(AdminDeleteUserRequestSchema)` to create a new message.
  */
 export const AdminDeleteUserRequestSchema: GenMessage<AdminDeleteUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 38);
+  messageDesc(file_usermgr_v1_rpc, 44);
 
 /**
  * @generated from message usermgr.v1.AdminUserResponse
@@ -1275,7 +1531,7 @@ export type AdminUserResponse = Message<"usermgr.v1.AdminUserResponse"> & {
  * Use `create(AdminUserResponseSchema)` to create a new message.
  */
 export const AdminUserResponseSchema: GenMessage<AdminUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 39);
+  messageDesc(file_usermgr_v1_rpc, 45);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserResponse
@@ -1288,7 +1544,7 @@ export type AdminDeleteUserResponse = Message<"usermgr.v1.AdminDeleteUserRespons
  * Use `create(AdminDeleteUserResponseSchema)` to create a new message.
  */
 export const AdminDeleteUserResponseSchema: GenMessage<AdminDeleteUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 40);
+  messageDesc(file_usermgr_v1_rpc, 46);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersRequest
@@ -1324,7 +1580,7 @@ export type AdminListUsersRequest = Message<"usermgr.v1.AdminListUsersRequest"> 
  * Use `create(AdminListUsersRequestSchema)` to create a new message.
  */
 export const AdminListUsersRequestSchema: GenMessage<AdminListUsersRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 41);
+  messageDesc(file_usermgr_v1_rpc, 47);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersResponse
@@ -1348,7 +1604,7 @@ export type AdminListUsersResponse = Message<"usermgr.v1.AdminListUsersResponse"
  * Use `create(AdminListUsersResponseSchema)` to create a new message.
  */
 export const AdminListUsersResponseSchema: GenMessage<AdminListUsersResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 42);
+  messageDesc(file_usermgr_v1_rpc, 48);
 
 /**
  * Sent instead of an admin call when the HTTP server refuses the request's
@@ -1392,7 +1648,7 @@ export type AdminCheckRequest = Message<"usermgr.v1.AdminCheckRequest"> & {
  * Use `create(AdminCheckRequestSchema)` to create a new message.
  */
 export const AdminCheckRequestSchema: GenMessage<AdminCheckRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 43);
+  messageDesc(file_usermgr_v1_rpc, 49);
 
 /**
  * @generated from message usermgr.v1.AdminCheckResponse
@@ -1405,7 +1661,7 @@ export type AdminCheckResponse = Message<"usermgr.v1.AdminCheckResponse"> & {
  * Use `create(AdminCheckResponseSchema)` to create a new message.
  */
 export const AdminCheckResponseSchema: GenMessage<AdminCheckResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 44);
+  messageDesc(file_usermgr_v1_rpc, 50);
 
 /**
  * The outcome of a call. Closed: both servers know every value, and the HTTP

@@ -1,0 +1,186 @@
+import { afterEach, describe, expect, it } from 'bun:test';
+import { temporarySqliteStore } from '../../test/support/sqlite-store.ts';
+import { silentLogger } from '../log.ts';
+import type { ListedSession, UserStore } from '../store/port.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+import { SessionList, type SessionListOptions } from './session-list.ts';
+
+const NOW = Date.UTC(2026, 11, 3);
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function sqlite(): Promise<UserStore> {
+  const { store, dispose } = await temporarySqliteStore();
+  cleanups.push(dispose);
+  return store;
+}
+
+/** A list over a store, no cache (one process), with a long flush interval unless given. */
+function listOver(store: UserStore, options: Partial<SessionListOptions> = {}) {
+  const list = new SessionList(
+    store,
+    null,
+    silentLogger,
+    { flushMs: 60_000, ...options },
+    () => NOW,
+  );
+  cleanups.push(() => list.close());
+  return list;
+}
+
+let n = 0;
+function entry(userId: string, overrides: Partial<ListedSession> = {}): ListedSession {
+  n++;
+  return {
+    sessionId: `session-${String(n).padStart(14, '0')}`,
+    userId,
+    createdAtMs: NOW + n,
+    expiresAtMs: NOW + 86_400_000,
+    persistent: false,
+    address: '198.51.100.4',
+    userAgent: 'Mozilla/5.0 Firefox/128.0',
+    ...overrides,
+  };
+}
+
+describe('unit: SessionList without a cache', () => {
+  it('should list an entry at once from its buffer, and from the store once written', async () => {
+    const store = await sqlite();
+    const list = listOver(store);
+    const first = entry('7');
+    await list.record(first);
+    expect(await store.listSessions('7', NOW, 10)).toEqual([]);
+    expect(await list.list('7', NOW)).toEqual([first]);
+    await list.flush();
+    expect(list.pending).toBe(0);
+    expect(await store.listSessions('7', NOW, 10)).toEqual([first]);
+    expect(await list.list('7', NOW)).toEqual([first]);
+    // Another process's list over the same store sees it too.
+    expect(await listOver(store).list('7', NOW)).toEqual([first]);
+  });
+
+  it('should write a batch as soon as it is full, without waiting for the interval', async () => {
+    const store = await sqlite();
+    const list = listOver(store, { flushAt: 3 });
+    for (let i = 0; i < 3; i++) await list.record(entry('8'));
+    await Bun.sleep(0);
+    await list.flush();
+    expect(await store.listSessions('8', NOW, 10)).toHaveLength(3);
+  });
+
+  it('should keep only what a login may show: printable ASCII, cut to the columns', async () => {
+    const store = await sqlite();
+    const list = listOver(store);
+    await list.record(
+      entry('9', { address: 'x'.repeat(100), userAgent: `Zoë 李 ${'y'.repeat(400)}` }),
+    );
+    await list.flush();
+    const [stored] = await store.listSessions('9', NOW, 10);
+    expect(stored?.address).toBe('x'.repeat(64));
+    expect(stored?.userAgent).toHaveLength(256);
+    expect(stored?.userAgent).toStartWith('Zo? ? y');
+  });
+
+  it('should raise the expiry on a renewal and keep what the login saw', async () => {
+    const store = await sqlite();
+    const list = listOver(store);
+    const login = entry('10');
+    await list.record(login);
+    await list.flush();
+    const later = { ...login, expiresAtMs: login.expiresAtMs + 1000, address: '', userAgent: '' };
+    await list.record(later, true);
+    expect(await list.list('10', NOW)).toEqual([{ ...login, expiresAtMs: later.expiresAtMs }]);
+    await list.flush();
+    expect(await store.listSessions('10', NOW, 10)).toEqual([
+      { ...login, expiresAtMs: later.expiresAtMs },
+    ]);
+  });
+
+  it('should list newest first, hide expired entries and show at most the bound', async () => {
+    const store = await sqlite();
+    const list = listOver(store, { maxPerUser: 3 });
+    const entries = [1, 2, 3, 4].map(() => entry('11'));
+    for (const e of entries) await list.record(e);
+    await list.record(entry('11', { expiresAtMs: NOW }));
+    expect(await list.list('11', NOW)).toEqual([...entries].reverse().slice(0, 3));
+  });
+
+  it('should keep a user who logs in without end to a bounded number of rows', async () => {
+    const store = await sqlite();
+    const list = listOver(store, { maxPerUser: 5, flushAt: 4 });
+    for (let i = 0; i < 200; i++) {
+      await list.record(entry('12'));
+      await list.flush();
+    }
+    const rows = await store.listSessions('12', NOW, 500);
+    expect(rows.length).toBeGreaterThanOrEqual(5);
+    expect(rows.length).toBeLessThanOrEqual(2 * 5);
+    // The newest are the ones kept.
+    expect(rows[0]?.sessionId).toBe(`session-${String(n).padStart(14, '0')}`);
+  });
+
+  it("should take sessions off the list, and forget a user's sessions up to an instant", async () => {
+    const store = await sqlite();
+    const list = listOver(store);
+    const [a, b, c] = [entry('13'), entry('13'), entry('13')] as [
+      ListedSession,
+      ListedSession,
+      ListedSession,
+    ];
+    await list.record(a);
+    await list.record(b);
+    await list.flush();
+    await list.record(c);
+    await list.remove('13', [a.sessionId]);
+    expect((await list.list('13', NOW)).map((s) => s.sessionId)).toEqual([
+      c.sessionId,
+      b.sessionId,
+    ]);
+    await list.forget('13', c.createdAtMs);
+    await list.flush();
+    expect(await list.list('13', NOW)).toEqual([]);
+    expect(await store.listSessions('13', NOW, 10)).toEqual([]);
+  });
+
+  it('should keep a batch the store refused and write it later, dropping only past its bound', async () => {
+    const store = await sqlite();
+    let refuse = true;
+    const flaky = new Proxy(store, {
+      get(target, name, receiver) {
+        if (name === 'saveSessions' && refuse)
+          return async () => {
+            throw new RpcError(Status.UNAVAILABLE, 'database busy');
+          };
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    const list = listOver(flaky, { maxUnsaved: 3, flushMs: 1 });
+    const entries = [1, 2, 3, 4].map(() => entry('14'));
+    for (const e of entries) await list.record(e);
+    expect(list.dropped).toBe(1);
+    await list.flush();
+    expect(list.pending).toBe(3);
+    // Still listed from the buffer while the store refuses.
+    expect(await list.list('14', NOW)).toHaveLength(3);
+    refuse = false;
+    await list.flush();
+    expect((await store.listSessions('14', NOW, 10)).map((s) => s.sessionId)).toEqual(
+      entries
+        .slice(1)
+        .reverse()
+        .map((e) => e.sessionId),
+    );
+  });
+
+  it('should write what is buffered when it closes', async () => {
+    const store = await sqlite();
+    const list = new SessionList(store, null, silentLogger, { flushMs: 60_000 }, () => NOW);
+    const e = entry('15');
+    await list.record(e);
+    await list.close();
+    expect(await store.listSessions('15', NOW, 10)).toEqual([e]);
+  });
+});
