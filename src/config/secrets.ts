@@ -1,6 +1,7 @@
 /**
- * The secrets only the TCP server holds: the session signing secrets and the
- * admin API's token. The HTTP server never reads them.
+ * The secrets only the TCP server holds: the session signing secrets, the
+ * keys that seal two-step login secrets and the admin API's token. The HTTP
+ * server never reads them.
  */
 import type { Reader } from './reader.ts';
 import { int, list, text } from './variable.ts';
@@ -26,6 +27,15 @@ export const sessionVariables = {
   }),
 };
 
+export const totpVariables = {
+  keys: list('TOTP_KEYS', {
+    secret: true,
+    doc:
+      'keys that seal two-step login secrets in the store, at least 32 characters, ' +
+      'comma-separated, newest first; unset: derived from SESSION_SECRET',
+  }),
+};
+
 export const adminVariables = {
   /** Bearer token of the admin API (/users); '' turns that API off (404). */
   token: text('ADMIN_TOKEN', {
@@ -44,6 +54,14 @@ export function readSecrets(read: Reader) {
       'secrets of at least 32 characters, comma-separated (newest first)',
     );
   }
+  const totp = read.all(totpVariables);
+  if (totp.keys.some((key) => key.length < MIN_SECRET_CHARS)) {
+    read.problem(
+      totpVariables.keys,
+      '',
+      'keys of at least 32 characters, comma-separated (newest first), or unset',
+    );
+  }
   const admin = read.all(adminVariables);
   if (admin.token !== '' && admin.token.length < MIN_SECRET_CHARS) {
     read.problem(
@@ -52,5 +70,5 @@ export function readSecrets(read: Reader) {
       'at least 32 characters (e.g. `openssl rand -base64 32`), or unset to turn the admin API off',
     );
   }
-  return { sessions, admin };
+  return { sessions, totp, admin };
 }
