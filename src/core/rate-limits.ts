@@ -16,7 +16,8 @@
  *   throttle like anyone's.
  * - Per client address: a token bucket on the attempts that would run a slow
  *   hash (sign-up, and logins not answered by the credential memo).
- * - Per user: a token bucket on picture uploads (each may cost a decode).
+ * - Per user: a token bucket on picture uploads (each may cost a decode), and
+ *   one on the steps of setting up two-step login (each writes to the store).
  * The rules themselves are in rate-limits-rules.ts, once for Redis and once
  * for this process.
  *
@@ -91,15 +92,23 @@ const DEFAULT_HOLD_MS = 60_000;
 const HOLD_MARGIN_MS = 10_000;
 
 const UPLOAD_PREFIX = 'rl:pic:';
+const TOTP_SETUP_PREFIX = 'rl:totp:';
+/**
+ * Setting up two-step login: a person needs a start and a confirmation or
+ * two; a few mistyped codes fit the burst, then one step a minute.
+ */
+const TOTP_SETUP_BURST = 10;
+const TOTP_SETUP_PER_MINUTE = 1;
 
 const REFUSALS = {
   user: 'too many attempts for this account: wait a moment and try again',
   ip: 'too many attempts from this address: wait a moment and try again',
   upload: 'too many picture uploads: wait a few minutes and try again',
+  totpSetup: 'too many tries at setting up two-step login: wait a minute and try again',
 };
 
 export class RateLimits {
-  readonly counts = { user: 0, ip: 0, upload: 0 };
+  readonly counts = { user: 0, ip: 0, upload: 0, totpSetup: 0 };
   private readonly local: LocalCounts;
   private readonly peeks = new SingleFlight<string | undefined>();
 
@@ -216,6 +225,15 @@ export class RateLimits {
     if (ok === 0) this.refuse('upload', wait ?? 1000);
   }
 
+  /** One start or confirmation of two-step login by this user (a token bucket), or throws 429. */
+  async admitTotpSetup(userId: string): Promise<void> {
+    const [[ok, wait]] = await this.run(BUCKET_TAKE, `${TOTP_SETUP_PREFIX}${userId}`, [
+      TOTP_SETUP_PER_MINUTE / 60_000,
+      TOTP_SETUP_BURST,
+    ]);
+    if (ok === 0) this.refuse('totpSetup', wait ?? 1000);
+  }
+
   /**
    * Ends an admitted attempt: it leaves the in-flight count where it was
    * counted; a failure is counted, a success resets the failures, an
@@ -289,8 +307,8 @@ export class RateLimits {
     const entries = [...this.local.live()];
     const carryOne = async ([key, value]: [string, string]) => {
       const now = this.now();
-      if (key.startsWith(UPLOAD_PREFIX)) {
-        // Upload buckets are not carried over: at worst a user gets a fresh burst.
+      if (key.startsWith(UPLOAD_PREFIX) || key.startsWith(TOTP_SETUP_PREFIX)) {
+        // Per-user buckets are not carried over: at worst a user gets a fresh burst.
         this.local.delete(key);
         return;
       }
