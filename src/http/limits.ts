@@ -8,3 +8,5 @@ export const MAX_PASSWORD_CHARS = 1024;
 export const MAX_NICKNAME_CHARS = 1024;
 /** Anti-CSRF tokens of forms are far shorter; longer is refused as malformed. */
 export const MAX_CSRF_CHARS = 200;
+/** A one-time code is 6 digits, a recovery code 19 characters; longer is refused as malformed. */
+export const MAX_OTP_CHARS = 64;

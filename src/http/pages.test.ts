@@ -54,6 +54,8 @@ function setup(answer: Answer = () => undefined) {
           return RULES as never;
         case 'getProfile':
           return { user: USER, csrfToken: 'csrf-of-session' } as never;
+        case 'getTotp':
+          return { enabled: false, recoveryCodesLeft: 0 } as never;
         case 'login':
           return {
             token: 'tok',
@@ -176,7 +178,13 @@ describe('unit: login and sign-up pages', () => {
     expect(device).toMatch(/^device=dev; Max-Age=(8639\d|86400); Path=\/; HttpOnly; SameSite=Lax$/);
     expect(calls[0]).toEqual({
       name: 'login',
-      input: { username: 'alice', password: 'correct horse', currentToken: '', deviceCookie: '' },
+      input: {
+        username: 'alice',
+        password: 'correct horse',
+        currentToken: '',
+        deviceCookie: '',
+        wantTicket: true,
+      },
     });
   });
 
@@ -362,7 +370,7 @@ describe('unit: profile page', () => {
     expect(html).toContain('id="shown-nickname">&lt;script&gt;alert(1)&lt;/script&gt;</p>');
     expect(html).not.toContain('<script>alert');
     expect(html).toContain('class="avatar initials');
-    expect(html.match(/name="csrf" value="csrf-of-session"/g)?.length).toBe(6);
+    expect(html.match(/name="csrf" value="csrf-of-session"/g)?.length).toBe(7);
     expect(html).toContain(`<script src="${assets.profileScript.path}" defer="">`);
     expect(html).toContain('up to 64 KiB');
   });

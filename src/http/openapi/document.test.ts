@@ -60,6 +60,12 @@ const UNDESCRIBED: Record<string, string> = {
   'POST /profile/password': page,
   'POST /profile/logout-all': page,
   'POST /profile/delete': page,
+  'POST /profile/totp': page,
+  'GET /profile/totp': page,
+  'POST /profile/totp/confirm': page,
+  'POST /profile/totp/disable': page,
+  'GET /login/code': page,
+  'POST /login/code': page,
   'POST /logout': page,
   'GET /assets/{file}': "the pages' stylesheet and script, under content-hashed names",
   'GET /favicon.ico': 'answers 204 so browsers stop asking',
@@ -223,6 +229,8 @@ describe('unit: OpenAPI document', () => {
       nickname: 'Ẓoë 🚀',
       current_password: 'correct horse',
       new_password: 'battery staple',
+      otp: '123456',
+      code: '123456',
     };
     const send = (method: Method, path: string, body: unknown) =>
       app.request(path.replace('{id}', '1'), {
@@ -260,7 +268,7 @@ describe('unit: OpenAPI document', () => {
         schema.additionalProperties === false ? 400 : REACHED_RPC,
       );
     }
-    expect(checked).toBe(7);
+    expect(checked).toBe(9);
   });
 
   it('should serve the document at /openapi.json', async () => {

@@ -34,7 +34,7 @@ export interface ProfileRouteOptions extends BodyRoute {
 }
 
 /** The session of a form post: the cookie, and the form's anti-CSRF token ('' when missing: refused). */
-function auth(c: Context<AppEnv>, form: FormBody) {
+export function auth(c: Context<AppEnv>, form: FormBody) {
   return {
     token: c.get('client').sessionToken,
     csrfToken: formText(form, 'csrf', MAX_CSRF_CHARS),
@@ -42,7 +42,7 @@ function auth(c: Context<AppEnv>, form: FormBody) {
 }
 
 /** The session ended: the cookie goes, and the login page says why. */
-function loggedOut(c: Context<AppEnv>) {
+export function loggedOut(c: Context<AppEnv>) {
   clearSessionCookie(c, c.get('client').https);
   return back(c, '/login', LOGGED_OUT);
 }
@@ -76,10 +76,12 @@ export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: Profil
       if (token === '') return c.redirect('/login', 303);
       let profile: CallResult<'getProfile'>;
       let rules: CallResult<'getAccountRules'>;
+      let twoStep: CallResult<'getTotp'>;
       try {
-        [profile, rules] = await Promise.all([
+        [profile, rules, twoStep] = await Promise.all([
           rpc.call('getProfile', { auth: { token } }, client.callOptions()),
           rpc.call('getAccountRules', {}, client.callOptions()),
+          rpc.call('getTotp', { auth: { token } }, client.callOptions()),
         ]);
       } catch (err) {
         if (!(err instanceof RpcError && err.code === Status.UNAUTHENTICATED)) throw err;
@@ -95,6 +97,7 @@ export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: Profil
           rules={rules}
           flash={takeFlash(c)}
           maxUpload={formatBytes(maxUploadBytes)}
+          twoStep={twoStep}
         />,
       );
     })

@@ -7,6 +7,7 @@ import { Field } from './field.tsx';
 import { Layout } from './layout.tsx';
 import { Messages } from './messages.tsx';
 import { sentence } from './render.ts';
+import { TwoStepSection } from './two-step.tsx';
 
 export interface ProfilePageProps {
   user: User;
@@ -15,13 +16,22 @@ export interface ProfilePageProps {
   flash: Flash;
   /** e.g. "5 MiB" */
   maxUpload: string;
+  /** Whether two-step login is on, and the recovery codes left. */
+  twoStep: { enabled: boolean; recoveryCodesLeft: number };
 }
 
 function CsrfField({ token }: { token: string }) {
   return <input type="hidden" name="csrf" value={token} />;
 }
 
-export function ProfilePage({ user, csrfToken, rules, flash, maxUpload }: ProfilePageProps) {
+export function ProfilePage({
+  user,
+  csrfToken,
+  rules,
+  flash,
+  maxUpload,
+  twoStep,
+}: ProfilePageProps) {
   const errors = flash.fields ?? {};
   const bar = (
     <form method="post" action="/logout" class="row">
@@ -147,6 +157,8 @@ export function ProfilePage({ user, csrfToken, rules, flash, maxUpload }: Profil
           <button type="submit">Change password</button>
         </form>
       </section>
+
+      <TwoStepSection {...twoStep} csrfToken={csrfToken} errors={errors} />
 
       <section aria-labelledby="sessions-heading">
         <h2 id="sessions-heading">Sessions</h2>
