@@ -8,9 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import pino from 'pino';
 import { base32Decode } from '../src/core/base32.ts';
-import { hotp, TOTP, timeStep } from '../src/core/totp.ts';
 import { jsonInit, type Stack, startStack } from './fixture.ts';
 import { expectDescribed } from './support/openapi.ts';
+import { awayFromStepEdge, codeOf } from './support/totp.ts';
 
 interface Answer {
   token: string;
@@ -34,15 +34,6 @@ const admin = (method: string): RequestInit => ({
 
 let counter = 0;
 const uniqueName = () => `tfa_${Date.now().toString(36)}_${counter++}`;
-
-/**
- * Waits out the last seconds of a 30-second step, so that what a test does
- * next happens within one step and the steps it names are the ones it means.
- */
-async function awayFromStepEdge(): Promise<void> {
-  const left = TOTP.periodS * 1000 - (Date.now() % (TOTP.periodS * 1000));
-  if (left < 4000) await Bun.sleep(left + 50);
-}
 
 const stacks: Record<string, { stack?: Stack; lines: string[] }> = {
   'MariaDB + Redis': { lines: [] },
@@ -93,8 +84,7 @@ for (const [name, setup] of Object.entries(stacks)) {
         '/api/v1/me/totp',
         start,
       )) as Answer;
-      const key = base32Decode(secret) as Uint8Array;
-      const code = (offset = 0) => hotp(key, timeStep(Date.now()) + offset);
+      const code = (offset = 0) => codeOf(secret, offset);
       // One step back (drift), so that this step and the next are free for logins.
       const confirm = await stack().fetch(
         '/api/v1/me/totp/confirm',
