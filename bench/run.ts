@@ -152,10 +152,12 @@ async function startStack(): Promise<Server[]> {
     REDIS_URL: cache === 'on' ? redisUrl : '',
     REDIS_KEY_PREFIX: keyPrefix,
     METRICS_ENABLED: String(values.metrics !== 'off'),
-    // All simulated clients share one address (the load generator's); the
+    // All simulated clients share one address (the load generator's): the
+    // per-address limits are off (budget, and share of the hash queue); the
     // per-username limits stay as configured.
     RATE_LIMIT_IP_PER_S: '100000000',
     RATE_LIMIT_IP_BURST: '100000000',
+    HASH_QUEUE_PER_ADDRESS: '100000',
   };
   const tcp = startServer(
     'tcp',

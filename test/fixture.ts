@@ -68,10 +68,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     REDIS_URL: redisUrl,
     REDIS_KEY_PREFIX: uniquePrefix(),
     ...FAST_ARGON2,
-    // Every test client is 127.0.0.1: the per-address limit would throttle the suite itself.
-    // Tests of that limit set their own values.
+    // Every test client is 127.0.0.1: the per-address limits (the budget, and the share of
+    // the hash queue) would throttle the suite itself. Tests of them set their own values.
     RATE_LIMIT_IP_PER_S: '1000000',
     RATE_LIMIT_IP_BURST: '1000000',
+    HASH_QUEUE_PER_ADDRESS: '100000',
     ...options.env,
   };
   let config = loadTcpConfig({ ...base, TCP_PORT: '0' });

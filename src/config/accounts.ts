@@ -35,6 +35,12 @@ export const passwordVariables = {
     max: 100_000,
     doc: 'slow hashes waiting; beyond, 429',
   }),
+  maxWaitingPerClient: int('HASH_QUEUE_PER_ADDRESS', {
+    default: 8,
+    min: 1,
+    max: 100_000,
+    doc: 'slow hashes waiting per client address (IPv6: per /64); beyond, 429',
+  }),
   memoTtlS: int('MEMO_TTL_S', {
     default: 600,
     min: 0,

@@ -171,3 +171,42 @@ describe('unit: picture and upload settings', () => {
     expect(s3).toMatchObject({ bucket: 'pics', prefix: 'pictures/', timeoutMs: 5000 });
   });
 });
+
+describe('unit: MariaDB replicas', () => {
+  it('should refuse replicas without MYSQL_URL, saying that SQLite has none', () => {
+    const message = failure(() =>
+      loadTcpConfig({ MYSQL_REPLICA_URLS: 'mysql://reader:s3cret@replica1:3306/usermgr' }),
+    );
+    expect(message).toContain('MYSQL_REPLICA_URLS="(hidden)": expected MYSQL_URL set too');
+    expect(message).toContain('SQLite has none');
+    expect(message).not.toContain('s3cret');
+  });
+
+  it('should read a comma-separated list of URLs, and refuse what is not one', () => {
+    const primary = { MYSQL_URL: 'mysql://root@primary:3306/usermgr' };
+    const config = loadTcpConfig({
+      ...primary,
+      MYSQL_REPLICA_URLS: 'mysql://r@replica1/usermgr, mysql://r@replica2:3307/usermgr',
+    });
+    expect(config.mysql.replicaUrls).toEqual([
+      'mysql://r@replica1/usermgr',
+      'mysql://r@replica2:3307/usermgr',
+    ]);
+    expect(config.mysql).toMatchObject({ replicaMaxLagMs: 2000, replicaCheckMs: 500 });
+    expect(loadTcpConfig(primary).mysql.replicaUrls).toEqual([]);
+    expect(
+      failure(() => loadTcpConfig({ ...primary, MYSQL_REPLICA_URLS: 'replica1:3306' })),
+    ).toContain('MYSQL_REPLICA_URLS="(hidden)": expected comma-separated URLs');
+  });
+
+  it('should want replicas checked at least twice within the lag bound', () => {
+    expect(failure(() => loadTcpConfig({ MYSQL_REPLICA_MAX_LAG_MS: '500' }))).toContain(
+      'MYSQL_REPLICA_CHECK_MS="500": expected at most half of MYSQL_REPLICA_MAX_LAG_MS (500)',
+    );
+    const config = loadTcpConfig({
+      MYSQL_REPLICA_MAX_LAG_MS: '500',
+      MYSQL_REPLICA_CHECK_MS: '250',
+    });
+    expect(config.mysql.replicaCheckMs).toBe(250);
+  });
+});

@@ -1,6 +1,6 @@
 /** Where users are stored: MariaDB/MySQL when MYSQL_URL is set, else SQLite under DATA_DIR. */
 import type { Reader } from './reader.ts';
-import { int, text } from './variable.ts';
+import { int, list, text } from './variable.ts';
 
 export const dataDirVariable = text('DATA_DIR', {
   default: './data',
@@ -38,8 +38,58 @@ export const mysqlVariables = {
     max: 60_000,
     doc: 'per connection attempt',
   }),
+  replicaUrls: list('MYSQL_REPLICA_URLS', {
+    secret: true,
+    doc: 'MariaDB replicas of MYSQL_URL, comma-separated URLs; reads that tolerate lag (admin listings) go there',
+  }),
+  replicaMaxLagMs: int('MYSQL_REPLICA_MAX_LAG_MS', {
+    default: 2000,
+    min: 100,
+    max: 3_600_000,
+    doc: 'a replica further behind the primary than this serves nothing',
+  }),
+  replicaCheckMs: int('MYSQL_REPLICA_CHECK_MS', {
+    default: 500,
+    min: 10,
+    max: 1_800_000,
+    doc: 'how often each replica is checked (reachable, and how far behind)',
+  }),
 };
 
+function isDatabaseUrl(text: string): boolean {
+  try {
+    return new URL(text).hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 export function readStore(read: Reader) {
-  return { dataDir: read.read(dataDirVariable), mysql: read.all(mysqlVariables) };
+  const mysql = read.all(mysqlVariables);
+  const urls = mysqlVariables.replicaUrls;
+  if (mysql.replicaUrls.length > 0) {
+    if (mysql.url === '') {
+      read.problem(
+        urls,
+        read.raw(urls),
+        'MYSQL_URL set too: replicas belong to a MariaDB primary, and SQLite has none',
+      );
+    }
+    if (!mysql.replicaUrls.every(isDatabaseUrl)) {
+      read.problem(
+        urls,
+        read.raw(urls),
+        'comma-separated URLs like mysql://user:pass@replica1:3306/usermgr',
+      );
+    }
+  }
+  if (mysql.replicaCheckMs * 2 > mysql.replicaMaxLagMs) {
+    const check = mysqlVariables.replicaCheckMs;
+    read.problem(
+      check,
+      read.raw(check) || String(mysql.replicaCheckMs),
+      `at most half of MYSQL_REPLICA_MAX_LAG_MS (${mysql.replicaMaxLagMs}), so a healthy replica is checked twice within the bound`,
+    );
+  }
+  return { dataDir: read.read(dataDirVariable), mysql };
 }

@@ -15,7 +15,7 @@ import type { CredentialMemo } from './credential-memo.ts';
 import type { DeviceClaims, DeviceCookies } from './device-cookies.ts';
 import type { IdGenerator } from './ids.ts';
 import { createAccount, newAccount, valid } from './new-account.ts';
-import type { Passwords } from './passwords.ts';
+import type { Admission, Passwords } from './passwords.ts';
 import type { Counted, RateLimits, UserState } from './rate-limits.ts';
 import type { Revocations } from './revocations.ts';
 import type { SessionClaims, SessionTokens } from './session-tokens.ts';
@@ -96,8 +96,9 @@ export class Accounts {
     clientIp = '',
   ): Promise<UserRow> {
     const { passwords, limits } = this.deps;
-    return createAccount(this.deps, newAccount(input), deadline, this.now, async () => {
-      passwords.refuseIfFull();
+    const admission = { clientIp, known: false };
+    return createAccount(this.deps, newAccount(input), deadline, this.now, admission, async () => {
+      passwords.refuseIfFull(admission);
       await limits.admitSlowAttempt(null, clientIp);
     });
   }
@@ -162,12 +163,14 @@ export class Accounts {
       const verified = await this.verifications.run(key, () => {
         const shared = new SharedDeadline(deadline);
         this.verificationDeadlines.set(key, shared);
+        // A known device or the owner is served before strangers in the hash queue.
+        const admission = { clientIp, known: counted === null || typeof counted === 'object' };
         return this.verifySlowly(
           user,
           password,
           credential,
           counted,
-          clientIp,
+          admission,
           shared.deadline,
         ).finally(() => {
           if (this.verificationDeadlines.get(key) === shared)
@@ -317,27 +320,28 @@ export class Accounts {
     password: string,
     credential: string,
     counted: Counted,
-    clientIp: string,
+    admission: Admission,
     deadline: Deadline,
   ): Promise<boolean> {
     const { passwords, memo, limits } = this.deps;
     // Only attempts that cost a slow hash are admitted and counted: one the
     // full hash queue would refuse is refused before it is counted.
-    passwords.refuseIfFull();
+    passwords.refuseIfFull(admission);
+    const { clientIp } = admission;
     const attempt = await limits.admitSlowAttempt(counted, clientIp, deadline.remainingMs());
     let verified: boolean;
     try {
       if (user === null) {
-        await passwords.verifyUnknown(password, deadline);
+        await passwords.verifyUnknown(password, deadline, admission);
         verified = false;
-      } else verified = await passwords.verify(password, user.passwordHash, deadline);
+      } else verified = await passwords.verify(password, user.passwordHash, deadline, admission);
     } catch (err) {
       await limits.settle(attempt, 'abandoned'); // no verdict: nothing was learnt
       throw err;
     }
     if (verified && user !== null) {
       memo.remember(credential);
-      if (passwords.needsRehash(user.passwordHash)) this.rehash(user, password);
+      if (passwords.needsRehash(user.passwordHash)) this.rehash(user, password, admission);
     }
     // A right password of an account with a second step is no verdict yet: its code's is.
     const secondStep = user !== null && user.totpSecret !== '';
@@ -443,7 +447,10 @@ export class Accounts {
       const fresh = valid(checkNewPassword(input.newPassword), 'new_password');
       await this.verifyPassword(user, current, 'current_password', caller.clientIp, deadline);
       const { passwords, store, users, tokens } = this.deps;
-      const passwordHash = await passwords.hash(fresh, deadline);
+      const passwordHash = await passwords.hash(fresh, deadline, {
+        clientIp: caller.clientIp,
+        known: true,
+      });
       let updated: UserRow | null;
       try {
         updated = await store.updatePassword(user.id, passwordHash, this.now(), true);
@@ -504,12 +511,13 @@ export class Accounts {
     const { limits, memo } = this.deps;
     limits.refuseIfThrottled(await limits.peekUser(user.username));
     const credential = memo.key(user.id, user.passwordHash, password);
+    // A session holder: served before strangers in the hash queue, counted as a login is.
     const verified = await this.verifySlowly(
       user,
       password,
       credential,
       user.username,
-      clientIp,
+      { clientIp, known: true },
       deadline,
     );
     if (!verified) throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.WRONG_PASSWORD, { field });
@@ -537,10 +545,10 @@ export class Accounts {
   }
 
   /** Stored with old argon2 parameters: store a new hash, unless the password changed meanwhile. */
-  private rehash(user: UserRow, password: string): void {
+  private rehash(user: UserRow, password: string, admission: Admission): void {
     const { passwords, store, users, log } = this.deps;
     passwords
-      .hash(password, Deadline.after(REHASH_BUDGET_MS))
+      .hash(password, Deadline.after(REHASH_BUDGET_MS), admission)
       .then((fresh) => store.replacePasswordHash(user.id, user.passwordHash, fresh))
       .then((replaced) => (replaced ? users.invalidate(user.username) : undefined))
       .catch((err) =>

@@ -92,7 +92,8 @@ export class AdminUsers {
       // The audit line names the user as soon as the name is valid.
       const name = checkUsername(input.username);
       if ('value' in name) note.username = name.value;
-      const user = await createAccount(this.deps, newAccount(input), deadline, this.now);
+      const admission = { clientIp: caller.clientIp, known: false };
+      const user = await createAccount(this.deps, newAccount(input), deadline, this.now, admission);
       note.userId = user.id;
       return user;
     });
@@ -139,7 +140,9 @@ export class AdminUsers {
       if (nickname === undefined && password === undefined) return current;
       // Hash first: a full hashing queue must not leave half of the change written.
       const passwordHash =
-        password === undefined ? undefined : await passwords.hash(password, deadline);
+        password === undefined
+          ? undefined
+          : await passwords.hash(password, deadline, { clientIp: caller.clientIp, known: false });
       let user = current;
       try {
         if (nickname !== undefined) {

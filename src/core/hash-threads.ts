@@ -1,8 +1,11 @@
 /**
  * A few threads of our own for the slow hashes (argon2id), each at the
  * lowest scheduling priority (see hash-worker.ts). Invariants:
- * - at most `size` jobs run at once, one per thread; more wait in FIFO order
- *   (the caller, Passwords, already bounds how many can be submitted);
+ * - at most `size` jobs run at once, one per thread; more wait in FIFO order.
+ *   Which job comes next is not decided here: the caller, Passwords, holds
+ *   the waiting hashes in its fair queue and submits one only when a thread
+ *   is free (the one dummy hash of verifyUnknown aside), so this FIFO never
+ *   holds a backlog;
  * - threads start on first use and never keep the process alive when idle
  *   (they are unref'd; a timer holds the process while jobs are pending);
  * - a thread that dies fails its job and is replaced on the next job;

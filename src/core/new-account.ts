@@ -11,7 +11,7 @@ import { invalidArgument, RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { IdGenerator } from './ids.ts';
-import type { Passwords } from './passwords.ts';
+import type { Admission, Passwords } from './passwords.ts';
 import { type Checked, checkNewPassword, checkNickname, checkUsername } from './validation.ts';
 
 export interface NewAccount {
@@ -44,15 +44,17 @@ export function newAccount(input: NewAccount): NewAccount {
 }
 
 /**
- * Stores `account` (checked by newAccount). `admit` runs before anything is
- * looked up: where sign-up applies its limits, so that beyond them a taken
- * name and a free one get the same refusal (no free test of which exist).
+ * Stores `account` (checked by newAccount), its slow hash queued as
+ * `admission`'s. `admit` runs before anything is looked up: where sign-up
+ * applies its limits, so that beyond them a taken name and a free one get
+ * the same refusal (no free test of which exist).
  */
 export async function createAccount(
   { store, users, passwords, ids }: AccountCreation,
   account: NewAccount,
   deadline: Deadline,
   now: () => number,
+  admission: Admission,
   admit?: () => Promise<void>,
 ): Promise<UserRow> {
   const { username, password, nickname } = account;
@@ -64,7 +66,7 @@ export async function createAccount(
     id: ids.next(),
     username,
     nickname,
-    passwordHash: await passwords.hash(password, deadline),
+    passwordHash: await passwords.hash(password, deadline, admission),
     picture: '',
     sessionsValidAfterMs: 0,
     createdAtMs: createdAt,

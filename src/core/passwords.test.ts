@@ -84,6 +84,46 @@ describe('unit: Passwords', () => {
     }
   });
 
+  // Issue 14, item 7: in first-come order a few busy addresses held the whole
+  // queue, and other people's first logins were refused.
+  it('should queue hashes by client: one /64 is one client, known devices go first', async () => {
+    const passwords = new Passwords({
+      ...CHEAP,
+      concurrency: 1,
+      maxWaiting: 8,
+      maxWaitingPerClient: 2,
+    });
+    try {
+      const hash = await passwords.hash('correct horse', later());
+      const order: string[] = [];
+      const verify = (name: string, clientIp: string, known = false) =>
+        passwords
+          .verify('correct horse', hash, later(), { clientIp, known })
+          .then(() => order.push(name));
+      const running = verify('running', '192.0.2.1');
+      const flood = [verify('v6 a', '2001:db8:0:1::a'), verify('v6 b', '2001:db8:0:1::b')];
+      // A third address of that /64 is the same client: its queue is full.
+      const third = { clientIp: '2001:db8:0:1::c', known: false };
+      expect(() => passwords.refuseIfFull(third)).toThrow(
+        'too many sign-ins from this address at once',
+      );
+      const refused = await passwords
+        .verify('correct horse', hash, later(), third)
+        .catch((err: unknown) => err);
+      expect((refused as RpcError).code).toBe(Status.RESOURCE_EXHAUSTED);
+      expect(() =>
+        passwords.refuseIfFull({ clientIp: '2001:db8:0:2::1', known: false }),
+      ).not.toThrow();
+      const stranger = verify('stranger', '198.51.100.1');
+      const device = verify('device', '198.51.100.2', true);
+      await Promise.all([running, ...flood, stranger, device]);
+      expect(order).toEqual(['running', 'device', 'v6 a', 'stranger', 'v6 b']);
+      expect(passwords.counts.verify).toBe(5);
+    } finally {
+      passwords.close();
+    }
+  });
+
   // The storm in test/faults: slow hashes at normal priority took both cores
   // from the event loops, and cheap logins waited behind wrong passwords.
   it('should run slow hashes on threads at the lowest priority, leaving the main thread alone', async () => {

@@ -151,6 +151,15 @@ describe('unit: RateLimits (in-process)', () => {
     expect(l.counts.ip).toBe(2);
   });
 
+  // Issue 14, item 7: every IPv6 address had a budget of its own.
+  it('should count every address of an IPv6 /64 against one budget', async () => {
+    const { limits: l } = limits(addressLimit);
+    for (let i = 0; i < 4; i++)
+      expect(await outcome(l.admitSlowAttempt(null, `2001:db8:0:1::${i + 1}`))).toBe('ok');
+    expect(await outcome(l.admitSlowAttempt(null, '2001:db8:0:1:ffff::9'))).toBe('429:1');
+    expect(await outcome(l.admitSlowAttempt(null, '2001:db8:0:2::1'))).toBe('ok');
+  });
+
   it('should count every caller without an address against one shared address', async () => {
     const { limits: l } = limits(addressLimit);
     for (let i = 0; i < 4; i++) expect(await outcome(l.admitSlowAttempt(null, ''))).toBe('ok');

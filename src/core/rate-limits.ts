@@ -14,8 +14,9 @@
  *   attempts in flight) are counted the device is locked for the whole
  *   window: then it stops exempting, and its logins meet the username's
  *   throttle like anyone's.
- * - Per client address: a token bucket on the attempts that would run a slow
- *   hash (sign-up, and logins not answered by the credential memo).
+ * - Per client address (an IPv6 client by its /64, client-key.ts): a token
+ *   bucket on the attempts that would run a slow hash (sign-up, and logins
+ *   not answered by the credential memo).
  * - Per user: a token bucket on picture uploads (each may cost a decode), and
  *   one on the steps of setting up two-step login (each writes to the store).
  * The rules themselves are in rate-limits-rules.ts, once for Redis and once
@@ -36,6 +37,7 @@ import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
+import { clientKey } from './client-key.ts';
 import { LocalCounts } from './rate-limits-local.ts';
 import {
   BUCKET_MERGE,
@@ -205,11 +207,12 @@ export class RateLimits {
   /**
    * One slow-hash attempt from this address. An empty address is one more
    * address, shared by every caller that gives none: leaving it out must not
-   * be a way around the limit.
+   * be a way around the limit. Every address of an IPv6 /64 is one address:
+   * its holder picks the rest of the address freely.
    */
   private async admitAddress(clientIp: string): Promise<void> {
     const { ipPerSecond, ipBurst } = this.options;
-    const [[ok, wait]] = await this.run(BUCKET_TAKE, `rl:ip:${clientIp}`, [
+    const [[ok, wait]] = await this.run(BUCKET_TAKE, `rl:ip:${clientKey(clientIp)}`, [
       ipPerSecond / 1000,
       ipBurst,
     ]);

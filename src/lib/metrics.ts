@@ -35,19 +35,23 @@ export function histogram<L extends string>(
   return latencyHistogram(registry, name, help, labelNames, LATENCY_BUCKETS);
 }
 
-/** A gauge whose value is read from `read` at scrape time. */
+/** A gauge whose value (or values, by one label) is read from `read` at scrape time. */
 export function gaugeFrom(
   registry: Registry,
   name: string,
   help: string,
-  read: () => number,
+  read: () => Record<string, number> | number,
+  labelName = 'result',
 ): void {
   new client.Gauge({
     name,
     help,
+    labelNames: typeof read() === 'number' ? [] : [labelName],
     registers: [registry],
     collect() {
-      this.set(read());
+      const value = read();
+      if (typeof value === 'number') this.set(value);
+      else for (const [label, n] of Object.entries(value)) this.set({ [labelName]: label }, n);
     },
   });
 }

@@ -15,6 +15,7 @@ import {
 } from './migrate.ts';
 import { mysqlMigrationTarget } from './mysql/migration-target.ts';
 import { createMysqlStore } from './mysql/open.ts';
+import type { ReplicaObserver, ReplicaOptions } from './mysql/replicas.ts';
 import type { UserStore } from './port.ts';
 import { sqliteMigrationTarget } from './sqlite/migration-target.ts';
 import { createSqliteStore } from './sqlite/open.ts';
@@ -34,6 +35,12 @@ export interface StoreOptions {
     /** Longest a single statement may take before UNAVAILABLE. */
     queryTimeoutMs: number;
     connectTimeoutMs: number;
+  };
+  /** MariaDB replicas of `mysqlUrl` (never with SQLite: the configuration refuses that). */
+  replicas?: ReplicaOptions & {
+    urls: readonly string[];
+    /** Where their rotation and lag are reported (metrics). */
+    observer?: ReplicaObserver;
   };
 }
 
@@ -56,11 +63,19 @@ async function openAdapter(options: StoreOptions, log: Logger): Promise<Opened> 
     log.info({ path }, 'store: SQLite');
     return { engine: 'sqlite', store, migrations: sqliteMigrationTarget(store.db) };
   }
-  // The URL may hold a password: it is never logged.
-  log.info({ poolSize: options.mysql.poolSize }, 'store: MySQL');
+  // The URLs may hold passwords: they are never logged.
+  const replicas = options.replicas;
+  log.info(
+    { poolSize: options.mysql.poolSize, replicas: replicas?.urls.length ?? 0 },
+    'store: MySQL',
+  );
   return {
     engine: 'mysql',
-    store: createMysqlStore(options.mysqlUrl, options.mysql),
+    store: createMysqlStore(
+      options.mysqlUrl,
+      options.mysql,
+      replicas === undefined ? undefined : { ...replicas, log },
+    ),
     migrations: mysqlMigrationTarget(options.mysqlUrl, options.mysql.connectTimeoutMs),
   };
 }

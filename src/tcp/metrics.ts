@@ -18,6 +18,7 @@ import {
   type Registry,
   timed,
 } from '../lib/metrics.ts';
+import { noReplicaObserver, type ReplicaObserver } from '../store/mysql/replicas.ts';
 import type { UserStore } from '../store/port.ts';
 import { statusName } from '../wire/status.ts';
 import type { DispatchObserver } from './dispatch.ts';
@@ -30,6 +31,8 @@ export interface TcpMetrics {
   observeHash(waitedMs: number, ranMs: number): void;
   timedStore(store: UserStore): UserStore;
   timedCache(cache: Cache): Cache;
+  /** For the MySQL replicas: rotation, lag, reads and fallbacks to the primary. */
+  replicas: ReplicaObserver;
   /** Registers the gauges and counters read from the running parts. */
   watch(parts: {
     server: TcpServer;
@@ -48,7 +51,58 @@ export function noTcpMetrics(): TcpMetrics {
     observeHash: () => {},
     timedStore: (target) => target,
     timedCache: (target) => target,
+    replicas: noReplicaObserver,
     watch: () => {},
+  };
+}
+
+/** The replicas' state as the last check and reads left it, read at scrape time. */
+function replicaMetrics(registry: Registry): ReplicaObserver {
+  const inRotation: Record<string, number> = {};
+  const lagS: Record<string, number> = {};
+  const changes: Record<string, number> = {};
+  const reads: Record<string, number> = {};
+  const fallbacks: Record<string, number> = {};
+  const metric = (name: string, help: string, read: () => Record<string, number>) =>
+    name.endsWith('_total')
+      ? counterFrom(registry, name, help, read, 'replica')
+      : gaugeFrom(registry, name, help, read, 'replica');
+  metric(
+    'usermgr_mysql_replica_in_rotation',
+    'MySQL replicas serving reads (1) or not (0).',
+    () => inRotation,
+  );
+  metric(
+    'usermgr_mysql_replica_lag_seconds',
+    'How far each replica was behind the primary at its last check (+Inf: beyond what is measured; NaN: it did not answer).',
+    () => lagS,
+  );
+  metric(
+    'usermgr_mysql_replica_rotation_changes_total',
+    'Entries into and exits from rotation (the first check counts as one).',
+    () => changes,
+  );
+  metric('usermgr_mysql_replica_reads_total', 'Reads sent to each replica.', () => reads);
+  metric(
+    'usermgr_mysql_replica_fallbacks_total',
+    'Reads a replica failed, answered by the primary instead.',
+    () => fallbacks,
+  );
+  const add = (counts: Record<string, number>, replica: string) => {
+    counts[replica] = (counts[replica] ?? 0) + 1;
+  };
+  return {
+    checked(replica, lagMs) {
+      lagS[replica] = lagMs === null ? Number.NaN : lagMs / 1000;
+    },
+    rotation(replica, serving) {
+      inRotation[replica] = serving ? 1 : 0;
+      add(changes, replica);
+    },
+    read(replica, result) {
+      add(reads, replica);
+      if (result === 'fallback') add(fallbacks, replica);
+    },
   };
 }
 
@@ -95,6 +149,7 @@ export function createTcpMetrics(): TcpMetrics {
     },
     timedStore: (target) => timed(target, store),
     timedCache: (target) => timed(target, cache),
+    replicas: replicaMetrics(registry),
     watch({ server, users, memo, passwords, limits }) {
       counterFrom(
         registry,

@@ -76,7 +76,17 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   if (usesDataDir) secureDataDir(config.dataDir, log);
   const store = metrics.timedStore(
     await openStore(
-      { mysqlUrl: config.mysql.url, dataDir: config.dataDir, mysql: config.mysql },
+      {
+        mysqlUrl: config.mysql.url,
+        dataDir: config.dataDir,
+        mysql: config.mysql,
+        replicas: {
+          urls: config.mysql.replicaUrls,
+          maxLagMs: config.mysql.replicaMaxLagMs,
+          checkIntervalMs: config.mysql.replicaCheckMs,
+          observer: metrics.replicas,
+        },
+      },
       log,
     ),
   );

@@ -130,9 +130,10 @@ export async function startFaultStack(
     TCP_ADDRS: `127.0.0.1:${ports.tcp}`,
     ARGON2_MEMORY_KIB: String(ARGON2.memoryCost),
     ARGON2_TIME_COST: String(ARGON2.timeCost),
-    // All load comes from 127.0.0.1: the per-address limit would throttle the test itself.
+    // All load comes from 127.0.0.1: the per-address limits would throttle the test itself.
     RATE_LIMIT_IP_PER_S: '1000000',
     RATE_LIMIT_IP_BURST: '1000000',
+    HASH_QUEUE_PER_ADDRESS: '100000',
     SHUTDOWN_TIMEOUT_MS: '10000',
     ...extraEnv,
   };

@@ -6,6 +6,7 @@
  * The shared server on 3306 is never touched. Every process is tracked by an
  * orphan guard, so it dies with the test process whatever happens.
  */
+import { mkdirSync } from 'node:fs';
 import type { Subprocess } from 'bun';
 import mysql from 'mysql2/promise';
 import { type Guard, guardProcesses } from './orphans.ts';
@@ -33,15 +34,31 @@ function requireBinary(name: string, where: string[]): string {
   return found;
 }
 
+export interface PrivateMariadbOptions {
+  /** More mariadbd options, for every start (not for mariadb-install-db). */
+  serverOptions?: string[];
+  /** false: leave the database to someone else (a replica receives it from its primary). */
+  createDatabase?: boolean;
+}
+
 /** Creates a data directory with `database` in it and starts mariadbd on it. */
-export async function startPrivateMariadb(database = 'usermgr'): Promise<PrivateMariadb> {
+export async function startPrivateMariadb(
+  database = 'usermgr',
+  options: PrivateMariadbOptions = {},
+): Promise<PrivateMariadb> {
   const installDb = requireBinary('mariadb-install-db', ['/usr/bin/mariadb-install-db']);
   const mariadbd = requireBinary('mariadbd', ['/usr/sbin/mariadbd']);
   const guard: Guard = guardProcesses('mariadb');
   const datadir = `${guard.dir}/data`;
+  // Its own temporary directory: in the shared /tmp, mariadb-install-db was seen to
+  // lose its temporary tables ("Unknown table 'mysql.tmp_user_sys'") while other
+  // servers started beside it.
+  const tmpdir = `${guard.dir}/tmp`;
+  mkdirSync(tmpdir);
   const port = await freePort();
   // Small and not durable: this server exists to be killed.
   const serverOptions = [
+    `--tmpdir=${tmpdir}`,
     '--innodb-buffer-pool-size=32M',
     '--innodb-log-file-size=8M',
     '--innodb-flush-log-at-trx-commit=0',
@@ -102,6 +119,7 @@ export async function startPrivateMariadb(database = 'usermgr'): Promise<Private
         '--bind-address=127.0.0.1',
         '--max-connections=500',
         ...serverOptions,
+        ...(options.serverOptions ?? []),
       ],
       { stdio: ['ignore', 'ignore', 'ignore'] },
     );
@@ -130,9 +148,13 @@ export async function startPrivateMariadb(database = 'usermgr'): Promise<Private
 
   try {
     await start();
-    const admin = await mysql.createConnection({ uri: base });
-    await admin.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
-    await admin.end();
+    if (options.createDatabase !== false) {
+      const admin = await mysql.createConnection({ uri: base });
+      await admin.query(
+        `CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+      );
+      await admin.end();
+    }
   } catch (err) {
     guard.release();
     throw err;

@@ -11,7 +11,11 @@
  *   key on the same connection, under one permit: the row returned is at
  *   least as new as the write;
  * - strings no row can hold are answered without a query (keys.ts), so
- *   user input never meets an ASCII column it cannot be compared with.
+ *   user input never meets an ASCII column it cannot be compared with;
+ * - only the admin listing reads replicas (`tolerant`): every other read
+ *   decides access (password hash, sessions_valid_after, revocations), comes
+ *   before a write, or fills the cache that later logins trust, and reads the
+ *   primary (docs/DESIGN.md, Data).
  */
 import type { ExecuteValues, RowDataPacket } from 'mysql2/promise';
 import { MESSAGES } from '../../wire/messages.ts';
@@ -33,6 +37,7 @@ import type { ListOptions, RevokedSession, UserRow, UserStore } from '../port.ts
 import { recoveryColumn, recoveryCount, recoveryEntry } from '../rows.ts';
 import { isDuplicateKey } from './errors.ts';
 import type { MysqlExecutor, Session } from './executor.ts';
+import type { ReplicaSet } from './replicas.ts';
 import {
   firstUser,
   idParam,
@@ -59,7 +64,15 @@ async function selectById(session: Session, id: bigint): Promise<UserRow | null>
 }
 
 export class MysqlStore implements UserStore {
-  constructor(readonly db: MysqlExecutor) {}
+  /** Where reads that tolerate lag go: the replicas when there are any, else the primary. */
+  private readonly tolerant: Pick<MysqlExecutor, 'rows'>;
+
+  constructor(
+    readonly db: MysqlExecutor,
+    readonly replicas: ReplicaSet | null = null,
+  ) {
+    this.tolerant = replicas ?? db;
+  }
 
   async findByUsername(username: string): Promise<UserRow | null> {
     if (!isUsernameKey(username)) return null;
@@ -206,15 +219,18 @@ export class MysqlStore implements UserStore {
 
   async list(options: ListOptions): Promise<UserRow[]> {
     const limit = limitParam(checkLimit(options.limit));
+    // On a replica when there is one: a page may be up to the replica lag bound old.
     let rows: MysqlUser[];
     if (options.usernamePrefix === '') {
       // Keyset pagination on the primary key: no OFFSET, no COUNT.
       if (options.afterId === null) {
-        rows = await this.db.rows(`SELECT ${USER_COLUMNS} FROM users ORDER BY id LIMIT ?`, [limit]);
+        rows = await this.tolerant.rows(`SELECT ${USER_COLUMNS} FROM users ORDER BY id LIMIT ?`, [
+          limit,
+        ]);
       } else {
         const after = parseId(options.afterId);
         if (after === null) return [];
-        rows = await this.db.rows(
+        rows = await this.tolerant.rows(
           `SELECT ${USER_COLUMNS} FROM users WHERE id > ? ORDER BY id LIMIT ?`,
           [idParam(after), limit],
         );
@@ -225,14 +241,14 @@ export class MysqlStore implements UserStore {
       if (!isUsernameKey(options.usernamePrefix)) return [];
       const pattern = likePrefix(options.usernamePrefix);
       if (options.afterUsername === null) {
-        rows = await this.db.rows(
+        rows = await this.tolerant.rows(
           `SELECT ${USER_COLUMNS} FROM users WHERE username LIKE ? ESCAPE '!' ` +
             'ORDER BY username LIMIT ?',
           [pattern, limit],
         );
       } else {
         if (!isUsernameKey(options.afterUsername)) return [];
-        rows = await this.db.rows(
+        rows = await this.tolerant.rows(
           `SELECT ${USER_COLUMNS} FROM users WHERE username LIKE ? ESCAPE '!' AND username > ? ` +
             'ORDER BY username LIMIT ?',
           [pattern, options.afterUsername, limit],
@@ -378,7 +394,8 @@ export class MysqlStore implements UserStore {
     await this.db.rows('SELECT 1', []);
   }
 
-  close(): Promise<void> {
-    return this.db.close();
+  async close(): Promise<void> {
+    await this.replicas?.close();
+    await this.db.close();
   }
 }
