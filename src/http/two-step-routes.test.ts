@@ -10,7 +10,7 @@ import { silentLogger } from '../log.ts';
 import type { RpcClient } from '../rpc/client.ts';
 import type { CallName } from '../wire/calls.ts';
 import { MESSAGES } from '../wire/messages.ts';
-import { RpcError } from '../wire/rpc-error.ts';
+import { invalidArgument, RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { createApp } from './app.ts';
 
@@ -245,6 +245,19 @@ describe('unit: setting two-step login up and off on the pages', () => {
     expect(html).toContain('name="totp_code"');
   });
 
+  it('should show the profile without the section when the TCP server is older than two-step login', async () => {
+    const { request } = setup((name) =>
+      name === 'getTotp'
+        ? new RpcError(Status.UNIMPLEMENTED, 'call getTotp is not implemented')
+        : undefined,
+    );
+    const res = await request('/profile', { headers: { cookie: 'session=tok' } });
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain('id="shown-username"');
+    expect(html).not.toContain('two-step');
+  });
+
   it('should start, then show the QR code as inline SVG and the secret in groups, within the CSP', async () => {
     const { request, calls } = setup((name) =>
       name === 'getTotp'
@@ -331,6 +344,14 @@ describe('unit: setting two-step login up and off on the pages', () => {
         code: '123456',
       });
     }
+    // A refusal of the input (a missing password) lands at this form's field too.
+    const missing = setup(() => invalidArgument('password is required', 'password'));
+    const refused = await missing.request('/profile/totp/disable', {
+      method: 'POST',
+      headers: { cookie: 'session=tok' },
+      body: form({ csrf: 'csrf-of-session', totp_password: '', totp_code: '1' }),
+    });
+    expect(flashOf(refused).fields).toEqual({ totp_password: 'password is required' });
     const ended = setup(() => new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN));
     const res = await ended.request('/profile/totp/disable', {
       method: 'POST',

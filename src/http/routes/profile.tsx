@@ -76,12 +76,16 @@ export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: Profil
       if (token === '') return c.redirect('/login', 303);
       let profile: CallResult<'getProfile'>;
       let rules: CallResult<'getAccountRules'>;
-      let twoStep: CallResult<'getTotp'>;
+      let twoStep: CallResult<'getTotp'> | null;
       try {
         [profile, rules, twoStep] = await Promise.all([
           rpc.call('getProfile', { auth: { token } }, client.callOptions()),
           rpc.call('getAccountRules', {}, client.callOptions()),
-          rpc.call('getTotp', { auth: { token } }, client.callOptions()),
+          // A TCP server older than two-step login: the page goes without its section.
+          rpc.call('getTotp', { auth: { token } }, client.callOptions()).catch((err: unknown) => {
+            if (err instanceof RpcError && err.code === Status.UNIMPLEMENTED) return null;
+            throw err;
+          }),
         ]);
       } catch (err) {
         if (!(err instanceof RpcError && err.code === Status.UNAUTHENTICATED)) throw err;

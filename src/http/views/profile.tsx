@@ -16,8 +16,8 @@ export interface ProfilePageProps {
   flash: Flash;
   /** e.g. "5 MiB" */
   maxUpload: string;
-  /** Whether two-step login is on, and the recovery codes left. */
-  twoStep: { enabled: boolean; recoveryCodesLeft: number };
+  /** Whether two-step login is on, and the recovery codes left; null: not offered. */
+  twoStep: { enabled: boolean; recoveryCodesLeft: number } | null;
 }
 
 function CsrfField({ token }: { token: string }) {
@@ -158,7 +158,7 @@ export function ProfilePage({
         </form>
       </section>
 
-      <TwoStepSection {...twoStep} csrfToken={csrfToken} errors={errors} />
+      {twoStep ? <TwoStepSection {...twoStep} csrfToken={csrfToken} errors={errors} /> : null}
 
       <section aria-labelledby="sessions-heading">
         <h2 id="sessions-heading">Sessions</h2>
