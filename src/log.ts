@@ -3,7 +3,11 @@ import pino from 'pino';
 /** Structured JSON lines. The pino interface, so that tests can pass a silent one. */
 export type Logger = pino.Logger;
 
-/** Keys whose values are credentials: a password, a session, admin or anti-CSRF token, a key, a shared secret. */
+/**
+ * Keys whose values are credentials: a password, a session, admin or anti-CSRF
+ * token, a key, a shared secret, a one-time code, a two-step login secret or
+ * ticket.
+ */
 const SECRET_KEYS = [
   'password',
   'passwordHash',
@@ -15,6 +19,10 @@ const SECRET_KEYS = [
   'authorization',
   'sharedSecret',
   'sharedSecrets',
+  'otp',
+  'totpSecret',
+  'recoveryCodes',
+  'ticket',
 ];
 
 /** Each secret key at the top of a log line and one level down (`{ auth: { token } }`), and request headers. */

@@ -239,6 +239,7 @@ describe('integration: accounts over MariaDB and Redis', () => {
       sessionsValidAfterMs: 0,
       createdAtMs: now,
       updatedAtMs: now,
+      totpSecret: '',
     };
     expect(await stack.tcp.store.create(row)).toBe('created');
     const { counts } = stack.tcp.users;

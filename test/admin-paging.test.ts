@@ -72,6 +72,7 @@ function row(id: bigint, username: string): UserRow {
     sessionsValidAfterMs: 0,
     createdAtMs: now,
     updatedAtMs: now,
+    totpSecret: '',
   };
 }
 

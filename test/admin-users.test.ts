@@ -89,6 +89,7 @@ async function cacheableUser(): Promise<{ id: string; username: string }> {
     sessionsValidAfterMs: 0,
     createdAtMs: now,
     updatedAtMs: now,
+    totpSecret: '',
   };
   expect(await stack.tcp.store.create(user)).toBe('created');
   return user;

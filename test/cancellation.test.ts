@@ -46,6 +46,7 @@ beforeAll(async () => {
       sessionsValidAfterMs: 0,
       createdAtMs: now,
       updatedAtMs: now,
+      totpSecret: '',
     });
     expect(created).toBe('created');
   }

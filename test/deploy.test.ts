@@ -117,6 +117,7 @@ async function signUpWithPicture(stack: Stack): Promise<{ value: string; picture
 const SECRET_VALUES: Record<string, string> = {
   'usermgr-secrets/MYSQL_URL': 'mysql://usermgr:pw@mysql:3306/usermgr',
   'usermgr-secrets/SESSION_SECRET': 's'.repeat(48),
+  'usermgr-secrets/TOTP_KEYS': 't'.repeat(48),
   'usermgr-secrets/ADMIN_TOKEN': 'a'.repeat(44),
   'usermgr-secrets/TCP_SHARED_SECRET': 't'.repeat(44),
   'usermgr-s3/bucket': 'usermgr-pictures',

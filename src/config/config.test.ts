@@ -64,6 +64,7 @@ describe('unit: loadHttpConfig and loadTcpConfig', () => {
 describe('unit: each process reads its own variables', () => {
   const secrets = {
     SESSION_SECRET: 'short-session-secret',
+    TOTP_KEYS: 'short-totp-key',
     ADMIN_TOKEN: 'short-admin-token',
     MYSQL_URL: 'mysql://root:hunter2@db:3306/usermgr',
     S3_BUCKET: 'pics',
@@ -80,7 +81,9 @@ describe('unit: each process reads its own variables', () => {
     const message = failure(() => loadTcpConfig(secrets));
     expect(message).toContain('ADMIN_TOKEN="(hidden)": expected at least 32 characters');
     expect(message).toContain('SESSION_SECRET="(hidden)": expected secrets of at least 32');
+    expect(message).toContain('TOTP_KEYS="(hidden)": expected keys of at least 32 characters');
     expect(message).not.toContain('short-admin-token');
+    expect(message).not.toContain('short-totp-key');
     expect(message).not.toContain('short-session-secret');
   });
 

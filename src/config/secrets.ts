@@ -1,7 +1,8 @@
 /**
- * The secrets only the TCP server holds: the session signing secrets and the
- * admin API's token. The HTTP server never reads them. And the one secret
- * both hold: TCP_SHARED_SECRET, with which each proves itself to the other.
+ * The secrets only the TCP server holds: the session signing secrets, the
+ * keys that seal two-step login secrets and the admin API's token. The HTTP
+ * server never reads them. And the one secret both hold: TCP_SHARED_SECRET,
+ * with which each proves itself to the other.
  */
 import type { Reader } from './reader.ts';
 import { int, list, text } from './variable.ts';
@@ -30,6 +31,15 @@ export const sessionVariables = {
     min: 60,
     max: 86_400 * 365,
     doc: 'device cookie lifetime (a browser that logged in is judged by its own failures)',
+  }),
+};
+
+export const totpVariables = {
+  keys: list('TOTP_KEYS', {
+    secret: true,
+    doc:
+      'keys that seal two-step login secrets in the store, at least 32 characters, ' +
+      'comma-separated, newest first; unset: derived from SESSION_SECRET',
   }),
 };
 
@@ -75,6 +85,14 @@ export function readSecrets(read: Reader) {
       'secrets of at least 32 characters, comma-separated (newest first)',
     );
   }
+  const totp = read.all(totpVariables);
+  if (totp.keys.some((key) => key.length < MIN_SECRET_CHARS)) {
+    read.problem(
+      totpVariables.keys,
+      '',
+      'keys of at least 32 characters, comma-separated (newest first), or unset',
+    );
+  }
   const admin = read.all(adminVariables);
   if (admin.token !== '' && admin.token.length < MIN_SECRET_CHARS) {
     read.problem(
@@ -83,5 +101,5 @@ export function readSecrets(read: Reader) {
       'at least 32 characters (e.g. `openssl rand -base64 32`), or unset to turn the admin API off',
     );
   }
-  return { sessions, admin };
+  return { sessions, totp, admin };
 }

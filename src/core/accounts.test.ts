@@ -1,89 +1,10 @@
 import { afterEach, describe, expect, it } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Deadline } from '../lib/deadline.ts';
-import { Semaphore } from '../lib/semaphore.ts';
-import { silentLogger } from '../log.ts';
-import { openStore } from '../store/open.ts';
-import type { UserStore } from '../store/port.ts';
 import { Status } from '../wire/status.ts';
-import { Accounts } from './accounts.ts';
-import { CachedUsers } from './cached-users.ts';
-import { CredentialMemo } from './credential-memo.ts';
-import { DeviceCookies } from './device-cookies.ts';
-import { IdGenerator } from './ids.ts';
+import { cheap, disposeServices, services, servicesOver } from './accounts-fixture.ts';
 import { Passwords } from './passwords.ts';
-import { RateLimits } from './rate-limits.ts';
-import { Revocations } from './revocations.ts';
-import { SessionList } from './session-list.ts';
-import { SessionTokens } from './session-tokens.ts';
 
-const generousLimits = {
-  userLimit: 1000,
-  userWindowMs: 60_000,
-  userBaseDelayMs: 1,
-  ipPerSecond: 1e6,
-  ipBurst: 1e6,
-};
-const cheap = { memoryKiB: 1024, timeCost: 1, concurrency: 2, maxWaiting: 64 };
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-/** The services over an embedded SQLite store and no cache, with a clock the test moves. */
-async function services(passwordOptions = cheap) {
-  const dir = mkdtempSync(join(tmpdir(), 'usermgr-core-'));
-  const store: UserStore = await openStore(
-    {
-      mysqlUrl: '',
-      dataDir: dir,
-      mysql: {
-        poolSize: 1,
-        queueLimit: 1,
-        queueTimeoutMs: 1,
-        queryTimeoutMs: 1,
-        connectTimeoutMs: 100,
-      },
-    },
-    silentLogger,
-  );
-  cleanups.push(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return servicesOver(store, new Passwords(passwordOptions));
-}
-
-/** The services over an existing store, with the given password settings. */
-function servicesOver(store: UserStore, passwords: Passwords) {
-  const clock = { now: Date.UTC(2026, 10, 23) };
-  const bypass = new Semaphore(4, 4);
-  const users = new CachedUsers(
-    store,
-    null,
-    bypass,
-    { ttlMs: 1000, negativeTtlMs: 1000, tombstoneMs: 1000 },
-    silentLogger,
-  );
-  const limits = new RateLimits(null, generousLimits, silentLogger, () => clock.now);
-  const accounts = new Accounts({
-    store,
-    users,
-    revocations: new Revocations(store, null, bypass, silentLogger),
-    passwords,
-    memo: new CredentialMemo({ ttlMs: 60_000, maxEntries: 100, now: () => clock.now }),
-    tokens: new SessionTokens(['unit-test-secret'.padEnd(40, '!')], 3_600_000),
-    devices: new DeviceCookies(['unit-test-secret'.padEnd(40, '!')], 86_400_000),
-    ids: new IdGenerator(1, () => clock.now),
-    limits,
-    sessions: new SessionList(store, null, silentLogger, {}, () => clock.now),
-    log: silentLogger,
-    now: () => clock.now,
-  });
-  return { accounts, store, passwords, clock, limits };
-}
+afterEach(disposeServices);
 
 const deadline = () => Deadline.after(10_000);
 const input = (username: string, password = 'correct horse', nickname = '') => ({

@@ -20,6 +20,7 @@ import type { Counted, RateLimits, UserState } from './rate-limits.ts';
 import type { Revocations } from './revocations.ts';
 import type { SessionList } from './session-list.ts';
 import type { SessionClaims, SessionTokens } from './session-tokens.ts';
+import { type CodeKind, OtpRequired, type TwoStep } from './two-step.ts';
 import { checkNewPassword, checkNickname, checkUsername, normalizePassword } from './validation.ts';
 
 export interface AccountsDeps {
@@ -34,6 +35,7 @@ export interface AccountsDeps {
   limits: RateLimits;
   /** Each user's list of live sessions ("Where you're logged in"). */
   sessions: SessionList;
+  twoStep: TwoStep;
   log: Logger;
   now?: () => number;
 }
@@ -59,6 +61,18 @@ export interface LoginResult extends Session {
   token: string;
   /** A new device cookie for the client to keep. */
   device: { cookie: string; expiresAtMs: number };
+}
+
+/** Who a login attempt is, and whom its failures count against (Accounts.judge). */
+interface Judged {
+  user: UserRow | null;
+  attempts: UserState;
+  /** A valid device cookie of this user that still exempts it from the username's throttle. */
+  device: DeviceClaims | null;
+  deviceState: UserState | null;
+  /** The client shows a live session of the user: counted against nobody. */
+  owner: boolean;
+  counted: Counted;
 }
 
 /** The state of a login without a device cookie: nothing to peek. */
@@ -109,34 +123,22 @@ export class Accounts {
       /** "Keep me logged in". */
       remember?: boolean;
       userAgent?: string;
+      otp?: string;
+      wantTicket?: boolean;
     },
     deadline: Deadline,
     clientIp = '',
+    requestId = '',
   ): Promise<LoginResult> {
-    const { users, memo, limits, devices } = this.deps;
+    const { memo, limits } = this.deps;
     const username = valid(checkUsername(input.username), 'username');
     const password = valid(normalizePassword(input.password), 'password');
-    const claimed = this.deviceOf(input.deviceCookie ?? '', username);
-    // Without a device cookie, nothing more than before: one lookup and one peek.
-    const [user, attempts, deviceState] = await Promise.all([
-      users.find(username, deadline),
-      limits.peekUser(username),
-      claimed === null ? NO_DEVICE : limits.peekDevice(claimed.deviceId),
-    ]);
-    const device =
-      claimed !== null && deviceState?.untilMs === 0 && user?.id === claimed.userId
-        ? claimed
-        : null;
-    const owner =
-      device === null &&
-      attempts.untilMs > 0 &&
-      (await this.holdsSessionOf(input.currentToken ?? '', username, deadline));
-    if (!owner && device === null) limits.refuseIfThrottled(attempts);
-    const counted: Counted = owner
-      ? null
-      : device !== null
-        ? { deviceId: device.deviceId }
-        : username;
+    const remember = input.remember === true;
+    const { user, attempts, device, deviceState, owner, counted } = await this.judge(
+      username,
+      input,
+      deadline,
+    );
     // An unknown username gets a key of its own (no stored hash starts
     // without '$'), so its concurrent attempts share a hash as a real one's do.
     const credential =
@@ -146,7 +148,9 @@ export class Accounts {
     if (user !== null && memo.has(credential)) {
       // A known device's success clears its own failures, not the username's:
       // its owner logging in must not give a guesser a fresh allowance.
-      if (device !== null) {
+      if (user.totpSecret !== '') {
+        // The code's check settles the count (two-step.ts): the password alone resets nothing.
+      } else if (device !== null) {
         if ((deviceState?.failures ?? 0) > 0) await limits.recordDeviceSuccess(device.deviceId);
       } else if (attempts.failures > 0) await limits.recordSuccess(username);
     } else {
@@ -181,12 +185,136 @@ export class Accounts {
       });
       if (!verified || user === null) throw invalidCredentials();
     }
+    if (user.totpSecret !== '') {
+      // The pages' ticket carries "keep me logged in" to the second step.
+      const ticket = input.wantTicket === true && !input.otp ? { remember } : null;
+      await this.secondStep(user, input.otp ?? '', counted, ticket, clientIp, requestId, deadline);
+    }
+    return this.startSession(user, remember, { clientIp, userAgent: input.userAgent ?? '' });
+  }
+
+  /**
+   * The second step of a login on the pages: the ticket a correct password
+   * earned (login with `wantTicket`), the anti-CSRF token of its form, and
+   * the code. Judged and throttled as the login itself; answers a session,
+   * kept ("keep me logged in") when the ticket says so.
+   */
+  async completeLogin(
+    input: {
+      ticket: string;
+      csrfToken: string;
+      otp: string;
+      currentToken?: string;
+      deviceCookie?: string;
+      userAgent?: string;
+    },
+    deadline: Deadline,
+    clientIp = '',
+    requestId = '',
+  ): Promise<LoginResult> {
+    const { twoStep } = this.deps;
+    const claims = twoStep.openTicket(input.ticket);
+    if (claims === null) throw ticketExpired();
+    if (!twoStep.ticketFormMatches(claims, input.csrfToken)) throw formExpired();
+    const { user, counted } = await this.judge(claims.username, input, deadline);
+    if (
+      user === null ||
+      user.id !== claims.userId ||
+      claims.issuedAtMs <= user.sessionsValidAfterMs ||
+      user.totpSecret === ''
+    ) {
+      throw ticketExpired();
+    }
+    await this.secondStep(user, input.otp, counted, null, clientIp, requestId, deadline);
+    const seen = { clientIp, userAgent: input.userAgent ?? '' };
+    return this.startSession(user, claims.remember, seen);
+  }
+
+  /**
+   * Who a login is for and whom its failures count against: the user (one
+   * lookup), and with a valid device cookie of that user that is not locked,
+   * the device; else, unless the client shows a live session of the user
+   * (its owner cannot be locked out), the username, whose throttle is
+   * checked here, before the password is looked at in any way.
+   */
+  private async judge(
+    username: string,
+    input: { currentToken?: string; deviceCookie?: string },
+    deadline: Deadline,
+  ): Promise<Judged> {
+    const { users, limits } = this.deps;
+    const claimed = this.deviceOf(input.deviceCookie ?? '', username);
+    // Without a device cookie, nothing more than before: one lookup and one peek.
+    const [user, attempts, deviceState] = await Promise.all([
+      users.find(username, deadline),
+      limits.peekUser(username),
+      claimed === null ? NO_DEVICE : limits.peekDevice(claimed.deviceId),
+    ]);
+    const device =
+      claimed !== null && deviceState?.untilMs === 0 && user?.id === claimed.userId
+        ? claimed
+        : null;
+    const owner =
+      device === null &&
+      attempts.untilMs > 0 &&
+      (await this.holdsSessionOf(input.currentToken ?? '', username, deadline));
+    if (!owner && device === null) limits.refuseIfThrottled(attempts);
+    const counted: Counted = owner
+      ? null
+      : device !== null
+        ? { deviceId: device.deviceId }
+        : username;
+    return { user, attempts, device, deviceState, owner, counted };
+  }
+
+  /**
+   * The code a correct password of an account with two-step login needs,
+   * checked and counted as a login attempt (two-step.ts), with an audit line
+   * (a wrong code means someone has the password). Without a code: OTP_REQUIRED,
+   * carrying a ticket for the pages' second step when `ticket` is given.
+   */
+  private async secondStep(
+    user: UserRow,
+    otp: string,
+    counted: Counted,
+    ticket: { remember: boolean } | null,
+    clientIp: string,
+    requestId: string,
+    deadline: Deadline,
+  ): Promise<void> {
+    const { twoStep, log } = this.deps;
+    if (otp === '') {
+      const second = ticket === null ? null : twoStep.ticket(user, ticket.remember);
+      throw new OtpRequired(MESSAGES.OTP_REQUIRED, second);
+    }
+    const caller = { clientIp, requestId };
+    let kind: CodeKind | null;
+    try {
+      kind = await twoStep.check(user, otp, counted, clientIp, deadline);
+    } catch (err) {
+      writeAccountAudit(log, caller, 'two-step-login', user, RpcError.from(err).code);
+      throw err;
+    }
+    const action = kind === 'recovery' ? 'recovery-code-login' : 'two-step-login';
+    writeAccountAudit(log, caller, action, user, kind === null ? Status.OTP_REQUIRED : Status.OK);
+    if (kind === null) throw new OtpRequired(MESSAGES.WRONG_OTP);
+  }
+
+  /**
+   * A new session and device cookie for a user who has just logged in, put
+   * on the user's list of sessions.
+   */
+  private async startSession(
+    user: UserRow,
+    remember: boolean,
+    seen: ClientSeen,
+  ): Promise<LoginResult> {
     // Strictly after sessions_valid_after, so that a login right after
     // "log out everywhere" is not caught by it.
     const issuedAt = Math.max(this.now(), user.sessionsValidAfterMs + 1);
-    const { token, claims } = this.deps.tokens.issue(user, issuedAt, input.remember === true);
-    await this.listSession(claims, { clientIp, userAgent: input.userAgent ?? '' });
-    return { token, claims, user, device: devices.issue(user, issuedAt) };
+    const { token, claims } = this.deps.tokens.issue(user, issuedAt, remember);
+    await this.listSession(claims, seen);
+    return { token, claims, user, device: this.deps.devices.issue(user, issuedAt) };
   }
 
   /** Puts a new session on its user's list (one Redis step; the store in a later batch). */
@@ -247,7 +375,9 @@ export class Accounts {
       memo.remember(credential);
       if (passwords.needsRehash(user.passwordHash)) this.rehash(user, password, admission);
     }
-    await limits.settle(attempt, verified ? 'success' : 'failure');
+    // A right password of an account with a second step is no verdict yet: its code's is.
+    const secondStep = user !== null && user.totpSecret !== '';
+    await limits.settle(attempt, !verified ? 'failure' : secondStep ? 'abandoned' : 'success');
     return verified;
   }
 
@@ -289,10 +419,7 @@ export class Accounts {
       throw noSession();
     }
     if (auth.csrfToken !== undefined && !tokens.csrfMatches(claims.sessionId, auth.csrfToken)) {
-      throw new RpcError(
-        Status.PERMISSION_DENIED,
-        'the form has expired or was not sent from this site: reload the page and try again',
-      );
+      throw formExpired();
     }
     return { user, claims };
   }
@@ -466,7 +593,7 @@ export class Accounts {
    * counted as a failed or successful attempt); UNAUTHENTICATED naming
    * `field` when wrong, which tells it from an ended session.
    */
-  private async verifyPassword(
+  async verifyPassword(
     user: UserRow,
     password: string,
     field: string,
@@ -528,6 +655,17 @@ export class Accounts {
 
 function invalidCredentials(): RpcError {
   return new RpcError(Status.UNAUTHENTICATED, MESSAGES.BAD_CREDENTIALS);
+}
+
+function ticketExpired(): RpcError {
+  return new RpcError(Status.UNAUTHENTICATED, MESSAGES.TICKET_EXPIRED);
+}
+
+function formExpired(): RpcError {
+  return new RpcError(
+    Status.PERMISSION_DENIED,
+    'the form has expired or was not sent from this site: reload the page and try again',
+  );
 }
 
 function noSession(): RpcError {

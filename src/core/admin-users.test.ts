@@ -18,11 +18,14 @@ import { CredentialMemo } from './credential-memo.ts';
 import { DeviceCookies } from './device-cookies.ts';
 import { IdGenerator } from './ids.ts';
 import { decodeCursor, encodeCursor } from './list-cursor.ts';
+import { LoginTickets } from './login-tickets.ts';
 import { Passwords } from './passwords.ts';
 import { RateLimits } from './rate-limits.ts';
 import { Revocations } from './revocations.ts';
 import { SessionList } from './session-list.ts';
 import { SessionTokens } from './session-tokens.ts';
+import { SecretBox, totpKey } from './totp-keys.ts';
+import { TwoStep } from './two-step.ts';
 
 const TOKEN = 'unit-admin-token-'.padEnd(40, 'z');
 const cheap = { memoryKiB: 1024, timeCost: 1, concurrency: 2, maxWaiting: 8 };
@@ -95,17 +98,28 @@ async function services(
     now: () => clock.now,
     onUserDeleted: options.onUserDeleted,
   });
+  const limits = new RateLimits(null, generousLimits, silentLogger, () => clock.now);
+  const secrets = ['unit-test-secret'.padEnd(40, '!')];
   const accounts = new Accounts({
     store,
     users,
     revocations: new Revocations(store, null, bypass, silentLogger),
     passwords,
     memo: new CredentialMemo({ ttlMs: 60_000, maxEntries: 100, now: () => clock.now }),
-    tokens: new SessionTokens(['unit-test-secret'.padEnd(40, '!')], 3_600_000),
-    devices: new DeviceCookies(['unit-test-secret'.padEnd(40, '!')], 86_400_000),
+    tokens: new SessionTokens(secrets, 3_600_000),
+    devices: new DeviceCookies(secrets, 86_400_000),
     ids,
-    limits: new RateLimits(null, generousLimits, silentLogger, () => clock.now),
+    limits,
     sessions: new SessionList(store, null, silentLogger, {}, () => clock.now),
+    twoStep: new TwoStep({
+      store,
+      users,
+      limits,
+      box: new SecretBox(secrets.map(totpKey)),
+      tickets: new LoginTickets(secrets),
+      issuer: 'usermgr',
+      now: () => clock.now,
+    }),
     log: silentLogger,
     now: () => clock.now,
   });
@@ -394,6 +408,7 @@ describe('unit: AdminUsers.list', () => {
         sessionsValidAfterMs: 0,
         createdAtMs: 1,
         updatedAtMs: 1,
+        totpSecret: '',
       };
       await s.store.create(row);
       rows.push(row);

@@ -62,6 +62,7 @@ function row(username: string, nickname = username): UserRow {
     sessionsValidAfterMs: 7,
     createdAtMs: 1,
     updatedAtMs: 2,
+    totpSecret: '',
   };
 }
 
@@ -120,6 +121,15 @@ describe('unit: CachedUsers', () => {
     expect(await users.find('ALICE', soon())).toEqual(row('Alice', '名前 🎉'));
     expect(store.reads).toBe(1);
     expect(users.counts).toMatchObject({ hits: 1, misses: 1 });
+  });
+
+  it('should carry the two-step login secret in the cached record (no second read at login)', async () => {
+    const withSecond = { ...row('Tess'), totpSecret: '1.0123abcd.sealed-secret' };
+    const { store, users } = setup(withSecond);
+    expect(await users.find('tess', soon())).toEqual(withSecond);
+    await Bun.sleep(1);
+    expect(await users.find('tess', soon())).toEqual(withSecond);
+    expect(store.reads).toBe(1);
   });
 
   it('should cache "no such user" too', async () => {

@@ -166,6 +166,7 @@ function fromRecord(record: UserRecord): UserRow {
     sessionsValidAfterMs: Number(record.sessionsValidAfterMs),
     createdAtMs: Number(record.createdAtMs),
     updatedAtMs: Number(record.updatedAtMs),
+    totpSecret: record.totpSecret,
   };
 }
 

@@ -71,6 +71,7 @@ export async function createAccount(
     sessionsValidAfterMs: 0,
     createdAtMs: createdAt,
     updatedAtMs: createdAt,
+    totpSecret: '',
   };
   const created = await store.create(user);
   await users.invalidate(username); // it may be cached as "no such user"

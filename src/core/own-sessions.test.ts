@@ -10,12 +10,15 @@ import { CachedUsers } from './cached-users.ts';
 import { CredentialMemo } from './credential-memo.ts';
 import { DeviceCookies } from './device-cookies.ts';
 import { IdGenerator } from './ids.ts';
+import { LoginTickets } from './login-tickets.ts';
 import { OwnSessions } from './own-sessions.ts';
 import { Passwords } from './passwords.ts';
 import { RateLimits } from './rate-limits.ts';
 import { Revocations } from './revocations.ts';
 import { SessionList } from './session-list.ts';
 import { SessionTokens } from './session-tokens.ts';
+import { SecretBox, totpKey } from './totp-keys.ts';
+import { TwoStep } from './two-step.ts';
 
 const HOUR = 3_600_000;
 const SECRET = 'unit-test-secret'.padEnd(40, '!');
@@ -64,6 +67,15 @@ async function services() {
     ids: new IdGenerator(1, now),
     limits,
     sessions,
+    twoStep: new TwoStep({
+      store,
+      users,
+      limits,
+      box: new SecretBox([totpKey(SECRET)]),
+      tickets: new LoginTickets([SECRET]),
+      issuer: 'usermgr',
+      now,
+    }),
     log,
     now,
   });

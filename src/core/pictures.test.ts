@@ -141,6 +141,7 @@ async function setup(overrides: Partial<typeof OPTIONS> = {}) {
       sessionsValidAfterMs: 0,
       createdAtMs: 1,
       updatedAtMs: 1,
+      totpSecret: '',
     };
     await store.create(row);
     return row;

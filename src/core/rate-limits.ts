@@ -18,7 +18,8 @@
  *   bucket on the attempts that would run a slow hash (sign-up, and logins
  *   not answered by the credential memo).
  * - Per user: a token bucket on picture uploads (each may cost a decode),
- *   and one on listing and ending sessions (each reads the store).
+ *   one on listing and ending sessions (each reads the store), and one on the
+ *   steps of setting up two-step login (each writes to the store).
  * The rules themselves are in rate-limits-rules.ts, once for Redis and once
  * for this process.
  *
@@ -95,16 +96,24 @@ const HOLD_MARGIN_MS = 10_000;
 
 const UPLOAD_PREFIX = 'rl:pic:';
 const SESSIONS_PREFIX = 'rl:ses:';
+const TOTP_SETUP_PREFIX = 'rl:totp:';
+/**
+ * Setting up two-step login: a person needs a start and a confirmation or
+ * two; a few mistyped codes fit the burst, then one step a minute.
+ */
+const TOTP_SETUP_BURST = 10;
+const TOTP_SETUP_PER_MINUTE = 1;
 
 const REFUSALS = {
   user: 'too many attempts for this account: wait a moment and try again',
   ip: 'too many attempts from this address: wait a moment and try again',
   upload: 'too many picture uploads: wait a few minutes and try again',
   sessions: 'too many requests about sessions: wait a minute and try again',
+  totpSetup: 'too many tries at setting up two-step login: wait a minute and try again',
 };
 
 export class RateLimits {
-  readonly counts = { user: 0, ip: 0, upload: 0, sessions: 0 };
+  readonly counts = { user: 0, ip: 0, upload: 0, sessions: 0, totpSetup: 0 };
   private readonly local: LocalCounts;
   private readonly peeks = new SingleFlight<string | undefined>();
 
@@ -231,6 +240,15 @@ export class RateLimits {
     if (ok === 0) this.refuse('sessions', wait ?? 1000);
   }
 
+  /** One start or confirmation of two-step login by this user (a token bucket), or throws 429. */
+  async admitTotpSetup(userId: string): Promise<void> {
+    const [[ok, wait]] = await this.run(BUCKET_TAKE, `${TOTP_SETUP_PREFIX}${userId}`, [
+      TOTP_SETUP_PER_MINUTE / 60_000,
+      TOTP_SETUP_BURST,
+    ]);
+    if (ok === 0) this.refuse('totpSetup', wait ?? 1000);
+  }
+
   /**
    * Ends an admitted attempt: it leaves the in-flight count where it was
    * counted; a failure is counted, a success resets the failures, an
@@ -304,7 +322,11 @@ export class RateLimits {
     const entries = [...this.local.live()];
     const carryOne = async ([key, value]: [string, string]) => {
       const now = this.now();
-      if (key.startsWith(UPLOAD_PREFIX) || key.startsWith(SESSIONS_PREFIX)) {
+      if (
+        key.startsWith(UPLOAD_PREFIX) ||
+        key.startsWith(SESSIONS_PREFIX) ||
+        key.startsWith(TOTP_SETUP_PREFIX)
+      ) {
         // Per-user buckets are not carried over: at worst a user gets a fresh burst.
         this.local.delete(key);
         return;

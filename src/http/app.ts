@@ -15,6 +15,8 @@ import { openApiJsonRoutes } from './routes/openapi-json.ts';
 import { pageRoutes } from './routes/pages.tsx';
 import { pictureRoutes } from './routes/pictures.ts';
 import { profileRoutes } from './routes/profile.tsx';
+import { totpRoutes } from './routes/totp.ts';
+import { totpPageRoutes } from './routes/totp-pages.tsx';
 
 /**
  * The HTTP server's application: routing, validation, cookies and pages.
@@ -36,11 +38,13 @@ export function createApp({ rpc, http, log, metrics, draining }: AppDeps) {
   app.route('/', healthRoutes(rpc, draining ?? (() => false)));
   app.route('/', authRoutes(body));
   app.route('/', meRoutes(body));
+  app.route('/', totpRoutes(body));
   app.route('/', adminUserRoutes(body));
   app.route('/', openApiJsonRoutes());
   app.route('/', pictureRoutes({ rpc, maxUploadBytes: http.maxUploadBytes, log }));
   app.route('/', pageRoutes({ ...body, log }));
   app.route('/', profileRoutes({ ...body, maxUploadBytes: http.maxUploadBytes, log }));
+  app.route('/', totpPageRoutes({ ...body, log }));
   app.route('/', assetRoutes());
   // Browsers ask for it on every site; there is none, and that need not be asked again.
   app.get('/favicon.ico', (c) => c.body(null, 204, { 'cache-control': 'public, max-age=86400' }));

@@ -12,3 +12,5 @@ export const MAX_CSRF_CHARS = 200;
 export const MAX_USER_AGENT_CHARS = 512;
 /** Session handles (22 characters); longer is refused as malformed. */
 export const MAX_SESSION_ID_CHARS = 64;
+/** A one-time code is 6 digits, a recovery code 19 characters; longer is refused as malformed. */
+export const MAX_OTP_CHARS = 64;

@@ -54,6 +54,8 @@ function setup(answer: Answer = () => undefined) {
           return RULES as never;
         case 'getProfile':
           return { user: USER, csrfToken: 'csrf-of-session' } as never;
+        case 'getTotp':
+          return { enabled: false, recoveryCodesLeft: 0 } as never;
         case 'login':
           return {
             token: 'tok',
@@ -187,6 +189,7 @@ describe('unit: login and sign-up pages', () => {
         deviceCookie: '',
         remember: false,
         userAgent: '',
+        wantTicket: true,
       },
     });
   });
@@ -405,7 +408,7 @@ describe('unit: profile page', () => {
     expect(html).toContain('id="shown-nickname">&lt;script&gt;alert(1)&lt;/script&gt;</p>');
     expect(html).not.toContain('<script>alert');
     expect(html).toContain('class="avatar initials');
-    expect(html.match(/name="csrf" value="csrf-of-session"/g)?.length).toBe(6);
+    expect(html.match(/name="csrf" value="csrf-of-session"/g)?.length).toBe(7);
     expect(html).toContain(`<script src="${assets.profileScript.path}" defer="">`);
     expect(html).toContain('up to 64 KiB');
   });

@@ -37,6 +37,7 @@ const IDEMPOTENT_CALLS: ReadonlySet<CallName> = new Set<CallName>([
   'ping',
   'login',
   'getProfile',
+  'getTotp',
   'updateNickname',
   'logout',
   'logoutAll',

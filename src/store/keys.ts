@@ -15,6 +15,10 @@ const SESSION_ID = /^[\x21-\x7e]{1,22}$/;
 const PICTURE = /^[\x21-\x7e]{0,100}$/;
 /** PHC strings are printable ASCII without spaces. */
 const PASSWORD_HASH = /^[\x21-\x7e]{1,255}$/;
+/** Sealed TOTP secrets (core/totp-keys.ts) are printable ASCII. */
+const SEALED_SECRET = /^[\x21-\x7e]{1,100}$/;
+/** A recovery code's hash: SHA-256 in base64url, never a comma (the column's separator). */
+const RECOVERY_HASH = /^[A-Za-z0-9_-]{43}$/;
 
 /** The id as a BigInt, or null when no row can have it (not a decimal in 0..2^63-1). */
 export function parseId(id: string): bigint | null {
@@ -45,6 +49,14 @@ export function isPictureKey(picture: string): boolean {
 
 export function isPasswordHashKey(passwordHash: string): boolean {
   return PASSWORD_HASH.test(passwordHash);
+}
+
+export function isSealedSecretKey(sealed: string): boolean {
+  return SEALED_SECRET.test(sealed);
+}
+
+export function isRecoveryHashKey(hash: string): boolean {
+  return RECOVERY_HASH.test(hash);
 }
 
 /** A LIKE pattern matching strings that start with `prefix`; '!' is the ESCAPE character. */

@@ -26,6 +26,12 @@ export interface UserRow {
   sessionsValidAfterMs: number;
   createdAtMs: number;
   updatedAtMs: number;
+  /**
+   * The two-step login secret, sealed (core/totp-keys.ts); '' when the user
+   * has no second step. Carried with the row (and its cache entry) so that a
+   * login knows whether to ask for a code without another read.
+   */
+  totpSecret: string;
 }
 
 export interface ListOptions {
@@ -89,6 +95,40 @@ export interface UserStore {
   list(options: ListOptions): Promise<UserRow[]>;
   /** True when some user's picture is this name. */
   isPictureUsed(picture: string): Promise<boolean>;
+
+  /*
+   * Two-step login. Each is one single-row statement, compare-and-set where a
+   * race matters, so concurrent calls (on any server) cannot both succeed.
+   */
+  /** The sealed secret being set up, '' when none (or no such user). */
+  totpPending(id: string): Promise<string>;
+  /** Keeps a new secret being set up, unless two-step login is on. False when it is (or no user). */
+  setTotpPending(id: string, sealed: string): Promise<boolean>;
+  /**
+   * Turns two-step login on with the secret being set up, provided it is still
+   * `pending` and it is off: the step of the confirming code becomes the last
+   * used one, and the recovery codes' hashes are kept. Null when either changed.
+   */
+  enableTotp(
+    id: string,
+    pending: string,
+    step: number,
+    recoveryHashes: readonly string[],
+    nowMs: number,
+  ): Promise<UserRow | null>;
+  /**
+   * Accepts the code of `step` for the secret `sealed`: true, and `step`
+   * becomes the last used one, only if the user still has that secret and
+   * every step used before is earlier. `resealed` replaces the stored secret
+   * in the same write (the same secret under the newest key).
+   */
+  useTotpStep(id: string, sealed: string, step: number, resealed: string): Promise<boolean>;
+  /** Removes one unused recovery code by its hash: true only for the caller that removed it. */
+  useRecoveryCode(id: string, hash: string): Promise<boolean>;
+  /** How many recovery codes are left unused (0 when two-step login is off). */
+  recoveryCodesLeft(id: string): Promise<number>;
+  /** Turns two-step login off: secret, pending secret, last step and recovery codes go. */
+  disableTotp(id: string, nowMs: number): Promise<UserRow | null>;
 
   /** Puts a session on the revoked list until it would have expired anyway. Idempotent. */
   revokeSession(sessionId: string, userId: string, expiresAtMs: number): Promise<void>;

@@ -2,7 +2,8 @@ import type { ListedSession, RevokedSession, UserRow } from './port.ts';
 
 /** The columns of a users row, in the order both adapters select them. */
 export const USER_COLUMNS =
-  'id, username, nickname, password_hash, picture, sessions_valid_after, created_at, updated_at';
+  'id, username, nickname, password_hash, picture, sessions_valid_after, created_at, updated_at, ' +
+  'totp_secret';
 
 /** A users row as a driver returns it: 64-bit integers as decimal strings (mysql2) or bigints (bun:sqlite). */
 export interface StoredUser {
@@ -14,6 +15,7 @@ export interface StoredUser {
   sessions_valid_after: string | bigint;
   created_at: string | bigint;
   updated_at: string | bigint;
+  totp_secret: string;
 }
 
 export interface StoredRevoked {
@@ -31,6 +33,7 @@ export function toUserRow(row: StoredUser): UserRow {
     sessionsValidAfterMs: Number(row.sessions_valid_after),
     createdAtMs: Number(row.created_at),
     updatedAtMs: Number(row.updated_at),
+    totpSecret: row.totp_secret,
   };
 }
 
@@ -62,4 +65,22 @@ export function toListedSession(row: StoredSession): ListedSession {
     address: row.address,
     userAgent: row.user_agent,
   };
+}
+
+/**
+ * The recovery codes' hashes as the column keeps them: `,h1,h2,...,`, so
+ * that one code is `,h,` and using it is one REPLACE (no hash holds a comma).
+ */
+export function recoveryColumn(hashes: readonly string[]): string {
+  return hashes.length === 0 ? '' : `,${hashes.join(',')},`;
+}
+
+/** The one code of a hash, as it appears in the column. */
+export function recoveryEntry(hash: string): string {
+  return `,${hash},`;
+}
+
+/** How many codes a recovery column holds. */
+export function recoveryCount(column: string): number {
+  return column.split(',').filter(Boolean).length;
 }

@@ -1,11 +1,11 @@
 /**
- * Conversions every handler file shares: the session a call acts for, and a
- * user as the contract shows it.
+ * Conversions every handler file shares: the session a call acts for, a
+ * session just issued, and a user as the contract shows it.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { AccountCaller } from '../core/account-audit.ts';
-import type { SessionAuth } from '../core/accounts.ts';
-import type { UserSchema } from '../gen/usermgr/v1/rpc_pb.ts';
+import type { LoginResult, SessionAuth } from '../core/accounts.ts';
+import type { LoginResponseSchema, UserSchema } from '../gen/usermgr/v1/rpc_pb.ts';
 import type { UserRow } from '../store/port.ts';
 import type { CallContext } from './dispatch.ts';
 
@@ -19,6 +19,17 @@ export function sessionAuth(request: {
 /** Where an own-account change came from, for its audit line. */
 export function accountCaller(context: CallContext): AccountCaller {
   return { requestId: context.requestId, clientIp: context.clientIp };
+}
+
+/** A session just issued, with its device cookie. */
+export function loginResponse(session: LoginResult): MessageInitShape<typeof LoginResponseSchema> {
+  return {
+    token: session.token,
+    expiresAtMs: BigInt(session.claims.expiresAtMs),
+    deviceCookie: session.device.cookie,
+    deviceCookieExpiresAtMs: BigInt(session.device.expiresAtMs),
+    persistent: session.claims.persistent,
+  };
 }
 
 /** A user as callers may see it: never the password hash. */

@@ -5,8 +5,9 @@
  */
 import type { Accounts } from '../core/accounts.ts';
 import type { Pictures } from '../core/pictures.ts';
+import { OtpRequired } from '../core/two-step.ts';
 import { ACCOUNT_RULES } from '../wire/account-rules.ts';
-import { accountCaller, sessionAuth, toUser } from './convert.ts';
+import { accountCaller, loginResponse, sessionAuth, toUser } from './convert.ts';
 import type { Handlers } from './dispatch.ts';
 
 export function accountHandlers(accounts: Accounts, pictures: Pick<Pictures, 'release'>): Handlers {
@@ -15,14 +16,16 @@ export function accountHandlers(accounts: Accounts, pictures: Pick<Pictures, 're
       user: toUser(await accounts.register(req, ctx.deadline, ctx.clientIp)),
     }),
     login: async (req, ctx) => {
-      const session = await accounts.login(req, ctx.deadline, ctx.clientIp);
-      return {
-        token: session.token,
-        expiresAtMs: BigInt(session.claims.expiresAtMs),
-        deviceCookie: session.device.cookie,
-        deviceCookieExpiresAtMs: BigInt(session.device.expiresAtMs),
-        persistent: session.claims.persistent,
-      };
+      try {
+        return loginResponse(await accounts.login(req, ctx.deadline, ctx.clientIp, ctx.requestId));
+      } catch (err) {
+        // The pages asked for the second step's ticket rather than the error.
+        if (err instanceof OtpRequired && err.ticket !== null) {
+          const { ticket, csrfToken, expiresAtMs } = err.ticket;
+          return { secondStep: { ticket, csrfToken, expiresAtMs: BigInt(expiresAtMs) } };
+        }
+        throw err;
+      }
     },
     getProfile: async (req, ctx) => {
       const { user, csrfToken, renewed } = await accounts.profile(

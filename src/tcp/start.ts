@@ -9,6 +9,7 @@ import { CachedUsers } from '../core/cached-users.ts';
 import { CredentialMemo } from '../core/credential-memo.ts';
 import { DeviceCookies } from '../core/device-cookies.ts';
 import { IdGenerator } from '../core/ids.ts';
+import { LoginTickets } from '../core/login-tickets.ts';
 import { OwnSessions } from '../core/own-sessions.ts';
 import { Passwords } from '../core/passwords.ts';
 import { Pictures } from '../core/pictures.ts';
@@ -16,6 +17,9 @@ import { RATE_LIMIT_SCRIPTS, RateLimits } from '../core/rate-limits.ts';
 import { REVOCATION_SCRIPTS, Revocations, SHARDS } from '../core/revocations.ts';
 import { SESSION_LIST_SCRIPTS, SessionList } from '../core/session-list.ts';
 import { SessionTokens } from '../core/session-tokens.ts';
+import { TotpAccount } from '../core/totp-account.ts';
+import { SecretBox, totpKey } from '../core/totp-keys.ts';
+import { TwoStep } from '../core/two-step.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
 import { ImageWorkers } from '../media/image-workers.ts';
@@ -32,6 +36,7 @@ import { pictureHandlers } from './picture-handlers.ts';
 import { sessionSecrets } from './secrets.ts';
 import { startTcpServer, type TcpServer } from './server.ts';
 import { sessionHandlers } from './session-handlers.ts';
+import { totpHandlers } from './totp-handlers.ts';
 
 export interface TcpApp {
   server: TcpServer;
@@ -57,6 +62,9 @@ export interface TcpApp {
 
 /** An image process resident above this after a job is replaced (see docs/DESIGN.md, Data). */
 const IMAGE_PROCESS_RECYCLE_BYTES = 96 * 1024 * 1024;
+
+/** The name authenticator apps show beside the username. */
+const TOTP_ISSUER = 'usermgr';
 
 /** How often expired revocations and listed sessions are forgotten. */
 const PURGE_INTERVAL_MS = 10 * 60_000;
@@ -132,6 +140,16 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     config.sessions.rememberTtlS * 1000,
   );
   const sessions = new SessionList(store, cache, log);
+  const twoStep = new TwoStep({
+    store,
+    users,
+    limits,
+    // TOTP_KEYS seal (the first) and open; keys derived from the session
+    // secrets open too, and seal when TOTP_KEYS is unset (README, TOTP_KEYS).
+    box: new SecretBox([...config.totp.keys, ...secrets].map(totpKey)),
+    tickets: new LoginTickets(secrets),
+    issuer: TOTP_ISSUER,
+  });
   const accounts = new Accounts({
     store,
     users,
@@ -143,6 +161,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     ids,
     limits,
     sessions,
+    twoStep,
     log,
   });
   const ownSessions = new OwnSessions({ accounts, sessions, revocations, tokens, limits });
@@ -189,6 +208,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
         ping: () => ({ serverId }),
         ...accountHandlers(accounts, pictures),
         ...sessionHandlers(ownSessions),
+        ...totpHandlers(accounts, new TotpAccount(accounts, twoStep)),
         ...pictureHandlers(pictures),
         ...adminHandlers(admin),
       },

@@ -8,6 +8,13 @@ export const MESSAGES = {
   // Sessions and credentials: one message for unknown user and wrong password.
   BAD_CREDENTIALS: 'invalid username or password',
   WRONG_PASSWORD: 'the password is wrong',
+  // Two-step login. Said only after a correct password.
+  OTP_REQUIRED: 'enter the 6-digit code from your authenticator app, or a recovery code',
+  WRONG_OTP: 'that code is wrong or was already used: enter the current one, or a recovery code',
+  TICKET_EXPIRED: 'the login took too long: enter your password again',
+  TOTP_ALREADY_ON: 'two-step login is already on: turn it off first to set it up again',
+  TOTP_NOT_ON: 'two-step login is not on',
+  TOTP_NOT_STARTED: 'two-step login is not being set up: start again',
   NOT_LOGGED_IN: 'not logged in, or the session has ended',
   NO_ADMIN_TOKEN: 'this needs the admin token: Authorization: Bearer <ADMIN_TOKEN>',
   CROSS_SITE: 'cross-site requests are not allowed',

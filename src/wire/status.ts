@@ -21,6 +21,8 @@ export function codeToHttpStatus(status: Status): number {
     case Status.INVALID_ARGUMENT:
       return 400;
     case Status.UNAUTHENTICATED:
+    // A correct password without the code it needs: 401 too, with its own code.
+    case Status.OTP_REQUIRED:
       return 401;
     case Status.PERMISSION_DENIED:
       return 403;

@@ -49,6 +49,7 @@ export function newUser(overrides: Partial<UserRow> = {}): UserRow {
     sessionsValidAfterMs: 0,
     createdAtMs: NOW,
     updatedAtMs: NOW,
+    totpSecret: '',
     ...overrides,
   };
 }
@@ -341,6 +342,94 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       expect(await store.isPictureUsed(b)).toBe(false);
       expect(await store.isPictureUsed('图片')).toBe(false);
       expect(await store.isPictureUsed('p'.repeat(1000))).toBe(false);
+    });
+  });
+
+  describe(`${engine} store: two-step login`, () => {
+    const sealed = (c: string) => `1.0000000${c}.${c.repeat(64)}`;
+    const hashes = ['a', 'b', 'c'].map((c) => c.repeat(43));
+
+    it('should keep a pending secret, then turn it on only with that secret, once', async () => {
+      const user = await created();
+      expect(await store.totpPending(user.id)).toBe('');
+      expect(await store.setTotpPending(user.id, sealed('a'))).toBe(true);
+      expect(await store.setTotpPending(user.id, sealed('b'))).toBe(true); // started again
+      expect(await store.totpPending(user.id)).toBe(sealed('b'));
+      expect(await store.enableTotp(user.id, sealed('a'), 5, hashes, NOW + 1)).toBeNull();
+      const on = await store.enableTotp(user.id, sealed('b'), 5, hashes, NOW + 1);
+      expect(on).toEqual({ ...user, totpSecret: sealed('b'), updatedAtMs: NOW + 1 });
+      expect(await store.findByUsername(user.username)).toEqual(on);
+      expect(await store.totpPending(user.id)).toBe('');
+      expect(await store.recoveryCodesLeft(user.id)).toBe(3);
+      // On: no new pending secret, and no second enabling.
+      expect(await store.setTotpPending(user.id, sealed('c'))).toBe(false);
+      expect(await store.enableTotp(user.id, sealed('b'), 6, hashes, NOW + 2)).toBeNull();
+    });
+
+    it('should accept each step once, later ones only, and for the current secret only', async () => {
+      const user = await created();
+      await store.setTotpPending(user.id, sealed('a'));
+      await store.enableTotp(user.id, sealed('a'), 100, hashes, NOW);
+      expect(await store.useTotpStep(user.id, sealed('a'), 100, sealed('a'))).toBe(false);
+      expect(await store.useTotpStep(user.id, sealed('a'), 99, sealed('a'))).toBe(false);
+      expect(await store.useTotpStep(user.id, sealed('b'), 101, sealed('b'))).toBe(false);
+      const racing = await Promise.all(
+        Array.from({ length: 5 }, () => store.useTotpStep(user.id, sealed('a'), 101, sealed('a'))),
+      );
+      expect(racing.filter(Boolean)).toHaveLength(1);
+      // Moving the secret to a new key in the same write.
+      expect(await store.useTotpStep(user.id, sealed('a'), 102, sealed('c'))).toBe(true);
+      expect((await store.findById(user.id))?.totpSecret).toBe(sealed('c'));
+      expect(await store.useTotpStep(user.id, sealed('c'), 102, sealed('c'))).toBe(false);
+    });
+
+    it('should use each recovery code once, also when uses race', async () => {
+      const user = await created();
+      await store.setTotpPending(user.id, sealed('a'));
+      await store.enableTotp(user.id, sealed('a'), 1, hashes, NOW);
+      const racing = await Promise.all(
+        Array.from({ length: 5 }, () => store.useRecoveryCode(user.id, hashes[1] as string)),
+      );
+      expect(racing.filter(Boolean)).toHaveLength(1);
+      expect(await store.recoveryCodesLeft(user.id)).toBe(2);
+      expect(await store.useRecoveryCode(user.id, 'd'.repeat(43))).toBe(false);
+      expect(await store.useRecoveryCode(user.id, 'a'.repeat(42))).toBe(false);
+      expect(await store.useRecoveryCode(user.id, hashes[0] as string)).toBe(true);
+      expect(await store.useRecoveryCode(user.id, hashes[2] as string)).toBe(true);
+      expect(await store.recoveryCodesLeft(user.id)).toBe(0);
+    });
+
+    it('should turn it off with everything it kept, and delete it with the user', async () => {
+      const user = await created();
+      await store.setTotpPending(user.id, sealed('a'));
+      await store.enableTotp(user.id, sealed('a'), 7, hashes, NOW);
+      const off = await store.disableTotp(user.id, NOW + 3);
+      expect(off).toEqual({ ...user, updatedAtMs: NOW + 3 });
+      expect(await store.recoveryCodesLeft(user.id)).toBe(0);
+      expect(await store.useRecoveryCode(user.id, hashes[0] as string)).toBe(false);
+      expect(await store.useTotpStep(user.id, sealed('a'), 8, sealed('a'))).toBe(false);
+      // On again after off: the step count starts from the confirming code.
+      await store.setTotpPending(user.id, sealed('b'));
+      await store.enableTotp(user.id, sealed('b'), 3, hashes, NOW);
+      expect(await store.useTotpStep(user.id, sealed('b'), 4, sealed('b'))).toBe(true);
+      expect((await store.delete(user.id))?.totpSecret).toBe(sealed('b'));
+      expect(await store.totpPending(user.id)).toBe('');
+      expect(await store.recoveryCodesLeft(user.id)).toBe(0);
+      expect(await store.disableTotp(user.id, NOW)).toBeNull();
+    });
+
+    it('should answer nothing for ids and values no row can hold, without throwing', async () => {
+      const user = await created();
+      for (const id of ['', 'x', '-1', '99999999999999999999']) {
+        expect(await store.totpPending(id)).toBe('');
+        expect(await store.setTotpPending(id, sealed('a'))).toBe(false);
+        expect(await store.useRecoveryCode(id, hashes[0] as string)).toBe(false);
+        expect(await store.disableTotp(id, NOW)).toBeNull();
+      }
+      expect(await store.setTotpPending(user.id, 'é'.repeat(10))).toBe(false);
+      expect(await store.setTotpPending(user.id, 'x'.repeat(101))).toBe(false);
+      expect(await store.enableTotp(user.id, sealed('a'), 1, ['a,b'], NOW)).toBeNull();
+      expect(await store.useRecoveryCode(user.id, `,${'a'.repeat(41)}`)).toBe(false);
     });
   });
 

@@ -347,6 +347,44 @@ describe('mysql store: migrations', () => {
     }
   });
 
+  it('should add two-step login to users already there, and run 004 again when it was not recorded', async () => {
+    const database = await createTestDatabase();
+    try {
+      const all = await loadMigrations(migrationsDir('mysql'));
+      const upTo = (version: number) =>
+        migrate(
+          mysqlMigrationTarget(database.url, 2000),
+          all.filter((m) => m.version <= version),
+          silentLogger,
+        );
+      expect(await upTo(3)).toEqual([1, 2, 3]);
+      const before = newUser();
+      const { totpSecret: _, ...columns } = before;
+      await withAdmin((admin) =>
+        admin.query(
+          `INSERT INTO \`${database.name}\`.users (id, username, nickname, password_hash, ` +
+            'picture, sessions_valid_after, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          Object.values(columns),
+        ),
+      );
+      expect(await upTo(4)).toEqual([4]);
+      // A crash between the ALTER and its record: the file runs again, harmlessly.
+      await withAdmin((admin) =>
+        admin.query(`DELETE FROM \`${database.name}\`.schema_migrations WHERE version = 4`),
+      );
+      expect(await upTo(4)).toEqual([4]);
+      const store = await openStore(options(database.url), silentLogger);
+      try {
+        expect(await store.findById(before.id)).toEqual(before);
+        expect(await store.recoveryCodesLeft(before.id)).toBe(0);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await database.drop();
+    }
+  });
+
   it('should create the tables with the intended character sets', async () => {
     const database = await createTestDatabase();
     try {
@@ -363,6 +401,9 @@ describe('mysql store: migrations', () => {
         nickname: 'utf8mb4_bin',
         password_hash: 'ascii_bin',
         picture: 'ascii_bin',
+        totp_secret: 'ascii_bin',
+        totp_pending: 'ascii_bin',
+        totp_recovery: 'ascii_bin',
       });
     } finally {
       await database.drop();

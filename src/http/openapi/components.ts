@@ -231,8 +231,67 @@ const schemas: Record<string, Schema> = {
           '/api/v1/me); a bearer token is not.',
         examples: [true],
       },
+      otp: {
+        ...string(
+          'For an account with two-step login: the 6-digit code of the authenticator app, or ' +
+            'one of the recovery codes (`abcd-efgh-ijkl-mnop`, any case, hyphens optional). ' +
+            'Looked at only after a correct password; ignored for an account without it.',
+        ),
+        writeOnly: true,
+      },
     },
     required: ['username'],
+  },
+  TotpSecret: {
+    type: 'object',
+    properties: {
+      secret: {
+        type: 'string',
+        pattern: '^[A-Z2-7]{32}$',
+        description: 'The secret in base32 (RFC 4648, unpadded): 160 bits.',
+      },
+      otpauth_url: string(
+        'The `otpauth://totp/...` key URI authenticator apps read from a QR code.',
+      ),
+    },
+    required: ['secret', 'otpauth_url'],
+    additionalProperties: false,
+  },
+  TotpConfirmation: {
+    type: 'object',
+    properties: { code: string('The 6-digit code the app shows now for the pending secret.') },
+    required: ['code'],
+  },
+  RecoveryCodes: {
+    type: 'object',
+    properties: {
+      recovery_codes: {
+        type: 'array',
+        description: 'Ten single-use codes, shown this once.',
+        items: { type: 'string', pattern: '^[a-z2-7]{4}(-[a-z2-7]{4}){3}$' },
+        minItems: 10,
+        maxItems: 10,
+      },
+    },
+    required: ['recovery_codes'],
+    additionalProperties: false,
+  },
+  TotpDisabling: {
+    type: 'object',
+    properties: {
+      password: {
+        ...string('The password; wrong: 401 (field `password`), counted like a failed login.'),
+        writeOnly: true,
+      },
+      code: {
+        ...string(
+          'A code of the app, or a recovery code; wrong or used: 401 (field `code`), counted ' +
+            'like a failed login.',
+        ),
+        writeOnly: true,
+      },
+    },
+    required: ['password', 'code'],
   },
   NewUser: {
     type: 'object',
@@ -313,7 +372,13 @@ const retryAfter = {
 
 const responses: Record<string, ResponseObject> = {
   BadRequest: error('The request is malformed or a value breaks a rule (`field` names it).'),
-  Unauthenticated: error('No valid credentials.'),
+  Unauthenticated: error(
+    'No valid credentials; at a login of an account with two-step login and a correct ' +
+      'password, `OTP_REQUIRED`: a code is needed (none, wrong, or already used).',
+  ),
+  TotpOn: error('Two-step login is already on: turn it off first.'),
+  TotpOff: error('Two-step login is not on.'),
+  TotpNotStarted: error('No secret is being set up: start again (POST /api/v1/me/totp).'),
   AdminUnauthenticated: error(
     'The admin token is missing or wrong. Checked before anything else: nothing was done.',
   ),

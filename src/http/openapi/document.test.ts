@@ -61,6 +61,12 @@ const UNDESCRIBED: Record<string, string> = {
   'POST /profile/logout-all': page,
   'POST /profile/sessions/end': page,
   'POST /profile/delete': page,
+  'POST /profile/totp': page,
+  'GET /profile/totp': page,
+  'POST /profile/totp/confirm': page,
+  'POST /profile/totp/disable': page,
+  'GET /login/code': page,
+  'POST /login/code': page,
   'POST /logout': page,
   'GET /assets/{file}': "the pages' stylesheet and script, under content-hashed names",
   'GET /favicon.ico': 'answers 204 so browsers stop asking',
@@ -224,6 +230,8 @@ describe('unit: OpenAPI document', () => {
       nickname: 'Ẓoë 🚀',
       current_password: 'correct horse',
       new_password: 'battery staple',
+      otp: '123456',
+      code: '123456',
     };
     const send = (method: Method, path: string, body: unknown) =>
       app.request(path.replace('{id}', '1'), {
@@ -261,7 +269,7 @@ describe('unit: OpenAPI document', () => {
         schema.additionalProperties === false ? 400 : REACHED_RPC,
       );
     }
-    expect(checked).toBe(7);
+    expect(checked).toBe(9);
   });
 
   it('should serve the document at /openapi.json', async () => {

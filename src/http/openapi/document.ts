@@ -94,7 +94,13 @@ export const openApiDocument: OpenAPIObject = {
           'unknown username and a wrong password get the same answer, after the same work. ' +
           'Also sets a device cookie (`device`, `__Host-device` over HTTPS): sent back on later ' +
           'logins, it lets this client past the per-account lock-out that others can trip, ' +
-          'until it has seen too many wrong passwords itself.',
+          'until it has seen too many wrong passwords itself.\n\n' +
+          'Two-step login: for an account that has it on, a correct password without `otp` is ' +
+          'answered 401 with the code `OTP_REQUIRED` (and only a correct password is: a wrong ' +
+          'one is the usual 401 `UNAUTHENTICATED`); send the credentials again with `otp`, the ' +
+          'code of the authenticator app or one of the recovery codes. A wrong or already used ' +
+          'code is `OTP_REQUIRED` again. Each code works once; wrong codes count like wrong ' +
+          'passwords for the throttle (429).',
         tags: ['accounts'],
         security: none,
         requestBody: body('Credentials'),
@@ -275,6 +281,71 @@ export const openApiDocument: OpenAPIObject = {
           '403': failure('CrossSite'),
           '404': failure('NoSuchSession'),
           '429': failure('TooManySessionCalls'),
+          ...rpcFailures,
+        },
+      },
+    },
+    '/api/v1/me/totp': {
+      post: {
+        operationId: 'startTotp',
+        summary: 'Start setting up two-step login',
+        description:
+          'A new TOTP secret (RFC 6238: HMAC-SHA-1, 6 digits, 30-second steps), kept pending ' +
+          'until a first code confirms it; starting again replaces a pending one. Refused (409) ' +
+          'while two-step login is on. Show `otpauth_url` as a QR code, or `secret` as text. ' +
+          "Writes an audit line to the TCP server's log.",
+        tags: ['accounts'],
+        security: session,
+        responses: {
+          '200': answer('The secret to set up.', 'TotpSecret'),
+          '401': failure('Unauthenticated'),
+          '403': failure('CrossSite'),
+          '409': failure('TotpOn'),
+          '429': failure('TooManyRequests'),
+          ...rpcFailures,
+        },
+      },
+      delete: {
+        operationId: 'disableTotp',
+        summary: 'Turn two-step login off',
+        description:
+          'Needs the password and a code (or a recovery code), each checked like at a login ' +
+          '(wrong ones are failed attempts for the throttle). The secret and the recovery codes ' +
+          "are deleted. Writes an audit line to the TCP server's log.",
+        tags: ['accounts'],
+        security: session,
+        requestBody: body('TotpDisabling'),
+        responses: {
+          '204': { description: 'Two-step login is off.' },
+          ...bodyFailures,
+          '401': failure('Unauthenticated'),
+          '403': failure('CrossSite'),
+          '404': failure('TotpOff'),
+          '429': failure('TooManyRequests'),
+          ...rpcFailures,
+        },
+      },
+    },
+    '/api/v1/me/totp/confirm': {
+      post: {
+        operationId: 'confirmTotp',
+        summary: 'Turn two-step login on with a first code',
+        description:
+          'The code the app shows now for the pending secret (one step of clock drift is ' +
+          'allowed). From here on, logins need a code. Answers ten recovery codes, each good ' +
+          'for one login instead of a code: they are not kept (only their hashes) and cannot ' +
+          "be shown again. Writes an audit line to the TCP server's log.",
+        tags: ['accounts'],
+        security: session,
+        requestBody: body('TotpConfirmation'),
+        responses: {
+          '200': answer('Two-step login is on.', 'RecoveryCodes'),
+          ...bodyFailures,
+          '401': failure('Unauthenticated'),
+          '403': failure('CrossSite'),
+          '404': failure('TotpNotStarted'),
+          '409': failure('TotpOn'),
+          '429': failure('TooManyRequests'),
           ...rpcFailures,
         },
       },

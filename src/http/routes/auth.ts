@@ -2,7 +2,12 @@
 import type { BodyRoute } from '../app-deps.ts';
 import { factory } from '../env.ts';
 import { booleanField, readJsonObject, stringField } from '../json.ts';
-import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS } from '../limits.ts';
+import {
+  MAX_NICKNAME_CHARS,
+  MAX_OTP_CHARS,
+  MAX_PASSWORD_CHARS,
+  MAX_USERNAME_CHARS,
+} from '../limits.ts';
 import { setLoginCookies } from '../session-cookie.ts';
 import { userJson } from '../user-json.ts';
 
@@ -25,6 +30,8 @@ export function authRoutes({ rpc, maxJsonBytes }: BodyRoute) {
       const input = {
         username: stringField(body, 'username', MAX_USERNAME_CHARS),
         password: stringField(body, 'password', MAX_PASSWORD_CHARS, false),
+        // For an account with two-step login: the code, or a recovery code.
+        otp: stringField(body, 'otp', MAX_OTP_CHARS, false),
         // A session the client already holds lets its owner past the per-account throttle.
         currentToken: client.sessionToken,
         // Kept like a browser keeps it: a device that logged in before is judged by its own failures.

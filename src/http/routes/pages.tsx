@@ -18,6 +18,7 @@ import {
   MAX_PASSWORD_CHARS,
   MAX_USERNAME_CHARS,
 } from '../limits.ts';
+import { setLoginStep } from '../login-ticket-cookie.ts';
 import { clearSessionCookie, setLoginCookies } from '../session-cookie.ts';
 import { LoginPage } from '../views/login.tsx';
 import { RegisterPage } from '../views/register.tsx';
@@ -51,9 +52,15 @@ export function pageRoutes({ rpc, maxJsonBytes, log }: PageRouteOptions) {
             deviceCookie: client.deviceCookie,
             remember,
             userAgent: client.userAgent,
+            // Two-step login: a ticket for the code's page rather than OTP_REQUIRED.
+            wantTicket: true,
           },
           client.callOptions(),
         );
+        if (session.secondStep !== undefined) {
+          setLoginStep(c, session.secondStep, client.https);
+          return c.redirect('/login/code', 303);
+        }
         setLoginCookies(c, session, client.https);
         return c.redirect('/profile', 303);
       } catch (err) {

@@ -39,7 +39,7 @@ export interface ProfileRouteOptions extends BodyRoute {
 }
 
 /** The session of a form post: the cookie, and the form's anti-CSRF token ('' when missing: refused). */
-function auth(c: Context<AppEnv>, form: FormBody) {
+export function auth(c: Context<AppEnv>, form: FormBody) {
   return {
     token: c.get('client').sessionToken,
     csrfToken: formText(form, 'csrf', MAX_CSRF_CHARS),
@@ -47,7 +47,7 @@ function auth(c: Context<AppEnv>, form: FormBody) {
 }
 
 /** The session ended: the cookie goes, and the login page says why. */
-function loggedOut(c: Context<AppEnv>) {
+export function loggedOut(c: Context<AppEnv>) {
   clearSessionCookie(c, c.get('client').https);
   return back(c, '/login', LOGGED_OUT);
 }
@@ -82,8 +82,9 @@ export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: Profil
       let profile: CallResult<'getProfile'>;
       let rules: CallResult<'getAccountRules'>;
       let sessions: CallResult<'listSessions'> | null;
+      let twoStep: CallResult<'getTotp'> | null;
       try {
-        [profile, rules, sessions] = await Promise.all([
+        [profile, rules, sessions, twoStep] = await Promise.all([
           // The cookie is renewed as it is used (sliding expiry).
           rpc.call('getProfile', { auth: { token }, renew: true }, client.callOptions()),
           rpc.call('getAccountRules', {}, client.callOptions()),
@@ -92,6 +93,11 @@ export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: Profil
           rpc
             .call('listSessions', { auth: { token } }, client.callOptions(false))
             .catch(() => null),
+          // A TCP server older than two-step login: the page goes without its section.
+          rpc.call('getTotp', { auth: { token } }, client.callOptions()).catch((err: unknown) => {
+            if (err instanceof RpcError && err.code === Status.UNIMPLEMENTED) return null;
+            throw err;
+          }),
         ]);
       } catch (err) {
         if (!(err instanceof RpcError && err.code === Status.UNAUTHENTICATED)) throw err;
@@ -109,6 +115,7 @@ export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: Profil
           flash={takeFlash(c)}
           maxUpload={formatBytes(maxUploadBytes)}
           sessions={sessions?.sessions ?? null}
+          twoStep={twoStep}
         />,
       );
     })

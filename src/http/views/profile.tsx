@@ -9,6 +9,7 @@ import { Layout } from './layout.tsx';
 import { hasErrors, Messages } from './messages.tsx';
 import { sentence } from './render.ts';
 import { SessionsSection } from './sessions.tsx';
+import { TwoStepSection } from './two-step.tsx';
 
 export interface ProfilePageProps {
   user: User;
@@ -19,6 +20,8 @@ export interface ProfilePageProps {
   maxUpload: string;
   /** "Where you're logged in"; null when it could not be read. */
   sessions: LiveSession[] | null;
+  /** Whether two-step login is on, and the recovery codes left; null: not offered. */
+  twoStep: { enabled: boolean; recoveryCodesLeft: number } | null;
 }
 
 /** The fields of the page's forms in page order, for the error summary's links. */
@@ -29,12 +32,14 @@ function summaryFields(username: string) {
     { name: 'current_password', label: 'Current password' },
     { name: 'new_password', label: 'New password' },
     { name: 'new_password2', label: 'New password again' },
+    { name: 'totp_password', label: 'Password, to turn two-step login off' },
+    { name: 'totp_code', label: 'Code, to turn two-step login off' },
     { name: 'password', label: `Password of ${username}, to confirm` },
   ];
 }
 
 export function ProfilePage(props: ProfilePageProps) {
-  const { user, csrfToken, rules, flash, maxUpload } = props;
+  const { user, csrfToken, rules, flash, maxUpload, twoStep } = props;
   const errors = flash.fields ?? {};
   const bar = (
     <form method="post" action="/logout" class="row">
@@ -160,6 +165,8 @@ export function ProfilePage(props: ProfilePageProps) {
           <button type="submit">Change password</button>
         </form>
       </section>
+
+      {twoStep ? <TwoStepSection {...twoStep} csrfToken={csrfToken} errors={errors} /> : null}
 
       <SessionsSection sessions={props.sessions} csrfToken={csrfToken} />
 

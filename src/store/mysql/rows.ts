@@ -28,5 +28,7 @@ const { TypedParameter } = mysql;
 export const idParam = (id: bigint) => TypedParameter.BIGINT.unsigned(id);
 /** Milliseconds since the epoch. */
 export const msParam = (ms: number) => TypedParameter.BIGINT(ms);
+/** A TOTP time step (30-second periods since the epoch). */
+export const stepParam = (step: number) => TypedParameter.BIGINT(step);
 /** A LIMIT. */
 export const limitParam = (limit: number) => TypedParameter.INT(limit);

@@ -25,6 +25,8 @@ import {
   checkLimit,
   isPasswordHashKey,
   isPictureKey,
+  isRecoveryHashKey,
+  isSealedSecretKey,
   isSessionIdKey,
   isUsernameKey,
   likePrefix,
@@ -32,7 +34,14 @@ import {
   requireId,
 } from '../keys.ts';
 import type { ListedSession, ListOptions, RevokedSession, UserRow, UserStore } from '../port.ts';
-import { SESSION_COLUMNS, type StoredSession, toListedSession } from '../rows.ts';
+import {
+  recoveryColumn,
+  recoveryCount,
+  recoveryEntry,
+  SESSION_COLUMNS,
+  type StoredSession,
+  toListedSession,
+} from '../rows.ts';
 import { isDuplicateKey } from './errors.ts';
 import type { MysqlExecutor, Session } from './executor.ts';
 import type { ReplicaSet } from './replicas.ts';
@@ -43,6 +52,7 @@ import {
   type MysqlRevoked,
   type MysqlUser,
   msParam,
+  stepParam,
   toRevokedSession,
   toUserRow,
   USER_COLUMNS,
@@ -99,7 +109,7 @@ export class MysqlStore implements UserStore {
   async create(user: UserRow): Promise<'created' | 'username_taken'> {
     const id = requireId(user.id);
     try {
-      await this.db.exec(`INSERT INTO users (${USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, [
+      await this.db.exec(`INSERT INTO users (${USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
         idParam(id),
         user.username,
         user.nickname,
@@ -108,6 +118,7 @@ export class MysqlStore implements UserStore {
         msParam(user.sessionsValidAfterMs),
         msParam(user.createdAtMs),
         msParam(user.updatedAtMs),
+        user.totpSecret,
       ]);
       return 'created';
     } catch (error) {
@@ -268,6 +279,88 @@ export class MysqlStore implements UserStore {
     if (!isPictureKey(picture)) return false;
     const rows = await this.db.rows('SELECT 1 FROM users WHERE picture = ? LIMIT 1', [picture]);
     return rows.length > 0;
+  }
+
+  async totpPending(id: string): Promise<string> {
+    const key = parseId(id);
+    if (key === null) return '';
+    const [row] = await this.db.rows<RowDataPacket>('SELECT totp_pending FROM users WHERE id = ?', [
+      idParam(key),
+    ]);
+    return row === undefined ? '' : String(row.totp_pending);
+  }
+
+  async setTotpPending(id: string, sealed: string): Promise<boolean> {
+    const key = parseId(id);
+    if (key === null || !isSealedSecretKey(sealed)) return false;
+    const { affectedRows } = await this.db.exec(
+      "UPDATE users SET totp_pending = ? WHERE id = ? AND totp_secret = ''",
+      [sealed, idParam(key)],
+    );
+    return affectedRows === 1;
+  }
+
+  async enableTotp(
+    id: string,
+    pending: string,
+    step: number,
+    recoveryHashes: readonly string[],
+    nowMs: number,
+  ): Promise<UserRow | null> {
+    const key = parseId(id);
+    if (key === null || !isSealedSecretKey(pending) || !recoveryHashes.every(isRecoveryHashKey))
+      return null;
+    return this.updateThenSelect(
+      key,
+      "UPDATE users SET totp_secret = totp_pending, totp_pending = '', totp_last_step = ?, " +
+        "totp_recovery = ?, updated_at = ? WHERE id = ? AND totp_pending = ? AND totp_secret = ''",
+      [stepParam(step), recoveryColumn(recoveryHashes), msParam(nowMs), idParam(key), pending],
+    );
+  }
+
+  async useTotpStep(id: string, sealed: string, step: number, resealed: string): Promise<boolean> {
+    const key = parseId(id);
+    if (key === null || !isSealedSecretKey(sealed) || !isSealedSecretKey(resealed)) return false;
+    const { affectedRows } = await this.db.exec(
+      'UPDATE users SET totp_last_step = ?, totp_secret = ? ' +
+        'WHERE id = ? AND totp_secret = ? AND totp_last_step < ?',
+      [stepParam(step), resealed, idParam(key), sealed, stepParam(step)],
+    );
+    return affectedRows === 1;
+  }
+
+  async useRecoveryCode(id: string, hash: string): Promise<boolean> {
+    const key = parseId(id);
+    if (key === null || !isRecoveryHashKey(hash)) return false;
+    const entry = recoveryEntry(hash);
+    // One statement: of two concurrent uses, only one finds the entry.
+    const { affectedRows } = await this.db.exec(
+      "UPDATE users SET totp_recovery = REPLACE(totp_recovery, ?, ',') " +
+        "WHERE id = ? AND totp_secret <> '' AND INSTR(totp_recovery, ?) > 0",
+      [entry, idParam(key), entry],
+    );
+    return affectedRows === 1;
+  }
+
+  async recoveryCodesLeft(id: string): Promise<number> {
+    const key = parseId(id);
+    if (key === null) return 0;
+    const [row] = await this.db.rows<RowDataPacket>(
+      'SELECT totp_recovery FROM users WHERE id = ?',
+      [idParam(key)],
+    );
+    return row === undefined ? 0 : recoveryCount(String(row.totp_recovery));
+  }
+
+  async disableTotp(id: string, nowMs: number): Promise<UserRow | null> {
+    const key = parseId(id);
+    if (key === null) return null;
+    return this.updateThenSelect(
+      key,
+      "UPDATE users SET totp_secret = '', totp_pending = '', totp_last_step = 0, " +
+        "totp_recovery = '', updated_at = ? WHERE id = ?",
+      [msParam(nowMs), idParam(key)],
+    );
   }
 
   async revokeSession(sessionId: string, userId: string, expiresAtMs: number): Promise<void> {

@@ -19,6 +19,8 @@ import type { Database } from 'bun:sqlite';
 import {
   checkLimit,
   isPictureKey,
+  isRecoveryHashKey,
+  isSealedSecretKey,
   isSessionIdKey,
   isUsernameKey,
   likePrefix,
@@ -26,7 +28,14 @@ import {
   requireId,
 } from '../keys.ts';
 import type { ListedSession, ListOptions, RevokedSession, UserRow, UserStore } from '../port.ts';
-import { SESSION_COLUMNS, type StoredSession, toListedSession } from '../rows.ts';
+import {
+  recoveryColumn,
+  recoveryCount,
+  recoveryEntry,
+  SESSION_COLUMNS,
+  type StoredSession,
+  toListedSession,
+} from '../rows.ts';
 import { guard } from './errors.ts';
 import {
   type SqliteRevoked,
@@ -73,7 +82,7 @@ export class SqliteStore implements UserStore {
     const { changes } = guard(() =>
       this.db
         .query<never, Param[]>(
-          `INSERT INTO users (${USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ` +
+          `INSERT INTO users (${USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ` +
             'ON CONFLICT (username) DO NOTHING',
         )
         .run(
@@ -85,6 +94,7 @@ export class SqliteStore implements UserStore {
           user.sessionsValidAfterMs,
           user.createdAtMs,
           user.updatedAtMs,
+          user.totpSecret,
         ),
     );
     return changes === 1 ? 'created' : 'username_taken';
@@ -210,6 +220,104 @@ export class SqliteStore implements UserStore {
     if (!isPictureKey(picture)) return false;
     return guard(
       () => this.db.query('SELECT 1 FROM users WHERE picture = ? LIMIT 1').get(picture) !== null,
+    );
+  }
+
+  /** The number of rows one write statement changed. */
+  private changes(sql: string, ...params: Param[]): number {
+    return guard(() => this.db.query<never, Param[]>(sql).run(...params).changes);
+  }
+
+  /** One text column of a user; '' when there is no such user. */
+  private column(name: 'totp_pending' | 'totp_recovery', id: string): string {
+    const key = parseId(id);
+    if (key === null) return '';
+    const row = guard(() =>
+      this.db
+        .query<Record<string, string>, [bigint]>(`SELECT ${name} FROM users WHERE id = ?`)
+        .get(key),
+    );
+    return row?.[name] ?? '';
+  }
+
+  async totpPending(id: string): Promise<string> {
+    return this.column('totp_pending', id);
+  }
+
+  async setTotpPending(id: string, sealed: string): Promise<boolean> {
+    const key = parseId(id);
+    if (key === null || !isSealedSecretKey(sealed)) return false;
+    return (
+      this.changes(
+        "UPDATE users SET totp_pending = ? WHERE id = ? AND totp_secret = ''",
+        sealed,
+        key,
+      ) === 1
+    );
+  }
+
+  async enableTotp(
+    id: string,
+    pending: string,
+    step: number,
+    recoveryHashes: readonly string[],
+    nowMs: number,
+  ): Promise<UserRow | null> {
+    const key = parseId(id);
+    if (key === null || !isSealedSecretKey(pending) || !recoveryHashes.every(isRecoveryHashKey))
+      return null;
+    return this.one(
+      "UPDATE users SET totp_secret = totp_pending, totp_pending = '', totp_last_step = ?, " +
+        "totp_recovery = ?, updated_at = ? WHERE id = ? AND totp_pending = ? AND totp_secret = '' " +
+        `RETURNING ${USER_COLUMNS}`,
+      step,
+      recoveryColumn(recoveryHashes),
+      nowMs,
+      key,
+      pending,
+    );
+  }
+
+  async useTotpStep(id: string, sealed: string, step: number, resealed: string): Promise<boolean> {
+    const key = parseId(id);
+    if (key === null || !isSealedSecretKey(sealed) || !isSealedSecretKey(resealed)) return false;
+    return (
+      this.changes(
+        'UPDATE users SET totp_last_step = ?1, totp_secret = ?2 ' +
+          'WHERE id = ?3 AND totp_secret = ?4 AND totp_last_step < ?1',
+        step,
+        resealed,
+        key,
+        sealed,
+      ) === 1
+    );
+  }
+
+  async useRecoveryCode(id: string, hash: string): Promise<boolean> {
+    const key = parseId(id);
+    if (key === null || !isRecoveryHashKey(hash)) return false;
+    return (
+      this.changes(
+        "UPDATE users SET totp_recovery = replace(totp_recovery, ?1, ',') " +
+          "WHERE id = ?2 AND totp_secret <> '' AND instr(totp_recovery, ?1) > 0",
+        recoveryEntry(hash),
+        key,
+      ) === 1
+    );
+  }
+
+  async recoveryCodesLeft(id: string): Promise<number> {
+    return recoveryCount(this.column('totp_recovery', id));
+  }
+
+  async disableTotp(id: string, nowMs: number): Promise<UserRow | null> {
+    const key = parseId(id);
+    if (key === null) return null;
+    return this.one(
+      "UPDATE users SET totp_secret = '', totp_pending = '', totp_last_step = 0, " +
+        `totp_recovery = '', updated_at = ? WHERE id = ? RETURNING ${USER_COLUMNS}`,
+      nowMs,
+      key,
     );
   }
 

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usermgr/v1/record.proto.
  */
 export const file_usermgr_v1_record: GenFile = /*@__PURE__*/
-  fileDesc("Chd1c2VybWdyL3YxL3JlY29yZC5wcm90bxIKdXNlcm1nci52MSK3AQoKVXNlclJlY29yZBIOCgJpZBgBIAEoBEICMAESEAoIdXNlcm5hbWUYAiABKAkSEAoIbmlja25hbWUYAyABKAkSFQoNcGFzc3dvcmRfaGFzaBgEIAEoCRIPCgdwaWN0dXJlGAUgASgJEh8KF3Nlc3Npb25zX3ZhbGlkX2FmdGVyX21zGAYgASgDEhUKDWNyZWF0ZWRfYXRfbXMYByABKAMSFQoNdXBkYXRlZF9hdF9tcxgIIAEoA2IGcHJvdG8z");
+  fileDesc("Chd1c2VybWdyL3YxL3JlY29yZC5wcm90bxIKdXNlcm1nci52MSLMAQoKVXNlclJlY29yZBIOCgJpZBgBIAEoBEICMAESEAoIdXNlcm5hbWUYAiABKAkSEAoIbmlja25hbWUYAyABKAkSFQoNcGFzc3dvcmRfaGFzaBgEIAEoCRIPCgdwaWN0dXJlGAUgASgJEh8KF3Nlc3Npb25zX3ZhbGlkX2FmdGVyX21zGAYgASgDEhUKDWNyZWF0ZWRfYXRfbXMYByABKAMSFQoNdXBkYXRlZF9hdF9tcxgIIAEoAxITCgt0b3RwX3NlY3JldBgJIAEoCWIGcHJvdG8z");
 
 /**
  * A user row as cached by username. Compact binary, so a cache hit costs one
@@ -63,6 +63,15 @@ export type UserRecord = Message<"usermgr.v1.UserRecord"> & {
    * @generated from field: int64 updated_at_ms = 8;
    */
   updatedAtMs: bigint;
+
+  /**
+   * The sealed two-step login secret (AES-256-GCM under a key only the TCP
+   * servers hold); empty, and so absent from the bytes, without a second step.
+   * A record cached before this field existed decodes as "no second step".
+   *
+   * @generated from field: string totp_secret = 9;
+   */
+  totpSecret: string;
 };
 
 /**

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usermgr/v1/rpc.proto.
  */
 export const file_usermgr_v1_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSK/CgoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBIgCgVoZWxsbxgGIAEoCzIRLnVzZXJtZ3IudjEuSGVsbG8SJwoEcGluZxgQIAEoCzIXLnVzZXJtZ3IudjEuUGluZ1JlcXVlc3RIABIvCghyZWdpc3RlchgRIAEoCzIbLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXF1ZXN0SAASKQoFbG9naW4YEiABKAsyGC51c2VybWdyLnYxLkxvZ2luUmVxdWVzdEgAEjQKC2dldF9wcm9maWxlGBMgASgLMh0udXNlcm1nci52MS5HZXRQcm9maWxlUmVxdWVzdEgAEjwKD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIhLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXF1ZXN0SAASKwoGbG9nb3V0GBUgASgLMhkudXNlcm1nci52MS5Mb2dvdXRSZXF1ZXN0SAASMgoKbG9nb3V0X2FsbBgWIAEoCzIcLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVxdWVzdEgAEjQKC3NldF9waWN0dXJlGBcgASgLMh0udXNlcm1nci52MS5TZXRQaWN0dXJlUmVxdWVzdEgAEjQKC2dldF9waWN0dXJlGBggASgLMh0udXNlcm1nci52MS5HZXRQaWN0dXJlUmVxdWVzdEgAEj8KEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiIudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXF1ZXN0SAASPAoPY2hhbmdlX3Bhc3N3b3JkGBogASgLMiEudXNlcm1nci52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3RIABI6Cg5kZWxldGVfYWNjb3VudBgbIAEoCzIgLnVzZXJtZ3IudjEuRGVsZXRlQWNjb3VudFJlcXVlc3RIABI6Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIgLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlcXVlc3RIABI/ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5DcmVhdGVVc2VyUmVxdWVzdEgAEjkKDmFkbWluX2dldF91c2VyGCEgASgLMh8udXNlcm1nci52MS5BZG1pbkdldFVzZXJSZXF1ZXN0SAASPwoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyIi51c2VybWdyLnYxLkFkbWluVXBkYXRlVXNlclJlcXVlc3RIABI/ChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVxdWVzdEgAEj0KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIS51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVxdWVzdEgAEjQKC2FkbWluX2NoZWNrGCUgASgLMh0udXNlcm1nci52MS5BZG1pbkNoZWNrUmVxdWVzdEgAEjgKDWxpc3Rfc2Vzc2lvbnMYKCABKAsyHy51c2VybWdyLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3RIABI0CgtlbmRfc2Vzc2lvbhgpIAEoCzIdLnVzZXJtZ3IudjEuRW5kU2Vzc2lvblJlcXVlc3RIAEIGCgRjYWxsIggKBkNhbmNlbCIzCglDaGFsbGVuZ2USDQoFbm9uY2UYASABKAwSFwoPaWRsZV90aW1lb3V0X21zGAIgASgNIiUKBUhlbGxvEg0KBW5vbmNlGAEgASgMEg0KBXByb29mGAIgASgMIhgKB1dlbGNvbWUSDQoFcHJvb2YYASABKAwi8QoKCFJlc3BvbnNlEgoKAmlkGAEgASgNEiIKBnN0YXR1cxgCIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzEg8KB21lc3NhZ2UYAyABKAkSDQoFZmllbGQYBCABKAkSFQoNcmV0cnlfYWZ0ZXJfcxgFIAEoDRIoCgljaGFsbGVuZ2UYBiABKAsyFS51c2VybWdyLnYxLkNoYWxsZW5nZRIkCgd3ZWxjb21lGAcgASgLMhMudXNlcm1nci52MS5XZWxjb21lEigKBHBpbmcYECABKAsyGC51c2VybWdyLnYxLlBpbmdSZXNwb25zZUgAEjAKCHJlZ2lzdGVyGBEgASgLMhwudXNlcm1nci52MS5SZWdpc3RlclJlc3BvbnNlSAASKgoFbG9naW4YEiABKAsyGS51c2VybWdyLnYxLkxvZ2luUmVzcG9uc2VIABI1CgtnZXRfcHJvZmlsZRgTIAEoCzIeLnVzZXJtZ3IudjEuR2V0UHJvZmlsZVJlc3BvbnNlSAASPQoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiIudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlc3BvbnNlSAASLAoGbG9nb3V0GBUgASgLMhoudXNlcm1nci52MS5Mb2dvdXRSZXNwb25zZUgAEjMKCmxvZ291dF9hbGwYFiABKAsyHS51c2VybWdyLnYxLkxvZ291dEFsbFJlc3BvbnNlSAASNQoLc2V0X3BpY3R1cmUYFyABKAsyHi51c2VybWdyLnYxLlNldFBpY3R1cmVSZXNwb25zZUgAEjUKC2dldF9waWN0dXJlGBggASgLMh4udXNlcm1nci52MS5HZXRQaWN0dXJlUmVzcG9uc2VIABJAChFnZXRfYWNjb3VudF9ydWxlcxgZIAEoCzIjLnVzZXJtZ3IudjEuR2V0QWNjb3VudFJ1bGVzUmVzcG9uc2VIABI9Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIi51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2VIABI7Cg5kZWxldGVfYWNjb3VudBgbIAEoCzIhLnVzZXJtZ3IudjEuRGVsZXRlQWNjb3VudFJlc3BvbnNlSAASOwoOcmVtb3ZlX3BpY3R1cmUYHCABKAsyIS51c2VybWdyLnYxLlJlbW92ZVBpY3R1cmVSZXNwb25zZUgAEjoKEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjcKDmFkbWluX2dldF91c2VyGCEgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjoKEWFkbWluX3VwZGF0ZV91c2VyGCIgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEkAKEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiMudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXNwb25zZUgAEj4KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIi51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVzcG9uc2VIABI1CgthZG1pbl9jaGVjaxglIAEoCzIeLnVzZXJtZ3IudjEuQWRtaW5DaGVja1Jlc3BvbnNlSAASOQoNbGlzdF9zZXNzaW9ucxgoIAEoCzIgLnVzZXJtZ3IudjEuTGlzdFNlc3Npb25zUmVzcG9uc2VIABI1CgtlbmRfc2Vzc2lvbhgpIAEoCzIeLnVzZXJtZ3IudjEuRW5kU2Vzc2lvblJlc3BvbnNlSABCCAoGcmVzdWx0InkKBFVzZXISDgoCaWQYASABKARCAjABEhAKCHVzZXJuYW1lGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJEg8KB3BpY3R1cmUYBCABKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg11cGRhdGVkX2F0X21zGAYgASgDIkQKC1Nlc3Npb25BdXRoEg0KBXRva2VuGAEgASgJEhcKCmNzcmZfdG9rZW4YAiABKAlIAIgBAUINCgtfY3NyZl90b2tlbiINCgtQaW5nUmVxdWVzdCIhCgxQaW5nUmVzcG9uc2USEQoJc2VydmVyX2lkGAEgASgJIkcKD1JlZ2lzdGVyUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIQCghuaWNrbmFtZRgDIAEoCSIyChBSZWdpc3RlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIihgEKDExvZ2luUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIVCg1jdXJyZW50X3Rva2VuGAMgASgJEhUKDWRldmljZV9jb29raWUYBCABKAkSEAoIcmVtZW1iZXIYCiABKAgSEgoKdXNlcl9hZ2VudBgLIAEoCSKjAQoNTG9naW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDEhUKDWRldmljZV9jb29raWUYBSABKAkSIwobZGV2aWNlX2Nvb2tpZV9leHBpcmVzX2F0X21zGAYgASgDEhIKCnBlcnNpc3RlbnQYCiABKAhKBAgDEARKBAgEEAVSCmNzcmZfdG9rZW5SBHVzZXIiSQoRR2V0UHJvZmlsZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSDQoFcmVuZXcYCiABKAgidAoSR2V0UHJvZmlsZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXISEgoKY3NyZl90b2tlbhgCIAEoCRIqCgdyZW5ld2VkGAogASgLMhkudXNlcm1nci52MS5Jc3N1ZWRTZXNzaW9uIkkKDUlzc3VlZFNlc3Npb24SDQoFdG9rZW4YASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAxISCgpwZXJzaXN0ZW50GAMgASgIIlAKFVVwZGF0ZU5pY2tuYW1lUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIQCghuaWNrbmFtZRgCIAEoCSI4ChZVcGRhdGVOaWNrbmFtZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiNgoNTG9nb3V0UmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCIQCg5Mb2dvdXRSZXNwb25zZSI5ChBMb2dvdXRBbGxSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhMKEUxvZ291dEFsbFJlc3BvbnNlIoIBChVDaGFuZ2VQYXNzd29yZFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSGAoQY3VycmVudF9wYXNzd29yZBgCIAEoCRIUCgxuZXdfcGFzc3dvcmQYAyABKAkSEgoKdXNlcl9hZ2VudBgKIAEoCSJSChZDaGFuZ2VQYXNzd29yZFJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMSEgoKcGVyc2lzdGVudBgKIAEoCCI8ChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIkEKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEikKCHNlc3Npb25zGAEgAygLMhcudXNlcm1nci52MS5MaXZlU2Vzc2lvbiKeAQoLTGl2ZVNlc3Npb24SCgoCaWQYASABKAkSDwoHYnJvd3NlchgCIAEoCRIOCgZzeXN0ZW0YAyABKAkSDwoHYWRkcmVzcxgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDWV4cGlyZXNfYXRfbXMYBiABKAMSDwoHY3VycmVudBgHIAEoCBISCgpwZXJzaXN0ZW50GAggASgIIkYKEUVuZFNlc3Npb25SZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEgoKAmlkGAIgASgJIiUKEkVuZFNlc3Npb25SZXNwb25zZRIPCgdjdXJyZW50GAEgASgIIk8KFERlbGV0ZUFjY291bnRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCHBhc3N3b3JkGAIgASgJIhcKFURlbGV0ZUFjY291bnRSZXNwb25zZSI9ChRSZW1vdmVQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCI3ChVSZW1vdmVQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciJJChFTZXRQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBINCgVpbWFnZRgCIAEoDCI0ChJTZXRQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIhChFHZXRQaWN0dXJlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjgKEkdldFBpY3R1cmVSZXNwb25zZRIMCgRkYXRhGAEgASgMEhQKDGNvbnRlbnRfdHlwZRgCIAEoCSIYChZHZXRBY2NvdW50UnVsZXNSZXF1ZXN0IpQBChdHZXRBY2NvdW50UnVsZXNSZXNwb25zZRInCgh1c2VybmFtZRgBIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCHBhc3N3b3JkGAIgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIbmlja25hbWUYAyABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZSJQCglGaWVsZFJ1bGUSDAoEdGV4dBgBIAEoCRIRCgltaW5fY2hhcnMYAiABKA0SEQoJbWF4X2NoYXJzGAMgASgNEg8KB3BhdHRlcm4YBCABKAkiYwoWQWRtaW5DcmVhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIQCghuaWNrbmFtZRgEIAEoCSI6ChNBZG1pbkdldFVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASKpAQoWQWRtaW5VcGRhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAESFQoIbmlja25hbWUYAyABKAlIAIgBARIVCghwYXNzd29yZBgEIAEoCUgBiAEBEhUKCHVzZXJuYW1lGAUgASgJSAKIAQFCCwoJX25pY2tuYW1lQgsKCV9wYXNzd29yZEILCglfdXNlcm5hbWUiPQoWQWRtaW5EZWxldGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiMwoRQWRtaW5Vc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIZChdBZG1pbkRlbGV0ZVVzZXJSZXNwb25zZSJkChVBZG1pbkxpc3RVc2Vyc1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDQoFbGltaXQYAiABKA0SDgoGY3Vyc29yGAMgASgJEhcKD3VzZXJuYW1lX3ByZWZpeBgEIAEoCSJOChZBZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlEh8KBXVzZXJzGAEgAygLMhAudXNlcm1nci52MS5Vc2VyEhMKC25leHRfY3Vyc29yGAIgASgJIm4KEUFkbWluQ2hlY2tSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KBmFjdGlvbhgCIAEoCRIPCgd1c2VyX2lkGAMgASgJEiMKB3JlZnVzYWwYBCABKA4yEi51c2VybWdyLnYxLlN0YXR1cyIUChJBZG1pbkNoZWNrUmVzcG9uc2UqjQMKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABINCglTVEFUVVNfT0sQARIbChdTVEFUVVNfSU5WQUxJRF9BUkdVTUVOVBACEhoKFlNUQVRVU19VTkFVVEhFTlRJQ0FURUQQAxIcChhTVEFUVVNfUEVSTUlTU0lPTl9ERU5JRUQQBBIUChBTVEFUVVNfTk9UX0ZPVU5EEAUSGQoVU1RBVFVTX0FMUkVBRFlfRVhJU1RTEAYSHAoYU1RBVFVTX1VOU1VQUE9SVEVEX01FRElBEAcSHQoZU1RBVFVTX1JFU09VUkNFX0VYSEFVU1RFRBAIEhgKFFNUQVRVU19VTklNUExFTUVOVEVEEAkSFgoSU1RBVFVTX1VOQVZBSUxBQkxFEAoSHAoYU1RBVFVTX0RFQURMSU5FX0VYQ0VFREVEEAsSEwoPU1RBVFVTX0lOVEVSTkFMEAwSHAoYU1RBVFVTX1BBWUxPQURfVE9PX0xBUkdFEA0SFAoQU1RBVFVTX0NBTkNFTExFRBAOYgZwcm90bzM");
+  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSLPDAoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBIgCgVoZWxsbxgGIAEoCzIRLnVzZXJtZ3IudjEuSGVsbG8SJwoEcGluZxgQIAEoCzIXLnVzZXJtZ3IudjEuUGluZ1JlcXVlc3RIABIvCghyZWdpc3RlchgRIAEoCzIbLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXF1ZXN0SAASKQoFbG9naW4YEiABKAsyGC51c2VybWdyLnYxLkxvZ2luUmVxdWVzdEgAEjQKC2dldF9wcm9maWxlGBMgASgLMh0udXNlcm1nci52MS5HZXRQcm9maWxlUmVxdWVzdEgAEjwKD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIhLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXF1ZXN0SAASKwoGbG9nb3V0GBUgASgLMhkudXNlcm1nci52MS5Mb2dvdXRSZXF1ZXN0SAASMgoKbG9nb3V0X2FsbBgWIAEoCzIcLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVxdWVzdEgAEjQKC3NldF9waWN0dXJlGBcgASgLMh0udXNlcm1nci52MS5TZXRQaWN0dXJlUmVxdWVzdEgAEjQKC2dldF9waWN0dXJlGBggASgLMh0udXNlcm1nci52MS5HZXRQaWN0dXJlUmVxdWVzdEgAEj8KEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiIudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXF1ZXN0SAASPAoPY2hhbmdlX3Bhc3N3b3JkGBogASgLMiEudXNlcm1nci52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3RIABI6Cg5kZWxldGVfYWNjb3VudBgbIAEoCzIgLnVzZXJtZ3IudjEuRGVsZXRlQWNjb3VudFJlcXVlc3RIABI6Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIgLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlcXVlc3RIABI/ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5DcmVhdGVVc2VyUmVxdWVzdEgAEjkKDmFkbWluX2dldF91c2VyGCEgASgLMh8udXNlcm1nci52MS5BZG1pbkdldFVzZXJSZXF1ZXN0SAASPwoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyIi51c2VybWdyLnYxLkFkbWluVXBkYXRlVXNlclJlcXVlc3RIABI/ChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVxdWVzdEgAEj0KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIS51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVxdWVzdEgAEjQKC2FkbWluX2NoZWNrGCUgASgLMh0udXNlcm1nci52MS5BZG1pbkNoZWNrUmVxdWVzdEgAEjgKDWxpc3Rfc2Vzc2lvbnMYKCABKAsyHy51c2VybWdyLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3RIABI0CgtlbmRfc2Vzc2lvbhgpIAEoCzIdLnVzZXJtZ3IudjEuRW5kU2Vzc2lvblJlcXVlc3RIABIyCgpzdGFydF90b3RwGCogASgLMhwudXNlcm1nci52MS5TdGFydFRvdHBSZXF1ZXN0SAASLgoIZ2V0X3RvdHAYKyABKAsyGi51c2VybWdyLnYxLkdldFRvdHBSZXF1ZXN0SAASNgoMY29uZmlybV90b3RwGCwgASgLMh4udXNlcm1nci52MS5Db25maXJtVG90cFJlcXVlc3RIABI2CgxkaXNhYmxlX3RvdHAYLSABKAsyHi51c2VybWdyLnYxLkRpc2FibGVUb3RwUmVxdWVzdEgAEjoKDmNvbXBsZXRlX2xvZ2luGC4gASgLMiAudXNlcm1nci52MS5Db21wbGV0ZUxvZ2luUmVxdWVzdEgAQgYKBGNhbGwiCAoGQ2FuY2VsIjMKCUNoYWxsZW5nZRINCgVub25jZRgBIAEoDBIXCg9pZGxlX3RpbWVvdXRfbXMYAiABKA0iJQoFSGVsbG8SDQoFbm9uY2UYASABKAwSDQoFcHJvb2YYAiABKAwiGAoHV2VsY29tZRINCgVwcm9vZhgBIAEoDCL+DAoIUmVzcG9uc2USCgoCaWQYASABKA0SIgoGc3RhdHVzGAIgASgOMhIudXNlcm1nci52MS5TdGF0dXMSDwoHbWVzc2FnZRgDIAEoCRINCgVmaWVsZBgEIAEoCRIVCg1yZXRyeV9hZnRlcl9zGAUgASgNEigKCWNoYWxsZW5nZRgGIAEoCzIVLnVzZXJtZ3IudjEuQ2hhbGxlbmdlEiQKB3dlbGNvbWUYByABKAsyEy51c2VybWdyLnYxLldlbGNvbWUSKAoEcGluZxgQIAEoCzIYLnVzZXJtZ3IudjEuUGluZ1Jlc3BvbnNlSAASMAoIcmVnaXN0ZXIYESABKAsyHC51c2VybWdyLnYxLlJlZ2lzdGVyUmVzcG9uc2VIABIqCgVsb2dpbhgSIAEoCzIZLnVzZXJtZ3IudjEuTG9naW5SZXNwb25zZUgAEjUKC2dldF9wcm9maWxlGBMgASgLMh4udXNlcm1nci52MS5HZXRQcm9maWxlUmVzcG9uc2VIABI9Cg91cGRhdGVfbmlja25hbWUYFCABKAsyIi51c2VybWdyLnYxLlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2VIABIsCgZsb2dvdXQYFSABKAsyGi51c2VybWdyLnYxLkxvZ291dFJlc3BvbnNlSAASMwoKbG9nb3V0X2FsbBgWIAEoCzIdLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVzcG9uc2VIABI1CgtzZXRfcGljdHVyZRgXIAEoCzIeLnVzZXJtZ3IudjEuU2V0UGljdHVyZVJlc3BvbnNlSAASNQoLZ2V0X3BpY3R1cmUYGCABKAsyHi51c2VybWdyLnYxLkdldFBpY3R1cmVSZXNwb25zZUgAEkAKEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiMudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXNwb25zZUgAEj0KD2NoYW5nZV9wYXNzd29yZBgaIAEoCzIiLnVzZXJtZ3IudjEuQ2hhbmdlUGFzc3dvcmRSZXNwb25zZUgAEjsKDmRlbGV0ZV9hY2NvdW50GBsgASgLMiEudXNlcm1nci52MS5EZWxldGVBY2NvdW50UmVzcG9uc2VIABI7Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIhLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlc3BvbnNlSAASOgoRYWRtaW5fY3JlYXRlX3VzZXIYICABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASNwoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASOgoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASQAoRYWRtaW5fZGVsZXRlX3VzZXIYIyABKAsyIy51c2VybWdyLnYxLkFkbWluRGVsZXRlVXNlclJlc3BvbnNlSAASPgoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXNwb25zZUgAEjUKC2FkbWluX2NoZWNrGCUgASgLMh4udXNlcm1nci52MS5BZG1pbkNoZWNrUmVzcG9uc2VIABI5Cg1saXN0X3Nlc3Npb25zGCggASgLMiAudXNlcm1nci52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZUgAEjUKC2VuZF9zZXNzaW9uGCkgASgLMh4udXNlcm1nci52MS5FbmRTZXNzaW9uUmVzcG9uc2VIABIzCgpzdGFydF90b3RwGCogASgLMh0udXNlcm1nci52MS5TdGFydFRvdHBSZXNwb25zZUgAEi8KCGdldF90b3RwGCsgASgLMhsudXNlcm1nci52MS5HZXRUb3RwUmVzcG9uc2VIABI3Cgxjb25maXJtX3RvdHAYLCABKAsyHy51c2VybWdyLnYxLkNvbmZpcm1Ub3RwUmVzcG9uc2VIABI3CgxkaXNhYmxlX3RvdHAYLSABKAsyHy51c2VybWdyLnYxLkRpc2FibGVUb3RwUmVzcG9uc2VIABIzCg5jb21wbGV0ZV9sb2dpbhguIAEoCzIZLnVzZXJtZ3IudjEuTG9naW5SZXNwb25zZUgAQggKBnJlc3VsdCJ5CgRVc2VyEg4KAmlkGAEgASgEQgIwARIQCgh1c2VybmFtZRgCIAEoCRIQCghuaWNrbmFtZRgDIAEoCRIPCgdwaWN0dXJlGAQgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBSABKAMSFQoNdXBkYXRlZF9hdF9tcxgGIAEoAyJECgtTZXNzaW9uQXV0aBINCgV0b2tlbhgBIAEoCRIXCgpjc3JmX3Rva2VuGAIgASgJSACIAQFCDQoLX2NzcmZfdG9rZW4iDQoLUGluZ1JlcXVlc3QiIQoMUGluZ1Jlc3BvbnNlEhEKCXNlcnZlcl9pZBgBIAEoCSJHCg9SZWdpc3RlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEAoIbmlja25hbWUYAyABKAkiMgoQUmVnaXN0ZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIqgBCgxMb2dpblJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSFQoNY3VycmVudF90b2tlbhgDIAEoCRIVCg1kZXZpY2VfY29va2llGAQgASgJEgsKA290cBgFIAEoCRITCgt3YW50X3RpY2tldBgGIAEoCBIQCghyZW1lbWJlchgKIAEoCBISCgp1c2VyX2FnZW50GAsgASgJItABCg1Mb2dpblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMSFQoNZGV2aWNlX2Nvb2tpZRgFIAEoCRIjChtkZXZpY2VfY29va2llX2V4cGlyZXNfYXRfbXMYBiABKAMSKwoLc2Vjb25kX3N0ZXAYByABKAsyFi51c2VybWdyLnYxLlNlY29uZFN0ZXASEgoKcGVyc2lzdGVudBgKIAEoCEoECAMQBEoECAQQBVIKY3NyZl90b2tlblIEdXNlciJHCgpTZWNvbmRTdGVwEg4KBnRpY2tldBgBIAEoCRISCgpjc3JmX3Rva2VuGAIgASgJEhUKDWV4cGlyZXNfYXRfbXMYAyABKAMiiQEKFENvbXBsZXRlTG9naW5SZXF1ZXN0Eg4KBnRpY2tldBgBIAEoCRISCgpjc3JmX3Rva2VuGAIgASgJEgsKA290cBgDIAEoCRIVCg1jdXJyZW50X3Rva2VuGAQgASgJEhUKDWRldmljZV9jb29raWUYBSABKAkSEgoKdXNlcl9hZ2VudBgGIAEoCSJJChFHZXRQcm9maWxlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBINCgVyZW5ldxgKIAEoCCJ0ChJHZXRQcm9maWxlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlchISCgpjc3JmX3Rva2VuGAIgASgJEioKB3JlbmV3ZWQYCiABKAsyGS51c2VybWdyLnYxLklzc3VlZFNlc3Npb24iSQoNSXNzdWVkU2Vzc2lvbhINCgV0b2tlbhgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDEhIKCnBlcnNpc3RlbnQYAyABKAgiUAoVVXBkYXRlTmlja25hbWVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCG5pY2tuYW1lGAIgASgJIjgKFlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciI2Cg1Mb2dvdXRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhAKDkxvZ291dFJlc3BvbnNlIjkKEExvZ291dEFsbFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiEwoRTG9nb3V0QWxsUmVzcG9uc2UiggEKFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIYChBjdXJyZW50X3Bhc3N3b3JkGAIgASgJEhQKDG5ld19wYXNzd29yZBgDIAEoCRISCgp1c2VyX2FnZW50GAogASgJIlIKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAxISCgpwZXJzaXN0ZW50GAogASgIIjwKE0xpc3RTZXNzaW9uc1JlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiQQoUTGlzdFNlc3Npb25zUmVzcG9uc2USKQoIc2Vzc2lvbnMYASADKAsyFy51c2VybWdyLnYxLkxpdmVTZXNzaW9uIp4BCgtMaXZlU2Vzc2lvbhIKCgJpZBgBIAEoCRIPCgdicm93c2VyGAIgASgJEg4KBnN5c3RlbRgDIAEoCRIPCgdhZGRyZXNzGAQgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBSABKAMSFQoNZXhwaXJlc19hdF9tcxgGIAEoAxIPCgdjdXJyZW50GAcgASgIEhIKCnBlcnNpc3RlbnQYCCABKAgiRgoRRW5kU2Vzc2lvblJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSCgoCaWQYAiABKAkiJQoSRW5kU2Vzc2lvblJlc3BvbnNlEg8KB2N1cnJlbnQYASABKAgiTwoURGVsZXRlQWNjb3VudFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSEAoIcGFzc3dvcmQYAiABKAkiFwoVRGVsZXRlQWNjb3VudFJlc3BvbnNlIj0KFFJlbW92ZVBpY3R1cmVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIjcKFVJlbW92ZVBpY3R1cmVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIjkKEFN0YXJ0VG90cFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiOAoRU3RhcnRUb3RwUmVzcG9uc2USDgoGc2VjcmV0GAEgASgJEhMKC290cGF1dGhfdXJsGAIgASgJIjcKDkdldFRvdHBSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIm8KD0dldFRvdHBSZXNwb25zZRIPCgdlbmFibGVkGAEgASgIEhsKE3JlY292ZXJ5X2NvZGVzX2xlZnQYAiABKA0SLgoHcGVuZGluZxgDIAEoCzIdLnVzZXJtZ3IudjEuU3RhcnRUb3RwUmVzcG9uc2UiSQoSQ29uZmlybVRvdHBSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEgwKBGNvZGUYAiABKAkiLQoTQ29uZmlybVRvdHBSZXNwb25zZRIWCg5yZWNvdmVyeV9jb2RlcxgBIAMoCSJbChJEaXNhYmxlVG90cFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSEAoIcGFzc3dvcmQYAiABKAkSDAoEY29kZRgDIAEoCSIVChNEaXNhYmxlVG90cFJlc3BvbnNlIkkKEVNldFBpY3R1cmVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEg0KBWltYWdlGAIgASgMIjQKElNldFBpY3R1cmVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIiEKEUdldFBpY3R1cmVSZXF1ZXN0EgwKBG5hbWUYASABKAkiOAoSR2V0UGljdHVyZVJlc3BvbnNlEgwKBGRhdGEYASABKAwSFAoMY29udGVudF90eXBlGAIgASgJIhgKFkdldEFjY291bnRSdWxlc1JlcXVlc3QilAEKF0dldEFjY291bnRSdWxlc1Jlc3BvbnNlEicKCHVzZXJuYW1lGAEgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIcGFzc3dvcmQYAiABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZRInCghuaWNrbmFtZRgDIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlIlAKCUZpZWxkUnVsZRIMCgR0ZXh0GAEgASgJEhEKCW1pbl9jaGFycxgCIAEoDRIRCgltYXhfY2hhcnMYAyABKA0SDwoHcGF0dGVybhgEIAEoCSJjChZBZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJEhAKCG5pY2tuYW1lGAQgASgJIjoKE0FkbWluR2V0VXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABIqkBChZBZG1pblVwZGF0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwARIVCghuaWNrbmFtZRgDIAEoCUgAiAEBEhUKCHBhc3N3b3JkGAQgASgJSAGIAQESFQoIdXNlcm5hbWUYBSABKAlIAogBAUILCglfbmlja25hbWVCCwoJX3Bhc3N3b3JkQgsKCV91c2VybmFtZSI9ChZBZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASIzChFBZG1pblVzZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIhkKF0FkbWluRGVsZXRlVXNlclJlc3BvbnNlImQKFUFkbWluTGlzdFVzZXJzUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRINCgVsaW1pdBgCIAEoDRIOCgZjdXJzb3IYAyABKAkSFwoPdXNlcm5hbWVfcHJlZml4GAQgASgJIk4KFkFkbWluTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC51c2VybWdyLnYxLlVzZXISEwoLbmV4dF9jdXJzb3IYAiABKAkibgoRQWRtaW5DaGVja1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoGYWN0aW9uGAIgASgJEg8KB3VzZXJfaWQYAyABKAkSIwoHcmVmdXNhbBgEIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzIhQKEkFkbWluQ2hlY2tSZXNwb25zZSqmAwoGU3RhdHVzEhYKElNUQVRVU19VTlNQRUNJRklFRBAAEg0KCVNUQVRVU19PSxABEhsKF1NUQVRVU19JTlZBTElEX0FSR1VNRU5UEAISGgoWU1RBVFVTX1VOQVVUSEVOVElDQVRFRBADEhwKGFNUQVRVU19QRVJNSVNTSU9OX0RFTklFRBAEEhQKEFNUQVRVU19OT1RfRk9VTkQQBRIZChVTVEFUVVNfQUxSRUFEWV9FWElTVFMQBhIcChhTVEFUVVNfVU5TVVBQT1JURURfTUVESUEQBxIdChlTVEFUVVNfUkVTT1VSQ0VfRVhIQVVTVEVEEAgSGAoUU1RBVFVTX1VOSU1QTEVNRU5URUQQCRIWChJTVEFUVVNfVU5BVkFJTEFCTEUQChIcChhTVEFUVVNfREVBRExJTkVfRVhDRUVERUQQCxITCg9TVEFUVVNfSU5URVJOQUwQDBIcChhTVEFUVVNfUEFZTE9BRF9UT09fTEFSR0UQDRIUChBTVEFUVVNfQ0FOQ0VMTEVEEA4SFwoTU1RBVFVTX09UUF9SRVFVSVJFRBAPYgZwcm90bzM");
 
 /**
  * @generated from message usermgr.v1.Request
@@ -207,6 +207,38 @@ export type Request = Message<"usermgr.v1.Request"> & {
      */
     value: EndSessionRequest;
     case: "endSession";
+  } | {
+    /**
+     * Two-step login (TOTP).
+     *
+     * @generated from field: usermgr.v1.StartTotpRequest start_totp = 42;
+     */
+    value: StartTotpRequest;
+    case: "startTotp";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.GetTotpRequest get_totp = 43;
+     */
+    value: GetTotpRequest;
+    case: "getTotp";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.ConfirmTotpRequest confirm_totp = 44;
+     */
+    value: ConfirmTotpRequest;
+    case: "confirmTotp";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.DisableTotpRequest disable_totp = 45;
+     */
+    value: DisableTotpRequest;
+    case: "disableTotp";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.CompleteLoginRequest complete_login = 46;
+     */
+    value: CompleteLoginRequest;
+    case: "completeLogin";
   } | { case: undefined; value?: undefined };
 };
 
@@ -498,6 +530,36 @@ export type Response = Message<"usermgr.v1.Response"> & {
      */
     value: EndSessionResponse;
     case: "endSession";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.StartTotpResponse start_totp = 42;
+     */
+    value: StartTotpResponse;
+    case: "startTotp";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.GetTotpResponse get_totp = 43;
+     */
+    value: GetTotpResponse;
+    case: "getTotp";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.ConfirmTotpResponse confirm_totp = 44;
+     */
+    value: ConfirmTotpResponse;
+    case: "confirmTotp";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.DisableTotpResponse disable_totp = 45;
+     */
+    value: DisableTotpResponse;
+    case: "disableTotp";
+  } | {
+    /**
+     * @generated from field: usermgr.v1.LoginResponse complete_login = 46;
+     */
+    value: LoginResponse;
+    case: "completeLogin";
   } | { case: undefined; value?: undefined };
 };
 
@@ -693,8 +755,25 @@ export type LoginRequest = Message<"usermgr.v1.LoginRequest"> & {
   deviceCookie: string;
 
   /**
+   * For an account with two-step login: the code from the authenticator app,
+   * or one of the recovery codes. Looked at only after a correct password.
+   *
+   * @generated from field: string otp = 5;
+   */
+  otp: string;
+
+  /**
+   * Set by the pages: when the password is right but a code is needed and
+   * none came, answer OK with `second_step` instead of STATUS_OTP_REQUIRED.
+   *
+   * @generated from field: bool want_ticket = 6;
+   */
+  wantTicket: boolean;
+
+  /**
    * "Keep me logged in": the session lasts SESSION_REMEMBER_TTL_S instead of
-   * SESSION_TTL_S, and its cookie outlives the browser session.
+   * SESSION_TTL_S, and its cookie outlives the browser session. With
+   * `second_step`, the ticket carries it to CompleteLogin.
    *
    * @generated from field: bool remember = 10;
    */
@@ -746,6 +825,15 @@ export type LoginResponse = Message<"usermgr.v1.LoginResponse"> & {
   deviceCookieExpiresAtMs: bigint;
 
   /**
+   * Set instead of everything above when the request had `want_ticket` and
+   * the account needs a code: the password was right; the code comes next,
+   * with CompleteLogin.
+   *
+   * @generated from field: usermgr.v1.SecondStep second_step = 7;
+   */
+  secondStep?: SecondStep | undefined;
+
+  /**
    * True for a "keep me logged in" session: its cookie gets a Max-Age. False:
    * a cookie for the browser session only.
    *
@@ -760,6 +848,85 @@ export type LoginResponse = Message<"usermgr.v1.LoginResponse"> & {
  */
 export const LoginResponseSchema: GenMessage<LoginResponse> = /*@__PURE__*/
   messageDesc(file_usermgr_v1_rpc, 13);
+
+/**
+ * The state between a correct password and the code, for the pages: the
+ * ticket goes in a short-lived cookie, the anti-CSRF token in the code's form.
+ *
+ * @generated from message usermgr.v1.SecondStep
+ */
+export type SecondStep = Message<"usermgr.v1.SecondStep"> & {
+  /**
+   * @generated from field: string ticket = 1;
+   */
+  ticket: string;
+
+  /**
+   * @generated from field: string csrf_token = 2;
+   */
+  csrfToken: string;
+
+  /**
+   * @generated from field: int64 expires_at_ms = 3;
+   */
+  expiresAtMs: bigint;
+};
+
+/**
+ * Describes the message usermgr.v1.SecondStep.
+ * Use `create(SecondStepSchema)` to create a new message.
+ */
+export const SecondStepSchema: GenMessage<SecondStep> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 14);
+
+/**
+ * The second step of a login on the pages: the ticket from LoginResponse, the
+ * form's anti-CSRF token and the code. Answers a session as Login does.
+ *
+ * @generated from message usermgr.v1.CompleteLoginRequest
+ */
+export type CompleteLoginRequest = Message<"usermgr.v1.CompleteLoginRequest"> & {
+  /**
+   * @generated from field: string ticket = 1;
+   */
+  ticket: string;
+
+  /**
+   * @generated from field: string csrf_token = 2;
+   */
+  csrfToken: string;
+
+  /**
+   * @generated from field: string otp = 3;
+   */
+  otp: string;
+
+  /**
+   * As in LoginRequest: a live session of the user, and the device cookie.
+   *
+   * @generated from field: string current_token = 4;
+   */
+  currentToken: string;
+
+  /**
+   * @generated from field: string device_cookie = 5;
+   */
+  deviceCookie: string;
+
+  /**
+   * As in LoginRequest; "keep me logged in" comes from the ticket.
+   *
+   * @generated from field: string user_agent = 6;
+   */
+  userAgent: string;
+};
+
+/**
+ * Describes the message usermgr.v1.CompleteLoginRequest.
+ * Use `create(CompleteLoginRequestSchema)` to create a new message.
+ */
+export const CompleteLoginRequestSchema: GenMessage<CompleteLoginRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 15);
 
 /**
  * @generated from message usermgr.v1.GetProfileRequest
@@ -785,7 +952,7 @@ export type GetProfileRequest = Message<"usermgr.v1.GetProfileRequest"> & {
  * Use `create(GetProfileRequestSchema)` to create a new message.
  */
 export const GetProfileRequestSchema: GenMessage<GetProfileRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 14);
+  messageDesc(file_usermgr_v1_rpc, 16);
 
 /**
  * @generated from message usermgr.v1.GetProfileResponse
@@ -817,7 +984,7 @@ export type GetProfileResponse = Message<"usermgr.v1.GetProfileResponse"> & {
  * Use `create(GetProfileResponseSchema)` to create a new message.
  */
 export const GetProfileResponseSchema: GenMessage<GetProfileResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 15);
+  messageDesc(file_usermgr_v1_rpc, 17);
 
 /**
  * A session token as the HTTP server sets it in a cookie.
@@ -848,7 +1015,7 @@ export type IssuedSession = Message<"usermgr.v1.IssuedSession"> & {
  * Use `create(IssuedSessionSchema)` to create a new message.
  */
 export const IssuedSessionSchema: GenMessage<IssuedSession> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 16);
+  messageDesc(file_usermgr_v1_rpc, 18);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameRequest
@@ -870,7 +1037,7 @@ export type UpdateNicknameRequest = Message<"usermgr.v1.UpdateNicknameRequest"> 
  * Use `create(UpdateNicknameRequestSchema)` to create a new message.
  */
 export const UpdateNicknameRequestSchema: GenMessage<UpdateNicknameRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 17);
+  messageDesc(file_usermgr_v1_rpc, 19);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameResponse
@@ -887,7 +1054,7 @@ export type UpdateNicknameResponse = Message<"usermgr.v1.UpdateNicknameResponse"
  * Use `create(UpdateNicknameResponseSchema)` to create a new message.
  */
 export const UpdateNicknameResponseSchema: GenMessage<UpdateNicknameResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 18);
+  messageDesc(file_usermgr_v1_rpc, 20);
 
 /**
  * @generated from message usermgr.v1.LogoutRequest
@@ -904,7 +1071,7 @@ export type LogoutRequest = Message<"usermgr.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 19);
+  messageDesc(file_usermgr_v1_rpc, 21);
 
 /**
  * @generated from message usermgr.v1.LogoutResponse
@@ -917,7 +1084,7 @@ export type LogoutResponse = Message<"usermgr.v1.LogoutResponse"> & {
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 20);
+  messageDesc(file_usermgr_v1_rpc, 22);
 
 /**
  * @generated from message usermgr.v1.LogoutAllRequest
@@ -934,7 +1101,7 @@ export type LogoutAllRequest = Message<"usermgr.v1.LogoutAllRequest"> & {
  * Use `create(LogoutAllRequestSchema)` to create a new message.
  */
 export const LogoutAllRequestSchema: GenMessage<LogoutAllRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 21);
+  messageDesc(file_usermgr_v1_rpc, 23);
 
 /**
  * @generated from message usermgr.v1.LogoutAllResponse
@@ -947,7 +1114,7 @@ export type LogoutAllResponse = Message<"usermgr.v1.LogoutAllResponse"> & {
  * Use `create(LogoutAllResponseSchema)` to create a new message.
  */
 export const LogoutAllResponseSchema: GenMessage<LogoutAllResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 22);
+  messageDesc(file_usermgr_v1_rpc, 24);
 
 /**
  * The session's user sets a new password, confirming the current one. Every
@@ -984,7 +1151,7 @@ export type ChangePasswordRequest = Message<"usermgr.v1.ChangePasswordRequest"> 
  * Use `create(ChangePasswordRequestSchema)` to create a new message.
  */
 export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 23);
+  messageDesc(file_usermgr_v1_rpc, 25);
 
 /**
  * @generated from message usermgr.v1.ChangePasswordResponse
@@ -1013,7 +1180,7 @@ export type ChangePasswordResponse = Message<"usermgr.v1.ChangePasswordResponse"
  * Use `create(ChangePasswordResponseSchema)` to create a new message.
  */
 export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 24);
+  messageDesc(file_usermgr_v1_rpc, 26);
 
 /**
  * The session's user's live sessions ("Where you're logged in").
@@ -1032,7 +1199,7 @@ export type ListSessionsRequest = Message<"usermgr.v1.ListSessionsRequest"> & {
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 25);
+  messageDesc(file_usermgr_v1_rpc, 27);
 
 /**
  * @generated from message usermgr.v1.ListSessionsResponse
@@ -1051,7 +1218,7 @@ export type ListSessionsResponse = Message<"usermgr.v1.ListSessionsResponse"> & 
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 26);
+  messageDesc(file_usermgr_v1_rpc, 28);
 
 /**
  * @generated from message usermgr.v1.LiveSession
@@ -1115,7 +1282,7 @@ export type LiveSession = Message<"usermgr.v1.LiveSession"> & {
  * Use `create(LiveSessionSchema)` to create a new message.
  */
 export const LiveSessionSchema: GenMessage<LiveSession> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 27);
+  messageDesc(file_usermgr_v1_rpc, 29);
 
 /**
  * Ends one of the session's user's live sessions, named by its LiveSession.id.
@@ -1140,7 +1307,7 @@ export type EndSessionRequest = Message<"usermgr.v1.EndSessionRequest"> & {
  * Use `create(EndSessionRequestSchema)` to create a new message.
  */
 export const EndSessionRequestSchema: GenMessage<EndSessionRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 28);
+  messageDesc(file_usermgr_v1_rpc, 30);
 
 /**
  * @generated from message usermgr.v1.EndSessionResponse
@@ -1159,7 +1326,7 @@ export type EndSessionResponse = Message<"usermgr.v1.EndSessionResponse"> & {
  * Use `create(EndSessionResponseSchema)` to create a new message.
  */
 export const EndSessionResponseSchema: GenMessage<EndSessionResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 29);
+  messageDesc(file_usermgr_v1_rpc, 31);
 
 /**
  * The session's user deletes their own account, confirming with the password.
@@ -1183,7 +1350,7 @@ export type DeleteAccountRequest = Message<"usermgr.v1.DeleteAccountRequest"> & 
  * Use `create(DeleteAccountRequestSchema)` to create a new message.
  */
 export const DeleteAccountRequestSchema: GenMessage<DeleteAccountRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 30);
+  messageDesc(file_usermgr_v1_rpc, 32);
 
 /**
  * @generated from message usermgr.v1.DeleteAccountResponse
@@ -1196,7 +1363,7 @@ export type DeleteAccountResponse = Message<"usermgr.v1.DeleteAccountResponse"> 
  * Use `create(DeleteAccountResponseSchema)` to create a new message.
  */
 export const DeleteAccountResponseSchema: GenMessage<DeleteAccountResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 31);
+  messageDesc(file_usermgr_v1_rpc, 33);
 
 /**
  * The session's user takes their picture away.
@@ -1215,7 +1382,7 @@ export type RemovePictureRequest = Message<"usermgr.v1.RemovePictureRequest"> & 
  * Use `create(RemovePictureRequestSchema)` to create a new message.
  */
 export const RemovePictureRequestSchema: GenMessage<RemovePictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 32);
+  messageDesc(file_usermgr_v1_rpc, 34);
 
 /**
  * @generated from message usermgr.v1.RemovePictureResponse
@@ -1232,7 +1399,188 @@ export type RemovePictureResponse = Message<"usermgr.v1.RemovePictureResponse"> 
  * Use `create(RemovePictureResponseSchema)` to create a new message.
  */
 export const RemovePictureResponseSchema: GenMessage<RemovePictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 33);
+  messageDesc(file_usermgr_v1_rpc, 35);
+
+/**
+ * Starts setting up two-step login for the session's user: a new secret,
+ * kept pending (replacing any earlier pending one) until ConfirmTotp.
+ * STATUS_ALREADY_EXISTS when two-step login is on.
+ *
+ * @generated from message usermgr.v1.StartTotpRequest
+ */
+export type StartTotpRequest = Message<"usermgr.v1.StartTotpRequest"> & {
+  /**
+   * @generated from field: usermgr.v1.SessionAuth auth = 1;
+   */
+  auth?: SessionAuth | undefined;
+};
+
+/**
+ * Describes the message usermgr.v1.StartTotpRequest.
+ * Use `create(StartTotpRequestSchema)` to create a new message.
+ */
+export const StartTotpRequestSchema: GenMessage<StartTotpRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 36);
+
+/**
+ * The secret being set up: base32 (RFC 4648), HMAC-SHA-1, 6 digits, 30 s.
+ *
+ * @generated from message usermgr.v1.StartTotpResponse
+ */
+export type StartTotpResponse = Message<"usermgr.v1.StartTotpResponse"> & {
+  /**
+   * @generated from field: string secret = 1;
+   */
+  secret: string;
+
+  /**
+   * @generated from field: string otpauth_url = 2;
+   */
+  otpauthUrl: string;
+};
+
+/**
+ * Describes the message usermgr.v1.StartTotpResponse.
+ * Use `create(StartTotpResponseSchema)` to create a new message.
+ */
+export const StartTotpResponseSchema: GenMessage<StartTotpResponse> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 37);
+
+/**
+ * The state of the session user's two-step login, for the pages.
+ *
+ * @generated from message usermgr.v1.GetTotpRequest
+ */
+export type GetTotpRequest = Message<"usermgr.v1.GetTotpRequest"> & {
+  /**
+   * @generated from field: usermgr.v1.SessionAuth auth = 1;
+   */
+  auth?: SessionAuth | undefined;
+};
+
+/**
+ * Describes the message usermgr.v1.GetTotpRequest.
+ * Use `create(GetTotpRequestSchema)` to create a new message.
+ */
+export const GetTotpRequestSchema: GenMessage<GetTotpRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 38);
+
+/**
+ * @generated from message usermgr.v1.GetTotpResponse
+ */
+export type GetTotpResponse = Message<"usermgr.v1.GetTotpResponse"> & {
+  /**
+   * @generated from field: bool enabled = 1;
+   */
+  enabled: boolean;
+
+  /**
+   * Unused recovery codes, when enabled.
+   *
+   * @generated from field: uint32 recovery_codes_left = 2;
+   */
+  recoveryCodesLeft: number;
+
+  /**
+   * The secret being set up, when one is (the setup page shows it after a
+   * redirect); empty otherwise.
+   *
+   * @generated from field: usermgr.v1.StartTotpResponse pending = 3;
+   */
+  pending?: StartTotpResponse | undefined;
+};
+
+/**
+ * Describes the message usermgr.v1.GetTotpResponse.
+ * Use `create(GetTotpResponseSchema)` to create a new message.
+ */
+export const GetTotpResponseSchema: GenMessage<GetTotpResponse> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 39);
+
+/**
+ * A first code from the secret being set up turns two-step login on.
+ *
+ * @generated from message usermgr.v1.ConfirmTotpRequest
+ */
+export type ConfirmTotpRequest = Message<"usermgr.v1.ConfirmTotpRequest"> & {
+  /**
+   * @generated from field: usermgr.v1.SessionAuth auth = 1;
+   */
+  auth?: SessionAuth | undefined;
+
+  /**
+   * @generated from field: string code = 2;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message usermgr.v1.ConfirmTotpRequest.
+ * Use `create(ConfirmTotpRequestSchema)` to create a new message.
+ */
+export const ConfirmTotpRequestSchema: GenMessage<ConfirmTotpRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 40);
+
+/**
+ * Ten single-use recovery codes, shown once: only their hashes are kept.
+ *
+ * @generated from message usermgr.v1.ConfirmTotpResponse
+ */
+export type ConfirmTotpResponse = Message<"usermgr.v1.ConfirmTotpResponse"> & {
+  /**
+   * @generated from field: repeated string recovery_codes = 1;
+   */
+  recoveryCodes: string[];
+};
+
+/**
+ * Describes the message usermgr.v1.ConfirmTotpResponse.
+ * Use `create(ConfirmTotpResponseSchema)` to create a new message.
+ */
+export const ConfirmTotpResponseSchema: GenMessage<ConfirmTotpResponse> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 41);
+
+/**
+ * Turns two-step login off; needs the password and a code (or a recovery code).
+ *
+ * @generated from message usermgr.v1.DisableTotpRequest
+ */
+export type DisableTotpRequest = Message<"usermgr.v1.DisableTotpRequest"> & {
+  /**
+   * @generated from field: usermgr.v1.SessionAuth auth = 1;
+   */
+  auth?: SessionAuth | undefined;
+
+  /**
+   * @generated from field: string password = 2;
+   */
+  password: string;
+
+  /**
+   * @generated from field: string code = 3;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message usermgr.v1.DisableTotpRequest.
+ * Use `create(DisableTotpRequestSchema)` to create a new message.
+ */
+export const DisableTotpRequestSchema: GenMessage<DisableTotpRequest> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 42);
+
+/**
+ * @generated from message usermgr.v1.DisableTotpResponse
+ */
+export type DisableTotpResponse = Message<"usermgr.v1.DisableTotpResponse"> & {
+};
+
+/**
+ * Describes the message usermgr.v1.DisableTotpResponse.
+ * Use `create(DisableTotpResponseSchema)` to create a new message.
+ */
+export const DisableTotpResponseSchema: GenMessage<DisableTotpResponse> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 43);
 
 /**
  * @generated from message usermgr.v1.SetPictureRequest
@@ -1256,7 +1604,7 @@ export type SetPictureRequest = Message<"usermgr.v1.SetPictureRequest"> & {
  * Use `create(SetPictureRequestSchema)` to create a new message.
  */
 export const SetPictureRequestSchema: GenMessage<SetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 34);
+  messageDesc(file_usermgr_v1_rpc, 44);
 
 /**
  * @generated from message usermgr.v1.SetPictureResponse
@@ -1273,7 +1621,7 @@ export type SetPictureResponse = Message<"usermgr.v1.SetPictureResponse"> & {
  * Use `create(SetPictureResponseSchema)` to create a new message.
  */
 export const SetPictureResponseSchema: GenMessage<SetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 35);
+  messageDesc(file_usermgr_v1_rpc, 45);
 
 /**
  * @generated from message usermgr.v1.GetPictureRequest
@@ -1292,7 +1640,7 @@ export type GetPictureRequest = Message<"usermgr.v1.GetPictureRequest"> & {
  * Use `create(GetPictureRequestSchema)` to create a new message.
  */
 export const GetPictureRequestSchema: GenMessage<GetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 36);
+  messageDesc(file_usermgr_v1_rpc, 46);
 
 /**
  * @generated from message usermgr.v1.GetPictureResponse
@@ -1314,7 +1662,7 @@ export type GetPictureResponse = Message<"usermgr.v1.GetPictureResponse"> & {
  * Use `create(GetPictureResponseSchema)` to create a new message.
  */
 export const GetPictureResponseSchema: GenMessage<GetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 37);
+  messageDesc(file_usermgr_v1_rpc, 47);
 
 /**
  * @generated from message usermgr.v1.GetAccountRulesRequest
@@ -1327,7 +1675,7 @@ export type GetAccountRulesRequest = Message<"usermgr.v1.GetAccountRulesRequest"
  * Use `create(GetAccountRulesRequestSchema)` to create a new message.
  */
 export const GetAccountRulesRequestSchema: GenMessage<GetAccountRulesRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 38);
+  messageDesc(file_usermgr_v1_rpc, 48);
 
 /**
  * What the TCP server accepts as a username, password and nickname, so that
@@ -1358,7 +1706,7 @@ export type GetAccountRulesResponse = Message<"usermgr.v1.GetAccountRulesRespons
  * Use `create(GetAccountRulesResponseSchema)` to create a new message.
  */
 export const GetAccountRulesResponseSchema: GenMessage<GetAccountRulesResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 39);
+  messageDesc(file_usermgr_v1_rpc, 49);
 
 /**
  * @generated from message usermgr.v1.FieldRule
@@ -1397,7 +1745,7 @@ export type FieldRule = Message<"usermgr.v1.FieldRule"> & {
  * Use `create(FieldRuleSchema)` to create a new message.
  */
 export const FieldRuleSchema: GenMessage<FieldRule> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 40);
+  messageDesc(file_usermgr_v1_rpc, 50);
 
 /**
  * Admin calls carry the operator's bearer token; the TCP server checks it.
@@ -1431,7 +1779,7 @@ export type AdminCreateUserRequest = Message<"usermgr.v1.AdminCreateUserRequest"
  * Use `create(AdminCreateUserRequestSchema)` to create a new message.
  */
 export const AdminCreateUserRequestSchema: GenMessage<AdminCreateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 41);
+  messageDesc(file_usermgr_v1_rpc, 51);
 
 /**
  * @generated from message usermgr.v1.AdminGetUserRequest
@@ -1453,7 +1801,7 @@ export type AdminGetUserRequest = Message<"usermgr.v1.AdminGetUserRequest"> & {
  * Use `create(AdminGetUserRequestSchema)` to create a new message.
  */
 export const AdminGetUserRequestSchema: GenMessage<AdminGetUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 42);
+  messageDesc(file_usermgr_v1_rpc, 52);
 
 /**
  * @generated from message usermgr.v1.AdminUpdateUserRequest
@@ -1492,7 +1840,7 @@ export type AdminUpdateUserRequest = Message<"usermgr.v1.AdminUpdateUserRequest"
  * Use `create(AdminUpdateUserRequestSchema)` to create a new message.
  */
 export const AdminUpdateUserRequestSchema: GenMessage<AdminUpdateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 43);
+  messageDesc(file_usermgr_v1_rpc, 53);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserRequest
@@ -1514,7 +1862,7 @@ export type AdminDeleteUserRequest = Message<"usermgr.v1.AdminDeleteUserRequest"
  * Use `create(AdminDeleteUserRequestSchema)` to create a new message.
  */
 export const AdminDeleteUserRequestSchema: GenMessage<AdminDeleteUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 44);
+  messageDesc(file_usermgr_v1_rpc, 54);
 
 /**
  * @generated from message usermgr.v1.AdminUserResponse
@@ -1531,7 +1879,7 @@ export type AdminUserResponse = Message<"usermgr.v1.AdminUserResponse"> & {
  * Use `create(AdminUserResponseSchema)` to create a new message.
  */
 export const AdminUserResponseSchema: GenMessage<AdminUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 45);
+  messageDesc(file_usermgr_v1_rpc, 55);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserResponse
@@ -1544,7 +1892,7 @@ export type AdminDeleteUserResponse = Message<"usermgr.v1.AdminDeleteUserRespons
  * Use `create(AdminDeleteUserResponseSchema)` to create a new message.
  */
 export const AdminDeleteUserResponseSchema: GenMessage<AdminDeleteUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 46);
+  messageDesc(file_usermgr_v1_rpc, 56);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersRequest
@@ -1580,7 +1928,7 @@ export type AdminListUsersRequest = Message<"usermgr.v1.AdminListUsersRequest"> 
  * Use `create(AdminListUsersRequestSchema)` to create a new message.
  */
 export const AdminListUsersRequestSchema: GenMessage<AdminListUsersRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 47);
+  messageDesc(file_usermgr_v1_rpc, 57);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersResponse
@@ -1604,7 +1952,7 @@ export type AdminListUsersResponse = Message<"usermgr.v1.AdminListUsersResponse"
  * Use `create(AdminListUsersResponseSchema)` to create a new message.
  */
 export const AdminListUsersResponseSchema: GenMessage<AdminListUsersResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 48);
+  messageDesc(file_usermgr_v1_rpc, 58);
 
 /**
  * Sent instead of an admin call when the HTTP server refuses the request's
@@ -1648,7 +1996,7 @@ export type AdminCheckRequest = Message<"usermgr.v1.AdminCheckRequest"> & {
  * Use `create(AdminCheckRequestSchema)` to create a new message.
  */
 export const AdminCheckRequestSchema: GenMessage<AdminCheckRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 49);
+  messageDesc(file_usermgr_v1_rpc, 59);
 
 /**
  * @generated from message usermgr.v1.AdminCheckResponse
@@ -1661,7 +2009,7 @@ export type AdminCheckResponse = Message<"usermgr.v1.AdminCheckResponse"> & {
  * Use `create(AdminCheckResponseSchema)` to create a new message.
  */
 export const AdminCheckResponseSchema: GenMessage<AdminCheckResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 50);
+  messageDesc(file_usermgr_v1_rpc, 60);
 
 /**
  * The outcome of a call. Closed: both servers know every value, and the HTTP
@@ -1753,6 +2101,17 @@ export enum Status {
    * @generated from enum value: STATUS_CANCELLED = 14;
    */
   CANCELLED = 14,
+
+  /**
+   * The password was right, but the account has two-step login and no valid
+   * code came with it (none, a wrong one, or one already used): HTTP 401 with
+   * this code, so that a client knows to ask for the code. Sent only after a
+   * correct password. An HTTP server older than this value cannot map it:
+   * deploy the HTTP servers first.
+   *
+   * @generated from enum value: STATUS_OTP_REQUIRED = 15;
+   */
+  OTP_REQUIRED = 15,
 }
 
 /**

@@ -1,0 +1,119 @@
+/**
+ * The account services as the unit tests of src/core build them: over an
+ * embedded SQLite store in a temporary directory, no cache, cheap argon2id,
+ * and a clock the test moves. Test files call `afterEach(disposeServices)`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Semaphore } from '../lib/semaphore.ts';
+import { type Logger, silentLogger } from '../log.ts';
+import { openStore } from '../store/open.ts';
+import type { UserStore } from '../store/port.ts';
+import { Accounts } from './accounts.ts';
+import { CachedUsers } from './cached-users.ts';
+import { CredentialMemo } from './credential-memo.ts';
+import { DeviceCookies } from './device-cookies.ts';
+import { IdGenerator } from './ids.ts';
+import { LoginTickets } from './login-tickets.ts';
+import { type PasswordOptions, Passwords } from './passwords.ts';
+import { type RateLimitOptions, RateLimits } from './rate-limits.ts';
+import { Revocations } from './revocations.ts';
+import { SessionList } from './session-list.ts';
+import { SessionTokens } from './session-tokens.ts';
+import { SecretBox, totpKey } from './totp-keys.ts';
+import { TwoStep } from './two-step.ts';
+
+/** Limits no unit test meets unless it sets its own. */
+export const generousLimits: RateLimitOptions = {
+  userLimit: 1000,
+  userWindowMs: 60_000,
+  userBaseDelayMs: 1,
+  ipPerSecond: 1e6,
+  ipBurst: 1e6,
+};
+export const cheap = { memoryKiB: 1024, timeCost: 1, concurrency: 2, maxWaiting: 64 };
+
+export interface ServiceOptions {
+  limits?: RateLimitOptions;
+  log?: Logger;
+}
+
+const cleanups: (() => unknown)[] = [];
+
+/** Closes and removes what services() made. */
+export async function disposeServices(): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+}
+
+/** The services over an embedded SQLite store and no cache, with a clock the test moves. */
+export async function services(
+  passwordOptions: PasswordOptions = cheap,
+  options: ServiceOptions = {},
+) {
+  const dir = mkdtempSync(join(tmpdir(), 'usermgr-core-'));
+  const store: UserStore = await openStore(
+    {
+      mysqlUrl: '',
+      dataDir: dir,
+      mysql: {
+        poolSize: 1,
+        queueLimit: 1,
+        queueTimeoutMs: 1,
+        queryTimeoutMs: 1,
+        connectTimeoutMs: 100,
+      },
+    },
+    silentLogger,
+  );
+  cleanups.push(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return servicesOver(store, new Passwords(passwordOptions), options);
+}
+
+/** The services over an existing store, with the given password settings. */
+export function servicesOver(store: UserStore, passwords: Passwords, options: ServiceOptions = {}) {
+  const clock = { now: Date.UTC(2026, 10, 23) };
+  const bypass = new Semaphore(4, 4);
+  const users = new CachedUsers(
+    store,
+    null,
+    bypass,
+    { ttlMs: 1000, negativeTtlMs: 1000, tombstoneMs: 1000 },
+    silentLogger,
+  );
+  const limits = new RateLimits(
+    null,
+    options.limits ?? generousLimits,
+    silentLogger,
+    () => clock.now,
+  );
+  const secrets = ['unit-test-secret'.padEnd(40, '!')];
+  const twoStep = new TwoStep({
+    store,
+    users,
+    limits,
+    box: new SecretBox(secrets.map(totpKey)),
+    tickets: new LoginTickets(secrets),
+    issuer: 'usermgr',
+    now: () => clock.now,
+  });
+  const accounts = new Accounts({
+    store,
+    users,
+    revocations: new Revocations(store, null, bypass, silentLogger),
+    passwords,
+    memo: new CredentialMemo({ ttlMs: 60_000, maxEntries: 100, now: () => clock.now }),
+    tokens: new SessionTokens(secrets, 3_600_000),
+    devices: new DeviceCookies(secrets, 86_400_000),
+    ids: new IdGenerator(1, () => clock.now),
+    limits,
+    sessions: new SessionList(store, null, silentLogger, {}, () => clock.now),
+    twoStep,
+    log: options.log ?? silentLogger,
+    now: () => clock.now,
+  });
+  return { accounts, store, passwords, clock, limits, twoStep };
+}

@@ -1,0 +1,76 @@
+/**
+ * Two-step login as the session's user sets it up and turns it off: each
+ * call checks the session (and a form's anti-CSRF token) through Accounts,
+ * and each change writes one `audit: "account"` line. The rules are in
+ * two-step.ts.
+ */
+import type { Deadline } from '../lib/deadline.ts';
+import { MESSAGES } from '../wire/messages.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+import type { AccountCaller } from './account-audit.ts';
+import type { Accounts, SessionAuth } from './accounts.ts';
+import { valid } from './new-account.ts';
+import type { Enrolment, TwoStep } from './two-step.ts';
+import { normalizePassword } from './validation.ts';
+
+export class TotpAccount {
+  constructor(
+    private readonly accounts: Accounts,
+    private readonly twoStep: TwoStep,
+  ) {}
+
+  /** A new secret to set up (refused while two-step login is on). */
+  start(auth: SessionAuth, deadline: Deadline, caller: AccountCaller): Promise<Enrolment> {
+    return this.accounts.audited(auth, caller, 'totp-start', deadline, (user) =>
+      this.twoStep.start(user),
+    );
+  }
+
+  /** Whether it is on, how many recovery codes are left, and the secret being set up. */
+  async state(auth: SessionAuth, deadline: Deadline) {
+    const { user } = await this.accounts.authenticate(auth, deadline);
+    return this.twoStep.state(user);
+  }
+
+  /** A first code turns it on; answers the recovery codes, shown once. */
+  confirm(
+    auth: SessionAuth,
+    code: string,
+    deadline: Deadline,
+    caller: AccountCaller,
+  ): Promise<string[]> {
+    return this.accounts.audited(auth, caller, 'totp-confirm', deadline, (user) =>
+      this.twoStep.confirm(user, code),
+    );
+  }
+
+  /**
+   * Turning it off needs the password and a code (or a recovery code), each
+   * checked and counted as at a login: a stolen session must not be enough
+   * to take the second step away.
+   */
+  disable(
+    auth: SessionAuth,
+    input: { password: string; code: string },
+    deadline: Deadline,
+    caller: AccountCaller,
+  ): Promise<void> {
+    return this.accounts.audited(auth, caller, 'totp-disable', deadline, async (user) => {
+      if (user.totpSecret === '') throw new RpcError(Status.NOT_FOUND, MESSAGES.TOTP_NOT_ON);
+      const password = valid(normalizePassword(input.password), 'password');
+      await this.accounts.verifyPassword(user, password, 'password', caller.clientIp, deadline);
+      const kind = await this.twoStep.check(
+        user,
+        input.code,
+        user.username,
+        caller.clientIp,
+        deadline,
+      );
+      if (kind === null) {
+        throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.WRONG_OTP, { field: 'code' });
+      }
+      await this.twoStep.disable(user);
+    });
+  }
+}

@@ -1,0 +1,357 @@
+import { afterEach, describe, expect, it } from 'bun:test';
+import pino from 'pino';
+import { Deadline } from '../lib/deadline.ts';
+import { MESSAGES } from '../wire/messages.ts';
+import { Status } from '../wire/status.ts';
+import { disposeServices, generousLimits, services } from './accounts-fixture.ts';
+import { base32Decode } from './base32.ts';
+import { LoginTickets } from './login-tickets.ts';
+import { totp } from './totp.ts';
+import { SecretBox, totpKey } from './totp-keys.ts';
+import { TwoStep } from './two-step.ts';
+
+afterEach(disposeServices);
+
+const deadline = () => Deadline.after(10_000);
+
+/**
+ * What a call rejected with. Not `expect(promise).rejects`: it waits for the
+ * promise without running the event loop, so a login whose slow hash runs on
+ * a hash thread never settles.
+ */
+const refusal = (promise: Promise<unknown>) =>
+  promise.then(
+    () => new Error('expected a rejection'),
+    (err: unknown) => err,
+  );
+const PASSWORD = 'correct horse';
+const STEP_MS = 30_000;
+
+/** A user with two-step login on: the services, the user, its raw secret and recovery codes. */
+async function enrolled(options: Parameters<typeof services>[1] = {}) {
+  const s = await services(undefined, options);
+  const user = await s.accounts.register(
+    { username: 'tessa', password: PASSWORD, nickname: '' },
+    deadline(),
+  );
+  const { secret, otpauthUrl } = await s.twoStep.start(user);
+  const key = base32Decode(secret) as Uint8Array;
+  const recovery = await s.twoStep.confirm(user, totp(key, s.clock.now));
+  // The confirming code used the current step: logins start at the next one.
+  s.clock.now += STEP_MS;
+  const code = (offsetSteps = 0) => totp(key, s.clock.now + offsetSteps * STEP_MS);
+  const login = (otp?: string, password = PASSWORD) =>
+    s.accounts.login({ username: 'tessa', password, otp }, deadline());
+  return { ...s, user, secret, otpauthUrl, key, recovery, code, login };
+}
+
+describe('unit: setting up two-step login', () => {
+  it('should give a base32 secret and its key URI, pending until a first code confirms it', async () => {
+    const { accounts, twoStep, store } = await services();
+    const user = await accounts.register(
+      { username: 'ann', password: PASSWORD, nickname: '' },
+      deadline(),
+    );
+    const { secret, otpauthUrl } = await twoStep.start(user);
+    expect(secret).toMatch(/^[A-Z2-7]{32}$/); // 160 bits, as RFC 4226 recommends
+    expect(otpauthUrl).toBe(
+      `otpauth://totp/usermgr:ann?secret=${secret}&issuer=usermgr&algorithm=SHA1&digits=6&period=30`,
+    );
+    expect(await twoStep.state(user)).toEqual({
+      enabled: false,
+      recoveryCodesLeft: 0,
+      pending: { secret, otpauthUrl },
+    });
+    // Pending: a login needs no code yet.
+    await accounts.login({ username: 'ann', password: PASSWORD }, deadline());
+    // Stored sealed: neither the base32 nor the bytes appear in the row.
+    const pending = await store.totpPending(user.id);
+    expect(pending).toMatch(/^1\.[0-9a-f]{8}\./);
+    expect(pending).not.toContain(secret);
+    expect(pending).not.toContain(
+      Buffer.from(base32Decode(secret) as Uint8Array).toString('base64url'),
+    );
+  });
+
+  it('should refuse a wrong first code, then turn on with a right one and give ten recovery codes', async () => {
+    const { accounts, twoStep, store, clock } = await services();
+    const user = await accounts.register(
+      { username: 'bea', password: PASSWORD, nickname: '' },
+      deadline(),
+    );
+    const key = base32Decode((await twoStep.start(user)).secret) as Uint8Array;
+    const wrong = String((Number(totp(key, clock.now)) + 1) % 1_000_000).padStart(6, '0');
+    expect(await refusal(twoStep.confirm(user, wrong))).toMatchObject({
+      code: Status.INVALID_ARGUMENT,
+      field: 'code',
+    });
+    const codes = await twoStep.confirm(user, totp(key, clock.now).replace(/(\d{3})/, '$1 '));
+    expect(codes).toHaveLength(10);
+    const on = await store.findById(user.id);
+    expect(on?.totpSecret).toMatch(/^1\.[0-9a-f]{8}\./);
+    expect(await store.totpPending(user.id)).toBe('');
+    expect(await twoStep.state(on ?? user)).toEqual({
+      enabled: true,
+      recoveryCodesLeft: 10,
+      pending: null,
+    });
+    // On: setting up again is refused until it is turned off.
+    expect(await refusal(twoStep.start(on ?? user))).toMatchObject({
+      code: Status.ALREADY_EXISTS,
+      message: MESSAGES.TOTP_ALREADY_ON,
+    });
+  });
+
+  it('should refuse to confirm without a pending secret, and a code of a secret started over', async () => {
+    const { accounts, twoStep, clock } = await services();
+    const user = await accounts.register(
+      { username: 'cyd', password: PASSWORD, nickname: '' },
+      deadline(),
+    );
+    expect(await refusal(twoStep.confirm(user, '123456'))).toMatchObject({
+      code: Status.NOT_FOUND,
+    });
+    const first = base32Decode((await twoStep.start(user)).secret) as Uint8Array;
+    await twoStep.start(user);
+    expect(await refusal(twoStep.confirm(user, totp(first, clock.now)))).toMatchObject({
+      code: Status.INVALID_ARGUMENT,
+    });
+  });
+
+  it('should throttle the steps of setting up per user: a burst, then one a minute', async () => {
+    const { accounts, twoStep, clock } = await services();
+    const user = await accounts.register(
+      { username: 'dot', password: PASSWORD, nickname: '' },
+      deadline(),
+    );
+    for (let i = 0; i < 10; i++) await twoStep.start(user);
+    expect(await refusal(twoStep.start(user))).toMatchObject({ code: Status.RESOURCE_EXHAUSTED });
+    expect(await refusal(twoStep.confirm(user, '000000'))).toMatchObject({
+      code: Status.RESOURCE_EXHAUSTED,
+    });
+    clock.now += 60_000;
+    await twoStep.start(user);
+  });
+});
+
+describe('unit: logging in with two-step login', () => {
+  it('should ask for a code only after the right password, and take the current one', async () => {
+    const { login, code } = await enrolled();
+    expect(await refusal(login())).toMatchObject({
+      code: Status.OTP_REQUIRED,
+      field: 'otp',
+      message: MESSAGES.OTP_REQUIRED,
+    });
+    // A wrong password says so, code or not: OTP_REQUIRED tells the password is right.
+    for (const otp of [undefined, code()]) {
+      expect(await refusal(login(otp, 'wrong horse'))).toMatchObject({
+        code: Status.UNAUTHENTICATED,
+        message: MESSAGES.BAD_CREDENTIALS,
+      });
+    }
+    const session = await login(code());
+    expect(session.token).toBeString();
+    expect(session.user.username).toBe('tessa');
+  });
+
+  it('should accept a code once: the same code again, and any earlier one, is refused', async () => {
+    const { login, code, clock } = await enrolled();
+    const now = code();
+    await login(now);
+    expect(await refusal(login(now))).toMatchObject({
+      code: Status.OTP_REQUIRED,
+      message: MESSAGES.WRONG_OTP,
+    });
+    expect(await refusal(login(code(-1)))).toMatchObject({ code: Status.OTP_REQUIRED });
+    clock.now += STEP_MS;
+    await login(code());
+    expect(await refusal(login(now))).toMatchObject({ code: Status.OTP_REQUIRED });
+  });
+
+  it('should allow one step of clock drift either way, not two', async () => {
+    const { login, code, clock } = await enrolled();
+    clock.now += 10 * STEP_MS;
+    await login(code(-1)); // the phone is behind
+    clock.now += 10 * STEP_MS;
+    await login(code(1)); // the phone is ahead
+    // Having used the step ahead, the current step's code is spent as well.
+    expect(await refusal(login(code(0)))).toMatchObject({ code: Status.OTP_REQUIRED });
+    clock.now += 10 * STEP_MS;
+    const near = [code(-1), code(0), code(1)];
+    for (const far of [code(-2), code(2)]) {
+      if (near.includes(far)) continue; // the same six digits by chance (1 in 10^6)
+      expect(await refusal(login(far))).toMatchObject({ code: Status.OTP_REQUIRED });
+    }
+  });
+
+  it('should take each recovery code once, typed any way, in the same field', async () => {
+    const { login, recovery, store, user } = await enrolled();
+    const [first = '', second = ''] = recovery;
+    await login(first);
+    expect(await refusal(login(first))).toMatchObject({ code: Status.OTP_REQUIRED });
+    await login(second.toUpperCase().replaceAll('-', ' '));
+    expect(await store.recoveryCodesLeft(user.id)).toBe(8);
+    expect(await refusal(login('aaaa-bbbb-cccc-dddd'))).toMatchObject({
+      code: Status.OTP_REQUIRED,
+    });
+  });
+
+  it('should count wrong codes as failed logins, and not let the password alone reset them', async () => {
+    const limits = { ...generousLimits, userLimit: 3, userBaseDelayMs: 60_000 };
+    const { login, code } = await enrolled({ limits });
+    expect(await refusal(login('000000'))).toMatchObject({ code: Status.OTP_REQUIRED });
+    expect(await refusal(login('111111'))).toMatchObject({ code: Status.OTP_REQUIRED });
+    // The right password without a code, twice (memo and all), resets nothing.
+    expect(await refusal(login())).toMatchObject({ code: Status.OTP_REQUIRED });
+    expect(await refusal(login())).toMatchObject({ code: Status.OTP_REQUIRED });
+    expect(await refusal(login('222222'))).toMatchObject({ code: Status.OTP_REQUIRED });
+    // Three failures: refused before the password is looked at, the right code too.
+    expect(await refusal(login(code()))).toMatchObject({ code: Status.RESOURCE_EXHAUSTED });
+  });
+
+  it('should reset the failures on a right code', async () => {
+    const limits = { ...generousLimits, userLimit: 3, userBaseDelayMs: 60_000 };
+    const { login, code, clock } = await enrolled({ limits });
+    expect(await refusal(login('000000'))).toMatchObject({ code: Status.OTP_REQUIRED });
+    expect(await refusal(login('111111'))).toMatchObject({ code: Status.OTP_REQUIRED });
+    await login(code());
+    clock.now += STEP_MS;
+    expect(await refusal(login('222222'))).toMatchObject({ code: Status.OTP_REQUIRED });
+    expect(await refusal(login('333333'))).toMatchObject({ code: Status.OTP_REQUIRED });
+    await login(code());
+  });
+
+  it('should write an audit line per code given, warning on a wrong one, without the code', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const { login, code, recovery } = await enrolled({ log });
+    const given = code();
+    expect(await refusal(login('999999'))).toMatchObject({ code: Status.OTP_REQUIRED });
+    await login(given);
+    await login(recovery[0]);
+    expect(await refusal(login())).toMatchObject({ code: Status.OTP_REQUIRED });
+    const audit = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(
+      audit.map(({ action, result, level, username }) => ({ action, result, level, username })),
+    ).toEqual([
+      { action: 'two-step-login', result: 'OTP_REQUIRED', level: 40, username: 'tessa' },
+      { action: 'two-step-login', result: 'OK', level: 30, username: 'tessa' },
+      { action: 'recovery-code-login', result: 'OK', level: 30, username: 'tessa' },
+    ]);
+    for (const line of lines) {
+      expect(line).not.toContain(given);
+      expect(line).not.toContain(recovery[0] ?? '?');
+      expect(line).not.toContain(PASSWORD);
+    }
+  });
+
+  it('should open a secret sealed under an older key, and seal it under the newest when a code is used', async () => {
+    const { store, user, code, limits, key, clock } = await enrolled();
+    const old = totpKey('unit-test-secret'.padEnd(40, '!'));
+    const rotated = new TwoStep({
+      store,
+      users: { invalidate: async () => {} } as never,
+      limits,
+      box: new SecretBox([totpKey('a new sealing key'.padEnd(40, '#')), old]),
+      tickets: new LoginTickets(['unit-test-secret'.padEnd(40, '!')]),
+      issuer: 'usermgr',
+      now: () => clock.now,
+    });
+    const before = (await store.findById(user.id))?.totpSecret ?? '';
+    expect(
+      await rotated.check({ ...user, totpSecret: before }, code(), 'tessa', '', deadline()),
+    ).toBe('totp');
+    const after = (await store.findById(user.id))?.totpSecret ?? '';
+    expect(after.slice(0, 11)).not.toBe(before.slice(0, 11));
+    expect(new SecretBox([old]).open(after, user.id)).toBeNull();
+    expect(
+      new SecretBox([totpKey('a new sealing key'.padEnd(40, '#'))]).open(after, user.id),
+    ).toEqual({
+      secret: key,
+      stale: false,
+    });
+  });
+});
+
+describe('unit: the second step of a login on the pages', () => {
+  async function ticketFor(s: Awaited<ReturnType<typeof enrolled>>) {
+    const err = await s.accounts
+      .login({ username: 'tessa', password: PASSWORD, wantTicket: true }, deadline())
+      .catch((e: unknown) => e);
+    const ticket = (err as { ticket?: { ticket: string; csrfToken: string } }).ticket;
+    if (!ticket) throw new Error('no ticket');
+    return ticket;
+  }
+
+  it('should answer a ticket for the right password, and a session for the ticket and a code', async () => {
+    const s = await enrolled();
+    const { ticket, csrfToken } = await ticketFor(s);
+    const complete = (otp: string, csrf = csrfToken) =>
+      s.accounts.completeLogin({ ticket, csrfToken: csrf, otp }, deadline());
+    expect(await refusal(complete(s.code(), 'not the token'))).toMatchObject({
+      code: Status.PERMISSION_DENIED,
+    });
+    expect(await refusal(complete(''))).toMatchObject({ code: Status.OTP_REQUIRED });
+    expect(await refusal(complete('123123'))).toMatchObject({ code: Status.OTP_REQUIRED });
+    const session = await complete(s.code());
+    expect(session.user.username).toBe('tessa');
+    // The code is spent; the ticket alone gets nothing.
+    expect(await refusal(complete(s.code()))).toMatchObject({ code: Status.OTP_REQUIRED });
+    // A wrong password never gets a ticket.
+    expect(
+      await refusal(
+        s.accounts.login({ username: 'tessa', password: 'wrong', wantTicket: true }, deadline()),
+      ),
+    ).toMatchObject({ code: Status.UNAUTHENTICATED });
+  });
+
+  it('should refuse a ticket after five minutes, after log out everywhere, and a forged one', async () => {
+    const s = await enrolled();
+    const first = await ticketFor(s);
+    s.clock.now += 5 * 60_000;
+    expect(
+      await refusal(s.accounts.completeLogin({ ...first, otp: s.code() }, deadline())),
+    ).toMatchObject({ code: Status.UNAUTHENTICATED, message: MESSAGES.TICKET_EXPIRED });
+    const second = await ticketFor(s);
+    const { token } = await s.login(s.code());
+    s.clock.now += 1;
+    await s.accounts.logoutAll({ token }, deadline());
+    s.clock.now += STEP_MS;
+    expect(
+      await refusal(s.accounts.completeLogin({ ...second, otp: s.code() }, deadline())),
+    ).toMatchObject({ code: Status.UNAUTHENTICATED });
+    expect(
+      await refusal(
+        s.accounts.completeLogin(
+          { ticket: `${second.ticket}x`, csrfToken: '', otp: '' },
+          deadline(),
+        ),
+      ),
+    ).toMatchObject({ code: Status.UNAUTHENTICATED });
+  });
+});
+
+describe('unit: turning two-step login off', () => {
+  it('should need the password and a code, each checked, then log in without a code', async () => {
+    const s = await enrolled();
+    const { token } = await s.login(s.code());
+    s.clock.now += STEP_MS;
+    const { TotpAccount } = await import('./totp-account.ts');
+    const account = new TotpAccount(s.accounts, s.twoStep);
+    const caller = { clientIp: '192.0.2.1', requestId: 'r1' };
+    const off = (password: string, code: string) =>
+      account.disable({ token }, { password, code }, deadline(), caller);
+    expect(await refusal(off('wrong horse', s.code()))).toMatchObject({
+      code: Status.UNAUTHENTICATED,
+      field: 'password',
+    });
+    expect(await refusal(off(PASSWORD, '000000'))).toMatchObject({
+      code: Status.UNAUTHENTICATED,
+      field: 'code',
+    });
+    await off(PASSWORD, s.code());
+    expect((await s.store.findById(s.user.id))?.totpSecret).toBe('');
+    await s.login();
+    expect(await refusal(off(PASSWORD, s.code()))).toMatchObject({ code: Status.NOT_FOUND });
+  });
+});

@@ -1,0 +1,234 @@
+/**
+ * Two-step login (TOTP, RFC 6238), optional per user: setting it up, the
+ * check of a code, turning it off. Sessions, passwords and audit lines are
+ * the callers' (accounts.ts, totp-account.ts); this module takes a user row.
+ *
+ * Invariants:
+ * - the secret is stored only sealed (totp-keys.ts), under a key the TCP
+ *   servers hold; the pending secret of a set-up too;
+ * - a code is accepted once: the store keeps the last step accepted and
+ *   takes a later one only by a compare-and-set (store.useTotpStep), one
+ *   statement, so two servers given the same code at once accept it once;
+ *   a recovery code is removed by one statement the same way;
+ * - every code checked at a login or to turn it off is an attempt under the
+ *   login throttle (rate-limits.ts): admitted against the same username (or
+ *   device) and address as a password, a wrong one counted as a failure, a
+ *   right one resetting the failures. A correct password alone resets
+ *   nothing for such an account (accounts.ts), so that knowing the password
+ *   does not buy fresh guesses at the code;
+ * - the cached user row carries the sealed secret, so a login of a user
+ *   without it costs nothing more; every change of it invalidates that entry.
+ */
+import type { Deadline } from '../lib/deadline.ts';
+import type { UserRow, UserStore } from '../store/port.ts';
+import { MESSAGES } from '../wire/messages.ts';
+import { invalidArgument, RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+import { base32Encode } from './base32.ts';
+import type { CachedUsers } from './cached-users.ts';
+import type { LoginTickets, TicketClaims } from './login-tickets.ts';
+import type { Counted, RateLimits } from './rate-limits.ts';
+import { matchStep, otpauthUrl, TOTP, TOTP_CODE } from './totp.ts';
+import type { SecretBox } from './totp-keys.ts';
+import { hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from './totp-recovery.ts';
+
+export interface TwoStepDeps {
+  store: UserStore;
+  users: CachedUsers;
+  limits: RateLimits;
+  box: SecretBox;
+  tickets: LoginTickets;
+  /** The name authenticator apps show beside the username. */
+  issuer: string;
+  now?: () => number;
+}
+
+/** A secret being set up, as the user's authenticator app takes it. */
+export interface Enrolment {
+  /** Base32, as people type it into an app. */
+  secret: string;
+  otpauthUrl: string;
+}
+
+/** Which kind of code passed a check. */
+export type CodeKind = 'totp' | 'recovery';
+
+/** What the second step of a login on the pages continues from: see login-tickets.ts. */
+export interface SecondStepTicket {
+  ticket: string;
+  csrfToken: string;
+  expiresAtMs: number;
+}
+
+/**
+ * OTP_REQUIRED: the password was right and a code is needed. Carries the
+ * pages' ticket for the second step when the login asked for one.
+ */
+export class OtpRequired extends RpcError {
+  constructor(
+    message: string,
+    readonly ticket: SecondStepTicket | null = null,
+  ) {
+    super(Status.OTP_REQUIRED, message, { field: 'otp' });
+  }
+}
+
+export class TwoStep {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: TwoStepDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Starts setting up, or starts again: a new secret, pending until confirmed. */
+  async start(user: UserRow): Promise<Enrolment> {
+    const { store, limits, box } = this.deps;
+    if (user.totpSecret !== '') throw alreadyOn();
+    await limits.admitTotpSetup(user.id);
+    const secret = crypto.getRandomValues(new Uint8Array(TOTP.secretBytes));
+    if (!(await store.setTotpPending(user.id, box.seal(secret, user.id)))) throw alreadyOn();
+    return this.enrolment(user, secret);
+  }
+
+  /** The state of the user's two-step login, and the secret being set up if any. */
+  async state(
+    user: UserRow,
+  ): Promise<{ enabled: boolean; recoveryCodesLeft: number; pending: Enrolment | null }> {
+    const { store } = this.deps;
+    if (user.totpSecret !== '') {
+      const recoveryCodesLeft = await store.recoveryCodesLeft(user.id);
+      return { enabled: true, recoveryCodesLeft, pending: null };
+    }
+    const opened = this.deps.box.open(await store.totpPending(user.id), user.id);
+    const pending = opened === null ? null : this.enrolment(user, opened.secret);
+    return { enabled: false, recoveryCodesLeft: 0, pending };
+  }
+
+  /**
+   * A first code from the pending secret turns two-step login on. Answers
+   * the ten recovery codes, which exist nowhere else from now on (only their
+   * hashes are kept).
+   */
+  async confirm(user: UserRow, code: string): Promise<string[]> {
+    const { store, users, limits, box } = this.deps;
+    if (user.totpSecret !== '') throw alreadyOn();
+    await limits.admitTotpSetup(user.id);
+    const pending = await store.totpPending(user.id);
+    const opened = box.open(pending, user.id);
+    if (opened === null) throw notStarted();
+    const step = matchStep(opened.secret, compactCode(code), this.now(), -1);
+    if (step === null) {
+      throw invalidArgument(
+        'the code is wrong: enter the 6 digits your authenticator app shows now for this account',
+        'code',
+      );
+    }
+    const codes = newRecoveryCodes();
+    const hashes = codes.map((c) => hashRecoveryCode(user.id, c));
+    let enabled: UserRow | null;
+    try {
+      enabled = await store.enableTotp(user.id, pending, step, hashes, this.now());
+    } finally {
+      await users.invalidate(user.username);
+    }
+    // Set up again meanwhile (another pending secret), or turned on elsewhere.
+    if (enabled === null) throw notStarted();
+    return codes;
+  }
+
+  /** Turns it off; the caller has checked the password and a code. */
+  async disable(user: UserRow): Promise<void> {
+    const { store, users } = this.deps;
+    let disabled: UserRow | null;
+    try {
+      disabled = await store.disableTotp(user.id, this.now());
+    } finally {
+      await users.invalidate(user.username);
+    }
+    if (disabled === null) throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN);
+  }
+
+  /**
+   * Checks a code of a user with two-step login, as one attempt under the
+   * login throttle (see the top of this file): the code of the current step
+   * or one either side, later than the last one accepted, or an unused
+   * recovery code. Null when it is neither (or was used already).
+   */
+  async check(
+    user: UserRow,
+    code: string,
+    counted: Counted,
+    clientIp: string,
+    deadline: Deadline,
+  ): Promise<CodeKind | null> {
+    const { limits } = this.deps;
+    const attempt = await limits.admitSlowAttempt(counted, clientIp, deadline.remainingMs());
+    let kind: CodeKind | null;
+    try {
+      kind = await this.use(user, code);
+    } catch (err) {
+      await limits.settle(attempt, 'abandoned'); // no verdict: nothing was learnt
+      throw err;
+    }
+    await limits.settle(attempt, kind === null ? 'failure' : 'success');
+    return kind;
+  }
+
+  /** A ticket for the second step of a login on the pages, carrying "keep me logged in". */
+  ticket(user: UserRow, remember: boolean): SecondStepTicket {
+    return this.deps.tickets.issue(user, this.now(), remember);
+  }
+
+  /** The claims of a ticket this system issued, unexpired; null for anything else. */
+  openTicket(ticket: string): TicketClaims | null {
+    return this.deps.tickets.verify(ticket, this.now());
+  }
+
+  /** Whether the anti-CSRF token of a second step's form is the one of its ticket. */
+  ticketFormMatches(claims: TicketClaims, csrfToken: string): boolean {
+    return this.deps.tickets.csrfMatches(claims.ticketId, csrfToken);
+  }
+
+  private async use(user: UserRow, code: string): Promise<CodeKind | null> {
+    const { store, users, box } = this.deps;
+    const compact = compactCode(code);
+    if (TOTP_CODE.test(compact)) {
+      const opened = box.open(user.totpSecret, user.id);
+      if (opened === null) {
+        // Sealed under a key no longer configured: only a recovery code helps now.
+        throw new RpcError(Status.INTERNAL, MESSAGES.INTERNAL, {
+          cause: `the two-step login secret of user ${user.id} opens under no configured key`,
+        });
+      }
+      const step = matchStep(opened.secret, compact, this.now(), -1);
+      if (step === null) return null;
+      // The write that uses the step also moves the secret to the newest key.
+      const resealed = opened.stale ? box.seal(opened.secret, user.id) : user.totpSecret;
+      const used = await store.useTotpStep(user.id, user.totpSecret, step, resealed);
+      if (used && resealed !== user.totpSecret) await users.invalidate(user.username);
+      return used ? 'totp' : null;
+    }
+    const recovery = normalizeRecoveryCode(code);
+    if (recovery === null) return null;
+    const used = await store.useRecoveryCode(user.id, hashRecoveryCode(user.id, recovery));
+    return used ? 'recovery' : null;
+  }
+
+  private enrolment(user: UserRow, secret: Uint8Array): Enrolment {
+    const text = base32Encode(secret);
+    return { secret: text, otpauthUrl: otpauthUrl(this.deps.issuer, user.username, text) };
+  }
+}
+
+/** A TOTP code as typed: spaces (apps show "123 456") dropped. */
+function compactCode(code: string): string {
+  return code.replace(/\s+/g, '');
+}
+
+function alreadyOn(): RpcError {
+  return new RpcError(Status.ALREADY_EXISTS, MESSAGES.TOTP_ALREADY_ON);
+}
+
+function notStarted(): RpcError {
+  return new RpcError(Status.NOT_FOUND, MESSAGES.TOTP_NOT_STARTED);
+}

@@ -1,0 +1,364 @@
+/**
+ * Two-step login in the HTTP server through app.request(), with a fake RPC
+ * client: the API's shapes, the pages' forms, cookies and redirects. What
+ * the TCP server decides is in src/core/two-step.test.ts and the
+ * integration tests.
+ */
+import { describe, expect, it } from 'bun:test';
+import { loadHttpConfig } from '../config/http-config.ts';
+import { silentLogger } from '../log.ts';
+import type { RpcClient } from '../rpc/client.ts';
+import type { CallName } from '../wire/calls.ts';
+import { MESSAGES } from '../wire/messages.ts';
+import { invalidArgument, RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
+import { createApp } from './app.ts';
+
+const USER = {
+  id: '1',
+  username: 'alice',
+  nickname: 'Alice',
+  picture: '',
+  createdAtMs: 0n,
+  updatedAtMs: 0n,
+};
+const SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
+const URL_OF_SECRET = `otpauth://totp/usermgr:alice?secret=${SECRET}&issuer=usermgr`;
+const SESSION = {
+  token: 'tok',
+  expiresAtMs: BigInt(Date.now() + 60_000),
+  deviceCookie: 'dev',
+  deviceCookieExpiresAtMs: BigInt(Date.now() + 86_400_000),
+};
+const STEP = { ticket: 'ticket.abc', csrfToken: 'csrf-of-ticket', expiresAtMs: 0n };
+
+type Answer = (name: CallName, input: Record<string, unknown>) => unknown;
+
+function setup(answer: Answer = () => undefined) {
+  const calls: { name: CallName; input: Record<string, unknown> }[] = [];
+  const rpc: RpcClient = {
+    async call(name, input) {
+      calls.push({ name, input: input as Record<string, unknown> });
+      const special = answer(name, input as Record<string, unknown>);
+      if (special instanceof Error) throw special;
+      if (special !== undefined) return special as never;
+      switch (name) {
+        case 'getProfile':
+          return { user: USER, csrfToken: 'csrf-of-session' } as never;
+        case 'getAccountRules':
+          return {} as never;
+        case 'getTotp':
+          return { enabled: false, recoveryCodesLeft: 0 } as never;
+        case 'startTotp':
+          return { secret: SECRET, otpauthUrl: URL_OF_SECRET } as never;
+        case 'confirmTotp':
+          return { recoveryCodes: ['aaaa-bbbb-cccc-dddd', 'eeee-ffff-gggg-hhhh'] } as never;
+        case 'login':
+        case 'completeLogin':
+          return SESSION as never;
+        default:
+          return {} as never;
+      }
+    },
+  };
+  const app = createApp({
+    rpc,
+    http: loadHttpConfig({}).http,
+    log: silentLogger,
+  });
+  const request = (path: string, init: RequestInit = {}, scheme = 'http') =>
+    app.request(`${scheme}://localhost${path}`, init);
+  return { request, calls };
+}
+
+const form = (fields: Record<string, string>) => new URLSearchParams(fields);
+const json = (method: string, body: unknown): RequestInit => ({
+  method,
+  headers: { 'content-type': 'application/json', authorization: 'Bearer tok' },
+  body: JSON.stringify(body),
+});
+const stepCookie = `login-step=${STEP.csrfToken}~${STEP.ticket}`;
+const flashOf = (res: Response) =>
+  JSON.parse(
+    Buffer.from(
+      /flash=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1] ?? '',
+      'base64url',
+    ).toString() || '{}',
+  );
+
+describe('unit: two-step login API routes', () => {
+  it('should start, confirm and turn off with the documented shapes', async () => {
+    const { request, calls } = setup();
+    const start = await request('/api/v1/me/totp', {
+      method: 'POST',
+      headers: { authorization: 'Bearer tok' },
+    });
+    expect(await start.json()).toEqual({ secret: SECRET, otpauth_url: URL_OF_SECRET });
+    const confirm = await request('/api/v1/me/totp/confirm', json('POST', { code: '123456' }));
+    expect(await confirm.json()).toEqual({
+      recovery_codes: ['aaaa-bbbb-cccc-dddd', 'eeee-ffff-gggg-hhhh'],
+    });
+    const off = await request('/api/v1/me/totp', json('DELETE', { password: 'pw', code: '1' }));
+    expect(off.status).toBe(204);
+    expect(calls.map((c) => [c.name, c.input])).toEqual([
+      ['startTotp', { auth: { token: 'tok' } }],
+      ['confirmTotp', { auth: { token: 'tok' }, code: '123456' }],
+      ['disableTotp', { auth: { token: 'tok' }, password: 'pw', code: '1' }],
+    ]);
+  });
+
+  it('should pass the code of a login on, and answer OTP_REQUIRED as a 401 with that code', async () => {
+    const { request, calls } = setup((name) =>
+      name === 'login'
+        ? new RpcError(Status.OTP_REQUIRED, MESSAGES.OTP_REQUIRED, { field: 'otp' })
+        : undefined,
+    );
+    const res = await request(
+      '/open_api/v1/authenticate',
+      json('POST', { username: 'alice', password: 'pw', otp: '123 456' }),
+    );
+    expect(res.status).toBe(401);
+    expect(await res.json()).toEqual({
+      error: { code: 'OTP_REQUIRED', message: MESSAGES.OTP_REQUIRED, field: 'otp' },
+    });
+    expect(calls[0]?.input).toMatchObject({ otp: '123 456' });
+    // The API never asks for the pages' ticket.
+    expect(calls[0]?.input.wantTicket).toBeUndefined();
+  });
+});
+
+describe('unit: the second step of a login on the pages', () => {
+  it('should answer a right password of such an account with the code page, a ticket in a strict cookie and no session', async () => {
+    const { request } = setup((name) =>
+      name === 'login'
+        ? { secondStep: { ...STEP, expiresAtMs: BigInt(Date.now() + 300_000) } }
+        : undefined,
+    );
+    const res = await request('/login', {
+      method: 'POST',
+      body: form({ username: 'alice', password: 'correct horse' }),
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/login/code');
+    const cookies = res.headers.getSetCookie();
+    expect(cookies).toHaveLength(1);
+    expect(cookies[0]).toMatch(
+      /^login-step=csrf-of-ticket~ticket\.abc; Max-Age=(29\d|300); Path=\/; HttpOnly; SameSite=Strict$/,
+    );
+    expect(cookies.join()).not.toContain('correct horse');
+  });
+
+  it("should show the code form with the ticket's anti-CSRF token, and never a password field", async () => {
+    const { request } = setup();
+    const page = await request('/login/code', { headers: { cookie: stepCookie } });
+    const html = await page.text();
+    expect(html).toContain('<input type="hidden" name="csrf" value="csrf-of-ticket"/>');
+    expect(html).toContain('autocomplete="one-time-code"');
+    expect(html).not.toContain('type="password"');
+    const without = await request('/login/code');
+    expect(without.status).toBe(303);
+    expect(without.headers.get('location')).toBe('/login');
+  });
+
+  it('should log in with the ticket from the cookie and the code and token from the form', async () => {
+    const { request, calls } = setup();
+    const res = await request('/login/code', {
+      method: 'POST',
+      headers: { cookie: `${stepCookie}; device=old-device` },
+      body: form({ csrf: 'csrf-of-ticket', code: '123456' }),
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/profile');
+    const cookies = res.headers.getSetCookie().join('\n');
+    expect(cookies).toContain('session=tok;');
+    expect(cookies).toMatch(/login-step=; Max-Age=0/);
+    expect(calls[0]).toEqual({
+      name: 'completeLogin',
+      input: {
+        ticket: 'ticket.abc',
+        csrfToken: 'csrf-of-ticket',
+        otp: '123456',
+        currentToken: '',
+        deviceCookie: 'old-device',
+        userAgent: '',
+      },
+    });
+  });
+
+  it('should keep the ticket for a wrong code, and send an expired one back to the password', async () => {
+    const wrong = setup(
+      () => new RpcError(Status.OTP_REQUIRED, MESSAGES.WRONG_OTP, { field: 'otp' }),
+    );
+    const again = await wrong.request('/login/code', {
+      method: 'POST',
+      headers: { cookie: stepCookie },
+      body: form({ csrf: 'csrf-of-ticket', code: '000000' }),
+    });
+    expect(again.headers.get('location')).toBe('/login/code');
+    expect(flashOf(again).fields).toEqual({ code: MESSAGES.WRONG_OTP });
+    expect(again.headers.get('set-cookie')).not.toContain('login-step');
+    const expired = setup(() => new RpcError(Status.UNAUTHENTICATED, MESSAGES.TICKET_EXPIRED));
+    const res = await expired.request('/login/code', {
+      method: 'POST',
+      headers: { cookie: stepCookie },
+      body: form({ csrf: 'csrf-of-ticket', code: '123456' }),
+    });
+    expect(res.headers.get('location')).toBe('/login');
+    expect(flashOf(res).error).toBe(MESSAGES.TICKET_EXPIRED);
+    expect(res.headers.get('set-cookie')).toMatch(/login-step=; Max-Age=0/);
+  });
+
+  it('should use the __Host- cookie over HTTPS', async () => {
+    const { request } = setup((name) =>
+      name === 'login'
+        ? { secondStep: { ...STEP, expiresAtMs: BigInt(Date.now() + 300_000) } }
+        : undefined,
+    );
+    const res = await request(
+      '/login',
+      { method: 'POST', body: form({ username: 'alice', password: 'pw' }) },
+      'https',
+    );
+    expect(res.headers.get('set-cookie')).toMatch(
+      /^__Host-login-step=.*; Path=\/; HttpOnly; Secure; SameSite=Strict$/,
+    );
+    // Over HTTPS only the prefixed cookie counts.
+    const page = await request('/login/code', { headers: { cookie: stepCookie } }, 'https');
+    expect(page.status).toBe(303);
+  });
+});
+
+describe('unit: setting two-step login up and off on the pages', () => {
+  it('should offer to set it up, or to turn it off with the recovery codes left', async () => {
+    const off = await (
+      await setup().request('/profile', { headers: { cookie: 'session=tok' } })
+    ).text();
+    expect(off).toContain('<form method="post" action="/profile/totp">');
+    const on = setup((name) =>
+      name === 'getTotp' ? { enabled: true, recoveryCodesLeft: 7 } : undefined,
+    );
+    const html = await (
+      await on.request('/profile', { headers: { cookie: 'session=tok' } })
+    ).text();
+    expect(html).toContain('<form method="post" action="/profile/totp/disable">');
+    expect(html).toContain('7 recovery codes left.');
+    expect(html).toContain('name="totp_password"');
+    expect(html).toContain('name="totp_code"');
+  });
+
+  it('should show the profile without the section when the TCP server is older than two-step login', async () => {
+    const { request } = setup((name) =>
+      name === 'getTotp'
+        ? new RpcError(Status.UNIMPLEMENTED, 'call getTotp is not implemented')
+        : undefined,
+    );
+    const res = await request('/profile', { headers: { cookie: 'session=tok' } });
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain('id="shown-username"');
+    expect(html).not.toContain('two-step');
+  });
+
+  it('should start, then show the QR code as inline SVG and the secret in groups, within the CSP', async () => {
+    const { request, calls } = setup((name) =>
+      name === 'getTotp'
+        ? {
+            enabled: false,
+            recoveryCodesLeft: 0,
+            pending: { secret: SECRET, otpauthUrl: URL_OF_SECRET },
+          }
+        : undefined,
+    );
+    const start = await request('/profile/totp', {
+      method: 'POST',
+      headers: { cookie: 'session=tok' },
+      body: form({ csrf: 'csrf-of-session' }),
+    });
+    expect(start.headers.get('location')).toBe('/profile/totp');
+    expect(calls[0]).toEqual({
+      name: 'startTotp',
+      input: { auth: { token: 'tok', csrfToken: 'csrf-of-session' } },
+    });
+    const page = await request('/profile/totp', { headers: { cookie: 'session=tok' } });
+    const html = await page.text();
+    expect(html).toMatch(
+      /<svg id="totp-qr" class="qr" [^>]*role="img" aria-label="QR code[^"]*alice"/,
+    );
+    expect(html).toContain('<path d="M');
+    expect(html).toContain('JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP');
+    expect(html).toContain('<input type="hidden" name="csrf" value="csrf-of-session"/>');
+    // Nothing the pages' CSP would block: no inline script, no style attribute, no data: image.
+    expect(html).not.toContain('<script>');
+    expect(html).not.toContain('style=');
+    expect(html).not.toContain('data:');
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
+  });
+
+  it('should send the set-up page back to the profile when nothing is being set up', async () => {
+    const res = await setup().request('/profile/totp', { headers: { cookie: 'session=tok' } });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/profile');
+  });
+
+  it('should show the recovery codes in the answer to the confirmation, uncached, and put a wrong code at its field', async () => {
+    const { request } = setup();
+    const res = await request('/profile/totp/confirm', {
+      method: 'POST',
+      headers: { cookie: 'session=tok' },
+      body: form({ csrf: 'csrf-of-session', code: '123456' }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const html = await res.text();
+    expect(html).toContain('<code>aaaa-bbbb-cccc-dddd</code>');
+    expect(html).toContain('They are shown only now.');
+    const wrong = setup(
+      () => new RpcError(Status.INVALID_ARGUMENT, 'the code is wrong', { field: 'code' }),
+    );
+    const back = await wrong.request('/profile/totp/confirm', {
+      method: 'POST',
+      headers: { cookie: 'session=tok' },
+      body: form({ csrf: 'csrf-of-session', code: '000000' }),
+    });
+    expect(back.headers.get('location')).toBe('/profile/totp');
+    expect(flashOf(back).fields).toEqual({ code: 'the code is wrong' });
+  });
+
+  it("should put a wrong password or code of turning it off at this form's own fields", async () => {
+    for (const [field, shown] of [
+      ['password', 'totp_password'],
+      ['code', 'totp_code'],
+    ]) {
+      const { request, calls } = setup(
+        () => new RpcError(Status.UNAUTHENTICATED, 'wrong', { field }),
+      );
+      const res = await request('/profile/totp/disable', {
+        method: 'POST',
+        headers: { cookie: 'session=tok' },
+        body: form({ csrf: 'csrf-of-session', totp_password: 'pw', totp_code: '123456' }),
+      });
+      expect(res.headers.get('location')).toBe('/profile');
+      expect(flashOf(res).fields).toEqual({ [shown as string]: 'wrong' });
+      expect(calls[0]?.input).toEqual({
+        auth: { token: 'tok', csrfToken: 'csrf-of-session' },
+        password: 'pw',
+        code: '123456',
+      });
+    }
+    // A refusal of the input (a missing password) lands at this form's field too.
+    const missing = setup(() => invalidArgument('password is required', 'password'));
+    const refused = await missing.request('/profile/totp/disable', {
+      method: 'POST',
+      headers: { cookie: 'session=tok' },
+      body: form({ csrf: 'csrf-of-session', totp_password: '', totp_code: '1' }),
+    });
+    expect(flashOf(refused).fields).toEqual({ totp_password: 'password is required' });
+    const ended = setup(() => new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN));
+    const res = await ended.request('/profile/totp/disable', {
+      method: 'POST',
+      headers: { cookie: 'session=tok' },
+      body: form({ csrf: 'x', totp_password: 'pw', totp_code: '1' }),
+    });
+    expect(res.headers.get('location')).toBe('/login');
+  });
+});
