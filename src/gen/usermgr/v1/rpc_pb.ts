@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usermgr/v1/rpc.proto.
  */
 export const file_usermgr_v1_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSKdCgoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBInCgRwaW5nGBAgASgLMhcudXNlcm1nci52MS5QaW5nUmVxdWVzdEgAEi8KCHJlZ2lzdGVyGBEgASgLMhsudXNlcm1nci52MS5SZWdpc3RlclJlcXVlc3RIABIpCgVsb2dpbhgSIAEoCzIYLnVzZXJtZ3IudjEuTG9naW5SZXF1ZXN0SAASNAoLZ2V0X3Byb2ZpbGUYEyABKAsyHS51c2VybWdyLnYxLkdldFByb2ZpbGVSZXF1ZXN0SAASPAoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiEudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlcXVlc3RIABIrCgZsb2dvdXQYFSABKAsyGS51c2VybWdyLnYxLkxvZ291dFJlcXVlc3RIABIyCgpsb2dvdXRfYWxsGBYgASgLMhwudXNlcm1nci52MS5Mb2dvdXRBbGxSZXF1ZXN0SAASNAoLc2V0X3BpY3R1cmUYFyABKAsyHS51c2VybWdyLnYxLlNldFBpY3R1cmVSZXF1ZXN0SAASNAoLZ2V0X3BpY3R1cmUYGCABKAsyHS51c2VybWdyLnYxLkdldFBpY3R1cmVSZXF1ZXN0SAASPwoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIi51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1JlcXVlc3RIABI8Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIS51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVxdWVzdEgAEjoKDmRlbGV0ZV9hY2NvdW50GBsgASgLMiAudXNlcm1nci52MS5EZWxldGVBY2NvdW50UmVxdWVzdEgAEjoKDnJlbW92ZV9waWN0dXJlGBwgASgLMiAudXNlcm1nci52MS5SZW1vdmVQaWN0dXJlUmVxdWVzdEgAEj8KEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMiIudXNlcm1nci52MS5BZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0SAASOQoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHy51c2VybWdyLnYxLkFkbWluR2V0VXNlclJlcXVlc3RIABI/ChFhZG1pbl91cGRhdGVfdXNlchgiIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5VcGRhdGVVc2VyUmVxdWVzdEgAEj8KEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiIudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0SAASPQoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIhLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXF1ZXN0SAASNAoLYWRtaW5fY2hlY2sYJSABKAsyHS51c2VybWdyLnYxLkFkbWluQ2hlY2tSZXF1ZXN0SAASOAoNbGlzdF9zZXNzaW9ucxgoIAEoCzIfLnVzZXJtZ3IudjEuTGlzdFNlc3Npb25zUmVxdWVzdEgAEjQKC2VuZF9zZXNzaW9uGCkgASgLMh0udXNlcm1nci52MS5FbmRTZXNzaW9uUmVxdWVzdEgAQgYKBGNhbGwiCAoGQ2FuY2VsIqEKCghSZXNwb25zZRIKCgJpZBgBIAEoDRIiCgZzdGF0dXMYAiABKA4yEi51c2VybWdyLnYxLlN0YXR1cxIPCgdtZXNzYWdlGAMgASgJEg0KBWZpZWxkGAQgASgJEhUKDXJldHJ5X2FmdGVyX3MYBSABKA0SKAoEcGluZxgQIAEoCzIYLnVzZXJtZ3IudjEuUGluZ1Jlc3BvbnNlSAASMAoIcmVnaXN0ZXIYESABKAsyHC51c2VybWdyLnYxLlJlZ2lzdGVyUmVzcG9uc2VIABIqCgVsb2dpbhgSIAEoCzIZLnVzZXJtZ3IudjEuTG9naW5SZXNwb25zZUgAEjUKC2dldF9wcm9maWxlGBMgASgLMh4udXNlcm1nci52MS5HZXRQcm9maWxlUmVzcG9uc2VIABI9Cg91cGRhdGVfbmlja25hbWUYFCABKAsyIi51c2VybWdyLnYxLlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2VIABIsCgZsb2dvdXQYFSABKAsyGi51c2VybWdyLnYxLkxvZ291dFJlc3BvbnNlSAASMwoKbG9nb3V0X2FsbBgWIAEoCzIdLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVzcG9uc2VIABI1CgtzZXRfcGljdHVyZRgXIAEoCzIeLnVzZXJtZ3IudjEuU2V0UGljdHVyZVJlc3BvbnNlSAASNQoLZ2V0X3BpY3R1cmUYGCABKAsyHi51c2VybWdyLnYxLkdldFBpY3R1cmVSZXNwb25zZUgAEkAKEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiMudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXNwb25zZUgAEj0KD2NoYW5nZV9wYXNzd29yZBgaIAEoCzIiLnVzZXJtZ3IudjEuQ2hhbmdlUGFzc3dvcmRSZXNwb25zZUgAEjsKDmRlbGV0ZV9hY2NvdW50GBsgASgLMiEudXNlcm1nci52MS5EZWxldGVBY2NvdW50UmVzcG9uc2VIABI7Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIhLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlc3BvbnNlSAASOgoRYWRtaW5fY3JlYXRlX3VzZXIYICABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASNwoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASOgoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASQAoRYWRtaW5fZGVsZXRlX3VzZXIYIyABKAsyIy51c2VybWdyLnYxLkFkbWluRGVsZXRlVXNlclJlc3BvbnNlSAASPgoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXNwb25zZUgAEjUKC2FkbWluX2NoZWNrGCUgASgLMh4udXNlcm1nci52MS5BZG1pbkNoZWNrUmVzcG9uc2VIABI5Cg1saXN0X3Nlc3Npb25zGCggASgLMiAudXNlcm1nci52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZUgAEjUKC2VuZF9zZXNzaW9uGCkgASgLMh4udXNlcm1nci52MS5FbmRTZXNzaW9uUmVzcG9uc2VIAEIICgZyZXN1bHQieQoEVXNlchIOCgJpZBgBIAEoBEICMAESEAoIdXNlcm5hbWUYAiABKAkSEAoIbmlja25hbWUYAyABKAkSDwoHcGljdHVyZRgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDXVwZGF0ZWRfYXRfbXMYBiABKAMiRAoLU2Vzc2lvbkF1dGgSDQoFdG9rZW4YASABKAkSFwoKY3NyZl90b2tlbhgCIAEoCUgAiAEBQg0KC19jc3JmX3Rva2VuIg0KC1BpbmdSZXF1ZXN0IiEKDFBpbmdSZXNwb25zZRIRCglzZXJ2ZXJfaWQYASABKAkiRwoPUmVnaXN0ZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJIjIKEFJlZ2lzdGVyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciKGAQoMTG9naW5SZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhUKDWN1cnJlbnRfdG9rZW4YAyABKAkSFQoNZGV2aWNlX2Nvb2tpZRgEIAEoCRIQCghyZW1lbWJlchgKIAEoCBISCgp1c2VyX2FnZW50GAsgASgJIqMBCg1Mb2dpblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMSFQoNZGV2aWNlX2Nvb2tpZRgFIAEoCRIjChtkZXZpY2VfY29va2llX2V4cGlyZXNfYXRfbXMYBiABKAMSEgoKcGVyc2lzdGVudBgKIAEoCEoECAMQBEoECAQQBVIKY3NyZl90b2tlblIEdXNlciJJChFHZXRQcm9maWxlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBINCgVyZW5ldxgKIAEoCCJ0ChJHZXRQcm9maWxlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlchISCgpjc3JmX3Rva2VuGAIgASgJEioKB3JlbmV3ZWQYCiABKAsyGS51c2VybWdyLnYxLklzc3VlZFNlc3Npb24iSQoNSXNzdWVkU2Vzc2lvbhINCgV0b2tlbhgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDEhIKCnBlcnNpc3RlbnQYAyABKAgiUAoVVXBkYXRlTmlja25hbWVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCG5pY2tuYW1lGAIgASgJIjgKFlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciI2Cg1Mb2dvdXRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhAKDkxvZ291dFJlc3BvbnNlIjkKEExvZ291dEFsbFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiEwoRTG9nb3V0QWxsUmVzcG9uc2UiggEKFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIYChBjdXJyZW50X3Bhc3N3b3JkGAIgASgJEhQKDG5ld19wYXNzd29yZBgDIAEoCRISCgp1c2VyX2FnZW50GAogASgJIlIKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAxISCgpwZXJzaXN0ZW50GAogASgIIjwKE0xpc3RTZXNzaW9uc1JlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiQQoUTGlzdFNlc3Npb25zUmVzcG9uc2USKQoIc2Vzc2lvbnMYASADKAsyFy51c2VybWdyLnYxLkxpdmVTZXNzaW9uIp4BCgtMaXZlU2Vzc2lvbhIKCgJpZBgBIAEoCRIPCgdicm93c2VyGAIgASgJEg4KBnN5c3RlbRgDIAEoCRIPCgdhZGRyZXNzGAQgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBSABKAMSFQoNZXhwaXJlc19hdF9tcxgGIAEoAxIPCgdjdXJyZW50GAcgASgIEhIKCnBlcnNpc3RlbnQYCCABKAgiRgoRRW5kU2Vzc2lvblJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSCgoCaWQYAiABKAkiJQoSRW5kU2Vzc2lvblJlc3BvbnNlEg8KB2N1cnJlbnQYASABKAgiTwoURGVsZXRlQWNjb3VudFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSEAoIcGFzc3dvcmQYAiABKAkiFwoVRGVsZXRlQWNjb3VudFJlc3BvbnNlIj0KFFJlbW92ZVBpY3R1cmVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIjcKFVJlbW92ZVBpY3R1cmVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIkkKEVNldFBpY3R1cmVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEg0KBWltYWdlGAIgASgMIjQKElNldFBpY3R1cmVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIiEKEUdldFBpY3R1cmVSZXF1ZXN0EgwKBG5hbWUYASABKAkiOAoSR2V0UGljdHVyZVJlc3BvbnNlEgwKBGRhdGEYASABKAwSFAoMY29udGVudF90eXBlGAIgASgJIhgKFkdldEFjY291bnRSdWxlc1JlcXVlc3QilAEKF0dldEFjY291bnRSdWxlc1Jlc3BvbnNlEicKCHVzZXJuYW1lGAEgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIcGFzc3dvcmQYAiABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZRInCghuaWNrbmFtZRgDIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlIlAKCUZpZWxkUnVsZRIMCgR0ZXh0GAEgASgJEhEKCW1pbl9jaGFycxgCIAEoDRIRCgltYXhfY2hhcnMYAyABKA0SDwoHcGF0dGVybhgEIAEoCSJjChZBZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJEhAKCG5pY2tuYW1lGAQgASgJIjoKE0FkbWluR2V0VXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABIqkBChZBZG1pblVwZGF0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwARIVCghuaWNrbmFtZRgDIAEoCUgAiAEBEhUKCHBhc3N3b3JkGAQgASgJSAGIAQESFQoIdXNlcm5hbWUYBSABKAlIAogBAUILCglfbmlja25hbWVCCwoJX3Bhc3N3b3JkQgsKCV91c2VybmFtZSI9ChZBZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASIzChFBZG1pblVzZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIhkKF0FkbWluRGVsZXRlVXNlclJlc3BvbnNlImQKFUFkbWluTGlzdFVzZXJzUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRINCgVsaW1pdBgCIAEoDRIOCgZjdXJzb3IYAyABKAkSFwoPdXNlcm5hbWVfcHJlZml4GAQgASgJIk4KFkFkbWluTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC51c2VybWdyLnYxLlVzZXISEwoLbmV4dF9jdXJzb3IYAiABKAkibgoRQWRtaW5DaGVja1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoGYWN0aW9uGAIgASgJEg8KB3VzZXJfaWQYAyABKAkSIwoHcmVmdXNhbBgEIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzIhQKEkFkbWluQ2hlY2tSZXNwb25zZSqNAwoGU3RhdHVzEhYKElNUQVRVU19VTlNQRUNJRklFRBAAEg0KCVNUQVRVU19PSxABEhsKF1NUQVRVU19JTlZBTElEX0FSR1VNRU5UEAISGgoWU1RBVFVTX1VOQVVUSEVOVElDQVRFRBADEhwKGFNUQVRVU19QRVJNSVNTSU9OX0RFTklFRBAEEhQKEFNUQVRVU19OT1RfRk9VTkQQBRIZChVTVEFUVVNfQUxSRUFEWV9FWElTVFMQBhIcChhTVEFUVVNfVU5TVVBQT1JURURfTUVESUEQBxIdChlTVEFUVVNfUkVTT1VSQ0VfRVhIQVVTVEVEEAgSGAoUU1RBVFVTX1VOSU1QTEVNRU5URUQQCRIWChJTVEFUVVNfVU5BVkFJTEFCTEUQChIcChhTVEFUVVNfREVBRExJTkVfRVhDRUVERUQQCxITCg9TVEFUVVNfSU5URVJOQUwQDBIcChhTVEFUVVNfUEFZTE9BRF9UT09fTEFSR0UQDRIUChBTVEFUVVNfQ0FOQ0VMTEVEEA5iBnByb3RvMw");
+  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSK/CgoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBIgCgVoZWxsbxgGIAEoCzIRLnVzZXJtZ3IudjEuSGVsbG8SJwoEcGluZxgQIAEoCzIXLnVzZXJtZ3IudjEuUGluZ1JlcXVlc3RIABIvCghyZWdpc3RlchgRIAEoCzIbLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXF1ZXN0SAASKQoFbG9naW4YEiABKAsyGC51c2VybWdyLnYxLkxvZ2luUmVxdWVzdEgAEjQKC2dldF9wcm9maWxlGBMgASgLMh0udXNlcm1nci52MS5HZXRQcm9maWxlUmVxdWVzdEgAEjwKD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIhLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXF1ZXN0SAASKwoGbG9nb3V0GBUgASgLMhkudXNlcm1nci52MS5Mb2dvdXRSZXF1ZXN0SAASMgoKbG9nb3V0X2FsbBgWIAEoCzIcLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVxdWVzdEgAEjQKC3NldF9waWN0dXJlGBcgASgLMh0udXNlcm1nci52MS5TZXRQaWN0dXJlUmVxdWVzdEgAEjQKC2dldF9waWN0dXJlGBggASgLMh0udXNlcm1nci52MS5HZXRQaWN0dXJlUmVxdWVzdEgAEj8KEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiIudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXF1ZXN0SAASPAoPY2hhbmdlX3Bhc3N3b3JkGBogASgLMiEudXNlcm1nci52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3RIABI6Cg5kZWxldGVfYWNjb3VudBgbIAEoCzIgLnVzZXJtZ3IudjEuRGVsZXRlQWNjb3VudFJlcXVlc3RIABI6Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIgLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlcXVlc3RIABI/ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5DcmVhdGVVc2VyUmVxdWVzdEgAEjkKDmFkbWluX2dldF91c2VyGCEgASgLMh8udXNlcm1nci52MS5BZG1pbkdldFVzZXJSZXF1ZXN0SAASPwoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyIi51c2VybWdyLnYxLkFkbWluVXBkYXRlVXNlclJlcXVlc3RIABI/ChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVxdWVzdEgAEj0KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIS51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVxdWVzdEgAEjQKC2FkbWluX2NoZWNrGCUgASgLMh0udXNlcm1nci52MS5BZG1pbkNoZWNrUmVxdWVzdEgAEjgKDWxpc3Rfc2Vzc2lvbnMYKCABKAsyHy51c2VybWdyLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3RIABI0CgtlbmRfc2Vzc2lvbhgpIAEoCzIdLnVzZXJtZ3IudjEuRW5kU2Vzc2lvblJlcXVlc3RIAEIGCgRjYWxsIggKBkNhbmNlbCIzCglDaGFsbGVuZ2USDQoFbm9uY2UYASABKAwSFwoPaWRsZV90aW1lb3V0X21zGAIgASgNIiUKBUhlbGxvEg0KBW5vbmNlGAEgASgMEg0KBXByb29mGAIgASgMIhgKB1dlbGNvbWUSDQoFcHJvb2YYASABKAwi8QoKCFJlc3BvbnNlEgoKAmlkGAEgASgNEiIKBnN0YXR1cxgCIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzEg8KB21lc3NhZ2UYAyABKAkSDQoFZmllbGQYBCABKAkSFQoNcmV0cnlfYWZ0ZXJfcxgFIAEoDRIoCgljaGFsbGVuZ2UYBiABKAsyFS51c2VybWdyLnYxLkNoYWxsZW5nZRIkCgd3ZWxjb21lGAcgASgLMhMudXNlcm1nci52MS5XZWxjb21lEigKBHBpbmcYECABKAsyGC51c2VybWdyLnYxLlBpbmdSZXNwb25zZUgAEjAKCHJlZ2lzdGVyGBEgASgLMhwudXNlcm1nci52MS5SZWdpc3RlclJlc3BvbnNlSAASKgoFbG9naW4YEiABKAsyGS51c2VybWdyLnYxLkxvZ2luUmVzcG9uc2VIABI1CgtnZXRfcHJvZmlsZRgTIAEoCzIeLnVzZXJtZ3IudjEuR2V0UHJvZmlsZVJlc3BvbnNlSAASPQoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiIudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlc3BvbnNlSAASLAoGbG9nb3V0GBUgASgLMhoudXNlcm1nci52MS5Mb2dvdXRSZXNwb25zZUgAEjMKCmxvZ291dF9hbGwYFiABKAsyHS51c2VybWdyLnYxLkxvZ291dEFsbFJlc3BvbnNlSAASNQoLc2V0X3BpY3R1cmUYFyABKAsyHi51c2VybWdyLnYxLlNldFBpY3R1cmVSZXNwb25zZUgAEjUKC2dldF9waWN0dXJlGBggASgLMh4udXNlcm1nci52MS5HZXRQaWN0dXJlUmVzcG9uc2VIABJAChFnZXRfYWNjb3VudF9ydWxlcxgZIAEoCzIjLnVzZXJtZ3IudjEuR2V0QWNjb3VudFJ1bGVzUmVzcG9uc2VIABI9Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIi51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2VIABI7Cg5kZWxldGVfYWNjb3VudBgbIAEoCzIhLnVzZXJtZ3IudjEuRGVsZXRlQWNjb3VudFJlc3BvbnNlSAASOwoOcmVtb3ZlX3BpY3R1cmUYHCABKAsyIS51c2VybWdyLnYxLlJlbW92ZVBpY3R1cmVSZXNwb25zZUgAEjoKEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjcKDmFkbWluX2dldF91c2VyGCEgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjoKEWFkbWluX3VwZGF0ZV91c2VyGCIgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEkAKEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiMudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXNwb25zZUgAEj4KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIi51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVzcG9uc2VIABI1CgthZG1pbl9jaGVjaxglIAEoCzIeLnVzZXJtZ3IudjEuQWRtaW5DaGVja1Jlc3BvbnNlSAASOQoNbGlzdF9zZXNzaW9ucxgoIAEoCzIgLnVzZXJtZ3IudjEuTGlzdFNlc3Npb25zUmVzcG9uc2VIABI1CgtlbmRfc2Vzc2lvbhgpIAEoCzIeLnVzZXJtZ3IudjEuRW5kU2Vzc2lvblJlc3BvbnNlSABCCAoGcmVzdWx0InkKBFVzZXISDgoCaWQYASABKARCAjABEhAKCHVzZXJuYW1lGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJEg8KB3BpY3R1cmUYBCABKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg11cGRhdGVkX2F0X21zGAYgASgDIkQKC1Nlc3Npb25BdXRoEg0KBXRva2VuGAEgASgJEhcKCmNzcmZfdG9rZW4YAiABKAlIAIgBAUINCgtfY3NyZl90b2tlbiINCgtQaW5nUmVxdWVzdCIhCgxQaW5nUmVzcG9uc2USEQoJc2VydmVyX2lkGAEgASgJIkcKD1JlZ2lzdGVyUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIQCghuaWNrbmFtZRgDIAEoCSIyChBSZWdpc3RlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIihgEKDExvZ2luUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIVCg1jdXJyZW50X3Rva2VuGAMgASgJEhUKDWRldmljZV9jb29raWUYBCABKAkSEAoIcmVtZW1iZXIYCiABKAgSEgoKdXNlcl9hZ2VudBgLIAEoCSKjAQoNTG9naW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDEhUKDWRldmljZV9jb29raWUYBSABKAkSIwobZGV2aWNlX2Nvb2tpZV9leHBpcmVzX2F0X21zGAYgASgDEhIKCnBlcnNpc3RlbnQYCiABKAhKBAgDEARKBAgEEAVSCmNzcmZfdG9rZW5SBHVzZXIiSQoRR2V0UHJvZmlsZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSDQoFcmVuZXcYCiABKAgidAoSR2V0UHJvZmlsZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXISEgoKY3NyZl90b2tlbhgCIAEoCRIqCgdyZW5ld2VkGAogASgLMhkudXNlcm1nci52MS5Jc3N1ZWRTZXNzaW9uIkkKDUlzc3VlZFNlc3Npb24SDQoFdG9rZW4YASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAxISCgpwZXJzaXN0ZW50GAMgASgIIlAKFVVwZGF0ZU5pY2tuYW1lUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIQCghuaWNrbmFtZRgCIAEoCSI4ChZVcGRhdGVOaWNrbmFtZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiNgoNTG9nb3V0UmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCIQCg5Mb2dvdXRSZXNwb25zZSI5ChBMb2dvdXRBbGxSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhMKEUxvZ291dEFsbFJlc3BvbnNlIoIBChVDaGFuZ2VQYXNzd29yZFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSGAoQY3VycmVudF9wYXNzd29yZBgCIAEoCRIUCgxuZXdfcGFzc3dvcmQYAyABKAkSEgoKdXNlcl9hZ2VudBgKIAEoCSJSChZDaGFuZ2VQYXNzd29yZFJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMSEgoKcGVyc2lzdGVudBgKIAEoCCI8ChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIkEKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEikKCHNlc3Npb25zGAEgAygLMhcudXNlcm1nci52MS5MaXZlU2Vzc2lvbiKeAQoLTGl2ZVNlc3Npb24SCgoCaWQYASABKAkSDwoHYnJvd3NlchgCIAEoCRIOCgZzeXN0ZW0YAyABKAkSDwoHYWRkcmVzcxgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDWV4cGlyZXNfYXRfbXMYBiABKAMSDwoHY3VycmVudBgHIAEoCBISCgpwZXJzaXN0ZW50GAggASgIIkYKEUVuZFNlc3Npb25SZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEgoKAmlkGAIgASgJIiUKEkVuZFNlc3Npb25SZXNwb25zZRIPCgdjdXJyZW50GAEgASgIIk8KFERlbGV0ZUFjY291bnRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCHBhc3N3b3JkGAIgASgJIhcKFURlbGV0ZUFjY291bnRSZXNwb25zZSI9ChRSZW1vdmVQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCI3ChVSZW1vdmVQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciJJChFTZXRQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBINCgVpbWFnZRgCIAEoDCI0ChJTZXRQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIhChFHZXRQaWN0dXJlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjgKEkdldFBpY3R1cmVSZXNwb25zZRIMCgRkYXRhGAEgASgMEhQKDGNvbnRlbnRfdHlwZRgCIAEoCSIYChZHZXRBY2NvdW50UnVsZXNSZXF1ZXN0IpQBChdHZXRBY2NvdW50UnVsZXNSZXNwb25zZRInCgh1c2VybmFtZRgBIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCHBhc3N3b3JkGAIgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIbmlja25hbWUYAyABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZSJQCglGaWVsZFJ1bGUSDAoEdGV4dBgBIAEoCRIRCgltaW5fY2hhcnMYAiABKA0SEQoJbWF4X2NoYXJzGAMgASgNEg8KB3BhdHRlcm4YBCABKAkiYwoWQWRtaW5DcmVhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIQCghuaWNrbmFtZRgEIAEoCSI6ChNBZG1pbkdldFVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASKpAQoWQWRtaW5VcGRhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAESFQoIbmlja25hbWUYAyABKAlIAIgBARIVCghwYXNzd29yZBgEIAEoCUgBiAEBEhUKCHVzZXJuYW1lGAUgASgJSAKIAQFCCwoJX25pY2tuYW1lQgsKCV9wYXNzd29yZEILCglfdXNlcm5hbWUiPQoWQWRtaW5EZWxldGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiMwoRQWRtaW5Vc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIZChdBZG1pbkRlbGV0ZVVzZXJSZXNwb25zZSJkChVBZG1pbkxpc3RVc2Vyc1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDQoFbGltaXQYAiABKA0SDgoGY3Vyc29yGAMgASgJEhcKD3VzZXJuYW1lX3ByZWZpeBgEIAEoCSJOChZBZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlEh8KBXVzZXJzGAEgAygLMhAudXNlcm1nci52MS5Vc2VyEhMKC25leHRfY3Vyc29yGAIgASgJIm4KEUFkbWluQ2hlY2tSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KBmFjdGlvbhgCIAEoCRIPCgd1c2VyX2lkGAMgASgJEiMKB3JlZnVzYWwYBCABKA4yEi51c2VybWdyLnYxLlN0YXR1cyIUChJBZG1pbkNoZWNrUmVzcG9uc2UqjQMKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABINCglTVEFUVVNfT0sQARIbChdTVEFUVVNfSU5WQUxJRF9BUkdVTUVOVBACEhoKFlNUQVRVU19VTkFVVEhFTlRJQ0FURUQQAxIcChhTVEFUVVNfUEVSTUlTU0lPTl9ERU5JRUQQBBIUChBTVEFUVVNfTk9UX0ZPVU5EEAUSGQoVU1RBVFVTX0FMUkVBRFlfRVhJU1RTEAYSHAoYU1RBVFVTX1VOU1VQUE9SVEVEX01FRElBEAcSHQoZU1RBVFVTX1JFU09VUkNFX0VYSEFVU1RFRBAIEhgKFFNUQVRVU19VTklNUExFTUVOVEVEEAkSFgoSU1RBVFVTX1VOQVZBSUxBQkxFEAoSHAoYU1RBVFVTX0RFQURMSU5FX0VYQ0VFREVEEAsSEwoPU1RBVFVTX0lOVEVSTkFMEAwSHAoYU1RBVFVTX1BBWUxPQURfVE9PX0xBUkdFEA0SFAoQU1RBVFVTX0NBTkNFTExFRBAOYgZwcm90bzM");
 
 /**
  * @generated from message usermgr.v1.Request
@@ -67,6 +67,16 @@ export type Request = Message<"usermgr.v1.Request"> & {
    * @generated from field: usermgr.v1.Cancel cancel = 5;
    */
   cancel?: Cancel | undefined;
+
+  /**
+   * When set, this frame is not a call: it is the client's answer to the
+   * server's Challenge, sent with id 0 as the first frame of a connection
+   * whose server asked for a proof. A server that asked accepts no other frame
+   * before it; one that did not ask closes a connection that sends it.
+   *
+   * @generated from field: usermgr.v1.Hello hello = 6;
+   */
+  hello?: Hello | undefined;
 
   /**
    * @generated from oneof usermgr.v1.Request.call
@@ -223,13 +233,95 @@ export const CancelSchema: GenMessage<Cancel> = /*@__PURE__*/
   messageDesc(file_usermgr_v1_rpc, 1);
 
 /**
+ * The first frame of every connection, from the server (Response.challenge).
+ *
+ * @generated from message usermgr.v1.Challenge
+ */
+export type Challenge = Message<"usermgr.v1.Challenge"> & {
+  /**
+   * 32 random bytes, new for each connection, when the server takes only
+   * clients that prove they know the shared secret; empty when it takes any
+   * client (no secret, listening on loopback only).
+   *
+   * @generated from field: bytes nonce = 1;
+   */
+  nonce: Uint8Array;
+
+  /**
+   * The server closes a connection that sends no byte for this long; the
+   * client keeps an idle socket open by sending a Ping well within it. 0: never.
+   *
+   * @generated from field: uint32 idle_timeout_ms = 2;
+   */
+  idleTimeoutMs: number;
+};
+
+/**
+ * Describes the message usermgr.v1.Challenge.
+ * Use `create(ChallengeSchema)` to create a new message.
+ */
+export const ChallengeSchema: GenMessage<Challenge> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 2);
+
+/**
+ * The client's proof (Request.hello).
+ *
+ * @generated from message usermgr.v1.Hello
+ */
+export type Hello = Message<"usermgr.v1.Hello"> & {
+  /**
+   * 32 random bytes, new for each connection.
+   *
+   * @generated from field: bytes nonce = 1;
+   */
+  nonce: Uint8Array;
+
+  /**
+   * HMAC-SHA256 over the client label and both nonces (see above).
+   *
+   * @generated from field: bytes proof = 2;
+   */
+  proof: Uint8Array;
+};
+
+/**
+ * Describes the message usermgr.v1.Hello.
+ * Use `create(HelloSchema)` to create a new message.
+ */
+export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 3);
+
+/**
+ * The server's proof, once it accepted the client's (Response.welcome).
+ *
+ * @generated from message usermgr.v1.Welcome
+ */
+export type Welcome = Message<"usermgr.v1.Welcome"> & {
+  /**
+   * HMAC-SHA256 over the server label and both nonces (see above).
+   *
+   * @generated from field: bytes proof = 1;
+   */
+  proof: Uint8Array;
+};
+
+/**
+ * Describes the message usermgr.v1.Welcome.
+ * Use `create(WelcomeSchema)` to create a new message.
+ */
+export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 4);
+
+/**
  * @generated from message usermgr.v1.Response
  */
 export type Response = Message<"usermgr.v1.Response"> & {
   /**
-   * The id of the request this answers. 0 is never used by a request: a
+   * The id of the request this answers. 0 is never used by a call: a
    * Response with id 0 is a notice about the connection itself (STATUS_UNAVAILABLE:
-   * the server is shutting down, send nothing more on this socket).
+   * the server is shutting down, send nothing more on this socket;
+   * STATUS_UNAUTHENTICATED: the handshake failed; or the handshake's
+   * `challenge` and `welcome`).
    *
    * @generated from field: uint32 id = 1;
    */
@@ -260,6 +352,20 @@ export type Response = Message<"usermgr.v1.Response"> & {
    * @generated from field: uint32 retry_after_s = 5;
    */
   retryAfterS: number;
+
+  /**
+   * Set (id 0) in the first frame of every connection.
+   *
+   * @generated from field: usermgr.v1.Challenge challenge = 6;
+   */
+  challenge?: Challenge | undefined;
+
+  /**
+   * Set (id 0) once the server accepted the client's Hello.
+   *
+   * @generated from field: usermgr.v1.Welcome welcome = 7;
+   */
+  welcome?: Welcome | undefined;
 
   /**
    * Set only when status is STATUS_OK, with the same case as the request's call.
@@ -400,7 +506,7 @@ export type Response = Message<"usermgr.v1.Response"> & {
  * Use `create(ResponseSchema)` to create a new message.
  */
 export const ResponseSchema: GenMessage<Response> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 2);
+  messageDesc(file_usermgr_v1_rpc, 5);
 
 /**
  * A user as callers may see it: never the password hash.
@@ -448,7 +554,7 @@ export type User = Message<"usermgr.v1.User"> & {
  * Use `create(UserSchema)` to create a new message.
  */
 export const UserSchema: GenMessage<User> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 3);
+  messageDesc(file_usermgr_v1_rpc, 6);
 
 /**
  * The session a call acts for. The token is checked by the TCP server only.
@@ -476,7 +582,7 @@ export type SessionAuth = Message<"usermgr.v1.SessionAuth"> & {
  * Use `create(SessionAuthSchema)` to create a new message.
  */
 export const SessionAuthSchema: GenMessage<SessionAuth> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 4);
+  messageDesc(file_usermgr_v1_rpc, 7);
 
 /**
  * @generated from message usermgr.v1.PingRequest
@@ -489,7 +595,7 @@ export type PingRequest = Message<"usermgr.v1.PingRequest"> & {
  * Use `create(PingRequestSchema)` to create a new message.
  */
 export const PingRequestSchema: GenMessage<PingRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 5);
+  messageDesc(file_usermgr_v1_rpc, 8);
 
 /**
  * @generated from message usermgr.v1.PingResponse
@@ -508,7 +614,7 @@ export type PingResponse = Message<"usermgr.v1.PingResponse"> & {
  * Use `create(PingResponseSchema)` to create a new message.
  */
 export const PingResponseSchema: GenMessage<PingResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 6);
+  messageDesc(file_usermgr_v1_rpc, 9);
 
 /**
  * @generated from message usermgr.v1.RegisterRequest
@@ -537,7 +643,7 @@ export type RegisterRequest = Message<"usermgr.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 7);
+  messageDesc(file_usermgr_v1_rpc, 10);
 
 /**
  * @generated from message usermgr.v1.RegisterResponse
@@ -554,7 +660,7 @@ export type RegisterResponse = Message<"usermgr.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 8);
+  messageDesc(file_usermgr_v1_rpc, 11);
 
 /**
  * @generated from message usermgr.v1.LoginRequest
@@ -608,7 +714,7 @@ export type LoginRequest = Message<"usermgr.v1.LoginRequest"> & {
  * Use `create(LoginRequestSchema)` to create a new message.
  */
 export const LoginRequestSchema: GenMessage<LoginRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 9);
+  messageDesc(file_usermgr_v1_rpc, 12);
 
 /**
  * The session and nothing else: a login is the hottest call, and its callers
@@ -653,7 +759,7 @@ export type LoginResponse = Message<"usermgr.v1.LoginResponse"> & {
  * Use `create(LoginResponseSchema)` to create a new message.
  */
 export const LoginResponseSchema: GenMessage<LoginResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 10);
+  messageDesc(file_usermgr_v1_rpc, 13);
 
 /**
  * @generated from message usermgr.v1.GetProfileRequest
@@ -679,7 +785,7 @@ export type GetProfileRequest = Message<"usermgr.v1.GetProfileRequest"> & {
  * Use `create(GetProfileRequestSchema)` to create a new message.
  */
 export const GetProfileRequestSchema: GenMessage<GetProfileRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 11);
+  messageDesc(file_usermgr_v1_rpc, 14);
 
 /**
  * @generated from message usermgr.v1.GetProfileResponse
@@ -711,7 +817,7 @@ export type GetProfileResponse = Message<"usermgr.v1.GetProfileResponse"> & {
  * Use `create(GetProfileResponseSchema)` to create a new message.
  */
 export const GetProfileResponseSchema: GenMessage<GetProfileResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 12);
+  messageDesc(file_usermgr_v1_rpc, 15);
 
 /**
  * A session token as the HTTP server sets it in a cookie.
@@ -742,7 +848,7 @@ export type IssuedSession = Message<"usermgr.v1.IssuedSession"> & {
  * Use `create(IssuedSessionSchema)` to create a new message.
  */
 export const IssuedSessionSchema: GenMessage<IssuedSession> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 13);
+  messageDesc(file_usermgr_v1_rpc, 16);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameRequest
@@ -764,7 +870,7 @@ export type UpdateNicknameRequest = Message<"usermgr.v1.UpdateNicknameRequest"> 
  * Use `create(UpdateNicknameRequestSchema)` to create a new message.
  */
 export const UpdateNicknameRequestSchema: GenMessage<UpdateNicknameRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 14);
+  messageDesc(file_usermgr_v1_rpc, 17);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameResponse
@@ -781,7 +887,7 @@ export type UpdateNicknameResponse = Message<"usermgr.v1.UpdateNicknameResponse"
  * Use `create(UpdateNicknameResponseSchema)` to create a new message.
  */
 export const UpdateNicknameResponseSchema: GenMessage<UpdateNicknameResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 15);
+  messageDesc(file_usermgr_v1_rpc, 18);
 
 /**
  * @generated from message usermgr.v1.LogoutRequest
@@ -798,7 +904,7 @@ export type LogoutRequest = Message<"usermgr.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 16);
+  messageDesc(file_usermgr_v1_rpc, 19);
 
 /**
  * @generated from message usermgr.v1.LogoutResponse
@@ -811,7 +917,7 @@ export type LogoutResponse = Message<"usermgr.v1.LogoutResponse"> & {
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 17);
+  messageDesc(file_usermgr_v1_rpc, 20);
 
 /**
  * @generated from message usermgr.v1.LogoutAllRequest
@@ -828,7 +934,7 @@ export type LogoutAllRequest = Message<"usermgr.v1.LogoutAllRequest"> & {
  * Use `create(LogoutAllRequestSchema)` to create a new message.
  */
 export const LogoutAllRequestSchema: GenMessage<LogoutAllRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 18);
+  messageDesc(file_usermgr_v1_rpc, 21);
 
 /**
  * @generated from message usermgr.v1.LogoutAllResponse
@@ -841,7 +947,7 @@ export type LogoutAllResponse = Message<"usermgr.v1.LogoutAllResponse"> & {
  * Use `create(LogoutAllResponseSchema)` to create a new message.
  */
 export const LogoutAllResponseSchema: GenMessage<LogoutAllResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 19);
+  messageDesc(file_usermgr_v1_rpc, 22);
 
 /**
  * The session's user sets a new password, confirming the current one. Every
@@ -878,7 +984,7 @@ export type ChangePasswordRequest = Message<"usermgr.v1.ChangePasswordRequest"> 
  * Use `create(ChangePasswordRequestSchema)` to create a new message.
  */
 export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 20);
+  messageDesc(file_usermgr_v1_rpc, 23);
 
 /**
  * @generated from message usermgr.v1.ChangePasswordResponse
@@ -907,7 +1013,7 @@ export type ChangePasswordResponse = Message<"usermgr.v1.ChangePasswordResponse"
  * Use `create(ChangePasswordResponseSchema)` to create a new message.
  */
 export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 21);
+  messageDesc(file_usermgr_v1_rpc, 24);
 
 /**
  * The session's user's live sessions ("Where you're logged in").
@@ -926,7 +1032,7 @@ export type ListSessionsRequest = Message<"usermgr.v1.ListSessionsRequest"> & {
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 22);
+  messageDesc(file_usermgr_v1_rpc, 25);
 
 /**
  * @generated from message usermgr.v1.ListSessionsResponse
@@ -945,7 +1051,7 @@ export type ListSessionsResponse = Message<"usermgr.v1.ListSessionsResponse"> & 
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 23);
+  messageDesc(file_usermgr_v1_rpc, 26);
 
 /**
  * @generated from message usermgr.v1.LiveSession
@@ -1009,7 +1115,7 @@ export type LiveSession = Message<"usermgr.v1.LiveSession"> & {
  * Use `create(LiveSessionSchema)` to create a new message.
  */
 export const LiveSessionSchema: GenMessage<LiveSession> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 24);
+  messageDesc(file_usermgr_v1_rpc, 27);
 
 /**
  * Ends one of the session's user's live sessions, named by its LiveSession.id.
@@ -1034,7 +1140,7 @@ export type EndSessionRequest = Message<"usermgr.v1.EndSessionRequest"> & {
  * Use `create(EndSessionRequestSchema)` to create a new message.
  */
 export const EndSessionRequestSchema: GenMessage<EndSessionRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 25);
+  messageDesc(file_usermgr_v1_rpc, 28);
 
 /**
  * @generated from message usermgr.v1.EndSessionResponse
@@ -1053,7 +1159,7 @@ export type EndSessionResponse = Message<"usermgr.v1.EndSessionResponse"> & {
  * Use `create(EndSessionResponseSchema)` to create a new message.
  */
 export const EndSessionResponseSchema: GenMessage<EndSessionResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 26);
+  messageDesc(file_usermgr_v1_rpc, 29);
 
 /**
  * The session's user deletes their own account, confirming with the password.
@@ -1077,7 +1183,7 @@ export type DeleteAccountRequest = Message<"usermgr.v1.DeleteAccountRequest"> & 
  * Use `create(DeleteAccountRequestSchema)` to create a new message.
  */
 export const DeleteAccountRequestSchema: GenMessage<DeleteAccountRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 27);
+  messageDesc(file_usermgr_v1_rpc, 30);
 
 /**
  * @generated from message usermgr.v1.DeleteAccountResponse
@@ -1090,7 +1196,7 @@ export type DeleteAccountResponse = Message<"usermgr.v1.DeleteAccountResponse"> 
  * Use `create(DeleteAccountResponseSchema)` to create a new message.
  */
 export const DeleteAccountResponseSchema: GenMessage<DeleteAccountResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 28);
+  messageDesc(file_usermgr_v1_rpc, 31);
 
 /**
  * The session's user takes their picture away.
@@ -1109,7 +1215,7 @@ export type RemovePictureRequest = Message<"usermgr.v1.RemovePictureRequest"> & 
  * Use `create(RemovePictureRequestSchema)` to create a new message.
  */
 export const RemovePictureRequestSchema: GenMessage<RemovePictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 29);
+  messageDesc(file_usermgr_v1_rpc, 32);
 
 /**
  * @generated from message usermgr.v1.RemovePictureResponse
@@ -1126,7 +1232,7 @@ export type RemovePictureResponse = Message<"usermgr.v1.RemovePictureResponse"> 
  * Use `create(RemovePictureResponseSchema)` to create a new message.
  */
 export const RemovePictureResponseSchema: GenMessage<RemovePictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 30);
+  messageDesc(file_usermgr_v1_rpc, 33);
 
 /**
  * @generated from message usermgr.v1.SetPictureRequest
@@ -1150,7 +1256,7 @@ export type SetPictureRequest = Message<"usermgr.v1.SetPictureRequest"> & {
  * Use `create(SetPictureRequestSchema)` to create a new message.
  */
 export const SetPictureRequestSchema: GenMessage<SetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 31);
+  messageDesc(file_usermgr_v1_rpc, 34);
 
 /**
  * @generated from message usermgr.v1.SetPictureResponse
@@ -1167,7 +1273,7 @@ export type SetPictureResponse = Message<"usermgr.v1.SetPictureResponse"> & {
  * Use `create(SetPictureResponseSchema)` to create a new message.
  */
 export const SetPictureResponseSchema: GenMessage<SetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 32);
+  messageDesc(file_usermgr_v1_rpc, 35);
 
 /**
  * @generated from message usermgr.v1.GetPictureRequest
@@ -1186,7 +1292,7 @@ export type GetPictureRequest = Message<"usermgr.v1.GetPictureRequest"> & {
  * Use `create(GetPictureRequestSchema)` to create a new message.
  */
 export const GetPictureRequestSchema: GenMessage<GetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 33);
+  messageDesc(file_usermgr_v1_rpc, 36);
 
 /**
  * @generated from message usermgr.v1.GetPictureResponse
@@ -1208,7 +1314,7 @@ export type GetPictureResponse = Message<"usermgr.v1.GetPictureResponse"> & {
  * Use `create(GetPictureResponseSchema)` to create a new message.
  */
 export const GetPictureResponseSchema: GenMessage<GetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 34);
+  messageDesc(file_usermgr_v1_rpc, 37);
 
 /**
  * @generated from message usermgr.v1.GetAccountRulesRequest
@@ -1221,7 +1327,7 @@ export type GetAccountRulesRequest = Message<"usermgr.v1.GetAccountRulesRequest"
  * Use `create(GetAccountRulesRequestSchema)` to create a new message.
  */
 export const GetAccountRulesRequestSchema: GenMessage<GetAccountRulesRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 35);
+  messageDesc(file_usermgr_v1_rpc, 38);
 
 /**
  * What the TCP server accepts as a username, password and nickname, so that
@@ -1252,7 +1358,7 @@ export type GetAccountRulesResponse = Message<"usermgr.v1.GetAccountRulesRespons
  * Use `create(GetAccountRulesResponseSchema)` to create a new message.
  */
 export const GetAccountRulesResponseSchema: GenMessage<GetAccountRulesResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 36);
+  messageDesc(file_usermgr_v1_rpc, 39);
 
 /**
  * @generated from message usermgr.v1.FieldRule
@@ -1291,7 +1397,7 @@ export type FieldRule = Message<"usermgr.v1.FieldRule"> & {
  * Use `create(FieldRuleSchema)` to create a new message.
  */
 export const FieldRuleSchema: GenMessage<FieldRule> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 37);
+  messageDesc(file_usermgr_v1_rpc, 40);
 
 /**
  * Admin calls carry the operator's bearer token; the TCP server checks it.
@@ -1325,7 +1431,7 @@ export type AdminCreateUserRequest = Message<"usermgr.v1.AdminCreateUserRequest"
  * Use `create(AdminCreateUserRequestSchema)` to create a new message.
  */
 export const AdminCreateUserRequestSchema: GenMessage<AdminCreateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 38);
+  messageDesc(file_usermgr_v1_rpc, 41);
 
 /**
  * @generated from message usermgr.v1.AdminGetUserRequest
@@ -1347,7 +1453,7 @@ export type AdminGetUserRequest = Message<"usermgr.v1.AdminGetUserRequest"> & {
  * Use `create(AdminGetUserRequestSchema)` to create a new message.
  */
 export const AdminGetUserRequestSchema: GenMessage<AdminGetUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 39);
+  messageDesc(file_usermgr_v1_rpc, 42);
 
 /**
  * @generated from message usermgr.v1.AdminUpdateUserRequest
@@ -1386,7 +1492,7 @@ export type AdminUpdateUserRequest = Message<"usermgr.v1.AdminUpdateUserRequest"
  * Use `create(AdminUpdateUserRequestSchema)` to create a new message.
  */
 export const AdminUpdateUserRequestSchema: GenMessage<AdminUpdateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 40);
+  messageDesc(file_usermgr_v1_rpc, 43);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserRequest
@@ -1408,7 +1514,7 @@ export type AdminDeleteUserRequest = Message<"usermgr.v1.AdminDeleteUserRequest"
  * Use `create(AdminDeleteUserRequestSchema)` to create a new message.
  */
 export const AdminDeleteUserRequestSchema: GenMessage<AdminDeleteUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 41);
+  messageDesc(file_usermgr_v1_rpc, 44);
 
 /**
  * @generated from message usermgr.v1.AdminUserResponse
@@ -1425,7 +1531,7 @@ export type AdminUserResponse = Message<"usermgr.v1.AdminUserResponse"> & {
  * Use `create(AdminUserResponseSchema)` to create a new message.
  */
 export const AdminUserResponseSchema: GenMessage<AdminUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 42);
+  messageDesc(file_usermgr_v1_rpc, 45);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserResponse
@@ -1438,7 +1544,7 @@ export type AdminDeleteUserResponse = Message<"usermgr.v1.AdminDeleteUserRespons
  * Use `create(AdminDeleteUserResponseSchema)` to create a new message.
  */
 export const AdminDeleteUserResponseSchema: GenMessage<AdminDeleteUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 43);
+  messageDesc(file_usermgr_v1_rpc, 46);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersRequest
@@ -1474,7 +1580,7 @@ export type AdminListUsersRequest = Message<"usermgr.v1.AdminListUsersRequest"> 
  * Use `create(AdminListUsersRequestSchema)` to create a new message.
  */
 export const AdminListUsersRequestSchema: GenMessage<AdminListUsersRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 44);
+  messageDesc(file_usermgr_v1_rpc, 47);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersResponse
@@ -1498,7 +1604,7 @@ export type AdminListUsersResponse = Message<"usermgr.v1.AdminListUsersResponse"
  * Use `create(AdminListUsersResponseSchema)` to create a new message.
  */
 export const AdminListUsersResponseSchema: GenMessage<AdminListUsersResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 45);
+  messageDesc(file_usermgr_v1_rpc, 48);
 
 /**
  * Sent instead of an admin call when the HTTP server refuses the request's
@@ -1542,7 +1648,7 @@ export type AdminCheckRequest = Message<"usermgr.v1.AdminCheckRequest"> & {
  * Use `create(AdminCheckRequestSchema)` to create a new message.
  */
 export const AdminCheckRequestSchema: GenMessage<AdminCheckRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 46);
+  messageDesc(file_usermgr_v1_rpc, 49);
 
 /**
  * @generated from message usermgr.v1.AdminCheckResponse
@@ -1555,7 +1661,7 @@ export type AdminCheckResponse = Message<"usermgr.v1.AdminCheckResponse"> & {
  * Use `create(AdminCheckResponseSchema)` to create a new message.
  */
 export const AdminCheckResponseSchema: GenMessage<AdminCheckResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 47);
+  messageDesc(file_usermgr_v1_rpc, 50);
 
 /**
  * The outcome of a call. Closed: both servers know every value, and the HTTP
