@@ -317,17 +317,23 @@ export class Accounts {
     return { token, claims, user, device: this.deps.devices.issue(user, issuedAt) };
   }
 
-  /** Puts a new session on its user's list (one Redis step; the store in a later batch). */
-  private listSession(claims: SessionClaims, seen: ClientSeen): Promise<void> {
-    return this.deps.sessions.record({
-      sessionId: claims.sessionId,
-      userId: claims.userId,
-      createdAtMs: claims.issuedAtMs,
-      expiresAtMs: claims.expiresAtMs,
-      persistent: claims.persistent,
-      address: seen.clientIp,
-      userAgent: seen.userAgent,
-    });
+  /**
+   * Puts a new session on its user's list (one Redis step; the store in a
+   * later batch), or with `renewal` raises a listed one's expiry.
+   */
+  private listSession(claims: SessionClaims, seen: ClientSeen, renewal = false): Promise<void> {
+    return this.deps.sessions.record(
+      {
+        sessionId: claims.sessionId,
+        userId: claims.userId,
+        createdAtMs: claims.issuedAtMs,
+        expiresAtMs: claims.expiresAtMs,
+        persistent: claims.persistent,
+        address: seen.clientIp,
+        userAgent: seen.userAgent,
+      },
+      renewal,
+    );
   }
 
   /** The claims of a valid device cookie of this username; null for anything else. */
@@ -442,23 +448,13 @@ export class Accounts {
     renewed: { token: string; claims: SessionClaims } | null;
   }> {
     const { user, claims } = await this.authenticate(auth, deadline);
-    const { tokens, sessions } = this.deps;
+    const { tokens } = this.deps;
     const csrfToken = tokens.csrfToken(claims.sessionId);
     const now = this.now();
     if (!renew || !tokens.needsRenewal(claims, now)) return { user, csrfToken, renewed: null };
     const renewed = tokens.renew(claims, now);
-    await sessions.record(
-      {
-        sessionId: claims.sessionId,
-        userId: claims.userId,
-        createdAtMs: claims.issuedAtMs,
-        expiresAtMs: renewed.claims.expiresAtMs,
-        persistent: claims.persistent,
-        address: '',
-        userAgent: '',
-      },
-      true,
-    );
+    // The login's address and User-Agent stay (a session begun before the list existed has none).
+    await this.listSession(renewed.claims, { clientIp: '', userAgent: '' }, true);
     return { user, csrfToken, renewed };
   }
 

@@ -86,7 +86,11 @@ export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: Profil
       try {
         [profile, rules, sessions, twoStep] = await Promise.all([
           // The cookie is renewed as it is used (sliding expiry).
-          rpc.call('getProfile', { auth: { token }, renew: true }, client.callOptions()),
+          rpc.call(
+            'getProfile',
+            { auth: { token }, renew: client.sessionByCookie },
+            client.callOptions(),
+          ),
           rpc.call('getAccountRules', {}, client.callOptions()),
           // The rest of the page works without the list (throttled, store down); an
           // ended session is told by getProfile.
