@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usermgr/v1/rpc.proto.
  */
 export const file_usermgr_v1_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSK9CwoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBInCgRwaW5nGBAgASgLMhcudXNlcm1nci52MS5QaW5nUmVxdWVzdEgAEi8KCHJlZ2lzdGVyGBEgASgLMhsudXNlcm1nci52MS5SZWdpc3RlclJlcXVlc3RIABIpCgVsb2dpbhgSIAEoCzIYLnVzZXJtZ3IudjEuTG9naW5SZXF1ZXN0SAASNAoLZ2V0X3Byb2ZpbGUYEyABKAsyHS51c2VybWdyLnYxLkdldFByb2ZpbGVSZXF1ZXN0SAASPAoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiEudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlcXVlc3RIABIrCgZsb2dvdXQYFSABKAsyGS51c2VybWdyLnYxLkxvZ291dFJlcXVlc3RIABIyCgpsb2dvdXRfYWxsGBYgASgLMhwudXNlcm1nci52MS5Mb2dvdXRBbGxSZXF1ZXN0SAASNAoLc2V0X3BpY3R1cmUYFyABKAsyHS51c2VybWdyLnYxLlNldFBpY3R1cmVSZXF1ZXN0SAASNAoLZ2V0X3BpY3R1cmUYGCABKAsyHS51c2VybWdyLnYxLkdldFBpY3R1cmVSZXF1ZXN0SAASPwoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIi51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1JlcXVlc3RIABI8Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIS51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVxdWVzdEgAEjoKDmRlbGV0ZV9hY2NvdW50GBsgASgLMiAudXNlcm1nci52MS5EZWxldGVBY2NvdW50UmVxdWVzdEgAEjoKDnJlbW92ZV9waWN0dXJlGBwgASgLMiAudXNlcm1nci52MS5SZW1vdmVQaWN0dXJlUmVxdWVzdEgAEjIKCnN0YXJ0X3RvdHAYKCABKAsyHC51c2VybWdyLnYxLlN0YXJ0VG90cFJlcXVlc3RIABIuCghnZXRfdG90cBgpIAEoCzIaLnVzZXJtZ3IudjEuR2V0VG90cFJlcXVlc3RIABI2Cgxjb25maXJtX3RvdHAYKiABKAsyHi51c2VybWdyLnYxLkNvbmZpcm1Ub3RwUmVxdWVzdEgAEjYKDGRpc2FibGVfdG90cBgrIAEoCzIeLnVzZXJtZ3IudjEuRGlzYWJsZVRvdHBSZXF1ZXN0SAASOgoOY29tcGxldGVfbG9naW4YLCABKAsyIC51c2VybWdyLnYxLkNvbXBsZXRlTG9naW5SZXF1ZXN0SAASPwoRYWRtaW5fY3JlYXRlX3VzZXIYICABKAsyIi51c2VybWdyLnYxLkFkbWluQ3JlYXRlVXNlclJlcXVlc3RIABI5Cg5hZG1pbl9nZXRfdXNlchghIAEoCzIfLnVzZXJtZ3IudjEuQWRtaW5HZXRVc2VyUmVxdWVzdEgAEj8KEWFkbWluX3VwZGF0ZV91c2VyGCIgASgLMiIudXNlcm1nci52MS5BZG1pblVwZGF0ZVVzZXJSZXF1ZXN0SAASPwoRYWRtaW5fZGVsZXRlX3VzZXIYIyABKAsyIi51c2VybWdyLnYxLkFkbWluRGVsZXRlVXNlclJlcXVlc3RIABI9ChBhZG1pbl9saXN0X3VzZXJzGCQgASgLMiEudXNlcm1nci52MS5BZG1pbkxpc3RVc2Vyc1JlcXVlc3RIABI0CgthZG1pbl9jaGVjaxglIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5DaGVja1JlcXVlc3RIAEIGCgRjYWxsIggKBkNhbmNlbCK8CwoIUmVzcG9uc2USCgoCaWQYASABKA0SIgoGc3RhdHVzGAIgASgOMhIudXNlcm1nci52MS5TdGF0dXMSDwoHbWVzc2FnZRgDIAEoCRINCgVmaWVsZBgEIAEoCRIVCg1yZXRyeV9hZnRlcl9zGAUgASgNEigKBHBpbmcYECABKAsyGC51c2VybWdyLnYxLlBpbmdSZXNwb25zZUgAEjAKCHJlZ2lzdGVyGBEgASgLMhwudXNlcm1nci52MS5SZWdpc3RlclJlc3BvbnNlSAASKgoFbG9naW4YEiABKAsyGS51c2VybWdyLnYxLkxvZ2luUmVzcG9uc2VIABI1CgtnZXRfcHJvZmlsZRgTIAEoCzIeLnVzZXJtZ3IudjEuR2V0UHJvZmlsZVJlc3BvbnNlSAASPQoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiIudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlc3BvbnNlSAASLAoGbG9nb3V0GBUgASgLMhoudXNlcm1nci52MS5Mb2dvdXRSZXNwb25zZUgAEjMKCmxvZ291dF9hbGwYFiABKAsyHS51c2VybWdyLnYxLkxvZ291dEFsbFJlc3BvbnNlSAASNQoLc2V0X3BpY3R1cmUYFyABKAsyHi51c2VybWdyLnYxLlNldFBpY3R1cmVSZXNwb25zZUgAEjUKC2dldF9waWN0dXJlGBggASgLMh4udXNlcm1nci52MS5HZXRQaWN0dXJlUmVzcG9uc2VIABJAChFnZXRfYWNjb3VudF9ydWxlcxgZIAEoCzIjLnVzZXJtZ3IudjEuR2V0QWNjb3VudFJ1bGVzUmVzcG9uc2VIABI9Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIi51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2VIABI7Cg5kZWxldGVfYWNjb3VudBgbIAEoCzIhLnVzZXJtZ3IudjEuRGVsZXRlQWNjb3VudFJlc3BvbnNlSAASOwoOcmVtb3ZlX3BpY3R1cmUYHCABKAsyIS51c2VybWdyLnYxLlJlbW92ZVBpY3R1cmVSZXNwb25zZUgAEjMKCnN0YXJ0X3RvdHAYKCABKAsyHS51c2VybWdyLnYxLlN0YXJ0VG90cFJlc3BvbnNlSAASLwoIZ2V0X3RvdHAYKSABKAsyGy51c2VybWdyLnYxLkdldFRvdHBSZXNwb25zZUgAEjcKDGNvbmZpcm1fdG90cBgqIAEoCzIfLnVzZXJtZ3IudjEuQ29uZmlybVRvdHBSZXNwb25zZUgAEjcKDGRpc2FibGVfdG90cBgrIAEoCzIfLnVzZXJtZ3IudjEuRGlzYWJsZVRvdHBSZXNwb25zZUgAEjMKDmNvbXBsZXRlX2xvZ2luGCwgASgLMhkudXNlcm1nci52MS5Mb2dpblJlc3BvbnNlSAASOgoRYWRtaW5fY3JlYXRlX3VzZXIYICABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASNwoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASOgoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASQAoRYWRtaW5fZGVsZXRlX3VzZXIYIyABKAsyIy51c2VybWdyLnYxLkFkbWluRGVsZXRlVXNlclJlc3BvbnNlSAASPgoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXNwb25zZUgAEjUKC2FkbWluX2NoZWNrGCUgASgLMh4udXNlcm1nci52MS5BZG1pbkNoZWNrUmVzcG9uc2VIAEIICgZyZXN1bHQieQoEVXNlchIOCgJpZBgBIAEoBEICMAESEAoIdXNlcm5hbWUYAiABKAkSEAoIbmlja25hbWUYAyABKAkSDwoHcGljdHVyZRgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDXVwZGF0ZWRfYXRfbXMYBiABKAMiRAoLU2Vzc2lvbkF1dGgSDQoFdG9rZW4YASABKAkSFwoKY3NyZl90b2tlbhgCIAEoCUgAiAEBQg0KC19jc3JmX3Rva2VuIg0KC1BpbmdSZXF1ZXN0IiEKDFBpbmdSZXNwb25zZRIRCglzZXJ2ZXJfaWQYASABKAkiRwoPUmVnaXN0ZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJIjIKEFJlZ2lzdGVyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciKCAQoMTG9naW5SZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhUKDWN1cnJlbnRfdG9rZW4YAyABKAkSFQoNZGV2aWNlX2Nvb2tpZRgEIAEoCRILCgNvdHAYBSABKAkSEwoLd2FudF90aWNrZXQYBiABKAgivAEKDUxvZ2luUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAxIVCg1kZXZpY2VfY29va2llGAUgASgJEiMKG2RldmljZV9jb29raWVfZXhwaXJlc19hdF9tcxgGIAEoAxIrCgtzZWNvbmRfc3RlcBgHIAEoCzIWLnVzZXJtZ3IudjEuU2Vjb25kU3RlcEoECAMQBEoECAQQBVIKY3NyZl90b2tlblIEdXNlciJHCgpTZWNvbmRTdGVwEg4KBnRpY2tldBgBIAEoCRISCgpjc3JmX3Rva2VuGAIgASgJEhUKDWV4cGlyZXNfYXRfbXMYAyABKAMidQoUQ29tcGxldGVMb2dpblJlcXVlc3QSDgoGdGlja2V0GAEgASgJEhIKCmNzcmZfdG9rZW4YAiABKAkSCwoDb3RwGAMgASgJEhUKDWN1cnJlbnRfdG9rZW4YBCABKAkSFQoNZGV2aWNlX2Nvb2tpZRgFIAEoCSI6ChFHZXRQcm9maWxlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCJIChJHZXRQcm9maWxlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlchISCgpjc3JmX3Rva2VuGAIgASgJIlAKFVVwZGF0ZU5pY2tuYW1lUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIQCghuaWNrbmFtZRgCIAEoCSI4ChZVcGRhdGVOaWNrbmFtZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiNgoNTG9nb3V0UmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCIQCg5Mb2dvdXRSZXNwb25zZSI5ChBMb2dvdXRBbGxSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhMKEUxvZ291dEFsbFJlc3BvbnNlIm4KFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIYChBjdXJyZW50X3Bhc3N3b3JkGAIgASgJEhQKDG5ld19wYXNzd29yZBgDIAEoCSI+ChZDaGFuZ2VQYXNzd29yZFJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMiTwoURGVsZXRlQWNjb3VudFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSEAoIcGFzc3dvcmQYAiABKAkiFwoVRGVsZXRlQWNjb3VudFJlc3BvbnNlIj0KFFJlbW92ZVBpY3R1cmVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIjcKFVJlbW92ZVBpY3R1cmVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIjkKEFN0YXJ0VG90cFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiOAoRU3RhcnRUb3RwUmVzcG9uc2USDgoGc2VjcmV0GAEgASgJEhMKC290cGF1dGhfdXJsGAIgASgJIjcKDkdldFRvdHBSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIm8KD0dldFRvdHBSZXNwb25zZRIPCgdlbmFibGVkGAEgASgIEhsKE3JlY292ZXJ5X2NvZGVzX2xlZnQYAiABKA0SLgoHcGVuZGluZxgDIAEoCzIdLnVzZXJtZ3IudjEuU3RhcnRUb3RwUmVzcG9uc2UiSQoSQ29uZmlybVRvdHBSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEgwKBGNvZGUYAiABKAkiLQoTQ29uZmlybVRvdHBSZXNwb25zZRIWCg5yZWNvdmVyeV9jb2RlcxgBIAMoCSJbChJEaXNhYmxlVG90cFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSEAoIcGFzc3dvcmQYAiABKAkSDAoEY29kZRgDIAEoCSIVChNEaXNhYmxlVG90cFJlc3BvbnNlIkkKEVNldFBpY3R1cmVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEg0KBWltYWdlGAIgASgMIjQKElNldFBpY3R1cmVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIiEKEUdldFBpY3R1cmVSZXF1ZXN0EgwKBG5hbWUYASABKAkiOAoSR2V0UGljdHVyZVJlc3BvbnNlEgwKBGRhdGEYASABKAwSFAoMY29udGVudF90eXBlGAIgASgJIhgKFkdldEFjY291bnRSdWxlc1JlcXVlc3QilAEKF0dldEFjY291bnRSdWxlc1Jlc3BvbnNlEicKCHVzZXJuYW1lGAEgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIcGFzc3dvcmQYAiABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZRInCghuaWNrbmFtZRgDIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlIlAKCUZpZWxkUnVsZRIMCgR0ZXh0GAEgASgJEhEKCW1pbl9jaGFycxgCIAEoDRIRCgltYXhfY2hhcnMYAyABKA0SDwoHcGF0dGVybhgEIAEoCSJjChZBZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJEhAKCG5pY2tuYW1lGAQgASgJIjoKE0FkbWluR2V0VXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABIqkBChZBZG1pblVwZGF0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwARIVCghuaWNrbmFtZRgDIAEoCUgAiAEBEhUKCHBhc3N3b3JkGAQgASgJSAGIAQESFQoIdXNlcm5hbWUYBSABKAlIAogBAUILCglfbmlja25hbWVCCwoJX3Bhc3N3b3JkQgsKCV91c2VybmFtZSI9ChZBZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASIzChFBZG1pblVzZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIhkKF0FkbWluRGVsZXRlVXNlclJlc3BvbnNlImQKFUFkbWluTGlzdFVzZXJzUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRINCgVsaW1pdBgCIAEoDRIOCgZjdXJzb3IYAyABKAkSFwoPdXNlcm5hbWVfcHJlZml4GAQgASgJIk4KFkFkbWluTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC51c2VybWdyLnYxLlVzZXISEwoLbmV4dF9jdXJzb3IYAiABKAkibgoRQWRtaW5DaGVja1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoGYWN0aW9uGAIgASgJEg8KB3VzZXJfaWQYAyABKAkSIwoHcmVmdXNhbBgEIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzIhQKEkFkbWluQ2hlY2tSZXNwb25zZSqmAwoGU3RhdHVzEhYKElNUQVRVU19VTlNQRUNJRklFRBAAEg0KCVNUQVRVU19PSxABEhsKF1NUQVRVU19JTlZBTElEX0FSR1VNRU5UEAISGgoWU1RBVFVTX1VOQVVUSEVOVElDQVRFRBADEhwKGFNUQVRVU19QRVJNSVNTSU9OX0RFTklFRBAEEhQKEFNUQVRVU19OT1RfRk9VTkQQBRIZChVTVEFUVVNfQUxSRUFEWV9FWElTVFMQBhIcChhTVEFUVVNfVU5TVVBQT1JURURfTUVESUEQBxIdChlTVEFUVVNfUkVTT1VSQ0VfRVhIQVVTVEVEEAgSGAoUU1RBVFVTX1VOSU1QTEVNRU5URUQQCRIWChJTVEFUVVNfVU5BVkFJTEFCTEUQChIcChhTVEFUVVNfREVBRExJTkVfRVhDRUVERUQQCxITCg9TVEFUVVNfSU5URVJOQUwQDBIcChhTVEFUVVNfUEFZTE9BRF9UT09fTEFSR0UQDRIUChBTVEFUVVNfQ0FOQ0VMTEVEEA4SFwoTU1RBVFVTX09UUF9SRVFVSVJFRBAPYgZwcm90bzM");
+  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSLfCwoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBIgCgVoZWxsbxgGIAEoCzIRLnVzZXJtZ3IudjEuSGVsbG8SJwoEcGluZxgQIAEoCzIXLnVzZXJtZ3IudjEuUGluZ1JlcXVlc3RIABIvCghyZWdpc3RlchgRIAEoCzIbLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXF1ZXN0SAASKQoFbG9naW4YEiABKAsyGC51c2VybWdyLnYxLkxvZ2luUmVxdWVzdEgAEjQKC2dldF9wcm9maWxlGBMgASgLMh0udXNlcm1nci52MS5HZXRQcm9maWxlUmVxdWVzdEgAEjwKD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIhLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXF1ZXN0SAASKwoGbG9nb3V0GBUgASgLMhkudXNlcm1nci52MS5Mb2dvdXRSZXF1ZXN0SAASMgoKbG9nb3V0X2FsbBgWIAEoCzIcLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVxdWVzdEgAEjQKC3NldF9waWN0dXJlGBcgASgLMh0udXNlcm1nci52MS5TZXRQaWN0dXJlUmVxdWVzdEgAEjQKC2dldF9waWN0dXJlGBggASgLMh0udXNlcm1nci52MS5HZXRQaWN0dXJlUmVxdWVzdEgAEj8KEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiIudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXF1ZXN0SAASPAoPY2hhbmdlX3Bhc3N3b3JkGBogASgLMiEudXNlcm1nci52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3RIABI6Cg5kZWxldGVfYWNjb3VudBgbIAEoCzIgLnVzZXJtZ3IudjEuRGVsZXRlQWNjb3VudFJlcXVlc3RIABI6Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIgLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlcXVlc3RIABIyCgpzdGFydF90b3RwGCggASgLMhwudXNlcm1nci52MS5TdGFydFRvdHBSZXF1ZXN0SAASLgoIZ2V0X3RvdHAYKSABKAsyGi51c2VybWdyLnYxLkdldFRvdHBSZXF1ZXN0SAASNgoMY29uZmlybV90b3RwGCogASgLMh4udXNlcm1nci52MS5Db25maXJtVG90cFJlcXVlc3RIABI2CgxkaXNhYmxlX3RvdHAYKyABKAsyHi51c2VybWdyLnYxLkRpc2FibGVUb3RwUmVxdWVzdEgAEjoKDmNvbXBsZXRlX2xvZ2luGCwgASgLMiAudXNlcm1nci52MS5Db21wbGV0ZUxvZ2luUmVxdWVzdEgAEj8KEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMiIudXNlcm1nci52MS5BZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0SAASOQoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHy51c2VybWdyLnYxLkFkbWluR2V0VXNlclJlcXVlc3RIABI/ChFhZG1pbl91cGRhdGVfdXNlchgiIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5VcGRhdGVVc2VyUmVxdWVzdEgAEj8KEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiIudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0SAASPQoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIhLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXF1ZXN0SAASNAoLYWRtaW5fY2hlY2sYJSABKAsyHS51c2VybWdyLnYxLkFkbWluQ2hlY2tSZXF1ZXN0SABCBgoEY2FsbCIICgZDYW5jZWwiMwoJQ2hhbGxlbmdlEg0KBW5vbmNlGAEgASgMEhcKD2lkbGVfdGltZW91dF9tcxgCIAEoDSIlCgVIZWxsbxINCgVub25jZRgBIAEoDBINCgVwcm9vZhgCIAEoDCIYCgdXZWxjb21lEg0KBXByb29mGAEgASgMIowMCghSZXNwb25zZRIKCgJpZBgBIAEoDRIiCgZzdGF0dXMYAiABKA4yEi51c2VybWdyLnYxLlN0YXR1cxIPCgdtZXNzYWdlGAMgASgJEg0KBWZpZWxkGAQgASgJEhUKDXJldHJ5X2FmdGVyX3MYBSABKA0SKAoJY2hhbGxlbmdlGAYgASgLMhUudXNlcm1nci52MS5DaGFsbGVuZ2USJAoHd2VsY29tZRgHIAEoCzITLnVzZXJtZ3IudjEuV2VsY29tZRIoCgRwaW5nGBAgASgLMhgudXNlcm1nci52MS5QaW5nUmVzcG9uc2VIABIwCghyZWdpc3RlchgRIAEoCzIcLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXNwb25zZUgAEioKBWxvZ2luGBIgASgLMhkudXNlcm1nci52MS5Mb2dpblJlc3BvbnNlSAASNQoLZ2V0X3Byb2ZpbGUYEyABKAsyHi51c2VybWdyLnYxLkdldFByb2ZpbGVSZXNwb25zZUgAEj0KD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIiLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXNwb25zZUgAEiwKBmxvZ291dBgVIAEoCzIaLnVzZXJtZ3IudjEuTG9nb3V0UmVzcG9uc2VIABIzCgpsb2dvdXRfYWxsGBYgASgLMh0udXNlcm1nci52MS5Mb2dvdXRBbGxSZXNwb25zZUgAEjUKC3NldF9waWN0dXJlGBcgASgLMh4udXNlcm1nci52MS5TZXRQaWN0dXJlUmVzcG9uc2VIABI1CgtnZXRfcGljdHVyZRgYIAEoCzIeLnVzZXJtZ3IudjEuR2V0UGljdHVyZVJlc3BvbnNlSAASQAoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIy51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1Jlc3BvbnNlSAASPQoPY2hhbmdlX3Bhc3N3b3JkGBogASgLMiIudXNlcm1nci52MS5DaGFuZ2VQYXNzd29yZFJlc3BvbnNlSAASOwoOZGVsZXRlX2FjY291bnQYGyABKAsyIS51c2VybWdyLnYxLkRlbGV0ZUFjY291bnRSZXNwb25zZUgAEjsKDnJlbW92ZV9waWN0dXJlGBwgASgLMiEudXNlcm1nci52MS5SZW1vdmVQaWN0dXJlUmVzcG9uc2VIABIzCgpzdGFydF90b3RwGCggASgLMh0udXNlcm1nci52MS5TdGFydFRvdHBSZXNwb25zZUgAEi8KCGdldF90b3RwGCkgASgLMhsudXNlcm1nci52MS5HZXRUb3RwUmVzcG9uc2VIABI3Cgxjb25maXJtX3RvdHAYKiABKAsyHy51c2VybWdyLnYxLkNvbmZpcm1Ub3RwUmVzcG9uc2VIABI3CgxkaXNhYmxlX3RvdHAYKyABKAsyHy51c2VybWdyLnYxLkRpc2FibGVUb3RwUmVzcG9uc2VIABIzCg5jb21wbGV0ZV9sb2dpbhgsIAEoCzIZLnVzZXJtZ3IudjEuTG9naW5SZXNwb25zZUgAEjoKEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjcKDmFkbWluX2dldF91c2VyGCEgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEjoKEWFkbWluX3VwZGF0ZV91c2VyGCIgASgLMh0udXNlcm1nci52MS5BZG1pblVzZXJSZXNwb25zZUgAEkAKEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiMudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXNwb25zZUgAEj4KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIi51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVzcG9uc2VIABI1CgthZG1pbl9jaGVjaxglIAEoCzIeLnVzZXJtZ3IudjEuQWRtaW5DaGVja1Jlc3BvbnNlSABCCAoGcmVzdWx0InkKBFVzZXISDgoCaWQYASABKARCAjABEhAKCHVzZXJuYW1lGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJEg8KB3BpY3R1cmUYBCABKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg11cGRhdGVkX2F0X21zGAYgASgDIkQKC1Nlc3Npb25BdXRoEg0KBXRva2VuGAEgASgJEhcKCmNzcmZfdG9rZW4YAiABKAlIAIgBAUINCgtfY3NyZl90b2tlbiINCgtQaW5nUmVxdWVzdCIhCgxQaW5nUmVzcG9uc2USEQoJc2VydmVyX2lkGAEgASgJIkcKD1JlZ2lzdGVyUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIQCghuaWNrbmFtZRgDIAEoCSIyChBSZWdpc3RlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiggEKDExvZ2luUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIVCg1jdXJyZW50X3Rva2VuGAMgASgJEhUKDWRldmljZV9jb29raWUYBCABKAkSCwoDb3RwGAUgASgJEhMKC3dhbnRfdGlja2V0GAYgASgIIrwBCg1Mb2dpblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMSFQoNZGV2aWNlX2Nvb2tpZRgFIAEoCRIjChtkZXZpY2VfY29va2llX2V4cGlyZXNfYXRfbXMYBiABKAMSKwoLc2Vjb25kX3N0ZXAYByABKAsyFi51c2VybWdyLnYxLlNlY29uZFN0ZXBKBAgDEARKBAgEEAVSCmNzcmZfdG9rZW5SBHVzZXIiRwoKU2Vjb25kU3RlcBIOCgZ0aWNrZXQYASABKAkSEgoKY3NyZl90b2tlbhgCIAEoCRIVCg1leHBpcmVzX2F0X21zGAMgASgDInUKFENvbXBsZXRlTG9naW5SZXF1ZXN0Eg4KBnRpY2tldBgBIAEoCRISCgpjc3JmX3Rva2VuGAIgASgJEgsKA290cBgDIAEoCRIVCg1jdXJyZW50X3Rva2VuGAQgASgJEhUKDWRldmljZV9jb29raWUYBSABKAkiOgoRR2V0UHJvZmlsZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiSAoSR2V0UHJvZmlsZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXISEgoKY3NyZl90b2tlbhgCIAEoCSJQChVVcGRhdGVOaWNrbmFtZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSEAoIbmlja25hbWUYAiABKAkiOAoWVXBkYXRlTmlja25hbWVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIjYKDUxvZ291dFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiEAoOTG9nb3V0UmVzcG9uc2UiOQoQTG9nb3V0QWxsUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCITChFMb2dvdXRBbGxSZXNwb25zZSJuChVDaGFuZ2VQYXNzd29yZFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSGAoQY3VycmVudF9wYXNzd29yZBgCIAEoCRIUCgxuZXdfcGFzc3dvcmQYAyABKAkiPgoWQ2hhbmdlUGFzc3dvcmRSZXNwb25zZRINCgV0b2tlbhgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDIk8KFERlbGV0ZUFjY291bnRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCHBhc3N3b3JkGAIgASgJIhcKFURlbGV0ZUFjY291bnRSZXNwb25zZSI9ChRSZW1vdmVQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCI3ChVSZW1vdmVQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciI5ChBTdGFydFRvdHBSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIjgKEVN0YXJ0VG90cFJlc3BvbnNlEg4KBnNlY3JldBgBIAEoCRITCgtvdHBhdXRoX3VybBgCIAEoCSI3Cg5HZXRUb3RwUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCJvCg9HZXRUb3RwUmVzcG9uc2USDwoHZW5hYmxlZBgBIAEoCBIbChNyZWNvdmVyeV9jb2Rlc19sZWZ0GAIgASgNEi4KB3BlbmRpbmcYAyABKAsyHS51c2VybWdyLnYxLlN0YXJ0VG90cFJlc3BvbnNlIkkKEkNvbmZpcm1Ub3RwUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIMCgRjb2RlGAIgASgJIi0KE0NvbmZpcm1Ub3RwUmVzcG9uc2USFgoOcmVjb3ZlcnlfY29kZXMYASADKAkiWwoSRGlzYWJsZVRvdHBSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCHBhc3N3b3JkGAIgASgJEgwKBGNvZGUYAyABKAkiFQoTRGlzYWJsZVRvdHBSZXNwb25zZSJJChFTZXRQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBINCgVpbWFnZRgCIAEoDCI0ChJTZXRQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIhChFHZXRQaWN0dXJlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjgKEkdldFBpY3R1cmVSZXNwb25zZRIMCgRkYXRhGAEgASgMEhQKDGNvbnRlbnRfdHlwZRgCIAEoCSIYChZHZXRBY2NvdW50UnVsZXNSZXF1ZXN0IpQBChdHZXRBY2NvdW50UnVsZXNSZXNwb25zZRInCgh1c2VybmFtZRgBIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCHBhc3N3b3JkGAIgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIbmlja25hbWUYAyABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZSJQCglGaWVsZFJ1bGUSDAoEdGV4dBgBIAEoCRIRCgltaW5fY2hhcnMYAiABKA0SEQoJbWF4X2NoYXJzGAMgASgNEg8KB3BhdHRlcm4YBCABKAkiYwoWQWRtaW5DcmVhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIQCghuaWNrbmFtZRgEIAEoCSI6ChNBZG1pbkdldFVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASKpAQoWQWRtaW5VcGRhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAESFQoIbmlja25hbWUYAyABKAlIAIgBARIVCghwYXNzd29yZBgEIAEoCUgBiAEBEhUKCHVzZXJuYW1lGAUgASgJSAKIAQFCCwoJX25pY2tuYW1lQgsKCV9wYXNzd29yZEILCglfdXNlcm5hbWUiPQoWQWRtaW5EZWxldGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiMwoRQWRtaW5Vc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIZChdBZG1pbkRlbGV0ZVVzZXJSZXNwb25zZSJkChVBZG1pbkxpc3RVc2Vyc1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDQoFbGltaXQYAiABKA0SDgoGY3Vyc29yGAMgASgJEhcKD3VzZXJuYW1lX3ByZWZpeBgEIAEoCSJOChZBZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlEh8KBXVzZXJzGAEgAygLMhAudXNlcm1nci52MS5Vc2VyEhMKC25leHRfY3Vyc29yGAIgASgJIm4KEUFkbWluQ2hlY2tSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KBmFjdGlvbhgCIAEoCRIPCgd1c2VyX2lkGAMgASgJEiMKB3JlZnVzYWwYBCABKA4yEi51c2VybWdyLnYxLlN0YXR1cyIUChJBZG1pbkNoZWNrUmVzcG9uc2UqpgMKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABINCglTVEFUVVNfT0sQARIbChdTVEFUVVNfSU5WQUxJRF9BUkdVTUVOVBACEhoKFlNUQVRVU19VTkFVVEhFTlRJQ0FURUQQAxIcChhTVEFUVVNfUEVSTUlTU0lPTl9ERU5JRUQQBBIUChBTVEFUVVNfTk9UX0ZPVU5EEAUSGQoVU1RBVFVTX0FMUkVBRFlfRVhJU1RTEAYSHAoYU1RBVFVTX1VOU1VQUE9SVEVEX01FRElBEAcSHQoZU1RBVFVTX1JFU09VUkNFX0VYSEFVU1RFRBAIEhgKFFNUQVRVU19VTklNUExFTUVOVEVEEAkSFgoSU1RBVFVTX1VOQVZBSUxBQkxFEAoSHAoYU1RBVFVTX0RFQURMSU5FX0VYQ0VFREVEEAsSEwoPU1RBVFVTX0lOVEVSTkFMEAwSHAoYU1RBVFVTX1BBWUxPQURfVE9PX0xBUkdFEA0SFAoQU1RBVFVTX0NBTkNFTExFRBAOEhcKE1NUQVRVU19PVFBfUkVRVUlSRUQQD2IGcHJvdG8z");
 
 /**
  * @generated from message usermgr.v1.Request
@@ -67,6 +67,16 @@ export type Request = Message<"usermgr.v1.Request"> & {
    * @generated from field: usermgr.v1.Cancel cancel = 5;
    */
   cancel?: Cancel | undefined;
+
+  /**
+   * When set, this frame is not a call: it is the client's answer to the
+   * server's Challenge, sent with id 0 as the first frame of a connection
+   * whose server asked for a proof. A server that asked accepts no other frame
+   * before it; one that did not ask closes a connection that sends it.
+   *
+   * @generated from field: usermgr.v1.Hello hello = 6;
+   */
+  hello?: Hello | undefined;
 
   /**
    * @generated from oneof usermgr.v1.Request.call
@@ -243,13 +253,95 @@ export const CancelSchema: GenMessage<Cancel> = /*@__PURE__*/
   messageDesc(file_usermgr_v1_rpc, 1);
 
 /**
+ * The first frame of every connection, from the server (Response.challenge).
+ *
+ * @generated from message usermgr.v1.Challenge
+ */
+export type Challenge = Message<"usermgr.v1.Challenge"> & {
+  /**
+   * 32 random bytes, new for each connection, when the server takes only
+   * clients that prove they know the shared secret; empty when it takes any
+   * client (no secret, listening on loopback only).
+   *
+   * @generated from field: bytes nonce = 1;
+   */
+  nonce: Uint8Array;
+
+  /**
+   * The server closes a connection that sends no byte for this long; the
+   * client keeps an idle socket open by sending a Ping well within it. 0: never.
+   *
+   * @generated from field: uint32 idle_timeout_ms = 2;
+   */
+  idleTimeoutMs: number;
+};
+
+/**
+ * Describes the message usermgr.v1.Challenge.
+ * Use `create(ChallengeSchema)` to create a new message.
+ */
+export const ChallengeSchema: GenMessage<Challenge> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 2);
+
+/**
+ * The client's proof (Request.hello).
+ *
+ * @generated from message usermgr.v1.Hello
+ */
+export type Hello = Message<"usermgr.v1.Hello"> & {
+  /**
+   * 32 random bytes, new for each connection.
+   *
+   * @generated from field: bytes nonce = 1;
+   */
+  nonce: Uint8Array;
+
+  /**
+   * HMAC-SHA256 over the client label and both nonces (see above).
+   *
+   * @generated from field: bytes proof = 2;
+   */
+  proof: Uint8Array;
+};
+
+/**
+ * Describes the message usermgr.v1.Hello.
+ * Use `create(HelloSchema)` to create a new message.
+ */
+export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 3);
+
+/**
+ * The server's proof, once it accepted the client's (Response.welcome).
+ *
+ * @generated from message usermgr.v1.Welcome
+ */
+export type Welcome = Message<"usermgr.v1.Welcome"> & {
+  /**
+   * HMAC-SHA256 over the server label and both nonces (see above).
+   *
+   * @generated from field: bytes proof = 1;
+   */
+  proof: Uint8Array;
+};
+
+/**
+ * Describes the message usermgr.v1.Welcome.
+ * Use `create(WelcomeSchema)` to create a new message.
+ */
+export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 4);
+
+/**
  * @generated from message usermgr.v1.Response
  */
 export type Response = Message<"usermgr.v1.Response"> & {
   /**
-   * The id of the request this answers. 0 is never used by a request: a
+   * The id of the request this answers. 0 is never used by a call: a
    * Response with id 0 is a notice about the connection itself (STATUS_UNAVAILABLE:
-   * the server is shutting down, send nothing more on this socket).
+   * the server is shutting down, send nothing more on this socket;
+   * STATUS_UNAUTHENTICATED: the handshake failed; or the handshake's
+   * `challenge` and `welcome`).
    *
    * @generated from field: uint32 id = 1;
    */
@@ -280,6 +372,20 @@ export type Response = Message<"usermgr.v1.Response"> & {
    * @generated from field: uint32 retry_after_s = 5;
    */
   retryAfterS: number;
+
+  /**
+   * Set (id 0) in the first frame of every connection.
+   *
+   * @generated from field: usermgr.v1.Challenge challenge = 6;
+   */
+  challenge?: Challenge | undefined;
+
+  /**
+   * Set (id 0) once the server accepted the client's Hello.
+   *
+   * @generated from field: usermgr.v1.Welcome welcome = 7;
+   */
+  welcome?: Welcome | undefined;
 
   /**
    * Set only when status is STATUS_OK, with the same case as the request's call.
@@ -438,7 +544,7 @@ export type Response = Message<"usermgr.v1.Response"> & {
  * Use `create(ResponseSchema)` to create a new message.
  */
 export const ResponseSchema: GenMessage<Response> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 2);
+  messageDesc(file_usermgr_v1_rpc, 5);
 
 /**
  * A user as callers may see it: never the password hash.
@@ -486,7 +592,7 @@ export type User = Message<"usermgr.v1.User"> & {
  * Use `create(UserSchema)` to create a new message.
  */
 export const UserSchema: GenMessage<User> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 3);
+  messageDesc(file_usermgr_v1_rpc, 6);
 
 /**
  * The session a call acts for. The token is checked by the TCP server only.
@@ -514,7 +620,7 @@ export type SessionAuth = Message<"usermgr.v1.SessionAuth"> & {
  * Use `create(SessionAuthSchema)` to create a new message.
  */
 export const SessionAuthSchema: GenMessage<SessionAuth> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 4);
+  messageDesc(file_usermgr_v1_rpc, 7);
 
 /**
  * @generated from message usermgr.v1.PingRequest
@@ -527,7 +633,7 @@ export type PingRequest = Message<"usermgr.v1.PingRequest"> & {
  * Use `create(PingRequestSchema)` to create a new message.
  */
 export const PingRequestSchema: GenMessage<PingRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 5);
+  messageDesc(file_usermgr_v1_rpc, 8);
 
 /**
  * @generated from message usermgr.v1.PingResponse
@@ -546,7 +652,7 @@ export type PingResponse = Message<"usermgr.v1.PingResponse"> & {
  * Use `create(PingResponseSchema)` to create a new message.
  */
 export const PingResponseSchema: GenMessage<PingResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 6);
+  messageDesc(file_usermgr_v1_rpc, 9);
 
 /**
  * @generated from message usermgr.v1.RegisterRequest
@@ -575,7 +681,7 @@ export type RegisterRequest = Message<"usermgr.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 7);
+  messageDesc(file_usermgr_v1_rpc, 10);
 
 /**
  * @generated from message usermgr.v1.RegisterResponse
@@ -592,7 +698,7 @@ export type RegisterResponse = Message<"usermgr.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 8);
+  messageDesc(file_usermgr_v1_rpc, 11);
 
 /**
  * @generated from message usermgr.v1.LoginRequest
@@ -646,7 +752,7 @@ export type LoginRequest = Message<"usermgr.v1.LoginRequest"> & {
  * Use `create(LoginRequestSchema)` to create a new message.
  */
 export const LoginRequestSchema: GenMessage<LoginRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 9);
+  messageDesc(file_usermgr_v1_rpc, 12);
 
 /**
  * The session and nothing else: a login is the hottest call, and its callers
@@ -692,7 +798,7 @@ export type LoginResponse = Message<"usermgr.v1.LoginResponse"> & {
  * Use `create(LoginResponseSchema)` to create a new message.
  */
 export const LoginResponseSchema: GenMessage<LoginResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 10);
+  messageDesc(file_usermgr_v1_rpc, 13);
 
 /**
  * The state between a correct password and the code, for the pages: the
@@ -722,7 +828,7 @@ export type SecondStep = Message<"usermgr.v1.SecondStep"> & {
  * Use `create(SecondStepSchema)` to create a new message.
  */
 export const SecondStepSchema: GenMessage<SecondStep> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 11);
+  messageDesc(file_usermgr_v1_rpc, 14);
 
 /**
  * The second step of a login on the pages: the ticket from LoginResponse, the
@@ -764,7 +870,7 @@ export type CompleteLoginRequest = Message<"usermgr.v1.CompleteLoginRequest"> & 
  * Use `create(CompleteLoginRequestSchema)` to create a new message.
  */
 export const CompleteLoginRequestSchema: GenMessage<CompleteLoginRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 12);
+  messageDesc(file_usermgr_v1_rpc, 15);
 
 /**
  * @generated from message usermgr.v1.GetProfileRequest
@@ -781,7 +887,7 @@ export type GetProfileRequest = Message<"usermgr.v1.GetProfileRequest"> & {
  * Use `create(GetProfileRequestSchema)` to create a new message.
  */
 export const GetProfileRequestSchema: GenMessage<GetProfileRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 13);
+  messageDesc(file_usermgr_v1_rpc, 16);
 
 /**
  * @generated from message usermgr.v1.GetProfileResponse
@@ -805,7 +911,7 @@ export type GetProfileResponse = Message<"usermgr.v1.GetProfileResponse"> & {
  * Use `create(GetProfileResponseSchema)` to create a new message.
  */
 export const GetProfileResponseSchema: GenMessage<GetProfileResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 14);
+  messageDesc(file_usermgr_v1_rpc, 17);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameRequest
@@ -827,7 +933,7 @@ export type UpdateNicknameRequest = Message<"usermgr.v1.UpdateNicknameRequest"> 
  * Use `create(UpdateNicknameRequestSchema)` to create a new message.
  */
 export const UpdateNicknameRequestSchema: GenMessage<UpdateNicknameRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 15);
+  messageDesc(file_usermgr_v1_rpc, 18);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameResponse
@@ -844,7 +950,7 @@ export type UpdateNicknameResponse = Message<"usermgr.v1.UpdateNicknameResponse"
  * Use `create(UpdateNicknameResponseSchema)` to create a new message.
  */
 export const UpdateNicknameResponseSchema: GenMessage<UpdateNicknameResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 16);
+  messageDesc(file_usermgr_v1_rpc, 19);
 
 /**
  * @generated from message usermgr.v1.LogoutRequest
@@ -861,7 +967,7 @@ export type LogoutRequest = Message<"usermgr.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 17);
+  messageDesc(file_usermgr_v1_rpc, 20);
 
 /**
  * @generated from message usermgr.v1.LogoutResponse
@@ -874,7 +980,7 @@ export type LogoutResponse = Message<"usermgr.v1.LogoutResponse"> & {
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 18);
+  messageDesc(file_usermgr_v1_rpc, 21);
 
 /**
  * @generated from message usermgr.v1.LogoutAllRequest
@@ -891,7 +997,7 @@ export type LogoutAllRequest = Message<"usermgr.v1.LogoutAllRequest"> & {
  * Use `create(LogoutAllRequestSchema)` to create a new message.
  */
 export const LogoutAllRequestSchema: GenMessage<LogoutAllRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 19);
+  messageDesc(file_usermgr_v1_rpc, 22);
 
 /**
  * @generated from message usermgr.v1.LogoutAllResponse
@@ -904,7 +1010,7 @@ export type LogoutAllResponse = Message<"usermgr.v1.LogoutAllResponse"> & {
  * Use `create(LogoutAllResponseSchema)` to create a new message.
  */
 export const LogoutAllResponseSchema: GenMessage<LogoutAllResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 20);
+  messageDesc(file_usermgr_v1_rpc, 23);
 
 /**
  * The session's user sets a new password, confirming the current one. Every
@@ -934,7 +1040,7 @@ export type ChangePasswordRequest = Message<"usermgr.v1.ChangePasswordRequest"> 
  * Use `create(ChangePasswordRequestSchema)` to create a new message.
  */
 export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 21);
+  messageDesc(file_usermgr_v1_rpc, 24);
 
 /**
  * @generated from message usermgr.v1.ChangePasswordResponse
@@ -956,7 +1062,7 @@ export type ChangePasswordResponse = Message<"usermgr.v1.ChangePasswordResponse"
  * Use `create(ChangePasswordResponseSchema)` to create a new message.
  */
 export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 22);
+  messageDesc(file_usermgr_v1_rpc, 25);
 
 /**
  * The session's user deletes their own account, confirming with the password.
@@ -980,7 +1086,7 @@ export type DeleteAccountRequest = Message<"usermgr.v1.DeleteAccountRequest"> & 
  * Use `create(DeleteAccountRequestSchema)` to create a new message.
  */
 export const DeleteAccountRequestSchema: GenMessage<DeleteAccountRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 23);
+  messageDesc(file_usermgr_v1_rpc, 26);
 
 /**
  * @generated from message usermgr.v1.DeleteAccountResponse
@@ -993,7 +1099,7 @@ export type DeleteAccountResponse = Message<"usermgr.v1.DeleteAccountResponse"> 
  * Use `create(DeleteAccountResponseSchema)` to create a new message.
  */
 export const DeleteAccountResponseSchema: GenMessage<DeleteAccountResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 24);
+  messageDesc(file_usermgr_v1_rpc, 27);
 
 /**
  * The session's user takes their picture away.
@@ -1012,7 +1118,7 @@ export type RemovePictureRequest = Message<"usermgr.v1.RemovePictureRequest"> & 
  * Use `create(RemovePictureRequestSchema)` to create a new message.
  */
 export const RemovePictureRequestSchema: GenMessage<RemovePictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 25);
+  messageDesc(file_usermgr_v1_rpc, 28);
 
 /**
  * @generated from message usermgr.v1.RemovePictureResponse
@@ -1029,7 +1135,7 @@ export type RemovePictureResponse = Message<"usermgr.v1.RemovePictureResponse"> 
  * Use `create(RemovePictureResponseSchema)` to create a new message.
  */
 export const RemovePictureResponseSchema: GenMessage<RemovePictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 26);
+  messageDesc(file_usermgr_v1_rpc, 29);
 
 /**
  * Starts setting up two-step login for the session's user: a new secret,
@@ -1050,7 +1156,7 @@ export type StartTotpRequest = Message<"usermgr.v1.StartTotpRequest"> & {
  * Use `create(StartTotpRequestSchema)` to create a new message.
  */
 export const StartTotpRequestSchema: GenMessage<StartTotpRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 27);
+  messageDesc(file_usermgr_v1_rpc, 30);
 
 /**
  * The secret being set up: base32 (RFC 4648), HMAC-SHA-1, 6 digits, 30 s.
@@ -1074,7 +1180,7 @@ export type StartTotpResponse = Message<"usermgr.v1.StartTotpResponse"> & {
  * Use `create(StartTotpResponseSchema)` to create a new message.
  */
 export const StartTotpResponseSchema: GenMessage<StartTotpResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 28);
+  messageDesc(file_usermgr_v1_rpc, 31);
 
 /**
  * The state of the session user's two-step login, for the pages.
@@ -1093,7 +1199,7 @@ export type GetTotpRequest = Message<"usermgr.v1.GetTotpRequest"> & {
  * Use `create(GetTotpRequestSchema)` to create a new message.
  */
 export const GetTotpRequestSchema: GenMessage<GetTotpRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 29);
+  messageDesc(file_usermgr_v1_rpc, 32);
 
 /**
  * @generated from message usermgr.v1.GetTotpResponse
@@ -1125,7 +1231,7 @@ export type GetTotpResponse = Message<"usermgr.v1.GetTotpResponse"> & {
  * Use `create(GetTotpResponseSchema)` to create a new message.
  */
 export const GetTotpResponseSchema: GenMessage<GetTotpResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 30);
+  messageDesc(file_usermgr_v1_rpc, 33);
 
 /**
  * A first code from the secret being set up turns two-step login on.
@@ -1149,7 +1255,7 @@ export type ConfirmTotpRequest = Message<"usermgr.v1.ConfirmTotpRequest"> & {
  * Use `create(ConfirmTotpRequestSchema)` to create a new message.
  */
 export const ConfirmTotpRequestSchema: GenMessage<ConfirmTotpRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 31);
+  messageDesc(file_usermgr_v1_rpc, 34);
 
 /**
  * Ten single-use recovery codes, shown once: only their hashes are kept.
@@ -1168,7 +1274,7 @@ export type ConfirmTotpResponse = Message<"usermgr.v1.ConfirmTotpResponse"> & {
  * Use `create(ConfirmTotpResponseSchema)` to create a new message.
  */
 export const ConfirmTotpResponseSchema: GenMessage<ConfirmTotpResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 32);
+  messageDesc(file_usermgr_v1_rpc, 35);
 
 /**
  * Turns two-step login off; needs the password and a code (or a recovery code).
@@ -1197,7 +1303,7 @@ export type DisableTotpRequest = Message<"usermgr.v1.DisableTotpRequest"> & {
  * Use `create(DisableTotpRequestSchema)` to create a new message.
  */
 export const DisableTotpRequestSchema: GenMessage<DisableTotpRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 33);
+  messageDesc(file_usermgr_v1_rpc, 36);
 
 /**
  * @generated from message usermgr.v1.DisableTotpResponse
@@ -1210,7 +1316,7 @@ export type DisableTotpResponse = Message<"usermgr.v1.DisableTotpResponse"> & {
  * Use `create(DisableTotpResponseSchema)` to create a new message.
  */
 export const DisableTotpResponseSchema: GenMessage<DisableTotpResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 34);
+  messageDesc(file_usermgr_v1_rpc, 37);
 
 /**
  * @generated from message usermgr.v1.SetPictureRequest
@@ -1234,7 +1340,7 @@ export type SetPictureRequest = Message<"usermgr.v1.SetPictureRequest"> & {
  * Use `create(SetPictureRequestSchema)` to create a new message.
  */
 export const SetPictureRequestSchema: GenMessage<SetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 35);
+  messageDesc(file_usermgr_v1_rpc, 38);
 
 /**
  * @generated from message usermgr.v1.SetPictureResponse
@@ -1251,7 +1357,7 @@ export type SetPictureResponse = Message<"usermgr.v1.SetPictureResponse"> & {
  * Use `create(SetPictureResponseSchema)` to create a new message.
  */
 export const SetPictureResponseSchema: GenMessage<SetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 36);
+  messageDesc(file_usermgr_v1_rpc, 39);
 
 /**
  * @generated from message usermgr.v1.GetPictureRequest
@@ -1270,7 +1376,7 @@ export type GetPictureRequest = Message<"usermgr.v1.GetPictureRequest"> & {
  * Use `create(GetPictureRequestSchema)` to create a new message.
  */
 export const GetPictureRequestSchema: GenMessage<GetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 37);
+  messageDesc(file_usermgr_v1_rpc, 40);
 
 /**
  * @generated from message usermgr.v1.GetPictureResponse
@@ -1292,7 +1398,7 @@ export type GetPictureResponse = Message<"usermgr.v1.GetPictureResponse"> & {
  * Use `create(GetPictureResponseSchema)` to create a new message.
  */
 export const GetPictureResponseSchema: GenMessage<GetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 38);
+  messageDesc(file_usermgr_v1_rpc, 41);
 
 /**
  * @generated from message usermgr.v1.GetAccountRulesRequest
@@ -1305,7 +1411,7 @@ export type GetAccountRulesRequest = Message<"usermgr.v1.GetAccountRulesRequest"
  * Use `create(GetAccountRulesRequestSchema)` to create a new message.
  */
 export const GetAccountRulesRequestSchema: GenMessage<GetAccountRulesRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 39);
+  messageDesc(file_usermgr_v1_rpc, 42);
 
 /**
  * What the TCP server accepts as a username, password and nickname, so that
@@ -1336,7 +1442,7 @@ export type GetAccountRulesResponse = Message<"usermgr.v1.GetAccountRulesRespons
  * Use `create(GetAccountRulesResponseSchema)` to create a new message.
  */
 export const GetAccountRulesResponseSchema: GenMessage<GetAccountRulesResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 40);
+  messageDesc(file_usermgr_v1_rpc, 43);
 
 /**
  * @generated from message usermgr.v1.FieldRule
@@ -1375,7 +1481,7 @@ export type FieldRule = Message<"usermgr.v1.FieldRule"> & {
  * Use `create(FieldRuleSchema)` to create a new message.
  */
 export const FieldRuleSchema: GenMessage<FieldRule> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 41);
+  messageDesc(file_usermgr_v1_rpc, 44);
 
 /**
  * Admin calls carry the operator's bearer token; the TCP server checks it.
@@ -1409,7 +1515,7 @@ export type AdminCreateUserRequest = Message<"usermgr.v1.AdminCreateUserRequest"
  * Use `create(AdminCreateUserRequestSchema)` to create a new message.
  */
 export const AdminCreateUserRequestSchema: GenMessage<AdminCreateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 42);
+  messageDesc(file_usermgr_v1_rpc, 45);
 
 /**
  * @generated from message usermgr.v1.AdminGetUserRequest
@@ -1431,7 +1537,7 @@ export type AdminGetUserRequest = Message<"usermgr.v1.AdminGetUserRequest"> & {
  * Use `create(AdminGetUserRequestSchema)` to create a new message.
  */
 export const AdminGetUserRequestSchema: GenMessage<AdminGetUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 43);
+  messageDesc(file_usermgr_v1_rpc, 46);
 
 /**
  * @generated from message usermgr.v1.AdminUpdateUserRequest
@@ -1470,7 +1576,7 @@ export type AdminUpdateUserRequest = Message<"usermgr.v1.AdminUpdateUserRequest"
  * Use `create(AdminUpdateUserRequestSchema)` to create a new message.
  */
 export const AdminUpdateUserRequestSchema: GenMessage<AdminUpdateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 44);
+  messageDesc(file_usermgr_v1_rpc, 47);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserRequest
@@ -1492,7 +1598,7 @@ export type AdminDeleteUserRequest = Message<"usermgr.v1.AdminDeleteUserRequest"
  * Use `create(AdminDeleteUserRequestSchema)` to create a new message.
  */
 export const AdminDeleteUserRequestSchema: GenMessage<AdminDeleteUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 45);
+  messageDesc(file_usermgr_v1_rpc, 48);
 
 /**
  * @generated from message usermgr.v1.AdminUserResponse
@@ -1509,7 +1615,7 @@ export type AdminUserResponse = Message<"usermgr.v1.AdminUserResponse"> & {
  * Use `create(AdminUserResponseSchema)` to create a new message.
  */
 export const AdminUserResponseSchema: GenMessage<AdminUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 46);
+  messageDesc(file_usermgr_v1_rpc, 49);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserResponse
@@ -1522,7 +1628,7 @@ export type AdminDeleteUserResponse = Message<"usermgr.v1.AdminDeleteUserRespons
  * Use `create(AdminDeleteUserResponseSchema)` to create a new message.
  */
 export const AdminDeleteUserResponseSchema: GenMessage<AdminDeleteUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 47);
+  messageDesc(file_usermgr_v1_rpc, 50);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersRequest
@@ -1558,7 +1664,7 @@ export type AdminListUsersRequest = Message<"usermgr.v1.AdminListUsersRequest"> 
  * Use `create(AdminListUsersRequestSchema)` to create a new message.
  */
 export const AdminListUsersRequestSchema: GenMessage<AdminListUsersRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 48);
+  messageDesc(file_usermgr_v1_rpc, 51);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersResponse
@@ -1582,7 +1688,7 @@ export type AdminListUsersResponse = Message<"usermgr.v1.AdminListUsersResponse"
  * Use `create(AdminListUsersResponseSchema)` to create a new message.
  */
 export const AdminListUsersResponseSchema: GenMessage<AdminListUsersResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 49);
+  messageDesc(file_usermgr_v1_rpc, 52);
 
 /**
  * Sent instead of an admin call when the HTTP server refuses the request's
@@ -1626,7 +1732,7 @@ export type AdminCheckRequest = Message<"usermgr.v1.AdminCheckRequest"> & {
  * Use `create(AdminCheckRequestSchema)` to create a new message.
  */
 export const AdminCheckRequestSchema: GenMessage<AdminCheckRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 50);
+  messageDesc(file_usermgr_v1_rpc, 53);
 
 /**
  * @generated from message usermgr.v1.AdminCheckResponse
@@ -1639,7 +1745,7 @@ export type AdminCheckResponse = Message<"usermgr.v1.AdminCheckResponse"> & {
  * Use `create(AdminCheckResponseSchema)` to create a new message.
  */
 export const AdminCheckResponseSchema: GenMessage<AdminCheckResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 51);
+  messageDesc(file_usermgr_v1_rpc, 54);
 
 /**
  * The outcome of a call. Closed: both servers know every value, and the HTTP
