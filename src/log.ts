@@ -5,8 +5,7 @@ export type Logger = pino.Logger;
 
 /**
  * Keys whose values are credentials: a password, a session, admin or anti-CSRF
- * token, a key, a shared secret, a one-time code, a two-step login secret or
- * ticket.
+ * token, a key, a shared secret, a one-time code, a two-step login secret or ticket.
  */
 const SECRET_KEYS = [
   'password',
