@@ -519,25 +519,9 @@ async function seed(): Promise<void> {
   guard.untrack(proc.pid);
 }
 
-/**
- * Sends every request once, CLOSED_LOOP at a time. An answer that is not 2xx
- * is counted (by the TCP server, as a failure of its call), not fatal.
- */
+/** Sends every request once, CLOSED_LOOP at a time; fails on any non-2xx (scenarios.ts). */
 async function closedLoop(url: string, requests: BenchRequest[]): Promise<{ wrkCpuS: null }> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CLOSED_LOOP }, async () => {
-      for (let k = next++; k < requests.length; k = next++) {
-        const r = requests[k] as BenchRequest;
-        const res = await fetch(new URL(r.path, url), {
-          method: r.method,
-          headers: r.headers,
-          body: r.body,
-        });
-        await res.arrayBuffer();
-      }
-    }),
-  );
+  await warm(url, requests, CLOSED_LOOP);
   return { wrkCpuS: null };
 }
 
