@@ -9,7 +9,8 @@ import { silentLogger } from '../src/log.ts';
 import { createDispatch } from '../src/tcp/dispatch.ts';
 import { startTcpServer } from '../src/tcp/server.ts';
 
-const config = loadTcpConfig({});
+// Defaults, but for the shared secret: with one, the pool in front of it handshakes as in production.
+const config = loadTcpConfig({ TCP_SHARED_SECRET: process.env.TCP_SHARED_SECRET });
 const token = 'x'.repeat(150);
 const dispatch = createDispatch(
   {

@@ -23,10 +23,16 @@ describe('unit: log redaction', () => {
       csrfToken: 'csrf-token-1',
       secretAccessKey: 's3-secret-1',
       authorization: 'Bearer bearer-1',
+      sharedSecret: 'tcp-shared-secret-1',
     };
-    log.info({ ...secrets, request: { ...secrets }, req: { headers: { cookie: 'session=c-1' } } });
+    log.info({
+      ...secrets,
+      request: { ...secrets },
+      req: { headers: { cookie: 'session=c-1' } },
+      tcp: { sharedSecrets: ['tcp-shared-secret-2'] },
+    });
     const line = lines.join('');
-    for (const value of [...Object.values(secrets), 'session=c-1']) {
+    for (const value of [...Object.values(secrets), 'session=c-1', 'tcp-shared-secret-2']) {
       expect(line).not.toContain(value);
     }
     expect(line).toContain('[redacted]');

@@ -3,7 +3,7 @@ import pino from 'pino';
 /** Structured JSON lines. The pino interface, so that tests can pass a silent one. */
 export type Logger = pino.Logger;
 
-/** Keys whose values are credentials: a password, a session, admin or anti-CSRF token, a key. */
+/** Keys whose values are credentials: a password, a session, admin or anti-CSRF token, a key, a shared secret. */
 const SECRET_KEYS = [
   'password',
   'passwordHash',
@@ -13,6 +13,8 @@ const SECRET_KEYS = [
   'csrfToken',
   'secretAccessKey',
   'authorization',
+  'sharedSecret',
+  'sharedSecrets',
 ];
 
 /** Each secret key at the top of a log line and one level down (`{ auth: { token } }`), and request headers. */

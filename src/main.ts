@@ -10,6 +10,10 @@
  * two unrelated stacks. So a launcher first claims the port: it holds an
  * abstract Unix socket named after it (released by the kernel when the
  * launcher dies, however it dies) and checks that nothing else listens there.
+ *
+ * Without TCP_SHARED_SECRET the launcher makes one for this run and hands it
+ * to every child, so that the HTTP servers prove themselves to the TCP server
+ * and nothing else on the machine can call it, whatever TCP_HOST is.
  */
 import type { Subprocess } from 'bun';
 import { loadLauncherConfig } from './config/launcher-config.ts';
@@ -22,7 +26,14 @@ import {
   startOrExit,
 } from './process.ts';
 
-const config = loadConfigOrExit(() => loadLauncherConfig());
+/** The children's environment: the launcher's, with a shared secret for this run when none is set. */
+const childEnv: Record<string, string | undefined> = {
+  ...process.env,
+  TCP_SHARED_SECRET:
+    process.env.TCP_SHARED_SECRET ||
+    Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url'),
+};
+const config = loadConfigOrExit(() => loadLauncherConfig(childEnv));
 const bun = process.execPath;
 const tcpChildren: Subprocess[] = [];
 const httpChildren: Subprocess[] = [];
@@ -33,7 +44,7 @@ const metrics = metricsCollector();
 function spawn(script: string, group: Subprocess[], env: Record<string, string> = {}): Subprocess {
   const child = Bun.spawn([bun, `${import.meta.dir}/${script}`], {
     stdio: ['inherit', 'inherit', 'inherit'],
-    env: { ...process.env, ...env, USERMGR_SUPERVISED: '1' },
+    env: { ...childEnv, ...env, USERMGR_SUPERVISED: '1' },
     // The HTTP servers send their metrics this way (metrics-port.ts); the TCP server sends nothing.
     ...(group === httpChildren ? { ipc: metrics.onMessage } : {}),
     onExit(_proc, code, signal) {

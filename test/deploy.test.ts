@@ -118,6 +118,7 @@ const SECRET_VALUES: Record<string, string> = {
   'usermgr-secrets/MYSQL_URL': 'mysql://usermgr:pw@mysql:3306/usermgr',
   'usermgr-secrets/SESSION_SECRET': 's'.repeat(48),
   'usermgr-secrets/ADMIN_TOKEN': 'a'.repeat(44),
+  'usermgr-secrets/TCP_SHARED_SECRET': 't'.repeat(44),
   'usermgr-s3/bucket': 'usermgr-pictures',
   'usermgr-s3/endpoint': 'https://s3.example.com',
   'usermgr-s3/region': 'eu-west-1',
@@ -143,6 +144,60 @@ function containerEnv(docs: Yaml[], container: Yaml): Env {
     else env[variable.name] = variable.value;
   }
   return env;
+}
+
+/** A pod as a NetworkPolicy sees it: its namespace (and that namespace's labels) and its labels. */
+interface Pod {
+  namespace: string;
+  labels: Record<string, string>;
+}
+
+function matches(selector: Yaml | undefined, labels: Record<string, string>): boolean {
+  return Object.entries(selector?.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+}
+
+/** Whether a policy peer (`from` or `to` entry) names `pod`, seen from `policyNamespace`. */
+function peerMatches(peer: Yaml, pod: Pod | 'outside', policyNamespace: string): boolean {
+  if (peer.ipBlock !== undefined) return pod === 'outside' || peer.ipBlock.cidr === '0.0.0.0/0';
+  if (pod === 'outside') return false;
+  const namespaceLabels = { 'kubernetes.io/metadata.name': pod.namespace };
+  const inNamespace =
+    peer.namespaceSelector === undefined
+      ? pod.namespace === policyNamespace
+      : matches(peer.namespaceSelector, namespaceLabels);
+  return inNamespace && matches(peer.podSelector, pod.labels);
+}
+
+/**
+ * Whether the NetworkPolicies let `from` open a connection to `to` on `port`,
+ * by the Kubernetes rules: a direction no policy selecting the pod restricts
+ * is open; otherwise some rule of a policy selecting it must allow it, and
+ * both directions must be allowed.
+ */
+function reachable(policies: Yaml[], from: Pod | 'outside', to: Pod, port: number): boolean {
+  const allowedBy = (direction: 'Ingress' | 'Egress', pod: Pod, peer: Pod | 'outside') => {
+    const selecting = policies.filter(
+      (p) =>
+        p.metadata.namespace === pod.namespace &&
+        matches(p.spec.podSelector, pod.labels) &&
+        (p.spec.policyTypes ?? ['Ingress']).includes(direction),
+    );
+    if (selecting.length === 0) return true;
+    const key = direction === 'Ingress' ? 'ingress' : 'egress';
+    const peers = direction === 'Ingress' ? 'from' : 'to';
+    return selecting.some((policy) =>
+      (policy.spec[key] ?? []).some(
+        (rule: Yaml) =>
+          (rule.ports === undefined || rule.ports.some((p: Yaml) => p.port === port)) &&
+          (rule[peers] === undefined ||
+            rule[peers].some((peerRule: Yaml) =>
+              peerMatches(peerRule, peer, policy.metadata.namespace),
+            )),
+      ),
+    );
+  };
+  const egressOk = from === 'outside' || allowedBy('Egress', from, to);
+  return egressOk && allowedBy('Ingress', to, from);
 }
 
 /** The variables the servers declare (src/config/), so deployment files cannot set ones that do nothing. */
@@ -271,6 +326,11 @@ describe('deployment files', () => {
     expect(services.tcp.command).toEqual(['bun', 'src/tcp/main.ts']);
     expect(services.http.command).toEqual(['bun', 'src/http/main.ts']);
     expect(services.http.environment.TCP_ADDRS).toBe('tcp:9090');
+    // The image listens on every interface: both servers must get the one shared secret.
+    expect(services.tcp.environment.TCP_SHARED_SECRET).toStartWith('${TCP_SHARED_SECRET:?');
+    expect(services.http.environment.TCP_SHARED_SECRET).toBe(
+      services.tcp.environment.TCP_SHARED_SECRET,
+    );
     expect(services.tcp.depends_on.mysql.condition).toBe('service_healthy');
     const known = configVariables();
     for (const name of ['tcp', 'http']) {
@@ -287,8 +347,18 @@ describe('deployment files', () => {
     expect(Object.keys(yamlDocs(file)[0] as Yaml).sort()).toEqual(['services', 'volumes', 'x-app']);
     const result = run(['docker-compose', '-f', file, 'config', '-q'], {
       SESSION_SECRET: 'x'.repeat(48),
+      TCP_SHARED_SECRET: 'y'.repeat(44),
     });
     expect(result).toEqual({ code: 0, output: '' });
+    // Without the shared secret, compose refuses and says which variable to set.
+    const { TCP_SHARED_SECRET: _, ...withoutSecret } = process.env;
+    const refused = Bun.spawnSync(['docker-compose', '-f', file, 'config', '-q'], {
+      env: { ...withoutSecret, SESSION_SECRET: 'x'.repeat(48) },
+      stderr: 'pipe',
+      stdout: 'pipe',
+    });
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stderr.toString()).toContain('TCP_SHARED_SECRET');
   });
 
   it('should build the image from a Bun base image, as a non-root user, with a health check', () => {
@@ -327,6 +397,87 @@ describe('deployment files', () => {
       annotation: http.spec.template.metadata.annotations['prometheus.io/port'],
       containerPorts: container.ports.map((p: Yaml) => String(p.containerPort)),
     }).toEqual({ annotation: metricsPort, containerPorts: ['8080', metricsPort] });
+  });
+
+  it('should let only the HTTP pods reach the TCP port, and the TCP pods reach what they need', () => {
+    const docs = readdirSync(join(deploy, 'k8s')).flatMap((f) => yamlDocs(join(deploy, 'k8s', f)));
+    const policies = docs.filter((d) => d.kind === 'NetworkPolicy');
+    const workload = (name: string) =>
+      docs.find(
+        (d) => ['Deployment', 'StatefulSet'].includes(d.kind) && d.metadata.name === name,
+      ) as Yaml;
+    const podOf = (name: string): Pod => ({
+      namespace: workload(name).metadata.namespace,
+      labels: workload(name).spec.template.metadata.labels,
+    });
+    const [http, tcp] = [podOf('usermgr-http'), podOf('usermgr-tcp')];
+    const rpc = Number(
+      workload('usermgr-tcp').spec.template.spec.containers[0].ports.find(
+        (p: Yaml) => p.name === 'rpc',
+      ).containerPort,
+    );
+    expect(rpc).toBe(9090);
+    const stranger: Pod = { namespace: 'usermgr', labels: { app: 'debug-shell' } };
+    const elsewhere: Pod = { namespace: 'default', labels: { app: 'usermgr-http' } };
+    expect({
+      http: reachable(policies, http, tcp, rpc),
+      strangerInNamespace: reachable(policies, stranger, tcp, rpc),
+      sameLabelsElsewhere: reachable(policies, elsewhere, tcp, rpc),
+      outside: reachable(policies, 'outside', tcp, rpc),
+    }).toEqual({
+      http: true,
+      strangerInNamespace: false,
+      sameLabelsElsewhere: false,
+      outside: false,
+    });
+
+    // What the TCP pods' settings point at, by port: MySQL (MYSQL_URL), Redis (the cluster nodes), DNS.
+    const config = docs.find((d) => d.kind === 'ConfigMap')?.data as Record<string, string>;
+    const mysqlPort = Number(new URL(SECRET_VALUES['usermgr-secrets/MYSQL_URL'] as string).port);
+    const redisPorts = config.REDIS_CLUSTER_NODES?.split(',').map((n) => Number(n.split(':')[1]));
+    const mysql: Pod = { namespace: 'usermgr', labels: { app: 'mysql' } };
+    const redis: Pod = { namespace: 'usermgr', labels: { app: 'redis-cluster' } };
+    const dns: Pod = { namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' } };
+    expect(reachable(policies, tcp, mysql, mysqlPort)).toBe(true);
+    for (const port of new Set(redisPorts))
+      expect(reachable(policies, tcp, redis, port)).toBe(true);
+    expect(reachable(policies, tcp, dns, 53)).toBe(true);
+    expect(reachable(policies, http, dns, 53)).toBe(true);
+    // The HTTP pods never touch the store or the cache.
+    expect(reachable(policies, http, mysql, mysqlPort)).toBe(false);
+    expect(reachable(policies, http, redis, 6379)).toBe(false);
+    // The public port stays reachable from the load balancer, wherever it is.
+    expect(reachable(policies, 'outside', http, 8080)).toBe(true);
+    // Prometheus (namespace monitoring) scrapes both where the annotations say.
+    const prometheus: Pod = { namespace: 'monitoring', labels: { app: 'prometheus' } };
+    for (const name of ['usermgr-http', 'usermgr-tcp']) {
+      const port = Number(workload(name).spec.template.metadata.annotations['prometheus.io/port']);
+      expect({ name, scraped: reachable(policies, prometheus, podOf(name), port) }).toEqual({
+        name,
+        scraped: true,
+      });
+    }
+  });
+
+  it('should give both Kubernetes workloads the shared secret from one Secret, which the TCP pods need', () => {
+    const docs = readdirSync(join(deploy, 'k8s')).flatMap((f) => yamlDocs(join(deploy, 'k8s', f)));
+    const container = (kind: string, name: string) =>
+      docs.find((d) => d.kind === kind && d.metadata.name === name)?.spec.template.spec
+        .containers[0] as Yaml;
+    const tcp = container('StatefulSet', 'usermgr-tcp');
+    const http = container('Deployment', 'usermgr-http');
+    const refOf = (c: Yaml) =>
+      (c.env as Yaml[]).find((v) => v.name === 'TCP_SHARED_SECRET')?.valueFrom?.secretKeyRef;
+    expect(refOf(tcp)).toEqual({ name: 'usermgr-secrets', key: 'TCP_SHARED_SECRET' });
+    expect(refOf(http)).toEqual(refOf(tcp)); // not optional: a pod without it does not start
+    const tcpConfig = loadTcpConfig(containerEnv(docs, tcp));
+    const httpConfig = loadHttpConfig(containerEnv(docs, http));
+    expect(tcpConfig.tcp.sharedSecrets).toEqual([httpConfig.pool.sharedSecret]);
+    // A TCP pod listening on every interface without the secret refuses to start.
+    const without = Object.fromEntries(
+      Object.entries(containerEnv(docs, tcp)).filter(([name]) => name !== 'TCP_SHARED_SECRET'),
+    );
+    expect(() => loadTcpConfig(without)).toThrow('TCP_HOST="0.0.0.0": expected a loopback address');
   });
 
   it("should leave no install script unreviewed by npm's allowScripts on a fresh npm ci", () => {
@@ -426,6 +577,8 @@ describe('integration: the systemd units with the env file they suggest (a copy 
         .replace(/^TCP_PORT=.*$/m, `TCP_PORT=${tcpPort}`)
         .replace(/^TCP_METRICS_PORT=.*$/m, `TCP_METRICS_PORT=${metricsPort}`)
         .replace(/^ARGON2_MEMORY_KIB=.*$/m, 'ARGON2_MEMORY_KIB=1024')
+        // As the unit's comment says: both units read it, and prove it to each other.
+        .replace(/^TCP_SHARED_SECRET=.*$/m, `TCP_SHARED_SECRET=${'s'.repeat(44)}`)
         .replace(/^LOG_LEVEL=.*$/m, 'LOG_LEVEL=warn'),
     );
     const unit = (name: string, instance = '') =>

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { create } from '@bufbuild/protobuf';
 import { RequestSchema } from '../src/gen/usermgr/v1/rpc_pb.ts';
 import type { UserRow } from '../src/store/port.ts';
+import { FRAME_RATE_GRACE_MS } from '../src/tcp/server.ts';
 import { encodeFrame } from '../src/wire/frame.ts';
 import { Status } from '../src/wire/status.ts';
 import { jsonInit, type Stack, startStack } from './fixture.ts';
@@ -212,7 +213,7 @@ const rows: Row[] = [
     expect: { closed: { withinMs: 1000 } },
   },
   {
-    name: 'one byte per second (closed at the partial-frame deadline, which trickling does not extend)',
+    name: 'one byte per second (closed once the frame-rate grace is over: under the floor)',
     async send(port) {
       const client = await rawClient(port);
       const frame = encodeFrame(
@@ -232,9 +233,30 @@ const rows: Row[] = [
       })();
       return client;
     },
-    // Closed after the deadline (not before), and well before the frame could finish.
+    // Closed after the grace (not before), and well before the frame could finish.
     expect: {
-      closed: { afterMs: PARTIAL_FRAME_TIMEOUT_MS, withinMs: PARTIAL_FRAME_TIMEOUT_MS + 1500 },
+      closed: { afterMs: FRAME_RATE_GRACE_MS - 50, withinMs: FRAME_RATE_GRACE_MS + 1500 },
+    },
+  },
+  {
+    name: 'a large frame at 100 KiB/s (above the floor, but closed at the partial-frame deadline, which arriving does not extend)',
+    async send(port) {
+      const client = await rawClient(port);
+      const size = MAX_FRAME_BYTES - 16;
+      const header = [(size & 0x7f) | 0x80, ((size >> 7) & 0x7f) | 0x80, size >> 14];
+      client.write(Uint8Array.from(header));
+      // Ten seconds of bytes at this pace, four times the deadline.
+      (async () => {
+        const chunk = new Uint8Array(10 * 1024);
+        for (let sent = 0; sent < size && !client.isClosed(); sent += chunk.length) {
+          client.write(chunk);
+          await Bun.sleep(100);
+        }
+      })();
+      return client;
+    },
+    expect: {
+      closed: { afterMs: PARTIAL_FRAME_TIMEOUT_MS - 50, withinMs: PARTIAL_FRAME_TIMEOUT_MS + 1500 },
     },
   },
   {

@@ -9,10 +9,12 @@
 import { afterAll, describe, expect, it } from 'bun:test';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Status } from '../src/wire/status.ts';
 import { jsonInit } from './fixture.ts';
 import { jpeg } from './support/images.ts';
 import { TEST_MYSQL_URL } from './support/mysql.ts';
 import { guardProcesses } from './support/orphans.ts';
+import { pingFrame, rawClient } from './support/raw.ts';
 import { freePort } from './support/redis.ts';
 import { type Server, spawnServer } from './support/servers.ts';
 
@@ -169,10 +171,30 @@ describe('integration: npm start (src/main.ts)', () => {
     // Not on the public port.
     expect((await fetch(`${url}/metrics`)).status).toBe(404);
 
+    // With no TCP_SHARED_SECRET set, the launcher made one for this run: the
+    // HTTP servers proved it, and anything else on the machine is refused.
+    const stranger = await rawClient(tcpPort);
+    stranger.write(pingFrame(1));
+    await stranger.closed;
+    expect(stranger.handshake[0]?.challenge?.nonce.length).toBe(32);
+    expect(stranger.responses.map((r) => r.status)).toEqual([Status.UNAUTHENTICATED]); // no pong
+    const tcpChild = childPids(proc.pid).find((pid) =>
+      readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('tcp/main.ts'),
+    );
+    const secret = /(?:^|\0)TCP_SHARED_SECRET=([^\0]*)/.exec(
+      readFileSync(`/proc/${tcpChild}/environ`, 'utf8'),
+    )?.[1];
+    expect(secret?.length).toBeGreaterThanOrEqual(32);
+
     const pids = childPids(proc.pid);
     proc.kill('SIGTERM');
-    const { code, stdout } = await outcome(proc);
+    const { code, stdout, stderr } = await outcome(proc);
     expect(code).toBe(0);
+    // One refusal: the stranger's. The launcher's own probe of the port and the pools are not refused.
+    expect(stdout.match(/refused a connection at the handshake/g)).toEqual([
+      'refused a connection at the handshake',
+    ]);
+    expect(`${stdout}${stderr}`).not.toContain(secret as string);
     for (const pid of pids) expect(() => readFileSync(`/proc/${pid}/cmdline`)).toThrow();
     // Once for the whole stack, not once per HTTP server.
     expect(stdout.match(/usermgr is up/g)).toEqual(['usermgr is up']);

@@ -104,6 +104,40 @@ describe('unit: each process reads its own variables', () => {
   });
 });
 
+describe('unit: TCP_SHARED_SECRET', () => {
+  const secret = 'a-shared-secret-of-at-least-32-characters';
+
+  it('should refuse a TCP server on a non-loopback address without a secret, saying both ways out', () => {
+    const message = failure(() => loadTcpConfig({ TCP_HOST: '0.0.0.0' }));
+    expect(message).toContain('TCP_HOST="0.0.0.0": expected a loopback address');
+    expect(message).toContain('TCP_SHARED_SECRET');
+    expect(message).toContain('TCP_HOST=127.0.0.1');
+    expect(
+      loadTcpConfig({ TCP_HOST: '0.0.0.0', TCP_SHARED_SECRET: secret }).tcp.sharedSecrets,
+    ).toEqual([secret]);
+    for (const host of ['127.0.0.1', '127.0.0.53', '::1', '[::1]', 'localhost'])
+      expect(loadTcpConfig({ TCP_HOST: host }).tcp.sharedSecrets).toEqual([]);
+    for (const host of ['::', '10.0.0.5', 'tcp.internal', '::ffff:10.0.0.1'])
+      expect(() => loadTcpConfig({ TCP_HOST: host })).toThrow('expected a loopback address');
+  });
+
+  it('should refuse a short secret on either side without echoing it', () => {
+    for (const load of [loadTcpConfig, loadHttpConfig]) {
+      const message = failure(() => load({ TCP_SHARED_SECRET: `${secret},short-one` }));
+      expect(message).toContain('TCP_SHARED_SECRET="(hidden)": expected secrets of at least 32');
+      expect(message).not.toContain('short-one');
+    }
+  });
+
+  it('should let TCP servers accept every secret listed and the pool prove with the first', () => {
+    const older = 'an-older-shared-secret-of-32-characters-too';
+    const env = { TCP_SHARED_SECRET: `${secret}, ${older}` };
+    expect(loadTcpConfig(env).tcp.sharedSecrets).toEqual([secret, older]);
+    expect(loadHttpConfig(env).pool.sharedSecret).toBe(secret);
+    expect(loadHttpConfig({}).pool.sharedSecret).toBe('');
+  });
+});
+
 describe('unit: configuration documentation', () => {
   const declared = declaredVariables();
 

@@ -9,7 +9,7 @@ import { httpVariables } from './http.ts';
 import { rateLimitVariables } from './limits.ts';
 import { pictureVariables, s3Variables } from './pictures.ts';
 import { poolVariables } from './pool.ts';
-import { adminVariables, sessionVariables } from './secrets.ts';
+import { adminVariables, linkVariables, sessionVariables } from './secrets.ts';
 import { sharedVariables } from './shared.ts';
 import { dataDirVariable, mysqlVariables } from './store.ts';
 import { tcpVariables } from './tcp.ts';
@@ -21,6 +21,7 @@ export function declaredVariables(): Variable<unknown>[] {
     httpVariables,
     poolVariables,
     tcpVariables,
+    linkVariables,
     { dataDirVariable, workerIdVariable },
     mysqlVariables,
     redisVariables,

@@ -1,8 +1,8 @@
 /**
  * The HTTP server's configuration: its listener and request limits, the
- * pool to the TCP servers, and what every process reads. Nothing secret:
- * the session secrets, the admin token, the store and the S3 keys are the
- * TCP server's alone.
+ * pool to the TCP servers, and what every process reads. No secret but
+ * TCP_SHARED_SECRET, which the pool proves itself with: the session secrets,
+ * the admin token, the store and the S3 keys are the TCP server's alone.
  */
 import { readHttp } from './http.ts';
 import { readPool } from './pool.ts';

@@ -1,5 +1,6 @@
 /** The HTTP server's connection pool to the TCP servers. */
 import type { Reader } from './reader.ts';
+import { readSharedSecrets } from './secrets.ts';
 import { tcpAddressVariables } from './tcp.ts';
 import { addresses, int } from './variable.ts';
 
@@ -73,5 +74,10 @@ export function readPool(read: Reader) {
   const host = read.read(tcpAddressVariables.host);
   const port = read.read(tcpAddressVariables.port);
   const local = `${host.includes(':') ? `[${host}]` : host}:${port || 9090}`;
-  return { addresses: read.read(poolVariables.addresses, [local]), ...read.all(rest) };
+  return {
+    addresses: read.read(poolVariables.addresses, [local]),
+    ...read.all(rest),
+    /** What the pool proves itself with: the newest TCP_SHARED_SECRET; '' for none. */
+    sharedSecret: readSharedSecrets(read)[0] ?? '',
+  };
 }

@@ -1,6 +1,7 @@
 /**
  * The secrets only the TCP server holds: the session signing secrets and the
- * admin API's token. The HTTP server never reads them.
+ * admin API's token. The HTTP server never reads them. And the one secret
+ * both hold: TCP_SHARED_SECRET, with which each proves itself to the other.
  */
 import type { Reader } from './reader.ts';
 import { int, list, text } from './variable.ts';
@@ -34,6 +35,30 @@ export const adminVariables = {
     doc: 'bearer token of the admin API (/users), at least 32 characters; unset: off (404)',
   }),
 };
+
+export const linkVariables = {
+  sharedSecrets: list('TCP_SHARED_SECRET', {
+    secret: true,
+    doc: 'proves the HTTP and TCP servers to each other; at least 32 characters, comma-separated, newest first',
+  }),
+};
+
+/**
+ * TCP_SHARED_SECRET, newest first: the pool proves itself with the first,
+ * a TCP server accepts a proof made with any (so a new secret can be rolled
+ * out to the TCP servers before the HTTP servers use it).
+ */
+export function readSharedSecrets(read: Reader): readonly string[] {
+  const secrets = read.read(linkVariables.sharedSecrets);
+  if (secrets.some((secret) => secret.length < MIN_SECRET_CHARS)) {
+    read.problem(
+      linkVariables.sharedSecrets,
+      '',
+      'secrets of at least 32 characters (e.g. `openssl rand -base64 32`), comma-separated (newest first)',
+    );
+  }
+  return secrets;
+}
 
 export function readSecrets(read: Reader) {
   const sessions = read.all(sessionVariables);

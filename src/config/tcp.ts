@@ -1,5 +1,7 @@
 /** Where the TCP server listens and what one connection may hold. */
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_PENDING_HANDSHAKES } from '../wire/handshake.ts';
 import type { Reader } from './reader.ts';
+import { readSharedSecrets } from './secrets.ts';
 import { int, text } from './variable.ts';
 
 const MiB = 1024 * 1024;
@@ -48,6 +50,30 @@ export const tcpVariables = {
     max: 600_000,
     doc: 'a connection stuck inside a frame this long is closed',
   }),
+  minFrameBytesPerS: int('TCP_MIN_FRAME_BYTES_PER_S', {
+    default: 65_536,
+    min: 0,
+    max: 1024 * MiB,
+    doc: 'a partial frame arriving slower than this after its first 2 s is closed; 0: no floor',
+  }),
+  idleTimeoutMs: int('TCP_IDLE_TIMEOUT_MS', {
+    default: 60_000,
+    min: 1000,
+    max: 86_400_000,
+    doc: 'a connection that sends no byte for this long, with no call in progress, is closed',
+  }),
+  handshakeTimeoutMs: int('TCP_HANDSHAKE_TIMEOUT_MS', {
+    default: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    min: 100,
+    max: 60_000,
+    doc: 'with TCP_SHARED_SECRET: a connection that has not proved itself this long is closed',
+  }),
+  maxPendingHandshakes: int('TCP_MAX_PENDING_HANDSHAKES', {
+    default: DEFAULT_MAX_PENDING_HANDSHAKES,
+    min: 1,
+    max: 100_000,
+    doc: 'connections still proving themselves; a new one beyond this closes the oldest',
+  }),
   /** /metrics, /healthz and /readyz of the TCP server, on TCP_HOST. */
   metricsPort: int('TCP_METRICS_PORT', {
     default: 9464,
@@ -57,6 +83,32 @@ export const tcpVariables = {
   }),
 };
 
+/** True for an address only this machine can connect to. */
+function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return (
+    bare === 'localhost' ||
+    bare === '::1' ||
+    /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare)
+  );
+}
+
+/**
+ * The listener and its limits. A TCP server reachable from other machines
+ * must ask for TCP_SHARED_SECRET: without it, anyone who reaches the port
+ * could call the business logic directly, past every check of the HTTP server.
+ */
 export function readTcp(read: Reader) {
-  return read.all(tcpVariables);
+  const tcp = read.all(tcpVariables);
+  const sharedSecrets = readSharedSecrets(read);
+  if (sharedSecrets.length === 0 && !isLoopback(tcp.host)) {
+    read.problem(
+      tcpVariables.host,
+      tcp.host,
+      'a loopback address (127.0.0.1, ::1) unless TCP_SHARED_SECRET is set: other machines ' +
+        'could call the TCP server directly. Set the same TCP_SHARED_SECRET on the TCP and ' +
+        'HTTP servers (e.g. `openssl rand -base64 32`), or TCP_HOST=127.0.0.1',
+    );
+  }
+  return { ...tcp, sharedSecrets };
 }

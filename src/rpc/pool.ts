@@ -26,7 +26,16 @@
  *   of removed ones: they take no new calls and close when their last call
  *   is answered;
  * - connect failures and lost sockets are logged, a streak of failures to
- *   one address as a few lines (connect-log.ts), not one per retry.
+ *   one address as a few lines (connect-log.ts), not one per retry;
+ * - a socket carries calls only after the handshake (handshake.ts): the
+ *   server's Challenge answered and, with a secret, the server's proof
+ *   checked. Until then it counts as connecting, and a failed handshake is
+ *   a connect failure (logged and backed off like one);
+ * - an open socket on which no call was written for a third of the server's
+ *   idle timeout (announced in its Challenge) gets a Ping, so the server
+ *   never closes a healthy socket for idleness; a socket that had been open
+ *   a while and is closed anyway is reopened at once, not after a backoff,
+ *   so calls arriving meanwhile wait for it instead of failing.
  */
 import { create } from '@bufbuild/protobuf';
 import type { Socket, SocketHandler } from 'bun';
@@ -44,6 +53,7 @@ import { Outbox } from '../wire/outbox.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { ConnectLog } from './connect-log.ts';
+import { ClientHandshake } from './handshake.ts';
 
 export interface PoolOptions {
   /** TCP server addresses, "host:port". */
@@ -57,6 +67,8 @@ export interface PoolOptions {
   connectTimeoutMs: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /** TCP_SHARED_SECRET (the newest), to prove this pool to the servers; '' or absent: none. */
+  sharedSecret?: string;
 }
 
 export interface PoolStats {
@@ -102,6 +114,14 @@ class Connection {
   goingAway = false;
   /** Its address was removed: no new calls, closed once idle, never reopened. */
   retired = false;
+  /** Set while the socket is connected but the handshake is not done. */
+  handshake: ClientHandshake | null = null;
+  /** performance.now() when the handshake was done. */
+  openedAt = 0;
+  /** A Ping goes out when no call was written for this long; 0: never. */
+  keepaliveMs = 0;
+  /** `lastId` at the previous keepalive tick: unchanged means no call was written since. */
+  idAtLastTick = 0;
   private lastId = 0;
   retryTimer: Timer | null = null;
   readonly host: string;
@@ -117,10 +137,21 @@ class Connection {
     } while (this.inFlight.has(this.lastId));
     return this.lastId;
   }
+
+  /** The id of the latest call written (it moves with every call). */
+  get lastIdSent(): number {
+    return this.lastId;
+  }
 }
 
 /** Deadline precision: late by at most this much, at a cost of O(calls in flight) per sweep. */
 const SWEEP_INTERVAL_MS = 20;
+
+/** A socket lost after being open this long is reopened at once; one lost sooner backs off. */
+const QUICK_RECONNECT_AFTER_MS = 1000;
+
+/** The shortest keepalive period, whatever idle timeout a server announces. */
+const MIN_KEEPALIVE_MS = 100;
 
 export class Pool {
   private conns: Connection[] = [];
@@ -128,6 +159,8 @@ export class Pool {
   private waitingHead = 0;
   private rotor = 0;
   private sweeper: Timer | null = null;
+  private keepalive: Timer | null = null;
+  private keepaliveMs = 0;
   private closed = false;
   private rejected = 0;
   private cancelled = 0;
@@ -269,6 +302,7 @@ export class Pool {
       socket?.end();
     }
     this.stopSweeper();
+    if (this.keepalive !== null) clearInterval(this.keepalive);
   }
 
   private pick(): Connection | null {
@@ -313,11 +347,20 @@ export class Pool {
     conn.state = 'connecting';
     conn.goingAway = false;
     const link: Link = { conn, attempt: ++conn.attempt };
+    const { connectTimeoutMs } = this.options;
     const timer = setTimeout(() => {
-      if (this.current({ data: link }) && conn.state === 'connecting') {
-        this.onDown(link, new Error('connect timeout'));
-      }
-    }, this.options.connectTimeoutMs);
+      if (!this.current({ data: link }) || conn.state !== 'connecting') return;
+      const socket = conn.socket;
+      this.onDown(
+        link,
+        new Error(
+          socket === null
+            ? 'connect timeout'
+            : `the TCP server did not finish the handshake within ${connectTimeoutMs} ms`,
+        ),
+      );
+      socket?.terminate();
+    }, connectTimeoutMs);
     Bun.connect<Link>({
       hostname: conn.host,
       port: conn.port,
@@ -327,7 +370,7 @@ export class Pool {
       (socket) => {
         clearTimeout(timer);
         // Too late (timed out, or the pool closed): this socket is not wanted.
-        if (!this.current(socket) || conn.state !== 'open') socket.end();
+        if (!this.current(socket) || conn.socket !== socket) socket.end();
       },
       (error: unknown) => {
         clearTimeout(timer);
@@ -346,10 +389,76 @@ export class Pool {
     conn.socket = socket;
     conn.outbox = new Outbox(socket);
     conn.decoder = new FrameDecoder(ResponseSchema, this.options.maxFrameBytes);
+    // Still connecting: the server speaks first (its Challenge).
+    conn.handshake = new ClientHandshake(this.options.sharedSecret ?? '');
+  }
+
+  /** The handshake is done: the socket takes calls. */
+  private opened(conn: Connection, idleTimeoutMs: number): void {
+    conn.handshake = null;
     conn.state = 'open';
     conn.failures = 0;
+    conn.openedAt = performance.now();
+    conn.idAtLastTick = conn.lastIdSent;
+    conn.keepaliveMs = idleTimeoutMs > 0 ? Math.max(MIN_KEEPALIVE_MS, idleTimeoutMs / 3) : 0;
+    this.startKeepalive(conn.keepaliveMs);
     this.connectLog.connected(conn.address);
     this.pump();
+  }
+
+  /**
+   * A frame with id 0: a step of the handshake while connecting, else a
+   * notice about the socket. False when the socket was given up.
+   */
+  private onNotice(socket: Socket<Link>, response: Response): boolean {
+    const conn = socket.data.conn;
+    const handshake = conn.handshake;
+    if (handshake === null) {
+      if (response.status === Status.UNAVAILABLE) conn.goingAway = true;
+      return true;
+    }
+    const step = handshake.step(response);
+    if (step.kind === 'reply') {
+      socket.write(step.frame);
+    } else if (step.kind === 'done') {
+      this.opened(conn, step.idleTimeoutMs);
+    } else {
+      if (step.frame !== undefined) socket.write(step.frame);
+      this.onDown(socket.data, new Error(step.reason));
+      socket.end();
+      return false;
+    }
+    return true;
+  }
+
+  /** One timer for every socket, at the shortest period any of them needs. */
+  private startKeepalive(periodMs: number): void {
+    if (periodMs === 0 || this.closed) return;
+    if (this.keepalive !== null && this.keepaliveMs <= periodMs) return;
+    if (this.keepalive !== null) clearInterval(this.keepalive);
+    this.keepaliveMs = periodMs;
+    this.keepalive = setInterval(() => this.keepAlive(), periodMs);
+    this.keepalive.unref();
+  }
+
+  /**
+   * Pings every open socket on which no call was written since the last
+   * tick, so that at most two periods (two thirds of the server's idle
+   * timeout) pass without a byte. The Ping is in no call's map, so its
+   * answer is dropped like a late one.
+   */
+  private keepAlive(): void {
+    for (const conn of this.conns) {
+      if (conn.state !== 'open' || conn.keepaliveMs === 0 || conn.goingAway) continue;
+      if (conn.lastIdSent === conn.idAtLastTick) {
+        const ping = create(RequestSchema, {
+          id: conn.nextId(),
+          call: { case: 'ping', value: {} },
+        });
+        (conn.outbox as Outbox).push(encodeFrame(RequestSchema, ping));
+      }
+      conn.idAtLastTick = conn.lastIdSent;
+    }
   }
 
   private onData(socket: Socket<Link>, chunk: Uint8Array): void {
@@ -367,7 +476,7 @@ export class Pool {
     }
     for (const response of responses) {
       if (response.id === 0) {
-        if (response.status === Status.UNAVAILABLE) conn.goingAway = true;
+        if (!this.onNotice(socket, response)) return;
         continue;
       }
       const call = conn.inFlight.get(response.id);
@@ -384,9 +493,12 @@ export class Pool {
     const { conn } = link;
     if (!this.current({ data: link })) return;
     if (conn.state !== 'open' && conn.state !== 'connecting') return;
+    const openForMs = conn.state === 'open' ? performance.now() - conn.openedAt : 0;
     if (conn.state === 'connecting') {
       this.connectFailures++;
-      if (!this.closed && !conn.retired) this.connectLog.failed(conn.address, error);
+      const why =
+        error ?? new Error('the TCP server closed the connection before the handshake was done');
+      if (!this.closed && !conn.retired) this.connectLog.failed(conn.address, why);
     } else if (!this.closed && !conn.retired) {
       // Rare (each one needs a connect that succeeded first): one line each.
       this.log.warn(
@@ -398,6 +510,14 @@ export class Pool {
     if (this.closed || conn.retired) {
       conn.state = 'closed';
       this.conns = this.conns.filter((c) => c !== conn);
+      for (const call of retries) this.dispatch(call);
+      return;
+    }
+    if (openForMs >= QUICK_RECONNECT_AFTER_MS) {
+      // A socket that served a while (closed by an idle timer, a restart, a
+      // proxy): reopened now, so that calls wait for it rather than fail.
+      this.reconnects++;
+      this.connect(conn);
       for (const call of retries) this.dispatch(call);
       return;
     }
@@ -438,6 +558,7 @@ export class Pool {
   private down(conn: Connection, message: string): PendingCall[] {
     conn.attempt++; // Events from the old socket are ignored from here on.
     conn.socket = null;
+    conn.handshake = null;
     conn.outbox?.close();
     conn.outbox = null;
     conn.decoder = null;

@@ -201,6 +201,8 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
       cache: cache ? (config.redis.clusterNodes.length > 0 ? 'redis-cluster' : 'redis') : 'none',
       pictures: files.where,
       adminApi: admin.enabled ? 'on' : 'off',
+      // Whether clients must prove TCP_SHARED_SECRET; never the secret itself.
+      handshake: config.tcp.sharedSecrets.length > 0 ? 'shared secret' : 'none (loopback only)',
     },
     'tcp server listening',
   );

@@ -64,6 +64,11 @@ export class FrameDecoder<Desc extends DescMessage> {
     return this.headerBytes > 0 || this.body !== null;
   }
 
+  /** Bytes of the partial frame received so far (its header's, until the header is complete). */
+  get frameBytesReceived(): number {
+    return this.body === null ? this.headerBytes : this.filled;
+  }
+
   /** Bytes held for the partial frame (its buffer's size). */
   get bufferedBytes(): number {
     return this.body?.length ?? 0;

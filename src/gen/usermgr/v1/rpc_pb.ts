@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usermgr/v1/rpc.proto.
  */
 export const file_usermgr_v1_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSKtCQoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBInCgRwaW5nGBAgASgLMhcudXNlcm1nci52MS5QaW5nUmVxdWVzdEgAEi8KCHJlZ2lzdGVyGBEgASgLMhsudXNlcm1nci52MS5SZWdpc3RlclJlcXVlc3RIABIpCgVsb2dpbhgSIAEoCzIYLnVzZXJtZ3IudjEuTG9naW5SZXF1ZXN0SAASNAoLZ2V0X3Byb2ZpbGUYEyABKAsyHS51c2VybWdyLnYxLkdldFByb2ZpbGVSZXF1ZXN0SAASPAoPdXBkYXRlX25pY2tuYW1lGBQgASgLMiEudXNlcm1nci52MS5VcGRhdGVOaWNrbmFtZVJlcXVlc3RIABIrCgZsb2dvdXQYFSABKAsyGS51c2VybWdyLnYxLkxvZ291dFJlcXVlc3RIABIyCgpsb2dvdXRfYWxsGBYgASgLMhwudXNlcm1nci52MS5Mb2dvdXRBbGxSZXF1ZXN0SAASNAoLc2V0X3BpY3R1cmUYFyABKAsyHS51c2VybWdyLnYxLlNldFBpY3R1cmVSZXF1ZXN0SAASNAoLZ2V0X3BpY3R1cmUYGCABKAsyHS51c2VybWdyLnYxLkdldFBpY3R1cmVSZXF1ZXN0SAASPwoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIi51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1JlcXVlc3RIABI8Cg9jaGFuZ2VfcGFzc3dvcmQYGiABKAsyIS51c2VybWdyLnYxLkNoYW5nZVBhc3N3b3JkUmVxdWVzdEgAEjoKDmRlbGV0ZV9hY2NvdW50GBsgASgLMiAudXNlcm1nci52MS5EZWxldGVBY2NvdW50UmVxdWVzdEgAEjoKDnJlbW92ZV9waWN0dXJlGBwgASgLMiAudXNlcm1nci52MS5SZW1vdmVQaWN0dXJlUmVxdWVzdEgAEj8KEWFkbWluX2NyZWF0ZV91c2VyGCAgASgLMiIudXNlcm1nci52MS5BZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0SAASOQoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHy51c2VybWdyLnYxLkFkbWluR2V0VXNlclJlcXVlc3RIABI/ChFhZG1pbl91cGRhdGVfdXNlchgiIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5VcGRhdGVVc2VyUmVxdWVzdEgAEj8KEWFkbWluX2RlbGV0ZV91c2VyGCMgASgLMiIudXNlcm1nci52MS5BZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0SAASPQoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIhLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXF1ZXN0SAASNAoLYWRtaW5fY2hlY2sYJSABKAsyHS51c2VybWdyLnYxLkFkbWluQ2hlY2tSZXF1ZXN0SABCBgoEY2FsbCIICgZDYW5jZWwirwkKCFJlc3BvbnNlEgoKAmlkGAEgASgNEiIKBnN0YXR1cxgCIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzEg8KB21lc3NhZ2UYAyABKAkSDQoFZmllbGQYBCABKAkSFQoNcmV0cnlfYWZ0ZXJfcxgFIAEoDRIoCgRwaW5nGBAgASgLMhgudXNlcm1nci52MS5QaW5nUmVzcG9uc2VIABIwCghyZWdpc3RlchgRIAEoCzIcLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXNwb25zZUgAEioKBWxvZ2luGBIgASgLMhkudXNlcm1nci52MS5Mb2dpblJlc3BvbnNlSAASNQoLZ2V0X3Byb2ZpbGUYEyABKAsyHi51c2VybWdyLnYxLkdldFByb2ZpbGVSZXNwb25zZUgAEj0KD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIiLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXNwb25zZUgAEiwKBmxvZ291dBgVIAEoCzIaLnVzZXJtZ3IudjEuTG9nb3V0UmVzcG9uc2VIABIzCgpsb2dvdXRfYWxsGBYgASgLMh0udXNlcm1nci52MS5Mb2dvdXRBbGxSZXNwb25zZUgAEjUKC3NldF9waWN0dXJlGBcgASgLMh4udXNlcm1nci52MS5TZXRQaWN0dXJlUmVzcG9uc2VIABI1CgtnZXRfcGljdHVyZRgYIAEoCzIeLnVzZXJtZ3IudjEuR2V0UGljdHVyZVJlc3BvbnNlSAASQAoRZ2V0X2FjY291bnRfcnVsZXMYGSABKAsyIy51c2VybWdyLnYxLkdldEFjY291bnRSdWxlc1Jlc3BvbnNlSAASPQoPY2hhbmdlX3Bhc3N3b3JkGBogASgLMiIudXNlcm1nci52MS5DaGFuZ2VQYXNzd29yZFJlc3BvbnNlSAASOwoOZGVsZXRlX2FjY291bnQYGyABKAsyIS51c2VybWdyLnYxLkRlbGV0ZUFjY291bnRSZXNwb25zZUgAEjsKDnJlbW92ZV9waWN0dXJlGBwgASgLMiEudXNlcm1nci52MS5SZW1vdmVQaWN0dXJlUmVzcG9uc2VIABI6ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5Vc2VyUmVzcG9uc2VIABI3Cg5hZG1pbl9nZXRfdXNlchghIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5Vc2VyUmVzcG9uc2VIABI6ChFhZG1pbl91cGRhdGVfdXNlchgiIAEoCzIdLnVzZXJtZ3IudjEuQWRtaW5Vc2VyUmVzcG9uc2VIABJAChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIjLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVzcG9uc2VIABI+ChBhZG1pbl9saXN0X3VzZXJzGCQgASgLMiIudXNlcm1nci52MS5BZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlSAASNQoLYWRtaW5fY2hlY2sYJSABKAsyHi51c2VybWdyLnYxLkFkbWluQ2hlY2tSZXNwb25zZUgAQggKBnJlc3VsdCJ5CgRVc2VyEg4KAmlkGAEgASgEQgIwARIQCgh1c2VybmFtZRgCIAEoCRIQCghuaWNrbmFtZRgDIAEoCRIPCgdwaWN0dXJlGAQgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBSABKAMSFQoNdXBkYXRlZF9hdF9tcxgGIAEoAyJECgtTZXNzaW9uQXV0aBINCgV0b2tlbhgBIAEoCRIXCgpjc3JmX3Rva2VuGAIgASgJSACIAQFCDQoLX2NzcmZfdG9rZW4iDQoLUGluZ1JlcXVlc3QiIQoMUGluZ1Jlc3BvbnNlEhEKCXNlcnZlcl9pZBgBIAEoCSJHCg9SZWdpc3RlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEAoIbmlja25hbWUYAyABKAkiMgoQUmVnaXN0ZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyImAKDExvZ2luUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIVCg1jdXJyZW50X3Rva2VuGAMgASgJEhUKDWRldmljZV9jb29raWUYBCABKAkijwEKDUxvZ2luUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAxIVCg1kZXZpY2VfY29va2llGAUgASgJEiMKG2RldmljZV9jb29raWVfZXhwaXJlc19hdF9tcxgGIAEoA0oECAMQBEoECAQQBVIKY3NyZl90b2tlblIEdXNlciI6ChFHZXRQcm9maWxlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCJIChJHZXRQcm9maWxlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlchISCgpjc3JmX3Rva2VuGAIgASgJIlAKFVVwZGF0ZU5pY2tuYW1lUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIQCghuaWNrbmFtZRgCIAEoCSI4ChZVcGRhdGVOaWNrbmFtZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiNgoNTG9nb3V0UmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCIQCg5Mb2dvdXRSZXNwb25zZSI5ChBMb2dvdXRBbGxSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhMKEUxvZ291dEFsbFJlc3BvbnNlIm4KFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIYChBjdXJyZW50X3Bhc3N3b3JkGAIgASgJEhQKDG5ld19wYXNzd29yZBgDIAEoCSI+ChZDaGFuZ2VQYXNzd29yZFJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMiTwoURGVsZXRlQWNjb3VudFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSEAoIcGFzc3dvcmQYAiABKAkiFwoVRGVsZXRlQWNjb3VudFJlc3BvbnNlIj0KFFJlbW92ZVBpY3R1cmVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIjcKFVJlbW92ZVBpY3R1cmVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIkkKEVNldFBpY3R1cmVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEg0KBWltYWdlGAIgASgMIjQKElNldFBpY3R1cmVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIiEKEUdldFBpY3R1cmVSZXF1ZXN0EgwKBG5hbWUYASABKAkiOAoSR2V0UGljdHVyZVJlc3BvbnNlEgwKBGRhdGEYASABKAwSFAoMY29udGVudF90eXBlGAIgASgJIhgKFkdldEFjY291bnRSdWxlc1JlcXVlc3QilAEKF0dldEFjY291bnRSdWxlc1Jlc3BvbnNlEicKCHVzZXJuYW1lGAEgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIcGFzc3dvcmQYAiABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZRInCghuaWNrbmFtZRgDIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlIlAKCUZpZWxkUnVsZRIMCgR0ZXh0GAEgASgJEhEKCW1pbl9jaGFycxgCIAEoDRIRCgltYXhfY2hhcnMYAyABKA0SDwoHcGF0dGVybhgEIAEoCSJjChZBZG1pbkNyZWF0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJEhAKCG5pY2tuYW1lGAQgASgJIjoKE0FkbWluR2V0VXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABIqkBChZBZG1pblVwZGF0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwARIVCghuaWNrbmFtZRgDIAEoCUgAiAEBEhUKCHBhc3N3b3JkGAQgASgJSAGIAQESFQoIdXNlcm5hbWUYBSABKAlIAogBAUILCglfbmlja25hbWVCCwoJX3Bhc3N3b3JkQgsKCV91c2VybmFtZSI9ChZBZG1pbkRlbGV0ZVVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASIzChFBZG1pblVzZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIhkKF0FkbWluRGVsZXRlVXNlclJlc3BvbnNlImQKFUFkbWluTGlzdFVzZXJzUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRINCgVsaW1pdBgCIAEoDRIOCgZjdXJzb3IYAyABKAkSFwoPdXNlcm5hbWVfcHJlZml4GAQgASgJIk4KFkFkbWluTGlzdFVzZXJzUmVzcG9uc2USHwoFdXNlcnMYASADKAsyEC51c2VybWdyLnYxLlVzZXISEwoLbmV4dF9jdXJzb3IYAiABKAkibgoRQWRtaW5DaGVja1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoGYWN0aW9uGAIgASgJEg8KB3VzZXJfaWQYAyABKAkSIwoHcmVmdXNhbBgEIAEoDjISLnVzZXJtZ3IudjEuU3RhdHVzIhQKEkFkbWluQ2hlY2tSZXNwb25zZSqNAwoGU3RhdHVzEhYKElNUQVRVU19VTlNQRUNJRklFRBAAEg0KCVNUQVRVU19PSxABEhsKF1NUQVRVU19JTlZBTElEX0FSR1VNRU5UEAISGgoWU1RBVFVTX1VOQVVUSEVOVElDQVRFRBADEhwKGFNUQVRVU19QRVJNSVNTSU9OX0RFTklFRBAEEhQKEFNUQVRVU19OT1RfRk9VTkQQBRIZChVTVEFUVVNfQUxSRUFEWV9FWElTVFMQBhIcChhTVEFUVVNfVU5TVVBQT1JURURfTUVESUEQBxIdChlTVEFUVVNfUkVTT1VSQ0VfRVhIQVVTVEVEEAgSGAoUU1RBVFVTX1VOSU1QTEVNRU5URUQQCRIWChJTVEFUVVNfVU5BVkFJTEFCTEUQChIcChhTVEFUVVNfREVBRExJTkVfRVhDRUVERUQQCxITCg9TVEFUVVNfSU5URVJOQUwQDBIcChhTVEFUVVNfUEFZTE9BRF9UT09fTEFSR0UQDRIUChBTVEFUVVNfQ0FOQ0VMTEVEEA5iBnByb3RvMw");
+  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSLPCQoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBIgCgVoZWxsbxgGIAEoCzIRLnVzZXJtZ3IudjEuSGVsbG8SJwoEcGluZxgQIAEoCzIXLnVzZXJtZ3IudjEuUGluZ1JlcXVlc3RIABIvCghyZWdpc3RlchgRIAEoCzIbLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXF1ZXN0SAASKQoFbG9naW4YEiABKAsyGC51c2VybWdyLnYxLkxvZ2luUmVxdWVzdEgAEjQKC2dldF9wcm9maWxlGBMgASgLMh0udXNlcm1nci52MS5HZXRQcm9maWxlUmVxdWVzdEgAEjwKD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIhLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXF1ZXN0SAASKwoGbG9nb3V0GBUgASgLMhkudXNlcm1nci52MS5Mb2dvdXRSZXF1ZXN0SAASMgoKbG9nb3V0X2FsbBgWIAEoCzIcLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVxdWVzdEgAEjQKC3NldF9waWN0dXJlGBcgASgLMh0udXNlcm1nci52MS5TZXRQaWN0dXJlUmVxdWVzdEgAEjQKC2dldF9waWN0dXJlGBggASgLMh0udXNlcm1nci52MS5HZXRQaWN0dXJlUmVxdWVzdEgAEj8KEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiIudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXF1ZXN0SAASPAoPY2hhbmdlX3Bhc3N3b3JkGBogASgLMiEudXNlcm1nci52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3RIABI6Cg5kZWxldGVfYWNjb3VudBgbIAEoCzIgLnVzZXJtZ3IudjEuRGVsZXRlQWNjb3VudFJlcXVlc3RIABI6Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIgLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlcXVlc3RIABI/ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5DcmVhdGVVc2VyUmVxdWVzdEgAEjkKDmFkbWluX2dldF91c2VyGCEgASgLMh8udXNlcm1nci52MS5BZG1pbkdldFVzZXJSZXF1ZXN0SAASPwoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyIi51c2VybWdyLnYxLkFkbWluVXBkYXRlVXNlclJlcXVlc3RIABI/ChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVxdWVzdEgAEj0KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIS51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVxdWVzdEgAEjQKC2FkbWluX2NoZWNrGCUgASgLMh0udXNlcm1nci52MS5BZG1pbkNoZWNrUmVxdWVzdEgAQgYKBGNhbGwiCAoGQ2FuY2VsIjMKCUNoYWxsZW5nZRINCgVub25jZRgBIAEoDBIXCg9pZGxlX3RpbWVvdXRfbXMYAiABKA0iJQoFSGVsbG8SDQoFbm9uY2UYASABKAwSDQoFcHJvb2YYAiABKAwiGAoHV2VsY29tZRINCgVwcm9vZhgBIAEoDCL/CQoIUmVzcG9uc2USCgoCaWQYASABKA0SIgoGc3RhdHVzGAIgASgOMhIudXNlcm1nci52MS5TdGF0dXMSDwoHbWVzc2FnZRgDIAEoCRINCgVmaWVsZBgEIAEoCRIVCg1yZXRyeV9hZnRlcl9zGAUgASgNEigKCWNoYWxsZW5nZRgGIAEoCzIVLnVzZXJtZ3IudjEuQ2hhbGxlbmdlEiQKB3dlbGNvbWUYByABKAsyEy51c2VybWdyLnYxLldlbGNvbWUSKAoEcGluZxgQIAEoCzIYLnVzZXJtZ3IudjEuUGluZ1Jlc3BvbnNlSAASMAoIcmVnaXN0ZXIYESABKAsyHC51c2VybWdyLnYxLlJlZ2lzdGVyUmVzcG9uc2VIABIqCgVsb2dpbhgSIAEoCzIZLnVzZXJtZ3IudjEuTG9naW5SZXNwb25zZUgAEjUKC2dldF9wcm9maWxlGBMgASgLMh4udXNlcm1nci52MS5HZXRQcm9maWxlUmVzcG9uc2VIABI9Cg91cGRhdGVfbmlja25hbWUYFCABKAsyIi51c2VybWdyLnYxLlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2VIABIsCgZsb2dvdXQYFSABKAsyGi51c2VybWdyLnYxLkxvZ291dFJlc3BvbnNlSAASMwoKbG9nb3V0X2FsbBgWIAEoCzIdLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVzcG9uc2VIABI1CgtzZXRfcGljdHVyZRgXIAEoCzIeLnVzZXJtZ3IudjEuU2V0UGljdHVyZVJlc3BvbnNlSAASNQoLZ2V0X3BpY3R1cmUYGCABKAsyHi51c2VybWdyLnYxLkdldFBpY3R1cmVSZXNwb25zZUgAEkAKEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiMudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXNwb25zZUgAEj0KD2NoYW5nZV9wYXNzd29yZBgaIAEoCzIiLnVzZXJtZ3IudjEuQ2hhbmdlUGFzc3dvcmRSZXNwb25zZUgAEjsKDmRlbGV0ZV9hY2NvdW50GBsgASgLMiEudXNlcm1nci52MS5EZWxldGVBY2NvdW50UmVzcG9uc2VIABI7Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIhLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlc3BvbnNlSAASOgoRYWRtaW5fY3JlYXRlX3VzZXIYICABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASNwoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASOgoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASQAoRYWRtaW5fZGVsZXRlX3VzZXIYIyABKAsyIy51c2VybWdyLnYxLkFkbWluRGVsZXRlVXNlclJlc3BvbnNlSAASPgoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXNwb25zZUgAEjUKC2FkbWluX2NoZWNrGCUgASgLMh4udXNlcm1nci52MS5BZG1pbkNoZWNrUmVzcG9uc2VIAEIICgZyZXN1bHQieQoEVXNlchIOCgJpZBgBIAEoBEICMAESEAoIdXNlcm5hbWUYAiABKAkSEAoIbmlja25hbWUYAyABKAkSDwoHcGljdHVyZRgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDXVwZGF0ZWRfYXRfbXMYBiABKAMiRAoLU2Vzc2lvbkF1dGgSDQoFdG9rZW4YASABKAkSFwoKY3NyZl90b2tlbhgCIAEoCUgAiAEBQg0KC19jc3JmX3Rva2VuIg0KC1BpbmdSZXF1ZXN0IiEKDFBpbmdSZXNwb25zZRIRCglzZXJ2ZXJfaWQYASABKAkiRwoPUmVnaXN0ZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJIjIKEFJlZ2lzdGVyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciJgCgxMb2dpblJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSFQoNY3VycmVudF90b2tlbhgDIAEoCRIVCg1kZXZpY2VfY29va2llGAQgASgJIo8BCg1Mb2dpblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMSFQoNZGV2aWNlX2Nvb2tpZRgFIAEoCRIjChtkZXZpY2VfY29va2llX2V4cGlyZXNfYXRfbXMYBiABKANKBAgDEARKBAgEEAVSCmNzcmZfdG9rZW5SBHVzZXIiOgoRR2V0UHJvZmlsZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiSAoSR2V0UHJvZmlsZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXISEgoKY3NyZl90b2tlbhgCIAEoCSJQChVVcGRhdGVOaWNrbmFtZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSEAoIbmlja25hbWUYAiABKAkiOAoWVXBkYXRlTmlja25hbWVSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIjYKDUxvZ291dFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiEAoOTG9nb3V0UmVzcG9uc2UiOQoQTG9nb3V0QWxsUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCITChFMb2dvdXRBbGxSZXNwb25zZSJuChVDaGFuZ2VQYXNzd29yZFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSGAoQY3VycmVudF9wYXNzd29yZBgCIAEoCRIUCgxuZXdfcGFzc3dvcmQYAyABKAkiPgoWQ2hhbmdlUGFzc3dvcmRSZXNwb25zZRINCgV0b2tlbhgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDIk8KFERlbGV0ZUFjY291bnRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCHBhc3N3b3JkGAIgASgJIhcKFURlbGV0ZUFjY291bnRSZXNwb25zZSI9ChRSZW1vdmVQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCI3ChVSZW1vdmVQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciJJChFTZXRQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBINCgVpbWFnZRgCIAEoDCI0ChJTZXRQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIhChFHZXRQaWN0dXJlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjgKEkdldFBpY3R1cmVSZXNwb25zZRIMCgRkYXRhGAEgASgMEhQKDGNvbnRlbnRfdHlwZRgCIAEoCSIYChZHZXRBY2NvdW50UnVsZXNSZXF1ZXN0IpQBChdHZXRBY2NvdW50UnVsZXNSZXNwb25zZRInCgh1c2VybmFtZRgBIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCHBhc3N3b3JkGAIgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIbmlja25hbWUYAyABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZSJQCglGaWVsZFJ1bGUSDAoEdGV4dBgBIAEoCRIRCgltaW5fY2hhcnMYAiABKA0SEQoJbWF4X2NoYXJzGAMgASgNEg8KB3BhdHRlcm4YBCABKAkiYwoWQWRtaW5DcmVhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIQCghuaWNrbmFtZRgEIAEoCSI6ChNBZG1pbkdldFVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASKpAQoWQWRtaW5VcGRhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAESFQoIbmlja25hbWUYAyABKAlIAIgBARIVCghwYXNzd29yZBgEIAEoCUgBiAEBEhUKCHVzZXJuYW1lGAUgASgJSAKIAQFCCwoJX25pY2tuYW1lQgsKCV9wYXNzd29yZEILCglfdXNlcm5hbWUiPQoWQWRtaW5EZWxldGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiMwoRQWRtaW5Vc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIZChdBZG1pbkRlbGV0ZVVzZXJSZXNwb25zZSJkChVBZG1pbkxpc3RVc2Vyc1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDQoFbGltaXQYAiABKA0SDgoGY3Vyc29yGAMgASgJEhcKD3VzZXJuYW1lX3ByZWZpeBgEIAEoCSJOChZBZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlEh8KBXVzZXJzGAEgAygLMhAudXNlcm1nci52MS5Vc2VyEhMKC25leHRfY3Vyc29yGAIgASgJIm4KEUFkbWluQ2hlY2tSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KBmFjdGlvbhgCIAEoCRIPCgd1c2VyX2lkGAMgASgJEiMKB3JlZnVzYWwYBCABKA4yEi51c2VybWdyLnYxLlN0YXR1cyIUChJBZG1pbkNoZWNrUmVzcG9uc2UqjQMKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABINCglTVEFUVVNfT0sQARIbChdTVEFUVVNfSU5WQUxJRF9BUkdVTUVOVBACEhoKFlNUQVRVU19VTkFVVEhFTlRJQ0FURUQQAxIcChhTVEFUVVNfUEVSTUlTU0lPTl9ERU5JRUQQBBIUChBTVEFUVVNfTk9UX0ZPVU5EEAUSGQoVU1RBVFVTX0FMUkVBRFlfRVhJU1RTEAYSHAoYU1RBVFVTX1VOU1VQUE9SVEVEX01FRElBEAcSHQoZU1RBVFVTX1JFU09VUkNFX0VYSEFVU1RFRBAIEhgKFFNUQVRVU19VTklNUExFTUVOVEVEEAkSFgoSU1RBVFVTX1VOQVZBSUxBQkxFEAoSHAoYU1RBVFVTX0RFQURMSU5FX0VYQ0VFREVEEAsSEwoPU1RBVFVTX0lOVEVSTkFMEAwSHAoYU1RBVFVTX1BBWUxPQURfVE9PX0xBUkdFEA0SFAoQU1RBVFVTX0NBTkNFTExFRBAOYgZwcm90bzM");
 
 /**
  * @generated from message usermgr.v1.Request
@@ -67,6 +67,16 @@ export type Request = Message<"usermgr.v1.Request"> & {
    * @generated from field: usermgr.v1.Cancel cancel = 5;
    */
   cancel?: Cancel | undefined;
+
+  /**
+   * When set, this frame is not a call: it is the client's answer to the
+   * server's Challenge, sent with id 0 as the first frame of a connection
+   * whose server asked for a proof. A server that asked accepts no other frame
+   * before it; one that did not ask closes a connection that sends it.
+   *
+   * @generated from field: usermgr.v1.Hello hello = 6;
+   */
+  hello?: Hello | undefined;
 
   /**
    * @generated from oneof usermgr.v1.Request.call
@@ -211,13 +221,95 @@ export const CancelSchema: GenMessage<Cancel> = /*@__PURE__*/
   messageDesc(file_usermgr_v1_rpc, 1);
 
 /**
+ * The first frame of every connection, from the server (Response.challenge).
+ *
+ * @generated from message usermgr.v1.Challenge
+ */
+export type Challenge = Message<"usermgr.v1.Challenge"> & {
+  /**
+   * 32 random bytes, new for each connection, when the server takes only
+   * clients that prove they know the shared secret; empty when it takes any
+   * client (no secret, listening on loopback only).
+   *
+   * @generated from field: bytes nonce = 1;
+   */
+  nonce: Uint8Array;
+
+  /**
+   * The server closes a connection that sends no byte for this long; the
+   * client keeps an idle socket open by sending a Ping well within it. 0: never.
+   *
+   * @generated from field: uint32 idle_timeout_ms = 2;
+   */
+  idleTimeoutMs: number;
+};
+
+/**
+ * Describes the message usermgr.v1.Challenge.
+ * Use `create(ChallengeSchema)` to create a new message.
+ */
+export const ChallengeSchema: GenMessage<Challenge> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 2);
+
+/**
+ * The client's proof (Request.hello).
+ *
+ * @generated from message usermgr.v1.Hello
+ */
+export type Hello = Message<"usermgr.v1.Hello"> & {
+  /**
+   * 32 random bytes, new for each connection.
+   *
+   * @generated from field: bytes nonce = 1;
+   */
+  nonce: Uint8Array;
+
+  /**
+   * HMAC-SHA256 over the client label and both nonces (see above).
+   *
+   * @generated from field: bytes proof = 2;
+   */
+  proof: Uint8Array;
+};
+
+/**
+ * Describes the message usermgr.v1.Hello.
+ * Use `create(HelloSchema)` to create a new message.
+ */
+export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 3);
+
+/**
+ * The server's proof, once it accepted the client's (Response.welcome).
+ *
+ * @generated from message usermgr.v1.Welcome
+ */
+export type Welcome = Message<"usermgr.v1.Welcome"> & {
+  /**
+   * HMAC-SHA256 over the server label and both nonces (see above).
+   *
+   * @generated from field: bytes proof = 1;
+   */
+  proof: Uint8Array;
+};
+
+/**
+ * Describes the message usermgr.v1.Welcome.
+ * Use `create(WelcomeSchema)` to create a new message.
+ */
+export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 4);
+
+/**
  * @generated from message usermgr.v1.Response
  */
 export type Response = Message<"usermgr.v1.Response"> & {
   /**
-   * The id of the request this answers. 0 is never used by a request: a
+   * The id of the request this answers. 0 is never used by a call: a
    * Response with id 0 is a notice about the connection itself (STATUS_UNAVAILABLE:
-   * the server is shutting down, send nothing more on this socket).
+   * the server is shutting down, send nothing more on this socket;
+   * STATUS_UNAUTHENTICATED: the handshake failed; or the handshake's
+   * `challenge` and `welcome`).
    *
    * @generated from field: uint32 id = 1;
    */
@@ -248,6 +340,20 @@ export type Response = Message<"usermgr.v1.Response"> & {
    * @generated from field: uint32 retry_after_s = 5;
    */
   retryAfterS: number;
+
+  /**
+   * Set (id 0) in the first frame of every connection.
+   *
+   * @generated from field: usermgr.v1.Challenge challenge = 6;
+   */
+  challenge?: Challenge | undefined;
+
+  /**
+   * Set (id 0) once the server accepted the client's Hello.
+   *
+   * @generated from field: usermgr.v1.Welcome welcome = 7;
+   */
+  welcome?: Welcome | undefined;
 
   /**
    * Set only when status is STATUS_OK, with the same case as the request's call.
@@ -376,7 +482,7 @@ export type Response = Message<"usermgr.v1.Response"> & {
  * Use `create(ResponseSchema)` to create a new message.
  */
 export const ResponseSchema: GenMessage<Response> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 2);
+  messageDesc(file_usermgr_v1_rpc, 5);
 
 /**
  * A user as callers may see it: never the password hash.
@@ -424,7 +530,7 @@ export type User = Message<"usermgr.v1.User"> & {
  * Use `create(UserSchema)` to create a new message.
  */
 export const UserSchema: GenMessage<User> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 3);
+  messageDesc(file_usermgr_v1_rpc, 6);
 
 /**
  * The session a call acts for. The token is checked by the TCP server only.
@@ -452,7 +558,7 @@ export type SessionAuth = Message<"usermgr.v1.SessionAuth"> & {
  * Use `create(SessionAuthSchema)` to create a new message.
  */
 export const SessionAuthSchema: GenMessage<SessionAuth> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 4);
+  messageDesc(file_usermgr_v1_rpc, 7);
 
 /**
  * @generated from message usermgr.v1.PingRequest
@@ -465,7 +571,7 @@ export type PingRequest = Message<"usermgr.v1.PingRequest"> & {
  * Use `create(PingRequestSchema)` to create a new message.
  */
 export const PingRequestSchema: GenMessage<PingRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 5);
+  messageDesc(file_usermgr_v1_rpc, 8);
 
 /**
  * @generated from message usermgr.v1.PingResponse
@@ -484,7 +590,7 @@ export type PingResponse = Message<"usermgr.v1.PingResponse"> & {
  * Use `create(PingResponseSchema)` to create a new message.
  */
 export const PingResponseSchema: GenMessage<PingResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 6);
+  messageDesc(file_usermgr_v1_rpc, 9);
 
 /**
  * @generated from message usermgr.v1.RegisterRequest
@@ -513,7 +619,7 @@ export type RegisterRequest = Message<"usermgr.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 7);
+  messageDesc(file_usermgr_v1_rpc, 10);
 
 /**
  * @generated from message usermgr.v1.RegisterResponse
@@ -530,7 +636,7 @@ export type RegisterResponse = Message<"usermgr.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 8);
+  messageDesc(file_usermgr_v1_rpc, 11);
 
 /**
  * @generated from message usermgr.v1.LoginRequest
@@ -568,7 +674,7 @@ export type LoginRequest = Message<"usermgr.v1.LoginRequest"> & {
  * Use `create(LoginRequestSchema)` to create a new message.
  */
 export const LoginRequestSchema: GenMessage<LoginRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 9);
+  messageDesc(file_usermgr_v1_rpc, 12);
 
 /**
  * The session and nothing else: a login is the hottest call, and its callers
@@ -605,7 +711,7 @@ export type LoginResponse = Message<"usermgr.v1.LoginResponse"> & {
  * Use `create(LoginResponseSchema)` to create a new message.
  */
 export const LoginResponseSchema: GenMessage<LoginResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 10);
+  messageDesc(file_usermgr_v1_rpc, 13);
 
 /**
  * @generated from message usermgr.v1.GetProfileRequest
@@ -622,7 +728,7 @@ export type GetProfileRequest = Message<"usermgr.v1.GetProfileRequest"> & {
  * Use `create(GetProfileRequestSchema)` to create a new message.
  */
 export const GetProfileRequestSchema: GenMessage<GetProfileRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 11);
+  messageDesc(file_usermgr_v1_rpc, 14);
 
 /**
  * @generated from message usermgr.v1.GetProfileResponse
@@ -646,7 +752,7 @@ export type GetProfileResponse = Message<"usermgr.v1.GetProfileResponse"> & {
  * Use `create(GetProfileResponseSchema)` to create a new message.
  */
 export const GetProfileResponseSchema: GenMessage<GetProfileResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 12);
+  messageDesc(file_usermgr_v1_rpc, 15);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameRequest
@@ -668,7 +774,7 @@ export type UpdateNicknameRequest = Message<"usermgr.v1.UpdateNicknameRequest"> 
  * Use `create(UpdateNicknameRequestSchema)` to create a new message.
  */
 export const UpdateNicknameRequestSchema: GenMessage<UpdateNicknameRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 13);
+  messageDesc(file_usermgr_v1_rpc, 16);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameResponse
@@ -685,7 +791,7 @@ export type UpdateNicknameResponse = Message<"usermgr.v1.UpdateNicknameResponse"
  * Use `create(UpdateNicknameResponseSchema)` to create a new message.
  */
 export const UpdateNicknameResponseSchema: GenMessage<UpdateNicknameResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 14);
+  messageDesc(file_usermgr_v1_rpc, 17);
 
 /**
  * @generated from message usermgr.v1.LogoutRequest
@@ -702,7 +808,7 @@ export type LogoutRequest = Message<"usermgr.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 15);
+  messageDesc(file_usermgr_v1_rpc, 18);
 
 /**
  * @generated from message usermgr.v1.LogoutResponse
@@ -715,7 +821,7 @@ export type LogoutResponse = Message<"usermgr.v1.LogoutResponse"> & {
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 16);
+  messageDesc(file_usermgr_v1_rpc, 19);
 
 /**
  * @generated from message usermgr.v1.LogoutAllRequest
@@ -732,7 +838,7 @@ export type LogoutAllRequest = Message<"usermgr.v1.LogoutAllRequest"> & {
  * Use `create(LogoutAllRequestSchema)` to create a new message.
  */
 export const LogoutAllRequestSchema: GenMessage<LogoutAllRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 17);
+  messageDesc(file_usermgr_v1_rpc, 20);
 
 /**
  * @generated from message usermgr.v1.LogoutAllResponse
@@ -745,7 +851,7 @@ export type LogoutAllResponse = Message<"usermgr.v1.LogoutAllResponse"> & {
  * Use `create(LogoutAllResponseSchema)` to create a new message.
  */
 export const LogoutAllResponseSchema: GenMessage<LogoutAllResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 18);
+  messageDesc(file_usermgr_v1_rpc, 21);
 
 /**
  * The session's user sets a new password, confirming the current one. Every
@@ -775,7 +881,7 @@ export type ChangePasswordRequest = Message<"usermgr.v1.ChangePasswordRequest"> 
  * Use `create(ChangePasswordRequestSchema)` to create a new message.
  */
 export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 19);
+  messageDesc(file_usermgr_v1_rpc, 22);
 
 /**
  * @generated from message usermgr.v1.ChangePasswordResponse
@@ -797,7 +903,7 @@ export type ChangePasswordResponse = Message<"usermgr.v1.ChangePasswordResponse"
  * Use `create(ChangePasswordResponseSchema)` to create a new message.
  */
 export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 20);
+  messageDesc(file_usermgr_v1_rpc, 23);
 
 /**
  * The session's user deletes their own account, confirming with the password.
@@ -821,7 +927,7 @@ export type DeleteAccountRequest = Message<"usermgr.v1.DeleteAccountRequest"> & 
  * Use `create(DeleteAccountRequestSchema)` to create a new message.
  */
 export const DeleteAccountRequestSchema: GenMessage<DeleteAccountRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 21);
+  messageDesc(file_usermgr_v1_rpc, 24);
 
 /**
  * @generated from message usermgr.v1.DeleteAccountResponse
@@ -834,7 +940,7 @@ export type DeleteAccountResponse = Message<"usermgr.v1.DeleteAccountResponse"> 
  * Use `create(DeleteAccountResponseSchema)` to create a new message.
  */
 export const DeleteAccountResponseSchema: GenMessage<DeleteAccountResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 22);
+  messageDesc(file_usermgr_v1_rpc, 25);
 
 /**
  * The session's user takes their picture away.
@@ -853,7 +959,7 @@ export type RemovePictureRequest = Message<"usermgr.v1.RemovePictureRequest"> & 
  * Use `create(RemovePictureRequestSchema)` to create a new message.
  */
 export const RemovePictureRequestSchema: GenMessage<RemovePictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 23);
+  messageDesc(file_usermgr_v1_rpc, 26);
 
 /**
  * @generated from message usermgr.v1.RemovePictureResponse
@@ -870,7 +976,7 @@ export type RemovePictureResponse = Message<"usermgr.v1.RemovePictureResponse"> 
  * Use `create(RemovePictureResponseSchema)` to create a new message.
  */
 export const RemovePictureResponseSchema: GenMessage<RemovePictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 24);
+  messageDesc(file_usermgr_v1_rpc, 27);
 
 /**
  * @generated from message usermgr.v1.SetPictureRequest
@@ -894,7 +1000,7 @@ export type SetPictureRequest = Message<"usermgr.v1.SetPictureRequest"> & {
  * Use `create(SetPictureRequestSchema)` to create a new message.
  */
 export const SetPictureRequestSchema: GenMessage<SetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 25);
+  messageDesc(file_usermgr_v1_rpc, 28);
 
 /**
  * @generated from message usermgr.v1.SetPictureResponse
@@ -911,7 +1017,7 @@ export type SetPictureResponse = Message<"usermgr.v1.SetPictureResponse"> & {
  * Use `create(SetPictureResponseSchema)` to create a new message.
  */
 export const SetPictureResponseSchema: GenMessage<SetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 26);
+  messageDesc(file_usermgr_v1_rpc, 29);
 
 /**
  * @generated from message usermgr.v1.GetPictureRequest
@@ -930,7 +1036,7 @@ export type GetPictureRequest = Message<"usermgr.v1.GetPictureRequest"> & {
  * Use `create(GetPictureRequestSchema)` to create a new message.
  */
 export const GetPictureRequestSchema: GenMessage<GetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 27);
+  messageDesc(file_usermgr_v1_rpc, 30);
 
 /**
  * @generated from message usermgr.v1.GetPictureResponse
@@ -952,7 +1058,7 @@ export type GetPictureResponse = Message<"usermgr.v1.GetPictureResponse"> & {
  * Use `create(GetPictureResponseSchema)` to create a new message.
  */
 export const GetPictureResponseSchema: GenMessage<GetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 28);
+  messageDesc(file_usermgr_v1_rpc, 31);
 
 /**
  * @generated from message usermgr.v1.GetAccountRulesRequest
@@ -965,7 +1071,7 @@ export type GetAccountRulesRequest = Message<"usermgr.v1.GetAccountRulesRequest"
  * Use `create(GetAccountRulesRequestSchema)` to create a new message.
  */
 export const GetAccountRulesRequestSchema: GenMessage<GetAccountRulesRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 29);
+  messageDesc(file_usermgr_v1_rpc, 32);
 
 /**
  * What the TCP server accepts as a username, password and nickname, so that
@@ -996,7 +1102,7 @@ export type GetAccountRulesResponse = Message<"usermgr.v1.GetAccountRulesRespons
  * Use `create(GetAccountRulesResponseSchema)` to create a new message.
  */
 export const GetAccountRulesResponseSchema: GenMessage<GetAccountRulesResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 30);
+  messageDesc(file_usermgr_v1_rpc, 33);
 
 /**
  * @generated from message usermgr.v1.FieldRule
@@ -1035,7 +1141,7 @@ export type FieldRule = Message<"usermgr.v1.FieldRule"> & {
  * Use `create(FieldRuleSchema)` to create a new message.
  */
 export const FieldRuleSchema: GenMessage<FieldRule> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 31);
+  messageDesc(file_usermgr_v1_rpc, 34);
 
 /**
  * Admin calls carry the operator's bearer token; the TCP server checks it.
@@ -1069,7 +1175,7 @@ export type AdminCreateUserRequest = Message<"usermgr.v1.AdminCreateUserRequest"
  * Use `create(AdminCreateUserRequestSchema)` to create a new message.
  */
 export const AdminCreateUserRequestSchema: GenMessage<AdminCreateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 32);
+  messageDesc(file_usermgr_v1_rpc, 35);
 
 /**
  * @generated from message usermgr.v1.AdminGetUserRequest
@@ -1091,7 +1197,7 @@ export type AdminGetUserRequest = Message<"usermgr.v1.AdminGetUserRequest"> & {
  * Use `create(AdminGetUserRequestSchema)` to create a new message.
  */
 export const AdminGetUserRequestSchema: GenMessage<AdminGetUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 33);
+  messageDesc(file_usermgr_v1_rpc, 36);
 
 /**
  * @generated from message usermgr.v1.AdminUpdateUserRequest
@@ -1130,7 +1236,7 @@ export type AdminUpdateUserRequest = Message<"usermgr.v1.AdminUpdateUserRequest"
  * Use `create(AdminUpdateUserRequestSchema)` to create a new message.
  */
 export const AdminUpdateUserRequestSchema: GenMessage<AdminUpdateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 34);
+  messageDesc(file_usermgr_v1_rpc, 37);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserRequest
@@ -1152,7 +1258,7 @@ export type AdminDeleteUserRequest = Message<"usermgr.v1.AdminDeleteUserRequest"
  * Use `create(AdminDeleteUserRequestSchema)` to create a new message.
  */
 export const AdminDeleteUserRequestSchema: GenMessage<AdminDeleteUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 35);
+  messageDesc(file_usermgr_v1_rpc, 38);
 
 /**
  * @generated from message usermgr.v1.AdminUserResponse
@@ -1169,7 +1275,7 @@ export type AdminUserResponse = Message<"usermgr.v1.AdminUserResponse"> & {
  * Use `create(AdminUserResponseSchema)` to create a new message.
  */
 export const AdminUserResponseSchema: GenMessage<AdminUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 36);
+  messageDesc(file_usermgr_v1_rpc, 39);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserResponse
@@ -1182,7 +1288,7 @@ export type AdminDeleteUserResponse = Message<"usermgr.v1.AdminDeleteUserRespons
  * Use `create(AdminDeleteUserResponseSchema)` to create a new message.
  */
 export const AdminDeleteUserResponseSchema: GenMessage<AdminDeleteUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 37);
+  messageDesc(file_usermgr_v1_rpc, 40);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersRequest
@@ -1218,7 +1324,7 @@ export type AdminListUsersRequest = Message<"usermgr.v1.AdminListUsersRequest"> 
  * Use `create(AdminListUsersRequestSchema)` to create a new message.
  */
 export const AdminListUsersRequestSchema: GenMessage<AdminListUsersRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 38);
+  messageDesc(file_usermgr_v1_rpc, 41);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersResponse
@@ -1242,7 +1348,7 @@ export type AdminListUsersResponse = Message<"usermgr.v1.AdminListUsersResponse"
  * Use `create(AdminListUsersResponseSchema)` to create a new message.
  */
 export const AdminListUsersResponseSchema: GenMessage<AdminListUsersResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 39);
+  messageDesc(file_usermgr_v1_rpc, 42);
 
 /**
  * Sent instead of an admin call when the HTTP server refuses the request's
@@ -1286,7 +1392,7 @@ export type AdminCheckRequest = Message<"usermgr.v1.AdminCheckRequest"> & {
  * Use `create(AdminCheckRequestSchema)` to create a new message.
  */
 export const AdminCheckRequestSchema: GenMessage<AdminCheckRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 40);
+  messageDesc(file_usermgr_v1_rpc, 43);
 
 /**
  * @generated from message usermgr.v1.AdminCheckResponse
@@ -1299,7 +1405,7 @@ export type AdminCheckResponse = Message<"usermgr.v1.AdminCheckResponse"> & {
  * Use `create(AdminCheckResponseSchema)` to create a new message.
  */
 export const AdminCheckResponseSchema: GenMessage<AdminCheckResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 41);
+  messageDesc(file_usermgr_v1_rpc, 44);
 
 /**
  * The outcome of a call. Closed: both servers know every value, and the HTTP
