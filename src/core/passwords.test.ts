@@ -12,7 +12,12 @@ const later = () => Deadline.after(10_000);
 function niceByThread(): Map<number, number> {
   const nice = new Map<number, number>();
   for (const tid of readdirSync('/proc/self/task')) {
-    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended between the listing and the read (other tests' threads do)
+    }
     // Fields after "(comm) ": state is field 3, nice is field 19.
     const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
     nice.set(Number(tid), Number(fields[16]));

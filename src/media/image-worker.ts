@@ -43,10 +43,18 @@ export interface ImageReply {
 
 /** Every thread of this process at nice 19 (on Linux, priority is per thread). */
 function lowerPriority(): void {
+  let tasks: string[];
   try {
-    for (const task of readdirSync('/proc/self/task')) setPriority(Number(task), 19);
+    tasks = readdirSync('/proc/self/task');
   } catch {
-    // Not Linux, or not permitted (some sandboxes): images still decode, at normal priority.
+    return; // not Linux: images still decode, at normal priority
+  }
+  for (const task of tasks) {
+    try {
+      setPriority(Number(task), 19);
+    } catch {
+      // The thread has ended, or this is not permitted (some sandboxes): the rest still are lowered.
+    }
   }
 }
 
