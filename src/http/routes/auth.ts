@@ -8,6 +8,7 @@ import {
   MAX_PASSWORD_CHARS,
   MAX_USERNAME_CHARS,
 } from '../limits.ts';
+import { usernameKey } from '../affinity-key.ts';
 import { setLoginCookies } from '../session-cookie.ts';
 import { userJson } from '../user-json.ts';
 
@@ -21,7 +22,11 @@ export function authRoutes({ rpc, maxJsonBytes }: BodyRoute) {
         password: stringField(body, 'password', MAX_PASSWORD_CHARS),
         nickname: stringField(body, 'nickname', MAX_NICKNAME_CHARS, false),
       };
-      const { user } = await rpc.call('register', input, c.get('client').callOptions());
+      const { user } = await rpc.call(
+        'register',
+        input,
+        c.get('client').callOptions(true, usernameKey(input.username)),
+      );
       return c.json({ user: userJson(user) });
     })
     .post('/open_api/v1/authenticate', async (c) => {
@@ -40,7 +45,11 @@ export function authRoutes({ rpc, maxJsonBytes }: BodyRoute) {
         remember: booleanField(body, 'remember'),
         userAgent: client.userAgent,
       };
-      const session = await rpc.call('login', input, client.callOptions());
+      const session = await rpc.call(
+        'login',
+        input,
+        client.callOptions(true, usernameKey(input.username)),
+      );
       setLoginCookies(c, session, client.https);
       return c.json({ token: session.token });
     });
