@@ -109,9 +109,14 @@ export class ClientRequest {
    * request's signal aborts when its client hangs up: the call is then
    * cancelled, here and on the TCP server. `key` routes the call to the
    * TCP server of that user (affinity-key.ts); by default, the user of the
-   * request's session, if it has one.
+   * session token the request presented, once something read it (every
+   * session-bearing call does, for its `auth`): calls that carry no session
+   * do not pay for parsing one.
    */
-  callOptions(withIp = true, key = this.sessionKey): CallOptions {
+  callOptions(
+    withIp = true,
+    key = this.#sessionToken === undefined ? undefined : this.sessionKey,
+  ): CallOptions {
     return {
       requestId: this.requestId,
       clientIp: withIp ? this.ip : '',

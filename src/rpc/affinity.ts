@@ -30,7 +30,7 @@ export function hashText(text: string): number {
 }
 
 /** The score of a server for a key: murmur3's finaliser over both hashes (full avalanche). */
-export function score(keyHash: number, serverHash: number): number {
+function score(keyHash: number, serverHash: number): number {
   let h = (keyHash ^ Math.imul(serverHash, 0x9e3779b1)) >>> 0;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);

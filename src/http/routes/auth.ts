@@ -1,4 +1,6 @@
 /** Sign-up and login through the API: the calls that need no session. */
+
+import { usernameKey } from '../affinity-key.ts';
 import type { BodyRoute } from '../app-deps.ts';
 import { factory } from '../env.ts';
 import { booleanField, readJsonObject, stringField } from '../json.ts';
@@ -8,7 +10,6 @@ import {
   MAX_PASSWORD_CHARS,
   MAX_USERNAME_CHARS,
 } from '../limits.ts';
-import { usernameKey } from '../affinity-key.ts';
 import { setLoginCookies } from '../session-cookie.ts';
 import { userJson } from '../user-json.ts';
 
