@@ -215,7 +215,8 @@ try {
     const counted = cache === 'on' ? await countedAccounts() : null;
     const first = result.first_logins;
     console.log(
-      `every user in after ${first?.all_in_ms ?? '-'} ms (${first?.users_in}/${users.length}); ` +
+      `every user in after ${first?.all_in_ms ?? '-'} ms (${first?.users_in}/${users.length}; ` +
+        `25/50/75/90 % in after ${first?.in_ms.map((t) => t ?? '-').join('/')} ms); ` +
         `non-2xx before ${first?.non2xx_before}, after ${first?.non2xx_after}; ` +
         `accounts with failures counted at the end: ${counted?.failures ?? 'not visible (cache off)'}` +
         (counted ? ` (attempts still in flight: ${counted.inFlight})` : ''),
