@@ -20,6 +20,8 @@ import {
   encodeRequestFrame,
   encodeResponseFrame,
   FALLBACK,
+  hotRequest,
+  hotResponse,
 } from './codec.ts';
 import { wireTypeMismatch } from './wire-types.ts';
 
@@ -258,7 +260,7 @@ describe('unit: the hand-written codec against protobuf-es', () => {
       const decoded = isRequest ? decodeRequest(bytes) : decodeResponse(bytes);
       if (decoded === FALLBACK) continue;
       accepted++;
-      expect(decoded, `damaged frame ${n}, seed ${SEED}`).toStrictEqual(reference(schema, bytes));
+      expect(decoded, `damaged frame ${n}, seed ${SEED}`).toStrictEqual(reference(schema, bytes) as Request | Response);
     }
     // The damage must leave some frames readable, or this compares nothing.
     expect(accepted).toBeGreaterThan(ITERATIONS / 10);
@@ -294,5 +296,50 @@ describe('unit: the hand-written codec against protobuf-es', () => {
     }
     for (const [i, frame] of frames.entries())
       expect(Buffer.from(frame).equals(Buffer.from(expected[i] as Uint8Array))).toBe(true);
+  });
+
+  it('should build the hot messages from random init shapes as create() does', () => {
+    /** Leaves some fields out, sets others to null or undefined, as a caller may. */
+    const thin = (o: Record<string, unknown>): Record<string, unknown> => {
+      const out: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(o)) {
+        const kind = int(6);
+        if (kind === 0) continue;
+        if (kind === 1) out[key] = null;
+        else if (kind === 2) out[key] = undefined;
+        else if (value !== null && typeof value === 'object' && '$typeName' in value && chance(0.5))
+          out[key] = thin({ ...(value as Record<string, unknown>) });
+        else out[key] = value;
+      }
+      return out;
+    };
+    let built = 0;
+    for (let n = 0; n < ITERATIONS; n++) {
+      const request = randomRequest();
+      const call = request.call;
+      if (call.case === undefined) continue;
+      // Sometimes the message as created, sometimes a plain init shape.
+      const value = chance(0.2) ? call.value : thin({ ...call.value });
+      const init = { requestId: request.requestId, clientIp: request.clientIp, call: { case: call.case, value } };
+      const hot = hotRequest(call.case, value, request.requestId, request.clientIp);
+      expect(hot, `request ${n}, seed ${SEED}`).toStrictEqual(
+        create(RequestSchema, init as MessageInitShape<typeof RequestSchema>),
+      );
+      built++;
+
+      const response = randomResponse();
+      const result = response.result;
+      if (result.case === undefined) continue;
+      const resultValue = chance(0.2) ? result.value : thin({ ...result.value });
+      const expected = create(ResponseSchema, {
+        id: response.id,
+        status: 1,
+        result: { case: result.case, value: resultValue },
+      } as MessageInitShape<typeof ResponseSchema>);
+      expect(hotResponse(response.id, 1, result.case, resultValue), `response ${n}, seed ${SEED}`).toStrictEqual(expected);
+    }
+    expect(built).toBeGreaterThan(ITERATIONS / 2);
+    expect(hotRequest('register', {}, '', '')).toBeNull();
+    expect(hotResponse(1, 1, 'register', {})).toBeNull();
   });
 });

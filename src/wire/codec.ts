@@ -25,20 +25,30 @@
  * can send consecutive frames of one arena as one view (no concatenation),
  * and a turn's frames cost one allocation per ARENA_BYTES, not one each.
  */
-import { protoInt64 } from '@bufbuild/protobuf';
+import { type MessageInitShape, protoInt64 } from '@bufbuild/protobuf';
 import { sizeDelimitedEncode } from '@bufbuild/protobuf/wire';
 import type {
   GetProfileRequest,
+  GetProfileRequestSchema,
   GetProfileResponse,
+  GetProfileResponseSchema,
   IssuedSession,
+  IssuedSessionSchema,
   LoginRequest,
+  LoginRequestSchema,
   LoginResponse,
+  LoginResponseSchema,
+  PingRequest,
   PingResponse,
+  PingResponseSchema,
   Request,
   Response,
   SecondStep,
+  SecondStepSchema,
   SessionAuth,
+  SessionAuthSchema,
   User,
+  UserSchema,
 } from '../gen/usermgr/v1/rpc_pb.ts';
 import { RequestSchema, ResponseSchema } from '../gen/usermgr/v1/rpc_pb.ts';
 
@@ -991,4 +1001,177 @@ export function decodeResponse(bytes: Uint8Array): Response | Fallback {
     }
   });
   return ok ? m : FALLBACK;
+}
+
+// ---------------------------------------------------------------- building
+
+/*
+ * The hot messages built from their init shapes as protobuf-es's create()
+ * builds them (a field left out or null takes its zero value; a message
+ * field is absent unless given; a message already built is taken as is),
+ * without its generic walk over the descriptor: the client builds a
+ * Request and the TCP server a Response for every call.
+ */
+
+type LoginRequestInit = MessageInitShape<typeof LoginRequestSchema>;
+type GetProfileRequestInit = MessageInitShape<typeof GetProfileRequestSchema>;
+type LoginResponseInit = MessageInitShape<typeof LoginResponseSchema>;
+type GetProfileResponseInit = MessageInitShape<typeof GetProfileResponseSchema>;
+type SessionAuthInit = MessageInitShape<typeof SessionAuthSchema>;
+type SecondStepInit = MessageInitShape<typeof SecondStepSchema>;
+type UserInit = MessageInitShape<typeof UserSchema>;
+type IssuedSessionInit = MessageInitShape<typeof IssuedSessionSchema>;
+
+/** Built already: `create` would return it as it is. */
+function built(init: object, typeName: string): boolean {
+  return (init as { $typeName?: unknown }).$typeName === typeName;
+}
+
+function newLoginRequest(i: LoginRequestInit): LoginRequest {
+  if (built(i, 'usermgr.v1.LoginRequest')) return i as LoginRequest;
+  return {
+    $typeName: 'usermgr.v1.LoginRequest',
+    username: i.username ?? '',
+    password: i.password ?? '',
+    currentToken: i.currentToken ?? '',
+    deviceCookie: i.deviceCookie ?? '',
+    otp: i.otp ?? '',
+    wantTicket: i.wantTicket ?? false,
+    remember: i.remember ?? false,
+    userAgent: i.userAgent ?? '',
+  };
+}
+
+function newSessionAuth(i: SessionAuthInit): SessionAuth {
+  if (built(i, 'usermgr.v1.SessionAuth')) return i as SessionAuth;
+  const m: SessionAuth = { $typeName: 'usermgr.v1.SessionAuth', token: i.token ?? '' };
+  if (i.csrfToken != null) m.csrfToken = i.csrfToken;
+  return m;
+}
+
+function newGetProfileRequest(i: GetProfileRequestInit): GetProfileRequest {
+  if (built(i, 'usermgr.v1.GetProfileRequest')) return i as GetProfileRequest;
+  const m = { $typeName: 'usermgr.v1.GetProfileRequest' } as GetProfileRequest;
+  if (i.auth != null) m.auth = newSessionAuth(i.auth);
+  m.renew = i.renew ?? false;
+  return m;
+}
+
+/**
+ * The Request of a login, a profile read or a ping, as
+ * `create(RequestSchema, { requestId, clientIp, call: { case, value } })`
+ * makes it; null for any other call.
+ */
+export function hotRequest(
+  name: string,
+  value: object,
+  requestId: string,
+  clientIp: string,
+): Request | null {
+  let call: Request['call'];
+  if (name === 'login') call = { case: 'login', value: newLoginRequest(value) };
+  else if (name === 'getProfile')
+    call = { case: 'getProfile', value: newGetProfileRequest(value) };
+  else if (name === 'ping')
+    call = {
+      case: 'ping',
+      value: built(value, 'usermgr.v1.PingRequest')
+        ? (value as PingRequest)
+        : { $typeName: 'usermgr.v1.PingRequest' },
+    };
+  else return null;
+  return {
+    $typeName: 'usermgr.v1.Request',
+    id: 0,
+    deadlineMs: 0,
+    requestId,
+    clientIp,
+    call,
+  };
+}
+
+function newSecondStep(i: SecondStepInit): SecondStep {
+  if (built(i, 'usermgr.v1.SecondStep')) return i as SecondStep;
+  return {
+    $typeName: 'usermgr.v1.SecondStep',
+    ticket: i.ticket ?? '',
+    csrfToken: i.csrfToken ?? '',
+    expiresAtMs: i.expiresAtMs ?? 0n,
+  };
+}
+
+function newLoginResponse(i: LoginResponseInit): LoginResponse {
+  if (built(i, 'usermgr.v1.LoginResponse')) return i as LoginResponse;
+  const m = {
+    $typeName: 'usermgr.v1.LoginResponse',
+    token: i.token ?? '',
+    expiresAtMs: i.expiresAtMs ?? 0n,
+    deviceCookie: i.deviceCookie ?? '',
+    deviceCookieExpiresAtMs: i.deviceCookieExpiresAtMs ?? 0n,
+  } as LoginResponse;
+  if (i.secondStep != null) m.secondStep = newSecondStep(i.secondStep);
+  m.persistent = i.persistent ?? false;
+  return m;
+}
+
+function newUser(i: UserInit): User {
+  if (built(i, 'usermgr.v1.User')) return i as User;
+  return {
+    $typeName: 'usermgr.v1.User',
+    id: i.id ?? '0',
+    username: i.username ?? '',
+    nickname: i.nickname ?? '',
+    picture: i.picture ?? '',
+    createdAtMs: i.createdAtMs ?? 0n,
+    updatedAtMs: i.updatedAtMs ?? 0n,
+  };
+}
+
+function newIssuedSession(i: IssuedSessionInit): IssuedSession {
+  if (built(i, 'usermgr.v1.IssuedSession')) return i as IssuedSession;
+  return {
+    $typeName: 'usermgr.v1.IssuedSession',
+    token: i.token ?? '',
+    expiresAtMs: i.expiresAtMs ?? 0n,
+    persistent: i.persistent ?? false,
+  };
+}
+
+function newGetProfileResponse(i: GetProfileResponseInit): GetProfileResponse {
+  if (built(i, 'usermgr.v1.GetProfileResponse')) return i as GetProfileResponse;
+  const m = { $typeName: 'usermgr.v1.GetProfileResponse' } as GetProfileResponse;
+  if (i.user != null) m.user = newUser(i.user);
+  m.csrfToken = i.csrfToken ?? '';
+  if (i.renewed != null) m.renewed = newIssuedSession(i.renewed);
+  return m;
+}
+
+/**
+ * The OK Response to a login, a profile read or a ping, as
+ * `create(ResponseSchema, { id, status: OK, result: { case, value } })`
+ * makes it; null for any other call.
+ */
+export function hotResponse(id: number, status: number, name: string, value: object): Response | null {
+  let result: Response['result'];
+  if (name === 'login') result = { case: 'login', value: newLoginResponse(value) };
+  else if (name === 'getProfile')
+    result = { case: 'getProfile', value: newGetProfileResponse(value) };
+  else if (name === 'ping') {
+    const ping = value as MessageInitShape<typeof PingResponseSchema>;
+    result = {
+      case: 'ping',
+      value: built(ping, 'usermgr.v1.PingResponse')
+        ? (ping as PingResponse)
+        : { $typeName: 'usermgr.v1.PingResponse', serverId: ping.serverId ?? '' },
+    };
+  } else return null;
+  return {
+    $typeName: 'usermgr.v1.Response',
+    id,
+    status,
+    message: '',
+    field: '',
+    retryAfterS: 0,
+    result,
+  };
 }

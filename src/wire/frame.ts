@@ -50,8 +50,9 @@ export function encodeFrame<Desc extends DescMessage>(
   schema: Desc,
   message: MessageShape<Desc>,
 ): Uint8Array {
-  if (schema === RequestSchema) return encodeRequestFrame(message as MessageShape<typeof RequestSchema>);
-  if (schema === ResponseSchema)
+  const desc: DescMessage = schema;
+  if (desc === RequestSchema) return encodeRequestFrame(message as MessageShape<typeof RequestSchema>);
+  if (desc === ResponseSchema)
     return encodeResponseFrame(message as MessageShape<typeof ResponseSchema>);
   return sizeDelimitedEncode(schema, message);
 }
