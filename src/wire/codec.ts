@@ -143,23 +143,13 @@ function boolField(tag: number, value: boolean): void {
   buf[pos++] = 1;
 }
 
-const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
-
 /** An int64 held as a bigint (or a number), non-negative and within 2^53. */
 function int64Field(tag: number, value: bigint | number): void {
   // Loose, as protobuf-es's zero check: 0n and 0.
   // biome-ignore lint/suspicious/noDoubleEquals: matches 0n and 0 alike
   if (value == 0) return;
-  let n: number;
-  if (typeof value === 'bigint') {
-    if (value < 0n || value > MAX_SAFE_BIGINT) {
-      refused = true;
-      return;
-    }
-    n = Number(value);
-  } else if (Number.isSafeInteger(value) && value > 0) {
-    n = value;
-  } else {
+  const n = typeof value === 'bigint' ? Number(value) : value;
+  if (!Number.isSafeInteger(n) || n < 0 || (typeof value === 'bigint' && BigInt(n) !== value)) {
     refused = true;
     return;
   }
@@ -498,8 +488,6 @@ class Unsure {}
 const unsure = new Unsure();
 
 let input: Uint8Array = new Uint8Array(0);
-/** The same bytes as a Buffer, for latin1Slice. */
-let inputBuffer: Buffer = Buffer.alloc(0);
 let at = 0;
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -596,11 +584,15 @@ function readString(end: number): string {
   const stop = readLength(end);
   const start = at;
   at = stop;
-  if (start === stop) return '';
-  // ASCII, the usual case, is read as latin1: the same text, without a UTF-8 decoder.
-  if (stop - start <= 256) {
-    for (let i = start; i < stop; i++) if ((input[i] as number) > 0x7f) return utf8(start, stop);
-    return inputBuffer.toString('latin1', start, stop);
+  const length = stop - start;
+  if (length <= 32) {
+    let text = '';
+    for (let i = start; i < stop; i++) {
+      const byte = input[i] as number;
+      if (byte > 0x7f) return utf8(start, stop);
+      text += String.fromCharCode(byte);
+    }
+    return text;
   }
   return utf8(start, stop);
 }
@@ -882,9 +874,6 @@ function readTopLevel(
   field: (number: number, wireType: number, end: number) => boolean,
 ): boolean {
   input = bytes;
-  inputBuffer = Buffer.isBuffer(bytes)
-    ? bytes
-    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   at = 0;
   const end = bytes.length;
   let seen = 0;
@@ -907,12 +896,10 @@ function readTopLevel(
     throw err;
   } finally {
     input = EMPTY;
-    inputBuffer = EMPTY_BUFFER;
   }
 }
 
 const EMPTY = new Uint8Array(0);
-const EMPTY_BUFFER = Buffer.alloc(0);
 
 /** A Request as fromBinary would read it, or FALLBACK. */
 export function decodeRequest(bytes: Uint8Array): Request | Fallback {
