@@ -891,9 +891,9 @@ function readTopLevel(
       if (!field(number, wireType, end)) return false;
     }
     return at === end;
-  } catch (err) {
-    if (err === unsure) return false;
-    throw err;
+  } catch {
+    // Unsure, or anything unforeseen: the checked path decides.
+    return false;
   } finally {
     input = EMPTY;
   }
