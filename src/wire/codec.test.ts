@@ -44,7 +44,24 @@ const random = generator(SEED);
 const int = (n: number) => Math.floor(random() * n);
 const chance = (p: number) => random() < p;
 
-const PIECES = ['a', 'Z', '0', ' ', 'é', 'ß', '名', '🎉', '\u0000', '\ud800', '\udc00', '\uffff', '\u007f', '\u0080', '\u07ff', '\u0800'];
+const PIECES = [
+  'a',
+  'Z',
+  '0',
+  ' ',
+  'é',
+  'ß',
+  '名',
+  '🎉',
+  '\u0000',
+  '\ud800',
+  '\udc00',
+  '\uffff',
+  '\u007f',
+  '\u0080',
+  '\u07ff',
+  '\u0800',
+];
 
 function text(): string {
   if (chance(0.3)) return '';
@@ -188,7 +205,10 @@ function body(frame: Uint8Array): Uint8Array {
 }
 
 /** What the checked protobuf-es path makes of a body: the message, or null if refused. */
-function reference<T>(schema: typeof RequestSchema | typeof ResponseSchema, bytes: Uint8Array): T | null {
+function reference<T>(
+  schema: typeof RequestSchema | typeof ResponseSchema,
+  bytes: Uint8Array,
+): T | null {
   if (wireTypeMismatch(schema, bytes) !== null) return null;
   try {
     return fromBinary(schema, bytes, { readUnknownFields: false }) as T;
@@ -219,7 +239,9 @@ describe('unit: the hand-written codec against protobuf-es', () => {
       const message = randomRequest();
       const expected = sizeDelimitedEncode(RequestSchema, message);
       const frame = encodeRequestFrame(message);
-      expect(Buffer.from(frame).equals(Buffer.from(expected)), `request ${n}, seed ${SEED}`).toBe(true);
+      expect(Buffer.from(frame).equals(Buffer.from(expected)), `request ${n}, seed ${SEED}`).toBe(
+        true,
+      );
       if (byHand(frame)) handWritten++;
       const decoded = decodeRequest(body(expected));
       expect(decoded).not.toBe(FALLBACK);
@@ -235,11 +257,15 @@ describe('unit: the hand-written codec against protobuf-es', () => {
       const message = randomResponse();
       const expected = sizeDelimitedEncode(ResponseSchema, message);
       const frame = encodeResponseFrame(message);
-      expect(Buffer.from(frame).equals(Buffer.from(expected)), `response ${n}, seed ${SEED}`).toBe(true);
+      expect(Buffer.from(frame).equals(Buffer.from(expected)), `response ${n}, seed ${SEED}`).toBe(
+        true,
+      );
       if (byHand(frame)) handWritten++;
       const decoded = decodeResponse(body(expected));
       expect(decoded).not.toBe(FALLBACK);
-      expect(decoded).toStrictEqual(reference<Response>(ResponseSchema, body(expected)) as Response);
+      expect(decoded).toStrictEqual(
+        reference<Response>(ResponseSchema, body(expected)) as Response,
+      );
     }
     // Not all: negative int64s and status values go to protobuf-es.
     expect(handWritten).toBeGreaterThan(ITERATIONS * 0.5);
@@ -260,7 +286,9 @@ describe('unit: the hand-written codec against protobuf-es', () => {
       const decoded = isRequest ? decodeRequest(bytes) : decodeResponse(bytes);
       if (decoded === FALLBACK) continue;
       accepted++;
-      expect(decoded, `damaged frame ${n}, seed ${SEED}`).toStrictEqual(reference(schema, bytes) as Request | Response);
+      expect(decoded, `damaged frame ${n}, seed ${SEED}`).toStrictEqual(
+        reference(schema, bytes) as Request | Response,
+      );
     }
     // The damage must leave some frames readable, or this compares nothing.
     expect(accepted).toBeGreaterThan(ITERATIONS / 10);
@@ -275,7 +303,9 @@ describe('unit: the hand-written codec against protobuf-es', () => {
     });
     for (const message of [cancel, hello, register]) {
       const frame = encodeRequestFrame(message);
-      expect(Buffer.from(frame).equals(Buffer.from(sizeDelimitedEncode(RequestSchema, message)))).toBe(true);
+      expect(
+        Buffer.from(frame).equals(Buffer.from(sizeDelimitedEncode(RequestSchema, message))),
+      ).toBe(true);
       expect(decodeRequest(body(frame))).toBe(FALLBACK);
     }
     const challenge = create(ResponseSchema, { id: 0, challenge: { idleTimeoutMs: 5 } });
@@ -320,7 +350,11 @@ describe('unit: the hand-written codec against protobuf-es', () => {
       if (call.case === undefined) continue;
       // Sometimes the message as created, sometimes a plain init shape.
       const value = chance(0.2) ? call.value : thin({ ...call.value });
-      const init = { requestId: request.requestId, clientIp: request.clientIp, call: { case: call.case, value } };
+      const init = {
+        requestId: request.requestId,
+        clientIp: request.clientIp,
+        call: { case: call.case, value },
+      };
       const hot = hotRequest(call.case, value, request.requestId, request.clientIp);
       expect(hot, `request ${n}, seed ${SEED}`).toStrictEqual(
         create(RequestSchema, init as MessageInitShape<typeof RequestSchema>),
@@ -336,7 +370,10 @@ describe('unit: the hand-written codec against protobuf-es', () => {
         status: 1,
         result: { case: result.case, value: resultValue },
       } as MessageInitShape<typeof ResponseSchema>);
-      expect(hotResponse(response.id, 1, result.case, resultValue), `response ${n}, seed ${SEED}`).toStrictEqual(expected);
+      expect(
+        hotResponse(response.id, 1, result.case, resultValue),
+        `response ${n}, seed ${SEED}`,
+      ).toStrictEqual(expected);
     }
     expect(built).toBeGreaterThan(ITERATIONS / 2);
     expect(hotRequest('register', {}, '', '')).toBeNull();

@@ -610,7 +610,10 @@ function utf8(start: number, stop: number): string {
  * returns false for a field it does not know. Seen fields are tracked in a
  * bit set (numbers under 32) and a field seen twice is unsure.
  */
-function readFields(end: number, field: (number: number, wireType: number, end: number) => boolean) {
+function readFields(
+  end: number,
+  field: (number: number, wireType: number, end: number) => boolean,
+) {
   let seen = 0;
   while (at < end) {
     const key = readVarint32(end);
@@ -1070,8 +1073,7 @@ export function hotRequest(
 ): Request | null {
   let call: Request['call'];
   if (name === 'login') call = { case: 'login', value: newLoginRequest(value) };
-  else if (name === 'getProfile')
-    call = { case: 'getProfile', value: newGetProfileRequest(value) };
+  else if (name === 'getProfile') call = { case: 'getProfile', value: newGetProfileRequest(value) };
   else if (name === 'ping')
     call = {
       case: 'ping',
@@ -1151,7 +1153,12 @@ function newGetProfileResponse(i: GetProfileResponseInit): GetProfileResponse {
  * `create(ResponseSchema, { id, status: OK, result: { case, value } })`
  * makes it; null for any other call.
  */
-export function hotResponse(id: number, status: number, name: string, value: object): Response | null {
+export function hotResponse(
+  id: number,
+  status: number,
+  name: string,
+  value: object,
+): Response | null {
   let result: Response['result'];
   if (name === 'login') result = { case: 'login', value: newLoginResponse(value) };
   else if (name === 'getProfile')

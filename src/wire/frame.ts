@@ -51,7 +51,8 @@ export function encodeFrame<Desc extends DescMessage>(
   message: MessageShape<Desc>,
 ): Uint8Array {
   const desc: DescMessage = schema;
-  if (desc === RequestSchema) return encodeRequestFrame(message as MessageShape<typeof RequestSchema>);
+  if (desc === RequestSchema)
+    return encodeRequestFrame(message as MessageShape<typeof RequestSchema>);
   if (desc === ResponseSchema)
     return encodeResponseFrame(message as MessageShape<typeof ResponseSchema>);
   return sizeDelimitedEncode(schema, message);
