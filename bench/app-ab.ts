@@ -3,7 +3,8 @@
  * trees (each a checkout of this repository, for example `git worktree add`
  * of two commits) serve the same login through `app.fetch`, with a stub RPC
  * client answering at once, in interleaved rounds. CPU time of this process
- * per request, median and best per tree. Interleaving in one process cancels
+ * per request, median and best per tree, and the median over the rounds of
+ * each tree's figure over the first tree's in the same round. Interleaving in one process cancels
  * most of the drift of a shared machine that separate runs suffer.
  *
  *   bun bench/app-ab.ts [--rounds 12] [--requests 40000] <tree> <tree> ...
@@ -103,15 +104,19 @@ for (let round = 0; round < rounds; round++) {
 }
 const summary = positionals.map((tree, i) => {
   const sorted = [...(samples[i] ?? [])].sort((a, b) => a - b);
+  // Per round against the first tree measured in the same round, so drift between rounds cancels.
+  const ratios = (samples[i] ?? []).map((us, round) => us / (samples[0]?.[round] ?? us));
+  ratios.sort((a, b) => a - b);
   return {
     tree,
     median_us: Number((sorted[Math.floor(sorted.length / 2)] ?? 0).toFixed(2)),
     best_us: Number((sorted[0] ?? 0).toFixed(2)),
+    ratio_to_first: Number((ratios[Math.floor(ratios.length / 2)] ?? 1).toFixed(3)),
   };
 });
-for (const { tree, median_us, best_us } of summary) {
+for (const { tree, median_us, best_us, ratio_to_first } of summary) {
   console.log(
-    `${tree.padEnd(40)} median ${median_us.toFixed(2)} µs, best ${best_us.toFixed(2)} µs per login`,
+    `${tree.padEnd(40)} median ${median_us.toFixed(2)} µs, best ${best_us.toFixed(2)} µs per login, ${ratio_to_first.toFixed(3)} of the first tree's (median per round)`,
   );
 }
 console.log(JSON.stringify({ rounds, requests, summary }));
