@@ -29,34 +29,24 @@ export interface SessionForCookie {
 
 /** Sets the session cookie. Tokens are base64url and '.', so the value needs no encoding. */
 export function setSessionCookie(c: Context, session: SessionForCookie, https: boolean): void {
-  c.header('Set-Cookie', sessionCookie(session, https), { append: true });
-}
-
-function sessionCookie(session: SessionForCookie, https: boolean): string {
   const maxAge = session.persistent ? maxAgeS(Number(session.expiresAtMs)) : null;
-  return cookie(SESSION_COOKIE, session.token, maxAge, https);
+  c.header('Set-Cookie', cookie(SESSION_COOKIE, session.token, maxAge, https), {
+    append: true,
+  });
 }
 
 /** Both cookies of a successful login (the device cookie when the TCP server issued one). */
-export function setLoginCookies(c: Context, login: LoginForCookies, https: boolean): void {
-  for (const value of loginCookies(login, https)) c.header('Set-Cookie', value, { append: true });
-}
-
-/** A login as the TCP server hands it out: the session, and the device cookie it may have issued. */
-type LoginForCookies = SessionForCookie & {
-  deviceCookie: string;
-  deviceCookieExpiresAtMs: bigint;
-};
-
-/**
- * The Set-Cookie values of setLoginCookies, for an answer built in one step
- * (the API's login: bench/RESULTS.md, "The HTTP app's own work").
- */
-export function loginCookies(login: LoginForCookies, https: boolean): string[] {
-  const session = sessionCookie(login, https);
-  if (!login.deviceCookie) return [session]; // none issued (or an older TCP server)
-  const deviceMaxAge = maxAgeS(Number(login.deviceCookieExpiresAtMs));
-  return [session, cookie(DEVICE_COOKIE, login.deviceCookie, deviceMaxAge, https)];
+export function setLoginCookies(
+  c: Context,
+  login: SessionForCookie & { deviceCookie: string; deviceCookieExpiresAtMs: bigint },
+  https: boolean,
+): void {
+  setSessionCookie(c, login, https);
+  if (!login.deviceCookie) return; // none issued (or an older TCP server)
+  const maxAge = maxAgeS(Number(login.deviceCookieExpiresAtMs));
+  c.header('Set-Cookie', cookie(DEVICE_COOKIE, login.deviceCookie, maxAge, https), {
+    append: true,
+  });
 }
 
 export function clearSessionCookie(c: Context, https: boolean): void {

@@ -10,7 +10,7 @@ import {
   MAX_PASSWORD_CHARS,
   MAX_USERNAME_CHARS,
 } from '../limits.ts';
-import { loginCookies } from '../session-cookie.ts';
+import { setLoginCookies } from '../session-cookie.ts';
 import { userJson } from '../user-json.ts';
 
 export function authRoutes({ rpc, maxJsonBytes }: BodyRoute) {
@@ -51,9 +51,7 @@ export function authRoutes({ rpc, maxJsonBytes }: BodyRoute) {
         input,
         client.callOptions(true, usernameKey(input.username)),
       );
-      // What c.json after c.header would give, in one step: one Headers, not two and a copy.
-      const headers: [string, string][] = [['Content-Type', 'application/json']];
-      for (const value of loginCookies(session, client.https)) headers.push(['Set-Cookie', value]);
-      return new Response(JSON.stringify({ token: session.token }), { headers });
+      setLoginCookies(c, session, client.https);
+      return c.json({ token: session.token });
     });
 }
