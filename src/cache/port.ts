@@ -13,7 +13,7 @@ export interface CacheScript {
 }
 
 /** One key of an evalEach(), with its own arguments. */
-export interface KeyedArgs {
+interface KeyedArgs {
   key: string;
   args: readonly (string | number)[];
 }

@@ -191,8 +191,8 @@ describe('unit: RateLimits.peekUser over a cache', () => {
         return [0, 0];
       },
       async evalEach() {
-      return [];
-    },
+        return [];
+      },
       async hashGetAll() {
         return new Map<string, string>();
       },

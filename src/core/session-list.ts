@@ -7,13 +7,15 @@
  * ending a session revokes it, and only then takes it off the list.
  *
  * Invariants:
- * - a login writes one Redis step: HSET of its entry in the user's hash
- *   `ss:<user id>`, with in the same pipeline, now and then, the key's
- *   expiry (the first login of the user this process sees, then every 16th)
- *   and a trim (below). Mostly one plain command: a Lua script doing the
- *   same cost Redis 20 us and this process 20 us per login, HSET 4 and 7
- *   (bench/RESULTS.md). Nothing else is waited for on the login's path, and
- *   a failure there never fails a login;
+ * - a login writes one Redis step, shared with the other logins of its
+ *   event-loop turn: one script run (Cache.evalEach; one command per key on
+ *   a Redis Cluster) that for each puts the entry in the user's hash
+ *   `ss:<user id>`, reads its length, raises the key's expiry at its first
+ *   entry, every 16th and at every lasting session, and at twice
+ *   `maxPerUser` drops it first (below). A command per login cost this process
+ *   more than the HSET cost Redis (bench/RESULTS.md). The login waits for
+ *   its turn's command and for nothing else; a failure there never fails a
+ *   login;
  * - durably, the same entries reach the store behind the logins, in batches
  *   (one statement per FLUSH_AT entries, or whatever FLUSH_MS gathered), as
  *   revocations do but without a store write per login. An entry not yet
@@ -22,18 +24,21 @@
  * - a read is the union of Redis, the store and the buffer, so that losing
  *   any one of them (Redis restarted, a batch not yet written) loses no entry
  *   that another holds; entries of one session merge to the latest expiry;
- * - bounded per user: this process counts the logins of each user it lists
- *   (the counts themselves bounded); past 2 x `maxPerUser` since the last
- *   trim, the user's hash is trimmed to `maxPerUser` (expired entries first,
- *   then the oldest; one script, in the login's pipeline) and so is the
- *   user's store list after the next batch. A user logging in a million
- *   times costs at most 2 x `maxPerUser` entries per TCP server in Redis and
- *   in the store (a few times that across restarts, which forget the
- *   counts), never a million. A session trimmed off the list stays valid
+ * - bounded per user: at twice `maxPerUser` entries, the turn's script
+ *   drops the user's hash (one DEL: sorting a hundred entries in Lua to trim
+ *   it cost Redis more than the HSETs) before it adds the new entry, and
+ *   says so; the user's store list is trimmed to `maxPerUser` after the
+ *   next batch. What the hash loses is in the store, but for the entries
+ *   of the last batch of other servers, which their buffers hold until
+ *   written. Logins Redis did not take (none, unreachable) are counted here
+ *   instead (the counts themselves bounded), and past twice `maxPerUser`
+ *   the store list is trimmed the same way. A user logging in a million
+ *   times costs at most 2 x `maxPerUser` entries in Redis and about that in
+ *   the store, never a million. A session trimmed off the list stays valid
  *   until it expires; "log out everywhere" ends it;
- * - the hash's expiry is approximate (the latest entry's life when it is
- *   set): an entry Redis drops early is still in the store, and a read takes
- *   both;
+ * - the hash's expiry is approximate (it is raised, never lowered, only
+ *   now and then): an entry Redis drops early is still in the store, and a
+ *   read takes both;
  * - the buffer is bounded (`maxUnsaved`): while the store refuses batches,
  *   the oldest entries beyond it are dropped (counted and logged), never the
  *   process's memory.
@@ -68,7 +73,7 @@ const MAX_USER_AGENT_CHARS = 256;
 const DONE: Promise<void> = Promise.resolve();
 /** Redis raises a user's hash's expiry at its first entry, every this many, and at every lasting session. */
 const EXPIRY_EVERY = 16;
-/** A user's hash is trimmed to the bound once it holds this many times the bound. */
+/** A user's hash is dropped once it holds this many times the bound (the store keeps the bound). */
 const TRIM_PAST = 2;
 
 /**
@@ -93,49 +98,37 @@ return {found}`,
 };
 
 /**
- * The logins of one turn: for each hash KEYS[i], sets the field ARGV[3i]
- * to ARGV[3i + 1] and makes the key live at least ARGV[3i + 2] ms; past
- * twice ARGV[2] entries, trims it to ARGV[2]: those expired at ARGV[1]
- * first, then the oldest by start. Answers, per key, the entries trimmed.
+ * The logins of one turn (Cache.evalEach): for each hash KEYS[i], with its
+ * four arguments from ARGV[4i - 1], sets the field (session id) to the
+ * entry, and sets the key's expiry to the entry's life (ms) when it is the
+ * first entry, raises it (GT) at every EXPIRY_EVERY-th and for a lasting
+ * session (the fourth argument "1"). A hash already holding TRIM_PAST x
+ * ARGV[2] entries is dropped first (one DEL, no entry read: those older
+ * than a batch are in the store, which keeps the newest ARGV[2]). Answers,
+ * per key, the entries dropped.
  */
 const LIST: CacheScript = {
   name: 'usermgrSessionList',
   manyKeys: true,
-  lua: `local now = tonumber(ARGV[1])
-local bound = tonumber(ARGV[2])
-local function trim(key)
-  local all = redis.call('HGETALL', key)
-  local live = {}
-  local gone = {}
-  for i = 1, #all, 2 do
-    local e, c = string.match(all[i + 1], '^(%d+):(%d+):')
-    if not e or tonumber(e) <= now then
-      gone[#gone + 1] = all[i]
-    else
-      live[#live + 1] = {all[i], tonumber(c)}
-    end
-  end
-  if #live > bound then
-    table.sort(live, function(a, b) return a[2] < b[2] end)
-    for i = 1, #live - bound do gone[#gone + 1] = live[i][1] end
-  end
-  if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
-  return #gone
-end
+  lua: `local bound = ${TRIM_PAST} * tonumber(ARGV[2])
 local trimmed = {}
 for i = 1, #KEYS do
   local key = KEYS[i]
   local at = 4 * i - 1
-  redis.call('HSET', key, ARGV[at], ARGV[at + 1])
   local length = redis.call('HLEN', key)
+  trimmed[i] = 0
+  if length >= bound then
+    redis.call('DEL', key)
+    trimmed[i] = length
+    length = 0
+  end
+  redis.call('HSET', key, ARGV[at], ARGV[at + 1])
   local ttl = ARGV[at + 2]
-  if length == 1 then
+  if length == 0 then
     redis.call('PEXPIRE', key, ttl)
-  elseif length % ${EXPIRY_EVERY} == 0 or ARGV[at + 3] == '1' then
+  elseif (length + 1) % ${EXPIRY_EVERY} == 0 or ARGV[at + 3] == '1' then
     redis.call('PEXPIRE', key, ttl, 'GT')
   end
-  trimmed[i] = 0
-  if length > ${TRIM_PAST} * bound then trimmed[i] = trim(key) end
 end
 return trimmed`,
 };
