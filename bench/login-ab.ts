@@ -9,7 +9,9 @@
  * - the CPU of Redis and MariaDB, a private redis-server and mariadbd that
  *   this bench starts (so nothing else's work is counted; the mariadbd is
  *   the tests' one, made durable by nothing, so this is CPU, not fsync);
- * - Redis commands (INFO commandstats).
+ * - Redis commands (INFO commandstats: a script's commands count too);
+ * - MariaDB statements executed, rows written and rows deleted (SHOW GLOBAL
+ *   STATUS: Com_stmt_execute, Handler_write + Handler_update, Handler_delete).
  * No HTTP and no RPC framing: those are the same in every tree (see
  * bench/app-ab.ts for the HTTP side).
  *
@@ -194,10 +196,7 @@ async function measure(
     redisCommands: ((await redisCalls(redis)) - commands - 1) / logins,
     statements: (after.Com_stmt_execute - counts.Com_stmt_execute) / logins,
     rowsWritten:
-      (after.Handler_write +
-        after.Handler_update -
-        counts.Handler_write -
-        counts.Handler_update) /
+      (after.Handler_write + after.Handler_update - counts.Handler_write - counts.Handler_update) /
       logins,
     rowsDeleted: (after.Handler_delete - counts.Handler_delete) / logins,
   };
