@@ -165,7 +165,8 @@ async function startStack(): Promise<Server[]> {
     {
       ...common,
       TCP_PORT: tcpPort,
-      TCP_METRICS_PORT: '0',
+      // A cold run reads the TCP server's slow-verify count every second.
+      TCP_METRICS_PORT: values.cold ? String(Number(tcpPort) + 1) : '0',
     },
     values.profile,
   );
@@ -189,6 +190,37 @@ async function startStack(): Promise<Server[]> {
   return [tcp, ...http];
 }
 
+/**
+ * Reads the TCP server's count of slow verifies (its /metrics) once a second
+ * until stopped; answers the verifies done in each second. Shows whether the
+ * hash threads slow down as more users are in (and their logins take the cores).
+ */
+function sampleVerifies(metricsPort: number): { stop(): Promise<number[]> } {
+  const totals: number[] = [];
+  let running = true;
+  const read = async (): Promise<number> => {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    const line = (await res.text())
+      .split('\n')
+      .find((l) => l.startsWith('usermgr_hash_total{kind="verify"'));
+    return Number(line?.split(' ').at(-1) ?? Number.NaN);
+  };
+  const loop = (async () => {
+    const started = performance.now();
+    while (running) {
+      totals.push(await read().catch(() => Number.NaN));
+      await Bun.sleep(Math.max(0, started + totals.length * 1000 - performance.now()));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return totals.slice(1).map((total, i) => total - (totals[i] as number));
+    },
+  };
+}
+
 const seeded = scenario === 'baseline' ? userCount : await seededUsers();
 const users = pickUsers(userCount, values.random, seeded);
 const base =
@@ -204,6 +236,7 @@ try {
     await waitUntilReady(`${url}/readyz`, servers);
     console.log(`cold login: ${users.length} users, cache ${cache}, no pre-warm`);
     const { requests } = await plan('login', url, users, seeded);
+    const verifies = values.url === '' ? sampleVerifies(Number(values['tcp-port']) + 1) : null;
     const result = await runWrk({
       url,
       connections,
@@ -212,10 +245,13 @@ try {
       requests,
       firstLogins: users.length,
     });
+    const perSecond = verifies === null ? null : await verifies.stop();
     const counted = cache === 'on' ? await countedAccounts() : null;
     const first = result.first_logins;
+    if (perSecond !== null) console.log(`slow verifies in each second: ${perSecond.join(' ')}`);
     console.log(
-      `every user in after ${first?.all_in_ms ?? '-'} ms (${first?.users_in}/${users.length}); ` +
+      `every user in after ${first?.all_in_ms ?? '-'} ms (${first?.users_in}/${users.length}; ` +
+        `25/50/75/90 % in after ${first?.in_ms.map((t) => t ?? '-').join('/')} ms); ` +
         `non-2xx before ${first?.non2xx_before}, after ${first?.non2xx_after}; ` +
         `accounts with failures counted at the end: ${counted?.failures ?? 'not visible (cache off)'}` +
         (counted ? ` (attempts still in flight: ${counted.inFlight})` : ''),
@@ -226,6 +262,7 @@ try {
       {},
       {
         ...first,
+        verifies_per_s: perSecond,
         accounts_with_failures: counted?.failures ?? null,
         accounts_in_flight: counted?.inFlight ?? null,
       },

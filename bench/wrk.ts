@@ -37,6 +37,8 @@ export interface FirstLogins {
   users_in: number;
   /** Ms from the start until the last user's first 2xx; null if some never got in. */
   all_in_ms: number | null;
+  /** Ms from the start until 25, 50, 75 and 90 % of the users were in (null: never). */
+  in_ms: (number | null)[];
   non2xx_before: number;
   non2xx_after: number;
 }
@@ -119,7 +121,17 @@ local function first_logins()
       if firsts[user] == nil or t < firsts[user] then firsts[user] = t end
     end
   end
-  for _, t in pairs(firsts) do users = users + 1; if t > last then last = t end end
+  local times = {}
+  for _, t in pairs(firsts) do
+    users = users + 1; times[users] = t - started
+    if t > last then last = t end
+  end
+  table.sort(times)
+  local quarters = {}
+  for i, share in ipairs({0.25, 0.5, 0.75, 0.9}) do
+    local at = math.ceil(share * ${expected})
+    quarters[i] = times[at] and string.format('%d', times[at]) or 'null'
+  end
   local all_in = users >= ${expected}
   local before, after = 0, 0
   for _, thread in ipairs(threads) do
@@ -127,8 +139,8 @@ local function first_logins()
       if all_in and t > last then after = after + 1 else before = before + 1 end
     end
   end
-  io.write(string.format('\\n@@FIRST {"users_in":%d,"all_in_ms":%s,"non2xx_before":%d,"non2xx_after":%d}\\n',
-    users, all_in and string.format('%d', last - started) or 'null', before, after))
+  io.write(string.format('\\n@@FIRST {"users_in":%d,"all_in_ms":%s,"in_ms":[%s],"non2xx_before":%d,"non2xx_after":%d}\\n',
+    users, all_in and string.format('%d', last - started) or 'null', table.concat(quarters, ','), before, after))
 end
 `;
 }

@@ -15,22 +15,11 @@ import { silentLogger } from '../src/log.ts';
 import { encodeFrame, FrameDecoder, FrameError } from '../src/wire/frame.ts';
 import { Status } from '../src/wire/status.ts';
 import { type Stack, startStack } from './fixture.ts';
+import { prng } from './support/prng.ts';
 import { pingFrame, rawClient } from './support/raw.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 3000);
-
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const random = prng(SEED);
 const int = (n: number) => Math.floor(random() * n);

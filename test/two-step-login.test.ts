@@ -99,6 +99,14 @@ for (const [name, setup] of Object.entries(stacks)) {
       return { username, token, secret, otpauth_url, code, recovery: recovery_codes };
     }
 
+    /** The id of the session's user, from its profile. */
+    const idOf = async (token: string) =>
+      (
+        (await (
+          await stack().fetch('/api/v1/me', jsonInit('GET', undefined, token))
+        ).json()) as Answer
+      ).user.id;
+
     const auditOf = (username: string) =>
       setup.lines
         .map((line) => JSON.parse(line) as Record<string, unknown>)
@@ -257,11 +265,7 @@ for (const [name, setup] of Object.entries(stacks)) {
     it('should leave the admin API working on such accounts, and take the second step away with a deleted one', async () => {
       const { username, code } = await enrolled();
       const me = await login(username, PASSWORD, code());
-      const id = (
-        (await (
-          await stack().fetch('/api/v1/me', jsonInit('GET', undefined, me.body.token))
-        ).json()) as Answer
-      ).user.id;
+      const id = await idOf(me.body.token);
       const read = await stack().fetch(`/users/${id}`, admin('GET'));
       expect(read.status).toBe(200);
       expect(JSON.stringify(await read.json())).not.toContain('totp');
@@ -273,6 +277,39 @@ for (const [name, setup] of Object.entries(stacks)) {
         jsonInit('POST', { username, password: PASSWORD }),
       );
       expect((await login(username, PASSWORD)).status).toBe(200);
+    });
+
+    it('should let the admin API turn it off for a user who lost the authenticator, and only off', async () => {
+      const { username, code } = await enrolled();
+      const me = await login(username, PASSWORD, code());
+      const id = await idOf(me.body.token);
+      const put = (two_step: unknown) =>
+        stack().fetch(`/users/${id}`, {
+          ...admin('PUT'),
+          headers: { ...admin('PUT').headers, 'content-type': 'application/json' },
+          body: JSON.stringify({ two_step }),
+        });
+      const read = await stack().fetch(`/users/${id}`, admin('GET'));
+      expect(((await expectDescribed('get', '/users/{id}', read)) as Answer).user).toMatchObject({
+        username,
+        two_step: true,
+      });
+      const on = await put(true);
+      expect(on.status).toBe(400);
+      expect(((await on.json()) as Answer).error).toMatchObject({ field: 'two_step' });
+      expect((await login(username, PASSWORD)).body.error.code).toBe('OTP_REQUIRED');
+      const off = await put(false);
+      expect(((await expectDescribed('put', '/users/{id}', off)) as Answer).user).toMatchObject({
+        username,
+        two_step: false,
+      });
+      expect(off.status).toBe(200);
+      // The password alone is enough now, at once (the cached record went with the change).
+      expect((await login(username, PASSWORD)).status).toBe(200);
+      // The session of before is still good.
+      expect(
+        (await stack().fetch('/api/v1/me', jsonInit('GET', undefined, me.body.token))).status,
+      ).toBe(200);
     });
 
     it('should log in a user without a second step as before: from the cache and the memo, no store read', async () => {

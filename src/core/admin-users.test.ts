@@ -8,11 +8,13 @@ import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
 import { openStore } from '../store/open.ts';
 import type { UserRow } from '../store/port.ts';
+import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { Accounts } from './accounts.ts';
 import { AdminToken } from './admin-token.ts';
 import { type AdminCaller, AdminUsers } from './admin-users.ts';
+import { base32Decode } from './base32.ts';
 import { CachedUsers } from './cached-users.ts';
 import { CredentialMemo } from './credential-memo.ts';
 import { DeviceCookies } from './device-cookies.ts';
@@ -24,6 +26,7 @@ import { RateLimits } from './rate-limits.ts';
 import { Revocations } from './revocations.ts';
 import { SessionList } from './session-list.ts';
 import { SessionTokens } from './session-tokens.ts';
+import { totp } from './totp.ts';
 import { SecretBox, totpKey } from './totp-keys.ts';
 import { TwoStep } from './two-step.ts';
 
@@ -100,6 +103,15 @@ async function services(
   });
   const limits = new RateLimits(null, generousLimits, silentLogger, () => clock.now);
   const secrets = ['unit-test-secret'.padEnd(40, '!')];
+  const twoStep = new TwoStep({
+    store,
+    users,
+    limits,
+    box: new SecretBox(secrets.map(totpKey)),
+    tickets: new LoginTickets(secrets),
+    issuer: 'usermgr',
+    now: () => clock.now,
+  });
   const accounts = new Accounts({
     store,
     users,
@@ -111,20 +123,12 @@ async function services(
     ids,
     limits,
     sessions: new SessionList(store, null, silentLogger, {}, () => clock.now),
-    twoStep: new TwoStep({
-      store,
-      users,
-      limits,
-      box: new SecretBox(secrets.map(totpKey)),
-      tickets: new LoginTickets(secrets),
-      issuer: 'usermgr',
-      now: () => clock.now,
-    }),
+    twoStep,
     log: silentLogger,
     now: () => clock.now,
   });
   const audit = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { admin, accounts, store, passwords, clock, lines, audit };
+  return { admin, accounts, twoStep, store, passwords, clock, lines, audit };
 }
 
 const caller = (token = TOKEN): AdminCaller => ({
@@ -324,6 +328,41 @@ describe('unit: AdminUsers', () => {
       deadline(),
     );
     expect((await accounts.profile({ token: fresh.token }, deadline())).user.id).toBe(user.id);
+  });
+
+  it('should turn two-step login off, and only off, keeping the sessions', async () => {
+    const { admin, accounts, twoStep, store, clock, audit } = await services();
+    const user = await admin.create(caller(), newUser('tove'), deadline());
+    const session = await accounts.login(
+      { username: 'tove', password: 'first password' },
+      deadline(),
+    );
+    const key = base32Decode((await twoStep.start(user)).secret) as Uint8Array;
+    await twoStep.confirm(user, totp(key, clock.now));
+    const login = () =>
+      failure(accounts.login({ username: 'tove', password: 'first password' }, deadline()));
+    expect(await login()).toMatchObject({ code: Status.OTP_REQUIRED });
+    expect(await failure(admin.update(caller(), user.id, { twoStep: true }, deadline()))).toEqual(
+      new RpcError(Status.INVALID_ARGUMENT, MESSAGES.TWO_STEP_ONLY_OFF, { field: 'two_step' }),
+    );
+    expect((await store.findById(user.id))?.totpSecret).not.toBe('');
+    clock.now += 10;
+    const off = await admin.update(caller(), user.id, { twoStep: false }, deadline());
+    expect(off.totpSecret).toBe('');
+    expect(off.updatedAtMs).toBe(clock.now);
+    expect(off.sessionsValidAfterMs).toBe(user.sessionsValidAfterMs);
+    expect(await twoStep.state(off)).toMatchObject({ enabled: false, recoveryCodesLeft: 0 });
+    expect(await login()).toBeNull();
+    expect((await accounts.profile({ token: session.token }, deadline())).user.id).toBe(user.id);
+    // Already off: nothing is written.
+    clock.now += 10;
+    const again = await admin.update(caller(), user.id, { twoStep: false }, deadline());
+    expect(again.updatedAtMs).toBe(off.updatedAtMs);
+    expect(audit().map((l) => [l.action, l.result, l.fields])).toContainEqual([
+      'update',
+      'OK',
+      ['twoStep'],
+    ]);
   });
 
   it('should write nothing when the new password cannot be hashed', async () => {

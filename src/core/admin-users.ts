@@ -64,6 +64,13 @@ export interface UserChanges {
   password?: string | undefined;
   /** Usernames are immutable: when sent, it must equal the current one. */
   username?: string | undefined;
+  /**
+   * Only false: turns two-step login off, for a user who lost both their
+   * authenticator and their recovery codes. Turning it on is the user's own
+   * act (it needs their authenticator). Their sessions stay: whoever asked
+   * support for this still needs the password to log in again.
+   */
+  twoStep?: boolean | undefined;
 }
 
 export interface UserPage {
@@ -107,7 +114,10 @@ export class AdminUsers {
     });
   }
 
-  /** Changes the nickname and/or the password; a new password ends every session of the user. */
+  /**
+   * Changes the nickname and/or the password, or turns two-step login off;
+   * a new password ends every session of the user.
+   */
   update(
     caller: AdminCaller,
     id: string,
@@ -137,7 +147,13 @@ export class AdminUsers {
           field: 'username',
         });
       }
-      if (nickname === undefined && password === undefined) return current;
+      if (changes.twoStep === true) {
+        throw new RpcError(Status.INVALID_ARGUMENT, MESSAGES.TWO_STEP_ONLY_OFF, {
+          field: 'two_step',
+        });
+      }
+      const twoStepOff = changes.twoStep === false && current.totpSecret !== '';
+      if (nickname === undefined && password === undefined && !twoStepOff) return current;
       // Hash first: a full hashing queue must not leave half of the change written.
       const passwordHash =
         password === undefined
@@ -151,6 +167,7 @@ export class AdminUsers {
         if (passwordHash !== undefined) {
           user = (await store.updatePassword(id, passwordHash, this.now(), true)) ?? notFound();
         }
+        if (twoStepOff) user = (await store.disableTotp(id, this.now())) ?? notFound();
       } finally {
         await users.invalidate(current.username);
       }

@@ -178,6 +178,14 @@ export function booleanField(body: JsonObject, name: string): boolean {
   return value;
 }
 
+/** A boolean field that may be left out (undefined); anything but true or false is refused. */
+export function optionalBooleanField(body: JsonObject, name: string): boolean | undefined {
+  if (!Object.hasOwn(body, name)) return undefined;
+  const value = body[name];
+  if (typeof value !== 'boolean') throw invalid(FIELD_MESSAGES.notBoolean(name), name);
+  return value;
+}
+
 /** A string field that may be left out: undefined when absent, else checked like stringField. */
 export function optionalStringField(
   body: JsonObject,

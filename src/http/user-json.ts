@@ -23,20 +23,28 @@ export function userJson(user: User | undefined): UserJson {
   };
 }
 
-/** A user as the admin API shows it: the public shape plus when it was created and last changed. */
+/**
+ * A user as the admin API shows it: the public shape, when it was created and
+ * last changed, and whether two-step login is on.
+ */
 export interface AdminUserJson extends UserJson {
   /** RFC 3339, UTC, millisecond precision. */
   created_at: string;
   updated_at: string;
+  two_step: boolean;
 }
 
-export function adminUserJson(user: User | undefined): AdminUserJson {
-  const json = userJson(user); // throws when there is no user
-  const { createdAtMs, updatedAtMs } = user as User;
+export function adminUserJson(answer: {
+  user?: User | undefined;
+  twoStep?: boolean | undefined;
+}): AdminUserJson {
+  const json = userJson(answer.user); // throws when there is no user
+  const { createdAtMs, updatedAtMs } = answer.user as User;
   return {
     ...json,
     created_at: new Date(Number(createdAtMs)).toISOString(),
     updated_at: new Date(Number(updatedAtMs)).toISOString(),
+    two_step: answer.twoStep === true,
   };
 }
 

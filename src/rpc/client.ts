@@ -1,6 +1,7 @@
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { RequestSchema, type Response } from '../gen/usermgr/v1/rpc_pb.ts';
 import type { CallInput, CallName, CallResult } from '../wire/calls.ts';
+import { hotRequest } from '../wire/codec.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status, statusName } from '../wire/status.ts';
 import type { Pool } from './pool.ts';
@@ -59,11 +60,16 @@ export function createRpcClient(
   return {
     async call(name, input, options = {}) {
       const started = performance.now();
-      const request = create(RequestSchema, {
-        requestId: options.requestId ?? '',
-        clientIp: options.clientIp ?? '',
-        call: { case: name, value: input } as MessageInitShape<typeof RequestSchema>['call'],
-      });
+      const requestId = options.requestId ?? '';
+      const clientIp = options.clientIp ?? '';
+      // The hot calls are built by hand (codec.ts), the others by protobuf-es.
+      const request =
+        hotRequest(name, input, requestId, clientIp) ??
+        create(RequestSchema, {
+          requestId,
+          clientIp,
+          call: { case: name, value: input } as MessageInitShape<typeof RequestSchema>['call'],
+        });
       let status = 'OK';
       try {
         const response = await pool.send(

@@ -3,6 +3,7 @@ import { type Request, type Response, ResponseSchema } from '../gen/usermgr/v1/r
 import type { Deadline } from '../lib/deadline.ts';
 import type { Logger } from '../log.ts';
 import type { CallName, CallRequest, CallResultInit } from '../wire/calls.ts';
+import { hotResponse } from '../wire/codec.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 
@@ -50,6 +51,9 @@ export function createDispatch(
       if (context.deadline.cancelled) throw RpcError.cancelled();
       if (context.deadline.expired()) return null;
       const result = await handler(value as CallRequest<typeof name>, context);
+      // The hot answers are built by hand (codec.ts), the others by protobuf-es.
+      const hot = hotResponse(request.id, Status.OK, name, result);
+      if (hot !== null) return hot;
       return create(ResponseSchema, {
         id: request.id,
         status: Status.OK,

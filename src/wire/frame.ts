@@ -17,6 +17,14 @@
  */
 import { type DescMessage, fromBinary, type MessageShape } from '@bufbuild/protobuf';
 import { sizeDelimitedEncode } from '@bufbuild/protobuf/wire';
+import { RequestSchema, ResponseSchema } from '../gen/usermgr/v1/rpc_pb.ts';
+import {
+  decodeRequest,
+  decodeResponse,
+  encodeRequestFrame,
+  encodeResponseFrame,
+  FALLBACK,
+} from './codec.ts';
 import { wireTypeMismatch } from './wire-types.ts';
 
 /** Default cap on one frame: enough for a picture upload. */
@@ -33,11 +41,28 @@ export class FrameError {
 const MAX_VARINT_BYTES = 10;
 const readOptions = { readUnknownFields: false } as const;
 
+/**
+ * One frame. Requests and Responses go through the hand-written codec
+ * (codec.ts), which writes the hot envelopes itself and hands the rest to
+ * protobuf-es; the frame may be a view of a shared arena, never reused.
+ */
 export function encodeFrame<Desc extends DescMessage>(
   schema: Desc,
   message: MessageShape<Desc>,
 ): Uint8Array {
+  const desc: DescMessage = schema;
+  if (desc === RequestSchema)
+    return encodeRequestFrame(message as MessageShape<typeof RequestSchema>);
+  if (desc === ResponseSchema)
+    return encodeResponseFrame(message as MessageShape<typeof ResponseSchema>);
   return sizeDelimitedEncode(schema, message);
+}
+
+/** The hand-written decoder for a schema, if it has one. */
+function fastDecoderOf(schema: DescMessage): ((bytes: Uint8Array) => unknown) | null {
+  if (schema === RequestSchema) return decodeRequest;
+  if (schema === ResponseSchema) return decodeResponse;
+  return null;
 }
 
 export class FrameDecoder<Desc extends DescMessage> {
@@ -53,11 +78,14 @@ export class FrameDecoder<Desc extends DescMessage> {
   private bodySize = 0;
   private filled = 0;
   private failed: FrameError | null = null;
+  private readonly fast: ((bytes: Uint8Array) => unknown) | null;
 
   constructor(
     private readonly schema: Desc,
     readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES,
-  ) {}
+  ) {
+    this.fast = fastDecoderOf(schema);
+  }
 
   /** True when part of a frame has been received but not all of it. */
   get midFrame(): boolean {
@@ -149,6 +177,11 @@ export class FrameDecoder<Desc extends DescMessage> {
 
   /** The message, or why the bytes are not one. */
   private decode(bytes: Uint8Array): MessageShape<Desc> | string {
+    // The hot envelopes, read by hand; anything it is unsure of goes the checked way below.
+    if (this.fast !== null) {
+      const message = this.fast(bytes);
+      if (message !== FALLBACK) return message as MessageShape<Desc>;
+    }
     // protobuf-es reads a declared field as its declared type whatever its
     // wire type, so a wrong one could decode to some other valid-looking
     // request: check first (its cost: bench/RESULTS.md, "Small costs quoted by the code").

@@ -15,6 +15,8 @@ export const MESSAGES = {
   TOTP_ALREADY_ON: 'two-step login is already on: turn it off first to set it up again',
   TOTP_NOT_ON: 'two-step login is not on',
   TOTP_NOT_STARTED: 'two-step login is not being set up: start again',
+  TWO_STEP_ONLY_OFF:
+    'two_step can only be set to false (turn it off): a user turns it on from their profile',
   NOT_LOGGED_IN: 'not logged in, or the session has ended',
   NO_ADMIN_TOKEN: 'this needs the admin token: Authorization: Bearer <ADMIN_TOKEN>',
   CROSS_SITE: 'cross-site requests are not allowed',

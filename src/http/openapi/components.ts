@@ -72,13 +72,19 @@ const timestamp = (what: string): Schema => ({
 
 const adminUser: Schema = {
   ...user,
-  description: 'A user as the admin API shows it: the public shape and its timestamps.',
+  description:
+    'A user as the admin API shows it: the public shape, its timestamps and whether ' +
+    'two-step login is on.',
   properties: {
     ...user.properties,
     created_at: timestamp('When the account was created'),
     updated_at: timestamp('When the nickname, password or picture last changed'),
+    two_step: {
+      type: 'boolean',
+      description: 'Whether the user has two-step login (an authenticator code) on.',
+    },
   },
-  required: [...(user.required ?? []), 'created_at', 'updated_at'],
+  required: [...(user.required ?? []), 'created_at', 'updated_at', 'two_step'],
 };
 
 const string = (description: string): Schema => ({ type: 'string', description });
@@ -326,6 +332,13 @@ const schemas: Record<string, Schema> = {
       username: string(
         'Usernames cannot be changed: when sent, it must be exactly the current one (else 400).',
       ),
+      two_step: {
+        type: 'boolean',
+        description:
+          'Only `false` (else 400): turns two-step login off, for a user who lost their ' +
+          'authenticator and their recovery codes. Their sessions stay; the password is ' +
+          "still needed to log in. Turning it on is the user's own act, from their profile.",
+      },
     },
     additionalProperties: false,
   },

@@ -494,7 +494,7 @@ export const openApiDocument: OpenAPIObject = {
       },
       put: {
         operationId: 'adminUpdateUser',
-        summary: "Change a user's nickname and/or password",
+        summary: "Change a user's nickname and/or password, or turn their two-step login off",
         description:
           `${adminCall}\n\nA new password is hashed again and ends every session of the ` +
           'user: tokens issued before it are refused (401).',

@@ -57,6 +57,7 @@ describe('unit: admin routes', () => {
         picture_url: null,
         created_at: '2026-11-18T11:06:40.000Z',
         updated_at: '2026-11-18T11:06:40.123Z',
+        two_step: false,
       },
     });
     expect(calls.map((c) => [c.name, c.input])).toEqual([
@@ -121,16 +122,34 @@ describe('unit: admin routes', () => {
     });
   });
 
+  it('should pass two_step: false on, and show whether two-step login is on', async () => {
+    const { request, calls } = app(() => ({ user: USER, twoStep: false }));
+    const res = await request('/users/7', {
+      method: 'PUT',
+      headers: json,
+      body: JSON.stringify({ two_step: false }),
+    });
+    expect(res.status).toBe(200);
+    expect(calls[0]?.input).toMatchObject({ id: '7', twoStep: false });
+    expect(((await res.json()) as { user: { two_step: unknown } }).user.two_step).toBe(false);
+    const on = app(() => ({ user: USER, twoStep: true }));
+    const shown = await on.request('/users/7', { headers: auth });
+    expect(((await shown.json()) as { user: { two_step: unknown } }).user.two_step).toBe(true);
+  });
+
   it('should list with next_cursor null on the last page', async () => {
     const pages = [
-      { users: [USER], nextCursor: 'djE6aWQ6MQ' },
-      { users: [], nextCursor: '' },
+      { users: [USER, { ...USER, id: '8' }], nextCursor: 'djE6aWQ6MQ', twoStep: [false, true] },
+      { users: [], nextCursor: '', twoStep: [] },
     ];
     const { request, calls } = app(() => pages.shift());
     const first = await request('/users?limit=1', { headers: auth });
     expect(await first.json()).toMatchObject({
       next_cursor: 'djE6aWQ6MQ',
-      users: [{ id: USER.id }],
+      users: [
+        { id: USER.id, two_step: false },
+        { id: '8', two_step: true },
+      ],
     });
     const last = await request('/users?limit=1&cursor=djE6aWQ6MQ&username_prefix=', {
       headers: auth,
@@ -176,6 +195,13 @@ describe('unit: admin routes refusing malformed requests', () => {
       { method: 'PUT', body: '{"nickname":null}' },
       'update',
     ],
+    [
+      'a two_step that is not a boolean',
+      '/users/5',
+      { method: 'PUT', body: '{"two_step":"off"}' },
+      'update',
+    ],
+    ['a null two_step', '/users/5', { method: 'PUT', body: '{"two_step":null}' }, 'update'],
     [
       'an unknown field in a PUT',
       '/users/5',

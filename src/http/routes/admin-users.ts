@@ -21,7 +21,13 @@ import { Status } from '../../wire/status.ts';
 import type { BodyRoute } from '../app-deps.ts';
 import { bearerToken } from '../client-request.ts';
 import { type AppEnv, factory } from '../env.ts';
-import { onlyFields, optionalStringField, readJsonObject, stringField } from '../json.ts';
+import {
+  onlyFields,
+  optionalBooleanField,
+  optionalStringField,
+  readJsonObject,
+  stringField,
+} from '../json.ts';
 import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS } from '../limits.ts';
 import { adminUserJson } from '../user-json.ts';
 
@@ -86,12 +92,9 @@ export function adminUserRoutes({ rpc, maxJsonBytes: maxJson }: BodyRoute) {
           nickname: stringField(body, 'nickname', MAX_NICKNAME_CHARS, false),
         };
       });
-      const { user } = await rpc.call(
-        'adminCreateUser',
-        { adminToken: request.token, ...input },
-        request.options,
+      const json = adminUserJson(
+        await rpc.call('adminCreateUser', { adminToken: request.token, ...input }, request.options),
       );
-      const json = adminUserJson(user);
       c.header('Location', `/users/${json.id}`);
       return c.json({ user: json }, 201);
     })
@@ -104,38 +107,39 @@ export function adminUserRoutes({ rpc, maxJsonBytes: maxJson }: BodyRoute) {
         request.options,
       );
       return c.json({
-        users: page.users.map(adminUserJson),
+        users: page.users.map((user, i) => adminUserJson({ user, twoStep: page.twoStep[i] })),
         next_cursor: page.nextCursor === '' ? null : page.nextCursor,
       });
     })
     .get('/users/:id', async (c) => {
       const request = admin(c);
       const id = await checked(request, 'get', '', () => userId(c.req.param('id')));
-      const { user } = await rpc.call(
+      const answer = await rpc.call(
         'adminGetUser',
         { adminToken: request.token, id },
         request.options,
       );
-      return c.json({ user: adminUserJson(user) });
+      return c.json({ user: adminUserJson(answer) });
     })
     .put('/users/:id', async (c) => {
       const request = admin(c);
       const id = await checked(request, 'update', '', () => userId(c.req.param('id')));
       const changes = await checked(request, 'update', id, async () => {
         const body = await readJsonObject(c, maxJson);
-        onlyFields(body, ['nickname', 'password', 'username']);
+        onlyFields(body, ['nickname', 'password', 'username', 'two_step']);
         return {
           nickname: optionalStringField(body, 'nickname', MAX_NICKNAME_CHARS),
           password: optionalStringField(body, 'password', MAX_PASSWORD_CHARS),
           username: optionalStringField(body, 'username', MAX_USERNAME_CHARS),
+          twoStep: optionalBooleanField(body, 'two_step'),
         };
       });
-      const { user } = await rpc.call(
+      const answer = await rpc.call(
         'adminUpdateUser',
         { adminToken: request.token, id, ...changes },
         request.options,
       );
-      return c.json({ user: adminUserJson(user) });
+      return c.json({ user: adminUserJson(answer) });
     })
     .delete('/users/:id', async (c) => {
       const request = admin(c);
