@@ -120,17 +120,22 @@ function commandClock(timeoutMs: number) {
   };
 }
 
+/** The name of a manyKeys script's command taking any number of keys. */
+function manyKeysName(script: CacheScript): string {
+  return `${script.name}Many`;
+}
+
 export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache {
   const redis = connect(options);
   const defined = new Set<string>();
   for (const script of options.scripts ?? []) {
     // EVALSHA with a fallback to EVAL, and the key prefix applied to KEYS.
-    // A manyKeys script is given its number of keys with each call.
-    redis.defineCommand(script.name, {
-      ...(script.manyKeys ? {} : { numberOfKeys: 1 }),
-      lua: script.lua,
-    });
+    redis.defineCommand(script.name, { numberOfKeys: 1, lua: script.lua });
     defined.add(script.name);
+    // A manyKeys script also as a command given its number of keys with each
+    // call. Not on a Cluster: auto-pipelining there routes a command by its
+    // first argument, which would be that number.
+    if (script.manyKeys) redis.defineCommand(manyKeysName(script), { lua: script.lua });
   }
   const bounded = commandClock(options.commandTimeoutMs);
   const listeners: (() => void)[] = [];
@@ -174,11 +179,14 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
     }
   }
 
-  function scriptCommand(script: CacheScript): (...a: unknown[]) => Promise<number[]> {
+  function scriptCommand(
+    script: CacheScript,
+    name = script.name,
+  ): (...a: unknown[]) => Promise<number[]> {
     if (!defined.has(script.name))
       throw new Error(`script ${script.name} was not given to createRedisCache`);
     const command = (redis as unknown as Record<string, (...a: unknown[]) => Promise<number[]>>)[
-      script.name
+      name
     ];
     return (command as (...a: unknown[]) => Promise<number[]>).bind(redis);
   }
@@ -190,14 +198,15 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
       return run(() => command(key, ...args));
     },
     async evalEach(script, shared, items) {
-      const command = scriptCommand(script);
       if (items.length === 0) return [];
       if (redis instanceof Cluster) {
+        const command = scriptCommand(script);
         const answers = await Promise.all(
-          items.map(({ key, args }) => run(() => command(1, key, ...shared, ...args))),
+          items.map(({ key, args }) => run(() => command(key, ...shared, ...args))),
         );
         return answers.map((answer) => answer[0] ?? 0);
       }
+      const command = scriptCommand(script, manyKeysName(script));
       const call: (string | number)[] = [items.length];
       for (const { key } of items) call.push(key);
       call.push(...shared);
