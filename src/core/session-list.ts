@@ -267,6 +267,8 @@ export class SessionList {
 
   /** The last batch, at shutdown. */
   async close(): Promise<void> {
+    // The turn's Redis command first: the cache closes after this.
+    await this.turnSent;
     await this.flushing;
     await this.flush();
     if (this.unsaved.size > 0)
