@@ -10,10 +10,13 @@
  *                   minus one login: the connect (and, where the tree has one,
  *                   the handshake) per socket.
  * With `--secret`, trees that know TCP_SHARED_SECRET run with it on both ends
- * (older trees ignore it), so the handshake is in the second figure.
+ * (older trees ignore it), so the handshake is in the second figure. With
+ * `--key on`, every login carries its username as its routing key (trees
+ * without affinity ignore it), so a tree's keyed path with one server is
+ * what is measured.
  *
  *   bun bench/rpc-ab.ts [--rounds 10] [--logins 100000] [--callers 200] [--pools 200]
- *     [--sockets 2] [--secret S] <tree> <tree> ...
+ *     [--sockets 2] [--secret S] [--key on|off] <tree> <tree> ...
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,6 +30,7 @@ const { values, positionals } = parseArgs({
     pools: { type: 'string', default: '200' },
     sockets: { type: 'string', default: '2' },
     secret: { type: 'string', default: '' },
+    key: { type: 'string', default: 'off' },
   },
 });
 const rounds = Number(values.rounds);
@@ -35,10 +39,11 @@ const callers = Number(values.callers);
 const pools = Number(values.pools);
 const sockets = Number(values.sockets);
 const secret = values.secret as string;
+const options = values.key === 'on' ? { key: 'user17' } : {};
 if (positionals.length === 0) throw new Error('name at least one source tree');
 
 interface Rpc {
-  call(name: string, input: unknown): Promise<unknown>;
+  call(name: string, input: unknown, options?: { key?: string }): Promise<unknown>;
 }
 interface PoolLike {
   close(): void;
@@ -116,7 +121,7 @@ async function perLogin(rpc: Rpc, n: number): Promise<number> {
   const before = process.cpuUsage();
   await Promise.all(
     Array.from({ length: callers }, async () => {
-      while (left-- > 0) await rpc.call('login', input);
+      while (left-- > 0) await rpc.call('login', input, options);
     }),
   );
   return cpuMicros(before) / n;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'bun:test';
 import { Hono } from 'hono';
+import { SessionTokens } from '../core/session-tokens.ts';
+import { sessionKey, usernameKey } from './affinity-key.ts';
 import { bearerToken, ClientRequest } from './client-request.ts';
 
 /** Runs `read` on the ClientRequest of one request to a bare app, counting header reads. */
@@ -80,5 +82,44 @@ describe('unit: ClientRequest', () => {
     );
     expect(value).toEqual({ requestId: 'rid-1', clientIp: '', signal: expect.any(AbortSignal) });
     expect(headerReads).toBe(0);
+  });
+});
+
+describe('unit: ClientRequest routing key', () => {
+  const tokens = new SessionTokens(['k'.repeat(32)], 60_000);
+  const { token } = tokens.issue({ id: '42', username: 'Alice_B' }, Date.now());
+
+  it('should route a session-bearing call by the lowercased username of its token', async () => {
+    const { value } = await withClient({ authorization: `Bearer ${token}` }, false, (c) => {
+      void c.sessionToken;
+      return c.callOptions(false);
+    });
+    expect(value.key).toBe('alice_b');
+  });
+
+  it('should leave the key out when nothing read a session, and take an explicit one first', async () => {
+    const headers = { authorization: `Bearer ${token}` };
+    expect((await withClient(headers, false, (c) => c.callOptions())).value.key).toBeUndefined();
+    const explicit = await withClient(headers, false, (c) => {
+      void c.sessionToken;
+      return c.callOptions(true, usernameKey('Bob'));
+    });
+    expect(explicit.value.key).toBe('bob');
+  });
+});
+
+describe('unit: sessionKey', () => {
+  it('should read the username of a token of either version, and nothing from other text', () => {
+    const tokens = new SessionTokens(['k'.repeat(32)], 60_000);
+    const v2 = tokens.issue({ id: '7', username: 'MiXeD' }, Date.now()).token;
+    expect(sessionKey(v2)).toBe('mixed');
+    // Version 1: no flags byte, so the username's length is at byte 42.
+    const v1 = Buffer.alloc(43 + 3);
+    v1[0] = 1;
+    v1[42] = 3;
+    v1.write('Eve', 43, 'latin1');
+    expect(sessionKey(`${v1.toString('base64url')}.mac`)).toBe('eve');
+    for (const text of ['', 'x', '.abc', 'abc.def', `${'a'.repeat(300)}.b`, v2.slice(0, 20)])
+      expect(sessionKey(text)).toBeUndefined();
   });
 });

@@ -9,6 +9,7 @@ import type { Context } from 'hono';
 import { getConnInfo } from 'hono/bun';
 import { getCookie } from 'hono/cookie';
 import type { CallOptions } from '../rpc/client.ts';
+import { sessionKey } from './affinity-key.ts';
 import { MAX_USER_AGENT_CHARS } from './limits.ts';
 import { DEVICE_COOKIE, SESSION_COOKIE } from './session-cookie.ts';
 
@@ -25,6 +26,7 @@ export class ClientRequest {
   #https: boolean | undefined;
   #sessionToken: string | undefined;
   #ip: string | undefined;
+  #sessionKey: string | undefined | null = null;
 
   constructor(
     private readonly c: Context,
@@ -105,13 +107,27 @@ export class ClientRequest {
    * What every RPC made for this request carries. Calls that do not use the
    * client address pass `withIp = false` and spare looking it up. The
    * request's signal aborts when its client hangs up: the call is then
-   * cancelled, here and on the TCP server.
+   * cancelled, here and on the TCP server. `key` routes the call to the
+   * TCP server of that user (affinity-key.ts); by default, the user of the
+   * session token the request presented, once something read it (every
+   * session-bearing call does, for its `auth`): calls that carry no session
+   * do not pay for parsing one.
    */
-  callOptions(withIp = true): CallOptions {
+  callOptions(
+    withIp = true,
+    key = this.#sessionToken === undefined ? undefined : this.sessionKey,
+  ): CallOptions {
     return {
       requestId: this.requestId,
       clientIp: withIp ? this.ip : '',
       signal: this.c.req.raw.signal,
+      key,
     };
+  }
+
+  /** The routing key of the session's user; undefined without a session token. */
+  get sessionKey(): string | undefined {
+    if (this.#sessionKey === null) this.#sessionKey = sessionKey(this.sessionToken);
+    return this.#sessionKey;
   }
 }

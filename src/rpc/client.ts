@@ -17,6 +17,12 @@ export interface CallOptions {
    * once, and the TCP server drops the work if it has not started it.
    */
   signal?: AbortSignal;
+  /**
+   * The call's natural key, the user it is about (a lowercased username):
+   * calls with one key go to one TCP server, so that its credential memo
+   * and single flights serve them (affinity.ts). Absent: the least-loaded server.
+   */
+  key?: string;
 }
 
 /** The typed RPC surface the HTTP server depends on (and fakes in unit tests). */
@@ -77,6 +83,7 @@ export function createRpcClient(
           options.timeoutMs ?? defaultTimeoutMs,
           IDEMPOTENT_CALLS.has(name),
           options.signal,
+          options.key,
         );
         return unwrap(name, response);
       } catch (err) {

@@ -20,6 +20,11 @@
  *   fail at once instead of queueing;
  * - a new call goes to the open socket with the fewest calls in flight;
  *   a socket whose server announced shutdown (Response id 0) gets no more;
+ * - a call with a key (a user) goes to one server chosen by rendezvous
+ *   hashing over the servers that have an open socket (affinity.ts), its
+ *   least-loaded socket there; when every socket of that server is full
+ *   (`maxInFlightPerSocket`, `maxQueuedBytesPerSocket`), to the next server
+ *   in the key's order. With one such server no key is hashed;
  * - a call marked retryable (idempotent) whose socket is lost is sent once
  *   more, on another socket if one has room, within its own deadline;
  * - setAddresses() adds sockets for new addresses at once and retires those
@@ -52,6 +57,7 @@ import { encodeFrame, FrameDecoder } from '../wire/frame.ts';
 import { Outbox } from '../wire/outbox.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
+import { type Candidate, hashText, rendezvous } from './affinity.ts';
 import { ConnectLog } from './connect-log.ts';
 import { ClientHandshake } from './handshake.ts';
 
@@ -95,6 +101,13 @@ interface PendingCall {
   /** Safe to send again after its socket was lost (the call is idempotent). */
   retryable: boolean;
   retried: boolean;
+  /** The call's natural key (a user): which server it goes to (affinity.ts); undefined: any. */
+  key: string | undefined;
+}
+
+/** The open sockets of one server address, for rendezvous hashing. */
+interface Server extends Candidate {
+  readonly conns: Connection[];
 }
 
 /** socket.data: which connection the socket belongs to, and for which attempt. */
@@ -158,6 +171,9 @@ export class Pool {
   private readonly waiting: PendingCall[] = [];
   private waitingHead = 0;
   private rotor = 0;
+  /** Servers with an open socket that takes calls; rebuilt on first use after `serversChanged`. */
+  private live: Server[] = [];
+  private liveStale = true;
   private sweeper: Timer | null = null;
   private keepalive: Timer | null = null;
   private keepaliveMs = 0;
@@ -203,6 +219,7 @@ export class Pool {
     timeoutMs: number,
     retryable = false,
     signal?: AbortSignal,
+    key?: string,
   ): Promise<Response> {
     if (signal?.aborted) {
       this.cancelled++;
@@ -210,7 +227,16 @@ export class Pool {
     }
     return new Promise<Response>((resolve, reject) => {
       const deadline = Deadline.after(timeoutMs, signal);
-      this.dispatch({ request, deadline, conn: null, resolve, reject, retryable, retried: false });
+      this.dispatch({
+        request,
+        deadline,
+        conn: null,
+        resolve,
+        reject,
+        retryable,
+        retried: false,
+        key,
+      });
     });
   }
 
@@ -229,6 +255,7 @@ export class Pool {
     for (const conn of this.conns)
       if (!wanted.has(conn.address) && !conn.retired) this.retire(conn);
     for (const address of present) if (!wanted.has(address)) this.connectLog.forget(address);
+    this.serversChanged();
     if (this.conns.some((c) => c.state !== 'idle')) this.connectIdle();
   }
 
@@ -246,7 +273,7 @@ export class Pool {
       this.settleCancelled(call);
       return;
     }
-    const conn = this.pick();
+    const conn = this.pick(call.key);
     if (conn) {
       this.write(conn, call);
       return;
@@ -305,8 +332,33 @@ export class Pool {
     if (this.keepalive !== null) clearInterval(this.keepalive);
   }
 
-  private pick(): Connection | null {
-    const conns = this.conns;
+  /** The socket for a call with this key (see affinity.ts), else the least-loaded one; null: none has room. */
+  private pick(key: string | undefined): Connection | null {
+    if (key === undefined) return this.leastLoaded(this.conns);
+    if (this.liveStale) this.findLive();
+    const live = this.live;
+    if (live.length < 2) return this.leastLoaded(this.conns);
+    return rendezvous(key, live, (server) => this.leastLoaded(server.conns));
+  }
+
+  /** Something changed which sockets take calls: the live servers are found again on next use. */
+  private serversChanged(): void {
+    this.liveStale = true;
+  }
+
+  private findLive(): void {
+    const byAddress = new Map<string, Connection[]>();
+    for (const conn of this.conns) {
+      if (conn.state !== 'open' || conn.goingAway) continue;
+      const conns = byAddress.get(conn.address);
+      if (conns === undefined) byAddress.set(conn.address, [conn]);
+      else conns.push(conn);
+    }
+    this.live = [...byAddress].map(([address, conns]) => ({ hash: hashText(address), conns }));
+    this.liveStale = false;
+  }
+
+  private leastLoaded(conns: Connection[]): Connection | null {
     const n = conns.length;
     const { maxInFlightPerSocket, maxQueuedBytesPerSocket } = this.options;
     let best: Connection | null = null;
@@ -403,6 +455,7 @@ export class Pool {
     conn.keepaliveMs = idleTimeoutMs > 0 ? Math.max(MIN_KEEPALIVE_MS, idleTimeoutMs / 3) : 0;
     this.startKeepalive(conn.keepaliveMs);
     this.connectLog.connected(conn.address);
+    this.serversChanged();
     this.pump();
   }
 
@@ -414,7 +467,10 @@ export class Pool {
     const conn = socket.data.conn;
     const handshake = conn.handshake;
     if (handshake === null) {
-      if (response.status === Status.UNAVAILABLE) conn.goingAway = true;
+      if (response.status === Status.UNAVAILABLE) {
+        conn.goingAway = true;
+        this.serversChanged();
+      }
       return true;
     }
     const step = handshake.step(response);
@@ -507,6 +563,7 @@ export class Pool {
       );
     }
     const retries = this.down(conn, 'connection to the TCP server was lost');
+    this.serversChanged();
     if (this.closed || conn.retired) {
       conn.state = 'closed';
       this.conns = this.conns.filter((c) => c !== conn);
@@ -541,6 +598,7 @@ export class Pool {
   private retire(conn: Connection): void {
     conn.retired = true;
     conn.goingAway = true;
+    this.serversChanged();
     if (conn.retryTimer) clearTimeout(conn.retryTimer);
     if (conn.inFlight.size === 0) this.dispose(conn);
   }
@@ -551,6 +609,7 @@ export class Pool {
     this.down(conn, 'TCP server address removed');
     conn.state = 'closed';
     this.conns = this.conns.filter((c) => c !== conn);
+    this.serversChanged();
     socket?.end();
   }
 
@@ -580,9 +639,9 @@ export class Pool {
   /** Moves waiting calls onto sockets that have room. */
   private pump(): void {
     while (this.waitingHead < this.waiting.length) {
-      const conn = this.pick();
-      if (conn === null) return;
       const call = this.waiting[this.waitingHead] as PendingCall;
+      const conn = this.pick(call.key);
+      if (conn === null) return;
       this.waiting[this.waitingHead++] = undefined as unknown as PendingCall;
       this.compactWaiting();
       this.write(conn, call);

@@ -1,4 +1,6 @@
 /** Sign-up and login through the API: the calls that need no session. */
+
+import { usernameKey } from '../affinity-key.ts';
 import type { BodyRoute } from '../app-deps.ts';
 import { factory } from '../env.ts';
 import { booleanField, readJsonObject, stringField } from '../json.ts';
@@ -21,7 +23,11 @@ export function authRoutes({ rpc, maxJsonBytes }: BodyRoute) {
         password: stringField(body, 'password', MAX_PASSWORD_CHARS),
         nickname: stringField(body, 'nickname', MAX_NICKNAME_CHARS, false),
       };
-      const { user } = await rpc.call('register', input, c.get('client').callOptions());
+      const { user } = await rpc.call(
+        'register',
+        input,
+        c.get('client').callOptions(true, usernameKey(input.username)),
+      );
       return c.json({ user: userJson(user) });
     })
     .post('/open_api/v1/authenticate', async (c) => {
@@ -40,7 +46,11 @@ export function authRoutes({ rpc, maxJsonBytes }: BodyRoute) {
         remember: booleanField(body, 'remember'),
         userAgent: client.userAgent,
       };
-      const session = await rpc.call('login', input, client.callOptions());
+      const session = await rpc.call(
+        'login',
+        input,
+        client.callOptions(true, usernameKey(input.username)),
+      );
       setLoginCookies(c, session, client.https);
       return c.json({ token: session.token });
     });

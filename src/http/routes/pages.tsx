@@ -7,6 +7,7 @@ import type { Logger } from '../../log.ts';
 import { MESSAGES } from '../../wire/messages.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
+import { usernameKey } from '../affinity-key.ts';
 import type { BodyRoute } from '../app-deps.ts';
 import { factory } from '../env.ts';
 import { errorHandler } from '../errors.tsx';
@@ -55,7 +56,7 @@ export function pageRoutes({ rpc, maxJsonBytes, log }: PageRouteOptions) {
             // Two-step login: a ticket for the code's page rather than OTP_REQUIRED.
             wantTicket: true,
           },
-          client.callOptions(),
+          client.callOptions(true, usernameKey(username)),
         );
         if (session.secondStep !== undefined) {
           setLoginStep(c, session.secondStep, client.https);
@@ -91,7 +92,11 @@ export function pageRoutes({ rpc, maxJsonBytes, log }: PageRouteOptions) {
       }
       const client = c.get('client');
       try {
-        await rpc.call('register', { username, password, nickname }, client.callOptions());
+        await rpc.call(
+          'register',
+          { username, password, nickname },
+          client.callOptions(true, usernameKey(username)),
+        );
       } catch (err) {
         const flash = formFlash(err, values);
         if (flash === null) throw err;
@@ -101,7 +106,7 @@ export function pageRoutes({ rpc, maxJsonBytes, log }: PageRouteOptions) {
         const session = await rpc.call(
           'login',
           { username, password, userAgent: client.userAgent },
-          client.callOptions(),
+          client.callOptions(true, usernameKey(username)),
         );
         setLoginCookies(c, session, client.https);
         return back(c, '/profile', { notice: 'welcome! Your account is ready.' });
