@@ -9,7 +9,9 @@
  * - the CPU of Redis and MariaDB, a private redis-server and mariadbd that
  *   this bench starts (so nothing else's work is counted; the mariadbd is
  *   the tests' one, made durable by nothing, so this is CPU, not fsync);
- * - Redis commands (INFO commandstats).
+ * - Redis commands (INFO commandstats: a script's commands count too);
+ * - MariaDB statements executed, rows written and rows deleted (SHOW GLOBAL
+ *   STATUS: Com_stmt_execute, Handler_write + Handler_update, Handler_delete).
  * No HTTP and no RPC framing: those are the same in every tree (see
  * bench/app-ab.ts for the HTTP side).
  *
@@ -56,6 +58,24 @@ function pidOf(pattern: string): number {
   const out = Bun.spawnSync(['pgrep', '-n', '-f', pattern]).stdout.toString().trim();
   if (out === '') throw new Error(`no process matches ${pattern}`);
   return Number(out);
+}
+
+/** MariaDB's counters of statements run and rows written, for their count per login. */
+const MARIADB_COUNTERS = [
+  'Com_stmt_execute',
+  'Handler_write',
+  'Handler_update',
+  'Handler_delete',
+] as const;
+type MariadbCounts = Record<(typeof MARIADB_COUNTERS)[number], number>;
+
+async function mariadbCounts(admin: mysql.Connection): Promise<MariadbCounts> {
+  const [rows] = await admin.query<mysql.RowDataPacket[]>(
+    `SHOW GLOBAL STATUS WHERE Variable_name IN (${MARIADB_COUNTERS.map((c) => `'${c}'`).join(', ')})`,
+  );
+  const counts = Object.fromEntries(MARIADB_COUNTERS.map((c) => [c, 0])) as MariadbCounts;
+  for (const row of rows) counts[row.Variable_name as keyof MariadbCounts] = Number(row.Value);
+  return counts;
 }
 
 async function redisCalls(redis: Redis): Promise<number> {
@@ -142,14 +162,24 @@ interface Sample {
   redisUs: number;
   mariadbUs: number;
   redisCommands: number;
+  /** Statements executed by MariaDB, and rows inserted (or updated) and deleted. */
+  statements: number;
+  rowsWritten: number;
+  rowsDeleted: number;
 }
 
-async function measure(tree: Tree, redis: Redis, pids: { redis: number; mariadb: number }) {
+async function measure(
+  tree: Tree,
+  redis: Redis,
+  admin: mysql.Connection,
+  pids: { redis: number; mariadb: number },
+) {
   let next = 0;
   const worker = async () => {
     while (next < logins) await tree.login(next++);
   };
   const commands = await redisCalls(redis);
+  const counts = await mariadbCounts(admin);
   const redisCpu = processCpuMicros(pids.redis);
   const mariadbCpu = processCpuMicros(pids.mariadb);
   const self = process.cpuUsage();
@@ -157,12 +187,18 @@ async function measure(tree: Tree, redis: Redis, pids: { redis: number; mariadb:
   const used = process.cpuUsage(self);
   // Batches still buffered belong to this round's logins.
   await Bun.sleep(300);
+  const after = await mariadbCounts(admin);
   const sample: Sample = {
     selfUs: (used.user + used.system) / logins,
     redisUs: (processCpuMicros(pids.redis) - redisCpu) / logins,
     mariadbUs: (processCpuMicros(pids.mariadb) - mariadbCpu) / logins,
     // Less the INFO call itself.
     redisCommands: ((await redisCalls(redis)) - commands - 1) / logins,
+    statements: (after.Com_stmt_execute - counts.Com_stmt_execute) / logins,
+    rowsWritten:
+      (after.Handler_write + after.Handler_update - counts.Handler_write - counts.Handler_update) /
+      logins,
+    rowsDeleted: (after.Handler_delete - counts.Handler_delete) / logins,
   };
   return sample;
 }
@@ -181,13 +217,13 @@ const trees: Tree[] = [];
 try {
   for (const [n, path] of positionals.entries())
     trees.push(await treeOf(path, n, admin, adminUrl, privateRedis.url));
-  for (const tree of trees) await measure(tree, redis, pids); // warm-up
+  for (const tree of trees) await measure(tree, redis, admin, pids); // warm-up
   const samples = trees.map((): Sample[] => []);
   for (let round = 0; round < rounds; round++) {
     // Each round starts with another tree, so no tree always runs first.
     for (let k = 0; k < trees.length; k++) {
       const i = (round + k) % trees.length;
-      samples[i]?.push(await measure(trees[i] as Tree, redis, pids));
+      samples[i]?.push(await measure(trees[i] as Tree, redis, admin, pids));
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
@@ -204,13 +240,18 @@ try {
       redis_us: of('redisUs'),
       mariadb_us: of('mariadbUs'),
       redis_commands: of('redisCommands'),
+      mariadb_statements: of('statements'),
+      rows_written: of('rowsWritten'),
+      rows_deleted: of('rowsDeleted'),
     };
   });
   for (const s of summary) {
     console.log(
       `${s.tree.padEnd(30)} this process ${s.self_us.median} µs (best ${s.self_us.best}), ` +
         `Redis ${s.redis_us.median} µs, MariaDB ${s.mariadb_us.median} µs, ` +
-        `${s.redis_commands.median} Redis commands per login`,
+        `${s.redis_commands.median} Redis commands, ${s.mariadb_statements.median} MariaDB ` +
+        `statements, ${s.rows_written.median} rows written and ${s.rows_deleted.median} ` +
+        'deleted per login',
     );
   }
   console.log(JSON.stringify({ rounds, logins, users: userCount, concurrency, summary }));

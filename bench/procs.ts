@@ -17,13 +17,16 @@ export interface Server {
 
 /**
  * Starts `src/<script>` with Bun under `env`; its output goes to this terminal.
- * `profileDir` writes a CPU profile of the process there when it exits.
+ * `profileDir` writes a CPU profile of the process there when it exits;
+ * `tree` runs the script of another checkout (to compare two trees under
+ * the same load and measurement).
  */
 export function startServer(
   name: string,
   script: string,
   env: Record<string, string | undefined>,
   profileDir = '',
+  tree = root,
 ): Server {
   const profile = profileDir
     ? [
@@ -33,7 +36,7 @@ export function startServer(
         `--cpu-prof-name=${name}-${Date.now()}.md`,
       ]
     : [];
-  const proc = Bun.spawn([process.execPath, ...profile, `${root}/${script}`], {
+  const proc = Bun.spawn([process.execPath, ...profile, `${tree}/${script}`], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

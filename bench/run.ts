@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- <scenario> [--cold] [--cache on|off] [--connections 1000] [--duration 30]
  *   [--users 200] [--random] [--runs 1] [--threads 2] [--url URL] [--no-baseline]
- *   [--cold-connections 50] [--http-processes cores≤4] [--metrics on|off] [--profile DIR]`
+ *   [--cold-connections 50] [--http-processes cores≤4] [--metrics on|off] [--profile DIR]
+ *   [--root DIR]`
  *
  * Scenarios: baseline, login, profile, nickname, cold-login (bench/scenarios.ts).
  * Starts the TCP server and the HTTP server as two processes against
@@ -22,6 +23,7 @@
  * before (each one a full argon2id verify), to show what argon2 costs and
  * that it does not starve the rest.
  */
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
 import mysql from 'mysql2/promise';
@@ -62,6 +64,7 @@ const { values, positionals } = parseArgs({
     },
     metrics: { type: 'string', default: 'on' },
     'tcp-port': { type: 'string', default: '19090' },
+    root: { type: 'string', default: '' },
   },
 });
 
@@ -144,6 +147,9 @@ async function baseline(users: number[]): Promise<WrkResult> {
  * connection and, with several of them on one port, the one /readyz did not
  * reach could still be backing off when the load begins.
  */
+/** The servers of this checkout, or with `--root DIR` of another one. */
+const tree = values.root === '' ? undefined : resolve(values.root);
+
 async function startStack(): Promise<Server[]> {
   const tcpPort = values['tcp-port'] as string;
   const common = {
@@ -169,6 +175,7 @@ async function startStack(): Promise<Server[]> {
       TCP_METRICS_PORT: values.cold ? String(Number(tcpPort) + 1) : '0',
     },
     values.profile,
+    tree,
   );
   await waitForPort(Number(tcpPort), [tcp]);
   const processes = Number(values['http-processes']);
@@ -185,6 +192,7 @@ async function startStack(): Promise<Server[]> {
         TCP_ADDRS: `127.0.0.1:${tcpPort}`,
       },
       values.profile,
+      tree,
     ),
   );
   return [tcp, ...http];

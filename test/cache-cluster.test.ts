@@ -3,8 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import type { Cache } from '../src/cache/port.ts';
 import { createRedisCache } from '../src/cache/redis.ts';
 import { RATE_LIMIT_SCRIPTS, RateLimits } from '../src/core/rate-limits.ts';
+import { SESSION_LIST_SCRIPTS, SessionList } from '../src/core/session-list.ts';
 import { silentLogger } from '../src/log.ts';
 import { type RedisCluster, startRedisCluster } from './support/redis-cluster.ts';
+import { temporarySqliteStore } from './support/sqlite-store.ts';
 
 let cluster: RedisCluster;
 let cache: Cache;
@@ -16,7 +18,7 @@ beforeAll(async () => {
       clusterNodes: cluster.nodes,
       keyPrefix: 't:',
       commandTimeoutMs: 1000,
-      scripts: RATE_LIMIT_SCRIPTS,
+      scripts: [...RATE_LIMIT_SCRIPTS, ...SESSION_LIST_SCRIPTS],
     },
     silentLogger,
   );
@@ -70,5 +72,32 @@ describe('integration: cache on Redis Cluster', () => {
     for (const name of names) expect(outcomes.filter((o) => o === name).length).toBe(3);
     expect(limits.counts.user).toBe(names.length * 7);
     expect((await limits.peekUser(names[0] as string)).untilMs).toBeGreaterThan(Date.now());
+  });
+
+  it("should list one turn's logins of users in every slot (regression: a script given its number of keys was routed by that number)", async () => {
+    const { store, dispose } = await temporarySqliteStore();
+    // No store writes: what is listed comes from Redis (and this process's buffer is empty).
+    const log = silentLogger;
+    const list = new SessionList(store, cache, log, { flushMs: 60_000 });
+    const now = Date.now();
+    const users = Array.from({ length: 40 }, (_, i) => String(1000 + i));
+    const entries = users.map((userId, i) => ({
+      sessionId: `cluster-${String(i).padStart(14, '0')}`,
+      userId,
+      createdAtMs: now,
+      expiresAtMs: now + 60_000,
+      persistent: i % 2 === 0,
+      address: '198.51.100.7',
+      userAgent: 'Mozilla/5.0 Firefox/128.0',
+    }));
+    try {
+      await Promise.all(entries.map((entry) => list.record(entry)));
+      const other = new SessionList(store, cache, silentLogger, { flushMs: 60_000 });
+      for (const entry of entries) expect(await other.list(entry.userId, now)).toEqual([entry]);
+      await Promise.all(users.map((userId) => list.forget(userId, now)));
+    } finally {
+      await list.close();
+      await dispose();
+    }
   });
 });

@@ -8,6 +8,14 @@
 export interface CacheScript {
   name: string;
   lua: string;
+  /** Written for any number of keys (see Cache.evalEach); otherwise KEYS[1] only. */
+  manyKeys?: boolean;
+}
+
+/** One key of an evalEach(), with its own arguments. */
+interface KeyedArgs {
+  key: string;
+  args: readonly (string | number)[];
 }
 
 export interface Cache {
@@ -15,17 +23,24 @@ export interface Cache {
   /** Sets with a time to live; with `ifAbsent`, only when the key does not exist. True when set. */
   set(key: string, value: Uint8Array | string, ttlMs: number, ifAbsent?: boolean): Promise<boolean>;
   del(keys: string[]): Promise<void>;
-  /**
-   * Sets a field of the hash at `key`; with `ttlMs`, also (in the same
-   * pipeline) the key's time to live.
-   */
-  hashSet(key: string, field: string, value: string, ttlMs: number | null): Promise<void>;
   /** The fields and values of the hash at `key` (none when there is no such key). */
   hashGetAll(key: string): Promise<Map<string, string>>;
   /** Removes fields from the hash at `key`. */
   hashDelete(key: string, fields: readonly string[]): Promise<void>;
   /** Runs `script` atomically with KEYS[1] = `key` and ARGV = `args`; returns its array of integers. */
   eval(script: CacheScript, key: string, args: readonly (string | number)[]): Promise<number[]>;
+  /**
+   * Runs `script` (a `manyKeys` one) for every item, atomically per key:
+   * ARGV is `shared`, then each item's args in turn (all of one width), and
+   * the script answers one integer per key, in order. On a single Redis all
+   * items are one command (one script run); on a Cluster, where keys live in
+   * different slots, one command per item, each with KEYS[1] only.
+   */
+  evalEach(
+    script: CacheScript,
+    shared: readonly (string | number)[],
+    items: readonly KeyedArgs[],
+  ): Promise<number[]>;
   /** `listener` runs each time the cache is reachable again after an outage. */
   onRecover(listener: () => void): void;
   close(): Promise<void>;

@@ -11,7 +11,9 @@
  * - the client reconnects forever with a capped delay, and `onRecover`
  *   listeners run whenever Redis answers again after an outage of either kind;
  * - with `clusterNodes`, the same holds over a Redis Cluster (ioredis.Cluster);
- *   every command touches one key, so no command spans two hash slots.
+ *   every command touches one key, so no command spans two hash slots
+ *   (evalEach, one command for many keys on a single Redis, is split there
+ *   into one command per key).
  */
 import Redis, { Cluster } from 'ioredis';
 import type { Logger } from '../log.ts';
@@ -118,6 +120,11 @@ function commandClock(timeoutMs: number) {
   };
 }
 
+/** The name of a manyKeys script's command taking any number of keys. */
+function manyKeysName(script: CacheScript): string {
+  return `${script.name}Many`;
+}
+
 export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache {
   const redis = connect(options);
   const defined = new Set<string>();
@@ -125,6 +132,10 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
     // EVALSHA with a fallback to EVAL, and the key prefix applied to KEYS.
     redis.defineCommand(script.name, { numberOfKeys: 1, lua: script.lua });
     defined.add(script.name);
+    // A manyKeys script also as a command given its number of keys with each
+    // call. Not on a Cluster: auto-pipelining there routes a command by its
+    // first argument, which would be that number.
+    if (script.manyKeys) redis.defineCommand(manyKeysName(script), { lua: script.lua });
   }
   const bounded = commandClock(options.commandTimeoutMs);
   const listeners: (() => void)[] = [];
@@ -168,17 +179,39 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
     }
   }
 
+  function scriptCommand(
+    script: CacheScript,
+    name = script.name,
+  ): (...a: unknown[]) => Promise<number[]> {
+    if (!defined.has(script.name))
+      throw new Error(`script ${script.name} was not given to createRedisCache`);
+    const command = (redis as unknown as Record<string, (...a: unknown[]) => Promise<number[]>>)[
+      name
+    ];
+    return (command as (...a: unknown[]) => Promise<number[]>).bind(redis);
+  }
+
   return {
     get: (key) => run(() => redis.getBuffer(key)),
     eval(script, key, args) {
-      if (!defined.has(script.name))
-        throw new Error(`script ${script.name} was not given to createRedisCache`);
-      const command = (redis as unknown as Record<string, (...a: unknown[]) => Promise<number[]>>)[
-        script.name
-      ];
-      return run(() =>
-        (command as (...a: unknown[]) => Promise<number[]>).call(redis, key, ...args),
-      );
+      const command = scriptCommand(script);
+      return run(() => command(key, ...args));
+    },
+    async evalEach(script, shared, items) {
+      if (items.length === 0) return [];
+      if (redis instanceof Cluster) {
+        const command = scriptCommand(script);
+        const answers = await Promise.all(
+          items.map(({ key, args }) => run(() => command(key, ...shared, ...args))),
+        );
+        return answers.map((answer) => answer[0] ?? 0);
+      }
+      const command = scriptCommand(script, manyKeysName(script));
+      const call: (string | number)[] = [items.length];
+      for (const { key } of items) call.push(key);
+      call.push(...shared);
+      for (const { args } of items) for (const arg of args) call.push(arg);
+      return run(() => command(...call));
     },
     set(key, value, ttlMs, ifAbsent = false) {
       const px = Math.max(1, Math.round(ttlMs));
@@ -193,17 +226,6 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
     async del(keys) {
       // One key per command: in a cluster, keys live in different slots.
       await Promise.all(keys.map((key) => run(() => redis.del(key))));
-    },
-    hashSet(key, field, value, ttlMs) {
-      return run(async () => {
-        // Sent together: one pipeline, and one deadline for both.
-        if (ttlMs === null) await redis.hset(key, field, value);
-        else
-          await Promise.all([
-            redis.hset(key, field, value),
-            redis.pexpire(key, Math.max(1, Math.round(ttlMs))),
-          ]);
-      });
     },
     hashGetAll: (key) => run(async () => new Map(Object.entries(await redis.hgetall(key)))),
     async hashDelete(key, fields) {

@@ -33,7 +33,7 @@ class FakeCache implements Cache {
   async eval(): Promise<number[]> {
     throw new Error('not used by CachedUsers');
   }
-  async hashSet(): Promise<void> {
+  async evalEach(): Promise<number[]> {
     throw new Error('not used by CachedUsers');
   }
   async hashGetAll(): Promise<Map<string, string>> {

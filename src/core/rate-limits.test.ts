@@ -190,7 +190,9 @@ describe('unit: RateLimits.peekUser over a cache', () => {
         state.value = '0:0';
         return [0, 0];
       },
-      async hashSet() {},
+      async evalEach() {
+        return [];
+      },
       async hashGetAll() {
         return new Map<string, string>();
       },

@@ -53,7 +53,9 @@ function fakeCache(entries: Record<string, string>) {
       }
       throw new Error(`unknown script ${script.name}`);
     },
-    async hashSet() {},
+    async evalEach() {
+      return [];
+    },
     async hashGetAll() {
       return new Map<string, string>();
     },

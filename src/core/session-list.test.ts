@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'bun:test';
 import { temporarySqliteStore } from '../../test/support/sqlite-store.ts';
+import type { Cache } from '../cache/port.ts';
 import { silentLogger } from '../log.ts';
 import type { ListedSession, UserStore } from '../store/port.ts';
 import { RpcError } from '../wire/rpc-error.ts';
@@ -182,5 +183,88 @@ describe('unit: SessionList without a cache', () => {
     await list.record(e);
     await list.close();
     expect(await store.listSessions('15', NOW, 10)).toEqual([e]);
+  });
+});
+
+/** A cache that records the session list's commands; `trimmed` answers evalEach, or throws. */
+function recordingCache(trimmed: (key: string) => number) {
+  const calls: { script: string; shared: readonly (string | number)[]; keys: string[] }[] = [];
+  const cache: Cache = {
+    async get() {
+      return null;
+    },
+    async set() {
+      return true;
+    },
+    async del() {},
+    async hashGetAll() {
+      return new Map<string, string>();
+    },
+    async hashDelete() {},
+    async eval() {
+      return [0];
+    },
+    async evalEach(script, shared, items) {
+      calls.push({ script: script.name, shared, keys: items.map((item) => item.key) });
+      return items.map((item) => trimmed(item.key));
+    },
+    onRecover() {},
+    async close() {},
+  };
+  return { cache, calls };
+}
+
+describe('unit: SessionList over a cache', () => {
+  it('should send the logins of one turn to the cache as one command, and each turn its own', async () => {
+    const store = await sqlite();
+    const { cache, calls } = recordingCache(() => 0);
+    const list = new SessionList(store, cache, silentLogger, { flushMs: 60_000 }, () => NOW);
+    cleanups.push(() => list.close());
+    const first = [entry('20'), entry('21'), entry('20')];
+    await Promise.all(first.map((e) => list.record(e)));
+    await list.record(entry('22'));
+    expect(calls).toEqual([
+      { script: 'usermgrSessionList', shared: [NOW, 50], keys: ['ss:20', 'ss:21', 'ss:20'] },
+      { script: 'usermgrSessionList', shared: [NOW, 50], keys: ['ss:22'] },
+    ]);
+  });
+
+  it("should trim a user's store list when Redis trimmed the user's hash, and only then", async () => {
+    const store = await sqlite();
+    const trims: string[] = [];
+    const spied = new Proxy(store, {
+      get(target, name, receiver) {
+        if (name === 'trimSessions')
+          return (userId: string, keep: number) => {
+            trims.push(userId);
+            return target.trimSessions(userId, keep);
+          };
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    const { cache } = recordingCache((key) => (key === 'ss:24' ? 3 : 0));
+    const list = new SessionList(spied, cache, silentLogger, { flushMs: 60_000 }, () => NOW);
+    cleanups.push(() => list.close());
+    await Promise.all([list.record(entry('23')), list.record(entry('24'))]);
+    await list.flush();
+    expect(trims).toEqual(['24']);
+  });
+
+  it('should count the logins Redis could not take, so that the store stays bounded', async () => {
+    const store = await sqlite();
+    const { cache } = recordingCache(() => {
+      throw new RpcError(Status.UNAVAILABLE, 'cache unavailable');
+    });
+    const list = new SessionList(
+      store,
+      cache,
+      silentLogger,
+      { flushMs: 60_000, maxPerUser: 3 },
+      () => NOW,
+    );
+    cleanups.push(() => list.close());
+    for (let i = 0; i < 7; i++) await list.record(entry('25'));
+    await list.flush();
+    expect(await store.listSessions('25', NOW, 100)).toHaveLength(3);
   });
 });

@@ -7,13 +7,15 @@
  * ending a session revokes it, and only then takes it off the list.
  *
  * Invariants:
- * - a login writes one Redis step: HSET of its entry in the user's hash
- *   `ss:<user id>`, with in the same pipeline, now and then, the key's
- *   expiry (the first login of the user this process sees, then every 16th)
- *   and a trim (below). Mostly one plain command: a Lua script doing the
- *   same cost Redis 20 us and this process 20 us per login, HSET 4 and 7
- *   (bench/RESULTS.md). Nothing else is waited for on the login's path, and
- *   a failure there never fails a login;
+ * - a login writes one Redis step, shared with the other logins of its
+ *   event-loop turn: one script run (Cache.evalEach; one command per key on
+ *   a Redis Cluster) that for each puts the entry in the user's hash
+ *   `ss:<user id>`, reads its length, raises the key's expiry at its first
+ *   entry, every 16th and at every lasting session, and at twice
+ *   `maxPerUser` drops it first (below). A command per login cost this process
+ *   more than the HSET cost Redis (bench/RESULTS.md). The login waits for
+ *   its turn's command and for nothing else; a failure there never fails a
+ *   login;
  * - durably, the same entries reach the store behind the logins, in batches
  *   (one statement per FLUSH_AT entries, or whatever FLUSH_MS gathered), as
  *   revocations do but without a store write per login. An entry not yet
@@ -22,18 +24,21 @@
  * - a read is the union of Redis, the store and the buffer, so that losing
  *   any one of them (Redis restarted, a batch not yet written) loses no entry
  *   that another holds; entries of one session merge to the latest expiry;
- * - bounded per user: this process counts the logins of each user it lists
- *   (the counts themselves bounded); past 2 x `maxPerUser` since the last
- *   trim, the user's hash is trimmed to `maxPerUser` (expired entries first,
- *   then the oldest; one script, in the login's pipeline) and so is the
- *   user's store list after the next batch. A user logging in a million
- *   times costs at most 2 x `maxPerUser` entries per TCP server in Redis and
- *   in the store (a few times that across restarts, which forget the
- *   counts), never a million. A session trimmed off the list stays valid
+ * - bounded per user: at twice `maxPerUser` entries, the turn's script
+ *   drops the user's hash (one DEL: sorting a hundred entries in Lua to trim
+ *   it cost Redis more than the HSETs) before it adds the new entry, and
+ *   says so; the user's store list is trimmed to `maxPerUser` after the
+ *   next batch. What the hash loses is in the store, but for the entries
+ *   of the last batch of other servers, which their buffers hold until
+ *   written. Logins Redis did not take (none, unreachable) are counted here
+ *   instead (the counts themselves bounded), and past twice `maxPerUser`
+ *   the store list is trimmed the same way. A user logging in a million
+ *   times costs at most 2 x `maxPerUser` entries in Redis and about that in
+ *   the store, never a million. A session trimmed off the list stays valid
  *   until it expires; "log out everywhere" ends it;
- * - the hash's expiry is approximate (the latest entry's life when it is
- *   set): an entry Redis drops early is still in the store, and a read takes
- *   both;
+ * - the hash's expiry is approximate (it is raised, never lowered, only
+ *   now and then): an entry Redis drops early is still in the store, and a
+ *   read takes both;
  * - the buffer is bounded (`maxUnsaved`): while the store refuses batches,
  *   the oldest entries beyond it are dropped (counted and logged), never the
  *   process's memory.
@@ -60,13 +65,16 @@ const DEFAULTS: SessionListOptions = {
   maxUnsaved: 20_000,
 };
 
-/** Users whose logins this process counts (the oldest go first). */
+/** Users whose logins this process counts, without Redis (the oldest go first). */
 const MAX_COUNTED_USERS = 100_000;
-/** The hash's expiry is set at a user's first login seen here, then at every this many. */
-const EXPIRY_EVERY = 16;
 /** What the store keeps of a login's address and User-Agent (the columns' widths). */
 const MAX_ADDRESS_CHARS = 64;
 const MAX_USER_AGENT_CHARS = 256;
+const DONE: Promise<void> = Promise.resolve();
+/** Redis raises a user's hash's expiry at its first entry, every this many, and at every lasting session. */
+const EXPIRY_EVERY = 16;
+/** A user's hash is dropped once it holds this many times the bound (the store keeps the bound). */
+const TRIM_PAST = 2;
 
 /**
  * A renewal: raises the expiry of the entry ARGV[1] of the hash KEYS[1] to
@@ -90,37 +98,39 @@ return {found}`,
 };
 
 /**
- * Trims the hash KEYS[1] to ARGV[2] entries: those expired at ARGV[1]
- * first, then the oldest by start. Answers [entries removed].
+ * The logins of one turn (Cache.evalEach): for each hash KEYS[i], with its
+ * four arguments from ARGV[4i - 1], sets the field (session id) to the
+ * entry, and sets the key's expiry to the entry's life (ms) when it is the
+ * first entry, raises it (GT) at every EXPIRY_EVERY-th and for a lasting
+ * session (the fourth argument "1"). A hash already holding TRIM_PAST x
+ * ARGV[2] entries is dropped first (one DEL, no entry read: those older
+ * than a batch are in the store, which keeps the newest ARGV[2]). Answers,
+ * per key, the entries dropped.
  */
-const TRIM: CacheScript = {
-  name: 'usermgrSessionTrim',
-  lua: `local now = tonumber(ARGV[1])
-local bound = tonumber(ARGV[2])
-local all = redis.call('HGETALL', KEYS[1])
-local removed = 0
-local live = {}
-local expired = {}
-for i = 1, #all, 2 do
-  local e, c = string.match(all[i + 1], '^(%d+):(%d+):')
-  if not e or tonumber(e) <= now then
-    expired[#expired + 1] = all[i]
-  else
-    live[#live + 1] = {all[i], tonumber(c)}
+const LIST: CacheScript = {
+  name: 'usermgrSessionList',
+  manyKeys: true,
+  lua: `local bound = ${TRIM_PAST} * tonumber(ARGV[2])
+local trimmed = {}
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local at = 4 * i - 1
+  local length = redis.call('HLEN', key)
+  trimmed[i] = 0
+  if length >= bound then
+    redis.call('DEL', key)
+    trimmed[i] = length
+    length = 0
+  end
+  redis.call('HSET', key, ARGV[at], ARGV[at + 1])
+  local ttl = ARGV[at + 2]
+  if length == 0 then
+    redis.call('PEXPIRE', key, ttl)
+  elseif (length + 1) % ${EXPIRY_EVERY} == 0 or ARGV[at + 3] == '1' then
+    redis.call('PEXPIRE', key, ttl, 'GT')
   end
 end
-if #expired > 0 then
-  redis.call('HDEL', KEYS[1], unpack(expired))
-  removed = #expired
-end
-if #live > bound then
-  table.sort(live, function(a, b) return a[2] < b[2] end)
-  local oldest = {}
-  for i = 1, #live - bound do oldest[i] = live[i][1] end
-  redis.call('HDEL', KEYS[1], unpack(oldest))
-  removed = removed + #oldest
-end
-return {removed}`,
+return trimmed`,
 };
 
 /** Removes the entries of the hash KEYS[1] begun at or before ARGV[1]. Answers [removed]. */
@@ -140,15 +150,18 @@ return {removed}`,
 };
 
 /** The scripts the cache must be given (see createRedisCache). */
-export const SESSION_LIST_SCRIPTS: readonly CacheScript[] = [RENEW, TRIM, FORGET];
+export const SESSION_LIST_SCRIPTS: readonly CacheScript[] = [LIST, RENEW, FORGET];
 
 export class SessionList {
   /** Entries not yet in the store, by session id (Map order: oldest first). */
   private readonly unsaved = new Map<string, ListedSession>();
   /** Users whose store list is trimmed after the next batch. */
   private readonly trims = new Set<string>();
-  /** Logins per user listed by this process since its last trim. */
+  /** Logins per user listed by this process since its last trim, where Redis did not count them. */
   private readonly counts = new Map<string, number>();
+  /** Logins of this turn, for Redis, and the promise of their one command. */
+  private turn: ListedSession[] = [];
+  private turnSent: Promise<void> | null = null;
   private timer: Timer | null = null;
   private flushing: Promise<void> | null = null;
   private readonly options: SessionListOptions;
@@ -167,40 +180,27 @@ export class SessionList {
 
   /**
    * Lists a session (a login), or raises a listed one's expiry (a renewal,
-   * with `renewal`: its other fields are kept). Never throws: a side that
+   * with `renewal`: its other fields are kept). Resolves once Redis has it
+   * (the logins of one turn share one command). Never throws: a side that
    * fails loses the entry, and the others still hold it.
    */
-  async record(entry: ListedSession, renewal = false): Promise<void> {
-    const clean = {
-      ...entry,
-      address: printable(entry.address, MAX_ADDRESS_CHARS),
-      userAgent: printable(entry.userAgent, MAX_USER_AGENT_CHARS),
-    };
+  record(entry: ListedSession, renewal = false): Promise<void> {
+    const address = printable(entry.address, MAX_ADDRESS_CHARS);
+    const userAgent = printable(entry.userAgent, MAX_USER_AGENT_CHARS);
+    // A copy only when something had to be cut or replaced.
+    const clean =
+      address === entry.address && userAgent === entry.userAgent
+        ? entry
+        : { ...entry, address, userAgent };
     this.keep(clean);
-    const seen = this.count(clean.userId);
-    const trim = seen > 2 * this.options.maxPerUser;
-    if (trim) this.trims.add(clean.userId);
-    const cache = this.cache;
-    if (cache === null) return;
-    const key = listKey(clean.userId);
-    const now = this.now();
-    const ttlMs = clean.expiresAtMs - now;
-    try {
-      // One pipeline: these are made in one turn, and nothing awaits between them.
-      await Promise.all([
-        renewal
-          ? cache.eval(RENEW, key, [clean.sessionId, clean.expiresAtMs, encodeEntry(clean), ttlMs])
-          : cache.hashSet(
-              key,
-              clean.sessionId,
-              encodeEntry(clean),
-              seen === 1 || seen % EXPIRY_EVERY === 0 ? ttlMs : null,
-            ),
-        trim ? cache.eval(TRIM, key, [now, this.options.maxPerUser]) : null,
-      ]);
-    } catch (err) {
-      this.log.debug({ err: (err as Error).message }, 'session list: cache unreachable');
+    if (this.cache === null) {
+      this.countForTrim(clean.userId);
+      return DONE;
     }
+    if (renewal) return this.renew(this.cache, clean);
+    this.turn.push(clean);
+    this.turnSent ??= new Promise((resolve) => setImmediate(() => resolve(this.sendTurn())));
+    return this.turnSent;
   }
 
   /** The user's listed sessions unexpired at `nowMs`, newest first, at most `maxPerUser`. */
@@ -230,7 +230,8 @@ export class SessionList {
   /** Takes sessions (already revoked) off the user's list, everywhere it is kept. */
   async remove(userId: string, sessionIds: readonly string[]): Promise<void> {
     for (const id of sessionIds) this.unsaved.delete(id);
-    // A batch being written may carry them: delete after it.
+    // A turn or a batch being written may carry them: delete after it.
+    await this.turnSent;
     await this.flushing;
     await Promise.all([
       this.store.deleteSessions(userId, sessionIds),
@@ -243,6 +244,7 @@ export class SessionList {
     for (const [id, entry] of this.unsaved)
       if (entry.userId === userId && entry.createdAtMs <= createdUpToMs) this.unsaved.delete(id);
     this.counts.delete(userId);
+    await this.turnSent;
     await this.flushing;
     await Promise.all([
       this.store.deleteUserSessions(userId, createdUpToMs),
@@ -265,6 +267,8 @@ export class SessionList {
 
   /** The last batch, at shutdown. */
   async close(): Promise<void> {
+    // The turn's Redis command first: the cache closes after this.
+    await this.turnSent;
     await this.flushing;
     await this.flush();
     if (this.unsaved.size > 0)
@@ -337,19 +341,70 @@ export class SessionList {
   }
 
   /**
-   * Counts a listing of this user's session here: the count since the last
-   * trim (1 for a user not seen before). Past twice the bound the user's
-   * list is trimmed, and the count starts again from the bound.
+   * The logins of this turn, in one command: each entry, the key's expiry,
+   * and the trims Redis found due, which the store then does too.
    */
-  private count(userId: string): number {
+  private async sendTurn(): Promise<void> {
+    const entries = this.turn;
+    this.turn = [];
+    this.turnSent = null;
+    const cache = this.cache;
+    if (cache === null) return;
+    const now = this.now();
+    try {
+      const trimmed = await cache.evalEach(
+        LIST,
+        [now, this.options.maxPerUser],
+        entries.map((entry) => ({
+          key: listKey(entry.userId),
+          args: [
+            entry.sessionId,
+            encodeEntry(entry),
+            entry.expiresAtMs - now,
+            entry.persistent ? 1 : 0,
+          ],
+        })),
+      );
+      for (const [i, entry] of entries.entries())
+        if ((trimmed[i] ?? 0) > 0) this.trims.add(entry.userId);
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'session list: cache unreachable');
+      // Redis did not count them: this process does, for the store's trims.
+      for (const entry of entries) this.countForTrim(entry.userId);
+    }
+    this.schedule();
+  }
+
+  private async renew(cache: Cache, entry: ListedSession): Promise<void> {
+    const now = this.now();
+    const ttlMs = entry.expiresAtMs - now;
+    try {
+      await cache.eval(RENEW, listKey(entry.userId), [
+        entry.sessionId,
+        entry.expiresAtMs,
+        encodeEntry(entry),
+        ttlMs,
+      ]);
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'session list: cache unreachable');
+    }
+  }
+
+  /**
+   * Counts a listing of this user's session here, where Redis does not
+   * (none, or unreachable). Past twice the bound since the last trim the
+   * user's store list is trimmed after the next batch, and the count starts
+   * again from the bound.
+   */
+  private countForTrim(userId: string): void {
     const n = (this.counts.get(userId) ?? 0) + 1;
     this.counts.delete(userId);
     const { maxPerUser } = this.options;
+    if (n > 2 * maxPerUser) this.trims.add(userId);
     this.counts.set(userId, n > 2 * maxPerUser ? maxPerUser : n);
     if (this.counts.size > MAX_COUNTED_USERS) {
       this.counts.delete(this.counts.keys().next().value as string);
     }
-    return n;
   }
 
   private async fromCache(userId: string): Promise<ListedSession[]> {

@@ -551,6 +551,23 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       expect(await store.purgeExpiredSessions(NOW)).toBe(0);
       expect(await store.listSessions(userId, NOW, 10)).toEqual([live]);
     });
+
+    it('should purge expired sessions of many users, past one range of the walk (regression: no index on expires_at)', async () => {
+      await store.purgeExpiredSessions(NOW);
+      // 2,600 expired rows over 40 users (more than the MySQL walk's 1,000-row
+      // range, with users straddling its edges), and one live row each.
+      const users = Array.from({ length: 40 }, () => randomId());
+      const dead = users.flatMap((userId) =>
+        Array.from({ length: 65 }, (_, i) =>
+          listed(userId, { createdAtMs: NOW - 100_000 + i, expiresAtMs: NOW - i }),
+        ),
+      );
+      const live = users.map((userId) => listed(userId, { expiresAtMs: NOW + 60_000 }));
+      await store.saveSessions([...dead, ...live]);
+      expect(await store.purgeExpiredSessions(NOW)).toBe(dead.length);
+      for (const session of live)
+        expect(await store.listSessions(session.userId, NOW - 1_000_000, 100)).toEqual([session]);
+    });
   });
 
   describe(`${engine} store: housekeeping`, () => {
