@@ -6,7 +6,6 @@ import type { AppDeps } from './app-deps.ts';
 import { factory } from './env.ts';
 import { errorHandler, renderError } from './errors.tsx';
 import { everyRequest } from './middleware/every-request.ts';
-import { oneHandlerRouter } from './one-handler-router.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { assetRoutes } from './routes/assets.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -26,16 +25,16 @@ import { totpPageRoutes } from './routes/totp-pages.tsx';
  */
 export function createApp({ rpc, http, log, metrics, draining }: AppDeps) {
   const body = { rpc, maxJsonBytes: http.maxJsonBytes };
-  const every = everyRequest({
-    metrics: metrics ?? null,
-    log,
-    trustProxy: http.trustProxy,
-    refuseCrossSite: (c, message) =>
-      renderError(c, new RpcError(Status.PERMISSION_DENIED, message), formatFor(c)),
-  });
-  const onError = errorHandler(log, 'json');
-  const app = factory.createApp({ router: oneHandlerRouter(every, onError) });
-  app.use(every);
+  const app = factory.createApp();
+  app.use(
+    everyRequest({
+      metrics: metrics ?? null,
+      log,
+      trustProxy: http.trustProxy,
+      refuseCrossSite: (c, message) =>
+        renderError(c, new RpcError(Status.PERMISSION_DENIED, message), formatFor(c)),
+    }),
+  );
   app.route('/', healthRoutes(rpc, draining ?? (() => false)));
   app.route('/', authRoutes(body));
   app.route('/', meRoutes(body));
@@ -54,7 +53,7 @@ export function createApp({ rpc, http, log, metrics, draining }: AppDeps) {
     const message = format === 'page' ? MESSAGES.NO_SUCH_PAGE : MESSAGES.NO_SUCH_ROUTE;
     return renderError(c, new RpcError(Status.NOT_FOUND, message), format);
   });
-  app.onError(onError);
+  app.onError(errorHandler(log, 'json'));
   return app;
 }
 
