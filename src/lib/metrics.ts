@@ -16,13 +16,26 @@ export const LATENCY_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
 
+/** Default metrics whose collection costs the event loop time proportional to the heap. */
+export const EXPENSIVE_DEFAULTS = [
+  'nodejs_heap_space_size_total_bytes',
+  'nodejs_heap_space_size_used_bytes',
+  'nodejs_heap_space_size_available_bytes',
+];
+
 /** A registry; `withDefaults: false` leaves out the process metrics (and their timers). */
 export function createRegistry(processName: 'http' | 'tcp', withDefaults = true): Registry {
   const registry = new client.Registry();
   registry.setDefaultLabels({ process: processName });
   // Includes the event-loop lag histogram (nodejs_eventloop_lag_*).
-  if (withDefaults)
+  if (withDefaults) {
     client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+    // Each scrape of these calls v8.getHeapSpaceStatistics(), which Bun answers
+    // by walking the whole heap on the event loop: 230 ms with two million
+    // objects, so every scrape stalled every call of a busy server
+    // (bench/RESULTS.md). nodejs_heap_size_* (from process.memoryUsage()) stay.
+    for (const name of EXPENSIVE_DEFAULTS) registry.removeSingleMetric(name);
+  }
   return registry;
 }
 
