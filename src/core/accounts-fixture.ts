@@ -37,6 +37,8 @@ export const cheap = { memoryKiB: 1024, timeCost: 1, concurrency: 2, maxWaiting:
 export interface ServiceOptions {
   limits?: RateLimitOptions;
   log?: Logger;
+  /** Used instead of a Passwords made from the password settings. */
+  passwords?: Passwords;
 }
 
 const cleanups: (() => unknown)[] = [];
@@ -70,7 +72,7 @@ export async function services(
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  return servicesOver(store, new Passwords(passwordOptions), options);
+  return servicesOver(store, options.passwords ?? new Passwords(passwordOptions), options);
 }
 
 /** The services over an existing store, with the given password settings. */
@@ -100,6 +102,7 @@ export function servicesOver(store: UserStore, passwords: Passwords, options: Se
     issuer: 'usermgr',
     now: () => clock.now,
   });
+  const ids = new IdGenerator(1, () => clock.now);
   const accounts = new Accounts({
     store,
     users,
@@ -108,12 +111,12 @@ export function servicesOver(store: UserStore, passwords: Passwords, options: Se
     memo: new CredentialMemo({ ttlMs: 60_000, maxEntries: 100, now: () => clock.now }),
     tokens: new SessionTokens(secrets, 3_600_000),
     devices: new DeviceCookies(secrets, 86_400_000),
-    ids: new IdGenerator(1, () => clock.now),
+    ids,
     limits,
     sessions: new SessionList(store, null, silentLogger, {}, () => clock.now),
     twoStep,
     log: options.log ?? silentLogger,
     now: () => clock.now,
   });
-  return { accounts, store, passwords, clock, limits, twoStep };
+  return { accounts, store, users, ids, passwords, clock, limits, twoStep };
 }

@@ -1,53 +1,25 @@
 import { afterEach, describe, expect, it } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
 import { Deadline } from '../lib/deadline.ts';
-import { Semaphore } from '../lib/semaphore.ts';
-import { silentLogger } from '../log.ts';
-import { openStore } from '../store/open.ts';
 import type { UserRow } from '../store/port.ts';
 import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
-import { Accounts } from './accounts.ts';
+import { services as accountServices, cheap, disposeServices } from './accounts-fixture.ts';
 import { AdminToken } from './admin-token.ts';
 import { type AdminCaller, AdminUsers } from './admin-users.ts';
 import { base32Decode } from './base32.ts';
-import { CachedUsers } from './cached-users.ts';
-import { CredentialMemo } from './credential-memo.ts';
-import { DeviceCookies } from './device-cookies.ts';
-import { IdGenerator } from './ids.ts';
 import { decodeCursor, encodeCursor } from './list-cursor.ts';
-import { LoginTickets } from './login-tickets.ts';
 import { Passwords } from './passwords.ts';
-import { RateLimits } from './rate-limits.ts';
-import { Revocations } from './revocations.ts';
-import { SessionList } from './session-list.ts';
-import { SessionTokens } from './session-tokens.ts';
 import { totp } from './totp.ts';
-import { SecretBox, totpKey } from './totp-keys.ts';
-import { TwoStep } from './two-step.ts';
 
 const TOKEN = 'unit-admin-token-'.padEnd(40, 'z');
-const cheap = { memoryKiB: 1024, timeCost: 1, concurrency: 2, maxWaiting: 8 };
-/** Login throttling is not what these tests are about. */
-const generousLimits = {
-  userLimit: 1000,
-  userWindowMs: 60_000,
-  userBaseDelayMs: 1,
-  ipPerSecond: 1e6,
-  ipBurst: 1e6,
-};
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+afterEach(disposeServices);
 
 /**
- * AdminUsers and Accounts over one embedded SQLite store, no cache. The audit
- * logger has NO redaction: what it writes is exactly what the service passed.
+ * AdminUsers beside the Accounts of accounts-fixture.ts, over one embedded
+ * SQLite store, no cache. The audit logger has NO redaction: what it writes
+ * is exactly what the service passed.
  */
 async function services(
   options: {
@@ -56,79 +28,21 @@ async function services(
     passwords?: Passwords;
   } = {},
 ) {
-  const dir = mkdtempSync(join(tmpdir(), 'usermgr-admin-'));
-  const store = await openStore(
-    {
-      mysqlUrl: '',
-      dataDir: dir,
-      mysql: {
-        poolSize: 1,
-        queueLimit: 1,
-        queueTimeoutMs: 1,
-        queryTimeoutMs: 1,
-        connectTimeoutMs: 100,
-      },
-    },
-    silentLogger,
-  );
-  cleanups.push(async () => {
-    try {
-      await store.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-  const clock = { now: Date.UTC(2026, 10, 23) };
-  const bypass = new Semaphore(4, 4);
-  const users = new CachedUsers(
-    store,
-    null,
-    bypass,
-    { ttlMs: 1000, negativeTtlMs: 1000, tombstoneMs: 1000 },
-    silentLogger,
-  );
-  const passwords = options.passwords ?? new Passwords(cheap);
-  const ids = new IdGenerator(1, () => clock.now);
+  const s = await accountServices(cheap, { passwords: options.passwords });
   const lines: string[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
   const admin = new AdminUsers({
     token: new AdminToken(options.token ?? TOKEN),
-    store,
-    users,
-    passwords,
-    ids,
+    store: s.store,
+    users: s.users,
+    passwords: s.passwords,
+    ids: s.ids,
     log,
-    now: () => clock.now,
+    now: () => s.clock.now,
     onUserDeleted: options.onUserDeleted,
   });
-  const limits = new RateLimits(null, generousLimits, silentLogger, () => clock.now);
-  const secrets = ['unit-test-secret'.padEnd(40, '!')];
-  const twoStep = new TwoStep({
-    store,
-    users,
-    limits,
-    box: new SecretBox(secrets.map(totpKey)),
-    tickets: new LoginTickets(secrets),
-    issuer: 'usermgr',
-    now: () => clock.now,
-  });
-  const accounts = new Accounts({
-    store,
-    users,
-    revocations: new Revocations(store, null, bypass, silentLogger),
-    passwords,
-    memo: new CredentialMemo({ ttlMs: 60_000, maxEntries: 100, now: () => clock.now }),
-    tokens: new SessionTokens(secrets, 3_600_000),
-    devices: new DeviceCookies(secrets, 86_400_000),
-    ids,
-    limits,
-    sessions: new SessionList(store, null, silentLogger, {}, () => clock.now),
-    twoStep,
-    log: silentLogger,
-    now: () => clock.now,
-  });
   const audit = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { admin, accounts, twoStep, store, passwords, clock, lines, audit };
+  return { ...s, admin, lines, audit };
 }
 
 const caller = (token = TOKEN): AdminCaller => ({
