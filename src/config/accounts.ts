@@ -30,10 +30,10 @@ export const passwordVariables = {
     doc: 'slow hashes at once (default: the number of cores)',
   }),
   maxWaiting: int('HASH_QUEUE', {
-    default: 64,
+    default: 256,
     min: 0,
     max: 100_000,
-    doc: 'slow hashes waiting; beyond, 429',
+    doc: 'slow hashes waiting at most; beyond, or when they would not end in time, 429',
   }),
   maxWaitingPerClient: int('HASH_QUEUE_PER_ADDRESS', {
     default: 8,

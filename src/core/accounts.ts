@@ -100,7 +100,7 @@ export class Accounts {
     const { passwords, limits } = this.deps;
     const admission = { clientIp, known: false };
     return createAccount(this.deps, newAccount(input), deadline, this.now, admission, async () => {
-      passwords.refuseIfFull(admission);
+      passwords.refuseIfFull(admission, deadline.remainingMs());
       await limits.admitSlowAttempt(null, clientIp);
     });
   }
@@ -363,8 +363,9 @@ export class Accounts {
   ): Promise<boolean> {
     const { passwords, memo, limits } = this.deps;
     // Only attempts that cost a slow hash are admitted and counted: one the
-    // full hash queue would refuse is refused before it is counted.
-    passwords.refuseIfFull(admission);
+    // full hash queue would refuse (or could not hash in time) is refused
+    // before it is counted.
+    passwords.refuseIfFull(admission, deadline.remainingMs());
     const { clientIp } = admission;
     const attempt = await limits.admitSlowAttempt(counted, clientIp, deadline.remainingMs());
     let verified: boolean;

@@ -1,6 +1,6 @@
 /**
  * A few threads of our own for the slow hashes (argon2id), each at the
- * lowest scheduling priority (see hash-worker.ts). Invariants:
+ * scheduling priority it is made with (`nice`; see hash-worker.ts). Invariants:
  * - at most `size` jobs run at once, one per thread; more wait in FIFO order.
  *   Which job comes next is not decided here: the caller, Passwords, holds
  *   the waiting hashes in its fair queue and submits one only when a thread
@@ -17,7 +17,10 @@ export type HashJob =
   | { id: number; op: 'hash'; password: string; memoryKiB: number; timeCost: number }
   | { id: number; op: 'verify'; password: string; hash: string };
 
-export type HashReply = { id: number; value: string | boolean } | { id: number; error: string };
+/** `ms`: how long the job took on its thread (thread start and messages left out). */
+export type HashReply =
+  | { id: number; value: string | boolean; ms: number }
+  | { id: number; error: string };
 
 type Job = HashJob extends infer J ? (J extends HashJob ? Omit<J, 'id'> : never) : never;
 
@@ -41,8 +44,14 @@ export class HashThreads {
   private closed = false;
   private busy = 0;
   private keepAlive: Timer | null = null;
+  /** How long the last job that succeeded took on its thread; 0 before one has. */
+  lastRunMs = 0;
 
-  constructor(private readonly size: number) {}
+  /** `nice`: the threads' scheduling priority (19: the lowest); null keeps the process's. */
+  constructor(
+    private readonly size: number,
+    private readonly nice: number | null = 19,
+  ) {}
 
   hash(password: string, memoryKiB: number, timeCost: number): Promise<string> {
     return this.submit({ op: 'hash', password, memoryKiB, timeCost }) as Promise<string>;
@@ -89,14 +98,20 @@ export class HashThreads {
     const idle = this.threads.find((t) => t.current === null);
     if (idle !== undefined) return idle;
     if (this.threads.length >= this.size) return null;
-    const thread: Thread = { worker: new Worker(WORKER_PATH), current: null };
+    const thread: Thread = {
+      worker: new Worker(WORKER_PATH, { workerData: { nice: this.nice } }),
+      current: null,
+    };
     thread.worker.unref();
     thread.worker.on('message', (reply: HashReply) => {
       const pending = thread.current;
       if (pending === null || pending.job.id !== reply.id) return;
       this.finish(thread);
       if ('error' in reply) pending.reject(new Error(reply.error));
-      else pending.resolve(reply.value);
+      else {
+        this.lastRunMs = reply.ms;
+        pending.resolve(reply.value);
+      }
     });
     thread.worker.on('error', (error: Error) => {
       const pending = thread.current;

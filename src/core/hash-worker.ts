@@ -1,23 +1,28 @@
 /**
  * One thread of HashThreads: runs argon2id synchronously, one job at a time.
- * It first lowers its own scheduling priority to the lowest (nice 19). On
+ * It first sets its own scheduling priority to the one it was made with
+ * (`workerData.nice`: 19 for the low threads, none for the normal ones). On
  * Linux, setpriority() for "this process" (pid 0) applies to the calling
- * thread only, so the process's event loop, and every other process on the
- * machine, keep precedence over a slow hash: a storm of wrong passwords then
- * costs the attacker their wait, not everyone else's latency.
+ * thread only, so at nice 19 the process's event loop, and every other
+ * process on the machine, keep precedence over a slow hash: a storm of wrong
+ * passwords then costs the attacker their wait, not everyone else's latency.
+ * A thread never raises its priority again (that needs CAP_SYS_NICE): a
+ * hash that should run at normal priority goes to a normal thread instead.
  */
 import { setPriority } from 'node:os';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import type { HashJob, HashReply } from './hash-threads.ts';
 
+const nice = (workerData as { nice?: number | null } | null)?.nice ?? null;
 try {
-  setPriority(19);
+  if (nice !== null) setPriority(nice);
 } catch {
   // Not permitted here (some sandboxes): hashes still run, at normal priority.
 }
 
 parentPort?.on('message', (job: HashJob) => {
   let reply: HashReply;
+  const started = performance.now();
   try {
     const value =
       job.op === 'hash'
@@ -27,7 +32,7 @@ parentPort?.on('message', (job: HashJob) => {
             timeCost: job.timeCost,
           })
         : Bun.password.verifySync(job.password, job.hash);
-    reply = { id: job.id, value };
+    reply = { id: job.id, value, ms: performance.now() - started };
   } catch (err) {
     reply = { id: job.id, error: (err as Error).message ?? String(err) };
   }

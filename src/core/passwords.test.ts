@@ -132,14 +132,96 @@ describe('unit: Passwords', () => {
   // The storm in test/faults: slow hashes at normal priority took both cores
   // from the event loops, and cheap logins waited behind wrong passwords.
   it('should run slow hashes on threads at the lowest priority, leaving the main thread alone', async () => {
+    // Before the first thread starts (the dummy hash starts one with the Passwords).
+    const before = niceByThread();
     const passwords = new Passwords({ ...CHEAP, concurrency: 2, maxWaiting: 8 });
     try {
-      const before = niceByThread();
       await Promise.all([passwords.hash('a', later()), passwords.hash('b', later())]);
       const after = niceByThread();
       const lowered = [...after].filter(([tid, nice]) => !before.has(tid) && nice === 19);
       expect(lowered.length).toBeGreaterThanOrEqual(2); // one per thread, and the helpers each starts
       expect(after.get(process.pid)).toBe(before.get(process.pid) as number);
+    } finally {
+      passwords.close();
+    }
+  });
+
+  // Issue 14, item 1: after a start, the logins of the users already in took
+  // the cores from the nice-19 threads, and the last first logins of a herd
+  // of right passwords waited seconds for their hash.
+  it('should run strangers at normal priority while right passwords dominate, at the lowest once wrong ones are as many', async () => {
+    const passwords = new Passwords({ ...CHEAP, concurrency: 1, maxWaiting: 8 });
+    const stranger = { clientIp: '198.51.100.1', known: false };
+    const mine = process.pid;
+    const newThreadsAt = (before: Map<number, number>, nice: number) =>
+      [...niceByThread()].filter(([tid, n]) => !before.has(tid) && n === nice).length;
+    try {
+      const hash = await passwords.hash('correct horse', later());
+      expect(passwords.priority).toBe('low'); // no verdict yet
+      const before = niceByThread();
+      const ownNice = before.get(mine) as number;
+      expect(await passwords.verify('correct horse', hash, later(), stranger)).toBe(true);
+      expect(passwords.priority).toBe('normal');
+      // The next stranger's verify starts a thread at the process's priority.
+      expect(await passwords.verify('correct horse', hash, later(), stranger)).toBe(true);
+      expect(newThreadsAt(before, ownNice)).toBeGreaterThanOrEqual(1);
+      // A storm of wrong passwords: as many wrong as right sends it back to nice 19.
+      expect(await passwords.verify('wrong', hash, later(), stranger)).toBe(false);
+      expect(passwords.priority).toBe('normal'); // 2 right, 1 wrong
+      await passwords.verifyUnknown('wrong again', later(), stranger);
+      expect(passwords.priority).toBe('low'); // 2 right, 2 wrong
+      // Only the latest 32 verdicts count: 32 wrong ones leave no right one.
+      for (let i = 0; i < 32; i++) await passwords.verify(`wrong ${i}`, hash, later(), stranger);
+      expect(await passwords.verify('correct horse', hash, later(), stranger)).toBe(true);
+      expect(passwords.priority).toBe('low'); // 1 right, 31 wrong
+    } finally {
+      passwords.close();
+    }
+  });
+
+  it('should run a known client at normal priority even during a storm of wrong passwords', async () => {
+    const passwords = new Passwords({ ...CHEAP, concurrency: 1, maxWaiting: 8 });
+    try {
+      const hash = await passwords.hash('correct horse', later());
+      await passwords.verify('wrong', hash, later());
+      expect(passwords.priority).toBe('low');
+      const before = niceByThread();
+      const known = { clientIp: '198.51.100.2', known: true };
+      expect(await passwords.verify('correct horse', hash, later(), known)).toBe(true);
+      const own = before.get(process.pid) as number;
+      const started = [...niceByThread()].filter(([tid, n]) => !before.has(tid) && n === own);
+      expect(started.length).toBeGreaterThanOrEqual(1);
+    } finally {
+      passwords.close();
+    }
+  });
+
+  // Issue 14, item 1: a fixed queue of 64 refused most of a herd of first
+  // logins at once (and their clients came straight back), while hashes that
+  // would end in time could have waited.
+  it('should refuse a stranger whose hash would not end before its deadline, at the pace hashes run', async () => {
+    const passwords = new Passwords({ ...CHEAP, concurrency: 1, maxWaiting: 64 });
+    const stranger = { clientIp: '198.51.100.1', known: false };
+    try {
+      const hash = await passwords.hash('correct horse', later());
+      expect(passwords.hashMs).toBeGreaterThan(0);
+      const pace = passwords.hashMs;
+      // Nothing waiting: one hash's time is enough, less is not.
+      expect(() => passwords.refuseIfFull(stranger, pace * 1.5)).not.toThrow();
+      expect(() => passwords.refuseIfFull(stranger, pace * 0.5)).toThrow(
+        'too many sign-ins at once',
+      );
+      // Ten waiting behind one running: about eleven hashes' time.
+      const queued = Array.from({ length: 11 }, () => passwords.verify('x', hash, later()));
+      expect(passwords.queueDepth).toBe(10);
+      const now = passwords.hashMs;
+      expect(() => passwords.refuseIfFull(stranger, now * 5)).toThrow('too many sign-ins at once');
+      expect(() => passwords.refuseIfFull(stranger, now * 12)).not.toThrow();
+      // A known client is served first: the strangers' queue is not its wait.
+      expect(() => passwords.refuseIfFull({ ...stranger, known: true }, 0)).not.toThrow();
+      // Without a deadline, only the bound on the count applies.
+      expect(() => passwords.refuseIfFull(stranger)).not.toThrow();
+      await Promise.all(queued);
     } finally {
       passwords.close();
     }

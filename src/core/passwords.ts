@@ -1,9 +1,16 @@
 /**
  * Password hashing: argon2id PHC strings through Bun.password, run on a few
- * threads of our own at the lowest scheduling priority (hash-threads.ts), so
- * that slow hashes never starve the event loops of this server and its
- * neighbours: a storm of wrong passwords must not slow down everyone else's
- * cheap requests. Invariants:
+ * threads of our own (hash-threads.ts). Invariants:
+ * - a stranger's hash runs at the lowest scheduling priority (nice 19) while
+ *   wrong passwords are as common as right ones among the last verdicts, so
+ *   that a storm of wrong passwords never starves the event loops of this
+ *   server and its neighbours: it must not slow down everyone else's cheap
+ *   requests. While right passwords dominate (a herd of first logins after a
+ *   start), and always for a known client, hashes run at the process's own
+ *   priority: at nice 19 the logins of the users already in took the cores
+ *   from the first logins of the others. A slow verdict that comes out right
+ *   needs a right password the memo does not know yet, so a storm cannot buy
+ *   itself normal priority with wrong ones;
  * - at most `concurrency` slow hashes run at once (sized to the cores: more
  *   would only share the same cores) and at most `maxWaiting` wait; beyond
  *   that a call fails at once with RESOURCE_EXHAUSTED instead of piling up;
@@ -49,6 +56,11 @@ export interface Admission {
 /** Work that names no client (seeding in tests and benchmarks): the shared empty address. */
 const UNATTRIBUTED: Admission = { clientIp: '', known: false };
 
+/** How many of the latest slow verdicts decide the priority of strangers' hashes. */
+const VERDICTS = 32;
+/** The weight of the newest hash's time in the running estimate. */
+const RUN_WEIGHT = 0.2;
+
 export class Passwords {
   /**
    * Slow operations run, by kind, and those dropped unstarted because their
@@ -56,7 +68,14 @@ export class Passwords {
    */
   readonly counts = { hash: 0, verify: 0, cancelled: 0 };
   private readonly slots: FairSemaphore;
-  private readonly threads: HashThreads;
+  /** Threads at nice 19, and threads at the process's priority (started on first use). */
+  private readonly low: HashThreads;
+  private readonly normal: HashThreads;
+  /** The latest verdicts (true: right), oldest first, and how many of them are right. */
+  private readonly verdicts: boolean[] = [];
+  private right = 0;
+  /** A slow hash's time on its thread, a running estimate; 0 until one has run. */
+  private runMs = 0;
   private dummy: Promise<string> | null = null;
 
   constructor(
@@ -68,7 +87,21 @@ export class Passwords {
       options.maxWaiting,
       options.maxWaitingPerClient ?? options.maxWaiting,
     );
-    this.threads = new HashThreads(options.concurrency);
+    this.low = new HashThreads(options.concurrency, 19);
+    this.normal = new HashThreads(options.concurrency, null);
+    // The dummy hash, made now, gives the first estimate of a hash's time:
+    // the first herd after a start must not be admitted beyond what ends in time.
+    this.dummyHash();
+  }
+
+  /** The priority a stranger's hash gets now (a known client's is always normal). */
+  get priority(): 'low' | 'normal' {
+    return this.right * 2 > this.verdicts.length ? 'normal' : 'low';
+  }
+
+  /** The estimated time of one slow hash on its thread (0 before the first has run). */
+  get hashMs(): number {
+    return this.runMs;
   }
 
   get queueDepth(): number {
@@ -81,16 +114,31 @@ export class Passwords {
    * another client's. Callers check it before spending anything else on an
    * attempt: a refused attempt tried no password, so it must not count
    * against the account or the address, nor cost cache round trips.
+   * A stranger is also refused when the hashes waiting ahead of it and its
+   * own, at the pace hashes run now, would end after its `remainingMs`: it
+   * would only wait to be answered DEADLINE_EXCEEDED. So the bound follows
+   * what the threads do (a herd of first logins gets about as many places
+   * as hashes that end in time, not a fixed 64) while hashes that run slow
+   * still get a fast 429. Known clients are served first and skip it.
    */
-  refuseIfFull(admission: Admission): void {
+  refuseIfFull(admission: Admission, remainingMs = Number.POSITIVE_INFINITY): void {
     const refused = this.slots.refusal(clientKey(admission.clientIp), admission.known);
     if (refused !== null) throw busy(refused);
+    if (!admission.known && this.finishMs() > remainingMs) throw busy('busy');
+  }
+
+  /** When a stranger's hash queued now would end, at the pace hashes run now. */
+  private finishMs(): number {
+    const { concurrency } = this.options;
+    const free = this.slots.active < concurrency && this.slots.waiting === 0;
+    return free ? this.runMs : (this.slots.waiting / concurrency + 1) * this.runMs;
   }
 
   hash(password: string, deadline: Deadline, admission = UNATTRIBUTED): Promise<string> {
     return this.slow(deadline, admission, () => {
       this.counts.hash++;
-      return this.threads.hash(password, this.options.memoryKiB, this.options.timeCost);
+      const { memoryKiB, timeCost } = this.options;
+      return this.threadsFor(admission).hash(password, memoryKiB, timeCost);
     });
   }
 
@@ -102,11 +150,14 @@ export class Passwords {
   ): Promise<boolean> {
     return this.slow(deadline, admission, async () => {
       this.counts.verify++;
+      let right: boolean;
       try {
-        return await this.threads.verify(password, hash);
+        right = await this.threadsFor(admission).verify(password, hash);
       } catch {
-        return false; // A malformed stored hash matches nothing.
+        right = false; // A malformed stored hash matches nothing.
       }
+      this.remember(right);
+      return right;
     });
   }
 
@@ -116,17 +167,46 @@ export class Passwords {
     deadline: Deadline,
     admission = UNATTRIBUTED,
   ): Promise<void> {
-    this.dummy ??= this.threads.hash(
-      crypto.randomUUID(),
-      this.options.memoryKiB,
-      this.options.timeCost,
-    );
-    await this.verify(password, await this.dummy, deadline, admission);
+    await this.verify(password, await this.dummyHash(), deadline, admission);
   }
 
   /** Ends the hash threads; pending hashes fail. */
   close(): void {
-    this.threads.close();
+    this.low.close();
+    this.normal.close();
+  }
+
+  /** A hash of the current parameters that nothing matches, made once (again if it failed). */
+  private dummyHash(): Promise<string> {
+    if (this.dummy !== null) return this.dummy;
+    const { memoryKiB, timeCost } = this.options;
+    const dummy = this.low.hash(crypto.randomUUID(), memoryKiB, timeCost);
+    this.dummy = dummy;
+    dummy.then(
+      // One verify against it on the thread that made it gives the estimate:
+      // the thread's start and its first hash (which also maps the memory) are slower.
+      (hash) =>
+        this.low.verify(crypto.randomUUID(), hash).then(
+          () => {
+            if (this.runMs === 0) this.runMs = this.low.lastRunMs;
+          },
+          () => {}, // closed meanwhile: no estimate needed
+        ),
+      () => {
+        if (this.dummy === dummy) this.dummy = null;
+      },
+    );
+    return dummy;
+  }
+
+  private threadsFor(admission: Admission): HashThreads {
+    return admission.known || this.priority === 'normal' ? this.normal : this.low;
+  }
+
+  private remember(right: boolean): void {
+    this.verdicts.push(right);
+    if (right) this.right++;
+    if (this.verdicts.length > VERDICTS && this.verdicts.shift()) this.right--;
   }
 
   /** True when `hash` was made with other parameters than the current ones. */
@@ -160,7 +240,9 @@ export class Passwords {
       return await work();
     } finally {
       this.slots.release();
-      this.onWait(started - queued, performance.now() - started);
+      const ranMs = performance.now() - started;
+      this.runMs = this.runMs === 0 ? ranMs : this.runMs + RUN_WEIGHT * (ranMs - this.runMs);
+      this.onWait(started - queued, ranMs);
     }
   }
 }
