@@ -137,6 +137,8 @@ describe('unit: Passwords', () => {
     const passwords = new Passwords({ ...CHEAP, concurrency: 2, maxWaiting: 8 });
     try {
       await Promise.all([passwords.hash('a', later()), passwords.hash('b', later())]);
+      // The thread of the dummy hash, started with the Passwords, may still be starting.
+      await passwords.verifyUnknown('c', later());
       const after = niceByThread();
       const lowered = [...after].filter(([tid, nice]) => !before.has(tid) && nice === 19);
       expect(lowered.length).toBeGreaterThanOrEqual(2); // one per thread, and the helpers each starts
@@ -211,12 +213,18 @@ describe('unit: Passwords', () => {
       expect(() => passwords.refuseIfFull(stranger, pace * 0.5)).toThrow(
         'too many sign-ins at once',
       );
-      // Ten waiting behind one running: about eleven hashes' time.
-      const queued = Array.from({ length: 11 }, () => passwords.verify('x', hash, later()));
+      // Ten of its own waiting behind one running: about eleven hashes' time.
+      const queued = Array.from({ length: 11 }, () =>
+        passwords.verify('x', hash, later(), stranger),
+      );
       expect(passwords.queueDepth).toBe(10);
       const now = passwords.hashMs;
       expect(() => passwords.refuseIfFull(stranger, now * 5)).toThrow('too many sign-ins at once');
       expect(() => passwords.refuseIfFull(stranger, now * 12)).not.toThrow();
+      // Another client waits about one turn (fair queue), not for the ten.
+      expect(() =>
+        passwords.refuseIfFull({ clientIp: '203.0.113.9', known: false }, now * 3),
+      ).not.toThrow();
       // A known client is served first: the strangers' queue is not its wait.
       expect(() => passwords.refuseIfFull({ ...stranger, known: true }, 0)).not.toThrow();
       // Without a deadline, only the bound on the count applies.

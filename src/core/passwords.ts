@@ -122,16 +122,17 @@ export class Passwords {
    * still get a fast 429. Known clients are served first and skip it.
    */
   refuseIfFull(admission: Admission, remainingMs = Number.POSITIVE_INFINITY): void {
-    const refused = this.slots.refusal(clientKey(admission.clientIp), admission.known);
+    const key = clientKey(admission.clientIp);
+    const refused = this.slots.refusal(key, admission.known);
     if (refused !== null) throw busy(refused);
-    if (!admission.known && this.finishMs() > remainingMs) throw busy('busy');
+    if (!admission.known && this.finishMs(key) > remainingMs) throw busy('busy');
   }
 
   /** When a stranger's hash queued now would end, at the pace hashes run now. */
-  private finishMs(): number {
+  private finishMs(key: string): number {
     const { concurrency } = this.options;
     const free = this.slots.active < concurrency && this.slots.waiting === 0;
-    return free ? this.runMs : (this.slots.waiting / concurrency + 1) * this.runMs;
+    return free ? this.runMs : (this.slots.ahead(key, false) / concurrency + 1) * this.runMs;
   }
 
   hash(password: string, deadline: Deadline, admission = UNATTRIBUTED): Promise<string> {

@@ -196,4 +196,30 @@ describe('unit: FairSemaphore', () => {
     expect(s.acquire(later(), 'a')).toBe('acquired');
     expect(s.acquire(later(), 'b')).toBe('busy');
   });
+
+  // Passwords refuses a stranger whose hash would not end in time: that wait
+  // is the turns ahead of it, not the whole queue.
+  it('should count the waiters served before a newcomer: one turn of every key, the urgent first', async () => {
+    const s = new FairSemaphore(1, 64);
+    const served: string[] = [];
+    expect(s.acquire(later(), 'holder')).toBe('acquired');
+    expect(s.ahead('a', false)).toBe(0);
+    const waiters = [
+      ...Array.from({ length: 5 }, (_, i) => queue(s, served, 'a', `a${i}`)),
+      ...Array.from({ length: 2 }, (_, i) => queue(s, served, 'b', `b${i}`)),
+      queue(s, served, 'known', 'u0', true),
+    ];
+    // A new key: one turn of a and b, after the urgent one.
+    expect(s.ahead('c', false)).toBe(3);
+    // b's third: the urgent one, three of a's, b's own two.
+    expect(s.ahead('b', false)).toBe(6);
+    // a's sixth: everything.
+    expect(s.ahead('a', false)).toBe(8);
+    // An urgent newcomer waits only for the urgent.
+    expect(s.ahead('other', true)).toBe(1);
+    await serve(s, 9);
+    expect(served).toEqual(['u0', 'a0', 'b0', 'a1', 'b1', 'a2', 'a3', 'a4']);
+    await Promise.all(waiters);
+    expect(s.ahead('a', false)).toBe(0);
+  });
 });

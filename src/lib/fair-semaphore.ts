@@ -124,6 +124,22 @@ export class FairSemaphore {
     return this.count;
   }
 
+  /**
+   * How many waiters would be served before a newcomer of `key` in this
+   * class, at most: the other class's first, if urgent, then up to one more
+   * than the key already has waiting from each key of its own class (keys
+   * take turns). A key with nothing waiting counts one turn of every key.
+   */
+  ahead(key: string, urgent: boolean): number {
+    const [first, rest] = this.classes;
+    const rotation = urgent ? first : rest;
+    const turns = (rotation.lanes.get(key)?.waiters.length ?? 0) + 1;
+    let ahead = 0;
+    if (!urgent) for (const lane of first.lanes.values()) ahead += lane.waiters.length;
+    for (const lane of rotation.lanes.values()) ahead += Math.min(lane.waiters.length, turns);
+    return ahead;
+  }
+
   /** What acquire() would refuse at once now, for this key and class; null when it would not. */
   refusal(key: string, urgent: boolean): 'busy' | 'key-busy' | null {
     if (this.inUse < this.permits && this.count === 0) return null;
