@@ -27,7 +27,7 @@
  * - verifyUnknown() costs what a real verification costs, so that an unknown
  *   username cannot be told from a wrong password by its timing.
  */
-import type { Deadline } from '../lib/deadline.ts';
+import { Deadline } from '../lib/deadline.ts';
 import { FairSemaphore } from '../lib/fair-semaphore.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
@@ -227,8 +227,16 @@ export class Passwords {
   ): Promise<T> {
     const queued = performance.now();
     const { clientIp, known } = admission;
-    const acquired = await this.slots.acquire(deadline, clientKey(clientIp), known);
+    // A hash that could no longer end before the deadline leaves the queue
+    // as soon as that is known, refused like a full queue (429, not a 504
+    // at the deadline): the pace can drop after it was admitted. Twice the
+    // estimate: a hash that starts as the pace drops runs slower than it.
+    const hashMs = this.runMs;
+    const inTime =
+      hashMs > 0 ? Deadline.after(deadline.remainingMs() - 2 * hashMs, deadline.signal) : deadline;
+    const acquired = await this.slots.acquire(inTime, clientKey(clientIp), known);
     if (acquired === 'busy' || acquired === 'key-busy') throw busy(acquired);
+    if (acquired === 'timeout' && inTime !== deadline && !deadline.expired()) throw busy('busy');
     if (acquired === 'timeout')
       throw new RpcError(Status.DEADLINE_EXCEEDED, 'the server is too busy to answer in time');
     if (acquired === 'cancelled' || deadline.cancelled) {
