@@ -215,18 +215,25 @@ function recordingCache(trimmed: (key: string) => number) {
 }
 
 describe('unit: SessionList over a cache', () => {
-  it('should send the logins of one turn to the cache as one command, and each turn its own', async () => {
+  it('should send the logins of one batch to the cache as one command, and no session ended before it', async () => {
     const store = await sqlite();
     const { cache, calls } = recordingCache(() => 0);
     const list = new SessionList(store, cache, silentLogger, { flushMs: 60_000 }, () => NOW);
     cleanups.push(() => list.close());
-    const first = [entry('20'), entry('21'), entry('20')];
-    await Promise.all(first.map((e) => list.record(e)));
+    for (const e of [entry('20'), entry('21'), entry('20')]) await list.record(e);
+    // Buffered: a login waits for no command.
+    expect(calls).toEqual([]);
+    await list.flush();
+    const ended = entry('22');
     await list.record(entry('22'));
+    await list.record(ended);
+    await list.remove('22', [ended.sessionId]);
+    await list.flush();
     expect(calls).toEqual([
       { script: 'usermgrSessionList', shared: [NOW, 50], keys: ['ss:20', 'ss:21', 'ss:20'] },
       { script: 'usermgrSessionList', shared: [NOW, 50], keys: ['ss:22'] },
     ]);
+    expect((await list.list('22', NOW)).map((s) => s.sessionId)).not.toContain(ended.sessionId);
   });
 
   it("should trim a user's store list when Redis trimmed the user's hash, and only then", async () => {
