@@ -236,6 +236,35 @@ describe('unit: SessionList over a cache', () => {
     expect((await list.list('22', NOW)).map((s) => s.sessionId)).not.toContain(ended.sessionId);
   });
 
+  it('should send logins to the cache while a slow store holds their batch, a full batch at a time', async () => {
+    const store = await sqlite();
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow = new Proxy(store, {
+      get(target, name, receiver) {
+        if (name === 'saveSessions')
+          return async (sessions: readonly ListedSession[]) => {
+            await held;
+            return target.saveSessions(sessions);
+          };
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    const { cache, calls } = recordingCache(() => 0);
+    const list = new SessionList(slow, cache, silentLogger, { flushAt: 4 }, () => NOW);
+    cleanups.push(() => list.close());
+    // The first four start a batch, which the store holds.
+    for (let i = 0; i < 4; i++) await list.record(entry('26'));
+    // Eight more while it is held: two commands of four, not held, not one of eight later.
+    for (let i = 0; i < 8; i++) await list.record(entry('27'));
+    expect(calls.map((call) => call.keys.length)).toEqual([4, 4, 4]);
+    release();
+    await list.flush();
+    expect(await store.listSessions('27', NOW, 100)).toHaveLength(8);
+  });
+
   it("should trim a user's store list when Redis trimmed the user's hash, and only then", async () => {
     const store = await sqlite();
     const trims: string[] = [];

@@ -168,6 +168,8 @@ export class SessionList {
   private readonly counts = new Map<string, number>();
   /** Logins not yet sent to Redis (the next batch's one command). */
   private toCache: ListedSession[] = [];
+  /** Redis commands sent ahead of their batch, while a slow store holds it. */
+  private readonly sending = new Set<Promise<void>>();
   private timer: Timer | null = null;
   private flushing: Promise<void> | null = null;
   private readonly options: SessionListOptions;
@@ -199,7 +201,16 @@ export class SessionList {
       address === entry.address && userAgent === entry.userAgent
         ? entry
         : { ...entry, address, userAgent };
-    if (this.cache !== null && !renewal) this.toCache.push(clean);
+    if (this.cache !== null && !renewal) {
+      this.toCache.push(clean);
+      // A store slower than the logins must not hold Redis back, nor let one
+      // command grow without bound: a full batch's worth goes at once.
+      if (this.flushing !== null && this.toCache.length >= this.options.flushAt) {
+        const ahead = this.sendToCache(this.takeFresh());
+        this.sending.add(ahead);
+        void ahead.finally(() => this.sending.delete(ahead));
+      }
+    }
     this.keep(clean);
     if (this.cache === null) {
       this.countForTrim(clean.userId);
@@ -238,7 +249,7 @@ export class SessionList {
     for (const id of sessionIds) this.unsaved.delete(id);
     this.toCache = this.toCache.filter((entry) => !ids.has(entry.sessionId));
     // A batch being written may carry them: delete after it.
-    await this.flushing;
+    await this.settled();
     await Promise.all([
       this.store.deleteSessions(userId, sessionIds),
       this.cache?.hashDelete(listKey(userId), sessionIds),
@@ -253,7 +264,7 @@ export class SessionList {
       (entry) => entry.userId !== userId || entry.createdAtMs > createdUpToMs,
     );
     this.counts.delete(userId);
-    await this.flushing;
+    await this.settled();
     await Promise.all([
       this.store.deleteUserSessions(userId, createdUpToMs),
       this.cache?.eval(FORGET, listKey(userId), [createdUpToMs]),
@@ -276,7 +287,7 @@ export class SessionList {
   /** The last batch, at shutdown. */
   async close(): Promise<void> {
     // The last batch's Redis command too: the cache closes after this.
-    await this.flushing;
+    await this.settled();
     await this.flush();
     if (this.unsaved.size > 0)
       this.log.warn({ sessions: this.unsaved.size }, 'session list: entries not saved at shutdown');
@@ -328,9 +339,8 @@ export class SessionList {
    */
   private async write(): Promise<void> {
     const batch = [...this.unsaved.values()];
-    const fresh = this.toCache;
+    const fresh = this.takeFresh();
     this.unsaved.clear();
-    this.toCache = [];
     const [saved] = await Promise.all([this.save(batch), this.sendToCache(fresh)]);
     const trims = [...this.trims];
     this.trims.clear();
@@ -345,6 +355,19 @@ export class SessionList {
     for (const userId of trims) this.trims.add(userId);
     // Not at once again: wait a full interval.
     await Bun.sleep(this.options.flushMs);
+  }
+
+  /** The logins not yet sent to Redis, taken out of the buffer's queue for it. */
+  private takeFresh(): ListedSession[] {
+    const fresh = this.toCache;
+    this.toCache = [];
+    return fresh;
+  }
+
+  /** Once the batch being written and every Redis command sent ahead of one have ended. */
+  private async settled(): Promise<void> {
+    await this.flushing;
+    await Promise.all(this.sending);
   }
 
   /** Saves a batch in the store; false (the batch put back) when it could not. */
