@@ -8,21 +8,20 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type Redis from 'ioredis';
 import type mysql from 'mysql2/promise';
+import { HASH_THREAD_NAME } from '../src/core/hash-threads.ts';
 
 const CLOCK_TICKS_PER_S = 100;
-/** The nice value src/core/hash-worker.ts gives each slow-hash thread. */
-const HASH_THREAD_NICE = 19;
 
-/** utime + stime in seconds, and the nice value, of one /proc stat line. */
-function parseStat(stat: string): { cpuS: number; nice: number } {
+/** utime + stime in seconds, and the thread's name, of one /proc stat line. */
+function parseStat(stat: string): { cpuS: number; name: string } {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return {
     cpuS: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S,
-    nice: Number(fields[16]),
+    name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
   };
 }
 
-function readStat(path: string): { cpuS: number; nice: number } | null {
+function readStat(path: string): { cpuS: number; name: string } | null {
   try {
     return parseStat(readFileSync(path, 'utf8'));
   } catch {
@@ -35,7 +34,10 @@ export function processCpuS(pid: number): number {
   return readStat(`/proc/${pid}/stat`)?.cpuS ?? 0;
 }
 
-/** CPU seconds of a process's live threads at the lowest priority: the TCP server's slow hashes. */
+/**
+ * CPU seconds of a process's live slow-hash threads (named HASH_THREAD_NAME:
+ * some run at nice 19, some at normal priority, src/core/passwords.ts).
+ */
 export function hashThreadsCpuS(pid: number): number {
   let total = 0;
   let tasks: string[] = [];
@@ -46,7 +48,7 @@ export function hashThreadsCpuS(pid: number): number {
   }
   for (const tid of tasks) {
     const stat = readStat(`/proc/${pid}/task/${tid}/stat`);
-    if (stat && stat.nice === HASH_THREAD_NICE) total += stat.cpuS;
+    if (stat && stat.name === HASH_THREAD_NAME) total += stat.cpuS;
   }
   return total;
 }

@@ -36,6 +36,11 @@ interface Thread {
 }
 
 const WORKER_PATH = new URL('./hash-worker.ts', import.meta.url);
+/**
+ * The name of every hash thread, which Bun gives the OS thread (`/proc/<pid>/task/<tid>/comm`):
+ * what the benches meter the slow hashes by, whatever their priority.
+ */
+export const HASH_THREAD_NAME = 'usermgr-hash';
 
 export class HashThreads {
   private readonly threads: Thread[] = [];
@@ -99,7 +104,10 @@ export class HashThreads {
     if (idle !== undefined) return idle;
     if (this.threads.length >= this.size) return null;
     const thread: Thread = {
-      worker: new Worker(WORKER_PATH, { workerData: { nice: this.nice } }),
+      worker: new Worker(WORKER_PATH, {
+        name: HASH_THREAD_NAME,
+        workerData: { nice: this.nice },
+      }),
       current: null,
     };
     thread.worker.unref();

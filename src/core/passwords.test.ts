@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Deadline } from '../lib/deadline.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
+import { HASH_THREAD_NAME } from './hash-threads.ts';
 import { Passwords } from './passwords.ts';
 
 const CHEAP = { memoryKiB: 1024, timeCost: 1 };
@@ -230,6 +231,31 @@ describe('unit: Passwords', () => {
       // Without a deadline, only the bound on the count applies.
       expect(() => passwords.refuseIfFull(stranger)).not.toThrow();
       await Promise.all(queued);
+    } finally {
+      passwords.close();
+    }
+  });
+
+  // bench/tier-probes.ts meters the slow hashes by this name: at nice 19 alone
+  // it would count nothing of a herd's hashes, which run at normal priority.
+  it('should name every hash thread, low and normal priority alike', async () => {
+    const named = () =>
+      readdirSync('/proc/self/task').filter((tid) => {
+        try {
+          return readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === HASH_THREAD_NAME;
+        } catch {
+          return false;
+        }
+      });
+    const before = new Set(named());
+    const passwords = new Passwords({ ...CHEAP, concurrency: 1, maxWaiting: 8 });
+    try {
+      const hash = await passwords.hash('correct horse', later());
+      await passwords.verifyUnknown('x', later()); // the dummy's thread has started
+      await passwords.verify('correct horse', hash, later(), { clientIp: '', known: true });
+      const started = named().filter((tid) => !before.has(tid));
+      const nice = niceByThread();
+      expect(started.map((tid) => nice.get(Number(tid)) === 19).sort()).toEqual([false, true]);
     } finally {
       passwords.close();
     }
