@@ -47,6 +47,7 @@ beforeAll(async () => {
       createdAtMs: now,
       updatedAtMs: now,
       totpSecret: '',
+      version: 0,
     });
     expect(created).toBe('created');
   }

@@ -12,6 +12,9 @@
  *   least as new as the write;
  * - strings no row can hold are answered without a query (keys.ts), so
  *   user input never meets an ASCII column it cannot be compared with;
+ * - every write of a column a UserRow carries raises `version` by one
+ *   (sql/mysql/006_users_version.sql): the guard of the one-statement
+ *   nickname update and the order of cache entries rest on it;
  * - only the admin listing reads replicas (`tolerant`): every other read
  *   decides access (password hash, sessions_valid_after, revocations), comes
  *   before a write, or fills the cache that later logins trust, and reads the
@@ -56,9 +59,13 @@ import {
   toRevokedSession,
   toUserRow,
   USER_COLUMNS,
+  versionParam,
 } from './rows.ts';
 
 const SELECT_BY_ID = `SELECT ${USER_COLUMNS} FROM users WHERE id = ?`;
+const USER_VALUES = USER_COLUMNS.split(',')
+  .map(() => '?')
+  .join(', ');
 
 /** Rows deleted per statement by the purge: keeps each transaction and its locks small. */
 const PURGE_BATCH = 1000;
@@ -114,7 +121,7 @@ export class MysqlStore implements UserStore {
   async create(user: UserRow): Promise<'created' | 'username_taken'> {
     const id = requireId(user.id);
     try {
-      await this.db.exec(`INSERT INTO users (${USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+      await this.db.exec(`INSERT INTO users (${USER_COLUMNS}) VALUES (${USER_VALUES})`, [
         idParam(id),
         user.username,
         user.nickname,
@@ -124,6 +131,7 @@ export class MysqlStore implements UserStore {
         msParam(user.createdAtMs),
         msParam(user.updatedAtMs),
         user.totpSecret,
+        versionParam(user.version),
       ]);
       return 'created';
     } catch (error) {
@@ -147,12 +155,29 @@ export class MysqlStore implements UserStore {
     });
   }
 
-  async updateNickname(id: string, nickname: string, nowMs: number): Promise<UserRow | null> {
+  async updateNickname(
+    id: string,
+    nickname: string,
+    nowMs: number,
+    seen?: UserRow,
+  ): Promise<UserRow | null> {
     const key = parseId(id);
     if (key === null) return null;
+    if (seen?.id === id) {
+      // One round trip: while the version is still the one seen, the row is
+      // `seen`, so the new row is `seen` plus this change, without a read back.
+      const { affectedRows } = await this.db.exec(
+        'UPDATE users SET nickname = ?, updated_at = ?, version = version + 1 ' +
+          'WHERE id = ? AND version = ?',
+        [nickname, msParam(nowMs), idParam(key), versionParam(seen.version)],
+      );
+      if (affectedRows === 1)
+        return { ...seen, nickname, updatedAtMs: nowMs, version: seen.version + 1 };
+      // Written meanwhile (or gone): last writer wins, read back what it made.
+    }
     return this.updateThenSelect(
       key,
-      'UPDATE users SET nickname = ?, updated_at = ? WHERE id = ?',
+      'UPDATE users SET nickname = ?, updated_at = ?, version = version + 1 WHERE id = ?',
       [nickname, msParam(nowMs), idParam(key)],
     );
   }
@@ -176,7 +201,8 @@ export class MysqlStore implements UserStore {
         if (before === undefined) return null;
         const previous = String(before.picture);
         const { affectedRows } = await session.exec(
-          'UPDATE users SET picture = ?, updated_at = ? WHERE id = ? AND picture = ?',
+          'UPDATE users SET picture = ?, updated_at = ?, version = version + 1 ' +
+            'WHERE id = ? AND picture = ?',
           [picture, msParam(nowMs), idParam(key), previous],
         );
         if (affectedRows === 1) {
@@ -202,7 +228,8 @@ export class MysqlStore implements UserStore {
     const params = [passwordHash, msParam(nowMs), ...(endSessions ? [msParam(nowMs)] : [])];
     return this.updateThenSelect(
       key,
-      `UPDATE users SET password_hash = ?, updated_at = ?${sessions} WHERE id = ?`,
+      `UPDATE users SET password_hash = ?, updated_at = ?${sessions}, version = version + 1 ` +
+        'WHERE id = ?',
       [...params, idParam(key)],
     );
   }
@@ -211,7 +238,8 @@ export class MysqlStore implements UserStore {
     const key = parseId(id);
     if (key === null || !isPasswordHashKey(expected)) return false;
     const { affectedRows } = await this.db.exec(
-      'UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?',
+      'UPDATE users SET password_hash = ?, version = version + 1 ' +
+        'WHERE id = ? AND password_hash = ?',
       [passwordHash, idParam(key), expected],
     );
     return affectedRows === 1;
@@ -222,7 +250,8 @@ export class MysqlStore implements UserStore {
     if (key === null) return null;
     return this.updateThenSelect(
       key,
-      'UPDATE users SET sessions_valid_after = GREATEST(sessions_valid_after, ?) WHERE id = ?',
+      'UPDATE users SET sessions_valid_after = GREATEST(sessions_valid_after, ?), ' +
+        'version = version + 1 WHERE id = ?',
       [msParam(validAfterMs), idParam(key)],
     );
   }
@@ -318,7 +347,8 @@ export class MysqlStore implements UserStore {
     return this.updateThenSelect(
       key,
       "UPDATE users SET totp_secret = totp_pending, totp_pending = '', totp_last_step = ?, " +
-        "totp_recovery = ?, updated_at = ? WHERE id = ? AND totp_pending = ? AND totp_secret = ''",
+        'totp_recovery = ?, updated_at = ?, version = version + 1 ' +
+        "WHERE id = ? AND totp_pending = ? AND totp_secret = ''",
       [stepParam(step), recoveryColumn(recoveryHashes), msParam(nowMs), idParam(key), pending],
     );
   }
@@ -327,7 +357,7 @@ export class MysqlStore implements UserStore {
     const key = parseId(id);
     if (key === null || !isSealedSecretKey(sealed) || !isSealedSecretKey(resealed)) return false;
     const { affectedRows } = await this.db.exec(
-      'UPDATE users SET totp_last_step = ?, totp_secret = ? ' +
+      'UPDATE users SET totp_last_step = ?, totp_secret = ?, version = version + 1 ' +
         'WHERE id = ? AND totp_secret = ? AND totp_last_step < ?',
       [stepParam(step), resealed, idParam(key), sealed, stepParam(step)],
     );
@@ -363,7 +393,7 @@ export class MysqlStore implements UserStore {
     return this.updateThenSelect(
       key,
       "UPDATE users SET totp_secret = '', totp_pending = '', totp_last_step = 0, " +
-        "totp_recovery = '', updated_at = ? WHERE id = ?",
+        "totp_recovery = '', updated_at = ?, version = version + 1 WHERE id = ?",
       [msParam(nowMs), idParam(key)],
     );
   }
