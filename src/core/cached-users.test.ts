@@ -272,6 +272,14 @@ describe('unit: CachedUsers', () => {
       expect(await users.find('jay', soon())).toEqual(store.current() as UserRow);
     });
 
+    it('should hand an update that read the cache before the previous write landed the row it wrote', async () => {
+      const { store, users } = setup(row('max'));
+      const staleSeen = row('max'); // read from the cache before the first update wrote
+      await users.update(row('max'), (expected) => store.rename('first', expected));
+      await users.update(staleSeen, (expected) => store.rename('second', expected));
+      expect(store.writes).toEqual([0, 1]); // the second guarded by version 1, not the stale 0
+    });
+
     it('should tombstone instead when the write took more than half a tombstone', async () => {
       const cache = new FakeCache();
       const { store, users } = setup(row('kim'), cache, new Semaphore(4, 4), 20);

@@ -14,8 +14,10 @@
  *   later writer's tombstone cannot have expired yet); otherwise it
  *   tombstones. A stale row can never overwrite a newer one;
  * - update()s of one user in this process run one after another, each
- *   handing the row it wrote to the next as the row seen, so a version-guarded
- *   store write (one round trip) is not defeated by its own siblings;
+ *   handing the row it wrote to the next as the row seen (and the rows
+ *   written in the last second or two are remembered, for an update whose
+ *   session check read the cache before the previous write reached it), so a
+ *   version-guarded store write is not defeated by its own siblings;
  * - cache values are `v<version>:` then UserRecord protobuf; the markers
  *   start with 0x00: [0] = "no such user" (short TTL), [0, 1] = tombstone; a
  *   value of neither form (a record cached before versions) is version 0;
@@ -81,6 +83,14 @@ export class CachedUsers {
   private readonly flights = new SingleFlight<UserRow | null>();
   /** By user id: the store write of the latest update() begun in this process. */
   private readonly writes = new Map<string, Promise<Written>>();
+  /**
+   * By user id: rows update() wrote in the last one to two seconds, for an
+   * update whose session check read the cache before the previous write
+   * reached it (two generations, swapped by the clock: no timer per write).
+   */
+  private recent = new Map<string, UserRow>();
+  private older = new Map<string, UserRow>();
+  private recentSince = performance.now();
   private readonly pending = new Set<string>();
   private degraded = false;
 
@@ -127,7 +137,11 @@ export class CachedUsers {
     try {
       const { row, startedMs } = await written;
       if (row === null) await this.invalidate(seen.username);
-      else await this.writeThrough(row, startedMs);
+      else {
+        this.remembered(row.id); // swaps generations when due
+        this.recent.set(row.id, row);
+        await this.writeThrough(row, startedMs);
+      }
       return row;
     } catch (error) {
       // Perhaps written after all (a lost answer): whatever is cached may be stale.
@@ -144,6 +158,8 @@ export class CachedUsers {
     write: (expected: UserRow) => Promise<UserRow | null>,
   ): Promise<Written> {
     let expected = seen;
+    const known = this.remembered(seen.id);
+    if (known !== undefined && known.version > expected.version) expected = known;
     if (previous !== undefined) {
       const last = await previous.then(
         (done) => done.row,
@@ -153,6 +169,17 @@ export class CachedUsers {
     }
     const startedMs = performance.now();
     return { row: await write(expected), startedMs };
+  }
+
+  /** The row update() last wrote for this user id in the last second or two, if any. */
+  private remembered(id: string): UserRow | undefined {
+    const now = performance.now();
+    if (now - this.recentSince > 1000) {
+      this.older = this.recent;
+      this.recent = new Map();
+      this.recentSince = now;
+    }
+    return this.recent.get(id) ?? this.older.get(id);
   }
 
   /** Puts `row`, written at `startedMs` (performance.now()), in the cache unless a newer one is there. */

@@ -199,6 +199,30 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       );
     });
 
+    it('should update many users at once, each exactly, also when one of them moved on', async () => {
+      const users = await Promise.all(Array.from({ length: 40 }, () => created()));
+      const moved = users[7] as UserRow;
+      await store.endSessions(moved.id, NOW + 70); // written since it was seen
+      const results = await Promise.all(
+        users.map((user, k) => store.updateNickname(user.id, `many ${k}`, NOW + k, user)),
+      );
+      for (const [k, user] of users.entries()) {
+        const expected =
+          user === moved
+            ? {
+                ...user,
+                nickname: `many ${k}`,
+                updatedAtMs: NOW + k,
+                sessionsValidAfterMs: NOW + 70,
+                version: 2,
+              }
+            : { ...user, nickname: `many ${k}`, updatedAtMs: NOW + k, version: 1 };
+        // Each written once, also those sharing a statement with the moved row (MySQL).
+        expect(results[k]).toEqual(expected);
+        expect(await store.findById(user.id)).toEqual(results[k] as UserRow);
+      }
+    });
+
     it('should end concurrent nickname updates of one row at one row, each one applied', async () => {
       const user = await created();
       const results = await Promise.all(

@@ -47,6 +47,7 @@ import {
 } from '../rows.ts';
 import { isDuplicateKey } from './errors.ts';
 import type { MysqlExecutor, Session } from './executor.ts';
+import { NicknameBatcher, type NicknameUpdate } from './nickname-batch.ts';
 import type { ReplicaSet } from './replicas.ts';
 import {
   firstUser,
@@ -95,12 +96,14 @@ async function selectById(session: Session, id: bigint): Promise<UserRow | null>
 export class MysqlStore implements UserStore {
   /** Where reads that tolerate lag go: the replicas when there are any, else the primary. */
   private readonly tolerant: Pick<MysqlExecutor, 'rows'>;
+  private readonly nicknames: NicknameBatcher;
 
   constructor(
     readonly db: MysqlExecutor,
     readonly replicas: ReplicaSet | null = null,
   ) {
     this.tolerant = replicas ?? db;
+    this.nicknames = new NicknameBatcher(db, (update) => this.setNickname(update));
   }
 
   async findByUsername(username: string): Promise<UserRow | null> {
@@ -163,22 +166,18 @@ export class MysqlStore implements UserStore {
   ): Promise<UserRow | null> {
     const key = parseId(id);
     if (key === null) return null;
-    if (seen?.id === id) {
-      // One round trip: while the version is still the one seen, the row is
-      // `seen`, so the new row is `seen` plus this change, without a read back.
-      const { affectedRows } = await this.db.exec(
-        'UPDATE users SET nickname = ?, updated_at = ?, version = version + 1 ' +
-          'WHERE id = ? AND version = ?',
-        [nickname, msParam(nowMs), idParam(key), versionParam(seen.version)],
-      );
-      if (affectedRows === 1)
-        return { ...seen, nickname, updatedAtMs: nowMs, version: seen.version + 1 };
-      // Written meanwhile (or gone): last writer wins, read back what it made.
-    }
+    // Guarded by the version seen, with other users' updates in one
+    // statement: no read back while the row is still the one seen.
+    if (seen?.id === id) return this.nicknames.update({ key, nickname, nowMs, seen });
+    return this.setNickname({ key, nickname, nowMs });
+  }
+
+  /** The nickname update unguarded, read back: last writer wins. */
+  private setNickname(update: Omit<NicknameUpdate, 'seen'>): Promise<UserRow | null> {
     return this.updateThenSelect(
-      key,
+      update.key,
       'UPDATE users SET nickname = ?, updated_at = ?, version = version + 1 WHERE id = ?',
-      [nickname, msParam(nowMs), idParam(key)],
+      [update.nickname, msParam(update.nowMs), idParam(update.key)],
     );
   }
 
