@@ -95,6 +95,26 @@ export function waitForPort(port: number, servers: Server[], timeoutMs = 30_000)
   );
 }
 
+/**
+ * Refuses a port something already listens on. Another stack's servers there
+ * would answer this run's load (an HTTP port is shared with SO_REUSEPORT, and
+ * waitForPort would take another TCP server for ours), so its figures would
+ * be theirs.
+ */
+export async function requireFreePort(port: number, option: string): Promise<void> {
+  const inUse = await Bun.connect({ hostname: '127.0.0.1', port, socket: { data() {} } }).then(
+    (socket) => {
+      socket.end();
+      return true;
+    },
+    () => false,
+  );
+  if (inUse)
+    throw new Error(
+      `port ${port} on 127.0.0.1 is in use (another stack or bench?): stop it, or pick other ports with ${option}`,
+    );
+}
+
 /** CPU seconds (user + system) a process has used so far, or 0 when it is gone. */
 export function cpuSeconds(pid: number): number {
   try {

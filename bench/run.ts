@@ -31,6 +31,7 @@ import { parseUser } from '../src/core/rate-limits-rules.ts';
 import {
   CpuMeter,
   pidsOf,
+  requireFreePort,
   rssMb,
   type Server,
   startServer,
@@ -128,6 +129,7 @@ async function measure(url: string, requests: BenchRequest[], conns: number): Pr
 
 async function baseline(users: number[]): Promise<WrkResult> {
   const port = Number(values['http-port']) + 1;
+  await requireFreePort(port, '--http-port (the baseline takes the next one)');
   const server = startServer('baseline', 'bench/baseline-server.ts', { HTTP_PORT: String(port) });
   const url = `http://127.0.0.1:${port}`;
   try {
@@ -152,6 +154,10 @@ const tree = values.root === '' ? undefined : resolve(values.root);
 
 async function startStack(): Promise<Server[]> {
   const tcpPort = values['tcp-port'] as string;
+  await requireFreePort(Number(tcpPort), '--tcp-port');
+  if (values.cold)
+    await requireFreePort(Number(tcpPort) + 1, '--tcp-port (metrics take the next one)');
+  await requireFreePort(Number(values['http-port']), '--http-port');
   const common = {
     LOG_LEVEL: 'warn',
     MYSQL_URL: mysqlUrl,

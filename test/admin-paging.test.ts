@@ -22,6 +22,8 @@ const SEEDED = 25_000;
 const BASE = (1n << 54n) + 1n;
 const idOf = (i: number) => BASE + 4n * BigInt(i);
 const nameOf = (i: number) => `s${String(i).padStart(5, '0')}`;
+/** A walk is 50 pages with writes between them: seconds on a loaded machine, not a hang. */
+const WALK_TIMEOUT_MS = 60_000;
 
 let stack: Stack;
 let passwordHash = '';
@@ -149,122 +151,130 @@ function backgroundWriters(deleted: Set<string>, created: Set<string>) {
 }
 
 describe('integration: paging 25,000 users while they change', () => {
-  it('should list every user present for the whole walk exactly once, in id order', async () => {
-    const deleted = new Set<string>();
-    const created = new Set<string>();
-    // Gone before the walk starts: never listed.
-    for (const i of [0, 1, 12_345, SEEDED - 1]) {
-      deleted.add(String(idOf(i)));
-      await deleteUser(idOf(i));
-    }
-    const goneBefore = new Set(deleted);
-    const mustAppear = new Set<string>();
-    const mustNotAppear = new Set<string>(goneBefore);
+  it(
+    'should list every user present for the whole walk exactly once, in id order',
+    async () => {
+      const deleted = new Set<string>();
+      const created = new Set<string>();
+      // Gone before the walk starts: never listed.
+      for (const i of [0, 1, 12_345, SEEDED - 1]) {
+        deleted.add(String(idOf(i)));
+        await deleteUser(idOf(i));
+      }
+      const goneBefore = new Set(deleted);
+      const mustAppear = new Set<string>();
+      const mustNotAppear = new Set<string>(goneBefore);
 
-    const writers = backgroundWriters(deleted, created);
-    const seen: string[] = [];
-    let cursor: string | null = '';
-    let pages = 0;
-    try {
-      while (cursor !== null) {
-        const result = await page(`limit=500${cursor ? `&cursor=${cursor}` : ''}`);
-        seen.push(...result.users.map((u) => u.id));
-        cursor = result.next_cursor;
-        pages++;
-        if (cursor === null) break;
-        expect(result.users).toHaveLength(500);
-        // Between two pages, change the table just ahead of the cursor and just behind it.
-        const at = Number((BigInt(seen.at(-1) as string) - BASE) / 4n);
-        const ahead = pick(at + 1, Math.min(at + 400, SEEDED));
-        const behind = pick(Math.max(0, at - 400), at);
-        for (const [i, where] of [
-          [ahead, 'ahead'],
-          [behind, 'behind'],
-        ] as const) {
-          if (i === null) continue;
-          const gapId = idOf(i) + 1n;
-          if (gapsUsed.has(gapId)) continue;
-          gapsUsed.add(gapId);
-          expect(await stack.tcp.store.create(row(gapId, `${nameOf(i)}a`))).toBe('created');
-          created.add(String(gapId));
-          const victim = String(idOf(i === ahead ? Math.min(i + 1, SEEDED - 1) : i));
-          if (!deleted.has(victim)) {
-            deleted.add(victim);
-            await deleteUser(victim);
-            if (where === 'ahead') mustNotAppear.add(victim);
+      const writers = backgroundWriters(deleted, created);
+      const seen: string[] = [];
+      let cursor: string | null = '';
+      let pages = 0;
+      try {
+        while (cursor !== null) {
+          const result = await page(`limit=500${cursor ? `&cursor=${cursor}` : ''}`);
+          seen.push(...result.users.map((u) => u.id));
+          cursor = result.next_cursor;
+          pages++;
+          if (cursor === null) break;
+          expect(result.users).toHaveLength(500);
+          // Between two pages, change the table just ahead of the cursor and just behind it.
+          const at = Number((BigInt(seen.at(-1) as string) - BASE) / 4n);
+          const ahead = pick(at + 1, Math.min(at + 400, SEEDED));
+          const behind = pick(Math.max(0, at - 400), at);
+          for (const [i, where] of [
+            [ahead, 'ahead'],
+            [behind, 'behind'],
+          ] as const) {
+            if (i === null) continue;
+            const gapId = idOf(i) + 1n;
+            if (gapsUsed.has(gapId)) continue;
+            gapsUsed.add(gapId);
+            expect(await stack.tcp.store.create(row(gapId, `${nameOf(i)}a`))).toBe('created');
+            created.add(String(gapId));
+            const victim = String(idOf(i === ahead ? Math.min(i + 1, SEEDED - 1) : i));
+            if (!deleted.has(victim)) {
+              deleted.add(victim);
+              await deleteUser(victim);
+              if (where === 'ahead') mustNotAppear.add(victim);
+            }
+            if (where === 'ahead') mustAppear.add(String(gapId));
           }
-          if (where === 'ahead') mustAppear.add(String(gapId));
+        }
+      } finally {
+        await writers.stop();
+      }
+
+      expect(pages).toBeGreaterThanOrEqual(50);
+      expect(writers.counts.created).toBeGreaterThan(5);
+      expect(writers.counts.inserted).toBeGreaterThan(5);
+      expect(writers.counts.deleted).toBeGreaterThan(5);
+      // In strictly increasing id order, hence no id twice.
+      for (let k = 1; k < seen.length; k++) {
+        if (BigInt(seen[k] as string) <= BigInt(seen[k - 1] as string)) {
+          throw new Error(`out of order at ${k}: ${seen[k - 1]} then ${seen[k]}`);
         }
       }
-    } finally {
-      await writers.stop();
-    }
+      const listed = new Set(seen);
+      const stable = Array.from({ length: SEEDED }, (_, i) => String(idOf(i))).filter(
+        (id) => !deleted.has(id),
+      );
+      expect(stable.length).toBeGreaterThan(SEEDED - 500);
+      expect(stable.filter((id) => !listed.has(id))).toEqual([]);
+      expect([...mustAppear].filter((id) => !listed.has(id))).toEqual([]);
+      expect([...mustNotAppear].filter((id) => listed.has(id))).toEqual([]);
+      const seededIds = new Set(Array.from({ length: SEEDED }, (_, i) => String(idOf(i))));
+      expect(seen.filter((id) => !seededIds.has(id) && !created.has(id))).toEqual([]);
+    },
+    WALK_TIMEOUT_MS,
+  );
 
-    expect(pages).toBeGreaterThanOrEqual(50);
-    expect(writers.counts.created).toBeGreaterThan(5);
-    expect(writers.counts.inserted).toBeGreaterThan(5);
-    expect(writers.counts.deleted).toBeGreaterThan(5);
-    // In strictly increasing id order, hence no id twice.
-    for (let k = 1; k < seen.length; k++) {
-      if (BigInt(seen[k] as string) <= BigInt(seen[k - 1] as string)) {
-        throw new Error(`out of order at ${k}: ${seen[k - 1]} then ${seen[k]}`);
+  it(
+    'should list every user of a prefix present for the whole walk exactly once, in username order',
+    async () => {
+      const prefix = 's1'; // s10000 .. s19999, and the gap users named after them
+      const deleted = new Set<string>();
+      const created = new Set<string>();
+      const writers = backgroundWriters(deleted, created);
+      const seen: AdminUserJson[] = [];
+      let cursor: string | null = '';
+      try {
+        while (cursor !== null) {
+          const result = await page(
+            `limit=500&username_prefix=${prefix}${cursor ? `&cursor=${cursor}` : ''}`,
+          );
+          seen.push(...result.users);
+          cursor = result.next_cursor;
+        }
+      } finally {
+        await writers.stop();
       }
-    }
-    const listed = new Set(seen);
-    const stable = Array.from({ length: SEEDED }, (_, i) => String(idOf(i))).filter(
-      (id) => !deleted.has(id),
-    );
-    expect(stable.length).toBeGreaterThan(SEEDED - 500);
-    expect(stable.filter((id) => !listed.has(id))).toEqual([]);
-    expect([...mustAppear].filter((id) => !listed.has(id))).toEqual([]);
-    expect([...mustNotAppear].filter((id) => listed.has(id))).toEqual([]);
-    const seededIds = new Set(Array.from({ length: SEEDED }, (_, i) => String(idOf(i))));
-    expect(seen.filter((id) => !seededIds.has(id) && !created.has(id))).toEqual([]);
-  });
+      expect(writers.counts.deleted).toBeGreaterThan(5);
 
-  it('should list every user of a prefix present for the whole walk exactly once, in username order', async () => {
-    const prefix = 's1'; // s10000 .. s19999, and the gap users named after them
-    const deleted = new Set<string>();
-    const created = new Set<string>();
-    const writers = backgroundWriters(deleted, created);
-    const seen: AdminUserJson[] = [];
-    let cursor: string | null = '';
-    try {
-      while (cursor !== null) {
-        const result = await page(
-          `limit=500&username_prefix=${prefix}${cursor ? `&cursor=${cursor}` : ''}`,
-        );
-        seen.push(...result.users);
-        cursor = result.next_cursor;
+      // Usernames here are lower-case letters and digits: JavaScript order is the collation's.
+      const names = seen.map((u) => u.username);
+      for (let k = 1; k < names.length; k++) {
+        if ((names[k] as string) <= (names[k - 1] as string)) {
+          throw new Error(`out of order at ${k}: ${names[k - 1]} then ${names[k]}`);
+        }
       }
-    } finally {
-      await writers.stop();
-    }
-    expect(writers.counts.deleted).toBeGreaterThan(5);
-
-    // Usernames here are lower-case letters and digits: JavaScript order is the collation's.
-    const names = seen.map((u) => u.username);
-    for (let k = 1; k < names.length; k++) {
-      if ((names[k] as string) <= (names[k - 1] as string)) {
-        throw new Error(`out of order at ${k}: ${names[k - 1]} then ${names[k]}`);
-      }
-    }
-    expect(names.every((name) => name.startsWith(prefix))).toBe(true);
-    const listed = new Set(seen.map((u) => u.id));
-    // Seeded users of the prefix that exist now and were not deleted during the
-    // walk existed all along (the first test deleted some for good).
-    const db = await mysql.createConnection({
-      uri: stack.config.mysql.url,
-      supportBigNumbers: true,
-      bigNumberStrings: true,
-    });
-    const [rows] = await db.query<mysql.RowDataPacket[]>(
-      'SELECT id FROM users WHERE id BETWEEN ? AND ? AND (id - ?) % 4 = 0',
-      [idOf(10_000), idOf(19_999), BASE],
-    );
-    await db.end();
-    const stable = rows.map((r) => String(r.id)).filter((id) => !deleted.has(id));
-    expect(stable.length).toBeGreaterThan(9000);
-    expect(stable.filter((id) => !listed.has(id))).toEqual([]);
-  });
+      expect(names.every((name) => name.startsWith(prefix))).toBe(true);
+      const listed = new Set(seen.map((u) => u.id));
+      // Seeded users of the prefix that exist now and were not deleted during the
+      // walk existed all along (the first test deleted some for good).
+      const db = await mysql.createConnection({
+        uri: stack.config.mysql.url,
+        supportBigNumbers: true,
+        bigNumberStrings: true,
+      });
+      const [rows] = await db.query<mysql.RowDataPacket[]>(
+        'SELECT id FROM users WHERE id BETWEEN ? AND ? AND (id - ?) % 4 = 0',
+        [idOf(10_000), idOf(19_999), BASE],
+      );
+      await db.end();
+      const stable = rows.map((r) => String(r.id)).filter((id) => !deleted.has(id));
+      expect(stable.length).toBeGreaterThan(9000);
+      expect(stable.filter((id) => !listed.has(id))).toEqual([]);
+    },
+    WALK_TIMEOUT_MS,
+  );
 });

@@ -318,8 +318,9 @@ export class Accounts {
   }
 
   /**
-   * Puts a new session on its user's list (one Redis step; the store in a
-   * later batch), or with `renewal` raises a listed one's expiry.
+   * Puts a new session on its user's list (buffered: Redis and the store
+   * get it with the next batch), or with `renewal` raises a listed one's
+   * expiry.
    */
   private listSession(claims: SessionClaims, seen: ClientSeen, renewal = false): Promise<void> {
     return this.deps.sessions.record(

@@ -215,18 +215,54 @@ function recordingCache(trimmed: (key: string) => number) {
 }
 
 describe('unit: SessionList over a cache', () => {
-  it('should send the logins of one turn to the cache as one command, and each turn its own', async () => {
+  it('should send the logins of one batch to the cache as one command, and no session ended before it', async () => {
     const store = await sqlite();
     const { cache, calls } = recordingCache(() => 0);
     const list = new SessionList(store, cache, silentLogger, { flushMs: 60_000 }, () => NOW);
     cleanups.push(() => list.close());
-    const first = [entry('20'), entry('21'), entry('20')];
-    await Promise.all(first.map((e) => list.record(e)));
+    for (const e of [entry('20'), entry('21'), entry('20')]) await list.record(e);
+    // Buffered: a login waits for no command.
+    expect(calls).toEqual([]);
+    await list.flush();
+    const ended = entry('22');
     await list.record(entry('22'));
+    await list.record(ended);
+    await list.remove('22', [ended.sessionId]);
+    await list.flush();
     expect(calls).toEqual([
       { script: 'usermgrSessionList', shared: [NOW, 50], keys: ['ss:20', 'ss:21', 'ss:20'] },
       { script: 'usermgrSessionList', shared: [NOW, 50], keys: ['ss:22'] },
     ]);
+    expect((await list.list('22', NOW)).map((s) => s.sessionId)).not.toContain(ended.sessionId);
+  });
+
+  it('should send logins to the cache while a slow store holds their batch, a full batch at a time', async () => {
+    const store = await sqlite();
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow = new Proxy(store, {
+      get(target, name, receiver) {
+        if (name === 'saveSessions')
+          return async (sessions: readonly ListedSession[]) => {
+            await held;
+            return target.saveSessions(sessions);
+          };
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    const { cache, calls } = recordingCache(() => 0);
+    const list = new SessionList(slow, cache, silentLogger, { flushAt: 4 }, () => NOW);
+    cleanups.push(() => list.close());
+    // The first four start a batch, which the store holds.
+    for (let i = 0; i < 4; i++) await list.record(entry('26'));
+    // Eight more while it is held: two commands of four, not held, not one of eight later.
+    for (let i = 0; i < 8; i++) await list.record(entry('27'));
+    expect(calls.map((call) => call.keys.length)).toEqual([4, 4, 4]);
+    release();
+    await list.flush();
+    expect(await store.listSessions('27', NOW, 100)).toHaveLength(8);
   });
 
   it("should trim a user's store list when Redis trimmed the user's hash, and only then", async () => {

@@ -7,24 +7,26 @@
  * ending a session revokes it, and only then takes it off the list.
  *
  * Invariants:
- * - a login writes one Redis step, shared with the other logins of its
- *   event-loop turn: one script run (Cache.evalEach; one command per key on
- *   a Redis Cluster) that for each puts the entry in the user's hash
- *   `ss:<user id>`, reads its length, raises the key's expiry at its first
- *   entry, every 16th and at every lasting session, and at twice
- *   `maxPerUser` drops it first (below). A command per login cost this process
- *   more than the HSET cost Redis (bench/RESULTS.md). The login waits for
- *   its turn's command and for nothing else; a failure there never fails a
- *   login;
- * - durably, the same entries reach the store behind the logins, in batches
- *   (one statement per FLUSH_AT entries, or whatever FLUSH_MS gathered), as
- *   revocations do but without a store write per login. An entry not yet
- *   saved is read from this process's buffer, and by the other servers from
- *   Redis; without Redis, the buffer is the "Redis step" (one process);
+ * - a login only puts its entry in this process's buffer, and waits for
+ *   nothing: the buffer goes out in batches (every `flushAt` entries, or
+ *   whatever `flushMs` gathered), to Redis and to the store side by side;
+ * - to Redis, the batch's logins as one script run (Cache.evalEach; one
+ *   command per key on a Redis Cluster) that for each puts the entry in the
+ *   user's hash `ss:<user id>`, reads its length, raises the key's expiry at
+ *   its first entry, every 16th and at every lasting session, and at twice
+ *   `maxPerUser` drops it first (below). A command per login, or one per
+ *   event-loop turn on the login's path, cost this process more
+ *   (bench/RESULTS.md). A session ended before its batch leaves is taken out
+ *   of it, so Redis never gets it back; a failure never fails a login;
+ * - durably, the same entries in the store (one statement per batch), as
+ *   revocations are but without a store write per login. An entry not yet
+ *   sent is read from this process's buffer (and with credential affinity a
+ *   user's calls come here); without Redis, the buffer is the "Redis step"
+ *   (one process);
  * - a read is the union of Redis, the store and the buffer, so that losing
  *   any one of them (Redis restarted, a batch not yet written) loses no entry
  *   that another holds; entries of one session merge to the latest expiry;
- * - bounded per user: at twice `maxPerUser` entries, the turn's script
+ * - bounded per user: at twice `maxPerUser` entries, the batch's script
  *   drops the user's hash (one DEL: sorting a hundred entries in Lua to trim
  *   it cost Redis more than the HSETs) before it adds the new entry, and
  *   says so; the user's store list is trimmed to `maxPerUser` after the
@@ -98,23 +100,27 @@ return {found}`,
 };
 
 /**
- * The logins of one turn (Cache.evalEach): for each hash KEYS[i], with its
- * four arguments from ARGV[4i - 1], sets the field (session id) to the
- * entry, and sets the key's expiry to the entry's life (ms) when it is the
- * first entry, raises it (GT) at every EXPIRY_EVERY-th and for a lasting
- * session (the fourth argument "1"). A hash already holding TRIM_PAST x
- * ARGV[2] entries is dropped first (one DEL, no entry read: those older
- * than a batch are in the store, which keeps the newest ARGV[2]). Answers,
- * per key, the entries dropped.
+ * The logins of one batch (Cache.evalEach): for each hash KEYS[i], with its
+ * two arguments from ARGV[2i + 1] (the session id and the entry), sets the
+ * field to the entry, and sets the key's expiry to the entry's (its first
+ * number, less the time ARGV[1]) when it is the first entry, raises it (GT)
+ * at every EXPIRY_EVERY-th and for a lasting session (the entry's third
+ * field "1"). A hash already holding TRIM_PAST x ARGV[2] entries is dropped
+ * first (one DEL, no entry read: those older than a batch are in the store,
+ * which keeps the newest ARGV[2]). Answers, per key, the entries dropped.
+ * The expiry and the kind are read from the entry rather than sent again:
+ * two arguments fewer per login cost this process less than the match
+ * costs Redis.
  */
 const LIST: CacheScript = {
   name: 'usermgrSessionList',
   manyKeys: true,
-  lua: `local bound = ${TRIM_PAST} * tonumber(ARGV[2])
+  lua: `local now = tonumber(ARGV[1])
+local bound = ${TRIM_PAST} * tonumber(ARGV[2])
 local trimmed = {}
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local at = 4 * i - 1
+  local entry = ARGV[2 * i + 2]
   local length = redis.call('HLEN', key)
   trimmed[i] = 0
   if length >= bound then
@@ -122,11 +128,12 @@ for i = 1, #KEYS do
     trimmed[i] = length
     length = 0
   end
-  redis.call('HSET', key, ARGV[at], ARGV[at + 1])
-  local ttl = ARGV[at + 2]
+  redis.call('HSET', key, ARGV[2 * i + 1], entry)
+  local expiry, lasting = string.match(entry, '^(%d+):%d+:([01]):')
+  local ttl = math.max(1, tonumber(expiry) - now)
   if length == 0 then
     redis.call('PEXPIRE', key, ttl)
-  elseif (length + 1) % ${EXPIRY_EVERY} == 0 or ARGV[at + 3] == '1' then
+  elseif (length + 1) % ${EXPIRY_EVERY} == 0 or lasting == '1' then
     redis.call('PEXPIRE', key, ttl, 'GT')
   end
 end
@@ -159,9 +166,10 @@ export class SessionList {
   private readonly trims = new Set<string>();
   /** Logins per user listed by this process since its last trim, where Redis did not count them. */
   private readonly counts = new Map<string, number>();
-  /** Logins of this turn, for Redis, and the promise of their one command. */
-  private turn: ListedSession[] = [];
-  private turnSent: Promise<void> | null = null;
+  /** Logins not yet sent to Redis (the next batch's one command). */
+  private toCache: ListedSession[] = [];
+  /** Redis commands sent ahead of their batch, while a slow store holds it. */
+  private readonly sending = new Set<Promise<void>>();
   private timer: Timer | null = null;
   private flushing: Promise<void> | null = null;
   private readonly options: SessionListOptions;
@@ -180,9 +188,10 @@ export class SessionList {
 
   /**
    * Lists a session (a login), or raises a listed one's expiry (a renewal,
-   * with `renewal`: its other fields are kept). Resolves once Redis has it
-   * (the logins of one turn share one command). Never throws: a side that
-   * fails loses the entry, and the others still hold it.
+   * with `renewal`: its other fields are kept). A login is only buffered
+   * here: Redis and the store get it with the next batch; a renewal
+   * resolves once Redis has it. Never throws: a side that fails loses the
+   * entry, and the others still hold it.
    */
   record(entry: ListedSession, renewal = false): Promise<void> {
     const address = printable(entry.address, MAX_ADDRESS_CHARS);
@@ -192,15 +201,22 @@ export class SessionList {
       address === entry.address && userAgent === entry.userAgent
         ? entry
         : { ...entry, address, userAgent };
+    if (this.cache !== null && !renewal) {
+      this.toCache.push(clean);
+      // A store slower than the logins must not hold Redis back, nor let one
+      // command grow without bound: a full batch's worth goes at once.
+      if (this.flushing !== null && this.toCache.length >= this.options.flushAt) {
+        const ahead = this.sendToCache(this.takeFresh());
+        this.sending.add(ahead);
+        void ahead.finally(() => this.sending.delete(ahead));
+      }
+    }
     this.keep(clean);
     if (this.cache === null) {
       this.countForTrim(clean.userId);
       return DONE;
     }
-    if (renewal) return this.renew(this.cache, clean);
-    this.turn.push(clean);
-    this.turnSent ??= new Promise((resolve) => setImmediate(() => resolve(this.sendTurn())));
-    return this.turnSent;
+    return renewal ? this.renew(this.cache, clean) : DONE;
   }
 
   /** The user's listed sessions unexpired at `nowMs`, newest first, at most `maxPerUser`. */
@@ -229,10 +245,11 @@ export class SessionList {
 
   /** Takes sessions (already revoked) off the user's list, everywhere it is kept. */
   async remove(userId: string, sessionIds: readonly string[]): Promise<void> {
+    const ids = new Set(sessionIds);
     for (const id of sessionIds) this.unsaved.delete(id);
-    // A turn or a batch being written may carry them: delete after it.
-    await this.turnSent;
-    await this.flushing;
+    this.toCache = this.toCache.filter((entry) => !ids.has(entry.sessionId));
+    // A batch being written may carry them: delete after it.
+    await this.settled();
     await Promise.all([
       this.store.deleteSessions(userId, sessionIds),
       this.cache?.hashDelete(listKey(userId), sessionIds),
@@ -243,9 +260,11 @@ export class SessionList {
   async forget(userId: string, createdUpToMs: number): Promise<void> {
     for (const [id, entry] of this.unsaved)
       if (entry.userId === userId && entry.createdAtMs <= createdUpToMs) this.unsaved.delete(id);
+    this.toCache = this.toCache.filter(
+      (entry) => entry.userId !== userId || entry.createdAtMs > createdUpToMs,
+    );
     this.counts.delete(userId);
-    await this.turnSent;
-    await this.flushing;
+    await this.settled();
     await Promise.all([
       this.store.deleteUserSessions(userId, createdUpToMs),
       this.cache?.eval(FORGET, listKey(userId), [createdUpToMs]),
@@ -267,9 +286,8 @@ export class SessionList {
 
   /** The last batch, at shutdown. */
   async close(): Promise<void> {
-    // The turn's Redis command first: the cache closes after this.
-    await this.turnSent;
-    await this.flushing;
+    // The last batch's Redis command too: the cache closes after this.
+    await this.settled();
     await this.flush();
     if (this.unsaved.size > 0)
       this.log.warn({ sessions: this.unsaved.size }, 'session list: entries not saved at shutdown');
@@ -314,15 +332,50 @@ export class SessionList {
     }
   }
 
+  /**
+   * One batch: the logins since the last one to Redis (one command) and
+   * every unsaved entry to the store (one statement per flushAt), side by
+   * side; then the trims due, which count the batch's entries.
+   */
   private async write(): Promise<void> {
     const batch = [...this.unsaved.values()];
-    const trims = [...this.trims];
+    const fresh = this.takeFresh();
     this.unsaved.clear();
+    const [saved] = await Promise.all([this.save(batch), this.sendToCache(fresh)]);
+    const trims = [...this.trims];
     this.trims.clear();
     try {
-      // Trims after the batch, so that they count its entries.
+      if (saved) {
+        for (const userId of trims) await this.store.trimSessions(userId, this.options.maxPerUser);
+        return;
+      }
+    } catch (err) {
+      this.log.warn({ err, users: trims.length }, 'session list: trimming failed, will retry');
+    }
+    for (const userId of trims) this.trims.add(userId);
+    // Not at once again: wait a full interval.
+    await Bun.sleep(this.options.flushMs);
+  }
+
+  /** The logins not yet sent to Redis, taken out of the buffer's queue for it. */
+  private takeFresh(): ListedSession[] {
+    const fresh = this.toCache;
+    this.toCache = [];
+    return fresh;
+  }
+
+  /** Once the batch being written and every Redis command sent ahead of one have ended. */
+  private async settled(): Promise<void> {
+    await this.flushing;
+    await Promise.all(this.sending);
+  }
+
+  /** Saves a batch in the store; false (the batch put back) when it could not. */
+  private async save(batch: ListedSession[]): Promise<boolean> {
+    if (batch.length === 0) return true;
+    try {
       await this.store.saveSessions(batch);
-      for (const userId of trims) await this.store.trimSessions(userId, this.options.maxPerUser);
+      return true;
     } catch (err) {
       this.log.warn(
         { err, sessions: batch.length },
@@ -334,35 +387,24 @@ export class SessionList {
         if (seen === undefined) this.unsaved.set(entry.sessionId, entry);
         else seen.expiresAtMs = Math.max(seen.expiresAtMs, entry.expiresAtMs);
       }
-      for (const userId of trims) this.trims.add(userId);
-      // Not at once again: wait a full interval.
-      await Bun.sleep(this.options.flushMs);
+      return false;
     }
   }
 
   /**
-   * The logins of this turn, in one command: each entry, the key's expiry,
+   * The logins of a batch, in one command: each entry, the key's expiry,
    * and the trims Redis found due, which the store then does too.
    */
-  private async sendTurn(): Promise<void> {
-    const entries = this.turn;
-    this.turn = [];
-    this.turnSent = null;
+  private async sendToCache(entries: ListedSession[]): Promise<void> {
     const cache = this.cache;
-    if (cache === null) return;
-    const now = this.now();
+    if (cache === null || entries.length === 0) return;
     try {
       const trimmed = await cache.evalEach(
         LIST,
-        [now, this.options.maxPerUser],
+        [this.now(), this.options.maxPerUser],
         entries.map((entry) => ({
           key: listKey(entry.userId),
-          args: [
-            entry.sessionId,
-            encodeEntry(entry),
-            entry.expiresAtMs - now,
-            entry.persistent ? 1 : 0,
-          ],
+          args: [entry.sessionId, encodeEntry(entry)],
         })),
       );
       for (const [i, entry] of entries.entries())
