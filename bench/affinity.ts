@@ -96,6 +96,7 @@ async function seed(): Promise<void> {
           createdAtMs: now,
           updatedAtMs: now,
           totpSecret: '',
+          version: 0,
         }),
       ),
     );

@@ -240,6 +240,7 @@ describe('integration: accounts over MariaDB and Redis', () => {
       createdAtMs: now,
       updatedAtMs: now,
       totpSecret: '',
+      version: 0,
     };
     expect(await stack.tcp.store.create(row)).toBe('created');
     const { counts } = stack.tcp.users;

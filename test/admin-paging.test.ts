@@ -75,6 +75,7 @@ function row(id: bigint, username: string): UserRow {
     createdAtMs: now,
     updatedAtMs: now,
     totpSecret: '',
+    version: 0,
   };
 }
 

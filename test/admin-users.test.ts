@@ -90,6 +90,7 @@ async function cacheableUser(): Promise<{ id: string; username: string }> {
     createdAtMs: now,
     updatedAtMs: now,
     totpSecret: '',
+    version: 0,
   };
   expect(await stack.tcp.store.create(user)).toBe('created');
   return user;

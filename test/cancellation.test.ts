@@ -50,6 +50,7 @@ beforeAll(async () => {
       createdAtMs: now,
       updatedAtMs: now,
       totpSecret: '',
+      version: 0,
     });
     expect(created).toBe('created');
   }

@@ -27,8 +27,15 @@ export interface Cache {
   hashGetAll(key: string): Promise<Map<string, string>>;
   /** Removes fields from the hash at `key`. */
   hashDelete(key: string, fields: readonly string[]): Promise<void>;
-  /** Runs `script` atomically with KEYS[1] = `key` and ARGV = `args`; returns its array of integers. */
-  eval(script: CacheScript, key: string, args: readonly (string | number)[]): Promise<number[]>;
+  /**
+   * Runs `script` atomically with KEYS[1] = `key` and ARGV = `args` (bytes
+   * travel as they are); returns its array of integers.
+   */
+  eval(
+    script: CacheScript,
+    key: string,
+    args: readonly (string | number | Uint8Array)[],
+  ): Promise<number[]>;
   /**
    * Runs `script` (a `manyKeys` one) for every item, atomically per key:
    * ARGV is `shared`, then each item's args in turn (all of one width), and

@@ -235,7 +235,13 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
     eval(script, key, args) {
       sendGets();
       const command = scriptCommand(script);
-      return run(() => command(key, ...args));
+      // ioredis sends a Buffer as bytes, but any other Uint8Array as its toString().
+      const argv = args.map((arg) =>
+        arg instanceof Uint8Array && !Buffer.isBuffer(arg)
+          ? Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength)
+          : arg,
+      );
+      return run(() => command(key, ...argv));
     },
     async evalEach(script, shared, items) {
       sendGets();

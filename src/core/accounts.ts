@@ -460,11 +460,18 @@ export class Accounts {
     return { user, csrfToken, renewed };
   }
 
+  /**
+   * One store round trip when the row authenticate() read (usually from the
+   * cache) is still current: the write is guarded by its version, and the
+   * new row goes to the cache with the new version (CachedUsers.update).
+   */
   async updateNickname(auth: SessionAuth, nickname: string, deadline: Deadline): Promise<UserRow> {
     const { user } = await this.authenticate(auth, deadline);
     const value = valid(checkNickname(nickname), 'nickname');
-    const updated = await this.deps.store.updateNickname(user.id, value, this.now());
-    await this.deps.users.invalidate(user.username);
+    const { store, users } = this.deps;
+    const updated = await users.update(user, (seen) =>
+      store.updateNickname(user.id, value, this.now(), seen),
+    );
     if (updated === null) throw noSession();
     return updated;
   }

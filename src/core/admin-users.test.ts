@@ -362,6 +362,7 @@ describe('unit: AdminUsers.list', () => {
         createdAtMs: 1,
         updatedAtMs: 1,
         totpSecret: '',
+        version: 0,
       };
       await s.store.create(row);
       rows.push(row);

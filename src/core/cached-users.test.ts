@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'bun:test';
-import type { Cache } from '../cache/port.ts';
+import type { Cache, CacheScript } from '../cache/port.ts';
 import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
-import { CachedUsers } from './cached-users.ts';
+import { CachedUsers, decode, encode, USER_SCRIPTS } from './cached-users.ts';
 
 /** An in-memory cache that can be made to fail, like Redis going away. */
 class FakeCache implements Cache {
@@ -30,8 +30,16 @@ class FakeCache implements Cache {
     this.check();
     for (const k of keys) this.data.delete(k);
   }
-  async eval(): Promise<number[]> {
-    throw new Error('not used by CachedUsers');
+  /** The write-through script's rule (its Lua runs against Redis in test/cached-users-redis.test.ts). */
+  async eval(script: CacheScript, key: string, args: readonly (string | number | Uint8Array)[]) {
+    this.check();
+    if (script.name !== USER_SCRIPTS[0]?.name) throw new Error(`no fake of ${script.name}`);
+    const [version, value] = args as [number, Uint8Array];
+    const current = this.data.get(key);
+    if (current !== undefined && (current[0] === 0 || decode(current).version >= version))
+      return [0];
+    this.data.set(key, value);
+    return [1];
   }
   async evalEach(): Promise<number[]> {
     throw new Error('not used by CachedUsers');
@@ -63,6 +71,7 @@ function row(username: string, nickname = username): UserRow {
     createdAtMs: 1,
     updatedAtMs: 2,
     totpSecret: '',
+    version: 0,
   };
 }
 
@@ -85,6 +94,17 @@ function fakeStore(initial: UserRow | null) {
         open();
       };
     },
+    current(): UserRow | null {
+      return current;
+    },
+    /** A store write as UserStore.updateNickname does it: last writer wins, version + 1. */
+    async rename(nickname: string, expected: UserRow | null = null): Promise<UserRow | null> {
+      store.writes.push(expected?.version ?? -1);
+      if (current === null) return null;
+      current = { ...current, nickname, version: current.version + 1 };
+      return current;
+    },
+    writes: [] as number[],
     async findByUsername(username: string) {
       store.reads++;
       const seen = current;
@@ -99,13 +119,14 @@ function setup(
   initial: UserRow | null,
   cache: FakeCache | null = new FakeCache(),
   bypass = new Semaphore(4, 4),
+  tombstoneMs = 5000,
 ) {
   const store = fakeStore(initial);
   const users = new CachedUsers(
     store as unknown as UserStore,
     cache,
     bypass,
-    { ttlMs: 60_000, negativeTtlMs: 1000, tombstoneMs: 5000 },
+    { ttlMs: 60_000, negativeTtlMs: 1000, tombstoneMs },
     silentLogger,
   );
   return { store, users, cache };
@@ -198,5 +219,96 @@ describe('unit: CachedUsers', () => {
     release();
     await both;
     expect(store.reads).toBe(1);
+  });
+
+  describe('update (write-through)', () => {
+    it('should put the written row in the cache, so the next lookup is a hit with its version', async () => {
+      const { store, users } = setup(row('gina', 'old'));
+      const seen = (await users.find('gina', soon())) as UserRow;
+      const updated = await users.update(seen, (expected) => store.rename('new', expected));
+      expect(updated).toEqual({ ...row('gina', 'new'), version: 1 });
+      expect(await users.find('gina', soon())).toEqual(updated);
+      expect(store.reads).toBe(1);
+    });
+
+    it('should never let a fill that read the store before the write put the old row back', async () => {
+      const { store, users } = setup(row('hal', 'old'));
+      const release = store.hold();
+      const racing = users.find('hal', soon()); // reads 'old' (version 0), held back
+      await Bun.sleep(1);
+      await users.update(row('hal', 'old'), (expected) => store.rename('new', expected));
+      release();
+      expect((await racing)?.nickname).toBe('old');
+      await Bun.sleep(1); // its SET NX ran, and lost
+      expect(await users.find('hal', soon())).toMatchObject({ nickname: 'new', version: 1 });
+      expect(store.reads).toBe(1);
+    });
+
+    it('should replace an older cached row, but never a newer one nor a tombstone', async () => {
+      const cache = new FakeCache();
+      const { store, users } = setup(row('ivy', 'v0'), cache);
+      await users.find('ivy', soon()); // version 0 cached
+      await Bun.sleep(1);
+      await users.update(row('ivy'), (expected) => store.rename('v1', expected));
+      expect(decode(cache.data.get('u:ivy') as Uint8Array).nickname).toBe('v1');
+      // A newer row got there first (another server): this older one must not win.
+      cache.data.set('u:ivy', encode({ ...row('ivy', 'v9'), version: 9 }));
+      await users.update(row('ivy'), async () => ({ ...row('ivy', 'v2'), version: 2 }));
+      expect(decode(cache.data.get('u:ivy') as Uint8Array)).toMatchObject({ nickname: 'v9' });
+      // Another kind of write tombstoned it: the tombstone stays until it expires.
+      await users.invalidate('ivy');
+      await users.update(row('ivy'), async () => ({ ...row('ivy', 'v10'), version: 10 }));
+      expect([...(cache.data.get('u:ivy') as Uint8Array)]).toEqual([0, 1]);
+    });
+
+    it('should hand each update of one user the row the previous one wrote', async () => {
+      const { store, users } = setup(row('jay'));
+      const seen = row('jay');
+      const done = await Promise.all(
+        ['a', 'b', 'c'].map((n) => users.update(seen, (expected) => store.rename(n, expected))),
+      );
+      expect(store.writes).toEqual([0, 1, 2]); // each guarded by the version the last one wrote
+      expect(done.map((u) => u?.version)).toEqual([1, 2, 3]);
+      expect(await users.find('jay', soon())).toEqual(store.current() as UserRow);
+    });
+
+    it('should hand an update that read the cache before the previous write landed the row it wrote', async () => {
+      const { store, users } = setup(row('max'));
+      const staleSeen = row('max'); // read from the cache before the first update wrote
+      await users.update(row('max'), (expected) => store.rename('first', expected));
+      await users.update(staleSeen, (expected) => store.rename('second', expected));
+      expect(store.writes).toEqual([0, 1]); // the second guarded by version 1, not the stale 0
+    });
+
+    it('should tombstone instead when the write took more than half a tombstone', async () => {
+      const cache = new FakeCache();
+      const { store, users } = setup(row('kim'), cache, new Semaphore(4, 4), 20);
+      await users.update(row('kim'), async (expected) => {
+        await Bun.sleep(15);
+        return store.rename('slow', expected);
+      });
+      expect([...(cache.data.get('u:kim') as Uint8Array)]).toEqual([0, 1]);
+    });
+
+    it('should tombstone when the write fails or finds no user, and remember it while the cache is down', async () => {
+      const cache = new FakeCache();
+      const { store, users } = setup(row('lee', 'old'), cache);
+      await users.find('lee', soon());
+      await Bun.sleep(1);
+      const failing = users.update(row('lee'), async () => {
+        throw new Error('lost answer');
+      });
+      await expect(failing).rejects.toThrow('lost answer');
+      expect([...(cache.data.get('u:lee') as Uint8Array)]).toEqual([0, 1]);
+      expect(await users.update(row('lee'), async () => null)).toBeNull();
+      cache.data.delete('u:lee');
+      await users.find('lee', soon());
+      await Bun.sleep(1);
+      cache.down = true;
+      await users.update(row('lee'), (expected) => store.rename('new', expected));
+      cache.recover();
+      await Bun.sleep(1);
+      expect(await users.find('lee', soon())).toMatchObject({ nickname: 'new' });
+    });
   });
 });

@@ -7,15 +7,27 @@
  *   a lookup after the write never joins a flight begun before it, and a
  *   lookup that read the store before the write cannot put the old row back
  *   (entries are only ever added with SET NX, which a tombstone blocks);
- * - cache values are UserRecord protobuf; the markers start with 0x00, which
- *   no protobuf message does: [0] = "no such user" (short TTL), [0, 1] = tombstone;
+ * - or, for a write made through update() (the nickname), by a write-through
+ *   of the new row: it replaces an entry only when that holds an older
+ *   version of the row or none (a Lua compare in Redis), never a tombstone or
+ *   a newer row, and only within half a tombstone's life of the write (a
+ *   later writer's tombstone cannot have expired yet); otherwise it
+ *   tombstones. A stale row can never overwrite a newer one;
+ * - update()s of one user in this process run one after another, each
+ *   handing the row it wrote to the next as the row seen (and the rows
+ *   written in the last second or two are remembered, for an update whose
+ *   session check read the cache before the previous write reached it), so a
+ *   version-guarded store write is not defeated by its own siblings;
+ * - cache values are `v<version>:` then UserRecord protobuf; the markers
+ *   start with 0x00: [0] = "no such user" (short TTL), [0, 1] = tombstone; a
+ *   value of neither form (a record cached before versions) is version 0;
  * - when the cache is unreachable, lookups go to the store behind a shared
  *   concurrency cap (`bypass`), and a refusal is UNAVAILABLE, not a pile-up;
  *   invalidations that could not be written are written when it recovers.
  */
 
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import type { Cache } from '../cache/port.ts';
+import type { Cache, CacheScript } from '../cache/port.ts';
 import { type UserRecord, UserRecordSchema } from '../gen/usermgr/v1/record_pb.ts';
 import type { Deadline } from '../lib/deadline.ts';
 import type { Refusal, Semaphore } from '../lib/semaphore.ts';
@@ -34,13 +46,51 @@ export interface CachedUsersOptions {
   maxPendingInvalidations?: number;
 }
 
+/** What an update()'s store write returned, and when (performance.now()) it began. */
+interface Written {
+  row: UserRow | null;
+  startedMs: number;
+}
+
 const NO_SUCH_USER = new Uint8Array([0]);
 const TOMBSTONE = new Uint8Array([0, 1]);
 const readOptions = { readUnknownFields: false } as const;
+const V = 0x76; // 'v'
+const COLON = 0x3a;
+
+/**
+ * Sets KEYS[1] to ARGV[2] (a record of version ARGV[1]) for ARGV[3] ms,
+ * unless it holds a marker (tombstone, no such user) or a record of that
+ * version or a newer one. Answers {1} when set.
+ */
+const WRITE_THROUGH: CacheScript = {
+  name: 'usermgrUserWriteThrough',
+  lua: `local current = redis.call('GET', KEYS[1])
+if current then
+  if string.byte(current, 1) == 0 then return {0} end
+  local version = tonumber(string.match(current, '^v(%d+):') or '0')
+  if version >= tonumber(ARGV[1]) then return {0} end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return {1}`,
+};
+
+/** The scripts CachedUsers runs: give them to createRedisCache. */
+export const USER_SCRIPTS: readonly CacheScript[] = [WRITE_THROUGH];
 
 export class CachedUsers {
   readonly counts = { hits: 0, misses: 0, storeReads: 0, bypassed: 0 };
   private readonly flights = new SingleFlight<UserRow | null>();
+  /** By user id: the store write of the latest update() begun in this process. */
+  private readonly writes = new Map<string, Promise<Written>>();
+  /**
+   * By user id: rows update() wrote in the last one to two seconds, for an
+   * update whose session check read the cache before the previous write
+   * reached it (two generations, swapped by the clock: no timer per write).
+   */
+  private recent = new Map<string, UserRow>();
+  private older = new Map<string, UserRow>();
+  private recentSince = performance.now();
   private readonly pending = new Set<string>();
   private degraded = false;
 
@@ -72,6 +122,89 @@ export class CachedUsers {
     }
   }
 
+  /**
+   * Writes a change of `seen`'s row with `write` and puts the row it returns
+   * in the cache (write-through, see the header): `write` is given the row
+   * to expect, `seen` or the row the previous update() of this user in this
+   * process wrote, whichever is newer. Null when the user is gone.
+   */
+  async update(
+    seen: UserRow,
+    write: (expected: UserRow) => Promise<UserRow | null>,
+  ): Promise<UserRow | null> {
+    const written = this.afterPrevious(this.writes.get(seen.id), seen, write);
+    this.writes.set(seen.id, written);
+    try {
+      const { row, startedMs } = await written;
+      if (row === null) await this.invalidate(seen.username);
+      else {
+        this.remembered(row.id); // swaps generations when due
+        this.recent.set(row.id, row);
+        await this.writeThrough(row, startedMs);
+      }
+      return row;
+    } catch (error) {
+      // Perhaps written after all (a lost answer): whatever is cached may be stale.
+      await this.invalidate(seen.username);
+      throw error;
+    } finally {
+      if (this.writes.get(seen.id) === written) this.writes.delete(seen.id);
+    }
+  }
+
+  private async afterPrevious(
+    previous: Promise<Written> | undefined,
+    seen: UserRow,
+    write: (expected: UserRow) => Promise<UserRow | null>,
+  ): Promise<Written> {
+    let expected = seen;
+    const known = this.remembered(seen.id);
+    if (known !== undefined && known.version > expected.version) expected = known;
+    if (previous !== undefined) {
+      const last = await previous.then(
+        (done) => done.row,
+        () => null,
+      );
+      if (last !== null && last.version > expected.version) expected = last;
+    }
+    const startedMs = performance.now();
+    return { row: await write(expected), startedMs };
+  }
+
+  /** The row update() last wrote for this user id in the last second or two, if any. */
+  private remembered(id: string): UserRow | undefined {
+    const now = performance.now();
+    if (now - this.recentSince > 1000) {
+      this.older = this.recent;
+      this.recent = new Map();
+      this.recentSince = now;
+    }
+    return this.recent.get(id) ?? this.older.get(id);
+  }
+
+  /** Puts `row`, written at `startedMs` (performance.now()), in the cache unless a newer one is there. */
+  private async writeThrough(row: UserRow, startedMs: number): Promise<void> {
+    const key = row.username.toLowerCase();
+    this.flights.forget(key);
+    if (this.cache === null) return;
+    // A later write's tombstone lives tombstoneMs: past half of it, it may be
+    // gone, and this row could replace a newer one. A tombstone is always safe.
+    if (performance.now() - startedMs > this.options.tombstoneMs / 2) {
+      await this.invalidate(row.username);
+      return;
+    }
+    const ttl = this.options.ttlMs * (0.9 + Math.random() * 0.2);
+    try {
+      await this.cache.eval(WRITE_THROUGH, cacheKey(key), [
+        row.version,
+        encode(row),
+        Math.max(1, Math.round(ttl)),
+      ]);
+    } catch {
+      this.remember(key);
+    }
+  }
+
   private async lookup(key: string, username: string, deadline: Deadline): Promise<UserRow | null> {
     if (this.cache === null) return this.readStore(username);
     let cached: Uint8Array | null;
@@ -82,7 +215,7 @@ export class CachedUsers {
     }
     if (cached !== null && cached[0] !== 0) {
       this.counts.hits++;
-      return fromRecord(fromBinary(UserRecordSchema, cached, readOptions));
+      return decode(cached);
     }
     if (cached !== null && cached.length === 1) {
       this.counts.hits++;
@@ -92,7 +225,7 @@ export class CachedUsers {
     const row = await this.readStore(username);
     if (cached === null) {
       // Not awaited: the answer does not depend on it, and a failure only means a later miss.
-      const value = row === null ? NO_SUCH_USER : toBinary(UserRecordSchema, toRecord(row));
+      const value = row === null ? NO_SUCH_USER : encode(row);
       const ttl =
         row === null
           ? this.options.negativeTtlMs
@@ -149,14 +282,38 @@ export class CachedUsers {
 
 function toRecord(row: UserRow): UserRecord {
   return create(UserRecordSchema, {
-    ...row,
+    id: row.id,
+    username: row.username,
+    nickname: row.nickname,
+    passwordHash: row.passwordHash,
+    picture: row.picture,
+    totpSecret: row.totpSecret,
     sessionsValidAfterMs: BigInt(row.sessionsValidAfterMs),
     createdAtMs: BigInt(row.createdAtMs),
     updatedAtMs: BigInt(row.updatedAtMs),
   });
 }
 
-function fromRecord(record: UserRecord): UserRow {
+/** The cache value of a row: `v<version>:` then the record. */
+export function encode(row: UserRow): Buffer {
+  return Buffer.concat([
+    Buffer.from(`v${row.version}:`, 'latin1'),
+    toBinary(UserRecordSchema, toRecord(row)),
+  ]);
+}
+
+/** A cached row (not a marker); without the version prefix, version 0. */
+export function decode(value: Uint8Array): UserRow {
+  let version = 0;
+  let start = 0;
+  if (value[0] === V) {
+    start = value.indexOf(COLON, 1) + 1;
+    for (let i = 1; i < start - 1; i++) version = version * 10 + ((value[i] as number) - 48);
+  }
+  return fromRecord(fromBinary(UserRecordSchema, value.subarray(start), readOptions), version);
+}
+
+function fromRecord(record: UserRecord, version: number): UserRow {
   return {
     id: record.id,
     username: record.username,
@@ -167,6 +324,7 @@ function fromRecord(record: UserRecord): UserRow {
     createdAtMs: Number(record.createdAtMs),
     updatedAtMs: Number(record.updatedAtMs),
     totpSecret: record.totpSecret,
+    version,
   };
 }
 

@@ -72,6 +72,7 @@ export async function createAccount(
     createdAtMs: createdAt,
     updatedAtMs: createdAt,
     totpSecret: '',
+    version: 0,
   };
   const created = await store.create(user);
   await users.invalidate(username); // it may be cached as "no such user"

@@ -142,6 +142,7 @@ async function setup(overrides: Partial<typeof OPTIONS> = {}) {
       createdAtMs: 1,
       updatedAtMs: 1,
       totpSecret: '',
+      version: 0,
     };
     await store.create(row);
     return row;

@@ -32,6 +32,12 @@ export interface UserRow {
    * login knows whether to ask for a code without another read.
    */
   totpSecret: string;
+  /**
+   * Raised by one by every write of any column above (0 for a new user): the
+   * same id and version mean the same row. Cache entries carry it, and only a
+   * newer version replaces an entry (core/cached-users.ts).
+   */
+  version: number;
 }
 
 export interface ListOptions {
@@ -68,8 +74,19 @@ export interface UserStore {
   findByUsername(username: string): Promise<UserRow | null>;
   findById(id: string): Promise<UserRow | null>;
   create(user: UserRow): Promise<'created' | 'username_taken'>;
-  /** Each update returns the row as it is after the change, or null when there is no such user. */
-  updateNickname(id: string, nickname: string, nowMs: number): Promise<UserRow | null>;
+  /**
+   * Each update returns the row as it is after the change, or null when there
+   * is no such user. `seen`: the user's row as the caller last saw it. While the stored row
+   * still has its version, an adapter may change the row in one statement
+   * guarded by that version and answer `seen` plus the change without
+   * reading the row back; otherwise it updates and reads back (last writer wins).
+   */
+  updateNickname(
+    id: string,
+    nickname: string,
+    nowMs: number,
+    seen?: UserRow,
+  ): Promise<UserRow | null>;
   /** Also returns the picture that was replaced ('' when none). */
   updatePicture(
     id: string,

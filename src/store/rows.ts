@@ -3,7 +3,7 @@ import type { ListedSession, RevokedSession, UserRow } from './port.ts';
 /** The columns of a users row, in the order both adapters select them. */
 export const USER_COLUMNS =
   'id, username, nickname, password_hash, picture, sessions_valid_after, created_at, updated_at, ' +
-  'totp_secret';
+  'totp_secret, version';
 
 /** A users row as a driver returns it: 64-bit integers as decimal strings (mysql2) or bigints (bun:sqlite). */
 export interface StoredUser {
@@ -16,6 +16,7 @@ export interface StoredUser {
   created_at: string | bigint;
   updated_at: string | bigint;
   totp_secret: string;
+  version: string | bigint;
 }
 
 export interface StoredRevoked {
@@ -34,6 +35,7 @@ export function toUserRow(row: StoredUser): UserRow {
     createdAtMs: Number(row.created_at),
     updatedAtMs: Number(row.updated_at),
     totpSecret: row.totp_secret,
+    version: Number(row.version),
   };
 }
 

@@ -5,7 +5,7 @@ import type { TcpConfig } from '../config/tcp-config.ts';
 import { Accounts } from '../core/accounts.ts';
 import { AdminToken } from '../core/admin-token.ts';
 import { AdminUsers } from '../core/admin-users.ts';
-import { CachedUsers } from '../core/cached-users.ts';
+import { CachedUsers, USER_SCRIPTS } from '../core/cached-users.ts';
 import { CredentialMemo } from '../core/credential-memo.ts';
 import { DeviceCookies } from '../core/device-cookies.ts';
 import { IdGenerator } from '../core/ids.ts';
@@ -101,7 +101,12 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
         createRedisCache(
           {
             ...config.redis,
-            scripts: [...RATE_LIMIT_SCRIPTS, ...REVOCATION_SCRIPTS, ...SESSION_LIST_SCRIPTS],
+            scripts: [
+              ...RATE_LIMIT_SCRIPTS,
+              ...REVOCATION_SCRIPTS,
+              ...SESSION_LIST_SCRIPTS,
+              ...USER_SCRIPTS,
+            ],
           },
           log,
         ),

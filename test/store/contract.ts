@@ -50,6 +50,7 @@ export function newUser(overrides: Partial<UserRow> = {}): UserRow {
     createdAtMs: NOW,
     updatedAtMs: NOW,
     totpSecret: '',
+    version: 0,
     ...overrides,
   };
 }
@@ -172,16 +173,74 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
     it('should update the nickname and return the fresh row', async () => {
       const user = await created();
       const updated = await store.updateNickname(user.id, 'Новое 🎈', NOW + 5);
-      expect(updated).toEqual({ ...user, nickname: 'Новое 🎈', updatedAtMs: NOW + 5 });
+      expect(updated).toEqual({ ...user, nickname: 'Новое 🎈', updatedAtMs: NOW + 5, version: 1 });
       expect(await store.findById(user.id)).toEqual(updated);
       expect(await store.updateNickname(randomId(), 'x', NOW)).toBeNull();
+    });
+
+    it('should update the nickname of the row seen, or of the current row when it moved on', async () => {
+      const user = await created();
+      const first = await store.updateNickname(user.id, 'one', NOW + 1, user);
+      expect(first).toEqual({ ...user, nickname: 'one', updatedAtMs: NOW + 1, version: 1 });
+      expect(await store.findById(user.id)).toEqual(first);
+      // Another write since `user` was seen: the stale row must not come back.
+      await store.endSessions(user.id, NOW + 50);
+      const second = await store.updateNickname(user.id, 'two', NOW + 2, user);
+      expect(second).toEqual({
+        ...user,
+        nickname: 'two',
+        updatedAtMs: NOW + 2,
+        sessionsValidAfterMs: NOW + 50,
+        version: 3,
+      });
+      expect(await store.findById(user.id)).toEqual(second);
+      expect(await store.updateNickname(randomId(), 'x', NOW, { ...user, id: randomId() })).toBe(
+        null,
+      );
+    });
+
+    it('should update many users at once, each exactly, also when one of them moved on', async () => {
+      const users = await Promise.all(Array.from({ length: 40 }, () => created()));
+      const moved = users[7] as UserRow;
+      await store.endSessions(moved.id, NOW + 70); // written since it was seen
+      const results = await Promise.all(
+        users.map((user, k) => store.updateNickname(user.id, `many ${k}`, NOW + k, user)),
+      );
+      for (const [k, user] of users.entries()) {
+        const expected =
+          user === moved
+            ? {
+                ...user,
+                nickname: `many ${k}`,
+                updatedAtMs: NOW + k,
+                sessionsValidAfterMs: NOW + 70,
+                version: 2,
+              }
+            : { ...user, nickname: `many ${k}`, updatedAtMs: NOW + k, version: 1 };
+        // Each written once, also those sharing a statement with the moved row (MySQL).
+        expect(results[k]).toEqual(expected);
+        expect(await store.findById(user.id)).toEqual(results[k] as UserRow);
+      }
+    });
+
+    it('should end concurrent nickname updates of one row at one row, each one applied', async () => {
+      const user = await created();
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => store.updateNickname(user.id, `n${i}`, NOW + i, user)),
+      );
+      const stored = await store.findById(user.id);
+      expect(stored?.version).toBe(6); // each one applied once
+      // Each answer is the row as its write or a later one left it: the newest is the stored row.
+      const versions = results.map((r) => r?.version ?? 0);
+      expect(Math.min(...versions)).toBeGreaterThanOrEqual(1);
+      expect(results.find((r) => r?.version === 6)).toEqual(stored);
     });
 
     it('should update the picture and return the one it replaced', async () => {
       const user = await created();
       const first = await store.updatePicture(user.id, 'pic-a', NOW + 1);
       expect(first).toEqual({
-        user: { ...user, picture: 'pic-a', updatedAtMs: NOW + 1 },
+        user: { ...user, picture: 'pic-a', updatedAtMs: NOW + 1, version: 1 },
         previous: '',
       });
       const second = await store.updatePicture(user.id, 'pic-b', NOW + 2);
@@ -203,13 +262,14 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
     it('should update the password, ending sessions only when asked', async () => {
       const user = await created({ sessionsValidAfterMs: NOW - 1000 });
       const kept = await store.updatePassword(user.id, 'hash-2', NOW + 10, false);
-      expect(kept).toEqual({ ...user, passwordHash: 'hash-2', updatedAtMs: NOW + 10 });
+      expect(kept).toEqual({ ...user, passwordHash: 'hash-2', updatedAtMs: NOW + 10, version: 1 });
       const ended = await store.updatePassword(user.id, 'hash-3', NOW + 20, true);
       expect(ended).toEqual({
         ...user,
         passwordHash: 'hash-3',
         updatedAtMs: NOW + 20,
         sessionsValidAfterMs: NOW + 20,
+        version: 2,
       });
       expect(await store.updatePassword(randomId(), 'h', NOW, true)).toBeNull();
     });
@@ -219,7 +279,7 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       expect((await store.endSessions(user.id, NOW + 100))?.sessionsValidAfterMs).toBe(NOW + 100);
       expect((await store.endSessions(user.id, NOW + 50))?.sessionsValidAfterMs).toBe(NOW + 100);
       const raised = await store.endSessions(user.id, NOW + 200);
-      expect(raised).toEqual({ ...user, sessionsValidAfterMs: NOW + 200 });
+      expect(raised).toEqual({ ...user, sessionsValidAfterMs: NOW + 200, version: 3 });
       expect(await store.endSessions(randomId(), NOW)).toBeNull();
     });
 
@@ -228,7 +288,11 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       expect(await store.replacePasswordHash(user.id, 'not-the-hash', 'rehashed')).toBe(false);
       expect((await store.findById(user.id))?.passwordHash).toBe(user.passwordHash);
       expect(await store.replacePasswordHash(user.id, user.passwordHash, 'rehashed')).toBe(true);
-      expect((await store.findById(user.id))?.passwordHash).toBe('rehashed');
+      expect(await store.findById(user.id)).toEqual({
+        ...user,
+        passwordHash: 'rehashed',
+        version: 1,
+      });
       expect(await store.replacePasswordHash(user.id, user.passwordHash, 'again')).toBe(false);
       expect(await store.replacePasswordHash(user.id, 'répété', 'again')).toBe(false);
       expect(await store.replacePasswordHash(randomId(), 'rehashed', 'x')).toBe(false);
@@ -357,7 +421,8 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       expect(await store.totpPending(user.id)).toBe(sealed('b'));
       expect(await store.enableTotp(user.id, sealed('a'), 5, hashes, NOW + 1)).toBeNull();
       const on = await store.enableTotp(user.id, sealed('b'), 5, hashes, NOW + 1);
-      expect(on).toEqual({ ...user, totpSecret: sealed('b'), updatedAtMs: NOW + 1 });
+      // A pending secret is no column of the row: only turning it on moves the version.
+      expect(on).toEqual({ ...user, totpSecret: sealed('b'), updatedAtMs: NOW + 1, version: 1 });
       expect(await store.findByUsername(user.username)).toEqual(on);
       expect(await store.totpPending(user.id)).toBe('');
       expect(await store.recoveryCodesLeft(user.id)).toBe(3);
@@ -380,6 +445,7 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       // Moving the secret to a new key in the same write.
       expect(await store.useTotpStep(user.id, sealed('a'), 102, sealed('c'))).toBe(true);
       expect((await store.findById(user.id))?.totpSecret).toBe(sealed('c'));
+      expect((await store.findById(user.id))?.version).toBe(3); // on, 101, 102
       expect(await store.useTotpStep(user.id, sealed('c'), 102, sealed('c'))).toBe(false);
     });
 
@@ -404,7 +470,7 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       await store.setTotpPending(user.id, sealed('a'));
       await store.enableTotp(user.id, sealed('a'), 7, hashes, NOW);
       const off = await store.disableTotp(user.id, NOW + 3);
-      expect(off).toEqual({ ...user, updatedAtMs: NOW + 3 });
+      expect(off).toEqual({ ...user, updatedAtMs: NOW + 3, version: 2 });
       expect(await store.recoveryCodesLeft(user.id)).toBe(0);
       expect(await store.useRecoveryCode(user.id, hashes[0] as string)).toBe(false);
       expect(await store.useTotpStep(user.id, sealed('a'), 8, sealed('a'))).toBe(false);

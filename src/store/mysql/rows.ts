@@ -28,6 +28,8 @@ const { TypedParameter } = mysql;
 export const idParam = (id: bigint) => TypedParameter.BIGINT.unsigned(id);
 /** Milliseconds since the epoch. */
 export const msParam = (ms: number) => TypedParameter.BIGINT(ms);
+/** A users.version. */
+export const versionParam = (version: number) => TypedParameter.BIGINT.unsigned(version);
 /** A TOTP time step (30-second periods since the epoch). */
 export const stepParam = (step: number) => TypedParameter.BIGINT(step);
 /** A LIMIT. */

@@ -12,6 +12,9 @@
  *   least as new as the write;
  * - strings no row can hold are answered without a query (keys.ts), so
  *   user input never meets an ASCII column it cannot be compared with;
+ * - every write of a column a UserRow carries raises `version` by one
+ *   (sql/mysql/006_users_version.sql): the guard of the one-statement
+ *   nickname update and the order of cache entries rest on it;
  * - only the admin listing reads replicas (`tolerant`): every other read
  *   decides access (password hash, sessions_valid_after, revocations), comes
  *   before a write, or fills the cache that later logins trust, and reads the
@@ -44,6 +47,7 @@ import {
 } from '../rows.ts';
 import { isDuplicateKey } from './errors.ts';
 import type { MysqlExecutor, Session } from './executor.ts';
+import { NicknameBatcher, type NicknameUpdate } from './nickname-batch.ts';
 import type { ReplicaSet } from './replicas.ts';
 import {
   firstUser,
@@ -56,9 +60,13 @@ import {
   toRevokedSession,
   toUserRow,
   USER_COLUMNS,
+  versionParam,
 } from './rows.ts';
 
 const SELECT_BY_ID = `SELECT ${USER_COLUMNS} FROM users WHERE id = ?`;
+const USER_VALUES = USER_COLUMNS.split(',')
+  .map(() => '?')
+  .join(', ');
 
 /** Rows deleted per statement by the purge: keeps each transaction and its locks small. */
 const PURGE_BATCH = 1000;
@@ -88,12 +96,14 @@ async function selectById(session: Session, id: bigint): Promise<UserRow | null>
 export class MysqlStore implements UserStore {
   /** Where reads that tolerate lag go: the replicas when there are any, else the primary. */
   private readonly tolerant: Pick<MysqlExecutor, 'rows'>;
+  private readonly nicknames: NicknameBatcher;
 
   constructor(
     readonly db: MysqlExecutor,
     readonly replicas: ReplicaSet | null = null,
   ) {
     this.tolerant = replicas ?? db;
+    this.nicknames = new NicknameBatcher(db, (update) => this.setNickname(update));
   }
 
   async findByUsername(username: string): Promise<UserRow | null> {
@@ -114,7 +124,7 @@ export class MysqlStore implements UserStore {
   async create(user: UserRow): Promise<'created' | 'username_taken'> {
     const id = requireId(user.id);
     try {
-      await this.db.exec(`INSERT INTO users (${USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+      await this.db.exec(`INSERT INTO users (${USER_COLUMNS}) VALUES (${USER_VALUES})`, [
         idParam(id),
         user.username,
         user.nickname,
@@ -124,6 +134,7 @@ export class MysqlStore implements UserStore {
         msParam(user.createdAtMs),
         msParam(user.updatedAtMs),
         user.totpSecret,
+        versionParam(user.version),
       ]);
       return 'created';
     } catch (error) {
@@ -147,13 +158,26 @@ export class MysqlStore implements UserStore {
     });
   }
 
-  async updateNickname(id: string, nickname: string, nowMs: number): Promise<UserRow | null> {
+  async updateNickname(
+    id: string,
+    nickname: string,
+    nowMs: number,
+    seen?: UserRow,
+  ): Promise<UserRow | null> {
     const key = parseId(id);
     if (key === null) return null;
+    // Guarded by the version seen, with other users' updates in one
+    // statement: no read back while the row is still the one seen.
+    if (seen?.id === id) return this.nicknames.update({ key, nickname, nowMs, seen });
+    return this.setNickname({ key, nickname, nowMs });
+  }
+
+  /** The nickname update unguarded, read back: last writer wins. */
+  private setNickname(update: Omit<NicknameUpdate, 'seen'>): Promise<UserRow | null> {
     return this.updateThenSelect(
-      key,
-      'UPDATE users SET nickname = ?, updated_at = ? WHERE id = ?',
-      [nickname, msParam(nowMs), idParam(key)],
+      update.key,
+      'UPDATE users SET nickname = ?, updated_at = ?, version = version + 1 WHERE id = ?',
+      [update.nickname, msParam(update.nowMs), idParam(update.key)],
     );
   }
 
@@ -176,7 +200,8 @@ export class MysqlStore implements UserStore {
         if (before === undefined) return null;
         const previous = String(before.picture);
         const { affectedRows } = await session.exec(
-          'UPDATE users SET picture = ?, updated_at = ? WHERE id = ? AND picture = ?',
+          'UPDATE users SET picture = ?, updated_at = ?, version = version + 1 ' +
+            'WHERE id = ? AND picture = ?',
           [picture, msParam(nowMs), idParam(key), previous],
         );
         if (affectedRows === 1) {
@@ -202,7 +227,8 @@ export class MysqlStore implements UserStore {
     const params = [passwordHash, msParam(nowMs), ...(endSessions ? [msParam(nowMs)] : [])];
     return this.updateThenSelect(
       key,
-      `UPDATE users SET password_hash = ?, updated_at = ?${sessions} WHERE id = ?`,
+      `UPDATE users SET password_hash = ?, updated_at = ?${sessions}, version = version + 1 ` +
+        'WHERE id = ?',
       [...params, idParam(key)],
     );
   }
@@ -211,7 +237,8 @@ export class MysqlStore implements UserStore {
     const key = parseId(id);
     if (key === null || !isPasswordHashKey(expected)) return false;
     const { affectedRows } = await this.db.exec(
-      'UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?',
+      'UPDATE users SET password_hash = ?, version = version + 1 ' +
+        'WHERE id = ? AND password_hash = ?',
       [passwordHash, idParam(key), expected],
     );
     return affectedRows === 1;
@@ -222,7 +249,8 @@ export class MysqlStore implements UserStore {
     if (key === null) return null;
     return this.updateThenSelect(
       key,
-      'UPDATE users SET sessions_valid_after = GREATEST(sessions_valid_after, ?) WHERE id = ?',
+      'UPDATE users SET sessions_valid_after = GREATEST(sessions_valid_after, ?), ' +
+        'version = version + 1 WHERE id = ?',
       [msParam(validAfterMs), idParam(key)],
     );
   }
@@ -318,7 +346,8 @@ export class MysqlStore implements UserStore {
     return this.updateThenSelect(
       key,
       "UPDATE users SET totp_secret = totp_pending, totp_pending = '', totp_last_step = ?, " +
-        "totp_recovery = ?, updated_at = ? WHERE id = ? AND totp_pending = ? AND totp_secret = ''",
+        'totp_recovery = ?, updated_at = ?, version = version + 1 ' +
+        "WHERE id = ? AND totp_pending = ? AND totp_secret = ''",
       [stepParam(step), recoveryColumn(recoveryHashes), msParam(nowMs), idParam(key), pending],
     );
   }
@@ -327,7 +356,7 @@ export class MysqlStore implements UserStore {
     const key = parseId(id);
     if (key === null || !isSealedSecretKey(sealed) || !isSealedSecretKey(resealed)) return false;
     const { affectedRows } = await this.db.exec(
-      'UPDATE users SET totp_last_step = ?, totp_secret = ? ' +
+      'UPDATE users SET totp_last_step = ?, totp_secret = ?, version = version + 1 ' +
         'WHERE id = ? AND totp_secret = ? AND totp_last_step < ?',
       [stepParam(step), resealed, idParam(key), sealed, stepParam(step)],
     );
@@ -363,7 +392,7 @@ export class MysqlStore implements UserStore {
     return this.updateThenSelect(
       key,
       "UPDATE users SET totp_secret = '', totp_pending = '', totp_last_step = 0, " +
-        "totp_recovery = '', updated_at = ? WHERE id = ?",
+        "totp_recovery = '', updated_at = ?, version = version + 1 WHERE id = ?",
       [msParam(nowMs), idParam(key)],
     );
   }

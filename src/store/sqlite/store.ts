@@ -9,6 +9,8 @@
  *   transaction, for other processes sharing the file);
  * - ids are bound as BigInt and read back as bigint (safeIntegers), so values
  *   up to 2^63-1 survive exactly;
+ * - every write of a column a UserRow carries raises `version` by one
+ *   (sql/sqlite/006_users_version.sql), as on MySQL;
  * - lock waits past busy_timeout and disk failures throw UNAVAILABLE
  *   (errors.ts); other errors are bugs and pass through.
  *
@@ -82,7 +84,7 @@ export class SqliteStore implements UserStore {
     const { changes } = guard(() =>
       this.db
         .query<never, Param[]>(
-          `INSERT INTO users (${USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ` +
+          `INSERT INTO users (${USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ` +
             'ON CONFLICT (username) DO NOTHING',
         )
         .run(
@@ -95,16 +97,19 @@ export class SqliteStore implements UserStore {
           user.createdAtMs,
           user.updatedAtMs,
           user.totpSecret,
+          user.version,
         ),
     );
     return changes === 1 ? 'created' : 'username_taken';
   }
 
+  /** One statement already (RETURNING, in process): the row seen is not needed. */
   async updateNickname(id: string, nickname: string, nowMs: number): Promise<UserRow | null> {
     const key = parseId(id);
     if (key === null) return null;
     return this.one(
-      `UPDATE users SET nickname = ?, updated_at = ? WHERE id = ? RETURNING ${USER_COLUMNS}`,
+      'UPDATE users SET nickname = ?, updated_at = ?, version = version + 1 WHERE id = ? ' +
+        `RETURNING ${USER_COLUMNS}`,
       nickname,
       nowMs,
       key,
@@ -124,7 +129,8 @@ export class SqliteStore implements UserStore {
         .get(key);
       if (before === null) return null;
       const user = this.one(
-        `UPDATE users SET picture = ?, updated_at = ? WHERE id = ? RETURNING ${USER_COLUMNS}`,
+        'UPDATE users SET picture = ?, updated_at = ?, version = version + 1 WHERE id = ? ' +
+          `RETURNING ${USER_COLUMNS}`,
         picture,
         nowMs,
         key,
@@ -144,7 +150,8 @@ export class SqliteStore implements UserStore {
     if (key === null) return null;
     const sessions = endSessions ? 'sessions_valid_after = max(sessions_valid_after, ?2), ' : '';
     return this.one(
-      `UPDATE users SET password_hash = ?1, ${sessions}updated_at = ?2 WHERE id = ?3 ` +
+      `UPDATE users SET password_hash = ?1, ${sessions}updated_at = ?2, version = version + 1 ` +
+        'WHERE id = ?3 ' +
         `RETURNING ${USER_COLUMNS}`,
       passwordHash,
       nowMs,
@@ -158,7 +165,8 @@ export class SqliteStore implements UserStore {
     const { changes } = guard(() =>
       this.db
         .query<never, Param[]>(
-          'UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?',
+          'UPDATE users SET password_hash = ?, version = version + 1 ' +
+            'WHERE id = ? AND password_hash = ?',
         )
         .run(passwordHash, key, expected),
     );
@@ -169,7 +177,8 @@ export class SqliteStore implements UserStore {
     const key = parseId(id);
     if (key === null) return null;
     return this.one(
-      'UPDATE users SET sessions_valid_after = max(sessions_valid_after, ?) WHERE id = ? ' +
+      'UPDATE users SET sessions_valid_after = max(sessions_valid_after, ?), ' +
+        'version = version + 1 WHERE id = ? ' +
         `RETURNING ${USER_COLUMNS}`,
       validAfterMs,
       key,
@@ -268,7 +277,8 @@ export class SqliteStore implements UserStore {
       return null;
     return this.one(
       "UPDATE users SET totp_secret = totp_pending, totp_pending = '', totp_last_step = ?, " +
-        "totp_recovery = ?, updated_at = ? WHERE id = ? AND totp_pending = ? AND totp_secret = '' " +
+        'totp_recovery = ?, updated_at = ?, version = version + 1 ' +
+        "WHERE id = ? AND totp_pending = ? AND totp_secret = '' " +
         `RETURNING ${USER_COLUMNS}`,
       step,
       recoveryColumn(recoveryHashes),
@@ -283,7 +293,7 @@ export class SqliteStore implements UserStore {
     if (key === null || !isSealedSecretKey(sealed) || !isSealedSecretKey(resealed)) return false;
     return (
       this.changes(
-        'UPDATE users SET totp_last_step = ?1, totp_secret = ?2 ' +
+        'UPDATE users SET totp_last_step = ?1, totp_secret = ?2, version = version + 1 ' +
           'WHERE id = ?3 AND totp_secret = ?4 AND totp_last_step < ?1',
         step,
         resealed,
@@ -315,7 +325,8 @@ export class SqliteStore implements UserStore {
     if (key === null) return null;
     return this.one(
       "UPDATE users SET totp_secret = '', totp_pending = '', totp_last_step = 0, " +
-        `totp_recovery = '', updated_at = ? WHERE id = ? RETURNING ${USER_COLUMNS}`,
+        "totp_recovery = '', updated_at = ?, version = version + 1 " +
+        `WHERE id = ? RETURNING ${USER_COLUMNS}`,
       nowMs,
       key,
     );
