@@ -178,8 +178,12 @@ describe('integration: fair admission to the slow hashes', () => {
       await attack.stop();
     }
     // The scenario is the issue's: more slow work offered than the threads do,
-    // within the budgets (the per-address limit refused next to nothing).
-    expect(deepest).toBeGreaterThanOrEqual(32);
+    // within the budgets (the per-address limit refused next to nothing). The
+    // queue is bounded by time (what ends before its deadline at the pace the
+    // hashes run), so how deep it gets follows the machine's pace: at least a
+    // hash waiting for every flooding address is what makes the newcomer's
+    // place in it matter.
+    expect(deepest).toBeGreaterThanOrEqual(16);
     const hashed = attack.hashed();
     expect(hashed).toBeGreaterThan(48);
     expect(attack.answers[`429 ${OVER_BUDGET}`] ?? 0).toBeLessThan(hashed / 10);

@@ -145,10 +145,14 @@ async function snapshot(): Promise<Snapshot> {
   };
 }
 
-/** After equals before, except `changes` to the user `id` (and its updatedAtMs). */
+/** After equals before, except `changes` to the user `id` (and its updatedAtMs, and a version raised). */
 function onlyChanged(before: Snapshot, after: Snapshot, id: string, changes: Partial<UserRow>) {
+  const versionOf = (s: Snapshot) => s.users.find((u) => u.id === id)?.version ?? -1;
+  expect(versionOf(after)).toBeGreaterThan(versionOf(before));
   const expected = before.users.map((u) =>
-    u.id === id ? { ...u, ...changes, updatedAtMs: expect.any(Number) } : u,
+    u.id === id
+      ? { ...u, ...changes, updatedAtMs: expect.any(Number), version: versionOf(after) }
+      : u,
   );
   expect(after.users).toEqual(expected as UserRow[]);
   expect(after.revoked).toEqual(before.revoked);
