@@ -9,7 +9,12 @@ import Redis from 'ioredis';
 import type { Cache } from '../src/cache/port.ts';
 import { createRedisCache } from '../src/cache/redis.ts';
 import { silentLogger } from '../src/log.ts';
-import { type PrivateRedis, startPrivateRedis, uniquePrefix } from './support/redis.ts';
+import {
+  cacheAnswering,
+  type PrivateRedis,
+  startPrivateRedis,
+  uniquePrefix,
+} from './support/redis.ts';
 
 let redis: PrivateRedis;
 let admin: Redis;
@@ -23,16 +28,7 @@ beforeAll(async () => {
     { url: redis.url, clusterNodes: [], keyPrefix: prefix, commandTimeoutMs: 1000 },
     silentLogger,
   );
-  const until = performance.now() + 5000;
-  while (
-    !(await cache.get('warm').then(
-      () => true,
-      () => false,
-    ))
-  ) {
-    if (performance.now() > until) throw new Error('the private redis-server did not answer');
-    await Bun.sleep(20);
-  }
+  await cacheAnswering(cache);
 });
 afterAll(async () => {
   await cache?.close();

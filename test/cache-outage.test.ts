@@ -7,6 +7,7 @@ import { createRedisCache } from '../src/cache/redis.ts';
 import { silentLogger } from '../src/log.ts';
 import { bearer, jsonInit, type Stack, signUp, startStack } from './fixture.ts';
 import {
+  cacheAnswering,
   loadedShards,
   type PrivateRedis,
   startPrivateRedis,
@@ -98,17 +99,7 @@ describe('integration: cache outage', () => {
       silentLogger,
     );
     try {
-      // Connected and ready (no offline queue: commands fail until then).
-      const until = performance.now() + 5000;
-      while (
-        !(await cache.get('warm').then(
-          () => true,
-          () => false,
-        ))
-      ) {
-        if (performance.now() > until) throw new Error('the cache never became ready');
-        await Bun.sleep(10);
-      }
+      await cacheAnswering(cache);
       redis.pause();
       const took: Promise<number>[] = [];
       for (let i = 0; i < 8; i++) {

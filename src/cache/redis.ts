@@ -207,11 +207,7 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
     const batch = gets;
     if (batch.length === 0) return;
     gets = [];
-    const answer =
-      batch.length === 1
-        ? run(async () => [await redis.getBuffer((batch[0] as (typeof batch)[0]).key)])
-        : run(() => redis.mgetBuffer(batch.map((get) => get.key)));
-    answer.then(
+    run(() => redis.mgetBuffer(batch.map((get) => get.key))).then(
       (values) => {
         for (const [i, get] of batch.entries()) get.resolve(values[i] ?? null);
       },

@@ -6,6 +6,7 @@
  */
 import type { Subprocess } from 'bun';
 import Redis, { type Cluster } from 'ioredis';
+import type { Cache } from '../../src/cache/port.ts';
 import { SHARDS, sentinelKey } from '../../src/core/revocations.ts';
 import type { Guard } from './orphans.ts';
 
@@ -42,6 +43,23 @@ export async function loadedShards(client: Redis | Cluster, prefix: string): Pro
     Array.from({ length: SHARDS }, (_, n) => client.get(`${prefix}${sentinelKey(n)}`)),
   );
   return values.filter((value) => value === '1').length;
+}
+
+/**
+ * Waits until `cache` answers a GET (it queues nothing while it connects,
+ * so commands fail until then); throws after `timeoutMs`.
+ */
+export async function cacheAnswering(cache: Cache, timeoutMs = 5000): Promise<void> {
+  const until = performance.now() + timeoutMs;
+  while (
+    !(await cache.get('warm').then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    if (performance.now() > until) throw new Error(`the cache did not answer in ${timeoutMs} ms`);
+    await Bun.sleep(10);
+  }
 }
 
 /** A key prefix no other test run uses. */
