@@ -67,6 +67,14 @@ const RUN_WEIGHT = 0.2;
  * (a storm beside the full test suite got 504s with the whole time left).
  */
 const ADMIT_SHARE = 0.5;
+/**
+ * A queued hash starts only with at least this share of the time its caller
+ * had left when it queued (and twice the estimate) still ahead of it; later,
+ * it leaves the queue with a 429. Twice the estimate alone was not enough:
+ * a hash at nice 19 during a storm beside the full test suite ran several
+ * times the estimate, and its caller got a 504.
+ */
+const START_RESERVE = 0.25;
 
 export class Passwords {
   /**
@@ -236,11 +244,12 @@ export class Passwords {
     const { clientIp, known } = admission;
     // A hash that could no longer end before the deadline leaves the queue
     // as soon as that is known, refused like a full queue (429, not a 504
-    // at the deadline): the pace can drop after it was admitted. Twice the
-    // estimate: a hash that starts as the pace drops runs slower than it.
+    // at the deadline): the pace can drop after it was admitted, and a hash
+    // that starts as it drops runs slower than the estimate (START_RESERVE).
     const hashMs = this.runMs;
-    const inTime =
-      hashMs > 0 ? Deadline.after(deadline.remainingMs() - 2 * hashMs, deadline.signal) : deadline;
+    const remainingMs = deadline.remainingMs();
+    const reserveMs = Math.max(2 * hashMs, remainingMs * START_RESERVE);
+    const inTime = hashMs > 0 ? Deadline.after(remainingMs - reserveMs, deadline.signal) : deadline;
     const acquired = await this.slots.acquire(inTime, clientKey(clientIp), known);
     if (acquired === 'busy' || acquired === 'key-busy') throw busy(acquired);
     if (acquired === 'timeout' && inTime !== deadline && !deadline.expired()) throw busy('busy');
