@@ -254,8 +254,11 @@ describe('integration: fair admission to the slow hashes', () => {
     expect(queuedAhead).toBeGreaterThanOrEqual(16);
     expect(owner.status).toBe(200);
     expect(firstTimer.status).toBe(200);
-    // The owner waited for the hashes already running, not for the queue.
-    expect(owner.strangersAfter).toBeLessThanOrEqual(3);
+    // The owner waited for the hashes already running, not for the queue: the
+    // two running, one beside the owner's, and one more at most, since a known
+    // client's hash runs on the normal-priority threads, started on first use
+    // (a new thread's first hash is several times slower than the next).
+    expect(owner.strangersAfter).toBeLessThanOrEqual(4);
     expect(firstTimer.strangersAfter).toBeGreaterThan(owner.strangersAfter);
   }, 30_000);
 });
