@@ -6,7 +6,8 @@ import { silentLogger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
-import { CachedUsers, decode, encode, USER_SCRIPTS } from './cached-users.ts';
+import { CachedUsers, USER_SCRIPTS } from './cached-users.ts';
+import { decode, encode } from './user-record.ts';
 
 /** An in-memory cache that can be made to fail, like Redis going away. */
 class FakeCache implements Cache {

@@ -18,7 +18,7 @@
  *   written in the last second or two are remembered, for an update whose
  *   session check read the cache before the previous write reached it), so a
  *   version-guarded store write is not defeated by its own siblings;
- * - cache values are `v<version>:` then UserRecord protobuf; the markers
+ * - cache values are `v<version>:` then UserRecord protobuf (user-record.ts); the markers
  *   start with 0x00: [0] = "no such user" (short TTL), [0, 1] = tombstone; a
  *   value of neither form (a record cached before versions) is version 0;
  * - when the cache is unreachable, lookups go to the store behind a shared
@@ -26,9 +26,7 @@
  *   invalidations that could not be written are written when it recovers.
  */
 
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { Cache, CacheScript } from '../cache/port.ts';
-import { type UserRecord, UserRecordSchema } from '../gen/usermgr/v1/record_pb.ts';
 import type { Deadline } from '../lib/deadline.ts';
 import type { Refusal, Semaphore } from '../lib/semaphore.ts';
 import { SingleFlight } from '../lib/single-flight.ts';
@@ -36,6 +34,7 @@ import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
+import { decode, encode } from './user-record.ts';
 
 export interface CachedUsersOptions {
   ttlMs: number;
@@ -54,9 +53,6 @@ interface Written {
 
 const NO_SUCH_USER = new Uint8Array([0]);
 const TOMBSTONE = new Uint8Array([0, 1]);
-const readOptions = { readUnknownFields: false } as const;
-const V = 0x76; // 'v'
-const COLON = 0x3a;
 
 /**
  * Sets KEYS[1] to ARGV[2] (a record of version ARGV[1]) for ARGV[3] ms,
@@ -278,54 +274,6 @@ export class CachedUsers {
         .catch(() => this.remember(key));
     }
   }
-}
-
-function toRecord(row: UserRow): UserRecord {
-  return create(UserRecordSchema, {
-    id: row.id,
-    username: row.username,
-    nickname: row.nickname,
-    passwordHash: row.passwordHash,
-    picture: row.picture,
-    totpSecret: row.totpSecret,
-    sessionsValidAfterMs: BigInt(row.sessionsValidAfterMs),
-    createdAtMs: BigInt(row.createdAtMs),
-    updatedAtMs: BigInt(row.updatedAtMs),
-  });
-}
-
-/** The cache value of a row: `v<version>:` then the record. */
-export function encode(row: UserRow): Buffer {
-  return Buffer.concat([
-    Buffer.from(`v${row.version}:`, 'latin1'),
-    toBinary(UserRecordSchema, toRecord(row)),
-  ]);
-}
-
-/** A cached row (not a marker); without the version prefix, version 0. */
-export function decode(value: Uint8Array): UserRow {
-  let version = 0;
-  let start = 0;
-  if (value[0] === V) {
-    start = value.indexOf(COLON, 1) + 1;
-    for (let i = 1; i < start - 1; i++) version = version * 10 + ((value[i] as number) - 48);
-  }
-  return fromRecord(fromBinary(UserRecordSchema, value.subarray(start), readOptions), version);
-}
-
-function fromRecord(record: UserRecord, version: number): UserRow {
-  return {
-    id: record.id,
-    username: record.username,
-    nickname: record.nickname,
-    passwordHash: record.passwordHash,
-    picture: record.picture,
-    sessionsValidAfterMs: Number(record.sessionsValidAfterMs),
-    createdAtMs: Number(record.createdAtMs),
-    updatedAtMs: Number(record.updatedAtMs),
-    totpSecret: record.totpSecret,
-    version,
-  };
 }
 
 function cacheKey(lowercaseUsername: string): string {
