@@ -2,8 +2,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import type { Cache } from '../src/cache/port.ts';
 import { createRedisCache } from '../src/cache/redis.ts';
+import { USER_SCRIPTS } from '../src/core/cached-users.ts';
 import { RATE_LIMIT_SCRIPTS, RateLimits } from '../src/core/rate-limits.ts';
 import { SESSION_LIST_SCRIPTS, SessionList } from '../src/core/session-list.ts';
+import { decode, encode } from '../src/core/user-record.ts';
 import { silentLogger } from '../src/log.ts';
 import { type RedisCluster, startRedisCluster } from './support/redis-cluster.ts';
 import { temporarySqliteStore } from './support/sqlite-store.ts';
@@ -18,7 +20,7 @@ beforeAll(async () => {
       clusterNodes: cluster.nodes,
       keyPrefix: 't:',
       commandTimeoutMs: 1000,
-      scripts: [...RATE_LIMIT_SCRIPTS, ...SESSION_LIST_SCRIPTS],
+      scripts: [...RATE_LIMIT_SCRIPTS, ...SESSION_LIST_SCRIPTS, ...USER_SCRIPTS],
     },
     silentLogger,
   );
@@ -103,5 +105,32 @@ describe('integration: cache on Redis Cluster', () => {
       await list.close();
       await dispose();
     }
+  });
+
+  it('should write through users in every slot made together, one key per command', async () => {
+    const script = USER_SCRIPTS[0] as (typeof USER_SCRIPTS)[number];
+    const row = (i: number, version: number) => ({
+      id: String(1000 + i),
+      username: `slot${i}`,
+      nickname: `v${version}`,
+      passwordHash: 'h',
+      picture: '',
+      sessionsValidAfterMs: 0,
+      createdAtMs: 1,
+      updatedAtMs: 2,
+      totpSecret: '',
+      version,
+    });
+    const users = Array.from({ length: 60 }, (_, i) => i);
+    const put = (version: number) =>
+      Promise.all(
+        users.map((i) =>
+          cache.eval(script, `u:slot${i}`, [version, encode(row(i, version)), 60_000]),
+        ),
+      );
+    expect(await put(2)).toEqual(users.map(() => [1]));
+    expect(await put(1)).toEqual(users.map(() => [0])); // stale everywhere
+    const values = await Promise.all(users.map((i) => cache.get(`u:slot${i}`)));
+    expect(values.map((v) => decode(v as Uint8Array))).toEqual(users.map((i) => row(i, 2)));
   });
 });

@@ -1,12 +1,13 @@
 /**
- * The Redis adapter's GETs on a single Redis: those made together go out as
- * one MGET, each caller gets its own key's value, program order holds
+ * The Redis adapter's batches on a single Redis: the GETs made together go
+ * out as one MGET, the eval()s of one manyKeys script made together as one
+ * script call; each caller gets its own key's answer, program order holds
  * against the other commands, and a failure reaches every caller of the
  * batch. A private redis-server, so that its command counts are ours alone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import Redis from 'ioredis';
-import type { Cache } from '../src/cache/port.ts';
+import type { Cache, CacheScript } from '../src/cache/port.ts';
 import { createRedisCache } from '../src/cache/redis.ts';
 import { silentLogger } from '../src/log.ts';
 import {
@@ -21,11 +22,29 @@ let admin: Redis;
 let cache: Cache;
 const prefix = uniquePrefix();
 
+/** Per key: answers the length held before, then sets the key to its argument (a manyKeys script). */
+const SWAP: CacheScript = {
+  name: 'testSwap',
+  manyKeys: true,
+  lua: `local before = {}
+for i = 1, #KEYS do
+  before[i] = redis.call('STRLEN', KEYS[i])
+  redis.call('SET', KEYS[i], ARGV[i])
+end
+return before`,
+};
+
 beforeAll(async () => {
   redis = await startPrivateRedis();
   admin = new Redis(redis.url, { keyPrefix: prefix });
   cache = createRedisCache(
-    { url: redis.url, clusterNodes: [], keyPrefix: prefix, commandTimeoutMs: 1000 },
+    {
+      url: redis.url,
+      clusterNodes: [],
+      keyPrefix: prefix,
+      commandTimeoutMs: 1000,
+      scripts: [SWAP],
+    },
     silentLogger,
   );
   await cacheAnswering(cache);
@@ -45,6 +64,11 @@ async function calls(command: string): Promise<number> {
 
 const text = (value: Uint8Array | null) =>
   value === null ? null : Buffer.from(value).toString('utf8');
+
+/** Script calls Redis has answered so far (EVALSHA, or EVAL the first time). */
+async function scriptCalls(): Promise<number> {
+  return (await calls('evalsha')) + (await calls('eval'));
+}
 
 describe('integration: Redis cache GETs', () => {
   it('should send the GETs made together as one MGET, each answered with its own key', async () => {
@@ -87,5 +111,47 @@ describe('integration: Redis cache GETs', () => {
       if (!answered) await Bun.sleep(50);
     }
     expect(answered).toBe(true);
+  });
+});
+
+describe('integration: Redis cache evals of a manyKeys script', () => {
+  it('should run the evals made together as one script call, each answered for its own key', async () => {
+    await admin.set('s1', 'xx');
+    await admin.set('s3', 'xxxx');
+    await cache.eval(SWAP, 'warm-script', ['loaded']); // the first call may be EVALSHA then EVAL
+    const before = await scriptCalls();
+    const answers = await Promise.all(
+      ['s1', 's2', 's3'].map((key) => cache.eval(SWAP, key, [`${key}!`])),
+    );
+    expect(answers).toEqual([[2], [0], [4]]);
+    expect(await scriptCalls()).toBe(before + 1);
+    expect(await admin.mget('s1', 's2', 's3')).toEqual(['s1!', 's2!', 's3!']);
+  });
+
+  it('should keep program order with GETs and other commands around a batch', async () => {
+    await admin.set('p', 'old');
+    const getBefore = cache.get('p');
+    const swap = cache.eval(SWAP, 'p', ['swapped']);
+    const getAfter = cache.get('p');
+    const set = cache.set('p', 'set after', 60_000);
+    const swapAgain = cache.eval(SWAP, 'p', ['last']);
+    expect(text(await getBefore)).toBe('old');
+    expect(await swap).toEqual([3]);
+    expect(text(await getAfter)).toBe('swapped');
+    expect(await set).toBe(true);
+    expect(await swapAgain).toEqual([9]);
+    expect(await admin.get('p')).toBe('last');
+  });
+
+  it('should fail every eval of a batch when Redis does not answer', async () => {
+    redis.pause();
+    try {
+      const results = await Promise.allSettled(
+        ['f1', 'f2', 'f3'].map((key) => cache.eval(SWAP, key, ['x'])),
+      );
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    } finally {
+      redis.resume();
+    }
   });
 });

@@ -107,6 +107,31 @@ describe('integration: the write-through script on Redis', () => {
     expect(await cached('u:d')).toEqual(at(1));
   });
 
+  it('should decide each key of one turn alone, in the order of the calls', async () => {
+    await writeThrough('u:older', at(1));
+    await writeThrough('u:newer', at(9));
+    await client.set(`${prefix}u:gone`, Buffer.from(TOMBSTONE));
+    await client.set(`${prefix}u:none`, Buffer.from([0]));
+    // Made together: one script call on a single Redis (test/cache-gets.test.ts).
+    const answers = await Promise.all([
+      writeThrough('u:fresh', at(5)),
+      writeThrough('u:older', at(5)),
+      writeThrough('u:newer', at(5)),
+      writeThrough('u:gone', at(5)),
+      writeThrough('u:none', at(5)),
+      writeThrough('u:twice', at(7)),
+      writeThrough('u:twice', at(6)), // after 7 in the same call: stale
+      writeThrough('u:twice', at(8)),
+    ]);
+    expect(answers).toEqual([[1], [1], [0], [0], [0], [1], [0], [1]]);
+    expect(await cached('u:fresh')).toEqual(at(5));
+    expect(await cached('u:older')).toEqual(at(5));
+    expect(await cached('u:newer')).toEqual(at(9));
+    expect(await cached('u:gone')).toEqual(TOMBSTONE);
+    expect(await cached('u:none')).toEqual([0]);
+    expect(await cached('u:twice')).toEqual(at(8));
+  });
+
   it('should set its time to live', async () => {
     await writeThrough('u:e', at(1));
     const ttl = await client.pttl(`${prefix}u:e`);

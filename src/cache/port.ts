@@ -8,7 +8,13 @@
 export interface CacheScript {
   name: string;
   lua: string;
-  /** Written for any number of keys (see Cache.evalEach); otherwise KEYS[1] only. */
+  /**
+   * Written for any number of keys, answering one integer per key: ARGV is
+   * the shared arguments, then each key's own, all of one width (see
+   * Cache.evalEach); otherwise KEYS[1] only. Given to eval(), it has no
+   * shared arguments, and on a single Redis the eval()s of it made together
+   * may run as one call.
+   */
   manyKeys?: boolean;
 }
 
@@ -29,7 +35,10 @@ export interface Cache {
   hashDelete(key: string, fields: readonly string[]): Promise<void>;
   /**
    * Runs `script` atomically with KEYS[1] = `key` and ARGV = `args` (bytes
-   * travel as they are); returns its array of integers.
+   * travel as they are); returns its array of integers. A manyKeys script
+   * may run for other keys in the same call (their own arguments after
+   * these, see CacheScript.manyKeys): it answers [its integer for `key`], and
+   * a failure of the call fails every eval() in it.
    */
   eval(
     script: CacheScript,

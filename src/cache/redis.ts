@@ -3,10 +3,14 @@
  * - commands made in one event-loop turn go out as one pipeline
  *   (enableAutoPipelining), and on a single Redis the GETs made together
  *   (in one run of the process's tick queue, before any other command) as
- *   one MGET: a command through ioredis and our clock cost this process
- *   several microseconds, a key in an MGET a fraction of that, and a warm
- *   login makes two GETs (bench/RESULTS.md). Order is kept: any other
- *   command first sends the GETs made before it;
+ *   one MGET, and the eval()s of one manyKeys script made together as one
+ *   script call over all their keys: a command through ioredis and our
+ *   clock cost this process several microseconds, a key in an MGET a
+ *   fraction of that, a warm login makes two GETs and every nickname update
+ *   one write-through script (bench/RESULTS.md). Order is kept: only one
+ *   batch is held at a time, and any other command (or a GET while evals
+ *   are held, or the reverse) first sends the batch made before it. A
+ *   failure of a batch's command fails every caller in it;
  * - nothing queues while Redis is unreachable (enableOfflineQueue: false) and
  *   every command fails within its timeout (plus a sweep interval), however
  *   ioredis queued it, so an outage costs callers little;
@@ -17,8 +21,8 @@
  *   listeners run whenever Redis answers again after an outage of either kind;
  * - with `clusterNodes`, the same holds over a Redis Cluster (ioredis.Cluster);
  *   every command touches one key, so no command spans two hash slots
- *   (evalEach, one command for many keys on a single Redis, is split there
- *   into one command per key).
+ *   (MGET, batched evals and evalEach, one command for many keys on a
+ *   single Redis, are one command per key there).
  */
 import Redis, { Cluster } from 'ioredis';
 import type { Logger } from '../log.ts';
@@ -220,27 +224,75 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
   function get(key: string): Promise<Buffer | null> {
     // A Cluster spreads keys over slots: no MGET there.
     if (redis instanceof Cluster) return run(() => redis.getBuffer(key));
+    sendEvals();
     return new Promise((resolve, reject) => {
       if (gets.length === 0) process.nextTick(sendGets);
       gets.push({ key, resolve, reject });
     });
   }
 
+  /** eval()s of one manyKeys script not yet sent (the next script call), with their callers. */
+  let evals: {
+    script: CacheScript;
+    command: (...a: unknown[]) => Promise<number[]>;
+    calls: {
+      key: string;
+      args: unknown[];
+      resolve: (v: number[]) => void;
+      reject: (e: unknown) => void;
+    }[];
+  } | null = null;
+
+  function sendEvals(): void {
+    const batch = evals;
+    if (batch === null) return;
+    evals = null;
+    const call: unknown[] = [batch.calls.length];
+    for (const { key } of batch.calls) call.push(key);
+    for (const { args } of batch.calls) for (const arg of args) call.push(arg);
+    run(() => batch.command(...call)).then(
+      (answers) => {
+        for (const [i, each] of batch.calls.entries()) each.resolve([answers[i] ?? 0]);
+      },
+      (err) => {
+        for (const each of batch.calls) each.reject(err);
+      },
+    );
+  }
+
+  /** Sends the batch held (GETs or evals: never both), before any other command. */
+  function flush(): void {
+    sendGets();
+    sendEvals();
+  }
+
   return {
     get,
     eval(script, key, args) {
-      sendGets();
-      const command = scriptCommand(script);
       // ioredis sends a Buffer as bytes, but any other Uint8Array as its toString().
       const argv = args.map((arg) =>
         arg instanceof Uint8Array && !Buffer.isBuffer(arg)
           ? Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength)
           : arg,
       );
-      return run(() => command(key, ...argv));
+      if (!script.manyKeys || redis instanceof Cluster) {
+        flush();
+        const command = scriptCommand(script);
+        return run(() => command(key, ...argv));
+      }
+      sendGets();
+      if (evals !== null && evals.script !== script) sendEvals();
+      const command = scriptCommand(script, manyKeysName(script));
+      return new Promise((resolve, reject) => {
+        if (evals === null) {
+          evals = { script, command, calls: [] };
+          process.nextTick(sendEvals);
+        }
+        evals.calls.push({ key, args: argv, resolve, reject });
+      });
     },
     async evalEach(script, shared, items) {
-      sendGets();
+      flush();
       if (items.length === 0) return [];
       if (redis instanceof Cluster) {
         const command = scriptCommand(script);
@@ -257,7 +309,7 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
       return run(() => command(...call));
     },
     set(key, value, ttlMs, ifAbsent = false) {
-      sendGets();
+      flush();
       const px = Math.max(1, Math.round(ttlMs));
       const data = Buffer.from(value);
       return run(async () => {
@@ -268,16 +320,16 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
       });
     },
     async del(keys) {
-      sendGets();
+      flush();
       // One key per command: in a cluster, keys live in different slots.
       await Promise.all(keys.map((key) => run(() => redis.del(key))));
     },
     hashGetAll(key) {
-      sendGets();
+      flush();
       return run(async () => new Map(Object.entries(await redis.hgetall(key))));
     },
     async hashDelete(key, fields) {
-      sendGets();
+      flush();
       if (fields.length > 0) await run(() => redis.hdel(key, ...fields));
     },
     onRecover(listener) {

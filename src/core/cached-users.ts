@@ -55,20 +55,35 @@ const NO_SUCH_USER = new Uint8Array([0]);
 const TOMBSTONE = new Uint8Array([0, 1]);
 
 /**
- * Sets KEYS[1] to ARGV[2] (a record of version ARGV[1]) for ARGV[3] ms,
+ * For each KEYS[i], with its three arguments from ARGV[3i - 2]: sets the key
+ * to the record (ARGV[3i - 1], of version ARGV[3i - 2]) for ARGV[3i] ms,
  * unless it holds a marker (tombstone, no such user) or a record of that
- * version or a newer one. Answers {1} when set.
+ * version or a newer one. Answers, per key, 1 when set. The write-throughs
+ * of one turn are one run of it on a single Redis (Cache.eval of a
+ * manyKeys script), each key decided alone as if it ran by itself.
  */
 const WRITE_THROUGH: CacheScript = {
   name: 'usermgrUserWriteThrough',
-  lua: `local current = redis.call('GET', KEYS[1])
-if current then
-  if string.byte(current, 1) == 0 then return {0} end
-  local version = tonumber(string.match(current, '^v(%d+):') or '0')
-  if version >= tonumber(ARGV[1]) then return {0} end
+  manyKeys: true,
+  lua: `local set = {}
+for i = 1, #KEYS do
+  local current = redis.call('GET', KEYS[i])
+  local newer = false
+  if current then
+    if string.byte(current, 1) == 0 then
+      newer = true
+    else
+      local version = tonumber(string.match(current, '^v(%d+):') or '0')
+      newer = version >= tonumber(ARGV[3 * i - 2])
+    end
+  end
+  set[i] = 0
+  if not newer then
+    redis.call('SET', KEYS[i], ARGV[3 * i - 1], 'PX', ARGV[3 * i])
+    set[i] = 1
+  end
 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return {1}`,
+return set`,
 };
 
 /** The scripts CachedUsers runs: give them to createRedisCache. */
