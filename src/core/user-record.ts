@@ -117,19 +117,18 @@ function timeField(tagByte: number, value: number): boolean {
 
 /** The id, a decimal uint64 string: false when it is not one (protobuf-es decides). */
 function idField(value: string): boolean {
-  if (value.length > 20 || !/^[0-9]+$/.test(value)) return false;
-  // Six digits at a time into lo and hi, as protobuf-es's int64FromString.
+  const length = value.length;
+  if (length === 0 || length > 20) return false;
+  // A digit at a time into lo and hi (base 2^32): lo * 10 + 9 stays exact.
   let lo = 0;
   let hi = 0;
-  for (let begin = 0; begin < value.length; begin += 6) {
-    const end = Math.min(begin + 6, value.length);
-    const base = 10 ** (end - begin);
-    hi *= base;
-    lo = lo * base + Number(value.slice(begin, end));
-    if (lo >= TWO_32) {
-      hi += Math.floor(lo / TWO_32);
-      lo %= TWO_32;
-    }
+  for (let i = 0; i < length; i++) {
+    const digit = value.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return false;
+    lo = lo * 10 + digit;
+    const carry = Math.floor(lo / TWO_32);
+    lo -= carry * TWO_32;
+    hi = hi * 10 + carry;
   }
   if (hi >= TWO_32) return false; // beyond 2^64
   if (lo === 0 && hi === 0) return true; // zero ("0", "00"): left out, as protobuf-es does
