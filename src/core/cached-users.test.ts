@@ -291,6 +291,26 @@ describe('unit: CachedUsers', () => {
       expect([...(cache.data.get('u:kim') as Uint8Array)]).toEqual([0, 1]);
     });
 
+    it('should remember every user of a turn whose write-throughs failed together, and tombstone each on recovery', async () => {
+      const cache = new FakeCache();
+      const { users } = setup(null, cache);
+      cache.down = true; // on one Redis, the turn's write-throughs are one call: it fails for all
+      const names = ['ann', 'bo', 'cy'];
+      const written = await Promise.all(
+        names.map((name, i) =>
+          users.update({ ...row(name), id: String(i) }, async (expected) => ({
+            ...expected,
+            version: 1,
+          })),
+        ),
+      );
+      expect(written.map((user) => user?.version)).toEqual([1, 1, 1]);
+      cache.recover();
+      await Bun.sleep(1);
+      for (const name of names)
+        expect([...(cache.data.get(`u:${name}`) as Uint8Array)]).toEqual([0, 1]);
+    });
+
     it('should tombstone when the write fails or finds no user, and remember it while the cache is down', async () => {
       const cache = new FakeCache();
       const { store, users } = setup(row('lee', 'old'), cache);
