@@ -11,6 +11,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { interleavedRounds, printSummary, summarize } from './ab-rounds.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -94,29 +95,7 @@ async function measure(fetch: Fetch, n: number): Promise<number> {
 
 const apps = await Promise.all(positionals.map(appOf));
 for (const fetch of apps) await measure(fetch, Math.min(requests, 5000)); // warm-up
-const samples = positionals.map((): number[] => []);
-for (let round = 0; round < rounds; round++) {
-  // Each round starts with another tree, so no tree always runs first.
-  for (let k = 0; k < apps.length; k++) {
-    const i = (round + k) % apps.length;
-    samples[i]?.push(await measure(apps[i] as Fetch, requests));
-  }
-}
-const summary = positionals.map((tree, i) => {
-  const sorted = [...(samples[i] ?? [])].sort((a, b) => a - b);
-  // Per round against the first tree measured in the same round, so drift between rounds cancels.
-  const ratios = (samples[i] ?? []).map((us, round) => us / (samples[0]?.[round] ?? us));
-  ratios.sort((a, b) => a - b);
-  return {
-    tree,
-    median_us: Number((sorted[Math.floor(sorted.length / 2)] ?? 0).toFixed(2)),
-    best_us: Number((sorted[0] ?? 0).toFixed(2)),
-    ratio_to_first: Number((ratios[Math.floor(ratios.length / 2)] ?? 1).toFixed(3)),
-  };
-});
-for (const { tree, median_us, best_us, ratio_to_first } of summary) {
-  console.log(
-    `${tree.padEnd(40)} median ${median_us.toFixed(2)} µs, best ${best_us.toFixed(2)} µs per login, ${ratio_to_first.toFixed(3)} of the first tree's (median per round)`,
-  );
-}
-console.log(JSON.stringify({ rounds, requests, summary }));
+const samples = await interleavedRounds(apps.length, rounds, (i) =>
+  measure(apps[i] as Fetch, requests),
+);
+printSummary('login', summarize(positionals, samples), { rounds, requests });

@@ -16,6 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runAb } from './ab-rounds.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -82,10 +83,9 @@ async function subjectOf(tree: string, index: number): Promise<Subject> {
   };
 }
 
-/** CPU microseconds of this process per login, over `n` logins, `concurrency` at a time. */
-async function measure(subject: Subject, n: number): Promise<number> {
+/** `n` logins, `concurrency` at a time. */
+async function work(subject: Subject, n: number): Promise<void> {
   let next = 0;
-  const before = process.cpuUsage();
   const worker = async () => {
     while (next < n) {
       const i = next++;
@@ -93,36 +93,14 @@ async function measure(subject: Subject, n: number): Promise<number> {
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  const used = process.cpuUsage(before);
-  return (used.user + used.system) / n;
 }
 
-const subjects: Subject[] = [];
-for (const [i, tree] of positionals.entries()) subjects.push(await subjectOf(tree, i));
-for (const subject of subjects) await measure(subject, Math.min(requests, 5000)); // warm-up
-const samples = positionals.map((): number[] => []);
-for (let round = 0; round < rounds; round++) {
-  // Each round starts with another tree, so no tree always runs first.
-  for (let k = 0; k < subjects.length; k++) {
-    const i = (round + k) % subjects.length;
-    samples[i]?.push(await measure(subjects[i] as Subject, requests));
-  }
-}
-for (const subject of subjects) await subject.stop();
-const summary = positionals.map((tree, i) => {
-  const sorted = [...(samples[i] ?? [])].sort((a, b) => a - b);
-  return {
-    tree,
-    median_us: Number((sorted[Math.floor(sorted.length / 2)] ?? 0).toFixed(2)),
-    best_us: Number((sorted[0] ?? 0).toFixed(2)),
-    all_us: (samples[i] ?? []).map((x) => Number(x.toFixed(2))),
-  };
+await runAb({
+  trees: positionals,
+  start: subjectOf,
+  work,
+  rounds,
+  requests,
+  unit: 'login',
+  header: { rounds, requests, users: userCount, concurrency, cache: values.cache },
 });
-for (const { tree, median_us, best_us } of summary) {
-  console.log(
-    `${tree.padEnd(40)} median ${median_us.toFixed(2)} µs, best ${best_us.toFixed(2)} µs per login`,
-  );
-}
-console.log(
-  JSON.stringify({ rounds, requests, users: userCount, concurrency, cache: values.cache, summary }),
-);

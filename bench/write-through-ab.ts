@@ -14,6 +14,8 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { UserRow } from '../src/store/port.ts';
+import { runAb } from './ab-rounds.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -33,22 +35,9 @@ const userCount = Number(values.users);
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 if (positionals.length === 0) throw new Error('name at least one source tree');
 
-interface Row {
-  id: string;
-  username: string;
-  nickname: string;
-  passwordHash: string;
-  picture: string;
-  sessionsValidAfterMs: number;
-  createdAtMs: number;
-  updatedAtMs: number;
-  totpSecret: string;
-  version: number;
-}
-
 const HASH =
   '$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM';
-const users: Row[] = Array.from({ length: userCount }, (_, i) => ({
+const users: UserRow[] = Array.from({ length: userCount }, (_, i) => ({
   id: String(254334705564223591n + BigInt(i)),
   username: `wtuser${i}`,
   nickname: `Nick ${i}`,
@@ -99,9 +88,9 @@ async function subjectOf(tree: string, index: number): Promise<Subject> {
     await Bun.sleep(20);
   }
   let n = 0;
-  const update = (user: Row) => {
-    const seen = rows.get(user.username) as Row;
-    return cached.update(seen, async (expected: Row) => {
+  const update = (user: UserRow) => {
+    const seen = rows.get(user.username) as UserRow;
+    return cached.update(seen, async (expected: UserRow) => {
       const row = {
         ...expected,
         nickname: `Nick ${n++}`,
@@ -112,7 +101,7 @@ async function subjectOf(tree: string, index: number): Promise<Subject> {
       return row;
     });
   };
-  const find = (user: Row) => cached.find(user.username, Deadline.after(10_000));
+  const find = (user: UserRow) => cached.find(user.username, Deadline.after(10_000));
   // Every user cached once (a fill), so that finds hit.
   for (let i = 0; i < userCount; i += 100)
     await Promise.all(users.slice(i, i + 100).map((user) => find(user)));
@@ -120,7 +109,7 @@ async function subjectOf(tree: string, index: number): Promise<Subject> {
     run(first) {
       const work: Promise<unknown>[] = [];
       for (let k = 0; k < batch; k++) {
-        const user = users[(first + k) % userCount] as Row;
+        const user = users[(first + k) % userCount] as UserRow;
         work.push(op === 'update' ? update(user) : find(user));
       }
       return Promise.all(work);
@@ -132,36 +121,17 @@ async function subjectOf(tree: string, index: number): Promise<Subject> {
   };
 }
 
-/** CPU microseconds of this process per operation, over `n` operations `batch` at a time. */
-async function measure(subject: Subject, n: number): Promise<number> {
-  const before = process.cpuUsage();
+/** `n` operations, `batch` at a time. */
+async function work(subject: Subject, n: number): Promise<void> {
   for (let done = 0; done < n; done += batch) await subject.run(done);
-  const used = process.cpuUsage(before);
-  return (used.user + used.system) / n;
 }
 
-const subjects: Subject[] = [];
-for (const [i, tree] of positionals.entries()) subjects.push(await subjectOf(tree, i));
-for (const subject of subjects) await measure(subject, Math.min(requests, 5000)); // warm-up
-const samples = positionals.map((): number[] => []);
-for (let round = 0; round < rounds; round++) {
-  for (let k = 0; k < subjects.length; k++) {
-    const i = (round + k) % subjects.length;
-    samples[i]?.push(await measure(subjects[i] as Subject, requests));
-  }
-}
-for (const subject of subjects) await subject.stop();
-const summary = positionals.map((tree, i) => {
-  const sorted = [...(samples[i] ?? [])].sort((a, b) => a - b);
-  return {
-    tree,
-    median_us: Number((sorted[Math.floor(sorted.length / 2)] ?? 0).toFixed(2)),
-    best_us: Number((sorted[0] ?? 0).toFixed(2)),
-  };
+await runAb({
+  trees: positionals,
+  start: subjectOf,
+  work,
+  rounds,
+  requests,
+  unit: op,
+  header: { op, batch, rounds, requests, users: userCount },
 });
-for (const { tree, median_us, best_us } of summary) {
-  console.log(
-    `${tree.padEnd(40)} median ${median_us.toFixed(2)} µs, best ${best_us.toFixed(2)} µs per ${op}`,
-  );
-}
-console.log(JSON.stringify({ op, batch, rounds, requests, users: userCount, summary }));

@@ -85,7 +85,7 @@ export function decodeReference(record: Uint8Array, version: number): UserRow {
 // ---------------------------------------------------------------- encoding
 
 /** Where a value is written before it is copied out at its exact size; grown for a long row. */
-let scratch = new Uint8Array(1024);
+let scratch = Buffer.allocUnsafe(1024);
 let pos = 0;
 
 function varint(value: number): void {
@@ -161,45 +161,14 @@ function stringField(tagByte: number, value: string): void {
     // Not ASCII: room for three bytes a unit, the length moved back after.
     header = varintSize(length * 3);
     p = pos + header;
-    p = utf8(value, p);
+    // As TextEncoder: a lone surrogate as U+FFFD (user-record.test.ts holds it so).
+    p += scratch.write(value, p, 'utf8');
   }
   const bytes = p - pos - header;
   const size = varintSize(bytes);
   if (size !== header) scratch.copyWithin(pos + size, pos + header, p);
   varint(bytes);
   pos += bytes;
-}
-
-/** Writes `value` as TextEncoder does from `p`; returns the end. */
-function utf8(value: string, p: number): number {
-  const length = value.length;
-  for (let i = 0; i < length; i++) {
-    let code = value.charCodeAt(i);
-    if (code < 0x80) {
-      scratch[p++] = code;
-    } else if (code < 0x800) {
-      scratch[p++] = 0xc0 | (code >> 6);
-      scratch[p++] = 0x80 | (code & 0x3f);
-    } else {
-      if (code >= 0xd800 && code <= 0xdfff) {
-        const next = i + 1 < length ? value.charCodeAt(i + 1) : 0;
-        if (code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
-          code = 0x10000 + ((code - 0xd800) << 10) + (next - 0xdc00);
-          i++;
-          scratch[p++] = 0xf0 | (code >> 18);
-          scratch[p++] = 0x80 | ((code >> 12) & 0x3f);
-          scratch[p++] = 0x80 | ((code >> 6) & 0x3f);
-          scratch[p++] = 0x80 | (code & 0x3f);
-          continue;
-        }
-        code = 0xfffd; // A lone surrogate, as TextEncoder writes it.
-      }
-      scratch[p++] = 0xe0 | (code >> 12);
-      scratch[p++] = 0x80 | ((code >> 6) & 0x3f);
-      scratch[p++] = 0x80 | (code & 0x3f);
-    }
-  }
-  return p;
 }
 
 export function encodeByHand(row: UserRow): Buffer | null {
@@ -211,7 +180,7 @@ export function encodeByHand(row: UserRow): Buffer | null {
     row.totpSecret.length;
   // Prefix, id and times take under 80 bytes; a text at most 3 a unit and 6 of header.
   const bound = 80 + texts * 3 + 5 * 6;
-  if (scratch.length < bound) scratch = new Uint8Array(bound * 2);
+  if (scratch.length < bound) scratch = Buffer.allocUnsafe(bound * 2);
   if (!Number.isSafeInteger(row.version) || row.version < 0) return null;
   pos = 0;
   scratch[pos++] = V;
