@@ -45,7 +45,15 @@ export function pickUsers(
   return [...picked];
 }
 
-/** Logs each user in once and returns their tokens, in order. */
+/** How long one user's login may keep being refused as "busy" (429, 503) while sessions are opened. */
+const BUSY_RETRY_MS = 60_000;
+
+/**
+ * Logs each user in once and returns their tokens, in order. A login
+ * refused as busy (the hash queue full on a loaded machine) is tried again
+ * after the Retry-After it names, for up to BUSY_RETRY_MS; any other
+ * refusal ends the run.
+ */
 export async function openSessions(url: string, users: number[], parallel = 16): Promise<string[]> {
   const tokens: string[] = new Array(users.length);
   let next = 0;
@@ -53,14 +61,23 @@ export async function openSessions(url: string, users: number[], parallel = 16):
     Array.from({ length: parallel }, async () => {
       for (let k = next++; k < users.length; k = next++) {
         const r = loginRequest(users[k] as number);
-        const res = await fetch(new URL(r.path, url), {
-          method: r.method,
-          headers: r.headers,
-          body: r.body,
-        });
-        if (res.status !== 200)
-          throw new Error(`login of user${users[k]} failed: ${res.status} ${await res.text()}`);
-        tokens[k] = ((await res.json()) as { token: string }).token;
+        const giveUpAt = Date.now() + BUSY_RETRY_MS;
+        for (;;) {
+          const res = await fetch(new URL(r.path, url), {
+            method: r.method,
+            headers: r.headers,
+            body: r.body,
+          });
+          if (res.status === 200) {
+            tokens[k] = ((await res.json()) as { token: string }).token;
+            break;
+          }
+          const text = await res.text();
+          if ((res.status !== 429 && res.status !== 503) || Date.now() > giveUpAt)
+            throw new Error(`login of user${users[k]} failed: ${res.status} ${text}`);
+          const afterS = Number(res.headers.get('retry-after'));
+          await Bun.sleep(Number.isFinite(afterS) && afterS > 0 ? Math.min(afterS, 5) * 1000 : 500);
+        }
       }
     }),
   );

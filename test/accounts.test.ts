@@ -226,6 +226,26 @@ describe('integration: accounts over MariaDB and Redis', () => {
     }
   });
 
+  it('should answer concurrent nickname updates of one user each with its own, and keep one of them in cache and store alike', async () => {
+    const username = uniqueName();
+    await register(username);
+    const token = (await login(username)).body.token as string;
+    const names = Array.from({ length: 30 }, (_, i) => `名前 ${i} 🎈`);
+    const answers = await Promise.all(
+      names.map(async (nickname) => {
+        const res = await stack.fetch('/api/v1/me', jsonInit('PATCH', { nickname }, token));
+        return { status: res.status, body: (await res.json()) as Answer };
+      }),
+    );
+    expect(answers.map((a) => a.status)).toEqual(names.map(() => 200));
+    expect(answers.map((a) => a.body.user.nickname)).toEqual(names);
+    const kept = (await me(token)).body.user.nickname;
+    expect(names).toContain(kept);
+    // Past the cache entry's life (CACHE_TTL_S=1), the store answers: the same one.
+    await Bun.sleep(1200);
+    expect((await me(token)).body.user.nickname).toBe(kept);
+  });
+
   it('should coalesce 100 concurrent misses of one user into one store read, then serve hits', async () => {
     // A user written straight to the store, so the cache has never seen it.
     const username = uniqueName();

@@ -97,6 +97,34 @@ describe('unit: Accounts (SQLite store, no cache)', () => {
     );
   });
 
+  it('should write concurrent nickname updates of one user as few writes, answering each with its own nickname', async () => {
+    const { accounts, store } = await services();
+    await accounts.register(input('many_names'), deadline());
+    const { token } = await accounts.login(input('many_names'), deadline());
+    const written: string[] = [];
+    const updateNickname = store.updateNickname.bind(store);
+    store.updateNickname = (id, nickname, nowMs, seen) => {
+      written.push(nickname);
+      return updateNickname(id, nickname, nowMs, seen);
+    };
+    const names = Array.from({ length: 12 }, (_, i) => `name ${i} ✓`);
+    const answers = await Promise.all(
+      names.map((name) => accounts.updateNickname({ token }, name, deadline())),
+    );
+    expect(answers.map((user) => user.nickname)).toEqual(names);
+    // The first went alone; the others arrived while it ran and went as one, the last of them.
+    expect(written).toEqual([names[0], names.at(-1)] as string[]);
+    const stored = await store.findByUsername('many_names');
+    expect(stored?.nickname).toBe(names.at(-1) as string);
+    expect((await accounts.profile({ token }, deadline())).user.nickname).toBe(
+      names.at(-1) as string,
+    );
+    // Apart again, each is a write of its own.
+    await accounts.updateNickname({ token }, 'alone', deadline());
+    expect(written.at(-1)).toBe('alone');
+    expect(written).toHaveLength(3);
+  });
+
   it('should refuse the token of a deleted user, also after the username is registered again', async () => {
     const { accounts, store } = await services();
     const first = await accounts.register(input('reused'), deadline());

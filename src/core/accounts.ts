@@ -2,6 +2,7 @@
  * Accounts: sign-up, login, sessions and profile. The one place where these
  * decisions are made; the TCP server calls it, the HTTP server never does.
  */
+import { Combiner } from '../lib/combiner.ts';
 import { Deadline, SharedDeadline } from '../lib/deadline.ts';
 import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
@@ -81,12 +82,26 @@ const NO_DEVICE: Promise<UserState | null> = Promise.resolve(null);
 /** How long a background re-hash may take. */
 const REHASH_BUDGET_MS = 30_000;
 
+/** A nickname update waiting to be written, with the row its session check read. */
+interface NicknameChange {
+  seen: UserRow;
+  nickname: string;
+  nowMs: number;
+}
+
 export class Accounts {
   private readonly now: () => number;
   /** Slow verifications under way, by credential memo key (see login). */
   private readonly verifications = new SingleFlight<boolean>();
   /** The deadline of each verification under way, which its joiners join. */
   private readonly verificationDeadlines = new Map<string, SharedDeadline>();
+  /** Nickname updates by user id: those that arrive during one go out as one (see updateNickname). */
+  private readonly nicknames = new Combiner<string, NicknameChange, UserRow | null>(
+    (id, { seen, nickname, nowMs }) =>
+      this.deps.users.update(seen, (expected) =>
+        this.deps.store.updateNickname(id, nickname, nowMs, expected),
+      ),
+  );
 
   constructor(private readonly deps: AccountsDeps) {
     this.now = deps.now ?? Date.now;
@@ -464,16 +479,21 @@ export class Accounts {
    * One store round trip when the row authenticate() read (usually from the
    * cache) is still current: the write is guarded by its version, and the
    * new row goes to the cache with the new version (CachedUsers.update).
+   * Updates of one user that arrive while one of theirs is being written
+   * are written together when it ends, as one write of the last of them
+   * (Combiner): each is answered with the row that write made, carrying
+   * its own nickname and time, as if the values had been written one after
+   * another and each at once replaced by the next. Without this, a user's
+   * updates wait for each other one store write at a time.
    */
   async updateNickname(auth: SessionAuth, nickname: string, deadline: Deadline): Promise<UserRow> {
     const { user } = await this.authenticate(auth, deadline);
     const value = valid(checkNickname(nickname), 'nickname');
-    const { store, users } = this.deps;
-    const updated = await users.update(user, (seen) =>
-      store.updateNickname(user.id, value, this.now(), seen),
-    );
+    const nowMs = this.now();
+    const updated = await this.nicknames.run(user.id, { seen: user, nickname: value, nowMs });
     if (updated === null) throw noSession();
-    return updated;
+    if (updated.nickname === value && updated.updatedAtMs === nowMs) return updated;
+    return { ...updated, nickname: value, updatedAtMs: nowMs };
   }
 
   async logout(auth: SessionAuth, deadline: Deadline): Promise<void> {

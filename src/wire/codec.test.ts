@@ -96,8 +96,23 @@ function uint64String(): string {
 
 const bool = () => chance(0.5);
 
+function randomAuth() {
+  return { token: text(), ...(chance(0.5) ? { csrfToken: text() } : {}) };
+}
+
+function randomUser() {
+  return {
+    id: uint64String(),
+    username: text(),
+    nickname: text(),
+    picture: text(),
+    createdAtMs: int64(),
+    updatedAtMs: int64(),
+  };
+}
+
 function randomRequest(): Request {
-  const call = int(3);
+  const call = int(4);
   const init: MessageInitShape<typeof RequestSchema> = {
     id: uint32(),
     deadlineMs: uint32(),
@@ -122,11 +137,14 @@ function randomRequest(): Request {
     init.call = {
       case: 'getProfile',
       value: {
-        auth: chance(0.9)
-          ? { token: text(), ...(chance(0.5) ? { csrfToken: text() } : {}) }
-          : undefined,
+        auth: chance(0.9) ? randomAuth() : undefined,
         renew: bool(),
       },
+    };
+  } else if (call === 2) {
+    init.call = {
+      case: 'updateNickname',
+      value: { auth: chance(0.9) ? randomAuth() : undefined, nickname: text() },
     };
   } else {
     init.call = { case: 'ping', value: {} };
@@ -135,7 +153,7 @@ function randomRequest(): Request {
 }
 
 function randomResponse(): Response {
-  const result = int(4);
+  const result = int(5);
   const init: MessageInitShape<typeof ResponseSchema> = {
     id: uint32(),
     status: chance(0.1) ? -int(5) : int(16),
@@ -161,16 +179,7 @@ function randomResponse(): Response {
     init.result = {
       case: 'getProfile',
       value: {
-        user: chance(0.9)
-          ? {
-              id: uint64String(),
-              username: text(),
-              nickname: text(),
-              picture: text(),
-              createdAtMs: int64(),
-              updatedAtMs: int64(),
-            }
-          : undefined,
+        user: chance(0.9) ? randomUser() : undefined,
         csrfToken: text(),
         renewed: chance(0.3)
           ? { token: text(), expiresAtMs: int64(), persistent: bool() }
@@ -179,6 +188,11 @@ function randomResponse(): Response {
     };
   } else if (result === 2) {
     init.result = { case: 'ping', value: { serverId: text() } };
+  } else if (result === 3) {
+    init.result = {
+      case: 'updateNickname',
+      value: { user: chance(0.9) ? randomUser() : undefined },
+    };
   }
   return create(ResponseSchema, init);
 }

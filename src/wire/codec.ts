@@ -1,7 +1,8 @@
 /**
  * A hand-written encoder and decoder for the hot envelopes: a Request whose
- * call is a login, a profile read (the session check) or a ping, and a
- * Response that answers one of these or carries only a status (an error).
+ * call is a login, a profile read (the session check), a nickname update or
+ * a ping, and a Response that answers one of these or carries only a status
+ * (an error).
  * Everything else goes through protobuf-es, which stays the reference:
  * - encoding is byte-identical to protobuf-es's (fields in number order,
  *   implicit-presence fields only when not zero, strings as TextEncoder
@@ -47,6 +48,10 @@ import type {
   SecondStepSchema,
   SessionAuth,
   SessionAuthSchema,
+  UpdateNicknameRequest,
+  UpdateNicknameRequestSchema,
+  UpdateNicknameResponse,
+  UpdateNicknameResponseSchema,
   User,
   UserSchema,
 } from '../gen/usermgr/v1/rpc_pb.ts';
@@ -302,6 +307,14 @@ function writeGetProfileRequest(m: GetProfileRequest): void {
   boolField(tag(10, VARINT), m.renew);
 }
 
+function writeUpdateNicknameRequest(m: UpdateNicknameRequest): void {
+  if (m.auth !== undefined) {
+    if (hasUnknown(m.auth)) refused = true;
+    messageField(tag(1, LEN), m.auth, writeSessionAuth);
+  }
+  stringField(tag(2, LEN), m.nickname);
+}
+
 function writeSecondStep(m: SecondStep): void {
   stringField(tag(1, LEN), m.ticket);
   stringField(tag(2, LEN), m.csrfToken);
@@ -327,6 +340,13 @@ function writeUser(m: User): void {
   stringField(tag(4, LEN), m.picture);
   int64Field(tag(5, VARINT), m.createdAtMs);
   int64Field(tag(6, VARINT), m.updatedAtMs);
+}
+
+function writeUpdateNicknameResponse(m: UpdateNicknameResponse): void {
+  if (m.user !== undefined) {
+    if (hasUnknown(m.user)) refused = true;
+    messageField(tag(1, LEN), m.user, writeUser);
+  }
 }
 
 function writeIssuedSession(m: IssuedSession): void {
@@ -360,6 +380,9 @@ function requestBound(m: Request): number {
     bound += textBound(0, v.userAgent);
   } else if (call.case === 'getProfile') {
     bound += textBound(32, call.value.auth?.token, call.value.auth?.csrfToken);
+  } else if (call.case === 'updateNickname') {
+    const v = call.value;
+    bound += textBound(32, v.auth?.token, v.auth?.csrfToken, v.nickname);
   }
   return bound;
 }
@@ -375,6 +398,10 @@ function responseBound(m: Response): number {
     bound += textBound(128, v.csrfToken, v.renewed?.token);
     if (v.user !== undefined)
       bound += textBound(0, v.user.id, v.user.username, v.user.nickname, v.user.picture);
+  } else if (result.case === 'updateNickname') {
+    const user = result.value.user;
+    if (user !== undefined)
+      bound += textBound(64, user.id, user.username, user.nickname, user.picture);
   } else if (result.case === 'ping') {
     bound += textBound(8, result.value.serverId);
   }
@@ -409,7 +436,10 @@ function endFrame(bodyStart: number): Uint8Array | null {
 export function encodeRequestFrame(m: Request): Uint8Array {
   const call = m.call;
   if (
-    (call.case === 'login' || call.case === 'getProfile' || call.case === 'ping') &&
+    (call.case === 'login' ||
+      call.case === 'getProfile' ||
+      call.case === 'updateNickname' ||
+      call.case === 'ping') &&
     m.cancel === undefined &&
     m.hello === undefined &&
     !hasUnknown(m) &&
@@ -432,6 +462,12 @@ export function encodeRequestFrame(m: Request): Uint8Array {
       pos += 1;
       writeGetProfileRequest(call.value);
       finishLength(at, 1, pos);
+    } else if (call.case === 'updateNickname') {
+      bigTag(20, LEN);
+      const at = pos;
+      pos += 1;
+      writeUpdateNicknameRequest(call.value);
+      finishLength(at, 1, pos);
     } else {
       bigTag(16, LEN);
       buf[pos++] = 0; // PingRequest has no fields.
@@ -442,6 +478,9 @@ export function encodeRequestFrame(m: Request): Uint8Array {
   return sizeDelimitedEncode(RequestSchema, m);
 }
 
+/** The field number of each hot result (and call: the same numbers). */
+const RESULT_FIELDS = { ping: 16, login: 18, getProfile: 19, updateNickname: 20 } as const;
+
 /** A Response as one size-delimited frame, byte-identical to protobuf-es's. */
 export function encodeResponseFrame(m: Response): Uint8Array {
   const result = m.result;
@@ -449,6 +488,7 @@ export function encodeResponseFrame(m: Response): Uint8Array {
     (result.case === undefined ||
       result.case === 'login' ||
       result.case === 'getProfile' ||
+      result.case === 'updateNickname' ||
       result.case === 'ping') &&
     m.challenge === undefined &&
     m.welcome === undefined &&
@@ -462,12 +502,13 @@ export function encodeResponseFrame(m: Response): Uint8Array {
     stringField(tag(4, LEN), m.field);
     uint32Field(tag(5, VARINT), m.retryAfterS);
     if (result.case !== undefined) {
-      const field = result.case === 'login' ? 18 : result.case === 'getProfile' ? 19 : 16;
+      const field = RESULT_FIELDS[result.case];
       bigTag(field, LEN);
       const at = pos;
       pos += 1;
       if (result.case === 'login') writeLoginResponse(result.value);
       else if (result.case === 'getProfile') writeGetProfileResponse(result.value);
+      else if (result.case === 'updateNickname') writeUpdateNicknameResponse(result.value);
       else writePingResponse(result.value);
       finishLength(at, 1, pos);
     }
@@ -714,6 +755,18 @@ function readGetProfileRequest(end: number): GetProfileRequest {
   return m;
 }
 
+function readUpdateNicknameRequest(end: number): UpdateNicknameRequest {
+  const m: UpdateNicknameRequest = { $typeName: 'usermgr.v1.UpdateNicknameRequest', nickname: '' };
+  readFields(end, (number, wireType, stop) => {
+    expect(wireType, LEN);
+    if (number === 1) m.auth = readSessionAuth(readLength(stop));
+    else if (number === 2) m.nickname = readString(stop);
+    else return false;
+    return true;
+  });
+  return m;
+}
+
 function readSecondStep(end: number): SecondStep {
   const m: SecondStep = {
     $typeName: 'usermgr.v1.SecondStep',
@@ -860,6 +913,17 @@ function readGetProfileResponse(end: number): GetProfileResponse {
   return m;
 }
 
+function readUpdateNicknameResponse(end: number): UpdateNicknameResponse {
+  const m: UpdateNicknameResponse = { $typeName: 'usermgr.v1.UpdateNicknameResponse' };
+  readFields(end, (number, wireType, stop) => {
+    expect(wireType, LEN);
+    if (number !== 1) return false;
+    m.user = readUser(readLength(stop));
+    return true;
+  });
+  return m;
+}
+
 function readPingResponse(end: number): PingResponse {
   const m: PingResponse = { $typeName: 'usermgr.v1.PingResponse', serverId: '' };
   readFields(end, (number, wireType, stop) => {
@@ -871,7 +935,7 @@ function readPingResponse(end: number): PingResponse {
   return m;
 }
 
-/** Field numbers of the hot oneof cases are 16, 18 and 19: two bytes of tag, read here. */
+/** Field numbers of the hot oneof cases are 16 and 18 to 20: two bytes of tag, read here. */
 function readTopLevel(
   bytes: Uint8Array,
   field: (number: number, wireType: number, end: number) => boolean,
@@ -947,6 +1011,10 @@ export function decodeRequest(bytes: Uint8Array): Request | Fallback {
         expect(wireType, LEN);
         m.call = { case: 'getProfile', value: readGetProfileRequest(readLength(end)) };
         return true;
+      case 20:
+        expect(wireType, LEN);
+        m.call = { case: 'updateNickname', value: readUpdateNicknameRequest(readLength(end)) };
+        return true;
       default:
         return false;
     }
@@ -999,6 +1067,13 @@ export function decodeResponse(bytes: Uint8Array): Response | Fallback {
         expect(wireType, LEN);
         m.result = { case: 'getProfile', value: readGetProfileResponse(readLength(end)) };
         return true;
+      case 20:
+        expect(wireType, LEN);
+        m.result = {
+          case: 'updateNickname',
+          value: readUpdateNicknameResponse(readLength(end)),
+        };
+        return true;
       default:
         return false;
     }
@@ -1020,6 +1095,8 @@ type LoginRequestInit = MessageInitShape<typeof LoginRequestSchema>;
 type GetProfileRequestInit = MessageInitShape<typeof GetProfileRequestSchema>;
 type LoginResponseInit = MessageInitShape<typeof LoginResponseSchema>;
 type GetProfileResponseInit = MessageInitShape<typeof GetProfileResponseSchema>;
+type UpdateNicknameRequestInit = MessageInitShape<typeof UpdateNicknameRequestSchema>;
+type UpdateNicknameResponseInit = MessageInitShape<typeof UpdateNicknameResponseSchema>;
 type SessionAuthInit = MessageInitShape<typeof SessionAuthSchema>;
 type SecondStepInit = MessageInitShape<typeof SecondStepSchema>;
 type UserInit = MessageInitShape<typeof UserSchema>;
@@ -1060,8 +1137,16 @@ function newGetProfileRequest(i: GetProfileRequestInit): GetProfileRequest {
   return m;
 }
 
+function newUpdateNicknameRequest(i: UpdateNicknameRequestInit): UpdateNicknameRequest {
+  if (built(i, 'usermgr.v1.UpdateNicknameRequest')) return i as UpdateNicknameRequest;
+  const m = { $typeName: 'usermgr.v1.UpdateNicknameRequest' } as UpdateNicknameRequest;
+  if (i.auth != null) m.auth = newSessionAuth(i.auth);
+  m.nickname = i.nickname ?? '';
+  return m;
+}
+
 /**
- * The Request of a login, a profile read or a ping, as
+ * The Request of a login, a profile read, a nickname update or a ping, as
  * `create(RequestSchema, { requestId, clientIp, call: { case, value } })`
  * makes it; null for any other call.
  */
@@ -1074,6 +1159,8 @@ export function hotRequest(
   let call: Request['call'];
   if (name === 'login') call = { case: 'login', value: newLoginRequest(value) };
   else if (name === 'getProfile') call = { case: 'getProfile', value: newGetProfileRequest(value) };
+  else if (name === 'updateNickname')
+    call = { case: 'updateNickname', value: newUpdateNicknameRequest(value) };
   else if (name === 'ping')
     call = {
       case: 'ping',
@@ -1148,8 +1235,15 @@ function newGetProfileResponse(i: GetProfileResponseInit): GetProfileResponse {
   return m;
 }
 
+function newUpdateNicknameResponse(i: UpdateNicknameResponseInit): UpdateNicknameResponse {
+  if (built(i, 'usermgr.v1.UpdateNicknameResponse')) return i as UpdateNicknameResponse;
+  const m: UpdateNicknameResponse = { $typeName: 'usermgr.v1.UpdateNicknameResponse' };
+  if (i.user != null) m.user = newUser(i.user);
+  return m;
+}
+
 /**
- * The OK Response to a login, a profile read or a ping, as
+ * The OK Response to a login, a profile read, a nickname update or a ping, as
  * `create(ResponseSchema, { id, status: OK, result: { case, value } })`
  * makes it; null for any other call.
  */
@@ -1163,6 +1257,8 @@ export function hotResponse(
   if (name === 'login') result = { case: 'login', value: newLoginResponse(value) };
   else if (name === 'getProfile')
     result = { case: 'getProfile', value: newGetProfileResponse(value) };
+  else if (name === 'updateNickname')
+    result = { case: 'updateNickname', value: newUpdateNicknameResponse(value) };
   else if (name === 'ping') {
     const ping = value as MessageInitShape<typeof PingResponseSchema>;
     result = {
