@@ -22,12 +22,17 @@ import {
   announceWhenReady,
   EXIT_STARTUP_FAILED,
   loadConfigOrExit,
+  RUNTIME_ENV,
   requireFreePorts,
   startOrExit,
 } from './process.ts';
 
-/** The children's environment: the launcher's, with a shared secret for this run when none is set. */
+/**
+ * The children's environment: the launcher's over RUNTIME_ENV, with a shared
+ * secret for this run when none is set.
+ */
 const childEnv: Record<string, string | undefined> = {
+  ...RUNTIME_ENV,
   ...process.env,
   TCP_SHARED_SECRET:
     process.env.TCP_SHARED_SECRET ||

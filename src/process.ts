@@ -36,6 +36,19 @@ export function onShutdown(stop: () => Promise<void>): void {
   process.on('SIGINT', process.env.USERMGR_SUPERVISED === '1' ? () => {} : handle);
 }
 
+/**
+ * The environment the servers run best with: `npm start` gives it to its
+ * children (an operator's own value wins), and the deploy files set it.
+ * mimalloc, Bun's allocator, hands freed pages back to the system (madvise)
+ * 10 ms after they are freed, and the process faults them in again when it
+ * allocates: under load that took about a third of each server's CPU per
+ * request (bench/RESULTS.md, "The allocator"). Never handing them back keeps
+ * each process at its peak resident size instead (about 80 MB more for the
+ * TCP server and 30 MB for an HTTP server at 1000 connections). It is read
+ * when the process starts, so it cannot be set from .env or the code.
+ */
+export const RUNTIME_ENV = { MIMALLOC_PURGE_DELAY: '-1' } as const;
+
 /** Exit status of a start-up failure that was explained in one line (the launcher adds nothing). */
 export const EXIT_STARTUP_FAILED = 3;
 

@@ -22,6 +22,7 @@ import { loadTcpConfig } from '../src/config/tcp-config.ts';
 import type { Env } from '../src/config/variable.ts';
 import { startHttpApp } from '../src/http/start.ts';
 import { silentLogger } from '../src/log.ts';
+import { RUNTIME_ENV } from '../src/process.ts';
 import { jsonInit, type Stack, startStack } from './fixture.ts';
 import { startFakeS3 } from './media/fake-s3.ts';
 import { jpeg } from './support/images.ts';
@@ -226,6 +227,17 @@ describe('deployment files', () => {
     ]);
     // Unknown keys are only warnings (exit 0): any output at all is a failure.
     expect(result).toEqual({ code: 0, output: '' });
+  });
+
+  it('should run the servers with RUNTIME_ENV in both units and the image', () => {
+    const dockerfile = readFileSync(join(deploy, 'Dockerfile'), 'utf8');
+    for (const [name, value] of Object.entries(RUNTIME_ENV)) {
+      for (const unit of ['usermgr-tcp.service', 'usermgr-http@.service'])
+        expect(readFileSync(join(deploy, 'systemd', unit), 'utf8')).toContain(
+          `\nEnvironment=${name}=${value}\n`,
+        );
+      expect(dockerfile).toMatch(new RegExp(`\\n\\s+${name}=${value} \\\\\\n`));
+    }
   });
 
   it('should harden both units and restart them on failure', () => {

@@ -9,6 +9,7 @@
 import { afterAll, describe, expect, it } from 'bun:test';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { RUNTIME_ENV } from '../src/process.ts';
 import { Status } from '../src/wire/status.ts';
 import { jsonInit } from './fixture.ts';
 import { jpeg } from './support/images.ts';
@@ -185,6 +186,12 @@ describe('integration: npm start (src/main.ts)', () => {
       readFileSync(`/proc/${tcpChild}/environ`, 'utf8'),
     )?.[1];
     expect(secret?.length).toBeGreaterThanOrEqual(32);
+    // Every child runs with RUNTIME_ENV (the allocator setting), unless the caller set its own.
+    for (const pid of childPids(proc.pid)) {
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      for (const [name, value] of Object.entries(RUNTIME_ENV))
+        expect(environ).toContain(`${name}=${process.env[name] ?? value}`);
+    }
 
     const pids = childPids(proc.pid);
     proc.kill('SIGTERM');
