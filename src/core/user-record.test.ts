@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'bun:test';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { prng } from '../../test/support/prng.ts';
+import { prng, randomText } from '../../test/support/prng.ts';
 import { UserRecordSchema } from '../gen/usermgr/v1/record_pb.ts';
 import type { UserRow } from '../store/port.ts';
 import {
@@ -24,21 +24,7 @@ const random = prng(SEED);
 const int = (n: number) => Math.floor(random() * n);
 const chance = (p: number) => random() < p;
 
-const PIECES = ['a', 'Z', '0', ' ', 'é', 'ß', '名', '🎉', '\u0000', '\ud800', '\udc00', '\uffff'];
-
-function text(): string {
-  if (chance(0.2)) return '';
-  const kind = int(4);
-  const length = chance(0.1) ? 40 + int(400) : int(100);
-  let s = '';
-  for (let i = 0; i < length; i++) {
-    if (kind === 0) s += String.fromCharCode(0x20 + int(0x5f));
-    else if (kind === 1) s += PIECES[int(PIECES.length)];
-    else if (kind === 2) s += String.fromCharCode(int(0x10000));
-    else s += String.fromCharCode(0x61 + int(26));
-  }
-  return s;
-}
+const text = () => randomText(random, 0.2, 100);
 
 function id(): string {
   const kind = int(6);

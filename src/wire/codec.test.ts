@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'bun:test';
 import { create, fromBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import { sizeDelimitedEncode } from '@bufbuild/protobuf/wire';
-import { prng } from '../../test/support/prng.ts';
+import { prng, randomText } from '../../test/support/prng.ts';
 import {
   type Request,
   RequestSchema,
@@ -33,38 +33,7 @@ const random = prng(SEED);
 const int = (n: number) => Math.floor(random() * n);
 const chance = (p: number) => random() < p;
 
-const PIECES = [
-  'a',
-  'Z',
-  '0',
-  ' ',
-  'é',
-  'ß',
-  '名',
-  '🎉',
-  '\u0000',
-  '\ud800',
-  '\udc00',
-  '\uffff',
-  '\u007f',
-  '\u0080',
-  '\u07ff',
-  '\u0800',
-];
-
-function text(): string {
-  if (chance(0.3)) return '';
-  const kind = int(4);
-  const length = chance(0.1) ? 40 + int(400) : int(40);
-  let s = '';
-  for (let i = 0; i < length; i++) {
-    if (kind === 0) s += String.fromCharCode(0x20 + int(0x5f));
-    else if (kind === 1) s += PIECES[int(PIECES.length)];
-    else if (kind === 2) s += String.fromCharCode(int(0x10000));
-    else s += String.fromCharCode(0x61 + int(26));
-  }
-  return s;
-}
+const text = () => randomText(random, 0.3, 40);
 
 function uint32(): number {
   const kind = int(5);
