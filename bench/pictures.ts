@@ -16,6 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { RUNTIME_ENV } from '../src/process.ts';
 import type { HostileImage } from '../test/support/images.ts';
 import {
   cpuSeconds,
@@ -69,7 +70,7 @@ const common = {
 function start(name: string, script: string, env: Record<string, string>): Server {
   const proc = Bun.spawn([process.execPath, join(root, script)], {
     cwd: root,
-    env: { ...process.env, ...common, ...env },
+    env: { ...RUNTIME_ENV, ...process.env, ...common, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return { name, proc };

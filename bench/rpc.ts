@@ -11,6 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { createLogger } from '../src/log.ts';
+import { RUNTIME_ENV } from '../src/process.ts';
 import { createRpcClient } from '../src/rpc/client.ts';
 import { Pool } from '../src/rpc/pool.ts';
 import { latencySummary } from './stats.ts';
@@ -32,7 +33,13 @@ const runs = Number(values.runs);
 const port = Number(values.port);
 
 const server = Bun.spawn([process.execPath, `${import.meta.dir}/../src/tcp/main.ts`], {
-  env: { ...process.env, TCP_PORT: String(port), TCP_METRICS_PORT: '0', LOG_LEVEL: 'warn' },
+  env: {
+    ...RUNTIME_ENV,
+    ...process.env,
+    TCP_PORT: String(port),
+    TCP_METRICS_PORT: '0',
+    LOG_LEVEL: 'warn',
+  },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 
