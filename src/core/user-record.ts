@@ -18,6 +18,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { type UserRecord, UserRecordSchema } from '../gen/usermgr/v1/record_pb.ts';
 import type { UserRow } from '../store/port.ts';
+import { textOf } from '../wire/text.ts';
 
 const V = 0x76; // 'v'
 const COLON = 0x3a;
@@ -210,8 +211,6 @@ const unsure = new Unsure();
 let input: Uint8Array = new Uint8Array(0);
 let at = 0;
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
 /** A varint of up to 2^53 - 1 in its shortest form, as a number. */
 function readVarint(end: number): number {
   let value = 0;
@@ -289,25 +288,10 @@ function readString(end: number): string {
   const start = at;
   const stop = start + length;
   if (stop > end) throw unsure;
+  const text = textOf(input, start, stop);
+  if (text === null) throw unsure;
   at = stop;
-  if (length <= 32) {
-    let text = '';
-    for (let i = start; i < stop; i++) {
-      const byte = input[i] as number;
-      if (byte > 0x7f) return utf8Text(start, stop);
-      text += String.fromCharCode(byte);
-    }
-    return text;
-  }
-  return utf8Text(start, stop);
-}
-
-function utf8Text(start: number, stop: number): string {
-  try {
-    return strictUtf8.decode(input.subarray(start, stop));
-  } catch {
-    throw unsure;
-  }
+  return text;
 }
 
 /** The row in `value` from `start`, or null when protobuf-es should read it. */

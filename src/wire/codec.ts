@@ -56,6 +56,7 @@ import type {
   UserSchema,
 } from '../gen/usermgr/v1/rpc_pb.ts';
 import { RequestSchema, ResponseSchema } from '../gen/usermgr/v1/rpc_pb.ts';
+import { textOf } from './text.ts';
 
 // ---------------------------------------------------------------- encoding
 
@@ -531,8 +532,6 @@ const unsure = new Unsure();
 let input: Uint8Array = new Uint8Array(0);
 let at = 0;
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
 /** A uint32 varint as protobuf-es's varint32read reads it (an int32 is this `| 0`). */
 function readVarint32(end: number): number {
   let b = input[at++] as number;
@@ -623,27 +622,10 @@ function readLength(end: number): number {
 
 function readString(end: number): string {
   const stop = readLength(end);
-  const start = at;
+  const text = textOf(input, at, stop);
+  if (text === null) throw unsure; // protobuf-es refuses it: let it say so.
   at = stop;
-  const length = stop - start;
-  if (length <= 32) {
-    let text = '';
-    for (let i = start; i < stop; i++) {
-      const byte = input[i] as number;
-      if (byte > 0x7f) return utf8(start, stop);
-      text += String.fromCharCode(byte);
-    }
-    return text;
-  }
-  return utf8(start, stop);
-}
-
-function utf8(start: number, stop: number): string {
-  try {
-    return strictUtf8.decode(input.subarray(start, stop));
-  } catch {
-    throw unsure; // protobuf-es refuses it: let it say so.
-  }
+  return text;
 }
 
 /**
