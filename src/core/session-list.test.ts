@@ -271,9 +271,9 @@ describe('unit: SessionList over a cache', () => {
     const spied = new Proxy(store, {
       get(target, name, receiver) {
         if (name === 'trimSessions')
-          return (userId: string, keep: number) => {
-            trims.push(userId);
-            return target.trimSessions(userId, keep);
+          return (userIds: readonly string[], keep: number) => {
+            trims.push(...userIds);
+            return target.trimSessions(userIds, keep);
           };
         return Reflect.get(target, name, receiver);
       },
@@ -284,6 +284,30 @@ describe('unit: SessionList over a cache', () => {
     await Promise.all([list.record(entry('23')), list.record(entry('24'))]);
     await list.flush();
     expect(trims).toEqual(['24']);
+  });
+
+  it('should trim every user due after a batch in one call to the store (regression: one call per user fell behind and dropped entries)', async () => {
+    const store = await sqlite();
+    const calls: string[][] = [];
+    const spied = new Proxy(store, {
+      get(target, name, receiver) {
+        if (name === 'trimSessions')
+          return (userIds: readonly string[], keep: number) => {
+            calls.push([...userIds]);
+            return target.trimSessions(userIds, keep);
+          };
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    const { cache } = recordingCache(() => 3);
+    const list = new SessionList(spied, cache, silentLogger, { flushMs: 60_000 }, () => NOW);
+    cleanups.push(() => list.close());
+    const users = Array.from({ length: 100 }, (_, i) => String(100 + i));
+    await Promise.all(users.map((userId) => list.record(entry(userId))));
+    await list.flush();
+    expect(calls).toHaveLength(1);
+    expect([...(calls[0] as string[])].sort()).toEqual([...users].sort());
+    expect(list.dropped).toBe(0);
   });
 
   it('should count the logins Redis could not take, so that the store stays bounded', async () => {

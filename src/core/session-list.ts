@@ -346,7 +346,7 @@ export class SessionList {
     this.trims.clear();
     try {
       if (saved) {
-        for (const userId of trims) await this.store.trimSessions(userId, this.options.maxPerUser);
+        if (trims.length > 0) await this.store.trimSessions(trims, this.options.maxPerUser);
         return;
       }
     } catch (err) {

@@ -167,8 +167,12 @@ export interface UserStore {
   deleteSessions(userId: string, sessionIds: readonly string[]): Promise<void>;
   /** Takes off the user's list every session begun at or before `createdUpToMs`. */
   deleteUserSessions(userId: string, createdUpToMs: number): Promise<void>;
-  /** Keeps the user's `keep` newest sessions listed (and any begun in the same millisecond as the last); drops the rest. */
-  trimSessions(userId: string, keep: number): Promise<void>;
+  /**
+   * Keeps each user's `keep` newest sessions listed (and any begun in the
+   * same millisecond as the last); drops the rest. Several users at once:
+   * the list of sessions trims every user due after a batch together.
+   */
+  trimSessions(userIds: readonly string[], keep: number): Promise<void>;
   /** Forgets listed sessions that have expired; returns how many. */
   purgeExpiredSessions(nowMs: number): Promise<number>;
 

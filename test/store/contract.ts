@@ -600,11 +600,37 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       );
       const other = listed(randomId(), { createdAtMs: NOW - 1000 });
       await store.saveSessions([...sessions, other]);
-      await store.trimSessions(userId, 10);
+      await store.trimSessions([userId], 10);
       expect(await store.listSessions(userId, NOW, 20)).toHaveLength(8);
-      await store.trimSessions(userId, 3);
+      await store.trimSessions([userId], 3);
       expect(await store.listSessions(userId, NOW, 20)).toEqual(sessions.slice(-3).reverse());
       expect(await store.listSessions(other.userId, NOW, 20)).toEqual([other]);
+    });
+
+    it("should trim many users' lists in one call, each to its own newest sessions", async () => {
+      // 70 users: more than one chunk of a statement (64), and sizes that need every chunk size.
+      const users = Array.from({ length: 70 }, () => randomId());
+      const lists = users.map((userId, u) =>
+        Array.from({ length: 2 + (u % 7) }, (_, i) => listed(userId, { createdAtMs: NOW + i })),
+      );
+      // Two sessions begun in the same millisecond as the third newest: both stay.
+      const tied = randomId();
+      const tiedList = [0, 1, 1, 2, 3].map((t) => listed(tied, { createdAtMs: NOW + t }));
+      const untouched = listed(randomId(), { createdAtMs: NOW - 1000 });
+      await store.saveSessions([...lists.flat(), ...tiedList, untouched]);
+      await store.trimSessions([...users, tied, 'not an id', users[0] as string], 3);
+      for (const [u, userId] of users.entries()) {
+        const expected = (lists[u] as ListedSession[]).slice(-3).reverse();
+        expect(await store.listSessions(userId, NOW, 20)).toEqual(expected);
+      }
+      expect((await store.listSessions(tied, NOW, 20)).map((s) => s.createdAtMs)).toEqual([
+        NOW + 3,
+        NOW + 2,
+        NOW + 1,
+        NOW + 1,
+      ]);
+      expect(await store.listSessions(untouched.userId, NOW, 20)).toEqual([untouched]);
+      await store.trimSessions([], 3);
     });
 
     it('should purge expired sessions and count them', async () => {

@@ -432,17 +432,19 @@ export class SqliteStore implements UserStore {
     );
   }
 
-  async trimSessions(userId: string, keep: number): Promise<void> {
-    const key = parseId(userId);
-    if (key === null) return;
+  async trimSessions(userIds: readonly string[], keep: number): Promise<void> {
+    const keys = userIds.map(parseId).filter((key) => key !== null);
+    if (keys.length === 0) return;
+    // In process: no round trip to save, so one statement per user, in one transaction.
+    const trim = this.db.query(
+      'DELETE FROM user_sessions WHERE user_id = ?1 AND created_at < (' +
+        'SELECT created_at FROM user_sessions WHERE user_id = ?1 ' +
+        'ORDER BY created_at DESC LIMIT 1 OFFSET ?2)',
+    );
     guard(() =>
-      this.db
-        .query(
-          'DELETE FROM user_sessions WHERE user_id = ?1 AND created_at < (' +
-            'SELECT created_at FROM user_sessions WHERE user_id = ?1 ' +
-            'ORDER BY created_at DESC LIMIT 1 OFFSET ?2)',
-        )
-        .run(key, Math.max(0, keep - 1)),
+      this.db.transaction(() => {
+        for (const key of keys) trim.run(key, Math.max(0, keep - 1));
+      })(),
     );
   }
 
