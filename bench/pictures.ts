@@ -22,9 +22,11 @@ import {
   cpuSeconds,
   rssMb,
   type Server,
+  serverWarnings,
   stopServers,
   waitForPort,
   waitUntilReady,
+  watched,
 } from './procs.ts';
 import { latencySummary } from './stats.ts';
 
@@ -71,9 +73,9 @@ function start(name: string, script: string, env: Record<string, string>): Serve
   const proc = Bun.spawn([process.execPath, join(root, script)], {
     cwd: root,
     env: { ...RUNTIME_ENV, ...process.env, ...common, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
-  return { name, proc };
+  return watched(name, proc);
 }
 
 const tcp = start('tcp', 'src/tcp/main.ts', { TCP_PORT: String(tcpPort), TCP_METRICS_PORT: '0' });
@@ -198,7 +200,11 @@ try {
   const [alone, beside] = [median('alone'), median('beside uploads')];
   const ratio = Math.round((beside / alone) * 100) / 100;
   console.log(`median p99 alone ${alone} ms, beside uploads ${beside} ms: ratio ${ratio}`);
-  console.log(JSON.stringify({ root, alone_p99_ms: alone, beside_p99_ms: beside, ratio, phases }));
+  const warnings = serverWarnings(servers);
+  console.log(`server warnings (lines logged, by message): ${JSON.stringify(warnings)}`);
+  console.log(
+    JSON.stringify({ root, alone_p99_ms: alone, beside_p99_ms: beside, ratio, phases, warnings }),
+  );
 } finally {
   await stopServers(servers);
   rmSync(dataDir, { recursive: true, force: true });

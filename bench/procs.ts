@@ -14,10 +14,15 @@ const root = `${import.meta.dir}/..`;
 export interface Server {
   name: string;
   proc: Subprocess;
+  /** What the process logged at warn level or above, by message: count. */
+  warnings: Map<string, number>;
+  /** Settles once the whole log has been read (the process has exited). */
+  logRead: Promise<void>;
 }
 
 /**
- * Starts `src/<script>` with Bun under `env`; its output goes to this terminal.
+ * Starts `src/<script>` with Bun under `env`; its stderr goes to this
+ * terminal, and its log (stdout) is read for warnings (`serverWarnings`).
  * `profileDir` writes a CPU profile of the process there when it exits;
  * `tree` runs the script of another checkout (to compare two trees under
  * the same load and measurement).
@@ -40,9 +45,58 @@ export function startServer(
   const proc = Bun.spawn([process.execPath, ...profile, `${tree}/${script}`], {
     // As npm start runs them (src/process.ts): a bench of the servers without it measures another program.
     env: { ...RUNTIME_ENV, ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
-  return { name, proc };
+  return watched(name, proc);
+}
+
+/** A server whose log (its stdout, piped) is read for warnings. */
+export function watched(name: string, proc: Subprocess<'ignore', 'pipe', 'inherit'>): Server {
+  const warnings = new Map<string, number>();
+  const logRead = countWarnings(proc.stdout, warnings).catch(() => {});
+  return { name, proc, warnings, logRead };
+}
+
+/**
+ * Reads a server's log (one JSON object per line, pino's) and counts the
+ * lines at warn level or above by message. A benchmark that hid them once reported a run in which the list of
+ * sessions was dropping entries (bench/RESULTS.md).
+ */
+async function countWarnings(
+  stream: ReadableStream<Uint8Array>,
+  into: Map<string, number>,
+): Promise<void> {
+  const decoder = new TextDecoder();
+  const reader = stream.getReader();
+  let rest = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    rest += decoder.decode(value, { stream: true });
+    for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
+      const line = rest.slice(0, nl).trim();
+      rest = rest.slice(nl + 1);
+      if (line === '') continue;
+      let entry: { level?: unknown; msg?: unknown };
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        continue; // Not pino's (the "usermgr is up" line); a crash goes to stderr.
+      }
+      const level = Number(entry.level);
+      const message = String(entry.msg);
+      if (level >= 40) into.set(message, (into.get(message) ?? 0) + 1);
+    }
+  }
+}
+
+/** The warnings the servers logged, as `"<server>: <message>": count`. */
+export function serverWarnings(servers: readonly Server[]): Record<string, number> {
+  const all: Record<string, number> = {};
+  for (const { name, warnings } of servers)
+    for (const [message, count] of warnings)
+      all[`${name}: ${message}`] = (all[`${name}: ${message}`] ?? 0) + count;
+  return all;
 }
 
 export async function stopServers(servers: Server[]): Promise<void> {

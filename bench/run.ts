@@ -34,6 +34,7 @@ import {
   requireFreePort,
   rssMb,
   type Server,
+  serverWarnings,
   startServer,
   stopServers,
   waitForPort,
@@ -408,6 +409,7 @@ function report(
       ? { cpu_percent: cpu, cpu_us_per_request: perRequest(cpu, result.rps) }
       : {}),
     ...extra,
+    server_warnings: serverWarnings(servers),
   };
   console.log(
     `\n${scenario}${values.cold ? ' --cold' : ''} (cache ${cache}, ${connections} connections, ${userCount} users${values.random ? ', random' : ''}):`,
@@ -426,5 +428,11 @@ function report(
     console.log(`  CPU (% of one core): ${JSON.stringify(cpu)}`);
     console.log(`  CPU per request (µs): ${JSON.stringify(perRequest(cpu, result.rps))}`);
   }
+  const warned = Object.entries(summary.server_warnings);
+  console.log(
+    warned.length === 0
+      ? '  server warnings: none'
+      : `  SERVER WARNINGS (lines logged, by message): ${JSON.stringify(summary.server_warnings)}`,
+  );
   console.log(JSON.stringify(summary));
 }
