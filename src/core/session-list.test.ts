@@ -47,6 +47,25 @@ function entry(userId: string, overrides: Partial<ListedSession> = {}): ListedSe
   };
 }
 
+/** The store with its saves held until `release()`. */
+function heldSaves(store: UserStore): { slow: UserStore; release: () => void } {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const slow = new Proxy(store, {
+    get(target, name, receiver) {
+      if (name === 'saveSessions')
+        return async (sessions: readonly ListedSession[]) => {
+          await held;
+          return target.saveSessions(sessions);
+        };
+      return Reflect.get(target, name, receiver);
+    },
+  });
+  return { slow, release };
+}
+
 describe('unit: SessionList without a cache', () => {
   it('should list an entry at once from its buffer, and from the store once written', async () => {
     const store = await sqlite();
@@ -61,6 +80,26 @@ describe('unit: SessionList without a cache', () => {
     expect(await list.list('7', NOW)).toEqual([first]);
     // Another process's list over the same store sees it too.
     expect(await listOver(store).list('7', NOW)).toEqual([first]);
+  });
+
+  it('should list an entry while its batch is being written (regression: out of the buffer, not yet in the store)', async () => {
+    const store = await sqlite();
+    const { slow, release } = heldSaves(store);
+    const list = listOver(slow);
+    const login = entry('11');
+    await list.record(login);
+    const writing = list.flush();
+    expect(await list.list('11', NOW)).toEqual([login]);
+    // A renewal while the batch is written: the next batch saves the later expiry.
+    const later = { ...login, expiresAtMs: login.expiresAtMs + 1000 };
+    await list.record(later, true);
+    release();
+    await writing;
+    expect(list.pending).toBe(1);
+    await list.flush();
+    expect(list.pending).toBe(0);
+    expect(await store.listSessions('11', NOW, 10)).toEqual([later]);
+    expect(await list.list('11', NOW)).toEqual([later]);
   });
 
   it('should write a batch as soon as it is full, without waiting for the interval', async () => {
@@ -238,20 +277,7 @@ describe('unit: SessionList over a cache', () => {
 
   it('should send logins to the cache while a slow store holds their batch, a full batch at a time', async () => {
     const store = await sqlite();
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const slow = new Proxy(store, {
-      get(target, name, receiver) {
-        if (name === 'saveSessions')
-          return async (sessions: readonly ListedSession[]) => {
-            await held;
-            return target.saveSessions(sessions);
-          };
-        return Reflect.get(target, name, receiver);
-      },
-    });
+    const { slow, release } = heldSaves(store);
     const { cache, calls } = recordingCache(() => 0);
     const list = new SessionList(slow, cache, silentLogger, { flushAt: 4 }, () => NOW);
     cleanups.push(() => list.close());

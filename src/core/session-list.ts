@@ -20,7 +20,8 @@
  *   of it, so Redis never gets it back; a failure never fails a login;
  * - durably, the same entries in the store (one statement per batch), as
  *   revocations are but without a store write per login. An entry not yet
- *   sent is read from this process's buffer (and with credential affinity a
+ *   saved (its batch being written included) is read from this process's
+ *   buffer (and with credential affinity a
  *   user's calls come here); without Redis, the buffer is the "Redis step"
  *   (one process);
  * - a read is the union of Redis, the store and the buffer, so that losing
@@ -222,12 +223,15 @@ export class SessionList {
   /** The user's listed sessions unexpired at `nowMs`, newest first, at most `maxPerUser`. */
   async list(userId: string, nowMs: number): Promise<ListedSession[]> {
     const { maxPerUser } = this.options;
+    // The buffer before the reads: an entry that leaves it once saved was
+    // saved before they began, so the store's read finds it.
+    const buffered = [...this.unsaved.values()].filter((entry) => entry.userId === userId);
     const [cached, stored] = await Promise.all([
       this.fromCache(userId),
       this.store.listSessions(userId, nowMs, 2 * maxPerUser),
     ]);
     const merged = new Map<string, ListedSession>();
-    for (const entry of [...cached, ...stored, ...this.unsaved.values()]) {
+    for (const entry of [...cached, ...stored, ...buffered]) {
       if (entry.userId !== userId || entry.expiresAtMs <= nowMs) continue;
       const seen = merged.get(entry.sessionId);
       // The entry with an address and User-Agent (a renewal may list one without), and the latest expiry.
@@ -338,9 +342,9 @@ export class SessionList {
    * side; then the trims due, which count the batch's entries.
    */
   private async write(): Promise<void> {
-    const batch = [...this.unsaved.values()];
+    // Copies: a renewal may raise a buffered entry's expiry while its batch is written.
+    const batch = [...this.unsaved.values()].map((entry) => ({ ...entry }));
     const fresh = this.takeFresh();
-    this.unsaved.clear();
     const [saved] = await Promise.all([this.save(batch), this.sendToCache(fresh)]);
     const trims = [...this.trims];
     this.trims.clear();
@@ -371,24 +375,30 @@ export class SessionList {
   }
 
   /** Saves a batch in the store; false (the batch put back) when it could not. */
+  /**
+   * Saves a batch in the store; false when it could not. Its entries stay in
+   * the buffer until the store has them, so a listing in between finds them
+   * there (it once missed them: out of the buffer, not yet in the store, and
+   * Redis read before the batch's command); then they leave it, but for one
+   * a renewal raised meanwhile, which the next batch saves again.
+   */
   private async save(batch: ListedSession[]): Promise<boolean> {
     if (batch.length === 0) return true;
     try {
       await this.store.saveSessions(batch);
-      return true;
     } catch (err) {
       this.log.warn(
         { err, sessions: batch.length },
         'session list: saving a batch failed, will retry',
       );
-      // Back in the buffer, behind what came meanwhile (which is newer).
-      for (const entry of batch) {
-        const seen = this.unsaved.get(entry.sessionId);
-        if (seen === undefined) this.unsaved.set(entry.sessionId, entry);
-        else seen.expiresAtMs = Math.max(seen.expiresAtMs, entry.expiresAtMs);
-      }
       return false;
     }
+    for (const entry of batch) {
+      const now = this.unsaved.get(entry.sessionId);
+      if (now !== undefined && now.expiresAtMs <= entry.expiresAtMs)
+        this.unsaved.delete(entry.sessionId);
+    }
+    return true;
   }
 
   /**
