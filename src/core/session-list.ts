@@ -21,9 +21,8 @@
  * - durably, the same entries in the store (one statement per batch), as
  *   revocations are but without a store write per login. An entry not yet
  *   saved (its batch being written included) is read from this process's
- *   buffer (and with credential affinity a
- *   user's calls come here); without Redis, the buffer is the "Redis step"
- *   (one process);
+ *   buffer (and with credential affinity a user's calls come here); without
+ *   Redis, the buffer is the "Redis step" (one process);
  * - a read is the union of Redis, the store and the buffer, so that losing
  *   any one of them (Redis restarted, a batch not yet written) loses no entry
  *   that another holds; entries of one session merge to the latest expiry;
@@ -374,7 +373,6 @@ export class SessionList {
     await Promise.all(this.sending);
   }
 
-  /** Saves a batch in the store; false (the batch put back) when it could not. */
   /**
    * Saves a batch in the store; false when it could not. Its entries stay in
    * the buffer until the store has them, so a listing in between finds them
