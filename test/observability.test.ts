@@ -86,6 +86,10 @@ describe('integration: metrics, health and logs', () => {
         outcome: 'ok',
       }),
     ).toBe(1);
+    // The list of sessions: the logins' entries waiting for the store (their batch may
+    // have gone already), none dropped.
+    expect(afterTcp).toMatch(/^usermgr_session_list_pending\{[^}]*\} [0-3]$/m);
+    expect(afterTcp).toMatch(/^usermgr_session_list_dropped_total\{[^}]*\} 0$/m);
     expect(afterTcp).toContain('nodejs_eventloop_lag_seconds');
   });
 

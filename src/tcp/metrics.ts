@@ -10,6 +10,7 @@ import type { CachedUsers } from '../core/cached-users.ts';
 import type { CredentialMemo } from '../core/credential-memo.ts';
 import type { Passwords } from '../core/passwords.ts';
 import type { RateLimits } from '../core/rate-limits.ts';
+import type { SessionList } from '../core/session-list.ts';
 import {
   counterFrom,
   createRegistry,
@@ -40,6 +41,7 @@ export interface TcpMetrics {
     memo: CredentialMemo;
     passwords: Passwords;
     limits: RateLimits;
+    sessions: SessionList;
   }): void;
 }
 
@@ -150,7 +152,7 @@ export function createTcpMetrics(): TcpMetrics {
     timedStore: (target) => timed(target, store),
     timedCache: (target) => timed(target, cache),
     replicas: replicaMetrics(registry),
-    watch({ server, users, memo, passwords, limits }) {
+    watch({ server, users, memo, passwords, limits, sessions }) {
       counterFrom(
         registry,
         'usermgr_rate_limited_total',
@@ -213,6 +215,18 @@ export function createTcpMetrics(): TcpMetrics {
         'usermgr_memo_entries',
         'Entries in the credential memo.',
         () => memo.size,
+      );
+      gaugeFrom(
+        registry,
+        'usermgr_session_list_pending',
+        'Listed sessions waiting for the store (being written included).',
+        () => sessions.pending,
+      );
+      counterFrom(
+        registry,
+        'usermgr_session_list_dropped_total',
+        'Listed sessions dropped because the store could not take them in time.',
+        () => sessions.dropped,
       );
     },
   };

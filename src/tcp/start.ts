@@ -222,7 +222,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     ),
     log,
   );
-  metrics.watch({ server, users, memo, passwords, limits });
+  metrics.watch({ server, users, memo, passwords, limits, sessions });
   let draining = false;
   const ops = startOpsServer(
     { host: config.tcp.host, port: config.tcp.metricsPort },
