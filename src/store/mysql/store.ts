@@ -81,17 +81,10 @@ const PURGE_BATCH = 1000;
 const SESSION_CHUNKS = [256, 64, 16, 4, 1];
 /** Users per trim: a few sizes, so a few prepared statements per connection. */
 const TRIM_CHUNKS = [64, 16, 4, 1];
-const CUT_OFF_STATEMENTS = new Map<number, string>();
-const TRIM_STATEMENTS = new Map<number, string>();
 
 /** Deletes the sessions of `size` users begun before each one's cut-off (user id, cut-off; in turn). */
 function trimStatement(size: number): string {
-  let sql = TRIM_STATEMENTS.get(size);
-  if (sql === undefined) {
-    sql = `DELETE FROM user_sessions WHERE ${Array(size).fill('(user_id = ? AND created_at < ?)').join(' OR ')}`;
-    TRIM_STATEMENTS.set(size, sql);
-  }
-  return sql;
+  return `DELETE FROM user_sessions WHERE ${Array(size).fill('(user_id = ? AND created_at < ?)').join(' OR ')}`;
 }
 
 interface CutOffRow extends RowDataPacket {
@@ -104,16 +97,22 @@ interface CutOffRow extends RowDataPacket {
  * the first parameter; then the user ids), NULL for a user with fewer.
  */
 function cutOffStatement(size: number): string {
-  let sql = CUT_OFF_STATEMENTS.get(size);
-  if (sql === undefined) {
-    sql =
-      'SELECT u.user_id, (SELECT c.created_at FROM user_sessions AS c WHERE c.user_id = u.user_id ' +
-      'ORDER BY c.created_at DESC LIMIT 1 OFFSET ?) AS cut_off FROM (' +
-      Array(size).fill('SELECT ? AS user_id').join(' UNION ALL ') +
-      ') AS u';
-    CUT_OFF_STATEMENTS.set(size, sql);
-  }
-  return sql;
+  return (
+    'SELECT u.user_id, (SELECT c.created_at FROM user_sessions AS c WHERE c.user_id = u.user_id ' +
+    'ORDER BY c.created_at DESC LIMIT 1 OFFSET ?) AS cut_off FROM (' +
+    Array(size).fill('SELECT ? AS user_id').join(' UNION ALL ') +
+    ') AS u'
+  );
+}
+
+const CUT_OFF_STATEMENTS = new Map(TRIM_CHUNKS.map((size) => [size, cutOffStatement(size)]));
+const TRIM_STATEMENTS = new Map(TRIM_CHUNKS.map((size) => [size, trimStatement(size)]));
+
+/** `items` in consecutive slices of the sizes given, largest first (the last size must be 1). */
+function* inChunks<T>(items: readonly T[], sizes: readonly number[]): Generator<T[]> {
+  let at = 0;
+  for (const size of sizes)
+    for (; items.length - at >= size; at += size) yield items.slice(at, at + size);
 }
 const SESSION_ROW = '(?, ?, ?, ?, ?, ?, ?)';
 
@@ -480,28 +479,24 @@ export class MysqlStore implements UserStore {
   async saveSessions(sessions: readonly ListedSession[]): Promise<void> {
     if (sessions.length === 0) return;
     await this.db.run(async (session) => {
-      let at = 0;
-      for (const size of SESSION_CHUNKS) {
-        for (; sessions.length - at >= size; at += size) {
-          const chunk = sessions.slice(at, at + size);
-          await session.exec(
-            `INSERT INTO user_sessions (${SESSION_COLUMNS}) VALUES ` +
-              Array(size).fill(SESSION_ROW).join(', ') +
-              ' ON DUPLICATE KEY UPDATE expires_at = GREATEST(expires_at, VALUES(expires_at))',
-            // Plain values: inserted, not compared, so a double carries the
-            // milliseconds exactly and a decimal string the id; typed
-            // parameters cost mysql2 several microseconds more per row.
-            chunk.flatMap((s) => [
-              s.sessionId,
-              requireId(s.userId).toString(),
-              s.createdAtMs,
-              s.expiresAtMs,
-              s.persistent ? 1 : 0,
-              s.address,
-              s.userAgent,
-            ]),
-          );
-        }
+      for (const chunk of inChunks(sessions, SESSION_CHUNKS)) {
+        await session.exec(
+          `INSERT INTO user_sessions (${SESSION_COLUMNS}) VALUES ` +
+            Array(chunk.length).fill(SESSION_ROW).join(', ') +
+            ' ON DUPLICATE KEY UPDATE expires_at = GREATEST(expires_at, VALUES(expires_at))',
+          // Plain values: inserted, not compared, so a double carries the
+          // milliseconds exactly and a decimal string the id; typed
+          // parameters cost mysql2 several microseconds more per row.
+          chunk.flatMap((s) => [
+            s.sessionId,
+            requireId(s.userId).toString(),
+            s.createdAtMs,
+            s.expiresAtMs,
+            s.persistent ? 1 : 0,
+            s.address,
+            s.userAgent,
+          ]),
+        );
       }
     });
   }
@@ -551,19 +546,17 @@ export class MysqlStore implements UserStore {
     // MariaDB about 40 % more). Sessions listed in between are newer than
     // the cut-off, so they stay.
     await this.db.run(async (session) => {
-      let at = 0;
-      for (const size of TRIM_CHUNKS) {
-        for (; keys.length - at >= size; at += size) {
-          const cuts = await session.rows<CutOffRow>(cutOffStatement(size), [
-            offset,
-            ...keys.slice(at, at + size).map(idParam),
-          ]);
-          // A user with fewer sessions (NULL) gets the empty range below 0.
-          await session.exec(
-            trimStatement(cuts.length),
-            cuts.flatMap((row) => [idParam(BigInt(row.user_id)), msParam(Number(row.cut_off))]),
-          );
-        }
+      for (const chunk of inChunks(keys, TRIM_CHUNKS)) {
+        const size = chunk.length;
+        const cuts = await session.rows<CutOffRow>(CUT_OFF_STATEMENTS.get(size) as string, [
+          offset,
+          ...chunk.map(idParam),
+        ]);
+        // A user with fewer sessions (NULL) gets the empty range below 0.
+        await session.exec(
+          TRIM_STATEMENTS.get(size) as string,
+          cuts.flatMap((row) => [idParam(BigInt(row.user_id)), msParam(Number(row.cut_off))]),
+        );
       }
     });
   }
