@@ -66,14 +66,18 @@ function heldSaves(store: UserStore): { slow: UserStore; release: () => void } {
   return { slow, release };
 }
 
-/** The store, recording the users of each call to trimSessions. */
-function spiedTrims(store: UserStore): { spied: UserStore; trims: string[][] } {
+/** The store, recording the users of each call to trimSessions; each waits for `held` first. */
+function spiedTrims(
+  store: UserStore,
+  held: Promise<void> = Promise.resolve(),
+): { spied: UserStore; trims: string[][] } {
   const trims: string[][] = [];
   const spied = new Proxy(store, {
     get(target, name, receiver) {
       if (name === 'trimSessions')
-        return (userIds: readonly string[], keep: number) => {
+        return async (userIds: readonly string[], keep: number) => {
           trims.push([...userIds]);
+          await held;
           return target.trimSessions(userIds, keep);
         };
       return Reflect.get(target, name, receiver);
@@ -329,6 +333,37 @@ describe('unit: SessionList over a cache', () => {
     await list.flush();
     expect(trims).toHaveLength(1);
     expect([...(trims[0] as string[])].sort()).toEqual([...users].sort());
+  });
+
+  it('should save the next batches while a trim is under way (regression: a slow trim of 2000 users held them back until entries were dropped)', async () => {
+    const store = await sqlite();
+    let release!: () => void;
+    const held = new Promise<void>((done) => {
+      release = done;
+    });
+    const { spied, trims } = spiedTrims(store, held);
+    const { cache } = recordingCache((key) => (key === 'ss:40' ? 3 : 0));
+    const list = new SessionList(
+      spied,
+      cache,
+      silentLogger,
+      { flushMs: 60_000, flushAt: 1 },
+      () => NOW,
+    );
+    cleanups.push(() => list.close());
+    await list.record(entry('40'));
+    while (trims.length === 0) await Bun.sleep(1);
+    // The trim of user 40 is held; a login of user 41 is saved meanwhile.
+    await list.record(entry('41'));
+    const deadline = performance.now() + 2000;
+    while ((await store.listSessions('41', NOW, 10)).length === 0) {
+      expect(performance.now()).toBeLessThan(deadline);
+      await Bun.sleep(5);
+    }
+    expect(list.pending).toBe(0);
+    release();
+    await list.flush();
+    expect(trims).toEqual([['40']]);
   });
 
   it('should count the logins Redis could not take, so that the store stays bounded', async () => {

@@ -89,6 +89,19 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       }
     });
 
+    it('should answer many lookups made at once, each with its own user or null', async () => {
+      const users = [];
+      for (let i = 0; i < 70; i++) users.push(await created({ username: uniqueName(`Many${i}_`) }));
+      const asked = [
+        ...users.map((u, i) => (i % 2 === 0 ? u.username.toUpperCase() : u.username)),
+        ...users.slice(0, 10).map((u) => u.username.toLowerCase()),
+        uniqueName('nobody-'),
+        '名前',
+      ];
+      const found = await Promise.all(asked.map((name) => store.findByUsername(name)));
+      expect(found).toEqual([...users, ...users.slice(0, 10), null, null]);
+    });
+
     it('should find a user by id', async () => {
       const user = await created();
       expect(await store.findById(user.id)).toEqual(user);

@@ -143,7 +143,9 @@ describe('mysql store: outages and limits', () => {
       await store.ping();
       const holder = store.db.run((s) => s.rows('SELECT SLEEP(0.6)', []));
       const waiter = failure(store.findByUsername('someone'));
-      const { error: full, ms: fullMs } = await failure(store.findByUsername('someone'));
+      // Lookups of one turn share a statement: the next one is of a later turn.
+      await new Promise((turn) => setImmediate(turn));
+      const { error: full, ms: fullMs } = await failure(store.findByUsername('someone-else'));
       expectUnavailable(full, 'database busy');
       expect((full as RpcError).retryAfterS).toBe(1);
       expect(fullMs).toBeLessThan(100);
@@ -326,6 +328,76 @@ describe('mysql store: outages and limits', () => {
       expect((classifyMysqlError(error) as RpcError).cause).toBe(error);
     }
     expect(classifyMysqlError(syntax)).toBe(syntax);
+  });
+});
+
+describe('mysql store: lookups by username', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it('should read the usernames looked up in one turn with one statement', async () => {
+    const store = createMysqlStore(database.url, LIMITS);
+    await migrateUrl(database.url);
+    try {
+      const users = Array.from({ length: 12 }, () => newUser());
+      for (const user of users) expect(await store.create(user)).toBe('created');
+      const statements: string[] = [];
+      const rows = store.db.rows.bind(store.db);
+      store.db.rows = (sql, params) => {
+        statements.push(sql);
+        return rows(sql, params);
+      };
+      const found = await Promise.all(users.map((u) => store.findByUsername(u.username)));
+      expect(found).toEqual(users);
+      expect(statements).toHaveLength(1);
+      expect(statements[0]).toContain('username IN (');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('mysql store: a large batch of listed sessions', () => {
+  it('should save it with a few statements at once, every session kept', async () => {
+    const database = await createTestDatabase();
+    const store = createMysqlStore(database.url, LIMITS);
+    try {
+      await migrateUrl(database.url);
+      const now = Date.now();
+      const users = Array.from({ length: 11 }, (_, i) => String(1000 + i));
+      const sessions = Array.from({ length: 1100 }, (_, i) => ({
+        sessionId: `s${i}`.padEnd(22, 'x'),
+        userId: users[i % users.length] as string,
+        createdAtMs: now - i,
+        expiresAtMs: now + 60_000,
+        persistent: false,
+        address: '127.0.0.1',
+        userAgent: 'test',
+      }));
+      let running = 0;
+      let most = 0;
+      const exec = store.db.exec.bind(store.db);
+      store.db.exec = async (sql, params) => {
+        most = Math.max(most, ++running);
+        try {
+          return await exec(sql, params);
+        } finally {
+          running--;
+        }
+      };
+      await store.saveSessions(sessions);
+      // 4 x 256 + 64 + 4 x 4: each on its own connection, four at a time.
+      expect(most).toBe(4);
+      for (const user of users) expect(await store.listSessions(user, now, 500)).toHaveLength(100);
+    } finally {
+      await store.close();
+      await database.drop();
+    }
   });
 });
 

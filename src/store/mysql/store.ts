@@ -5,8 +5,9 @@
  * - every statement goes through the executor (bounded concurrency, bounded
  *   wait, per-statement timeout, broken connections destroyed) and every
  *   value is a bound parameter; integers are typed (rows.ts);
- * - the hot reads (findByUsername, findById) are one prepared statement, so
- *   one round trip on a warm connection;
+ * - the hot reads are one prepared statement, so one round trip on a warm
+ *   connection: findById one per read, findByUsername one per turn for all
+ *   the usernames looked up in it (lookup-batch.ts);
  * - a write that must also return the row runs UPDATE then SELECT by primary
  *   key on the same connection, under one permit: the row returned is at
  *   least as new as the write;
@@ -47,6 +48,7 @@ import {
 } from '../rows.ts';
 import { isDuplicateKey } from './errors.ts';
 import type { MysqlExecutor, Session } from './executor.ts';
+import { LookupBatcher } from './lookup-batch.ts';
 import { NicknameBatcher, type NicknameUpdate } from './nickname-batch.ts';
 import type { ReplicaSet } from './replicas.ts';
 import {
@@ -64,6 +66,16 @@ import {
 } from './rows.ts';
 
 const SELECT_BY_ID = `SELECT ${USER_COLUMNS} FROM users WHERE id = ?`;
+
+/** Users by username, many per statement; keys lower-cased as ascii_general_ci folds them. */
+const BY_USERNAME = {
+  statement: (size: number) =>
+    size === 1
+      ? `SELECT ${USER_COLUMNS} FROM users WHERE username = ?`
+      : `SELECT ${USER_COLUMNS} FROM users WHERE username IN (${Array(size).fill('?').join(', ')})`,
+  param: (key: string) => key,
+  keyOf: (row: MysqlUser) => row.username.toLowerCase(),
+};
 const USER_VALUES = USER_COLUMNS.split(',')
   .map(() => '?')
   .join(', ');
@@ -78,7 +90,9 @@ const PURGE_BATCH = 1000;
  * flushAt) is one statement: this process's CPU per row about 4.6 us, against
  * 5.7-8.8 in 64-row statements (bench/RESULTS.md).
  */
-const SESSION_CHUNKS = [256, 64, 16, 4, 1];
+const SESSION_CHUNKS = [256, 64, 16, 4, 1] as const;
+/** Statements of one batch of sessions under way at once. */
+const SAVE_STATEMENTS = 4;
 /** Users per trim: a few sizes, so a few prepared statements per connection. */
 const TRIM_CHUNKS = [64, 16, 4, 1];
 
@@ -132,6 +146,7 @@ export class MysqlStore implements UserStore {
   /** Where reads that tolerate lag go: the replicas when there are any, else the primary. */
   private readonly tolerant: Pick<MysqlExecutor, 'rows'>;
   private readonly nicknames: NicknameBatcher;
+  private readonly byUsername: LookupBatcher<MysqlUser>;
 
   constructor(
     readonly db: MysqlExecutor,
@@ -139,15 +154,13 @@ export class MysqlStore implements UserStore {
   ) {
     this.tolerant = replicas ?? db;
     this.nicknames = new NicknameBatcher(db, (update) => this.setNickname(update));
+    this.byUsername = new LookupBatcher(db, BY_USERNAME);
   }
 
   async findByUsername(username: string): Promise<UserRow | null> {
     if (!isUsernameKey(username)) return null;
-    const rows = await this.db.rows<MysqlUser>(
-      `SELECT ${USER_COLUMNS} FROM users WHERE username = ?`,
-      [username],
-    );
-    return firstUser(rows);
+    const row = await this.byUsername.find(username.toLowerCase());
+    return row === null ? null : toUserRow(row);
   }
 
   async findById(id: string): Promise<UserRow | null> {
@@ -478,9 +491,13 @@ export class MysqlStore implements UserStore {
 
   async saveSessions(sessions: readonly ListedSession[]): Promise<void> {
     if (sessions.length === 0) return;
-    await this.db.run(async (session) => {
-      for (const chunk of inChunks(sessions, SESSION_CHUNKS)) {
-        await session.exec(
+    // Up to SAVE_STATEMENTS statements at once, each on its own connection:
+    // one after another, a busy machine left MariaDB waiting between them,
+    // and a backlog of 14,000 rows took 0.6 s to save (bench/RESULTS.md).
+    const chunks = inChunks(sessions, SESSION_CHUNKS);
+    const worker = async () => {
+      for (const chunk of chunks) {
+        await this.db.exec(
           `INSERT INTO user_sessions (${SESSION_COLUMNS}) VALUES ` +
             Array(chunk.length).fill(SESSION_ROW).join(', ') +
             ' ON DUPLICATE KEY UPDATE expires_at = GREATEST(expires_at, VALUES(expires_at))',
@@ -498,7 +515,9 @@ export class MysqlStore implements UserStore {
           ]),
         );
       }
-    });
+    };
+    const workers = Math.min(SAVE_STATEMENTS, Math.ceil(sessions.length / SESSION_CHUNKS[0]));
+    await Promise.all(Array.from({ length: workers }, worker));
   }
 
   async listSessions(userId: string, nowMs: number, limit: number): Promise<ListedSession[]> {
