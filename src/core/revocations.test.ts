@@ -172,6 +172,28 @@ describe('unit: Revocations.isRevoked', () => {
     expect(asked).toEqual([]);
   });
 
+  it('should write a large mirror back a bounded number at a time (regression: 100,000 at once outlasted the command timeout, and no reload finished)', async () => {
+    const { cache, data } = fakeCache({});
+    let inFlight = 0;
+    let most = 0;
+    const set = cache.set;
+    cache.set = async (key, value) => {
+      most = Math.max(most, ++inFlight);
+      await Bun.sleep(0);
+      inFlight--;
+      return set(key, value);
+    };
+    const ids = sessionIds(5000);
+    const { store } = storeRevoking(ids);
+    // One shard (a single Redis): every revocation is in the shard reloaded.
+    const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger, 1);
+    expect(await revocations.isRevoked(ids[0] as string, Date.now(), Deadline.after(5000))).toBe(
+      true,
+    );
+    expect(ids.every((id) => data.get(entryKey(id, 0)) === '1')).toBe(true);
+    expect(most).toBe(1000);
+  });
+
   /**
    * Regression: with the mirror lost under load, every check asked the store
    * behind the bypass cap, and those beyond it got 503 "cache bypass busy"
