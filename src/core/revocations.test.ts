@@ -172,7 +172,7 @@ describe('unit: Revocations.isRevoked', () => {
     expect(asked).toEqual([]);
   });
 
-  it('should write a large mirror back a bounded number at a time (regression: 100,000 at once outlasted the command timeout, and no reload finished)', async () => {
+  it('should write a large mirror back a bounded number at a time, over every shard it reloads (regression: 100,000 at once outlasted the command timeout, and no reload finished)', async () => {
     const { cache, data } = fakeCache({});
     let inFlight = 0;
     let most = 0;
@@ -183,14 +183,19 @@ describe('unit: Revocations.isRevoked', () => {
       inFlight--;
       return set(key, value);
     };
-    const ids = sessionIds(5000);
+    const ids = sessionIds(20_000);
     const { store } = storeRevoking(ids);
-    // One shard (a single Redis): every revocation is in the shard reloaded.
-    const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger, 1);
-    expect(await revocations.isRevoked(ids[0] as string, Date.now(), Deadline.after(5000))).toBe(
-      true,
+    const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
+    // One check per shard in one turn: one reload of all 16 shards (about 1,250 entries each).
+    const checked = Array.from(
+      { length: SHARDS },
+      (_, shard) => ids.find((id) => shardOf(id) === shard) as string,
     );
-    expect(ids.every((id) => data.get(entryKey(id, 0)) === '1')).toBe(true);
+    const answers = await Promise.all(
+      checked.map((id) => revocations.isRevoked(id, Date.now(), Deadline.after(5000))),
+    );
+    expect(answers.every((revoked) => revoked)).toBe(true);
+    expect(ids.every((id) => data.get(entryKey(id)) === '1')).toBe(true);
     expect(most).toBe(1000);
   });
 

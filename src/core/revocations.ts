@@ -51,7 +51,7 @@ import { refuseBypass } from './cached-users.ts';
 export const SHARDS = 16;
 const SENTINEL_TTL_MS = 30 * 86_400_000;
 const REVOKED = '1';
-/** Mirror writes of one shard's reload in flight at once. */
+/** Mirror writes of a reload in flight at once. */
 const RELOAD_WRITES = 1000;
 /** The sentinel's value once its shard is loaded; a load under way writes `loading,<token>…`. */
 const LOADED = '1';
@@ -259,32 +259,34 @@ export class Revocations {
       );
       if (marked.length === 0) return;
       const revoked = await this.store.listRevokedSessions(nowMs);
-      const confirmed = await Promise.all(
-        marked.map(async ([shard, load]) => {
-          const ids = new Set<string>();
-          let writes: Promise<boolean>[] = [];
-          for (const r of revoked) {
-            if (shardOf(r.sessionId, this.shards) !== shard) continue;
-            ids.add(r.sessionId);
-            writes.push(cache.set(entryKey(r.sessionId, shard), REVOKED, r.expiresAtMs - nowMs));
-            // A bounded number in flight: sent all at once, the last of
-            // 100,000 waited longer than a command may, and every reload
-            // failed (bench/RESULTS.md, "The mirror's reload at 100,000").
-            if (writes.length === RELOAD_WRITES) {
-              await Promise.all(writes);
-              writes = [];
-            }
+      // One shard after another, so at most RELOAD_WRITES writes are in
+      // flight in all (16 shards at once on a cluster would be 16 times
+      // that), and a failure stops the writes of the shards after it.
+      const confirmed: boolean[] = [];
+      for (const [shard, load] of marked) {
+        const ids = new Set<string>();
+        let writes: Promise<boolean>[] = [];
+        for (const r of revoked) {
+          if (shardOf(r.sessionId, this.shards) !== shard) continue;
+          ids.add(r.sessionId);
+          writes.push(cache.set(entryKey(r.sessionId, shard), REVOKED, r.expiresAtMs - nowMs));
+          // A bounded number in flight: sent all at once, the last of
+          // 100,000 waited longer than a command may, and every reload
+          // failed (bench/RESULTS.md, "The mirror's reload at 100,000").
+          if (writes.length === RELOAD_WRITES) {
+            await Promise.all(writes);
+            writes = [];
           }
-          await Promise.all(writes);
-          load.finishing = true;
-          const [finished] = await cache.eval(FINISH_RELOAD, sentinelKey(shard), [
-            token,
-            SENTINEL_TTL_MS,
-          ]);
-          load.settle(finished === 1 ? ids : READ_AGAIN);
-          return finished === 1;
-        }),
-      );
+        }
+        await Promise.all(writes);
+        load.finishing = true;
+        const [finished] = await cache.eval(FINISH_RELOAD, sentinelKey(shard), [
+          token,
+          SENTINEL_TTL_MS,
+        ]);
+        load.settle(finished === 1 ? ids : READ_AGAIN);
+        confirmed.push(finished === 1);
+      }
       const lost = confirmed.filter((ok) => !ok).length;
       this.log.info(
         { shards: marked.length, lostDuringLoad: lost, sessions: revoked.length },

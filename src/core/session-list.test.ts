@@ -366,6 +366,32 @@ describe('unit: SessionList over a cache', () => {
     expect(trims).toEqual([['40']]);
   });
 
+  it('should retry a failed trim by itself, with no login after it', async () => {
+    const store = await sqlite();
+    let calls = 0;
+    const failingOnce = new Proxy(store, {
+      get(target, name, receiver) {
+        if (name === 'trimSessions')
+          return async (userIds: readonly string[], keep: number) => {
+            // Failing after the batch that began it has ended, as a timeout does.
+            if (calls++ === 0) await Bun.sleep(30).then(() => Promise.reject(new Error('timeout')));
+            return target.trimSessions(userIds, keep);
+          };
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    const { cache } = recordingCache(() => 3);
+    const list = new SessionList(failingOnce, cache, silentLogger, { flushMs: 10 }, () => NOW);
+    cleanups.push(() => list.close());
+    await list.record(entry('42'));
+    const deadline = performance.now() + 2000;
+    while (calls < 2) {
+      expect(performance.now()).toBeLessThan(deadline);
+      await Bun.sleep(5);
+    }
+    expect(calls).toBe(2);
+  });
+
   it('should count the logins Redis could not take, so that the store stays bounded', async () => {
     const store = await sqlite();
     const { cache } = recordingCache(() => {

@@ -283,6 +283,9 @@ export class SessionList {
   async flush(): Promise<void> {
     await this.nextBatch();
     await this.trimming;
+    // Users found due while an earlier trim ran.
+    this.trim();
+    await this.trimming;
   }
 
   private nextBatch(): Promise<void> {
@@ -384,6 +387,8 @@ export class SessionList {
       })
       .finally(() => {
         this.trimming = null;
+        // The users put back, or found due meanwhile, go with a batch after it.
+        this.schedule();
       });
   }
 

@@ -394,6 +394,18 @@ describe('mysql store: a large batch of listed sessions', () => {
       // 4 x 256 + 64 + 4 x 4: each on its own connection, four at a time.
       expect(most).toBe(4);
       for (const user of users) expect(await store.listSessions(user, now, 500)).toHaveLength(100);
+
+      // A failed statement: the others still running are awaited, no chunk starts after it.
+      let calls = 0;
+      store.db.exec = async (sql, params) => {
+        if (calls++ === 0) throw new Error('database busy');
+        await Bun.sleep(200);
+        return exec(sql, params);
+      };
+      const started = performance.now();
+      await expect(store.saveSessions(sessions)).rejects.toThrow('database busy');
+      expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+      expect(calls).toBe(4);
     } finally {
       await store.close();
       await database.drop();

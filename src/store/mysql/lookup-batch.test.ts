@@ -28,7 +28,6 @@ class FakeDb {
 
 const KIND = {
   statement: (size: number) => `IN ${size}`,
-  param: (key: string) => key,
   keyOf: (row: NameRow) => row.name.toLowerCase(),
 };
 

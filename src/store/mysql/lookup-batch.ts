@@ -29,10 +29,8 @@ const CHUNKS = [1, 4, 16, 64] as const;
 const LARGEST = CHUNKS[CHUNKS.length - 1] as number;
 
 export interface LookupKind<T extends RowDataPacket> {
-  /** The statement for `size` keys (called once per size). */
+  /** The statement for `size` keys (called once per size); keys travel as strings. */
   statement(size: number): string;
-  /** The parameter a key travels as. */
-  param(key: string): ExecuteValues;
   /** The key a row answers: the column's value folded as the lookup's keys are. */
   keyOf(row: T): string;
 }
@@ -79,19 +77,18 @@ export class LookupBatcher<T extends RowDataPacket> {
   private async read(keys: string[], batch: Map<string, Waiting<T>[]>): Promise<void> {
     const size = CHUNKS.find((chunk) => chunk >= keys.length) ?? LARGEST;
     const params: ExecuteValues[] = [];
-    for (let i = 0; i < size; i++) params.push(this.kind.param(keys[i] ?? (keys[0] as string)));
-    let rows: T[];
+    for (let i = 0; i < size; i++) params.push(keys[i] ?? (keys[0] as string));
+    // Everything in the try: flush() does not await this, so nothing may escape it.
     try {
-      rows = await this.db.rows<T>(this.statements.get(size) as string, params);
+      const rows = await this.db.rows<T>(this.statements.get(size) as string, params);
+      const found = new Map<string, T>();
+      for (const row of rows) found.set(this.kind.keyOf(row), row);
+      for (const key of keys) {
+        const row = found.get(key) ?? null;
+        for (const w of batch.get(key) ?? []) w.resolve(row);
+      }
     } catch (error) {
       for (const key of keys) for (const w of batch.get(key) ?? []) w.reject(error);
-      return;
-    }
-    const found = new Map<string, T>();
-    for (const row of rows) found.set(this.kind.keyOf(row), row);
-    for (const key of keys) {
-      const row = found.get(key) ?? null;
-      for (const w of batch.get(key) ?? []) w.resolve(row);
     }
   }
 }

@@ -73,7 +73,6 @@ const BY_USERNAME = {
     size === 1
       ? `SELECT ${USER_COLUMNS} FROM users WHERE username = ?`
       : `SELECT ${USER_COLUMNS} FROM users WHERE username IN (${Array(size).fill('?').join(', ')})`,
-  param: (key: string) => key,
   keyOf: (row: MysqlUser) => row.username.toLowerCase(),
 };
 const USER_VALUES = USER_COLUMNS.split(',')
@@ -494,6 +493,10 @@ export class MysqlStore implements UserStore {
     // Up to SAVE_STATEMENTS statements at once, each on its own connection:
     // one after another, a busy machine left MariaDB waiting between them,
     // and a backlog of 14,000 rows took 0.6 s to save (bench/RESULTS.md).
+    // The workers share one generator: a worker's failure closes it (its
+    // for-of returns it), so the others stop before their next chunk. The
+    // call settles only once none is running: a caller told "failed" must
+    // not have an INSERT land after it (a removal in between would be undone).
     const chunks = inChunks(sessions, SESSION_CHUNKS);
     const worker = async () => {
       for (const chunk of chunks) {
@@ -517,7 +520,9 @@ export class MysqlStore implements UserStore {
       }
     };
     const workers = Math.min(SAVE_STATEMENTS, Math.ceil(sessions.length / SESSION_CHUNKS[0]));
-    await Promise.all(Array.from({ length: workers }, worker));
+    const outcomes = await Promise.allSettled(Array.from({ length: workers }, worker));
+    const failure = outcomes.find((outcome) => outcome.status === 'rejected');
+    if (failure !== undefined) throw failure.reason;
   }
 
   async listSessions(userId: string, nowMs: number, limit: number): Promise<ListedSession[]> {
