@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'bun:test';
+import { createHash, createHmac } from 'node:crypto';
 import { SessionTokens } from './session-tokens.ts';
 
 const secretA = 'a'.repeat(40);
@@ -92,6 +93,40 @@ describe('unit: SessionTokens', () => {
     expect(handle).not.toBe(tokens.csrfToken(claims.sessionId));
     expect(tokens.verify(handle, now)).toBeNull();
     expect(new SessionTokens([secretB], 60_000).handle(claims.sessionId)).not.toBe(handle);
+  });
+
+  it('should write every token as the documented bytes, whatever the token before it', () => {
+    // The layout of version 2, built here independently of the class: version,
+    // key id, user id, session id, issued-at, expiry, flags, username length, username.
+    const reference = (claims: ReturnType<SessionTokens['issue']>['claims']) => {
+      const payload = Buffer.alloc(44 + claims.username.length);
+      payload[0] = 2;
+      payload[1] = createHash('sha256').update(secretA).digest()[0] as number;
+      payload.writeBigUInt64BE(BigInt(claims.userId), 2);
+      Buffer.from(claims.sessionId, 'base64url').copy(payload, 10);
+      payload.writeBigUInt64BE(BigInt(claims.issuedAtMs), 26);
+      payload.writeBigUInt64BE(BigInt(claims.expiresAtMs), 34);
+      payload[42] = claims.persistent ? 1 : 0;
+      payload[43] = claims.username.length;
+      payload.write(claims.username, 44, 'latin1');
+      const mac = createHmac('sha256', secretA).update(payload).digest();
+      return `${payload.toString('base64url')}.${mac.toString('base64url')}`;
+    };
+    const tokens = new SessionTokens([secretA], 60_000, 30 * 86_400_000);
+    // Long then short usernames (nothing of the one before may remain), ids up
+    // to 2^64 - 1, times past 2^32 and 2^40 ms, both lifetimes.
+    const cases = [
+      { id: '18446744073709551615', username: 'u'.repeat(32), at: 2 ** 42 + 123 },
+      { id: '1', username: 'b', at: now },
+      { id: '4294967296', username: 'Alice.B-1', at: 2 ** 32 - 1 },
+      { id: '9223372036854775807', username: 'z', at: 2 ** 40 + 2 ** 32 },
+    ];
+    for (let round = 0; round < 300; round++) {
+      const c = cases[round % cases.length] as (typeof cases)[number];
+      const { token, claims } = tokens.issue(c, c.at, round % 2 === 0);
+      expect(token).toBe(reference(claims));
+      expect(tokens.verify(token, c.at + 1)).toEqual(claims);
+    }
   });
 
   it('should give every session its own id', () => {

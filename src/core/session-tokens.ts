@@ -70,6 +70,12 @@ export class SessionTokens {
   private readonly csrf: Bun.CryptoHasher;
 
   private readonly handles: Bun.CryptoHasher;
+  /** sign()'s payload, written in place (the fixed part and a username of at most 255). */
+  private readonly scratch = Buffer.alloc(FIXED_BYTES + 255);
+  private readonly view = new DataView(this.scratch.buffer, this.scratch.byteOffset);
+  /** The MAC, in its first 32 bytes (digest() takes no array under 64 bytes). */
+  private readonly mac = Buffer.alloc(64);
+  private readonly random = new RandomIds();
 
   constructor(
     secrets: readonly string[],
@@ -94,11 +100,11 @@ export class SessionTokens {
     issuedAtMs: number,
     persistent = false,
   ): { token: string; claims: SessionClaims } {
-    const sessionBytes = crypto.getRandomValues(new Uint8Array(16));
+    const sessionBytes = this.random.take();
     const claims: SessionClaims = {
       userId: user.id,
       username: user.username,
-      sessionId: Buffer.from(sessionBytes).toString('base64url'),
+      sessionId: sessionBytes.toString('base64url'),
       issuedAtMs,
       expiresAtMs: issuedAtMs + this.lifetimeOf(persistent),
       persistent,
@@ -144,22 +150,27 @@ export class SessionTokens {
   }
 
   private sign(claims: SessionClaims, sessionBytes: Uint8Array): string {
+    // Written into one buffer of this instance and read out as text before
+    // returning: a token costs no allocation but its strings (bench/RESULTS.md).
     const { username } = claims;
     const key = this.keys[0] as Key;
-    const payload = new Uint8Array(FIXED_BYTES + username.length);
-    const view = new DataView(payload.buffer);
-    view.setUint8(0, VERSION);
-    view.setUint8(1, key.kid);
+    const { scratch, view, mac } = this;
+    // Usernames are at most 32 characters (validation.ts); the length is one byte.
+    if (username.length > 255) throw new Error('a username longer than 255 in a session token');
+    const length = FIXED_BYTES + username.length;
+    scratch[0] = VERSION;
+    scratch[1] = key.kid;
     view.setBigUint64(2, BigInt(claims.userId));
-    payload.set(sessionBytes, 10);
-    view.setBigUint64(26, BigInt(claims.issuedAtMs));
-    view.setBigUint64(34, BigInt(claims.expiresAtMs));
-    view.setUint8(42, claims.persistent ? PERSISTENT : 0);
-    view.setUint8(43, username.length);
+    scratch.set(sessionBytes, 10);
+    setUint64(view, 26, claims.issuedAtMs);
+    setUint64(view, 34, claims.expiresAtMs);
+    scratch[42] = claims.persistent ? PERSISTENT : 0;
+    scratch[43] = username.length;
     for (let i = 0; i < username.length; i++)
-      payload[FIXED_BYTES + i] = username.charCodeAt(i) & 0x7f;
-    const mac = key.hmac.copy().update(payload).digest();
-    return `${toBase64url(payload)}.${toBase64url(mac)}`;
+      scratch[FIXED_BYTES + i] = username.charCodeAt(i) & 0x7f;
+    const payload = scratch.subarray(0, length);
+    key.hmac.copy().update(payload).digest(mac);
+    return `${scratch.toString('base64url', 0, length)}.${mac.toString('base64url', 0, 32)}`;
   }
 
   /** The claims of an authentic, unexpired token; null for anything else. */
@@ -225,6 +236,32 @@ function isCanonical(text: string, start: number, end: number): boolean {
   return ((SEXTET[text.charCodeAt(end - 1)] as number) & unused) === 0;
 }
 
-function toBase64url(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+/** A time in ms (a safe integer) as a big-endian uint64, without a BigInt. */
+function setUint64(view: DataView, at: number, value: number): void {
+  view.setUint32(at, Math.floor(value / 2 ** 32));
+  view.setUint32(at + 4, value >>> 0);
+}
+
+const ID_BYTES = 16;
+const IDS_PER_DRAW = 256;
+
+/**
+ * 128-bit session ids, drawn from the system's CSPRNG 256 at a time: one
+ * `getRandomValues` per 256 sessions instead of one each. Every id is a
+ * slice of a draw no other id used, and a draw is replaced, never reused.
+ */
+class RandomIds {
+  private pool = Buffer.alloc(0);
+  private next = 0;
+
+  /** Sixteen fresh random bytes (a view: read them before the next take()). */
+  take(): Buffer {
+    if (this.next === this.pool.length) {
+      this.pool = Buffer.from(crypto.getRandomValues(new Uint8Array(ID_BYTES * IDS_PER_DRAW)));
+      this.next = 0;
+    }
+    const at = this.next;
+    this.next += ID_BYTES;
+    return this.pool.subarray(at, at + ID_BYTES);
+  }
 }
