@@ -72,7 +72,11 @@ export class SessionTokens {
   private readonly handles: Bun.CryptoHasher;
   /** sign()'s payload, written in place (the fixed part and a username of at most 255). */
   private readonly scratch = Buffer.alloc(FIXED_BYTES + 255);
-  private readonly view = new DataView(this.scratch.buffer, this.scratch.byteOffset);
+  private readonly view = new DataView(
+    this.scratch.buffer,
+    this.scratch.byteOffset,
+    this.scratch.byteLength,
+  );
   /** The MAC, in its first 32 bytes (digest() takes no array under 64 bytes). */
   private readonly mac = Buffer.alloc(64);
   private readonly random = new RandomIds();
@@ -254,7 +258,7 @@ class RandomIds {
   private pool = Buffer.alloc(0);
   private next = 0;
 
-  /** Sixteen fresh random bytes (a view: read them before the next take()). */
+  /** Sixteen fresh random bytes: a view of the current draw, whose bytes never change. */
   take(): Buffer {
     if (this.next === this.pool.length) {
       this.pool = Buffer.from(crypto.getRandomValues(new Uint8Array(ID_BYTES * IDS_PER_DRAW)));
