@@ -74,10 +74,11 @@ export interface FaultStack {
   stop(): Promise<void>;
 }
 
+/** Waits for `check` to say true; a check that throws (the server exited) ends the wait at once. */
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number) {
   const until = performance.now() + timeoutMs;
   while (performance.now() < until) {
-    if (await check().catch(() => false)) return;
+    if (await check()) return;
     await Bun.sleep(25);
   }
   throw new Error(`${what} within ${timeoutMs} ms`);

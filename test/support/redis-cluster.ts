@@ -4,7 +4,7 @@
  * directory, joined with `redis-cli --cluster create`, no replicas.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
@@ -22,7 +22,9 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   }
   const dir = mkdtempSync(join(tmpdir(), 'usermgr-cluster-'));
   const ports = [await freePort(), await freePort(), await freePort()];
-  const procs: Subprocess[] = ports.map((port) =>
+  // The bus ports too: by default each is its port + 10,000, which may be taken.
+  const busPorts = [await freePort(), await freePort(), await freePort()];
+  const procs: Subprocess[] = ports.map((port, i) =>
     Bun.spawn(
       [
         'redis-server',
@@ -30,6 +32,8 @@ export async function startRedisCluster(): Promise<RedisCluster> {
         '127.0.0.1',
         '--port',
         String(port),
+        '--cluster-port',
+        String(busPorts[i]),
         '--cluster-enabled',
         'yes',
         '--cluster-config-file',
@@ -41,7 +45,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
         '--appendonly',
         'no',
       ],
-      { stdout: 'ignore', stderr: 'ignore' },
+      { stdout: Bun.file(join(dir, `node-${port}.log`)), stderr: 'ignore' },
     ),
   );
   const nodes = ports.map((port) => `127.0.0.1:${port}`);
@@ -52,7 +56,10 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   };
   try {
     for (const port of ports)
-      await until(() => cli(port, 'ping') === 'PONG', `node ${port} did not start`);
+      await until(
+        () => cli(port, 'ping') === 'PONG',
+        () => `node ${port} did not start: ${lastLines(join(dir, `node-${port}.log`))}`,
+      );
     const create = Bun.spawnSync(
       ['redis-cli', '--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'],
       { stderr: 'pipe' },
@@ -78,10 +85,20 @@ function cli(port: number, ...args: string[]): string {
     .trim();
 }
 
-async function until(check: () => boolean, message: string, timeoutMs = 10_000): Promise<void> {
+async function until(
+  check: () => boolean,
+  message: string | (() => string),
+  timeoutMs = 10_000,
+): Promise<void> {
   const end = performance.now() + timeoutMs;
   while (!check()) {
-    if (performance.now() > end) throw new Error(message);
+    if (performance.now() > end) throw new Error(typeof message === 'string' ? message : message());
     await Bun.sleep(50);
   }
+}
+
+/** The end of a node's log, to say why it did not start. */
+function lastLines(path: string): string {
+  if (!existsSync(path)) return '(no log)';
+  return readFileSync(path, 'utf8').trim().split('\n').slice(-3).join(' | ');
 }

@@ -4,6 +4,7 @@
  * tests never see or delete each other's keys. Tests that stop, kill or pause
  * Redis start a private redis-server instead, on a free port.
  */
+import { readFileSync } from 'node:fs';
 import type { Subprocess } from 'bun';
 import Redis, { type Cluster } from 'ioredis';
 import type { Cache } from '../../src/cache/port.ts';
@@ -67,11 +68,34 @@ export function uniquePrefix(): string {
   return `test:${crypto.randomUUID().slice(0, 8)}:`;
 }
 
+/**
+ * A port free now, for a server a test starts later. Drawn below the
+ * kernel's range for outgoing connections' own ports: a port the kernel
+ * gave out (port 0) could be taken by any outgoing connection (to MariaDB,
+ * Redis) before the server binds it, and was, failing a test now and then.
+ */
+const given = new Set<number>();
+
 export async function freePort(): Promise<number> {
-  const listener = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
+  const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  const below = Math.min(low ?? 32_768, 32_768);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (below - 10_000));
+    // Not one this process gave out already: its server may not have bound it yet.
+    if (given.has(port)) continue;
+    given.add(port);
+    try {
+      const listener = Bun.listen({ hostname: '127.0.0.1', port, socket: { data() {} } });
+      listener.stop(true);
+      return port;
+    } catch {
+      // Taken: draw again.
+    }
+  }
+  throw new Error(`no free port found between 10000 and ${below}`);
 }
 
 export interface PrivateRedis {
