@@ -404,7 +404,7 @@ export function wallsTable(data: TierCosts, a: Assumptions = ASSUMPTIONS): strin
   const getUs = median(data.redisPerGet.pipeline1);
   const walls: [string, string, number, string][] = [
     [
-      'reload of the revoked-session mirror after a Redis node loses its data: every live revocation read into one TCP server and written back 1,000 at a time, each SET within REDIS_COMMAND_TIMEOUT_MS (1 s)',
+      'reload of the revoked-session mirror after a Redis node loses its data: the live revocations of each lost shard read into one TCP server 5,000 at a time and written back 1,000 at a time, each SET within REDIS_COMMAND_TIMEOUT_MS (1 s)',
       failed
         ? `${n(largest?.rows ?? 0)} revocations reloaded, ${n(failed.rows)} not [M10]`
         : `${n(largest?.rows ?? 0)} revocations reloaded in ${n(largest?.wallMs ?? 0)} ms, the most measured [M10]`,

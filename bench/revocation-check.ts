@@ -24,7 +24,7 @@ import type { CacheScript } from '../src/cache/port.ts';
 import { createRedisCache } from '../src/cache/redis.ts';
 import { Semaphore } from '../src/lib/semaphore.ts';
 import { silentLogger } from '../src/log.ts';
-import type { UserStore } from '../src/store/port.ts';
+import type { RevokedRange, UserStore } from '../src/store/port.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -68,8 +68,14 @@ const revoked = ids
 // The store answers the mirror's load; a check that it answers found Redis failing (counted).
 let storeChecks = 0;
 const store = {
-  async listRevokedSessions() {
-    return revoked;
+  // A page of a range as the stores read one; all at once for a version read without ranges.
+  async listRevokedSessions(_nowMs: number, range?: RevokedRange) {
+    if (range === undefined) return revoked;
+    const { from, before, limit } = range;
+    return revoked
+      .filter((r) => r.sessionId >= from && (before === null || r.sessionId < before))
+      .sort((x, y) => (x.sessionId < y.sessionId ? -1 : 1))
+      .slice(0, limit);
   },
   async isSessionRevoked() {
     storeChecks++;

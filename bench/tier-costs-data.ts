@@ -46,7 +46,7 @@ export interface KindFigures {
 /** One reload of the revoked-session mirror (a lost Redis shard), per live revoked session. */
 export interface Reload {
   rows: number;
-  /** Loaded within 20 s. */
+  /** Loaded within 60 s (20 s before 2026-12-04 16:00). */
   ok: boolean;
   wallMs: number;
   tcpUsPerRow: number;
@@ -54,6 +54,8 @@ export interface Reload {
   mariadbUsPerRow: number;
   /** Growth of the TCP server's resident memory during the reload. */
   tcpBytesPerRow: number;
+  /** The TCP server's resident memory before the reload and at its peak (absent before 2026-12-04 16:00). */
+  tcpRssMb?: [number, number];
 }
 
 export interface TierCosts {

@@ -139,7 +139,7 @@ async function snapshot(): Promise<Snapshot> {
   });
   return {
     users: await store.list({ limit: 500, usernamePrefix: '', afterId: null, afterUsername: null }),
-    revoked: await store.listRevokedSessions(0),
+    revoked: await store.listRevokedSessions(0, { from: '', before: null, limit: 10_000 }),
     files: filesUnder(stack.config.dataDir),
     victimSeen: `${me.status} ${await me.text()}`,
   };

@@ -4,7 +4,7 @@ import type { Cache, CacheScript } from '../cache/port.ts';
 import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
-import type { UserStore } from '../store/port.ts';
+import type { RevokedRange, UserStore } from '../store/port.ts';
 import { Status } from '../wire/status.ts';
 import { entryKey, Revocations, SHARDS, sentinelKey, shardOf } from './revocations.ts';
 
@@ -100,14 +100,47 @@ function storeRevoking(revoked: string[]) {
       asked.push(sessionId);
       return revoked.includes(sessionId);
     },
-    async listRevokedSessions() {
-      return revoked.map((sessionId) => ({ sessionId, expiresAtMs: Date.now() + 60_000 }));
+    async listRevokedSessions(_nowMs: number, range: RevokedRange) {
+      return inRange(revoked, range).map((sessionId) => ({
+        sessionId,
+        expiresAtMs: Date.now() + 60_000,
+      }));
     },
   } as unknown as UserStore;
   return { store, asked };
 }
 
+/** A page of `ids` as the stores read one: [from, before) in binary order, at most `limit`. */
+function inRange(ids: readonly string[], { from, before, limit }: RevokedRange): string[] {
+  return ids
+    .filter((id) => id >= from && (before === null || id < before))
+    .sort()
+    .slice(0, limit);
+}
+
+/** Counts the store's page reads by range (`from|before`), after `delayMs` each. */
+function countPages(store: UserStore, delayMs = 0): () => string[] {
+  const pages: string[] = [];
+  const list = store.listRevokedSessions.bind(store);
+  store.listRevokedSessions = async (nowMs, range) => {
+    pages.push(`${range.from}|${range.before}`);
+    if (delayMs > 0) await Bun.sleep(delayMs);
+    return list(nowMs, range);
+  };
+  return () => pages;
+}
+
 const deadline = () => Deadline.after(1000);
+
+/** A logout whose mirror write fails (Redis down for it), Redis answering again after. */
+async function revokeWhileRedisFails(revocations: Revocations, cache: Cache, sessionId: string) {
+  const set = cache.set;
+  cache.set = async () => {
+    throw new Error('down');
+  };
+  await revocations.revoke(sessionId, 'u1', Date.now() + 60_000, Date.now());
+  cache.set = set;
+}
 
 describe('unit: Revocations.isRevoked', () => {
   it("should read each shard's sentinel once for the checks of one turn, after their entries", async () => {
@@ -200,6 +233,57 @@ describe('unit: Revocations.isRevoked', () => {
   });
 
   /**
+   * Regression: a reload read every live revocation into one array, whatever
+   * their number (446 bytes each: gigabytes at 10 million).
+   */
+  it("should read a shard's revocations a page at a time, and only that shard's", async () => {
+    const tails = sessionIds(12_001).map((id) => id.slice(1));
+    const mine = tails.map((tail) => idInShard(3, tail));
+    const others = sessionIds(2000).filter((id) => shardOf(id) !== 3);
+    const loaded = allLoaded();
+    delete loaded[sentinelKey(3)];
+    const { cache, data } = fakeCache(loaded);
+    const { store } = storeRevoking([...mine, ...others]);
+    const sizes: number[] = [];
+    const list = store.listRevokedSessions.bind(store);
+    store.listRevokedSessions = async (nowMs, range) => {
+      const page = await list(nowMs, range);
+      sizes.push(page.length);
+      for (const r of page) expect(shardOf(r.sessionId)).toBe(3);
+      return page;
+    };
+    const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
+    expect(await revocations.isRevoked(mine[7] as string, Date.now(), deadline())).toBe(true);
+    expect(Math.max(...sizes)).toBe(5000);
+    // 12,001 in pages of 5,000, each page after the first starting at the last of the one before.
+    expect(sizes.filter((n) => n > 0)).toEqual([5000, 5000, 2003]);
+    expect(mine.every((id) => data.get(entryKey(id)) === '1')).toBe(true);
+    expect(others.some((id) => data.has(entryKey(id)))).toBe(false);
+    expect(data.get(sentinelKey(3))).toBe('1');
+  });
+
+  it("should find every revocation in its own shard's ranges, whatever its first character", async () => {
+    for (const shards of [SHARDS, 1]) {
+      const ids = Array.from(
+        { length: 0x7e - 0x21 + 1 },
+        (_, i) => `${String.fromCharCode(0x21 + i)}${'x'.repeat(21)}`,
+      );
+      const { cache, data } = fakeCache({});
+      const { store } = storeRevoking(ids);
+      const pages = countPages(store);
+      const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger, shards);
+      const answers = await Promise.all(
+        ids.map((id) => revocations.isRevoked(id, Date.now(), deadline())),
+      );
+      expect(answers.every((revoked) => revoked)).toBe(true);
+      for (const id of ids) expect(data.get(entryKey(id, shardOf(id, shards)))).toBe('1');
+      // Every range once; a single shard is one range.
+      expect(new Set(pages()).size).toBe(pages().length);
+      if (shards === 1) expect(pages()).toEqual(['|null']);
+    }
+  });
+
+  /**
    * Regression: with the mirror lost under load, every check asked the store
    * behind the bypass cap, and those beyond it got 503 "cache bypass busy"
    * for as long as the reload ran.
@@ -207,13 +291,7 @@ describe('unit: Revocations.isRevoked', () => {
   it('should let the checks of a lost mirror wait for its reload instead of overflowing the cap', async () => {
     const { cache, data } = fakeCache({});
     const { store, asked } = storeRevoking(['out1', 'out2']);
-    let lists = 0;
-    const list = store.listRevokedSessions.bind(store);
-    store.listRevokedSessions = async (nowMs: number) => {
-      lists++;
-      await Bun.sleep(50);
-      return list(nowMs);
-    };
+    const pages = countPages(store, 10);
     // One store read at a time and none waiting: a second one at once is refused.
     const revocations = new Revocations(store, cache, new Semaphore(1, 0), silentLogger);
     const ids = Array.from({ length: 200 }, (_, i) =>
@@ -226,9 +304,11 @@ describe('unit: Revocations.isRevoked', () => {
     expect(answers.map((a) => a.status === 'fulfilled' && a.value)).toEqual(
       ids.map((id) => id.startsWith('out')),
     );
-    expect(lists).toBe(1);
+    // One load of each shard: no range of the store was read twice.
+    expect(pages().length).toBeGreaterThan(0);
+    expect(new Set(pages()).size).toBe(pages().length);
     expect(asked).toEqual([]);
-    // out1 and s1 are in different shards, both lost: one read of the store loaded both.
+    // out1 and s1 are in different shards, both lost, both loaded.
     expect(shardOf('out1')).not.toBe(shardOf('s1'));
     expect(data.get(sentinelKey(shardOf('out1')))).toBe('1');
     expect(data.get(sentinelKey(shardOf('s1')))).toBe('1');
@@ -263,12 +343,7 @@ describe('unit: Revocations.isRevoked', () => {
     const { cache, data, reads } = fakeCache(allLoaded());
     for (const id of out) data.set(entryKey(id), '1');
     const { store, asked } = storeRevoking([...out]);
-    let lists = 0;
-    const list = store.listRevokedSessions.bind(store);
-    store.listRevokedSessions = async (nowMs: number) => {
-      lists++;
-      return list(nowMs);
-    };
+    const pages = countPages(store);
     const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
     const lost = out[0] as string;
     loseShardOf(data, lost);
@@ -277,7 +352,10 @@ describe('unit: Revocations.isRevoked', () => {
       [...out, ...sessionIds(64)].map((id) => revocations.isRevoked(id, Date.now(), deadline())),
     );
     expect(answers).toEqual([...out.map(() => true), ...out.map(() => false)]);
-    expect(lists).toBe(1);
+    // Only the lost shard's ranges were read, each once.
+    expect(pages().length).toBeGreaterThan(0);
+    expect(new Set(pages()).size).toBe(pages().length);
+    for (const page of pages()) expect(shardOf(page.split('|')[0] || '!')).toBe(shardOf(lost));
     expect(asked).toEqual([]);
     expect(data.get(sentinelKey(shardOf(lost)))).toBe('1');
     // The other shards were not written again.
@@ -307,15 +385,21 @@ describe('unit: Revocations.isRevoked', () => {
     const { cache } = fakeCache({});
     const { store } = storeRevoking([]);
     const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
-    const set = cache.set;
-    cache.set = async () => {
-      throw new Error('down');
-    };
-    await revocations.revoke('late', 'u1', Date.now() + 60_000, Date.now());
-    cache.set = set;
+    await revokeWhileRedisFails(revocations, cache, 'late');
     // The store's list was read before the logout: only this process knows of it.
     store.listRevokedSessions = async () => [];
     expect(await revocations.isRevoked('late', Date.now(), deadline())).toBe(true);
+  });
+
+  it('should count a logout this process could not mirror where Redis says the shard is loaded', async () => {
+    const { cache, data } = fakeCache(allLoaded());
+    const { store, asked } = storeRevoking([]);
+    const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
+    await revokeWhileRedisFails(revocations, cache, 'late');
+    expect(data.has(entryKey('late'))).toBe(false);
+    expect(await revocations.isRevoked('late', Date.now(), deadline())).toBe(true);
+    expect(await revocations.isRevoked('other', Date.now(), deadline())).toBe(false);
+    expect(asked).toEqual([]);
   });
 
   it('should fail closed at the deadline when the reload is slower than it', async () => {

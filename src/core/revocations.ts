@@ -11,11 +11,14 @@
  * - Redis keeps nothing on disk, so a sentinel that is not "1" means the
  *   shard was lost (restart, flush, a node emptied) or is being loaded: the
  *   shard is reloaded from the store (one load per shard at a time; shards
- *   found lost in one turn share one read of the store) before a Redis "not
+ *   found lost in one turn load together, each reading only its own ranges
+ *   of session ids, a page at a time) before a Redis "not
  *   revoked" is trusted again, and the checks that found it so wait for that
- *   load, within their deadline, and answer from the list it read (with the
- *   revocations this process could not mirror). They do not each ask the
- *   store: under load that many reads at once overflowed the bypass cap;
+ *   load, within their deadline, and then read Redis again. They do not each
+ *   ask the store: under load that many reads at once overflowed the bypass
+ *   cap;
+ * - a logout this process could not mirror yet counts as revoked in its
+ *   checks whatever Redis says, until its write is replayed;
  * - a load marks the sentinel with a token of its own before it reads the
  *   store, and turns it into "1" only if its mark is still there (one atomic
  *   script): a shard lost during the load loses the mark too, and the load
@@ -35,7 +38,7 @@ import { type Deadline, withTimeout } from '../lib/deadline.ts';
 import type { Semaphore } from '../lib/semaphore.ts';
 import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
-import type { UserStore } from '../store/port.ts';
+import type { RevokedRange, RevokedSession, UserStore } from '../store/port.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { refuseBypass } from './cached-users.ts';
@@ -53,6 +56,8 @@ const SENTINEL_TTL_MS = 30 * 86_400_000;
 const REVOKED = '1';
 /** Mirror writes of a reload in flight at once. */
 const RELOAD_WRITES = 1000;
+/** Revocations a reload reads from the store at once: its memory, whatever their number. */
+const RELOAD_PAGE = 5000;
 /** The sentinel's value once its shard is loaded; a load under way writes `loading,<token>…`. */
 const LOADED = '1';
 /** A sentinel longer than this (marks of loads that never finished) starts over. */
@@ -82,16 +87,18 @@ return {0}`,
 /** The scripts the cache must be given (see createRedisCache). */
 export const REVOCATION_SCRIPTS: readonly CacheScript[] = [BEGIN_RELOAD, FINISH_RELOAD];
 
-/** A load that must not be trusted: the shard was lost during it, or was loaded by another. */
+/**
+ * A load that ended: its entries are in Redis and its sentinel says so, or
+ * it must not be trusted (the shard was lost during it, or was loaded by
+ * another). Either way its checks read Redis again.
+ */
 const READ_AGAIN = Symbol('read again');
-/** What a load gives its checks: the revoked ids it read, READ_AGAIN, or null if it failed. */
-type Loaded = ReadonlySet<string> | typeof READ_AGAIN | null;
+/** What a load gives its checks: READ_AGAIN, or null if it failed. */
+type Loaded = typeof READ_AGAIN | null;
 
 interface ShardLoad {
   done: Promise<Loaded>;
   settle: (loaded: Loaded) => void;
-  /** Set when its sentinel write is sent: a check that comes later reads again instead. */
-  finishing: boolean;
 }
 
 type EntryAndSentinel = [Uint8Array | null, Uint8Array | null];
@@ -154,10 +161,11 @@ export class Revocations {
         return this.fromStore(sessionId, nowMs, deadline);
       }
       if (entry !== null) return true;
-      if (isLoaded(sentinel)) return false;
+      // A logout this process could not mirror yet counts too.
+      if (isLoaded(sentinel)) return this.pending.has(sessionId);
       const loaded = await this.untilLoaded(shard, nowMs, deadline);
       if (loaded === null) return this.fromStore(sessionId, nowMs, deadline);
-      if (loaded !== READ_AGAIN) return loaded.has(sessionId) || this.pending.has(sessionId);
+      // The entry and the sentinel once more, both read after the load ended.
       if (deadline.expired()) throw stillLoading();
     }
   }
@@ -165,9 +173,6 @@ export class Revocations {
   /** Waits for the shard's load (starting one if none is under way) until `deadline`. */
   private async untilLoaded(shard: number, nowMs: number, deadline: Deadline): Promise<Loaded> {
     const load = this.load(shard, nowMs);
-    // Its sentinel write went out before this check waited, perhaps before its
-    // entry read, and its list may predate a logout the check must see: read again.
-    if (load.finishing) return READ_AGAIN;
     return withTimeout(load.done, Math.max(0, deadline.remainingMs()), () => {
       throw stillLoading();
     });
@@ -217,7 +222,6 @@ export class Revocations {
     const { promise, resolve } = Promise.withResolvers<Loaded>();
     const load: ShardLoad = {
       done: promise,
-      finishing: false,
       settle: (loaded) => {
         if (this.loads.get(shard) === load) this.loads.delete(shard);
         resolve(loaded);
@@ -237,10 +241,10 @@ export class Revocations {
   }
 
   /**
-   * Rebuilds the given shards of the mirror from one read of the store. Each
-   * shard's sentinel is marked before the read and set to "1" only if the
-   * mark survived the writes; a shard that was lost in between (or that was
-   * found loaded already) tells its checks to read again.
+   * Rebuilds the given shards of the mirror from the store. Each shard's
+   * sentinel is marked before any read and set to "1" only if the mark
+   * survived the writes. When a shard's load ends (loaded, lost in between,
+   * or found loaded already), its checks read Redis again.
    */
   private async reload(shards: Map<number, ShardLoad>, nowMs: number): Promise<void> {
     const cache = this.cache as Cache;
@@ -258,17 +262,18 @@ export class Revocations {
         }),
       );
       if (marked.length === 0) return;
-      const revoked = await this.store.listRevokedSessions(nowMs);
       // One shard after another, so at most RELOAD_WRITES writes are in
       // flight in all (16 shards at once on a cluster would be 16 times
-      // that), and a failure stops the writes of the shards after it.
+      // that), and a failure stops the writes of the shards after it. Each
+      // shard reads only its own ranges of session ids, a page at a time
+      // (10 million revocations in one array would take gigabytes), after
+      // every shard was marked.
       const confirmed: boolean[] = [];
+      let sessions = 0;
       for (const [shard, load] of marked) {
-        const ids = new Set<string>();
         let writes: Promise<boolean>[] = [];
-        for (const r of revoked) {
-          if (shardOf(r.sessionId, this.shards) !== shard) continue;
-          ids.add(r.sessionId);
+        for await (const r of this.revokedIn(shard, nowMs)) {
+          sessions++;
           writes.push(cache.set(entryKey(r.sessionId, shard), REVOKED, r.expiresAtMs - nowMs));
           // A bounded number in flight: sent all at once, the last of
           // 100,000 waited longer than a command may, and every reload
@@ -279,17 +284,16 @@ export class Revocations {
           }
         }
         await Promise.all(writes);
-        load.finishing = true;
         const [finished] = await cache.eval(FINISH_RELOAD, sentinelKey(shard), [
           token,
           SENTINEL_TTL_MS,
         ]);
-        load.settle(finished === 1 ? ids : READ_AGAIN);
+        load.settle(READ_AGAIN);
         confirmed.push(finished === 1);
       }
       const lost = confirmed.filter((ok) => !ok).length;
       this.log.info(
-        { shards: marked.length, lostDuringLoad: lost, sessions: revoked.length },
+        { shards: marked.length, lostDuringLoad: lost, sessions },
         'revoked-session mirror reloaded into the cache',
       );
     } catch (err) {
@@ -297,6 +301,30 @@ export class Revocations {
     } finally {
       // A shard not settled above failed: its checks ask the store (settling twice is a no-op).
       for (const load of shards.values()) load.settle(null);
+    }
+  }
+
+  /**
+   * The store's live revocations of a shard, read a page at a time over the
+   * shard's ranges of session ids. A page starts at the last id of the one
+   * before (ids are unique: that one is skipped), so rows revoked or purged
+   * meanwhile can neither stop nor repeat the walk.
+   */
+  private async *revokedIn(shard: number, nowMs: number): AsyncGenerator<RevokedSession> {
+    for (const { from: start, before } of shardRanges(this.shards)[shard] ?? []) {
+      let from = start;
+      let after: string | null = null;
+      for (;;) {
+        const page = await this.store.listRevokedSessions(nowMs, {
+          from,
+          before,
+          limit: RELOAD_PAGE,
+        });
+        for (const r of page) if (r.sessionId !== after) yield r;
+        const last = page.at(-1);
+        if (page.length < RELOAD_PAGE || last === undefined) break;
+        from = after = last.sessionId;
+      }
     }
   }
 
@@ -334,6 +362,35 @@ const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 const CHAR_BITS = new Uint8Array(128);
 for (let i = 0; i < BASE64URL.length; i++) CHAR_BITS[BASE64URL.charCodeAt(i)] = i;
 const SHARD_PREFIXES = Array.from({ length: SHARDS }, (_, n) => `rv:{s${n}}:`);
+
+/**
+ * Each shard's ranges of session ids in the store's binary order, [from,
+ * before): one per run of first characters (printable ASCII) of that shard,
+ * next to each other in that order. The ranges of all shards cover every
+ * session id, and each id lies in a range of its own shard.
+ */
+function shardRanges(shards: number): IdRange[][] {
+  let ranges = RANGES.get(shards);
+  if (ranges !== undefined) return ranges;
+  const made: IdRange[][] = Array.from({ length: shards }, () => []);
+  const FIRST = 0x21;
+  const LAST = 0x7e;
+  let start = FIRST;
+  for (let c = FIRST + 1; c <= LAST + 1; c++) {
+    const shard = shardOf(String.fromCharCode(start), shards);
+    if (c <= LAST && shardOf(String.fromCharCode(c), shards) === shard) continue;
+    made[shard]?.push({
+      from: start === FIRST ? '' : String.fromCharCode(start),
+      before: c > LAST ? null : String.fromCharCode(c),
+    });
+    start = c;
+  }
+  ranges = made;
+  RANGES.set(shards, ranges);
+  return ranges;
+}
+type IdRange = Pick<RevokedRange, 'from' | 'before'>;
+const RANGES = new Map<number, IdRange[][]>();
 
 /** The shard of a session id (base64url of random bytes) among `shards` (a power of two). */
 export function shardOf(sessionId: string, shards = SHARDS): number {

@@ -7,7 +7,11 @@
  * and spaces away from PAD SPACE comparisons ('abc ' would equal 'abc').
  */
 
+import type { RevokedRange } from './port.ts';
+
 const MAX_ID = (1n << 63n) - 1n;
+/** A bound of a range of session ids: printable ASCII without the space (PAD SPACE). */
+const BOUND = /^[\x21-\x7e]*$/;
 const DECIMAL = /^(0|[1-9][0-9]{0,18})$/;
 /** Printable ASCII without the space: wider than the username rule upstream (src/wire/account-rules.ts). */
 const USERNAME = /^[\x21-\x7e]{1,32}$/;
@@ -62,6 +66,23 @@ export function isRecoveryHashKey(hash: string): boolean {
 /** A LIKE pattern matching strings that start with `prefix`; '!' is the ESCAPE character. */
 export function likePrefix(prefix: string): string {
   return `${prefix.replace(/[!%_]/g, '!$&')}%`;
+}
+
+/**
+ * A page of revoked sessions is 1..10,000, between bounds of printable ASCII
+ * without the space (RevokedRange); anything else is a bug upstream.
+ */
+export function checkRevokedRange(range: RevokedRange): RevokedRange {
+  const { from, before, limit } = range;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+    throw new RangeError(`revoked-session page ${limit} is not an integer in 1..10000`);
+  }
+  if (!BOUND.test(from) || (before !== null && (before === '' || !BOUND.test(before)))) {
+    throw new RangeError(
+      `revoked-session range ${JSON.stringify([from, before])} is not ASCII bounds`,
+    );
+  }
+  return range;
 }
 
 /** ListOptions.limit is 1..500; anything else is a bug upstream. */

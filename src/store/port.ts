@@ -56,6 +56,17 @@ export interface RevokedSession {
   expiresAtMs: number;
 }
 
+/**
+ * A page of the revoked sessions: session ids from `from` (included) up to
+ * `before` (excluded; null: no end), in the store's binary order of session
+ * ids, at most `limit` (1..10,000) of them.
+ */
+export interface RevokedRange {
+  from: string;
+  before: string | null;
+  limit: number;
+}
+
 /** A session in its user's list of sessions ("Where you're logged in"). */
 export interface ListedSession {
   sessionId: string;
@@ -150,8 +161,12 @@ export interface UserStore {
   /** Puts a session on the revoked list until it would have expired anyway. Idempotent. */
   revokeSession(sessionId: string, userId: string, expiresAtMs: number): Promise<void>;
   isSessionRevoked(sessionId: string, nowMs: number): Promise<boolean>;
-  /** The revoked sessions that have not expired yet. */
-  listRevokedSessions(nowMs: number): Promise<RevokedSession[]>;
+  /**
+   * The revoked sessions of `range` that have not expired yet, in session id
+   * order: a reload of the mirror reads them a page at a time, so that its
+   * memory does not grow with the revocations (bench/RESULTS.md).
+   */
+  listRevokedSessions(nowMs: number, range: RevokedRange): Promise<RevokedSession[]>;
   /** Forgets revoked sessions that have expired; returns how many. */
   purgeExpiredRevocations(nowMs: number): Promise<number>;
 

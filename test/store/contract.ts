@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import { randomBytes } from 'node:crypto';
-import type { ListedSession, UserRow, UserStore } from '../../src/store/port.ts';
+import type { ListedSession, RevokedRange, UserRow, UserStore } from '../../src/store/port.ts';
 
 export interface ContractSubject {
   /** A store on a freshly created and migrated database. */
@@ -34,6 +34,9 @@ function randomId(): string {
 function uniqueName(prefix = 'u'): string {
   return `${prefix}${randomBytes(8).toString('hex')}`.slice(0, 32);
 }
+
+/** Every revoked session, in pages as large as the stores give. */
+export const EVERY_ID: RevokedRange = { from: '', before: null, limit: 10_000 };
 
 function sessionId(): string {
   return randomBytes(16).toString('base64url'); // 22 characters, like real ones
@@ -531,12 +534,44 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       const expired = [sessionId(), sessionId()];
       for (const id of live) await store.revokeSession(id, randomId(), NOW + 5000);
       for (const id of expired) await store.revokeSession(id, randomId(), NOW - 5000);
-      const listed = await store.listRevokedSessions(NOW);
+      const listed = await store.listRevokedSessions(NOW, EVERY_ID);
       for (const id of live)
         expect(listed).toContainEqual({ sessionId: id, expiresAtMs: NOW + 5000 });
       const ids = new Set(listed.map((r) => r.sessionId));
       for (const id of expired) expect(ids.has(id)).toBe(false);
       expect(listed.every((r) => r.expiresAtMs > NOW)).toBe(true);
+    });
+
+    it('should list a range of revocations a page at a time, in session id order', async () => {
+      // Ids of a prefix no other test can make (10 random characters), ordered by their tails.
+      const base = sessionId().slice(0, 10);
+      const [a, b, c, d, gone] = ['-', '0', 'A', '_', 'a'].map((t) => `${base}${t.repeat(12)}`) as [
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
+      for (const id of [d, b, a, c]) await store.revokeSession(id, randomId(), NOW + 5000);
+      await store.revokeSession(gone, randomId(), NOW - 1);
+      const ids = async (from: string, before: string | null, limit: number) =>
+        (await store.listRevokedSessions(NOW, { from, before, limit })).map((r) => r.sessionId);
+      expect(await ids(base, `${base}~`, 10)).toEqual([a, b, c, d]);
+      // From included, before excluded.
+      expect(await ids(b, d, 10)).toEqual([b, c]);
+      expect(await ids(base, `${base}~`, 2)).toEqual([a, b]);
+      expect(await ids(b, null, 2)).toEqual([b, c]);
+      expect(await ids(`${base}~`, `${base}~~`, 10)).toEqual([]);
+      for (const limit of [0, 10_001, 1.5])
+        await expect(ids(base, null, limit)).rejects.toBeInstanceOf(RangeError);
+      const bounds: [string, string | null][] = [
+        ['a b', null],
+        ['', ''],
+        ['セ', null],
+        ['', 'a\u0000'],
+      ];
+      for (const [from, before] of bounds)
+        await expect(ids(from, before, 10)).rejects.toBeInstanceOf(RangeError);
     });
 
     it('should purge expired revocations and count them', async () => {

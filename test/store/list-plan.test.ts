@@ -64,6 +64,18 @@ beforeAll(async () => {
     );
   }
   await executor.exec('ANALYZE TABLE users', []);
+  // Revocations as the tokens name sessions (22 base64url characters), all live.
+  for (let first = 0; first < ROWS; first += 2000) {
+    const values = Array.from({ length: 2000 }, () => {
+      const id = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64url');
+      return `('${id}', 1, ${Date.now() + 3_600_000})`;
+    });
+    await executor.exec(
+      `INSERT INTO revoked_sessions (session_id, user_id, expires_at) VALUES ${values.join(',')}`,
+      [],
+    );
+  }
+  await executor.exec('ANALYZE TABLE revoked_sessions', []);
 });
 afterAll(async () => {
   await store?.close();
@@ -77,11 +89,16 @@ interface Plan {
 }
 
 /** The plan and the rows actually read by the statement list() runs for `options`. */
-async function explain(options: ListOptions) {
+function explain(options: ListOptions) {
+  return explainRun(() => store.list(options));
+}
+
+/** The plan and the rows actually read by the last statement `run` runs. */
+async function explainRun<T>(run: () => Promise<T[]>) {
   executor.statements.length = 0;
-  const listed = await store.list(options);
+  const listed = await run();
   const statement = executor.statements.at(-1);
-  if (statement === undefined) throw new Error('list() ran no statement');
+  if (statement === undefined) throw new Error('the store ran no statement');
   const [plan] = await executor.rows<Plan & RowDataPacket>(
     `EXPLAIN ${statement.sql}`,
     statement.params,
@@ -124,6 +141,25 @@ describe('mysql store: listing plans', () => {
       expect(plan.type).toBe('range');
       expect(plan.Extra ?? '').not.toContain('filesort');
       expect(rowsRead).toBeLessThanOrEqual(501);
+    }
+  });
+});
+
+describe('mysql store: the revoked sessions a reload reads', () => {
+  it('should read a range a page at a time along the primary key, however deep the page', async () => {
+    const now = Date.now();
+    for (const [from, before] of [
+      ['', null],
+      ['M', 'N'],
+      ['g', null],
+    ] as const) {
+      const { plan, rowsRead, listed } = await explainRun(() =>
+        store.listRevokedSessions(now, { from, before, limit: 100 }),
+      );
+      expect(listed.length).toBeGreaterThan(0);
+      expect(plan.key).toBe('PRIMARY');
+      expect(plan.Extra ?? '').not.toContain('filesort');
+      expect(rowsRead).toBeLessThanOrEqual(101);
     }
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Fault injection for the revoked-session mirror's reload: the first time the
  * store's list is read, `meanwhile` runs after the read and before the reload
- * gets the list (a logout, then Redis losing the mirror, say).
+ * gets the page (a logout, then Redis losing the mirror, say). `lists` counts
+ * the loads of the first shard read (the reads of its first range).
  */
 import type { UserStore } from '../../src/store/port.ts';
 
@@ -10,11 +11,14 @@ export function interruptFirstList(
   meanwhile: () => Promise<void>,
 ): { lists: () => number; restore: () => void } {
   const list = store.listRevokedSessions.bind(store);
+  let first: string | null = null;
   let lists = 0;
-  store.listRevokedSessions = async (nowMs: number) => {
-    lists++;
-    const read = await list(nowMs);
-    if (lists === 1) await meanwhile();
+  store.listRevokedSessions = async (nowMs, range) => {
+    const read = await list(nowMs, range);
+    // A load of a shard reads its ranges in order: its first one counts the loads.
+    const key = `${range.from}|${range.before}`;
+    first ??= key;
+    if (key === first && ++lists === 1) await meanwhile();
     return read;
   };
   return {

@@ -27,6 +27,7 @@ import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 import {
   checkLimit,
+  checkRevokedRange,
   isPasswordHashKey,
   isPictureKey,
   isRecoveryHashKey,
@@ -37,7 +38,14 @@ import {
   parseId,
   requireId,
 } from '../keys.ts';
-import type { ListedSession, ListOptions, RevokedSession, UserRow, UserStore } from '../port.ts';
+import type {
+  ListedSession,
+  ListOptions,
+  RevokedRange,
+  RevokedSession,
+  UserRow,
+  UserStore,
+} from '../port.ts';
 import {
   recoveryColumn,
   recoveryCount,
@@ -466,10 +474,14 @@ export class MysqlStore implements UserStore {
     return rows.length > 0;
   }
 
-  async listRevokedSessions(nowMs: number): Promise<RevokedSession[]> {
+  async listRevokedSessions(nowMs: number, range: RevokedRange): Promise<RevokedSession[]> {
+    const { from, before, limit } = checkRevokedRange(range);
+    // A range of the primary key (ascii_bin: the binary order), not the expiry index.
     const rows = await this.db.rows<MysqlRevoked>(
-      'SELECT session_id, expires_at FROM revoked_sessions WHERE expires_at > ?',
-      [msParam(nowMs)],
+      `SELECT session_id, expires_at FROM revoked_sessions
+       WHERE session_id >= ?${before === null ? '' : ' AND session_id < ?'} AND expires_at > ?
+       ORDER BY session_id LIMIT ?`,
+      [from, ...(before === null ? [] : [before]), msParam(nowMs), limitParam(limit)],
     );
     return rows.map(toRevokedSession);
   }

@@ -20,6 +20,7 @@
 import type { Database } from 'bun:sqlite';
 import {
   checkLimit,
+  checkRevokedRange,
   isPictureKey,
   isRecoveryHashKey,
   isSealedSecretKey,
@@ -29,7 +30,14 @@ import {
   parseId,
   requireId,
 } from '../keys.ts';
-import type { ListedSession, ListOptions, RevokedSession, UserRow, UserStore } from '../port.ts';
+import type {
+  ListedSession,
+  ListOptions,
+  RevokedRange,
+  RevokedSession,
+  UserRow,
+  UserStore,
+} from '../port.ts';
 import {
   recoveryColumn,
   recoveryCount,
@@ -357,13 +365,16 @@ export class SqliteStore implements UserStore {
     );
   }
 
-  async listRevokedSessions(nowMs: number): Promise<RevokedSession[]> {
+  async listRevokedSessions(nowMs: number, range: RevokedRange): Promise<RevokedSession[]> {
+    const { from, before, limit } = checkRevokedRange(range);
     return guard(() =>
       this.db
-        .query<SqliteRevoked, [number]>(
-          'SELECT session_id, expires_at FROM revoked_sessions WHERE expires_at > ?',
+        .query<SqliteRevoked, [string, string | null, number, number]>(
+          `SELECT session_id, expires_at FROM revoked_sessions
+           WHERE session_id >= ?1 AND (?2 IS NULL OR session_id < ?2) AND expires_at > ?3
+           ORDER BY session_id LIMIT ?4`,
         )
-        .all(nowMs)
+        .all(from, before, nowMs, limit)
         .map(toRevokedSession),
     );
   }
