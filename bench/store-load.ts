@@ -64,6 +64,8 @@ const env = {
   ARGON2_TIME_COST: '1',
   RATE_LIMIT_IP_PER_S: '100000000',
   RATE_LIMIT_IP_BURST: '100000000',
+  // Every request comes from 127.0.0.1: the hash queue's share per address too.
+  HASH_QUEUE_PER_ADDRESS: '100000',
   TCP_PORT: String(tcpPort),
   TCP_METRICS_PORT: String(opsPort),
   HTTP_PORT: String(httpPort),
