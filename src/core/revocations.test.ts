@@ -16,6 +16,8 @@ import { entryKey, Revocations, SHARDS, sentinelKey, shardOf } from './revocatio
 function fakeCache(entries: Record<string, string>) {
   const data = new Map(Object.entries(entries));
   const reads: string[] = [];
+  /** The recovery listeners (Revocations' replay): the Redis adapter calls them inside the first command answered after an outage. */
+  const recovered: (() => void)[] = [];
   let gate: Promise<void> = Promise.resolve();
   const control = {
     release: () => {},
@@ -60,10 +62,12 @@ function fakeCache(entries: Record<string, string>) {
       return new Map<string, string>();
     },
     async hashDelete() {},
-    onRecover() {},
+    onRecover(listener: () => void) {
+      recovered.push(listener);
+    },
     async close() {},
   } satisfies Cache;
-  return { cache, reads, data, control };
+  return { cache, reads, data, control, recovered };
 }
 
 /** Every key of the shard of `sessionId`: what a Redis Cluster node that loses its data loses. */
@@ -399,6 +403,35 @@ describe('unit: Revocations.isRevoked', () => {
     expect(data.has(entryKey('late'))).toBe(false);
     expect(await revocations.isRevoked('late', Date.now(), deadline())).toBe(true);
     expect(await revocations.isRevoked('other', Date.now(), deadline())).toBe(false);
+    expect(asked).toEqual([]);
+  });
+
+  /**
+   * Regression: the replay of a logout Redis missed forgot it before writing
+   * it, and the replay runs inside the first command Redis answers again:
+   * when that was a check of the session itself, the check found no entry,
+   * a loaded shard and nothing pending, and answered "not revoked".
+   */
+  it('should keep refusing a logout Redis missed while its replay is written', async () => {
+    const { cache, data, recovered } = fakeCache(allLoaded());
+    const { store, asked } = storeRevoking([]);
+    const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger);
+    await revokeWhileRedisFails(revocations, cache, 'late');
+    const get = cache.get;
+    cache.get = async (key) => {
+      // Redis answers again: the read went out first, then the adapter tells
+      // its listeners, inside this command, before the read's answer is used.
+      cache.get = get;
+      const answer = get(key);
+      for (const listener of recovered) listener();
+      return answer;
+    };
+    expect(await revocations.isRevoked('late', Date.now(), deadline())).toBe(true);
+    // The recovery, if the check above did not set it off.
+    expect(await revocations.isRevoked('other', Date.now(), deadline())).toBe(false);
+    await Bun.sleep(0);
+    expect(data.get(entryKey('late'))).toBe('1');
+    expect(await revocations.isRevoked('late', Date.now(), deadline())).toBe(true);
     expect(asked).toEqual([]);
   });
 

@@ -147,6 +147,8 @@ export class Revocations {
   async isRevoked(sessionId: string, nowMs: number, deadline: Deadline): Promise<boolean> {
     const cache = this.cache;
     if (cache === null) return this.store.isSessionRevoked(sessionId, nowMs);
+    // A logout this process could not mirror yet: revoked, whatever Redis says.
+    if (this.pending.has(sessionId)) return true;
     const shard = shardOf(sessionId, this.shards);
     for (;;) {
       let entry: Uint8Array | null;
@@ -161,11 +163,11 @@ export class Revocations {
         return this.fromStore(sessionId, nowMs, deadline);
       }
       if (entry !== null) return true;
-      // A logout this process could not mirror yet counts too.
+      // A logout this process could not mirror since the check began counts too.
       if (isLoaded(sentinel)) return this.pending.has(sessionId);
       const loaded = await this.untilLoaded(shard, nowMs, deadline);
       if (loaded === null) return this.fromStore(sessionId, nowMs, deadline);
-      // The entry and the sentinel once more, both read after the load ended.
+      // The entry and the sentinel once more, now that the load ended.
       if (deadline.expired()) throw stillLoading();
     }
   }
@@ -323,6 +325,9 @@ export class Revocations {
         for (const r of page) if (r.sessionId !== after) yield r;
         const last = page.at(-1);
         if (page.length < RELOAD_PAGE || last === undefined) break;
+        // A store that ignored the range or its order would walk forever.
+        if (last.sessionId <= from)
+          throw new Error('the store did not page revocations in id order');
         from = after = last.sessionId;
       }
     }
@@ -332,14 +337,24 @@ export class Revocations {
     return entryKey(sessionId, shardOf(sessionId, this.shards));
   }
 
+  /**
+   * Writes the logouts Redis missed. Each stays pending until its write is
+   * answered: the recovery that calls this runs inside the first command
+   * Redis answers again, which may be a check's own read of that session.
+   */
   private replay(): void {
     const now = Date.now();
     for (const [sessionId, expiresAtMs] of this.pending) {
-      this.pending.delete(sessionId);
-      if (expiresAtMs <= now) continue;
+      if (expiresAtMs <= now) {
+        this.pending.delete(sessionId);
+        continue;
+      }
       this.cache?.set(this.entryKey(sessionId), REVOKED, expiresAtMs - now).then(
-        () => this.reads.forget(sessionId),
-        () => this.pending.set(sessionId, expiresAtMs),
+        () => {
+          if (this.pending.get(sessionId) === expiresAtMs) this.pending.delete(sessionId);
+          this.reads.forget(sessionId);
+        },
+        () => {}, // Still pending: the next recovery writes it.
       );
     }
   }

@@ -148,10 +148,18 @@ describe('mysql store: listing plans', () => {
 describe('mysql store: the revoked sessions a reload reads', () => {
   it('should read a range a page at a time along the primary key, however deep the page', async () => {
     const now = Date.now();
+    // A page deep in the table starts at an id half way through it.
+    const [middle] = await executor.rows<{ session_id: string } & RowDataPacket>(
+      `SELECT session_id FROM revoked_sessions ORDER BY session_id LIMIT 1 OFFSET ${ROWS / 2}`,
+      [],
+    );
+    const deep = middle?.session_id as string;
     for (const [from, before] of [
       ['', null],
       ['M', 'N'],
       ['g', null],
+      [deep, null],
+      [deep, `${deep.slice(0, 1)}~`],
     ] as const) {
       const { plan, rowsRead, listed } = await explainRun(() =>
         store.listRevokedSessions(now, { from, before, limit: 100 }),

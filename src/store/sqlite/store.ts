@@ -367,15 +367,22 @@ export class SqliteStore implements UserStore {
 
   async listRevokedSessions(nowMs: number, range: RevokedRange): Promise<RevokedSession[]> {
     const { from, before, limit } = checkRevokedRange(range);
+    // Two statements, so that the end of a range bounds the primary key's search.
     return guard(() =>
-      this.db
-        .query<SqliteRevoked, [string, string | null, number, number]>(
-          `SELECT session_id, expires_at FROM revoked_sessions
-           WHERE session_id >= ?1 AND (?2 IS NULL OR session_id < ?2) AND expires_at > ?3
-           ORDER BY session_id LIMIT ?4`,
-        )
-        .all(from, before, nowMs, limit)
-        .map(toRevokedSession),
+      (before === null
+        ? this.db
+            .query<SqliteRevoked, [string, number, number]>(
+              `SELECT session_id, expires_at FROM revoked_sessions
+               WHERE session_id >= ? AND expires_at > ? ORDER BY session_id LIMIT ?`,
+            )
+            .all(from, nowMs, limit)
+        : this.db
+            .query<SqliteRevoked, [string, string, number, number]>(
+              `SELECT session_id, expires_at FROM revoked_sessions
+               WHERE session_id >= ? AND session_id < ? AND expires_at > ? ORDER BY session_id LIMIT ?`,
+            )
+            .all(from, before, nowMs, limit)
+      ).map(toRevokedSession),
     );
   }
 
