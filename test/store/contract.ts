@@ -36,7 +36,7 @@ function uniqueName(prefix = 'u'): string {
 }
 
 /** Every revoked session, in pages as large as the stores give. */
-export const EVERY_ID: RevokedRange = { from: '', before: null, limit: 10_000 };
+const EVERY_ID: RevokedRange = { from: '', before: null, limit: 10_000 };
 
 function sessionId(): string {
   return randomBytes(16).toString('base64url'); // 22 characters, like real ones
