@@ -499,10 +499,14 @@ describe('faults under load', () => {
       // Entries are "<class or status> <count>": a count such as 537 is no 5xx.
       expect(otherErrors(attack)).not.toMatch(/(^|, )(5\d\d|socket|timeout|overflow) /);
       expect(attack.statuses.get(401) ?? 0).toBeGreaterThan(0);
-      // Within 2x, or 20 ms over normal when normal is only a few ms: at a 5-10 ms
-      // p99, 200 new connections on two cores move it by 10 ms whatever the hashes
-      // do (2.12x of 9.3 ms seen in CI). Starved logins would show hundreds of ms.
-      expect(steady.p99).toBeLessThanOrEqual(Math.max(2 * baseline.p99, baseline.p99 + 20));
+      // Within 2x, or 50 ms over normal when normal is only a few ms. The storm's
+      // slow hashes take half of two cores (at nice 19, but sharing caches and
+      // perhaps the physical cores of a VM): at a 5-10 ms p99 that moves it by 10 ms
+      // on one host (2.12x of 9.3 ms seen in CI) and by 1-23 ms on a slower one
+      // (6.3 and 28.6 ms after 5.0 and 6.4 in two full runs of 2026-12-04, max 53
+      // ms; bench/RESULTS.md, "Faults under load"). Starved logins would show
+      // hundreds of ms.
+      expect(steady.p99).toBeLessThanOrEqual(Math.max(2 * baseline.p99, baseline.p99 + 50));
     },
     P.ms(40_000, 90_000),
   );
