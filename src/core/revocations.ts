@@ -88,17 +88,16 @@ return {0}`,
 export const REVOCATION_SCRIPTS: readonly CacheScript[] = [BEGIN_RELOAD, FINISH_RELOAD];
 
 /**
- * A load that ended: its entries are in Redis and its sentinel says so, or
- * it must not be trusted (the shard was lost during it, or was loaded by
- * another). Either way its checks read Redis again.
+ * What a load tells its checks: true when it ended (its entries are in
+ * Redis and its sentinel says so, or it must not be trusted: the shard was
+ * lost during it, or loaded by another; either way they read Redis again),
+ * false when it failed (they ask the store).
  */
-const READ_AGAIN = Symbol('read again');
-/** What a load gives its checks: READ_AGAIN, or null if it failed. */
-type Loaded = typeof READ_AGAIN | null;
+type Ended = boolean;
 
 interface ShardLoad {
-  done: Promise<Loaded>;
-  settle: (loaded: Loaded) => void;
+  done: Promise<Ended>;
+  settle: (ended: Ended) => void;
 }
 
 type EntryAndSentinel = [Uint8Array | null, Uint8Array | null];
@@ -112,6 +111,8 @@ export class Revocations {
   private sentinelReads: Map<number, PromiseWithResolvers<Uint8Array | null>> | null = null;
   private readonly reads = new SingleFlight<EntryAndSentinel>();
   private readonly pending = new Map<string, number>();
+  /** Per shard, its ranges of session ids in the store (shardRanges). */
+  private readonly ranges: IdRange[][];
 
   constructor(
     private readonly store: UserStore,
@@ -123,6 +124,7 @@ export class Revocations {
   ) {
     if (shards < 1 || shards > SHARDS || (shards & (shards - 1)) !== 0)
       throw new Error(`shards must be a power of two from 1 to ${SHARDS}, not ${shards}`);
+    this.ranges = shardRanges(shards);
     cache?.onRecover(() => this.replay());
   }
 
@@ -165,15 +167,15 @@ export class Revocations {
       if (entry !== null) return true;
       // A logout this process could not mirror since the check began counts too.
       if (isLoaded(sentinel)) return this.pending.has(sessionId);
-      const loaded = await this.untilLoaded(shard, nowMs, deadline);
-      if (loaded === null) return this.fromStore(sessionId, nowMs, deadline);
+      if (!(await this.untilLoaded(shard, nowMs, deadline)))
+        return this.fromStore(sessionId, nowMs, deadline);
       // The entry and the sentinel once more, now that the load ended.
       if (deadline.expired()) throw stillLoading();
     }
   }
 
   /** Waits for the shard's load (starting one if none is under way) until `deadline`. */
-  private async untilLoaded(shard: number, nowMs: number, deadline: Deadline): Promise<Loaded> {
+  private async untilLoaded(shard: number, nowMs: number, deadline: Deadline): Promise<Ended> {
     const load = this.load(shard, nowMs);
     return withTimeout(load.done, Math.max(0, deadline.remainingMs()), () => {
       throw stillLoading();
@@ -221,12 +223,12 @@ export class Revocations {
   private load(shard: number, nowMs: number): ShardLoad {
     const current = this.loads.get(shard);
     if (current !== undefined) return current;
-    const { promise, resolve } = Promise.withResolvers<Loaded>();
+    const { promise, resolve } = Promise.withResolvers<Ended>();
     const load: ShardLoad = {
       done: promise,
-      settle: (loaded) => {
+      settle: (ended) => {
         if (this.loads.get(shard) === load) this.loads.delete(shard);
-        resolve(loaded);
+        resolve(ended);
       },
     };
     this.loads.set(shard, load);
@@ -260,7 +262,7 @@ export class Revocations {
             SENTINEL_TTL_MS,
           ]);
           if (began === 1) marked.push([shard, load]);
-          else load.settle(READ_AGAIN);
+          else load.settle(true);
         }),
       );
       if (marked.length === 0) return;
@@ -290,7 +292,7 @@ export class Revocations {
           token,
           SENTINEL_TTL_MS,
         ]);
-        load.settle(READ_AGAIN);
+        load.settle(true);
         confirmed.push(finished === 1);
       }
       const lost = confirmed.filter((ok) => !ok).length;
@@ -302,7 +304,7 @@ export class Revocations {
       this.log.warn({ err }, 'could not reload the revoked-session mirror');
     } finally {
       // A shard not settled above failed: its checks ask the store (settling twice is a no-op).
-      for (const load of shards.values()) load.settle(null);
+      for (const load of shards.values()) load.settle(false);
     }
   }
 
@@ -313,7 +315,7 @@ export class Revocations {
    * meanwhile can neither stop nor repeat the walk.
    */
   private async *revokedIn(shard: number, nowMs: number): AsyncGenerator<RevokedSession> {
-    for (const { from: start, before } of shardRanges(this.shards)[shard] ?? []) {
+    for (const { from: start, before } of this.ranges[shard] ?? []) {
       let from = start;
       let after: string | null = null;
       for (;;) {
@@ -385,27 +387,22 @@ const SHARD_PREFIXES = Array.from({ length: SHARDS }, (_, n) => `rv:{s${n}}:`);
  * session id, and each id lies in a range of its own shard.
  */
 function shardRanges(shards: number): IdRange[][] {
-  let ranges = RANGES.get(shards);
-  if (ranges !== undefined) return ranges;
-  const made: IdRange[][] = Array.from({ length: shards }, () => []);
+  const ranges: IdRange[][] = Array.from({ length: shards }, () => []);
   const FIRST = 0x21;
   const LAST = 0x7e;
   let start = FIRST;
   for (let c = FIRST + 1; c <= LAST + 1; c++) {
     const shard = shardOf(String.fromCharCode(start), shards);
     if (c <= LAST && shardOf(String.fromCharCode(c), shards) === shard) continue;
-    made[shard]?.push({
+    ranges[shard]?.push({
       from: start === FIRST ? '' : String.fromCharCode(start),
       before: c > LAST ? null : String.fromCharCode(c),
     });
     start = c;
   }
-  ranges = made;
-  RANGES.set(shards, ranges);
   return ranges;
 }
 type IdRange = Pick<RevokedRange, 'from' | 'before'>;
-const RANGES = new Map<number, IdRange[][]>();
 
 /** The shard of a session id (base64url of random bytes) among `shards` (a power of two). */
 export function shardOf(sessionId: string, shards = SHARDS): number {

@@ -19,6 +19,18 @@ export interface StoredUser {
   version: string | bigint;
 }
 
+/**
+ * A page of live revocations in session id order, for both adapters: its
+ * parameters are from, [before,] now and the limit. Without an end the
+ * statement has no upper bound (a bound in SQL, not `? IS NULL OR`, so that
+ * the end limits the primary key's search).
+ */
+export function revokedPageSql(bounded: boolean): string {
+  return `SELECT session_id, expires_at FROM revoked_sessions
+    WHERE session_id >= ?${bounded ? ' AND session_id < ?' : ''} AND expires_at > ?
+    ORDER BY session_id LIMIT ?`;
+}
+
 export interface StoredRevoked {
   session_id: string;
   expires_at: string | bigint;

@@ -8,6 +8,7 @@ import { loadMigrations, migrate, migrationsDir } from '../../src/store/migrate.
 import { openStore, type StoreOptions, sqlitePath } from '../../src/store/open.ts';
 import { classifySqliteError } from '../../src/store/sqlite/errors.ts';
 import { sqliteMigrationTarget } from '../../src/store/sqlite/migration-target.ts';
+import { revokedPageSql } from '../../src/store/sqlite/rows.ts';
 import { SqliteStore } from '../../src/store/sqlite/store.ts';
 import { RpcError } from '../../src/wire/rpc-error.ts';
 import { Status } from '../../src/wire/status.ts';
@@ -104,6 +105,25 @@ describe('sqlite store: engine specifics', () => {
   it('should pass other errors through unchanged', () => {
     const error = Object.assign(new Error('constraint'), { code: 'SQLITE_CONSTRAINT_CHECK' });
     expect(classifySqliteError(error)).toBe(error);
+  });
+
+  it("should bound a page of revocations by its range's both ends along the primary key", async () => {
+    const dir = tempDir();
+    const path = join(dir, 'plan.db');
+    await migrateFile(path);
+    const db = new Database(path);
+    const plan = (bounded: boolean, params: (string | number)[]) =>
+      db
+        .query<{ detail: string }, (string | number)[]>(
+          `EXPLAIN QUERY PLAN ${revokedPageSql(bounded)}`,
+        )
+        .all(...params)
+        .map((row) => row.detail)
+        .join('; ');
+    expect(plan(true, ['A', 'B', 0, 10])).toContain('PRIMARY KEY (session_id>? AND session_id<?)');
+    expect(plan(false, ['A', 0, 10])).toContain('PRIMARY KEY (session_id>?)');
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('should apply each migration once when two processes start at once', async () => {

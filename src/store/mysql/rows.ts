@@ -2,7 +2,7 @@ import mysql, { type RowDataPacket } from 'mysql2/promise';
 import type { UserRow } from '../port.ts';
 import { type StoredRevoked, type StoredUser, toUserRow } from '../rows.ts';
 
-export { toRevokedSession, toUserRow, USER_COLUMNS } from '../rows.ts';
+export { revokedPageSql, toRevokedSession, toUserRow, USER_COLUMNS } from '../rows.ts';
 
 /** A users row as mysql2 returns it: every BIGINT is a decimal string (bigNumberStrings). */
 export interface MysqlUser extends RowDataPacket, StoredUser {

@@ -66,6 +66,7 @@ import {
   type MysqlRevoked,
   type MysqlUser,
   msParam,
+  revokedPageSql,
   stepParam,
   toRevokedSession,
   toUserRow,
@@ -477,12 +478,12 @@ export class MysqlStore implements UserStore {
   async listRevokedSessions(nowMs: number, range: RevokedRange): Promise<RevokedSession[]> {
     const { from, before, limit } = checkRevokedRange(range);
     // A range of the primary key (ascii_bin: the binary order), not the expiry index.
-    const rows = await this.db.rows<MysqlRevoked>(
-      `SELECT session_id, expires_at FROM revoked_sessions
-       WHERE session_id >= ?${before === null ? '' : ' AND session_id < ?'} AND expires_at > ?
-       ORDER BY session_id LIMIT ?`,
-      [from, ...(before === null ? [] : [before]), msParam(nowMs), limitParam(limit)],
-    );
+    const bounds = before === null ? [from] : [from, before];
+    const rows = await this.db.rows<MysqlRevoked>(revokedPageSql(before !== null), [
+      ...bounds,
+      msParam(nowMs),
+      limitParam(limit),
+    ]);
     return rows.map(toRevokedSession);
   }
 

@@ -48,6 +48,7 @@ import {
 } from '../rows.ts';
 import { guard } from './errors.ts';
 import {
+  revokedPageSql,
   type SqliteRevoked,
   type SqliteUser,
   toRevokedSession,
@@ -367,22 +368,12 @@ export class SqliteStore implements UserStore {
 
   async listRevokedSessions(nowMs: number, range: RevokedRange): Promise<RevokedSession[]> {
     const { from, before, limit } = checkRevokedRange(range);
-    // Two statements, so that the end of a range bounds the primary key's search.
+    const bounds = before === null ? [from] : [from, before];
     return guard(() =>
-      (before === null
-        ? this.db
-            .query<SqliteRevoked, [string, number, number]>(
-              `SELECT session_id, expires_at FROM revoked_sessions
-               WHERE session_id >= ? AND expires_at > ? ORDER BY session_id LIMIT ?`,
-            )
-            .all(from, nowMs, limit)
-        : this.db
-            .query<SqliteRevoked, [string, string, number, number]>(
-              `SELECT session_id, expires_at FROM revoked_sessions
-               WHERE session_id >= ? AND session_id < ? AND expires_at > ? ORDER BY session_id LIMIT ?`,
-            )
-            .all(from, before, nowMs, limit)
-      ).map(toRevokedSession),
+      this.db
+        .query<SqliteRevoked, (string | number)[]>(revokedPageSql(before !== null))
+        .all(...bounds, nowMs, limit)
+        .map(toRevokedSession),
     );
   }
 
