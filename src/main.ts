@@ -1,9 +1,10 @@
 /**
  * `npm start`: the TCP server and the HTTP server(s) as separate processes,
- * as in production, from one command. On SIGINT or SIGTERM, or when one
- * process dies, the HTTP servers are stopped first and the TCP server only
- * once they have exited, so that requests they had accepted can still be
- * answered; the launcher exits with the first non-zero code it saw.
+ * as in production, from one command. On SIGINT or SIGTERM (to the launcher,
+ * to the whole process group, or to one server, which passes it on), or when
+ * one process dies, the HTTP servers are stopped first and the TCP server
+ * only once they have exited, so that requests they had accepted can still
+ * be answered; the launcher exits with the first non-zero code it saw.
  *
  * The HTTP servers share their port (SO_REUSEPORT), which the kernel would
  * also grant to the servers of a second launcher, splitting requests between
@@ -24,6 +25,7 @@ import {
   loadConfigOrExit,
   RUNTIME_ENV,
   requireFreePorts,
+  STOP_SIGNAL,
   startOrExit,
 } from './process.ts';
 
@@ -46,6 +48,12 @@ let exiting = false;
 let exitCode = 0;
 const metrics = metricsCollector();
 
+/**
+ * Signals that ask a child to stop: one that dies of them before its own
+ * handlers are set (still starting) did not fail.
+ */
+const STOPPING: readonly string[] = [STOP_SIGNAL, 'SIGTERM', 'SIGINT'];
+
 function spawn(script: string, group: Subprocess[], env: Record<string, string> = {}): Subprocess {
   const child = Bun.spawn([bun, `${import.meta.dir}/${script}`], {
     stdio: ['inherit', 'inherit', 'inherit'],
@@ -53,12 +61,11 @@ function spawn(script: string, group: Subprocess[], env: Record<string, string> 
     // The HTTP servers send their metrics this way (metrics-port.ts); the TCP server sends nothing.
     ...(group === httpChildren ? { ipc: metrics.onMessage } : {}),
     onExit(_proc, code, signal) {
+      const asked = typeof signal === 'string' && STOPPING.includes(signal);
       // A start-up failure was already explained in one line by the child.
-      if (!exiting && (code !== 0 || signal) && code !== EXIT_STARTUP_FAILED)
+      if (!exiting && !asked && (code !== 0 || signal) && code !== EXIT_STARTUP_FAILED)
         console.error(`${script} exited (${code ?? signal}); stopping the others`);
-      // A child that dies of the SIGTERM sent to stop it (still starting, no handler yet) did not fail.
-      const stoppedByUs = exiting && signal === 'SIGTERM';
-      void stopAll(code ?? (signal && !stoppedByUs ? 1 : 0));
+      void stopAll(code ?? (signal && !asked ? 1 : 0));
     },
   });
   group.push(child);
@@ -67,7 +74,7 @@ function spawn(script: string, group: Subprocess[], env: Record<string, string> 
 
 async function stopGroup(group: Subprocess[]): Promise<void> {
   for (const child of group)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null) child.kill(STOP_SIGNAL);
   await Promise.all(group.map((child) => child.exited));
 }
 
@@ -96,6 +103,7 @@ async function waitForTcp(port: number, timeoutMs: number): Promise<boolean> {
   return false;
 }
 
+// The servers pass on what they get (process.ts, onShutdown): a group's signal arrives several times.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stopAll(0));
 
 /**

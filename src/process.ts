@@ -14,10 +14,27 @@ export function loadConfigOrExit<T>(load: () => T): T {
 }
 
 /**
+ * The signal with which the launcher (`npm start`) tells one of its servers
+ * to stop. Not SIGTERM: a SIGTERM to the whole process group (systemd's
+ * default `KillMode=control-group`, `timeout`, `kill -- -<pgid>`) reaches
+ * every server at once as well as the launcher, and the servers must stop in
+ * the launcher's order instead, the HTTP servers before the TCP server.
+ */
+export const STOP_SIGNAL = 'SIGUSR2';
+
+/**
  * Runs `stop` once on SIGTERM or SIGINT, then exits 0 (1 if stop failed).
- * A second signal exits at once. Under `npm start` (USERMGR_SUPERVISED=1)
- * SIGINT is ignored: Ctrl-C reaches the whole process group, and the launcher
- * stops the HTTP servers before the TCP server with SIGTERM itself.
+ * A second signal exits at once.
+ *
+ * Under `npm start` (USERMGR_SUPERVISED=1) the launcher decides when each
+ * server stops: SIGTERM or SIGINT, whether sent to this process alone or to
+ * the whole group (Ctrl-C), is passed on to the launcher, which stops the
+ * HTTP servers first and the TCP server once they have exited, each with
+ * STOP_SIGNAL. Stopping at once instead cut requests in flight: the TCP
+ * server went before the HTTP servers that still needed it, and the second
+ * SIGTERM (the group's and the launcher's) made a server exit mid-request.
+ * A server whose launcher is gone (its parent is no longer the launcher)
+ * stops on the signal itself.
  */
 export function onShutdown(stop: () => Promise<void>): void {
   let stopping = false;
@@ -32,8 +49,19 @@ export function onShutdown(stop: () => Promise<void>): void {
       },
     );
   };
-  process.on('SIGTERM', handle);
-  process.on('SIGINT', process.env.USERMGR_SUPERVISED === '1' ? () => {} : handle);
+  if (process.env.USERMGR_SUPERVISED !== '1') {
+    process.on('SIGTERM', handle);
+    process.on('SIGINT', handle);
+    return;
+  }
+  const launcher = process.ppid;
+  const passOn = (signal: NodeJS.Signals) => {
+    if (process.ppid === launcher) process.kill(launcher, 'SIGTERM');
+    else if (!stopping) handle(signal);
+  };
+  process.on('SIGTERM', passOn);
+  process.on('SIGINT', passOn);
+  process.on(STOP_SIGNAL, handle);
 }
 
 /**

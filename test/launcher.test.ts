@@ -28,16 +28,25 @@ afterAll(() => guard.release());
 type Launched = Server;
 
 /** Runs `script` (default: the launcher) as `npm start` would, with the test's settings over `env`. */
-function launch(env: Record<string, string>, script = 'src/main.ts'): Launched {
-  return spawnServer(guard, script, {
-    LOG_LEVEL: 'warn',
-    DATA_DIR: dataDir,
-    MYSQL_URL: '',
-    REDIS_URL: '',
-    TCP_METRICS_PORT: '0',
-    HTTP_METRICS_PORT: '0',
-    ...env,
-  });
+function launch(
+  env: Record<string, string>,
+  script = 'src/main.ts',
+  options: { detached?: boolean } = {},
+): Launched {
+  return spawnServer(
+    guard,
+    script,
+    {
+      LOG_LEVEL: 'warn',
+      DATA_DIR: dataDir,
+      MYSQL_URL: '',
+      REDIS_URL: '',
+      TCP_METRICS_PORT: '0',
+      HTTP_METRICS_PORT: '0',
+      ...env,
+    },
+    options,
+  );
 }
 
 /** Waits for the process to exit; its status and what it printed. */
@@ -207,6 +216,44 @@ describe('integration: npm start (src/main.ts)', () => {
     expect(stdout.match(/usermgr is up/g)).toEqual(['usermgr is up']);
     expect(stdout).toContain(`usermgr is up: http://127.0.0.1:${httpPort}/`);
   }, 60_000);
+
+  // systemd (KillMode=control-group), `timeout` and `kill -- -<pgid>` signal
+  // every process of the group at once; an operator may signal one server.
+  // Either way the launcher's order must hold: the requests in flight are
+  // answered, the HTTP servers stop before the TCP server, all exit 0.
+  for (const target of ['the whole process group', 'the TCP server alone'] as const) {
+    it(`should stop in order, answering the requests in flight, on a SIGTERM to ${target}`, async () => {
+      const p = await ports();
+      const proc = launch({ ...stackEnv(p), HTTP_PROCESSES: '2' }, 'src/main.ts', {
+        detached: true,
+      });
+      const url = `http://127.0.0.1:${p.http}`;
+      await until('readiness', async () => ((await readyStatus(url)) === 200 ? true : null));
+      await until('three servers', async () => (children(proc.pid).length === 3 ? true : null));
+      const tcpChild = childPids(proc.pid).find((pid) =>
+        readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('tcp/main.ts'),
+      );
+      // Sign-ups: each a slow hash, so most are still in flight when the signal comes.
+      const inFlight = Array.from({ length: 8 }, (_, i) =>
+        fetch(
+          `${url}/open_api/v1/register`,
+          jsonInit('POST', {
+            username: `stopping_${target.length}_${i}`,
+            password: 'a long password',
+          }),
+        ).then(
+          (r) => r.status,
+          () => -1,
+        ),
+      );
+      await Bun.sleep(40);
+      if (target === 'the whole process group') process.kill(-proc.pid, 'SIGTERM');
+      else process.kill(Number(tcpChild), 'SIGTERM');
+      expect(await Promise.all(inFlight)).toEqual(Array(8).fill(200));
+      const { code, stderr } = await outcome(proc);
+      expect({ code, stderr: stderr.trim() }).toEqual({ code: 0, stderr: '' });
+    }, 60_000);
+  }
 
   it('should run one HTTP server when HTTP_PORT=0, since several cannot share a random port', async () => {
     const tcpPort = await freePort();

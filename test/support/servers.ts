@@ -11,10 +11,20 @@ export type Server = Subprocess<'ignore', 'pipe', 'pipe'>;
 
 const root = join(import.meta.dir, '../..');
 
-/** `script` relative to the repository, with the test's environment and `env` over it. */
-export function spawnServer(guard: Guard, script: string, env: Record<string, string>): Server {
+/**
+ * `script` relative to the repository, with the test's environment and `env`
+ * over it; `detached`: in a session and process group of its own, as a
+ * service manager starts it, so that a signal can reach the whole group.
+ */
+export function spawnServer(
+  guard: Guard,
+  script: string,
+  env: Record<string, string>,
+  options: { detached?: boolean } = {},
+): Server {
   const proc = Bun.spawn([process.execPath, join(root, script)], {
     env: { ...process.env, ...env },
+    detached: options.detached ?? false,
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',
