@@ -25,6 +25,35 @@ describe('unit: explainStartupFailure', () => {
     ).toContain('set TCP_METRICS_PORT to a free port');
   });
 
+  it('should name the host variable when a host is not this machine, from Bun.listen or Bun.serve', () => {
+    const fix = 'e.g. 127.0.0.1, or 0.0.0.0 for every address';
+    const listen = error(
+      { code: 'EADDRNOTAVAIL', syscall: 'listen', address: '10.9.9.9', port: 9090 },
+      'Failed to listen at 10.9.9.9',
+    );
+    const ports = tcpPorts.map((p) => ({ ...p, host: '10.9.9.9' }));
+    expect(explainStartupFailure(listen, { ports })).toBe(
+      `cannot listen on 10.9.9.9 (not an address of this machine): set TCP_HOST to one, ${fix}`,
+    );
+    const serve = error({ code: 'EINVAL', syscall: 'listen' }, 'EINVAL: invalid argument, listen');
+    const http = [{ variable: 'HTTP_METRICS_PORT', host: 'no.such.host', port: 9465 }];
+    expect(explainStartupFailure(serve, { ports: http })).toBe(
+      `cannot listen on no.such.host (not an IP address of this machine): set HTTP_HOST to one, ${fix}`,
+    );
+    // Not from a listen: not ours to explain.
+    expect(explainStartupFailure(error({ code: 'EINVAL', syscall: 'open' }), { ports })).toBeNull();
+  });
+
+  it('should point at DATA_DIR when it is a file or inside one, and only for paths in it', () => {
+    const context = { ports: tcpPorts, dataDir: './data' };
+    expect(explainStartupFailure(error({ code: 'EEXIST', path: './data' }), context)).toBe(
+      'cannot make the directory ./data (EEXIST: a file is in the way, or a place where none can be made): set DATA_DIR (now ./data) to a directory',
+    );
+    expect(
+      explainStartupFailure(error({ code: 'ENOENT', path: '/usr/share/dict/words' }), context),
+    ).toBeNull();
+  });
+
   it('should print the CREATE DATABASE statement for a missing database, found through RpcError causes', () => {
     const driver = error({ code: 'ER_BAD_DB_ERROR', errno: 1049 }, "Unknown database 'shop'");
     const wrapped = new Error('database unavailable', { cause: driver });

@@ -1,10 +1,12 @@
 /**
  * Start-up failures that someone setting up usermgr runs into, turned into
  * one line that says what to do: a port in use (and the variable that sets
- * it), a MySQL database that does not exist (and the statement that creates
- * it), MySQL out of reach or refusing the user, a DATA_DIR that cannot be
- * written. Anything else is not recognised (null) and keeps its stack trace.
+ * it), a host to listen on that is not this machine's, a MySQL database that
+ * does not exist (and the statement that creates it), MySQL out of reach or
+ * refusing the user, a DATA_DIR that cannot be written or is not a
+ * directory. Anything else is not recognised (null) and keeps its stack trace.
  */
+import { resolve } from 'node:path';
 
 /** A port this process listens on, and the variable that sets it. */
 export interface PortSetting {
@@ -23,6 +25,8 @@ export interface StartupContext {
 
 interface ErrorFields {
   code?: unknown;
+  syscall?: unknown;
+  address?: unknown;
   port?: unknown;
   path?: unknown;
   message?: unknown;
@@ -57,6 +61,36 @@ function portInUse(error: ErrorFields, ports: readonly PortSetting[]): string {
   );
 }
 
+/**
+ * A listen on an address that is not this machine's (EADDRNOTAVAIL) or on a
+ * host that is no address at all (Bun.listen: no code, "Failed to listen at
+ * <host>"; Bun.serve: EINVAL), or null. Every port variable is HTTP_* or
+ * TCP_*, and its host is HTTP_HOST or TCP_HOST.
+ */
+function hostUnusable(
+  error: ErrorFields,
+  code: string,
+  ports: readonly PortSetting[],
+): string | null {
+  const message = String(error.message ?? '');
+  const listening = error.syscall === 'listen' || message.startsWith('Failed to listen at ');
+  const notHere = code === 'EADDRNOTAVAIL';
+  if (!listening || !(notHere || code === '' || code === 'EINVAL')) return null;
+  const setting =
+    ports.find((p) => p.host === error.address) ?? (ports.length === 1 ? ports[0] : undefined);
+  if (setting === undefined) return null;
+  const variable = `${setting.variable.split('_')[0]}_HOST`;
+  const why = notHere ? 'not an address of this machine' : 'not an IP address of this machine';
+  return `cannot listen on ${setting.host} (${why}): set ${variable} to one, e.g. 127.0.0.1, or 0.0.0.0 for every address`;
+}
+
+/** The path is DATA_DIR or inside it. */
+function inside(path: string, dataDir: string): boolean {
+  const dir = resolve(dataDir);
+  const at = resolve(path);
+  return at === dir || at.startsWith(`${dir}/`);
+}
+
 function mysqlTarget(url: string): { host: string; database: string } {
   try {
     const parsed = new URL(url);
@@ -74,6 +108,8 @@ export function explainStartupFailure(error: unknown, context: StartupContext): 
   for (const link of chain(error)) {
     const code = typeof link.code === 'string' ? link.code : '';
     if (code === 'EADDRINUSE') return portInUse(link, context.ports);
+    const host = hostUnusable(link, code, context.ports);
+    if (host !== null) return host;
     if (code === 'EACCES' && typeof link.path !== 'string') {
       const names = context.ports.map((p) => p.variable).join(' or ');
       return `not allowed to listen on this port (below 1024 needs privileges): set ${names} to a port above 1023`;
@@ -99,6 +135,14 @@ export function explainStartupFailure(error: unknown, context: StartupContext): 
       typeof link.path === 'string'
     ) {
       return `cannot write ${link.path} (${code}): set DATA_DIR (now ${context.dataDir}) to a directory this user can write`;
+    }
+    if (
+      context.dataDir !== undefined &&
+      ['EEXIST', 'ENOTDIR', 'ENOENT'].includes(code) &&
+      typeof link.path === 'string' &&
+      inside(link.path, context.dataDir)
+    ) {
+      return `cannot make the directory ${link.path} (${code}: a file is in the way, or a place where none can be made): set DATA_DIR (now ${context.dataDir}) to a directory`;
     }
   }
   return null;

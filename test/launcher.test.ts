@@ -346,6 +346,53 @@ describe('integration: npm start (src/main.ts)', () => {
     }
   }, 90_000);
 
+  it('should say in one line which variable to change for a host it cannot listen on, or a DATA_DIR that is no directory', async () => {
+    const file = join(guard.dir, 'a-file');
+    writeFileSync(file, '');
+    const hostFix = 'e.g. 127.0.0.1, or 0.0.0.0 for every address';
+    const cases: { env: Record<string, string>; line: string }[] = [
+      {
+        env: { TCP_HOST: '10.255.255.254' },
+        line: `cannot listen on 10.255.255.254 (not an address of this machine): set TCP_HOST to one, ${hostFix}`,
+      },
+      {
+        env: { HTTP_HOST: 'nohost.invalid' },
+        line: `cannot listen on nohost.invalid (not an IP address of this machine): set HTTP_HOST to one, ${hostFix}`,
+      },
+      {
+        env: { DATA_DIR: file },
+        line: `cannot make the directory ${file} (EEXIST: a file is in the way, or a place where none can be made): set DATA_DIR (now ${file}) to a directory`,
+      },
+      {
+        env: { DATA_DIR: join(file, 'data') },
+        line: `cannot make the directory ${join(file, 'data')} (ENOTDIR: a file is in the way, or a place where none can be made): set DATA_DIR (now ${join(file, 'data')}) to a directory`,
+      },
+    ];
+    for (const { env, line } of cases) {
+      const result = await outcome(launch({ ...stackEnv(await ports()), ...env }));
+      expect({ env, code: result.code, stderr: result.stderr.trim().split('\n') }).toEqual({
+        env,
+        code: 3,
+        stderr: [line],
+      });
+    }
+  }, 90_000);
+
+  it('should refuse a MYSQL_URL without a database or a REDIS_URL that is no Redis URL in one line, exit 2', async () => {
+    for (const [name, value, why] of [
+      ['MYSQL_URL', 'mysql://root:pw@127.0.0.1:3306', 'no database name after the port'],
+      ['REDIS_URL', 'http://127.0.0.1:6379', 'the scheme is http'],
+    ]) {
+      const result = await outcome(
+        launch({ ...stackEnv(await ports()), [name as string]: value as string }),
+      );
+      expect({ name, code: result.code }).toEqual({ name, code: 2 });
+      expect(result.stderr).toContain(`${why})`);
+      expect(result.stderr).not.toContain(':pw@');
+      expect(result.stderr).not.toMatch(/^\s+at /m);
+    }
+  }, 60_000);
+
   it('should print the CREATE DATABASE statement in one line when the MySQL database is missing', async () => {
     const database = `usermgr_missing_${process.pid}`;
     const result = await outcome(

@@ -1,11 +1,11 @@
 /** The Redis cache (none when neither REDIS_URL nor REDIS_CLUSTER_NODES is set) and its lifetimes. */
 import type { Reader } from './reader.ts';
-import { addresses, int, text } from './variable.ts';
+import { addresses, int, text, url } from './variable.ts';
 
 export const redisVariables = {
-  url: text('REDIS_URL', {
-    default: '',
-    secret: true,
+  url: url('REDIS_URL', {
+    schemes: ['redis:', 'rediss:'],
+    example: 'redis://host:6379',
     doc: 'redis://host:6379; unset: no cache',
   }),
   clusterNodes: addresses('REDIS_CLUSTER_NODES', {

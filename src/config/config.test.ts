@@ -206,12 +206,66 @@ describe('unit: picture and upload settings', () => {
   });
 });
 
+describe('unit: MYSQL_URL and REDIS_URL', () => {
+  const mysql = 'a URL like mysql://user:pass@host:3306/usermgr';
+  const redis = 'a URL like redis://host:6379';
+  it.each([
+    ['MYSQL_URL', 'not a url', `"(hidden)": expected ${mysql} (not a URL)`],
+    ['MYSQL_URL', '127.0.0.1:3306/usermgr', `"(hidden)": expected ${mysql} (not a URL)`],
+    [
+      'MYSQL_URL',
+      'mysq://root:pw@db/usermgr',
+      `"mysq://root:***@db/usermgr": expected ${mysql} (the scheme is mysq)`,
+    ],
+    [
+      'MYSQL_URL',
+      'mysql://root:pw@db:3306',
+      `"mysql://root:***@db:3306": expected ${mysql} (no database name after the port)`,
+    ],
+    [
+      'MYSQL_URL',
+      'mysql://root@db:3306/',
+      `"mysql://root@db:3306/": expected ${mysql} (no database name after the port)`,
+    ],
+    ['MYSQL_URL', 'mysql:///usermgr', `"mysql:///usermgr": expected ${mysql} (no host)`],
+    [
+      'REDIS_URL',
+      'http://127.0.0.1:6379',
+      `"http://127.0.0.1:6379/": expected ${redis} (the scheme is http)`,
+    ],
+    [
+      'REDIS_URL',
+      'localhost:6379',
+      `"localhost:6379": expected ${redis} (the scheme is localhost)`,
+    ],
+    ['REDIS_URL', 'redis://:pw@', `"(hidden)": expected ${redis} (not a URL)`],
+  ])('should refuse %s=%s in one line, without its password', (name, value, expected) => {
+    const message = failure(() => loadTcpConfig({ [name]: value }));
+    expect(message).toContain(`${name}=${expected}`);
+    expect(message).not.toContain(':pw@');
+  });
+
+  it('should take MySQL or MariaDB URLs with a database, and Redis URLs plain or TLS', () => {
+    const config = loadTcpConfig({
+      MYSQL_URL: 'mariadb://u:p%40ss@db.internal:3307/users_1',
+      REDIS_URL: 'rediss://:pw@cache:6380/2',
+    });
+    expect(config.mysql.url).toBe('mariadb://u:p%40ss@db.internal:3307/users_1');
+    expect(config.redis.url).toBe('rediss://:pw@cache:6380/2');
+    expect(loadTcpConfig({ MYSQL_URL: 'mysql://root@127.0.0.1/test' }).mysql.url).toBe(
+      'mysql://root@127.0.0.1/test',
+    );
+  });
+});
+
 describe('unit: MariaDB replicas', () => {
   it('should refuse replicas without MYSQL_URL, saying that SQLite has none', () => {
     const message = failure(() =>
       loadTcpConfig({ MYSQL_REPLICA_URLS: 'mysql://reader:s3cret@replica1:3306/usermgr' }),
     );
-    expect(message).toContain('MYSQL_REPLICA_URLS="(hidden)": expected MYSQL_URL set too');
+    expect(message).toContain(
+      'MYSQL_REPLICA_URLS="mysql://reader:***@replica1:3306/usermgr": expected MYSQL_URL set too',
+    );
     expect(message).toContain('SQLite has none');
     expect(message).not.toContain('s3cret');
   });
@@ -230,7 +284,15 @@ describe('unit: MariaDB replicas', () => {
     expect(loadTcpConfig(primary).mysql.replicaUrls).toEqual([]);
     expect(
       failure(() => loadTcpConfig({ ...primary, MYSQL_REPLICA_URLS: 'replica1:3306' })),
-    ).toContain('MYSQL_REPLICA_URLS="(hidden)": expected comma-separated URLs');
+    ).toContain(
+      'MYSQL_REPLICA_URLS="replica1:3306": expected comma-separated URLs like mysql://user:pass@replica1:3306/usermgr (the scheme is replica1)',
+    );
+    const noDatabase = 'mysql://r:s3cret@replica1/usermgr,mysql://r:s3cret@replica2:3307';
+    const message = failure(() => loadTcpConfig({ ...primary, MYSQL_REPLICA_URLS: noDatabase }));
+    expect(message).toContain(
+      'MYSQL_REPLICA_URLS="mysql://r:***@replica1/usermgr,mysql://r:***@replica2:3307": expected comma-separated URLs like mysql://user:pass@replica1:3306/usermgr (no database name after the port)',
+    );
+    expect(message).not.toContain('s3cret');
   });
 
   it('should want replicas checked at least twice within the lag bound', () => {

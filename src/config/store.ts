@@ -1,16 +1,20 @@
 /** Where users are stored: MariaDB/MySQL when MYSQL_URL is set, else SQLite under DATA_DIR. */
 import type { Reader } from './reader.ts';
-import { int, list, text } from './variable.ts';
+import { int, text, url, urls } from './variable.ts';
 
 export const dataDirVariable = text('DATA_DIR', {
   default: './data',
   doc: 'SQLite file, generated session secret, local pictures',
 });
 
+/** What mysql2 reads as MySQL or MariaDB (it ignores the scheme; a typo must not pass). */
+const MYSQL_SCHEMES = ['mysql:', 'mariadb:'];
+
 export const mysqlVariables = {
-  url: text('MYSQL_URL', {
-    default: '',
-    secret: true,
+  url: url('MYSQL_URL', {
+    schemes: MYSQL_SCHEMES,
+    example: 'mysql://user:pass@host:3306/usermgr',
+    named: true,
     doc: 'mysql://user:pass@host:3306/db; unset: an embedded SQLite file under DATA_DIR',
   }),
   poolSize: int('MYSQL_POOL_SIZE', { default: 16, min: 1, max: 1000, doc: 'connections' }),
@@ -38,8 +42,10 @@ export const mysqlVariables = {
     max: 60_000,
     doc: 'per connection attempt',
   }),
-  replicaUrls: list('MYSQL_REPLICA_URLS', {
-    secret: true,
+  replicaUrls: urls('MYSQL_REPLICA_URLS', {
+    schemes: MYSQL_SCHEMES,
+    example: 'mysql://user:pass@replica1:3306/usermgr',
+    named: true,
     doc: 'MariaDB replicas of MYSQL_URL, comma-separated URLs; reads that tolerate lag (admin listings) go there',
   }),
   replicaMaxLagMs: int('MYSQL_REPLICA_MAX_LAG_MS', {
@@ -56,32 +62,15 @@ export const mysqlVariables = {
   }),
 };
 
-function isDatabaseUrl(text: string): boolean {
-  try {
-    return new URL(text).hostname !== '';
-  } catch {
-    return false;
-  }
-}
-
 export function readStore(read: Reader) {
   const mysql = read.all(mysqlVariables);
-  const urls = mysqlVariables.replicaUrls;
-  if (mysql.replicaUrls.length > 0) {
-    if (mysql.url === '') {
-      read.problem(
-        urls,
-        read.raw(urls),
-        'MYSQL_URL set too: replicas belong to a MariaDB primary, and SQLite has none',
-      );
-    }
-    if (!mysql.replicaUrls.every(isDatabaseUrl)) {
-      read.problem(
-        urls,
-        read.raw(urls),
-        'comma-separated URLs like mysql://user:pass@replica1:3306/usermgr',
-      );
-    }
+  const replicas = mysqlVariables.replicaUrls;
+  if (mysql.replicaUrls.length > 0 && mysql.url === '') {
+    read.problem(
+      replicas,
+      read.raw(replicas),
+      'MYSQL_URL set too: replicas belong to a MariaDB primary, and SQLite has none',
+    );
   }
   if (mysql.replicaCheckMs * 2 > mysql.replicaMaxLagMs) {
     const check = mysqlVariables.replicaCheckMs;

@@ -25,6 +25,8 @@ export interface Variable<T> {
   parse(raw: string): Parsed<T>;
   /** True for a value never to be echoed back in a message. */
   readonly secret: boolean;
+  /** A secret's value as a message may show it (a URL without its password); '(hidden)' when none is safe. */
+  readonly redact: (raw: string) => string;
 }
 
 interface Common {
@@ -32,6 +34,7 @@ interface Common {
   /** Set when the default is computed (cores, other variables): `.env.example` leaves it empty. */
   computed?: boolean;
   secret?: boolean;
+  redact?: (raw: string) => string;
 }
 
 function declare<T>(
@@ -47,6 +50,7 @@ function declare<T>(
     shown: common.computed ? null : Array.isArray(fallback) ? fallback.join(',') : String(fallback),
     parse,
     secret: common.secret ?? false,
+    redact: common.redact ?? (() => '(hidden)'),
   });
 }
 
@@ -88,6 +92,69 @@ export function oneOf<const T extends string>(
   return declare<T>(name, options.default, options, (raw) =>
     allowed.includes(raw) ? { value: raw as T } : { expected },
   );
+}
+
+/** `raw` with the password of its URL hidden; '(hidden)' when it is no URL (where a password would be is unknown). */
+function withoutPassword(raw: string): string {
+  try {
+    const parsed = new URL(raw);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.href;
+  } catch {
+    return '(hidden)';
+  }
+}
+
+/**
+ * Why `raw` is not a URL of one of `schemes` (e.g. ['mysql:']) with a host,
+ * and with one path segment when `named` (the database); null when it is.
+ */
+function urlProblem(raw: string, schemes: readonly string[], named: boolean): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    return 'not a URL';
+  }
+  if (!schemes.includes(parsed.protocol)) return `the scheme is ${parsed.protocol.slice(0, -1)}`;
+  if (parsed.hostname === '') return 'no host';
+  if (named && !/^\/[^/]+$/.test(parsed.pathname)) return 'no database name after the port';
+  return null;
+}
+
+/**
+ * A URL of one of `schemes` (with a host; `named`: and a database name as
+ * its path), e.g. `mysql://user:pass@host:3306/db`. A secret: a message shows
+ * it without its password. Empty when unset.
+ */
+export function url(
+  name: string,
+  options: Common & { schemes: readonly string[]; example: string; named?: boolean },
+): Variable<string> {
+  const named = options.named ?? false;
+  return declare<string>(name, '', { ...options, secret: true, redact: withoutPassword }, (raw) => {
+    const problem = urlProblem(raw, options.schemes, named);
+    return problem === null
+      ? { value: raw }
+      : { expected: `a URL like ${options.example} (${problem})` };
+  });
+}
+
+/** A comma-separated list of URLs, as `url` checks each (e.g. database replicas). */
+export function urls(
+  name: string,
+  options: Common & { schemes: readonly string[]; example: string; named?: boolean },
+): Variable<readonly string[]> {
+  const named = options.named ?? false;
+  const redact = (raw: string) => splitList(raw).map(withoutPassword).join(',');
+  return declare<readonly string[]>(name, [], { ...options, secret: true, redact }, (raw) => {
+    const value = splitList(raw);
+    const problems = value.map((one) => urlProblem(one, options.schemes, named));
+    const problem = problems.find((p) => p !== null);
+    return problem === undefined
+      ? { value }
+      : { expected: `comma-separated URLs like ${options.example} (${problem})` };
+  });
 }
 
 function splitList(raw: string): string[] {
