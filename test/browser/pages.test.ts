@@ -441,6 +441,16 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await stack.tcp.pictures.settled();
         expect((await stack.fetch(picture)).status).toBe(404);
 
+        // Every password field of the profile has its Show button, as on the login page.
+        const toggled = await page.$$eval('input[type="password"]', (inputs) =>
+          inputs.map((i) => [
+            i.id,
+            document.querySelector(`button[aria-controls="${i.id}"]`) !== null,
+          ]),
+        );
+        expect(toggled.length).toBeGreaterThanOrEqual(4);
+        expect(toggled.filter(([, shown]) => !shown)).toEqual([]);
+
         // A wrong current password is shown at its field; the session stays.
         await fill(page, '#current_password', 'not the password');
         await fill(page, '#new_password', newPassword);

@@ -5,7 +5,11 @@ export interface LayoutProps {
   title: string;
   /** The page shows a form's errors: the title starts with "Error:", as screen readers read it first. */
   error?: boolean;
-  /** Scripts from this origin (the CSP allows no others, and nothing inline). */
+  /**
+   * Scripts from this origin besides password.js (the CSP allows no others,
+   * and nothing inline). password.js is on every page: it adds a Show button
+   * to any password field there is, and a page that has none pays one cached file.
+   */
   scripts?: string[];
   /** Shown at the right of the top bar (the signed-in user, log out). */
   bar?: Child;
@@ -20,7 +24,7 @@ export function Layout({ title, error, scripts = [], bar, children }: LayoutProp
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`${error ? 'Error: ' : ''}${title} · usermgr`}</title>
         <link rel="stylesheet" href={assets.style.path} />
-        {scripts.map((src) => (
+        {[assets.passwordScript.path, ...scripts].map((src) => (
           <script src={src} defer />
         ))}
       </head>

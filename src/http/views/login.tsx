@@ -1,4 +1,3 @@
-import { assets } from '../assets.ts';
 import type { Flash } from '../flash.ts';
 import { Field } from './field.tsx';
 import { Layout } from './layout.tsx';
@@ -15,7 +14,7 @@ export function LoginPage({ flash }: { flash: Flash }) {
   // A failed login is one error about both fields: tied to each, linked to the first.
   const pageError = flash.error ? 'form-error' : undefined;
   return (
-    <Layout title="Log in" error={errors} scripts={[assets.passwordScript.path]}>
+    <Layout title="Log in" error={errors}>
       <h1>Log in</h1>
       <Messages flash={flash} fields={FIELDS} errorField="username" />
       <form method="post" action="/login">

@@ -1,5 +1,4 @@
 import type { GetAccountRulesResponse } from '../../gen/usermgr/v1/rpc_pb.ts';
-import { assets } from '../assets.ts';
 import type { Flash } from '../flash.ts';
 import { Field } from './field.tsx';
 import { Layout } from './layout.tsx';
@@ -17,7 +16,7 @@ export function RegisterPage({ flash, rules }: { flash: Flash; rules: GetAccount
   // With errors, the summary takes the focus.
   const failed = hasErrors(flash);
   return (
-    <Layout title="Create an account" error={failed} scripts={[assets.passwordScript.path]}>
+    <Layout title="Create an account" error={failed}>
       <h1>Create an account</h1>
       <Messages flash={flash} fields={FIELDS} errorField="username" />
       <form method="post" action="/register">
