@@ -167,6 +167,13 @@ if (!(await waitForTcp(config.tcp.port, 30_000))) {
   if (config.http.port !== 0) {
     const host = ['0.0.0.0', '::'].includes(config.http.host) ? '127.0.0.1' : config.http.host;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}/`;
-    void announceWhenReady(url, () => exiting);
+    // The launcher started the TCP server and saw it listen: a pool that reaches
+    // none was pointed elsewhere.
+    const tcpAt = `${config.tcp.host}:${config.tcp.port}`;
+    const hint = (reason: string) =>
+      reason.includes('no TCP server is reachable')
+        ? ` (the TCP server listens on ${tcpAt}: check TCP_ADDRS, now ${config.tcpAddresses.join(',')})`
+        : '';
+    void announceWhenReady(url, () => exiting, hint);
   }
 }

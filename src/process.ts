@@ -138,10 +138,15 @@ async function notReadyReason(url: string): Promise<string | null> {
 /**
  * Prints "usermgr is up: <url>" once, when /readyz of the whole stack (the
  * HTTP server, and through it a TCP server and its store) answers 200. If it
- * has not after READY_PATIENCE_MS, prints why once and keeps waiting.
+ * has not after READY_PATIENCE_MS, prints why once (and what `hint` adds to
+ * it) and keeps waiting.
  * Stops when `gaveUp()` turns true (the stack is stopping).
  */
-export async function announceWhenReady(url: string, gaveUp: () => boolean): Promise<void> {
+export async function announceWhenReady(
+  url: string,
+  gaveUp: () => boolean,
+  hint: (reason: string) => string = () => '',
+): Promise<void> {
   const complainAt = performance.now() + READY_PATIENCE_MS;
   let complained = false;
   while (!gaveUp()) {
@@ -153,7 +158,7 @@ export async function announceWhenReady(url: string, gaveUp: () => boolean): Pro
     }
     if (!complained && performance.now() >= complainAt) {
       complained = true;
-      console.error(`usermgr is not ready yet at ${url}: ${reason}`);
+      console.error(`usermgr is not ready yet at ${url}: ${reason}${hint(reason)}`);
     }
     await Bun.sleep(200);
   }

@@ -421,6 +421,43 @@ describe('integration: npm start (src/main.ts)', () => {
     expect(stdout).not.toContain('usermgr is up');
   }, 60_000);
 
+  it('should name TCP_ADDRS and REDIS_URL when they point where nothing answers, without logging every probe', async () => {
+    const free = await ports();
+    const [nowhere, noRedis] = [await freePort(), await freePort()];
+    const proc = launch({
+      ...stackEnv(free),
+      TCP_ADDRS: `127.0.0.1:${nowhere}`,
+      REDIS_URL: `redis://:pw@127.0.0.1:${noRedis}`,
+      LOG_LEVEL: 'info',
+    });
+    const stdout = collect(proc.stdout);
+    const stderr = collect(proc.stderr);
+    await until('the reason', async () => (stderr.text().includes('not ready') ? true : null));
+    expect(stderr.text().trim()).toBe(
+      `usermgr is not ready yet at http://127.0.0.1:${free.http}/: not ready: no TCP server is reachable ` +
+        `(the TCP server listens on 127.0.0.1:${free.tcp}: check TCP_ADDRS, now 127.0.0.1:${nowhere})`,
+    );
+    proc.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+    const lines = stdout
+      .text()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { msg: string; route?: string });
+    // The launcher asked /readyz five times a second for 10 s: no line per answer,
+    // one per HTTP server when the answer changed.
+    expect(lines.filter((l) => l.route === '/readyz')).toEqual([]);
+    const notReady = lines.filter((l) => l.msg === 'not ready');
+    expect(notReady.length).toBeGreaterThanOrEqual(1);
+    expect(notReady.length).toBeLessThanOrEqual(2);
+    // Redis never answered: the warning says where it looked and what to set, not the password.
+    const cache = lines.filter((l) => l.msg.startsWith('cache unreachable'));
+    expect(cache.map((l) => l.msg)).toEqual([
+      `cache unreachable since start at 127.0.0.1:${noRedis}: start Redis there, or fix REDIS_URL; serving without it until it answers`,
+    ]);
+    expect(stdout.text()).not.toContain(':pw@');
+  }, 60_000);
+
   it('should give a ready stack from a copy of .env.example with another TCP_PORT', async () => {
     const dir = join(guard.dir, 'from-example');
     mkdirSync(dir);

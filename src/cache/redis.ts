@@ -134,6 +134,17 @@ function manyKeysName(script: CacheScript): string {
   return `${script.name}Many`;
 }
 
+/** Where the cache is looked for, without a password: host:port, or the cluster's nodes. */
+function cacheTarget(options: RedisCacheOptions): string {
+  if (options.clusterNodes.length > 0) return options.clusterNodes.join(',');
+  try {
+    const { hostname, port } = new URL(options.url);
+    return `${hostname}:${port || '6379'}`;
+  } catch {
+    return '(REDIS_URL)';
+  }
+}
+
 export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache {
   const redis = connect(options);
   const defined = new Set<string>();
@@ -152,12 +163,24 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
   let down = false;
   let brokenUntil = 0;
 
+  // Until Redis has answered once, unreachable is as likely a wrong address as an
+  // outage: the warning says where it looked and what to do (README: running
+  // without the cache is allowed, so the start goes on).
+  let answered = false;
   function markDown(reason: string): void {
-    if (!down) log.warn({ reason }, 'cache unreachable');
+    if (!down && answered) log.warn({ reason }, 'cache unreachable');
+    else if (!down)
+      log.warn(
+        { reason },
+        `cache unreachable since start at ${cacheTarget(options)}: start Redis there, or fix ` +
+          `${options.clusterNodes.length > 0 ? 'REDIS_CLUSTER_NODES' : 'REDIS_URL'}; ` +
+          'serving without it until it answers',
+      );
     down = true;
   }
 
   function markUp(): void {
+    answered = true;
     if (!down) return;
     down = false;
     log.info('cache reachable again');

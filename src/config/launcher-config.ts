@@ -11,6 +11,11 @@ export function loadLauncherConfig(env: Env = process.env) {
   return load(env, (read) => {
     const tcp = readTcpConfig(read);
     const http = readHttpConfig(read);
-    return { tcp: tcp.tcp, http: http.http, metricsEnabled: http.metricsEnabled };
+    return {
+      tcp: tcp.tcp,
+      http: http.http,
+      tcpAddresses: http.pool.addresses,
+      metricsEnabled: http.metricsEnabled,
+    };
   });
 }

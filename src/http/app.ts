@@ -35,7 +35,7 @@ export function createApp({ rpc, http, log, metrics, draining }: AppDeps) {
         renderError(c, new RpcError(Status.PERMISSION_DENIED, message), formatFor(c)),
     }),
   );
-  app.route('/', healthRoutes(rpc, draining ?? (() => false)));
+  app.route('/', healthRoutes(rpc, draining ?? (() => false), log));
   app.route('/', authRoutes(body));
   app.route('/', meRoutes(body));
   app.route('/', totpRoutes(body));

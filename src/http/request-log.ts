@@ -2,7 +2,8 @@
  * The request log and histogram: every request gets an id (X-Request-Id:
  * kept when the client or proxy sent a sane one), is timed into
  * usermgr_http_request_duration_seconds{route,method,status}, and is logged
- * (debug always; info when it failed on our side or was slow).
+ * (debug always; info when it failed on our side or was slow, but a 503 of
+ * /readyz: that is its answer, and health.ts logs when it changes).
  */
 import type { Context } from 'hono';
 import { histogram, type Registry } from '../lib/metrics.ts';
@@ -10,6 +11,7 @@ import type { Logger } from '../log.ts';
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const SLOW_MS = 1000;
+const READINESS = '/readyz';
 
 /** What the request log and metrics need from the start of a request. */
 export interface RequestTrace {
@@ -45,7 +47,7 @@ export function requestObserver(registry: Registry | null, log: Logger) {
       const status = c.res.status;
       const route = c.req.routePath;
       requests?.observeWith([route, c.req.method, String(status)], ms / 1000);
-      if (status >= 500 || ms > SLOW_MS) {
+      if ((status >= 500 && route !== READINESS) || ms > SLOW_MS) {
         log.info({ requestId, method: c.req.method, route, status, ms: Math.round(ms) }, 'request');
       } else if (debug) {
         log.debug(

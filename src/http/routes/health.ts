@@ -1,4 +1,5 @@
 import { type Context, Hono } from 'hono';
+import type { Logger } from '../../log.ts';
 import type { RpcClient } from '../../rpc/client.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
@@ -12,19 +13,33 @@ const READY_TIMEOUT_MS = 1000;
  * `/readyz`: this server can serve, i.e. it is not shutting down and a Ping
  * through the pool succeeds. It names no TCP server: host names and process
  * ids are for the logs, not for whoever can reach the public port.
+ * A probe asks every second or faster, so its answers are not logged one by
+ * one (the request log keeps /readyz at debug): a change of the answer is,
+ * once, with the reason.
  */
-export function healthRoutes(rpc: RpcClient, draining: () => boolean) {
+export function healthRoutes(rpc: RpcClient, draining: () => boolean, log: Logger) {
+  /** The last answer's reason; null: ready; undefined: not asked yet. */
+  let last: string | null | undefined;
+  const answered = (why: string | null) => {
+    if (why === last) return;
+    if (why !== null) log.warn({ why }, 'not ready');
+    else if (last !== undefined) log.info('ready again');
+    last = why;
+  };
   return new Hono()
     .get('/healthz', (c) => c.json({ status: 'ok' }))
     .get('/readyz', async (c) => {
-      if (draining()) return notReady(c, 'shutting down');
-      try {
-        await rpc.call('ping', {}, { timeoutMs: READY_TIMEOUT_MS });
-        return c.json({ status: 'ready' });
-      } catch (err) {
-        const message = err instanceof RpcError ? err.message : 'TCP server not reachable';
-        return notReady(c, message);
+      let why: string | null = null;
+      if (draining()) why = 'shutting down';
+      else {
+        try {
+          await rpc.call('ping', {}, { timeoutMs: READY_TIMEOUT_MS });
+        } catch (err) {
+          why = err instanceof RpcError ? err.message : 'TCP server not reachable';
+        }
       }
+      answered(why);
+      return why === null ? c.json({ status: 'ready' }) : notReady(c, why);
     });
 }
 
