@@ -2,7 +2,9 @@
  * The TCP server's small HTTP port (TCP_METRICS_PORT) for operators and
  * orchestrators: GET /metrics (Prometheus), /healthz (the process is alive,
  * depends on nothing) and /readyz (it can serve: not shutting down, and the
- * store answers a trivial query within a second).
+ * store answers a trivial query within a second). With METRICS_ENABLED=false
+ * there is no registry: /metrics is a 404 that says so (the port stays, for
+ * the probes).
  */
 import type { Server } from 'bun';
 import { withTimeout } from '../lib/deadline.ts';
@@ -13,7 +15,7 @@ const READY_TIMEOUT_MS = 1000;
 
 export function startOpsServer(
   options: { host: string; port: number },
-  parts: { registry: Registry; store: UserStore; draining: () => boolean },
+  parts: { registry: Registry | null; store: UserStore; draining: () => boolean },
 ): Server<undefined> {
   const json = (status: number, body: unknown) => Response.json(body, { status });
   return Bun.serve({
@@ -25,7 +27,11 @@ export function startOpsServer(
       if (request.method !== 'GET')
         return json(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'GET only' } });
       if (pathname === '/healthz') return json(200, { status: 'ok' });
-      if (pathname === '/metrics') {
+      if (pathname === '/metrics' && parts.registry === null)
+        return json(404, {
+          error: { code: 'NOT_FOUND', message: 'metrics are off (METRICS_ENABLED=false)' },
+        });
+      if (pathname === '/metrics' && parts.registry !== null) {
         return new Response(await parts.registry.metrics(), {
           headers: { 'Content-Type': parts.registry.contentType },
         });

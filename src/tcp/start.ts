@@ -226,7 +226,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   let draining = false;
   const ops = startOpsServer(
     { host: config.tcp.host, port: config.tcp.metricsPort },
-    { registry: metrics.registry, store, draining: () => draining },
+    { registry: config.metricsEnabled ? metrics.registry : null, store, draining: () => draining },
   );
   const purge = setInterval(() => {
     store
