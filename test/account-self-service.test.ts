@@ -256,7 +256,7 @@ for (const [name, setup] of Object.entries(stacks)) {
       expect(await meStatus({ headers: { cookie: `session=${token}` } })).toBe(200);
     });
 
-    it('should refuse a wrong current password with 401 and count it like a failed login', async () => {
+    it('should refuse a wrong current password with 401 and count it against the session: locked after the limit, the username untouched', async () => {
       const username = uniqueName();
       await register(username);
       const token = await session(username);
@@ -269,14 +269,21 @@ for (const [name, setup] of Object.entries(stacks)) {
         expect(res.status).toBe(401);
         expect(body.error.code).toBe('UNAUTHENTICATED');
       }
-      // The three failures used up the username's attempts: login and change both wait.
-      expect((await login(username, PASSWORD)).status).toBe(429);
+      // The session used up its own attempts: a stolen one is no free password oracle.
       const refused = await changePassword(
         { authorization: `Bearer ${token}` },
         { current_password: PASSWORD, new_password: NEW_PASSWORD },
       );
       expect(refused.status).toBe(429);
       await expectDescribed('put', '/api/v1/me/password', refused);
+      // Nor does a login that shows the locked session get more guesses than a stranger.
+      const guessed = await stack().fetch('/open_api/v1/authenticate', {
+        ...jsonInit('POST', { username, password: 'wrong guess 4' }),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      });
+      expect(guessed.status).toBe(401);
+      // The username was not counted: its owner logs in elsewhere as before.
+      expect((await login(username, PASSWORD)).status).toBe(200);
       // Nothing changed: the session still works, and the audit shows the failures.
       expect(await meStatus(bearerInit(token))).toBe(200);
       const results = setup.lines
@@ -289,6 +296,38 @@ for (const [name, setup] of Object.entries(stacks)) {
         'UNAUTHENTICATED',
         'RESOURCE_EXHAUSTED',
       ]);
+    });
+
+    it('should let the owner change the password and delete the account with a session while strangers keep the username throttled', async () => {
+      const username = uniqueName();
+      await register(username);
+      const token = await session(username);
+      for (let i = 0; i < 4; i++) await login(username, `a stranger's guess ${i}`);
+      expect((await login(username, PASSWORD)).status).toBe(429);
+      const changed = await changePassword(
+        { authorization: `Bearer ${token}` },
+        { current_password: PASSWORD, new_password: NEW_PASSWORD },
+      );
+      expect(changed.status).toBe(200);
+      const renewed = ((await changed.json()) as Answer).token;
+      expect((await deleteAccount(renewed, { password: NEW_PASSWORD })).status).toBe(204);
+    });
+
+    it('should count the wrong passwords of a login that shows a session against that session once the username is throttled', async () => {
+      const username = uniqueName();
+      await register(username);
+      const token = await session(username);
+      for (let i = 0; i < 4; i++) await login(username, `a stranger's guess ${i}`);
+      const withSession = (password: string) =>
+        stack().fetch('/open_api/v1/authenticate', {
+          ...jsonInit('POST', { username, password }),
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        });
+      // The session passes the username's throttle, but its guesses count: three, then locked.
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await withSession(`a thief's guess ${i}`)).status);
+      expect(statuses).toEqual([401, 401, 401, 429, 429]);
+      expect((await withSession(PASSWORD)).status).toBe(429);
     });
 
     it('should refuse a new password the rules refuse with 400 naming the rule, changing nothing', async () => {

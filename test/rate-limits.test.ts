@@ -76,7 +76,7 @@ describe('integration: brute-force protection', () => {
     expect((await login(stack, 'victim', password)).status).toBe(429);
     expect(stack.tcp.passwords.counts.verify).toBe(hashes);
 
-    // The owner, showing its session, is not locked out; and success resets the count.
+    // The owner, showing its session, is not locked out: judged by the session's own count.
     const cookie = `session=${owner.body.token}`;
     expect((await login(stack, 'victim', password, cookie)).status).toBe(200);
   });

@@ -17,7 +17,7 @@ import type { DeviceClaims, DeviceCookies } from './device-cookies.ts';
 import type { IdGenerator } from './ids.ts';
 import { createAccount, newAccount, valid } from './new-account.ts';
 import type { Admission, Passwords } from './passwords.ts';
-import type { Counted, RateLimits, UserState } from './rate-limits.ts';
+import type { Counted, Own, RateLimits, UserState } from './rate-limits.ts';
 import type { Revocations } from './revocations.ts';
 import type { SessionList } from './session-list.ts';
 import type { SessionClaims, SessionTokens } from './session-tokens.ts';
@@ -67,17 +67,27 @@ export interface LoginResult extends Session {
 /** Who a login attempt is, and whom its failures count against (Accounts.judge). */
 interface Judged {
   user: UserRow | null;
+  /** The username's state. */
   attempts: UserState;
-  /** A valid device cookie of this user that still exempts it from the username's throttle. */
-  device: DeviceClaims | null;
-  deviceState: UserState | null;
-  /** The client shows a live session of the user: counted against nobody. */
-  owner: boolean;
+  /**
+   * A valid device cookie of this user, or a live session of it, whose own
+   * count is not locked: it is exempt from the username's throttle and its
+   * failures count there instead. Null: the username counts.
+   */
+  own: { counted: Own; state: UserState } | null;
   counted: Counted;
 }
 
 /** The state of a login without a device cookie: nothing to peek. */
 const NO_DEVICE: Promise<UserState | null> = Promise.resolve(null);
+
+/** What a flight of slow hashes is keyed by besides the credential: logins counted apart do not share one. */
+function flightKey(own: Own | undefined, credential: string): string {
+  if (own === undefined) return credential;
+  return 'deviceId' in own
+    ? `device:${own.deviceId}:${credential}`
+    : `session:${own.sessionId}:${credential}`;
+}
 
 /** How long a background re-hash may take. */
 const REHASH_BUDGET_MS = 30_000;
@@ -125,9 +135,10 @@ export class Accounts {
    * same way, after the same slow hash: the answer must not tell an attacker
    * which usernames exist. A throttled username is refused before its
    * password is looked at in any way (memo included), unless the client
-   * shows a valid session of that user (its owner cannot be locked out) or a
-   * device cookie of that user that is not locked: such a login is judged by
-   * the device's own failures instead (rate-limits.ts).
+   * shows a device cookie or a live session of that user whose own count is
+   * not locked: such a login is judged by that count instead (rate-limits.ts),
+   * so that its owner cannot be locked out by strangers, and a stolen
+   * session is no free way to guess the password.
    */
   async login(
     input: {
@@ -149,11 +160,7 @@ export class Accounts {
     const username = valid(checkUsername(input.username), 'username');
     const password = valid(normalizePassword(input.password), 'password');
     const remember = input.remember === true;
-    const { user, attempts, device, deviceState, owner, counted } = await this.judge(
-      username,
-      input,
-      deadline,
-    );
+    const { user, attempts, own, counted } = await this.judge(username, input, deadline);
     // An unknown username gets a key of its own (no stored hash starts
     // without '$'), so its concurrent attempts share a hash as a real one's do.
     const credential =
@@ -161,22 +168,18 @@ export class Accounts {
         ? memo.key('', username.toLowerCase(), password)
         : memo.key(user.id, user.passwordHash, password);
     if (user !== null && memo.has(credential)) {
-      // A known device's success clears its own failures, not the username's:
-      // its owner logging in must not give a guesser a fresh allowance.
+      // A known device's or session's success clears its own failures, not the
+      // username's: its owner logging in must not give a guesser a fresh allowance.
       if (user.totpSecret !== '') {
         // The code's check settles the count (two-step.ts): the password alone resets nothing.
-      } else if (device !== null) {
-        if ((deviceState?.failures ?? 0) > 0) await limits.recordDeviceSuccess(device.deviceId);
+      } else if (own !== null) {
+        if (own.state.failures > 0) await limits.recordOwnSuccess(own.counted);
       } else if (attempts.failures > 0) await limits.recordSuccess(username);
     } else {
       // No await between the memo check and joining: a flight is remembered
       // in the memo before it ends, so every credential costs one slow hash.
       // Logins counted differently do not share one.
-      const key = owner
-        ? `owner:${credential}`
-        : device !== null
-          ? `device:${device.deviceId}:${credential}`
-          : credential;
+      const key = flightKey(own?.counted, credential);
       const joined = this.verificationDeadlines.get(key);
       // Every caller of a flight already left: it is being dropped, start anew.
       if (joined?.deadline.cancelled) this.verifications.forget(key);
@@ -184,8 +187,8 @@ export class Accounts {
       const verified = await this.verifications.run(key, () => {
         const shared = new SharedDeadline(deadline);
         this.verificationDeadlines.set(key, shared);
-        // A known device or the owner is served before strangers in the hash queue.
-        const admission = { clientIp, known: counted === null || typeof counted === 'object' };
+        // A known device or session is served before strangers in the hash queue.
+        const admission = { clientIp, known: own !== null };
         return this.verifySlowly(
           user,
           password,
@@ -248,9 +251,11 @@ export class Accounts {
   /**
    * Who a login is for and whom its failures count against: the user (one
    * lookup), and with a valid device cookie of that user that is not locked,
-   * the device; else, unless the client shows a live session of the user
-   * (its owner cannot be locked out), the username, whose throttle is
-   * checked here, before the password is looked at in any way.
+   * the device. Else the username; once it is throttled, a client that shows
+   * a live session of the user is judged by the session's own count (its
+   * owner cannot be locked out by strangers, and a stolen session gets no more
+   * guesses than a device), and everyone else is refused here, before the
+   * password is looked at in any way.
    */
   private async judge(
     username: string,
@@ -263,23 +268,22 @@ export class Accounts {
     const [user, attempts, deviceState] = await Promise.all([
       users.find(username, deadline),
       limits.peekUser(username),
-      claimed === null ? NO_DEVICE : limits.peekDevice(claimed.deviceId),
+      claimed === null ? NO_DEVICE : limits.peekOwn(claimed),
     ]);
-    const device =
-      claimed !== null && deviceState?.untilMs === 0 && user?.id === claimed.userId
-        ? claimed
-        : null;
-    const owner =
-      device === null &&
-      attempts.untilMs > 0 &&
-      (await this.holdsSessionOf(input.currentToken ?? '', username, deadline));
-    if (!owner && device === null) limits.refuseIfThrottled(attempts);
-    const counted: Counted = owner
-      ? null
-      : device !== null
-        ? { deviceId: device.deviceId }
-        : username;
-    return { user, attempts, device, deviceState, owner, counted };
+    if (claimed !== null && deviceState?.untilMs === 0 && user?.id === claimed.userId) {
+      const device = { deviceId: claimed.deviceId };
+      return { user, attempts, own: { counted: device, state: deviceState }, counted: device };
+    }
+    if (attempts.untilMs > 0) {
+      const sessionId = await this.sessionOf(input.currentToken ?? '', username, deadline);
+      const state = sessionId === null ? null : await limits.peekOwn({ sessionId });
+      if (sessionId !== null && state?.untilMs === 0) {
+        const session = { sessionId };
+        return { user, attempts, own: { counted: session, state }, counted: session };
+      }
+      limits.refuseIfThrottled(attempts);
+    }
+    return { user, attempts, own: null, counted: username };
   }
 
   /**
@@ -404,18 +408,18 @@ export class Accounts {
     return verified;
   }
 
-  /** True when `token` is a valid session of `username`. */
-  private async holdsSessionOf(
+  /** The session id of `token` when it is a valid session of `username`, else null. */
+  private async sessionOf(
     token: string,
     username: string,
     deadline: Deadline,
-  ): Promise<boolean> {
-    if (token === '') return false;
+  ): Promise<string | null> {
+    if (token === '') return null;
     try {
-      const { user } = await this.authenticate({ token }, deadline);
-      return user.username.toLowerCase() === username.toLowerCase();
+      const { user, claims } = await this.authenticate({ token }, deadline);
+      return user.username.toLowerCase() === username.toLowerCase() ? claims.sessionId : null;
     } catch {
-      return false;
+      return null;
     }
   }
 
@@ -557,7 +561,8 @@ export class Accounts {
     return this.audited(auth, caller, 'change-password', deadline, async (user, session) => {
       const current = valid(normalizePassword(input.currentPassword), 'current_password');
       const fresh = valid(checkNewPassword(input.newPassword), 'new_password');
-      await this.verifyPassword(user, current, 'current_password', caller.clientIp, deadline);
+      const { clientIp } = caller;
+      await this.verifyPassword(user, session, current, 'current_password', clientIp, deadline);
       const { passwords, store, users, tokens } = this.deps;
       const passwordHash = await passwords.hash(fresh, deadline, {
         clientIp: caller.clientIp,
@@ -596,10 +601,10 @@ export class Accounts {
     deadline: Deadline,
     caller: AccountCaller,
   ): Promise<UserRow> {
-    return this.audited(auth, caller, 'delete-account', deadline, async (user) => {
+    return this.audited(auth, caller, 'delete-account', deadline, async (user, session) => {
       const { store, users } = this.deps;
       const checked = valid(normalizePassword(password), 'password');
-      await this.verifyPassword(user, checked, 'password', caller.clientIp, deadline);
+      await this.verifyPassword(user, session, checked, 'password', caller.clientIp, deadline);
       let deleted: UserRow | null;
       try {
         deleted = await store.delete(user.id);
@@ -614,26 +619,31 @@ export class Accounts {
 
   /**
    * A password the signed-in user types again to confirm a change: a slow
-   * hash under the login throttle (refused while the username is throttled,
-   * counted as a failed or successful attempt); UNAUTHENTICATED naming
-   * `field` when wrong, which tells it from an ended session.
+   * hash judged by the session's own count, as a login that shows that
+   * session (refused while the session is locked, counted as a failed or
+   * successful attempt): a stolen session must not become a free password
+   * oracle, and strangers guessing at the username must not keep its owner
+   * from changing the password. UNAUTHENTICATED naming `field` when wrong,
+   * which tells it from an ended session.
    */
   async verifyPassword(
     user: UserRow,
+    session: SessionClaims,
     password: string,
     field: string,
     clientIp: string,
     deadline: Deadline,
   ): Promise<void> {
     const { limits, memo } = this.deps;
-    limits.refuseIfThrottled(await limits.peekUser(user.username));
+    const own = { sessionId: session.sessionId };
+    limits.refuseIfThrottled(await limits.peekOwn(own));
     const credential = memo.key(user.id, user.passwordHash, password);
-    // A session holder: served before strangers in the hash queue, counted as a login is.
+    // A session holder: served before strangers in the hash queue.
     const verified = await this.verifySlowly(
       user,
       password,
       credential,
-      user.username,
+      own,
       { clientIp, known: true },
       deadline,
     );

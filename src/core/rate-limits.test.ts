@@ -109,22 +109,27 @@ describe('unit: RateLimits (in-process)', () => {
     expect((await l.peekUser('ivan')).untilMs).toBe(until);
   }, 30_000);
 
-  it('should count a device apart from its username, and lock it for the whole window at the limit', async () => {
-    const { clock, limits: l } = limits();
-    const device = { deviceId: 'AAAAAAAAAAAAAAAAAAAAAA' };
-    for (let i = 0; i < 3; i++) await l.settle(await l.admitSlowAttempt(device, ''), 'failure');
-    expect(await l.peekUser('AAAAAAAAAAAAAAAAAAAAAA')).toEqual({ failures: 0, untilMs: 0 });
-    // No doubling from the base: locked (stops exempting) until the window has passed.
-    expect(await l.peekDevice(device.deviceId)).toEqual({
-      failures: 3,
-      untilMs: clock.now + 60_000,
-    });
-    expect(await outcome(l.admitSlowAttempt(device, ''))).toBe('429:60');
-    clock.now += 59_999;
-    expect((await l.peekDevice(device.deviceId)).untilMs).toBe(clock.now + 1);
-    clock.now += 1;
-    expect(await l.peekDevice(device.deviceId)).toEqual({ failures: 0, untilMs: 0 });
-  });
+  it.each([
+    ['device', { deviceId: 'AAAAAAAAAAAAAAAAAAAAAA' }],
+    ['session', { sessionId: 'AAAAAAAAAAAAAAAAAAAAAA' }],
+  ] as const)(
+    'should count a %s apart from its username, and lock it for the whole window at the limit',
+    async (_kind, device) => {
+      const { clock, limits: l } = limits();
+      for (let i = 0; i < 3; i++) await l.settle(await l.admitSlowAttempt(device, ''), 'failure');
+      expect(await l.peekUser('AAAAAAAAAAAAAAAAAAAAAA')).toEqual({ failures: 0, untilMs: 0 });
+      // No doubling from the base: locked (stops exempting) until the window has passed.
+      expect(await l.peekOwn(device)).toEqual({
+        failures: 3,
+        untilMs: clock.now + 60_000,
+      });
+      expect(await outcome(l.admitSlowAttempt(device, ''))).toBe('429:60');
+      clock.now += 59_999;
+      expect((await l.peekOwn(device)).untilMs).toBe(clock.now + 1);
+      clock.now += 1;
+      expect(await l.peekOwn(device)).toEqual({ failures: 0, untilMs: 0 });
+    },
+  );
 
   it('should start a device again from zero after its success, leaving the username alone', async () => {
     const { limits: l } = limits();
@@ -132,10 +137,10 @@ describe('unit: RateLimits (in-process)', () => {
     for (let i = 0; i < 3; i++) await fail(l, 'judy');
     for (let i = 0; i < 2; i++) await l.settle(await l.admitSlowAttempt(device, ''), 'failure');
     await l.settle(await l.admitSlowAttempt(device, ''), 'success');
-    expect(await l.peekDevice(device.deviceId)).toEqual({ failures: 0, untilMs: 0 });
+    expect(await l.peekOwn(device)).toEqual({ failures: 0, untilMs: 0 });
     await l.settle(await l.admitSlowAttempt(device, ''), 'failure');
-    await l.recordDeviceSuccess(device.deviceId);
-    expect(await l.peekDevice(device.deviceId)).toEqual({ failures: 0, untilMs: 0 });
+    await l.recordOwnSuccess(device);
+    expect(await l.peekOwn(device)).toEqual({ failures: 0, untilMs: 0 });
     expect((await l.peekUser('judy')).failures).toBe(3);
   });
 

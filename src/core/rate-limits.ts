@@ -71,8 +71,15 @@ export interface UserState {
   untilMs: number;
 }
 
-/** Whom a slow-hash attempt is counted against: a username, a device, or neither (null). */
-export type Counted = string | { deviceId: string } | null;
+/**
+ * What has a count of its own instead of its username's: a device cookie, or
+ * a live session of the account. Either is judged by the same rules as a
+ * username, but locked for the whole window once at its limit.
+ */
+export type Own = { deviceId: string } | { sessionId: string };
+
+/** Whom a slow-hash attempt is counted against: a username, its own count, or neither (null). */
+export type Counted = string | Own | null;
 
 /** An admitted slow-hash attempt, to be settled once its hash has answered. */
 export interface SlowAttempt {
@@ -142,9 +149,9 @@ export class RateLimits {
     return this.peek(userKey(username));
   }
 
-  /** A device's state, read the same way: locked until `untilMs` (0: it exempts). */
-  peekDevice(deviceId: string): Promise<UserState> {
-    return this.peek(deviceKey(deviceId));
+  /** A device's or session's own state, read the same way: locked until `untilMs` (0: it exempts). */
+  peekOwn(own: Own): Promise<UserState> {
+    return this.peek(ownKey(own));
   }
 
   private async peek(key: string): Promise<UserState> {
@@ -160,9 +167,10 @@ export class RateLimits {
     return { failures: count.failures, untilMs: wait > 0 ? now + wait : 0 };
   }
 
-  /** A device, once at its limit, is locked for the whole window: no doubling from the base. */
+  /** A device or session, once at its limit, is locked for the whole window: no doubling from the base. */
   private baseDelayMs(key: string): number {
-    return key.startsWith(DEVICE_PREFIX) ? this.options.userWindowMs : this.options.userBaseDelayMs;
+    const own = key.startsWith(DEVICE_PREFIX) || key.startsWith(SESSION_COUNT_PREFIX);
+    return own ? this.options.userWindowMs : this.options.userBaseDelayMs;
   }
 
   private readCount(key: string): Promise<string | undefined> {
@@ -195,7 +203,7 @@ export class RateLimits {
     const { userLimit, userWindowMs } = this.options;
     await this.admitAddress(clientIp);
     if (counted === null) return { key: null, local: false };
-    const key = typeof counted === 'string' ? userKey(counted) : deviceKey(counted.deviceId);
+    const key = typeof counted === 'string' ? userKey(counted) : ownKey(counted);
     this.peeks.forget(key);
     const [[ok, wait], local] = await this.run(USER_ADMIT, key, [
       userLimit,
@@ -269,9 +277,9 @@ export class RateLimits {
     await this.settleKey(userKey(username), 'success', 0);
   }
 
-  /** The same for a device's failures. */
-  async recordDeviceSuccess(deviceId: string): Promise<void> {
-    await this.settleKey(deviceKey(deviceId), 'success', 0);
+  /** The same for a device's or session's own failures. */
+  async recordOwnSuccess(own: Own): Promise<void> {
+    await this.settleKey(ownKey(own), 'success', 0);
   }
 
   private async settleKey(key: string, outcome: AttemptOutcome, release: 0 | 1): Promise<void> {
@@ -369,7 +377,10 @@ function userKey(username: string): string {
 }
 
 const DEVICE_PREFIX = 'rl:d:';
+const SESSION_COUNT_PREFIX = 'rl:sid:';
 
-function deviceKey(deviceId: string): string {
-  return `${DEVICE_PREFIX}${deviceId}`;
+function ownKey(own: Own): string {
+  return 'deviceId' in own
+    ? `${DEVICE_PREFIX}${own.deviceId}`
+    : `${SESSION_COUNT_PREFIX}${own.sessionId}`;
 }

@@ -56,17 +56,14 @@ export class TotpAccount {
     deadline: Deadline,
     caller: AccountCaller,
   ): Promise<void> {
-    return this.accounts.audited(auth, caller, 'totp-disable', deadline, async (user) => {
+    return this.accounts.audited(auth, caller, 'totp-disable', deadline, async (user, session) => {
       if (user.totpSecret === '') throw new RpcError(Status.NOT_FOUND, MESSAGES.TOTP_NOT_ON);
       const password = valid(normalizePassword(input.password), 'password');
-      await this.accounts.verifyPassword(user, password, 'password', caller.clientIp, deadline);
-      const kind = await this.twoStep.check(
-        user,
-        input.code,
-        user.username,
-        caller.clientIp,
-        deadline,
-      );
+      const { clientIp } = caller;
+      await this.accounts.verifyPassword(user, session, password, 'password', clientIp, deadline);
+      // Counted as the password was: against the session, not the username strangers can lock.
+      const own = { sessionId: session.sessionId };
+      const kind = await this.twoStep.check(user, input.code, own, clientIp, deadline);
       if (kind === null) {
         throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.WRONG_OTP, { field: 'code' });
       }
