@@ -20,11 +20,30 @@ export class TotpAccount {
     private readonly twoStep: TwoStep,
   ) {}
 
-  /** A new secret to set up (refused while two-step login is on). */
-  start(auth: SessionAuth, deadline: Deadline, caller: AccountCaller): Promise<Enrolment> {
-    return this.accounts.audited(auth, caller, 'totp-start', deadline, (user) =>
-      this.twoStep.start(user),
-    );
+  /**
+   * A new secret to set up (refused while two-step login is on), once the
+   * password is confirmed as for a password change: with the session alone,
+   * a thief could turn it on with their own app and keep the owner out.
+   */
+  start(
+    auth: SessionAuth,
+    password: string,
+    deadline: Deadline,
+    caller: AccountCaller,
+  ): Promise<Enrolment> {
+    return this.accounts.audited(auth, caller, 'totp-start', deadline, async (user, session) => {
+      if (user.totpSecret !== '') return this.twoStep.start(user); // refused: it is on
+      const checked = valid(normalizePassword(password), 'password');
+      await this.accounts.verifyPassword(
+        user,
+        session,
+        checked,
+        'password',
+        caller.clientIp,
+        deadline,
+      );
+      return this.twoStep.start(user);
+    });
   }
 
   /** Whether it is on, how many recovery codes are left, and the secret being set up. */

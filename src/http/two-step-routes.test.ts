@@ -89,10 +89,7 @@ const flashOf = (res: Response) =>
 describe('unit: two-step login API routes', () => {
   it('should start, confirm and turn off with the documented shapes', async () => {
     const { request, calls } = setup();
-    const start = await request('/api/v1/me/totp', {
-      method: 'POST',
-      headers: { authorization: 'Bearer tok' },
-    });
+    const start = await request('/api/v1/me/totp', json('POST', { password: 'pw' }));
     expect(await start.json()).toEqual({ secret: SECRET, otpauth_url: URL_OF_SECRET });
     const confirm = await request('/api/v1/me/totp/confirm', json('POST', { code: '123456' }));
     expect(await confirm.json()).toEqual({
@@ -101,7 +98,7 @@ describe('unit: two-step login API routes', () => {
     const off = await request('/api/v1/me/totp', json('DELETE', { password: 'pw', code: '1' }));
     expect(off.status).toBe(204);
     expect(calls.map((c) => [c.name, c.input])).toEqual([
-      ['startTotp', { auth: { token: 'tok' } }],
+      ['startTotp', { auth: { token: 'tok' }, password: 'pw' }],
       ['confirmTotp', { auth: { token: 'tok' }, code: '123456' }],
       ['disableTotp', { auth: { token: 'tok' }, password: 'pw', code: '1' }],
     ]);
@@ -272,12 +269,12 @@ describe('unit: setting two-step login up and off on the pages', () => {
     const start = await request('/profile/totp', {
       method: 'POST',
       headers: { cookie: 'session=tok' },
-      body: form({ csrf: 'csrf-of-session' }),
+      body: form({ csrf: 'csrf-of-session', totp_setup_password: 'pw' }),
     });
     expect(start.headers.get('location')).toBe('/profile/totp');
     expect(calls[0]).toEqual({
       name: 'startTotp',
-      input: { auth: { token: 'tok', csrfToken: 'csrf-of-session' } },
+      input: { auth: { token: 'tok', csrfToken: 'csrf-of-session' }, password: 'pw' },
     });
     const page = await request('/profile/totp', { headers: { cookie: 'session=tok' } });
     const html = await page.text();
@@ -322,6 +319,23 @@ describe('unit: setting two-step login up and off on the pages', () => {
     });
     expect(back.headers.get('location')).toBe('/profile/totp');
     expect(flashOf(back).fields).toEqual({ code: 'the code is wrong' });
+  });
+
+  it("should put a wrong password of setting it up at the set-up form's own field", async () => {
+    const { request, calls } = setup(
+      () => new RpcError(Status.UNAUTHENTICATED, 'the password is wrong', { field: 'password' }),
+    );
+    const res = await request('/profile/totp', {
+      method: 'POST',
+      headers: { cookie: 'session=tok' },
+      body: form({ csrf: 'csrf-of-session', totp_setup_password: 'not it' }),
+    });
+    expect(res.headers.get('location')).toBe('/profile');
+    expect(flashOf(res).fields).toEqual({ totp_setup_password: 'the password is wrong' });
+    expect(calls[0]?.input).toEqual({
+      auth: { token: 'tok', csrfToken: 'csrf-of-session' },
+      password: 'not it',
+    });
   });
 
   it("should put a wrong password or code of turning it off at this form's own fields", async () => {

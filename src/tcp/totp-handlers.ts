@@ -10,7 +10,8 @@ import type { Handlers } from './dispatch.ts';
 
 export function totpHandlers(accounts: Accounts, totp: TotpAccount): Handlers {
   return {
-    startTotp: (req, ctx) => totp.start(sessionAuth(req), ctx.deadline, accountCaller(ctx)),
+    startTotp: (req, ctx) =>
+      totp.start(sessionAuth(req), req.password, ctx.deadline, accountCaller(ctx)),
     getTotp: async (req, ctx) => {
       const state = await totp.state(sessionAuth(req), ctx.deadline);
       return { ...state, pending: state.pending ?? undefined };

@@ -104,6 +104,12 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await clickAndWait(page, 'form[action="/register"] button[type="submit"]');
         expect(path(page)).toBe('/profile');
         expect(await text(page, '#two-step-state')).toStartWith('Two-step login is off.');
+        // Setting it up asks for the password: a wrong one is shown at its field.
+        await fill(page, '#totp_setup_password', 'not the password');
+        await clickAndWait(page, 'form[action="/profile/totp"] button[type="submit"]');
+        expect(path(page)).toBe('/profile');
+        expect(await text(page, '#totp_setup_password-error')).toBe('The password is wrong');
+        await fill(page, '#totp_setup_password', PASSWORD);
         await clickAndWait(page, 'form[action="/profile/totp"] button[type="submit"]');
 
         // The set-up page: a QR code drawn as inline SVG (the CSP allows it) and the secret as text.

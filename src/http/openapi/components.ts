@@ -263,6 +263,19 @@ const schemas: Record<string, Schema> = {
     required: ['secret', 'otpauth_url'],
     additionalProperties: false,
   },
+  TotpStart: {
+    type: 'object',
+    properties: {
+      password: {
+        ...string(
+          'The password; wrong: 401 (field `password`), counted like a failed login against ' +
+            'this session.',
+        ),
+        writeOnly: true,
+      },
+    },
+    required: ['password'],
+  },
   TotpConfirmation: {
     type: 'object',
     properties: { code: string('The 6-digit code the app shows now for the pending secret.') },

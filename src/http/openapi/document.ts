@@ -291,13 +291,17 @@ export const openApiDocument: OpenAPIObject = {
         summary: 'Start setting up two-step login',
         description:
           'A new TOTP secret (RFC 6238: HMAC-SHA-1, 6 digits, 30-second steps), kept pending ' +
-          'until a first code confirms it; starting again replaces a pending one. Refused (409) ' +
-          'while two-step login is on. Show `otpauth_url` as a QR code, or `secret` as text. ' +
+          'until a first code confirms it; starting again replaces a pending one. Needs the ' +
+          'password, checked like at a login (a session alone must not be enough to put a ' +
+          "second step of someone else's in front of the owner). Refused (409) while two-step " +
+          'login is on. Show `otpauth_url` as a QR code, or `secret` as text. ' +
           "Writes an audit line to the TCP server's log.",
         tags: ['accounts'],
         security: session,
+        requestBody: body('TotpStart'),
         responses: {
           '200': answer('The secret to set up.', 'TotpSecret'),
+          ...bodyFailures,
           '401': failure('Unauthenticated'),
           '403': failure('CrossSite'),
           '409': failure('TotpOn'),

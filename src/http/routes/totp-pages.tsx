@@ -66,11 +66,16 @@ export function totpPageRoutes({ rpc, maxJsonBytes, log }: TotpPageRouteOptions)
   return app
     .post('/profile/totp', limit, async (c) => {
       const form = await readForm(c);
+      const password = formText(form, 'totp_setup_password', MAX_PASSWORD_CHARS);
       try {
-        await rpc.call('startTotp', { auth: auth(c, form) }, c.get('client').callOptions());
+        await rpc.call(
+          'startTotp',
+          { auth: auth(c, form), password },
+          c.get('client').callOptions(),
+        );
       } catch (err) {
         if (isCode(err, Status.ALREADY_EXISTS)) return back(c, '/profile', { error: err.message });
-        return backToProfile(c, err);
+        return backToProfile(c, err, { password: 'totp_setup_password' });
       }
       return c.redirect('/profile/totp', 303);
     })

@@ -1,6 +1,6 @@
 /**
- * Two-step login (TOTP) for API clients: set it up, confirm it with a first
- * code, turn it off. The session comes from `Authorization: Bearer` or the
+ * Two-step login (TOTP) for API clients: set it up (with the password),
+ * confirm it with a first code, turn it off (with the password and a code). The session comes from `Authorization: Bearer` or the
  * cookie; the TCP server makes every decision.
  */
 import type { BodyRoute } from '../app-deps.ts';
@@ -12,10 +12,12 @@ export function totpRoutes({ rpc, maxJsonBytes }: BodyRoute) {
   return factory
     .createApp()
     .post('/api/v1/me/totp', async (c) => {
+      const body = await readJsonObject(c, maxJsonBytes);
+      const password = stringField(body, 'password', MAX_PASSWORD_CHARS);
       const client = c.get('client');
       const { secret, otpauthUrl } = await rpc.call(
         'startTotp',
-        { auth: { token: client.sessionToken } },
+        { auth: { token: client.sessionToken }, password },
         client.callOptions(),
       );
       return c.json({ secret, otpauth_url: otpauthUrl });

@@ -22,7 +22,7 @@ export interface TwoStepSectionProps {
   enabled: boolean;
   recoveryCodesLeft: number;
   csrfToken: string;
-  /** Errors of the turn-off form: `totp_password`, `totp_code`. */
+  /** Errors of the forms: `totp_setup_password`; `totp_password`, `totp_code` (turning it off). */
   errors: Record<string, string>;
 }
 
@@ -71,6 +71,15 @@ export function TwoStepSection({
             Two-step login is off. With it on, logging in also asks for a code from an authenticator
             app on your phone, so a password alone is not enough.
           </p>
+          <Field
+            name="totp_setup_password"
+            label="Password"
+            type="password"
+            autocomplete="current-password"
+            hint="To set it up, confirm with your password"
+            error={errors.totp_setup_password}
+            required
+          />
           <button type="submit">Set up two-step login</button>
         </form>
       )}
