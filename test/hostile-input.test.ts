@@ -671,6 +671,20 @@ const rows: Record<string, Row[]> = {
       message: TOO_LARGE,
     },
     {
+      name: 'HTTP/1.0 without a Host header (no URL can be made of the path)',
+      send: raw(() => ['GET /readyz HTTP/1.0\r\n\r\n']),
+      status: 400,
+      message: 'a Host header is required',
+    },
+    {
+      name: 'an HTTP/1.0 login without a Host header',
+      send: raw(() => [
+        'POST /open_api/v1/authenticate HTTP/1.0\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}',
+      ]),
+      status: 400,
+      message: 'a Host header is required',
+    },
+    {
       name: 'a Content-Length of 10 followed by 100 KB (the body ends at 10 bytes)',
       send: raw(() => [
         httpHead(stack.url, 'POST', '/open_api/v1/register', {

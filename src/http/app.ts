@@ -31,8 +31,7 @@ export function createApp({ rpc, http, log, metrics, draining }: AppDeps) {
       metrics: metrics ?? null,
       log,
       trustProxy: http.trustProxy,
-      refuseCrossSite: (c, message) =>
-        renderError(c, new RpcError(Status.PERMISSION_DENIED, message), formatFor(c)),
+      refuse: (c, code, message) => renderError(c, new RpcError(code, message), formatFor(c)),
     }),
   );
   app.route('/', healthRoutes(rpc, draining ?? (() => false), log));

@@ -40,7 +40,8 @@ export function serveMetrics(
     port: listen.port,
     development: false,
     async fetch(request) {
-      const { pathname } = new URL(request.url);
+      // HTTP/1.0 without a Host: Bun's URL is the bare path.
+      const { pathname } = new URL(request.url, 'http://localhost');
       if (pathname !== '/metrics')
         return Response.json(
           { error: { code: 'NOT_FOUND', message: 'no such route' } },

@@ -43,4 +43,26 @@ describe('unit: the TCP server ops port', () => {
     expect((await get('/healthz')).status).toBe(200);
     expect((await get('/readyz')).status).toBe(200);
   });
+
+  it('should answer an HTTP/1.0 probe without a Host header, not fail on its URL', async () => {
+    server = startOpsServer(
+      { host: '127.0.0.1', port: 0 },
+      { registry: null, store, draining: () => false },
+    );
+    let answer = '';
+    const socket = await Bun.connect({
+      hostname: '127.0.0.1',
+      port: server.port as number,
+      socket: {
+        data(_s, bytes) {
+          answer += bytes.toString();
+        },
+      },
+    });
+    socket.write('GET /healthz HTTP/1.0\r\n\r\n');
+    for (let i = 0; i < 100 && !answer.includes('"ok"'); i++) await Bun.sleep(10);
+    socket.end();
+    expect(answer).toStartWith('HTTP/1.1 200');
+    expect(answer).toContain('{"status":"ok"}');
+  });
 });

@@ -23,7 +23,8 @@ export function startOpsServer(
     port: options.port,
     development: false,
     async fetch(request) {
-      const { pathname } = new URL(request.url);
+      // HTTP/1.0 without a Host: Bun's URL is the bare path.
+      const { pathname } = new URL(request.url, 'http://localhost');
       if (request.method !== 'GET')
         return json(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'GET only' } });
       if (pathname === '/healthz') return json(200, { status: 'ok' });

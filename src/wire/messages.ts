@@ -20,6 +20,7 @@ export const MESSAGES = {
   NOT_LOGGED_IN: 'not logged in, or the session has ended',
   NO_ADMIN_TOKEN: 'this needs the admin token: Authorization: Bearer <ADMIN_TOKEN>',
   CROSS_SITE: 'cross-site requests are not allowed',
+  NO_HOST: 'a Host header is required',
   USERNAME_TAKEN: 'this username is already taken',
   // Things that are not there.
   NO_SUCH_USER: 'no such user',

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'bun:test';
 import { Hono } from 'hono';
 import { createRegistry } from '../../lib/metrics.ts';
 import { silentLogger } from '../../log.ts';
+import { Status } from '../../wire/status.ts';
 import type { AppEnv } from '../env.ts';
 import { everyRequest } from './every-request.ts';
 
@@ -14,7 +15,8 @@ function app() {
         metrics,
         log: silentLogger,
         trustProxy: false,
-        refuseCrossSite: (c, message) => c.json({ refused: message }, 403),
+        refuse: (c, code, message) =>
+          c.json({ refused: message }, code === Status.INVALID_ARGUMENT ? 400 : 403),
       }),
     )
     .post('/change', (c) => {

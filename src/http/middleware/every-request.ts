@@ -1,7 +1,8 @@
 /**
  * What every request goes through, in one middleware: its id, timing and
- * log line (request-log.ts), its typed variables (env.ts), the refusal of
- * cross-site state changes (same-origin.ts), and the security headers
+ * log line (request-log.ts), its typed variables (env.ts), the refusal of a
+ * request without a Host and of cross-site state changes (same-origin.ts),
+ * and the security headers
  * (security-headers.ts). One async layer instead of three, since each layer
  * costs CPU on every login (bench/RESULTS.md).
  *
@@ -13,6 +14,7 @@ import type { Context } from 'hono';
 import type { Registry } from '../../lib/metrics.ts';
 import type { Logger } from '../../log.ts';
 import { MESSAGES } from '../../wire/messages.ts';
+import { Status } from '../../wire/status.ts';
 import { ClientRequest } from '../client-request.ts';
 import { factory } from '../env.ts';
 import { requestObserver } from '../request-log.ts';
@@ -24,17 +26,24 @@ export interface EveryRequestOptions {
   log: Logger;
   /** Believe X-Forwarded-Proto and -For (TRUST_PROXY). */
   trustProxy: boolean;
-  /** Answers a refused cross-site request (a 403 page or JSON body) with this message. */
-  refuseCrossSite: (c: Context, message: string) => Response | Promise<Response>;
+  /** Answers a refused request (a page or JSON body) with this status and message. */
+  refuse: (c: Context, code: Status, message: string) => Response | Promise<Response>;
 }
 
-export function everyRequest({ metrics, log, trustProxy, refuseCrossSite }: EveryRequestOptions) {
+/** '/': a request line's target came without a Host to make it a URL of (HTTP/1.0). */
+const SLASH = 47;
+
+export function everyRequest({ metrics, log, trustProxy, refuse }: EveryRequestOptions) {
   const observer = requestObserver(metrics, log);
   return factory.createMiddleware(async (c, next) => {
     const trace = observer.begin(c);
     c.set('requestId', trace.requestId);
     c.set('client', new ClientRequest(c, trace.requestId, trustProxy));
-    if (refusedAsCrossSite(c)) c.res = await refuseCrossSite(c, MESSAGES.CROSS_SITE);
+    // Without a Host, Bun's request URL is the bare path, and no route can be found from it.
+    if (c.req.raw.url.charCodeAt(0) === SLASH)
+      c.res = await refuse(c, Status.INVALID_ARGUMENT, MESSAGES.NO_HOST);
+    else if (refusedAsCrossSite(c))
+      c.res = await refuse(c, Status.PERMISSION_DENIED, MESSAGES.CROSS_SITE);
     else await next();
     addSecurityHeaders(c.res.headers);
     observer.end(c, trace);
