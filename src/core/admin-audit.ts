@@ -39,6 +39,8 @@ export interface AuditNote {
   count?: number;
   /** Set when the HTTP server refused the request before making the call. */
   refusedBy?: 'http';
+  /** Refusals of a wrong token from this client left out of the log since its last line. */
+  deniedSinceLastLine?: number;
 }
 
 /** Results worth an operator's attention; the rest are routine. */
@@ -72,6 +74,7 @@ export function writeAudit(
     usernamePrefix: note.usernamePrefix,
     count: note.count,
     refusedBy: note.refusedBy,
+    deniedSinceLastLine: note.deniedSinceLastLine,
     result: statusName(result),
   };
   if (WARN.has(result)) log.warn(line, 'admin action');

@@ -17,6 +17,7 @@
  *   carries the last key of its page (user-pages.ts, list-cursor.ts).
  */
 import type { Deadline } from '../lib/deadline.ts';
+import { Sampler } from '../lib/sampler.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
 import { MESSAGES } from '../wire/messages.ts';
@@ -32,6 +33,7 @@ import {
 } from './admin-audit.ts';
 import type { AdminToken } from './admin-token.ts';
 import type { CachedUsers } from './cached-users.ts';
+import { clientKey } from './client-key.ts';
 import type { IdGenerator } from './ids.ts';
 import { createAccount, newAccount, valid } from './new-account.ts';
 import type { Passwords } from './passwords.ts';
@@ -79,8 +81,19 @@ export interface UserPage {
   nextCursor: string;
 }
 
+const DENIED_WINDOW_MS = 10_000;
+const DENIED_BURST = 10;
+
 export class AdminUsers {
   private readonly now: () => number;
+  /**
+   * Which refusals of a wrong or missing token get an audit line: anyone can
+   * send those as fast as the network allows, and a line each (about 250 B)
+   * would bury the log. Per client (an IPv6 one by its /64), the first
+   * DENIED_BURST of each DENIED_WINDOW_MS; the next line after them says how
+   * many were left out.
+   */
+  private readonly deniedLines = new Sampler(DENIED_WINDOW_MS, DENIED_BURST);
 
   constructor(private readonly deps: AdminUsersDeps) {
     this.now = deps.now ?? Date.now;
@@ -225,7 +238,11 @@ export class AdminUsers {
     const verdict = this.deps.token.check(caller.token);
     if (verdict === 'off') throw new RpcError(Status.NOT_FOUND, MESSAGES.NO_SUCH_ROUTE);
     if (verdict === 'denied') {
-      writeAudit(this.deps.log, caller, action, note, Status.UNAUTHENTICATED);
+      const leftOut = this.deniedLines.pass(clientKey(caller.clientIp), this.now());
+      if (leftOut !== null) {
+        const counted = leftOut > 0 ? { ...note, deniedSinceLastLine: leftOut } : note;
+        writeAudit(this.deps.log, caller, action, counted, Status.UNAUTHENTICATED);
+      }
       throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.NO_ADMIN_TOKEN);
     }
   }

@@ -8,31 +8,25 @@
  * - later ones within `everyMs` are counted, and the next line says how many
  *   there were since the previous one.
  */
+import { Sampler } from '../lib/sampler.ts';
 import type { Logger } from '../log.ts';
 
-interface Last {
-  at: number;
-  since: number;
-}
-
 export class RefusalLog {
-  private readonly last = new Map<string, Last>();
+  private readonly sampler: Sampler;
 
   constructor(
     private readonly log: Logger,
-    private readonly everyMs = 10_000,
-  ) {}
+    everyMs = 10_000,
+  ) {
+    this.sampler = new Sampler(everyMs);
+  }
 
   refused(reason: string, remote: string, now = performance.now()): void {
-    const last = this.last.get(reason);
-    if (last !== undefined && now - last.at < this.everyMs) {
-      last.since++;
-      return;
-    }
+    const since = this.sampler.pass(reason, now);
+    if (since === null) return;
     this.log.warn(
-      { remote, reason, refusedSinceLastLine: last?.since ?? 0 },
+      { remote, reason, refusedSinceLastLine: since },
       'refused a connection at the handshake',
     );
-    this.last.set(reason, { at: now, since: 0 });
   }
 }
