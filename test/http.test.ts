@@ -19,6 +19,21 @@ describe('integration: HTTP server against the real TCP server', () => {
     expect(body).not.toContain(String(process.pid));
   });
 
+  it('should answer HEAD with the length of the GET answer and no body', async () => {
+    const login = await (await stack.fetch('/login')).text();
+    const style = /href="(\/assets\/[^"]+\.css)"/.exec(login)?.[1] as string;
+    for (const path of ['/login', '/openapi.json', style, '/healthz']) {
+      const get = new Uint8Array(await (await stack.fetch(path)).arrayBuffer());
+      const head = await stack.fetch(path, { method: 'HEAD' });
+      expect({ path, status: head.status, length: head.headers.get('content-length') }).toEqual({
+        path,
+        status: 200,
+        length: String(get.byteLength),
+      });
+      expect((await head.arrayBuffer()).byteLength).toBe(0);
+    }
+  });
+
   it('should stop being ready when the TCP server is gone', async () => {
     await stack.tcp.server.stop(1000);
     const ready = await stack.fetch('/readyz');
