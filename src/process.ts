@@ -1,16 +1,25 @@
 /** What both server processes do the same way at start and at stop. */
 import { ConfigError } from './config/reader.ts';
+import { unknownVariableWarnings } from './config/unknown.ts';
 import { explainStartupFailure, type PortSetting, type StartupContext } from './startup-failure.ts';
 
-/** Loads a process's configuration, or prints what is wrong and exits with status 2. */
+/**
+ * Loads a process's configuration, or prints what is wrong and exits with
+ * status 2. Then warns about each variable that looks meant for usermgr but
+ * is not one (config/unknown.ts); under `npm start` the launcher alone does.
+ */
 export function loadConfigOrExit<T>(load: () => T): T {
+  let config: T;
   try {
-    return load();
+    config = load();
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(err.message);
     process.exit(2);
   }
+  if (process.env.USERMGR_SUPERVISED !== '1')
+    for (const line of unknownVariableWarnings(process.env)) console.error(line);
+  return config;
 }
 
 /**

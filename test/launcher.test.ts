@@ -421,7 +421,7 @@ describe('integration: npm start (src/main.ts)', () => {
     expect(stdout).not.toContain('usermgr is up');
   }, 60_000);
 
-  it('should name TCP_ADDRS and REDIS_URL when they point where nothing answers, without logging every probe', async () => {
+  it('should name TCP_ADDRS and REDIS_URL when they point where nothing answers, and a misspelt variable, without logging every probe', async () => {
     const free = await ports();
     const [nowhere, noRedis] = [await freePort(), await freePort()];
     const proc = launch({
@@ -429,14 +429,17 @@ describe('integration: npm start (src/main.ts)', () => {
       TCP_ADDRS: `127.0.0.1:${nowhere}`,
       REDIS_URL: `redis://:pw@127.0.0.1:${noRedis}`,
       LOG_LEVEL: 'info',
+      // A misspelt variable: warned about once, by the launcher, not by each server.
+      HTTP_PROCESS: '1',
     });
     const stdout = collect(proc.stdout);
     const stderr = collect(proc.stderr);
     await until('the reason', async () => (stderr.text().includes('not ready') ? true : null));
-    expect(stderr.text().trim()).toBe(
+    expect(stderr.text().trim().split('\n')).toEqual([
+      'warning: HTTP_PROCESS is not a usermgr variable, so it changes nothing; did you mean HTTP_PROCESSES?',
       `usermgr is not ready yet at http://127.0.0.1:${free.http}/: not ready: no TCP server is reachable ` +
         `(the TCP server listens on 127.0.0.1:${free.tcp}: check TCP_ADDRS, now 127.0.0.1:${nowhere})`,
-    );
+    ]);
     proc.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
     const lines = stdout
