@@ -49,6 +49,8 @@ afterAll(async () => {
 });
 
 const password = 'the newcomer password';
+/** Addresses flooding at 5 slow hashes a second each: more than two hash threads do. */
+const FLOODING = 20;
 
 interface Answer {
   status: number;
@@ -147,7 +149,11 @@ const ADDRESS_BUSY = 'too many sign-ins from this address at once, try again in 
 const OVER_BUDGET = 'too many attempts from this address: wait a moment and try again';
 
 describe('integration: fair admission to the slow hashes', () => {
-  it('should let a first login from a 17th address in within 2 s while 16 addresses flood within their budgets', async () => {
+  // The issue's 16 addresses offered 80 hashes a second against about 57 the threads did.
+  // On a slower host the threads do about 77 (26 ms a hash), and 80 left too little
+  // surplus: the queue reached 15, not a hash per flooding address (a full CI run).
+  // 20 addresses offer 100 a second, more than the threads do on any host seen.
+  it('should let a first login from another address in within 2 s while 20 addresses flood within their budgets', async () => {
     const tries = 10;
     const signUps = Array.from({ length: tries }, (_, i) =>
       register(flooded, `newcomer_${i}`, `192.0.2.${100 + i}`),
@@ -155,7 +161,7 @@ describe('integration: fair admission to the slow hashes', () => {
     expect(await Promise.all(signUps)).toEqual(signUps.map(() => 200));
     const attack = flood(
       flooded,
-      Array.from({ length: 16 }, (_, a) => `198.51.100.${a + 1}`),
+      Array.from({ length: FLOODING }, (_, a) => `198.51.100.${a + 1}`),
       5,
     );
     const queue = watchQueue(flooded);
@@ -183,7 +189,7 @@ describe('integration: fair admission to the slow hashes', () => {
     // hashes run), so how deep it gets follows the machine's pace: at least a
     // hash waiting for every flooding address is what makes the newcomer's
     // place in it matter.
-    expect(deepest).toBeGreaterThanOrEqual(16);
+    expect(deepest).toBeGreaterThanOrEqual(FLOODING);
     const hashed = attack.hashed();
     expect(hashed).toBeGreaterThan(48);
     expect(attack.answers[`429 ${OVER_BUDGET}`] ?? 0).toBeLessThan(hashed / 10);

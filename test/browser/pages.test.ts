@@ -361,7 +361,13 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await clickAndWait(page, 'form[action="/profile/nickname"] button[type="submit"]');
         await page.goto(new URL('/profile', stack.url).href);
         expect(await text(page, '#shown-nickname')).toBe(nasty);
-        expect(await page.$$eval('script', (s) => s.length)).toBe(1); // only profile.js
+        // Only the page's own files (password.js, profile.js): nothing inline, nothing else.
+        expect(
+          await page.$$eval('script', (s) => s.map((x) => x.getAttribute('src') ?? 'inline')),
+        ).toEqual([
+          expect.stringMatching(/^\/assets\/password\.[0-9a-f]+\.js$/),
+          expect.stringMatching(/^\/assets\/profile\.[0-9a-f]+\.js$/),
+        ]);
         expect(await page.$$eval('img[src="x"]', (i) => i.length)).toBe(0);
         expect(dialogs).toEqual([]);
       } finally {
