@@ -143,6 +143,25 @@ for (const [name, setup] of Object.entries(stacks)) {
       expect(profile).toContain('This session');
     });
 
+    it('should start one session per ticket: the same second step posted again goes back to the password', async () => {
+      const { username, secret } = await enrolled();
+      const first = await stack().fetch('/login', form({ username, password: PASSWORD }));
+      const step = setCookie(first, 'login-step').pair;
+      const page = await stack().fetch('/login/code', { headers: { cookie: step } });
+      const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())?.[1] ?? '';
+      const done = await stack().fetch('/login/code', form({ csrf, code: codeOf(secret) }, step));
+      expect(done.headers.get('location')).toBe('/profile');
+      // The cookie kept (a copy, or a replay): refused before any code is looked at.
+      for (const code of [codeOf(secret), codeOf(secret, 1), '000000']) {
+        const again = await stack().fetch('/login/code', form({ csrf, code }, step));
+        expect({ code, location: again.headers.get('location') }).toEqual({
+          code,
+          location: '/login',
+        });
+        expect(setCookie(again, 'session').line).toBe('');
+      }
+    });
+
     it('should give a browser-session cookie through the second step without the tick', async () => {
       const { username, secret } = await enrolled();
       const plain = await pageLogin(username, codeOf(secret), false);

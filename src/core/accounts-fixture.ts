@@ -21,6 +21,7 @@ import { type RateLimitOptions, RateLimits } from './rate-limits.ts';
 import { Revocations } from './revocations.ts';
 import { SessionList } from './session-list.ts';
 import { SessionTokens } from './session-tokens.ts';
+import { SpentTickets } from './spent-tickets.ts';
 import { SecretBox, totpKey } from './totp-keys.ts';
 import { TwoStep } from './two-step.ts';
 
@@ -99,6 +100,7 @@ export function servicesOver(store: UserStore, passwords: Passwords, options: Se
     limits,
     box: new SecretBox(secrets.map(totpKey)),
     tickets: new LoginTickets(secrets),
+    spent: new SpentTickets(null),
     issuer: 'usermgr',
     now: () => clock.now,
   });

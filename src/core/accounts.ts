@@ -243,7 +243,10 @@ export class Accounts {
     ) {
       throw ticketExpired();
     }
+    // A ticket starts one session: a used one is refused before its code is looked at.
+    if (await twoStep.ticketSpent(claims)) throw ticketExpired();
     await this.secondStep(user, input.otp, counted, null, clientIp, requestId, deadline);
+    if (!(await twoStep.spendTicket(claims))) throw ticketExpired();
     const seen = { clientIp, userAgent: input.userAgent ?? '' };
     return this.startSession(user, claims.remember, seen);
   }

@@ -17,6 +17,7 @@ import { RateLimits } from './rate-limits.ts';
 import { Revocations } from './revocations.ts';
 import { SessionList } from './session-list.ts';
 import { SessionTokens } from './session-tokens.ts';
+import { SpentTickets } from './spent-tickets.ts';
 import { SecretBox, totpKey } from './totp-keys.ts';
 import { TwoStep } from './two-step.ts';
 
@@ -73,6 +74,7 @@ async function services() {
       limits,
       box: new SecretBox([totpKey(SECRET)]),
       tickets: new LoginTickets([SECRET]),
+      spent: new SpentTickets(null),
       issuer: 'usermgr',
       now,
     }),

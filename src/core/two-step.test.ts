@@ -6,6 +6,7 @@ import { Status } from '../wire/status.ts';
 import { disposeServices, generousLimits, services } from './accounts-fixture.ts';
 import { base32Decode } from './base32.ts';
 import { LoginTickets } from './login-tickets.ts';
+import { SpentTickets } from './spent-tickets.ts';
 import { totp } from './totp.ts';
 import { SecretBox, totpKey } from './totp-keys.ts';
 import { TwoStep } from './two-step.ts';
@@ -254,6 +255,7 @@ describe('unit: logging in with two-step login', () => {
       limits,
       box: new SecretBox([totpKey('a new sealing key'.padEnd(40, '#')), old]),
       tickets: new LoginTickets(['unit-test-secret'.padEnd(40, '!')]),
+      spent: new SpentTickets(null),
       issuer: 'usermgr',
       now: () => clock.now,
     });
@@ -295,8 +297,14 @@ describe('unit: the second step of a login on the pages', () => {
     expect(await refusal(complete('123123'))).toMatchObject({ code: Status.OTP_REQUIRED });
     const session = await complete(s.code());
     expect(session.user.username).toBe('tessa');
-    // The code is spent; the ticket alone gets nothing.
-    expect(await refusal(complete(s.code()))).toMatchObject({ code: Status.OTP_REQUIRED });
+    // A ticket starts one session: used again, with the same code or the next valid one,
+    // it is refused before the code is looked at.
+    const spent = { code: Status.UNAUTHENTICATED, message: MESSAGES.TICKET_EXPIRED };
+    expect(await refusal(complete(s.code()))).toMatchObject(spent);
+    s.clock.now += STEP_MS;
+    expect(await refusal(complete(s.code()))).toMatchObject(spent);
+    // That next code was not used up: a new login takes it.
+    expect((await s.login(s.code())).user.username).toBe('tessa');
     // A wrong password never gets a ticket.
     expect(
       await refusal(

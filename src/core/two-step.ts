@@ -28,6 +28,7 @@ import { base32Encode } from './base32.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { LoginTickets, TicketClaims } from './login-tickets.ts';
 import type { Counted, RateLimits } from './rate-limits.ts';
+import type { SpentTickets } from './spent-tickets.ts';
 import { matchStep, otpauthUrl, TOTP, TOTP_CODE } from './totp.ts';
 import type { SecretBox } from './totp-keys.ts';
 import { hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from './totp-recovery.ts';
@@ -38,6 +39,8 @@ export interface TwoStepDeps {
   limits: RateLimits;
   box: SecretBox;
   tickets: LoginTickets;
+  /** Tickets already used: each starts one session. */
+  spent: SpentTickets;
   /** The name authenticator apps show beside the username. */
   issuer: string;
   now?: () => number;
@@ -182,6 +185,16 @@ export class TwoStep {
   /** The claims of a ticket this system issued, unexpired; null for anything else. */
   openTicket(ticket: string): TicketClaims | null {
     return this.deps.tickets.verify(ticket, this.now());
+  }
+
+  /** True when the ticket has started a session already (it starts one). */
+  ticketSpent(claims: TicketClaims): Promise<boolean> {
+    return this.deps.spent.spent(claims.ticketId, this.now());
+  }
+
+  /** Marks the ticket used; false when another use got there first. */
+  spendTicket(claims: TicketClaims): Promise<boolean> {
+    return this.deps.spent.spend(claims.ticketId, claims.expiresAtMs, this.now());
   }
 
   /** Whether the anti-CSRF token of a second step's form is the one of its ticket. */

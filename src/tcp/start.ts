@@ -17,6 +17,7 @@ import { RATE_LIMIT_SCRIPTS, RateLimits } from '../core/rate-limits.ts';
 import { REVOCATION_SCRIPTS, Revocations, SHARDS } from '../core/revocations.ts';
 import { SESSION_LIST_SCRIPTS, SessionList } from '../core/session-list.ts';
 import { SessionTokens } from '../core/session-tokens.ts';
+import { SpentTickets } from '../core/spent-tickets.ts';
 import { TotpAccount } from '../core/totp-account.ts';
 import { SecretBox, totpKey } from '../core/totp-keys.ts';
 import { TwoStep } from '../core/two-step.ts';
@@ -153,6 +154,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     // secrets open too, and seal when TOTP_KEYS is unset (README, TOTP_KEYS).
     box: new SecretBox([...config.totp.keys, ...secrets].map(totpKey)),
     tickets: new LoginTickets(secrets),
+    spent: new SpentTickets(cache),
     issuer: TOTP_ISSUER,
   });
   const accounts = new Accounts({
