@@ -792,6 +792,36 @@ const rows: Record<string, Row[]> = {
       message: PICTURE_TOO_LARGE,
       field: 'picture',
     },
+    {
+      // A phone photo: over the frame size too, where Bun used to answer an
+      // empty 413 itself, which browsers show as their own error page.
+      name: 'a 12 MiB photo on the profile form (back to the form, not an empty 413)',
+      send: async () => {
+        const { body, headers } = multipart([
+          { name: 'csrf', data: victim.csrf },
+          {
+            name: 'picture',
+            filename: 'photo.jpg',
+            type: 'image/jpeg',
+            data: new Uint8Array(12 * 1024 * 1024),
+          },
+        ]);
+        return send('/profile/picture', {
+          method: 'POST',
+          headers: { ...headers, cookie: victim.cookie, accept: 'text/html' },
+          body,
+        });
+      },
+      status: 303,
+      message: PICTURE_TOO_LARGE,
+      field: 'picture',
+    },
+    {
+      name: 'a 12 MiB picture to the API, with a Content-Length',
+      send: upload(() => new Uint8Array(12 * 1024 * 1024)),
+      status: 413,
+      message: PICTURE_TOO_LARGE,
+    },
   ],
 
   'content types': [

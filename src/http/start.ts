@@ -7,6 +7,7 @@ import { createRpcClient } from '../rpc/client.ts';
 import { Pool } from '../rpc/pool.ts';
 import { watchAddresses } from '../rpc/resolve.ts';
 import { createApp } from './app.ts';
+import { MAX_REQUEST_BODY_BYTES } from './limits.ts';
 import { createHttpMetrics } from './metrics.ts';
 import { serveMetrics } from './metrics-port.ts';
 
@@ -54,7 +55,7 @@ export function startHttpApp(config: HttpConfig, log: Logger, ownMetricsPort = t
     // Never Bun's development error page (it shows stack traces).
     development: false,
     // Bun answers 413 itself beyond this; routes set tighter limits of their own.
-    maxRequestBodySize: config.maxFrameBytes,
+    maxRequestBodySize: Math.max(MAX_REQUEST_BODY_BYTES, config.maxFrameBytes),
   });
   const registry = metrics?.registry ?? null;
   const metricsServer =

@@ -118,6 +118,7 @@ export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: Profil
           rules={rules}
           flash={takeFlash(c)}
           maxUpload={formatBytes(maxUploadBytes)}
+          maxUploadBytes={maxUploadBytes}
           sessions={sessions?.sessions ?? null}
           twoStep={twoStep}
         />,

@@ -1,4 +1,5 @@
 import type { GetAccountRulesResponse, LiveSession, User } from '../../gen/usermgr/v1/rpc_pb.ts';
+import { pictureTooLarge } from '../../wire/messages.ts';
 import { assets } from '../assets.ts';
 import type { Flash } from '../flash.ts';
 import { pictureUrl } from '../user-json.ts';
@@ -18,6 +19,8 @@ export interface ProfilePageProps {
   flash: Flash;
   /** e.g. "5 MiB" */
   maxUpload: string;
+  /** The same, in bytes: the page's script refuses a larger file before sending it. */
+  maxUploadBytes: number;
   /** "Where you're logged in"; null when it could not be read. */
   sessions: LiveSession[] | null;
   /** Whether two-step login is on, and the recovery codes left; null: not offered. */
@@ -40,7 +43,7 @@ function summaryFields(username: string) {
 }
 
 export function ProfilePage(props: ProfilePageProps) {
-  const { user, csrfToken, rules, flash, maxUpload, twoStep } = props;
+  const { user, csrfToken, rules, flash, maxUpload, maxUploadBytes, twoStep } = props;
   const errors = flash.fields ?? {};
   const bar = (
     <form method="post" action="/logout" class="row">
@@ -109,6 +112,8 @@ export function ProfilePage(props: ProfilePageProps) {
               type="file"
               accept="image/jpeg,image/png,image/webp,image/gif"
               required
+              data-max-bytes={String(maxUploadBytes)}
+              data-too-large={sentence(pictureTooLarge(maxUpload))}
               aria-invalid={errors.picture ? 'true' : undefined}
               aria-describedby={errors.picture ? 'picture-rule picture-error' : 'picture-rule'}
             />
