@@ -1000,7 +1000,7 @@ const rows: Record<string, Row[]> = {
       name: 'a nickname of spaces only',
       send: patchMe({ nickname: '     ' }),
       status: 400,
-      message: NICKNAME_RULE,
+      message: 'nickname must contain a visible character',
       field: 'nickname',
     },
     {

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'bun:test';
-import { ACCOUNT_RULES, PASSWORD_RULE, PASSWORD_STRENGTH_RULE } from '../wire/account-rules.ts';
+import {
+  ACCOUNT_RULES,
+  NICKNAME_RULE,
+  PASSWORD_RULE,
+  PASSWORD_STRENGTH_RULE,
+} from '../wire/account-rules.ts';
 import {
   checkNewPassword,
   checkNickname,
@@ -100,6 +105,12 @@ describe('unit: validation', () => {
       expect(failed(checkNickname(bad))).toBe(true);
     }
     expect(codePoints('🎉a')).toBe(2);
+    // Spaces alone are not too short: they show nothing, and the message says so.
+    expect(checkNickname('   ')).toEqual({ error: NICKNAME_ERRORS.invisible });
+    expect(checkNickname('')).toEqual({ error: NICKNAME_RULE });
+    // A family emoji is seven code points: ten of them are over 64, and the rule says why.
+    expect(checkNickname('👨‍👩‍👧‍👦'.repeat(10))).toEqual({ error: NICKNAME_RULE });
+    expect(NICKNAME_RULE).toContain('counts as several');
   });
 });
 

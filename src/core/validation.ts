@@ -92,6 +92,8 @@ export const NICKNAME_ERRORS = {
 export function checkNickname(nickname: string): Checked {
   if (!nickname.isWellFormed()) return { error: 'nickname must be valid Unicode text' };
   const value = nickname.normalize('NFC').trim();
+  // Only spaces: not too short, but nothing to see.
+  if (value === '' && nickname !== '') return { error: NICKNAME_ERRORS.invisible };
   const length = codePoints(value);
   if (length < NICKNAME.minChars || length > NICKNAME.maxChars) return { error: NICKNAME_RULE };
   if (CONTROL_OR_DIRECTION.test(value)) return { error: NICKNAME_ERRORS.controlOrDirection };

@@ -3,10 +3,12 @@
  * RPC client: what the HTTP server itself decides (validation, limits,
  * redirects, flashes, escaping, headers), never what the TCP server decides.
  */
+
 import { describe, expect, it } from 'bun:test';
 import { loadHttpConfig } from '../config/http-config.ts';
 import { silentLogger } from '../log.ts';
 import type { RpcClient } from '../rpc/client.ts';
+import { NICKNAME_RULE } from '../wire/account-rules.ts';
 import type { CallName } from '../wire/calls.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
@@ -28,7 +30,7 @@ const RULES = {
     maxChars: 128,
     pattern: '',
   },
-  nickname: { text: 'nickname must be 1 to 64 characters', minChars: 1, maxChars: 64, pattern: '' },
+  nickname: { text: NICKNAME_RULE, minChars: 1, maxChars: 64, pattern: '' },
 };
 const USER = {
   id: '1',
@@ -405,7 +407,9 @@ describe('unit: profile page', () => {
   it('should escape the nickname, show initials, and put the session token in every form', async () => {
     const { request } = setup();
     const html = await (await request('/profile', { headers: { cookie } })).text();
-    expect(html).toContain('id="shown-nickname">&lt;script&gt;alert(1)&lt;/script&gt;</p>');
+    expect(html).toContain(
+      'id="shown-nickname" dir="auto">&lt;script&gt;alert(1)&lt;/script&gt;</p>',
+    );
     expect(html).not.toContain('<script>alert');
     expect(html).toContain('class="avatar initials');
     expect(html.match(/name="csrf" value="csrf-of-session"/g)?.length).toBe(7);

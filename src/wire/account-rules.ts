@@ -36,7 +36,12 @@ export const PASSWORD_RULE = `password must be ${PASSWORD_CHARS.min} to ${PASSWO
 export const PASSWORD_STRENGTH = { minScore: 3, estimatedUnits: 32 } as const;
 export const PASSWORD_STRENGTH_RULE =
   'password must be hard to guess: not a common password, a name, your username or a keyboard pattern';
-export const NICKNAME_RULE = `nickname must be ${NICKNAME_CHARS.min} to ${NICKNAME_CHARS.max} characters`;
+/**
+ * Counted in code points, as the store's column is: an emoji made of several
+ * (a family, a flag, a skin tone) counts as several, and the rule says so,
+ * since people count what they see.
+ */
+export const NICKNAME_RULE = `nickname must be ${NICKNAME_CHARS.min} to ${NICKNAME_CHARS.max} characters (an emoji made of several, such as a flag or a family, counts as several)`;
 
 /** The three rules; the username pattern is valid as an HTML `pattern` (browsers use the v flag). */
 export const ACCOUNT_RULES: Readonly<Record<'username' | 'password' | 'nickname', FieldRule>> = {

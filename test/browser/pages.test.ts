@@ -131,7 +131,10 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         expect(await page.$eval('#password', (i) => (i as HTMLInputElement).type)).toBe('password');
         await page.click(toggle);
         expect(await page.$eval('#password', (i) => (i as HTMLInputElement).type)).toBe('text');
-        expect(await page.$eval(toggle, (b) => b.getAttribute('aria-pressed'))).toBe('true');
+        // Its name follows what it shows, for voice control.
+        expect(
+          await page.$eval(toggle, (b) => [b.textContent, b.getAttribute('aria-label')]),
+        ).toEqual(['Hide', 'Hide Password']);
         await page.click(toggle);
         expect(await page.$eval('#password', (i) => (i as HTMLInputElement).type)).toBe('password');
 
@@ -354,6 +357,30 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         // Still the placeholder with initials: nothing was stored.
         expect(await page.$eval('#current-picture', (el) => el.tagName)).toBe('DIV');
         await screenshot(page, name, 'profile-upload-error');
+      } finally {
+        await page.browserContext().close();
+      }
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'should keep a 32-letter username and a Hebrew nickname within a phone screen, the nickname right to left',
+    async () => {
+      const page = await freshPage(360, 740);
+      // The longest username there is, of wide letters, unique per run.
+      const username = `${uniqueName(name)}_`.padEnd(32, 'W');
+      try {
+        await signUp(page, username, 'דוד 2024!');
+        const layout = await page.evaluate(() => ({
+          overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+          direction: getComputedStyle(document.querySelector('#shown-nickname') as Element)
+            .direction,
+          inputDirection: getComputedStyle(document.querySelector('#nickname') as Element)
+            .direction,
+        }));
+        expect(layout).toEqual({ overflow: 0, direction: 'rtl', inputDirection: 'rtl' });
+        await screenshot(page, name, 'profile-long-username-phone');
       } finally {
         await page.browserContext().close();
       }

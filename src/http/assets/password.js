@@ -12,13 +12,15 @@ for (const input of document.querySelectorAll('input[data-reveal]')) {
   button.className = 'quiet';
   button.textContent = 'Show';
   button.setAttribute('aria-controls', input.id);
-  button.setAttribute('aria-pressed', 'false');
-  button.setAttribute('aria-label', `Show ${input.labels?.[0]?.textContent?.trim() ?? 'password'}`);
+  // The name starts with the word shown ("Show Password", then "Hide Password"),
+  // so that voice control finds the button by what it says (WCAG 2.5.3).
+  const field = input.labels?.[0]?.textContent?.trim() ?? 'password';
+  button.setAttribute('aria-label', `Show ${field}`);
   button.addEventListener('click', () => {
     const shown = input.type === 'password';
     input.type = shown ? 'text' : 'password';
     button.textContent = shown ? 'Hide' : 'Show';
-    button.setAttribute('aria-pressed', String(shown));
+    button.setAttribute('aria-label', `${shown ? 'Hide' : 'Show'} ${field}`);
   });
   row.append(button);
 }

@@ -33,7 +33,9 @@ export interface AvatarProps {
 export function Avatar({ username, nickname, picture, id }: AvatarProps) {
   if (picture !== '') {
     return (
-      <img class="avatar" id={id} src={pictureUrl(picture)} width={96} height={96} alt={nickname} />
+      // Beside the nickname on the page, which says whose it is: as alternative text the
+      // nickname was read twice (the Picture section says what there is to know about it).
+      <img class="avatar" id={id} src={pictureUrl(picture)} width={96} height={96} alt="" />
     );
   }
   return (

@@ -16,6 +16,8 @@ export interface FieldProps {
   /** Ids of other text about this field, such as a page-level error. */
   describedBy?: string | undefined;
   autofocus?: boolean;
+  /** 'auto' for text in any script: a Hebrew or Arabic nickname is laid out right to left. */
+  dir?: 'auto';
 }
 
 /**
@@ -47,6 +49,7 @@ export function Field(props: FieldProps) {
         autocomplete={props.autocomplete}
         required={props.required}
         autofocus={props.autofocus}
+        dir={props.dir}
         minlength={props.required && rule?.minChars ? rule.minChars : undefined}
         pattern={rule?.pattern || undefined}
         spellcheck={false}

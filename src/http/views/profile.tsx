@@ -73,7 +73,7 @@ export function ProfilePage(props: ProfilePageProps) {
           picture={user.picture}
         />
         <div class="names">
-          <p class="nickname" id="shown-nickname">
+          <p class="nickname" id="shown-nickname" dir="auto">
             {user.nickname}
           </p>
           <p class="username">
@@ -95,6 +95,7 @@ export function ProfilePage(props: ProfilePageProps) {
             hint="Any script or emoji"
             error={errors.nickname}
             required
+            dir="auto"
           />
           <button type="submit">Save nickname</button>
         </form>

@@ -56,6 +56,7 @@ export function RegisterPage({ flash, rules }: { flash: Flash; rules: GetAccount
           rule={rules.nickname}
           hint="Any script or emoji. Left empty, it is your username"
           error={errors.nickname}
+          dir="auto"
         />
         <button type="submit">Create account</button>
       </form>
