@@ -4,6 +4,7 @@
  * and YAML parsing plus structure checks on compose and Kubernetes files.
  * (No container engine runs here, so images are not built.)
  */
+
 import { afterAll, describe, expect, it } from 'bun:test';
 import {
   copyFileSync,
@@ -20,6 +21,7 @@ import { declaredVariables } from '../src/config/declared.ts';
 import { loadHttpConfig } from '../src/config/http-config.ts';
 import { loadTcpConfig } from '../src/config/tcp-config.ts';
 import type { Env } from '../src/config/variable.ts';
+import { MAX_REQUEST_BODY_BYTES } from '../src/http/limits.ts';
 import { startHttpApp } from '../src/http/start.ts';
 import { silentLogger } from '../src/log.ts';
 import { RUNTIME_ENV } from '../src/process.ts';
@@ -262,9 +264,13 @@ describe('deployment files', () => {
     expect(result.output).toContain('test is successful');
     expect(result.code).toBe(0);
     expect(site).toMatch(/keepalive \d+;/);
-    expect(site).toContain('client_max_body_size 6m;');
+    // As much as the app reads, so that its own answer is the one people see.
+    expect(site).toContain(`client_max_body_size ${MAX_REQUEST_BODY_BYTES / 1024 / 1024}m;`);
     expect(site).toContain('proxy_set_header X-Forwarded-Proto $scheme;');
     expect(site).toContain('proxy_set_header Connection "";');
+    // Set once for the server: a location with a proxy_set_header of its own would
+    // inherit none of them (the pictures' location passed the client's X-Forwarded-For on).
+    expect(site.match(/location [^{]*\{[^}]*proxy_set_header/g)).toBeNull();
   });
 
   it('should answer through the example nginx with one of each header (one owner: the app or nginx)', async () => {

@@ -685,6 +685,19 @@ describe('unit: picture routes', () => {
     });
     expect(res.status).toBe(304);
     expect(calls).toEqual([]);
+    // Compared weakly, and in a list.
+    for (const tag of [`W/"${HASH}"`, `"other", W/"${HASH}"`]) {
+      const weak = await request(`/pictures/${HASH}.webp`, { headers: { 'if-none-match': tag } });
+      expect({ tag, status: weak.status }).toEqual({ tag, status: 304 });
+    }
+    expect(calls).toEqual([]);
+  });
+
+  it('should answer If-None-Match: * with 304 when the picture exists, after asking', async () => {
+    const { request, calls } = setup();
+    const res = await request(`/pictures/${HASH}.webp`, { headers: { 'if-none-match': '*' } });
+    expect(res.status).toBe(304);
+    expect(calls.map((c) => c.input)).toEqual([{ name: HASH }]);
   });
 
   it('should answer 404 for names that are not pictures, without asking the TCP server', async () => {

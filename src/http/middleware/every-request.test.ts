@@ -59,6 +59,22 @@ describe('unit: everyRequest', () => {
     expect(await metrics.metrics()).toContain('status="403"} 1');
   });
 
+  it('should let a cross-site change through when it carries its own Authorization, never a cookie', async () => {
+    const { hono, seen } = app();
+    const crossSite = { 'sec-fetch-site': 'cross-site', origin: 'https://elsewhere.example' };
+    const bearer = await hono.request('/change', {
+      method: 'POST',
+      headers: { ...crossSite, authorization: 'Bearer token-of-a-tool' },
+    });
+    expect(bearer.status).toBe(200);
+    const cookie = await hono.request('/change', {
+      method: 'POST',
+      headers: { ...crossSite, cookie: 'session=ambient' },
+    });
+    expect(cookie.status).toBe(403);
+    expect(seen).toHaveLength(1);
+  });
+
   it('should put the headers on an answer to a failed route too', async () => {
     const { hono } = app();
     const res = await hono.request('/boom');

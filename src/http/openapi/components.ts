@@ -91,16 +91,12 @@ const string = (description: string): Schema => ({ type: 'string', description }
 
 /**
  * The codes of error answers: every RPC status but the two that are not
- * errors, and the 413 that the HTTP server answers before any call is made.
+ * errors (PAYLOAD_TOO_LARGE, the 413 the HTTP server answers before any
+ * call, is one of them), each once.
  */
-const errorCodes = [
-  ...Object.values(Status)
-    .filter(
-      (s): s is Status => typeof s === 'number' && s !== Status.UNSPECIFIED && s !== Status.OK,
-    )
-    .map(statusName),
-  'PAYLOAD_TOO_LARGE',
-];
+const errorCodes = Object.values(Status)
+  .filter((s): s is Status => typeof s === 'number' && s !== Status.UNSPECIFIED && s !== Status.OK)
+  .map(statusName);
 
 const schemas: Record<string, Schema> = {
   User: user,
@@ -420,7 +416,10 @@ const responses: Record<string, ResponseObject> = {
   NotAPicture: error('The upload is not a JPEG, PNG, WebP or GIF image.'),
   NoSuchPicture: error('No picture has this name.'),
   NoSuchSession: error('None of the live sessions of the user has this id.'),
-  TooManyRequests: error('Too many password hashes at once; try again later.', retryAfter),
+  TooManyRequests: error(
+    'A limit was reached (attempts of this account or address, password hashes at once, uploads, two-step set-up); try again after Retry-After.',
+    retryAfter,
+  ),
   TooManySessionCalls: error(
     'Too many listings or endings of sessions by this user (a burst of 30, then 30 a ' +
       'minute); try again later.',

@@ -201,6 +201,23 @@ describe('unit: OpenAPI document', () => {
     }
   });
 
+  it('should list each value of every enum once (JSON Schema wants them unique)', () => {
+    const repeated: string[] = [];
+    const walk = (node: unknown, at: string) => {
+      if (Array.isArray(node)) {
+        for (const [i, item] of node.entries()) walk(item, `${at}/${i}`);
+      } else if (node !== null && typeof node === 'object') {
+        for (const [key, value] of Object.entries(node)) {
+          if (key === 'enum' && Array.isArray(value) && new Set(value).size !== value.length)
+            repeated.push(`${at}/enum`);
+          walk(value, `${at}/${key}`);
+        }
+      }
+    };
+    walk(openApiDocument, '');
+    expect(repeated).toEqual([]);
+  });
+
   it('should state the account rules the TCP server applies', () => {
     const usernames = ['abc', 'A.b-c_9', 'x'.repeat(32), 'ab', 'x'.repeat(33), 'a b', 'ünï', ''];
     for (const schema of ['User', 'NewUser', 'NewAdminUser', 'Credentials']) {

@@ -44,5 +44,7 @@ export function healthRoutes(rpc: RpcClient, draining: () => boolean, log: Logge
 }
 
 function notReady(c: Context, why: string) {
-  return renderError(c, new RpcError(Status.UNAVAILABLE, `not ready: ${why}`), 'json');
+  // Retry-After as on every 503 (the document's Unavailable answer): a probe asks again anyway.
+  const error = new RpcError(Status.UNAVAILABLE, `not ready: ${why}`, { retryAfterS: 1 });
+  return renderError(c, error, 'json');
 }

@@ -49,15 +49,16 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, log }: PictureRo
         etag,
         'x-content-type-options': 'nosniff',
       };
-      if (
-        c.req
-          .header('if-none-match')
-          ?.split(/\s*,\s*/)
-          .includes(etag)
-      ) {
-        return c.body(null, 304, headers);
-      }
+      // Compared weakly (RFC 9110 13.1.2): W/"x" is "x". A name is its content's
+      // hash, so a tag that names it is still current without asking the store.
+      const tags = c.req
+        .header('if-none-match')
+        ?.split(/\s*,\s*/)
+        .map((tag) => tag.replace(/^W\//, ''));
+      if (tags?.includes(etag)) return c.body(null, 304, headers);
       const picture = await rpc.call('getPicture', { name }, c.get('client').callOptions());
+      // "*": any current picture of that name, which there is (else NOT_FOUND above).
+      if (tags?.includes('*')) return c.body(null, 304, headers);
       return c.body(picture.data as Uint8Array<ArrayBuffer>, 200, {
         ...headers,
         'content-type': picture.contentType,
