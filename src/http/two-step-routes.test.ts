@@ -319,6 +319,15 @@ describe('unit: setting two-step login up and off on the pages', () => {
     });
     expect(back.headers.get('location')).toBe('/profile/totp');
     expect(flashOf(back).fields).toEqual({ code: 'the code is wrong' });
+    // The codes' page reloaded posts again: the profile says why there is nothing to show.
+    const reloaded = setup(() => new RpcError(Status.ALREADY_EXISTS, MESSAGES.TOTP_ALREADY_ON));
+    const again = await reloaded.request('/profile/totp/confirm', {
+      method: 'POST',
+      headers: { cookie: 'session=tok' },
+      body: form({ csrf: 'csrf-of-session', code: '123456' }),
+    });
+    expect(again.headers.get('location')).toBe('/profile');
+    expect(flashOf(again).error).toBe(MESSAGES.TOTP_CODES_SHOWN);
   });
 
   it("should put a wrong password of setting it up at the set-up form's own field", async () => {

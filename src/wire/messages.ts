@@ -10,7 +10,10 @@ export const MESSAGES = {
   WRONG_PASSWORD: 'the password is wrong',
   // Two-step login. Said only after a correct password.
   OTP_REQUIRED: 'enter the 6-digit code from your authenticator app, or a recovery code',
-  WRONG_OTP: 'that code is wrong or was already used: enter the current one, or a recovery code',
+  WRONG_OTP:
+    'that code is wrong or was already used (each works once): enter the next one your app shows, or a recovery code',
+  TOTP_CODES_SHOWN:
+    'two-step login is on, and its recovery codes were shown once: to get new ones, turn it off and set it up again',
   TICKET_EXPIRED: 'the login took too long: enter your password again',
   TOTP_ALREADY_ON: 'two-step login is already on: turn it off first to set it up again',
   TOTP_NOT_ON: 'two-step login is not on',

@@ -120,8 +120,10 @@ export function totpPageRoutes({ rpc, maxJsonBytes, log }: TotpPageRouteOptions)
         codes = confirmed.recoveryCodes;
       } catch (err) {
         if (isCode(err, Status.UNAUTHENTICATED)) return loggedOut(c);
-        if (isCode(err, Status.NOT_FOUND) || isCode(err, Status.ALREADY_EXISTS))
-          return back(c, '/profile', { error: err.message });
+        // Already on: most likely the recovery codes' page reloaded, which posts again.
+        if (isCode(err, Status.ALREADY_EXISTS))
+          return back(c, '/profile', { error: MESSAGES.TOTP_CODES_SHOWN });
+        if (isCode(err, Status.NOT_FOUND)) return back(c, '/profile', { error: err.message });
         const flash = formFlash(err, {}, 'code');
         if (flash === null) throw err;
         return back(c, '/profile/totp', flash);
