@@ -58,6 +58,7 @@ describe('unit: health routes', () => {
       });
       const res = await a.request('/readyz');
       expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('1');
       expect(await res.json()).toEqual({
         error: { code: 'UNAVAILABLE', message: 'not ready: no TCP server is reachable' },
       });
@@ -69,5 +70,44 @@ describe('unit: health routes', () => {
     const res = await a.request('/no/such/thing');
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'no such route' } });
+  });
+});
+
+describe('unit: methods a route does not take', () => {
+  it('should answer 405 naming the methods in Allow, for any path a route serves', async () => {
+    const { app: a, calls } = app(() => ({}));
+    for (const [method, path, allow] of [
+      ['PUT', '/healthz', 'GET, HEAD'],
+      ['POST', '/api/v1/me/sessions', 'GET, HEAD'],
+      ['GET', '/api/v1/me/sessions/AAAAAAAAAAAAAAAAAAAAAA', 'DELETE'],
+      ['OPTIONS', '/open_api/v1/authenticate', 'POST'],
+      ['POST', '/api/v1/me', 'DELETE, GET, HEAD, PATCH'],
+    ]) {
+      const res = await a.request(path, { method });
+      expect({ method, path, status: res.status, allow: res.headers.get('allow') }).toEqual({
+        method,
+        path,
+        status: 405,
+        allow,
+      });
+      expect(await res.json()).toEqual({
+        error: { code: 'METHOD_NOT_ALLOWED', message: `this route takes ${allow}` },
+      });
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    }
+    expect(calls).toEqual([]);
+  });
+
+  it('should keep 404 for the admin routes (off, they must look absent) and for pages', async () => {
+    const { app: a } = app(() => ({}));
+    for (const [method, path] of [
+      ['PATCH', '/users/1'],
+      ['DELETE', '/users'],
+    ]) {
+      expect((await a.request(path, { method })).status).toBe(404);
+    }
+    const page = await a.request('/logout', { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(404);
+    expect(page.headers.get('content-type')).toContain('text/html');
   });
 });

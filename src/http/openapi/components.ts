@@ -90,13 +90,24 @@ const adminUser: Schema = {
 const string = (description: string): Schema => ({ type: 'string', description });
 
 /**
+ * The code of the 405 the HTTP server answers for a route asked with a
+ * method it does not take: no RPC status, since no call is made.
+ */
+export const METHOD_NOT_ALLOWED = 'METHOD_NOT_ALLOWED';
+
+/**
  * The codes of error answers: every RPC status but the two that are not
  * errors (PAYLOAD_TOO_LARGE, the 413 the HTTP server answers before any
- * call, is one of them), each once.
+ * call, is one of them), each once, and the HTTP server's own 405.
  */
-const errorCodes = Object.values(Status)
-  .filter((s): s is Status => typeof s === 'number' && s !== Status.UNSPECIFIED && s !== Status.OK)
-  .map(statusName);
+const errorCodes = [
+  ...Object.values(Status)
+    .filter(
+      (s): s is Status => typeof s === 'number' && s !== Status.UNSPECIFIED && s !== Status.OK,
+    )
+    .map(statusName),
+  METHOD_NOT_ALLOWED,
+];
 
 const schemas: Record<string, Schema> = {
   User: user,
