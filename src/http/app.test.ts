@@ -82,7 +82,7 @@ describe('unit: methods a route does not take', () => {
       ['GET', '/api/v1/me/sessions/AAAAAAAAAAAAAAAAAAAAAA', 'DELETE'],
       ['OPTIONS', '/open_api/v1/authenticate', 'POST'],
       ['POST', '/api/v1/me', 'DELETE, GET, HEAD, PATCH'],
-    ]) {
+    ] as const) {
       const res = await a.request(path, { method });
       expect({ method, path, status: res.status, allow: res.headers.get('allow') }).toEqual({
         method,
@@ -103,7 +103,7 @@ describe('unit: methods a route does not take', () => {
     for (const [method, path] of [
       ['PATCH', '/users/1'],
       ['DELETE', '/users'],
-    ]) {
+    ] as const) {
       expect((await a.request(path, { method })).status).toBe(404);
     }
     const page = await a.request('/logout', { headers: { accept: 'text/html' } });
