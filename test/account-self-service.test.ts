@@ -347,6 +347,24 @@ for (const [name, setup] of Object.entries(stacks)) {
       const missing = await changePassword({ authorization: `Bearer ${token}` }, {});
       expect(missing.status).toBe(400);
       await expectDescribed('put', '/api/v1/me/password', missing);
+
+      // The same password again: refused before any hash, the other sessions kept.
+      const other = await session(username);
+      const hashes = stack().tcp.passwords.counts.verify;
+      const same = await changePassword(
+        { authorization: `Bearer ${token}` },
+        { current_password: PASSWORD, new_password: PASSWORD },
+      );
+      expect(same.status).toBe(400);
+      expect(((await expectDescribed('put', '/api/v1/me/password', same)) as Answer).error).toEqual(
+        {
+          code: 'INVALID_ARGUMENT',
+          message: 'the new password is the one you have now: choose another',
+          field: 'new_password',
+        },
+      );
+      expect(stack().tcp.passwords.counts.verify).toBe(hashes);
+      expect(await meStatus(bearerInit(other))).toBe(200);
     });
 
     it('should refuse a change without a session with 401', async () => {

@@ -564,6 +564,12 @@ export class Accounts {
     return this.audited(auth, caller, 'change-password', deadline, async (user, session) => {
       const current = valid(normalizePassword(input.currentPassword), 'current_password');
       const fresh = valid(checkNewPassword(input.newPassword), 'new_password');
+      // Refused before any hash: it would change nothing but end the other sessions,
+      // which "log out everywhere" does, and people who type it meant another one.
+      if (fresh === current)
+        throw new RpcError(Status.INVALID_ARGUMENT, MESSAGES.SAME_PASSWORD, {
+          field: 'new_password',
+        });
       const { clientIp } = caller;
       await this.verifyPassword(user, session, current, 'current_password', clientIp, deadline);
       const { passwords, store, users, tokens } = this.deps;

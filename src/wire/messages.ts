@@ -12,6 +12,7 @@ export const MESSAGES = {
   OTP_REQUIRED: 'enter the 6-digit code from your authenticator app, or a recovery code',
   WRONG_OTP:
     'that code is wrong or was already used (each works once): enter the next one your app shows, or a recovery code',
+  SAME_PASSWORD: 'the new password is the one you have now: choose another',
   TOTP_CODES_SHOWN:
     'two-step login is on, and its recovery codes were shown once: to get new ones, turn it off and set it up again',
   TICKET_EXPIRED: 'the login took too long: enter your password again',
