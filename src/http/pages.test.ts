@@ -156,6 +156,31 @@ describe('unit: login and sign-up pages', () => {
     expect(calls).toEqual([]);
   });
 
+  it('should send a signed-in browser from the login and sign-up forms to its profile, unless a message waits', async () => {
+    const { request, calls } = setup();
+    for (const path of ['/login', '/register']) {
+      const res = await request(path, { headers: { cookie } });
+      expect({ path, status: res.status, to: res.headers.get('location') }).toEqual({
+        path,
+        status: 303,
+        to: '/profile',
+      });
+    }
+    expect(calls).toEqual([]);
+    // A form's error comes back to the form with its message, cookie or not.
+    const failed = await request('/register', {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: form({ username: 'bob', password: 'one passphrase', password2: 'another one' }),
+    });
+    expect(failed.headers.get('location')).toBe('/register');
+    const page = await request('/register', {
+      headers: { cookie: `${cookie}; ${flashOf(failed)}` },
+    });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('not the same');
+  });
+
   it('should render a complete, labelled login page in UTF-8 and English', async () => {
     const { request } = setup();
     const res = await request('/login');

@@ -3,15 +3,22 @@
  * Plain HTML forms; every post answers 303 (POST-redirect-GET), carrying
  * errors, notices and the values to keep in a flash cookie.
  */
+import type { Context } from 'hono';
 import type { Logger } from '../../log.ts';
 import { MESSAGES } from '../../wire/messages.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 import { usernameKey } from '../affinity-key.ts';
 import type { BodyRoute } from '../app-deps.ts';
-import { factory } from '../env.ts';
+import { type AppEnv, factory } from '../env.ts';
 import { errorHandler } from '../errors.tsx';
-import { redirectWithFlash as back, formBodyLimit, formFlash, takeFlash } from '../flash.ts';
+import {
+  redirectWithFlash as back,
+  type Flash,
+  formBodyLimit,
+  formFlash,
+  takeFlash,
+} from '../flash.ts';
 import { formText, readForm } from '../form.ts';
 import {
   MAX_CSRF_CHARS,
@@ -29,13 +36,27 @@ export interface PageRouteOptions extends BodyRoute {
   log: Logger;
 }
 
+/**
+ * A browser with a session cookie and no message to show goes to its profile
+ * instead of a login or sign-up form; the profile sends a session that has
+ * ended back here without the cookie, so there is no loop. A message (a
+ * failed login of another account, say) is shown on the form it is for.
+ */
+function signedIn(c: Context<AppEnv>, flash: Flash): boolean {
+  return c.get('client').sessionToken !== '' && Object.keys(flash).length === 0;
+}
+
 export function pageRoutes({ rpc, maxJsonBytes, log }: PageRouteOptions) {
   const limit = formBodyLimit(maxJsonBytes, { error: MESSAGES.FORM_TOO_LARGE });
   const app = factory.createApp();
   app.onError(errorHandler(log, 'page'));
   return app
     .get('/', (c) => c.redirect(c.get('client').sessionToken === '' ? '/login' : '/profile', 303))
-    .get('/login', (c) => renderPage(c, <LoginPage flash={takeFlash(c)} />))
+    .get('/login', (c) => {
+      const flash = takeFlash(c);
+      if (signedIn(c, flash)) return c.redirect('/profile', 303);
+      return renderPage(c, <LoginPage flash={flash} />);
+    })
     .post('/login', limit, async (c) => {
       const form = await readForm(c);
       const username = formText(form, 'username', MAX_USERNAME_CHARS);
@@ -75,8 +96,10 @@ export function pageRoutes({ rpc, maxJsonBytes, log }: PageRouteOptions) {
       }
     })
     .get('/register', async (c) => {
+      const flash = takeFlash(c);
+      if (signedIn(c, flash)) return c.redirect('/profile', 303);
       const rules = await rpc.call('getAccountRules', {}, c.get('client').callOptions());
-      return renderPage(c, <RegisterPage flash={takeFlash(c)} rules={rules} />);
+      return renderPage(c, <RegisterPage flash={flash} rules={rules} />);
     })
     .post('/register', limit, async (c) => {
       const form = await readForm(c);
