@@ -54,10 +54,22 @@ const metrics = metricsCollector();
  */
 const STOPPING: readonly string[] = [STOP_SIGNAL, 'SIGTERM', 'SIGINT'];
 
-function spawn(script: string, group: Subprocess[], env: Record<string, string> = {}): Subprocess {
+function spawn(
+  script: string,
+  group: Subprocess[],
+  env: Record<string, string> = {},
+): Subprocess | null {
+  // Stopping already (a signal during the start): nothing more is started,
+  // since the stop has passed this group by and would leave it running.
+  if (exiting) return null;
   const child = Bun.spawn([bun, `${import.meta.dir}/${script}`], {
     stdio: ['inherit', 'inherit', 'inherit'],
-    env: { ...childEnv, ...env, USERMGR_SUPERVISED: '1' },
+    env: {
+      ...childEnv,
+      ...env,
+      USERMGR_SUPERVISED: '1',
+      USERMGR_LAUNCHER_PID: String(process.pid),
+    },
     // The HTTP servers send their metrics this way (metrics-port.ts); the TCP server sends nothing.
     ...(group === httpChildren ? { ipc: metrics.onMessage } : {}),
     onExit(_proc, code, signal) {
@@ -76,6 +88,24 @@ async function stopGroup(group: Subprocess[]): Promise<void> {
   for (const child of group)
     if (child.exitCode === null && child.signalCode === null) child.kill(STOP_SIGNAL);
   await Promise.all(group.map((child) => child.exited));
+}
+
+let signalled = false;
+
+/**
+ * SIGINT or SIGTERM: stop in order; a second one (a person's second Ctrl-C
+ * while a stop hangs) kills what is left and exits 1. The servers pass the
+ * signals they get on as STOP_SIGNAL, which only asks for the stop, so a
+ * signal to the whole group counts once.
+ */
+function onStopSignal(): void {
+  if (signalled) {
+    console.error('stopping at once (a second signal)');
+    for (const child of [...httpChildren, ...tcpChildren]) child.kill('SIGKILL');
+    process.exit(1);
+  }
+  signalled = true;
+  void stopAll(0);
 }
 
 async function stopAll(code: number): Promise<void> {
@@ -103,8 +133,9 @@ async function waitForTcp(port: number, timeoutMs: number): Promise<boolean> {
   return false;
 }
 
-// The servers pass on what they get (process.ts, onShutdown): a group's signal arrives several times.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stopAll(0));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, onStopSignal);
+// A server passing on a signal it got (process.ts, onShutdown).
+process.on(STOP_SIGNAL, () => void stopAll(0));
 
 /**
  * Fails (one line, EXIT_STARTUP_FAILED) when another launcher holds the HTTP

@@ -37,13 +37,17 @@ export const STOP_SIGNAL = 'SIGUSR2';
  *
  * Under `npm start` (USERMGR_SUPERVISED=1) the launcher decides when each
  * server stops: SIGTERM or SIGINT, whether sent to this process alone or to
- * the whole group (Ctrl-C), is passed on to the launcher, which stops the
- * HTTP servers first and the TCP server once they have exited, each with
- * STOP_SIGNAL. Stopping at once instead cut requests in flight: the TCP
- * server went before the HTTP servers that still needed it, and the second
- * SIGTERM (the group's and the launcher's) made a server exit mid-request.
- * A server whose launcher is gone (its parent is no longer the launcher)
- * stops on the signal itself.
+ * the whole group (Ctrl-C), is passed on to the launcher as STOP_SIGNAL, and
+ * the launcher stops the HTTP servers first and the TCP server once they
+ * have exited, each with STOP_SIGNAL; a second SIGINT or SIGTERM to the
+ * launcher kills them all at once. Stopping at once instead cut requests in
+ * flight: the TCP server went before the HTTP servers that still needed it,
+ * and the second SIGTERM (the group's and the launcher's) made a server exit
+ * mid-request.
+ * A server whose launcher is gone (its parent is no longer the launcher,
+ * whose pid the launcher gives in USERMGR_LAUNCHER_PID) stops on the signal
+ * itself, and stops by itself within a second when it finds the launcher
+ * gone (killed with SIGKILL, say): it would otherwise keep the ports.
  */
 export function onShutdown(stop: () => Promise<void>): void {
   let stopping = false;
@@ -63,15 +67,28 @@ export function onShutdown(stop: () => Promise<void>): void {
     process.on('SIGINT', handle);
     return;
   }
-  const launcher = process.ppid;
+  // From the launcher, not process.ppid now: the launcher may be gone already
+  // (this runs after the server's start), and the parent then is init or a
+  // subreaper, which must never get our SIGTERM.
+  const launcher = Number(process.env.USERMGR_LAUNCHER_PID);
+  const launcherAlive = () => launcher > 1 && process.ppid === launcher;
+  // Passed on as STOP_SIGNAL: the launcher tells it from a person's second
+  // Ctrl-C, which stops everything at once.
   const passOn = (signal: NodeJS.Signals) => {
-    if (process.ppid === launcher) process.kill(launcher, 'SIGTERM');
+    if (launcherAlive()) process.kill(launcher, STOP_SIGNAL);
     else if (!stopping) handle(signal);
   };
   process.on('SIGTERM', passOn);
   process.on('SIGINT', passOn);
   process.on(STOP_SIGNAL, handle);
+  const orphaned = setInterval(() => {
+    if (!launcherAlive() && !stopping) handle('SIGTERM');
+  }, ORPHAN_CHECK_MS);
+  orphaned.unref();
 }
+
+/** How often a server under the launcher checks that the launcher is still there. */
+const ORPHAN_CHECK_MS = 1000;
 
 /**
  * The environment the servers run best with: `npm start` gives it to its

@@ -7,7 +7,7 @@
  * `.env.example` copied with another port, and the README's curl example.
  */
 import { afterAll, describe, expect, it } from 'bun:test';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RUNTIME_ENV } from '../src/process.ts';
 import { Status } from '../src/wire/status.ts';
@@ -246,14 +246,49 @@ describe('integration: npm start (src/main.ts)', () => {
           () => -1,
         ),
       );
+      const servers = childPids(proc.pid).map(Number);
       await Bun.sleep(40);
       if (target === 'the whole process group') process.kill(-proc.pid, 'SIGTERM');
       else process.kill(Number(tcpChild), 'SIGTERM');
+      // When each server is gone, seen from here.
+      const goneAt = new Map<number, number>();
+      const started = performance.now();
+      const watch = (async () => {
+        while (goneAt.size < servers.length && performance.now() - started < 20_000) {
+          for (const pid of servers)
+            if (!goneAt.has(pid) && !existsSync(`/proc/${pid}`)) goneAt.set(pid, performance.now());
+          await Bun.sleep(2);
+        }
+      })();
       expect(await Promise.all(inFlight)).toEqual(Array(8).fill(200));
       const { code, stderr } = await outcome(proc);
+      await watch;
       expect({ code, stderr: stderr.trim() }).toEqual({ code: 0, stderr: '' });
+      // The TCP server last: the HTTP servers were still answering with it.
+      const tcpGone = goneAt.get(Number(tcpChild)) as number;
+      const httpGone = servers.filter((pid) => pid !== Number(tcpChild)).map((p) => goneAt.get(p));
+      expect(httpGone.every((at) => at !== undefined && at <= tcpGone)).toBe(true);
     }, 60_000);
   }
+
+  it('should have its servers stop by themselves when the launcher is killed outright', async () => {
+    const p = await ports();
+    const proc = launch({ ...stackEnv(p), HTTP_PROCESSES: '2' });
+    const url = `http://127.0.0.1:${p.http}`;
+    await until('readiness', async () => ((await readyStatus(url)) === 200 ? true : null));
+    await until('three servers', async () => (children(proc.pid).length === 3 ? true : null));
+    const servers = childPids(proc.pid);
+    proc.kill('SIGKILL');
+    // Each looks for its launcher once a second, then stops as on SIGTERM.
+    await until('the servers to stop', async () =>
+      servers.every((pid) => !existsSync(`/proc/${pid}`)) ? true : null,
+    );
+    // And the ports are free for the next start.
+    const again = launch({ ...stackEnv(p), HTTP_PROCESSES: '1' });
+    await until('readiness again', async () => ((await readyStatus(url)) === 200 ? true : null));
+    again.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
+  }, 60_000);
 
   it('should run one HTTP server when HTTP_PORT=0, since several cannot share a random port', async () => {
     const tcpPort = await freePort();

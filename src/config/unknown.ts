@@ -14,7 +14,7 @@ import { declaredVariables } from './declared.ts';
 import type { Env } from './variable.ts';
 
 /** Set by the launcher for its children, never by hand. */
-const INTERNAL = new Set(['USERMGR_SUPERVISED']);
+const INTERNAL = new Set(['USERMGR_SUPERVISED', 'USERMGR_LAUNCHER_PID']);
 const ENV_FILES = ['.env', '.env.local'];
 const ASSIGNMENT = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=/gm;
 

@@ -59,7 +59,7 @@ describe('unit: everyRequest', () => {
     expect(await metrics.metrics()).toContain('status="403"} 1');
   });
 
-  it('should let a cross-site change through when it carries its own Authorization, never a cookie', async () => {
+  it('should let a cross-site change through when it carries a Bearer token, never a cookie or Basic', async () => {
     const { hono, seen } = app();
     const crossSite = { 'sec-fetch-site': 'cross-site', origin: 'https://elsewhere.example' };
     const bearer = await hono.request('/change', {
@@ -72,6 +72,12 @@ describe('unit: everyRequest', () => {
       headers: { ...crossSite, cookie: 'session=ambient' },
     });
     expect(cookie.status).toBe(403);
+    // Basic (or Negotiate) credentials a browser sends by itself prove nothing.
+    const basic = await hono.request('/change', {
+      method: 'POST',
+      headers: { ...crossSite, authorization: `Basic ${btoa('intranet:password')}` },
+    });
+    expect(basic.status).toBe(403);
     expect(seen).toHaveLength(1);
   });
 

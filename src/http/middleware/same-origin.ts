@@ -4,15 +4,17 @@
  * Sec-Fetch-Site, else Origin compared with Host. Clients that are not
  * browsers send neither and pass; they hold no ambient cookie of a victim.
  * Forms additionally carry a per-session token (checked by the TCP server).
- * A request that carries an Authorization header passes too: it is
- * authenticated by that header, never by a cookie (client-request.ts reads
- * the header first), so no ambient credential of a victim is at stake; and
- * a browser adds one to a cross-site request only after a CORS preflight,
- * which this server never grants. Refusing it turned away the admin API's
- * callers that send an Origin (a tool of another origin, a proxy), with a
- * 403 the admin API does not document.
+ * A request that carries a Bearer token passes too: it is authenticated by
+ * that token, not by a session cookie (client-request.ts reads the header
+ * first), and a browser adds one to a cross-site request only after a CORS
+ * preflight, which this server never grants. Refusing it turned away the
+ * admin API's callers that send an Origin (a tool of another origin, a
+ * proxy), with a 403 the admin API does not document. Any other scheme is
+ * no exemption: a browser sends Basic or Negotiate credentials by itself
+ * (behind an authenticating proxy, an intranet), so they prove nothing.
  */
 import type { Context } from 'hono';
+import { bearerToken } from '../client-request.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -20,7 +22,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function refusedAsCrossSite(c: Context): boolean {
   return (
     !SAFE_METHODS.has(c.req.method) &&
-    c.req.header('authorization') === undefined &&
+    bearerToken(c.req.header('authorization')) === '' &&
     isCrossSite(c.req.header('sec-fetch-site'), c.req.header('origin'), c.req.header('host'))
   );
 }
