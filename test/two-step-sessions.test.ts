@@ -78,14 +78,11 @@ for (const [name, setup] of Object.entries(stacks)) {
         jsonInit('POST', { username, password: PASSWORD }),
       );
       const { token } = (await login.json()) as { token: string };
-      const start = await stack().fetch(
-        '/api/v1/me/totp',
-        jsonInit('POST', { password: PASSWORD }, token),
-      );
+      const start = await stack().fetch('/api/v1/me/totp', jsonInit('POST', {}, token));
       const { secret } = (await start.json()) as { secret: string };
       const confirm = await stack().fetch(
         '/api/v1/me/totp/confirm',
-        jsonInit('POST', { code: codeOf(secret, -1) }, token),
+        jsonInit('POST', { code: codeOf(secret, -1), password: PASSWORD }, token),
       );
       expect(confirm.status).toBe(200);
       return { username, secret };

@@ -20,30 +20,11 @@ export class TotpAccount {
     private readonly twoStep: TwoStep,
   ) {}
 
-  /**
-   * A new secret to set up (refused while two-step login is on), once the
-   * password is confirmed as for a password change: with the session alone,
-   * a thief could turn it on with their own app and keep the owner out.
-   */
-  start(
-    auth: SessionAuth,
-    password: string,
-    deadline: Deadline,
-    caller: AccountCaller,
-  ): Promise<Enrolment> {
-    return this.accounts.audited(auth, caller, 'totp-start', deadline, async (user, session) => {
-      if (user.totpSecret !== '') return this.twoStep.start(user); // refused: it is on
-      const checked = valid(normalizePassword(password), 'password');
-      await this.accounts.verifyPassword(
-        user,
-        session,
-        checked,
-        'password',
-        caller.clientIp,
-        deadline,
-      );
-      return this.twoStep.start(user);
-    });
+  /** A new secret to set up (refused while two-step login is on). */
+  start(auth: SessionAuth, deadline: Deadline, caller: AccountCaller): Promise<Enrolment> {
+    return this.accounts.audited(auth, caller, 'totp-start', deadline, (user) =>
+      this.twoStep.start(user),
+    );
   }
 
   /** Whether it is on, how many recovery codes are left, and the secret being set up. */
@@ -52,16 +33,27 @@ export class TotpAccount {
     return this.twoStep.state(user);
   }
 
-  /** A first code turns it on; answers the recovery codes, shown once. */
+  /**
+   * A first code turns it on, once the password is confirmed as for a
+   * password change (counted against the session); answers the recovery
+   * codes, shown once. The password is asked here, where it takes effect:
+   * with the session alone, a thief could turn it on with their own app (a
+   * secret of their own, or the one the owner left pending) and keep the
+   * owner out.
+   */
   confirm(
     auth: SessionAuth,
-    code: string,
+    input: { code: string; password: string },
     deadline: Deadline,
     caller: AccountCaller,
   ): Promise<string[]> {
-    return this.accounts.audited(auth, caller, 'totp-confirm', deadline, (user) =>
-      this.twoStep.confirm(user, code),
-    );
+    return this.accounts.audited(auth, caller, 'totp-confirm', deadline, async (user, session) => {
+      if (user.totpSecret !== '') return this.twoStep.confirm(user, input.code); // refused: it is on
+      const password = valid(normalizePassword(input.password), 'password');
+      const { clientIp } = caller;
+      await this.accounts.verifyPassword(user, session, password, 'password', clientIp, deadline);
+      return this.twoStep.confirm(user, input.code);
+    });
   }
 
   /**

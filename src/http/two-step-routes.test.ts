@@ -89,17 +89,23 @@ const flashOf = (res: Response) =>
 describe('unit: two-step login API routes', () => {
   it('should start, confirm and turn off with the documented shapes', async () => {
     const { request, calls } = setup();
-    const start = await request('/api/v1/me/totp', json('POST', { password: 'pw' }));
+    const start = await request('/api/v1/me/totp', {
+      method: 'POST',
+      headers: { authorization: 'Bearer tok' },
+    });
     expect(await start.json()).toEqual({ secret: SECRET, otpauth_url: URL_OF_SECRET });
-    const confirm = await request('/api/v1/me/totp/confirm', json('POST', { code: '123456' }));
+    const confirm = await request(
+      '/api/v1/me/totp/confirm',
+      json('POST', { code: '123456', password: 'pw' }),
+    );
     expect(await confirm.json()).toEqual({
       recovery_codes: ['aaaa-bbbb-cccc-dddd', 'eeee-ffff-gggg-hhhh'],
     });
     const off = await request('/api/v1/me/totp', json('DELETE', { password: 'pw', code: '1' }));
     expect(off.status).toBe(204);
     expect(calls.map((c) => [c.name, c.input])).toEqual([
-      ['startTotp', { auth: { token: 'tok' }, password: 'pw' }],
-      ['confirmTotp', { auth: { token: 'tok' }, code: '123456' }],
+      ['startTotp', { auth: { token: 'tok' } }],
+      ['confirmTotp', { auth: { token: 'tok' }, code: '123456', password: 'pw' }],
       ['disableTotp', { auth: { token: 'tok' }, password: 'pw', code: '1' }],
     ]);
   });
@@ -269,12 +275,12 @@ describe('unit: setting two-step login up and off on the pages', () => {
     const start = await request('/profile/totp', {
       method: 'POST',
       headers: { cookie: 'session=tok' },
-      body: form({ csrf: 'csrf-of-session', totp_setup_password: 'pw' }),
+      body: form({ csrf: 'csrf-of-session' }),
     });
     expect(start.headers.get('location')).toBe('/profile/totp');
     expect(calls[0]).toEqual({
       name: 'startTotp',
-      input: { auth: { token: 'tok', csrfToken: 'csrf-of-session' }, password: 'pw' },
+      input: { auth: { token: 'tok', csrfToken: 'csrf-of-session' } },
     });
     const page = await request('/profile/totp', { headers: { cookie: 'session=tok' } });
     const html = await page.text();
@@ -330,21 +336,30 @@ describe('unit: setting two-step login up and off on the pages', () => {
     expect(flashOf(again).error).toBe(MESSAGES.TOTP_CODES_SHOWN);
   });
 
-  it("should put a wrong password of setting it up at the set-up form's own field", async () => {
+  it("should send the set-up page's password and code on, and put a wrong password at its field there", async () => {
     const { request, calls } = setup(
       () => new RpcError(Status.UNAUTHENTICATED, 'the password is wrong', { field: 'password' }),
     );
-    const res = await request('/profile/totp', {
+    const res = await request('/profile/totp/confirm', {
       method: 'POST',
       headers: { cookie: 'session=tok' },
-      body: form({ csrf: 'csrf-of-session', totp_setup_password: 'not it' }),
+      body: form({ csrf: 'csrf-of-session', code: '123456', password: 'not it' }),
     });
-    expect(res.headers.get('location')).toBe('/profile');
-    expect(flashOf(res).fields).toEqual({ totp_setup_password: 'the password is wrong' });
+    expect(res.headers.get('location')).toBe('/profile/totp');
+    expect(flashOf(res).fields).toEqual({ password: 'the password is wrong' });
     expect(calls[0]?.input).toEqual({
       auth: { token: 'tok', csrfToken: 'csrf-of-session' },
+      code: '123456',
       password: 'not it',
     });
+    // An ended session (no field) still goes to the login page.
+    const ended = setup(() => new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN));
+    const out = await ended.request('/profile/totp/confirm', {
+      method: 'POST',
+      headers: { cookie: 'session=tok' },
+      body: form({ csrf: 'csrf-of-session', code: '123456', password: 'pw' }),
+    });
+    expect(out.headers.get('location')).toBe('/login');
   });
 
   it("should put a wrong password or code of turning it off at this form's own fields", async () => {

@@ -10,19 +10,13 @@ import type { Handlers } from './dispatch.ts';
 
 export function totpHandlers(accounts: Accounts, totp: TotpAccount): Handlers {
   return {
-    startTotp: (req, ctx) =>
-      totp.start(sessionAuth(req), req.password, ctx.deadline, accountCaller(ctx)),
+    startTotp: (req, ctx) => totp.start(sessionAuth(req), ctx.deadline, accountCaller(ctx)),
     getTotp: async (req, ctx) => {
       const state = await totp.state(sessionAuth(req), ctx.deadline);
       return { ...state, pending: state.pending ?? undefined };
     },
     confirmTotp: async (req, ctx) => ({
-      recoveryCodes: await totp.confirm(
-        sessionAuth(req),
-        req.code,
-        ctx.deadline,
-        accountCaller(ctx),
-      ),
+      recoveryCodes: await totp.confirm(sessionAuth(req), req, ctx.deadline, accountCaller(ctx)),
     }),
     disableTotp: async (req, ctx) => {
       await totp.disable(sessionAuth(req), req, ctx.deadline, accountCaller(ctx));

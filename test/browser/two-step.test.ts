@@ -104,12 +104,6 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await clickAndWait(page, 'form[action="/register"] button[type="submit"]');
         expect(path(page)).toBe('/profile');
         expect(await text(page, '#two-step-state')).toStartWith('Two-step login is off.');
-        // Setting it up asks for the password: a wrong one is shown at its field.
-        await fill(page, '#totp_setup_password', 'not the password');
-        await clickAndWait(page, 'form[action="/profile/totp"] button[type="submit"]');
-        expect(path(page)).toBe('/profile');
-        expect(await text(page, '#totp_setup_password-error')).toBe('The password is wrong');
-        await fill(page, '#totp_setup_password', PASSWORD);
         await clickAndWait(page, 'form[action="/profile/totp"] button[type="submit"]');
 
         // The set-up page: a QR code drawn as inline SVG (the CSP allows it) and the secret as text.
@@ -129,14 +123,22 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         expect(secret).toMatch(/^([A-Z2-7]{4} ){7}[A-Z2-7]{4}$/);
         await screenshot(page, name, 'two-step-setup');
 
-        // A wrong first code is refused at its field, then the right one turns it on.
+        // Turning it on asks for the password with the code: a wrong password is shown at
+        // its field, a wrong first code at its own, then both right turn it on.
         await awayFromStepEdge();
+        await fill(page, '#code', codeOf(secret, -1));
+        await fill(page, '#password', 'not the password');
+        await clickAndWait(page, 'form[action="/profile/totp/confirm"] button[type="submit"]');
+        expect(path(page)).toBe('/profile/totp');
+        expect(await text(page, '#password-error')).toBe('The password is wrong');
         await fill(page, '#code', codeOf(secret, 5));
+        await fill(page, '#password', PASSWORD);
         await clickAndWait(page, 'form[action="/profile/totp/confirm"] button[type="submit"]');
         expect(path(page)).toBe('/profile/totp');
         expect(await page.title()).toBe('Error: Set up two-step login · usermgr');
         expect(await text(page, '#code-error')).toStartWith('The code is wrong');
         await fill(page, '#code', codeOf(secret, -1));
+        await fill(page, '#password', PASSWORD);
         await clickAndWait(page, 'form[action="/profile/totp/confirm"] button[type="submit"]');
         expect(await page.title()).toBe('Your recovery codes · usermgr');
         const recovery = await page.$$eval('#recovery-codes code', (codes) =>

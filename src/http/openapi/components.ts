@@ -270,9 +270,10 @@ const schemas: Record<string, Schema> = {
     required: ['secret', 'otpauth_url'],
     additionalProperties: false,
   },
-  TotpStart: {
+  TotpConfirmation: {
     type: 'object',
     properties: {
+      code: string('The 6-digit code the app shows now for the pending secret.'),
       password: {
         ...string(
           'The password; wrong: 401 (field `password`), counted like a failed login against ' +
@@ -281,12 +282,7 @@ const schemas: Record<string, Schema> = {
         writeOnly: true,
       },
     },
-    required: ['password'],
-  },
-  TotpConfirmation: {
-    type: 'object',
-    properties: { code: string('The 6-digit code the app shows now for the pending secret.') },
-    required: ['code'],
+    required: ['code', 'password'],
   },
   RecoveryCodes: {
     type: 'object',

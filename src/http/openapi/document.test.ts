@@ -286,7 +286,7 @@ describe('unit: OpenAPI document', () => {
         schema.additionalProperties === false ? 400 : REACHED_RPC,
       );
     }
-    expect(checked).toBe(10); // the set-up of two-step login has a body since it asks for the password
+    expect(checked).toBe(9);
   });
 
   it('should serve the document at /openapi.json', async () => {

@@ -291,17 +291,13 @@ export const openApiDocument: OpenAPIObject = {
         summary: 'Start setting up two-step login',
         description:
           'A new TOTP secret (RFC 6238: HMAC-SHA-1, 6 digits, 30-second steps), kept pending ' +
-          'until a first code confirms it; starting again replaces a pending one. Needs the ' +
-          'password, checked like at a login (a session alone must not be enough to put a ' +
-          "second step of someone else's in front of the owner). Refused (409) while two-step " +
-          'login is on. Show `otpauth_url` as a QR code, or `secret` as text. ' +
-          "Writes an audit line to the TCP server's log.",
+          'until a first code and the password confirm it; starting again replaces a pending ' +
+          'one. Refused (409) while two-step login is on. Show `otpauth_url` as a QR code, or ' +
+          "`secret` as text. Writes an audit line to the TCP server's log.",
         tags: ['accounts'],
         security: session,
-        requestBody: body('TotpStart'),
         responses: {
           '200': answer('The secret to set up.', 'TotpSecret'),
-          ...bodyFailures,
           '401': failure('Unauthenticated'),
           '403': failure('CrossSite'),
           '409': failure('TotpOn'),
@@ -336,7 +332,9 @@ export const openApiDocument: OpenAPIObject = {
         summary: 'Turn two-step login on with a first code',
         description:
           'The code the app shows now for the pending secret (one step of clock drift is ' +
-          'allowed). From here on, logins need a code. Answers ten recovery codes, each good ' +
+          'allowed), and the password, checked like at a login (a session alone must not be ' +
+          "enough to put a second step of someone else's in front of the owner). From here " +
+          'on, logins need a code. Answers ten recovery codes, each good ' +
           'for one login instead of a code: they are not kept (only their hashes) and cannot ' +
           "be shown again. Writes an audit line to the TCP server's log.",
         tags: ['accounts'],

@@ -66,16 +66,11 @@ export function totpPageRoutes({ rpc, maxJsonBytes, log }: TotpPageRouteOptions)
   return app
     .post('/profile/totp', limit, async (c) => {
       const form = await readForm(c);
-      const password = formText(form, 'totp_setup_password', MAX_PASSWORD_CHARS);
       try {
-        await rpc.call(
-          'startTotp',
-          { auth: auth(c, form), password },
-          c.get('client').callOptions(),
-        );
+        await rpc.call('startTotp', { auth: auth(c, form) }, c.get('client').callOptions());
       } catch (err) {
         if (isCode(err, Status.ALREADY_EXISTS)) return back(c, '/profile', { error: err.message });
-        return backToProfile(c, err, { password: 'totp_setup_password' });
+        return backToProfile(c, err);
       }
       return c.redirect('/profile/totp', 303);
     })
@@ -110,15 +105,19 @@ export function totpPageRoutes({ rpc, maxJsonBytes, log }: TotpPageRouteOptions)
     .post('/profile/totp/confirm', limit, async (c) => {
       const form = await readForm(c);
       const code = formText(form, 'code', MAX_OTP_CHARS);
+      const password = formText(form, 'password', MAX_PASSWORD_CHARS);
       let codes: string[];
       try {
         const confirmed = await rpc.call(
           'confirmTotp',
-          { auth: auth(c, form), code },
+          { auth: auth(c, form), code, password },
           c.get('client').callOptions(),
         );
         codes = confirmed.recoveryCodes;
       } catch (err) {
+        // A wrong password names its field; an ended session names none.
+        if (isCode(err, Status.UNAUTHENTICATED) && err.field !== '')
+          return back(c, '/profile/totp', { fields: { [err.field]: err.message } });
         if (isCode(err, Status.UNAUTHENTICATED)) return loggedOut(c);
         // Already on: most likely the recovery codes' page reloaded, which posts again.
         if (isCode(err, Status.ALREADY_EXISTS))

@@ -1,6 +1,6 @@
 /**
- * Two-step login (TOTP) for API clients: set it up (with the password),
- * confirm it with a first code, turn it off (with the password and a code). The session comes from `Authorization: Bearer` or the
+ * Two-step login (TOTP) for API clients: set it up, confirm it with a first
+ * code and the password, turn it off with the password and a code. The session comes from `Authorization: Bearer` or the
  * cookie; the TCP server makes every decision.
  */
 import type { BodyRoute } from '../app-deps.ts';
@@ -12,12 +12,10 @@ export function totpRoutes({ rpc, maxJsonBytes }: BodyRoute) {
   return factory
     .createApp()
     .post('/api/v1/me/totp', async (c) => {
-      const body = await readJsonObject(c, maxJsonBytes);
-      const password = stringField(body, 'password', MAX_PASSWORD_CHARS);
       const client = c.get('client');
       const { secret, otpauthUrl } = await rpc.call(
         'startTotp',
-        { auth: { token: client.sessionToken }, password },
+        { auth: { token: client.sessionToken } },
         client.callOptions(),
       );
       return c.json({ secret, otpauth_url: otpauthUrl });
@@ -25,10 +23,11 @@ export function totpRoutes({ rpc, maxJsonBytes }: BodyRoute) {
     .post('/api/v1/me/totp/confirm', async (c) => {
       const body = await readJsonObject(c, maxJsonBytes);
       const code = stringField(body, 'code', MAX_OTP_CHARS);
+      const password = stringField(body, 'password', MAX_PASSWORD_CHARS);
       const client = c.get('client');
       const { recoveryCodes } = await rpc.call(
         'confirmTotp',
-        { auth: { token: client.sessionToken }, code },
+        { auth: { token: client.sessionToken }, code, password },
         client.callOptions(),
       );
       return c.json({ recovery_codes: recoveryCodes });

@@ -35,7 +35,6 @@ function summaryFields(username: string) {
     { name: 'current_password', label: 'Current password' },
     { name: 'new_password', label: 'New password' },
     { name: 'new_password2', label: 'New password again' },
-    { name: 'totp_setup_password', label: 'Password, to set up two-step login' },
     { name: 'totp_password', label: 'Password, to turn two-step login off' },
     { name: 'totp_code', label: 'Code, to turn two-step login off' },
     { name: 'password', label: `Password of ${username}, to confirm` },

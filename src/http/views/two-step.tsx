@@ -22,7 +22,7 @@ export interface TwoStepSectionProps {
   enabled: boolean;
   recoveryCodesLeft: number;
   csrfToken: string;
-  /** Errors of the forms: `totp_setup_password`; `totp_password`, `totp_code` (turning it off). */
+  /** Errors of the turn-off form: `totp_password`, `totp_code`. */
   errors: Record<string, string>;
 }
 
@@ -71,15 +71,6 @@ export function TwoStepSection({
             Two-step login is off. With it on, logging in also asks for a code from an authenticator
             app on your phone, so a password alone is not enough.
           </p>
-          <Field
-            name="totp_setup_password"
-            label="Password"
-            type="password"
-            autocomplete="current-password"
-            hint="To set it up, confirm with your password"
-            error={errors.totp_setup_password}
-            required
-          />
           <button type="submit">Set up two-step login</button>
         </form>
       )}
@@ -107,7 +98,14 @@ export function TotpSetupPage({
   return (
     <Layout title="Set up two-step login" error={failed}>
       <h1>Set up two-step login</h1>
-      <Messages flash={flash} fields={[{ name: 'code', label: 'Code' }]} errorField="code" />
+      <Messages
+        flash={flash}
+        fields={[
+          { name: 'code', label: 'Code' },
+          { name: 'password', label: 'Password' },
+        ]}
+        errorField="code"
+      />
       <ol class="steps">
         <li>
           <p>
@@ -139,6 +137,15 @@ export function TotpSetupPage({
               error={flash.fields?.code}
               required
               autofocus={!failed}
+            />
+            <Field
+              name="password"
+              label="Password"
+              type="password"
+              autocomplete="current-password"
+              hint="To turn it on, confirm with your password"
+              error={flash.fields?.password}
+              required
             />
             <button type="submit">Turn on two-step login</button>
           </form>
