@@ -243,10 +243,16 @@ export class Accounts {
     ) {
       throw ticketExpired();
     }
-    // A ticket starts one session: a used one is refused before its code is looked at.
-    if (await twoStep.ticketSpent(claims)) throw ticketExpired();
-    await this.secondStep(user, input.otp, counted, null, clientIp, requestId, deadline);
+    // A ticket starts one session. It is taken before its code is looked at,
+    // so that of two posts of one ticket one alone uses a code (a recovery
+    // code included); a wrong code gives it back for the next try.
     if (!(await twoStep.spendTicket(claims))) throw ticketExpired();
+    try {
+      await this.secondStep(user, input.otp, counted, null, clientIp, requestId, deadline);
+    } catch (err) {
+      await twoStep.returnTicket(claims);
+      throw err;
+    }
     const seen = { clientIp, userAgent: input.userAgent ?? '' };
     return this.startSession(user, claims.remember, seen);
   }
@@ -547,9 +553,10 @@ export class Accounts {
 
   /**
    * Changes the session's user's password. The current password is checked
-   * as a login checks it, under the same per-username and per-address
-   * throttle and counted the same way (a stolen session must not become a
-   * free password oracle); the new one by the sign-up rule. Every session
+   * with a slow hash under the per-address throttle and the session's own
+   * count (verifyPassword: a stolen session must not become a free password
+   * oracle, and strangers guessing at the username must not block it); the
+   * new one by the sign-up rule, and refused when it is the current one. Every session
    * issued until now ends (sessions_valid_after, as "log out everywhere"),
    * and the caller gets a new session issued after that. The credential
    * memo needs no purge: its entries bind the stored hash, and the new hash

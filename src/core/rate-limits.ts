@@ -14,6 +14,10 @@
  *   attempts in flight) are counted the device is locked for the whole
  *   window: then it stops exempting, and its logins meet the username's
  *   throttle like anyone's.
+ * - Per session, the same way: once the username is throttled, a login that
+ *   shows a live session of the account is counted against that session
+ *   (accounts.ts), and so is every password a signed-in user types to
+ *   confirm a change (password, deletion, two-step login on or off).
  * - Per client address (an IPv6 client by its /64, client-key.ts): a token
  *   bucket on the attempts that would run a slow hash (sign-up, and logins
  *   not answered by the credential memo).
@@ -83,7 +87,7 @@ export type Counted = string | Own | null;
 
 /** An admitted slow-hash attempt, to be settled once its hash has answered. */
 export interface SlowAttempt {
-  /** The username's or device's key, or null when the attempt was not counted against either. */
+  /** The username's, device's or session's key; null when the attempt was counted against none (a sign-up). */
   key: string | null;
   /** True when it was counted in this process (Redis could not be reached). */
   local: boolean;
@@ -190,8 +194,8 @@ export class RateLimits {
   }
 
   /**
-   * Admits one slow-hash attempt for this address and username or device
-   * (null: counted against neither, as for the owner), or throws 429. The attempt stays
+   * Admits one slow-hash attempt for this address and username, device or
+   * session (null: counted against none, as for a sign-up), or throws 429. The attempt stays
    * counted in flight until settle(), or for at most the caller's time left
    * (`holdMs`) and a margin.
    */

@@ -1,10 +1,11 @@
 /**
- * Login tickets already used (login-tickets.ts): a ticket starts one session.
- * It used to start one per valid code until it expired, so whoever held the
- * cookie could make sessions with each further code. A ticket is marked spent
- * when its second step succeeds, until it would have expired anyway: in the
- * cache (one SET NX, so every TCP server sees it and two racing uses get one
- * session), or in this process while there is no cache or it is unreachable.
+ * Login tickets taken (login-tickets.ts): a ticket starts one session. It
+ * used to start one per valid code until it expired, so whoever held the
+ * cookie could make sessions with each further code. A second step takes its
+ * ticket before its code is looked at, until the ticket would have expired
+ * anyway, and gives it back when the code is wrong: in the cache (one SET NX,
+ * so every TCP server sees it and of two racing posts one alone uses a code),
+ * or in this process while there is no cache or it is unreachable.
  */
 import type { Cache } from '../cache/port.ts';
 
@@ -18,27 +19,30 @@ export class SpentTickets {
 
   constructor(private readonly cache: Cache | null) {}
 
-  /** True when the ticket was used before (here, or on any server through the cache). */
-  async spent(ticketId: string, nowMs: number): Promise<boolean> {
-    if (this.isSpentHere(ticketId, nowMs)) return true;
-    if (this.cache === null) return false;
-    try {
-      return (await this.cache.get(`${PREFIX}${ticketId}`)) !== null;
-    } catch {
-      return false; // unreachable: what this process knows is all there is
-    }
-  }
-
-  /** Marks it spent; false when it already was (a racing use won). */
+  /** Takes it; false when it was taken before (here, or on any server through the cache). */
   async spend(ticketId: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
     if (this.isSpentHere(ticketId, nowMs)) return false;
     this.remember(ticketId, expiresAtMs, nowMs);
     if (this.cache === null) return true;
     try {
       const ttlMs = Math.max(1, expiresAtMs - nowMs);
-      return await this.cache.set(`${PREFIX}${ticketId}`, '1', ttlMs, true);
+      const taken = await this.cache.set(`${PREFIX}${ticketId}`, '1', ttlMs, true);
+      // Another server holds it, and may give it back: the cache says when.
+      if (!taken) this.local.delete(ticketId);
+      return taken;
     } catch {
       return true; // kept in this process meanwhile
+    }
+  }
+
+  /** Gives it back (a wrong code): the next try may take it. */
+  async unspend(ticketId: string): Promise<void> {
+    this.local.delete(ticketId);
+    if (this.cache === null) return;
+    try {
+      await this.cache.del([`${PREFIX}${ticketId}`]);
+    } catch {
+      // Unreachable: the ticket stays taken there, and the person enters the password again.
     }
   }
 

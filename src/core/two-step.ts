@@ -187,14 +187,14 @@ export class TwoStep {
     return this.deps.tickets.verify(ticket, this.now());
   }
 
-  /** True when the ticket has started a session already (it starts one). */
-  ticketSpent(claims: TicketClaims): Promise<boolean> {
-    return this.deps.spent.spent(claims.ticketId, this.now());
-  }
-
-  /** Marks the ticket used; false when another use got there first. */
+  /** Takes the ticket (it starts one session); false when it was taken before. */
   spendTicket(claims: TicketClaims): Promise<boolean> {
     return this.deps.spent.spend(claims.ticketId, claims.expiresAtMs, this.now());
+  }
+
+  /** Gives a taken ticket back: its second step failed (a wrong code), and may be tried again. */
+  returnTicket(claims: TicketClaims): Promise<void> {
+    return this.deps.spent.unspend(claims.ticketId);
   }
 
   /** Whether the anti-CSRF token of a second step's form is the one of its ticket. */
