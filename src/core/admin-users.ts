@@ -94,9 +94,12 @@ export class AdminUsers {
    * many were left out.
    */
   private readonly deniedLines = new Sampler(DENIED_WINDOW_MS, DENIED_BURST);
+  /** Monotonic (a wall clock stepping back would keep a window shut); tests give their own. */
+  private readonly deniedClock: () => number;
 
   constructor(private readonly deps: AdminUsersDeps) {
     this.now = deps.now ?? Date.now;
+    this.deniedClock = deps.now ?? (() => performance.now());
   }
 
   get enabled(): boolean {
@@ -238,7 +241,7 @@ export class AdminUsers {
     const verdict = this.deps.token.check(caller.token);
     if (verdict === 'off') throw new RpcError(Status.NOT_FOUND, MESSAGES.NO_SUCH_ROUTE);
     if (verdict === 'denied') {
-      const leftOut = this.deniedLines.pass(clientKey(caller.clientIp), this.now());
+      const leftOut = this.deniedLines.pass(clientKey(caller.clientIp), this.deniedClock());
       if (leftOut !== null) {
         const counted = leftOut > 0 ? { ...note, deniedSinceLastLine: leftOut } : note;
         writeAudit(this.deps.log, caller, action, counted, Status.UNAUTHENTICATED);

@@ -28,4 +28,16 @@ describe('unit: Sampler', () => {
     // a and b ended their windows with nothing held back: they make room.
     expect(sampler.pass('e', 1_500)).toBe(0);
   });
+
+  it('should drop ended windows that held events back too, so that a flood of keys does not fill it for good', () => {
+    const sampler = new Sampler(1_000, 1, 3);
+    for (const key of ['a', 'b', 'c']) {
+      expect(sampler.pass(key, 0)).toBe(0);
+      expect(sampler.pass(key, 1)).toBeNull(); // held back: these used to stay for ever
+    }
+    // A new client later gets a window of its own, not the shared overflow one.
+    expect(sampler.pass('d', 5_000)).toBe(0);
+    expect(sampler.pass('e', 5_001)).toBe(0);
+    expect(sampler.pass('e', 5_002)).toBeNull();
+  });
 });

@@ -3,7 +3,9 @@
  * log: per key, the first `burst` events of a window of `everyMs` pass, the
  * rest are held back and counted, and the first to pass after them carries
  * that count. Keys are bounded (`maxKeys`): past the bound, keys whose window
- * has ended are dropped, and a new key shares one overflow key meanwhile.
+ * has ended are dropped, at most once a window (a sweep reads every key), with
+ * what they held back (a flood from many keys must not keep the map full for
+ * good); a new key shares one overflow key meanwhile.
  */
 interface Window {
   start: number;
@@ -16,6 +18,7 @@ const OVERFLOW = '\0overflow';
 
 export class Sampler {
   private readonly windows = new Map<string, Window>();
+  private sweptAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly everyMs: number,
@@ -43,9 +46,9 @@ export class Sampler {
   private windowOf(key: string, now: number): Window {
     let window = this.windows.get(key);
     if (window !== undefined) return window;
-    if (this.windows.size >= this.maxKeys) {
-      for (const [k, w] of this.windows)
-        if (now - w.start >= this.everyMs && w.heldBack === 0) this.windows.delete(k);
+    if (this.windows.size >= this.maxKeys && now - this.sweptAt >= this.everyMs) {
+      this.sweptAt = now;
+      for (const [k, w] of this.windows) if (now - w.start >= this.everyMs) this.windows.delete(k);
     }
     const at = this.windows.size >= this.maxKeys ? OVERFLOW : key;
     window = this.windows.get(at) ?? { start: now, passed: 0, heldBack: 0 };
