@@ -62,16 +62,16 @@ export function onShutdown(stop: () => Promise<void>): void {
       },
     );
   };
-  if (process.env.USERMGR_SUPERVISED !== '1') {
-    process.on('SIGTERM', handle);
-    process.on('SIGINT', handle);
-    return;
-  }
   // From the launcher, not process.ppid now: the launcher may be gone already
   // (this runs after the server's start), and the parent then is init or a
   // subreaper, which must never get our SIGTERM.
   const launcher = Number(process.env.USERMGR_LAUNCHER_PID);
-  const launcherAlive = () => launcher > 1 && process.ppid === launcher;
+  if (process.env.USERMGR_SUPERVISED !== '1' || !(launcher > 1)) {
+    process.on('SIGTERM', handle);
+    process.on('SIGINT', handle);
+    return;
+  }
+  const launcherAlive = () => process.ppid === launcher;
   // Passed on as STOP_SIGNAL: the launcher tells it from a person's second
   // Ctrl-C, which stops everything at once.
   const passOn = (signal: NodeJS.Signals) => {
