@@ -245,8 +245,8 @@ describe('integration: admin API over MariaDB and Redis', () => {
     expect(rest.body.next_cursor).toBeNull();
   });
 
-  // Before the test below that sends 48 wrong tokens: past ten refusals in 10 s from one
-  // address, the audit log leaves them out (and counts them in the next line).
+  // Before the test below that sends 48 wrong tokens: past a hundred refusals in 10 s,
+  // the audit log leaves them out (and counts them in the next line).
   it('should write one audit line per admin request, with no secret in the log', async () => {
     const user = await createUser(uniqueName(), { nickname: 'audited' });
     const got = await call('get', `/users/${user.id}`);

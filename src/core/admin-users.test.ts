@@ -98,8 +98,8 @@ describe('unit: AdminUsers', () => {
     });
   });
 
-  it('should refuse a wrong or missing token before anything else, audit it (ten lines a client and window), and change nothing', async () => {
-    const { admin, store, passwords, audit, clock } = await services();
+  it('should refuse a wrong or missing token before anything else, audit it, and change nothing', async () => {
+    const { admin, store, passwords, audit } = await services();
     const user = await admin.create(caller(), newUser('bob'), deadline());
     const hashes = passwords.counts.hash;
     for (const token of ['', 'wrong', TOKEN.slice(1)]) {
@@ -121,23 +121,31 @@ describe('unit: AdminUsers', () => {
     }
     expect(await store.findById(user.id)).toEqual(user);
     expect(passwords.counts.hash).toBe(hashes);
-    // Ten lines a client and window; the next, once the window has passed, counts the rest.
     const refused = () => audit().filter((l) => l.result === 'UNAUTHENTICATED');
-    expect(refused()).toHaveLength(10);
+    expect(refused()).toHaveLength(15);
     expect(refused().every((l) => l.level === 40)).toBe(true); // warn
+  });
+
+  it('should write at most a hundred refusals of a wrong token in ten seconds, from any addresses, then count the rest in the next line', async () => {
+    const { admin, audit, clock } = await services();
+    const from = (i: number) => ({ ...caller('wrong'), clientIp: `2001:db8:${i.toString(16)}::1` });
+    for (let i = 0; i < 130; i++) {
+      await expect(admin.get(from(i), '1')).rejects.toMatchObject({
+        code: Status.UNAUTHENTICATED,
+      });
+    }
+    const refused = () => audit().filter((l) => l.result === 'UNAUTHENTICATED');
+    expect(refused()).toHaveLength(100);
+    // Whichever address comes next, once the window has passed, carries the count.
     clock.now += 10_000;
-    await expect(admin.get(caller('wrong'), user.id)).rejects.toMatchObject({
+    await expect(admin.get(caller('wrong'), '1')).rejects.toMatchObject({
       code: Status.UNAUTHENTICATED,
     });
-    expect(refused()).toHaveLength(11);
-    expect(refused().at(-1)).toMatchObject({ action: 'get', deniedSinceLastLine: 5 });
-    // Another client is logged on its own.
-    const other = { ...caller('wrong'), clientIp: '198.51.100.1' };
-    await expect(admin.get(other, user.id)).rejects.toMatchObject({
-      code: Status.UNAUTHENTICATED,
+    expect(refused()).toHaveLength(101);
+    expect(refused().at(-1)).toMatchObject({
+      clientIp: '192.0.2.7',
+      deniedSinceLastLine: 30,
     });
-    expect(refused().at(-1)).toMatchObject({ clientIp: '198.51.100.1' });
-    expect(refused().at(-1)?.deniedSinceLastLine).toBeUndefined();
   });
 
   it('should answer NOT_FOUND like an absent route, and audit nothing, when no token is configured', async () => {
