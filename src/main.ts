@@ -54,14 +54,10 @@ const metrics = metricsCollector();
  */
 const STOPPING: readonly string[] = [STOP_SIGNAL, 'SIGTERM', 'SIGINT'];
 
-function spawn(
-  script: string,
-  group: Subprocess[],
-  env: Record<string, string> = {},
-): Subprocess | null {
+function spawn(script: string, group: Subprocess[], env: Record<string, string> = {}): void {
   // Stopping already (a signal during the start): nothing more is started,
   // since the stop has passed this group by and would leave it running.
-  if (exiting) return null;
+  if (exiting) return;
   const child = Bun.spawn([bun, `${import.meta.dir}/${script}`], {
     stdio: ['inherit', 'inherit', 'inherit'],
     env: {
@@ -81,7 +77,6 @@ function spawn(
     },
   });
   group.push(child);
-  return child;
 }
 
 async function stopGroup(group: Subprocess[]): Promise<void> {

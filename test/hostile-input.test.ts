@@ -258,6 +258,19 @@ const uploadParts =
     });
   };
 
+/** POST /profile/picture as the victim's page would, with a file of `bytes` zero bytes. */
+const profilePicture = (filename: string, type: string, bytes: number) => async () => {
+  const { body, headers } = multipart([
+    { name: 'csrf', data: victim.csrf },
+    { name: 'picture', filename, type, data: new Uint8Array(bytes) },
+  ]);
+  return send('/profile/picture', {
+    method: 'POST',
+    headers: { ...headers, cookie: victim.cookie, accept: 'text/html' },
+    body,
+  });
+};
+
 /**
  * Answered quickly, while the client was still sending, and the connection
  * closed right after: the server does not go on reading a body it refused.
@@ -772,22 +785,7 @@ const rows: Record<string, Row[]> = {
     },
     {
       name: 'a picture over the limit on the profile form (back to the form)',
-      send: async () => {
-        const { body, headers } = multipart([
-          { name: 'csrf', data: victim.csrf },
-          {
-            name: 'picture',
-            filename: 'big.png',
-            type: 'image/png',
-            data: new Uint8Array(MAX_UPLOAD + 1),
-          },
-        ]);
-        return send('/profile/picture', {
-          method: 'POST',
-          headers: { ...headers, cookie: victim.cookie, accept: 'text/html' },
-          body,
-        });
-      },
+      send: profilePicture('big.png', 'image/png', MAX_UPLOAD + 1),
       status: 303,
       message: PICTURE_TOO_LARGE,
       field: 'picture',
@@ -796,22 +794,7 @@ const rows: Record<string, Row[]> = {
       // A phone photo: over the frame size too, where Bun used to answer an
       // empty 413 itself, which browsers show as their own error page.
       name: 'a 12 MiB photo on the profile form (back to the form, not an empty 413)',
-      send: async () => {
-        const { body, headers } = multipart([
-          { name: 'csrf', data: victim.csrf },
-          {
-            name: 'picture',
-            filename: 'photo.jpg',
-            type: 'image/jpeg',
-            data: new Uint8Array(12 * 1024 * 1024),
-          },
-        ]);
-        return send('/profile/picture', {
-          method: 'POST',
-          headers: { ...headers, cookie: victim.cookie, accept: 'text/html' },
-          body,
-        });
-      },
+      send: profilePicture('photo.jpg', 'image/jpeg', 12 * 1024 * 1024),
       status: 303,
       message: PICTURE_TOO_LARGE,
       field: 'picture',

@@ -34,7 +34,10 @@ export class Reader {
     return values as Values<S>;
   }
 
-  /** A problem a cross-field check found. A secret is shown only as its `redact` has it (a URL without its password). */
+  /**
+   * A problem a cross-field check found. A secret is shown only as its
+   * `redact` has it (a URL without its password).
+   */
   problem(variable: Variable<unknown>, raw: string, expected: string): void {
     const shown = JSON.stringify(variable.secret ? variable.redact(raw) : raw);
     this.problems.add(`  ${variable.name}=${shown}: expected ${expected}`);

@@ -556,8 +556,8 @@ export class Accounts {
    * with a slow hash under the per-address throttle and the session's own
    * count (verifyPassword: a stolen session must not become a free password
    * oracle, and strangers guessing at the username must not block it); the
-   * new one by the sign-up rule, and refused when it is the current one. Every session
-   * issued until now ends (sessions_valid_after, as "log out everywhere"),
+   * new one by the sign-up rule, and refused when it is the current one.
+   * Every session issued until now ends (sessions_valid_after, as "log out everywhere"),
    * and the caller gets a new session issued after that. The credential
    * memo needs no purge: its entries bind the stored hash, and the new hash
    * (new salt) makes every entry of the old credential unmatchable.
@@ -580,10 +580,7 @@ export class Accounts {
       const { clientIp } = caller;
       await this.verifyPassword(user, session, current, 'current_password', clientIp, deadline);
       const { passwords, store, users, tokens } = this.deps;
-      const passwordHash = await passwords.hash(fresh, deadline, {
-        clientIp: caller.clientIp,
-        known: true,
-      });
+      const passwordHash = await passwords.hash(fresh, deadline, { clientIp, known: true });
       let updated: UserRow | null;
       try {
         updated = await store.updatePassword(user.id, passwordHash, this.now(), true);
@@ -596,7 +593,7 @@ export class Accounts {
       const issuedAt = Math.max(this.now(), updated.sessionsValidAfterMs + 1);
       const { token, claims } = tokens.issue(updated, issuedAt, session.persistent);
       await this.listSession(claims, {
-        clientIp: caller.clientIp,
+        clientIp,
         userAgent: input.userAgent ?? '',
       });
       return { token, claims, user: updated };

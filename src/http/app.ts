@@ -1,12 +1,11 @@
 import type { Context } from 'hono';
 import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
-import { Status } from '../wire/status.ts';
+import { METHOD_NOT_ALLOWED, Status } from '../wire/status.ts';
 import type { AppDeps } from './app-deps.ts';
 import { factory } from './env.ts';
 import { errorHandler, renderError } from './errors.tsx';
 import { everyRequest } from './middleware/every-request.ts';
-import { METHOD_NOT_ALLOWED } from './openapi/components.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { assetRoutes } from './routes/assets.ts';
 import { authRoutes } from './routes/auth.ts';

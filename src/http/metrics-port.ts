@@ -13,6 +13,7 @@
 import type { Server, Subprocess } from 'bun';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Registry } from '../lib/metrics.ts';
+import { METHOD_NOT_ALLOWED } from '../wire/status.ts';
 
 type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -49,7 +50,7 @@ export function serveMetrics(
         );
       if (request.method !== 'GET')
         return Response.json(
-          { error: { code: 'METHOD_NOT_ALLOWED', message: 'GET only' } },
+          { error: { code: METHOD_NOT_ALLOWED, message: 'GET only' } },
           { status: 405 },
         );
       const registry = await scrape();

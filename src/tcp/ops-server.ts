@@ -10,6 +10,7 @@ import type { Server } from 'bun';
 import { withTimeout } from '../lib/deadline.ts';
 import type { Registry } from '../lib/metrics.ts';
 import type { UserStore } from '../store/port.ts';
+import { METHOD_NOT_ALLOWED } from '../wire/status.ts';
 
 const READY_TIMEOUT_MS = 1000;
 
@@ -26,7 +27,7 @@ export function startOpsServer(
       // HTTP/1.0 without a Host: Bun's URL is the bare path.
       const { pathname } = new URL(request.url, 'http://localhost');
       if (request.method !== 'GET')
-        return json(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'GET only' } });
+        return json(405, { error: { code: METHOD_NOT_ALLOWED, message: 'GET only' } });
       if (pathname === '/healthz') return json(200, { status: 'ok' });
       if (pathname === '/metrics' && parts.registry === null)
         return json(404, {

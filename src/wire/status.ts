@@ -2,6 +2,13 @@ import { Status } from '../gen/usermgr/v1/rpc_pb.ts';
 
 export { Status };
 
+/**
+ * The code of a 405 (a route, or an ops port, asked with a method it does not
+ * take): the one error code of an HTTP body that is no RPC status, since no
+ * call is made.
+ */
+export const METHOD_NOT_ALLOWED = 'METHOD_NOT_ALLOWED';
+
 /** The wire name of a status, as sent in HTTP error bodies ("NOT_FOUND"). */
 export function statusName(status: Status): string {
   return Status[status] ?? 'INTERNAL';

@@ -10,7 +10,7 @@ import type {
   SchemaObject as Schema,
 } from 'openapi3-ts/oas31';
 import { ACCOUNT_RULES } from '../../wire/account-rules.ts';
-import { Status, statusName } from '../../wire/status.ts';
+import { METHOD_NOT_ALLOWED, Status, statusName } from '../../wire/status.ts';
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
 
@@ -88,12 +88,6 @@ const adminUser: Schema = {
 };
 
 const string = (description: string): Schema => ({ type: 'string', description });
-
-/**
- * The code of the 405 the HTTP server answers for a route asked with a
- * method it does not take: no RPC status, since no call is made.
- */
-export const METHOD_NOT_ALLOWED = 'METHOD_NOT_ALLOWED';
 
 /**
  * The codes of error answers: every RPC status but the two that are not
