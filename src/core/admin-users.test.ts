@@ -13,6 +13,9 @@ import { decodeCursor, encodeCursor } from './list-cursor.ts';
 import { Passwords } from './passwords.ts';
 import { totp } from './totp.ts';
 
+/** The session that sets two-step login up, in these tests. */
+const SID = 'c2Vzc2lvbi1vbmU';
+
 const TOKEN = 'unit-admin-token-'.padEnd(40, 'z');
 afterEach(disposeServices);
 
@@ -273,8 +276,8 @@ describe('unit: AdminUsers', () => {
       { username: 'tove', password: 'first password' },
       deadline(),
     );
-    const key = base32Decode((await twoStep.start(user)).secret) as Uint8Array;
-    await twoStep.confirm(user, totp(key, clock.now));
+    const key = base32Decode((await twoStep.start(user, SID)).secret) as Uint8Array;
+    await twoStep.confirm(user, SID, totp(key, clock.now));
     const login = () =>
       failure(accounts.login({ username: 'tove', password: 'first password' }, deadline()));
     expect(await login()).toMatchObject({ code: Status.OTP_REQUIRED });
@@ -287,7 +290,7 @@ describe('unit: AdminUsers', () => {
     expect(off.totpSecret).toBe('');
     expect(off.updatedAtMs).toBe(clock.now);
     expect(off.sessionsValidAfterMs).toBe(user.sessionsValidAfterMs);
-    expect(await twoStep.state(off)).toMatchObject({ enabled: false, recoveryCodesLeft: 0 });
+    expect(await twoStep.state(off, SID)).toMatchObject({ enabled: false, recoveryCodesLeft: 0 });
     expect(await login()).toBeNull();
     expect((await accounts.profile({ token: session.token }, deadline())).user.id).toBe(user.id);
     // Already off: nothing is written.

@@ -22,15 +22,15 @@ export class TotpAccount {
 
   /** A new secret to set up (refused while two-step login is on). */
   start(auth: SessionAuth, deadline: Deadline, caller: AccountCaller): Promise<Enrolment> {
-    return this.accounts.audited(auth, caller, 'totp-start', deadline, (user) =>
-      this.twoStep.start(user),
+    return this.accounts.audited(auth, caller, 'totp-start', deadline, (user, session) =>
+      this.twoStep.start(user, session.sessionId),
     );
   }
 
   /** Whether it is on, how many recovery codes are left, and the secret being set up. */
   async state(auth: SessionAuth, deadline: Deadline) {
-    const { user } = await this.accounts.authenticate(auth, deadline);
-    return this.twoStep.state(user);
+    const { user, claims } = await this.accounts.authenticate(auth, deadline);
+    return this.twoStep.state(user, claims.sessionId);
   }
 
   /**
@@ -48,11 +48,11 @@ export class TotpAccount {
     caller: AccountCaller,
   ): Promise<string[]> {
     return this.accounts.audited(auth, caller, 'totp-confirm', deadline, async (user, session) => {
-      if (user.totpSecret !== '') return this.twoStep.confirm(user, input.code); // refused: it is on
+      if (user.totpSecret !== '') return this.twoStep.confirm(user, session.sessionId, input.code); // refused: it is on
       const password = valid(normalizePassword(input.password), 'password');
       const { clientIp } = caller;
       await this.accounts.verifyPassword(user, session, password, 'password', clientIp, deadline);
-      return this.twoStep.confirm(user, input.code);
+      return this.twoStep.confirm(user, session.sessionId, input.code);
     });
   }
 

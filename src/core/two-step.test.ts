@@ -9,7 +9,10 @@ import { LoginTickets } from './login-tickets.ts';
 import { SpentTickets } from './spent-tickets.ts';
 import { totp } from './totp.ts';
 import { SecretBox, totpKey } from './totp-keys.ts';
-import { TwoStep } from './two-step.ts';
+import { PENDING_TTL_MS, TwoStep } from './two-step.ts';
+
+/** The session that sets two-step login up, in these tests. */
+const SID = 'c2Vzc2lvbi1vbmU';
 
 afterEach(disposeServices);
 
@@ -35,9 +38,9 @@ async function enrolled(options: Parameters<typeof services>[1] = {}) {
     { username: 'tessa', password: PASSWORD, nickname: '' },
     deadline(),
   );
-  const { secret, otpauthUrl } = await s.twoStep.start(user);
+  const { secret, otpauthUrl } = await s.twoStep.start(user, SID);
   const key = base32Decode(secret) as Uint8Array;
-  const recovery = await s.twoStep.confirm(user, totp(key, s.clock.now));
+  const recovery = await s.twoStep.confirm(user, SID, totp(key, s.clock.now));
   // The confirming code used the current step: logins start at the next one.
   s.clock.now += STEP_MS;
   const code = (offsetSteps = 0) => totp(key, s.clock.now + offsetSteps * STEP_MS);
@@ -53,12 +56,12 @@ describe('unit: setting up two-step login', () => {
       { username: 'ann', password: PASSWORD, nickname: '' },
       deadline(),
     );
-    const { secret, otpauthUrl } = await twoStep.start(user);
+    const { secret, otpauthUrl } = await twoStep.start(user, SID);
     expect(secret).toMatch(/^[A-Z2-7]{32}$/); // 160 bits, as RFC 4226 recommends
     expect(otpauthUrl).toBe(
       `otpauth://totp/usermgr:ann?secret=${secret}&issuer=usermgr&algorithm=SHA1&digits=6&period=30`,
     );
-    expect(await twoStep.state(user)).toEqual({
+    expect(await twoStep.state(user, SID)).toEqual({
       enabled: false,
       recoveryCodesLeft: 0,
       pending: { secret, otpauthUrl },
@@ -80,24 +83,24 @@ describe('unit: setting up two-step login', () => {
       { username: 'bea', password: PASSWORD, nickname: '' },
       deadline(),
     );
-    const key = base32Decode((await twoStep.start(user)).secret) as Uint8Array;
+    const key = base32Decode((await twoStep.start(user, SID)).secret) as Uint8Array;
     const wrong = String((Number(totp(key, clock.now)) + 1) % 1_000_000).padStart(6, '0');
-    expect(await refusal(twoStep.confirm(user, wrong))).toMatchObject({
+    expect(await refusal(twoStep.confirm(user, SID, wrong))).toMatchObject({
       code: Status.INVALID_ARGUMENT,
       field: 'code',
     });
-    const codes = await twoStep.confirm(user, totp(key, clock.now).replace(/(\d{3})/, '$1 '));
+    const codes = await twoStep.confirm(user, SID, totp(key, clock.now).replace(/(\d{3})/, '$1 '));
     expect(codes).toHaveLength(10);
     const on = await store.findById(user.id);
     expect(on?.totpSecret).toMatch(/^1\.[0-9a-f]{8}\./);
     expect(await store.totpPending(user.id)).toBe('');
-    expect(await twoStep.state(on ?? user)).toEqual({
+    expect(await twoStep.state(on ?? user, SID)).toEqual({
       enabled: true,
       recoveryCodesLeft: 10,
       pending: null,
     });
     // On: setting up again is refused until it is turned off.
-    expect(await refusal(twoStep.start(on ?? user))).toMatchObject({
+    expect(await refusal(twoStep.start(on ?? user, SID))).toMatchObject({
       code: Status.ALREADY_EXISTS,
       message: MESSAGES.TOTP_ALREADY_ON,
     });
@@ -109,14 +112,44 @@ describe('unit: setting up two-step login', () => {
       { username: 'cyd', password: PASSWORD, nickname: '' },
       deadline(),
     );
-    expect(await refusal(twoStep.confirm(user, '123456'))).toMatchObject({
+    expect(await refusal(twoStep.confirm(user, SID, '123456'))).toMatchObject({
       code: Status.NOT_FOUND,
     });
-    const first = base32Decode((await twoStep.start(user)).secret) as Uint8Array;
-    await twoStep.start(user);
-    expect(await refusal(twoStep.confirm(user, totp(first, clock.now)))).toMatchObject({
+    const first = base32Decode((await twoStep.start(user, SID)).secret) as Uint8Array;
+    await twoStep.start(user, SID);
+    expect(await refusal(twoStep.confirm(user, SID, totp(first, clock.now)))).toMatchObject({
       code: Status.INVALID_ARGUMENT,
     });
+  });
+
+  it('should show and confirm a pending secret only in the session that started it, within its time', async () => {
+    const { accounts, twoStep, clock } = await services();
+    const user = await accounts.register(
+      { username: 'eve', password: PASSWORD, nickname: '' },
+      deadline(),
+    );
+    const other = 'b3RoZXItc2Vzc2lvbg';
+    const key = base32Decode((await twoStep.start(user, SID)).secret) as Uint8Array;
+    // Another session of the same user (a stolen one) neither sees it nor confirms it.
+    expect((await twoStep.state(user, other)).pending).toBeNull();
+    expect(await refusal(twoStep.confirm(user, other, totp(key, clock.now)))).toMatchObject({
+      code: Status.NOT_FOUND,
+      message: MESSAGES.TOTP_NOT_STARTED,
+    });
+    // The session that started it still can, until PENDING_TTL_MS has passed.
+    clock.now += PENDING_TTL_MS - 1;
+    expect((await twoStep.state(user, SID)).pending).not.toBeNull();
+    clock.now += 1;
+    expect((await twoStep.state(user, SID)).pending).toBeNull();
+    expect(await refusal(twoStep.confirm(user, SID, totp(key, clock.now)))).toMatchObject({
+      code: Status.NOT_FOUND,
+    });
+    // Started again, it is on with a code of the new secret; its login needs a code.
+    const again = base32Decode((await twoStep.start(user, SID)).secret) as Uint8Array;
+    expect(await twoStep.confirm(user, SID, totp(again, clock.now))).toHaveLength(10);
+    expect(
+      await refusal(accounts.login({ username: 'eve', password: PASSWORD }, deadline())),
+    ).toMatchObject({ code: Status.OTP_REQUIRED });
   });
 
   it('should throttle the steps of setting up per user: a burst, then one a minute', async () => {
@@ -125,13 +158,15 @@ describe('unit: setting up two-step login', () => {
       { username: 'dot', password: PASSWORD, nickname: '' },
       deadline(),
     );
-    for (let i = 0; i < 10; i++) await twoStep.start(user);
-    expect(await refusal(twoStep.start(user))).toMatchObject({ code: Status.RESOURCE_EXHAUSTED });
-    expect(await refusal(twoStep.confirm(user, '000000'))).toMatchObject({
+    for (let i = 0; i < 10; i++) await twoStep.start(user, SID);
+    expect(await refusal(twoStep.start(user, SID))).toMatchObject({
+      code: Status.RESOURCE_EXHAUSTED,
+    });
+    expect(await refusal(twoStep.confirm(user, SID, '000000'))).toMatchObject({
       code: Status.RESOURCE_EXHAUSTED,
     });
     clock.now += 60_000;
-    await twoStep.start(user);
+    await twoStep.start(user, SID);
   });
 });
 

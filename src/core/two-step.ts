@@ -5,7 +5,10 @@
  *
  * Invariants:
  * - the secret is stored only sealed (totp-keys.ts), under a key the TCP
- *   servers hold; the pending secret of a set-up too;
+ *   servers hold; the pending secret of a set-up too, bound to the session
+ *   that started it and to its start time: another session of the user
+ *   (a stolen one) cannot read it or confirm it, and after PENDING_TTL_MS
+ *   it is gone (see pendingBinding);
  * - a code is accepted once: the store keeps the last step accepted and
  *   takes a later one only by a compare-and-set (store.useTotpStep), one
  *   statement, so two servers given the same code at once accept it once;
@@ -32,6 +35,11 @@ import type { SpentTickets } from './spent-tickets.ts';
 import { matchStep, otpauthUrl, TOTP, TOTP_CODE } from './totp.ts';
 import type { SecretBox } from './totp-keys.ts';
 import { hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from './totp-recovery.ts';
+
+/** How long a secret being set up can be read and confirmed. */
+export const PENDING_TTL_MS = 15 * 60_000;
+/** The start time sealed after a pending secret: milliseconds, 8 bytes big-endian. */
+const STARTED_BYTES = 8;
 
 export interface TwoStepDeps {
   store: UserStore;
@@ -83,27 +91,35 @@ export class TwoStep {
     this.now = deps.now ?? Date.now;
   }
 
-  /** Starts setting up, or starts again: a new secret, pending until confirmed. */
-  async start(user: UserRow): Promise<Enrolment> {
+  /**
+   * Starts setting up, or starts again: a new secret, pending until confirmed
+   * in the same session within PENDING_TTL_MS.
+   */
+  async start(user: UserRow, sessionId: string): Promise<Enrolment> {
     const { store, limits, box } = this.deps;
     if (user.totpSecret !== '') throw alreadyOn();
     await limits.admitTotpSetup(user.id);
     const secret = crypto.getRandomValues(new Uint8Array(TOTP.secretBytes));
-    if (!(await store.setTotpPending(user.id, box.seal(secret, user.id)))) throw alreadyOn();
+    const sealed = new Uint8Array(secret.length + STARTED_BYTES);
+    sealed.set(secret);
+    new DataView(sealed.buffer).setBigUint64(secret.length, BigInt(Math.floor(this.now())));
+    const binding = pendingBinding(user.id, sessionId);
+    if (!(await store.setTotpPending(user.id, box.seal(sealed, binding)))) throw alreadyOn();
     return this.enrolment(user, secret);
   }
 
-  /** The state of the user's two-step login, and the secret being set up if any. */
+  /** The state of the user's two-step login, and the secret this session is setting up if any. */
   async state(
     user: UserRow,
+    sessionId: string,
   ): Promise<{ enabled: boolean; recoveryCodesLeft: number; pending: Enrolment | null }> {
     const { store } = this.deps;
     if (user.totpSecret !== '') {
       const recoveryCodesLeft = await store.recoveryCodesLeft(user.id);
       return { enabled: true, recoveryCodesLeft, pending: null };
     }
-    const opened = this.deps.box.open(await store.totpPending(user.id), user.id);
-    const pending = opened === null ? null : this.enrolment(user, opened.secret);
+    const secret = this.openPending(await store.totpPending(user.id), user.id, sessionId);
+    const pending = secret === null ? null : this.enrolment(user, secret);
     return { enabled: false, recoveryCodesLeft: 0, pending };
   }
 
@@ -112,14 +128,14 @@ export class TwoStep {
    * the ten recovery codes, which exist nowhere else from now on (only their
    * hashes are kept).
    */
-  async confirm(user: UserRow, code: string): Promise<string[]> {
-    const { store, users, limits, box } = this.deps;
+  async confirm(user: UserRow, sessionId: string, code: string): Promise<string[]> {
+    const { store, users, limits } = this.deps;
     if (user.totpSecret !== '') throw alreadyOn();
     await limits.admitTotpSetup(user.id);
     const pending = await store.totpPending(user.id);
-    const opened = box.open(pending, user.id);
-    if (opened === null) throw notStarted();
-    const step = matchStep(opened.secret, compactCode(code), this.now(), -1);
+    const secret = this.openPending(pending, user.id, sessionId);
+    if (secret === null) throw notStarted();
+    const step = matchStep(secret, compactCode(code), this.now(), -1);
     if (step === null) {
       throw invalidArgument(
         'the code is wrong: enter the 6 digits your authenticator app shows now for this account',
@@ -130,7 +146,8 @@ export class TwoStep {
     const hashes = codes.map((c) => hashRecoveryCode(user.id, c));
     let enabled: UserRow | null;
     try {
-      enabled = await store.enableTotp(user.id, pending, step, hashes, this.now());
+      const sealed = this.deps.box.seal(secret, user.id);
+      enabled = await store.enableTotp(user.id, pending, sealed, step, hashes, this.now());
     } finally {
       await users.invalidate(user.username);
     }
@@ -227,10 +244,33 @@ export class TwoStep {
     return used ? 'recovery' : null;
   }
 
+  /** The pending secret when this session started it less than PENDING_TTL_MS ago; else null. */
+  private openPending(sealed: string, userId: string, sessionId: string): Uint8Array | null {
+    const opened = this.deps.box.open(sealed, pendingBinding(userId, sessionId));
+    if (opened === null || opened.secret.length !== TOTP.secretBytes + STARTED_BYTES) return null;
+    const view = new DataView(opened.secret.buffer, opened.secret.byteOffset);
+    const startedMs = Number(view.getBigUint64(TOTP.secretBytes));
+    const age = this.now() - startedMs;
+    if (age < 0 || age >= PENDING_TTL_MS) return null;
+    return opened.secret.subarray(0, TOTP.secretBytes);
+  }
+
   private enrolment(user: UserRow, secret: Uint8Array): Enrolment {
     const text = base32Encode(secret);
     return { secret: text, otpauthUrl: otpauthUrl(this.deps.issuer, user.username, text) };
   }
+}
+
+/**
+ * What a pending secret is sealed to (the AEAD's additional data): its user
+ * and the session that started it. Why the session: a stolen session could
+ * otherwise read a secret the owner left pending, and hold the codes of the
+ * app the owner then confirms it with. An enabled secret is bound to the user
+ * alone (`box.seal(secret, user.id)`), which no binding here can equal: a
+ * session id has no '/'.
+ */
+function pendingBinding(userId: string, sessionId: string): string {
+  return `${userId}/pending/${sessionId}`;
 }
 
 /** A TOTP code as typed: spaces (apps show "123 456") dropped. */

@@ -133,13 +133,15 @@ export interface UserStore {
   /** Keeps a new secret being set up, unless two-step login is on. False when it is (or no user). */
   setTotpPending(id: string, sealed: string): Promise<boolean>;
   /**
-   * Turns two-step login on with the secret being set up, provided it is still
-   * `pending` and it is off: the step of the confirming code becomes the last
-   * used one, and the recovery codes' hashes are kept. Null when either changed.
+   * Turns two-step login on with `secret` (the secret being set up, sealed
+   * for use), provided `pending` is still the one being set up and it is off:
+   * the step of the confirming code becomes the last used one, and the
+   * recovery codes' hashes are kept. Null when either changed.
    */
   enableTotp(
     id: string,
     pending: string,
+    secret: string,
     step: number,
     recoveryHashes: readonly string[],
     nowMs: number,

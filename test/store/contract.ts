@@ -435,22 +435,27 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       expect(await store.setTotpPending(user.id, sealed('a'))).toBe(true);
       expect(await store.setTotpPending(user.id, sealed('b'))).toBe(true); // started again
       expect(await store.totpPending(user.id)).toBe(sealed('b'));
-      expect(await store.enableTotp(user.id, sealed('a'), 5, hashes, NOW + 1)).toBeNull();
-      const on = await store.enableTotp(user.id, sealed('b'), 5, hashes, NOW + 1);
+      expect(
+        await store.enableTotp(user.id, sealed('a'), sealed('a'), 5, hashes, NOW + 1),
+      ).toBeNull();
+      const on = await store.enableTotp(user.id, sealed('b'), sealed('d'), 5, hashes, NOW + 1);
       // A pending secret is no column of the row: only turning it on moves the version.
-      expect(on).toEqual({ ...user, totpSecret: sealed('b'), updatedAtMs: NOW + 1, version: 1 });
+      // The secret kept is the one given (sealed for use), not the pending text.
+      expect(on).toEqual({ ...user, totpSecret: sealed('d'), updatedAtMs: NOW + 1, version: 1 });
       expect(await store.findByUsername(user.username)).toEqual(on);
       expect(await store.totpPending(user.id)).toBe('');
       expect(await store.recoveryCodesLeft(user.id)).toBe(3);
       // On: no new pending secret, and no second enabling.
       expect(await store.setTotpPending(user.id, sealed('c'))).toBe(false);
-      expect(await store.enableTotp(user.id, sealed('b'), 6, hashes, NOW + 2)).toBeNull();
+      expect(
+        await store.enableTotp(user.id, sealed('b'), sealed('b'), 6, hashes, NOW + 2),
+      ).toBeNull();
     });
 
     it('should accept each step once, later ones only, and for the current secret only', async () => {
       const user = await created();
       await store.setTotpPending(user.id, sealed('a'));
-      await store.enableTotp(user.id, sealed('a'), 100, hashes, NOW);
+      await store.enableTotp(user.id, sealed('a'), sealed('a'), 100, hashes, NOW);
       expect(await store.useTotpStep(user.id, sealed('a'), 100, sealed('a'))).toBe(false);
       expect(await store.useTotpStep(user.id, sealed('a'), 99, sealed('a'))).toBe(false);
       expect(await store.useTotpStep(user.id, sealed('b'), 101, sealed('b'))).toBe(false);
@@ -468,7 +473,7 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
     it('should use each recovery code once, also when uses race', async () => {
       const user = await created();
       await store.setTotpPending(user.id, sealed('a'));
-      await store.enableTotp(user.id, sealed('a'), 1, hashes, NOW);
+      await store.enableTotp(user.id, sealed('a'), sealed('a'), 1, hashes, NOW);
       const racing = await Promise.all(
         Array.from({ length: 5 }, () => store.useRecoveryCode(user.id, hashes[1] as string)),
       );
@@ -484,7 +489,7 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
     it('should turn it off with everything it kept, and delete it with the user', async () => {
       const user = await created();
       await store.setTotpPending(user.id, sealed('a'));
-      await store.enableTotp(user.id, sealed('a'), 7, hashes, NOW);
+      await store.enableTotp(user.id, sealed('a'), sealed('a'), 7, hashes, NOW);
       const off = await store.disableTotp(user.id, NOW + 3);
       expect(off).toEqual({ ...user, updatedAtMs: NOW + 3, version: 2 });
       expect(await store.recoveryCodesLeft(user.id)).toBe(0);
@@ -492,7 +497,7 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       expect(await store.useTotpStep(user.id, sealed('a'), 8, sealed('a'))).toBe(false);
       // On again after off: the step count starts from the confirming code.
       await store.setTotpPending(user.id, sealed('b'));
-      await store.enableTotp(user.id, sealed('b'), 3, hashes, NOW);
+      await store.enableTotp(user.id, sealed('b'), sealed('b'), 3, hashes, NOW);
       expect(await store.useTotpStep(user.id, sealed('b'), 4, sealed('b'))).toBe(true);
       expect((await store.delete(user.id))?.totpSecret).toBe(sealed('b'));
       expect(await store.totpPending(user.id)).toBe('');
@@ -510,7 +515,10 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       }
       expect(await store.setTotpPending(user.id, 'é'.repeat(10))).toBe(false);
       expect(await store.setTotpPending(user.id, 'x'.repeat(101))).toBe(false);
-      expect(await store.enableTotp(user.id, sealed('a'), 1, ['a,b'], NOW)).toBeNull();
+      expect(await store.enableTotp(user.id, sealed('a'), sealed('a'), 1, ['a,b'], NOW)).toBeNull();
+      expect(
+        await store.enableTotp(user.id, sealed('a'), 'x'.repeat(101), 1, hashes, NOW),
+      ).toBeNull();
       expect(await store.useRecoveryCode(user.id, `,${'a'.repeat(41)}`)).toBe(false);
     });
   });

@@ -277,18 +277,20 @@ export class SqliteStore implements UserStore {
   async enableTotp(
     id: string,
     pending: string,
+    secret: string,
     step: number,
     recoveryHashes: readonly string[],
     nowMs: number,
   ): Promise<UserRow | null> {
     const key = parseId(id);
-    if (key === null || !isSealedSecretKey(pending) || !recoveryHashes.every(isRecoveryHashKey))
-      return null;
+    if (key === null || !isSealedSecretKey(pending) || !isSealedSecretKey(secret)) return null;
+    if (!recoveryHashes.every(isRecoveryHashKey)) return null;
     return this.one(
-      "UPDATE users SET totp_secret = totp_pending, totp_pending = '', totp_last_step = ?, " +
+      "UPDATE users SET totp_secret = ?, totp_pending = '', totp_last_step = ?, " +
         'totp_recovery = ?, updated_at = ?, version = version + 1 ' +
         "WHERE id = ? AND totp_pending = ? AND totp_secret = '' " +
         `RETURNING ${USER_COLUMNS}`,
+      secret,
       step,
       recoveryColumn(recoveryHashes),
       nowMs,
