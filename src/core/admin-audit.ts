@@ -80,3 +80,9 @@ export function writeAudit(
   if (WARN.has(result)) log.warn(line, 'admin action');
   else log.info(line, 'admin action');
 }
+
+/** The refusals of a wrong token left out of the log, when no later refusal's line carried them. */
+export function writeDeniedCount(log: Logger, deniedSinceLastLine: number): void {
+  const line = { audit: 'admin', actor: 'admin-token', deniedSinceLastLine };
+  log.warn({ ...line, result: statusName(Status.UNAUTHENTICATED) }, 'admin action');
+}

@@ -30,6 +30,7 @@ import {
   type AuditAction,
   type AuditNote,
   writeAudit,
+  writeDeniedCount,
 } from './admin-audit.ts';
 import type { AdminToken } from './admin-token.ts';
 import type { CachedUsers } from './cached-users.ts';
@@ -92,17 +93,21 @@ export class AdminUsers {
    * send those as fast as the network allows, and a line each (about 250 B)
    * would bury the log. The first DENIED_BURST of each DENIED_WINDOW_MS,
    * from whichever addresses; the next line after them says how many were
-   * left out. One count for all: per address, a flood from 10,000 addresses
+   * left out (or, when none comes, a line at the end of the window). One count for all: per address, a flood from 10,000 addresses
    * filled the sampler's keys, and another address's refusals then went
    * unwritten and uncounted.
    */
-  private readonly deniedLines = new Sampler(DENIED_WINDOW_MS, DENIED_BURST);
+  private readonly deniedLines: Sampler;
   /** Monotonic (a wall clock stepping back would keep a window shut); tests give their own. */
   private readonly deniedClock: () => number;
 
   constructor(private readonly deps: AdminUsersDeps) {
     this.now = deps.now ?? Date.now;
     this.deniedClock = deps.now ?? (() => performance.now());
+    // The count of the last window of a flood, which no later refusal carries.
+    this.deniedLines = new Sampler(DENIED_WINDOW_MS, DENIED_BURST, (_, deniedSinceLastLine) =>
+      writeDeniedCount(deps.log, deniedSinceLastLine),
+    );
   }
 
   get enabled(): boolean {

@@ -6,7 +6,8 @@
  * fixed texts):
  * - the first refusal is logged at once (warn), with the peer's address;
  * - later ones within `everyMs` are counted, and the next line says how many
- *   there were since the previous one.
+ *   there were since the previous one; when no refusal comes after them, a
+ *   line at the end of their window does.
  */
 import { Sampler } from '../lib/sampler.ts';
 import type { Logger } from '../log.ts';
@@ -18,7 +19,9 @@ export class RefusalLog {
     private readonly log: Logger,
     everyMs = 10_000,
   ) {
-    this.sampler = new Sampler(everyMs);
+    this.sampler = new Sampler(everyMs, 1, (reason, refusedSinceLastLine) =>
+      log.warn({ reason, refusedSinceLastLine }, 'refused connections at the handshake'),
+    );
   }
 
   refused(reason: string, remote: string, now = performance.now()): void {
