@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import type { UserJson } from '../src/http/user-json.ts';
 import { createLogger } from '../src/log.ts';
+import { MESSAGES } from '../src/wire/messages.ts';
 import { jsonInit, type Stack, startStack } from './fixture.ts';
 import { startFakeS3 } from './media/fake-s3.ts';
 import { rawHttp } from './support/hostile-http.ts';
@@ -239,6 +240,72 @@ describe('integration: an upload is checked before its body is read', () => {
         401,
         'not logged in, or the session has ended',
       ]);
+    }
+  });
+
+  it('should send a page upload with no session, or an ended one, to the login page before the body is sent', async () => {
+    for (const cookie of ['', 'Cookie: session=not-a-token\r\n']) {
+      const head =
+        `POST /profile/picture HTTP/1.1\r\nHost: x\r\n${cookie}` +
+        'Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 5000000\r\n\r\n';
+      const sent = await rawHttp(stack.url, [head], { answerWithinMs: 3000 });
+      sent.end();
+      expect([cookie, sent.answer.status, sent.answer.headers.get('location')]).toEqual([
+        cookie,
+        303,
+        '/login',
+      ]);
+    }
+  });
+
+  it('should read at most HTTP_UPLOAD_CONCURRENCY uploads at once, and refuse one more before its body', async () => {
+    const one = await startStack({ env: { HTTP_UPLOAD_CONCURRENCY: '1' } });
+    try {
+      const token = await newUserOn(one);
+      const head = (method: string, path: string, auth: string, type: string) =>
+        `${method} ${path} HTTP/1.1\r\nHost: x\r\n${auth}\r\nContent-Type: ${type}\r\n` +
+        'Content-Length: 1000000\r\n\r\n';
+      // The one slot: an upload whose body is still coming.
+      const { hostname, port } = new URL(one.url);
+      const slow = await Bun.connect({ hostname, port: Number(port), socket: { data() {} } });
+      slow.write(
+        `${head('PUT', '/api/v1/me/picture', `Authorization: Bearer ${token}`, 'image/png')}${'x'.repeat(1024)}`,
+      );
+      await Bun.sleep(300);
+      const api = await rawHttp(
+        one.url,
+        [head('PUT', '/api/v1/me/picture', `Authorization: Bearer ${token}`, 'image/png')],
+        { answerWithinMs: 3000 },
+      );
+      api.end();
+      expect([
+        api.answer.status,
+        api.answer.headers.get('retry-after'),
+        api.answer.message,
+      ]).toEqual([429, '1', MESSAGES.UPLOADS_BUSY]);
+      const cookie = `Cookie: session=${token}`;
+      const type = 'multipart/form-data; boundary=b';
+      const page = await rawHttp(one.url, [head('POST', '/profile/picture', cookie, type)], {
+        answerWithinMs: 3000,
+      });
+      page.end();
+      expect([page.answer.status, page.answer.headers.get('location'), page.answer.field]).toEqual([
+        303,
+        '/profile',
+        'picture',
+      ]);
+      expect(page.answer.message).toStartWith(MESSAGES.UPLOADS_BUSY);
+      // The slot comes back when its client hangs up; the next upload is read.
+      slow.terminate();
+      await Bun.sleep(300);
+      const put = await one.fetch('/api/v1/me/picture', {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}` },
+        body: await png(),
+      });
+      expect(put.status).toBe(200);
+    } finally {
+      await one.stop();
     }
   });
 

@@ -53,6 +53,19 @@ export const httpVariables = {
     max: 63 * MiB,
     doc: 'largest picture upload; at most MAX_FRAME_BYTES - 64 KiB',
   }),
+  /**
+   * Picture uploads one HTTP process reads at once. Each holds its body a
+   * few times over (the body, the file, the frame) until the TCP server
+   * answers, which the TCP server's own queue (PICTURE_QUEUE) does not bound:
+   * 60 uploads at once grew an HTTP process to 3 GB. Beyond, 429 before the
+   * body is read.
+   */
+  uploadConcurrency: int('HTTP_UPLOAD_CONCURRENCY', {
+    default: 8,
+    min: 1,
+    max: 1024,
+    doc: 'picture uploads one HTTP process reads at once; beyond, 429 before the body is read',
+  }),
   trustProxy: bool('TRUST_PROXY', {
     default: false,
     doc: 'believe X-Forwarded-Proto and X-Forwarded-For (only behind your own proxy)',

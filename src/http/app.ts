@@ -17,6 +17,7 @@ import { pictureRoutes } from './routes/pictures.ts';
 import { profileRoutes } from './routes/profile.tsx';
 import { totpRoutes } from './routes/totp.ts';
 import { totpPageRoutes } from './routes/totp-pages.tsx';
+import { UploadSlots } from './upload.ts';
 
 /**
  * The HTTP server's application: routing, validation, cookies and pages.
@@ -40,9 +41,13 @@ export function createApp({ rpc, http, log, metrics, draining }: AppDeps) {
   app.route('/', totpRoutes(body));
   app.route('/', adminUserRoutes(body));
   app.route('/', openApiJsonRoutes());
-  app.route('/', pictureRoutes({ rpc, maxUploadBytes: http.maxUploadBytes, log }));
+  const uploads = {
+    maxUploadBytes: http.maxUploadBytes,
+    slots: new UploadSlots(http.uploadConcurrency),
+  };
+  app.route('/', pictureRoutes({ rpc, ...uploads, log }));
   app.route('/', pageRoutes({ ...body, log }));
-  app.route('/', profileRoutes({ ...body, maxUploadBytes: http.maxUploadBytes, log }));
+  app.route('/', profileRoutes({ ...body, ...uploads, log }));
   app.route('/', totpPageRoutes({ ...body, log }));
   app.route('/', assetRoutes());
   // Browsers ask for it on every site; there is none, and that need not be asked again.

@@ -46,6 +46,7 @@ export const MESSAGES = {
   CACHE_UNAVAILABLE: 'cache unavailable',
   DATABASE_UNAVAILABLE: 'database unavailable',
   DATABASE_BUSY: 'database busy',
+  UPLOADS_BUSY: 'too many pictures are being uploaded at this moment',
   PICTURE_STORAGE_UNAVAILABLE: 'picture storage is unavailable, try again later',
   INTERNAL: 'internal error',
   INTERNAL_ON_PAGE: 'something went wrong on our side; please try again',

@@ -14,7 +14,7 @@ import type { RpcRoute } from '../app-deps.ts';
 import { factory } from '../env.ts';
 import { closeConnection, renderError } from '../errors.tsx';
 import { formFile, readForm } from '../form.ts';
-import { formatBytes, MULTIPART_OVERHEAD_BYTES } from '../upload.ts';
+import { formatBytes, MULTIPART_OVERHEAD_BYTES, type UploadSlots, uploadsBusy } from '../upload.ts';
 import { userJson } from '../user-json.ts';
 
 /** nginx's status for a request whose client closed the connection: it never reaches anyone. */
@@ -25,10 +25,12 @@ const FILE = /^([0-9a-f]{64}(?:-64)?)\.webp$/;
 
 export interface PictureRouteOptions extends RpcRoute {
   maxUploadBytes: number;
+  /** Shared with the profile page's upload form. */
+  slots: UploadSlots;
   log: Logger;
 }
 
-export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, log }: PictureRouteOptions) {
+export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, slots, log }: PictureRouteOptions) {
   const tooLarge = (c: Context) =>
     renderError(
       c,
@@ -76,18 +78,26 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, log }: PictureRo
           closeConnection(c);
           throw err;
         });
-        const image = await uploadedImage(c).catch((err) => {
-          if (!c.req.raw.signal.aborted) throw err;
-          return null;
-        });
-        if (image === null) {
-          // The client hung up mid-upload: its own class, not a server error.
-          log.debug({ route: c.req.routePath }, 'client left during the upload');
-          return c.body(null, CLIENT_CLOSED);
+        if (!slots.take()) {
+          closeConnection(c);
+          throw uploadsBusy();
         }
-        if (image.length > maxUpload) return tooLarge(c);
-        const { user } = await rpc.call('setPicture', { auth: { token }, image }, options);
-        return c.json({ user: userJson(user) });
+        try {
+          const image = await uploadedImage(c).catch((err) => {
+            if (!c.req.raw.signal.aborted) throw err;
+            return null;
+          });
+          if (image === null) {
+            // The client hung up mid-upload: its own class, not a server error.
+            log.debug({ route: c.req.routePath }, 'client left during the upload');
+            return c.body(null, CLIENT_CLOSED);
+          }
+          if (image.length > maxUpload) return tooLarge(c);
+          const { user } = await rpc.call('setPicture', { auth: { token }, image }, options);
+          return c.json({ user: userJson(user) });
+        } finally {
+          slots.release();
+        }
       },
     )
     .delete('/api/v1/me/picture', async (c) => {

@@ -11,7 +11,7 @@ import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 import type { BodyRoute } from '../app-deps.ts';
 import { type AppEnv, factory } from '../env.ts';
-import { errorHandler } from '../errors.tsx';
+import { closeConnection, errorHandler } from '../errors.tsx';
 import {
   redirectWithFlash as back,
   type Flash,
@@ -27,7 +27,7 @@ import {
   MAX_SESSION_ID_CHARS,
 } from '../limits.ts';
 import { clearSessionCookie, setSessionCookie } from '../session-cookie.ts';
-import { formatBytes, MULTIPART_OVERHEAD_BYTES } from '../upload.ts';
+import { formatBytes, MULTIPART_OVERHEAD_BYTES, type UploadSlots, uploadsBusy } from '../upload.ts';
 import { ProfilePage } from '../views/profile.tsx';
 import { renderPage } from '../views/render.ts';
 
@@ -35,6 +35,8 @@ const LOGGED_OUT: Flash = { notice: 'your session has ended: please log in again
 
 export interface ProfileRouteOptions extends BodyRoute {
   maxUploadBytes: number;
+  /** Shared with the API's upload route. */
+  slots: UploadSlots;
   log: Logger;
 }
 
@@ -69,7 +71,13 @@ function afterError(
   return back(c, '/profile', flash);
 }
 
-export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: ProfileRouteOptions) {
+export function profileRoutes({
+  rpc,
+  maxJsonBytes,
+  maxUploadBytes,
+  slots,
+  log,
+}: ProfileRouteOptions) {
   const tooLarge: Flash = { fields: { picture: pictureTooLarge(formatBytes(maxUploadBytes)) } };
   const limit = formBodyLimit(maxJsonBytes, { error: MESSAGES.FORM_TOO_LARGE }, '/profile');
   const app = factory.createApp();
@@ -146,21 +154,34 @@ export function profileRoutes({ rpc, maxJsonBytes, maxUploadBytes, log }: Profil
       '/profile/picture',
       formBodyLimit(maxUploadBytes + MULTIPART_OVERHEAD_BYTES, tooLarge, '/profile'),
       async (c) => {
-        const form = await readForm(c);
-        const picture = formFile(form, 'picture');
-        if (picture === null) {
-          return back(c, '/profile', { fields: { picture: 'choose a picture to upload' } });
-        }
-        if (picture.size > maxUploadBytes) return back(c, '/profile', tooLarge);
-        const image = new Uint8Array(await picture.arrayBuffer());
+        // The session first, as the API's upload does: a stranger's body is
+        // neither read nor forwarded (the form's anti-CSRF token, inside the
+        // body, is checked with the upload).
+        const client = c.get('client');
+        const token = client.sessionToken;
         try {
-          await rpc.call(
-            'setPicture',
-            { auth: auth(c, form), image },
-            c.get('client').callOptions(),
-          );
+          if (token === '') throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN);
+          await rpc.call('getProfile', { auth: { token } }, client.callOptions());
+          if (!slots.take()) throw uploadsBusy();
         } catch (err) {
+          closeConnection(c); // the body is left unread
           return afterError(c, err, 'picture');
+        }
+        try {
+          const form = await readForm(c);
+          const picture = formFile(form, 'picture');
+          if (picture === null) {
+            return back(c, '/profile', { fields: { picture: 'choose a picture to upload' } });
+          }
+          if (picture.size > maxUploadBytes) return back(c, '/profile', tooLarge);
+          const image = new Uint8Array(await picture.arrayBuffer());
+          try {
+            await rpc.call('setPicture', { auth: auth(c, form), image }, client.callOptions());
+          } catch (err) {
+            return afterError(c, err, 'picture');
+          }
+        } finally {
+          slots.release();
         }
         return back(c, '/profile', { notice: 'your new picture is saved' });
       },
