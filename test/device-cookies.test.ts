@@ -201,4 +201,42 @@ describe('integration: device cookies', () => {
     expect((await apiLogin(username, password, '203.0.113.22', device)).status).toBe(429);
     expect((await apiLogin(username, password, '203.0.113.22', other)).status).toBe(429);
   }, 30_000);
+
+  it('should stop exempting device cookies issued before a password change or "log out everywhere"', async () => {
+    const username = 'changed_pw';
+    const newPassword = 'the owner second password';
+    await stack.fetch('/open_api/v1/register', jsonInit('POST', { username, password }));
+    const login = await apiLogin(username, password, '203.0.113.30');
+    const old = setCookie(login, 'device');
+    const { token } = (await login.json()) as { token: string };
+    const change = await stack.fetch('/api/v1/me/password', {
+      ...jsonInit('PUT', { current_password: password, new_password: newPassword }),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    });
+    expect(change.status).toBe(200);
+    // Lock the username for strangers.
+    for (let i = 0; i < LIMIT; i++)
+      await (await apiLogin(username, `stranger ${i}`, `198.51.100.${110 + i}`)).body?.cancel();
+    // The cookie from before the change is a stranger's now; one from after it is the owner's.
+    expect((await apiLogin(username, 'a guess', '203.0.113.31', old)).status).toBe(429);
+    expect((await apiLogin(username, newPassword, '203.0.113.31', old)).status).toBe(429);
+    const other = 'changed_pw2';
+    await stack.fetch('/open_api/v1/register', jsonInit('POST', { username: other, password }));
+    const before = await apiLogin(other, password, '203.0.113.32');
+    const stale = setCookie(before, 'device');
+    const { token: otherToken } = (await before.json()) as { token: string };
+    const fresh = setCookie(await apiLogin(other, password, '203.0.113.32'), 'device');
+    await Bun.sleep(2); // a later millisecond than the fresh cookie's
+    const everywhere = await stack.fetch('/api/v1/logout-all', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${otherToken}` },
+    });
+    expect(everywhere.status).toBe(200);
+    const after = setCookie(await apiLogin(other, password, '203.0.113.32'), 'device');
+    for (let i = 0; i < LIMIT; i++)
+      await (await apiLogin(other, `stranger ${i}`, `198.51.100.${120 + i}`)).body?.cancel();
+    expect((await apiLogin(other, password, '203.0.113.33', stale)).status).toBe(429);
+    expect((await apiLogin(other, password, '203.0.113.33', fresh)).status).toBe(429);
+    expect((await apiLogin(other, password, '203.0.113.33', after)).status).toBe(200);
+  }, 30_000);
 });

@@ -259,8 +259,8 @@ export class Accounts {
 
   /**
    * Who a login is for and whom its failures count against: the user (one
-   * lookup), and with a valid device cookie of that user that is not locked,
-   * the device. Else the username; once it is throttled, a client that shows
+   * lookup), and with a valid device cookie of that user that is not locked
+   * and was issued after its sessions were last ended, the device. Else the username; once it is throttled, a client that shows
    * a live session of the user is judged by the session's own count (its
    * owner cannot be locked out by strangers, and a stolen session gets no more
    * guesses than a device), and everyone else is refused here, before the
@@ -279,7 +279,13 @@ export class Accounts {
       limits.peekUser(username),
       claimed === null ? NO_DEVICE : limits.peekOwn(claimed),
     ]);
-    if (claimed !== null && deviceState?.untilMs === 0 && user?.id === claimed.userId) {
+    if (
+      claimed !== null &&
+      deviceState?.untilMs === 0 &&
+      user?.id === claimed.userId &&
+      // Issued before a password change or "log out everywhere": ended with the sessions.
+      claimed.issuedAtMs > user.sessionsValidAfterMs
+    ) {
       const device = { deviceId: claimed.deviceId };
       return { user, attempts, own: { counted: device, state: deviceState }, counted: device };
     }
