@@ -45,9 +45,11 @@
  *   the oldest entries beyond it are dropped (counted and logged), never the
  *   process's memory.
  */
+
 import type { Cache, CacheScript } from '../cache/port.ts';
 import type { Logger } from '../log.ts';
 import type { ListedSession, UserStore } from '../store/port.ts';
+import { MAX_LISTED_SESSIONS } from '../wire/account-rules.ts';
 
 export interface SessionListOptions {
   /** Sessions listed per user (newest first). */
@@ -61,7 +63,7 @@ export interface SessionListOptions {
 }
 
 const DEFAULTS: SessionListOptions = {
-  maxPerUser: 50,
+  maxPerUser: MAX_LISTED_SESSIONS,
   flushMs: 100,
   flushAt: 256,
   maxUnsaved: 20_000,

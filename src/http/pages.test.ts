@@ -8,7 +8,7 @@ import { describe, expect, it } from 'bun:test';
 import { loadHttpConfig } from '../config/http-config.ts';
 import { silentLogger } from '../log.ts';
 import type { RpcClient } from '../rpc/client.ts';
-import { NICKNAME_RULE } from '../wire/account-rules.ts';
+import { MAX_LISTED_SESSIONS, NICKNAME_RULE } from '../wire/account-rules.ts';
 import type { CallName } from '../wire/calls.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
@@ -906,6 +906,24 @@ describe('unit: sessions and renewal', () => {
     expect(forms?.[1]).toContain('<input type="hidden" name="csrf" value="csrf-of-session"/>');
     expect(forms?.[1]).toContain(`<input type="hidden" name="session" value="${'k'.repeat(22)}"/>`);
     expect(html).toContain('action="/profile/logout-all"');
+  });
+
+  it('should say that older sessions may exist when the list is full, and only then', async () => {
+    const full = Array.from({ length: MAX_LISTED_SESSIONS }, (_, i) => ({
+      ...SESSIONS[1],
+      id: String(i).padStart(22, 'k'),
+    }));
+    for (const [sessions, shown] of [
+      [full, true],
+      [full.slice(1), false],
+    ] as const) {
+      const { request } = setup((name) => (name === 'listSessions' ? { sessions } : undefined));
+      const html = await (await request('/profile', { headers: { cookie } })).text();
+      expect([sessions.length, html.includes('id="sessions-more"')]).toEqual([
+        sessions.length,
+        shown,
+      ]);
+    }
   });
 
   it('should still show the profile when the list cannot be read', async () => {

@@ -72,3 +72,11 @@ export const ACCOUNT_RULES: Readonly<Record<'username' | 'password' | 'nickname'
 export function usernamePrefixPattern(min: 0 | 1): string {
   return `^${USERNAME_CLASS}{${min},${USERNAME_CHARS.max}}$`;
 }
+
+/**
+ * The most sessions a user's list shows (the newest): older ones stay valid
+ * until they end, and the profile page says so when the list is full, since
+ * someone holding the password could otherwise push a session of theirs off
+ * the owner's list by logging in 50 more times.
+ */
+export const MAX_LISTED_SESSIONS = 50;

@@ -4,6 +4,7 @@
  * with the anti-CSRF token: no script needed), and "Log out everywhere".
  */
 import type { LiveSession } from '../../gen/usermgr/v1/rpc_pb.ts';
+import { MAX_LISTED_SESSIONS } from '../../wire/account-rules.ts';
 import { CsrfField } from './csrf-field.tsx';
 
 export interface SessionsSectionProps {
@@ -69,6 +70,11 @@ export function SessionsSection({ sessions, csrfToken }: SessionsSectionProps) {
           ))}
         </ul>
       )}
+      {sessions !== null && sessions.length >= MAX_LISTED_SESSIONS ? (
+        <p class="hint" id="sessions-more">
+          {`Only the ${MAX_LISTED_SESSIONS} most recent sessions are listed; older ones may still be logged in. "Log out everywhere" ends them too.`}
+        </p>
+      ) : null}
       <form method="post" action="/profile/logout-all">
         <CsrfField token={csrfToken} />
         <p class="hint">Ends every session of this account, on every device, this one too.</p>
