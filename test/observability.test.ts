@@ -13,7 +13,8 @@ const log = createLogger('test', 'debug', { write: (line: string) => void lines.
 let stack: Stack;
 
 beforeAll(async () => {
-  stack = await startStack({ log, env: { LOG_LEVEL: 'debug' } });
+  // Behind a proxy of ours (TRUST_PROXY), whose X-Request-Id is kept.
+  stack = await startStack({ log, env: { LOG_LEVEL: 'debug', TRUST_PROXY: 'true' } });
 });
 afterAll(() => stack?.stop());
 
@@ -112,7 +113,7 @@ describe('integration: metrics, health and logs', () => {
     expect((await fetch(`${ops}/nope`)).status).toBe(404);
   });
 
-  it('should keep a sane X-Request-Id, replace an unsafe one, and carry it into the TCP server log', async () => {
+  it("should keep a trusted proxy's sane X-Request-Id, replace an unsafe one, and carry it into the TCP server log", async () => {
     const kept = await stack.fetch('/api/v1/me', {
       headers: { authorization: `Bearer ${token}`, 'x-request-id': 'trace-123.abc' },
     });

@@ -68,7 +68,7 @@ export const httpVariables = {
   }),
   trustProxy: bool('TRUST_PROXY', {
     default: false,
-    doc: 'believe X-Forwarded-Proto and X-Forwarded-For (only behind your own proxy)',
+    doc: 'believe X-Forwarded-Proto, X-Forwarded-For and X-Request-Id (only behind your own proxy)',
   }),
 };
 

@@ -1,6 +1,6 @@
 /**
  * The request log and histogram: every request gets an id (X-Request-Id:
- * kept when the client or proxy sent a sane one), is timed into
+ * kept when a trusted proxy sent a sane one, else made here), is timed into
  * usermgr_http_request_duration_seconds{route,method,status}, and is logged
  * (debug always; info when it failed on our side or was slow, but a 503 of
  * /readyz: that is its answer, and health.ts logs when it changes).
@@ -24,7 +24,7 @@ export interface RequestTrace {
  * request (made by the every-request middleware): begin() gives the request
  * its id, end() stamps X-Request-Id on the response, observes and logs it.
  */
-export function requestObserver(registry: Registry | null, log: Logger) {
+export function requestObserver(registry: Registry | null, log: Logger, trustProxy: boolean) {
   const requests = registry
     ? histogram(
         registry,
@@ -37,7 +37,9 @@ export function requestObserver(registry: Registry | null, log: Logger) {
   return {
     begin(c: Context): RequestTrace {
       const started = performance.now();
-      const given = c.req.raw.headers.get('x-request-id');
+      // Only a proxy of ours (TRUST_PROXY) names requests: a client's own id would let
+      // anyone put another request's id on the audit lines its requests write.
+      const given = trustProxy ? c.req.raw.headers.get('x-request-id') : null;
       const requestId = given !== null && SANE_REQUEST_ID.test(given) ? given : crypto.randomUUID();
       return { requestId, started };
     },

@@ -6,7 +6,7 @@ import { Status } from '../../wire/status.ts';
 import type { AppEnv } from '../env.ts';
 import { everyRequest } from './every-request.ts';
 
-function app() {
+function app(trustProxy = false) {
   const metrics = createRegistry('http', false);
   const seen: string[] = [];
   const hono = new Hono<AppEnv>()
@@ -14,7 +14,7 @@ function app() {
       everyRequest({
         metrics,
         log: silentLogger,
-        trustProxy: false,
+        trustProxy,
         refuse: (c, code, message) =>
           c.json({ refused: message }, code === Status.INVALID_ARGUMENT ? 400 : 403),
       }),
@@ -54,9 +54,27 @@ describe('unit: everyRequest', () => {
     expect(res.status).toBe(403);
     expect(await res.json()).toEqual({ refused: 'cross-site requests are not allowed' });
     expect(seen).toEqual([]);
-    expect(res.headers.get('x-request-id')).toBe('from-the-proxy-1');
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     expect(res.headers.get('x-frame-options')).toBe('DENY');
     expect(await metrics.metrics()).toContain('status="403"} 1');
+  });
+
+  it("should keep a sane X-Request-Id only from a trusted proxy, not a client's", async () => {
+    const headers = { 'x-request-id': 'from-the-proxy-1' };
+    const trusted = app(true);
+    const kept = await trusted.hono.request('/change', { method: 'POST', headers });
+    expect([kept.headers.get('x-request-id'), ...trusted.seen]).toEqual([
+      'from-the-proxy-1',
+      'from-the-proxy-1',
+    ]);
+    const unsafe = { 'x-request-id': 'not <safe>' };
+    const replaced = await trusted.hono.request('/change', { method: 'POST', headers: unsafe });
+    expect(replaced.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const client = app(false);
+    const fresh = await client.hono.request('/change', { method: 'POST', headers });
+    const id = fresh.headers.get('x-request-id') ?? '';
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(client.seen).toEqual([id]);
   });
 
   it('should let a cross-site change through when it carries a Bearer token, never a cookie or Basic', async () => {

@@ -34,7 +34,7 @@ export interface EveryRequestOptions {
 const SLASH = 47;
 
 export function everyRequest({ metrics, log, trustProxy, refuse }: EveryRequestOptions) {
-  const observer = requestObserver(metrics, log);
+  const observer = requestObserver(metrics, log, trustProxy);
   return factory.createMiddleware(async (c, next) => {
     const trace = observer.begin(c);
     c.set('requestId', trace.requestId);
