@@ -145,8 +145,8 @@ function watchQueue(s: Stack) {
   };
 }
 
-const ADDRESS_BUSY = 'too many sign-ins from this address at once, try again in a moment';
-const OVER_BUDGET = 'too many attempts from this address: wait a moment and try again';
+const ADDRESS_BUSY = 'too many sign-ins from this address at once';
+const OVER_BUDGET = 'too many attempts from this address';
 
 describe('integration: fair admission to the slow hashes', () => {
   // The 16 addresses offered 80 hashes a second against about 57 the threads did.

@@ -282,8 +282,8 @@ function busy(why: 'busy' | 'key-busy'): RpcError {
   return new RpcError(
     Status.RESOURCE_EXHAUSTED,
     why === 'key-busy'
-      ? 'too many sign-ins from this address at once, try again in a moment'
-      : 'too many sign-ins at once, try again in a moment',
+      ? 'too many sign-ins from this address at once'
+      : 'too many sign-ins at once',
     { retryAfterS: 1 },
   );
 }

@@ -268,11 +268,9 @@ function unreadable(type: string): RpcError {
 function refuse(why: Refusal): never {
   if (why === 'cancelled') throw RpcError.cancelled();
   if (why === 'busy') {
-    throw new RpcError(
-      Status.RESOURCE_EXHAUSTED,
-      'too many pictures are being processed, try again in a moment',
-      { retryAfterS: 1 },
-    );
+    throw new RpcError(Status.RESOURCE_EXHAUSTED, 'too many pictures are being processed', {
+      retryAfterS: 1,
+    });
   }
   throw new RpcError(Status.DEADLINE_EXCEEDED, 'the server is too busy to process the picture');
 }

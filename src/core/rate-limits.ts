@@ -115,12 +115,17 @@ const TOTP_SETUP_PREFIX = 'rl:totp:';
 const TOTP_SETUP_BURST = 10;
 const TOTP_SETUP_PER_MINUTE = 1;
 
+/**
+ * What each refusal says. Not how long to wait: that is the answer's
+ * Retry-After, which the pages put into words (flash.ts); a fixed "a moment"
+ * read wrong beside a wait that doubles to minutes.
+ */
 const REFUSALS = {
-  user: 'too many attempts for this account: wait a moment and try again',
-  ip: 'too many attempts from this address: wait a moment and try again',
-  upload: 'too many picture uploads: wait a few minutes and try again',
-  sessions: 'too many requests about sessions: wait a minute and try again',
-  totpSetup: 'too many tries at setting up two-step login: wait a minute and try again',
+  user: 'too many failed logins for this account; each further wrong password makes the wait longer',
+  ip: 'too many attempts from this address',
+  upload: 'too many picture uploads',
+  sessions: 'too many requests about sessions',
+  totpSetup: 'too many tries at setting up two-step login',
 };
 
 export class RateLimits {

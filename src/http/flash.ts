@@ -127,7 +127,15 @@ export function formFlash(
 ): Flash | null {
   if (!(err instanceof RpcError) || !SHOWN_ON_FORM.has(err.code)) return null;
   const message =
-    err.retryAfterS > 0 ? `${err.message} (try again in ${err.retryAfterS} s)` : err.message;
+    err.retryAfterS > 0 ? `${err.message}: ${tryAgainIn(err.retryAfterS)}` : err.message;
   const field = err.field || defaultField;
   return field ? { fields: { [field]: message }, values } : { error: message, values };
+}
+
+/** "try again in 4 minutes": a Retry-After in words, rounded up to what people count in. */
+export function tryAgainIn(seconds: number): string {
+  const unit = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (seconds < 60) return `try again in ${unit(seconds, 'second')}`;
+  if (seconds < 3600) return `try again in ${unit(Math.ceil(seconds / 60), 'minute')}`;
+  return `try again in ${unit(Math.ceil(seconds / 3600), 'hour')}`;
 }
