@@ -49,7 +49,8 @@ const NOT_JSON = 'send the body as JSON with Content-Type: application/json';
 const CROSS_SITE = 'cross-site requests are not allowed';
 const NOT_AN_IMAGE =
   'the picture must be a JPEG, PNG, WebP or GIF image; this file is none of them';
-const PICTURE_TOO_LARGE = 'the picture is larger than 5 MiB';
+const PICTURE_TOO_LARGE =
+  'the picture is larger than 5 MiB: choose a smaller one, or save it smaller first';
 const TAKEN = 'this username is already taken';
 
 /** A user the rows attack: nothing about it may change. */

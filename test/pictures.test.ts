@@ -131,7 +131,7 @@ describe('integration: pictures over MariaDB, Redis and the local store', () => 
     expect(sized.status).toBe(413);
     expect(sized.body.error).toEqual({
       code: 'PAYLOAD_TOO_LARGE',
-      message: 'the picture is larger than 5 MiB',
+      message: 'the picture is larger than 5 MiB: choose a smaller one, or save it smaller first',
     });
     let sent = 0;
     const chunked = new ReadableStream<Uint8Array>({

@@ -279,7 +279,7 @@ describe('unit: login and sign-up pages', () => {
     const html = await page.text();
     expect(html).toContain('<title>Error: Log in · usermgr</title>');
     expect(html).toContain(
-      '<li id="form-error"><a href="#username">Invalid username or password</a></li>',
+      '<li id="form-error"><a href="#username">Invalid username or password.</a></li>',
     );
     // The one error is about both fields: each is described by it.
     expect(html.match(/aria-describedby="form-error"/g)).toHaveLength(2);
@@ -294,7 +294,20 @@ describe('unit: login and sign-up pages', () => {
     const html = await (await request('/register')).text();
     expect(html).toContain('id="username-rule">Username must be 3 to 32 characters');
     expect(html).toContain('pattern="[a-z]{3,32}"');
-    expect(html).toContain('id="password-rule">Password must be 8 to 128 characters</small>');
+    // The HTTP server's bounds as the fields' maxlength: over them, a form could only
+    // lead to a page of its own with the form gone.
+    for (const [name, max] of [
+      ['username', 64],
+      ['password', 1024],
+      ['password2', 1024],
+      ['nickname', 1024],
+    ] as const) {
+      expect([name, new RegExp(`<input id="${name}"[^>]* maxlength="${max}"`).test(html)]).toEqual([
+        name,
+        true,
+      ]);
+    }
+    expect(html).toContain('id="password-rule">Password must be 8 to 128 characters.</small>');
     expect(html).toContain('minlength="8"');
     expect(html).toContain('Nickname<span class="optional"> (optional)</span>');
   });
@@ -311,7 +324,7 @@ describe('unit: login and sign-up pages', () => {
       }),
     });
     const html = await (await request('/register', { headers: { cookie: flashOf(res) } })).text();
-    expect(html).toContain('id="password2-error">The two passwords are not the same</strong>');
+    expect(html).toContain('id="password2-error">The two passwords are not the same.</strong>');
     expect(html).toContain('aria-describedby="password2-error"');
     expect(html).toContain('aria-invalid="true"');
     expect(html).toContain('value="bob"');
@@ -339,8 +352,8 @@ describe('unit: login and sign-up pages', () => {
     expect(summary).toContain(
       'role="alert" aria-labelledby="error-summary-title" tabindex="-1" autofocus',
     );
-    expect(summary).toContain('<a href="#password">Password must be hard to guess</a>');
-    expect(html).toContain('id="password-error">Password must be hard to guess</strong>');
+    expect(summary).toContain('<a href="#password">Password must be hard to guess.</a>');
+    expect(html).toContain('id="password-error">Password must be hard to guess.</strong>');
     expect(html).toContain('aria-describedby="password-rule password-error"');
     // Only the summary takes the focus, and it comes before the form.
     expect(html.match(/autofocus/g)).toHaveLength(1);
@@ -368,7 +381,7 @@ describe('unit: login and sign-up pages', () => {
       body: form({ username: 'bob', password: 'long enough', password2: 'long enough' }),
     });
     const html = await (await request('/register', { headers: { cookie: flashOf(res) } })).text();
-    expect(html).toContain('id="username-error">This username is already taken</strong>');
+    expect(html).toContain('id="username-error">This username is already taken.</strong>');
     expect(html).toContain('aria-describedby="username-rule username-error"');
   });
 
@@ -680,7 +693,9 @@ describe('unit: profile page', () => {
     const html = await (
       await request('/profile', { headers: { cookie: `${cookie}; ${flashOf(res)}` } })
     ).text();
-    expect(html).toContain('id="picture-error">The picture is larger than 64 KiB</strong>');
+    expect(html).toContain(
+      'id="picture-error">The picture is larger than 64 KiB: choose a smaller one, or save it smaller first.</strong>',
+    );
     expect(calls.map((c) => c.name)).not.toContain('setPicture');
   });
 });
@@ -786,7 +801,11 @@ describe('unit: PUT /api/v1/me/picture', () => {
     const withLength = await put(request, big);
     expect(withLength.status).toBe(413);
     expect(await withLength.json()).toEqual({
-      error: { code: 'PAYLOAD_TOO_LARGE', message: 'the picture is larger than 64 KiB' },
+      error: {
+        code: 'PAYLOAD_TOO_LARGE',
+        message:
+          'the picture is larger than 64 KiB: choose a smaller one, or save it smaller first',
+      },
     });
     const chunked = new ReadableStream<Uint8Array>({
       start(controller) {
@@ -1060,7 +1079,7 @@ describe('unit: sessions and renewal', () => {
     expect(html).toMatch(
       /<div class="error-summary" id="error-summary" role="alert"[^>]*autofocus/,
     );
-    expect(html).toContain('<a href="#new_password">Password must be hard to guess</a>');
+    expect(html).toContain('<a href="#new_password">Password must be hard to guess.</a>');
     expect(html).toMatch(
       /id="new_password"[^>]*aria-describedby="new_password-rule new_password-error"/,
     );

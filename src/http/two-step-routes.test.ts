@@ -289,6 +289,9 @@ describe('unit: setting two-step login up and off on the pages', () => {
     );
     expect(html).toContain('<path d="M');
     expect(html).toContain('JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP');
+    // A link a phone's app opens, and no field focused before the steps are read.
+    expect(html).toContain(`<a href="${URL_OF_SECRET.replace('&', '&amp;')}">`);
+    expect(html).not.toContain('autofocus');
     expect(html).toContain('<input type="hidden" name="csrf" value="csrf-of-session"/>');
     // Nothing the pages' CSP would block: no inline script, no style attribute, no data: image.
     expect(html).not.toContain('<script>');

@@ -67,5 +67,5 @@ export const FIELD_MESSAGES = {
 
 /** `size` as upload.ts formats it: "5 MiB". */
 export function pictureTooLarge(size: string): string {
-  return `the picture is larger than ${size}`;
+  return `the picture is larger than ${size}: choose a smaller one, or save it smaller first`;
 }

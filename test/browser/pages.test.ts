@@ -186,7 +186,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await fill(page, '#password', PASSWORD);
         await fill(page, '#password2', 'something else');
         await clickAndWait(page, 'form[action="/register"] button[type="submit"]');
-        expect(await text(page, '#password2-error')).toBe('The two passwords are not the same');
+        expect(await text(page, '#password2-error')).toBe('The two passwords are not the same.');
         expect(await page.$eval('#username', (i) => (i as HTMLInputElement).value)).toBe(username);
         expect(await text(page, '#username-rule')).toStartWith('Username must be 3 to 32');
         await screenshot(page, name, 'register-errors');
@@ -205,13 +205,13 @@ describe.each(BROWSERS)('browser: %s', (name) => {
 
         await clickAndWait(page, 'form[action="/logout"] button[type="submit"]');
         expect(new URL(page.url()).pathname).toBe('/login');
-        expect(await text(page, '#form-notice')).toBe('You are logged out');
+        expect(await text(page, '#form-notice')).toBe('You are logged out.');
 
         await fill(page, '#username', username);
         await fill(page, '#password', 'not the password');
         await clickAndWait(page, 'form[action="/login"] button[type="submit"]');
         expect(new URL(page.url()).pathname).toBe('/login');
-        expect(await text(page, '#form-error')).toBe('Invalid username or password');
+        expect(await text(page, '#form-error')).toBe('Invalid username or password.');
         expect(await page.$eval('#username', (i) => (i as HTMLInputElement).value)).toBe(username);
         expect(await page.$eval('#password', (i) => (i as HTMLInputElement).value)).toBe('');
         await screenshot(page, name, 'login-error');
@@ -236,7 +236,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await signUp(page, uniqueName(name));
         await typeText(page, '#nickname', UNICODE_NICKNAME);
         await clickAndWait(page, 'form[action="/profile/nickname"] button[type="submit"]');
-        expect(await text(page, '#form-notice')).toBe('Your nickname is saved');
+        expect(await text(page, '#form-notice')).toBe('Your nickname is saved.');
         await page.goto(new URL('/profile', stack.url).href);
         expect(await text(page, '#shown-nickname')).toBe(UNICODE_NICKNAME);
         expect(await page.$eval('#nickname', (i) => (i as HTMLInputElement).value)).toBe(
@@ -268,7 +268,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await screenshot(page, name, 'profile-no-picture');
 
         await upload(page, file('photo.png'));
-        expect(await text(page, '#form-notice')).toBe('Your new picture is saved');
+        expect(await text(page, '#form-notice')).toBe('Your new picture is saved.');
         const first = await shownPicture(page);
         expect([first.width, first.height]).toEqual([256, 256]);
         expect(pictureResponses).toContainEqual({
@@ -331,7 +331,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await upload(page, file('notes.png'));
         expect(new URL(page.url()).pathname).toBe('/profile');
         expect(await text(page, '#picture-error')).toBe(
-          'The picture must be a JPEG, PNG, WebP or GIF image; this file is none of them',
+          'The picture must be a JPEG, PNG, WebP or GIF image; this file is none of them.',
         );
         expect(await page.$eval('#picture', (i) => i.getAttribute('aria-invalid'))).toBe('true');
 
@@ -346,7 +346,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
           file('huge.png'),
         );
         expect(await page.$eval('#picture', (i) => (i as HTMLInputElement).validationMessage)).toBe(
-          'The picture is larger than 5 MiB',
+          'The picture is larger than 5 MiB: choose a smaller one, or save it smaller first.',
         );
         await page.click('form[action="/profile/picture"] button[type="submit"]');
         await Bun.sleep(300);
@@ -485,7 +485,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await upload(await front(page), file('photo.png'));
         const picture = (await shownPicture(page)).src;
         await clickAndWait(page, 'form[action="/profile/picture/remove"] button[type="submit"]');
-        expect(await text(page, '#form-notice')).toBe('Your picture is removed');
+        expect(await text(page, '#form-notice')).toBe('Your picture is removed.');
         expect(await page.$('form[action="/profile/picture/remove"]')).toBeNull();
         await stack.tcp.pictures.settled();
         expect((await stack.fetch(picture)).status).toBe(404);
@@ -506,14 +506,14 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await fill(page, '#new_password2', newPassword);
         await clickAndWait(page, 'form[action="/profile/password"] button[type="submit"]');
         expect(new URL(page.url()).pathname).toBe('/profile');
-        expect(await text(page, '#current_password-error')).toBe('The password is wrong');
+        expect(await text(page, '#current_password-error')).toBe('The password is wrong.');
 
         await fill(page, '#current_password', PASSWORD);
         await fill(page, '#new_password', newPassword);
         await fill(page, '#new_password2', newPassword);
         await clickAndWait(page, 'form[action="/profile/password"] button[type="submit"]');
         expect(await text(page, '#form-notice')).toBe(
-          'Your password is changed, and every other session is logged out',
+          'Your password has been changed, and every other session is logged out.',
         );
         // This browser stays logged in with its new session; the other one is out.
         await page.reload();
@@ -527,7 +527,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
           await front(page),
           'form[action="/profile/logout-all"] button[type="submit"]',
         );
-        expect(await text(page, '#form-notice')).toBe('You are logged out everywhere');
+        expect(await text(page, '#form-notice')).toBe('You are logged out everywhere.');
         await (await front(elsewhere)).goto(new URL('/profile', stack.url).href);
         expect(new URL(elsewhere.url()).pathname).toBe('/login');
 
@@ -537,14 +537,14 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         );
         await fill(page, '#password', 'not the password');
         await clickAndWait(page, 'form[action="/profile/delete"] button[type="submit"]');
-        expect(await text(page, '#password-error')).toBe('The password is wrong');
+        expect(await text(page, '#password-error')).toBe('The password is wrong.');
         await screenshot(page, name, 'profile-account');
         await fill(page, '#password', newPassword);
         await clickAndWait(page, 'form[action="/profile/delete"] button[type="submit"]');
         expect(new URL(page.url()).pathname).toBe('/login');
-        expect(await text(page, '#form-notice')).toBe('Your account is deleted');
+        expect(await text(page, '#form-notice')).toBe('Your account is deleted.');
         expect(await logIn(page, newPassword)).toBe('/login');
-        expect(await text(page, '#form-error')).toBe('Invalid username or password');
+        expect(await text(page, '#form-error')).toBe('Invalid username or password.');
       } finally {
         await page.browserContext().close();
         await elsewhere?.browserContext().close();

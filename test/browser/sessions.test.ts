@@ -155,7 +155,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         const other = listed[1]?.id as string;
         await clickAndWait(page, `#${other} form button[type="submit"]`);
         expect(path(page)).toBe('/profile');
-        expect(await text(page, '#form-notice')).toBe('That session is logged out');
+        expect(await text(page, '#form-notice')).toBe('That session is logged out.');
         expect((await shownSessions(page)).map((s) => s.current)).toEqual([true]);
 
         // Refused at once over there.
@@ -163,7 +163,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await elsewhere.goto(url('/profile'));
         expect(path(elsewhere)).toBe('/login');
         expect(await text(elsewhere, '#form-notice')).toBe(
-          'Your session has ended: please log in again',
+          'Your session has ended: please log in again.',
         );
 
         // "Log out everywhere" is there too; this session's own "Log out" logs out here.
@@ -198,7 +198,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         expect(await page.title()).toBe('Error: Your profile · usermgr');
         expect(await page.evaluate(() => document.activeElement?.id)).toBe('error-summary');
         const link = '#error-summary a[href="#current_password"]';
-        expect(await text(page, link)).toBe('The password is wrong');
+        expect(await text(page, link)).toBe('The password is wrong.');
         expect(
           await page.$eval('#current_password', (i) => i.getAttribute('aria-describedby')),
         ).toBe('current_password-error');

@@ -130,7 +130,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await fill(page, '#password', 'not the password');
         await clickAndWait(page, 'form[action="/profile/totp/confirm"] button[type="submit"]');
         expect(path(page)).toBe('/profile/totp');
-        expect(await text(page, '#password-error')).toBe('The password is wrong');
+        expect(await text(page, '#password-error')).toBe('The password is wrong.');
         await fill(page, '#code', codeOf(secret, 5));
         await fill(page, '#password', PASSWORD);
         await clickAndWait(page, 'form[action="/profile/totp/confirm"] button[type="submit"]');
@@ -195,11 +195,11 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await fill(page, '#totp_password', 'not the password');
         await fill(page, '#totp_code', second);
         await clickAndWait(page, 'form[action="/profile/totp/disable"] button[type="submit"]');
-        expect(await text(page, '#totp_password-error')).toBe('The password is wrong');
+        expect(await text(page, '#totp_password-error')).toBe('The password is wrong.');
         await fill(page, '#totp_password', PASSWORD);
         await fill(page, '#totp_code', second);
         await clickAndWait(page, 'form[action="/profile/totp/disable"] button[type="submit"]');
-        expect(await text(page, '#form-notice')).toBe('Two-step login is off');
+        expect(await text(page, '#form-notice')).toBe('Two-step login is off.');
         expect(await text(page, '#two-step-state')).toStartWith('Two-step login is off.');
 
         // Now the password alone logs in again.
@@ -221,7 +221,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await page.goto(new URL('/login/code', stack.url).href);
         expect(path(page)).toBe('/login');
         expect(await text(page, '#form-error')).toBe(
-          'The login took too long: enter your password again',
+          'The login took too long: enter your password again.',
         );
       } finally {
         await page.browserContext().close();

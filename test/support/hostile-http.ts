@@ -93,8 +93,9 @@ function messageOf(headers: Headers, text: string): { message: string; field: st
     return { message: flash.error ?? (message || flash.notice || ''), field };
   }
   if (type.startsWith('text/html')) {
-    // The error page: <p class="message error" role="alert">Message</p>, first letter capitalised.
-    const shown = /<p class="message error" role="alert">([^<]*)<\/p>/.exec(text)?.[1] ?? '';
+    // The error page: <p class="message error" role="alert">Message.</p>, first letter
+    // capitalised and a full stop added (views/render.ts).
+    const shown = /<p class="message error" role="alert">([^<]*?)\.?<\/p>/.exec(text)?.[1] ?? '';
     const unescaped = shown
       .replaceAll('&quot;', '"')
       .replaceAll('&#39;', "'")

@@ -12,7 +12,8 @@ if (input instanceof HTMLInputElement && preview instanceof HTMLImageElement) {
     input.setCustomValidity(tooLarge ? (input.dataset.tooLarge ?? '') : '');
     if (tooLarge) input.reportValidity();
     if (preview.src.startsWith('blob:')) URL.revokeObjectURL(preview.src);
-    if (file?.type.startsWith('image/')) {
+    // A refused file is not previewed: a preview reads as accepted.
+    if (file?.type.startsWith('image/') && !tooLarge) {
       preview.src = URL.createObjectURL(file);
       preview.hidden = false;
     } else {

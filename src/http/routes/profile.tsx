@@ -217,7 +217,7 @@ export function profileRoutes({
         return afterError(c, err, 'new_password');
       }
       return back(c, '/profile', {
-        notice: 'your password is changed, and every other session is logged out',
+        notice: 'your password has been changed, and every other session is logged out',
       });
     })
     .post('/profile/sessions/end', limit, async (c) => {

@@ -1,5 +1,26 @@
 import type { FieldRule } from '../../gen/usermgr/v1/rpc_pb.ts';
+import {
+  MAX_NICKNAME_CHARS,
+  MAX_OTP_CHARS,
+  MAX_PASSWORD_CHARS,
+  MAX_USERNAME_CHARS,
+} from '../limits.ts';
 import { sentence } from './render.ts';
+
+/**
+ * The most a browser lets be typed or pasted into a field, by what it holds:
+ * the HTTP server's bounds (limits.ts), above the rules, so that text over a
+ * rule still gets the form's own error beside the field, and text over a
+ * bound (which is refused as the request is read, on a page of its own, with
+ * the form gone) cannot be sent from the form at all.
+ */
+const MAX_LENGTH: Record<string, number> = {
+  username: MAX_USERNAME_CHARS,
+  'current-password': MAX_PASSWORD_CHARS,
+  'new-password': MAX_PASSWORD_CHARS,
+  nickname: MAX_NICKNAME_CHARS,
+  'one-time-code': MAX_OTP_CHARS,
+};
 
 export interface FieldProps {
   name: string;
@@ -26,7 +47,7 @@ export interface FieldProps {
  */
 export function Field(props: FieldProps) {
   const { name, label, type = 'text', value, rule, hint, error } = props;
-  const ruleText = [rule?.text ? sentence(rule.text) : '', hint ?? ''].filter(Boolean).join('. ');
+  const ruleText = [rule?.text ?? '', hint ?? ''].filter(Boolean).map(sentence).join(' ');
   const described = [
     ruleText ? `${name}-rule` : '',
     error ? `${name}-error` : '',
@@ -51,6 +72,7 @@ export function Field(props: FieldProps) {
         autofocus={props.autofocus}
         dir={props.dir}
         minlength={props.required && rule?.minChars ? rule.minChars : undefined}
+        maxlength={MAX_LENGTH[props.autocomplete]}
         pattern={rule?.pattern || undefined}
         spellcheck={false}
         autocapitalize="off"

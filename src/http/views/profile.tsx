@@ -118,7 +118,7 @@ export function ProfilePage(props: ProfilePageProps) {
               aria-describedby={errors.picture ? 'picture-rule picture-error' : 'picture-rule'}
             />
             <small class="hint" id="picture-rule">
-              {`JPEG, PNG, WebP or GIF, up to ${maxUpload}. It is cropped to a square.`}
+              {`JPEG, PNG, WebP or GIF, up to ${maxUpload}. It is cropped to a square; of an animation, the first frame is kept.`}
             </small>
             {errors.picture ? (
               <strong class="field-error" id="picture-error">

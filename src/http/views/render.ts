@@ -7,7 +7,14 @@ export function renderPage(c: Context, page: unknown, status: ContentfulStatusCo
   return c.html(html`<!doctype html>${page}`, status);
 }
 
-/** Messages from the TCP server start in lower case ("invalid username or password"). */
+/**
+ * A message as a page shows it: a sentence, capitalised and ending in a full
+ * stop. Messages from the TCP server, which the JSON API answers as they are,
+ * start in lower case and end without one ("invalid username or password");
+ * a page's own notices may already end in one.
+ */
 export function sentence(text: string): string {
-  return text === '' ? text : text[0]?.toUpperCase() + text.slice(1);
+  if (text === '') return text;
+  const capitalised = text[0]?.toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(capitalised) ? capitalised : `${capitalised}.`;
 }

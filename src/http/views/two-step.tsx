@@ -86,7 +86,12 @@ export interface TotpSetupPageProps {
   flash: Flash;
 }
 
-/** Scan (or type) the secret, then confirm with the first code. */
+/**
+ * Scan (or type, or open) the secret, then confirm with the first code. The
+ * code field is not focused at first: the page reads from its first step (a
+ * focused field scrolled the QR code away on a phone, and opened the keyboard
+ * before anything was scanned); after an error the summary takes the focus.
+ */
 export function TotpSetupPage({
   username,
   secret,
@@ -117,6 +122,9 @@ export function TotpSetupPage({
             text={otpauthUrl}
             label={`QR code of the two-step login secret for ${username}`}
           />
+          <p>
+            On a phone with the app: <a href={otpauthUrl}>open this secret in the app</a>.
+          </p>
         </li>
         <li>
           <p>Or enter this secret in the app by hand (time-based, 6 digits, every 30 seconds):</p>
@@ -136,7 +144,6 @@ export function TotpSetupPage({
               hint="The 6 digits the app shows now for usermgr"
               error={flash.fields?.code}
               required
-              autofocus={!failed}
             />
             <Field
               name="password"
