@@ -105,6 +105,20 @@ describe('unit: each process reads its own variables', () => {
     expect(config.tcp.port).toBe(7000);
     expect(config.http.processes).toBe(3);
   });
+
+  it('should refuse two of the ports npm start listens on set to one number, naming both', () => {
+    expect(
+      failure(() => loadLauncherConfig({ HTTP_PORT: '31003', TCP_METRICS_PORT: '31003' })),
+    ).toContain('TCP_METRICS_PORT="31003": expected a port of its own: HTTP_PORT is 31003 too');
+    expect(
+      failure(() => loadLauncherConfig({ HTTP_PORT: '31000', HTTP_METRICS_PORT: '31000' })),
+    ).toContain('HTTP_METRICS_PORT="31000": expected a port of its own: HTTP_PORT is 31000 too');
+    expect(failure(() => loadLauncherConfig({ TCP_PORT: '9465' }))).toContain(
+      'TCP_PORT="9465": expected a port of its own: HTTP_METRICS_PORT is 9465 too',
+    );
+    // 0 is any free port, each its own.
+    expect(() => loadLauncherConfig({ HTTP_PORT: '0', TCP_PORT: '0' })).not.toThrow();
+  });
 });
 
 describe('unit: TCP_SHARED_SECRET', () => {
