@@ -25,6 +25,7 @@ import {
   loadConfigOrExit,
   RUNTIME_ENV,
   requireFreePorts,
+  SAME_STOP_MS,
   STOP_SIGNAL,
   startOrExit,
 } from './process.ts';
@@ -85,21 +86,24 @@ async function stopGroup(group: Subprocess[]): Promise<void> {
   await Promise.all(group.map((child) => child.exited));
 }
 
-let signalled = false;
+/** When the first SIGINT or SIGTERM came; null before. */
+let signalledAt: number | null = null;
 
 /**
  * SIGINT or SIGTERM: stop in order; a second one (a person's second Ctrl-C
  * while a stop hangs) kills what is left and exits 1. The servers pass the
  * signals they get on as STOP_SIGNAL, which only asks for the stop, so a
- * signal to the whole group counts once.
+ * signal to the whole group counts once; and one within SAME_STOP_MS of the
+ * first is the same signal relayed (by npm, by `timeout`).
  */
 function onStopSignal(): void {
-  if (signalled) {
+  if (signalledAt !== null) {
+    if (performance.now() - signalledAt < SAME_STOP_MS) return;
     console.error('stopping at once (a second signal)');
     for (const child of [...httpChildren, ...tcpChildren]) child.kill('SIGKILL');
     process.exit(1);
   }
-  signalled = true;
+  signalledAt = performance.now();
   void stopAll(0);
 }
 
