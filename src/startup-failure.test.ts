@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import { explainStartupFailure } from './startup-failure.ts';
+import { DATA_DIR_MODE } from './store/data-dir.ts';
 
 const tcpPorts = [
   { variable: 'TCP_PORT', host: '127.0.0.1', port: 9090 },
@@ -88,6 +89,13 @@ describe('unit: explainStartupFailure', () => {
     ).toBe(
       'cannot write /var/lib/usermgr/usermgr.sqlite (EACCES): set DATA_DIR (now /var/lib/usermgr) to a directory this user can write',
     );
+  });
+
+  it("should give DATA_DIR's own line when a mode open to other users cannot be tightened", () => {
+    const line =
+      'DATA_DIR: /srv/data is readable by other users (mode 0755) and its mode cannot be changed (EROFS): make it 0700 before the file system is made read-only, or set DATA_DIR to a writable directory';
+    const thrown = Object.assign(new Error(line), { code: DATA_DIR_MODE });
+    expect(explainStartupFailure(thrown, { ports: tcpPorts, dataDir: '/srv/data' })).toBe(line);
   });
 
   it('should leave anything else alone (null), so that it keeps its stack trace', () => {

@@ -27,6 +27,9 @@ const MAX_NAMED = 20;
 /** Group and other bits. */
 const SHARED_BITS = 0o077;
 
+/** The code of the error secureDataDir throws when a mode cannot be tightened: a start-up failure. */
+export const DATA_DIR_MODE = 'DATA_DIR_MODE';
+
 /** Creates `dir` (0700) when missing, then tightens every mode under it; throws when it cannot. */
 export function secureDataDir(dir: string, log: Logger): void {
   mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
@@ -40,8 +43,17 @@ export function secureDataDir(dir: string, log: Logger): void {
       try {
         chmodSync(path, isDir ? PRIVATE_DIR_MODE : PRIVATE_FILE_MODE);
       } catch (error) {
-        throw new Error(
-          `DATA_DIR: ${path} is readable by other users (mode ${octal(mode)}) and its mode cannot be changed (${(error as Error).message}); make it ${octal(isDir ? PRIVATE_DIR_MODE : PRIVATE_FILE_MODE)} or run the server as its owner`,
+        const code = (error as { code?: string }).code ?? '';
+        const want = octal(isDir ? PRIVATE_DIR_MODE : PRIVATE_FILE_MODE);
+        const fix =
+          code === 'EROFS'
+            ? `make it ${want} before the file system is made read-only, or set DATA_DIR to a writable directory`
+            : `make it ${want}, or run the server as its owner`;
+        throw Object.assign(
+          new Error(
+            `DATA_DIR: ${path} is readable by other users (mode ${octal(mode)}) and its mode cannot be changed (${code || (error as Error).message}): ${fix}`,
+          ),
+          { code: DATA_DIR_MODE },
         );
       }
       tightened.push({ path, was: octal(mode) });
