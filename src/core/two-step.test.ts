@@ -397,4 +397,32 @@ describe('unit: turning two-step login off', () => {
     await s.login();
     expect(await refusal(off(PASSWORD, s.code()))).toMatchObject({ code: Status.NOT_FOUND });
   });
+
+  it('should answer a code it cannot check for want of its key with 503 and the way out, and take a recovery code', async () => {
+    const { store, user, code, limits, recovery, clock } = await enrolled();
+    const keyless = new TwoStep({
+      store,
+      users: { invalidate: async () => {} } as never,
+      limits,
+      box: new SecretBox([totpKey('a key it was never sealed under'.padEnd(40, '#'))]),
+      tickets: new LoginTickets(['unit-test-secret'.padEnd(40, '!')]),
+      spent: new SpentTickets(null),
+      issuer: 'usermgr',
+      now: () => clock.now,
+    });
+    const sealed = { ...user, totpSecret: (await store.findById(user.id))?.totpSecret ?? '' };
+    const refused = (await refusal(keyless.check(sealed, code(), 'tessa', '', deadline()))) as {
+      code: Status;
+      message: string;
+      cause: unknown;
+    };
+    expect([refused.code, refused.message]).toEqual([
+      Status.UNAVAILABLE,
+      MESSAGES.TOTP_KEY_MISSING,
+    ]);
+    expect(String(refused.cause)).toContain('opens under no configured key');
+    expect(await keyless.check(sealed, recovery[0] ?? '', 'tessa', '', deadline())).toBe(
+      'recovery',
+    );
+  });
 });

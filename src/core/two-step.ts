@@ -225,9 +225,14 @@ export class TwoStep {
     if (TOTP_CODE.test(compact)) {
       const opened = box.open(user.totpSecret, user.id);
       if (opened === null) {
-        // Sealed under a key no longer configured: only a recovery code helps now.
-        throw new RpcError(Status.INTERNAL, MESSAGES.INTERNAL, {
-          cause: `the two-step login secret of user ${user.id} opens under no configured key`,
+        // Sealed under a key no longer configured (a restore without DATA_DIR's secret, a
+        // SESSION_SECRET rotated away without TOTP_KEYS): only a recovery code helps now.
+        // Logged as a warning with the way out (dispatch.ts logs UNAVAILABLE's cause).
+        throw new RpcError(Status.UNAVAILABLE, MESSAGES.TOTP_KEY_MISSING, {
+          cause:
+            `the two-step login secret of user ${user.id} opens under no configured key: ` +
+            'bring back the SESSION_SECRET (or DATA_DIR/session-secret) or TOTP_KEYS it was ' +
+            'sealed under, listed after the new one',
         });
       }
       const step = matchStep(opened.secret, compact, this.now(), -1);

@@ -18,6 +18,8 @@ export const MESSAGES = {
   TICKET_EXPIRED: 'the login took too long: enter your password again',
   TOTP_ALREADY_ON: 'two-step login is already on: turn it off first to set it up again',
   TOTP_NOT_ON: 'two-step login is not on',
+  TOTP_KEY_MISSING:
+    'codes from your authenticator app cannot be checked at the moment: log in with one of your recovery codes',
   TOTP_NOT_STARTED: 'two-step login is not being set up: start again',
   TWO_STEP_ONLY_OFF:
     'two_step can only be set to false (turn it off): a user turns it on from their profile',
