@@ -4,7 +4,9 @@
  * argon2id hash, stored unless the username is taken (the unique index
  * decides races).
  */
+
 import type { Deadline } from '../lib/deadline.ts';
+import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
 import { MESSAGES } from '../wire/messages.ts';
 import { invalidArgument, RpcError } from '../wire/rpc-error.ts';
@@ -26,7 +28,11 @@ export interface AccountCreation {
   users: CachedUsers;
   passwords: Passwords;
   ids: IdGenerator;
+  log: Logger;
 }
+
+/** Ids tried for one new account before its sign-up fails (each clash is another server's id). */
+const ID_TRIES = 4;
 
 /** The checked value, or INVALID_ARGUMENT naming the rule and the field. */
 export function valid(checked: Checked, field: string): string {
@@ -50,7 +56,7 @@ export function newAccount(input: NewAccount): NewAccount {
  * the same refusal (no free test of which exist).
  */
 export async function createAccount(
-  { store, users, passwords, ids }: AccountCreation,
+  { store, users, passwords, ids, log }: AccountCreation,
   account: NewAccount,
   deadline: Deadline,
   now: () => number,
@@ -74,9 +80,20 @@ export async function createAccount(
     totpSecret: '',
     version: 0,
   };
-  const created = await store.create(user);
+  let created = await store.create(user);
+  // Another TCP server made the same id: it has the same WORKER_ID. Each
+  // clash takes a fresh id (this server's next), and the operator is told.
+  for (let tries = 1; created === 'id_taken' && tries < ID_TRIES; tries++) {
+    log.warn(
+      { userId: user.id },
+      'a new user id was taken already: another TCP server uses the same WORKER_ID; give each its own',
+    );
+    user.id = ids.next();
+    created = await store.create(user);
+  }
   await users.invalidate(username); // it may be cached as "no such user"
   if (created === 'username_taken') throw taken();
+  if (created === 'id_taken') throw new Error(`${ID_TRIES} new user ids in a row were taken`);
   return user;
 }
 

@@ -84,7 +84,11 @@ export interface ListedSession {
 export interface UserStore {
   findByUsername(username: string): Promise<UserRow | null>;
   findById(id: string): Promise<UserRow | null>;
-  create(user: UserRow): Promise<'created' | 'username_taken'>;
+  /**
+   * Inserts a new user. 'id_taken' when a row has its id already: two TCP
+   * servers share a WORKER_ID, and the caller tries again with another id.
+   */
+  create(user: UserRow): Promise<'created' | 'username_taken' | 'id_taken'>;
   /**
    * Each update returns the row as it is after the change, or null when there
    * is no such user. `seen`: the user's row as the caller last saw it. While the stored row

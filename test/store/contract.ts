@@ -131,9 +131,12 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       expect((await store.findByUsername(username))?.id).toBe(winner?.id as string);
     });
 
-    it('should throw on a duplicate id (a bug, not an expected outcome)', async () => {
+    it('should answer id_taken for a duplicate id (two servers with one WORKER_ID), keeping the first', async () => {
       const user = await created();
-      await expect(store.create(newUser({ id: user.id }))).rejects.toThrow();
+      const clash = newUser({ id: user.id });
+      expect(await store.create(clash)).toBe('id_taken');
+      expect(await store.findById(user.id)).toEqual(user);
+      expect(await store.findByUsername(clash.username)).toBeNull();
     });
 
     it('should round-trip Unicode nicknames exactly', async () => {

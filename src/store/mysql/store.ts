@@ -177,7 +177,7 @@ export class MysqlStore implements UserStore {
     return firstUser(await this.db.rows<MysqlUser>(SELECT_BY_ID, [idParam(key)]));
   }
 
-  async create(user: UserRow): Promise<'created' | 'username_taken'> {
+  async create(user: UserRow): Promise<'created' | 'username_taken' | 'id_taken'> {
     const id = requireId(user.id);
     try {
       await this.db.exec(`INSERT INTO users (${USER_COLUMNS}) VALUES (${USER_VALUES})`, [
@@ -194,9 +194,8 @@ export class MysqlStore implements UserStore {
       ]);
       return 'created';
     } catch (error) {
-      // Only the username key is an expected clash; a duplicate id means a
-      // broken id generator and stays an error.
       if (isDuplicateKey(error, 'users_username_uq')) return 'username_taken';
+      if (isDuplicateKey(error, 'PRIMARY')) return 'id_taken';
       throw error;
     }
   }

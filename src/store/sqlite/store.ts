@@ -86,15 +86,14 @@ export class SqliteStore implements UserStore {
     return this.one(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`, key);
   }
 
-  async create(user: UserRow): Promise<'created' | 'username_taken'> {
+  async create(user: UserRow): Promise<'created' | 'username_taken' | 'id_taken'> {
     const id = requireId(user.id);
-    // Only a username clash is an expected outcome; a duplicate id still
-    // throws (SQLITE_CONSTRAINT_PRIMARYKEY), as it means a broken id generator.
+    // A username clash does nothing; an id clash is told by a look after it.
     const { changes } = guard(() =>
       this.db
         .query<never, Param[]>(
           `INSERT INTO users (${USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ` +
-            'ON CONFLICT (username) DO NOTHING',
+            'ON CONFLICT DO NOTHING',
         )
         .run(
           id,
@@ -109,7 +108,9 @@ export class SqliteStore implements UserStore {
           user.version,
         ),
     );
-    return changes === 1 ? 'created' : 'username_taken';
+    if (changes === 1) return 'created';
+    const byId = this.db.query<{ one: number }, Param[]>('SELECT 1 AS one FROM users WHERE id = ?');
+    return guard(() => byId.get(id)) === null ? 'username_taken' : 'id_taken';
   }
 
   /** One statement already (RETURNING, in process): the row seen is not needed. */
