@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import { createRedisCache } from '../src/cache/redis.ts';
 import { silentLogger } from '../src/log.ts';
-import { bearer, jsonInit, type Stack, signUp, startStack } from './fixture.ts';
+import { bearer, eventually, jsonInit, type Stack, signUp, startStack } from './fixture.ts';
 import {
   cacheAnswering,
   loadedShards,
@@ -28,15 +28,6 @@ afterAll(async () => {
 
 async function status(path: string, init?: RequestInit): Promise<number> {
   return (await stack.fetch(path, init)).status;
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const until = performance.now() + timeoutMs;
-  while (performance.now() < until) {
-    if (await check()) return true;
-    await Bun.sleep(50);
-  }
-  return false;
 }
 
 describe('integration: cache outage', () => {

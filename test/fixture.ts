@@ -142,3 +142,16 @@ export async function signUp(stack: Stack, username: string, password = PASSWORD
   if (res.status !== 200) throw new Error(`logging ${username} in answered ${res.status}`);
   return ((await res.json()) as { token: string }).token;
 }
+
+/** Whether `check` comes true within `timeoutMs`, asked every 50 ms. */
+export async function eventually(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<boolean> {
+  const until = performance.now() + timeoutMs;
+  while (performance.now() < until) {
+    if (await check()) return true;
+    await Bun.sleep(50);
+  }
+  return false;
+}

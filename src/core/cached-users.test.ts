@@ -3,7 +3,7 @@ import type { Cache, CacheScript } from '../cache/port.ts';
 import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
-import type { UserRow, UserStore } from '../store/port.ts';
+import type { CacheRepair, UserRow, UserStore } from '../store/port.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { CachedUsers, USER_SCRIPTS } from './cached-users.ts';
@@ -106,6 +106,11 @@ function fakeStore(initial: UserRow | null) {
       return current;
     },
     writes: [] as number[],
+    /** Invalidations the cache missed, kept for other servers (cache-repairs.ts). */
+    repairs: [] as CacheRepair[],
+    async addCacheRepair(repair: CacheRepair) {
+      store.repairs.push(repair);
+    },
     async findByUsername(username: string) {
       store.reads++;
       const seen = current;
@@ -211,6 +216,26 @@ describe('unit: CachedUsers', () => {
     cache.recover();
     await Bun.sleep(1);
     expect((await users.find('erin', soon()))?.nickname).toBe('new');
+  });
+
+  it('should keep an invalidation the cache missed in the store before it returns, once per user while pending', async () => {
+    const cache = new FakeCache();
+    const { store, users } = setup(row('iris', 'old'), cache);
+    cache.down = true;
+    const before = Date.now();
+    await users.invalidate('Iris');
+    await users.invalidate('iris');
+    expect(store.repairs).toHaveLength(1);
+    const [repair] = store.repairs;
+    expect([repair?.kind, repair?.item]).toEqual(['user', 'iris']);
+    // Kept as long as an entry cached before the change may live (ttlMs and its jitter).
+    expect(repair?.expiresAtMs).toBeGreaterThanOrEqual(before + 66_000);
+    cache.recover();
+    await Bun.sleep(1);
+    // Written on recovery; a later miss is kept again.
+    cache.down = true;
+    await users.invalidate('iris');
+    expect(store.repairs).toHaveLength(2);
   });
 
   it('should work without a cache, still coalescing', async () => {

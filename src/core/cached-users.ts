@@ -23,7 +23,10 @@
  *   value of neither form (a record cached before versions) is version 0;
  * - when the cache is unreachable, lookups go to the store behind a shared
  *   concurrency cap (`bypass`), and a refusal is UNAVAILABLE, not a pile-up;
- *   invalidations that could not be written are written when it recovers.
+ *   invalidations that could not be written are written when it recovers,
+ *   and kept in the store (a cache repair) before the change is answered, so
+ *   that another server writes them if this one stops first
+ *   (cache-repairs.ts).
  */
 
 import type { Cache, CacheScript } from '../cache/port.ts';
@@ -129,8 +132,15 @@ export class CachedUsers {
     try {
       await this.cache.set(cacheKey(key), TOMBSTONE, this.options.tombstoneMs);
     } catch {
-      this.remember(key);
+      await this.remember(key);
     }
+  }
+
+  /** Tombstones a user's entry for a repair kept in the store; throws when Redis does not take it. */
+  async repairEntry(lowercaseUsername: string): Promise<void> {
+    if (this.cache === null) return;
+    this.flights.forget(lowercaseUsername);
+    await this.cache.set(cacheKey(lowercaseUsername), TOMBSTONE, this.options.tombstoneMs);
   }
 
   /**
@@ -212,7 +222,7 @@ export class CachedUsers {
         Math.max(1, Math.round(ttl)),
       ]);
     } catch {
-      this.remember(key);
+      await this.remember(key);
     }
   }
 
@@ -267,15 +277,33 @@ export class CachedUsers {
     return this.bypass.run(deadline, () => this.readStore(username), refuseBypass);
   }
 
-  private remember(key: string): void {
+  /**
+   * An invalidation Redis did not take: written here when Redis recovers,
+   * and kept in the store for whichever server reaches Redis first (once per
+   * key while pending here: an outage does not cost the store a write per
+   * change of a busy user).
+   */
+  private async remember(key: string): Promise<void> {
     if (this.pending.size >= (this.options.maxPendingInvalidations ?? 100_000)) {
       this.log.warn(
         { dropped: this.pending.size },
-        'too many invalidations pending: entries may stay stale until their TTL',
+        'too many invalidations pending here: the store keeps them for the next recovery',
       );
       this.pending.clear();
     }
+    if (this.pending.has(key)) return;
     this.pending.add(key);
+    // Until then, an entry cached before the change may still be served: the
+    // longest a cached row lives (ttlMs and its jitter).
+    const expiresAtMs = Date.now() + Math.ceil(this.options.ttlMs * 1.1);
+    try {
+      await this.store.addCacheRepair({ kind: 'user', item: key, expiresAtMs });
+    } catch (err) {
+      this.log.error(
+        { err },
+        'an invalidation Redis did not take could not be kept in the store either: other TCP servers may serve the old row until its TTL',
+      );
+    }
   }
 
   private recovered(): void {

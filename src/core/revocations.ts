@@ -31,7 +31,9 @@
  *   made after a logout has returned never gets an answer read before it;
  * - when the cache is unreachable, the store answers behind the shared
  *   bypass cap; a refusal there is UNAVAILABLE (fail closed), never "valid";
- * - mirror writes that fail are replayed when the cache recovers.
+ * - mirror writes that fail are replayed when the cache recovers, and kept
+ *   in the store (a cache repair) before the logout is answered, so that
+ *   another server writes them if this one stops first (cache-repairs.ts).
  */
 import type { Cache, CacheScript } from '../cache/port.ts';
 import { type Deadline, withTimeout } from '../lib/deadline.ts';
@@ -140,9 +142,31 @@ export class Revocations {
       await this.cache.set(this.entryKey(sessionId), REVOKED, expiresAtMs - nowMs);
     } catch {
       this.pending.set(sessionId, expiresAtMs);
+      await this.keepRepair(sessionId, expiresAtMs);
     } finally {
       // A check made from now on must not join a read begun before the write.
       this.reads.forget(sessionId);
+    }
+  }
+
+  /** Writes a revocation the mirror missed (a repair kept in the store); throws when Redis does not take it. */
+  async repairMirror(sessionId: string, expiresAtMs: number, nowMs: number): Promise<void> {
+    if (this.cache === null || expiresAtMs <= nowMs) return;
+    await this.cache.set(this.entryKey(sessionId), REVOKED, expiresAtMs - nowMs);
+    if (this.pending.get(sessionId) === expiresAtMs) this.pending.delete(sessionId);
+    this.reads.forget(sessionId);
+  }
+
+  /** Keeps a logout Redis missed in the store, for whichever server reaches Redis first. */
+  private async keepRepair(sessionId: string, expiresAtMs: number): Promise<void> {
+    try {
+      await this.store.addCacheRepair({ kind: 'session', item: sessionId, expiresAtMs });
+    } catch (err) {
+      // Still pending here; only this process's memory holds it now.
+      this.log.error(
+        { err },
+        'a logout Redis did not take could not be kept in the store either: other TCP servers may accept the session until this one writes it to Redis',
+      );
     }
   }
 

@@ -7,7 +7,7 @@
  * and spaces away from PAD SPACE comparisons ('abc ' would equal 'abc').
  */
 
-import type { RevokedRange } from './port.ts';
+import type { CacheRepair, RevokedRange } from './port.ts';
 
 const MAX_ID = (1n << 63n) - 1n;
 /** A bound of a range of session ids: printable ASCII without the space (PAD SPACE). */
@@ -91,4 +91,22 @@ export function checkLimit(limit: number): number {
     throw new RangeError(`list limit ${limit} is not an integer in 1..500`);
   }
   return limit;
+}
+
+/** The kinds of cache repairs as the `kind` column stores them. */
+const REPAIR_KINDS = { session: 1, user: 2 } as const;
+
+/** The `kind` column of a repair, after checking its item can be stored (else a bug upstream). */
+export function repairKindCode(repair: CacheRepair): number {
+  const fits = repair.kind === 'session' ? isSessionIdKey(repair.item) : isUsernameKey(repair.item);
+  if (!fits)
+    throw new RangeError(`cache repair item ${JSON.stringify(repair.item)} cannot be stored`);
+  return REPAIR_KINDS[repair.kind];
+}
+
+/** A stored repair's kind; null for a code this version does not know (left alone). */
+export function repairKind(code: number): CacheRepair['kind'] | null {
+  if (code === REPAIR_KINDS.session) return 'session';
+  if (code === REPAIR_KINDS.user) return 'user';
+  return null;
 }

@@ -57,6 +57,18 @@ export interface RevokedSession {
 }
 
 /**
+ * A cache write Redis did not take: a revoked session its mirror lacks
+ * (`item` the session id), or a user whose cached row may be stale (`item`
+ * the lowercase username). Kept until a write succeeds or `expiresAtMs`,
+ * after which the cache cannot hold the stale answer any more.
+ */
+export interface CacheRepair {
+  kind: 'session' | 'user';
+  item: string;
+  expiresAtMs: number;
+}
+
+/**
  * A page of the revoked sessions: session ids from `from` (included) up to
  * `before` (excluded; null: no end), in the store's binary order of session
  * ids, at most `limit` (1..10,000) of them.
@@ -175,6 +187,16 @@ export interface UserStore {
   listRevokedSessions(nowMs: number, range: RevokedRange): Promise<RevokedSession[]>;
   /** Forgets revoked sessions that have expired; returns how many. */
   purgeExpiredRevocations(nowMs: number): Promise<number>;
+
+  /**
+   * Keeps a cache write Redis did not take (core/cache-repairs.ts); one
+   * already kept for the same item keeps the later expiry.
+   */
+  addCacheRepair(repair: CacheRepair): Promise<void>;
+  /** Unexpired repairs, at most `limit`, in no particular order; expired ones are deleted. */
+  listCacheRepairs(nowMs: number, limit: number): Promise<CacheRepair[]>;
+  /** Deletes each repair that is still as listed (a later expiry means a newer failure). */
+  removeCacheRepairs(repairs: readonly CacheRepair[]): Promise<void>;
 
   /**
    * Adds sessions to their users' lists; a session already listed (same

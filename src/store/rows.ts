@@ -1,4 +1,5 @@
-import type { ListedSession, RevokedSession, UserRow } from './port.ts';
+import { repairKind } from './keys.ts';
+import type { CacheRepair, ListedSession, RevokedSession, UserRow } from './port.ts';
 
 /** The columns of a users row, in the order both adapters select them. */
 export const USER_COLUMNS =
@@ -97,4 +98,16 @@ export function recoveryEntry(hash: string): string {
 /** How many codes a recovery column holds. */
 export function recoveryCount(column: string): number {
   return column.split(',').filter(Boolean).length;
+}
+
+/** Stored cache repairs as [kind code, item, expires at]; kinds this version does not know are left out. */
+export function storedRepairs(
+  rows: readonly [number | bigint, string, number | bigint | string][],
+): CacheRepair[] {
+  const repairs: CacheRepair[] = [];
+  for (const [code, item, expiresAt] of rows) {
+    const kind = repairKind(Number(code));
+    if (kind !== null) repairs.push({ kind, item, expiresAtMs: Number(expiresAt) });
+  }
+  return repairs;
 }

@@ -5,6 +5,7 @@ import type { TcpConfig } from '../config/tcp-config.ts';
 import { Accounts } from '../core/accounts.ts';
 import { AdminToken } from '../core/admin-token.ts';
 import { AdminUsers } from '../core/admin-users.ts';
+import { CacheRepairs } from '../core/cache-repairs.ts';
 import { CachedUsers, USER_SCRIPTS } from '../core/cached-users.ts';
 import { CredentialMemo } from '../core/credential-memo.ts';
 import { DeviceCookies } from '../core/device-cookies.ts';
@@ -239,6 +240,9 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
       .catch((err) => log.warn({ err }, 'purging expired listed sessions failed'));
   }, PURGE_INTERVAL_MS);
   purge.unref();
+  // What Redis missed while this or another server wrote to it (cache-repairs.ts).
+  const repairs = cache === null ? null : new CacheRepairs(store, cache, revocations, users, log);
+  repairs?.start();
   log.info(
     {
       host: config.tcp.host,
@@ -274,6 +278,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     async stop() {
       draining = true;
       clearInterval(purge);
+      repairs?.stop();
       await server.stop(config.shutdownTimeoutMs);
       // The last batch of listed sessions, while the store is still open.
       await sessions.close();

@@ -10,7 +10,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import { randomBytes } from 'node:crypto';
-import type { ListedSession, RevokedRange, UserRow, UserStore } from '../../src/store/port.ts';
+import type {
+  CacheRepair,
+  ListedSession,
+  RevokedRange,
+  UserRow,
+  UserStore,
+} from '../../src/store/port.ts';
 
 export interface ContractSubject {
   /** A store on a freshly created and migrated database. */
@@ -593,6 +599,37 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       expect(await store.purgeExpiredRevocations(NOW)).toBe(3);
       expect(await store.purgeExpiredRevocations(NOW)).toBe(0);
       expect(await store.isSessionRevoked(live, NOW)).toBe(true);
+    });
+  });
+
+  describe(`${engine} store: cache repairs`, () => {
+    it('should keep repairs until removed as listed, the later expiry of two, and drop expired ones', async () => {
+      const mine = (all: CacheRepair[]) =>
+        all.filter((r) => r.item === session || r.item === username || r.item === gone);
+      const session = sessionId();
+      const username = uniqueName('repair-').toLowerCase();
+      const gone = uniqueName('gone-').toLowerCase();
+      await store.addCacheRepair({ kind: 'session', item: session, expiresAtMs: NOW + 60_000 });
+      await store.addCacheRepair({ kind: 'user', item: username, expiresAtMs: NOW + 1_000 });
+      await store.addCacheRepair({ kind: 'user', item: username, expiresAtMs: NOW + 5_000 });
+      await store.addCacheRepair({ kind: 'user', item: username, expiresAtMs: NOW + 2_000 });
+      await store.addCacheRepair({ kind: 'user', item: gone, expiresAtMs: NOW - 1 });
+      const listed = mine(await store.listCacheRepairs(NOW, 1000));
+      expect(listed.sort((a, b) => a.kind.localeCompare(b.kind))).toEqual([
+        { kind: 'session', item: session, expiresAtMs: NOW + 60_000 },
+        { kind: 'user', item: username, expiresAtMs: NOW + 5_000 },
+      ]);
+      // A newer failure (a later expiry) since the listing survives its removal.
+      await store.addCacheRepair({ kind: 'user', item: username, expiresAtMs: NOW + 9_000 });
+      await store.removeCacheRepairs(listed);
+      expect(mine(await store.listCacheRepairs(NOW, 1000))).toEqual([
+        { kind: 'user', item: username, expiresAtMs: NOW + 9_000 },
+      ]);
+      await store.removeCacheRepairs([{ kind: 'user', item: username, expiresAtMs: NOW + 9_000 }]);
+      expect(mine(await store.listCacheRepairs(NOW, 1000))).toEqual([]);
+      expect(() =>
+        store.addCacheRepair({ kind: 'session', item: 'no spaces allowed', expiresAtMs: NOW }),
+      ).toThrow();
     });
   });
 

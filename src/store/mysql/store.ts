@@ -36,9 +36,11 @@ import {
   isUsernameKey,
   likePrefix,
   parseId,
+  repairKindCode,
   requireId,
 } from '../keys.ts';
 import type {
+  CacheRepair,
   ListedSession,
   ListOptions,
   RevokedRange,
@@ -52,6 +54,7 @@ import {
   recoveryEntry,
   SESSION_COLUMNS,
   type StoredSession,
+  storedRepairs,
   toListedSession,
 } from '../rows.ts';
 import { isDuplicateKey } from './errors.ts';
@@ -148,6 +151,13 @@ const PICTURE_ATTEMPTS = 3;
 
 async function selectById(session: Session, id: bigint): Promise<UserRow | null> {
   return firstUser(await session.rows<MysqlUser>(SELECT_BY_ID, [idParam(id)]));
+}
+
+/** A cache_repairs row as mysql2 returns it (expires_at cast to text). */
+interface MysqlRepair extends RowDataPacket {
+  kind: number;
+  item: string;
+  expires_at: string;
 }
 
 export class MysqlStore implements UserStore {
@@ -492,6 +502,35 @@ export class MysqlStore implements UserStore {
       limitParam(limit),
     ]);
     return rows.map(toRevokedSession);
+  }
+
+  async addCacheRepair(repair: CacheRepair): Promise<void> {
+    await this.db.exec(
+      'INSERT INTO cache_repairs (kind, item, expires_at) VALUES (?, ?, ?) ' +
+        'ON DUPLICATE KEY UPDATE expires_at = GREATEST(expires_at, VALUES(expires_at))',
+      [repairKindCode(repair), repair.item, msParam(repair.expiresAtMs)],
+    );
+  }
+
+  async listCacheRepairs(nowMs: number, limit: number): Promise<CacheRepair[]> {
+    const rows = await this.db.rows<MysqlRepair>(
+      'SELECT kind, item, CAST(expires_at AS CHAR) AS expires_at FROM cache_repairs LIMIT ?',
+      [limitParam(limit)],
+    );
+    const repairs = storedRepairs(rows.map((r) => [r.kind, r.item, r.expires_at]));
+    if (repairs.some((r) => r.expiresAtMs <= nowMs)) {
+      await this.db.exec('DELETE FROM cache_repairs WHERE expires_at <= ?', [msParam(nowMs)]);
+    }
+    return repairs.filter((r) => r.expiresAtMs > nowMs);
+  }
+
+  async removeCacheRepairs(repairs: readonly CacheRepair[]): Promise<void> {
+    for (const repair of repairs) {
+      await this.db.exec(
+        'DELETE FROM cache_repairs WHERE kind = ? AND item = ? AND expires_at = ?',
+        [repairKindCode(repair), repair.item, msParam(repair.expiresAtMs)],
+      );
+    }
   }
 
   async purgeExpiredRevocations(nowMs: number): Promise<number> {

@@ -28,9 +28,11 @@ import {
   isUsernameKey,
   likePrefix,
   parseId,
+  repairKindCode,
   requireId,
 } from '../keys.ts';
 import type {
+  CacheRepair,
   ListedSession,
   ListOptions,
   RevokedRange,
@@ -44,6 +46,7 @@ import {
   recoveryEntry,
   SESSION_COLUMNS,
   type StoredSession,
+  storedRepairs,
   toListedSession,
 } from '../rows.ts';
 import { guard } from './errors.ts';
@@ -378,6 +381,40 @@ export class SqliteStore implements UserStore {
         .all(...bounds, nowMs, limit)
         .map(toRevokedSession),
     );
+  }
+
+  async addCacheRepair(repair: CacheRepair): Promise<void> {
+    const kind = repairKindCode(repair);
+    guard(() =>
+      this.db
+        .query<never, Param[]>(
+          'INSERT INTO cache_repairs (kind, item, expires_at) VALUES (?, ?, ?) ' +
+            'ON CONFLICT (kind, item) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)',
+        )
+        .run(kind, repair.item, repair.expiresAtMs),
+    );
+  }
+
+  async listCacheRepairs(nowMs: number, limit: number): Promise<CacheRepair[]> {
+    return guard(() => {
+      this.db.query('DELETE FROM cache_repairs WHERE expires_at <= ?').run(nowMs);
+      const rows = this.db
+        .query<{ kind: number | bigint; item: string; expires_at: number | bigint }, Param[]>(
+          'SELECT kind, item, expires_at FROM cache_repairs LIMIT ?',
+        )
+        .all(limit);
+      return storedRepairs(rows.map((r) => [r.kind, r.item, r.expires_at]));
+    });
+  }
+
+  async removeCacheRepairs(repairs: readonly CacheRepair[]): Promise<void> {
+    const remove = this.db.query<never, Param[]>(
+      'DELETE FROM cache_repairs WHERE kind = ? AND item = ? AND expires_at = ?',
+    );
+    guard(() => {
+      for (const repair of repairs)
+        remove.run(repairKindCode(repair), repair.item, repair.expiresAtMs);
+    });
   }
 
   async purgeExpiredRevocations(nowMs: number): Promise<number> {

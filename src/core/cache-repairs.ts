@@ -1,0 +1,106 @@
+/**
+ * Cache writes Redis did not take, written by whichever TCP server reaches
+ * Redis first. A logout's mirror entry or a user's invalidation that failed
+ * is kept twice: in the memory of the server that took the change (replayed
+ * when its Redis recovers, and trusted by its own checks meanwhile), and in
+ * the store's `cache_repairs` before the change is answered. This runner
+ * reads the store's list every few seconds, and at once when Redis recovers,
+ * writes each to Redis and deletes it.
+ *
+ * Why: the memory alone was lost when its server stopped before Redis
+ * answered again. A logout taken while Redis was stalled then never reached
+ * the mirror, whose sentinel still said "complete", and the token worked on
+ * every server for the rest of its life; a renamed user's old row was served
+ * until its TTL (a reliability audit). Now, after a 200, the change reaches
+ * Redis within INTERVAL_MS of Redis answering any server.
+ *
+ * Invariants:
+ * - a repair is deleted only after Redis took its write, and only as listed
+ *   (a newer failure of the same item has a later expiry and stays);
+ * - writes are idempotent (a mirror entry, a tombstone), so servers that
+ *   race over one repair do no harm;
+ * - while Redis is healthy the list is empty: a run is one small read.
+ */
+import type { Cache } from '../cache/port.ts';
+import type { Logger } from '../log.ts';
+import type { CacheRepair, UserStore } from '../store/port.ts';
+import type { CachedUsers } from './cached-users.ts';
+import type { Revocations } from './revocations.ts';
+
+/** How often the store's list is read while Redis answers. */
+const INTERVAL_MS = 2000;
+/** Repairs read and written per run; a longer list takes more runs. */
+const BATCH = 1000;
+
+export class CacheRepairs {
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private running: Promise<number> | null = null;
+
+  constructor(
+    private readonly store: UserStore,
+    cache: Cache,
+    private readonly revocations: Revocations,
+    private readonly users: CachedUsers,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    cache.onRecover(() => void this.run());
+  }
+
+  /** Runs now, then every INTERVAL_MS until stop(). */
+  start(intervalMs = INTERVAL_MS): void {
+    void this.run();
+    this.timer = setInterval(() => void this.run(), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Writes what the store's list holds (one run at a time); how many were written. */
+  run(): Promise<number> {
+    this.running ??= this.repair().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async repair(): Promise<number> {
+    const now = this.now();
+    let repairs: CacheRepair[];
+    try {
+      repairs = await this.store.listCacheRepairs(now, BATCH);
+    } catch {
+      return 0; // the store is away: the next run reads again
+    }
+    if (repairs.length === 0) return 0;
+    const written: CacheRepair[] = [];
+    await Promise.all(
+      repairs.map(async (repair) => {
+        try {
+          if (repair.kind === 'session') {
+            await this.revocations.repairMirror(repair.item, repair.expiresAtMs, now);
+          } else {
+            await this.users.repairEntry(repair.item);
+          }
+          written.push(repair);
+        } catch {
+          // Redis did not take it: it stays listed for the next run.
+        }
+      }),
+    );
+    if (written.length === 0) return 0;
+    try {
+      await this.store.removeCacheRepairs(written);
+    } catch {
+      // Written to Redis all the same; the next run writes them again, harmlessly.
+    }
+    this.log.info(
+      { written: written.length, left: repairs.length - written.length },
+      'wrote cache changes Redis had missed (kept in the store)',
+    );
+    return written.length;
+  }
+}
