@@ -161,12 +161,22 @@ describe('mysql store: outages and limits', () => {
   });
 
   it('should time a statement out and never reuse its connection', async () => {
-    const store = createMysqlStore(database.url, { ...LIMITS, poolSize: 1, queryTimeoutMs: 200 });
+    const store = createMysqlStore(database.url, {
+      ...LIMITS,
+      poolSize: 1,
+      queryTimeoutMs: 200,
+      breakMs: 300,
+    });
     try {
       await store.ping();
       const { error, ms } = await failure(store.db.run((s) => s.rows('SELECT SLEEP(3)', [])));
       expectUnavailable(error, 'database unavailable');
       expect(ms).toBeLessThan(1000);
+      // The timeout opened the breaker: refused at once, not after another timeout.
+      const refused = await failure(store.ping());
+      expectUnavailable(refused.error, 'database unavailable');
+      expect(refused.ms).toBeLessThan(50);
+      await Bun.sleep(300);
       // With one connection, a reused one would make this wait for SLEEP(3).
       const started = performance.now();
       await store.ping();
@@ -243,6 +253,7 @@ describe('mysql store: outages and limits', () => {
       poolSize: 2,
       connectTimeoutMs: 300,
       queryTimeoutMs: 300,
+      breakMs: 0, // the breaker has a test of its own (above); this one is about the connections
     });
     try {
       const user = newUser();
@@ -274,6 +285,7 @@ describe('mysql store: outages and limits', () => {
       ...LIMITS,
       poolSize: 1,
       queryTimeoutMs: 300,
+      breakMs: 0,
     });
     try {
       const { error, ms } = await failure(store.ping());
@@ -294,6 +306,7 @@ describe('mysql store: outages and limits', () => {
       ...LIMITS,
       poolSize: 1,
       queryTimeoutMs: 300,
+      breakMs: 0,
     });
     try {
       await store.ping();

@@ -16,7 +16,15 @@
  *   would be read as the next one's reply. mysql2 opens fresh connections on
  *   demand, so the pool heals by itself once the server is back;
  * - outages surface as RpcError UNAVAILABLE (errors.ts); every other error
- *   (ER_DUP_ENTRY included) reaches the caller untouched.
+ *   (ER_DUP_ENTRY included) reaches the caller untouched;
+ * - a statement or a connect that ran out of time opens a breaker for
+ *   `breakMs`: operations begun meanwhile are refused at once (UNAVAILABLE
+ *   'database unavailable', Retry-After 1), then traffic goes through again
+ *   and a further timeout opens it again. Why: a hung or locked server made
+ *   every request wait its queue and statement timeouts (2-5 s each) for a
+ *   503, or for the caller's own deadline (a 504 blaming the TCP server),
+ *   where a server that is down is refused in milliseconds (a reliability
+ *   audit). The Redis adapter skips Redis for a second after a timeout too.
  */
 import type {
   ExecuteValues,
@@ -37,7 +45,11 @@ export interface ExecutorLimits {
   queueLimit: number;
   queueTimeoutMs: number;
   queryTimeoutMs: number;
+  /** How long a timeout refuses new operations at once; default BREAK_MS. */
+  breakMs?: number;
 }
+
+const BREAK_MS = 1000;
 
 /** Statements on the one connection an operation holds. */
 export interface Session {
@@ -47,6 +59,17 @@ export interface Session {
 
 function refuse(): never {
   throw new RpcError(Status.UNAVAILABLE, MESSAGES.DATABASE_BUSY, { retryAfterS: 1 });
+}
+
+function unavailableError(): RpcError {
+  return new RpcError(Status.UNAVAILABLE, MESSAGES.DATABASE_UNAVAILABLE, { retryAfterS: 1 });
+}
+
+/** A statement, or a connect, that ran out of time (ours, the driver's, the socket's). */
+function isTimeout(error: unknown): boolean {
+  const cause = error instanceof RpcError ? error.cause : error;
+  const code = (cause as { code?: unknown } | null)?.code;
+  return code === 'PROTOCOL_SEQUENCE_TIMEOUT' || code === 'ETIMEDOUT';
 }
 
 /** What a statement that ran out of time rejects with; a connection-level failure. */
@@ -107,6 +130,8 @@ export class MysqlExecutor {
   private readonly gate: Semaphore;
   /** Connections (mysql2's, which outlive the promise wrappers) that ran `setUp`. */
   private readonly ready = new WeakSet<object>();
+  /** performance.now() until which operations are refused at once (after a timeout). */
+  private openUntil = 0;
 
   constructor(
     readonly pool: Pool,
@@ -127,6 +152,8 @@ export class MysqlExecutor {
 
   /** Runs `task` on one connection, holding one permit for all its statements. */
   run<T>(task: (session: Session) => Promise<T>): Promise<T> {
+    if (this.openUntil !== 0 && performance.now() < this.openUntil)
+      return Promise.reject(unavailableError());
     const deadline = Deadline.after(this.limits.queueTimeoutMs);
     return this.gate.run(deadline, () => this.onConnection(task), refuse);
   }
@@ -143,11 +170,17 @@ export class MysqlExecutor {
     return this.pool.end();
   }
 
+  /** Opens the breaker when `error` is a timeout (see the top of this file). */
+  private breakOn(error: unknown): void {
+    if (isTimeout(error)) this.openUntil = performance.now() + (this.limits.breakMs ?? BREAK_MS);
+  }
+
   private async onConnection<T>(task: (session: Session) => Promise<T>): Promise<T> {
     let connection: PoolConnection;
     try {
       connection = await this.pool.getConnection();
     } catch (error) {
+      this.breakOn(error);
       throw classifyMysqlError(error);
     }
     const session = new ConnectionSession(connection, this.limits.queryTimeoutMs);
@@ -157,6 +190,9 @@ export class MysqlExecutor {
         this.ready.add(connection.connection);
       }
       return await task(session);
+    } catch (error) {
+      this.breakOn(error);
+      throw error;
     } finally {
       if (session.broken) connection.destroy();
       else connection.release();

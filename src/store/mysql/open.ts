@@ -11,6 +11,8 @@ export interface MysqlStoreOptions {
   queueTimeoutMs: number;
   queryTimeoutMs: number;
   connectTimeoutMs: number;
+  /** How long a timeout refuses new operations at once (executor.ts); tests set their own. */
+  breakMs?: number;
 }
 
 /** MariaDB replicas of the primary, which take the reads that tolerate lag. */
