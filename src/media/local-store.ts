@@ -8,6 +8,9 @@
  * - put() writes a temporary file in the same directory, flushes it to disk
  *   and renames it over the key: readers see the old file or the new one,
  *   never a part, and a crash leaves at most a stray temporary file.
+ * - a directory made once is not made again at every put, but one found gone
+ *   (removed under the running server) is made again, once per put: it used
+ *   to fail every later upload to it until a restart (a reliability audit).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
@@ -27,6 +30,21 @@ export class LocalPictureStore implements PictureStore {
   async put(key: string, bytes: Uint8Array, contentType: string): Promise<void> {
     const path = this.pathOf(key, contentType);
     const folder = join(path, '..');
+    try {
+      await this.write(folder, path, bytes);
+    } catch (err) {
+      if (!isMissing(err)) throw outage('write', err);
+      // The directory went away under us: make it again, and try once more.
+      this.made.delete(folder);
+      try {
+        await this.write(folder, path, bytes);
+      } catch (again) {
+        throw outage('write', again);
+      }
+    }
+  }
+
+  private async write(folder: string, path: string, bytes: Uint8Array): Promise<void> {
     const temporary = join(folder, `.tmp-${randomBytes(8).toString('hex')}`);
     try {
       if (!this.made.has(folder)) {
@@ -43,7 +61,7 @@ export class LocalPictureStore implements PictureStore {
       await rename(temporary, path);
     } catch (err) {
       await unlink(temporary).catch(() => {});
-      throw outage('write', err);
+      throw err;
     }
   }
 

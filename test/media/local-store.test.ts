@@ -53,4 +53,14 @@ describe('local directory store', () => {
     chmodSync(join(dir, 'cd'), 0o700);
     expect((error as RpcError).code).toBe(Status.UNAVAILABLE);
   });
+
+  it('should make a directory removed under it again at the next put', async () => {
+    const dir = fresh();
+    const store = new LocalPictureStore(dir);
+    await store.put(KEY, new Uint8Array([1]), 'image/webp');
+    rmSync(dir, { recursive: true, force: true });
+    await store.put(KEY, new Uint8Array([2]), 'image/webp');
+    expect(await store.get(KEY)).toEqual({ bytes: new Uint8Array([2]), contentType: 'image/webp' });
+    expect(readdirSync(join(dir, 'cd'))).toEqual([KEY]);
+  });
 });
