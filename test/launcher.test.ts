@@ -178,6 +178,13 @@ describe('integration: npm start (src/main.ts)', () => {
       logins: count('/open_api/v1/authenticate'),
       signUps: count('/open_api/v1/register'),
     }).toEqual({ processes: '2', logins, signUps: 1 });
+    // A per-process limit is not added up over the processes.
+    const limit = (pid: number | string) =>
+      /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))?.[1];
+    const httpPid = childPids(proc.pid).find((pid) =>
+      readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('http/main.ts'),
+    );
+    expect(/^process_max_fds\{[^}]*\} (\d+)$/m.exec(scraped)?.[1]).toBe(limit(httpPid ?? 0));
     // Not on the public port.
     expect((await fetch(`${url}/metrics`)).status).toBe(404);
 

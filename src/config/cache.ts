@@ -43,5 +43,13 @@ export const cacheVariables = {
 };
 
 export function readCache(read: Reader) {
-  return { redis: read.all(redisVariables), cache: read.all(cacheVariables) };
+  const redis = read.all(redisVariables);
+  if (/[{}]/.test(redis.keyPrefix)) {
+    read.problem(
+      redisVariables.keyPrefix,
+      redis.keyPrefix,
+      'a prefix without { or }: they would change the hash tags that keep related keys together',
+    );
+  }
+  return { redis, cache: read.all(cacheVariables) };
 }

@@ -106,6 +106,21 @@ describe('unit: each process reads its own variables', () => {
     expect(config.http.processes).toBe(3);
   });
 
+  it('should refuse a remembered session shorter than a plain one, a key prefix with a hash tag, and a call deadline under 100 ms', () => {
+    expect(
+      failure(() => loadTcpConfig({ SESSION_TTL_S: '7200', SESSION_REMEMBER_TTL_S: '60' })),
+    ).toContain('SESSION_REMEMBER_TTL_S="60": expected at least SESSION_TTL_S (7200)');
+    expect(failure(() => loadTcpConfig({ REDIS_KEY_PREFIX: 'a{b}:' }))).toContain(
+      'REDIS_KEY_PREFIX="a{b}:": expected a prefix without { or }',
+    );
+    expect(failure(() => loadHttpConfig({ RPC_TIMEOUT_MS: '20' }))).toContain(
+      'RPC_TIMEOUT_MS="20": expected an integer from 100 to 600000',
+    );
+    expect(() =>
+      loadTcpConfig({ SESSION_TTL_S: '7200', SESSION_REMEMBER_TTL_S: '7200' }),
+    ).not.toThrow();
+  });
+
   it('should refuse two of the ports npm start listens on set to one number, naming both', () => {
     expect(
       failure(() => loadLauncherConfig({ HTTP_PORT: '31003', TCP_METRICS_PORT: '31003' })),

@@ -54,9 +54,11 @@ export const poolVariables = {
     max: 600_000,
     doc: 'the longest reconnect delay',
   }),
+  // At least 100 ms: below, no login that needs a slow hash could finish, and
+  // each was refused as "too many sign-ins at once" (a reliability audit).
   callTimeoutMs: int('RPC_TIMEOUT_MS', {
     default: 5000,
-    min: 1,
+    min: 100,
     max: 600_000,
     doc: 'deadline of one call through the pool',
   }),

@@ -85,6 +85,13 @@ export function readSecrets(read: Reader) {
       'secrets of at least 32 characters, comma-separated (newest first)',
     );
   }
+  if (sessions.rememberTtlS < sessions.ttlS) {
+    read.problem(
+      sessionVariables.rememberTtlS,
+      String(sessions.rememberTtlS),
+      `at least SESSION_TTL_S (${sessions.ttlS}): "keep me logged in" must not end sooner than a session without it`,
+    );
+  }
   const totp = read.all(totpVariables);
   if (totp.keys.some((key) => key.length < MIN_SECRET_CHARS)) {
     read.problem(

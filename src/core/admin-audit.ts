@@ -41,6 +41,8 @@ export interface AuditNote {
   refusedBy?: 'http';
   /** Refusals of a wrong token from this client left out of the log since its last line. */
   deniedSinceLastLine?: number;
+  /** The caller showed no valid admin token: the line names no actor. */
+  tokenRefused?: true;
 }
 
 /** Results worth an operator's attention; the rest are routine. */
@@ -62,8 +64,9 @@ export function writeAudit(
 ): void {
   const line = {
     audit: 'admin',
-    // There is one admin token, so "who" is its holder, told apart by address and request.
-    actor: 'admin-token',
+    // There is one admin token, so "who" is its holder, told apart by address and
+    // request; a refused token is nobody's.
+    actor: note.tokenRefused ? 'unauthenticated' : 'admin-token',
     clientIp: caller.clientIp,
     requestId: caller.requestId,
     action,
@@ -83,6 +86,6 @@ export function writeAudit(
 
 /** The refusals of a wrong token left out of the log, when no later refusal's line carried them. */
 export function writeDeniedCount(log: Logger, deniedSinceLastLine: number): void {
-  const line = { audit: 'admin', actor: 'admin-token', deniedSinceLastLine };
+  const line = { audit: 'admin', actor: 'unauthenticated', deniedSinceLastLine };
   log.warn({ ...line, result: statusName(Status.UNAUTHENTICATED) }, 'admin action');
 }

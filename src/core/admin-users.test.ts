@@ -139,6 +139,8 @@ describe('unit: AdminUsers', () => {
     }
     const refused = () => audit().filter((l) => l.result === 'UNAUTHENTICATED');
     expect(refused()).toHaveLength(100);
+    // Nobody's: a refused token names no actor.
+    expect(new Set(refused().map((l) => l.actor))).toEqual(new Set(['unauthenticated']));
     // Whichever address comes next, once the window has passed, carries the count.
     clock.now += 10_000;
     await expect(admin.get(caller('wrong'), '1')).rejects.toMatchObject({

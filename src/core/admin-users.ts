@@ -251,7 +251,8 @@ export class AdminUsers {
     if (verdict === 'denied') {
       const leftOut = this.deniedLines.pass(DENIED, this.deniedClock());
       if (leftOut !== null) {
-        const counted = leftOut > 0 ? { ...note, deniedSinceLastLine: leftOut } : note;
+        const refused: AuditNote = { ...note, tokenRefused: true };
+        const counted = leftOut > 0 ? { ...refused, deniedSinceLastLine: leftOut } : refused;
         writeAudit(this.deps.log, caller, action, counted, Status.UNAUTHENTICATED);
       }
       throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.NO_ADMIN_TOKEN);

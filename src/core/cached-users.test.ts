@@ -238,6 +238,19 @@ describe('unit: CachedUsers', () => {
     expect(store.repairs).toHaveLength(2);
   });
 
+  it('should read the store for a user whose invalidation is pending, even once the cache answers again', async () => {
+    const cache = new FakeCache();
+    const { store, users } = setup(row('jude', 'old'), cache);
+    await users.find('jude', soon());
+    await Bun.sleep(1);
+    cache.down = true;
+    store.set(row('jude', 'new'));
+    await users.invalidate('jude');
+    // Redis answers again, but the recovery has not run yet: the old entry is still there.
+    cache.down = false;
+    expect((await users.find('jude', soon()))?.nickname).toBe('new');
+  });
+
   it('should work without a cache, still coalescing', async () => {
     const { store, users } = setup(row('frank'), null);
     const release = store.hold();

@@ -228,6 +228,10 @@ export class CachedUsers {
 
   private async lookup(key: string, username: string, deadline: Deadline): Promise<UserRow | null> {
     if (this.cache === null) return this.readStore(username);
+    // Changed here while Redis missed its invalidation: the entry may be the old
+    // row until recovered() has written the tombstone (the first reads after an
+    // outage ran before it, and showed a nickname changed a second earlier).
+    if (this.pending.size > 0 && this.pending.has(key)) return this.readStore(username);
     let cached: Uint8Array | null;
     try {
       cached = await this.cache.get(cacheKey(key));
@@ -270,7 +274,8 @@ export class CachedUsers {
     if (!this.degraded) {
       this.degraded = true;
       this.log.warn(
-        { err: (cause as Error).cause ?? cause },
+        // The reason, not the driver's stack: an outage is expected, not a bug.
+        { reason: String(((cause as Error).cause as Error | undefined)?.message ?? cause) },
         'cache unreachable: reading users from the store behind the bypass cap',
       );
     }

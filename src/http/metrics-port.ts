@@ -111,8 +111,21 @@ export function metricsCollector() {
       const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
       const answers = await Promise.all(alive.map(ask));
       return AggregatorRegistry.aggregate(
-        answers.filter((a): a is MetricsJson => a !== null && a.length > 0),
+        answers.filter((a): a is MetricsJson => a !== null && a.length > 0).map(perProcessLimits),
       );
     },
   };
+}
+
+/**
+ * Metrics that are each process's own limit, not a count to add up: prom-client
+ * sums them by default (two processes showed 40000 open files allowed, each
+ * having 20000). Their highest value is the one that means something.
+ */
+const PER_PROCESS_LIMITS = new Set(['process_max_fds']);
+
+function perProcessLimits(metrics: MetricsJson): MetricsJson {
+  return metrics.map((metric) =>
+    PER_PROCESS_LIMITS.has(metric.name) ? { ...metric, aggregator: 'max' } : metric,
+  ) as MetricsJson;
 }
