@@ -81,7 +81,11 @@ if (values.cold && scenario !== 'login') {
 }
 const cache = values.cache === 'off' ? 'off' : 'on';
 /** A fresh Redis for a cold run: nothing cached, no throttle count left from an earlier run. */
-const keyPrefix = values.cold ? `bench:cold:${crypto.randomUUID().slice(0, 8)}:` : 'bench:';
+// REDIS_KEY_PREFIX, when set, keeps runs of several people on one Redis apart.
+const basePrefix = process.env.REDIS_KEY_PREFIX || 'bench:';
+const keyPrefix = values.cold
+  ? `${basePrefix}cold:${crypto.randomUUID().slice(0, 8)}:`
+  : basePrefix;
 const connections = Number(values.connections);
 const durationS = Number(values.duration);
 const userCount = Number(values.users);
