@@ -49,6 +49,8 @@ export const MESSAGES = {
   DATABASE_UNAVAILABLE: 'database unavailable',
   DATABASE_BUSY: 'database busy',
   UPLOADS_BUSY: 'too many pictures are being uploaded at this moment',
+  PASSWORDS_DIFFER: 'the two passwords are not the same',
+  NEW_PASSWORDS_DIFFER: 'the two new passwords are not the same',
   PICTURE_STORAGE_UNAVAILABLE: 'picture storage is unavailable, try again later',
   INTERNAL: 'internal error',
   INTERNAL_ON_PAGE: 'something went wrong on our side; please try again',

@@ -181,13 +181,26 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         expect(new URL(page.url()).pathname).toBe('/login');
         await clickAndWait(page, 'a[href="/register"]');
 
-        // Per-field errors: two different passwords.
+        // Two different passwords: told as they are typed, and nothing is sent (the
+        // server's own check, without the script, is in src/http/pages.test.ts).
+        const posts: string[] = [];
+        const onRequest = (r: { method(): string; url(): string }) => {
+          if (r.method() === 'POST') posts.push(new URL(r.url()).pathname);
+        };
+        page.on('request', onRequest);
         await fill(page, '#username', username);
         await fill(page, '#password', PASSWORD);
         await fill(page, '#password2', 'something else');
-        await clickAndWait(page, 'form[action="/register"] button[type="submit"]');
-        expect(await text(page, '#password2-error')).toBe('The two passwords are not the same.');
-        expect(await page.$eval('#username', (i) => (i as HTMLInputElement).value)).toBe(username);
+        expect(
+          await page.$eval('#password2', (i) => (i as HTMLInputElement).validationMessage),
+        ).toBe('The two passwords are not the same.');
+        await page.click('form[action="/register"] button[type="submit"]');
+        await Bun.sleep(300);
+        expect({ path: new URL(page.url()).pathname, posts }).toEqual({
+          path: '/register',
+          posts: [],
+        });
+        page.off('request', onRequest);
         expect(await text(page, '#username-rule')).toStartWith('Username must be 3 to 32');
         await screenshot(page, name, 'register-errors');
 

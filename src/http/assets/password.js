@@ -24,3 +24,18 @@ for (const input of document.querySelectorAll('input[data-reveal]')) {
   });
   row.append(button);
 }
+
+// A confirming field (data-same-as names the field it must equal) is checked
+// as either is typed in: a mismatch stops the form before it is sent, with the
+// server's own words (data-mismatch), and the passwords are not typed again.
+for (const confirm of document.querySelectorAll('input[data-same-as]')) {
+  if (!(confirm instanceof HTMLInputElement)) continue;
+  const original = document.getElementById(confirm.dataset.sameAs ?? '');
+  if (!(original instanceof HTMLInputElement)) continue;
+  const check = () => {
+    const differ = confirm.value !== '' && confirm.value !== original.value;
+    confirm.setCustomValidity(differ ? (confirm.dataset.mismatch ?? '') : '');
+  };
+  confirm.addEventListener('input', check);
+  original.addEventListener('input', check);
+}

@@ -109,7 +109,7 @@ export function pageRoutes({ rpc, maxJsonBytes, log }: PageRouteOptions) {
       const values = { username, nickname };
       if (password !== formText(form, 'password2', MAX_PASSWORD_CHARS)) {
         return back(c, '/register', {
-          fields: { password2: 'the two passwords are not the same' },
+          fields: { password2: MESSAGES.PASSWORDS_DIFFER },
           values,
         });
       }

@@ -201,7 +201,7 @@ export function profileRoutes({
       const newPassword = formText(form, 'new_password', MAX_PASSWORD_CHARS);
       if (newPassword !== formText(form, 'new_password2', MAX_PASSWORD_CHARS)) {
         return back(c, '/profile', {
-          fields: { new_password2: 'the two new passwords are not the same' },
+          fields: { new_password2: MESSAGES.NEW_PASSWORDS_DIFFER },
         });
       }
       const client = c.get('client');

@@ -39,6 +39,12 @@ export interface FieldProps {
   autofocus?: boolean;
   /** 'auto' for text in any script: a Hebrew or Arabic nickname is laid out right to left. */
   dir?: 'auto';
+  /**
+   * A confirming field: the field it must equal, and what to say when it does
+   * not. password.js checks it as the user types, so a mismatch is told before
+   * the form is sent (the server checks again).
+   */
+  sameAs?: { field: string; message: string };
 }
 
 /**
@@ -73,6 +79,8 @@ export function Field(props: FieldProps) {
         dir={props.dir}
         minlength={props.required && rule?.minChars ? rule.minChars : undefined}
         maxlength={MAX_LENGTH[props.autocomplete]}
+        data-same-as={props.sameAs?.field}
+        data-mismatch={props.sameAs ? sentence(props.sameAs.message) : undefined}
         pattern={rule?.pattern || undefined}
         spellcheck={false}
         autocapitalize="off"

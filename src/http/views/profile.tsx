@@ -1,5 +1,5 @@
 import type { GetAccountRulesResponse, LiveSession, User } from '../../gen/usermgr/v1/rpc_pb.ts';
-import { pictureTooLarge } from '../../wire/messages.ts';
+import { MESSAGES, pictureTooLarge } from '../../wire/messages.ts';
 import { assets } from '../assets.ts';
 import type { Flash } from '../flash.ts';
 import { pictureUrl } from '../user-json.ts';
@@ -166,6 +166,7 @@ export function ProfilePage(props: ProfilePageProps) {
             type="password"
             autocomplete="new-password"
             error={errors.new_password2}
+            sameAs={{ field: 'new_password', message: MESSAGES.NEW_PASSWORDS_DIFFER }}
             required
           />
           <button type="submit">Change password</button>

@@ -1,4 +1,5 @@
 import type { GetAccountRulesResponse } from '../../gen/usermgr/v1/rpc_pb.ts';
+import { MESSAGES } from '../../wire/messages.ts';
 import type { Flash } from '../flash.ts';
 import { Field } from './field.tsx';
 import { Layout } from './layout.tsx';
@@ -46,6 +47,7 @@ export function RegisterPage({ flash, rules }: { flash: Flash; rules: GetAccount
           type="password"
           autocomplete="new-password"
           error={errors.password2}
+          sameAs={{ field: 'password', message: MESSAGES.PASSWORDS_DIFFER }}
           required
         />
         <Field
