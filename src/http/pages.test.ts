@@ -1079,7 +1079,9 @@ describe('unit: sessions and renewal', () => {
     expect(html).toMatch(
       /<div class="error-summary" id="error-summary" role="alert"[^>]*autofocus/,
     );
-    expect(html).toContain('<a href="#new_password">Password must be hard to guess.</a>');
+    expect(html).toContain(
+      '<a href="#new_password">Change password: password must be hard to guess.</a>',
+    );
     expect(html).toMatch(
       /id="new_password"[^>]*aria-describedby="new_password-rule new_password-error"/,
     );

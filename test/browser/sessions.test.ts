@@ -198,7 +198,7 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         expect(await page.title()).toBe('Error: Your profile · usermgr');
         expect(await page.evaluate(() => document.activeElement?.id)).toBe('error-summary');
         const link = '#error-summary a[href="#current_password"]';
-        expect(await text(page, link)).toBe('The password is wrong.');
+        expect(await text(page, link)).toBe('Change password: the password is wrong.');
         expect(
           await page.$eval('#current_password', (i) => i.getAttribute('aria-describedby')),
         ).toBe('current_password-error');

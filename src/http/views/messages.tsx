@@ -5,6 +5,12 @@ import { sentence } from './render.ts';
 interface SummaryField {
   name: string;
   label: string;
+  /**
+   * The form it belongs to, on a page of several: the summary names it
+   * ("Delete account: the password is wrong"), since two forms may say the
+   * same words about fields far apart.
+   */
+  form?: string;
 }
 
 export interface MessagesProps {
@@ -27,9 +33,9 @@ export function hasErrors(flash: Flash): boolean {
  * screen-reader users start there. Field errors are repeated at their fields.
  */
 export function Messages({ flash, fields = [], errorField }: MessagesProps) {
-  const fieldErrors = fields.flatMap(({ name, label }) => {
+  const fieldErrors = fields.flatMap(({ name, label, form }) => {
     const message = flash.fields?.[name];
-    return message ? [{ name, label, message }] : [];
+    return message ? [{ name, label, message: form ? `${form}: ${message}` : message }] : [];
   });
   const listed = new Set(fieldErrors.map((e) => e.name));
   // Errors for fields the caller did not name still show, without a link.

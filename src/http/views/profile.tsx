@@ -30,14 +30,18 @@ export interface ProfilePageProps {
 /** The fields of the page's forms in page order, for the error summary's links. */
 function summaryFields(username: string) {
   return [
-    { name: 'nickname', label: 'New nickname' },
-    { name: 'picture', label: 'Choose a picture' },
-    { name: 'current_password', label: 'Current password' },
-    { name: 'new_password', label: 'New password' },
-    { name: 'new_password2', label: 'New password again' },
-    { name: 'totp_password', label: 'Password, to turn two-step login off' },
-    { name: 'totp_code', label: 'Code, to turn two-step login off' },
-    { name: 'password', label: `Password of ${username}, to confirm` },
+    { name: 'nickname', label: 'New nickname', form: 'Nickname' },
+    { name: 'picture', label: 'Choose a picture', form: 'Picture' },
+    { name: 'current_password', label: 'Current password', form: 'Change password' },
+    { name: 'new_password', label: 'New password', form: 'Change password' },
+    { name: 'new_password2', label: 'New password again', form: 'Change password' },
+    {
+      name: 'totp_password',
+      label: 'Password, to turn two-step login off',
+      form: 'Two-step login',
+    },
+    { name: 'totp_code', label: 'Code, to turn two-step login off', form: 'Two-step login' },
+    { name: 'password', label: `Password of ${username}, to confirm`, form: 'Delete account' },
   ];
 }
 
