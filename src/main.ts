@@ -1,10 +1,16 @@
 /**
  * `npm start`: the TCP server and the HTTP server(s) as separate processes,
  * as in production, from one command. On SIGINT or SIGTERM (to the launcher,
- * to the whole process group, or to one server, which passes it on), or when
- * one process dies, the HTTP servers are stopped first and the TCP server
- * only once they have exited, so that requests they had accepted can still
- * be answered; the launcher exits with the first non-zero code it saw.
+ * to the whole process group, or to one server, which passes it on), the
+ * HTTP servers are stopped first and the TCP server only once they have
+ * exited, so that requests they had accepted can still be answered; the
+ * launcher exits with the first non-zero code it saw.
+ *
+ * A server that dies after its start (killed, crashed, out of memory) is
+ * started again, after RESTART_DELAY_MS, as a supervisor would: the others
+ * answer 503 for what needs it meanwhile, and the stack recovers by itself.
+ * More than MAX_RESTARTS within RESTART_WINDOW_MS, or a start-up failure, is
+ * not something a restart mends: the launcher then stops everything.
  *
  * The HTTP servers share their port (SO_REUSEPORT), which the kernel would
  * also grant to the servers of a second launcher, splitting requests between
@@ -55,6 +61,23 @@ const metrics = metricsCollector();
  */
 const STOPPING: readonly string[] = [STOP_SIGNAL, 'SIGTERM', 'SIGINT'];
 
+/** Restarts of crashed servers allowed within RESTART_WINDOW_MS, all servers together. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+/** A pause before a restart: a server dying at once again does not spin. */
+const RESTART_DELAY_MS = 500;
+/** When each restart was made (performance.now()), the last RESTART_WINDOW_MS of them. */
+const restarts: number[] = [];
+
+/** Whether a crashed server may be started again now; counts the restart. */
+function mayRestart(): boolean {
+  const now = performance.now();
+  while (restarts.length > 0 && now - (restarts[0] as number) > RESTART_WINDOW_MS) restarts.shift();
+  if (restarts.length >= MAX_RESTARTS) return false;
+  restarts.push(now);
+  return true;
+}
+
 function spawn(script: string, group: Subprocess[], env: Record<string, string> = {}): void {
   // Stopping already (a signal during the start): nothing more is started,
   // since the stop has passed this group by and would leave it running.
@@ -69,16 +92,37 @@ function spawn(script: string, group: Subprocess[], env: Record<string, string> 
     },
     // The HTTP servers send their metrics this way (metrics-port.ts); the TCP server sends nothing.
     ...(group === httpChildren ? { ipc: metrics.onMessage } : {}),
-    onExit(_proc, code, signal) {
+    onExit(proc, code, signal) {
       const asked = typeof signal === 'string' && STOPPING.includes(signal);
+      const crashed = !exiting && !asked && code !== EXIT_STARTUP_FAILED;
+      if (crashed && started.has(proc) && mayRestart()) {
+        const left = MAX_RESTARTS - restarts.length;
+        console.error(
+          `${script} exited (${code ?? signal}); starting it again (${left} more restart${left === 1 ? '' : 's'} allowed in the next minute)`,
+        );
+        group.splice(group.indexOf(proc), 1);
+        setTimeout(() => spawn(script, group, env), RESTART_DELAY_MS);
+        return;
+      }
       // A start-up failure was already explained in one line by the child.
-      if (!exiting && !asked && (code !== 0 || signal) && code !== EXIT_STARTUP_FAILED)
-        console.error(`${script} exited (${code ?? signal}); stopping the others`);
+      if (crashed && (code !== 0 || signal)) {
+        const why = started.has(proc) ? 'too many restarts' : 'it did not start';
+        console.error(`${script} exited (${code ?? signal}); ${why}: stopping the others`);
+      }
       void stopAll(code ?? (signal && !asked ? 1 : 0));
     },
   });
   group.push(child);
+  // Started: once it has run a while, a death is a crash to mend, not a failed start.
+  setTimeout(() => {
+    if (child.exitCode === null && child.signalCode === null) started.add(child);
+  }, STARTED_AFTER_MS).unref();
 }
+
+/** Children that have run for STARTED_AFTER_MS: past their start-up. */
+const started = new WeakSet<Subprocess>();
+/** How long a child must run before its death counts as a crash (restarted), not a failed start. */
+const STARTED_AFTER_MS = 3000;
 
 async function stopGroup(group: Subprocess[]): Promise<void> {
   for (const child of group)

@@ -289,6 +289,45 @@ describe('integration: npm start (src/main.ts)', () => {
     }, 60_000);
   }
 
+  it('should start a server that dies again, the TCP server and an HTTP server alike, and serve on', async () => {
+    const p = await ports();
+    const proc = launch({ ...stackEnv(p), HTTP_PROCESSES: '2', POOL_BACKOFF_MAX_MS: '200' });
+    const stderr = collect(proc.stderr);
+    const url = `http://127.0.0.1:${p.http}`;
+    await until('readiness', async () => ((await readyStatus(url)) === 200 ? true : null));
+    await until('three servers', async () => (children(proc.pid).length === 3 ? true : null));
+    const script = (pid: string) => readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    // Past their start: a death now is a crash to mend.
+    await Bun.sleep(3200);
+    const tcpBefore = childPids(proc.pid).find((pid) => script(pid).includes('tcp/main.ts'));
+    process.kill(Number(tcpBefore), 'SIGKILL');
+    const tcpAfter = await until('a new TCP server', async () => {
+      const pid = childPids(proc.pid).find((c) => script(c).includes('tcp/main.ts'));
+      return pid !== undefined && pid !== tcpBefore ? pid : null;
+    });
+    const credentials = { username: 'restarted_user', password: 'a long password' };
+    await until('sign-ups through the new TCP server', async () => {
+      const res = await fetch(`${url}/open_api/v1/register`, jsonInit('POST', credentials));
+      return res.status === 200 ? true : null;
+    });
+    const httpBefore = childPids(proc.pid).find((pid) => script(pid).includes('http/main.ts'));
+    process.kill(Number(httpBefore), 'SIGKILL');
+    await until('three servers again', async () =>
+      childPids(proc.pid).length === 3 && !childPids(proc.pid).includes(String(httpBefore))
+        ? true
+        : null,
+    );
+    for (let i = 0; i < 10; i++) {
+      const login = await fetch(`${url}/open_api/v1/authenticate`, jsonInit('POST', credentials));
+      expect(login.status).toBe(200);
+    }
+    expect(childPids(proc.pid)).toContain(tcpAfter);
+    expect(stderr.text()).toContain('tcp/main.ts exited (SIGKILL); starting it again');
+    expect(stderr.text()).toContain('http/main.ts exited (SIGKILL); starting it again');
+    proc.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+  }, 60_000);
+
   it('should have its servers stop by themselves when the launcher is killed outright', async () => {
     const p = await ports();
     const proc = launch({ ...stackEnv(p), HTTP_PROCESSES: '2' });
