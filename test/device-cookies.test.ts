@@ -217,9 +217,13 @@ describe('integration: device cookies', () => {
     // Lock the username for strangers.
     for (let i = 0; i < LIMIT; i++)
       await (await apiLogin(username, `stranger ${i}`, `198.51.100.${110 + i}`)).body?.cancel();
-    // The cookie from before the change is a stranger's now; one from after it is the owner's.
+    // The cookie from before the change is a stranger's now; the change's answer gave the
+    // owner's client a new one, which exempts.
     expect((await apiLogin(username, 'a guess', '203.0.113.31', old)).status).toBe(429);
     expect((await apiLogin(username, newPassword, '203.0.113.31', old)).status).toBe(429);
+    const renewed = setCookie(change, 'device');
+    expect(renewed).not.toBe('');
+    expect((await apiLogin(username, newPassword, '203.0.113.31', renewed)).status).toBe(200);
     const other = 'changed_pw2';
     await stack.fetch('/open_api/v1/register', jsonInit('POST', { username: other, password }));
     const before = await apiLogin(other, password, '203.0.113.32');
@@ -232,11 +236,14 @@ describe('integration: device cookies', () => {
       headers: { authorization: `Bearer ${otherToken}` },
     });
     expect(everywhere.status).toBe(200);
+    const kept = setCookie(everywhere, 'device');
     const after = setCookie(await apiLogin(other, password, '203.0.113.32'), 'device');
     for (let i = 0; i < LIMIT; i++)
       await (await apiLogin(other, `stranger ${i}`, `198.51.100.${120 + i}`)).body?.cancel();
     expect((await apiLogin(other, password, '203.0.113.33', stale)).status).toBe(429);
     expect((await apiLogin(other, password, '203.0.113.33', fresh)).status).toBe(429);
     expect((await apiLogin(other, password, '203.0.113.33', after)).status).toBe(200);
+    // The client that logged out everywhere kept a device cookie of its own.
+    expect((await apiLogin(other, password, '203.0.113.33', kept)).status).toBe(200);
   }, 30_000);
 });

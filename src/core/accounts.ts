@@ -52,6 +52,12 @@ export interface Session {
   claims: SessionClaims;
 }
 
+/** A device cookie to give the client, and when it expires. */
+export interface DeviceCookie {
+  cookie: string;
+  expiresAtMs: number;
+}
+
 /** Where a login or a password change came from, for the new session's entry in the list. */
 export interface ClientSeen {
   clientIp: string;
@@ -61,7 +67,7 @@ export interface ClientSeen {
 export interface LoginResult extends Session {
   token: string;
   /** A new device cookie for the client to keep. */
-  device: { cookie: string; expiresAtMs: number };
+  device: DeviceCookie;
 }
 
 /** Who a login attempt is, and whom its failures count against (Accounts.judge). */
@@ -542,12 +548,18 @@ export class Accounts {
       .catch((err) => log.warn({ err, userId }, 'taking an ended session off the list failed'));
   }
 
-  /** Ends every session of the user, this one included. */
-  async logoutAll(auth: SessionAuth, deadline: Deadline): Promise<void> {
+  /**
+   * Ends every session of the user, this one included, and the device cookies
+   * with them; answers a new device cookie for the client that asked, whose
+   * owner must not meet the username's throttle alone at the next login.
+   */
+  async logoutAll(auth: SessionAuth, deadline: Deadline): Promise<DeviceCookie> {
     const { user } = await this.authenticate(auth, deadline);
     const updated = await this.deps.store.endSessions(user.id, this.now());
     await this.deps.users.invalidate(user.username);
-    await this.forgetSessions(user.id, updated?.sessionsValidAfterMs ?? this.now());
+    const validAfter = updated?.sessionsValidAfterMs ?? this.now();
+    await this.forgetSessions(user.id, validAfter);
+    return this.deps.devices.issue(user, Math.max(this.now(), validAfter + 1));
   }
 
   /** Takes the user's sessions begun up to `upToMs` (all ended) off the list. */
@@ -573,7 +585,7 @@ export class Accounts {
     input: { currentPassword: string; newPassword: string; userAgent?: string },
     deadline: Deadline,
     caller: AccountCaller,
-  ): Promise<Session & { token: string }> {
+  ): Promise<Session & { token: string; device: DeviceCookie }> {
     return this.audited(auth, caller, 'change-password', deadline, async (user, session) => {
       const current = valid(normalizePassword(input.currentPassword), 'current_password');
       const fresh = valid(checkNewPassword(input.newPassword), 'new_password');
@@ -602,7 +614,9 @@ export class Accounts {
         clientIp,
         userAgent: input.userAgent ?? '',
       });
-      return { token, claims, user: updated };
+      // The device cookies issued before the change exempt nothing now; this client's
+      // owner gets one that does.
+      return { token, claims, user: updated, device: this.deps.devices.issue(updated, issuedAt) };
     });
   }
 

@@ -35,16 +35,27 @@ export function setSessionCookie(c: Context, session: SessionForCookie, https: b
   });
 }
 
+/** A device cookie the TCP server issued (with a login, a password change, "log out everywhere"). */
+interface DeviceForCookie {
+  deviceCookie: string;
+  deviceCookieExpiresAtMs: bigint;
+}
+
 /** Both cookies of a successful login (the device cookie when the TCP server issued one). */
 export function setLoginCookies(
   c: Context,
-  login: SessionForCookie & { deviceCookie: string; deviceCookieExpiresAtMs: bigint },
+  login: SessionForCookie & DeviceForCookie,
   https: boolean,
 ): void {
   setSessionCookie(c, login, https);
-  if (!login.deviceCookie) return; // none issued (or an older TCP server)
-  const maxAge = maxAgeS(Number(login.deviceCookieExpiresAtMs));
-  c.header('Set-Cookie', cookie(DEVICE_COOKIE, login.deviceCookie, maxAge, https), {
+  setDeviceCookie(c, login, https);
+}
+
+/** The device cookie, when the TCP server issued one (an older one issues none). */
+export function setDeviceCookie(c: Context, device: DeviceForCookie, https: boolean): void {
+  if (!device.deviceCookie) return;
+  const maxAge = maxAgeS(Number(device.deviceCookieExpiresAtMs));
+  c.header('Set-Cookie', cookie(DEVICE_COOKIE, device.deviceCookie, maxAge, https), {
     append: true,
   });
 }

@@ -54,8 +54,11 @@ export function accountHandlers(accounts: Accounts, pictures: Pick<Pictures, 're
       return {};
     },
     logoutAll: async (req, ctx) => {
-      await accounts.logoutAll(sessionAuth(req), ctx.deadline);
-      return {};
+      const device = await accounts.logoutAll(sessionAuth(req), ctx.deadline);
+      return {
+        deviceCookie: device.cookie,
+        deviceCookieExpiresAtMs: BigInt(device.expiresAtMs),
+      };
     },
     changePassword: async (req, ctx) => {
       const session = await accounts.changePassword(
@@ -72,6 +75,8 @@ export function accountHandlers(accounts: Accounts, pictures: Pick<Pictures, 're
         token: session.token,
         expiresAtMs: BigInt(session.claims.expiresAtMs),
         persistent: session.claims.persistent,
+        deviceCookie: session.device.cookie,
+        deviceCookieExpiresAtMs: BigInt(session.device.expiresAtMs),
       };
     },
     deleteAccount: async (req, ctx) => {

@@ -2,7 +2,7 @@ import type { BodyRoute } from '../app-deps.ts';
 import { factory } from '../env.ts';
 import { readJsonObject, stringField } from '../json.ts';
 import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS, MAX_SESSION_ID_CHARS } from '../limits.ts';
-import { clearSessionCookie, setSessionCookie } from '../session-cookie.ts';
+import { clearSessionCookie, setDeviceCookie, setSessionCookie } from '../session-cookie.ts';
 import { sessionJson, userJson } from '../user-json.ts';
 
 /**
@@ -62,6 +62,8 @@ export function meRoutes({ rpc, maxJsonBytes }: BodyRoute) {
       );
       // The old cookie's session has just ended: a cookie client gets the new one.
       if (client.sessionByCookie) setSessionCookie(c, session, client.https);
+      // The device cookies from before the change exempt nothing now: this client's does.
+      setDeviceCookie(c, session, client.https);
       return c.json({ token: session.token });
     })
     .get('/api/v1/me/sessions', async (c) => {
@@ -93,12 +95,14 @@ export function meRoutes({ rpc, maxJsonBytes }: BodyRoute) {
     })
     .post('/api/v1/logout-all', async (c) => {
       const client = c.get('client');
-      await rpc.call(
+      const device = await rpc.call(
         'logoutAll',
         { auth: { token: client.sessionToken } },
         client.callOptions(false),
       );
       clearSessionCookie(c, client.https);
+      // The user's device cookies ended with the sessions; this client keeps a new one.
+      setDeviceCookie(c, device, client.https);
       return c.json({ status: 'logged out everywhere' });
     });
 }

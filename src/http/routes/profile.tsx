@@ -26,7 +26,12 @@ import {
   MAX_PASSWORD_CHARS,
   MAX_SESSION_ID_CHARS,
 } from '../limits.ts';
-import { clearSessionCookie, setSessionCookie } from '../session-cookie.ts';
+import {
+  clearSessionCookie,
+  setDeviceCookie,
+  setLoginCookies,
+  setSessionCookie,
+} from '../session-cookie.ts';
 import { formatBytes, MULTIPART_OVERHEAD_BYTES, type UploadSlots, uploadsBusy } from '../upload.ts';
 import { ProfilePage } from '../views/profile.tsx';
 import { renderPage } from '../views/render.ts';
@@ -211,8 +216,9 @@ export function profileRoutes({
           { auth: auth(c, form), currentPassword, newPassword, userAgent: client.userAgent },
           client.callOptions(),
         );
-        // Every session ended with the change, this one too: the cookie gets the new one.
-        setSessionCookie(c, session, client.https);
+        // Every session ended with the change, this one too: the cookie gets the new one,
+        // and the device cookie too (the ones from before the change exempt nothing).
+        setLoginCookies(c, session, client.https);
       } catch (err) {
         return afterError(c, err, 'new_password');
       }
@@ -244,12 +250,19 @@ export function profileRoutes({
     })
     .post('/profile/logout-all', limit, async (c) => {
       const form = await readForm(c);
+      let device: CallResult<'logoutAll'>;
       try {
-        await rpc.call('logoutAll', { auth: auth(c, form) }, c.get('client').callOptions());
+        device = await rpc.call(
+          'logoutAll',
+          { auth: auth(c, form) },
+          c.get('client').callOptions(),
+        );
       } catch (err) {
         return afterError(c, err, '');
       }
       clearSessionCookie(c, c.get('client').https);
+      // The user's device cookies ended with the sessions; this browser keeps a new one.
+      setDeviceCookie(c, device, c.get('client').https);
       return back(c, '/login', { notice: 'you are logged out everywhere' });
     })
     .post('/profile/delete', limit, async (c) => {
