@@ -133,7 +133,9 @@ export class CachedUsers {
       await this.cache.set(cacheKey(key), TOMBSTONE, this.options.tombstoneMs);
     } catch {
       await this.remember(key);
+      return;
     }
+    this.written(key);
   }
 
   /** Tombstones a user's entry for a repair kept in the store; throws when Redis does not take it. */
@@ -141,6 +143,12 @@ export class CachedUsers {
     if (this.cache === null) return;
     this.flights.forget(lowercaseUsername);
     await this.cache.set(cacheKey(lowercaseUsername), TOMBSTONE, this.options.tombstoneMs);
+    this.written(lowercaseUsername);
+  }
+
+  /** The cache has this user's change now: no longer pending here. */
+  private written(key: string): void {
+    if (this.pending.size > 0) this.pending.delete(key);
   }
 
   /**
@@ -223,7 +231,9 @@ export class CachedUsers {
       ]);
     } catch {
       await this.remember(key);
+      return;
     }
+    this.written(key);
   }
 
   private async lookup(key: string, username: string, deadline: Deadline): Promise<UserRow | null> {
@@ -231,7 +241,9 @@ export class CachedUsers {
     // Changed here while Redis missed its invalidation: the entry may be the old
     // row until recovered() has written the tombstone (the first reads after an
     // outage ran before it, and showed a nickname changed a second earlier).
-    if (this.pending.size > 0 && this.pending.has(key)) return this.readStore(username);
+    if (this.pending.size > 0 && this.pending.has(key)) {
+      return this.bypass.run(deadline, () => this.readStore(username), refuseBypass);
+    }
     let cached: Uint8Array | null;
     try {
       cached = await this.cache.get(cacheKey(key));
@@ -284,9 +296,10 @@ export class CachedUsers {
 
   /**
    * An invalidation Redis did not take: written here when Redis recovers,
-   * and kept in the store for whichever server reaches Redis first (once per
-   * key while pending here: an outage does not cost the store a write per
-   * change of a busy user).
+   * and kept in the store for whichever server reaches Redis first. Every
+   * time, even for a user pending here already: another server may have
+   * written and deleted the store's repair since (an outage of this server's
+   * Redis alone), and this change would then be kept nowhere but here.
    */
   private async remember(key: string): Promise<void> {
     if (this.pending.size >= (this.options.maxPendingInvalidations ?? 100_000)) {
@@ -296,7 +309,6 @@ export class CachedUsers {
       );
       this.pending.clear();
     }
-    if (this.pending.has(key)) return;
     this.pending.add(key);
     // Until then, an entry cached before the change may still be served: the
     // longest a cached row lives (ttlMs and its jitter).
