@@ -271,7 +271,8 @@ describe('integration: an upload is checked before its body is read', () => {
       slow.write(
         `${head('PUT', '/api/v1/me/picture', `Authorization: Bearer ${token}`, 'image/png')}${'x'.repeat(1024)}`,
       );
-      await Bun.sleep(300);
+      // Time for its session check and its slot (a loaded machine is slow).
+      await Bun.sleep(1000);
       const api = await rawHttp(
         one.url,
         [head('PUT', '/api/v1/me/picture', `Authorization: Bearer ${token}`, 'image/png')],
@@ -297,7 +298,7 @@ describe('integration: an upload is checked before its body is read', () => {
       expect(page.answer.message).toStartWith(MESSAGES.UPLOADS_BUSY);
       // The slot comes back when its client hangs up; the next upload is read.
       slow.terminate();
-      await Bun.sleep(300);
+      await Bun.sleep(1000);
       const put = await one.fetch('/api/v1/me/picture', {
         method: 'PUT',
         headers: { authorization: `Bearer ${token}` },

@@ -27,11 +27,12 @@
  * - verifyUnknown() costs what a real verification costs, so that an unknown
  *   username cannot be told from a wrong password by its timing.
  */
+
+import { clientKey } from '../lib/client-key.ts';
 import { Deadline } from '../lib/deadline.ts';
 import { FairSemaphore } from '../lib/fair-semaphore.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
-import { clientKey } from './client-key.ts';
 import { HashThreads } from './hash-threads.ts';
 
 export interface PasswordOptions {

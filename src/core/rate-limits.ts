@@ -38,11 +38,11 @@
  *   and carried over to Redis when it answers again.
  */
 import type { Cache } from '../cache/port.ts';
+import { clientKey } from '../lib/client-key.ts';
 import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
-import { clientKey } from './client-key.ts';
 import { LocalCounts } from './rate-limits-local.ts';
 import {
   BUCKET_MERGE,

@@ -1,3 +1,6 @@
+import type { Context } from 'hono';
+import { clientKey } from '../lib/client-key.ts';
+import { withTimeout } from '../lib/deadline.ts';
 import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
@@ -15,24 +18,57 @@ export function formatBytes(bytes: number): string {
 
 /**
  * The picture uploads an HTTP process is reading or forwarding, at most
- * `max` at once (HTTP_UPLOAD_CONCURRENCY): one more is refused before its
- * body is read. Shared by the API's and the profile page's upload routes.
+ * `max` at once (HTTP_UPLOAD_CONCURRENCY) and PER_CLIENT of one client (an
+ * address; an IPv6 /64): one more is refused before its body is read. Shared
+ * by the API's and the profile page's upload routes. Each upload's body must
+ * arrive within UPLOAD_READ_MS, so that a slow body cannot hold a slot for
+ * ever, and one client cannot hold them all (accounts are free: a review held
+ * every slot with eight bodies sent a byte every few seconds).
  */
 export class UploadSlots {
   private inUse = 0;
+  private readonly byClient = new Map<string, number>();
 
   constructor(readonly max: number) {}
 
-  /** A slot, or false when all are taken; every true is paired with one release(). */
-  take(): boolean {
-    if (this.inUse >= this.max) return false;
+  /** A slot for `address`, or false; every true is paired with one release(address). */
+  take(address: string): boolean {
+    const key = clientKey(address);
+    const mine = this.byClient.get(key) ?? 0;
+    if (this.inUse >= this.max || mine >= PER_CLIENT) return false;
     this.inUse++;
+    this.byClient.set(key, mine + 1);
     return true;
   }
 
-  release(): void {
+  release(address: string): void {
     this.inUse--;
+    const key = clientKey(address);
+    const mine = (this.byClient.get(key) ?? 1) - 1;
+    if (mine > 0) this.byClient.set(key, mine);
+    else this.byClient.delete(key);
   }
+}
+
+/** Uploads one client may have in flight at once, in one HTTP process. */
+const PER_CLIENT = 2;
+/** The longest an upload's body may take to arrive (5 MiB at about 1 Mbit/s takes 40 s). */
+const UPLOAD_READ_MS = 60_000;
+
+/**
+ * `read` (an upload's body), refused when it has not arrived within
+ * UPLOAD_READ_MS; the connection is then closed after the answer, since the
+ * rest of the body is not waited for.
+ */
+export function readInTime<T>(c: Context, read: Promise<T>, readMs = UPLOAD_READ_MS): Promise<T> {
+  return withTimeout(read, readMs, () => {
+    c.header('Connection', 'close');
+    throw new RpcError(
+      Status.INVALID_ARGUMENT,
+      `the picture did not arrive within ${readMs / 1000} s: try a smaller one, or a faster connection`,
+      { field: 'picture' },
+    );
+  });
 }
 
 /** All upload slots of this process are taken: refused before the body is read. */

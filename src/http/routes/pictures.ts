@@ -14,7 +14,13 @@ import type { RpcRoute } from '../app-deps.ts';
 import { factory } from '../env.ts';
 import { closeConnection, renderError } from '../errors.tsx';
 import { formFile, readForm } from '../form.ts';
-import { formatBytes, MULTIPART_OVERHEAD_BYTES, type UploadSlots, uploadsBusy } from '../upload.ts';
+import {
+  formatBytes,
+  MULTIPART_OVERHEAD_BYTES,
+  readInTime,
+  type UploadSlots,
+  uploadsBusy,
+} from '../upload.ts';
 import { userJson } from '../user-json.ts';
 
 /** nginx's status for a request whose client closed the connection: it never reaches anyone. */
@@ -78,12 +84,12 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, slots, log }: Pi
           closeConnection(c);
           throw err;
         });
-        if (!slots.take()) {
+        if (!slots.take(client.ip)) {
           closeConnection(c);
           throw uploadsBusy();
         }
         try {
-          const image = await uploadedImage(c).catch((err) => {
+          const image = await readInTime(c, uploadedImage(c)).catch((err) => {
             if (!c.req.raw.signal.aborted) throw err;
             return null;
           });
@@ -96,7 +102,7 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, slots, log }: Pi
           const { user } = await rpc.call('setPicture', { auth: { token }, image }, options);
           return c.json({ user: userJson(user) });
         } finally {
-          slots.release();
+          slots.release(client.ip);
         }
       },
     )

@@ -32,7 +32,13 @@ import {
   setLoginCookies,
   setSessionCookie,
 } from '../session-cookie.ts';
-import { formatBytes, MULTIPART_OVERHEAD_BYTES, type UploadSlots, uploadsBusy } from '../upload.ts';
+import {
+  formatBytes,
+  MULTIPART_OVERHEAD_BYTES,
+  readInTime,
+  type UploadSlots,
+  uploadsBusy,
+} from '../upload.ts';
 import { ProfilePage } from '../views/profile.tsx';
 import { renderPage } from '../views/render.ts';
 
@@ -167,13 +173,13 @@ export function profileRoutes({
         try {
           if (token === '') throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN);
           await rpc.call('getProfile', { auth: { token } }, client.callOptions());
-          if (!slots.take()) throw uploadsBusy();
+          if (!slots.take(client.ip)) throw uploadsBusy();
         } catch (err) {
           closeConnection(c); // the body is left unread
           return afterError(c, err, 'picture');
         }
         try {
-          const form = await readForm(c);
+          const form = await readInTime(c, readForm(c));
           const picture = formFile(form, 'picture');
           if (picture === null) {
             return back(c, '/profile', { fields: { picture: 'choose a picture to upload' } });
@@ -186,7 +192,7 @@ export function profileRoutes({
             return afterError(c, err, 'picture');
           }
         } finally {
-          slots.release();
+          slots.release(client.ip);
         }
         return back(c, '/profile', { notice: 'your new picture is saved' });
       },
