@@ -36,7 +36,7 @@ async function refusal(promise: Promise<unknown>): Promise<{ err: RpcError; ms: 
 }
 
 describe('unit: MysqlExecutor', () => {
-  it('should refuse at once for breakMs after a statement timed out, then try again', async () => {
+  it('should refuse at once for breakMs after two statements timed out, then try again', async () => {
     const { pool, state } = fakePool();
     const db = new MysqlExecutor(pool, {
       poolSize: 4,
@@ -51,6 +51,9 @@ describe('unit: MysqlExecutor', () => {
       MESSAGES.DATABASE_UNAVAILABLE,
     ]);
     expect(first.ms).toBeGreaterThanOrEqual(45);
+    // One slow statement fails alone: the next one is tried.
+    const second = await refusal(db.rows('SELECT 1', []));
+    expect(second.ms).toBeGreaterThanOrEqual(45);
     // Open: refused without a statement, in no time.
     const executed = state.executed;
     const fast = await refusal(db.rows('SELECT 1', []));

@@ -17,10 +17,12 @@
  *   demand, so the pool heals by itself once the server is back;
  * - outages surface as RpcError UNAVAILABLE (errors.ts); every other error
  *   (ER_DUP_ENTRY included) reaches the caller untouched;
- * - a statement or a connect that ran out of time opens a breaker for
- *   `breakMs`: operations begun meanwhile are refused at once (UNAVAILABLE
- *   'database unavailable', Retry-After 1), then traffic goes through again
- *   and a further timeout opens it again. Why: a hung or locked server made
+ * - a connect that ran out of time, or a second statement that did within
+ *   BREAK_WINDOW_MS of another, opens a breaker for `breakMs`: operations
+ *   begun meanwhile are refused at once (UNAVAILABLE 'database unavailable',
+ *   Retry-After 1), then traffic goes through again and further timeouts
+ *   open it again. One slow statement alone (a purge, a lock wait) fails
+ *   alone: it must not refuse the logins of the next second (a review). Why: a hung or locked server made
  *   every request wait its queue and statement timeouts (2-5 s each) for a
  *   503, or for the caller's own deadline (a 504 blaming the TCP server),
  *   where a server that is down is refused in milliseconds (a reliability
@@ -50,6 +52,8 @@ export interface ExecutorLimits {
 }
 
 const BREAK_MS = 1000;
+/** Two statement timeouts this close together open the breaker. */
+const BREAK_WINDOW_MS = 1000;
 
 /** Statements on the one connection an operation holds. */
 export interface Session {
@@ -65,11 +69,13 @@ function unavailableError(): RpcError {
   return new RpcError(Status.UNAVAILABLE, MESSAGES.DATABASE_UNAVAILABLE, { retryAfterS: 1 });
 }
 
-/** A statement, or a connect, that ran out of time (ours, the driver's, the socket's). */
-function isTimeout(error: unknown): boolean {
+/** What ran out of time, if anything: a statement (our timer) or a connect (the driver's). */
+function timeoutOf(error: unknown): 'statement' | 'connect' | null {
   const cause = error instanceof RpcError ? error.cause : error;
   const code = (cause as { code?: unknown } | null)?.code;
-  return code === 'PROTOCOL_SEQUENCE_TIMEOUT' || code === 'ETIMEDOUT';
+  if (code === 'PROTOCOL_SEQUENCE_TIMEOUT') return 'statement';
+  if (code === 'ETIMEDOUT') return 'connect';
+  return null;
 }
 
 /** What a statement that ran out of time rejects with; a connection-level failure. */
@@ -130,8 +136,10 @@ export class MysqlExecutor {
   private readonly gate: Semaphore;
   /** Connections (mysql2's, which outlive the promise wrappers) that ran `setUp`. */
   private readonly ready = new WeakSet<object>();
-  /** performance.now() until which operations are refused at once (after a timeout). */
+  /** performance.now() until which operations are refused at once (after timeouts). */
   private openUntil = 0;
+  /** When the last statement timed out (performance.now()); -Infinity before any. */
+  private lastTimeout = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly pool: Pool,
@@ -170,9 +178,14 @@ export class MysqlExecutor {
     return this.pool.end();
   }
 
-  /** Opens the breaker when `error` is a timeout (see the top of this file). */
+  /** Opens the breaker for a connect timeout, or a second statement timeout (see the top of this file). */
   private breakOn(error: unknown): void {
-    if (isTimeout(error)) this.openUntil = performance.now() + (this.limits.breakMs ?? BREAK_MS);
+    const kind = timeoutOf(error);
+    if (kind === null) return;
+    const now = performance.now();
+    const again = now - this.lastTimeout < BREAK_WINDOW_MS;
+    if (kind === 'statement') this.lastTimeout = now;
+    if (kind === 'connect' || again) this.openUntil = now + (this.limits.breakMs ?? BREAK_MS);
   }
 
   private async onConnection<T>(task: (session: Session) => Promise<T>): Promise<T> {
