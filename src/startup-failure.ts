@@ -1,10 +1,11 @@
 /**
- * Start-up failures that someone setting up usermgr runs into, turned into
- * one line that says what to do: a port in use (and the variable that sets
- * it), a host to listen on that is not this machine's, a MySQL database that
- * does not exist (and the statement that creates it), MySQL out of reach or
- * refusing the user, a DATA_DIR that cannot be written, is not a directory,
- * or is open to other users and cannot be closed. Anything else is not recognised (null) and keeps its stack trace.
+ * Start-up failures that someone setting up usermgr runs into, turned into one
+ * line that says what to do: a port in use (and the variable that sets it), a
+ * host to listen on that is not this machine's, a MySQL database that does not
+ * exist (and the statement that creates it), MySQL out of reach or refusing the
+ * user, a DATA_DIR that cannot be written, is not a directory, or is open to
+ * other users and cannot be closed. Anything else is not recognised (null) and
+ * keeps its stack trace.
  */
 import { resolve } from 'node:path';
 import { DATA_DIR_MODE } from './store/data-dir.ts';

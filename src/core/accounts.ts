@@ -265,12 +265,12 @@ export class Accounts {
 
   /**
    * Who a login is for and whom its failures count against: the user (one
-   * lookup), and with a valid device cookie of that user that is not locked
-   * and was issued after its sessions were last ended, the device. Else the username; once it is throttled, a client that shows
-   * a live session of the user is judged by the session's own count (its
-   * owner cannot be locked out by strangers, and a stolen session gets no more
-   * guesses than a device), and everyone else is refused here, before the
-   * password is looked at in any way.
+   * lookup), and with a valid device cookie of that user that is not locked and
+   * was issued after its sessions were last ended, the device. Else the
+   * username; once it is throttled, a client that shows a live session of the
+   * user is judged by the session's own count (its owner cannot be locked out
+   * by strangers, and a stolen session gets no more guesses than a device), and
+   * everyone else is refused here, before the password is looked at in any way.
    */
   private async judge(
     username: string,

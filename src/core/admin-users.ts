@@ -91,11 +91,11 @@ export class AdminUsers {
   /**
    * Which refusals of a wrong or missing token get an audit line: anyone can
    * send those as fast as the network allows, and a line each (about 250 B)
-   * would bury the log. The first DENIED_BURST of each DENIED_WINDOW_MS,
-   * from whichever addresses; the next line after them says how many were
-   * left out (or, when none comes, a line at the end of the window). One count for all: per address, a flood from 10,000 addresses
-   * filled the sampler's keys, and another address's refusals then went
-   * unwritten and uncounted.
+   * would bury the log. The first DENIED_BURST of each DENIED_WINDOW_MS, from
+   * whichever addresses; the next line after them says how many were left out
+   * (or, when none comes, a line at the end of the window). One count for all:
+   * per address, a flood from 10,000 addresses filled the sampler's keys, and
+   * another address's refusals then went unwritten and uncounted.
    */
   private readonly deniedLines: Sampler;
   /** Monotonic (a wall clock stepping back would keep a window shut); tests give their own. */

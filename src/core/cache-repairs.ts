@@ -24,6 +24,8 @@
 import type { Cache } from '../cache/port.ts';
 import type { Logger } from '../log.ts';
 import type { CacheRepair, UserStore } from '../store/port.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { Revocations } from './revocations.ts';
 
@@ -35,6 +37,8 @@ const BATCH = 1000;
 export class CacheRepairs {
   private timer: ReturnType<typeof setInterval> | null = null;
   private running: Promise<number> | null = null;
+  /** The list could not be read at the last run: warned once, until it can again. */
+  private unreadable = false;
 
   constructor(
     private readonly store: UserStore,
@@ -72,9 +76,16 @@ export class CacheRepairs {
     let repairs: CacheRepair[];
     try {
       repairs = await this.store.listCacheRepairs(now, BATCH);
-    } catch {
-      return 0; // the store is away: the next run reads again
+    } catch (err) {
+      // The store is away (the next run reads again), or something is wrong that a
+      // person must fix (no table, no grant): once, not every 2 s.
+      if (!this.unreadable && RpcError.from(err).code !== Status.UNAVAILABLE) {
+        this.log.warn({ err }, 'cannot read the cache repairs kept in the store');
+      }
+      this.unreadable = true;
+      return 0;
     }
+    this.unreadable = false;
     if (repairs.length === 0) return 0;
     const written: CacheRepair[] = [];
     await Promise.all(

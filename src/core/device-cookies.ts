@@ -4,14 +4,16 @@
  * a browser (or API client) that has logged in before is judged by its own
  * failures rather than by the username's throttle, which anyone can trip.
  *
- * Payload (text): `d2:<user id>:<device id>:<issued-at ms>:<expires-at ms>:<username>`;
+ * Payload (text):
+ * `d2:<user id>:<device id>:<issued-at ms>:<expires-at ms>:<username>`;
  * the device id is 16 random bytes in base64url and names the device's
  * failure count. The issue time lets a password change or "log out
  * everywhere" end the user's device cookies with their sessions (accounts.ts
  * compares it with sessions_valid_after). A `d1` cookie, which had none, is
- * refused: its holder logs in as a stranger once and gets a `d2`. The key is derived from the first session secret (all of them
- * verify, as for session tokens), under its own label, so that a device
- * cookie can never pass for a session token or the other way round.
+ * refused: its holder logs in as a stranger once and gets a `d2`. The key is
+ * derived from the first session secret (all of them verify, as for session
+ * tokens), under its own label, so that a device cookie can never pass for a
+ * session token or the other way round.
  *
  * A cookie has exactly one spelling (the one issue() writes): any other text
  * for the same bytes is refused, as for session tokens (signed-text.ts).

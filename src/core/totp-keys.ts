@@ -4,9 +4,10 @@
  * replica) or the Redis cache cannot compute anyone's codes.
  *
  * Sealed text: `1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>`, with a
- * random 96-bit nonce and the 128-bit tag. The user id is the additional
- * authenticated data: a sealed secret copied onto another user's row does not
- * open there.
+ * random 96-bit nonce and the 128-bit tag. The caller's binding is the
+ * additional authenticated data (the user id; for a secret being set up, the
+ * user and the session: two-step.ts): a sealed secret copied onto another
+ * user's row does not open there.
  *
  * Keys: each comes from a configured string through HKDF-SHA-256 under a
  * label of its own (so a key never equals a session MAC key made from the

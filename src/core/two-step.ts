@@ -38,6 +38,8 @@ import { hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from './tot
 
 /** How long a secret being set up can be read and confirmed. */
 export const PENDING_TTL_MS = 15 * 60_000;
+/** How far another TCP server's clock may be ahead of this one's for a pending secret. */
+const MAX_CLOCK_SKEW_MS = 60_000;
 /** The start time sealed after a pending secret: milliseconds, 8 bytes big-endian. */
 const STARTED_BYTES = 8;
 
@@ -256,7 +258,8 @@ export class TwoStep {
     const view = new DataView(opened.secret.buffer, opened.secret.byteOffset);
     const startedMs = Number(view.getBigUint64(TOTP.secretBytes));
     const age = this.now() - startedMs;
-    if (age < 0 || age >= PENDING_TTL_MS) return null;
+    // Started on another TCP server whose clock is ahead: a little is no harm.
+    if (age < -MAX_CLOCK_SKEW_MS || age >= PENDING_TTL_MS) return null;
     return opened.secret.subarray(0, TOTP.secretBytes);
   }
 

@@ -30,7 +30,7 @@ export class ClientRequest {
 
   constructor(
     private readonly c: Context,
-    /** X-Request-Id: the client's or proxy's when sane, else a fresh one. */
+    /** X-Request-Id: a trusted proxy's when sane (TRUST_PROXY), else a fresh one. */
     readonly requestId: string,
     private readonly trustProxy: boolean,
   ) {}

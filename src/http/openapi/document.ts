@@ -45,7 +45,8 @@ const adminCall =
   'Needs `Authorization: Bearer <ADMIN_TOKEN>`, checked (by the TCP server) before anything ' +
   'else, even before the request is validated. Every call writes one audit line to the TCP ' +
   "server's log: the action, the user, the result, the client address and the request id " +
-  '(sent back as `X-Request-Id`; a short `X-Request-Id` from the caller is kept).';
+  '(sent back as `X-Request-Id`; a short `X-Request-Id` is kept only from a proxy trusted ' +
+  'with TRUST_PROXY, which should set its own).';
 
 export const openApiDocument: OpenAPIObject = {
   openapi: '3.1.0',

@@ -18,15 +18,16 @@
  * - outages surface as RpcError UNAVAILABLE (errors.ts); every other error
  *   (ER_DUP_ENTRY included) reaches the caller untouched;
  * - a connect that ran out of time, or a second statement that did within
- *   BREAK_WINDOW_MS of another, opens a breaker for `breakMs`: operations
- *   begun meanwhile are refused at once (UNAVAILABLE 'database unavailable',
- *   Retry-After 1), then traffic goes through again and further timeouts
- *   open it again. One slow statement alone (a purge, a lock wait) fails
- *   alone: it must not refuse the logins of the next second (a review). Why: a hung or locked server made
- *   every request wait its queue and statement timeouts (2-5 s each) for a
- *   503, or for the caller's own deadline (a 504 blaming the TCP server),
- *   where a server that is down is refused in milliseconds (a reliability
- *   audit). The Redis adapter skips Redis for a second after a timeout too.
+ *   BREAK_WINDOW_MS of another, opens a breaker for `breakMs`: operations begun
+ *   meanwhile are refused at once (UNAVAILABLE 'database unavailable',
+ *   Retry-After 1), then traffic goes through again and further timeouts open
+ *   it again. One slow statement alone (a purge, a lock wait) fails alone: it
+ *   must not refuse the logins of the next second (a review). Why: a hung or
+ *   locked server made every request wait its queue and statement timeouts
+ *   (2-5 s each) for a 503, or for the caller's own deadline (a 504 blaming the TCP
+ *   server), where a server that is down is refused in milliseconds (a
+ *   reliability audit). The Redis adapter skips Redis for a second after a
+ *   timeout too.
  */
 import type {
   ExecuteValues,

@@ -153,6 +153,9 @@ async function selectById(session: Session, id: bigint): Promise<UserRow | null>
   return firstUser(await session.rows<MysqlUser>(SELECT_BY_ID, [idParam(id)]));
 }
 
+/** Cache repairs deleted by one statement. */
+const REPAIR_DELETE_BATCH = 200;
+
 /** A cache_repairs row as mysql2 returns it (expires_at cast to text). */
 interface MysqlRepair extends RowDataPacket {
   kind: number;
@@ -525,10 +528,13 @@ export class MysqlStore implements UserStore {
   }
 
   async removeCacheRepairs(repairs: readonly CacheRepair[]): Promise<void> {
-    for (const repair of repairs) {
+    // One statement per REPAIR_DELETE_BATCH: after an outage every TCP server
+    // removes up to a thousand at once, as traffic comes back.
+    for (let at = 0; at < repairs.length; at += REPAIR_DELETE_BATCH) {
+      const batch = repairs.slice(at, at + REPAIR_DELETE_BATCH);
       await this.db.exec(
-        'DELETE FROM cache_repairs WHERE kind = ? AND item = ? AND expires_at = ?',
-        [repairKindCode(repair), repair.item, msParam(repair.expiresAtMs)],
+        `DELETE FROM cache_repairs WHERE (kind, item, expires_at) IN (${batch.map(() => '(?, ?, ?)').join(', ')})`,
+        batch.flatMap((r) => [repairKindCode(r), r.item, msParam(r.expiresAtMs)]),
       );
     }
   }
