@@ -148,6 +148,9 @@ function onStopSignal(): void {
     process.exit(1);
   }
   signalledAt = performance.now();
+  console.log(
+    'stopping: the HTTP servers, then the TCP server (signal again after a second to stop at once)',
+  );
   void stopAll(0);
 }
 

@@ -13,7 +13,7 @@ import { Status } from '../wire/status.ts';
 import { type AccountAction, type AccountCaller, writeAccountAudit } from './account-audit.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { CredentialMemo } from './credential-memo.ts';
-import type { DeviceClaims, DeviceCookies } from './device-cookies.ts';
+import { type DeviceClaims, type DeviceCookies, passwordMark } from './device-cookies.ts';
 import type { IdGenerator } from './ids.ts';
 import { createAccount, newAccount, valid } from './new-account.ts';
 import type { Admission, Passwords } from './passwords.ts';
@@ -266,7 +266,7 @@ export class Accounts {
   /**
    * Who a login is for and whom its failures count against: the user (one
    * lookup), and with a valid device cookie of that user that is not locked and
-   * was issued after its sessions were last ended, the device. Else the
+   * was earned with its current password, the device. Else the
    * username; once it is throttled, a client that shows a live session of the
    * user is judged by the session's own count (its owner cannot be locked out
    * by strangers, and a stolen session gets no more guesses than a device), and
@@ -289,8 +289,8 @@ export class Accounts {
       claimed !== null &&
       deviceState?.untilMs === 0 &&
       user?.id === claimed.userId &&
-      // Issued before a password change or "log out everywhere": ended with the sessions.
-      claimed.issuedAtMs > user.sessionsValidAfterMs
+      // Earned with an earlier password: it proves nothing now.
+      claimed.passwordMark === passwordMark(user.passwordHash)
     ) {
       const device = { deviceId: claimed.deviceId };
       return { user, attempts, own: { counted: device, state: deviceState }, counted: device };
@@ -548,18 +548,12 @@ export class Accounts {
       .catch((err) => log.warn({ err, userId }, 'taking an ended session off the list failed'));
   }
 
-  /**
-   * Ends every session of the user, this one included, and the device cookies
-   * with them; answers a new device cookie for the client that asked, whose
-   * owner must not meet the username's throttle alone at the next login.
-   */
-  async logoutAll(auth: SessionAuth, deadline: Deadline): Promise<DeviceCookie> {
+  /** Ends every session of the user, this one included (device cookies stay: see device-cookies.ts). */
+  async logoutAll(auth: SessionAuth, deadline: Deadline): Promise<void> {
     const { user } = await this.authenticate(auth, deadline);
     const updated = await this.deps.store.endSessions(user.id, this.now());
     await this.deps.users.invalidate(user.username);
-    const validAfter = updated?.sessionsValidAfterMs ?? this.now();
-    await this.forgetSessions(user.id, validAfter);
-    return this.deps.devices.issue(user, Math.max(this.now(), validAfter + 1));
+    await this.forgetSessions(user.id, updated?.sessionsValidAfterMs ?? this.now());
   }
 
   /** Takes the user's sessions begun up to `upToMs` (all ended) off the list. */

@@ -1,10 +1,14 @@
 import { describe, expect, it } from 'bun:test';
-import { DeviceCookies } from './device-cookies.ts';
+import { DeviceCookies, passwordMark } from './device-cookies.ts';
 import { SessionTokens } from './session-tokens.ts';
 
 const SECRET = 'device-cookie-unit-secret'.padEnd(40, '!');
 const DAY = 86_400_000;
-const user = { id: '123456789', username: 'Alice_1' };
+const user = {
+  id: '123456789',
+  username: 'Alice_1',
+  passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA',
+};
 const now = 1_700_000_000_000;
 
 describe('unit: DeviceCookies', () => {
@@ -65,5 +69,13 @@ describe('unit: DeviceCookies', () => {
     expect(
       new DeviceCookies(['new secret'.padEnd(40, 'n')], DAY).verify(fresh, now),
     ).not.toBeNull();
+  });
+
+  it('should carry a mark of the password hash it was earned with, and only of that one', () => {
+    const { cookie } = devices.issue(user, now);
+    const claims = devices.verify(cookie, now);
+    expect(claims?.passwordMark).toBe(passwordMark(user.passwordHash));
+    expect(claims?.passwordMark).toMatch(/^[A-Za-z0-9_-]{12}$/);
+    expect(passwordMark(`${user.passwordHash}x`)).not.toBe(claims?.passwordMark);
   });
 });

@@ -5,19 +5,23 @@
  * failures rather than by the username's throttle, which anyone can trip.
  *
  * Payload (text):
- * `d2:<user id>:<device id>:<issued-at ms>:<expires-at ms>:<username>`;
+ * `d3:<user id>:<device id>:<password mark>:<expires-at ms>:<username>`;
  * the device id is 16 random bytes in base64url and names the device's
- * failure count. The issue time lets a password change or "log out
- * everywhere" end the user's device cookies with their sessions (accounts.ts
- * compares it with sessions_valid_after). A `d1` cookie, which had none, is
- * refused: its holder logs in as a stranger once and gets a `d2`. The key is
- * derived from the first session secret (all of them verify, as for session
- * tokens), under its own label, so that a device cookie can never pass for a
- * session token or the other way round.
+ * failure count. The password mark (passwordMark) ties the cookie to the
+ * password it was earned with: a cookie proves that its holder knew the
+ * password, so after a password change it proves nothing, and accounts.ts
+ * takes it only while the user's hash is the one it was issued under.
+ * "Log out everywhere" leaves device cookies alone: their holders know the
+ * password anyway. Older cookies (`d1`, `d2`) are refused: their holders log
+ * in as strangers once and get a `d3`. The key is derived from the first
+ * session secret (all of them verify, as for session tokens), under its own
+ * label, so that a device cookie can never pass for a session token or the
+ * other way round.
  *
  * A cookie has exactly one spelling (the one issue() writes): any other text
  * for the same bytes is refused, as for session tokens (signed-text.ts).
  */
+import { createHash } from 'node:crypto';
 import { SignedText } from './signed-text.ts';
 
 export interface DeviceClaims {
@@ -25,13 +29,23 @@ export interface DeviceClaims {
   username: string;
   /** 22 characters of base64url. */
   deviceId: string;
-  issuedAtMs: number;
+  /** passwordMark of the hash the user had when the cookie was issued. */
+  passwordMark: string;
   expiresAtMs: number;
 }
 
 /** Longer input is refused before any decoding work. */
 const MAX_COOKIE_CHARS = 256;
-const PAYLOAD = /^d2:(\d{1,20}):([A-Za-z0-9_-]{22}):(\d{1,16}):(\d{1,16}):(.+)$/;
+const PAYLOAD = /^d3:(\d{1,20}):([A-Za-z0-9_-]{22}):([A-Za-z0-9_-]{12}):(\d{1,16}):(.+)$/;
+
+/**
+ * 72 bits of SHA-256 of a stored password hash, in base64url: tells one hash
+ * from the next. It says nothing usable about the password: the hash is
+ * salted, and the cookie's holder earned it by knowing that password.
+ */
+export function passwordMark(passwordHash: string): string {
+  return createHash('sha256').update(passwordHash).digest().subarray(0, 9).toString('base64url');
+}
 
 export class DeviceCookies {
   private readonly signed: SignedText;
@@ -43,14 +57,15 @@ export class DeviceCookies {
     this.signed = new SignedText(secrets, 'device', MAX_COOKIE_CHARS);
   }
 
-  /** A new device cookie for this user, with a new random device id. */
+  /** A new device cookie for this user and its current password, with a new random device id. */
   issue(
-    user: { id: string; username: string },
+    user: { id: string; username: string; passwordHash: string },
     nowMs: number,
   ): { cookie: string; expiresAtMs: number } {
     const deviceId = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64url');
     const expiresAtMs = nowMs + this.lifetimeMs;
-    const payload = `d2:${user.id}:${deviceId}:${nowMs}:${expiresAtMs}:${user.username}`;
+    const mark = passwordMark(user.passwordHash);
+    const payload = `d3:${user.id}:${deviceId}:${mark}:${expiresAtMs}:${user.username}`;
     const cookie = this.signed.sign(payload);
     return { cookie, expiresAtMs };
   }
@@ -60,9 +75,9 @@ export class DeviceCookies {
     const payload = this.signed.open(cookie);
     const match = payload === null ? null : PAYLOAD.exec(payload);
     if (match === null) return null;
-    const [, userId = '', deviceId = '', issued = '0', expires = '0', username = ''] = match;
+    const [, userId = '', deviceId = '', mark = '', expires = '0', username = ''] = match;
     const expiresAtMs = Number(expires);
     if (expiresAtMs <= nowMs) return null;
-    return { userId, username, deviceId, issuedAtMs: Number(issued), expiresAtMs };
+    return { userId, username, deviceId, passwordMark: mark, expiresAtMs };
   }
 }

@@ -4,7 +4,7 @@ import { LoginTickets, TICKET_TTL_MS } from './login-tickets.ts';
 import { SessionTokens } from './session-tokens.ts';
 
 const SECRET = 'login-ticket-unit-secret'.padEnd(40, '!');
-const user = { id: '987654321', username: 'Bob_2' };
+const user = { id: '987654321', username: 'Bob_2', passwordHash: 'h' };
 const now = 1_700_000_000_000;
 
 describe('unit: LoginTickets', () => {

@@ -54,11 +54,8 @@ export function accountHandlers(accounts: Accounts, pictures: Pick<Pictures, 're
       return {};
     },
     logoutAll: async (req, ctx) => {
-      const device = await accounts.logoutAll(sessionAuth(req), ctx.deadline);
-      return {
-        deviceCookie: device.cookie,
-        deviceCookieExpiresAtMs: BigInt(device.expiresAtMs),
-      };
+      await accounts.logoutAll(sessionAuth(req), ctx.deadline);
+      return {};
     },
     changePassword: async (req, ctx) => {
       const session = await accounts.changePassword(

@@ -62,7 +62,7 @@ export function meRoutes({ rpc, maxJsonBytes }: BodyRoute) {
       );
       // The old cookie's session has just ended: a cookie client gets the new one.
       if (client.sessionByCookie) setSessionCookie(c, session, client.https);
-      // The device cookies from before the change exempt nothing now: this client's does.
+      // The device cookies earned with the old password exempt nothing now: this client's does.
       setDeviceCookie(c, session, client.https);
       return c.json({ token: session.token });
     })
@@ -95,14 +95,12 @@ export function meRoutes({ rpc, maxJsonBytes }: BodyRoute) {
     })
     .post('/api/v1/logout-all', async (c) => {
       const client = c.get('client');
-      const device = await rpc.call(
+      await rpc.call(
         'logoutAll',
         { auth: { token: client.sessionToken } },
         client.callOptions(false),
       );
       clearSessionCookie(c, client.https);
-      // The user's device cookies ended with the sessions; this client keeps a new one.
-      setDeviceCookie(c, device, client.https);
       return c.json({ status: 'logged out everywhere' });
     });
 }

@@ -26,12 +26,7 @@ import {
   MAX_PASSWORD_CHARS,
   MAX_SESSION_ID_CHARS,
 } from '../limits.ts';
-import {
-  clearSessionCookie,
-  setDeviceCookie,
-  setLoginCookies,
-  setSessionCookie,
-} from '../session-cookie.ts';
+import { clearSessionCookie, setLoginCookies, setSessionCookie } from '../session-cookie.ts';
 import {
   formatBytes,
   MULTIPART_OVERHEAD_BYTES,
@@ -256,19 +251,12 @@ export function profileRoutes({
     })
     .post('/profile/logout-all', limit, async (c) => {
       const form = await readForm(c);
-      let device: CallResult<'logoutAll'>;
       try {
-        device = await rpc.call(
-          'logoutAll',
-          { auth: auth(c, form) },
-          c.get('client').callOptions(),
-        );
+        await rpc.call('logoutAll', { auth: auth(c, form) }, c.get('client').callOptions());
       } catch (err) {
         return afterError(c, err, '');
       }
       clearSessionCookie(c, c.get('client').https);
-      // The user's device cookies ended with the sessions; this browser keeps a new one.
-      setDeviceCookie(c, device, c.get('client').https);
       return back(c, '/login', { notice: 'you are logged out everywhere' });
     })
     .post('/profile/delete', limit, async (c) => {
