@@ -12,6 +12,7 @@ import type { Logger } from '../log.ts';
 import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { codeToHttpStatus, httpStatusToCode, Status, statusName } from '../wire/status.ts';
+import { CLIENT_CLOSED } from './upload.ts';
 import { ErrorPage } from './views/error.tsx';
 import { renderPage } from './views/render.ts';
 
@@ -79,5 +80,13 @@ function toRpcError(err: unknown, c: Context, log: Logger, format: ErrorFormat):
 
 /** `onError` of the application (JSON) and of the page sub-apps (pages). */
 export function errorHandler(log: Logger, format: ErrorFormat) {
-  return (err: Error, c: Context) => renderError(c, toRpcError(err, c, log, format), format);
+  return (err: Error, c: Context) => {
+    // The client hung up while its body was read (a body limit counting a chunked
+    // body reads it before the route): its own doing, answered to nobody.
+    if (err?.name === 'AbortError' && c.req.method !== 'GET') {
+      log.debug({ path: c.req.path }, 'client left while its body was read');
+      return c.body(null, CLIENT_CLOSED);
+    }
+    return renderError(c, toRpcError(err, c, log, format), format);
+  };
 }

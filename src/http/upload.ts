@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import type { StatusCode } from 'hono/utils/http-status';
 import { clientKey } from '../lib/client-key.ts';
 import { withTimeout } from '../lib/deadline.ts';
 import { MESSAGES } from '../wire/messages.ts';
@@ -74,4 +75,17 @@ export function readInTime<T>(c: Context, read: Promise<T>, readMs = UPLOAD_READ
 /** All upload slots of this process are taken: refused before the body is read. */
 export function uploadsBusy(): RpcError {
   return new RpcError(Status.RESOURCE_EXHAUSTED, MESSAGES.UPLOADS_BUSY, { retryAfterS: 1 });
+}
+
+/** nginx's status for a request whose client closed the connection: it never reaches anyone. */
+export const CLIENT_CLOSED = 499 as StatusCode;
+
+/**
+ * Whether reading an upload failed because its client hung up: Bun aborts the
+ * request's signal for a body with a Content-Length, and rejects the read of
+ * a chunked or multipart one with an AbortError. Either is the client's own
+ * doing: answered 499 and logged at debug, never an ERROR and a 500.
+ */
+export function clientLeft(c: Context, err: unknown): boolean {
+  return c.req.raw.signal.aborted || (err as { name?: unknown } | null)?.name === 'AbortError';
 }

@@ -5,7 +5,6 @@
  */
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { StatusCode } from 'hono/utils/http-status';
 import type { Logger } from '../../log.ts';
 import { MESSAGES, pictureTooLarge } from '../../wire/messages.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
@@ -15,6 +14,8 @@ import { factory } from '../env.ts';
 import { closeConnection, renderError } from '../errors.tsx';
 import { formFile, readForm } from '../form.ts';
 import {
+  CLIENT_CLOSED,
+  clientLeft,
   formatBytes,
   MULTIPART_OVERHEAD_BYTES,
   readInTime,
@@ -22,9 +23,6 @@ import {
   uploadsBusy,
 } from '../upload.ts';
 import { userJson } from '../user-json.ts';
-
-/** nginx's status for a request whose client closed the connection: it never reaches anyone. */
-const CLIENT_CLOSED = 499 as StatusCode;
 
 /** `<sha256 hex>.webp` or `<sha256 hex>-64.webp`; anything else is not a picture. */
 const FILE = /^([0-9a-f]{64}(?:-64)?)\.webp$/;
@@ -90,7 +88,7 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, slots, log }: Pi
         }
         try {
           const image = await readInTime(c, uploadedImage(c)).catch((err) => {
-            if (!c.req.raw.signal.aborted) throw err;
+            if (!clientLeft(c, err)) throw err;
             return null;
           });
           if (image === null) {

@@ -28,6 +28,8 @@ import {
 } from '../limits.ts';
 import { clearSessionCookie, setLoginCookies, setSessionCookie } from '../session-cookie.ts';
 import {
+  CLIENT_CLOSED,
+  clientLeft,
   formatBytes,
   MULTIPART_OVERHEAD_BYTES,
   readInTime,
@@ -174,7 +176,15 @@ export function profileRoutes({
           return afterError(c, err, 'picture');
         }
         try {
-          const form = await readInTime(c, readForm(c));
+          const form = await readInTime(c, readForm(c)).catch((err) => {
+            if (!clientLeft(c, err)) throw err;
+            return null;
+          });
+          if (form === null) {
+            // The client hung up mid-upload: its own class, not a server error.
+            log.debug({ route: c.req.routePath }, 'client left during the upload');
+            return c.body(null, CLIENT_CLOSED);
+          }
           const picture = formFile(form, 'picture');
           if (picture === null) {
             return back(c, '/profile', { fields: { picture: 'choose a picture to upload' } });
