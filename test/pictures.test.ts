@@ -310,6 +310,25 @@ describe('integration: an upload is checked before its body is read', () => {
     }
   });
 
+  it('should take an upload whose body takes longer than the idle timeout (a slow link)', async () => {
+    const token = await newUser();
+    const image = await png();
+    const parts = 12;
+    const size = Math.ceil(image.length / parts);
+    const head =
+      `PUT /api/v1/me/picture HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
+      `Content-Type: image/png\r\nContent-Length: ${image.length}\r\nConnection: close\r\n\r\n`;
+    const slices = Array.from({ length: parts }, (_, i) =>
+      image.subarray(i * size, (i + 1) * size),
+    );
+    // 12 s in all: past Bun's 10 s idle timeout, within the upload's 60 s.
+    const sent = await rawHttp(stack.url, [head, ...slices], {
+      gapMs: 1000,
+      answerWithinMs: 25_000,
+    });
+    expect([sent.answer.status, sent.answeredMs > 10_000]).toEqual([200, true]);
+  }, 40_000);
+
   it('should count a client that hangs up mid-upload as its own class (499), logged at debug, on both routes and with either framing', async () => {
     const lines: string[] = [];
     const log = createLogger('test', 'debug', { write: (line: string) => void lines.push(line) });

@@ -56,12 +56,20 @@ const PER_CLIENT = 2;
 /** The longest an upload's body may take to arrive (5 MiB at about 1 Mbit/s takes 40 s). */
 const UPLOAD_READ_MS = 60_000;
 
+/** What an upload may take beyond its body: the picture's processing and the answer. */
+const UPLOAD_ANSWER_MS = 10_000;
+
 /**
  * `read` (an upload's body), refused when it has not arrived within
  * UPLOAD_READ_MS; the connection is then closed after the answer, since the
- * rest of the body is not waited for.
+ * rest of the body is not waited for. Bun ends a request whose answer has not
+ * begun within its idle timeout (10 s; body bytes do not reset it), which cut
+ * every upload slower than about half a megabyte a second without a word (a
+ * second attack pass): an upload's own timeout is raised to match.
  */
 export function readInTime<T>(c: Context, read: Promise<T>, readMs = UPLOAD_READ_MS): Promise<T> {
+  const server = c.env as { timeout?: (req: Request, seconds: number) => void } | undefined;
+  server?.timeout?.(c.req.raw, Math.ceil((readMs + UPLOAD_ANSWER_MS) / 1000));
   return withTimeout(read, readMs, () => {
     c.header('Connection', 'close');
     throw new RpcError(
