@@ -33,6 +33,8 @@ import type { Revocations } from './revocations.ts';
 const INTERVAL_MS = 2000;
 /** Repairs read and written per run; a longer list takes more runs. */
 const BATCH = 1000;
+/** The longest revocation checks wait for the repairs after a start or a recovery. */
+const GATE_MS = 1000;
 
 export class CacheRepairs {
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -48,12 +50,12 @@ export class CacheRepairs {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {
-    cache.onRecover(() => void this.run());
+    cache.onRecover(() => this.runBeforeChecks());
   }
 
   /** Runs now, then every INTERVAL_MS until stop(). */
   start(intervalMs = INTERVAL_MS): void {
-    void this.run();
+    this.runBeforeChecks();
     this.timer = setInterval(() => void this.run(), intervalMs);
     this.timer.unref();
   }
@@ -61,6 +63,24 @@ export class CacheRepairs {
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  /**
+   * A run that revocation checks wait for (at most GATE_MS): after a start or
+   * a recovery, Redis may lack a logout another server took meanwhile, and a
+   * check must not trust its "not revoked" until the repairs are written (a
+   * second attack pass saw a restarted server accept a logged-out token for
+   * 0.7 s after Redis came back).
+   */
+  private runBeforeChecks(): void {
+    const gate = Promise.race([this.run(), Bun.sleep(GATE_MS)]).then(
+      () => {},
+      () => {},
+    );
+    this.revocations.repairing = gate;
+    void gate.then(() => {
+      if (this.revocations.repairing === gate) this.revocations.repairing = null;
+    });
   }
 
   /** Writes what the store's list holds (one run at a time); how many were written. */

@@ -191,6 +191,26 @@ describe('unit: Revocations.isRevoked', () => {
     expect(() => new Revocations(store, cache, new Semaphore(4, 4), silentLogger, 3)).toThrow();
   });
 
+  it('should let checks wait while the repairs kept in the store are written, then read Redis', async () => {
+    const id = idInShard(1, 'a');
+    const { cache, data, reads } = fakeCache({ 'rv:{s0}:loaded': '1' });
+    const { store } = storeRevoking([]);
+    const revocations = new Revocations(store, cache, new Semaphore(4, 4), silentLogger, 1);
+    // A repair run after a start or a recovery: it writes a logout another server took.
+    let written = () => {};
+    revocations.repairing = new Promise<void>((resolve) => {
+      written = () => {
+        data.set(entryKey(id, 0), '1');
+        resolve();
+      };
+    });
+    const check = revocations.isRevoked(id, Date.now(), deadline());
+    await Bun.sleep(20);
+    expect(reads).toEqual([]); // nothing read from Redis before the repair
+    written();
+    expect(await check).toBe(true);
+  });
+
   it('should spread session ids evenly over the shards', () => {
     const counts = new Array<number>(SHARDS).fill(0);
     for (const id of sessionIds(16_000)) counts[shardOf(id)] = (counts[shardOf(id)] ?? 0) + 1;

@@ -170,9 +170,17 @@ export class Revocations {
     }
   }
 
+  /**
+   * Set while the repairs kept in the store are being written after a start or
+   * a recovery of Redis (cache-repairs.ts): checks wait for them, since Redis
+   * may lack a logout another server took during the outage. Always settles.
+   */
+  repairing: Promise<void> | null = null;
+
   async isRevoked(sessionId: string, nowMs: number, deadline: Deadline): Promise<boolean> {
     const cache = this.cache;
     if (cache === null) return this.store.isSessionRevoked(sessionId, nowMs);
+    if (this.repairing !== null) await this.repairing;
     // A logout this process could not mirror yet: revoked, whatever Redis says.
     if (this.pending.has(sessionId)) return true;
     const shard = shardOf(sessionId, this.shards);
