@@ -13,7 +13,12 @@ import { Status } from '../wire/status.ts';
 import { type AccountAction, type AccountCaller, writeAccountAudit } from './account-audit.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { CredentialMemo } from './credential-memo.ts';
-import { type DeviceClaims, type DeviceCookies, passwordMark } from './device-cookies.ts';
+import {
+  type DeviceClaims,
+  type DeviceCookie,
+  type DeviceCookies,
+  passwordMark,
+} from './device-cookies.ts';
 import type { IdGenerator } from './ids.ts';
 import { createAccount, newAccount, valid } from './new-account.ts';
 import type { Admission, Passwords } from './passwords.ts';
@@ -50,12 +55,6 @@ export interface SessionAuth {
 export interface Session {
   user: UserRow;
   claims: SessionClaims;
-}
-
-/** A device cookie to give the client, and when it expires. */
-export interface DeviceCookie {
-  cookie: string;
-  expiresAtMs: number;
 }
 
 /** Where a login or a password change came from, for the new session's entry in the list. */

@@ -34,6 +34,12 @@ export interface DeviceClaims {
   expiresAtMs: number;
 }
 
+/** A device cookie to give the client, and when it expires. */
+export interface DeviceCookie {
+  cookie: string;
+  expiresAtMs: number;
+}
+
 /** Longer input is refused before any decoding work. */
 const MAX_COOKIE_CHARS = 256;
 const PAYLOAD = /^d3:(\d{1,20}):([A-Za-z0-9_-]{22}):([A-Za-z0-9_-]{12}):(\d{1,16}):(.+)$/;
@@ -58,10 +64,7 @@ export class DeviceCookies {
   }
 
   /** A new device cookie for this user and its current password, with a new random device id. */
-  issue(
-    user: { id: string; username: string; passwordHash: string },
-    nowMs: number,
-  ): { cookie: string; expiresAtMs: number } {
+  issue(user: { id: string; username: string; passwordHash: string }, nowMs: number): DeviceCookie {
     const deviceId = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64url');
     const expiresAtMs = nowMs + this.lifetimeMs;
     const mark = passwordMark(user.passwordHash);

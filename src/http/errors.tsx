@@ -7,12 +7,11 @@
  */
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ContentfulStatusCode, StatusCode } from 'hono/utils/http-status';
 import type { Logger } from '../log.ts';
 import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { codeToHttpStatus, httpStatusToCode, Status, statusName } from '../wire/status.ts';
-import { CLIENT_CLOSED } from './upload.ts';
 import { ErrorPage } from './views/error.tsx';
 import { renderPage } from './views/render.ts';
 
@@ -20,6 +19,9 @@ import { renderPage } from './views/render.ts';
 interface ErrorBody {
   error: { code: string; message: string; field?: string };
 }
+
+/** nginx's status for a request whose client closed the connection: it never reaches anyone. */
+export const CLIENT_CLOSED = 499 as StatusCode;
 
 /** How an error is shown: the API's JSON body, or a page for a browser. */
 export type ErrorFormat = 'json' | 'page';

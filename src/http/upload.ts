@@ -1,10 +1,11 @@
 import type { Context } from 'hono';
-import type { StatusCode } from 'hono/utils/http-status';
 import { clientKey } from '../lib/client-key.ts';
 import { withTimeout } from '../lib/deadline.ts';
+import type { Logger } from '../log.ts';
 import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
+import { CLIENT_CLOSED } from './errors.tsx';
 
 /** Room for the multipart framing and the other fields around an uploaded file. */
 export const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
@@ -85,15 +86,42 @@ export function uploadsBusy(): RpcError {
   return new RpcError(Status.RESOURCE_EXHAUSTED, MESSAGES.UPLOADS_BUSY, { retryAfterS: 1 });
 }
 
-/** nginx's status for a request whose client closed the connection: it never reaches anyone. */
-export const CLIENT_CLOSED = 499 as StatusCode;
-
 /**
  * Whether reading an upload failed because its client hung up: Bun aborts the
  * request's signal for a body with a Content-Length, and rejects the read of
  * a chunked or multipart one with an AbortError. Either is the client's own
  * doing: answered 499 and logged at debug, never an ERROR and a 500.
  */
-export function clientLeft(c: Context, err: unknown): boolean {
+function clientLeft(c: Context, err: unknown): boolean {
   return c.req.raw.signal.aborted || (err as { name?: unknown } | null)?.name === 'AbortError';
+}
+
+/**
+ * Reads an upload's body with `read` in the slot its caller took for
+ * `address`, within UPLOAD_READ_MS, and answers with `use`; the slot is free
+ * again once `use` is done, whatever happens. A client that hangs up
+ * mid-body is answered 499 and logged at debug. Shared by the API's and the
+ * profile page's upload routes.
+ */
+export async function readInSlot<T>(
+  c: Context,
+  slots: UploadSlots,
+  address: string,
+  log: Logger,
+  read: () => Promise<T>,
+  use: (body: T) => Promise<Response>,
+): Promise<Response> {
+  try {
+    const body = await readInTime(c, read()).catch((err) => {
+      if (!clientLeft(c, err)) throw err;
+      return null;
+    });
+    if (body === null) {
+      log.debug({ route: c.req.routePath }, 'client left during the upload');
+      return c.body(null, CLIENT_CLOSED);
+    }
+    return await use(body);
+  } finally {
+    slots.release(address);
+  }
 }

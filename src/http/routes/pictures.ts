@@ -14,11 +14,9 @@ import { factory } from '../env.ts';
 import { closeConnection, renderError } from '../errors.tsx';
 import { formFile, readForm } from '../form.ts';
 import {
-  CLIENT_CLOSED,
-  clientLeft,
   formatBytes,
   MULTIPART_OVERHEAD_BYTES,
-  readInTime,
+  readInSlot,
   type UploadSlots,
   uploadsBusy,
 } from '../upload.ts';
@@ -86,22 +84,18 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, slots, log }: Pi
           closeConnection(c);
           throw uploadsBusy();
         }
-        try {
-          const image = await readInTime(c, uploadedImage(c)).catch((err) => {
-            if (!clientLeft(c, err)) throw err;
-            return null;
-          });
-          if (image === null) {
-            // The client hung up mid-upload: its own class, not a server error.
-            log.debug({ route: c.req.routePath }, 'client left during the upload');
-            return c.body(null, CLIENT_CLOSED);
-          }
-          if (image.length > maxUpload) return tooLarge(c);
-          const { user } = await rpc.call('setPicture', { auth: { token }, image }, options);
-          return c.json({ user: userJson(user) });
-        } finally {
-          slots.release(client.ip);
-        }
+        return readInSlot(
+          c,
+          slots,
+          client.ip,
+          log,
+          () => uploadedImage(c),
+          async (image) => {
+            if (image.length > maxUpload) return tooLarge(c);
+            const { user } = await rpc.call('setPicture', { auth: { token }, image }, options);
+            return c.json({ user: userJson(user) });
+          },
+        );
       },
     )
     .delete('/api/v1/me/picture', async (c) => {

@@ -28,11 +28,9 @@ import {
 } from '../limits.ts';
 import { clearSessionCookie, setLoginCookies, setSessionCookie } from '../session-cookie.ts';
 import {
-  CLIENT_CLOSED,
-  clientLeft,
   formatBytes,
   MULTIPART_OVERHEAD_BYTES,
-  readInTime,
+  readInSlot,
   type UploadSlots,
   uploadsBusy,
 } from '../upload.ts';
@@ -175,31 +173,27 @@ export function profileRoutes({
           closeConnection(c); // the body is left unread
           return afterError(c, err, 'picture');
         }
-        try {
-          const form = await readInTime(c, readForm(c)).catch((err) => {
-            if (!clientLeft(c, err)) throw err;
-            return null;
-          });
-          if (form === null) {
-            // The client hung up mid-upload: its own class, not a server error.
-            log.debug({ route: c.req.routePath }, 'client left during the upload');
-            return c.body(null, CLIENT_CLOSED);
-          }
-          const picture = formFile(form, 'picture');
-          if (picture === null) {
-            return back(c, '/profile', { fields: { picture: 'choose a picture to upload' } });
-          }
-          if (picture.size > maxUploadBytes) return back(c, '/profile', tooLarge);
-          const image = new Uint8Array(await picture.arrayBuffer());
-          try {
-            await rpc.call('setPicture', { auth: auth(c, form), image }, client.callOptions());
-          } catch (err) {
-            return afterError(c, err, 'picture');
-          }
-        } finally {
-          slots.release(client.ip);
-        }
-        return back(c, '/profile', { notice: 'your new picture is saved' });
+        return readInSlot(
+          c,
+          slots,
+          client.ip,
+          log,
+          () => readForm(c),
+          async (form) => {
+            const picture = formFile(form, 'picture');
+            if (picture === null) {
+              return back(c, '/profile', { fields: { picture: 'choose a picture to upload' } });
+            }
+            if (picture.size > maxUploadBytes) return back(c, '/profile', tooLarge);
+            const image = new Uint8Array(await picture.arrayBuffer());
+            try {
+              await rpc.call('setPicture', { auth: auth(c, form), image }, client.callOptions());
+            } catch (err) {
+              return afterError(c, err, 'picture');
+            }
+            return back(c, '/profile', { notice: 'your new picture is saved' });
+          },
+        );
       },
     )
     .post('/profile/picture/remove', limit, async (c) => {
