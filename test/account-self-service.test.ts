@@ -15,7 +15,7 @@ import { expectDescribed } from './support/openapi.ts';
 interface Answer {
   token: string;
   user: { id: string; username: string; picture_url: string | null };
-  error: { code: string; message: string; field?: string };
+  error: { code: string; message: string; field?: string; fields?: Record<string, string> };
 }
 
 const PASSWORD = 'the first passphrase';
@@ -363,6 +363,7 @@ for (const [name, setup] of Object.entries(stacks)) {
           code: 'INVALID_ARGUMENT',
           message: 'the new password is the one you have now: choose another',
           field: 'new_password',
+          fields: { new_password: 'the new password is the one you have now: choose another' },
         },
       );
       expect(stack().tcp.passwords.counts.verify).toBe(hashes);

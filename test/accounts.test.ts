@@ -12,7 +12,7 @@ import { bearer, jsonInit, type Stack, startStack } from './fixture.ts';
 interface Answer {
   token: string;
   user: UserJson;
-  error: { code: string; message: string; field?: string };
+  error: { code: string; message: string; field?: string; fields?: Record<string, string> };
 }
 
 const SECRET = 'test-secret-'.padEnd(48, 'x');
@@ -213,7 +213,27 @@ describe('integration: accounts over MariaDB and Redis', () => {
       code: 'ALREADY_EXISTS',
       message: 'this username is already taken',
       field: 'username',
+      fields: { username: 'this username is already taken' },
     });
+  });
+
+  it('should name a taken username, a weak password and a wrong nickname in one answer', async () => {
+    const username = uniqueName();
+    expect((await register(username)).status).toBe(200);
+    const refused = await register(username.toUpperCase(), 'password', '\u202Eevil');
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'username',
+      message: 'this username is already taken',
+    });
+    const fields = refused.body.error.fields ?? {};
+    expect(Object.keys(fields)).toEqual(['username', 'password', 'nickname']);
+    expect(fields.password).toStartWith('password must be hard to guess');
+    expect(fields.nickname).toContain('text-direction');
+    // A free name with the same faults: the rules only.
+    const free = await register(uniqueName(), 'password', '\u202Eevil');
+    expect(Object.keys(free.body.error.fields ?? {})).toEqual(['password', 'nickname']);
   });
 
   it('should make an update visible at once through the cache', async () => {

@@ -19,7 +19,7 @@ interface Answer {
   users: AdminUserJson[];
   next_cursor: string | null;
   token: string;
-  error: { code: string; message: string; field?: string };
+  error: { code: string; message: string; field?: string; fields?: Record<string, string> };
 }
 
 /** Every log line of both servers, as written (the logger's own redaction applies). */

@@ -19,7 +19,7 @@ import { BLUE, near, pixel, png, pngBomb, RED, rotatedJpeg } from './support/ima
 interface Answer {
   token: string;
   user: UserJson;
-  error: { code: string; message: string; field?: string };
+  error: { code: string; message: string; field?: string; fields?: Record<string, string> };
 }
 
 let stack: Stack;

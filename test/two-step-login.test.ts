@@ -18,7 +18,7 @@ interface Answer {
   otpauth_url: string;
   recovery_codes: string[];
   user: { id: string; username: string };
-  error: { code: string; message: string; field?: string };
+  error: { code: string; message: string; field?: string; fields?: Record<string, string> };
 }
 
 const PASSWORD = 'the first passphrase';

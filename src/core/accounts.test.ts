@@ -39,7 +39,7 @@ describe('unit: Accounts (SQLite store, no cache)', () => {
     for (const [bad, field] of [
       [input('x'), 'username'],
       [input('valid', 'short'), 'password'],
-      [input('valid', 'long enough', '   '), 'nickname'],
+      [input('valid', 'correct horse', '   '), 'nickname'],
     ] as const) {
       await expect(accounts.register(bad, deadline())).rejects.toMatchObject({
         code: Status.INVALID_ARGUMENT,

@@ -20,7 +20,7 @@ import {
   passwordMark,
 } from './device-cookies.ts';
 import type { IdGenerator } from './ids.ts';
-import { createAccount, newAccount, valid } from './new-account.ts';
+import { createAccount, valid } from './new-account.ts';
 import type { Admission, Passwords } from './passwords.ts';
 import type { Counted, Own, RateLimits, UserState } from './rate-limits.ts';
 import type { Revocations } from './revocations.ts';
@@ -129,7 +129,7 @@ export class Accounts {
   ): Promise<UserRow> {
     const { passwords, limits } = this.deps;
     const admission = { clientIp, known: false };
-    return createAccount(this.deps, newAccount(input), deadline, this.now, admission, async () => {
+    return createAccount(this.deps, input, deadline, this.now, admission, async () => {
       passwords.refuseIfFull(admission, deadline.remainingMs());
       await limits.admitSlowAttempt(null, clientIp);
     });

@@ -214,7 +214,7 @@ describe('unit: AdminUsers', () => {
     for (const [input, field] of [
       [newUser('x'), 'username'],
       [newUser('okname', 'short'), 'password'],
-      [newUser('okname', 'long enough', '\u202Eevil'), 'nickname'],
+      [newUser('okname', 'correct horse', '\u202Eevil'), 'nickname'],
     ] as const) {
       await expect(admin.create(caller(), input, deadline())).rejects.toMatchObject({
         code: Status.INVALID_ARGUMENT,

@@ -35,7 +35,7 @@ import {
 import type { AdminToken } from './admin-token.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { IdGenerator } from './ids.ts';
-import { createAccount, newAccount, valid } from './new-account.ts';
+import { createAccount, valid } from './new-account.ts';
 import type { Passwords } from './passwords.ts';
 import { type ListQuery, listOptions, nextCursor } from './user-pages.ts';
 import { checkNewPassword, checkNickname, checkUsername } from './validation.ts';
@@ -124,7 +124,7 @@ export class AdminUsers {
       const name = checkUsername(input.username);
       if ('value' in name) note.username = name.value;
       const admission = { clientIp: caller.clientIp, known: false };
-      const user = await createAccount(this.deps, newAccount(input), deadline, this.now, admission);
+      const user = await createAccount(this.deps, input, deadline, this.now, admission);
       note.userId = user.id;
       return user;
     });

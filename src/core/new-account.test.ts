@@ -1,9 +1,11 @@
 import { afterEach, describe, expect, it } from 'bun:test';
 import pino from 'pino';
 import { Deadline } from '../lib/deadline.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { Status } from '../wire/status.ts';
 import { disposeServices, services } from './accounts-fixture.ts';
 import { IdGenerator } from './ids.ts';
-import { createAccount, newAccount } from './new-account.ts';
+import { createAccount } from './new-account.ts';
 
 afterEach(disposeServices);
 
@@ -20,7 +22,7 @@ describe('unit: createAccount', () => {
     const twin = new IdGenerator(1, () => clock.now);
     const second = await createAccount(
       { store, users, passwords, ids: twin, log },
-      newAccount({ username: 'second', password: 'correct horse', nickname: '' }),
+      { username: 'second', password: 'correct horse', nickname: '' },
       Deadline.after(10_000),
       () => clock.now,
       { clientIp: '', known: false },
@@ -35,5 +37,81 @@ describe('unit: createAccount', () => {
         'a new user id was taken already: another TCP server uses the same WORKER_ID; give each its own',
       ],
     ]);
+  });
+
+  /** The error a sign-up of `input` is refused with (an RpcError, or the test fails). */
+  async function refusal(
+    { store, users, passwords, clock }: Awaited<ReturnType<typeof services>>,
+    input: { username: string; password: string; nickname: string },
+    admit?: () => Promise<void>,
+  ) {
+    const log = pino({ level: 'silent' });
+    const ids = new IdGenerator(7, () => clock.now);
+    const err = await createAccount(
+      { store, users, passwords, ids, log },
+      input,
+      Deadline.after(10_000),
+      () => clock.now,
+      { clientIp: '', known: false },
+      admit,
+    ).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    if (!(err instanceof RpcError)) throw new Error(`expected an RpcError, got ${String(err)}`);
+    return {
+      code: err.code,
+      fields: [err.field, ...err.moreFields.map((f) => f.field)],
+      messages: [err.message, ...err.moreFields.map((f) => f.message)],
+    };
+  }
+
+  it('should name every field at fault at once, a taken username among them, in the order of the form', async () => {
+    const deps = await services();
+    await deps.accounts.register(
+      { username: 'taken', password: 'correct horse', nickname: '' },
+      Deadline.after(10_000),
+    );
+    const both = await refusal(deps, { username: 'taken', password: 'password', nickname: '' });
+    expect(both.code).toBe(Status.INVALID_ARGUMENT);
+    expect(both.fields).toEqual(['username', 'password']);
+    expect(both.messages[0]).toBe('this username is already taken');
+    expect(both.messages[1]).toContain('guess');
+
+    const three = await refusal(deps, {
+      username: 'no spaces',
+      password: 'short',
+      nickname: '\u202e',
+    });
+    expect(three.fields).toEqual(['username', 'password', 'nickname']);
+    // A free name: only the rule broken.
+    const free = await refusal(deps, { username: 'free', password: 'password', nickname: '' });
+    expect(free.fields).toEqual(['password']);
+    // Taken alone stays ALREADY_EXISTS (409 on the API).
+    const taken = await refusal(deps, {
+      username: 'taken',
+      password: 'correct horse',
+      nickname: '',
+    });
+    expect([taken.code, taken.fields]).toEqual([Status.ALREADY_EXISTS, ['username']]);
+  });
+
+  it('should not look the name up beyond the sign-up limits: the other faults are the answer', async () => {
+    const deps = await services();
+    await deps.accounts.register(
+      { username: 'taken', password: 'correct horse', nickname: '' },
+      Deadline.after(10_000),
+    );
+    let admitted = 0;
+    const refused = await refusal(
+      deps,
+      { username: 'taken', password: 'password', nickname: '' },
+      () => {
+        admitted++;
+        return Promise.reject(new RpcError(Status.RESOURCE_EXHAUSTED, 'too many sign-ups'));
+      },
+    );
+    expect(admitted).toBe(1);
+    expect([refused.code, refused.fields]).toEqual([Status.INVALID_ARGUMENT, ['password']]);
   });
 });

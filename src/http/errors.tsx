@@ -17,7 +17,7 @@ import { renderPage } from './views/render.ts';
 
 /** The JSON body of every API error: `{"error":{"code":"NOT_FOUND","message":"..."}}`. */
 interface ErrorBody {
-  error: { code: string; message: string; field?: string };
+  error: { code: string; message: string; field?: string; fields?: Record<string, string> };
 }
 
 /** nginx's status for a request whose client closed the connection: it never reaches anyone. */
@@ -59,7 +59,11 @@ export function renderError(c: Context, err: RpcError, format: ErrorFormat) {
     return renderPage(c, <ErrorPage title={title} message={err.message} />, status);
   }
   const body: ErrorBody = { error: { code: statusName(err.code), message: err.message } };
-  if (err.field) body.error.field = err.field;
+  if (err.field) {
+    body.error.field = err.field;
+    body.error.fields = { [err.field]: err.message };
+    for (const fault of err.moreFields) body.error.fields[fault.field] = fault.message;
+  }
   return c.json(body, status);
 }
 

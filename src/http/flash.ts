@@ -129,7 +129,10 @@ export function formFlash(
   const message =
     err.retryAfterS > 0 ? `${err.message}: ${tryAgainIn(err.retryAfterS)}` : err.message;
   const field = err.field || defaultField;
-  return field ? { fields: { [field]: message }, values } : { error: message, values };
+  if (!field) return { error: message, values };
+  const fields: Record<string, string> = { [field]: message };
+  for (const fault of err.moreFields) fields[fault.field] = fault.message;
+  return { fields, values };
 }
 
 /** "try again in 4 minutes": a Retry-After in words, rounded up to what people count in. */

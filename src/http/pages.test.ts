@@ -385,6 +385,32 @@ describe('unit: login and sign-up pages', () => {
     expect(html).toContain('aria-describedby="username-rule username-error"');
   });
 
+  it('should show every field the TCP server names at once, each at its field and in the summary', async () => {
+    const { request } = setup((name) => {
+      if (name === 'register')
+        throw new RpcError(Status.INVALID_ARGUMENT, 'this username is already taken', {
+          field: 'username',
+          moreFields: [
+            { field: 'password', message: 'password must be hard to guess' },
+            { field: 'nickname', message: 'nickname must contain a visible character' },
+          ],
+        });
+    });
+    const res = await request('/register', {
+      method: 'POST',
+      body: form({ username: 'bob', password: 'password', password2: 'password', nickname: ' ' }),
+    });
+    const html = await (await request('/register', { headers: { cookie: flashOf(res) } })).text();
+    const summary = html.slice(html.indexOf('<div class="error-summary"'), html.indexOf('</div>'));
+    const links = [...summary.matchAll(/<a href="#(\w+)">/g)].map((m) => m[1]);
+    expect(links).toEqual(['username', 'password', 'nickname']);
+    expect(html).toContain('id="username-error">This username is already taken.</strong>');
+    expect(html).toContain('id="password-error">Password must be hard to guess.</strong>');
+    expect(html).toContain(
+      'id="nickname-error">Nickname must contain a visible character.</strong>',
+    );
+  });
+
   it('should sign up, log in and go to the profile', async () => {
     const { request, calls } = setup();
     const res = await request('/register', {

@@ -122,7 +122,12 @@ describe('unit: two-step login API routes', () => {
     );
     expect(res.status).toBe(401);
     expect(await res.json()).toEqual({
-      error: { code: 'OTP_REQUIRED', message: MESSAGES.OTP_REQUIRED, field: 'otp' },
+      error: {
+        code: 'OTP_REQUIRED',
+        message: MESSAGES.OTP_REQUIRED,
+        field: 'otp',
+        fields: { otp: MESSAGES.OTP_REQUIRED },
+      },
     });
     expect(calls[0]?.input).toMatchObject({ otp: '123 456' });
     // The API never asks for the pages' ticket.

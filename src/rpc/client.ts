@@ -101,6 +101,7 @@ function unwrap<K extends CallName>(name: K, response: Response): CallResult<K> 
   if (response.status !== Status.OK) {
     throw new RpcError(response.status, response.message || 'request failed', {
       field: response.field,
+      moreFields: response.moreFields.map(({ field, message }) => ({ field, message })),
       retryAfterS: response.retryAfterS,
     });
   }

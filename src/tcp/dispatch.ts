@@ -91,6 +91,7 @@ export function errorResponse(id: number, error: RpcError): Response {
     status: error.code,
     message: error.message,
     field: error.field,
+    moreFields: error.moreFields.map((fault) => ({ ...fault })),
     retryAfterS: error.retryAfterS,
   });
 }

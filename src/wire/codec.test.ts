@@ -129,6 +129,8 @@ function randomResponse(): Response {
     message: text(),
     field: text(),
     retryAfterS: uint32(),
+    // The codec leaves these to protobuf-es: both must still give the same bytes and object.
+    moreFields: chance(0.02) ? [{ field: text(), message: text() }] : [],
   };
   if (result === 0) {
     init.result = {
@@ -228,6 +230,11 @@ describe('unit: the hand-written codec against protobuf-es', () => {
       expect(same, `${kind} ${n}, seed ${SEED}`).toBe(true);
       if (byHand(frame)) handWritten++;
       const decoded = decode(body(expected));
+      // An error naming more than one field is rare: the decoder leaves it to protobuf-es.
+      if ('moreFields' in message && message.moreFields.length > 0) {
+        expect(decoded).toBe(FALLBACK);
+        continue;
+      }
       expect(decoded).not.toBe(FALLBACK);
       expect(decoded).toStrictEqual(reference<M>(schema, body(expected)) as M);
     }

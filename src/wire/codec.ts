@@ -493,6 +493,7 @@ export function encodeResponseFrame(m: Response): Uint8Array {
       result.case === 'ping') &&
     m.challenge === undefined &&
     m.welcome === undefined &&
+    m.moreFields.length === 0 &&
     !hasUnknown(m) &&
     (result.case === undefined || !hasUnknown(result.value))
   ) {
@@ -1013,6 +1014,7 @@ export function decodeResponse(bytes: Uint8Array): Response | Fallback {
     message: '',
     field: '',
     retryAfterS: 0,
+    moreFields: [],
     result: { case: undefined },
   };
   const ok = readTopLevel(bytes, (number, wireType, end) => {
@@ -1257,6 +1259,7 @@ export function hotResponse(
     message: '',
     field: '',
     retryAfterS: 0,
+    moreFields: [],
     result,
   };
 }

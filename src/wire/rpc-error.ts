@@ -1,9 +1,17 @@
 import { MESSAGES } from './messages.ts';
 import { Status } from './status.ts';
 
+/** A field at fault and what is wrong with it. */
+export interface FieldFault {
+  field: string;
+  message: string;
+}
+
 export interface RpcErrorOptions {
   /** The request field at fault, for INVALID_ARGUMENT, and for a wrong confirming password. */
   field?: string;
+  /** For INVALID_ARGUMENT: the other fields at fault, after `field`. */
+  moreFields?: readonly FieldFault[];
   /** Seconds after which a retry may succeed, for RESOURCE_EXHAUSTED and UNAVAILABLE. */
   retryAfterS?: number;
   /** The original error, kept for logs. Never sent on the wire. */
@@ -18,12 +26,14 @@ export class RpcError extends Error {
   override readonly name = 'RpcError';
   readonly code: Status;
   readonly field: string;
+  readonly moreFields: readonly FieldFault[];
   readonly retryAfterS: number;
 
   constructor(code: Status, message: string, options: RpcErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code === Status.OK || code === Status.UNSPECIFIED ? Status.INTERNAL : code;
     this.field = options.field ?? '';
+    this.moreFields = options.moreFields ?? [];
     this.retryAfterS = options.retryAfterS ?? 0;
   }
 

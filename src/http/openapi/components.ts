@@ -142,7 +142,14 @@ const schemas: Record<string, Schema> = {
         properties: {
           code: { type: 'string', enum: errorCodes },
           message: string('Safe to show to the person using the client.'),
-          field: string('The request field at fault, when one is.'),
+          field: string('The request field at fault, when one is (the first, when several are).'),
+          fields: {
+            type: 'object',
+            description:
+              'Every request field at fault with its message, whenever `field` is set: ' +
+              'a sign-up names a taken username, a weak password and a wrong nickname at once.',
+            additionalProperties: { type: 'string' },
+          },
         },
         required: ['code', 'message'],
         additionalProperties: false,

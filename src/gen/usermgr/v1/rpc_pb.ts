@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usermgr/v1/rpc.proto.
  */
 export const file_usermgr_v1_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSLPDAoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBIgCgVoZWxsbxgGIAEoCzIRLnVzZXJtZ3IudjEuSGVsbG8SJwoEcGluZxgQIAEoCzIXLnVzZXJtZ3IudjEuUGluZ1JlcXVlc3RIABIvCghyZWdpc3RlchgRIAEoCzIbLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXF1ZXN0SAASKQoFbG9naW4YEiABKAsyGC51c2VybWdyLnYxLkxvZ2luUmVxdWVzdEgAEjQKC2dldF9wcm9maWxlGBMgASgLMh0udXNlcm1nci52MS5HZXRQcm9maWxlUmVxdWVzdEgAEjwKD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIhLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXF1ZXN0SAASKwoGbG9nb3V0GBUgASgLMhkudXNlcm1nci52MS5Mb2dvdXRSZXF1ZXN0SAASMgoKbG9nb3V0X2FsbBgWIAEoCzIcLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVxdWVzdEgAEjQKC3NldF9waWN0dXJlGBcgASgLMh0udXNlcm1nci52MS5TZXRQaWN0dXJlUmVxdWVzdEgAEjQKC2dldF9waWN0dXJlGBggASgLMh0udXNlcm1nci52MS5HZXRQaWN0dXJlUmVxdWVzdEgAEj8KEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiIudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXF1ZXN0SAASPAoPY2hhbmdlX3Bhc3N3b3JkGBogASgLMiEudXNlcm1nci52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3RIABI6Cg5kZWxldGVfYWNjb3VudBgbIAEoCzIgLnVzZXJtZ3IudjEuRGVsZXRlQWNjb3VudFJlcXVlc3RIABI6Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIgLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlcXVlc3RIABI/ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5DcmVhdGVVc2VyUmVxdWVzdEgAEjkKDmFkbWluX2dldF91c2VyGCEgASgLMh8udXNlcm1nci52MS5BZG1pbkdldFVzZXJSZXF1ZXN0SAASPwoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyIi51c2VybWdyLnYxLkFkbWluVXBkYXRlVXNlclJlcXVlc3RIABI/ChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVxdWVzdEgAEj0KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIS51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVxdWVzdEgAEjQKC2FkbWluX2NoZWNrGCUgASgLMh0udXNlcm1nci52MS5BZG1pbkNoZWNrUmVxdWVzdEgAEjgKDWxpc3Rfc2Vzc2lvbnMYKCABKAsyHy51c2VybWdyLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3RIABI0CgtlbmRfc2Vzc2lvbhgpIAEoCzIdLnVzZXJtZ3IudjEuRW5kU2Vzc2lvblJlcXVlc3RIABIyCgpzdGFydF90b3RwGCogASgLMhwudXNlcm1nci52MS5TdGFydFRvdHBSZXF1ZXN0SAASLgoIZ2V0X3RvdHAYKyABKAsyGi51c2VybWdyLnYxLkdldFRvdHBSZXF1ZXN0SAASNgoMY29uZmlybV90b3RwGCwgASgLMh4udXNlcm1nci52MS5Db25maXJtVG90cFJlcXVlc3RIABI2CgxkaXNhYmxlX3RvdHAYLSABKAsyHi51c2VybWdyLnYxLkRpc2FibGVUb3RwUmVxdWVzdEgAEjoKDmNvbXBsZXRlX2xvZ2luGC4gASgLMiAudXNlcm1nci52MS5Db21wbGV0ZUxvZ2luUmVxdWVzdEgAQgYKBGNhbGwiCAoGQ2FuY2VsIjMKCUNoYWxsZW5nZRINCgVub25jZRgBIAEoDBIXCg9pZGxlX3RpbWVvdXRfbXMYAiABKA0iJQoFSGVsbG8SDQoFbm9uY2UYASABKAwSDQoFcHJvb2YYAiABKAwiGAoHV2VsY29tZRINCgVwcm9vZhgBIAEoDCL+DAoIUmVzcG9uc2USCgoCaWQYASABKA0SIgoGc3RhdHVzGAIgASgOMhIudXNlcm1nci52MS5TdGF0dXMSDwoHbWVzc2FnZRgDIAEoCRINCgVmaWVsZBgEIAEoCRIVCg1yZXRyeV9hZnRlcl9zGAUgASgNEigKCWNoYWxsZW5nZRgGIAEoCzIVLnVzZXJtZ3IudjEuQ2hhbGxlbmdlEiQKB3dlbGNvbWUYByABKAsyEy51c2VybWdyLnYxLldlbGNvbWUSKAoEcGluZxgQIAEoCzIYLnVzZXJtZ3IudjEuUGluZ1Jlc3BvbnNlSAASMAoIcmVnaXN0ZXIYESABKAsyHC51c2VybWdyLnYxLlJlZ2lzdGVyUmVzcG9uc2VIABIqCgVsb2dpbhgSIAEoCzIZLnVzZXJtZ3IudjEuTG9naW5SZXNwb25zZUgAEjUKC2dldF9wcm9maWxlGBMgASgLMh4udXNlcm1nci52MS5HZXRQcm9maWxlUmVzcG9uc2VIABI9Cg91cGRhdGVfbmlja25hbWUYFCABKAsyIi51c2VybWdyLnYxLlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2VIABIsCgZsb2dvdXQYFSABKAsyGi51c2VybWdyLnYxLkxvZ291dFJlc3BvbnNlSAASMwoKbG9nb3V0X2FsbBgWIAEoCzIdLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVzcG9uc2VIABI1CgtzZXRfcGljdHVyZRgXIAEoCzIeLnVzZXJtZ3IudjEuU2V0UGljdHVyZVJlc3BvbnNlSAASNQoLZ2V0X3BpY3R1cmUYGCABKAsyHi51c2VybWdyLnYxLkdldFBpY3R1cmVSZXNwb25zZUgAEkAKEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiMudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXNwb25zZUgAEj0KD2NoYW5nZV9wYXNzd29yZBgaIAEoCzIiLnVzZXJtZ3IudjEuQ2hhbmdlUGFzc3dvcmRSZXNwb25zZUgAEjsKDmRlbGV0ZV9hY2NvdW50GBsgASgLMiEudXNlcm1nci52MS5EZWxldGVBY2NvdW50UmVzcG9uc2VIABI7Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIhLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlc3BvbnNlSAASOgoRYWRtaW5fY3JlYXRlX3VzZXIYICABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASNwoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASOgoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASQAoRYWRtaW5fZGVsZXRlX3VzZXIYIyABKAsyIy51c2VybWdyLnYxLkFkbWluRGVsZXRlVXNlclJlc3BvbnNlSAASPgoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXNwb25zZUgAEjUKC2FkbWluX2NoZWNrGCUgASgLMh4udXNlcm1nci52MS5BZG1pbkNoZWNrUmVzcG9uc2VIABI5Cg1saXN0X3Nlc3Npb25zGCggASgLMiAudXNlcm1nci52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZUgAEjUKC2VuZF9zZXNzaW9uGCkgASgLMh4udXNlcm1nci52MS5FbmRTZXNzaW9uUmVzcG9uc2VIABIzCgpzdGFydF90b3RwGCogASgLMh0udXNlcm1nci52MS5TdGFydFRvdHBSZXNwb25zZUgAEi8KCGdldF90b3RwGCsgASgLMhsudXNlcm1nci52MS5HZXRUb3RwUmVzcG9uc2VIABI3Cgxjb25maXJtX3RvdHAYLCABKAsyHy51c2VybWdyLnYxLkNvbmZpcm1Ub3RwUmVzcG9uc2VIABI3CgxkaXNhYmxlX3RvdHAYLSABKAsyHy51c2VybWdyLnYxLkRpc2FibGVUb3RwUmVzcG9uc2VIABIzCg5jb21wbGV0ZV9sb2dpbhguIAEoCzIZLnVzZXJtZ3IudjEuTG9naW5SZXNwb25zZUgAQggKBnJlc3VsdCJ5CgRVc2VyEg4KAmlkGAEgASgEQgIwARIQCgh1c2VybmFtZRgCIAEoCRIQCghuaWNrbmFtZRgDIAEoCRIPCgdwaWN0dXJlGAQgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBSABKAMSFQoNdXBkYXRlZF9hdF9tcxgGIAEoAyJECgtTZXNzaW9uQXV0aBINCgV0b2tlbhgBIAEoCRIXCgpjc3JmX3Rva2VuGAIgASgJSACIAQFCDQoLX2NzcmZfdG9rZW4iDQoLUGluZ1JlcXVlc3QiIQoMUGluZ1Jlc3BvbnNlEhEKCXNlcnZlcl9pZBgBIAEoCSJHCg9SZWdpc3RlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSEAoIbmlja25hbWUYAyABKAkiMgoQUmVnaXN0ZXJSZXNwb25zZRIeCgR1c2VyGAEgASgLMhAudXNlcm1nci52MS5Vc2VyIqgBCgxMb2dpblJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSFQoNY3VycmVudF90b2tlbhgDIAEoCRIVCg1kZXZpY2VfY29va2llGAQgASgJEgsKA290cBgFIAEoCRITCgt3YW50X3RpY2tldBgGIAEoCBIQCghyZW1lbWJlchgKIAEoCBISCgp1c2VyX2FnZW50GAsgASgJItABCg1Mb2dpblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMSFQoNZGV2aWNlX2Nvb2tpZRgFIAEoCRIjChtkZXZpY2VfY29va2llX2V4cGlyZXNfYXRfbXMYBiABKAMSKwoLc2Vjb25kX3N0ZXAYByABKAsyFi51c2VybWdyLnYxLlNlY29uZFN0ZXASEgoKcGVyc2lzdGVudBgKIAEoCEoECAMQBEoECAQQBVIKY3NyZl90b2tlblIEdXNlciJHCgpTZWNvbmRTdGVwEg4KBnRpY2tldBgBIAEoCRISCgpjc3JmX3Rva2VuGAIgASgJEhUKDWV4cGlyZXNfYXRfbXMYAyABKAMiiQEKFENvbXBsZXRlTG9naW5SZXF1ZXN0Eg4KBnRpY2tldBgBIAEoCRISCgpjc3JmX3Rva2VuGAIgASgJEgsKA290cBgDIAEoCRIVCg1jdXJyZW50X3Rva2VuGAQgASgJEhUKDWRldmljZV9jb29raWUYBSABKAkSEgoKdXNlcl9hZ2VudBgGIAEoCSJJChFHZXRQcm9maWxlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBINCgVyZW5ldxgKIAEoCCJ0ChJHZXRQcm9maWxlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlchISCgpjc3JmX3Rva2VuGAIgASgJEioKB3JlbmV3ZWQYCiABKAsyGS51c2VybWdyLnYxLklzc3VlZFNlc3Npb24iSQoNSXNzdWVkU2Vzc2lvbhINCgV0b2tlbhgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDEhIKCnBlcnNpc3RlbnQYAyABKAgiUAoVVXBkYXRlTmlja25hbWVSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCG5pY2tuYW1lGAIgASgJIjgKFlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciI2Cg1Mb2dvdXRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhAKDkxvZ291dFJlc3BvbnNlIjkKEExvZ291dEFsbFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiEwoRTG9nb3V0QWxsUmVzcG9uc2UiggEKFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIYChBjdXJyZW50X3Bhc3N3b3JkGAIgASgJEhQKDG5ld19wYXNzd29yZBgDIAEoCRISCgp1c2VyX2FnZW50GAogASgJIo4BChZDaGFuZ2VQYXNzd29yZFJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMSFQoNZGV2aWNlX2Nvb2tpZRgFIAEoCRIjChtkZXZpY2VfY29va2llX2V4cGlyZXNfYXRfbXMYBiABKAMSEgoKcGVyc2lzdGVudBgKIAEoCCI8ChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIkEKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEikKCHNlc3Npb25zGAEgAygLMhcudXNlcm1nci52MS5MaXZlU2Vzc2lvbiKeAQoLTGl2ZVNlc3Npb24SCgoCaWQYASABKAkSDwoHYnJvd3NlchgCIAEoCRIOCgZzeXN0ZW0YAyABKAkSDwoHYWRkcmVzcxgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDWV4cGlyZXNfYXRfbXMYBiABKAMSDwoHY3VycmVudBgHIAEoCBISCgpwZXJzaXN0ZW50GAggASgIIkYKEUVuZFNlc3Npb25SZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEgoKAmlkGAIgASgJIiUKEkVuZFNlc3Npb25SZXNwb25zZRIPCgdjdXJyZW50GAEgASgIIk8KFERlbGV0ZUFjY291bnRSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCHBhc3N3b3JkGAIgASgJIhcKFURlbGV0ZUFjY291bnRSZXNwb25zZSI9ChRSZW1vdmVQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCI3ChVSZW1vdmVQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciI5ChBTdGFydFRvdHBSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIjgKEVN0YXJ0VG90cFJlc3BvbnNlEg4KBnNlY3JldBgBIAEoCRITCgtvdHBhdXRoX3VybBgCIAEoCSI3Cg5HZXRUb3RwUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCJvCg9HZXRUb3RwUmVzcG9uc2USDwoHZW5hYmxlZBgBIAEoCBIbChNyZWNvdmVyeV9jb2Rlc19sZWZ0GAIgASgNEi4KB3BlbmRpbmcYAyABKAsyHS51c2VybWdyLnYxLlN0YXJ0VG90cFJlc3BvbnNlIlsKEkNvbmZpcm1Ub3RwUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIMCgRjb2RlGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJIi0KE0NvbmZpcm1Ub3RwUmVzcG9uc2USFgoOcmVjb3ZlcnlfY29kZXMYASADKAkiWwoSRGlzYWJsZVRvdHBSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoEhAKCHBhc3N3b3JkGAIgASgJEgwKBGNvZGUYAyABKAkiFQoTRGlzYWJsZVRvdHBSZXNwb25zZSJJChFTZXRQaWN0dXJlUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBINCgVpbWFnZRgCIAEoDCI0ChJTZXRQaWN0dXJlUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciIhChFHZXRQaWN0dXJlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjgKEkdldFBpY3R1cmVSZXNwb25zZRIMCgRkYXRhGAEgASgMEhQKDGNvbnRlbnRfdHlwZRgCIAEoCSIYChZHZXRBY2NvdW50UnVsZXNSZXF1ZXN0IpQBChdHZXRBY2NvdW50UnVsZXNSZXNwb25zZRInCgh1c2VybmFtZRgBIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCHBhc3N3b3JkGAIgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUSJwoIbmlja25hbWUYAyABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZSJQCglGaWVsZFJ1bGUSDAoEdGV4dBgBIAEoCRIRCgltaW5fY2hhcnMYAiABKA0SEQoJbWF4X2NoYXJzGAMgASgNEg8KB3BhdHRlcm4YBCABKAkiYwoWQWRtaW5DcmVhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIQCghuaWNrbmFtZRgEIAEoCSI6ChNBZG1pbkdldFVzZXJSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KAmlkGAIgASgEQgIwASLNAQoWQWRtaW5VcGRhdGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAESFQoIbmlja25hbWUYAyABKAlIAIgBARIVCghwYXNzd29yZBgEIAEoCUgBiAEBEhUKCHVzZXJuYW1lGAUgASgJSAKIAQESFQoIdHdvX3N0ZXAYBiABKAhIA4gBAUILCglfbmlja25hbWVCCwoJX3Bhc3N3b3JkQgsKCV91c2VybmFtZUILCglfdHdvX3N0ZXAiPQoWQWRtaW5EZWxldGVVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEiRQoRQWRtaW5Vc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlchIQCgh0d29fc3RlcBgCIAEoCCIZChdBZG1pbkRlbGV0ZVVzZXJSZXNwb25zZSJkChVBZG1pbkxpc3RVc2Vyc1JlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDQoFbGltaXQYAiABKA0SDgoGY3Vyc29yGAMgASgJEhcKD3VzZXJuYW1lX3ByZWZpeBgEIAEoCSJgChZBZG1pbkxpc3RVc2Vyc1Jlc3BvbnNlEh8KBXVzZXJzGAEgAygLMhAudXNlcm1nci52MS5Vc2VyEhMKC25leHRfY3Vyc29yGAIgASgJEhAKCHR3b19zdGVwGAMgAygIIm4KEUFkbWluQ2hlY2tSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg4KBmFjdGlvbhgCIAEoCRIPCgd1c2VyX2lkGAMgASgJEiMKB3JlZnVzYWwYBCABKA4yEi51c2VybWdyLnYxLlN0YXR1cyIUChJBZG1pbkNoZWNrUmVzcG9uc2UqpgMKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABINCglTVEFUVVNfT0sQARIbChdTVEFUVVNfSU5WQUxJRF9BUkdVTUVOVBACEhoKFlNUQVRVU19VTkFVVEhFTlRJQ0FURUQQAxIcChhTVEFUVVNfUEVSTUlTU0lPTl9ERU5JRUQQBBIUChBTVEFUVVNfTk9UX0ZPVU5EEAUSGQoVU1RBVFVTX0FMUkVBRFlfRVhJU1RTEAYSHAoYU1RBVFVTX1VOU1VQUE9SVEVEX01FRElBEAcSHQoZU1RBVFVTX1JFU09VUkNFX0VYSEFVU1RFRBAIEhgKFFNUQVRVU19VTklNUExFTUVOVEVEEAkSFgoSU1RBVFVTX1VOQVZBSUxBQkxFEAoSHAoYU1RBVFVTX0RFQURMSU5FX0VYQ0VFREVEEAsSEwoPU1RBVFVTX0lOVEVSTkFMEAwSHAoYU1RBVFVTX1BBWUxPQURfVE9PX0xBUkdFEA0SFAoQU1RBVFVTX0NBTkNFTExFRBAOEhcKE1NUQVRVU19PVFBfUkVRVUlSRUQQD2IGcHJvdG8z");
+  fileDesc("ChR1c2VybWdyL3YxL3JwYy5wcm90bxIKdXNlcm1nci52MSLPDAoHUmVxdWVzdBIKCgJpZBgBIAEoDRITCgtkZWFkbGluZV9tcxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJEhEKCWNsaWVudF9pcBgEIAEoCRIiCgZjYW5jZWwYBSABKAsyEi51c2VybWdyLnYxLkNhbmNlbBIgCgVoZWxsbxgGIAEoCzIRLnVzZXJtZ3IudjEuSGVsbG8SJwoEcGluZxgQIAEoCzIXLnVzZXJtZ3IudjEuUGluZ1JlcXVlc3RIABIvCghyZWdpc3RlchgRIAEoCzIbLnVzZXJtZ3IudjEuUmVnaXN0ZXJSZXF1ZXN0SAASKQoFbG9naW4YEiABKAsyGC51c2VybWdyLnYxLkxvZ2luUmVxdWVzdEgAEjQKC2dldF9wcm9maWxlGBMgASgLMh0udXNlcm1nci52MS5HZXRQcm9maWxlUmVxdWVzdEgAEjwKD3VwZGF0ZV9uaWNrbmFtZRgUIAEoCzIhLnVzZXJtZ3IudjEuVXBkYXRlTmlja25hbWVSZXF1ZXN0SAASKwoGbG9nb3V0GBUgASgLMhkudXNlcm1nci52MS5Mb2dvdXRSZXF1ZXN0SAASMgoKbG9nb3V0X2FsbBgWIAEoCzIcLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVxdWVzdEgAEjQKC3NldF9waWN0dXJlGBcgASgLMh0udXNlcm1nci52MS5TZXRQaWN0dXJlUmVxdWVzdEgAEjQKC2dldF9waWN0dXJlGBggASgLMh0udXNlcm1nci52MS5HZXRQaWN0dXJlUmVxdWVzdEgAEj8KEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiIudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXF1ZXN0SAASPAoPY2hhbmdlX3Bhc3N3b3JkGBogASgLMiEudXNlcm1nci52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3RIABI6Cg5kZWxldGVfYWNjb3VudBgbIAEoCzIgLnVzZXJtZ3IudjEuRGVsZXRlQWNjb3VudFJlcXVlc3RIABI6Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIgLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlcXVlc3RIABI/ChFhZG1pbl9jcmVhdGVfdXNlchggIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5DcmVhdGVVc2VyUmVxdWVzdEgAEjkKDmFkbWluX2dldF91c2VyGCEgASgLMh8udXNlcm1nci52MS5BZG1pbkdldFVzZXJSZXF1ZXN0SAASPwoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyIi51c2VybWdyLnYxLkFkbWluVXBkYXRlVXNlclJlcXVlc3RIABI/ChFhZG1pbl9kZWxldGVfdXNlchgjIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5EZWxldGVVc2VyUmVxdWVzdEgAEj0KEGFkbWluX2xpc3RfdXNlcnMYJCABKAsyIS51c2VybWdyLnYxLkFkbWluTGlzdFVzZXJzUmVxdWVzdEgAEjQKC2FkbWluX2NoZWNrGCUgASgLMh0udXNlcm1nci52MS5BZG1pbkNoZWNrUmVxdWVzdEgAEjgKDWxpc3Rfc2Vzc2lvbnMYKCABKAsyHy51c2VybWdyLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3RIABI0CgtlbmRfc2Vzc2lvbhgpIAEoCzIdLnVzZXJtZ3IudjEuRW5kU2Vzc2lvblJlcXVlc3RIABIyCgpzdGFydF90b3RwGCogASgLMhwudXNlcm1nci52MS5TdGFydFRvdHBSZXF1ZXN0SAASLgoIZ2V0X3RvdHAYKyABKAsyGi51c2VybWdyLnYxLkdldFRvdHBSZXF1ZXN0SAASNgoMY29uZmlybV90b3RwGCwgASgLMh4udXNlcm1nci52MS5Db25maXJtVG90cFJlcXVlc3RIABI2CgxkaXNhYmxlX3RvdHAYLSABKAsyHi51c2VybWdyLnYxLkRpc2FibGVUb3RwUmVxdWVzdEgAEjoKDmNvbXBsZXRlX2xvZ2luGC4gASgLMiAudXNlcm1nci52MS5Db21wbGV0ZUxvZ2luUmVxdWVzdEgAQgYKBGNhbGwiCAoGQ2FuY2VsIjMKCUNoYWxsZW5nZRINCgVub25jZRgBIAEoDBIXCg9pZGxlX3RpbWVvdXRfbXMYAiABKA0iJQoFSGVsbG8SDQoFbm9uY2UYASABKAwSDQoFcHJvb2YYAiABKAwiGAoHV2VsY29tZRINCgVwcm9vZhgBIAEoDCKrDQoIUmVzcG9uc2USCgoCaWQYASABKA0SIgoGc3RhdHVzGAIgASgOMhIudXNlcm1nci52MS5TdGF0dXMSDwoHbWVzc2FnZRgDIAEoCRINCgVmaWVsZBgEIAEoCRIVCg1yZXRyeV9hZnRlcl9zGAUgASgNEigKCWNoYWxsZW5nZRgGIAEoCzIVLnVzZXJtZ3IudjEuQ2hhbGxlbmdlEiQKB3dlbGNvbWUYByABKAsyEy51c2VybWdyLnYxLldlbGNvbWUSKwoLbW9yZV9maWVsZHMYCCADKAsyFi51c2VybWdyLnYxLkZpZWxkRmF1bHQSKAoEcGluZxgQIAEoCzIYLnVzZXJtZ3IudjEuUGluZ1Jlc3BvbnNlSAASMAoIcmVnaXN0ZXIYESABKAsyHC51c2VybWdyLnYxLlJlZ2lzdGVyUmVzcG9uc2VIABIqCgVsb2dpbhgSIAEoCzIZLnVzZXJtZ3IudjEuTG9naW5SZXNwb25zZUgAEjUKC2dldF9wcm9maWxlGBMgASgLMh4udXNlcm1nci52MS5HZXRQcm9maWxlUmVzcG9uc2VIABI9Cg91cGRhdGVfbmlja25hbWUYFCABKAsyIi51c2VybWdyLnYxLlVwZGF0ZU5pY2tuYW1lUmVzcG9uc2VIABIsCgZsb2dvdXQYFSABKAsyGi51c2VybWdyLnYxLkxvZ291dFJlc3BvbnNlSAASMwoKbG9nb3V0X2FsbBgWIAEoCzIdLnVzZXJtZ3IudjEuTG9nb3V0QWxsUmVzcG9uc2VIABI1CgtzZXRfcGljdHVyZRgXIAEoCzIeLnVzZXJtZ3IudjEuU2V0UGljdHVyZVJlc3BvbnNlSAASNQoLZ2V0X3BpY3R1cmUYGCABKAsyHi51c2VybWdyLnYxLkdldFBpY3R1cmVSZXNwb25zZUgAEkAKEWdldF9hY2NvdW50X3J1bGVzGBkgASgLMiMudXNlcm1nci52MS5HZXRBY2NvdW50UnVsZXNSZXNwb25zZUgAEj0KD2NoYW5nZV9wYXNzd29yZBgaIAEoCzIiLnVzZXJtZ3IudjEuQ2hhbmdlUGFzc3dvcmRSZXNwb25zZUgAEjsKDmRlbGV0ZV9hY2NvdW50GBsgASgLMiEudXNlcm1nci52MS5EZWxldGVBY2NvdW50UmVzcG9uc2VIABI7Cg5yZW1vdmVfcGljdHVyZRgcIAEoCzIhLnVzZXJtZ3IudjEuUmVtb3ZlUGljdHVyZVJlc3BvbnNlSAASOgoRYWRtaW5fY3JlYXRlX3VzZXIYICABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASNwoOYWRtaW5fZ2V0X3VzZXIYISABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASOgoRYWRtaW5fdXBkYXRlX3VzZXIYIiABKAsyHS51c2VybWdyLnYxLkFkbWluVXNlclJlc3BvbnNlSAASQAoRYWRtaW5fZGVsZXRlX3VzZXIYIyABKAsyIy51c2VybWdyLnYxLkFkbWluRGVsZXRlVXNlclJlc3BvbnNlSAASPgoQYWRtaW5fbGlzdF91c2VycxgkIAEoCzIiLnVzZXJtZ3IudjEuQWRtaW5MaXN0VXNlcnNSZXNwb25zZUgAEjUKC2FkbWluX2NoZWNrGCUgASgLMh4udXNlcm1nci52MS5BZG1pbkNoZWNrUmVzcG9uc2VIABI5Cg1saXN0X3Nlc3Npb25zGCggASgLMiAudXNlcm1nci52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZUgAEjUKC2VuZF9zZXNzaW9uGCkgASgLMh4udXNlcm1nci52MS5FbmRTZXNzaW9uUmVzcG9uc2VIABIzCgpzdGFydF90b3RwGCogASgLMh0udXNlcm1nci52MS5TdGFydFRvdHBSZXNwb25zZUgAEi8KCGdldF90b3RwGCsgASgLMhsudXNlcm1nci52MS5HZXRUb3RwUmVzcG9uc2VIABI3Cgxjb25maXJtX3RvdHAYLCABKAsyHy51c2VybWdyLnYxLkNvbmZpcm1Ub3RwUmVzcG9uc2VIABI3CgxkaXNhYmxlX3RvdHAYLSABKAsyHy51c2VybWdyLnYxLkRpc2FibGVUb3RwUmVzcG9uc2VIABIzCg5jb21wbGV0ZV9sb2dpbhguIAEoCzIZLnVzZXJtZ3IudjEuTG9naW5SZXNwb25zZUgAQggKBnJlc3VsdCIsCgpGaWVsZEZhdWx0Eg0KBWZpZWxkGAEgASgJEg8KB21lc3NhZ2UYAiABKAkieQoEVXNlchIOCgJpZBgBIAEoBEICMAESEAoIdXNlcm5hbWUYAiABKAkSEAoIbmlja25hbWUYAyABKAkSDwoHcGljdHVyZRgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDXVwZGF0ZWRfYXRfbXMYBiABKAMiRAoLU2Vzc2lvbkF1dGgSDQoFdG9rZW4YASABKAkSFwoKY3NyZl90b2tlbhgCIAEoCUgAiAEBQg0KC19jc3JmX3Rva2VuIg0KC1BpbmdSZXF1ZXN0IiEKDFBpbmdSZXNwb25zZRIRCglzZXJ2ZXJfaWQYASABKAkiRwoPUmVnaXN0ZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhAKCG5pY2tuYW1lGAMgASgJIjIKEFJlZ2lzdGVyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnVzZXJtZ3IudjEuVXNlciKoAQoMTG9naW5SZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhUKDWN1cnJlbnRfdG9rZW4YAyABKAkSFQoNZGV2aWNlX2Nvb2tpZRgEIAEoCRILCgNvdHAYBSABKAkSEwoLd2FudF90aWNrZXQYBiABKAgSEAoIcmVtZW1iZXIYCiABKAgSEgoKdXNlcl9hZ2VudBgLIAEoCSLQAQoNTG9naW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDEhUKDWRldmljZV9jb29raWUYBSABKAkSIwobZGV2aWNlX2Nvb2tpZV9leHBpcmVzX2F0X21zGAYgASgDEisKC3NlY29uZF9zdGVwGAcgASgLMhYudXNlcm1nci52MS5TZWNvbmRTdGVwEhIKCnBlcnNpc3RlbnQYCiABKAhKBAgDEARKBAgEEAVSCmNzcmZfdG9rZW5SBHVzZXIiRwoKU2Vjb25kU3RlcBIOCgZ0aWNrZXQYASABKAkSEgoKY3NyZl90b2tlbhgCIAEoCRIVCg1leHBpcmVzX2F0X21zGAMgASgDIokBChRDb21wbGV0ZUxvZ2luUmVxdWVzdBIOCgZ0aWNrZXQYASABKAkSEgoKY3NyZl90b2tlbhgCIAEoCRILCgNvdHAYAyABKAkSFQoNY3VycmVudF90b2tlbhgEIAEoCRIVCg1kZXZpY2VfY29va2llGAUgASgJEhIKCnVzZXJfYWdlbnQYBiABKAkiSQoRR2V0UHJvZmlsZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSDQoFcmVuZXcYCiABKAgidAoSR2V0UHJvZmlsZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXISEgoKY3NyZl90b2tlbhgCIAEoCRIqCgdyZW5ld2VkGAogASgLMhkudXNlcm1nci52MS5Jc3N1ZWRTZXNzaW9uIkkKDUlzc3VlZFNlc3Npb24SDQoFdG9rZW4YASABKAkSFQoNZXhwaXJlc19hdF9tcxgCIAEoAxISCgpwZXJzaXN0ZW50GAMgASgIIlAKFVVwZGF0ZU5pY2tuYW1lUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIQCghuaWNrbmFtZRgCIAEoCSI4ChZVcGRhdGVOaWNrbmFtZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiNgoNTG9nb3V0UmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCIQCg5Mb2dvdXRSZXNwb25zZSI5ChBMb2dvdXRBbGxSZXF1ZXN0EiUKBGF1dGgYASABKAsyFy51c2VybWdyLnYxLlNlc3Npb25BdXRoIhMKEUxvZ291dEFsbFJlc3BvbnNlIoIBChVDaGFuZ2VQYXNzd29yZFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSGAoQY3VycmVudF9wYXNzd29yZBgCIAEoCRIUCgxuZXdfcGFzc3dvcmQYAyABKAkSEgoKdXNlcl9hZ2VudBgKIAEoCSKOAQoWQ2hhbmdlUGFzc3dvcmRSZXNwb25zZRINCgV0b2tlbhgBIAEoCRIVCg1leHBpcmVzX2F0X21zGAIgASgDEhUKDWRldmljZV9jb29raWUYBSABKAkSIwobZGV2aWNlX2Nvb2tpZV9leHBpcmVzX2F0X21zGAYgASgDEhIKCnBlcnNpc3RlbnQYCiABKAgiPAoTTGlzdFNlc3Npb25zUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCJBChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIpCghzZXNzaW9ucxgBIAMoCzIXLnVzZXJtZ3IudjEuTGl2ZVNlc3Npb24ingEKC0xpdmVTZXNzaW9uEgoKAmlkGAEgASgJEg8KB2Jyb3dzZXIYAiABKAkSDgoGc3lzdGVtGAMgASgJEg8KB2FkZHJlc3MYBCABKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg1leHBpcmVzX2F0X21zGAYgASgDEg8KB2N1cnJlbnQYByABKAgSEgoKcGVyc2lzdGVudBgIIAEoCCJGChFFbmRTZXNzaW9uUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIKCgJpZBgCIAEoCSIlChJFbmRTZXNzaW9uUmVzcG9uc2USDwoHY3VycmVudBgBIAEoCCJPChREZWxldGVBY2NvdW50UmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIQCghwYXNzd29yZBgCIAEoCSIXChVEZWxldGVBY2NvdW50UmVzcG9uc2UiPQoUUmVtb3ZlUGljdHVyZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgiNwoVUmVtb3ZlUGljdHVyZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiOQoQU3RhcnRUb3RwUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aCI4ChFTdGFydFRvdHBSZXNwb25zZRIOCgZzZWNyZXQYASABKAkSEwoLb3RwYXV0aF91cmwYAiABKAkiNwoOR2V0VG90cFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgibwoPR2V0VG90cFJlc3BvbnNlEg8KB2VuYWJsZWQYASABKAgSGwoTcmVjb3ZlcnlfY29kZXNfbGVmdBgCIAEoDRIuCgdwZW5kaW5nGAMgASgLMh0udXNlcm1nci52MS5TdGFydFRvdHBSZXNwb25zZSJbChJDb25maXJtVG90cFJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSDAoEY29kZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCSItChNDb25maXJtVG90cFJlc3BvbnNlEhYKDnJlY292ZXJ5X2NvZGVzGAEgAygJIlsKEkRpc2FibGVUb3RwUmVxdWVzdBIlCgRhdXRoGAEgASgLMhcudXNlcm1nci52MS5TZXNzaW9uQXV0aBIQCghwYXNzd29yZBgCIAEoCRIMCgRjb2RlGAMgASgJIhUKE0Rpc2FibGVUb3RwUmVzcG9uc2UiSQoRU2V0UGljdHVyZVJlcXVlc3QSJQoEYXV0aBgBIAEoCzIXLnVzZXJtZ3IudjEuU2Vzc2lvbkF1dGgSDQoFaW1hZ2UYAiABKAwiNAoSU2V0UGljdHVyZVJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXIiIQoRR2V0UGljdHVyZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSI4ChJHZXRQaWN0dXJlUmVzcG9uc2USDAoEZGF0YRgBIAEoDBIUCgxjb250ZW50X3R5cGUYAiABKAkiGAoWR2V0QWNjb3VudFJ1bGVzUmVxdWVzdCKUAQoXR2V0QWNjb3VudFJ1bGVzUmVzcG9uc2USJwoIdXNlcm5hbWUYASABKAsyFS51c2VybWdyLnYxLkZpZWxkUnVsZRInCghwYXNzd29yZBgCIAEoCzIVLnVzZXJtZ3IudjEuRmllbGRSdWxlEicKCG5pY2tuYW1lGAMgASgLMhUudXNlcm1nci52MS5GaWVsZFJ1bGUiUAoJRmllbGRSdWxlEgwKBHRleHQYASABKAkSEQoJbWluX2NoYXJzGAIgASgNEhEKCW1heF9jaGFycxgDIAEoDRIPCgdwYXR0ZXJuGAQgASgJImMKFkFkbWluQ3JlYXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSEAoIdXNlcm5hbWUYAiABKAkSEAoIcGFzc3dvcmQYAyABKAkSEAoIbmlja25hbWUYBCABKAkiOgoTQWRtaW5HZXRVc2VyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgJpZBgCIAEoBEICMAEizQEKFkFkbWluVXBkYXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABEhUKCG5pY2tuYW1lGAMgASgJSACIAQESFQoIcGFzc3dvcmQYBCABKAlIAYgBARIVCgh1c2VybmFtZRgFIAEoCUgCiAEBEhUKCHR3b19zdGVwGAYgASgISAOIAQFCCwoJX25pY2tuYW1lQgsKCV9wYXNzd29yZEILCglfdXNlcm5hbWVCCwoJX3R3b19zdGVwIj0KFkFkbWluRGVsZXRlVXNlclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSDgoCaWQYAiABKARCAjABIkUKEUFkbWluVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC51c2VybWdyLnYxLlVzZXISEAoIdHdvX3N0ZXAYAiABKAgiGQoXQWRtaW5EZWxldGVVc2VyUmVzcG9uc2UiZAoVQWRtaW5MaXN0VXNlcnNSZXF1ZXN0EhMKC2FkbWluX3Rva2VuGAEgASgJEg0KBWxpbWl0GAIgASgNEg4KBmN1cnNvchgDIAEoCRIXCg91c2VybmFtZV9wcmVmaXgYBCABKAkiYAoWQWRtaW5MaXN0VXNlcnNSZXNwb25zZRIfCgV1c2VycxgBIAMoCzIQLnVzZXJtZ3IudjEuVXNlchITCgtuZXh0X2N1cnNvchgCIAEoCRIQCgh0d29fc3RlcBgDIAMoCCJuChFBZG1pbkNoZWNrUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRIOCgZhY3Rpb24YAiABKAkSDwoHdXNlcl9pZBgDIAEoCRIjCgdyZWZ1c2FsGAQgASgOMhIudXNlcm1nci52MS5TdGF0dXMiFAoSQWRtaW5DaGVja1Jlc3BvbnNlKqYDCgZTdGF0dXMSFgoSU1RBVFVTX1VOU1BFQ0lGSUVEEAASDQoJU1RBVFVTX09LEAESGwoXU1RBVFVTX0lOVkFMSURfQVJHVU1FTlQQAhIaChZTVEFUVVNfVU5BVVRIRU5USUNBVEVEEAMSHAoYU1RBVFVTX1BFUk1JU1NJT05fREVOSUVEEAQSFAoQU1RBVFVTX05PVF9GT1VORBAFEhkKFVNUQVRVU19BTFJFQURZX0VYSVNUUxAGEhwKGFNUQVRVU19VTlNVUFBPUlRFRF9NRURJQRAHEh0KGVNUQVRVU19SRVNPVVJDRV9FWEhBVVNURUQQCBIYChRTVEFUVVNfVU5JTVBMRU1FTlRFRBAJEhYKElNUQVRVU19VTkFWQUlMQUJMRRAKEhwKGFNUQVRVU19ERUFETElORV9FWENFRURFRBALEhMKD1NUQVRVU19JTlRFUk5BTBAMEhwKGFNUQVRVU19QQVlMT0FEX1RPT19MQVJHRRANEhQKEFNUQVRVU19DQU5DRUxMRUQQDhIXChNTVEFUVVNfT1RQX1JFUVVJUkVEEA9iBnByb3RvMw");
 
 /**
  * @generated from message usermgr.v1.Request
@@ -400,6 +400,15 @@ export type Response = Message<"usermgr.v1.Response"> & {
   welcome?: Welcome | undefined;
 
   /**
+   * For STATUS_INVALID_ARGUMENT: the other fields at fault, when a request
+   * broke the rules of more than one (a sign-up with a taken username and a
+   * weak password hears of both at once). `field` and `message` are the first.
+   *
+   * @generated from field: repeated usermgr.v1.FieldFault more_fields = 8;
+   */
+  moreFields: FieldFault[];
+
+  /**
    * Set only when status is STATUS_OK, with the same case as the request's call.
    *
    * @generated from oneof usermgr.v1.Response.result
@@ -571,6 +580,30 @@ export const ResponseSchema: GenMessage<Response> = /*@__PURE__*/
   messageDesc(file_usermgr_v1_rpc, 5);
 
 /**
+ * One field at fault and what is wrong with it, safe to show to the end user.
+ *
+ * @generated from message usermgr.v1.FieldFault
+ */
+export type FieldFault = Message<"usermgr.v1.FieldFault"> & {
+  /**
+   * @generated from field: string field = 1;
+   */
+  field: string;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message usermgr.v1.FieldFault.
+ * Use `create(FieldFaultSchema)` to create a new message.
+ */
+export const FieldFaultSchema: GenMessage<FieldFault> = /*@__PURE__*/
+  messageDesc(file_usermgr_v1_rpc, 6);
+
+/**
  * A user as callers may see it: never the password hash.
  *
  * @generated from message usermgr.v1.User
@@ -616,7 +649,7 @@ export type User = Message<"usermgr.v1.User"> & {
  * Use `create(UserSchema)` to create a new message.
  */
 export const UserSchema: GenMessage<User> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 6);
+  messageDesc(file_usermgr_v1_rpc, 7);
 
 /**
  * The session a call acts for. The token is checked by the TCP server only.
@@ -644,7 +677,7 @@ export type SessionAuth = Message<"usermgr.v1.SessionAuth"> & {
  * Use `create(SessionAuthSchema)` to create a new message.
  */
 export const SessionAuthSchema: GenMessage<SessionAuth> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 7);
+  messageDesc(file_usermgr_v1_rpc, 8);
 
 /**
  * @generated from message usermgr.v1.PingRequest
@@ -657,7 +690,7 @@ export type PingRequest = Message<"usermgr.v1.PingRequest"> & {
  * Use `create(PingRequestSchema)` to create a new message.
  */
 export const PingRequestSchema: GenMessage<PingRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 8);
+  messageDesc(file_usermgr_v1_rpc, 9);
 
 /**
  * @generated from message usermgr.v1.PingResponse
@@ -676,7 +709,7 @@ export type PingResponse = Message<"usermgr.v1.PingResponse"> & {
  * Use `create(PingResponseSchema)` to create a new message.
  */
 export const PingResponseSchema: GenMessage<PingResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 9);
+  messageDesc(file_usermgr_v1_rpc, 10);
 
 /**
  * @generated from message usermgr.v1.RegisterRequest
@@ -705,7 +738,7 @@ export type RegisterRequest = Message<"usermgr.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 10);
+  messageDesc(file_usermgr_v1_rpc, 11);
 
 /**
  * @generated from message usermgr.v1.RegisterResponse
@@ -722,7 +755,7 @@ export type RegisterResponse = Message<"usermgr.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 11);
+  messageDesc(file_usermgr_v1_rpc, 12);
 
 /**
  * @generated from message usermgr.v1.LoginRequest
@@ -793,7 +826,7 @@ export type LoginRequest = Message<"usermgr.v1.LoginRequest"> & {
  * Use `create(LoginRequestSchema)` to create a new message.
  */
 export const LoginRequestSchema: GenMessage<LoginRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 12);
+  messageDesc(file_usermgr_v1_rpc, 13);
 
 /**
  * The session and nothing else: a login is the hottest call, and its callers
@@ -847,7 +880,7 @@ export type LoginResponse = Message<"usermgr.v1.LoginResponse"> & {
  * Use `create(LoginResponseSchema)` to create a new message.
  */
 export const LoginResponseSchema: GenMessage<LoginResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 13);
+  messageDesc(file_usermgr_v1_rpc, 14);
 
 /**
  * The state between a correct password and the code, for the pages: the
@@ -877,7 +910,7 @@ export type SecondStep = Message<"usermgr.v1.SecondStep"> & {
  * Use `create(SecondStepSchema)` to create a new message.
  */
 export const SecondStepSchema: GenMessage<SecondStep> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 14);
+  messageDesc(file_usermgr_v1_rpc, 15);
 
 /**
  * The second step of a login on the pages: the ticket from LoginResponse, the
@@ -926,7 +959,7 @@ export type CompleteLoginRequest = Message<"usermgr.v1.CompleteLoginRequest"> & 
  * Use `create(CompleteLoginRequestSchema)` to create a new message.
  */
 export const CompleteLoginRequestSchema: GenMessage<CompleteLoginRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 15);
+  messageDesc(file_usermgr_v1_rpc, 16);
 
 /**
  * @generated from message usermgr.v1.GetProfileRequest
@@ -952,7 +985,7 @@ export type GetProfileRequest = Message<"usermgr.v1.GetProfileRequest"> & {
  * Use `create(GetProfileRequestSchema)` to create a new message.
  */
 export const GetProfileRequestSchema: GenMessage<GetProfileRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 16);
+  messageDesc(file_usermgr_v1_rpc, 17);
 
 /**
  * @generated from message usermgr.v1.GetProfileResponse
@@ -984,7 +1017,7 @@ export type GetProfileResponse = Message<"usermgr.v1.GetProfileResponse"> & {
  * Use `create(GetProfileResponseSchema)` to create a new message.
  */
 export const GetProfileResponseSchema: GenMessage<GetProfileResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 17);
+  messageDesc(file_usermgr_v1_rpc, 18);
 
 /**
  * A session token as the HTTP server sets it in a cookie.
@@ -1015,7 +1048,7 @@ export type IssuedSession = Message<"usermgr.v1.IssuedSession"> & {
  * Use `create(IssuedSessionSchema)` to create a new message.
  */
 export const IssuedSessionSchema: GenMessage<IssuedSession> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 18);
+  messageDesc(file_usermgr_v1_rpc, 19);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameRequest
@@ -1037,7 +1070,7 @@ export type UpdateNicknameRequest = Message<"usermgr.v1.UpdateNicknameRequest"> 
  * Use `create(UpdateNicknameRequestSchema)` to create a new message.
  */
 export const UpdateNicknameRequestSchema: GenMessage<UpdateNicknameRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 19);
+  messageDesc(file_usermgr_v1_rpc, 20);
 
 /**
  * @generated from message usermgr.v1.UpdateNicknameResponse
@@ -1054,7 +1087,7 @@ export type UpdateNicknameResponse = Message<"usermgr.v1.UpdateNicknameResponse"
  * Use `create(UpdateNicknameResponseSchema)` to create a new message.
  */
 export const UpdateNicknameResponseSchema: GenMessage<UpdateNicknameResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 20);
+  messageDesc(file_usermgr_v1_rpc, 21);
 
 /**
  * @generated from message usermgr.v1.LogoutRequest
@@ -1071,7 +1104,7 @@ export type LogoutRequest = Message<"usermgr.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 21);
+  messageDesc(file_usermgr_v1_rpc, 22);
 
 /**
  * @generated from message usermgr.v1.LogoutResponse
@@ -1084,7 +1117,7 @@ export type LogoutResponse = Message<"usermgr.v1.LogoutResponse"> & {
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 22);
+  messageDesc(file_usermgr_v1_rpc, 23);
 
 /**
  * @generated from message usermgr.v1.LogoutAllRequest
@@ -1101,7 +1134,7 @@ export type LogoutAllRequest = Message<"usermgr.v1.LogoutAllRequest"> & {
  * Use `create(LogoutAllRequestSchema)` to create a new message.
  */
 export const LogoutAllRequestSchema: GenMessage<LogoutAllRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 23);
+  messageDesc(file_usermgr_v1_rpc, 24);
 
 /**
  * @generated from message usermgr.v1.LogoutAllResponse
@@ -1114,7 +1147,7 @@ export type LogoutAllResponse = Message<"usermgr.v1.LogoutAllResponse"> & {
  * Use `create(LogoutAllResponseSchema)` to create a new message.
  */
 export const LogoutAllResponseSchema: GenMessage<LogoutAllResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 24);
+  messageDesc(file_usermgr_v1_rpc, 25);
 
 /**
  * The session's user sets a new password, confirming the current one. Every
@@ -1151,7 +1184,7 @@ export type ChangePasswordRequest = Message<"usermgr.v1.ChangePasswordRequest"> 
  * Use `create(ChangePasswordRequestSchema)` to create a new message.
  */
 export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 25);
+  messageDesc(file_usermgr_v1_rpc, 26);
 
 /**
  * @generated from message usermgr.v1.ChangePasswordResponse
@@ -1193,7 +1226,7 @@ export type ChangePasswordResponse = Message<"usermgr.v1.ChangePasswordResponse"
  * Use `create(ChangePasswordResponseSchema)` to create a new message.
  */
 export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 26);
+  messageDesc(file_usermgr_v1_rpc, 27);
 
 /**
  * The session's user's live sessions ("Where you're logged in").
@@ -1212,7 +1245,7 @@ export type ListSessionsRequest = Message<"usermgr.v1.ListSessionsRequest"> & {
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 27);
+  messageDesc(file_usermgr_v1_rpc, 28);
 
 /**
  * @generated from message usermgr.v1.ListSessionsResponse
@@ -1231,7 +1264,7 @@ export type ListSessionsResponse = Message<"usermgr.v1.ListSessionsResponse"> & 
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 28);
+  messageDesc(file_usermgr_v1_rpc, 29);
 
 /**
  * @generated from message usermgr.v1.LiveSession
@@ -1295,7 +1328,7 @@ export type LiveSession = Message<"usermgr.v1.LiveSession"> & {
  * Use `create(LiveSessionSchema)` to create a new message.
  */
 export const LiveSessionSchema: GenMessage<LiveSession> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 29);
+  messageDesc(file_usermgr_v1_rpc, 30);
 
 /**
  * Ends one of the session's user's live sessions, named by its LiveSession.id.
@@ -1320,7 +1353,7 @@ export type EndSessionRequest = Message<"usermgr.v1.EndSessionRequest"> & {
  * Use `create(EndSessionRequestSchema)` to create a new message.
  */
 export const EndSessionRequestSchema: GenMessage<EndSessionRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 30);
+  messageDesc(file_usermgr_v1_rpc, 31);
 
 /**
  * @generated from message usermgr.v1.EndSessionResponse
@@ -1339,7 +1372,7 @@ export type EndSessionResponse = Message<"usermgr.v1.EndSessionResponse"> & {
  * Use `create(EndSessionResponseSchema)` to create a new message.
  */
 export const EndSessionResponseSchema: GenMessage<EndSessionResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 31);
+  messageDesc(file_usermgr_v1_rpc, 32);
 
 /**
  * The session's user deletes their own account, confirming with the password.
@@ -1363,7 +1396,7 @@ export type DeleteAccountRequest = Message<"usermgr.v1.DeleteAccountRequest"> & 
  * Use `create(DeleteAccountRequestSchema)` to create a new message.
  */
 export const DeleteAccountRequestSchema: GenMessage<DeleteAccountRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 32);
+  messageDesc(file_usermgr_v1_rpc, 33);
 
 /**
  * @generated from message usermgr.v1.DeleteAccountResponse
@@ -1376,7 +1409,7 @@ export type DeleteAccountResponse = Message<"usermgr.v1.DeleteAccountResponse"> 
  * Use `create(DeleteAccountResponseSchema)` to create a new message.
  */
 export const DeleteAccountResponseSchema: GenMessage<DeleteAccountResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 33);
+  messageDesc(file_usermgr_v1_rpc, 34);
 
 /**
  * The session's user takes their picture away.
@@ -1395,7 +1428,7 @@ export type RemovePictureRequest = Message<"usermgr.v1.RemovePictureRequest"> & 
  * Use `create(RemovePictureRequestSchema)` to create a new message.
  */
 export const RemovePictureRequestSchema: GenMessage<RemovePictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 34);
+  messageDesc(file_usermgr_v1_rpc, 35);
 
 /**
  * @generated from message usermgr.v1.RemovePictureResponse
@@ -1412,7 +1445,7 @@ export type RemovePictureResponse = Message<"usermgr.v1.RemovePictureResponse"> 
  * Use `create(RemovePictureResponseSchema)` to create a new message.
  */
 export const RemovePictureResponseSchema: GenMessage<RemovePictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 35);
+  messageDesc(file_usermgr_v1_rpc, 36);
 
 /**
  * Starts setting up two-step login for the session's user: a new secret,
@@ -1433,7 +1466,7 @@ export type StartTotpRequest = Message<"usermgr.v1.StartTotpRequest"> & {
  * Use `create(StartTotpRequestSchema)` to create a new message.
  */
 export const StartTotpRequestSchema: GenMessage<StartTotpRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 36);
+  messageDesc(file_usermgr_v1_rpc, 37);
 
 /**
  * The secret being set up: base32 (RFC 4648), HMAC-SHA-1, 6 digits, 30 s.
@@ -1457,7 +1490,7 @@ export type StartTotpResponse = Message<"usermgr.v1.StartTotpResponse"> & {
  * Use `create(StartTotpResponseSchema)` to create a new message.
  */
 export const StartTotpResponseSchema: GenMessage<StartTotpResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 37);
+  messageDesc(file_usermgr_v1_rpc, 38);
 
 /**
  * The state of the session user's two-step login, for the pages.
@@ -1476,7 +1509,7 @@ export type GetTotpRequest = Message<"usermgr.v1.GetTotpRequest"> & {
  * Use `create(GetTotpRequestSchema)` to create a new message.
  */
 export const GetTotpRequestSchema: GenMessage<GetTotpRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 38);
+  messageDesc(file_usermgr_v1_rpc, 39);
 
 /**
  * @generated from message usermgr.v1.GetTotpResponse
@@ -1508,7 +1541,7 @@ export type GetTotpResponse = Message<"usermgr.v1.GetTotpResponse"> & {
  * Use `create(GetTotpResponseSchema)` to create a new message.
  */
 export const GetTotpResponseSchema: GenMessage<GetTotpResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 39);
+  messageDesc(file_usermgr_v1_rpc, 40);
 
 /**
  * Turns two-step login on with a first code of the pending secret. Needs the
@@ -1541,7 +1574,7 @@ export type ConfirmTotpRequest = Message<"usermgr.v1.ConfirmTotpRequest"> & {
  * Use `create(ConfirmTotpRequestSchema)` to create a new message.
  */
 export const ConfirmTotpRequestSchema: GenMessage<ConfirmTotpRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 40);
+  messageDesc(file_usermgr_v1_rpc, 41);
 
 /**
  * Ten single-use recovery codes, shown once: only their hashes are kept.
@@ -1560,7 +1593,7 @@ export type ConfirmTotpResponse = Message<"usermgr.v1.ConfirmTotpResponse"> & {
  * Use `create(ConfirmTotpResponseSchema)` to create a new message.
  */
 export const ConfirmTotpResponseSchema: GenMessage<ConfirmTotpResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 41);
+  messageDesc(file_usermgr_v1_rpc, 42);
 
 /**
  * Turns two-step login off; needs the password and a code (or a recovery code).
@@ -1589,7 +1622,7 @@ export type DisableTotpRequest = Message<"usermgr.v1.DisableTotpRequest"> & {
  * Use `create(DisableTotpRequestSchema)` to create a new message.
  */
 export const DisableTotpRequestSchema: GenMessage<DisableTotpRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 42);
+  messageDesc(file_usermgr_v1_rpc, 43);
 
 /**
  * @generated from message usermgr.v1.DisableTotpResponse
@@ -1602,7 +1635,7 @@ export type DisableTotpResponse = Message<"usermgr.v1.DisableTotpResponse"> & {
  * Use `create(DisableTotpResponseSchema)` to create a new message.
  */
 export const DisableTotpResponseSchema: GenMessage<DisableTotpResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 43);
+  messageDesc(file_usermgr_v1_rpc, 44);
 
 /**
  * @generated from message usermgr.v1.SetPictureRequest
@@ -1626,7 +1659,7 @@ export type SetPictureRequest = Message<"usermgr.v1.SetPictureRequest"> & {
  * Use `create(SetPictureRequestSchema)` to create a new message.
  */
 export const SetPictureRequestSchema: GenMessage<SetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 44);
+  messageDesc(file_usermgr_v1_rpc, 45);
 
 /**
  * @generated from message usermgr.v1.SetPictureResponse
@@ -1643,7 +1676,7 @@ export type SetPictureResponse = Message<"usermgr.v1.SetPictureResponse"> & {
  * Use `create(SetPictureResponseSchema)` to create a new message.
  */
 export const SetPictureResponseSchema: GenMessage<SetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 45);
+  messageDesc(file_usermgr_v1_rpc, 46);
 
 /**
  * @generated from message usermgr.v1.GetPictureRequest
@@ -1662,7 +1695,7 @@ export type GetPictureRequest = Message<"usermgr.v1.GetPictureRequest"> & {
  * Use `create(GetPictureRequestSchema)` to create a new message.
  */
 export const GetPictureRequestSchema: GenMessage<GetPictureRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 46);
+  messageDesc(file_usermgr_v1_rpc, 47);
 
 /**
  * @generated from message usermgr.v1.GetPictureResponse
@@ -1684,7 +1717,7 @@ export type GetPictureResponse = Message<"usermgr.v1.GetPictureResponse"> & {
  * Use `create(GetPictureResponseSchema)` to create a new message.
  */
 export const GetPictureResponseSchema: GenMessage<GetPictureResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 47);
+  messageDesc(file_usermgr_v1_rpc, 48);
 
 /**
  * @generated from message usermgr.v1.GetAccountRulesRequest
@@ -1697,7 +1730,7 @@ export type GetAccountRulesRequest = Message<"usermgr.v1.GetAccountRulesRequest"
  * Use `create(GetAccountRulesRequestSchema)` to create a new message.
  */
 export const GetAccountRulesRequestSchema: GenMessage<GetAccountRulesRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 48);
+  messageDesc(file_usermgr_v1_rpc, 49);
 
 /**
  * What the TCP server accepts as a username, password and nickname, so that
@@ -1728,7 +1761,7 @@ export type GetAccountRulesResponse = Message<"usermgr.v1.GetAccountRulesRespons
  * Use `create(GetAccountRulesResponseSchema)` to create a new message.
  */
 export const GetAccountRulesResponseSchema: GenMessage<GetAccountRulesResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 49);
+  messageDesc(file_usermgr_v1_rpc, 50);
 
 /**
  * @generated from message usermgr.v1.FieldRule
@@ -1767,7 +1800,7 @@ export type FieldRule = Message<"usermgr.v1.FieldRule"> & {
  * Use `create(FieldRuleSchema)` to create a new message.
  */
 export const FieldRuleSchema: GenMessage<FieldRule> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 50);
+  messageDesc(file_usermgr_v1_rpc, 51);
 
 /**
  * Admin calls carry the operator's bearer token; the TCP server checks it.
@@ -1801,7 +1834,7 @@ export type AdminCreateUserRequest = Message<"usermgr.v1.AdminCreateUserRequest"
  * Use `create(AdminCreateUserRequestSchema)` to create a new message.
  */
 export const AdminCreateUserRequestSchema: GenMessage<AdminCreateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 51);
+  messageDesc(file_usermgr_v1_rpc, 52);
 
 /**
  * @generated from message usermgr.v1.AdminGetUserRequest
@@ -1823,7 +1856,7 @@ export type AdminGetUserRequest = Message<"usermgr.v1.AdminGetUserRequest"> & {
  * Use `create(AdminGetUserRequestSchema)` to create a new message.
  */
 export const AdminGetUserRequestSchema: GenMessage<AdminGetUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 52);
+  messageDesc(file_usermgr_v1_rpc, 53);
 
 /**
  * @generated from message usermgr.v1.AdminUpdateUserRequest
@@ -1871,7 +1904,7 @@ export type AdminUpdateUserRequest = Message<"usermgr.v1.AdminUpdateUserRequest"
  * Use `create(AdminUpdateUserRequestSchema)` to create a new message.
  */
 export const AdminUpdateUserRequestSchema: GenMessage<AdminUpdateUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 53);
+  messageDesc(file_usermgr_v1_rpc, 54);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserRequest
@@ -1893,7 +1926,7 @@ export type AdminDeleteUserRequest = Message<"usermgr.v1.AdminDeleteUserRequest"
  * Use `create(AdminDeleteUserRequestSchema)` to create a new message.
  */
 export const AdminDeleteUserRequestSchema: GenMessage<AdminDeleteUserRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 54);
+  messageDesc(file_usermgr_v1_rpc, 55);
 
 /**
  * @generated from message usermgr.v1.AdminUserResponse
@@ -1917,7 +1950,7 @@ export type AdminUserResponse = Message<"usermgr.v1.AdminUserResponse"> & {
  * Use `create(AdminUserResponseSchema)` to create a new message.
  */
 export const AdminUserResponseSchema: GenMessage<AdminUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 55);
+  messageDesc(file_usermgr_v1_rpc, 56);
 
 /**
  * @generated from message usermgr.v1.AdminDeleteUserResponse
@@ -1930,7 +1963,7 @@ export type AdminDeleteUserResponse = Message<"usermgr.v1.AdminDeleteUserRespons
  * Use `create(AdminDeleteUserResponseSchema)` to create a new message.
  */
 export const AdminDeleteUserResponseSchema: GenMessage<AdminDeleteUserResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 56);
+  messageDesc(file_usermgr_v1_rpc, 57);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersRequest
@@ -1966,7 +1999,7 @@ export type AdminListUsersRequest = Message<"usermgr.v1.AdminListUsersRequest"> 
  * Use `create(AdminListUsersRequestSchema)` to create a new message.
  */
 export const AdminListUsersRequestSchema: GenMessage<AdminListUsersRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 57);
+  messageDesc(file_usermgr_v1_rpc, 58);
 
 /**
  * @generated from message usermgr.v1.AdminListUsersResponse
@@ -1997,7 +2030,7 @@ export type AdminListUsersResponse = Message<"usermgr.v1.AdminListUsersResponse"
  * Use `create(AdminListUsersResponseSchema)` to create a new message.
  */
 export const AdminListUsersResponseSchema: GenMessage<AdminListUsersResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 58);
+  messageDesc(file_usermgr_v1_rpc, 59);
 
 /**
  * Sent instead of an admin call when the HTTP server refuses the request's
@@ -2041,7 +2074,7 @@ export type AdminCheckRequest = Message<"usermgr.v1.AdminCheckRequest"> & {
  * Use `create(AdminCheckRequestSchema)` to create a new message.
  */
 export const AdminCheckRequestSchema: GenMessage<AdminCheckRequest> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 59);
+  messageDesc(file_usermgr_v1_rpc, 60);
 
 /**
  * @generated from message usermgr.v1.AdminCheckResponse
@@ -2054,7 +2087,7 @@ export type AdminCheckResponse = Message<"usermgr.v1.AdminCheckResponse"> & {
  * Use `create(AdminCheckResponseSchema)` to create a new message.
  */
 export const AdminCheckResponseSchema: GenMessage<AdminCheckResponse> = /*@__PURE__*/
-  messageDesc(file_usermgr_v1_rpc, 60);
+  messageDesc(file_usermgr_v1_rpc, 61);
 
 /**
  * The outcome of a call. Closed: both servers know every value, and the HTTP
