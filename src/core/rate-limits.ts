@@ -18,6 +18,12 @@
  *   shows a live session of the account is counted against that session
  *   (accounts.ts), and so is every password a signed-in user types to
  *   confirm a change (password, deletion, two-step login on or off).
+ * - Per user, on the codes of two-step login: every code checked (at a
+ *   login, or to turn it off) is also counted against its user, by the
+ *   username's rules, wherever else it is counted. Only someone who has just
+ *   shown the password reaches a code, so strangers cannot move this count;
+ *   and a thief with a session and the password cannot buy fresh guesses
+ *   with the fresh sessions and device cookies a password change gives.
  * - Per client address (an IPv6 client by its /64, client-key.ts): a token
  *   bucket on the attempts that would run a slow hash (sign-up, and logins
  *   not answered by the credential memo).
@@ -225,6 +231,25 @@ export class RateLimits {
   }
 
   /**
+   * Admits one code of two-step login against its user's own count of codes
+   * (see the top of this file), or throws 429; settle it as a slow attempt.
+   * The address was charged with the attempt the code is part of.
+   */
+  async admitCode(userId: string, holdMs = DEFAULT_HOLD_MS): Promise<SlowAttempt> {
+    const { userLimit, userWindowMs, userBaseDelayMs } = this.options;
+    const key = `${CODE_PREFIX}${userId}`;
+    this.peeks.forget(key);
+    const [[ok, wait], local] = await this.run(USER_ADMIT, key, [
+      userLimit,
+      userBaseDelayMs,
+      userWindowMs,
+      Math.ceil(Math.max(0, holdMs) + HOLD_MARGIN_MS),
+    ]);
+    if (ok === 0) this.refuse('user', wait ?? 1000);
+    return { key, local };
+  }
+
+  /**
    * One slow-hash attempt from this address. An empty address is one more
    * address, shared by every caller that gives none: leaving it out must not
    * be a way around the limit. Every address of an IPv6 /64 is one address:
@@ -386,6 +411,7 @@ function userKey(username: string): string {
 }
 
 const DEVICE_PREFIX = 'rl:d:';
+const CODE_PREFIX = 'rl:c:';
 const SESSION_COUNT_PREFIX = 'rl:sid:';
 
 function ownKey(own: Own): string {

@@ -404,6 +404,54 @@ describe('unit: turning two-step login off', () => {
     expect(await refusal(off(PASSWORD, s.code()))).toMatchObject({ code: Status.NOT_FOUND });
   });
 
+  it('should count wrong codes against the user: fresh sessions from password changes buy no fresh guesses', async () => {
+    const limits = {
+      ...generousLimits,
+      userLimit: 10,
+      userWindowMs: 900_000,
+      userBaseDelayMs: 1000,
+    };
+    const s = await enrolled({ limits });
+    let { token } = await s.login(s.code());
+    const { TotpAccount } = await import('./totp-account.ts');
+    const account = new TotpAccount(s.accounts, s.twoStep);
+    const caller = { clientIp: '192.0.2.1', requestId: 'r1' };
+    const passwords = [PASSWORD, 'another horse battery'];
+    const refusals: (string | undefined)[] = [];
+    // A thief with the session and the password: a few wrong codes, then a password
+    // change for a session with a count of its own, and again.
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 3; i++) {
+        const err = (await refusal(
+          account.disable(
+            { token },
+            { password: passwords[round % 2] as string, code: '000000' },
+            deadline(),
+            caller,
+          ),
+        )) as { code: Status; field?: string };
+        refusals.push(err.code === Status.UNAUTHENTICATED ? err.field : Status[err.code]);
+      }
+      const changed = await s.accounts.changePassword(
+        { token },
+        {
+          currentPassword: passwords[round % 2] as string,
+          newPassword: passwords[(round + 1) % 2] as string,
+        },
+        deadline(),
+        caller,
+      );
+      token = changed.token;
+    }
+    // Ten wrong codes are checked; the rest wait, whichever session asks.
+    expect(refusals.filter((r) => r === 'code')).toHaveLength(10);
+    expect(refusals.slice(10)).toEqual(['RESOURCE_EXHAUSTED', 'RESOURCE_EXHAUSTED']);
+    // The owner's right code, once the delay has passed, resets the count.
+    s.clock.now += 15 * 60_000;
+    await account.disable({ token }, { password: PASSWORD, code: s.code() }, deadline(), caller);
+    expect((await s.store.findById(s.user.id))?.totpSecret).toBe('');
+  });
+
   it('should answer a code it cannot check for want of its key with 503 and the way out, and take a recovery code', async () => {
     const { store, user, code, limits, recovery, clock } = await enrolled();
     const keyless = new TwoStep({

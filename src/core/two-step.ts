@@ -15,8 +15,9 @@
  *   a recovery code is removed by one statement the same way;
  * - every code checked at a login or to turn it off is an attempt under the
  *   login throttle (rate-limits.ts): admitted against the same username (or
- *   device) and address as a password, a wrong one counted as a failure, a
- *   right one resetting the failures. A correct password alone resets
+ *   device) and address as a password, and against the user's own count of
+ *   codes, a wrong one counted as a failure in both, a right one resetting
+ *   the failures. A correct password alone resets
  *   nothing for such an account (accounts.ts), so that knowing the password
  *   does not buy fresh guesses at the code;
  * - the cached user row carries the sealed secret, so a login of a user
@@ -30,7 +31,7 @@ import { Status } from '../wire/status.ts';
 import { base32Encode } from './base32.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { LoginTickets, TicketClaims } from './login-tickets.ts';
-import type { Counted, RateLimits } from './rate-limits.ts';
+import type { Counted, RateLimits, SlowAttempt } from './rate-limits.ts';
 import type { SpentTickets } from './spent-tickets.ts';
 import { matchStep, otpauthUrl, TOTP, TOTP_CODE } from './totp.ts';
 import type { SecretBox } from './totp-keys.ts';
@@ -184,15 +185,24 @@ export class TwoStep {
     deadline: Deadline,
   ): Promise<CodeKind | null> {
     const { limits } = this.deps;
-    const attempt = await limits.admitSlowAttempt(counted, clientIp, deadline.remainingMs());
+    const codes = await limits.admitCode(user.id, deadline.remainingMs());
+    let attempt: SlowAttempt;
+    try {
+      attempt = await limits.admitSlowAttempt(counted, clientIp, deadline.remainingMs());
+    } catch (err) {
+      await limits.settle(codes, 'abandoned');
+      throw err;
+    }
     let kind: CodeKind | null;
     try {
       kind = await this.use(user, code);
     } catch (err) {
-      await limits.settle(attempt, 'abandoned'); // no verdict: nothing was learnt
+      // No verdict: nothing was learnt.
+      await Promise.all([limits.settle(codes, 'abandoned'), limits.settle(attempt, 'abandoned')]);
       throw err;
     }
-    await limits.settle(attempt, kind === null ? 'failure' : 'success');
+    const outcome = kind === null ? 'failure' : 'success';
+    await Promise.all([limits.settle(codes, outcome), limits.settle(attempt, outcome)]);
     return kind;
   }
 
