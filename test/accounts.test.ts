@@ -121,7 +121,8 @@ describe('integration: accounts over MariaDB and Redis', () => {
   it('should refuse tokens signed with another secret, truncated, expired or respelled', async () => {
     const username = uniqueName();
     const { body } = await register(username);
-    const user = { id: body.user.id as string, username };
+    const row = await stack.tcp.store.findById(body.user.id as string);
+    const user = { id: body.user.id as string, username, passwordHash: row?.passwordHash ?? '' };
     const token = (await login(username)).body.token as string;
     const foreign = new SessionTokens(['another-secret'.padEnd(40, 'y')], 3_600_000).issue(
       user,

@@ -62,6 +62,8 @@ interface Account {
   cookie: string;
   /** The profile forms' anti-CSRF token. */
   csrf: string;
+  /** The stored hash, which tokens made here must carry the mark of. */
+  passwordHash: string;
 }
 
 let stack: Stack;
@@ -85,7 +87,8 @@ async function account(username: string, nickname: string): Promise<Account> {
   const page = await (await stack.fetch('/profile', { headers: { cookie } })).text();
   const csrf = /name="csrf" value="([^"]+)"/.exec(page)?.[1] ?? '';
   expect(csrf).not.toBe('');
-  return { id: user.id, username, token, cookie, csrf };
+  const passwordHash = (await stack.tcp.store.findById(user.id))?.passwordHash ?? '';
+  return { id: user.id, username, token, cookie, csrf, passwordHash };
 }
 
 beforeAll(async () => {

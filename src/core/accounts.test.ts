@@ -76,6 +76,42 @@ describe('unit: Accounts (SQLite store, no cache)', () => {
     );
   });
 
+  it('should refuse the session of a login that checked the old password while the password changed', async () => {
+    /** Verifies as Passwords does, each verify held until released. */
+    class HeldPasswords extends Passwords {
+      held: (() => void)[] = [];
+      override async verify(...args: Parameters<Passwords['verify']>) {
+        await new Promise<void>((resolve) => this.held.push(resolve));
+        return super.verify(...args);
+      }
+    }
+    const passwords = new HeldPasswords(cheap);
+    const { accounts, store, users, clock } = await services(cheap, { passwords });
+    const user = await accounts.register(input('racer'), deadline());
+    // A login with the old password reads the user and starts its slow hash...
+    const racing = accounts.login(input('racer'), deadline());
+    while (passwords.held.length === 0) await Bun.sleep(1);
+    // ...the password changes meanwhile (as changePassword and an admin reset write it)...
+    clock.now += 10;
+    const newHash = await passwords.hash('another horse battery', deadline());
+    await store.updatePassword(user.id, newHash, clock.now, true);
+    await users.invalidate(user.username);
+    // ...and the hash answers "right" after the change, with a later clock.
+    clock.now += 10;
+    (passwords.held.shift() as () => void)();
+    const late = await racing;
+    expect(late.claims.issuedAtMs).toBeGreaterThan(clock.now - 11);
+    await expect(accounts.profile({ token: late.token }, deadline())).rejects.toMatchObject({
+      code: Status.UNAUTHENTICATED,
+    });
+    // A login with the new password is a session.
+    const fresh = accounts.login(input('racer', 'another horse battery'), deadline());
+    while (passwords.held.length === 0) await Bun.sleep(1);
+    (passwords.held.shift() as () => void)();
+    const { token } = await fresh;
+    expect((await accounts.profile({ token }, deadline())).user.username).toBe('racer');
+  });
+
   it('should check the anti-CSRF token only when one is presented', async () => {
     const { accounts } = await services();
     await accounts.register(input('csrf_user'), deadline());

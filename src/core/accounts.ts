@@ -445,8 +445,9 @@ export class Accounts {
 
   /**
    * The session behind a token: authentic, unexpired, issued after the
-   * user's sessions_valid_after, not revoked, and, for form posts, with the
-   * session's anti-CSRF token.
+   * user's sessions_valid_after, earned with the user's current password (a
+   * token from before the mark: by its issue time alone), not revoked, and,
+   * for form posts, with the session's anti-CSRF token.
    */
   async authenticate(auth: SessionAuth, deadline: Deadline): Promise<Session> {
     const { tokens, users, revocations } = this.deps;
@@ -461,6 +462,7 @@ export class Accounts {
       user === null ||
       user.id !== claims.userId ||
       claims.issuedAtMs <= user.sessionsValidAfterMs ||
+      (claims.passwordMark !== '' && claims.passwordMark !== passwordMark(user.passwordHash)) ||
       revoked
     ) {
       throw noSession();
@@ -493,7 +495,7 @@ export class Accounts {
     const csrfToken = tokens.csrfToken(claims.sessionId);
     const now = this.now();
     if (!renew || !tokens.needsRenewal(claims, now)) return { user, csrfToken, renewed: null };
-    const renewed = tokens.renew(claims, now);
+    const renewed = tokens.renew(claims, now, passwordMark(user.passwordHash));
     // The login's address and User-Agent stay (a session begun before the list existed has none).
     await this.listSession(renewed.claims, { clientIp: '', userAgent: '' }, true);
     return { user, csrfToken, renewed };

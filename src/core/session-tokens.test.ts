@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'bun:test';
 import { createHash, createHmac } from 'node:crypto';
+import { passwordMark } from './device-cookies.ts';
 import { SessionTokens } from './session-tokens.ts';
 
 const secretA = 'a'.repeat(40);
 const secretB = 'b'.repeat(40);
-const user = { id: '9223372036854775807', username: 'Alice.B-1' };
+const user = { id: '9223372036854775807', username: 'Alice.B-1', passwordHash: '$argon2id$a' };
 const now = Date.UTC(2026, 10, 23);
 
 describe('unit: SessionTokens', () => {
@@ -17,7 +18,9 @@ describe('unit: SessionTokens', () => {
       issuedAtMs: now,
       expiresAtMs: now + 60_000,
       persistent: false,
+      passwordMark: passwordMark(user.passwordHash),
     });
+    expect(claims.passwordMark).toMatch(/^[A-Za-z0-9_-]{12}$/);
     expect(claims.sessionId).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(tokens.verify(token, now + 1)).toEqual(claims);
   });
@@ -39,7 +42,7 @@ describe('unit: SessionTokens', () => {
       expect(tokens.needsRenewal(claims, now + lifetime / 4 - 1)).toBe(false);
       expect(tokens.needsRenewal(claims, now + lifetime / 4 + 1)).toBe(true);
       const later = now + lifetime / 2;
-      const renewed = tokens.renew(claims, later);
+      const renewed = tokens.renew(claims, later, 'not-this-one');
       expect(renewed.token).not.toBe(token);
       expect(renewed.claims).toEqual({ ...claims, expiresAtMs: later + lifetime });
       expect(tokens.verify(renewed.token, later + lifetime - 1)).toEqual(renewed.claims);
@@ -80,7 +83,47 @@ describe('unit: SessionTokens', () => {
       issuedAtMs: now,
       expiresAtMs: now + 60_000,
       persistent: false,
+      passwordMark: '',
     });
+  });
+
+  it('should read tokens of version 2 (no password mark) with an empty mark, and renew them with the current one', () => {
+    const secret = secretA;
+    const kid = new Bun.CryptoHasher('sha256').update(secret).digest()[0] as number;
+    const payload = Buffer.alloc(44 + 3);
+    payload[0] = 2;
+    payload[1] = kid;
+    payload.writeBigUInt64BE(42n, 2);
+    payload.fill(7, 10, 26);
+    payload.writeBigUInt64BE(BigInt(now), 26);
+    payload.writeBigUInt64BE(BigInt(now + 60_000), 34);
+    payload[42] = 1;
+    payload[43] = 3;
+    payload.write('bob', 44, 'latin1');
+    const mac = new Bun.CryptoHasher('sha256', secret).update(payload).digest();
+    const token = `${payload.toString('base64url')}.${mac.toString('base64url')}`;
+    const tokens = new SessionTokens([secret], 60_000);
+    const claims = tokens.verify(token, now);
+    expect(claims).toEqual({
+      userId: '42',
+      username: 'bob',
+      sessionId: Buffer.alloc(16, 7).toString('base64url'),
+      issuedAtMs: now,
+      expiresAtMs: now + 60_000,
+      persistent: true,
+      passwordMark: '',
+    });
+    const mark = passwordMark('$argon2id$bob');
+    const renewed = tokens.renew(claims as NonNullable<typeof claims>, now + 30_000, mark);
+    expect(tokens.verify(renewed.token, now + 30_001)?.passwordMark).toBe(mark);
+  });
+
+  it('should mark each token with the hash it was earned with', () => {
+    const tokens = new SessionTokens([secretA], 60_000);
+    const first = tokens.issue(user, now).claims.passwordMark;
+    const next = tokens.issue({ ...user, passwordHash: '$argon2id$b' }, now).claims.passwordMark;
+    expect(first).not.toBe(next);
+    expect(tokens.issue(user, now + 1).claims.passwordMark).toBe(first);
   });
 
   it('should name a session by a handle that is neither its id nor its anti-CSRF token', () => {
@@ -96,19 +139,21 @@ describe('unit: SessionTokens', () => {
   });
 
   it('should write every token as the documented bytes, whatever the token before it', () => {
-    // The layout of version 2, built here independently of the class: version,
-    // key id, user id, session id, issued-at, expiry, flags, username length, username.
-    const reference = (claims: ReturnType<SessionTokens['issue']>['claims']) => {
-      const payload = Buffer.alloc(44 + claims.username.length);
-      payload[0] = 2;
+    // The layout of version 3, built here independently of the class: version,
+    // key id, user id, session id, issued-at, expiry, flags, password mark (9 bytes
+    // of SHA-256 of the hash), username length, username.
+    const reference = (claims: ReturnType<SessionTokens['issue']>['claims'], hash: string) => {
+      const payload = Buffer.alloc(53 + claims.username.length);
+      payload[0] = 3;
       payload[1] = createHash('sha256').update(secretA).digest()[0] as number;
       payload.writeBigUInt64BE(BigInt(claims.userId), 2);
       Buffer.from(claims.sessionId, 'base64url').copy(payload, 10);
       payload.writeBigUInt64BE(BigInt(claims.issuedAtMs), 26);
       payload.writeBigUInt64BE(BigInt(claims.expiresAtMs), 34);
       payload[42] = claims.persistent ? 1 : 0;
-      payload[43] = claims.username.length;
-      payload.write(claims.username, 44, 'latin1');
+      createHash('sha256').update(hash).digest().copy(payload, 43, 0, 9);
+      payload[52] = claims.username.length;
+      payload.write(claims.username, 53, 'latin1');
       const mac = createHmac('sha256', secretA).update(payload).digest();
       return `${payload.toString('base64url')}.${mac.toString('base64url')}`;
     };
@@ -116,15 +161,20 @@ describe('unit: SessionTokens', () => {
     // Long then short usernames (nothing of the one before may remain), ids up
     // to 2^64 - 1, times past 2^32 and 2^40 ms, both lifetimes.
     const cases = [
-      { id: '18446744073709551615', username: 'u'.repeat(32), at: 2 ** 42 + 123 },
-      { id: '1', username: 'b', at: now },
-      { id: '4294967296', username: 'Alice.B-1', at: 2 ** 32 - 1 },
-      { id: '9223372036854775807', username: 'z', at: 2 ** 40 + 2 ** 32 },
+      {
+        id: '18446744073709551615',
+        username: 'u'.repeat(32),
+        at: 2 ** 42 + 123,
+        passwordHash: 'x',
+      },
+      { id: '1', username: 'b', at: now, passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$abc' },
+      { id: '4294967296', username: 'Alice.B-1', at: 2 ** 32 - 1, passwordHash: '' },
+      { id: '9223372036854775807', username: 'z', at: 2 ** 40 + 2 ** 32, passwordHash: 'ü' },
     ];
     for (let round = 0; round < 300; round++) {
       const c = cases[round % cases.length] as (typeof cases)[number];
       const { token, claims } = tokens.issue(c, c.at, round % 2 === 0);
-      expect(token).toBe(reference(claims));
+      expect(token).toBe(reference(claims, c.passwordHash));
       expect(tokens.verify(token, c.at + 1)).toEqual(claims);
     }
   });
@@ -159,10 +209,10 @@ describe('unit: SessionTokens', () => {
    */
   describe('one spelling per token', () => {
     const tokens = new SessionTokens([secretA], 60_000);
-    // Payloads of 44 + username bytes: 2, 0 and 1 bytes past a multiple of 3, so
+    // Payloads of 53 + username bytes: 2, 0 and 1 bytes past a multiple of 3, so
     // the last base64url character carries 2, no or 4 unused bits.
     const issued = ['abc', 'abcd', 'abcde'].map(
-      (username) => tokens.issue({ id: '42', username }, now).token,
+      (username) => tokens.issue({ id: '42', username, passwordHash: 'h' }, now).token,
     );
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     /** The last character with its lowest bit flipped: unused when the text leaves bits over. */

@@ -1,13 +1,18 @@
 /**
  * Session tokens: `base64url(payload).base64url(HMAC-SHA256(secret[kid], payload))`.
  *
- * Payload (binary, big-endian): version 2 (1 byte), key id (1), user id (8),
+ * Payload (binary, big-endian): version 3 (1 byte), key id (1), user id (8),
  * session id (16 random bytes), issued-at ms (8), expires-at ms (8), flags
- * (1: bit 0 "keep me logged in"), username length (1) and username (ASCII).
- * Version 1 (no flags byte) is still read, as a session without "keep me
- * logged in". The token carries what is needed to check it. The username
- * lets the check use the same cache entry as login; the user id guards
- * against a username that was deleted and registered again by someone else.
+ * (1: bit 0 "keep me logged in"), password mark (9: device-cookies.ts's
+ * passwordMark of the hash the login was verified against), username length
+ * (1) and username (ASCII). Versions 2 (no mark) and 1 (no flags byte either)
+ * are still read, with an empty mark, and version 1 as a session without
+ * "keep me logged in". The token carries what is needed to check it. The
+ * username lets the check use the same cache entry as login; the user id
+ * guards against a username that was deleted and registered again by someone
+ * else; the mark ends the session with the password it was earned with, even
+ * when the login read the user before a password change and issued its token
+ * after it (issue times alone let such a session live on).
  *
  * Lifetimes: a session lasts `lifetimeMs`, or `rememberLifetimeMs` with
  * "keep me logged in", from its last renewal. A renewal (renew()) is the same
@@ -30,6 +35,7 @@
  * session was ended (logout, logout everywhere) is checked by the caller.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { passwordMark } from './device-cookies.ts';
 
 export interface SessionClaims {
   userId: string;
@@ -41,13 +47,20 @@ export interface SessionClaims {
   expiresAtMs: number;
   /** "Keep me logged in": the longer lifetime, and a cookie that outlives the browser session. */
   persistent: boolean;
+  /** passwordMark of the hash the session was earned with; '' in tokens issued before the mark. */
+  passwordMark: string;
 }
 
-const VERSION = 2;
+const VERSION = 3;
+/** Tokens issued before the password mark: read with an empty mark. */
+const VERSION_2 = 2;
 /** Tokens issued before the flags byte: read as sessions without "keep me logged in". */
 const VERSION_1 = 1;
-const FIXED_BYTES = 1 + 1 + 8 + 16 + 8 + 8 + 1 + 1;
-const FIXED_BYTES_V1 = FIXED_BYTES - 1;
+const MARK_AT = 43;
+const MARK_BYTES = 9;
+const FIXED_BYTES = 1 + 1 + 8 + 16 + 8 + 8 + 1 + MARK_BYTES + 1;
+const FIXED_BYTES_V2 = FIXED_BYTES - MARK_BYTES;
+const FIXED_BYTES_V1 = FIXED_BYTES_V2 - 1;
 const PERSISTENT = 1;
 /** A token is renewed once this part of its lifetime has passed. */
 const RENEW_AFTER = 1 / 4;
@@ -98,9 +111,13 @@ export class SessionTokens {
     this.handles = new Bun.CryptoHasher('sha256', `session-handle\0${secrets[0]}`);
   }
 
-  /** A new session for this user, issued at `issuedAtMs`; with `persistent`, "keep me logged in". */
+  /**
+   * A new session for this user, issued at `issuedAtMs`, earned with the
+   * password whose hash is `user.passwordHash`; with `persistent`, "keep me
+   * logged in".
+   */
   issue(
-    user: { id: string; username: string },
+    user: { id: string; username: string; passwordHash: string },
     issuedAtMs: number,
     persistent = false,
   ): { token: string; claims: SessionClaims } {
@@ -112,13 +129,26 @@ export class SessionTokens {
       issuedAtMs,
       expiresAtMs: issuedAtMs + this.lifetimeOf(persistent),
       persistent,
+      passwordMark: passwordMark(user.passwordHash),
     };
     return { token: this.sign(claims, sessionBytes), claims };
   }
 
-  /** The same session in a new token that expires a whole lifetime after `nowMs`. */
-  renew(claims: SessionClaims, nowMs: number): { token: string; claims: SessionClaims } {
-    const renewed = { ...claims, expiresAtMs: nowMs + this.lifetimeOf(claims.persistent) };
+  /**
+   * The same session in a new token that expires a whole lifetime after
+   * `nowMs`. A token from before the mark gets `currentMark`, the mark of the
+   * hash its user has now (the caller has just checked the session).
+   */
+  renew(
+    claims: SessionClaims,
+    nowMs: number,
+    currentMark: string,
+  ): { token: string; claims: SessionClaims } {
+    const renewed = {
+      ...claims,
+      expiresAtMs: nowMs + this.lifetimeOf(claims.persistent),
+      passwordMark: claims.passwordMark || currentMark,
+    };
     return {
       token: this.sign(renewed, Buffer.from(claims.sessionId, 'base64url')),
       claims: renewed,
@@ -169,7 +199,9 @@ export class SessionTokens {
     setUint64(view, 26, claims.issuedAtMs);
     setUint64(view, 34, claims.expiresAtMs);
     scratch[42] = claims.persistent ? PERSISTENT : 0;
-    scratch[43] = username.length;
+    if (scratch.write(claims.passwordMark, MARK_AT, MARK_BYTES, 'base64url') !== MARK_BYTES)
+      throw new Error('a session token needs a password mark of 9 bytes');
+    scratch[FIXED_BYTES - 1] = username.length;
     for (let i = 0; i < username.length; i++)
       scratch[FIXED_BYTES + i] = username.charCodeAt(i) & 0x7f;
     const payload = scratch.subarray(0, length);
@@ -184,8 +216,15 @@ export class SessionTokens {
     if (!isCanonical(token, 0, dot) || !isCanonical(token, dot + 1, token.length)) return null;
     const payload = Buffer.from(token.slice(0, dot), 'base64url');
     const mac = Buffer.from(token.slice(dot + 1), 'base64url');
+    const version = payload[0];
     const fixed =
-      payload[0] === VERSION ? FIXED_BYTES : payload[0] === VERSION_1 ? FIXED_BYTES_V1 : 0;
+      version === VERSION
+        ? FIXED_BYTES
+        : version === VERSION_2
+          ? FIXED_BYTES_V2
+          : version === VERSION_1
+            ? FIXED_BYTES_V1
+            : 0;
     if (fixed === 0 || payload.length < fixed) return null;
     const key = this.keys.find((k) => k.kid === payload[1]);
     if (key === undefined) return null;
@@ -202,7 +241,9 @@ export class SessionTokens {
       sessionId: payload.toString('base64url', 10, 26),
       issuedAtMs: Number(payload.readBigUInt64BE(26)),
       expiresAtMs,
-      persistent: fixed === FIXED_BYTES && ((payload[42] as number) & PERSISTENT) !== 0,
+      persistent: version !== VERSION_1 && ((payload[42] as number) & PERSISTENT) !== 0,
+      passwordMark:
+        version === VERSION ? payload.toString('base64url', MARK_AT, MARK_AT + MARK_BYTES) : '',
     };
   }
 

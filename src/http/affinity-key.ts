@@ -19,15 +19,17 @@ export function usernameKey(username: string): string {
 /**
  * The key of the user a session token names, read without checking the
  * token; undefined when it is not one. The payload layout is
- * src/core/session-tokens.ts's: version 2 keeps the username's length at byte
- * 43 and the username from byte 44; version 1 one byte earlier.
+ * src/core/session-tokens.ts's: version 3 keeps the username's length at byte
+ * 52 and the username from byte 53; version 2 at 43 and 44 (no password
+ * mark); version 1 one byte earlier still (no flags).
  */
 export function sessionKey(token: string): string | undefined {
   if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return undefined;
   const dot = token.indexOf('.');
   if (dot <= 0) return undefined;
   const payload = Buffer.from(token.slice(0, dot), 'base64url');
-  const fixed = payload[0] === 2 ? 44 : payload[0] === 1 ? 43 : 0;
+  const version = payload[0];
+  const fixed = version === 3 ? 53 : version === 2 ? 44 : version === 1 ? 43 : 0;
   if (fixed === 0 || payload.length !== fixed + (payload[fixed - 1] ?? -1)) return undefined;
   return usernameKey(payload.toString('latin1', fixed));
 }

@@ -87,7 +87,10 @@ describe('unit: ClientRequest', () => {
 
 describe('unit: ClientRequest routing key', () => {
   const tokens = new SessionTokens(['k'.repeat(32)], 60_000);
-  const { token } = tokens.issue({ id: '42', username: 'Alice_B' }, Date.now());
+  const { token } = tokens.issue(
+    { id: '42', username: 'Alice_B', passwordHash: '$argon2id$x' },
+    Date.now(),
+  );
 
   it('should route a session-bearing call by the lowercased username of its token', async () => {
     const { value } = await withClient({ authorization: `Bearer ${token}` }, false, (c) => {
@@ -109,17 +112,23 @@ describe('unit: ClientRequest routing key', () => {
 });
 
 describe('unit: sessionKey', () => {
-  it('should read the username of a token of either version, and nothing from other text', () => {
+  it('should read the username of a token of every version, and nothing from other text', () => {
     const tokens = new SessionTokens(['k'.repeat(32)], 60_000);
-    const v2 = tokens.issue({ id: '7', username: 'MiXeD' }, Date.now()).token;
-    expect(sessionKey(v2)).toBe('mixed');
-    // Version 1: no flags byte, so the username's length is at byte 42.
+    const v3 = tokens.issue({ id: '7', username: 'MiXeD', passwordHash: 'h' }, Date.now()).token;
+    expect(sessionKey(v3)).toBe('mixed');
+    // Version 2: no password mark, so the username's length is at byte 43.
+    const v2 = Buffer.alloc(44 + 3);
+    v2[0] = 2;
+    v2[43] = 3;
+    v2.write('Bob', 44, 'latin1');
+    expect(sessionKey(`${v2.toString('base64url')}.mac`)).toBe('bob');
+    // Version 1: no flags byte either, so the username's length is at byte 42.
     const v1 = Buffer.alloc(43 + 3);
     v1[0] = 1;
     v1[42] = 3;
     v1.write('Eve', 43, 'latin1');
     expect(sessionKey(`${v1.toString('base64url')}.mac`)).toBe('eve');
-    for (const text of ['', 'x', '.abc', 'abc.def', `${'a'.repeat(300)}.b`, v2.slice(0, 20)])
+    for (const text of ['', 'x', '.abc', 'abc.def', `${'a'.repeat(300)}.b`, v3.slice(0, 20)])
       expect(sessionKey(text)).toBeUndefined();
   });
 });
