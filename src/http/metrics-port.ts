@@ -13,6 +13,7 @@
 import type { Server, Subprocess } from 'bun';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Registry } from '../lib/metrics.ts';
+import { requestPath } from '../lib/request-path.ts';
 import { METHOD_NOT_ALLOWED } from '../wire/status.ts';
 
 type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
@@ -41,8 +42,7 @@ export function serveMetrics(
     port: listen.port,
     development: false,
     async fetch(request) {
-      // HTTP/1.0 without a Host: Bun's URL is the bare path.
-      const { pathname } = new URL(request.url, 'http://localhost');
+      const pathname = requestPath(request.url);
       if (pathname !== '/metrics')
         return Response.json(
           { error: { code: 'NOT_FOUND', message: 'no such route' } },

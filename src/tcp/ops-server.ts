@@ -9,6 +9,7 @@
 import type { Server } from 'bun';
 import { withTimeout } from '../lib/deadline.ts';
 import type { Registry } from '../lib/metrics.ts';
+import { requestPath } from '../lib/request-path.ts';
 import type { UserStore } from '../store/port.ts';
 import { METHOD_NOT_ALLOWED } from '../wire/status.ts';
 
@@ -24,8 +25,7 @@ export function startOpsServer(
     port: options.port,
     development: false,
     async fetch(request) {
-      // HTTP/1.0 without a Host: Bun's URL is the bare path.
-      const { pathname } = new URL(request.url, 'http://localhost');
+      const pathname = requestPath(request.url);
       if (request.method !== 'GET')
         return json(405, { error: { code: METHOD_NOT_ALLOWED, message: 'GET only' } });
       if (pathname === '/healthz') return json(200, { status: 'ok' });

@@ -172,7 +172,11 @@ function userId(raw: string): string {
  * 500, prefix characters, cursor); here only what must fit on the wire.
  */
 function listQuery(c: Context): { limit: number; cursor: string; usernamePrefix: string } {
-  const params = new URL(c.req.url).searchParams;
+  // From the text, as requestPath reads paths: Bun builds the URL from the Host
+  // header, which need not make a URL that new URL() takes (a port out of range).
+  const url = c.req.url;
+  const query = url.indexOf('?');
+  const params = new URLSearchParams(query < 0 ? '' : url.slice(query + 1));
   const seen = new Set<string>();
   for (const name of params.keys()) {
     const shown = name.slice(0, 64);
