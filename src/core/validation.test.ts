@@ -36,6 +36,14 @@ describe('unit: validation', () => {
     }
   });
 
+  it('should drop spaces around a username, which none can hold, and nothing else', () => {
+    expect(checkUsername('alice ')).toEqual(ok('alice'));
+    expect(checkUsername(' \talice\u00a0')).toEqual(ok('alice'));
+    expect(failed(checkUsername('al ice'))).toBe(true);
+    expect(failed(checkUsername('   '))).toBe(true);
+    expect(failed(checkUsername('\u200balice'))).toBe(true);
+  });
+
   it('should count passwords in code points, keep spaces and NUL, and normalise to NFC', () => {
     expect(checkNewPassword('  quartz lantern mosaic  ')).toEqual(ok('  quartz lantern mosaic  '));
     expect(checkNewPassword('nul\0inside violet kettle')).toEqual(ok('nul\0inside violet kettle'));

@@ -45,8 +45,14 @@ const BASE = /[\p{L}\p{M}\p{N}\p{P}\p{S}]/u;
 const VISIBLE = /[\p{L}\p{N}\p{P}\p{S}]/u;
 const BLANK = /[\u2800\u{1D159}]/u;
 
+/**
+ * Spaces around a username are dropped (a phone keyboard adds one after a
+ * word, a paste brings them); no username has a space, so nothing else can
+ * be meant.
+ */
 export function checkUsername(username: string): Checked {
-  return USERNAME.test(username) ? { value: username } : { error: USERNAME_RULE };
+  const value = username.trim();
+  return USERNAME.test(value) ? { value } : { error: USERNAME_RULE };
 }
 
 /** Counted in code points, so one emoji is one character. */

@@ -281,8 +281,9 @@ describe('unit: login and sign-up pages', () => {
     expect(html).toContain(
       '<li id="form-error"><a href="#username">Invalid username or password.</a></li>',
     );
-    // The one error is about both fields: each is described by it.
+    // The one error is about both fields: each is described by it, and marked invalid.
     expect(html.match(/aria-describedby="form-error"/g)).toHaveLength(2);
+    expect(html.match(/aria-invalid="true"/g)).toHaveLength(2);
     expect(html).toContain('value="al&quot;ice&lt;"');
     expect(html).not.toContain('wrong password');
     // Shown once: the page clears the flash.
@@ -294,6 +295,8 @@ describe('unit: login and sign-up pages', () => {
     const html = await (await request('/register')).text();
     expect(html).toContain('id="username-rule">Username must be 3 to 32 characters');
     expect(html).toContain('pattern="[a-z]{3,32}"');
+    // What the browser shows when the pattern refuses: the rule, not "match the requested format".
+    expect(html).toMatch(/pattern="\[a-z\]\{3,32\}" title="Username must be 3 to 32 characters/);
     // The HTTP server's bounds as the fields' maxlength: over them, a form could only
     // lead to a page of its own with the form gone.
     for (const [name, max] of [
@@ -488,6 +491,11 @@ describe('unit: profile page', () => {
     const html = await (await request('/profile', { headers: { cookie } })).text();
     expect(html).toContain(`src="/pictures/${HASH}.webp"`);
     expect(html).toContain(`src="/pictures/${HASH}-64.webp"`);
+    // A screen reader can tell a picture is set; the empty file field is not "invalid".
+    expect(html).toContain(
+      '<p id="picture-state">Your picture is shown at the top of this page.</p>',
+    );
+    expect(html).toMatch(/<input id="picture"[^>]* aria-invalid="false"/);
   });
 
   it("should send the form's anti-CSRF token, and '' when the form has none (never skip the check)", async () => {

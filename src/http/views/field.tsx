@@ -37,6 +37,10 @@ export interface FieldProps {
   /** Ids of other text about this field, such as a page-level error. */
   describedBy?: string | undefined;
   autofocus?: boolean;
+  /** Marked invalid without an error of its own: a page-level error (describedBy) is about it. */
+  invalid?: boolean;
+  /** 'numeric' for a field of digits only: phones then show a keypad. */
+  inputMode?: 'numeric';
   /** 'auto' for text in any script: a Hebrew or Arabic nickname is laid out right to left. */
   dir?: 'auto';
   /**
@@ -82,9 +86,12 @@ export function Field(props: FieldProps) {
         data-same-as={props.sameAs?.field}
         data-mismatch={props.sameAs ? sentence(props.sameAs.message) : undefined}
         pattern={rule?.pattern || undefined}
+        // What a browser says when the pattern refuses: its own words name no rule.
+        title={rule?.pattern ? sentence(rule.text) : undefined}
+        inputmode={props.inputMode}
         spellcheck={false}
         autocapitalize="off"
-        aria-invalid={error ? 'true' : undefined}
+        aria-invalid={error || props.invalid ? 'true' : undefined}
         aria-describedby={described || undefined}
       />
       {ruleText ? (

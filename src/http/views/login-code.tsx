@@ -20,7 +20,7 @@ export function LoginCodePage({ flash, csrfToken }: { flash: Flash; csrfToken: s
           name="code"
           label="Code"
           autocomplete="one-time-code"
-          hint="The 6 digits your authenticator app shows now, or one of your recovery codes"
+          hint="The 6 digits your authenticator app shows now, or one of your recovery codes. Within 5 minutes of your password; after that, log in again"
           error={flash.fields?.code}
           required
           autofocus={!failed}

@@ -25,6 +25,7 @@ export function LoginPage({ flash }: { flash: Flash }) {
           value={flash.values?.username}
           error={flash.fields?.username}
           describedBy={pageError}
+          invalid={pageError !== undefined}
           required
           autofocus={!errors && !flash.values?.username}
         />
@@ -35,6 +36,7 @@ export function LoginPage({ flash }: { flash: Flash }) {
           autocomplete="current-password"
           error={flash.fields?.password}
           describedBy={pageError}
+          invalid={pageError !== undefined}
           required
           autofocus={!errors && Boolean(flash.values?.username)}
         />

@@ -143,6 +143,7 @@ export function TotpSetupPage({
               autocomplete="one-time-code"
               hint="The 6 digits the app shows now for usermgr"
               error={flash.fields?.code}
+              inputMode="numeric"
               required
             />
             <Field
