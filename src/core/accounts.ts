@@ -552,8 +552,10 @@ export class Accounts {
   /** Ends every session of the user, this one included (device cookies stay: see device-cookies.ts). */
   async logoutAll(auth: SessionAuth, deadline: Deadline): Promise<void> {
     const { user } = await this.authenticate(auth, deadline);
-    const updated = await this.deps.store.endSessions(user.id, this.now());
-    await this.deps.users.invalidate(user.username);
+    const { store, users } = this.deps;
+    const updated = await users.writing(user.username, () =>
+      store.endSessions(user.id, this.now()),
+    );
     await this.forgetSessions(user.id, updated?.sessionsValidAfterMs ?? this.now());
   }
 
@@ -594,12 +596,9 @@ export class Accounts {
       await this.verifyPassword(user, session, current, 'current_password', clientIp, deadline);
       const { passwords, store, users, tokens } = this.deps;
       const passwordHash = await passwords.hash(fresh, deadline, { clientIp, known: true });
-      let updated: UserRow | null;
-      try {
-        updated = await store.updatePassword(user.id, passwordHash, this.now(), true);
-      } finally {
-        await users.invalidate(user.username);
-      }
+      const updated = await users.writing(user.username, () =>
+        store.updatePassword(user.id, passwordHash, this.now(), true),
+      );
       if (updated === null) throw noSession();
       await this.forgetSessions(user.id, updated.sessionsValidAfterMs);
       // The new session keeps the old one's "keep me logged in".
@@ -633,12 +632,7 @@ export class Accounts {
       const { store, users } = this.deps;
       const checked = valid(normalizePassword(password), 'password');
       await this.verifyPassword(user, session, checked, 'password', caller.clientIp, deadline);
-      let deleted: UserRow | null;
-      try {
-        deleted = await store.delete(user.id);
-      } finally {
-        await users.invalidate(user.username);
-      }
+      const deleted = await users.writing(user.username, () => store.delete(user.id));
       if (deleted === null) throw noSession();
       await this.forgetSessions(deleted.id, Number.MAX_SAFE_INTEGER);
       return deleted;

@@ -7,9 +7,10 @@
  *   API looks absent;
  * - every call that passes the token check writes exactly one audit line
  *   (admin-audit.ts), also when it fails;
- * - every write is followed by CachedUsers.invalidate(username), also when a
- *   later step fails, so no cached record outlives a change: a deleted user
- *   or a replaced password stops working at once;
+ * - every write runs inside CachedUsers.writing(username): invalidated
+ *   before, and after also when a later step fails, so no cached record
+ *   outlives a change, even if this process stops between the two: a
+ *   deleted user or a replaced password stops working at once;
  * - a new password is hashed (under the hashing semaphore) before anything
  *   is written, and ends every session of the user;
  * - listing is keyset pagination through the store (no OFFSET, no COUNT):
@@ -183,8 +184,8 @@ export class AdminUsers {
         password === undefined
           ? undefined
           : await passwords.hash(password, deadline, { clientIp: caller.clientIp, known: false });
-      let user = current;
-      try {
+      return users.writing(current.username, async () => {
+        let user = current;
         if (nickname !== undefined) {
           user = (await store.updateNickname(id, nickname, this.now())) ?? notFound();
         }
@@ -192,10 +193,8 @@ export class AdminUsers {
           user = (await store.updatePassword(id, passwordHash, this.now(), true)) ?? notFound();
         }
         if (twoStepOff) user = (await store.disableTotp(id, this.now())) ?? notFound();
-      } finally {
-        await users.invalidate(current.username);
-      }
-      return user;
+        return user;
+      });
     });
   }
 
@@ -203,10 +202,11 @@ export class AdminUsers {
   delete(caller: AdminCaller, id: string): Promise<UserRow> {
     return this.audited(caller, 'delete', { userId: id }, async (note) => {
       const { store, users, onUserDeleted, log } = this.deps;
-      const user = (await store.delete(id)) ?? notFound();
-      note.username = user.username;
+      // The username first: the cache entry is invalidated before the delete too.
+      const found = (await store.findById(id)) ?? notFound();
+      note.username = found.username;
+      const user = (await users.writing(found.username, () => store.delete(id))) ?? notFound();
       if (user.picture !== '') note.picture = user.picture;
-      await users.invalidate(user.username);
       if (onUserDeleted !== undefined) {
         try {
           await onUserDeleted(user);

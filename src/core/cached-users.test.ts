@@ -191,6 +191,21 @@ describe('unit: CachedUsers', () => {
     expect((await users.find('carol', soon()))?.nickname).toBe('new');
   });
 
+  it('should leave no old row in the cache while a write runs, should its process stop before the end', async () => {
+    const { store, users } = setup(row('dora', 'old'));
+    await users.find('dora', soon());
+    await Bun.sleep(1);
+    const seenDuring: (string | undefined)[] = [];
+    await users.writing('dora', async () => {
+      store.set(row('dora', 'new')); // the store write commits...
+      // ...and the process stops here (no invalidation after it): what do others read?
+      seenDuring.push((await users.find('dora', soon()))?.nickname);
+      return null;
+    });
+    expect(seenDuring).toEqual(['new']);
+    expect(store.reads).toBe(2);
+  });
+
   it('should read the store behind the bypass cap while the cache is down, and refuse beyond it', async () => {
     const cache = new FakeCache();
     const { store, users } = setup(row('dave'), cache, new Semaphore(1, 0));

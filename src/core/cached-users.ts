@@ -7,6 +7,10 @@
  *   a lookup after the write never joins a flight begun before it, and a
  *   lookup that read the store before the write cannot put the old row back
  *   (entries are only ever added with SET NX, which a tombstone blocks);
+ *   writes that end sessions or change what a login checks are also
+ *   preceded by one (writing()), so that a server that dies between its
+ *   store write and the tombstone after it leaves no old row served for a
+ *   cache TTL (a deleted user logging in, an old password working);
  * - or, for a write made through update() (the nickname), by a write-through
  *   of the new row: it replaces an entry only when that holds an older
  *   version of the row or none (a Lua compare in Redis), never a tombstone or
@@ -136,6 +140,20 @@ export class CachedUsers {
       return;
     }
     this.written(key);
+  }
+
+  /**
+   * Runs a store write of this user between two invalidations (see the top
+   * of this file): the one before leaves nothing of the old row in the
+   * cache if this process stops before the one after.
+   */
+  async writing<T>(username: string, write: () => Promise<T>): Promise<T> {
+    await this.invalidate(username);
+    try {
+      return await write();
+    } finally {
+      await this.invalidate(username);
+    }
   }
 
   /** Tombstones a user's entry for a repair kept in the store; throws when Redis does not take it. */

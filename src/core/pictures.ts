@@ -116,7 +116,9 @@ export class Pictures {
     let updated: Awaited<ReturnType<UserStore['updatePicture']>>;
     try {
       await Promise.all(encoded.map((bytes, i) => files.put(keyOf(name, i), bytes, CONTENT_TYPE)));
-      updated = await store.updatePicture(user.id, name, this.now());
+      updated = await users.writing(user.username, () =>
+        store.updatePicture(user.id, name, this.now()),
+      );
     } catch (err) {
       this.release(name); // a variant may have been stored; unless someone uses it, it goes
       throw err;
@@ -125,7 +127,6 @@ export class Pictures {
       this.release(name); // the user was deleted meanwhile
       throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN);
     }
-    await users.invalidate(user.username);
     await this.ensureStored(name, encoded);
     if (updated.previous !== '' && updated.previous !== name) this.release(updated.previous);
     return updated.user;
@@ -138,8 +139,9 @@ export class Pictures {
   remove(auth: SessionAuth, deadline: Deadline, caller: AccountCaller): Promise<UserRow> {
     const { accounts, store, users } = this.deps;
     return accounts.audited(auth, caller, 'remove-picture', deadline, async (user) => {
-      const updated = await store.updatePicture(user.id, '', this.now());
-      await users.invalidate(user.username);
+      const updated = await users.writing(user.username, () =>
+        store.updatePicture(user.id, '', this.now()),
+      );
       if (updated === null) throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN);
       if (updated.previous !== '') this.release(updated.previous);
       return updated.user;

@@ -147,13 +147,10 @@ export class TwoStep {
     }
     const codes = newRecoveryCodes();
     const hashes = codes.map((c) => hashRecoveryCode(user.id, c));
-    let enabled: UserRow | null;
-    try {
-      const sealed = this.deps.box.seal(secret, user.id);
-      enabled = await store.enableTotp(user.id, pending, sealed, step, hashes, this.now());
-    } finally {
-      await users.invalidate(user.username);
-    }
+    const sealed = this.deps.box.seal(secret, user.id);
+    const enabled = await users.writing(user.username, () =>
+      store.enableTotp(user.id, pending, sealed, step, hashes, this.now()),
+    );
     // Set up again meanwhile (another pending secret), or turned on elsewhere.
     if (enabled === null) throw notStarted();
     return codes;
@@ -162,12 +159,9 @@ export class TwoStep {
   /** Turns it off; the caller has checked the password and a code. */
   async disable(user: UserRow): Promise<void> {
     const { store, users } = this.deps;
-    let disabled: UserRow | null;
-    try {
-      disabled = await store.disableTotp(user.id, this.now());
-    } finally {
-      await users.invalidate(user.username);
-    }
+    const disabled = await users.writing(user.username, () =>
+      store.disableTotp(user.id, this.now()),
+    );
     if (disabled === null) throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN);
   }
 
