@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'bun:test';
 import { explainStartupFailure } from './startup-failure.ts';
 import { DATA_DIR_MODE } from './store/data-dir.ts';
+import { NEWER_SCHEMA } from './store/migrate.ts';
 
 const tcpPorts = [
   { variable: 'TCP_PORT', host: '127.0.0.1', port: 9090 },
@@ -96,6 +97,13 @@ describe('unit: explainStartupFailure', () => {
       'DATA_DIR: /srv/data is readable by other users (mode 0755) and its mode cannot be changed (EROFS): make it 0700 before the file system is made read-only, or set DATA_DIR to a writable directory';
     const thrown = Object.assign(new Error(line), { code: DATA_DIR_MODE });
     expect(explainStartupFailure(thrown, { ports: tcpPorts, dataDir: '/srv/data' })).toBe(line);
+  });
+
+  it('should give the line of a database a newer build migrated', () => {
+    const line =
+      'the database records migrations this build does not have (008_x): it was migrated by a newer version; deploy that version or restore a matching backup';
+    const thrown = Object.assign(new Error(line), { code: NEWER_SCHEMA });
+    expect(explainStartupFailure(thrown, { ports: tcpPorts, mysqlUrl: 'mysql://h/db' })).toBe(line);
   });
 
   it('should leave anything else alone (null), so that it keeps its stack trace', () => {

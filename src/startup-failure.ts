@@ -3,12 +3,13 @@
  * line that says what to do: a port in use (and the variable that sets it), a
  * host to listen on that is not this machine's, a MySQL database that does not
  * exist (and the statement that creates it), MySQL out of reach or refusing the
- * user, a DATA_DIR that cannot be written, is not a directory, or is open to
+ * user, a database migrated by a newer build, a DATA_DIR that cannot be written, is not a directory, or is open to
  * other users and cannot be closed. Anything else is not recognised (null) and
  * keeps its stack trace.
  */
 import { resolve } from 'node:path';
 import { DATA_DIR_MODE } from './store/data-dir.ts';
+import { NEWER_SCHEMA } from './store/migrate.ts';
 
 /** A port this process listens on, and the variable that sets it. */
 export interface PortSetting {
@@ -110,8 +111,8 @@ export function explainStartupFailure(error: unknown, context: StartupContext): 
   for (const link of chain(error)) {
     const code = typeof link.code === 'string' ? link.code : '';
     if (code === 'EADDRINUSE') return portInUse(link, context.ports);
-    // Its message is the line already (store/data-dir.ts).
-    if (code === DATA_DIR_MODE) return String(link.message);
+    // Its message is the line already (store/data-dir.ts, store/migrate.ts).
+    if (code === DATA_DIR_MODE || code === NEWER_SCHEMA) return String(link.message);
     const host = hostUnusable(link, code, context.ports);
     if (host !== null) return host;
     if (code === 'EACCES' && typeof link.path !== 'string') {

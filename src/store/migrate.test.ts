@@ -4,7 +4,13 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../log.ts';
-import { loadMigrations, migrate, migrationsDir, splitStatements } from './migrate.ts';
+import {
+  loadMigrations,
+  migrate,
+  migrationsDir,
+  NEWER_SCHEMA,
+  splitStatements,
+} from './migrate.ts';
 import { sqliteMigrationTarget } from './sqlite/migration-target.ts';
 
 describe('unit: splitStatements', () => {
@@ -95,6 +101,7 @@ describe('unit: migrate on SQLite', () => {
     rmSync(join(dir, '002_b.sql'));
     write('003_c.sql', 'CREATE TABLE c (x INTEGER);');
     await expect(run()).rejects.toThrow('does not have (002_b)');
+    await expect(run()).rejects.toMatchObject({ code: NEWER_SCHEMA });
     expect(tables()).not.toContain('c');
   });
 

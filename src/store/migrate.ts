@@ -23,6 +23,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.ts';
 
+/** The code of the error migrate throws for a database a newer build migrated: a start-up failure. */
+export const NEWER_SCHEMA = 'NEWER_SCHEMA';
+
 export type Engine = 'mysql' | 'sqlite';
 
 export interface Migration {
@@ -127,9 +130,12 @@ export async function migrate(
     const unknown = applied.filter((a) => !known.has(a.version));
     if (unknown.length > 0) {
       const list = unknown.map((a) => `${String(a.version).padStart(3, '0')}_${a.name}`).join(', ');
-      throw new Error(
-        `the database records migrations this build does not have (${list}): ` +
-          'it was migrated by a newer version; deploy that version or restore a matching backup',
+      throw Object.assign(
+        new Error(
+          `the database records migrations this build does not have (${list}): ` +
+            'it was migrated by a newer version; deploy that version or restore a matching backup',
+        ),
+        { code: NEWER_SCHEMA },
       );
     }
     const done = new Set(applied.map((a) => a.version));
