@@ -980,7 +980,7 @@ const rows: Record<string, Row[]> = {
       name: 'a nickname of 65 characters (over the rule, under the HTTP bound)',
       send: patchMe({ nickname: 'n'.repeat(65) }),
       status: 400,
-      message: NICKNAME_RULE,
+      message: `${NICKNAME_RULE}: this one has 65`,
       field: 'nickname',
     },
     {

@@ -77,7 +77,7 @@ describe('integration: pictures over MariaDB, Redis and the local store', () => 
     const large = await served(url);
     expect(large.res.status).toBe(200);
     expect(large.res.headers.get('content-type')).toBe('image/webp');
-    expect(large.res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(large.res.headers.get('cache-control')).toBe('private, max-age=31536000, immutable');
     expect(large.res.headers.get('x-content-type-options')).toBe('nosniff');
     expect([large.meta?.format, large.meta?.width, large.meta?.height]).toEqual(['webp', 256, 256]);
     // The name is the SHA-256 of what is served.

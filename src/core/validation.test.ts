@@ -115,10 +115,14 @@ describe('unit: validation', () => {
     expect(codePoints('🎉a')).toBe(2);
     // Spaces alone are not too short: they show nothing, and the message says so.
     expect(checkNickname('   ')).toEqual({ error: NICKNAME_ERRORS.invisible });
-    expect(checkNickname('')).toEqual({ error: NICKNAME_RULE });
-    // A family emoji is seven code points: ten of them are over 64, and the rule says why.
-    expect(checkNickname('👨‍👩‍👧‍👦'.repeat(10))).toEqual({ error: NICKNAME_RULE });
+    expect(checkNickname('')).toEqual({ error: `${NICKNAME_RULE}: this one has 0` });
+    // A family emoji is seven code points: ten of them are over 64, and the rule says why,
+    // with the count it made.
+    expect(checkNickname('👨‍👩‍👧‍👦'.repeat(10))).toEqual({
+      error: `${NICKNAME_RULE}: this one has 70`,
+    });
     expect(NICKNAME_RULE).toContain('counts as several');
+    expect(NICKNAME_RULE).toContain('vowel sign');
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import {
   ACCOUNT_RULES,
-  NICKNAME_RULE,
+  nicknameLengthError,
   PASSWORD_RULE,
   PASSWORD_STRENGTH_RULE,
   USERNAME_RULE,
@@ -101,7 +101,8 @@ export function checkNickname(nickname: string): Checked {
   // Only spaces: not too short, but nothing to see.
   if (value === '' && nickname !== '') return { error: NICKNAME_ERRORS.invisible };
   const length = codePoints(value);
-  if (length < NICKNAME.minChars || length > NICKNAME.maxChars) return { error: NICKNAME_RULE };
+  if (length < NICKNAME.minChars || length > NICKNAME.maxChars)
+    return { error: nicknameLengthError(length) };
   if (CONTROL_OR_DIRECTION.test(value)) return { error: NICKNAME_ERRORS.controlOrDirection };
   const seen = hiddenAndVisible(value.replace(TAG_FLAG, '\u{1F3F4}'));
   if (seen === 'hidden') return { error: NICKNAME_ERRORS.hidden };

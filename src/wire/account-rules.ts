@@ -38,10 +38,17 @@ export const PASSWORD_STRENGTH_RULE =
   'password must be hard to guess: not a common password, a name, your username or a keyboard pattern';
 /**
  * Counted in code points, as the store's column is: an emoji made of several
- * (a family, a flag, a skin tone) counts as several, and the rule says so,
- * since people count what they see.
+ * (a family, a flag, a skin tone), and in some scripts a letter with a vowel
+ * sign or an accent, counts as several, and the rule says so, since people
+ * count what they see ("क्षत्रिय" is 3 to the eye and 8 here). A refusal for
+ * length also says how many were given (nicknameLengthError).
  */
-export const NICKNAME_RULE = `nickname must be ${NICKNAME_CHARS.min} to ${NICKNAME_CHARS.max} characters (an emoji made of several, such as a flag or a family, counts as several)`;
+export const NICKNAME_RULE = `nickname must be ${NICKNAME_CHARS.min} to ${NICKNAME_CHARS.max} characters (an emoji made of several, such as a flag or a family, counts as several, and so does a letter with a vowel sign or accent in some scripts)`;
+
+/** The rule, and how many characters it counted in the nickname refused. */
+export function nicknameLengthError(counted: number): string {
+  return `${NICKNAME_RULE}: this one has ${counted}`;
+}
 
 /** The three rules; the username pattern is valid as an HTML `pattern` (browsers use the v flag). */
 export const ACCOUNT_RULES: Readonly<Record<'username' | 'password' | 'nickname', FieldRule>> = {

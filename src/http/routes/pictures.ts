@@ -49,7 +49,9 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, slots, log }: Pi
       }
       const etag = `"${name}"`;
       const headers = {
-        'cache-control': 'public, max-age=31536000, immutable',
+        // Private: the browser keeps it a year (its name is its content), but no shared
+        // cache does, where it would outlive its deletion with the account.
+        'cache-control': 'private, max-age=31536000, immutable',
         etag,
         'x-content-type-options': 'nosniff',
       };
