@@ -112,6 +112,22 @@ describe('unit: validation', () => {
     ]) {
       expect(failed(checkNickname(bad))).toBe(true);
     }
+    // Format characters that are written, where their script puts them: the Arabic
+    // number sign and end of ayah before digits, the Mongolian vowel separator
+    // between Mongolian letters; anywhere else they are refused as hidden.
+    for (const good of ['\u0600\u0661\u0662\u0663', '\u06DD\u0661\u0662', 'ᠬᠠᠷ\u180Eᠠ'])
+      expect(checkNickname(good)).toEqual(ok(good));
+    for (const bad of [
+      '\u0600',
+      '\u0600a',
+      'a\u0600',
+      '\u0600\u0600\u0661',
+      '\u180Eᠠ',
+      'ab\u180Eᠠ',
+      'ᠬᠠᠷ\u180E',
+      'ᠬᠠᠷ\u180Ea',
+    ])
+      expect([bad, checkNickname(bad)]).toEqual([bad, { error: NICKNAME_ERRORS.hidden }]);
     expect(codePoints('🎉a')).toBe(2);
     // Spaces alone are not too short: they show nothing, and the message says so.
     expect(checkNickname('   ')).toEqual({ error: NICKNAME_ERRORS.invisible });

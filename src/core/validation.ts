@@ -33,6 +33,15 @@ const JOINER = /[\u200C\u200D]/u;
 // One variation selector after a character: emoji presentation (U+FE0F), CJK
 // ideographic variants, Mongolian free variation selectors.
 const SELECTOR = /[\uFE00-\uFE0F\u{E0100}-\u{E01EF}\u180B-\u180D\u180F]/u;
+// Format characters that are written, in their place: the prepended
+// concatenation marks (the Arabic number sign, the end of ayah...) before a
+// digit, which they span; the Mongolian vowel separator between two Mongolian
+// letters, where the spelling needs it.
+// Prepended_Concatenation_Mark (Unicode 15), which no regular expression property names.
+const PREPENDED = /[\u0600-\u0605\u06DD\u070F\u0890\u0891\u08E2\u{110BD}\u{110CD}]/u;
+const DIGIT = /\p{Nd}/u;
+const MONGOLIAN_VOWEL_SEPARATOR = '\u180E';
+const MONGOLIAN_LETTER = /[\p{Script=Mongolian}&&\p{L}]/v;
 // Tag characters only as the three emoji flags made of them (England, Scotland,
 // Wales); anywhere else they carry hidden text.
 const TAG_FLAG =
@@ -93,7 +102,9 @@ export const NICKNAME_ERRORS = {
 /**
  * Nicknames: NFC, trimmed, 1 to 64 code points, something visible, no
  * control or text-direction characters, and no invisible characters except
- * a joiner between two characters and one variation selector after one.
+ * a joiner between two characters, one variation selector after one, and
+ * the written format characters where their script puts them (PREPENDED,
+ * MONGOLIAN_VOWEL_SEPARATOR).
  */
 export function checkNickname(nickname: string): Checked {
   if (!nickname.isWellFormed()) return { error: 'nickname must be valid Unicode text' };
@@ -113,20 +124,31 @@ export function checkNickname(nickname: string): Checked {
 /** 'hidden' when an invisible character is out of its place, else whether anything is visible. */
 function hiddenAndVisible(text: string): boolean | 'hidden' {
   let visible = false;
-  // What came before: a character a joiner or selector may follow, either of those, or anything else.
-  let previous: 'base' | 'joiner' | 'selector' | 'other' = 'other';
+  // What came before: a character a joiner or selector may follow, either of those, a
+  // mark that needs a digit next, a separator that needs a Mongolian letter next, or
+  // anything else.
+  let previous: 'base' | 'joiner' | 'selector' | 'prepended' | 'separator' | 'other' = 'other';
+  let mongolian = false;
   for (const char of text) {
     if (HIDDEN.test(char)) {
       if (SELECTOR.test(char) && previous === 'base') previous = 'selector';
       else if (JOINER.test(char) && (previous === 'base' || previous === 'selector'))
         previous = 'joiner';
+      else if (PREPENDED.test(char) && previous !== 'prepended') previous = 'prepended';
+      else if (char === MONGOLIAN_VOWEL_SEPARATOR && mongolian) previous = 'separator';
       else return 'hidden';
+      mongolian = false;
       continue;
     }
     const base = BASE.test(char);
     if (previous === 'joiner' && !base) return 'hidden';
+    if (previous === 'prepended' && !DIGIT.test(char)) return 'hidden';
+    mongolian = MONGOLIAN_LETTER.test(char);
+    if (previous === 'separator' && !mongolian) return 'hidden';
     previous = base ? 'base' : 'other';
     if (!visible && VISIBLE.test(char) && !BLANK.test(char)) visible = true;
   }
-  return previous === 'joiner' ? 'hidden' : visible;
+  return previous === 'joiner' || previous === 'prepended' || previous === 'separator'
+    ? 'hidden'
+    : visible;
 }
