@@ -17,8 +17,10 @@
  *   the delete; set() checks after its update that the file is still there
  *   and stores it again if not. Whatever the interleaving, a name in use
  *   ends up with its files (see pictures.test.ts for the interleavings);
- * - a crash between the update and release() leaves the old files behind:
- *   bounded by the number of crashes, not by the number of uploads.
+ * - a crash can leave files no user names (stored before the update that
+ *   would name them, or between an update or a deletion and its release()):
+ *   bounded by the calls each crash cut short, not by the number of uploads;
+ *   nothing sweeps them yet (README, Architecture).
  */
 import type { Deadline } from '../lib/deadline.ts';
 import { type Refusal, Semaphore } from '../lib/semaphore.ts';
