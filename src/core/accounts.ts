@@ -22,6 +22,7 @@ import {
 import type { IdGenerator } from './ids.ts';
 import { createAccount, valid } from './new-account.ts';
 import type { Admission, Passwords } from './passwords.ts';
+import { CHECK_AFTER_MS } from './picture-checks.ts';
 import type { Counted, Own, RateLimits, UserState } from './rate-limits.ts';
 import type { Revocations } from './revocations.ts';
 import type { SessionList } from './session-list.ts';
@@ -632,6 +633,9 @@ export class Accounts {
       const { store, users } = this.deps;
       const checked = valid(normalizePassword(password), 'password');
       await this.verifyPassword(user, session, checked, 'password', caller.clientIp, deadline);
+      // Its picture is checked again later, should this process stop before removing it.
+      if (user.picture !== '')
+        await store.addPictureChecks([user.picture], this.now() + CHECK_AFTER_MS);
       const deleted = await users.writing(user.username, () => store.delete(user.id));
       if (deleted === null) throw noSession();
       await this.forgetSessions(deleted.id, Number.MAX_SAFE_INTEGER);

@@ -38,6 +38,7 @@ import type { CachedUsers } from './cached-users.ts';
 import type { IdGenerator } from './ids.ts';
 import { createAccount, valid } from './new-account.ts';
 import type { Passwords } from './passwords.ts';
+import { CHECK_AFTER_MS } from './picture-checks.ts';
 import { type ListQuery, listOptions, nextCursor } from './user-pages.ts';
 import { checkNewPassword, checkNickname, checkUsername } from './validation.ts';
 
@@ -205,6 +206,9 @@ export class AdminUsers {
       // The username first: the cache entry is invalidated before the delete too.
       const found = (await store.findById(id)) ?? notFound();
       note.username = found.username;
+      // Its picture is checked again later, should this process stop before removing it.
+      if (found.picture !== '')
+        await store.addPictureChecks([found.picture], this.now() + CHECK_AFTER_MS);
       const user = (await users.writing(found.username, () => store.delete(id))) ?? notFound();
       if (user.picture !== '') note.picture = user.picture;
       if (onUserDeleted !== undefined) {

@@ -11,6 +11,7 @@ import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import type { Accounts } from './accounts.ts';
 import { CachedUsers } from './cached-users.ts';
+import { CHECK_AFTER_MS, PictureChecks } from './picture-checks.ts';
 import type {
   ImageProcessor,
   ImageRejection,
@@ -371,6 +372,34 @@ describe('unit: Pictures (SQLite store, files in memory)', () => {
     files.before = () => {};
     await pictures.settled();
     expect(files.files.size).toBe(0);
+  });
+
+  it("should list each upload's names to check later, and remove what a stopped process left unnamed", async () => {
+    const { user, upload, files, store, pictures } = await setup();
+    const alice = await user();
+    const first = (await upload(alice, png(1))).picture;
+    const second = (await upload(alice, png(2))).picture;
+    await pictures.settled();
+    const later = Date.now() + CHECK_AFTER_MS + 1000;
+    const due = (await store.duePictureChecks(later, 100)).map((c) => c.name);
+    expect(due.sort()).toEqual([first, second].sort());
+    expect(await store.duePictureChecks(Date.now(), 100)).toEqual([]);
+    // A process that stored a picture and stopped before its update: files no one names.
+    const orphan = 'f'.repeat(64);
+    await store.addPictureChecks([orphan], Date.now() + CHECK_AFTER_MS);
+    await files.put(`${orphan}.webp`, png(9), 'image/webp');
+    await files.put(`${orphan}-64.webp`, png(9), 'image/webp');
+    expect(files.names()).toEqual([orphan, second].sort());
+    const checks = new PictureChecks(
+      store,
+      (name) => pictures.check(name),
+      silentLogger,
+      () => later,
+    );
+    expect(await checks.run()).toBe(3);
+    // The orphan's files are gone, the picture in use stays, and nothing is left to check.
+    expect(files.names()).toEqual([second]);
+    expect(await store.duePictureChecks(later, 100)).toEqual([]);
   });
 
   it('should leave no files behind when the user vanished before the update', async () => {

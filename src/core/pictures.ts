@@ -17,10 +17,11 @@
  *   the delete; set() checks after its update that the file is still there
  *   and stores it again if not. Whatever the interleaving, a name in use
  *   ends up with its files (see pictures.test.ts for the interleavings);
- * - a crash can leave files no user names (stored before the update that
- *   would name them, or between an update or a deletion and its release()):
- *   bounded by the calls each crash cut short, not by the number of uploads;
- *   nothing sweeps them yet (README, Architecture).
+ * - before it stores anything, an upload lists its name and the name it
+ *   replaces to be checked again later (picture-checks.ts), so that files a
+ *   crash leaves unnamed (stored before the update that would name them, or
+ *   replaced before release() ran) are removed by whichever TCP server runs
+ *   the checks.
  */
 import type { Deadline } from '../lib/deadline.ts';
 import { type Refusal, Semaphore } from '../lib/semaphore.ts';
@@ -39,6 +40,7 @@ import {
   overBudget,
   sniffImageType,
 } from './image-type.ts';
+import { CHECK_AFTER_MS } from './picture-checks.ts';
 import type { ImageProcessor, PictureStore, StoredPicture } from './picture-ports.ts';
 import type { RateLimits } from './rate-limits.ts';
 
@@ -115,6 +117,9 @@ export class Pictures {
     await this.deps.limits.admitUpload(user.id, uploadsPerMinute, uploadBurst);
     const encoded = await this.encode(image, deadline);
     const name = new Bun.CryptoHasher('sha256').update(encoded[0] as Uint8Array).digest('hex');
+    // Checked again later whatever happens to this process (see the top of this file).
+    const names = user.picture !== '' && user.picture !== name ? [name, user.picture] : [name];
+    await store.addPictureChecks(names, this.now() + CHECK_AFTER_MS);
     let updated: Awaited<ReturnType<UserStore['updatePicture']>>;
     try {
       await Promise.all(encoded.map((bytes, i) => files.put(keyOf(name, i), bytes, CONTENT_TYPE)));
@@ -155,6 +160,14 @@ export class Pictures {
     const found = SERVED.test(name) ? await this.deps.files.get(`${name}.webp`) : null;
     if (found === null) throw new RpcError(Status.NOT_FOUND, MESSAGES.NO_SUCH_PICTURE);
     return found;
+  }
+
+  /**
+   * Removes a picture's files unless some user names it, now (picture-checks.ts).
+   * Safe at any time: see release().
+   */
+  check(name: string): Promise<void> {
+    return NAME.test(name) ? this.removeIfUnused(name) : Promise.resolve();
   }
 
   /**

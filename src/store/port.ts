@@ -68,6 +68,12 @@ export interface CacheRepair {
   expiresAtMs: number;
 }
 
+/** A picture name to check again from `dueAtMs` on: does any user still name it? */
+export interface PictureCheck {
+  name: string;
+  dueAtMs: number;
+}
+
 /**
  * A page of the revoked sessions: session ids from `from` (included) up to
  * `before` (excluded; null: no end), in the store's binary order of session
@@ -197,6 +203,16 @@ export interface UserStore {
   listCacheRepairs(nowMs: number, limit: number): Promise<CacheRepair[]>;
   /** Deletes each repair that is still as listed (a later expiry means a newer failure). */
   removeCacheRepairs(repairs: readonly CacheRepair[]): Promise<void>;
+
+  /**
+   * Lists picture names to check again from `dueAtMs` on (core/picture-checks.ts);
+   * a name already listed keeps the later time.
+   */
+  addPictureChecks(names: readonly string[], dueAtMs: number): Promise<void>;
+  /** Checks due by `nowMs`, earliest first, at most `limit`. */
+  duePictureChecks(nowMs: number, limit: number): Promise<PictureCheck[]>;
+  /** Deletes each check that is still as listed (a later time means a newer change). */
+  removePictureChecks(checks: readonly PictureCheck[]): Promise<void>;
 
   /**
    * Adds sessions to their users' lists; a session already listed (same

@@ -13,6 +13,7 @@ import { IdGenerator } from '../core/ids.ts';
 import { LoginTickets } from '../core/login-tickets.ts';
 import { OwnSessions } from '../core/own-sessions.ts';
 import { Passwords } from '../core/passwords.ts';
+import { PictureChecks } from '../core/picture-checks.ts';
 import { Pictures } from '../core/pictures.ts';
 import { RATE_LIMIT_SCRIPTS, RateLimits } from '../core/rate-limits.ts';
 import { REVOCATION_SCRIPTS, Revocations, SHARDS } from '../core/revocations.ts';
@@ -243,6 +244,9 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   // What Redis missed while this or another server wrote to it (cache-repairs.ts).
   const repairs = cache === null ? null : new CacheRepairs(store, cache, revocations, users, log);
   repairs?.start();
+  // Picture files a stopped process left unnamed (picture-checks.ts).
+  const checks = new PictureChecks(store, (name) => pictures.check(name), log);
+  checks.start();
   log.info(
     {
       host: config.tcp.host,
@@ -280,6 +284,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
       clearInterval(purge);
       repairs?.stop();
       await server.stop(config.shutdownTimeoutMs);
+      await checks.stop();
       // The last batch of listed sessions, while the store is still open.
       await sessions.close();
       passwords.close();

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type {
   CacheRepair,
   ListedSession,
+  PictureCheck,
   RevokedRange,
   UserRow,
   UserStore,
@@ -630,6 +631,35 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       expect(() =>
         store.addCacheRepair({ kind: 'session', item: 'no spaces allowed', expiresAtMs: NOW }),
       ).toThrow();
+    });
+  });
+
+  describe(`${engine} store: picture checks`, () => {
+    it('should list names due, earliest first, keep the later time of two, and remove only as listed', async () => {
+      const [a, b, c] = ['a', 'b', 'c'].map((x) =>
+        `${x}${uniqueName('').toLowerCase()}`.padEnd(64, '0'),
+      ) as [string, string, string];
+      const mine = (all: PictureCheck[]) => all.filter((x) => [a, b, c].includes(x.name));
+      await store.addPictureChecks([a, b], NOW + 2_000);
+      await store.addPictureChecks([a], NOW + 1_000); // the later time stays
+      await store.addPictureChecks([c], NOW + 1_500);
+      await store.addPictureChecks([], NOW);
+      expect(mine(await store.duePictureChecks(NOW + 1_000, 1000))).toEqual([]);
+      const due = mine(await store.duePictureChecks(NOW + 2_000, 1000));
+      // Earliest first: c, then a and b (the same time) in either order.
+      expect(due[0]).toEqual({ name: c, dueAtMs: NOW + 1_500 });
+      expect(due.slice(1).sort((x, y) => (x.name < y.name ? -1 : 1))).toEqual([
+        { name: a, dueAtMs: NOW + 2_000 },
+        { name: b, dueAtMs: NOW + 2_000 },
+      ]);
+      // A newer change of one name since the listing survives its removal.
+      await store.addPictureChecks([b], NOW + 9_000);
+      await store.removePictureChecks(due);
+      expect(mine(await store.duePictureChecks(NOW + 10_000, 1000))).toEqual([
+        { name: b, dueAtMs: NOW + 9_000 },
+      ]);
+      await store.removePictureChecks([{ name: b, dueAtMs: NOW + 9_000 }]);
+      expect(mine(await store.duePictureChecks(NOW + 10_000, 1000))).toEqual([]);
     });
   });
 

@@ -43,6 +43,7 @@ import type {
   CacheRepair,
   ListedSession,
   ListOptions,
+  PictureCheck,
   RevokedRange,
   RevokedSession,
   UserRow,
@@ -153,8 +154,8 @@ async function selectById(session: Session, id: bigint): Promise<UserRow | null>
   return firstUser(await session.rows<MysqlUser>(SELECT_BY_ID, [idParam(id)]));
 }
 
-/** Cache repairs deleted by one statement. */
-const REPAIR_DELETE_BATCH = 200;
+/** Cache repairs, or picture checks, deleted by one statement. */
+const ROWS_PER_DELETE = 200;
 
 /** A cache_repairs row as mysql2 returns it (expires_at cast to text). */
 interface MysqlRepair extends RowDataPacket {
@@ -528,13 +529,41 @@ export class MysqlStore implements UserStore {
   }
 
   async removeCacheRepairs(repairs: readonly CacheRepair[]): Promise<void> {
-    // One statement per REPAIR_DELETE_BATCH: after an outage every TCP server
+    // One statement per ROWS_PER_DELETE: after an outage every TCP server
     // removes up to a thousand at once, as traffic comes back.
-    for (let at = 0; at < repairs.length; at += REPAIR_DELETE_BATCH) {
-      const batch = repairs.slice(at, at + REPAIR_DELETE_BATCH);
+    for (let at = 0; at < repairs.length; at += ROWS_PER_DELETE) {
+      const batch = repairs.slice(at, at + ROWS_PER_DELETE);
       await this.db.exec(
         `DELETE FROM cache_repairs WHERE (kind, item, expires_at) IN (${batch.map(() => '(?, ?, ?)').join(', ')})`,
         batch.flatMap((r) => [repairKindCode(r), r.item, msParam(r.expiresAtMs)]),
+      );
+    }
+  }
+
+  async addPictureChecks(names: readonly string[], dueAtMs: number): Promise<void> {
+    if (names.length === 0) return;
+    await this.db.exec(
+      `INSERT INTO picture_checks (name, due_at) VALUES ${names.map(() => '(?, ?)').join(', ')} ` +
+        'ON DUPLICATE KEY UPDATE due_at = GREATEST(due_at, VALUES(due_at))',
+      names.flatMap((name) => [name, msParam(dueAtMs)]),
+    );
+  }
+
+  async duePictureChecks(nowMs: number, limit: number): Promise<PictureCheck[]> {
+    const rows = await this.db.rows<{ name: string; due_at: string } & RowDataPacket>(
+      'SELECT name, CAST(due_at AS CHAR) AS due_at FROM picture_checks WHERE due_at <= ? ' +
+        'ORDER BY due_at LIMIT ?',
+      [msParam(nowMs), limitParam(limit)],
+    );
+    return rows.map((r) => ({ name: r.name, dueAtMs: Number(r.due_at) }));
+  }
+
+  async removePictureChecks(checks: readonly PictureCheck[]): Promise<void> {
+    for (let at = 0; at < checks.length; at += ROWS_PER_DELETE) {
+      const batch = checks.slice(at, at + ROWS_PER_DELETE);
+      await this.db.exec(
+        `DELETE FROM picture_checks WHERE (name, due_at) IN (${batch.map(() => '(?, ?)').join(', ')})`,
+        batch.flatMap((c) => [c.name, msParam(c.dueAtMs)]),
       );
     }
   }

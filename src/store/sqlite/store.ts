@@ -35,6 +35,7 @@ import type {
   CacheRepair,
   ListedSession,
   ListOptions,
+  PictureCheck,
   RevokedRange,
   RevokedSession,
   UserRow,
@@ -414,6 +415,38 @@ export class SqliteStore implements UserStore {
     guard(() => {
       for (const repair of repairs)
         remove.run(repairKindCode(repair), repair.item, repair.expiresAtMs);
+    });
+  }
+
+  async addPictureChecks(names: readonly string[], dueAtMs: number): Promise<void> {
+    const add = this.db.query<never, Param[]>(
+      'INSERT INTO picture_checks (name, due_at) VALUES (?, ?) ' +
+        'ON CONFLICT (name) DO UPDATE SET due_at = max(due_at, excluded.due_at)',
+    );
+    guard(() =>
+      this.db.transaction(() => {
+        for (const name of names) add.run(name, dueAtMs);
+      })(),
+    );
+  }
+
+  async duePictureChecks(nowMs: number, limit: number): Promise<PictureCheck[]> {
+    return guard(() =>
+      this.db
+        .query<{ name: string; due_at: number | bigint }, Param[]>(
+          'SELECT name, due_at FROM picture_checks WHERE due_at <= ? ORDER BY due_at LIMIT ?',
+        )
+        .all(nowMs, limit)
+        .map((r) => ({ name: r.name, dueAtMs: Number(r.due_at) })),
+    );
+  }
+
+  async removePictureChecks(checks: readonly PictureCheck[]): Promise<void> {
+    const remove = this.db.query<never, Param[]>(
+      'DELETE FROM picture_checks WHERE name = ? AND due_at = ?',
+    );
+    guard(() => {
+      for (const check of checks) remove.run(check.name, check.dueAtMs);
     });
   }
 
