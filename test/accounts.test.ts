@@ -122,7 +122,11 @@ describe('integration: accounts over MariaDB and Redis', () => {
     const username = uniqueName();
     const { body } = await register(username);
     const row = await stack.tcp.store.findById(body.user.id as string);
-    const user = { id: body.user.id as string, username, passwordHash: row?.passwordHash ?? '' };
+    const user = {
+      id: body.user.id as string,
+      username,
+      sessionsValidAfterMs: row?.sessionsValidAfterMs ?? 0,
+    };
     const token = (await login(username)).body.token as string;
     const foreign = new SessionTokens(['another-secret'.padEnd(40, 'y')], 3_600_000).issue(
       user,

@@ -62,8 +62,8 @@ interface Account {
   cookie: string;
   /** The profile forms' anti-CSRF token. */
   csrf: string;
-  /** The stored hash, which tokens made here must carry the mark of. */
-  passwordHash: string;
+  /** The stored sessions_valid_after, which tokens made here must carry. */
+  sessionsValidAfterMs: number;
 }
 
 let stack: Stack;
@@ -87,8 +87,8 @@ async function account(username: string, nickname: string): Promise<Account> {
   const page = await (await stack.fetch('/profile', { headers: { cookie } })).text();
   const csrf = /name="csrf" value="([^"]+)"/.exec(page)?.[1] ?? '';
   expect(csrf).not.toBe('');
-  const passwordHash = (await stack.tcp.store.findById(user.id))?.passwordHash ?? '';
-  return { id: user.id, username, token, cookie, csrf, passwordHash };
+  const sessionsValidAfterMs = (await stack.tcp.store.findById(user.id))?.sessionsValidAfterMs ?? 0;
+  return { id: user.id, username, token, cookie, csrf, sessionsValidAfterMs };
 }
 
 beforeAll(async () => {

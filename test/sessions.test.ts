@@ -151,13 +151,17 @@ for (const [name, setup] of Object.entries(setups)) {
       const token = await login(username);
       const me = await stack().fetch('/api/v1/me', bearer(token));
       const { user } = (await me.json()) as { user: { id: string } };
-      const passwordHash = (await stack().tcp.store.findById(user.id))?.passwordHash ?? '';
+      const validAfter = (await stack().tcp.store.findById(user.id))?.sessionsValidAfterMs ?? 0;
       // Tokens of this user issued 20 minutes ago, as the server issues them.
       const tokens = new SessionTokens([SECRET], HOUR_S * 1000, 10 * HOUR_S * 1000);
       for (const persistent of [false, true]) {
         const lifetimeS = persistent ? 10 * HOUR_S : HOUR_S;
         const issuedAt = Date.now() - (lifetimeS * 1000) / 3;
-        const old = tokens.issue({ id: user.id, username, passwordHash }, issuedAt, persistent);
+        const old = tokens.issue(
+          { id: user.id, username, sessionsValidAfterMs: validAfter },
+          issuedAt,
+          persistent,
+        );
         // A fresh cookie is not renewed.
         const fresh = await stack().fetch('/api/v1/me', {
           headers: { cookie: `session=${token}` },

@@ -112,6 +112,36 @@ describe('unit: Accounts (SQLite store, no cache)', () => {
     expect((await accounts.profile({ token }, deadline())).user.username).toBe('racer');
   });
 
+  it("should renew a token from before the valid-after with the user's, unless it was issued within a login of a change", async () => {
+    const { accounts, store, clock } = await services();
+    const user = await accounts.register(input('old_token'), deadline());
+    /** A version 2 token (no valid-after) of this user, issued at `at`, as an older build made it. */
+    const v2 = (at: number) => {
+      const secret = 'unit-test-secret'.padEnd(40, '!');
+      const payload = Buffer.alloc(44 + user.username.length);
+      payload[0] = 2;
+      payload[1] = new Bun.CryptoHasher('sha256').update(secret).digest()[0] as number;
+      payload.writeBigUInt64BE(BigInt(user.id), 2);
+      payload.set(crypto.getRandomValues(new Uint8Array(16)), 10);
+      payload.writeBigUInt64BE(BigInt(at), 26);
+      payload.writeBigUInt64BE(BigInt(at + 3_600_000), 34);
+      payload[43] = user.username.length;
+      payload.write(user.username, 44, 'latin1');
+      const mac = new Bun.CryptoHasher('sha256', secret).update(payload).digest();
+      return `${payload.toString('base64url')}.${mac.toString('base64url')}`;
+    };
+    // "Log out everywhere" moved sessions_valid_after to now.
+    const moved = await store.endSessions(user.id, clock.now);
+    const validAfter = moved?.sessionsValidAfterMs ?? 0;
+    const late = v2(validAfter + 10 * 60_000);
+    const close = v2(validAfter + 1_000); // may be a login that read the user before the move
+    clock.now = validAfter + 40 * 60_000; // past a quarter of the hour: due for renewal
+    const renewed = await accounts.profile({ token: late }, deadline(), true);
+    expect(renewed.renewed?.claims.validAfterMs).toBe(validAfter);
+    const kept = await accounts.profile({ token: close }, deadline(), true);
+    expect([kept.user.username, kept.renewed]).toEqual(['old_token', null]);
+  });
+
   it('should check the anti-CSRF token only when one is presented', async () => {
     const { accounts } = await services();
     await accounts.register(input('csrf_user'), deadline());
@@ -172,16 +202,18 @@ describe('unit: Accounts (SQLite store, no cache)', () => {
     });
   });
 
-  it('should re-hash a password stored with old parameters at login', async () => {
+  it('should re-hash a password stored with old parameters at login, keeping every session', async () => {
     const old = await services({ ...cheap, memoryKiB: 2048 });
     await old.accounts.register(input('rehash_me'), deadline());
+    const elsewhere = await old.accounts.login(input('rehash_me'), deadline());
     const before = (await old.store.findByUsername('rehash_me'))?.passwordHash;
     expect(before).toContain('m=2048');
     // Same store, services now configured with new parameters.
     const passwords = new Passwords(cheap);
     expect(passwords.needsRehash(before as string)).toBe(true);
     const { accounts } = servicesOver(old.store, passwords);
-    await accounts.login(input('rehash_me'), deadline());
+    const first = accounts.login(input('rehash_me'), deadline());
+    await first;
     let after = before;
     for (let i = 0; i < 50 && after === before; i++) {
       await Bun.sleep(20);
@@ -189,6 +221,13 @@ describe('unit: Accounts (SQLite store, no cache)', () => {
     }
     expect(after).toContain('m=1024');
     expect((await accounts.login(input('rehash_me'), deadline())).user.username).toBe('rehash_me');
+    // The same password, stored anew: the session of the login that re-hashed it and one
+    // from before both go on (a mark of the hash in the token had ended them).
+    const { token } = await first;
+    for (const session of [token, elsewhere.token])
+      expect((await accounts.profile({ token: session }, deadline())).user.username).toBe(
+        'rehash_me',
+      );
   });
 
   it('should answer RESOURCE_EXHAUSTED at once when the hash queue is full', async () => {

@@ -245,6 +245,7 @@ export class Accounts {
       user === null ||
       user.id !== claims.userId ||
       claims.issuedAtMs <= user.sessionsValidAfterMs ||
+      (claims.validAfterMs !== null && claims.validAfterMs !== user.sessionsValidAfterMs) ||
       user.totpSecret === ''
     ) {
       throw ticketExpired();
@@ -446,9 +447,9 @@ export class Accounts {
 
   /**
    * The session behind a token: authentic, unexpired, issued after the
-   * user's sessions_valid_after, earned with the user's current password (a
-   * token from before the mark: by its issue time alone), not revoked, and,
-   * for form posts, with the session's anti-CSRF token.
+   * user's sessions_valid_after and earned while it had the value it has now
+   * (a token from before the valid-after: by its issue time alone), not
+   * revoked, and, for form posts, with the session's anti-CSRF token.
    */
   async authenticate(auth: SessionAuth, deadline: Deadline): Promise<Session> {
     const { tokens, users, revocations } = this.deps;
@@ -463,7 +464,7 @@ export class Accounts {
       user === null ||
       user.id !== claims.userId ||
       claims.issuedAtMs <= user.sessionsValidAfterMs ||
-      (claims.passwordMark !== '' && claims.passwordMark !== passwordMark(user.passwordHash)) ||
+      (claims.validAfterMs !== null && claims.validAfterMs !== user.sessionsValidAfterMs) ||
       revoked
     ) {
       throw noSession();
@@ -495,8 +496,9 @@ export class Accounts {
     const { tokens } = this.deps;
     const csrfToken = tokens.csrfToken(claims.sessionId);
     const now = this.now();
-    if (!renew || !tokens.needsRenewal(claims, now)) return { user, csrfToken, renewed: null };
-    const renewed = tokens.renew(claims, now, passwordMark(user.passwordHash));
+    if (!renew || !tokens.needsRenewal(claims, now) || !renewable(claims, user))
+      return { user, csrfToken, renewed: null };
+    const renewed = tokens.renew(claims, now, user.sessionsValidAfterMs);
     // The login's address and User-Agent stay (a session begun before the list existed has none).
     await this.listSession(renewed.claims, { clientIp: '', userAgent: '' }, true);
     return { user, csrfToken, renewed };
@@ -726,6 +728,25 @@ function formExpired(): RpcError {
   return new RpcError(
     Status.PERMISSION_DENIED,
     'the form has expired or was not sent from this site: reload the page and try again',
+  );
+}
+
+/**
+ * The longest a login takes from reading the user to issuing its token (its
+ * deadline, RPC_TIMEOUT_MS, is 5 s by default), with room to spare.
+ */
+const LOGIN_SPAN_MS = 5 * 60_000;
+
+/**
+ * Whether a token may be renewed. A token from before the valid-after
+ * (version 2) is renewed with the user's present one only when it was issued
+ * well after sessions_valid_after last moved: one issued within a login's
+ * span of it may come from a login that read the user before the move (the
+ * race the valid-after closes), and lapses instead of living on.
+ */
+function renewable(claims: SessionClaims, user: UserRow): boolean {
+  return (
+    claims.validAfterMs !== null || claims.issuedAtMs - user.sessionsValidAfterMs > LOGIN_SPAN_MS
   );
 }
 

@@ -8,6 +8,7 @@ const user = {
   id: '123456789',
   username: 'Alice_1',
   passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA',
+  sessionsValidAfterMs: 0,
 };
 const now = 1_700_000_000_000;
 

@@ -50,21 +50,8 @@ const PAYLOAD = /^d3:(\d{1,20}):([A-Za-z0-9_-]{22}):([A-Za-z0-9_-]{12}):(\d{1,16
  * salted, and the cookie's holder earned it by knowing that password.
  */
 export function passwordMark(passwordHash: string): string {
-  let mark = marks.get(passwordHash);
-  if (mark === undefined) {
-    mark = createHash('sha256').update(passwordHash).digest().subarray(0, 9).toString('base64url');
-    if (marks.size >= MAX_MARKS) marks.clear();
-    marks.set(passwordHash, mark);
-  }
-  return mark;
+  return createHash('sha256').update(passwordHash).digest().subarray(0, 9).toString('base64url');
 }
-
-/**
- * Marks of recent hashes: every login and every session check needs one,
- * and a map lookup is a fraction of a SHA-256. Cleared when full.
- */
-const marks = new Map<string, string>();
-const MAX_MARKS = 10_000;
 
 export class DeviceCookies {
   private readonly signed: SignedText;

@@ -2,9 +2,10 @@ import { describe, expect, it } from 'bun:test';
 import { DeviceCookies } from './device-cookies.ts';
 import { LoginTickets, TICKET_TTL_MS } from './login-tickets.ts';
 import { SessionTokens } from './session-tokens.ts';
+import { SignedText } from './signed-text.ts';
 
 const SECRET = 'login-ticket-unit-secret'.padEnd(40, '!');
-const user = { id: '987654321', username: 'Bob_2', passwordHash: 'h' };
+const user = { id: '987654321', username: 'Bob_2', passwordHash: 'h', sessionsValidAfterMs: 1234 };
 const now = 1_700_000_000_000;
 
 describe('unit: LoginTickets', () => {
@@ -17,6 +18,7 @@ describe('unit: LoginTickets', () => {
     expect(claims).toMatchObject({
       ...{ userId: user.id, username: user.username },
       issuedAtMs: now,
+      validAfterMs: 1234,
     });
     expect(claims?.ticketId).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(tickets.verify(ticket, now + TICKET_TTL_MS)).toBeNull();
@@ -40,6 +42,27 @@ describe('unit: LoginTickets', () => {
     ).toBeNull();
     expect(
       tickets.verify(new SessionTokens([SECRET], 60_000).issue(user, now).token, now),
+    ).toBeNull();
+  });
+
+  it('should read tickets of version 1 (no valid-after) for the minutes of an upgrade, and no mix of the two', () => {
+    const signed = new SignedText([SECRET], 'login ticket', 256);
+    const id = 'A'.repeat(22);
+    const v1 = signed.sign(`t1:42:${id}:${now}:${now + 60_000}:1:Bob_2`);
+    expect(tickets.verify(v1, now)).toEqual({
+      userId: '42',
+      username: 'Bob_2',
+      ticketId: id,
+      issuedAtMs: now,
+      expiresAtMs: now + 60_000,
+      remember: true,
+      validAfterMs: null,
+    });
+    expect(
+      tickets.verify(signed.sign(`t1:42:${id}:${now}:${now + 60_000}:1:7:Bob_2`), now),
+    ).toBeNull();
+    expect(
+      tickets.verify(signed.sign(`t2:42:${id}:${now}:${now + 60_000}:1:Bob_2`), now),
     ).toBeNull();
   });
 

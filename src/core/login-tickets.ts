@@ -5,14 +5,17 @@
  * a form of its own. The password is never kept anywhere (no hidden field);
  * the ticket only says "this user gave the right password at this instant".
  *
- * Text: signed-text.ts over
- * `t1:<user id>:<ticket id>:<issued ms>:<expires ms>:<remember 0|1>:<username>`,
- * under keys of their own label; `remember` is the login form's "Keep me
- * logged in", carried to the session the second step starts. A ticket is
- * good for a few minutes, for that user id (a name deleted and registered
- * again is someone else), and only while the user's sessions_valid_after is
- * before it was issued: a password change or "log out everywhere" ends
- * pending tickets as it ends sessions. It grants nothing without a code,
+ * Text: signed-text.ts over `t2:<user id>:<ticket id>:<issued ms>:<expires
+ * ms>:<remember 0|1>:<valid-after ms>:<username>`, under keys of their own
+ * label; `remember` is the login form's "Keep me logged in", carried to the
+ * session the second step starts. A ticket is good for a few minutes, for
+ * that user id (a name deleted and registered again is someone else), and
+ * only while the user's sessions_valid_after is before it was issued and
+ * still the valid-after it carries (the value in the row the password was
+ * checked against, as session tokens carry it): a password change or "log
+ * out everywhere" ends pending tickets as it ends sessions, also a ticket of
+ * a login that read the user before the change. Tickets of version 1 (no
+ * valid-after) are still read, for the minutes an upgrade takes. It grants nothing without a code,
  * and each code works once.
  *
  * The ticket's form carries an anti-CSRF token derived from the ticket id,
@@ -30,12 +33,15 @@ export interface TicketClaims {
   expiresAtMs: number;
   /** "Keep me logged in" was ticked on the password's form. */
   remember: boolean;
+  /** The user's sessions_valid_after when the password was checked; null in version 1. */
+  validAfterMs: number | null;
 }
 
 /** How long the second step may take. */
 export const TICKET_TTL_MS = 5 * 60_000;
 const MAX_TICKET_CHARS = 256;
-const PAYLOAD = /^t1:(\d{1,20}):([A-Za-z0-9_-]{22}):(\d{1,16}):(\d{1,16}):([01]):(.+)$/;
+const PAYLOAD =
+  /^t([12]):(\d{1,20}):([A-Za-z0-9_-]{22}):(\d{1,16}):(\d{1,16}):([01]):(?:(\d{1,16}):)?(.+)$/;
 
 export class LoginTickets {
   private readonly signed: SignedText;
@@ -47,14 +53,14 @@ export class LoginTickets {
   }
 
   issue(
-    user: { id: string; username: string },
+    user: { id: string; username: string; sessionsValidAfterMs: number },
     nowMs: number,
     remember = false,
   ): { ticket: string; csrfToken: string; expiresAtMs: number } {
     const ticketId = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64url');
     const expiresAtMs = nowMs + TICKET_TTL_MS;
     const ticket = this.signed.sign(
-      `t1:${user.id}:${ticketId}:${nowMs}:${expiresAtMs}:${remember ? 1 : 0}:${user.username}`,
+      `t2:${user.id}:${ticketId}:${nowMs}:${expiresAtMs}:${remember ? 1 : 0}:${user.sessionsValidAfterMs}:${user.username}`,
     );
     return { ticket, csrfToken: this.csrfToken(ticketId), expiresAtMs };
   }
@@ -64,12 +70,21 @@ export class LoginTickets {
     const payload = this.signed.open(ticket);
     const match = payload === null ? null : PAYLOAD.exec(payload);
     if (match === null) return null;
-    const [, userId = '', ticketId = '', issued = '0', expires = '0', remember, username = ''] =
+    const [, version, userId = '', ticketId = '', issued, expires, remember, validAfter, username] =
       match;
+    // Version 2 carries a valid-after, version 1 none (usernames have no ':').
+    if ((version === '2') !== (validAfter !== undefined)) return null;
     const expiresAtMs = Number(expires);
     if (expiresAtMs <= nowMs) return null;
-    const issuedAtMs = Number(issued);
-    return { userId, username, ticketId, issuedAtMs, expiresAtMs, remember: remember === '1' };
+    return {
+      userId,
+      username: username ?? '',
+      ticketId,
+      issuedAtMs: Number(issued),
+      expiresAtMs,
+      remember: remember === '1',
+      validAfterMs: validAfter === undefined ? null : Number(validAfter),
+    };
   }
 
   csrfMatches(ticketId: string, candidate: string): boolean {

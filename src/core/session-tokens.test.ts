@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'bun:test';
 import { createHash, createHmac } from 'node:crypto';
-import { passwordMark } from './device-cookies.ts';
 import { SessionTokens } from './session-tokens.ts';
 
 const secretA = 'a'.repeat(40);
 const secretB = 'b'.repeat(40);
-const user = { id: '9223372036854775807', username: 'Alice.B-1', passwordHash: '$argon2id$a' };
+const user = { id: '9223372036854775807', username: 'Alice.B-1', sessionsValidAfterMs: 1234 };
 const now = Date.UTC(2026, 10, 23);
 
 describe('unit: SessionTokens', () => {
@@ -18,9 +17,8 @@ describe('unit: SessionTokens', () => {
       issuedAtMs: now,
       expiresAtMs: now + 60_000,
       persistent: false,
-      passwordMark: passwordMark(user.passwordHash),
+      validAfterMs: 1234,
     });
-    expect(claims.passwordMark).toMatch(/^[A-Za-z0-9_-]{12}$/);
     expect(claims.sessionId).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(tokens.verify(token, now + 1)).toEqual(claims);
   });
@@ -42,7 +40,7 @@ describe('unit: SessionTokens', () => {
       expect(tokens.needsRenewal(claims, now + lifetime / 4 - 1)).toBe(false);
       expect(tokens.needsRenewal(claims, now + lifetime / 4 + 1)).toBe(true);
       const later = now + lifetime / 2;
-      const renewed = tokens.renew(claims, later, 'not-this-one');
+      const renewed = tokens.renew(claims, later, 999_999);
       expect(renewed.token).not.toBe(token);
       expect(renewed.claims).toEqual({ ...claims, expiresAtMs: later + lifetime });
       expect(tokens.verify(renewed.token, later + lifetime - 1)).toEqual(renewed.claims);
@@ -83,11 +81,11 @@ describe('unit: SessionTokens', () => {
       issuedAtMs: now,
       expiresAtMs: now + 60_000,
       persistent: false,
-      passwordMark: '',
+      validAfterMs: null,
     });
   });
 
-  it('should read tokens of version 2 (no password mark) with an empty mark, and renew them with the current one', () => {
+  it('should read tokens of version 2 (no valid-after) with a null one, and renew them with the one given', () => {
     const secret = secretA;
     const kid = new Bun.CryptoHasher('sha256').update(secret).digest()[0] as number;
     const payload = Buffer.alloc(44 + 3);
@@ -111,19 +109,10 @@ describe('unit: SessionTokens', () => {
       issuedAtMs: now,
       expiresAtMs: now + 60_000,
       persistent: true,
-      passwordMark: '',
+      validAfterMs: null,
     });
-    const mark = passwordMark('$argon2id$bob');
-    const renewed = tokens.renew(claims as NonNullable<typeof claims>, now + 30_000, mark);
-    expect(tokens.verify(renewed.token, now + 30_001)?.passwordMark).toBe(mark);
-  });
-
-  it('should mark each token with the hash it was earned with', () => {
-    const tokens = new SessionTokens([secretA], 60_000);
-    const first = tokens.issue(user, now).claims.passwordMark;
-    const next = tokens.issue({ ...user, passwordHash: '$argon2id$b' }, now).claims.passwordMark;
-    expect(first).not.toBe(next);
-    expect(tokens.issue(user, now + 1).claims.passwordMark).toBe(first);
+    const renewed = tokens.renew(claims as NonNullable<typeof claims>, now + 30_000, 777);
+    expect(tokens.verify(renewed.token, now + 30_001)?.validAfterMs).toBe(777);
   });
 
   it('should name a session by a handle that is neither its id nor its anti-CSRF token', () => {
@@ -140,10 +129,13 @@ describe('unit: SessionTokens', () => {
 
   it('should write every token as the documented bytes, whatever the token before it', () => {
     // The layout of version 3, built here independently of the class: version,
-    // key id, user id, session id, issued-at, expiry, flags, password mark (9 bytes
-    // of SHA-256 of the hash), username length, username.
-    const reference = (claims: ReturnType<SessionTokens['issue']>['claims'], hash: string) => {
-      const payload = Buffer.alloc(53 + claims.username.length);
+    // key id, user id, session id, issued-at, expiry, flags, valid-after, username
+    // length, username.
+    const reference = (
+      claims: ReturnType<SessionTokens['issue']>['claims'],
+      validAfter: number,
+    ) => {
+      const payload = Buffer.alloc(52 + claims.username.length);
       payload[0] = 3;
       payload[1] = createHash('sha256').update(secretA).digest()[0] as number;
       payload.writeBigUInt64BE(BigInt(claims.userId), 2);
@@ -151,9 +143,9 @@ describe('unit: SessionTokens', () => {
       payload.writeBigUInt64BE(BigInt(claims.issuedAtMs), 26);
       payload.writeBigUInt64BE(BigInt(claims.expiresAtMs), 34);
       payload[42] = claims.persistent ? 1 : 0;
-      createHash('sha256').update(hash).digest().copy(payload, 43, 0, 9);
-      payload[52] = claims.username.length;
-      payload.write(claims.username, 53, 'latin1');
+      payload.writeBigUInt64BE(BigInt(validAfter), 43);
+      payload[51] = claims.username.length;
+      payload.write(claims.username, 52, 'latin1');
       const mac = createHmac('sha256', secretA).update(payload).digest();
       return `${payload.toString('base64url')}.${mac.toString('base64url')}`;
     };
@@ -165,16 +157,21 @@ describe('unit: SessionTokens', () => {
         id: '18446744073709551615',
         username: 'u'.repeat(32),
         at: 2 ** 42 + 123,
-        passwordHash: 'x',
+        sessionsValidAfterMs: 2 ** 42 + 122,
       },
-      { id: '1', username: 'b', at: now, passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$abc' },
-      { id: '4294967296', username: 'Alice.B-1', at: 2 ** 32 - 1, passwordHash: '' },
-      { id: '9223372036854775807', username: 'z', at: 2 ** 40 + 2 ** 32, passwordHash: 'ü' },
+      { id: '1', username: 'b', at: now, sessionsValidAfterMs: 0 },
+      {
+        id: '4294967296',
+        username: 'Alice.B-1',
+        at: 2 ** 32 - 1,
+        sessionsValidAfterMs: 2 ** 32 - 2,
+      },
+      { id: '9223372036854775807', username: 'z', at: 2 ** 40 + 2 ** 32, sessionsValidAfterMs: 5 },
     ];
     for (let round = 0; round < 300; round++) {
       const c = cases[round % cases.length] as (typeof cases)[number];
       const { token, claims } = tokens.issue(c, c.at, round % 2 === 0);
-      expect(token).toBe(reference(claims, c.passwordHash));
+      expect(token).toBe(reference(claims, c.sessionsValidAfterMs));
       expect(tokens.verify(token, c.at + 1)).toEqual(claims);
     }
   });
@@ -209,10 +206,10 @@ describe('unit: SessionTokens', () => {
    */
   describe('one spelling per token', () => {
     const tokens = new SessionTokens([secretA], 60_000);
-    // Payloads of 53 + username bytes: 2, 0 and 1 bytes past a multiple of 3, so
-    // the last base64url character carries 2, no or 4 unused bits.
+    // Payloads of 52 + username bytes: 1, 2 and 0 bytes past a multiple of 3, so
+    // the last base64url character carries 4, 2 or no unused bits.
     const issued = ['abc', 'abcd', 'abcde'].map(
-      (username) => tokens.issue({ id: '42', username, passwordHash: 'h' }, now).token,
+      (username) => tokens.issue({ id: '42', username, sessionsValidAfterMs: 0 }, now).token,
     );
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     /** The last character with its lowest bit flipped: unused when the text leaves bits over. */
@@ -280,8 +277,8 @@ describe('unit: SessionTokens', () => {
       expect(Buffer.from(lastBitFlipped(payload), 'base64url')).toEqual(
         Buffer.from(payload, 'base64url'),
       );
-      // 48 bytes are 64 characters: one more character cannot make a byte, so it is dropped.
-      const [whole] = split(issued[1] as string);
+      // 57 bytes are 76 characters: one more character cannot make a byte, so it is dropped.
+      const [whole] = split(issued[2] as string);
       expect(Buffer.from(`${whole}A`, 'base64url')).toEqual(Buffer.from(whole, 'base64url'));
     });
   });

@@ -3,16 +3,18 @@
  *
  * Payload (binary, big-endian): version 3 (1 byte), key id (1), user id (8),
  * session id (16 random bytes), issued-at ms (8), expires-at ms (8), flags
- * (1: bit 0 "keep me logged in"), password mark (9: device-cookies.ts's
- * passwordMark of the hash the login was verified against), username length
- * (1) and username (ASCII). Versions 2 (no mark) and 1 (no flags byte either)
- * are still read, with an empty mark, and version 1 as a session without
- * "keep me logged in". The token carries what is needed to check it. The
- * username lets the check use the same cache entry as login; the user id
- * guards against a username that was deleted and registered again by someone
- * else; the mark ends the session with the password it was earned with, even
- * when the login read the user before a password change and issued its token
- * after it (issue times alone let such a session live on).
+ * (1: bit 0 "keep me logged in"), valid-after ms (8: the user's
+ * sessions_valid_after in the row the login checked the password against),
+ * username length (1) and username (ASCII). Versions 2 (no valid-after) and
+ * 1 (no flags byte either) are still read, with a null valid-after, and
+ * version 1 as a session without "keep me logged in". The token carries what
+ * is needed to check it. The username lets the check use the same cache
+ * entry as login; the user id guards against a username that was deleted and
+ * registered again by someone else; the valid-after ends the session when
+ * sessions_valid_after moves (a password change, "log out everywhere"), even
+ * when the login read the user before the change and issued its token after
+ * it, which issue times alone let live on. A re-hash of the same password
+ * leaves it, and the sessions, alone.
  *
  * Lifetimes: a session lasts `lifetimeMs`, or `rememberLifetimeMs` with
  * "keep me logged in", from its last renewal. A renewal (renew()) is the same
@@ -35,7 +37,6 @@
  * session was ended (logout, logout everywhere) is checked by the caller.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { passwordMark } from './device-cookies.ts';
 
 export interface SessionClaims {
   userId: string;
@@ -47,19 +48,21 @@ export interface SessionClaims {
   expiresAtMs: number;
   /** "Keep me logged in": the longer lifetime, and a cookie that outlives the browser session. */
   persistent: boolean;
-  /** passwordMark of the hash the session was earned with; '' in tokens issued before the mark. */
-  passwordMark: string;
+  /**
+   * The user's sessions_valid_after when the session was earned: it must
+   * still be the user's. Null in tokens issued before it was carried.
+   */
+  validAfterMs: number | null;
 }
 
 const VERSION = 3;
-/** Tokens issued before the password mark: read with an empty mark. */
+/** Tokens issued before the valid-after: read with a null one. */
 const VERSION_2 = 2;
 /** Tokens issued before the flags byte: read as sessions without "keep me logged in". */
 const VERSION_1 = 1;
-const MARK_AT = 43;
-const MARK_BYTES = 9;
-const FIXED_BYTES = 1 + 1 + 8 + 16 + 8 + 8 + 1 + MARK_BYTES + 1;
-const FIXED_BYTES_V2 = FIXED_BYTES - MARK_BYTES;
+const VALID_AFTER_AT = 43;
+const FIXED_BYTES = 1 + 1 + 8 + 16 + 8 + 8 + 1 + 8 + 1;
+const FIXED_BYTES_V2 = FIXED_BYTES - 8;
 const FIXED_BYTES_V1 = FIXED_BYTES_V2 - 1;
 const PERSISTENT = 1;
 /** A token is renewed once this part of its lifetime has passed. */
@@ -112,12 +115,12 @@ export class SessionTokens {
   }
 
   /**
-   * A new session for this user, issued at `issuedAtMs`, earned with the
-   * password whose hash is `user.passwordHash`; with `persistent`, "keep me
+   * A new session for this user, issued at `issuedAtMs`, earned against the
+   * row that has `user.sessionsValidAfterMs`; with `persistent`, "keep me
    * logged in".
    */
   issue(
-    user: { id: string; username: string; passwordHash: string },
+    user: { id: string; username: string; sessionsValidAfterMs: number },
     issuedAtMs: number,
     persistent = false,
   ): { token: string; claims: SessionClaims } {
@@ -129,25 +132,25 @@ export class SessionTokens {
       issuedAtMs,
       expiresAtMs: issuedAtMs + this.lifetimeOf(persistent),
       persistent,
-      passwordMark: passwordMark(user.passwordHash),
+      validAfterMs: user.sessionsValidAfterMs,
     };
     return { token: this.sign(claims, sessionBytes), claims };
   }
 
   /**
    * The same session in a new token that expires a whole lifetime after
-   * `nowMs`. A token from before the mark gets `currentMark`, the mark of the
-   * hash its user has now (the caller has just checked the session).
+   * `nowMs`. A token from before the valid-after gets `validAfterMs`, the
+   * user's now (the caller has checked the session, and that it may).
    */
   renew(
     claims: SessionClaims,
     nowMs: number,
-    currentMark: string,
+    validAfterMs: number,
   ): { token: string; claims: SessionClaims } {
     const renewed = {
       ...claims,
       expiresAtMs: nowMs + this.lifetimeOf(claims.persistent),
-      passwordMark: claims.passwordMark || currentMark,
+      validAfterMs: claims.validAfterMs ?? validAfterMs,
     };
     return {
       token: this.sign(renewed, Buffer.from(claims.sessionId, 'base64url')),
@@ -199,8 +202,8 @@ export class SessionTokens {
     setUint64(view, 26, claims.issuedAtMs);
     setUint64(view, 34, claims.expiresAtMs);
     scratch[42] = claims.persistent ? PERSISTENT : 0;
-    if (scratch.write(claims.passwordMark, MARK_AT, MARK_BYTES, 'base64url') !== MARK_BYTES)
-      throw new Error('a session token needs a password mark of 9 bytes');
+    if (claims.validAfterMs === null) throw new Error('a session token needs its valid-after');
+    setUint64(view, VALID_AFTER_AT, claims.validAfterMs);
     scratch[FIXED_BYTES - 1] = username.length;
     for (let i = 0; i < username.length; i++)
       scratch[FIXED_BYTES + i] = username.charCodeAt(i) & 0x7f;
@@ -242,8 +245,7 @@ export class SessionTokens {
       issuedAtMs: Number(payload.readBigUInt64BE(26)),
       expiresAtMs,
       persistent: version !== VERSION_1 && ((payload[42] as number) & PERSISTENT) !== 0,
-      passwordMark:
-        version === VERSION ? payload.toString('base64url', MARK_AT, MARK_AT + MARK_BYTES) : '',
+      validAfterMs: version === VERSION ? Number(payload.readBigUInt64BE(VALID_AFTER_AT)) : null,
     };
   }
 

@@ -3,9 +3,10 @@ import pino from 'pino';
 import { Deadline } from '../lib/deadline.ts';
 import { MESSAGES } from '../wire/messages.ts';
 import { Status } from '../wire/status.ts';
-import { disposeServices, generousLimits, services } from './accounts-fixture.ts';
+import { cheap, disposeServices, generousLimits, services } from './accounts-fixture.ts';
 import { base32Decode } from './base32.ts';
 import { LoginTickets } from './login-tickets.ts';
+import { Passwords } from './passwords.ts';
 import { SpentTickets } from './spent-tickets.ts';
 import { totp } from './totp.ts';
 import { SecretBox, totpKey } from './totp-keys.ts';
@@ -325,6 +326,31 @@ describe('unit: the second step of a login on the pages', () => {
     if (!ticket) throw new Error('no ticket');
     return ticket;
   }
+
+  it('should refuse the ticket of a login that checked the old password while the password changed', async () => {
+    /** Verifies as Passwords does, each verify held until released. */
+    class HeldPasswords extends Passwords {
+      held: (() => void)[] = [];
+      override async verify(...args: Parameters<Passwords['verify']>) {
+        await new Promise<void>((resolve) => this.held.push(resolve));
+        return super.verify(...args);
+      }
+    }
+    const passwords = new HeldPasswords(cheap);
+    const s = await enrolled({ passwords });
+    const racing = ticketFor(s);
+    while (passwords.held.length === 0) await Bun.sleep(1);
+    s.clock.now += 10;
+    const newHash = await passwords.hash('another horse battery', deadline());
+    await s.store.updatePassword(s.user.id, newHash, s.clock.now, true);
+    await s.users.invalidate(s.user.username);
+    s.clock.now += 10;
+    (passwords.held.shift() as () => void)();
+    const { ticket, csrfToken } = await racing;
+    expect(
+      await refusal(s.accounts.completeLogin({ ticket, csrfToken, otp: s.code() }, deadline())),
+    ).toMatchObject({ code: Status.UNAUTHENTICATED, message: MESSAGES.TICKET_EXPIRED });
+  });
 
   it('should answer a ticket for the right password, and a session for the ticket and a code', async () => {
     const s = await enrolled();

@@ -11,17 +11,17 @@
 /** Longer tokens are not read (the TCP server refuses them anyway). */
 const MAX_TOKEN_CHARS = 256;
 
-/** The key of a call about `username`. */
+/** The key of a call about `username` (spaces around it are dropped, as the TCP server drops them). */
 export function usernameKey(username: string): string {
-  return username.toLowerCase();
+  return username.trim().toLowerCase();
 }
 
 /**
  * The key of the user a session token names, read without checking the
  * token; undefined when it is not one. The payload layout is
  * src/core/session-tokens.ts's: version 3 keeps the username's length at byte
- * 52 and the username from byte 53; version 2 at 43 and 44 (no password
- * mark); version 1 one byte earlier still (no flags).
+ * 51 and the username from byte 52; version 2 at 43 and 44 (no valid-after);
+ * version 1 one byte earlier still (no flags).
  */
 export function sessionKey(token: string): string | undefined {
   if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return undefined;
@@ -29,7 +29,7 @@ export function sessionKey(token: string): string | undefined {
   if (dot <= 0) return undefined;
   const payload = Buffer.from(token.slice(0, dot), 'base64url');
   const version = payload[0];
-  const fixed = version === 3 ? 53 : version === 2 ? 44 : version === 1 ? 43 : 0;
+  const fixed = version === 3 ? 52 : version === 2 ? 44 : version === 1 ? 43 : 0;
   if (fixed === 0 || payload.length !== fixed + (payload[fixed - 1] ?? -1)) return undefined;
   return usernameKey(payload.toString('latin1', fixed));
 }

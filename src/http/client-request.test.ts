@@ -88,7 +88,7 @@ describe('unit: ClientRequest', () => {
 describe('unit: ClientRequest routing key', () => {
   const tokens = new SessionTokens(['k'.repeat(32)], 60_000);
   const { token } = tokens.issue(
-    { id: '42', username: 'Alice_B', passwordHash: '$argon2id$x' },
+    { id: '42', username: 'Alice_B', sessionsValidAfterMs: 0 },
     Date.now(),
   );
 
@@ -114,7 +114,10 @@ describe('unit: ClientRequest routing key', () => {
 describe('unit: sessionKey', () => {
   it('should read the username of a token of every version, and nothing from other text', () => {
     const tokens = new SessionTokens(['k'.repeat(32)], 60_000);
-    const v3 = tokens.issue({ id: '7', username: 'MiXeD', passwordHash: 'h' }, Date.now()).token;
+    const v3 = tokens.issue(
+      { id: '7', username: 'MiXeD', sessionsValidAfterMs: 0 },
+      Date.now(),
+    ).token;
     expect(sessionKey(v3)).toBe('mixed');
     // Version 2: no password mark, so the username's length is at byte 43.
     const v2 = Buffer.alloc(44 + 3);

@@ -1,3 +1,4 @@
+import { MESSAGES } from '../../wire/messages.ts';
 import type { Flash } from '../flash.ts';
 import { Field } from './field.tsx';
 import { Layout } from './layout.tsx';
@@ -13,6 +14,8 @@ export function LoginPage({ flash }: { flash: Flash }) {
   const errors = hasErrors(flash);
   // A failed login is one error about both fields: tied to each, linked to the first.
   const pageError = flash.error ? 'form-error' : undefined;
+  // Marked invalid only when the two are what failed, not for "too busy" or an outage.
+  const wrong = flash.error === MESSAGES.BAD_CREDENTIALS;
   return (
     <Layout title="Log in" error={errors}>
       <h1>Log in</h1>
@@ -25,7 +28,7 @@ export function LoginPage({ flash }: { flash: Flash }) {
           value={flash.values?.username}
           error={flash.fields?.username}
           describedBy={pageError}
-          invalid={pageError !== undefined}
+          invalid={wrong}
           required
           autofocus={!errors && !flash.values?.username}
         />
@@ -36,7 +39,7 @@ export function LoginPage({ flash }: { flash: Flash }) {
           autocomplete="current-password"
           error={flash.fields?.password}
           describedBy={pageError}
-          invalid={pageError !== undefined}
+          invalid={wrong}
           required
           autofocus={!errors && Boolean(flash.values?.username)}
         />
