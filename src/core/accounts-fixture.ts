@@ -35,6 +35,15 @@ export const generousLimits: RateLimitOptions = {
 };
 export const cheap = { memoryKiB: 1024, timeCost: 1, concurrency: 2, maxWaiting: 64 };
 
+/** Verifies as Passwords does, each verify held until the test releases it (races). */
+export class HeldPasswords extends Passwords {
+  held: (() => void)[] = [];
+  override async verify(...args: Parameters<Passwords['verify']>) {
+    await new Promise<void>((resolve) => this.held.push(resolve));
+    return super.verify(...args);
+  }
+}
+
 export interface ServiceOptions {
   limits?: RateLimitOptions;
   log?: Logger;

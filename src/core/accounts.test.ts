@@ -1,7 +1,13 @@
 import { afterEach, describe, expect, it } from 'bun:test';
 import { Deadline } from '../lib/deadline.ts';
 import { Status } from '../wire/status.ts';
-import { cheap, disposeServices, services, servicesOver } from './accounts-fixture.ts';
+import {
+  cheap,
+  disposeServices,
+  HeldPasswords,
+  services,
+  servicesOver,
+} from './accounts-fixture.ts';
 import { Passwords } from './passwords.ts';
 
 afterEach(disposeServices);
@@ -77,14 +83,6 @@ describe('unit: Accounts (SQLite store, no cache)', () => {
   });
 
   it('should refuse the session of a login that checked the old password while the password changed', async () => {
-    /** Verifies as Passwords does, each verify held until released. */
-    class HeldPasswords extends Passwords {
-      held: (() => void)[] = [];
-      override async verify(...args: Parameters<Passwords['verify']>) {
-        await new Promise<void>((resolve) => this.held.push(resolve));
-        return super.verify(...args);
-      }
-    }
     const passwords = new HeldPasswords(cheap);
     const { accounts, store, users, clock } = await services(cheap, { passwords });
     const user = await accounts.register(input('racer'), deadline());

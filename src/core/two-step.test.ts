@@ -3,10 +3,15 @@ import pino from 'pino';
 import { Deadline } from '../lib/deadline.ts';
 import { MESSAGES } from '../wire/messages.ts';
 import { Status } from '../wire/status.ts';
-import { cheap, disposeServices, generousLimits, services } from './accounts-fixture.ts';
+import {
+  cheap,
+  disposeServices,
+  generousLimits,
+  HeldPasswords,
+  services,
+} from './accounts-fixture.ts';
 import { base32Decode } from './base32.ts';
 import { LoginTickets } from './login-tickets.ts';
-import { Passwords } from './passwords.ts';
 import { SpentTickets } from './spent-tickets.ts';
 import { totp } from './totp.ts';
 import { SecretBox, totpKey } from './totp-keys.ts';
@@ -328,14 +333,6 @@ describe('unit: the second step of a login on the pages', () => {
   }
 
   it('should refuse the ticket of a login that checked the old password while the password changed', async () => {
-    /** Verifies as Passwords does, each verify held until released. */
-    class HeldPasswords extends Passwords {
-      held: (() => void)[] = [];
-      override async verify(...args: Parameters<Passwords['verify']>) {
-        await new Promise<void>((resolve) => this.held.push(resolve));
-        return super.verify(...args);
-      }
-    }
     const passwords = new HeldPasswords(cheap);
     const s = await enrolled({ passwords });
     const racing = ticketFor(s);
