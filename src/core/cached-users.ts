@@ -145,7 +145,10 @@ export class CachedUsers {
   /**
    * Runs a store write of this user between two invalidations (see the top
    * of this file): the one before leaves nothing of the old row in the
-   * cache if this process stops before the one after.
+   * cache if this process stops before the one after. It lasts a tombstone's
+   * life: a write that takes longer (the admin's several statements on a
+   * slow store) can outlive it, and a crash after that leaves the old row
+   * for CACHE_TTL_S, as before.
    */
   async writing<T>(username: string, write: () => Promise<T>): Promise<T> {
     await this.invalidate(username);

@@ -1,8 +1,8 @@
 /**
  * Picture files no user names, removed even when the process that should
  * have removed them stopped first. A change that may leave a picture unused
- * (an upload: the new name and the replaced one; a deletion: the deleted
- * user's picture) lists its names in the store's `picture_checks` before it
+ * (an upload: the new name and the replaced one; a picture taken away; a
+ * deletion: the deleted user's picture) lists its names in the store's `picture_checks` before it
  * stores or deletes anything, due CHECK_AFTER_MS later. Every TCP server runs
  * this every INTERVAL_MS: each name due is removed unless a user names it
  * (Pictures.release's own check, safe against an upload taking the name at
@@ -31,14 +31,16 @@ import { Status } from '../wire/status.ts';
 export const CHECK_AFTER_MS = 5 * 60_000;
 /** How often the due checks are read. */
 const INTERVAL_MS = 60_000;
-/** Names checked per run; more wait for the next runs. */
+/** Names read at a time; a run reads on while batches come back full, for at most RUN_MS. */
 const BATCH = 200;
+const RUN_MS = 20_000;
 
 export class PictureChecks {
   private timer: ReturnType<typeof setInterval> | null = null;
   private running: Promise<number> | null = null;
   /** The list could not be read at the last run: warned once, until it can again. */
   private unreadable = false;
+  private stopping = false;
 
   constructor(
     private readonly store: UserStore,
@@ -54,8 +56,9 @@ export class PictureChecks {
     this.timer.unref();
   }
 
-  /** No further runs; resolves when a run under way has ended. */
+  /** No further runs; a run under way stops after its current name, and this resolves then. */
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     await this.running;
@@ -70,33 +73,54 @@ export class PictureChecks {
   }
 
   private async check(): Promise<number> {
-    let due: PictureCheck[];
-    try {
-      due = await this.store.duePictureChecks(this.now(), BATCH);
-    } catch (err) {
-      if (!this.unreadable && RpcError.from(err).code !== Status.UNAVAILABLE) {
-        this.log.warn({ err }, 'cannot read the picture checks kept in the store');
-      }
-      this.unreadable = true;
-      return 0;
-    }
-    this.unreadable = false;
-    const checked: PictureCheck[] = [];
-    for (const check of due) {
+    const started = performance.now();
+    const failed = new Set<string>();
+    let lastError: unknown = null;
+    let checked = 0;
+    for (;;) {
+      let due: PictureCheck[];
+      const limit = BATCH + failed.size;
       try {
-        await this.removeIfUnused(check.name);
-        checked.push(check);
+        due = await this.store.duePictureChecks(this.now(), limit);
       } catch (err) {
-        // The store or the files are away: the row stays for the next run.
-        this.log.warn({ err, picture: check.name }, 'checking a picture no user may name failed');
+        if (!this.unreadable && RpcError.from(err).code !== Status.UNAVAILABLE) {
+          this.log.warn({ err }, 'cannot read the picture checks kept in the store');
+        }
+        this.unreadable = true;
+        break;
       }
+      this.unreadable = false;
+      // Names that failed in this run are skipped: they stay for the next one.
+      const batch = due.filter((check) => !failed.has(check.name));
+      const done: PictureCheck[] = [];
+      for (const check of batch) {
+        if (this.stopping) break;
+        try {
+          await this.removeIfUnused(check.name);
+          done.push(check);
+        } catch (err) {
+          // The store or the files are away: the row stays for the next run.
+          failed.add(check.name);
+          lastError = err;
+        }
+      }
+      if (done.length > 0) {
+        try {
+          await this.store.removePictureChecks(done);
+        } catch {
+          // Checked all the same; the next run checks them again, harmlessly.
+        }
+      }
+      checked += done.length;
+      // A full batch may have more behind it; one with nothing done would only repeat.
+      const more = due.length === limit && done.length > 0;
+      if (!more || this.stopping || performance.now() - started > RUN_MS) break;
     }
-    if (checked.length === 0) return 0;
-    try {
-      await this.store.removePictureChecks(checked);
-    } catch {
-      // Checked all the same; the next run checks them again, harmlessly.
-    }
-    return checked.length;
+    if (failed.size > 0)
+      this.log.warn(
+        { err: lastError, failed: failed.size, checked },
+        'checking pictures no user may name failed; they are checked again in a minute',
+      );
+    return checked;
   }
 }

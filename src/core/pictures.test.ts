@@ -109,11 +109,22 @@ async function setup(overrides: Partial<typeof OPTIONS> = {}) {
     silentLogger,
   );
   // Sessions are the Accounts tests' business: here a token is a user id.
+  const authenticate = async (auth: { token: string }) => {
+    const user = await store.findById(auth.token);
+    if (user === null) throw new RpcError(Status.UNAUTHENTICATED, 'not logged in');
+    return { user, claims: {} };
+  };
   const accounts = {
-    async authenticate(auth: { token: string }) {
-      const user = await store.findById(auth.token);
-      if (user === null) throw new RpcError(Status.UNAUTHENTICATED, 'not logged in');
-      return { user, claims: {} };
+    authenticate,
+    async audited(
+      auth: { token: string },
+      _caller: unknown,
+      _action: string,
+      _deadline: unknown,
+      work: (user: UserRow, claims: unknown) => Promise<unknown>,
+    ) {
+      const { user, claims } = await authenticate(auth);
+      return work(user, claims);
     },
   } as unknown as Accounts;
   const files = new MemoryFiles();
@@ -400,6 +411,48 @@ describe('unit: Pictures (SQLite store, files in memory)', () => {
     // The orphan's files are gone, the picture in use stays, and nothing is left to check.
     expect(files.names()).toEqual([second]);
     expect(await store.duePictureChecks(later, 100)).toEqual([]);
+  });
+
+  it('should list a picture taken away to check later too', async () => {
+    const { user, upload, store, pictures } = await setup();
+    const alice = await user();
+    const first = (await upload(alice, png(1))).picture;
+    await pictures.remove({ token: alice.id }, deadline(), { clientIp: '', requestId: 'r' });
+    const due = await store.duePictureChecks(Date.now() + CHECK_AFTER_MS + 1000, 100);
+    expect(due.map((c) => c.name)).toEqual([first]);
+  });
+
+  it('race: a removal took only the small size while the sizes were written: the upload puts it back', async () => {
+    const { user, upload, files } = await setup();
+    const alice = await user();
+    let taken = false;
+    files.before = (op, key) => {
+      // After the update, as the upload checks its files: the small one is gone.
+      if (op === 'exists' && !taken) {
+        taken = true;
+        files.files.delete(`${key.slice(0, 64)}-64.webp`);
+      }
+    };
+    const name = (await upload(alice, png(1))).picture;
+    expect([...files.files.keys()].sort()).toEqual([`${name}-64.webp`, `${name}.webp`]);
+  });
+
+  it('should check every due name in one run, batch after batch, and keep those that failed', async () => {
+    const { store, files, pictures } = await setup();
+    const names = Array.from({ length: 230 }, (_, i) => i.toString(16).padStart(64, '0'));
+    await store.addPictureChecks(names, Date.now());
+    for (const name of names) await files.put(`${name}.webp`, png(1), 'image/webp');
+    const stuck = names[7] as string;
+    const later = () => Date.now() + 1000;
+    const checks = new PictureChecks(
+      store,
+      (name) => (name === stuck ? Promise.reject(new Error('disk away')) : pictures.check(name)),
+      silentLogger,
+      later,
+    );
+    expect(await checks.run()).toBe(229);
+    expect(files.names()).toEqual([stuck]);
+    expect((await store.duePictureChecks(later(), 1000)).map((c) => c.name)).toEqual([stuck]);
   });
 
   it('should leave no files behind when the user vanished before the update', async () => {

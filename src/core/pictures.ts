@@ -118,7 +118,9 @@ export class Pictures {
     const encoded = await this.encode(image, deadline);
     const name = new Bun.CryptoHasher('sha256').update(encoded[0] as Uint8Array).digest('hex');
     // Checked again later whatever happens to this process (see the top of this file).
-    const names = user.picture !== '' && user.picture !== name ? [name, user.picture] : [name];
+    // Sorted: two uploads listing the same two names lock their rows in one order.
+    const names =
+      user.picture !== '' && user.picture !== name ? [name, user.picture].sort() : [name];
     await store.addPictureChecks(names, this.now() + CHECK_AFTER_MS);
     let updated: Awaited<ReturnType<UserStore['updatePicture']>>;
     try {
@@ -146,6 +148,9 @@ export class Pictures {
   remove(auth: SessionAuth, deadline: Deadline, caller: AccountCaller): Promise<UserRow> {
     const { accounts, store, users } = this.deps;
     return accounts.audited(auth, caller, 'remove-picture', deadline, async (user) => {
+      // Checked again later, should this process stop before removing it.
+      if (user.picture !== '')
+        await store.addPictureChecks([user.picture], this.now() + CHECK_AFTER_MS);
       const updated = await users.writing(user.username, () =>
         store.updatePicture(user.id, '', this.now()),
       );
@@ -239,12 +244,21 @@ export class Pictures {
     }
   }
 
-  /** After the update: a concurrent release() of the same name may have removed the files. */
+  /**
+   * After the update: a concurrent removal of the same name may have deleted
+   * some of the files (every size is checked: a removal that ran while the
+   * sizes were being written could take the small one and miss the large).
+   */
   private async ensureStored(name: string, encoded: Uint8Array[]): Promise<void> {
     const { files, log } = this.deps;
     try {
-      if (await files.exists(keyOf(name, 0))) return;
-      await Promise.all(encoded.map((bytes, i) => files.put(keyOf(name, i), bytes, CONTENT_TYPE)));
+      const present = await Promise.all(encoded.map((_, i) => files.exists(keyOf(name, i))));
+      if (present.every(Boolean)) return;
+      await Promise.all(
+        encoded.map((bytes, i) =>
+          present[i] ? undefined : files.put(keyOf(name, i), bytes, CONTENT_TYPE),
+        ),
+      );
       log.info({ picture: name }, 'picture was removed while being taken into use: stored again');
     } catch (err) {
       // The user row already names the picture; failing the call would not undo that.

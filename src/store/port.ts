@@ -126,7 +126,13 @@ export interface UserStore {
     picture: string,
     nowMs: number,
   ): Promise<{ user: UserRow; previous: string } | null>;
-  /** Sets a new password hash; with `endSessions`, also ends every session issued until now. */
+  /**
+   * Sets a new password hash; with `endSessions`, also ends every session
+   * issued until now: sessions_valid_after becomes `nowMs`, and always moves
+   * (one past its value when that is not before `nowMs`: another server's
+   * clock ran ahead), since a session lives only while it has the value it
+   * was earned with.
+   */
   updatePassword(
     id: string,
     passwordHash: string,
@@ -138,7 +144,7 @@ export interface UserStore {
    * must never overwrite a password changed meanwhile). True when replaced.
    */
   replacePasswordHash(id: string, expected: string, passwordHash: string): Promise<boolean>;
-  /** Raises sessions_valid_after to `validAfterMs` (never lowers it). */
+  /** Raises sessions_valid_after to `validAfterMs`, or one past its value when that is not before it: it always moves, never down. */
   endSessions(id: string, validAfterMs: number): Promise<UserRow | null>;
   /** Deletes the user and returns the row as it was. */
   delete(id: string): Promise<UserRow | null>;

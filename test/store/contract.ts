@@ -300,12 +300,21 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       expect(await store.updatePassword(randomId(), 'h', NOW, true)).toBeNull();
     });
 
-    it('should raise sessions_valid_after and never lower it', async () => {
+    it('should raise sessions_valid_after, never lower it, and always move it', async () => {
       const user = await created();
       expect((await store.endSessions(user.id, NOW + 100))?.sessionsValidAfterMs).toBe(NOW + 100);
-      expect((await store.endSessions(user.id, NOW + 50))?.sessionsValidAfterMs).toBe(NOW + 100);
+      // A clock behind the last writer's: one past, so that sessions earned at NOW + 100 end.
+      expect((await store.endSessions(user.id, NOW + 50))?.sessionsValidAfterMs).toBe(NOW + 101);
+      const behind = await store.updatePassword(user.id, 'hash-9', NOW + 60, true);
+      expect(behind?.sessionsValidAfterMs).toBe(NOW + 102);
       const raised = await store.endSessions(user.id, NOW + 200);
-      expect(raised).toEqual({ ...user, sessionsValidAfterMs: NOW + 200, version: 3 });
+      expect(raised).toEqual({
+        ...user,
+        passwordHash: 'hash-9',
+        updatedAtMs: NOW + 60,
+        sessionsValidAfterMs: NOW + 200,
+        version: 4,
+      });
       expect(await store.endSessions(randomId(), NOW)).toBeNull();
     });
 

@@ -291,7 +291,7 @@ export class MysqlStore implements UserStore {
     const key = parseId(id);
     if (key === null) return null;
     const sessions = endSessions
-      ? ', sessions_valid_after = GREATEST(sessions_valid_after, ?)'
+      ? ', sessions_valid_after = GREATEST(sessions_valid_after + 1, ?)'
       : '';
     const params = [passwordHash, msParam(nowMs), ...(endSessions ? [msParam(nowMs)] : [])];
     return this.updateThenSelect(
@@ -318,7 +318,7 @@ export class MysqlStore implements UserStore {
     if (key === null) return null;
     return this.updateThenSelect(
       key,
-      'UPDATE users SET sessions_valid_after = GREATEST(sessions_valid_after, ?), ' +
+      'UPDATE users SET sessions_valid_after = GREATEST(sessions_valid_after + 1, ?), ' +
         'version = version + 1 WHERE id = ?',
       [msParam(validAfterMs), idParam(key)],
     );

@@ -162,7 +162,9 @@ export class SqliteStore implements UserStore {
   ): Promise<UserRow | null> {
     const key = parseId(id);
     if (key === null) return null;
-    const sessions = endSessions ? 'sessions_valid_after = max(sessions_valid_after, ?2), ' : '';
+    const sessions = endSessions
+      ? 'sessions_valid_after = max(sessions_valid_after + 1, ?2), '
+      : '';
     return this.one(
       `UPDATE users SET password_hash = ?1, ${sessions}updated_at = ?2, version = version + 1 ` +
         'WHERE id = ?3 ' +
@@ -191,7 +193,7 @@ export class SqliteStore implements UserStore {
     const key = parseId(id);
     if (key === null) return null;
     return this.one(
-      'UPDATE users SET sessions_valid_after = max(sessions_valid_after, ?), ' +
+      'UPDATE users SET sessions_valid_after = max(sessions_valid_after + 1, ?), ' +
         'version = version + 1 WHERE id = ? ' +
         `RETURNING ${USER_COLUMNS}`,
       validAfterMs,
