@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test';
-import { requestPath } from './request-path.ts';
+import { requestPath, requestQuery } from './request-path.ts';
 
 describe('unit: requestPath', () => {
   it('should read the path of any URL Bun makes, whatever the Host made of it', () => {
@@ -12,5 +12,13 @@ describe('unit: requestPath', () => {
       ['http://host', '/'],
     ] as const)
       expect([url, requestPath(url)]).toEqual([url, path]);
+  });
+
+  it('should read the query of any URL Bun makes', () => {
+    expect([...requestQuery('http://x:99999/users?limit=1&cursor=a%2Fb')]).toEqual([
+      ['limit', '1'],
+      ['cursor', 'a/b'],
+    ]);
+    expect([...requestQuery('/users')]).toEqual([]);
   });
 });

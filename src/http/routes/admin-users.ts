@@ -14,6 +14,7 @@
  * browser, JSON otherwise), so no Accept header tells the two apart.
  */
 import type { Context } from 'hono';
+import { requestQuery } from '../../lib/request-path.ts';
 import type { CallOptions } from '../../rpc/client.ts';
 import { FIELD_MESSAGES, MESSAGES } from '../../wire/messages.ts';
 import { invalidArgument, RpcError } from '../../wire/rpc-error.ts';
@@ -172,11 +173,7 @@ function userId(raw: string): string {
  * 500, prefix characters, cursor); here only what must fit on the wire.
  */
 function listQuery(c: Context): { limit: number; cursor: string; usernamePrefix: string } {
-  // From the text, as requestPath reads paths: Bun builds the URL from the Host
-  // header, which need not make a URL that new URL() takes (a port out of range).
-  const url = c.req.url;
-  const query = url.indexOf('?');
-  const params = new URLSearchParams(query < 0 ? '' : url.slice(query + 1));
+  const params = requestQuery(c.req.url);
   const seen = new Set<string>();
   for (const name of params.keys()) {
     const shown = name.slice(0, 64);
