@@ -188,6 +188,14 @@ describe.each(BROWSERS)('browser: %s', (name) => {
           if (r.method() === 'POST') posts.push(new URL(r.url()).pathname);
         };
         page.on('request', onRequest);
+        // A space after the name (a phone keyboard adds one) passes the browser's pattern,
+        // as the server drops it; a space inside does not.
+        const mismatch = () =>
+          page.$eval('#username', (i) => (i as HTMLInputElement).validity.patternMismatch);
+        await fill(page, '#username', `${username} `);
+        expect(await mismatch()).toBe(false);
+        await fill(page, '#username', 'two words');
+        expect(await mismatch()).toBe(true);
         await fill(page, '#username', username);
         await fill(page, '#password', PASSWORD);
         await fill(page, '#password2', 'something else');

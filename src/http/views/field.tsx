@@ -39,6 +39,8 @@ export interface FieldProps {
   autofocus?: boolean;
   /** Marked invalid without an error of its own: a page-level error (describedBy) is about it. */
   invalid?: boolean;
+  /** The server drops spaces around the value: the browser's pattern lets them be. */
+  trimmed?: boolean;
   /** 'numeric' for a field of digits only: phones then show a keypad. */
   inputMode?: 'numeric';
   /** 'auto' for text in any script: a Hebrew or Arabic nickname is laid out right to left. */
@@ -85,7 +87,9 @@ export function Field(props: FieldProps) {
         maxlength={MAX_LENGTH[props.autocomplete]}
         data-same-as={props.sameAs?.field}
         data-mismatch={props.sameAs ? sentence(props.sameAs.message) : undefined}
-        pattern={rule?.pattern || undefined}
+        pattern={
+          rule?.pattern ? (props.trimmed ? ` *(?:${rule.pattern}) *` : rule.pattern) : undefined
+        }
         // What a browser says when the pattern refuses: its own words name no rule.
         title={rule?.pattern ? sentence(rule.text) : undefined}
         inputmode={props.inputMode}

@@ -29,6 +29,7 @@ export function RegisterPage({ flash, rules }: { flash: Flash; rules: GetAccount
           rule={rules.username}
           hint="You cannot change it later"
           error={errors.username}
+          trimmed
           required
           autofocus={!failed}
         />
