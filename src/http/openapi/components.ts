@@ -26,7 +26,10 @@ const username = (description: string): Schema => ({
 const rule = ({ text }: { text: string }, more: string) =>
   `${text[0]?.toUpperCase()}${text.slice(1)}. ${more}`;
 const RULES = {
-  username: rule(USERNAME, 'Unique regardless of case.'),
+  username: rule(
+    USERNAME,
+    'Unique regardless of case. Spaces around it are dropped; send it without.',
+  ),
   password: rule(PASSWORD, 'Counted in code points after NFC normalisation; never trimmed.'),
   nickname: rule(
     NICKNAME,
