@@ -104,14 +104,16 @@ export class PictureChecks {
           lastError = err;
         }
       }
+      checked += done.length;
       if (done.length > 0) {
         try {
           await this.store.removePictureChecks(done);
         } catch {
-          // Checked all the same; the next run checks them again, harmlessly.
+          // Checked all the same; the next run checks them again, harmlessly (reading
+          // on now would only find the same rows).
+          break;
         }
       }
-      checked += done.length;
       // A full batch may have more behind it; one with nothing done would only repeat.
       const more = due.length === limit && done.length > 0;
       if (!more || this.stopping || performance.now() - started > RUN_MS) break;
