@@ -161,6 +161,23 @@ const CASES: Case[] = [
     ],
   },
   {
+    // TCP servers' clocks differ: one behind the last writer's neither owes tokens for the
+    // gap (it answered 429 to an address with a nearly full bucket) nor moves the time back
+    // (which gave the server ahead the gap again as tokens).
+    name: 'neither takes nor gives tokens for a clock behind the last writer',
+    steps: [
+      { at: 1000 },
+      { take: [1, 0] },
+      { at: 0 },
+      { take: [1, 0] },
+      { take: [1, 0] },
+      { take: [1, 0] },
+      { take: [0, 500] },
+      { at: 1000 },
+      { take: [0, 500] },
+    ],
+  },
+  {
     name: 'keeps the emptier of two buckets',
     steps: [
       { take: [1, 0] },

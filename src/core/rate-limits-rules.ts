@@ -187,6 +187,13 @@ return {f}
   },
 };
 
+/*
+ * A bucket's tokens now, and the time to store with them. Every TCP server
+ * passes its own clock: one behind the bucket's last writer refills nothing
+ * for the gap (it owed tokens and refused an address with a nearly full
+ * bucket) and keeps the later time (moving it back gave the server ahead
+ * the gap again as tokens).
+ */
 const BUCKET_PARSE = `
 local function bucket(v, now, rate, burst)
   local tokens, last = burst, now
@@ -194,20 +201,25 @@ local function bucket(v, now, rate, burst)
     local sep = string.find(v, ':', 1, true)
     tokens, last = tonumber(string.sub(v, 1, sep - 1)), tonumber(string.sub(v, sep + 1))
   end
-  return math.min(burst, tokens + (now - last) * rate)
+  return math.min(burst, tokens + math.max(0, now - last) * rate), math.max(now, last)
 end
 `;
 
-/** The tokens in an address's bucket now. */
-function bucketTokens(value: string | undefined, now: number, rate: number, burst: number): number {
-  if (value === undefined) return burst;
+/** The tokens in an address's bucket now, and the time to store (see BUCKET_PARSE). */
+function bucketTokens(
+  value: string | undefined,
+  now: number,
+  rate: number,
+  burst: number,
+): [tokens: number, at: number] {
+  if (value === undefined) return [burst, now];
   const [tokens = burst, last = now] = value.split(':').map(Number);
-  return Math.min(burst, tokens + (now - last) * rate);
+  return [Math.min(burst, tokens + Math.max(0, now - last) * rate), Math.max(now, last)];
 }
 
-function saveBucket(tokens: number, now: number, rate: number, burst: number): LocalStep['write'] {
+function saveBucket(tokens: number, at: number, rate: number, burst: number): LocalStep['write'] {
   return {
-    value: `${tokens}:${now}`,
+    value: `${tokens}:${at}`,
     ttlMs: Math.ceil(burst / rate) + 1000,
     throttling: tokens < 1,
   };
@@ -221,16 +233,16 @@ export const BUCKET_TAKE: Rule = {
     name: 'usermgrBucketTake',
     lua: `${BUCKET_PARSE}
 local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local tokens = bucket(redis.call('GET', KEYS[1]), now, rate, burst)
+local tokens, at = bucket(redis.call('GET', KEYS[1]), now, rate, burst)
 if tokens < 1 then return {0, math.ceil((1 - tokens) / rate)} end
-redis.call('SET', KEYS[1], (tokens - 1) .. ':' .. now, 'PX', ${BUCKET_TTL})
+redis.call('SET', KEYS[1], (tokens - 1) .. ':' .. at, 'PX', ${BUCKET_TTL})
 return {1, 0}
 `,
   },
   local(value, [now = 0, rate = 1, burst = 1]) {
-    const tokens = bucketTokens(value, now, rate, burst);
+    const [tokens, at] = bucketTokens(value, now, rate, burst);
     if (tokens < 1) return { reply: [0, Math.ceil((1 - tokens) / rate)] };
-    return { reply: [1, 0], write: saveBucket(tokens - 1, now, rate, burst) };
+    return { reply: [1, 0], write: saveBucket(tokens - 1, at, rate, burst) };
   },
 };
 
@@ -243,17 +255,19 @@ export const BUCKET_MERGE: Rule = {
     name: 'usermgrBucketMerge',
     lua: `${BUCKET_PARSE}
 local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local tokens = math.min(bucket(redis.call('GET', KEYS[1]), now, rate, burst), bucket(ARGV[4] .. ':' .. ARGV[5], now, rate, burst))
-redis.call('SET', KEYS[1], tokens .. ':' .. now, 'PX', ${BUCKET_TTL})
+local here, hereAt = bucket(redis.call('GET', KEYS[1]), now, rate, burst)
+local there, thereAt = bucket(ARGV[4] .. ':' .. ARGV[5], now, rate, burst)
+redis.call('SET', KEYS[1], math.min(here, there) .. ':' .. math.max(hereAt, thereAt), 'PX', ${BUCKET_TTL})
 return {1}
 `,
   },
   local(value, [now = 0, rate = 1, burst = 1, tokens = burst, last = now]) {
-    const merged = Math.min(
-      bucketTokens(value, now, rate, burst),
-      bucketTokens(`${tokens}:${last}`, now, rate, burst),
-    );
-    return { reply: [1], write: saveBucket(merged, now, rate, burst) };
+    const [here, hereAt] = bucketTokens(value, now, rate, burst);
+    const [there, thereAt] = bucketTokens(`${tokens}:${last}`, now, rate, burst);
+    return {
+      reply: [1],
+      write: saveBucket(Math.min(here, there), Math.max(hereAt, thereAt), rate, burst),
+    };
   },
 };
 
