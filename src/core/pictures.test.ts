@@ -2,9 +2,10 @@ import { afterEach, describe, expect, it } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
-import { silentLogger } from '../log.ts';
+import { type Logger, silentLogger } from '../log.ts';
 import { openStore } from '../store/open.ts';
 import type { UserRow } from '../store/port.ts';
 import { RpcError } from '../wire/rpc-error.ts';
@@ -80,7 +81,7 @@ const OPTIONS = {
   uploadsPerMinute: 1,
 };
 
-async function setup(overrides: Partial<typeof OPTIONS> = {}) {
+async function setup(overrides: Partial<typeof OPTIONS> = {}, log: Logger = silentLogger) {
   const options = { ...OPTIONS, ...overrides };
   const dir = mkdtempSync(join(tmpdir(), 'usermgr-pictures-'));
   const store = await openStore(
@@ -138,10 +139,7 @@ async function setup(overrides: Partial<typeof OPTIONS> = {}) {
       if (n > burst) throw new RpcError(Status.RESOURCE_EXHAUSTED, 'too many picture uploads');
     },
   };
-  const pictures = new Pictures(
-    { accounts, store, users, processor, files, limits, log: silentLogger },
-    options,
-  );
+  const pictures = new Pictures({ accounts, store, users, processor, files, limits, log }, options);
   let next = 1;
   async function user(): Promise<UserRow> {
     const row: UserRow = {
@@ -411,6 +409,23 @@ describe('unit: Pictures (SQLite store, files in memory)', () => {
     // The orphan's files are gone, the picture in use stays, and nothing is left to check.
     expect(files.names()).toEqual([second]);
     expect(await store.duePictureChecks(later, 100)).toEqual([]);
+  });
+
+  it('should log a picture in use whose files a cut-short removal lost', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'error' }, { write: (line: string) => lines.push(line) });
+    const { user, upload, files, store, pictures } = await setup({}, log);
+    const alice = await user();
+    const name = (await upload(alice, png(1))).picture;
+    files.files.delete(`${name}-64.webp`);
+    const checks = new PictureChecks(
+      store,
+      (n) => pictures.check(n),
+      silentLogger,
+      () => Date.now() + CHECK_AFTER_MS + 1000,
+    );
+    await checks.run();
+    expect(lines.map((l) => JSON.parse(l).picture)).toEqual([name]);
   });
 
   it('should list a picture taken away to check later too', async () => {

@@ -169,10 +169,22 @@ export class Pictures {
 
   /**
    * Removes a picture's files unless some user names it, now (picture-checks.ts).
-   * Safe at any time: see release().
+   * Safe at any time: see release(). A name in use whose files are not all
+   * there is logged as an error: a removal that put back the files of a name
+   * taken into use meanwhile was cut short (kill -9) between its delete and
+   * its put-back, and its user must upload the picture again.
    */
-  check(name: string): Promise<void> {
-    return NAME.test(name) ? this.removeIfUnused(name) : Promise.resolve();
+  async check(name: string): Promise<void> {
+    if (!NAME.test(name)) return;
+    const { store, files, log } = this.deps;
+    if (!(await store.isPictureUsed(name))) return this.removeIfUnused(name);
+    const keys = PICTURE_VARIANTS.map((_, i) => keyOf(name, i));
+    const missing = (await Promise.all(keys.map((key) => files.exists(key)))).some((ok) => !ok);
+    if (missing)
+      log.error(
+        { picture: name },
+        'a picture in use lost files (a removal was cut short): its user must upload it again',
+      );
   }
 
   /**
