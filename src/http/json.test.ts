@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'bun:test';
-import { duplicateKey } from './json.ts';
+import { RpcError } from '../wire/rpc-error.ts';
+import { duplicateKey, readFields, stringField } from './json.ts';
 
 const check = (text: string) => duplicateKey(text, JSON.parse(text));
 
@@ -20,5 +21,34 @@ describe('unit: duplicateKey', () => {
     ['{}', null],
   ])('should find in %s: %p', (text, expected) => {
     expect(check(text)).toBe(expected);
+  });
+});
+
+describe('unit: readFields', () => {
+  it('should name every field at fault in one refusal, and give the values when none is', () => {
+    const read = (body: Record<string, unknown>) =>
+      readFields({
+        username: () => stringField(body, 'username', 8),
+        password: () => stringField(body, 'password', 8),
+        nickname: () => stringField(body, 'nickname', 8, false),
+      });
+    expect(read({ username: 'ann', password: 'pw' })).toEqual({
+      username: 'ann',
+      password: 'pw',
+      nickname: '',
+    });
+    let refused: unknown;
+    try {
+      read({ username: 123, password: ['x'], nickname: 'x'.repeat(9) });
+    } catch (err) {
+      refused = err;
+    }
+    expect(refused).toBeInstanceOf(RpcError);
+    const err = refused as RpcError;
+    expect([err.field, ...err.moreFields.map((f) => f.field)]).toEqual([
+      'username',
+      'password',
+      'nickname',
+    ]);
   });
 });

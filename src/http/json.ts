@@ -5,7 +5,7 @@
  */
 import type { Context } from 'hono';
 import { FIELD_MESSAGES, MESSAGES } from '../wire/messages.ts';
-import { invalidArgument as invalid, RpcError } from '../wire/rpc-error.ts';
+import { type FieldFault, invalidArgument as invalid, RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 
 export type JsonObject = Record<string, unknown>;
@@ -195,6 +195,34 @@ export function optionalStringField(
   if (!Object.hasOwn(body, name)) return undefined;
   if (body[name] === null) throw invalid(FIELD_MESSAGES.notString(name), name);
   return stringField(body, name, maxChars);
+}
+
+/**
+ * Reads every field with its reader, and refuses them together: one
+ * INVALID_ARGUMENT naming each field at fault (the first as its field), as
+ * the TCP server names every rule broken, so that a client fixes them in one
+ * go. Anything else thrown is thrown.
+ */
+export function readFields<T extends Record<string, () => unknown>>(
+  readers: T,
+): { [K in keyof T]: ReturnType<T[K]> } {
+  const values: Record<string, unknown> = {};
+  const faults: FieldFault[] = [];
+  for (const [name, read] of Object.entries(readers)) {
+    try {
+      values[name] = read();
+    } catch (err) {
+      if (!(err instanceof RpcError) || err.field === '') throw err;
+      faults.push({ field: err.field, message: err.message });
+    }
+  }
+  const [first, ...more] = faults;
+  if (first !== undefined)
+    throw new RpcError(Status.INVALID_ARGUMENT, first.message, {
+      field: first.field,
+      moreFields: more,
+    });
+  return values as { [K in keyof T]: ReturnType<T[K]> };
 }
 
 /** Refuses fields the endpoint does not know: a misspelt one would otherwise be ignored silently. */

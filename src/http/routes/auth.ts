@@ -3,7 +3,7 @@
 import { usernameKey } from '../affinity-key.ts';
 import type { BodyRoute } from '../app-deps.ts';
 import { factory } from '../env.ts';
-import { booleanField, readJsonObject, stringField } from '../json.ts';
+import { booleanField, readFields, readJsonObject, stringField } from '../json.ts';
 import {
   MAX_NICKNAME_CHARS,
   MAX_OTP_CHARS,
@@ -18,11 +18,11 @@ export function authRoutes({ rpc, maxJsonBytes }: BodyRoute) {
     .createApp()
     .post('/open_api/v1/register', async (c) => {
       const body = await readJsonObject(c, maxJsonBytes);
-      const input = {
-        username: stringField(body, 'username', MAX_USERNAME_CHARS),
-        password: stringField(body, 'password', MAX_PASSWORD_CHARS),
-        nickname: stringField(body, 'nickname', MAX_NICKNAME_CHARS, false),
-      };
+      const input = readFields({
+        username: () => stringField(body, 'username', MAX_USERNAME_CHARS),
+        password: () => stringField(body, 'password', MAX_PASSWORD_CHARS),
+        nickname: () => stringField(body, 'nickname', MAX_NICKNAME_CHARS, false),
+      });
       const { user } = await rpc.call(
         'register',
         input,
