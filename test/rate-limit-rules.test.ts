@@ -161,6 +161,26 @@ const CASES: Case[] = [
     ],
   },
   {
+    // TCP servers' clocks differ: one 10 s behind the last writer's waits the delay, not the
+    // delay and the gap, and writes no earlier time than the last (which handed the server
+    // ahead the gap as time served).
+    name: 'waits no longer and moves no time back for a clock behind the last writer',
+    steps: [
+      { at: 10_000 },
+      ...failsOnce(3),
+      { admit: [0, 1000] },
+      { at: 0 },
+      { admit: [0, 1000] },
+      { peek: { failures: 3, waitMs: 1000 } },
+      { at: 11_000 },
+      { admit: [1, 4] },
+      { at: 1_000 },
+      { fail: [4, 0] },
+      { at: 11_000 },
+      { admit: [0, 2000] },
+    ],
+  },
+  {
     // TCP servers' clocks differ: one behind the last writer's neither owes tokens for the
     // gap (it answered 429 to an address with a nearly full bucket) nor moves the time back
     // (which gave the server ahead the gap again as tokens).

@@ -20,6 +20,12 @@
  *
  * An address's value is `tokens:last`, a token bucket refilled at `rate`
  * per ms up to `burst`.
+ *
+ * Each TCP server passes its own clock. One whose clock runs behind a key's
+ * `last` counts as if it were at `last` (the time it reads with is
+ * max(now, last)): it neither waits out the gap on top of a delay, nor
+ * moves `last` back, which handed the server ahead the gap as time served
+ * (a final attack pass, two servers 30 s apart).
  */
 import type { CacheScript } from '../cache/port.ts';
 
@@ -53,9 +59,10 @@ local function user(v, now, window)
   local p = {}
   if v then for x in string.gmatch(v, '[^:]+') do p[#p + 1] = tonumber(x) end end
   local f, last, inflight, untl = p[1] or 0, p[2] or 0, p[3] or 0, p[4] or 0
-  if now - last >= window then f = 0 end
-  if now >= untl then inflight, untl = 0, 0 end
-  return f, last, inflight, untl
+  local t = math.max(now, last)
+  if t - last >= window then f = 0 end
+  if t >= untl then inflight, untl = 0, 0 end
+  return f, last, inflight, untl, t
 end
 local function save(f, last, inflight, untl, window)
   if f == 0 and inflight == 0 then
@@ -73,9 +80,10 @@ end
 /** The count as stored, with expired failures and lapsed in-flight attempts dropped. */
 export function parseUser(value: string | undefined, now: number, windowMs: number): UserCount {
   const [f = 0, last = 0, inFlight = 0, until = 0] = (value ?? '').split(':').map(Number);
-  const live = now < until;
+  const t = Math.max(now, last); // see the top of this file
+  const live = t < until;
   return {
-    failures: now - last >= windowMs ? 0 : f,
+    failures: t - last >= windowMs ? 0 : f,
     last,
     inFlight: live ? inFlight : 0,
     inFlightUntil: live ? until : 0,
@@ -86,7 +94,8 @@ export function parseUser(value: string | undefined, now: number, windowMs: numb
 export function userWait(c: UserCount, now: number, o: UserRuleOptions): number {
   const n = c.failures + c.inFlight;
   if (n < o.limit) return 0;
-  return Math.max(0, c.last + Math.min(o.baseMs * 2 ** (n - o.limit), o.windowMs) - now);
+  const t = Math.max(now, c.last); // see the top of this file
+  return Math.max(0, c.last + Math.min(o.baseMs * 2 ** (n - o.limit), o.windowMs) - t);
 }
 
 function saveUser(c: UserCount, o: { limit: number; windowMs: number }): LocalStep['write'] {
@@ -107,10 +116,10 @@ export const USER_ADMIT: Rule = {
     name: 'usermgrUserAdmit',
     lua: `${USER_PARSE}
 local now, limit, base, window, hold = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local f, last, inflight, untl = user(redis.call('GET', KEYS[1]), now, window)
-local w = wait(f + inflight, last, now, limit, base, window)
+local f, last, inflight, untl, t = user(redis.call('GET', KEYS[1]), now, window)
+local w = wait(f + inflight, last, t, limit, base, window)
 if w > 0 then return {0, math.ceil(w)} end
-save(f, now, inflight + 1, math.max(untl, now + hold), window)
+save(f, t, inflight + 1, math.max(untl, t + hold), window)
 return {1, f + inflight + 1}
 `,
   },
@@ -119,11 +128,12 @@ return {1, f + inflight + 1}
     const c = parseUser(value, now, windowMs);
     const w = userWait(c, now, o);
     if (w > 0) return { reply: [0, Math.ceil(w)] };
+    const t = Math.max(now, c.last);
     const next = {
       failures: c.failures,
-      last: now,
+      last: t,
       inFlight: c.inFlight + 1,
-      inFlightUntil: Math.max(c.inFlightUntil, now + hold),
+      inFlightUntil: Math.max(c.inFlightUntil, t + hold),
     };
     return { reply: [1, c.failures + c.inFlight + 1], write: saveUser(next, o) };
   },
@@ -143,9 +153,9 @@ export const USER_SETTLE: Rule = {
     name: 'usermgrUserSettle',
     lua: `${USER_PARSE}
 local now, outcome, release, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local f, last, inflight, untl = user(redis.call('GET', KEYS[1]), now, window)
+local f, last, inflight, untl, t = user(redis.call('GET', KEYS[1]), now, window)
 if release == 1 and inflight > 0 then inflight = inflight - 1 end
-if outcome == 1 then f = 0 elseif outcome == 0 then f, last = f + 1, now end
+if outcome == 1 then f = 0 elseif outcome == 0 then f, last = f + 1, t end
 save(f, last, inflight, untl, window)
 return {f, inflight}
 `,
@@ -156,7 +166,7 @@ return {f, inflight}
     if (outcome === Outcome.success) c.failures = 0;
     else if (outcome === Outcome.failure) {
       c.failures++;
-      c.last = now;
+      c.last = Math.max(now, c.last);
     }
     return { reply: [c.failures, c.inFlight], write: saveUser(c, { limit, windowMs }) };
   },
@@ -171,15 +181,15 @@ export const USER_MERGE: Rule = {
     name: 'usermgrUserMerge',
     lua: `${USER_PARSE}
 local now, failures, at, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local f, last, inflight, untl = user(redis.call('GET', KEYS[1]), now, window)
-if now - at < window then f, last = f + failures, math.max(last, at) end
+local f, last, inflight, untl, t = user(redis.call('GET', KEYS[1]), now, window)
+if t - at < window then f, last = f + failures, math.max(last, at) end
 save(f, last, inflight, untl, window)
 return {f}
 `,
   },
   local(value, [now = 0, failures = 0, at = 0, windowMs = 0, limit = 0]) {
     const c = parseUser(value, now, windowMs);
-    if (now - at < windowMs) {
+    if (Math.max(now, c.last) - at < windowMs) {
       c.failures += failures;
       c.last = Math.max(c.last, at);
     }
