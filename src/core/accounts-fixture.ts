@@ -35,6 +35,31 @@ export const generousLimits: RateLimitOptions = {
 };
 export const cheap = { memoryKiB: 1024, timeCost: 1, concurrency: 2, maxWaiting: 64 };
 
+/**
+ * A session token as an older build made it, built byte by byte: version 1
+ * (no flags byte) or 2 (flags, no valid-after), session id bytes all 7.
+ */
+export function olderSessionToken(
+  secret: string,
+  version: 1 | 2,
+  claims: { userId: string; username: string; issuedAtMs: number; expiresAtMs: number },
+  persistent = false,
+): string {
+  const fixed = version === 1 ? 43 : 44;
+  const payload = Buffer.alloc(fixed + claims.username.length);
+  payload[0] = version;
+  payload[1] = new Bun.CryptoHasher('sha256').update(secret).digest()[0] as number;
+  payload.writeBigUInt64BE(BigInt(claims.userId), 2);
+  payload.fill(7, 10, 26);
+  payload.writeBigUInt64BE(BigInt(claims.issuedAtMs), 26);
+  payload.writeBigUInt64BE(BigInt(claims.expiresAtMs), 34);
+  if (version === 2) payload[42] = persistent ? 1 : 0;
+  payload[fixed - 1] = claims.username.length;
+  payload.write(claims.username, fixed, 'latin1');
+  const mac = new Bun.CryptoHasher('sha256', secret).update(payload).digest();
+  return `${payload.toString('base64url')}.${mac.toString('base64url')}`;
+}
+
 /** Verifies as Passwords does, each verify held until the test releases it (races). */
 export class HeldPasswords extends Passwords {
   held: (() => void)[] = [];

@@ -5,6 +5,7 @@ import {
   cheap,
   disposeServices,
   HeldPasswords,
+  olderSessionToken,
   services,
   servicesOver,
 } from './accounts-fixture.ts';
@@ -114,20 +115,13 @@ describe('unit: Accounts (SQLite store, no cache)', () => {
     const { accounts, store, clock } = await services();
     const user = await accounts.register(input('old_token'), deadline());
     /** A version 2 token (no valid-after) of this user, issued at `at`, as an older build made it. */
-    const v2 = (at: number) => {
-      const secret = 'unit-test-secret'.padEnd(40, '!');
-      const payload = Buffer.alloc(44 + user.username.length);
-      payload[0] = 2;
-      payload[1] = new Bun.CryptoHasher('sha256').update(secret).digest()[0] as number;
-      payload.writeBigUInt64BE(BigInt(user.id), 2);
-      payload.set(crypto.getRandomValues(new Uint8Array(16)), 10);
-      payload.writeBigUInt64BE(BigInt(at), 26);
-      payload.writeBigUInt64BE(BigInt(at + 3_600_000), 34);
-      payload[43] = user.username.length;
-      payload.write(user.username, 44, 'latin1');
-      const mac = new Bun.CryptoHasher('sha256', secret).update(payload).digest();
-      return `${payload.toString('base64url')}.${mac.toString('base64url')}`;
-    };
+    const v2 = (at: number) =>
+      olderSessionToken('unit-test-secret'.padEnd(40, '!'), 2, {
+        userId: user.id,
+        username: user.username,
+        issuedAtMs: at,
+        expiresAtMs: at + 3_600_000,
+      });
     // "Log out everywhere" moved sessions_valid_after to now.
     const moved = await store.endSessions(user.id, clock.now);
     const validAfter = moved?.sessionsValidAfterMs ?? 0;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import { createHash, createHmac } from 'node:crypto';
+import { olderSessionToken } from './accounts-fixture.ts';
 import { SessionTokens } from './session-tokens.ts';
 
 const secretA = 'a'.repeat(40);
@@ -62,18 +63,8 @@ describe('unit: SessionTokens', () => {
   it('should read tokens of version 1 (no flags byte) as sessions without "keep me logged in"', () => {
     // Issued before the flags byte: 1, kid, user id, session id, issued-at, expiry, length, name.
     const secret = secretA;
-    const kid = new Bun.CryptoHasher('sha256').update(secret).digest()[0] as number;
-    const payload = Buffer.alloc(43 + 3);
-    payload[0] = 1;
-    payload[1] = kid;
-    payload.writeBigUInt64BE(42n, 2);
-    payload.fill(7, 10, 26);
-    payload.writeBigUInt64BE(BigInt(now), 26);
-    payload.writeBigUInt64BE(BigInt(now + 60_000), 34);
-    payload[42] = 3;
-    payload.write('bob', 43, 'latin1');
-    const mac = new Bun.CryptoHasher('sha256', secret).update(payload).digest();
-    const token = `${payload.toString('base64url')}.${mac.toString('base64url')}`;
+    const old = { userId: '42', username: 'bob', issuedAtMs: now, expiresAtMs: now + 60_000 };
+    const token = olderSessionToken(secret, 1, old);
     expect(new SessionTokens([secret], 60_000).verify(token, now)).toEqual({
       userId: '42',
       username: 'bob',
@@ -87,19 +78,8 @@ describe('unit: SessionTokens', () => {
 
   it('should read tokens of version 2 (no valid-after) with a null one, and renew them with the one given', () => {
     const secret = secretA;
-    const kid = new Bun.CryptoHasher('sha256').update(secret).digest()[0] as number;
-    const payload = Buffer.alloc(44 + 3);
-    payload[0] = 2;
-    payload[1] = kid;
-    payload.writeBigUInt64BE(42n, 2);
-    payload.fill(7, 10, 26);
-    payload.writeBigUInt64BE(BigInt(now), 26);
-    payload.writeBigUInt64BE(BigInt(now + 60_000), 34);
-    payload[42] = 1;
-    payload[43] = 3;
-    payload.write('bob', 44, 'latin1');
-    const mac = new Bun.CryptoHasher('sha256', secret).update(payload).digest();
-    const token = `${payload.toString('base64url')}.${mac.toString('base64url')}`;
+    const old = { userId: '42', username: 'bob', issuedAtMs: now, expiresAtMs: now + 60_000 };
+    const token = olderSessionToken(secret, 2, old, true);
     const tokens = new SessionTokens([secret], 60_000);
     const claims = tokens.verify(token, now);
     expect(claims).toEqual({
