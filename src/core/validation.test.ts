@@ -2,6 +2,7 @@ import { describe, expect, it } from 'bun:test';
 import {
   ACCOUNT_RULES,
   NICKNAME_RULE,
+  nicknameCodePointsError,
   PASSWORD_RULE,
   PASSWORD_STRENGTH_RULE,
 } from '../wire/account-rules.ts';
@@ -10,6 +11,7 @@ import {
   checkNickname,
   checkUsername,
   codePoints,
+  graphemes,
   NICKNAME_ERRORS,
   normalizePassword,
 } from './validation.ts';
@@ -132,13 +134,32 @@ describe('unit: validation', () => {
     // Spaces alone are not too short: they show nothing, and the message says so.
     expect(checkNickname('   ')).toEqual({ error: NICKNAME_ERRORS.invisible });
     expect(checkNickname('')).toEqual({ error: `${NICKNAME_RULE}: this one has 0` });
-    // A family emoji is seven code points: ten of them are over 64, and the rule says why,
-    // with the count it made.
-    expect(checkNickname('👨‍👩‍👧‍👦'.repeat(10))).toEqual({
-      error: `${NICKNAME_RULE}: this one has 70`,
-    });
-    expect(NICKNAME_RULE).toContain('counts as several');
-    expect(NICKNAME_RULE).toContain('vowel sign');
+    expect(checkNickname('x'.repeat(65))).toEqual({ error: `${NICKNAME_RULE}: this one has 65` });
+  });
+
+  // Regression: lengths were code points, so ten family emoji (seven each) were "70
+  // characters" and a Hindi name of a few letters counted two or three for each.
+  it('should count a nickname in characters as drawn, with a bound on code points', () => {
+    const family = '👨‍👩‍👧‍👦';
+    expect(graphemes(family)).toBe(1);
+    expect(graphemes('क्षत्रिय')).toBe(3);
+    expect(graphemes('🇯🇵👍🏽é')).toBe(3);
+    expect(checkNickname(family.repeat(10))).toEqual(ok(family.repeat(10)));
+    const hindi = 'क्षत्रिय '.repeat(16).trim(); // 16 × 4 - 1 characters, 143 code points
+    expect(checkNickname(hindi)).toEqual(ok(hindi));
+    expect(checkNickname(`${hindi} क`)).toEqual({ error: `${NICKNAME_RULE}: this one has 65` });
+    // 37 families are 37 characters but 37 × 7 = 259 code points.
+    expect(checkNickname(family.repeat(37))).toEqual({ error: nicknameCodePointsError(259) });
+    // 64 people at work with a skin tone (4 code points each) are exactly the bound.
+    const coder = '👩🏽‍💻';
+    expect(checkNickname(coder.repeat(64))).toEqual(ok(coder.repeat(64)));
+    // One letter under a pile of accents is one character, held by the code points
+    // (NFC makes the first accent and the e one code point).
+    const piled = `e${'\u0301'.repeat(257)}`;
+    expect(graphemes(piled)).toBe(1);
+    expect(checkNickname(piled)).toEqual({ error: nicknameCodePointsError(257) });
+    // More characters than the bound, whatever their code points, say the characters.
+    expect(checkNickname(coder.repeat(65))).toEqual({ error: `${NICKNAME_RULE}: this one has 65` });
   });
 });
 

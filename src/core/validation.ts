@@ -4,6 +4,7 @@
  */
 import {
   ACCOUNT_RULES,
+  nicknameCodePointsError,
   nicknameLengthError,
   PASSWORD_RULE,
   PASSWORD_STRENGTH_RULE,
@@ -71,6 +72,18 @@ export function codePoints(text: string): number {
   return n;
 }
 
+const GRAPHEMES = new Intl.Segmenter('en', { granularity: 'grapheme' });
+
+/**
+ * Characters as drawn (extended grapheme clusters): a flag, a family emoji or
+ * a letter with its vowel signs is one. Never more than the code points.
+ */
+export function graphemes(text: string): number {
+  let n = 0;
+  for (const _ of GRAPHEMES.segment(text)) n++;
+  return n;
+}
+
 /**
  * Passwords are NFC-normalised (the same password typed on two keyboards
  * hashes the same) and never trimmed: spaces are part of a password. A new
@@ -100,7 +113,8 @@ export const NICKNAME_ERRORS = {
 } as const;
 
 /**
- * Nicknames: NFC, trimmed, 1 to 64 code points, something visible, no
+ * Nicknames: NFC, trimmed, 1 to 64 characters as drawn and at most 256 code
+ * points (NICKNAME_RULE), something visible, no
  * control or text-direction characters, and no invisible characters except
  * a joiner between two characters, one variation selector after one, and
  * the written format characters where their script puts them (PREPENDED,
@@ -111,9 +125,12 @@ export function checkNickname(nickname: string): Checked {
   const value = nickname.normalize('NFC').trim();
   // Only spaces: not too short, but nothing to see.
   if (value === '' && nickname !== '') return { error: NICKNAME_ERRORS.invisible };
-  const length = codePoints(value);
+  const points = codePoints(value);
+  // A character is at least one code point: only more than the bound needs segmenting.
+  const length = points > NICKNAME.maxChars ? graphemes(value) : points;
   if (length < NICKNAME.minChars || length > NICKNAME.maxChars)
     return { error: nicknameLengthError(length) };
+  if (points > NICKNAME.maxCodePoints) return { error: nicknameCodePointsError(points) };
   if (CONTROL_OR_DIRECTION.test(value)) return { error: NICKNAME_ERRORS.controlOrDirection };
   const seen = hiddenAndVisible(value.replace(TAG_FLAG, '\u{1F3F4}'));
   if (seen === 'hidden') return { error: NICKNAME_ERRORS.hidden };

@@ -4,14 +4,17 @@
  * (core/validation.ts, the admin listing's prefix), the pages (through the
  * GetAccountRules call) and the OpenAPI document all read them from here, so
  * the document cannot state a rule the server does not apply. Lengths are
- * counted in code points: one emoji is one character.
+ * counted in code points (one emoji is one character), except the
+ * nickname's: see NICKNAME_RULE.
  */
 
-/** A field's rule as people read it: words, bounds in code points, an optional pattern. */
+/** A field's rule as people read it: words, bounds in characters, an optional pattern. */
 interface FieldRule {
   text: string;
   minChars: number;
   maxChars: number;
+  /** When not 0, a bound on code points as well (the nickname's characters are graphemes). */
+  maxCodePoints: number;
   /** A regular expression without anchors, or '' for none. */
   pattern: string;
 }
@@ -20,7 +23,7 @@ interface FieldRule {
 const USERNAME_CLASS = '[A-Za-z0-9_.\\-]';
 const USERNAME_CHARS = { min: 3, max: 32 } as const;
 const PASSWORD_CHARS = { min: 8, max: 128 } as const;
-const NICKNAME_CHARS = { min: 1, max: 64 } as const;
+const NICKNAME_CHARS = { min: 1, max: 64, codePoints: 256 } as const;
 
 export const USERNAME_RULE = `username must be ${USERNAME_CHARS.min} to ${USERNAME_CHARS.max} characters: letters A-Z, digits, '_', '.' or '-'`;
 export const PASSWORD_RULE = `password must be ${PASSWORD_CHARS.min} to ${PASSWORD_CHARS.max} characters`;
@@ -37,17 +40,24 @@ export const PASSWORD_STRENGTH = { minScore: 3, estimatedUnits: 32 } as const;
 export const PASSWORD_STRENGTH_RULE =
   'password must be hard to guess: not a common password, a name, your username or a keyboard pattern';
 /**
- * Counted in code points, as the store's column is: an emoji made of several
- * (a family, a flag, a skin tone), and in some scripts a letter with a vowel
- * sign or an accent, counts as several, and the rule says so, since people
- * count what they see ("क्षत्रिय" is 3 to the eye and 8 here). A refusal for
- * length also says how many were given (nicknameLengthError).
+ * Counted as people count what they see: in characters as drawn (extended
+ * grapheme clusters), so a flag, a family emoji or a letter with its vowel
+ * signs is one ("क्षत्रिय" is 3, though 8 code points). The code points are
+ * bounded as well, as the store's column is, so that one character cannot
+ * carry marks without end; 256 hold 64 of any character a script or the
+ * emoji set writes (a family is 7, a person with a skin tone at work 4).
+ * A refusal for length says how many were counted (nicknameLengthError).
  */
-export const NICKNAME_RULE = `nickname must be ${NICKNAME_CHARS.min} to ${NICKNAME_CHARS.max} characters (an emoji made of several, such as a flag or a family, counts as several, and so does a letter with a vowel sign or accent in some scripts)`;
+export const NICKNAME_RULE = `nickname must be ${NICKNAME_CHARS.min} to ${NICKNAME_CHARS.max} characters`;
 
 /** The rule, and how many characters it counted in the nickname refused. */
 export function nicknameLengthError(counted: number): string {
   return `${NICKNAME_RULE}: this one has ${counted}`;
+}
+
+/** The code-point bound, and how many the nickname refused has. */
+export function nicknameCodePointsError(counted: number): string {
+  return `nickname must be at most ${NICKNAME_CHARS.codePoints} Unicode code points in all, counting every accent, vowel sign and emoji part: this one has ${counted}`;
 }
 
 /** The three rules; the username pattern is valid as an HTML `pattern` (browsers use the v flag). */
@@ -56,18 +66,21 @@ export const ACCOUNT_RULES: Readonly<Record<'username' | 'password' | 'nickname'
     text: USERNAME_RULE,
     minChars: USERNAME_CHARS.min,
     maxChars: USERNAME_CHARS.max,
+    maxCodePoints: 0,
     pattern: `${USERNAME_CLASS}{${USERNAME_CHARS.min},${USERNAME_CHARS.max}}`,
   },
   password: {
     text: `${PASSWORD_RULE}, and hard to guess: not a common password, a name, your username or a keyboard pattern (a few unrelated words work well)`,
     minChars: PASSWORD_CHARS.min,
     maxChars: PASSWORD_CHARS.max,
+    maxCodePoints: 0,
     pattern: '',
   },
   nickname: {
     text: NICKNAME_RULE,
     minChars: NICKNAME_CHARS.min,
     maxChars: NICKNAME_CHARS.max,
+    maxCodePoints: NICKNAME_CHARS.codePoints,
     pattern: '',
   },
 };

@@ -431,6 +431,16 @@ describe('mysql store: a large batch of listed sessions', () => {
   });
 });
 
+/** Applies the migrations up to `version` and no further; returns the versions applied. */
+async function migrateUpTo(url: string, version: number): Promise<number[]> {
+  const all = await loadMigrations(migrationsDir('mysql'));
+  return migrate(
+    mysqlMigrationTarget(url, 2000),
+    all.filter((m) => m.version <= version),
+    silentLogger,
+  );
+}
+
 describe('mysql store: migrations', () => {
   it('should apply each migration once when two servers start at once', async () => {
     const database = await createTestDatabase();
@@ -452,13 +462,7 @@ describe('mysql store: migrations', () => {
   it('should add two-step login to users already there, and run 004 again when it was not recorded', async () => {
     const database = await createTestDatabase();
     try {
-      const all = await loadMigrations(migrationsDir('mysql'));
-      const upTo = (version: number) =>
-        migrate(
-          mysqlMigrationTarget(database.url, 2000),
-          all.filter((m) => m.version <= version),
-          silentLogger,
-        );
+      const upTo = (version: number) => migrateUpTo(database.url, version);
       expect(await upTo(3)).toEqual([1, 2, 3]);
       const before = newUser();
       const { totpSecret: _, ...columns } = before;
@@ -479,6 +483,39 @@ describe('mysql store: migrations', () => {
       try {
         expect(await store.findById(before.id)).toEqual(before);
         expect(await store.recoveryCodesLeft(before.id)).toBe(0);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it('should widen the nickname (009) keeping the users there, and run again harmlessly', async () => {
+    const database = await createTestDatabase();
+    try {
+      const upTo = (version: number) => migrateUpTo(database.url, version);
+      expect(await upTo(8)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      const before = newUser({ nickname: 'Ünï 🎉', version: 3 });
+      const { totpSecret: _, ...columns } = before;
+      await withAdmin((admin) =>
+        admin.query(
+          `INSERT INTO \`${database.name}\`.users (id, username, nickname, password_hash, ` +
+            'picture, sessions_valid_after, created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+          Object.values(columns),
+        ),
+      );
+      expect(await upTo(9)).toEqual([9]);
+      await withAdmin((admin) =>
+        admin.query(`DELETE FROM \`${database.name}\`.schema_migrations WHERE version = 9`),
+      );
+      expect(await upTo(9)).toEqual([9]);
+      const store = await openStore(options(database.url), silentLogger);
+      try {
+        expect(await store.findById(before.id)).toEqual(before);
+        const wide = newUser({ nickname: '👩🏽‍💻'.repeat(64) });
+        expect(await store.create(wide)).toBe('created');
+        expect((await store.findById(wide.id))?.nickname).toBe(wide.nickname);
       } finally {
         await store.close();
       }

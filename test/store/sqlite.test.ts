@@ -126,6 +126,61 @@ describe('sqlite store: engine specifics', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('should widen the nickname (009) keeping every user, column and index', async () => {
+    const dir = tempDir();
+    const db = new Database(sqlitePath(dir), { strict: true, safeIntegers: true });
+    const all = await loadMigrations(migrationsDir('sqlite'));
+    const upTo8 = all.filter((m) => m.version <= 8);
+    expect(await migrate(sqliteMigrationTarget(db), upTo8, silentLogger)).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8,
+    ]);
+    const before = newUser({ nickname: 'Ünï 🎉', picture: 'a'.repeat(64), version: 7 });
+    db.query(
+      'INSERT INTO users (id, username, nickname, password_hash, picture, sessions_valid_after, ' +
+        'created_at, updated_at, totp_secret, totp_last_step, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(
+      BigInt(before.id),
+      before.username,
+      before.nickname,
+      before.passwordHash,
+      before.picture,
+      before.sessionsValidAfterMs,
+      before.createdAtMs,
+      before.updatedAtMs,
+      'JBSWY3DPEHPK3PXP',
+      12,
+      before.version,
+    );
+    db.close();
+    const store = await openStore(sqliteOptions(dir), silentLogger);
+    try {
+      expect(await store.findById(before.id)).toEqual({
+        ...before,
+        totpSecret: 'JBSWY3DPEHPK3PXP',
+      });
+      expect(await store.findByUsername(before.username.toUpperCase())).toEqual({
+        ...before,
+        totpSecret: 'JBSWY3DPEHPK3PXP',
+      });
+      expect(await store.create(newUser({ username: before.username.toUpperCase() }))).toBe(
+        'username_taken',
+      );
+      const wide = newUser({ nickname: '👩🏽‍💻'.repeat(64) });
+      expect(await store.create(wide)).toBe('created');
+      expect((await store.findById(wide.id))?.nickname).toBe(wide.nickname);
+      const { db: after } = store as SqliteStore;
+      const indexes = after
+        .query(
+          "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'users' AND sql IS NOT NULL ORDER BY name",
+        )
+        .all();
+      expect(indexes).toEqual([{ name: 'users_picture' }, { name: 'users_username_uq' }]);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('should apply each migration once when two processes start at once', async () => {
     const dir = tempDir();
     const path = sqlitePath(dir);

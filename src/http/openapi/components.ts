@@ -33,7 +33,9 @@ const RULES = {
   password: rule(PASSWORD, 'Counted in code points after NFC normalisation; never trimmed.'),
   nickname: rule(
     NICKNAME,
-    'Any script or emoji, counted in code points after NFC and trimming; something visible, ' +
+    'Any script or emoji, counted in characters as drawn (extended grapheme clusters: a ' +
+      `flag or a family emoji is one) after NFC and trimming, and at most ${NICKNAME.maxCodePoints} ` +
+      'code points in all; something visible, ' +
       'no control or text-direction characters, no invisible characters except a joiner ' +
       'between two characters and one variation selector after one.',
   ),
@@ -50,12 +52,13 @@ const user: Schema = {
       examples: ['250558285122371584'],
     },
     username: username('Unique regardless of case; the spelling given at creation is kept.'),
-    // As stored: normalised and trimmed, so the bounds hold exactly.
+    // As stored: normalised and trimmed, so the bounds hold exactly. JSON Schema counts
+    // code points, so maxLength is the code-point bound and the words give the other.
     nickname: {
       type: 'string',
       minLength: NICKNAME.minChars,
-      maxLength: NICKNAME.maxChars,
-      description: 'Any script or emoji.',
+      maxLength: NICKNAME.maxCodePoints,
+      description: `Any script or emoji: ${NICKNAME.minChars} to ${NICKNAME.maxChars} characters as drawn (extended grapheme clusters), at most ${NICKNAME.maxCodePoints} code points.`,
     },
     picture_url: {
       type: ['string', 'null'],

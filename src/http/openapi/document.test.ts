@@ -229,8 +229,13 @@ describe('unit: OpenAPI document', () => {
       }
     }
     const nickname = pointer('components', 'schemas', 'User', 'properties', 'nickname');
-    expect(validateAt('🚀'.repeat(ACCOUNT_RULES.nickname.maxChars), nickname)).toEqual([]);
-    expect(validateAt('🚀'.repeat(ACCOUNT_RULES.nickname.maxChars + 1), nickname)).not.toEqual([]);
+    // JSON Schema counts code points: the schema holds the code-point bound, the words the rest.
+    const { maxChars, maxCodePoints } = ACCOUNT_RULES.nickname;
+    expect(validateAt('👩🏽‍💻'.repeat(maxChars), nickname)).toEqual([]);
+    expect(validateAt('🚀'.repeat(maxCodePoints + 1), nickname)).not.toEqual([]);
+    expect(JSON.stringify(openApiDocument.components?.schemas?.User)).toContain(
+      `1 to ${maxChars} characters as drawn`,
+    );
     const rules = JSON.stringify(openApiDocument.components?.schemas?.NewUser);
     expect(rules).toContain(
       `${ACCOUNT_RULES.password.minChars} to ${ACCOUNT_RULES.password.maxChars}`,

