@@ -5,7 +5,7 @@
  * files and odd multipart bodies are rows of test/hostile-input.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { UserJson } from '../src/http/user-json.ts';
@@ -184,6 +184,19 @@ describe('integration: pictures over MariaDB, Redis and the local store', () => 
       const socketAnswer = await rawGet(path);
       expect([path, socketAnswer.split(' ')[1]]).toEqual([path, '404']);
     }
+  });
+
+  it('should remove, when the TCP server starts, the temporary files of puts a stopped one left', async () => {
+    const folder = join(picturesDir(), 'ee');
+    mkdirSync(folder, { recursive: true });
+    const left = join(folder, '.tmp-0123456789abcdef');
+    writeFileSync(left, 'half a picture');
+    const dayAgo = new Date(Date.now() - 86_400_000);
+    utimesSync(left, dayAgo, dayAgo);
+    await stack.restartTcp();
+    const until = performance.now() + 5000;
+    while (existsSync(left) && performance.now() < until) await Bun.sleep(20);
+    expect(existsSync(left)).toBe(false);
   });
 
   it('should refuse an upload without a session with 401', async () => {

@@ -28,6 +28,12 @@ export interface PictureStore {
   get(key: string): Promise<StoredPicture | null>;
   exists(key: string): Promise<boolean>;
   delete(key: string): Promise<void>;
+  /**
+   * Where a put can leave a part behind when its process stops mid-write (a
+   * local directory; an S3 put cannot): removes such leftovers older than
+   * `olderThanMs`, stopping early when `stopped()` says so; how many it removed.
+   */
+  sweepTemporaries?(olderThanMs: number, nowMs?: number, stopped?: () => boolean): Promise<number>;
 }
 
 /** The image formats accepted for upload, as recognised by their first bytes. */

@@ -7,13 +7,14 @@
  *   '/', no '..', nothing that could name a path outside the directory.
  * - put() writes a temporary file in the same directory, flushes it to disk
  *   and renames it over the key: readers see the old file or the new one,
- *   never a part, and a crash leaves at most a stray temporary file.
+ *   never a part, and a crash leaves at most a stray temporary file, which
+ *   sweepTemporaries() removes once it is old (the TCP server, at start).
  * - a directory made once is not made again at every put, but one found gone
  *   (removed under the running server) is made again, once per put: it used
  *   to fail every later upload to it until a restart (a reliability audit).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, opendir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PictureStore, StoredPicture } from '../core/picture-ports.ts';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/data-dir.ts';
@@ -21,6 +22,11 @@ import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { contentTypeOf, isStorageKey } from './keys.ts';
+
+/** put()'s temporary files, in the key's directory: `.tmp-` and 16 hex digits. */
+const TEMPORARY = /^\.tmp-[0-9a-f]{16}$/;
+/** The directories keys go to: the first two characters of a key. */
+const KEY_DIRECTORY = /^[0-9a-z-]{2}$/;
 
 export class LocalPictureStore implements PictureStore {
   private readonly made = new Set<string>();
@@ -65,6 +71,40 @@ export class LocalPictureStore implements PictureStore {
     }
   }
 
+  /**
+   * Removes the temporary files that a process stopped in the middle of a put
+   * (kill -9, out of memory, power lost) left behind: those last changed more
+   * than `olderThanMs` ago, so a put under way, here or in another process
+   * sharing the directory, is never touched. Reads one directory entry at a
+   * time (millions of pictures are never listed at once) and stops early when
+   * `stopped()` says so. How many it removed; a directory it cannot read ends
+   * the sweep with its error.
+   */
+  async sweepTemporaries(
+    olderThanMs: number,
+    nowMs = Date.now(),
+    stopped: () => boolean = () => false,
+  ): Promise<number> {
+    let removed = 0;
+    for (const folder of await entries(
+      this.dir,
+      (e) => e.isDirectory() && KEY_DIRECTORY.test(e.name),
+    )) {
+      if (stopped()) break;
+      for (const path of await entries(folder, (e) => e.isFile() && TEMPORARY.test(e.name))) {
+        if (stopped()) break;
+        try {
+          if ((await stat(path)).mtimeMs > nowMs - olderThanMs) continue;
+          await unlink(path);
+          removed++;
+        } catch (err) {
+          if (!isMissing(err)) throw err;
+        }
+      }
+    }
+    return removed;
+  }
+
   async get(key: string): Promise<StoredPicture | null> {
     if (!isStorageKey(key)) return null;
     try {
@@ -103,6 +143,20 @@ export class LocalPictureStore implements PictureStore {
     }
     return join(this.dir, key.slice(0, 2), key);
   }
+}
+
+/** The entries of a directory that pass `keep`, as paths under it ([] when it is gone). */
+async function entries(
+  dir: string,
+  keep: (entry: { name: string; isFile(): boolean; isDirectory(): boolean }) => boolean,
+): Promise<string[]> {
+  const kept: string[] = [];
+  try {
+    for await (const entry of await opendir(dir)) if (keep(entry)) kept.push(join(dir, entry.name));
+  } catch (err) {
+    if (!isMissing(err)) throw err;
+  }
+  return kept;
 }
 
 function isMissing(err: unknown): boolean {

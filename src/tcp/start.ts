@@ -71,6 +71,8 @@ const TOTP_ISSUER = 'usermgr';
 
 /** How often expired revocations and listed sessions are forgotten. */
 const PURGE_INTERVAL_MS = 10 * 60_000;
+/** A picture's temporary file older than this belongs to no put still running. */
+const TEMPORARY_PICTURE_AGE_MS = 60 * 60_000;
 
 /** Wires the services to their adapters and starts listening. Used by main.ts and the tests. */
 export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpApp> {
@@ -247,6 +249,15 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   // Picture files a stopped process left unnamed (picture-checks.ts).
   const checks = new PictureChecks(store, (name) => pictures.check(name), log);
   checks.start();
+  // And the temporary files of puts a stopped process never finished (local-store.ts), once.
+  let sweeping = true;
+  const sweep = files.store
+    .sweepTemporaries?.(TEMPORARY_PICTURE_AGE_MS, Date.now(), () => !sweeping)
+    .then((removed) => {
+      if (removed > 0)
+        log.info({ removed }, 'removed temporary picture files of unfinished uploads');
+    })
+    .catch((err) => log.warn({ err }, 'removing temporary picture files failed'));
   log.info(
     {
       host: config.tcp.host,
@@ -285,6 +296,8 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
       repairs?.stop();
       await server.stop(config.shutdownTimeoutMs);
       await checks.stop();
+      sweeping = false;
+      await sweep;
       // The last batch of listed sessions, while the store is still open.
       await sessions.close();
       passwords.close();

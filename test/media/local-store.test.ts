@@ -1,5 +1,13 @@
 import { afterAll, describe, expect, it } from 'bun:test';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalPictureStore } from '../../src/media/local-store.ts';
@@ -62,5 +70,39 @@ describe('local directory store', () => {
     await store.put(KEY, new Uint8Array([2]), 'image/webp');
     expect(await store.get(KEY)).toEqual({ bytes: new Uint8Array([2]), contentType: 'image/webp' });
     expect(readdirSync(join(dir, 'cd'))).toEqual([KEY]);
+  });
+
+  // Regression: a put that a kill -9 stopped left its temporary file for good.
+  it('should sweep temporary files older than asked, and nothing else', async () => {
+    const dir = fresh();
+    const store = new LocalPictureStore(dir);
+    await store.put(KEY, new Uint8Array([1]), 'image/webp');
+    const now = Date.now();
+    const hourAgo = new Date(now - 3_600_000);
+    const place = (folder: string, name: string, old: boolean) => {
+      mkdirSync(join(dir, folder), { recursive: true });
+      writeFileSync(join(dir, folder, name), 'part');
+      if (old) utimesSync(join(dir, folder, name), hourAgo, hourAgo);
+    };
+    place('cd', '.tmp-0123456789abcdef', true); // left by a stopped put: removed
+    place('ab', '.tmp-fedcba9876543210', true); // the same, in another directory
+    place('cd', '.tmp-00000000000000ff', false); // a put under way: kept
+    place('cd', '.tmp-notours', true); // not a name put() makes: kept
+    place('..', '.tmp-1111111111111111', true); // outside: never looked at
+    place('notes', '.tmp-2222222222222222', true); // not a key directory: kept
+    utimesSync(join(dir, 'cd', KEY), hourAgo, hourAgo); // a picture, however old: kept
+    expect(await store.sweepTemporaries(10 * 60_000, now)).toBe(2);
+    expect(readdirSync(join(dir, 'cd')).sort()).toEqual(
+      ['.tmp-00000000000000ff', '.tmp-notours', KEY].sort(),
+    );
+    expect(readdirSync(join(dir, 'ab'))).toEqual([]);
+    expect(readdirSync(join(dir, 'notes'))).toEqual(['.tmp-2222222222222222']);
+    expect(readdirSync(join(dir, '..'))).toContain('.tmp-1111111111111111');
+    // Stopped before it began: nothing removed.
+    place('ab', '.tmp-3333333333333333', true);
+    expect(await store.sweepTemporaries(10 * 60_000, now, () => true)).toBe(0);
+    expect(readdirSync(join(dir, 'ab'))).toEqual(['.tmp-3333333333333333']);
+    // A store whose directory was never made has nothing to sweep.
+    expect(await new LocalPictureStore(fresh()).sweepTemporaries(0)).toBe(0);
   });
 });
