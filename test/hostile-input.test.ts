@@ -46,6 +46,8 @@ const BAD_LOGIN = 'invalid username or password';
 const NO_SESSION = 'not logged in, or the session has ended';
 const TOO_LARGE = `the body is over ${MAX_JSON} bytes`;
 const NOT_JSON = 'send the body as JSON with Content-Type: application/json';
+const NOT_UTF8_CHARSET =
+  'JSON is read as UTF-8 only: send it in UTF-8, with Content-Type: application/json (charset=utf-8 or none)';
 const CROSS_SITE = 'cross-site requests are not allowed';
 const NOT_AN_IMAGE =
   'the picture must be a JPEG, PNG, WebP or GIF image; this file is none of them';
@@ -622,16 +624,16 @@ const rows: Record<string, Row[]> = {
       name: 'a __proto__ key carrying the password',
       send: register('{"username":"proto_user","__proto__":{"password":"correct horse battery"}}'),
       status: 400,
-      message: 'password is required',
-      field: 'password',
+      message: 'unknown field "__proto__": the fields here are username, password, nickname',
+      field: '__proto__',
       also: () => expect(({} as Record<string, unknown>).password).toBeUndefined(),
     },
     {
       name: 'a __proto__ key carrying the nickname',
       send: patchMe('{"__proto__":{"nickname":"polluted"}}'),
       status: 400,
-      message: 'nickname is required',
-      field: 'nickname',
+      message: 'unknown field "__proto__": the fields here are nickname',
+      field: '__proto__',
       also: () => expect(({} as Record<string, unknown>).nickname).toBeUndefined(),
     },
     {
@@ -640,8 +642,8 @@ const rows: Record<string, Row[]> = {
         '{"username":"ctor_user","constructor":{"prototype":{"password":"correct horse battery"}}}',
       ),
       status: 400,
-      message: 'password is required',
-      field: 'password',
+      message: 'unknown field "constructor": the fields here are username, password, nickname',
+      field: 'constructor',
       also: () => expect(({} as Record<string, unknown>).password).toBeUndefined(),
     },
     {
@@ -835,6 +837,36 @@ const rows: Record<string, Row[]> = {
       send: register('username=form_body&password=correct+horse+battery', FORM_TYPE),
       status: 415,
       message: NOT_JSON,
+    },
+    // Regression: the bytes were read as UTF-8 whatever charset the type named, so
+    // Latin-1 "é" (one byte, 0xE9) was refused as invalid UTF-8 or, in a valid
+    // sequence, read as other characters than the client meant.
+    {
+      name: 'JSON in another charset (latin1)',
+      send: register(JSON.stringify({ username: 'latin_one', password: PASSWORD }), {
+        'content-type': 'application/json; charset=iso-8859-1',
+      }),
+      status: 415,
+      message: NOT_UTF8_CHARSET,
+    },
+    {
+      name: 'JSON naming UTF-8 and then another charset',
+      send: register(JSON.stringify({ username: 'two_charsets', password: PASSWORD }), {
+        'content-type': 'application/json; charset=utf-8; charset=utf-16',
+      }),
+      status: 415,
+      message: NOT_UTF8_CHARSET,
+    },
+    // Regression: the public API ignored fields it does not know, so a misspelt
+    // optional one ("nickame") created the account without what it carried.
+    {
+      name: 'a sign-up with a misspelt field',
+      send: register(
+        JSON.stringify({ username: 'misspelt', password: PASSWORD, nickame: 'Zoë' }),
+        JSON_TYPE,
+      ),
+      status: 400,
+      message: 'unknown field "nickame": the fields here are username, password, nickname',
     },
     {
       name: 'a lookalike type (application/jsonp)',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import { RpcError } from '../wire/rpc-error.ts';
-import { duplicateKey, readFields, stringField } from './json.ts';
+import { duplicateKey, readFields, stringField, utf8OrNoCharset } from './json.ts';
 
 const check = (text: string) => duplicateKey(text, JSON.parse(text));
 
@@ -50,5 +50,29 @@ describe('unit: readFields', () => {
       'password',
       'nickname',
     ]);
+  });
+});
+
+describe('unit: utf8OrNoCharset', () => {
+  it('should take no charset or UTF-8, and refuse any other named anywhere in the type', () => {
+    for (const type of [
+      'application/json',
+      'application/json;',
+      'application/json; charset=utf-8',
+      'Application/JSON;Charset=UTF-8',
+      'application/json; charset="utf-8"',
+      'application/json; charset = utf8',
+      'application/json; profile=x; charset=utf-8',
+    ])
+      expect([type, utf8OrNoCharset(type)]).toEqual([type, true]);
+    for (const type of [
+      'application/json; charset=iso-8859-1',
+      'application/json; charset=utf-16',
+      'application/json; charset="latin1"',
+      'application/json; charset=utf-8; charset=utf-16',
+      'application/json; profile=x; charset=windows-1252',
+      'application/json; charset=',
+    ])
+      expect([type, utf8OrNoCharset(type)]).toEqual([type, false]);
   });
 });

@@ -10,6 +10,17 @@ import { Status } from '../wire/status.ts';
 
 export type JsonObject = Record<string, unknown>;
 
+/** A charset parameter of a media type, and its value (quoted or not). */
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/gi;
+
+/** Whether every charset a Content-Type names (none at all is fine) is UTF-8. */
+export function utf8OrNoCharset(type: string): boolean {
+  for (const [, name] of type.matchAll(CHARSET)) {
+    if (!/^utf-?8$/i.test(name ?? '')) return false;
+  }
+  return true;
+}
+
 /** Strict: throws a TypeError at the first invalid byte. */
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -59,11 +70,23 @@ function decodeUtf8(bytes: Uint8Array): string {
   }
 }
 
-/** The body as a JSON object of at most `maxBytes`. */
-export async function readJsonObject(c: Context, maxBytes: number): Promise<JsonObject> {
+/**
+ * The body as a JSON object of at most `maxBytes`, with no key but `fields`:
+ * a misspelt field ("nickame") would otherwise be ignored silently, and what
+ * it carried lost.
+ */
+export async function readJsonObject(
+  c: Context,
+  maxBytes: number,
+  fields: readonly string[],
+): Promise<JsonObject> {
   const type = c.req.raw.headers.get('content-type') ?? '';
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new RpcError(Status.UNSUPPORTED_MEDIA, MESSAGES.NOT_JSON_TYPE);
+  }
+  // Another charset was sent in it: reading its bytes as UTF-8 would change what it says.
+  if (type.length > 16 && !utf8OrNoCharset(type)) {
+    throw new RpcError(Status.UNSUPPORTED_MEDIA, MESSAGES.JSON_NOT_UTF8_CHARSET);
   }
   const text = await readText(c.req.raw, maxBytes);
   let body: unknown;
@@ -81,6 +104,7 @@ export async function readJsonObject(c: Context, maxBytes: number): Promise<Json
     const shown = duplicate.slice(0, 64);
     throw invalid(FIELD_MESSAGES.duplicate(shown), shown);
   }
+  onlyFields(body as JsonObject, fields);
   return body as JsonObject;
 }
 
@@ -225,12 +249,12 @@ export function readFields<T extends Record<string, () => unknown>>(
   return values as { [K in keyof T]: ReturnType<T[K]> };
 }
 
-/** Refuses fields the endpoint does not know: a misspelt one would otherwise be ignored silently. */
-export function onlyFields(body: JsonObject, allowed: readonly string[]): void {
-  for (const name of Object.keys(body)) {
+/** Refuses fields the endpoint does not know, naming those it does. */
+function onlyFields(body: JsonObject, allowed: readonly string[]): void {
+  for (const name in body) {
     if (!allowed.includes(name)) {
       const shown = name.slice(0, 64);
-      throw invalid(FIELD_MESSAGES.unknown(shown), shown);
+      throw invalid(FIELD_MESSAGES.unknown(shown, allowed), shown);
     }
   }
 }

@@ -37,6 +37,8 @@ export const MESSAGES = {
   FOREIGN_CURSOR: 'cursor is not one this API gave out',
   // Bodies.
   NOT_JSON_TYPE: 'send the body as JSON with Content-Type: application/json',
+  JSON_NOT_UTF8_CHARSET:
+    'JSON is read as UTF-8 only: send it in UTF-8, with Content-Type: application/json (charset=utf-8 or none)',
   NOT_FORM_TYPE: 'send the form as application/x-www-form-urlencoded or multipart/form-data',
   BODY_NOT_UTF8: 'the body is not valid UTF-8',
   BODY_NOT_JSON: 'the body is not valid JSON',
@@ -65,7 +67,8 @@ export const FIELD_MESSAGES = {
   notUnicode: (field: string) => `${field} must be valid Unicode text`,
   notText: (field: string) => `${field} must be text, not a file`,
   notFile: (field: string) => `${field} must be a file`,
-  unknown: (field: string) => `unknown field ${JSON.stringify(field)}`,
+  unknown: (field: string, known: readonly string[]) =>
+    `unknown field ${JSON.stringify(field)}: the fields here are ${known.join(', ')}`,
   duplicate: (field: string) => `duplicate key ${JSON.stringify(field)}`,
 } as const;
 

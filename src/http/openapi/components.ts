@@ -261,6 +261,7 @@ const schemas: Record<string, Schema> = {
       },
     },
     required: ['username'],
+    additionalProperties: false,
   },
   TotpSecret: {
     type: 'object',
@@ -290,6 +291,7 @@ const schemas: Record<string, Schema> = {
       },
     },
     required: ['code', 'password'],
+    additionalProperties: false,
   },
   RecoveryCodes: {
     type: 'object',
@@ -321,6 +323,7 @@ const schemas: Record<string, Schema> = {
       },
     },
     required: ['password', 'code'],
+    additionalProperties: false,
   },
   NewUser: {
     type: 'object',
@@ -330,6 +333,7 @@ const schemas: Record<string, Schema> = {
       nickname: string(`${RULES.nickname} Absent or empty: the username.`),
     },
     required: ['username', 'password'],
+    additionalProperties: false,
   },
   NewAdminUser: {
     type: 'object',
@@ -375,6 +379,7 @@ const schemas: Record<string, Schema> = {
       new_password: { ...string(RULES.password), writeOnly: true },
     },
     required: ['current_password', 'new_password'],
+    additionalProperties: false,
   },
   AccountDeletion: {
     type: 'object',
@@ -385,11 +390,13 @@ const schemas: Record<string, Schema> = {
       },
     },
     required: ['password'],
+    additionalProperties: false,
   },
   NicknameChange: {
     type: 'object',
     properties: { nickname: string(RULES.nickname) },
     required: ['nickname'],
+    additionalProperties: false,
   },
 };
 

@@ -22,13 +22,7 @@ import { Status } from '../../wire/status.ts';
 import type { BodyRoute } from '../app-deps.ts';
 import { bearerToken } from '../client-request.ts';
 import { type AppEnv, factory } from '../env.ts';
-import {
-  onlyFields,
-  optionalBooleanField,
-  optionalStringField,
-  readJsonObject,
-  stringField,
-} from '../json.ts';
+import { optionalBooleanField, optionalStringField, readJsonObject, stringField } from '../json.ts';
 import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS } from '../limits.ts';
 import { adminUserJson } from '../user-json.ts';
 
@@ -85,8 +79,7 @@ export function adminUserRoutes({ rpc, maxJsonBytes: maxJson }: BodyRoute) {
     .post('/users', async (c) => {
       const request = admin(c);
       const input = await checked(request, 'create', '', async () => {
-        const body = await readJsonObject(c, maxJson);
-        onlyFields(body, ['username', 'password', 'nickname']);
+        const body = await readJsonObject(c, maxJson, ['username', 'password', 'nickname']);
         return {
           username: stringField(body, 'username', MAX_USERNAME_CHARS),
           password: stringField(body, 'password', MAX_PASSWORD_CHARS),
@@ -126,8 +119,12 @@ export function adminUserRoutes({ rpc, maxJsonBytes: maxJson }: BodyRoute) {
       const request = admin(c);
       const id = await checked(request, 'update', '', () => userId(c.req.param('id')));
       const changes = await checked(request, 'update', id, async () => {
-        const body = await readJsonObject(c, maxJson);
-        onlyFields(body, ['nickname', 'password', 'username', 'two_step']);
+        const body = await readJsonObject(c, maxJson, [
+          'nickname',
+          'password',
+          'username',
+          'two_step',
+        ]);
         return {
           nickname: optionalStringField(body, 'nickname', MAX_NICKNAME_CHARS),
           password: optionalStringField(body, 'password', MAX_PASSWORD_CHARS),

@@ -13,11 +13,13 @@ import {
 import { setLoginCookies } from '../session-cookie.ts';
 import { userJson } from '../user-json.ts';
 
+const LOGIN_FIELDS = ['username', 'password', 'otp', 'remember'] as const;
+
 export function authRoutes({ rpc, maxJsonBytes }: BodyRoute) {
   return factory
     .createApp()
     .post('/open_api/v1/register', async (c) => {
-      const body = await readJsonObject(c, maxJsonBytes);
+      const body = await readJsonObject(c, maxJsonBytes, ['username', 'password', 'nickname']);
       const input = readFields({
         username: () => stringField(body, 'username', MAX_USERNAME_CHARS),
         password: () => stringField(body, 'password', MAX_PASSWORD_CHARS),
@@ -31,7 +33,7 @@ export function authRoutes({ rpc, maxJsonBytes }: BodyRoute) {
       return c.json({ user: userJson(user) });
     })
     .post('/open_api/v1/authenticate', async (c) => {
-      const body = await readJsonObject(c, maxJsonBytes);
+      const body = await readJsonObject(c, maxJsonBytes, LOGIN_FIELDS);
       const client = c.get('client');
       const input = {
         username: stringField(body, 'username', MAX_USERNAME_CHARS),

@@ -26,7 +26,7 @@ export function meRoutes({ rpc, maxJsonBytes }: BodyRoute) {
       return c.json({ user: userJson(user) });
     })
     .patch('/api/v1/me', async (c) => {
-      const body = await readJsonObject(c, maxJsonBytes);
+      const body = await readJsonObject(c, maxJsonBytes, ['nickname']);
       const nickname = stringField(body, 'nickname', MAX_NICKNAME_CHARS);
       const client = c.get('client');
       const { user } = await rpc.call(
@@ -37,7 +37,7 @@ export function meRoutes({ rpc, maxJsonBytes }: BodyRoute) {
       return c.json({ user: userJson(user) });
     })
     .delete('/api/v1/me', async (c) => {
-      const body = await readJsonObject(c, maxJsonBytes);
+      const body = await readJsonObject(c, maxJsonBytes, ['password']);
       const password = stringField(body, 'password', MAX_PASSWORD_CHARS);
       const client = c.get('client');
       await rpc.call(
@@ -49,7 +49,7 @@ export function meRoutes({ rpc, maxJsonBytes }: BodyRoute) {
       return c.body(null, 204);
     })
     .put('/api/v1/me/password', async (c) => {
-      const body = await readJsonObject(c, maxJsonBytes);
+      const body = await readJsonObject(c, maxJsonBytes, ['current_password', 'new_password']);
       const input = {
         currentPassword: stringField(body, 'current_password', MAX_PASSWORD_CHARS),
         newPassword: stringField(body, 'new_password', MAX_PASSWORD_CHARS),

@@ -21,7 +21,7 @@ export function totpRoutes({ rpc, maxJsonBytes }: BodyRoute) {
       return c.json({ secret, otpauth_url: otpauthUrl });
     })
     .post('/api/v1/me/totp/confirm', async (c) => {
-      const body = await readJsonObject(c, maxJsonBytes);
+      const body = await readJsonObject(c, maxJsonBytes, ['code', 'password']);
       const code = stringField(body, 'code', MAX_OTP_CHARS);
       const password = stringField(body, 'password', MAX_PASSWORD_CHARS);
       const client = c.get('client');
@@ -33,7 +33,7 @@ export function totpRoutes({ rpc, maxJsonBytes }: BodyRoute) {
       return c.json({ recovery_codes: recoveryCodes });
     })
     .delete('/api/v1/me/totp', async (c) => {
-      const body = await readJsonObject(c, maxJsonBytes);
+      const body = await readJsonObject(c, maxJsonBytes, ['password', 'code']);
       const input = {
         password: stringField(body, 'password', MAX_PASSWORD_CHARS),
         code: stringField(body, 'code', MAX_OTP_CHARS),
