@@ -8,11 +8,13 @@
 import { afterAll, describe, expect, it } from 'bun:test';
 import {
   copyFileSync,
+  cpSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -387,6 +389,37 @@ describe('deployment files', () => {
     expect(dockerfile).toMatch(/^HEALTHCHECK /m);
     expect(dockerfile).toContain('npm ci --omit=dev');
     for (const dir of ['src', 'sql']) expect(dockerfile).toContain(`COPY ${dir} ./${dir}`);
+  });
+
+  // Regression: the image left out tsconfig.json, whose jsxImportSource makes the pages'
+  // JSX Hono's, so the HTTP server died at start looking for react/jsx-runtime.
+  it('should hold in the image all that both servers load', async () => {
+    const dockerfile = readFileSync(join(deploy, 'Dockerfile'), 'utf8');
+    const last = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    const copied = [...last.matchAll(/^COPY (?!--from)(.+) (\S+)$/gm)].flatMap(([, from]) =>
+      (from as string).split(/\s+/),
+    );
+    const image = mkdtempSync(join(tmpdir(), 'usermgr-image-'));
+    try {
+      for (const path of copied) cpSync(join(root, path), join(image, path), { recursive: true });
+      symlinkSync(join(root, 'node_modules'), join(image, 'node_modules'));
+      // Both servers' modules, every route and page among them, without starting either.
+      const loaded = Bun.spawnSync(
+        [
+          process.execPath,
+          '-e',
+          "await import('./src/http/start.ts'); await import('./src/tcp/start.ts'); console.log('loaded')",
+        ],
+        { cwd: image, env: { ...process.env, NODE_ENV: 'production' } },
+      );
+      expect({ code: loaded.exitCode, err: loaded.stderr.toString() }).toEqual({
+        code: 0,
+        err: '',
+      });
+      expect(loaded.stdout.toString()).toBe('loaded\n');
+    } finally {
+      rmSync(image, { recursive: true, force: true });
+    }
   });
 
   it('should give Kubernetes both servers with probes, and a headless Service the pool can resolve', () => {
