@@ -8,7 +8,7 @@ import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
 import { MESSAGES } from '../wire/messages.ts';
-import { RpcError } from '../wire/rpc-error.ts';
+import { invalidArgument, RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { type AccountAction, type AccountCaller, writeAccountAudit } from './account-audit.ts';
 import type { CachedUsers } from './cached-users.ts';
@@ -598,7 +598,16 @@ export class Accounts {
       const { clientIp } = caller;
       await this.verifyPassword(user, session, current, 'current_password', clientIp, deadline);
       const { passwords, store, users, tokens } = this.deps;
-      const passwordHash = await passwords.hash(fresh, deadline, { clientIp, known: true });
+      // Estimated once the current password is shown: the estimate is slow work too.
+      const admission = { clientIp, known: true };
+      const weakness = await passwords.weakness(
+        fresh,
+        [user.username, user.nickname],
+        deadline,
+        admission,
+      );
+      if (weakness !== null) throw invalidArgument(weakness, 'new_password');
+      const passwordHash = await passwords.hash(fresh, deadline, admission);
       const updated = await users.writing(user.username, () =>
         store.updatePassword(user.id, passwordHash, this.now(), true),
       );

@@ -22,7 +22,7 @@ import { Sampler } from '../lib/sampler.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
 import { MESSAGES } from '../wire/messages.ts';
-import { RpcError } from '../wire/rpc-error.ts';
+import { invalidArgument, RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import {
   ADMIN_ACTIONS,
@@ -163,10 +163,7 @@ export class AdminUsers {
       const password =
         changes.password === undefined
           ? undefined
-          : valid(
-              checkNewPassword(changes.password, [current.username, nickname ?? current.nickname]),
-              'password',
-            );
+          : valid(checkNewPassword(changes.password), 'password');
       note.username = current.username;
       if (changes.username !== undefined && changes.username !== current.username) {
         throw new RpcError(Status.INVALID_ARGUMENT, 'usernames cannot be changed', {
@@ -180,11 +177,15 @@ export class AdminUsers {
       }
       const twoStepOff = changes.twoStep === false && current.totpSecret !== '';
       if (nickname === undefined && password === undefined && !twoStepOff) return current;
-      // Hash first: a full hashing queue must not leave half of the change written.
+      // Estimate and hash first: a full queue must not leave half of the change written.
+      const admission = { clientIp: caller.clientIp, known: false };
+      if (password !== undefined) {
+        const inputs = [current.username, nickname ?? current.nickname];
+        const weakness = await passwords.weakness(password, inputs, deadline, admission);
+        if (weakness !== null) throw invalidArgument(weakness, 'password');
+      }
       const passwordHash =
-        password === undefined
-          ? undefined
-          : await passwords.hash(password, deadline, { clientIp: caller.clientIp, known: false });
+        password === undefined ? undefined : await passwords.hash(password, deadline, admission);
       return users.writing(current.username, async () => {
         let user = current;
         if (nickname !== undefined) {

@@ -15,18 +15,20 @@ import { Worker } from 'node:worker_threads';
 
 export type HashJob =
   | { id: number; op: 'hash'; password: string; memoryKiB: number; timeCost: number }
-  | { id: number; op: 'verify'; password: string; hash: string };
+  | { id: number; op: 'verify'; password: string; hash: string }
+  /** The strength rule's refusal of a new password, or null (password-strength.ts). */
+  | { id: number; op: 'strength'; password: string; userInputs: string[] };
 
 /** `ms`: how long the job took on its thread (thread start and messages left out). */
 export type HashReply =
-  | { id: number; value: string | boolean; ms: number }
+  | { id: number; value: string | boolean | null; ms: number }
   | { id: number; error: string };
 
 type Job = HashJob extends infer J ? (J extends HashJob ? Omit<J, 'id'> : never) : never;
 
 interface Pending {
   job: HashJob;
-  resolve: (value: string | boolean) => void;
+  resolve: (value: string | boolean | null) => void;
   reject: (error: Error) => void;
 }
 
@@ -67,6 +69,11 @@ export class HashThreads {
     return this.submit({ op: 'verify', password, hash }) as Promise<boolean>;
   }
 
+  /** The strength rule's refusal of a new password, or null when it is strong enough. */
+  strength(password: string, userInputs: string[]): Promise<string | null> {
+    return this.submit({ op: 'strength', password, userInputs }) as Promise<string | null>;
+  }
+
   close(): void {
     this.closed = true;
     for (const thread of this.threads.splice(0)) {
@@ -80,7 +87,7 @@ export class HashThreads {
       pending.reject(new Error('password threads closed'));
   }
 
-  private submit(job: Job): Promise<string | boolean> {
+  private submit(job: Job): Promise<string | boolean | null> {
     if (this.closed) return Promise.reject(new Error('password threads closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ job: { ...job, id: ++this.lastId } as HashJob, resolve, reject });

@@ -8,10 +8,15 @@
  * passwords then costs the attacker their wait, not everyone else's latency.
  * A thread never raises its priority again (that needs CAP_SYS_NICE): a
  * hash that should run at normal priority goes to a normal thread instead.
+ *
+ * It also runs the password strength estimator (`strength`): loaded on the
+ * first such job only, so that the threads that never get one (Passwords
+ * gives them all to a thread of their own) never load its dictionaries.
  */
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { HashJob, HashReply } from './hash-threads.ts';
+import type * as Strength from './password-strength.ts';
 
 const nice = (workerData as { nice?: number | null } | null)?.nice ?? null;
 try {
@@ -20,19 +25,29 @@ try {
   // Not permitted here (some sandboxes): hashes still run, at normal priority.
 }
 
-parentPort?.on('message', (job: HashJob) => {
+let strength: typeof Strength | undefined;
+
+async function run(job: HashJob): Promise<string | boolean | null> {
+  switch (job.op) {
+    case 'hash':
+      return Bun.password.hashSync(job.password, {
+        algorithm: 'argon2id',
+        memoryCost: job.memoryKiB,
+        timeCost: job.timeCost,
+      });
+    case 'verify':
+      return Bun.password.verifySync(job.password, job.hash);
+    case 'strength':
+      strength ??= await import('./password-strength.ts');
+      return strength.passwordStrengthError(job.password, job.userInputs);
+  }
+}
+
+parentPort?.on('message', async (job: HashJob) => {
   let reply: HashReply;
   const started = performance.now();
   try {
-    const value =
-      job.op === 'hash'
-        ? Bun.password.hashSync(job.password, {
-            algorithm: 'argon2id',
-            memoryCost: job.memoryKiB,
-            timeCost: job.timeCost,
-          })
-        : Bun.password.verifySync(job.password, job.hash);
-    reply = { id: job.id, value, ms: performance.now() - started };
+    reply = { id: job.id, value: await run(job), ms: performance.now() - started };
   } catch (err) {
     reply = { id: job.id, error: (err as Error).message ?? String(err) };
   }

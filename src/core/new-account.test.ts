@@ -96,22 +96,41 @@ describe('unit: createAccount', () => {
     expect([taken.code, taken.fields]).toEqual([Status.ALREADY_EXISTS, ['username']]);
   });
 
-  it('should not look the name up beyond the sign-up limits: the other faults are the answer', async () => {
+  it('should neither look the name up nor estimate the password beyond the sign-up limits', async () => {
     const deps = await services();
     await deps.accounts.register(
       { username: 'taken', password: 'correct horse', nickname: '' },
       Deadline.after(10_000),
     );
+    const estimated = deps.passwords.counts.strength;
     let admitted = 0;
+    const overLimits = () => {
+      admitted++;
+      return Promise.reject(new RpcError(Status.RESOURCE_EXHAUSTED, 'too many sign-ups'));
+    };
+    // The faults found without either are the answer.
     const refused = await refusal(
       deps,
-      { username: 'taken', password: 'password', nickname: '' },
-      () => {
-        admitted++;
-        return Promise.reject(new RpcError(Status.RESOURCE_EXHAUSTED, 'too many sign-ups'));
-      },
+      { username: 'taken', password: 'short', nickname: '' },
+      overLimits,
     );
-    expect(admitted).toBe(1);
     expect([refused.code, refused.fields]).toEqual([Status.INVALID_ARGUMENT, ['password']]);
+    // Regression (an attack pass): an invalid name with a crafted password was estimated
+    // on the event loop, 50 to 300 ms, before any limit; a few a second stalled every login.
+    const crafted = await refusal(
+      deps,
+      { username: 'a', password: '1234567890'.repeat(12), nickname: '' },
+      overLimits,
+    );
+    expect([crafted.code, crafted.fields]).toEqual([Status.INVALID_ARGUMENT, ['username']]);
+    // Nothing else at fault: the limit is the answer, and the weak password is not told.
+    const weak = await refusal(
+      deps,
+      { username: 'free', password: 'password', nickname: '' },
+      overLimits,
+    );
+    expect(weak.code).toBe(Status.RESOURCE_EXHAUSTED);
+    expect(admitted).toBe(3);
+    expect(deps.passwords.counts.strength).toBe(estimated);
   });
 });

@@ -43,7 +43,8 @@ export function valid(checked: Checked, field: string): string {
 
 /**
  * The fields of a new account, normalised where they keep their rules, and
- * every rule broken, in the order of the sign-up form.
+ * every rule broken that costs nothing to check (the password's strength is
+ * estimated later, as slow work).
  */
 function checkNewAccount(input: NewAccount): {
   account: NewAccount;
@@ -60,20 +61,15 @@ function checkNewAccount(input: NewAccount): {
     input.nickname === ''
       ? username
       : checked(checkNickname(input.nickname), 'nickname', input.nickname);
-  const password = checked(
-    checkNewPassword(input.password, [username, nickname]),
-    'password',
-    input.password,
-  );
-  // The form's order: username, password, nickname.
-  faults.sort((a, b) => FORM_ORDER.indexOf(a.field) - FORM_ORDER.indexOf(b.field));
+  const password = checked(checkNewPassword(input.password), 'password', input.password);
   return { account: { username, password, nickname }, faults };
 }
 
 const FORM_ORDER = ['username', 'password', 'nickname'];
 
-/** INVALID_ARGUMENT naming every fault: the first as the error's field and message. */
-function faultsError(faults: readonly FieldFault[]): RpcError {
+/** INVALID_ARGUMENT naming every fault, in the form's order: the first as the error's field and message. */
+function faultsError(faults: FieldFault[]): RpcError {
+  faults.sort((a, b) => FORM_ORDER.indexOf(a.field) - FORM_ORDER.indexOf(b.field));
   const [first, ...more] = faults as [FieldFault, ...FieldFault[]];
   return new RpcError(Status.INVALID_ARGUMENT, first.message, {
     field: first.field,
@@ -82,12 +78,15 @@ function faultsError(faults: readonly FieldFault[]): RpcError {
 }
 
 /**
- * Checks `input` and stores it, its slow hash queued as `admission`'s.
- * `admit` runs before anything is looked up: where sign-up applies its
- * limits, so that beyond them a taken name and a free one get the same
- * refusal (no free test of which exist). With other fields at fault the
- * answer is INVALID_ARGUMENT, and names a taken username too when the name
- * could be looked up (admitted, and the store reachable).
+ * Checks `input` and stores it, its strength estimate and slow hash queued
+ * as `admission`'s. `admit` runs after the cheap rules and before anything
+ * slow or looked up: where sign-up applies its limits, so that beyond them a
+ * taken name and a free one get the same refusal (no free test of which
+ * exist), and no password is estimated (a crafted one keeps the estimator
+ * 50 to 300 ms). With fields at fault the answer is INVALID_ARGUMENT naming
+ * them all, a taken username and a weak password among them when they could
+ * be told (admitted, the store reachable, the queue not full); a taken name
+ * alone is ALREADY_EXISTS.
  */
 export async function createAccount(
   { store, users, passwords, ids, log }: AccountCreation,
@@ -99,14 +98,35 @@ export async function createAccount(
 ): Promise<UserRow> {
   const { account, faults } = checkNewAccount(input);
   const { username, password, nickname } = account;
-  if (faults.length > 0) {
-    if (faults[0]?.field !== 'username' && (await takenAsWell(users, username, deadline, admit)))
-      faults.unshift({ field: 'username', message: MESSAGES.USERNAME_TAKEN });
-    throw faultsError(faults);
+  const faulty = (field: string) => faults.some((fault) => fault.field === field);
+  // With faults found already, a refusal of what follows (over the limits, the queue
+  // full, the store down) leaves them the answer; without, it is the answer.
+  async function unlessFaulty<T>(work: () => Promise<T>, otherwise: T): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (faults.length > 0 && err instanceof RpcError && err.code !== Status.INTERNAL)
+        return otherwise;
+      throw err;
+    }
   }
-  await admit?.();
-  // Spare the slow hash when the name is visibly taken.
-  if ((await users.find(username, deadline)) !== null) throw taken();
+  if (!(await unlessFaulty(async () => (await admit?.(), true), false))) throw faultsError(faults);
+  const [weakness, isTaken] = await Promise.all([
+    faulty('password')
+      ? null
+      : unlessFaulty(
+          () => passwords.weakness(password, [username, nickname], deadline, admission),
+          null,
+        ),
+    // Spares the slow hash when the name is visibly taken.
+    faulty('username')
+      ? false
+      : unlessFaulty(async () => (await users.find(username, deadline)) !== null, false),
+  ]);
+  if (weakness !== null) faults.push({ field: 'password', message: weakness });
+  if (isTaken && faults.length === 0) throw taken();
+  if (isTaken) faults.push({ field: 'username', message: MESSAGES.USERNAME_TAKEN });
+  if (faults.length > 0) throw faultsError(faults);
   const createdAt = now();
   const user: UserRow = {
     id: ids.next(),
@@ -135,26 +155,6 @@ export async function createAccount(
   if (created === 'username_taken') throw taken();
   if (created === 'id_taken') throw new Error(`${ID_TRIES} new user ids in a row were taken`);
   return user;
-}
-
-/**
- * Whether a valid `username` is taken, for an answer that refuses other
- * fields anyway: false when the lookup is not admitted or fails (the other
- * faults are the answer then; the name is checked again on the next try).
- */
-async function takenAsWell(
-  users: CachedUsers,
-  username: string,
-  deadline: Deadline,
-  admit: (() => Promise<void>) | undefined,
-): Promise<boolean> {
-  try {
-    await admit?.();
-    return (await users.find(username, deadline)) !== null;
-  } catch (err) {
-    if (err instanceof RpcError && err.code !== Status.INTERNAL) return false;
-    throw err;
-  }
 }
 
 function taken(): RpcError {

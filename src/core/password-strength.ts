@@ -3,12 +3,14 @@
  * and English dictionaries. The estimator is built once per process, on the
  * first check (its dictionaries take a few hundred milliseconds to load), and
  * runs only where a password is chosen: sign-up and password changes, never
- * login.
+ * login. It runs on a thread of its own (strength-worker.ts, through
+ * Passwords.weakness), never on an event loop: a crafted password of 32
+ * characters takes it 50 to 300 ms.
  */
 import { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import * as common from '@zxcvbn-ts/language-common';
 import * as english from '@zxcvbn-ts/language-en';
-import { PASSWORD_STRENGTH } from '../wire/account-rules.ts';
+import { PASSWORD_STRENGTH, PASSWORD_STRENGTH_RULE } from '../wire/account-rules.ts';
 
 let factory: ZxcvbnFactory | undefined;
 
@@ -22,20 +24,19 @@ function estimator(): ZxcvbnFactory {
   return factory;
 }
 
-/** Loads the dictionaries now, so that the first sign-up does not wait for them. */
-export function warmPasswordEstimator(): void {
-  estimator();
-}
-
 /**
- * null when `password` scores at least the minimum; else the estimator's
- * warning and suggestions, as one sentence or two. `userInputs` (username,
- * nickname) count as known words, so a password made of them scores low.
+ * null when `password` scores at least the minimum; else the rule with the
+ * estimator's warning and suggestions, as one sentence or two. `userInputs`
+ * (username, nickname) count as known words, so a password made of them
+ * scores low. The first call loads the dictionaries.
  */
-export function passwordWeakness(password: string, userInputs: readonly string[]): string | null {
+export function passwordStrengthError(
+  password: string,
+  userInputs: readonly string[],
+): string | null {
   const inputs = userInputs.filter((input) => input !== '');
   const { score, feedback } = estimator().check(password, inputs);
   if (score >= PASSWORD_STRENGTH.minScore) return null;
   const advice = [feedback.warning, ...feedback.suggestions].filter(Boolean).join(' ');
-  return advice === '' ? 'Add another word or two.' : advice;
+  return `${PASSWORD_STRENGTH_RULE}. ${advice === '' ? 'Add another word or two.' : advice}`;
 }

@@ -36,7 +36,50 @@ describe('unit: Passwords', () => {
       expect(await passwords.verify('wrong horse', hash, later())).toBe(false);
       expect(await passwords.verify('correct horse', 'not a hash', later())).toBe(false);
       await passwords.verifyUnknown('anything', later());
-      expect(passwords.counts).toEqual({ hash: 1, verify: 4, cancelled: 0 });
+      expect(passwords.counts).toEqual({ hash: 1, verify: 4, strength: 0, cancelled: 0 });
+    } finally {
+      passwords.close();
+    }
+  });
+
+  // Regression: the estimator ran on the event loop before any limit, and a few sign-ups a
+  // second with crafted passwords (50 to 300 ms each) stalled every login (an attack pass).
+  it('should estimate new passwords on a thread, in the queue of the slow hashes', async () => {
+    const passwords = new Passwords({ ...CHEAP, concurrency: 1, maxWaiting: 0 });
+    try {
+      passwords.warmEstimator();
+      expect(await passwords.weakness('correct horse battery staple', ['alice'], later())).toBe(
+        null,
+      );
+      expect(await passwords.weakness('12345678', [], later())).toStartWith(
+        'password must be hard to guess',
+      );
+      expect(
+        await passwords.weakness('kettle-violet-orbit', ['kettle-violet-orbit'], later()),
+      ).not.toBe(null);
+      // Crafted passwords while a timer measures how late the event loop gets to it.
+      let lateMs = 0;
+      let last = performance.now();
+      const ticker = setInterval(() => {
+        const now = performance.now();
+        lateMs = Math.max(lateMs, now - last - 5);
+        last = now;
+      }, 5);
+      const started = performance.now();
+      const crafted = ['1234567890'.repeat(13), '19870412'.repeat(16), 'a1!B'.repeat(32)];
+      for (const password of crafted)
+        expect(await passwords.weakness(password, ['alice'], later())).not.toBe(null);
+      const tookMs = performance.now() - started;
+      clearInterval(ticker);
+      // The estimates took their time, and none of it on this thread.
+      expect(tookMs).toBeGreaterThan(30);
+      expect(lateMs).toBeLessThan(tookMs / 3);
+      // One slot, none waiting: a second estimate beside a running one is refused at once.
+      const running = passwords.weakness(crafted[0] as string, [], later());
+      const refused = await passwords.weakness('another one', [], later()).catch((e) => e);
+      expect((refused as RpcError).code).toBe(Status.RESOURCE_EXHAUSTED);
+      await running;
+      expect(passwords.counts).toEqual({ hash: 0, verify: 0, strength: 7, cancelled: 0 });
     } finally {
       passwords.close();
     }
@@ -106,7 +149,7 @@ describe('unit: Passwords', () => {
       expect((error as RpcError).code).toBe(Status.CANCELLED);
       expect(passwords.queueDepth).toBe(1);
       expect(await Promise.all([running, next])).toEqual([true, true]);
-      expect(passwords.counts).toEqual({ hash: 1, verify: 2, cancelled: 1 });
+      expect(passwords.counts).toEqual({ hash: 1, verify: 2, strength: 0, cancelled: 1 });
     } finally {
       passwords.close();
     }

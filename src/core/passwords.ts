@@ -25,7 +25,11 @@
  *   reads is never started, and its place in the queue goes to the next one.
  *   A hash already running finishes (argon2 cannot be interrupted);
  * - verifyUnknown() costs what a real verification costs, so that an unknown
- *   username cannot be told from a wrong password by its timing.
+ *   username cannot be told from a wrong password by its timing;
+ * - the strength estimate of a new password (weakness()) is slow work too (a
+ *   crafted password keeps the estimator 50 to 300 ms): it takes a place in
+ *   the same fair queue and runs on a thread of its own at nice 19, never on
+ *   the event loop, where a few sign-ups a second stalled every login.
  */
 
 import { clientKey } from '../lib/client-key.ts';
@@ -85,11 +89,13 @@ export class Passwords {
    * Slow operations run, by kind, and those dropped unstarted because their
    * caller was gone: for metrics and for tests that count them.
    */
-  readonly counts = { hash: 0, verify: 0, cancelled: 0 };
+  readonly counts = { hash: 0, verify: 0, strength: 0, cancelled: 0 };
   private readonly slots: FairSemaphore;
   /** Threads at nice 19, and threads at the process's priority (started on first use). */
   private readonly low: HashThreads;
   private readonly normal: HashThreads;
+  /** The strength estimator's one thread (it alone loads the dictionaries), at nice 19. */
+  private readonly estimator = new HashThreads(1, 19);
   /** The latest verdicts (true: right), oldest first, and how many of them are right. */
   private readonly verdicts: boolean[] = [];
   private right = 0;
@@ -184,6 +190,34 @@ export class Passwords {
     });
   }
 
+  /**
+   * null when `password` (NFC, of an allowed length) is hard enough to guess,
+   * with `userInputs` (username, nickname) counted as known words; else the
+   * strength rule's message with the estimator's advice. Admitted and queued
+   * like a hash, as `admission`'s.
+   */
+  weakness(
+    password: string,
+    userInputs: readonly string[],
+    deadline: Deadline,
+    admission = UNATTRIBUTED,
+  ): Promise<string | null> {
+    return this.slow(
+      deadline,
+      admission,
+      () => {
+        this.counts.strength++;
+        return this.estimator.strength(password, [...userInputs]);
+      },
+      false,
+    );
+  }
+
+  /** Loads the estimator's dictionaries on its thread now, so that the first sign-up does not wait. */
+  warmEstimator(): void {
+    this.estimator.strength('', []).catch(() => {}); // closed meanwhile: nothing to warm
+  }
+
   /** A verification against a hash of the current parameters that nothing matches. */
   async verifyUnknown(
     password: string,
@@ -197,6 +231,7 @@ export class Passwords {
   close(): void {
     this.low.close();
     this.normal.close();
+    this.estimator.close();
   }
 
   /** A hash of the current parameters that nothing matches, made once (again if it failed). */
@@ -242,10 +277,12 @@ export class Passwords {
     );
   }
 
+  /** `isHash`: its time feeds the estimate of a hash's (not so for a strength estimate). */
   private async slow<T>(
     deadline: Deadline,
     admission: Admission,
     work: () => Promise<T>,
+    isHash = true,
   ): Promise<T> {
     const queued = performance.now();
     const { clientIp, known } = admission;
@@ -273,7 +310,8 @@ export class Passwords {
     } finally {
       this.slots.release();
       const ranMs = performance.now() - started;
-      this.runMs = this.runMs === 0 ? ranMs : this.runMs + RUN_WEIGHT * (ranMs - this.runMs);
+      if (isHash)
+        this.runMs = this.runMs === 0 ? ranMs : this.runMs + RUN_WEIGHT * (ranMs - this.runMs);
       this.onWait(started - queued, ranMs);
     }
   }

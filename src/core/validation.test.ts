@@ -6,6 +6,7 @@ import {
   PASSWORD_RULE,
   PASSWORD_STRENGTH_RULE,
 } from '../wire/account-rules.ts';
+import { passwordStrengthError } from './password-strength.ts';
 import {
   checkNewPassword,
   checkNickname,
@@ -20,6 +21,13 @@ const ok = (value: string) => ({ value });
 /** Eight code points, sixteen UTF-16 units, and strong enough. */
 const EIGHT_EMOJI = '🔑🐙🌵🎻🧲🪁🦉🍋';
 const failed = (result: object) => 'error' in result;
+/** A new password by both rules: the form (checkNewPassword), then the estimator (on a thread in the server). */
+const newPassword = (password: string, userInputs: string[] = []) => {
+  const checked = checkNewPassword(password);
+  if ('error' in checked) return checked;
+  const error = passwordStrengthError(checked.value, userInputs);
+  return error === null ? checked : { error };
+};
 
 describe('unit: validation', () => {
   it('should accept usernames of the allowed alphabet and length only', () => {
@@ -60,30 +68,30 @@ describe('unit: validation', () => {
 
   it('should refuse common and easily guessed passwords, naming the rule and the advice', () => {
     for (const weak of ['12345678', 'password1', 'qwertyuiop', 'xxxxxxxxxxxx', 'abcd1234']) {
-      const checked = checkNewPassword(weak);
+      const checked = newPassword(weak);
       expect(checked).toEqual({ error: expect.stringContaining(PASSWORD_STRENGTH_RULE) });
     }
-    expect(checkNewPassword('12345678')).toEqual({
+    expect(newPassword('12345678')).toEqual({
       error: expect.stringContaining('This is a heavily used password.'),
     });
     for (const strong of ['correct horse battery staple', 'quartz lantern mosaic', 'Tr0ub4dor&3'])
-      expect(checkNewPassword(strong)).toEqual(ok(strong));
+      expect(newPassword(strong)).toEqual(ok(strong));
   });
 
   it('should estimate only the first characters, so that a long password costs no more', () => {
     const strongStart = `quartz lantern mosaic ${'1234'.repeat(26)}`;
-    expect(checkNewPassword(strongStart)).toEqual(ok(strongStart));
+    expect(newPassword(strongStart)).toEqual(ok(strongStart));
     // The strong part is past what the estimator reads: refused, a documented limit.
-    expect(failed(checkNewPassword(`${'1234'.repeat(10)}quartz lantern mosaic`))).toBe(true);
+    expect(failed(newPassword(`${'1234'.repeat(10)}quartz lantern mosaic`))).toBe(true);
   });
 
   it('should refuse a password made of the username or nickname it is given', () => {
-    expect(checkNewPassword('kettle-violet-orbit')).toEqual(ok('kettle-violet-orbit'));
-    expect(failed(checkNewPassword('kettle-violet-orbit', ['kettle-violet-orbit']))).toBe(true);
-    expect(failed(checkNewPassword('Kettle.Violet.Orbit!', ['kettle.violet.orbit']))).toBe(true);
-    expect(
-      failed(checkNewPassword('kettle-violet-orbit', ['someone', 'kettle-violet-orbit'])),
-    ).toBe(true);
+    expect(newPassword('kettle-violet-orbit')).toEqual(ok('kettle-violet-orbit'));
+    expect(failed(newPassword('kettle-violet-orbit', ['kettle-violet-orbit']))).toBe(true);
+    expect(failed(newPassword('Kettle.Violet.Orbit!', ['kettle.violet.orbit']))).toBe(true);
+    expect(failed(newPassword('kettle-violet-orbit', ['someone', 'kettle-violet-orbit']))).toBe(
+      true,
+    );
   });
 
   it('should refuse lone surrogates, which would hash the same as U+FFFD', () => {

@@ -1,5 +1,4 @@
 import { loadTcpConfig } from '../config/tcp-config.ts';
-import { warmPasswordEstimator } from '../core/password-strength.ts';
 import { createLogger } from '../log.ts';
 import { loadConfigOrExit, onShutdown, requireFreePorts, startOrExit } from '../process.ts';
 import { startTcpApp } from './start.ts';
@@ -18,4 +17,4 @@ const app = await startOrExit(() => startTcpApp(config, createLogger('tcp', conf
 });
 onShutdown(app.stop);
 // Here rather than in startTcpApp: the tests start many stacks and most never sign anyone up.
-warmPasswordEstimator();
+app.passwords.warmEstimator();

@@ -197,7 +197,7 @@ export function createTcpMetrics(): TcpMetrics {
       counterFrom(
         registry,
         'usermgr_hash_total',
-        'Slow hashes run, by kind (hash, verify); cancelled: dropped unstarted, their caller gone.',
+        'Slow hashes run, by kind (hash, verify, strength: a new password estimated); cancelled: dropped unstarted, their caller gone.',
         () => ({ ...passwords.counts }),
         'kind',
       );
