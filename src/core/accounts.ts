@@ -10,7 +10,7 @@ import type { UserRow, UserStore } from '../store/port.ts';
 import { MESSAGES } from '../wire/messages.ts';
 import { invalidArgument, RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
-import { type AccountAction, type AccountCaller, writeAccountAudit } from './account-audit.ts';
+import { type AccountAction, AccountAudit, type AccountCaller } from './account-audit.ts';
 import type { CachedUsers } from './cached-users.ts';
 import type { CredentialMemo } from './credential-memo.ts';
 import {
@@ -119,8 +119,11 @@ export class Accounts {
       ),
   );
 
+  private readonly audit: AccountAudit;
+
   constructor(private readonly deps: AccountsDeps) {
     this.now = deps.now ?? Date.now;
+    this.audit = new AccountAudit(deps.log);
   }
 
   async register(
@@ -323,7 +326,7 @@ export class Accounts {
     requestId: string,
     deadline: Deadline,
   ): Promise<void> {
-    const { twoStep, log } = this.deps;
+    const { twoStep } = this.deps;
     if (otp === '') {
       const second = ticket === null ? null : twoStep.ticket(user, ticket.remember);
       throw new OtpRequired(MESSAGES.OTP_REQUIRED, second);
@@ -333,11 +336,11 @@ export class Accounts {
     try {
       kind = await twoStep.check(user, otp, counted, clientIp, deadline);
     } catch (err) {
-      writeAccountAudit(log, caller, 'two-step-login', user, RpcError.from(err).code);
+      this.audit.write(caller, 'two-step-login', user, RpcError.from(err).code);
       throw err;
     }
     const action = kind === 'recovery' ? 'recovery-code-login' : 'two-step-login';
-    writeAccountAudit(log, caller, action, user, kind === null ? Status.OTP_REQUIRED : Status.OK);
+    this.audit.write(caller, action, user, kind === null ? Status.OTP_REQUIRED : Status.OK);
     if (kind === null) throw new OtpRequired(MESSAGES.WRONG_OTP);
   }
 
@@ -695,16 +698,15 @@ export class Accounts {
     deadline: Deadline,
     work: (user: UserRow, session: SessionClaims) => Promise<T>,
   ): Promise<T> {
-    const { log } = this.deps;
     let user: UserRow | null = null;
     try {
       const session = await this.authenticate(auth, deadline);
       user = session.user;
       const result = await work(user, session.claims);
-      writeAccountAudit(log, caller, action, user, Status.OK);
+      this.audit.write(caller, action, user, Status.OK);
       return result;
     } catch (err) {
-      writeAccountAudit(log, caller, action, user, RpcError.from(err).code);
+      this.audit.write(caller, action, user, RpcError.from(err).code);
       throw err;
     }
   }
