@@ -51,5 +51,14 @@ export function readCache(read: Reader) {
       'a prefix without { or }: they would change the hash tags that keep related keys together',
     );
   }
+  // Both set: one would be ignored without a word (the cluster won, and a REDIS_URL
+  // server that is no cluster left the stack without a cache, said to be unreachable).
+  if (redis.url !== '' && redis.clusterNodes.length > 0) {
+    read.problem(
+      redisVariables.clusterNodes,
+      redis.clusterNodes.join(','),
+      'one of REDIS_URL (one Redis) and REDIS_CLUSTER_NODES (a Redis Cluster), not both',
+    );
+  }
   return { redis, cache: read.all(cacheVariables) };
 }

@@ -121,6 +121,18 @@ describe('unit: each process reads its own variables', () => {
     ).not.toThrow();
   });
 
+  // Regression (an operator's first day): with both, the cluster won without a word.
+  it('should refuse REDIS_URL and REDIS_CLUSTER_NODES together, and take either alone', () => {
+    const both = { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: 'a:7000,b:7001' };
+    expect(failure(() => loadTcpConfig(both))).toContain(
+      'REDIS_CLUSTER_NODES="a:7000,b:7001": expected one of REDIS_URL (one Redis) and REDIS_CLUSTER_NODES (a Redis Cluster), not both',
+    );
+    expect(loadTcpConfig({ REDIS_URL: both.REDIS_URL }).redis.url).toBe(both.REDIS_URL);
+    expect(
+      loadTcpConfig({ REDIS_CLUSTER_NODES: both.REDIS_CLUSTER_NODES }).redis.clusterNodes,
+    ).toEqual(['a:7000', 'b:7001']);
+  });
+
   it('should refuse two of the ports npm start listens on set to one number, naming both', () => {
     expect(
       failure(() => loadLauncherConfig({ HTTP_PORT: '31003', TCP_METRICS_PORT: '31003' })),
