@@ -277,7 +277,10 @@ export class Passwords {
     );
   }
 
-  /** `isHash`: its time feeds the estimate of a hash's (not so for a strength estimate). */
+  /**
+   * `isHash`: its time feeds the estimate of a hash's and the hash histograms (`onWait`);
+   * a strength estimate's does neither.
+   */
   private async slow<T>(
     deadline: Deadline,
     admission: Admission,
@@ -310,9 +313,10 @@ export class Passwords {
     } finally {
       this.slots.release();
       const ranMs = performance.now() - started;
-      if (isHash)
+      if (isHash) {
         this.runMs = this.runMs === 0 ? ranMs : this.runMs + RUN_WEIGHT * (ranMs - this.runMs);
-      this.onWait(started - queued, ranMs);
+        this.onWait(started - queued, ranMs);
+      }
     }
   }
 }
