@@ -112,7 +112,7 @@ describe('unit: setting up two-step login', () => {
     });
   });
 
-  it('should refuse to confirm without a pending secret, and a code of a secret started over', async () => {
+  it('should refuse to confirm without a pending secret, and a code of a secret started over once it expired', async () => {
     const { accounts, twoStep, clock } = await services();
     const user = await accounts.register(
       { username: 'cyd', password: PASSWORD, nickname: '' },
@@ -122,6 +122,7 @@ describe('unit: setting up two-step login', () => {
       code: Status.NOT_FOUND,
     });
     const first = base32Decode((await twoStep.start(user, SID)).secret) as Uint8Array;
+    clock.now += PENDING_TTL_MS;
     await twoStep.start(user, SID);
     expect(await refusal(twoStep.confirm(user, SID, totp(first, clock.now)))).toMatchObject({
       code: Status.INVALID_ARGUMENT,
@@ -162,6 +163,31 @@ describe('unit: setting up two-step login', () => {
     expect(
       await refusal(accounts.login({ username: 'eve', password: PASSWORD }, deadline())),
     ).toMatchObject({ code: Status.OTP_REQUIRED });
+  });
+
+  // Regression (a browser audit): starting again (a second tab, or back and start again)
+  // made a new secret without a word, and the code of the one just added was "wrong".
+  it('should keep the pending secret when the same session starts again, its time starting over', async () => {
+    const { accounts, twoStep, clock } = await services();
+    const user = await accounts.register(
+      { username: 'kay', password: PASSWORD, nickname: '' },
+      deadline(),
+    );
+    const first = (await twoStep.start(user, SID)).secret;
+    clock.now += PENDING_TTL_MS - 1000;
+    expect((await twoStep.start(user, SID)).secret).toBe(first);
+    clock.now += 2000; // past the first start's time, within the second's
+    const key = base32Decode(first) as Uint8Array;
+    expect(await twoStep.confirm(user, SID, totp(key, clock.now))).toHaveLength(10);
+    // Another session starting gets a secret of its own, and the first session's is gone.
+    const other = await accounts.register(
+      { username: 'kay2', password: PASSWORD, nickname: '' },
+      deadline(),
+    );
+    const mine = (await twoStep.start(other, SID)).secret;
+    const theirs = (await twoStep.start(other, 'b3RoZXItc2Vzc2lvbg')).secret;
+    expect(theirs).not.toBe(mine);
+    expect((await twoStep.state(other, SID)).pending).toBeNull();
   });
 
   it('should throttle the steps of setting up per user: a burst, then one a minute', async () => {
