@@ -110,7 +110,11 @@ export async function createAccount(
       throw err;
     }
   }
-  if (!(await unlessFaulty(async () => (await admit?.(), true), false))) throw faultsError(faults);
+  const admitted = await unlessFaulty(async () => {
+    await admit?.();
+    return true;
+  }, false);
+  if (!admitted) throw faultsError(faults);
   const [weakness, isTaken] = await Promise.all([
     faulty('password')
       ? null
