@@ -35,6 +35,26 @@ describe('unit: errorHandler and renderError', () => {
     expect(html).toContain('Too many attempts');
   });
 
+  // Regression (a browser audit): with the TCP server down a page said "No TCP server is
+  // reachable", words for an operator, and nothing about trying again.
+  it('should tell a person in plain words that the service is briefly unavailable, the API what failed', async () => {
+    for (const [err, status] of [
+      [new RpcError(Status.UNAVAILABLE, 'no TCP server is reachable', { retryAfterS: 1 }), 503],
+      [new RpcError(Status.DEADLINE_EXCEEDED, 'deadline exceeded'), 504],
+    ] as const) {
+      const page = await failing(err, 'page').request('/x', post());
+      expect(page.status).toBe(status);
+      const html = await page.text();
+      expect(html).toContain('The service is briefly unavailable on our side:');
+      expect(html).toContain(err.retryAfterS > 0 ? 'try again in 1 second' : 'please try again');
+      expect(html).not.toContain(err.message);
+      const json = await failing(err, 'json').request('/x', post());
+      expect(((await json.json()) as { error: { message: string } }).error.message).toBe(
+        err.message,
+      );
+    }
+  });
+
   it('should map a Hono HTTPException back to the enum, 413 to PAYLOAD_TOO_LARGE', async () => {
     const res = await failing(new HTTPException(413, { message: 'too big' }), 'json').request(
       '/x',

@@ -12,6 +12,7 @@ import type { Logger } from '../log.ts';
 import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { codeToHttpStatus, httpStatusToCode, Status, statusName } from '../wire/status.ts';
+import { messageForPeople } from './for-people.ts';
 import { ErrorPage } from './views/error.tsx';
 import { renderPage } from './views/render.ts';
 
@@ -56,7 +57,8 @@ export function renderError(c: Context, err: RpcError, format: ErrorFormat) {
   if (err.code === Status.PAYLOAD_TOO_LARGE) closeConnection(c);
   if (format === 'page') {
     const title = PAGE_TITLES[status] ?? 'Something went wrong';
-    return renderPage(c, <ErrorPage title={title} message={err.message} />, status);
+    const message = status === 503 || status === 504 ? messageForPeople(err) : err.message;
+    return renderPage(c, <ErrorPage title={title} message={message} />, status);
   }
   const body: ErrorBody = { error: { code: statusName(err.code), message: err.message } };
   if (err.field) {

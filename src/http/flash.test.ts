@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'bun:test';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
-import { formFlash, tryAgainIn } from './flash.ts';
+import { formFlash } from './flash.ts';
+import { tryAgainIn } from './for-people.ts';
 
 describe('unit: a refusal on a form', () => {
   it('should say how long to wait in words, rounded up to seconds, minutes or hours', () => {
@@ -34,5 +35,21 @@ describe('unit: a refusal on a form', () => {
       values: { nickname: 'x' },
     });
     expect(formFlash(new RpcError(Status.INTERNAL, 'boom'))).toBeNull();
+  });
+
+  // Regression (a browser audit): an outage was an error page, and what was typed was lost.
+  it('should show an outage above the form in plain words, keeping what was typed', () => {
+    const down = new RpcError(Status.UNAVAILABLE, 'no TCP server is reachable', {
+      retryAfterS: 1,
+      field: 'username',
+    });
+    expect(formFlash(down, { username: 'alice' }, 'nickname')).toEqual({
+      error: 'the service is briefly unavailable on our side: try again in 1 second',
+      values: { username: 'alice' },
+    });
+    expect(formFlash(new RpcError(Status.DEADLINE_EXCEEDED, 'late'), {})).toEqual({
+      error: 'the service is briefly unavailable on our side: please try again in a moment',
+      values: {},
+    });
   });
 });

@@ -15,6 +15,7 @@ import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import type { AppEnv } from './env.ts';
 import { closeConnection } from './errors.tsx';
+import { messageForPeople, OUTAGE, tryAgainIn } from './for-people.ts';
 
 export interface Flash {
   notice?: string;
@@ -113,6 +114,8 @@ const SHOWN_ON_FORM = new Set([
   Status.ALREADY_EXISTS,
   Status.UNSUPPORTED_MEDIA,
   Status.RESOURCE_EXHAUSTED,
+  Status.UNAVAILABLE,
+  Status.DEADLINE_EXCEEDED,
 ]);
 
 /**
@@ -126,6 +129,8 @@ export function formFlash(
   defaultField = '',
 ): Flash | null {
   if (!(err instanceof RpcError) || !SHOWN_ON_FORM.has(err.code)) return null;
+  // An outage is nothing the person typed: told above the form, what they typed kept.
+  if (OUTAGE.has(err.code)) return { error: messageForPeople(err), values };
   const message =
     err.retryAfterS > 0 ? `${err.message}: ${tryAgainIn(err.retryAfterS)}` : err.message;
   const field = err.field || defaultField;
@@ -133,12 +138,4 @@ export function formFlash(
   const fields: Record<string, string> = { [field]: message };
   for (const fault of err.moreFields) fields[fault.field] = fault.message;
   return { fields, values };
-}
-
-/** "try again in 4 minutes": a Retry-After in words, rounded up to what people count in. */
-export function tryAgainIn(seconds: number): string {
-  const unit = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
-  if (seconds < 60) return `try again in ${unit(seconds, 'second')}`;
-  if (seconds < 3600) return `try again in ${unit(Math.ceil(seconds / 60), 'minute')}`;
-  return `try again in ${unit(Math.ceil(seconds / 3600), 'hour')}`;
 }

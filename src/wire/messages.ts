@@ -56,6 +56,10 @@ export const MESSAGES = {
   PICTURE_STORAGE_UNAVAILABLE: 'picture storage is unavailable, try again later',
   INTERNAL: 'internal error',
   INTERNAL_ON_PAGE: 'something went wrong on our side; please try again',
+  // An outage (503) or an answer too late (504), as a page or form shows it: the
+  // API's message names the part that failed ("no TCP server is reachable"), which
+  // tells a person nothing.
+  BRIEFLY_UNAVAILABLE: 'the service is briefly unavailable on our side',
 } as const;
 
 /** Messages about one field of a request, named by the field. */
