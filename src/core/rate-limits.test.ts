@@ -57,6 +57,17 @@ describe('unit: RateLimits (in-process)', () => {
     expect(await fail(l, 'bob')).toBe('ok'); // other accounts are unaffected
   });
 
+  // Regression (a browser audit): the code page's lock-out spoke of wrong passwords.
+  it('should refuse codes beyond their count in words about codes, counted apart', async () => {
+    const { limits: l } = limits();
+    for (let i = 0; i < 3; i++) await l.settle(await l.admitCode('42'), 'failure');
+    const refused = await l.admitCode('42').catch((e: unknown) => e);
+    expect((refused as { message: string }).message).toBe(
+      'too many wrong codes for this account; each further wrong code makes the wait longer',
+    );
+    expect([l.counts.code, l.counts.user]).toEqual([1, 0]);
+  });
+
   it('should count attempts in flight: parallel attempts beyond the limit are refused', async () => {
     const { limits: l } = limits();
     const answers = await Promise.all(

@@ -127,7 +127,9 @@ const TOTP_SETUP_PER_MINUTE = 1;
  * read wrong beside a wait that doubles to minutes.
  */
 const REFUSALS = {
-  user: 'too many failed logins for this account; each further wrong password makes the wait longer',
+  user: 'too many failed logins for this account; each further failed one makes the wait longer',
+  // The second step's codes: a count of their own, and words about codes, not passwords.
+  code: 'too many wrong codes for this account; each further wrong code makes the wait longer',
   ip: 'too many attempts from this address',
   upload: 'too many picture uploads',
   sessions: 'too many requests about sessions',
@@ -135,7 +137,7 @@ const REFUSALS = {
 };
 
 export class RateLimits {
-  readonly counts = { user: 0, ip: 0, upload: 0, sessions: 0, totpSetup: 0 };
+  readonly counts = { user: 0, code: 0, ip: 0, upload: 0, sessions: 0, totpSetup: 0 };
   private readonly local: LocalCounts;
   private readonly peeks = new SingleFlight<string | undefined>();
 
@@ -245,7 +247,7 @@ export class RateLimits {
       userWindowMs,
       Math.ceil(Math.max(0, holdMs) + HOLD_MARGIN_MS),
     ]);
-    if (ok === 0) this.refuse('user', wait ?? 1000);
+    if (ok === 0) this.refuse('code', wait ?? 1000);
     return { key, local };
   }
 
