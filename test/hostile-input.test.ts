@@ -805,6 +805,31 @@ const rows: Record<string, Row[]> = {
       message: PICTURE_TOO_LARGE,
       field: 'picture',
     },
+    // Regression (a browser audit): an empty file chosen was told "choose a picture",
+    // as if none had been.
+    {
+      name: 'an empty file chosen on the profile form',
+      send: profilePicture('empty.jpg', 'image/jpeg', 0),
+      status: 303,
+      message: 'the file is empty: choose a picture to upload',
+      field: 'picture',
+    },
+    {
+      name: 'no file chosen on the profile form',
+      send: profilePicture('', 'application/octet-stream', 0),
+      status: 303,
+      message: 'choose a picture to upload',
+      field: 'picture',
+    },
+    {
+      name: "an empty file in the API's multipart field",
+      send: uploadParts(() => [
+        { name: 'picture', filename: 'empty.png', type: 'image/png', data: '' },
+      ]),
+      status: 400,
+      message: 'the file is empty: choose a picture to upload',
+      field: 'picture',
+    },
     {
       name: 'a 12 MiB picture to the API, with a Content-Length',
       send: upload(() => new Uint8Array(12 * 1024 * 1024)),
@@ -1188,7 +1213,8 @@ const rows: Record<string, Row[]> = {
       name: 'a same-origin nickname form post without the anti-CSRF token',
       send: form('/profile/nickname', 'nickname=pwned', () => ({ cookie: victim.cookie })),
       status: 403,
-      message: 'the form has expired or was not sent from this site: reload the page and try again',
+      message:
+        'the form is out of date (this browser logged in again, or the password changed, since the page was opened) or was not sent from this site: open the page again and retry',
     },
     {
       name: "a nickname form post with the other account's anti-CSRF token",
@@ -1198,7 +1224,8 @@ const rows: Record<string, Row[]> = {
         () => ({ cookie: victim.cookie }),
       ),
       status: 403,
-      message: 'the form has expired or was not sent from this site: reload the page and try again',
+      message:
+        'the form is out of date (this browser logged in again, or the password changed, since the page was opened) or was not sent from this site: open the page again and retry',
     },
   ],
 

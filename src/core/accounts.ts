@@ -735,10 +735,14 @@ function ticketExpired(): RpcError {
   return new RpcError(Status.UNAUTHENTICATED, MESSAGES.TICKET_EXPIRED);
 }
 
+/**
+ * A form whose anti-CSRF token is not the session's: "reload the page" read as
+ * an invitation to post it again, which fails the same way (a browser audit).
+ */
 function formExpired(): RpcError {
   return new RpcError(
     Status.PERMISSION_DENIED,
-    'the form has expired or was not sent from this site: reload the page and try again',
+    'the form is out of date (this browser logged in again, or the password changed, since the page was opened) or was not sent from this site: open the page again and retry',
   );
 }
 

@@ -213,7 +213,8 @@ export class Pictures {
 
   private async encode(image: Uint8Array, deadline: Deadline): Promise<Uint8Array[]> {
     if (image.length === 0) {
-      throw new RpcError(Status.INVALID_ARGUMENT, 'choose a picture to upload', {
+      // A file chosen may be empty (0 bytes): "choose one" alone read as if none was.
+      throw new RpcError(Status.INVALID_ARGUMENT, 'the file is empty: choose a picture to upload', {
         field: 'picture',
       });
     }

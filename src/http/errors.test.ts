@@ -55,6 +55,20 @@ describe('unit: errorHandler and renderError', () => {
     }
   });
 
+  // Regression (a browser audit): a form out of date (a password changed in another tab)
+  // said "reload the page", which posts it again, and linked only to the start page.
+  it('should link an error page back to the page of this site the form was sent from', async () => {
+    const err = new RpcError(Status.PERMISSION_DENIED, 'the form is out of date');
+    const app = failing(err, 'page');
+    const from = async (referer: string) =>
+      (await app.request('http://localhost/x', post({ referer }))).text();
+    expect(await from('http://localhost/profile?tab=1')).toContain(
+      '<a href="/profile">Open the page again</a>',
+    );
+    for (const referer of ['https://evil.example/profile', 'not a url'])
+      expect(await from(referer)).toContain('<a href="/">Go to the start page</a>');
+  });
+
   it('should map a Hono HTTPException back to the enum, 413 to PAYLOAD_TOO_LARGE', async () => {
     const res = await failing(new HTTPException(413, { message: 'too big' }), 'json').request(
       '/x',

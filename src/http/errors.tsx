@@ -50,6 +50,22 @@ const PAGE_TITLES: Partial<Record<number, string>> = {
   504: 'Taking too long',
 };
 
+/**
+ * The page a form was sent from, to open again (a fresh form), when it is a
+ * page of this site; else the start page (the error page's default).
+ */
+function backLink(c: Context): { href: string; text: string } | undefined {
+  const referer = c.req.header('referer');
+  if (referer === undefined || c.req.method === 'GET') return undefined;
+  try {
+    const from = new URL(referer);
+    if (from.origin !== new URL(c.req.url).origin) return undefined;
+    return { href: from.pathname, text: 'Open the page again' };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Answers `err` in `format`. The one function that turns an error into a response. */
 export function renderError(c: Context, err: RpcError, format: ErrorFormat) {
   const status = codeToHttpStatus(err.code) as ContentfulStatusCode;
@@ -58,7 +74,7 @@ export function renderError(c: Context, err: RpcError, format: ErrorFormat) {
   if (format === 'page') {
     const title = PAGE_TITLES[status] ?? 'Something went wrong';
     const message = status === 503 || status === 504 ? messageForPeople(err) : err.message;
-    return renderPage(c, <ErrorPage title={title} message={message} />, status);
+    return renderPage(c, <ErrorPage title={title} message={message} link={backLink(c)} />, status);
   }
   const body: ErrorBody = { error: { code: statusName(err.code), message: err.message } };
   if (err.field) {

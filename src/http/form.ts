@@ -94,11 +94,15 @@ export function formText(body: FormBody, name: string, maxChars: number): string
   return value;
 }
 
-/** A file field, or null when none was chosen (browsers then send an empty file). */
+/**
+ * A file field, or null when none was chosen (browsers then send an empty
+ * file without a name). A chosen file that is empty is returned, for the
+ * TCP server to say so: "choose a picture" read as if none had been chosen.
+ */
 export function formFile(body: FormBody, name: string): File | null {
   const raw = body[name];
   const value = Array.isArray(raw) ? raw[0] : raw;
   if (value === undefined || value === '') return null;
   if (typeof value === 'string') throw invalid(FIELD_MESSAGES.notFile(name), name);
-  return value.size === 0 ? null : value;
+  return value.size === 0 && !value.name ? null : value; // Bun leaves an empty name undefined
 }
