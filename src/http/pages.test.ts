@@ -499,6 +499,31 @@ describe('unit: profile page', () => {
     expect(html).toMatch(/<input id="picture"[^>]* aria-invalid="false"/);
   });
 
+  // Regression (a browser audit): the summary said "Nickname: nickname must be ...".
+  it('should name the form before a field error only when the message does not name it already', async () => {
+    const { request } = setup((name) => {
+      if (name === 'updateNickname')
+        throw new RpcError(Status.INVALID_ARGUMENT, 'nickname must be 1 to 64 characters', {
+          field: 'nickname',
+        });
+      return undefined;
+    });
+    const summaryAfter = async (res: Response) => {
+      const html = await (
+        await request('/profile', { headers: { cookie: `${cookie}; ${flashOf(res)}` } })
+      ).text();
+      return html.slice(html.indexOf('<div class="error-summary"'), html.indexOf('</div>'));
+    };
+    const nickname = await request('/profile/nickname', {
+      method: 'POST',
+      headers: { cookie },
+      body: form({ csrf: 'c', nickname: 'x' }),
+    });
+    expect(await summaryAfter(nickname)).toContain(
+      '<a href="#nickname">Nickname must be 1 to 64 characters.</a>',
+    );
+  });
+
   it("should send the form's anti-CSRF token, and '' when the form has none (never skip the check)", async () => {
     const { request, calls } = setup();
     await request('/profile/nickname', {

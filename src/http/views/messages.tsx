@@ -32,10 +32,20 @@ export function hasErrors(flash: Flash): boolean {
  * error to the field to fix, focused when the page loads so that keyboard and
  * screen-reader users start there. Field errors are repeated at their fields.
  */
+/**
+ * A field's error named by its form ("Picture: the file is empty"), unless
+ * the message already starts with the form's name: "Nickname: nickname must
+ * be ..." said it twice.
+ */
+function inForm(form: string | undefined, message: string): string {
+  if (!form || message.toLowerCase().startsWith(`${form.toLowerCase()} `)) return message;
+  return `${form}: ${message}`;
+}
+
 export function Messages({ flash, fields = [], errorField }: MessagesProps) {
   const fieldErrors = fields.flatMap(({ name, label, form }) => {
     const message = flash.fields?.[name];
-    return message ? [{ name, label, message: form ? `${form}: ${message}` : message }] : [];
+    return message ? [{ name, label, message: inForm(form, message) }] : [];
   });
   const listed = new Set(fieldErrors.map((e) => e.name));
   // Errors for fields the caller did not name still show, without a link.
