@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'bun:test';
+import pino from 'pino';
 import { temporarySqliteStore } from '../../test/support/sqlite-store.ts';
 import type { Cache } from '../cache/port.ts';
-import { silentLogger } from '../log.ts';
+import { type Logger, silentLogger } from '../log.ts';
 import type { ListedSession, UserStore } from '../store/port.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
@@ -20,14 +21,12 @@ async function sqlite(): Promise<UserStore> {
 }
 
 /** A list over a store, no cache (one process), with a long flush interval unless given. */
-function listOver(store: UserStore, options: Partial<SessionListOptions> = {}) {
-  const list = new SessionList(
-    store,
-    null,
-    silentLogger,
-    { flushMs: 60_000, ...options },
-    () => NOW,
-  );
+function listOver(
+  store: UserStore,
+  options: Partial<SessionListOptions> = {},
+  log: Logger = silentLogger,
+) {
+  const list = new SessionList(store, null, log, { flushMs: 60_000, ...options }, () => NOW);
   cleanups.push(() => list.close());
   return list;
 }
@@ -233,6 +232,31 @@ describe('unit: SessionList without a cache', () => {
         .reverse()
         .map((e) => e.sessionId),
     );
+  });
+
+  // Regression (an operator's audit): with the store down the retries logged about five
+  // warnings a second.
+  it('should log a failing save once a window, however often it is retried', async () => {
+    const store = await sqlite();
+    let refuse = true;
+    const down = new Proxy(store, {
+      get(target, name, receiver) {
+        if (name === 'saveSessions' && refuse)
+          return async () => {
+            throw new RpcError(Status.UNAVAILABLE, 'database unavailable');
+          };
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const list = listOver(down, { flushMs: 1 }, log);
+    await list.record(entry('15'));
+    for (let i = 0; i < 20; i++) await list.flush();
+    expect(lines.map((line) => line.msg)).toEqual([
+      'session list: saving a batch failed, will retry',
+    ]);
+    refuse = false; // the list's close() writes what it holds
   });
 
   it('should write what is buffered when it closes', async () => {

@@ -47,6 +47,7 @@
  */
 
 import type { Cache, CacheScript } from '../cache/port.ts';
+import { Sampler } from '../lib/sampler.ts';
 import type { Logger } from '../log.ts';
 import type { ListedSession, UserStore } from '../store/port.ts';
 import { MAX_LISTED_SESSIONS } from '../wire/account-rules.ts';
@@ -179,6 +180,13 @@ export class SessionList {
   private readonly options: SessionListOptions;
   /** Entries dropped because the store could not take them in time. */
   dropped = 0;
+  /**
+   * Failed saves and trims, logged once per 10 s each, then with a count of
+   * those left out: the store down, they retry several times a second.
+   */
+  private readonly failures = new Sampler(10_000, 1, (what, leftOut) =>
+    this.log.warn({ failedSinceLastLine: leftOut }, `session list: ${what} failed, will retry`),
+  );
 
   constructor(
     private readonly store: UserStore,
@@ -384,7 +392,7 @@ export class SessionList {
     this.trimming = this.store
       .trimSessions(users, this.options.maxPerUser)
       .catch((err: unknown) => {
-        this.log.warn({ err, users: users.length }, 'session list: trimming failed, will retry');
+        this.failed('trimming', { err, users: users.length });
         for (const userId of users) this.trims.add(userId);
       })
       .finally(() => {
@@ -408,6 +416,13 @@ export class SessionList {
     await this.trimming;
   }
 
+  private failed(what: 'trimming' | 'saving a batch', fields: Record<string, unknown>): void {
+    const leftOut = this.failures.pass(what);
+    if (leftOut === null) return;
+    const counted = leftOut > 0 ? { ...fields, failedSinceLastLine: leftOut } : fields;
+    this.log.warn(counted, `session list: ${what} failed, will retry`);
+  }
+
   /**
    * Saves a batch in the store; false when it could not. Its entries stay in
    * the buffer until the store has them, so a listing in between finds them
@@ -420,10 +435,7 @@ export class SessionList {
     try {
       await this.store.saveSessions(batch);
     } catch (err) {
-      this.log.warn(
-        { err, sessions: batch.length },
-        'session list: saving a batch failed, will retry',
-      );
+      this.failed('saving a batch', { err, sessions: batch.length });
       return false;
     }
     for (const entry of batch) {
