@@ -498,8 +498,16 @@ describe('deployment files', () => {
     // The HTTP pods never touch the store or the cache.
     expect(reachable(policies, http, mysql, mysqlPort)).toBe(false);
     expect(reachable(policies, http, redis, 6379)).toBe(false);
-    // The public port stays reachable from the load balancer, wherever it is.
-    expect(reachable(policies, 'outside', http, 8080)).toBe(true);
+    // The public port: from the ingress controller, which the HTTP servers believe about
+    // the client's address (TRUST_PROXY), and from nothing else, which could name any
+    // address (regression: an operator's audit, when the port was open to all).
+    expect(config.TRUST_PROXY).toBe('true');
+    const controller: Pod = { namespace: 'ingress-nginx', labels: { app: 'ingress-nginx' } };
+    expect({
+      controller: reachable(policies, controller, http, 8080),
+      strangerInNamespace: reachable(policies, stranger, http, 8080),
+      outside: reachable(policies, 'outside', http, 8080),
+    }).toEqual({ controller: true, strangerInNamespace: false, outside: false });
     // Prometheus (namespace monitoring) scrapes both where the annotations say.
     const prometheus: Pod = { namespace: 'monitoring', labels: { app: 'prometheus' } };
     for (const name of ['usermgr-http', 'usermgr-tcp']) {
