@@ -441,6 +441,42 @@ describe.each(BROWSERS)('browser: %s', (name) => {
     TEST_TIMEOUT,
   );
 
+  // Regression (a browser audit): Back to a page kept in the browser's memory showed the
+  // two-step set-up page with the account password still in its field.
+  it(
+    'should clear passwords and codes, and only them, when a page comes back from the back-forward cache',
+    async () => {
+      const page = await freshPage();
+      try {
+        await page.goto(new URL('/register', stack.url).href);
+        await fill(page, '#username', 'kept_name');
+        await fill(page, '#password', 'a secret passphrase');
+        await fill(page, '#password2', 'a secret passphrase');
+        await page.click('button[aria-controls="password"]'); // shown as text: still cleared
+        const values = () =>
+          page.$$eval('input[name]:not([type="hidden"])', (inputs) =>
+            inputs.map((i) => [(i as HTMLInputElement).name, (i as HTMLInputElement).value]),
+          );
+        // A page shown anew keeps all (the browser's own restore is not ours to undo).
+        await page.evaluate(() =>
+          window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: false })),
+        );
+        expect(Object.fromEntries(await values()).password).toBe('a secret passphrase');
+        await page.evaluate(() =>
+          window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true })),
+        );
+        expect(Object.fromEntries(await values())).toMatchObject({
+          username: 'kept_name',
+          password: '',
+          password2: '',
+        });
+      } finally {
+        await page.browserContext().close();
+      }
+    },
+    TEST_TIMEOUT,
+  );
+
   it(
     'should refuse a form posted from another origin with 403, changing nothing',
     async () => {

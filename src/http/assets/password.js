@@ -39,3 +39,18 @@ for (const confirm of document.querySelectorAll('input[data-same-as]')) {
   confirm.addEventListener('input', check);
   original.addEventListener('input', check);
 }
+
+// A page brought back by Back or Forward from the browser's memory (bfcache)
+// keeps what was typed in it, passwords and codes included, although the
+// pages are sent with Cache-Control: no-store: Chromium restored the set-up
+// page of two-step login with the account password still in its field. The
+// secrets are cleared when such a page is shown again; other fields keep
+// their text.
+window.addEventListener('pageshow', (event) => {
+  if (!event.persisted) return;
+  for (const input of document.querySelectorAll(
+    'input[type="password"], input[data-reveal], input[autocomplete="one-time-code"]',
+  )) {
+    if (input instanceof HTMLInputElement) input.value = '';
+  }
+});

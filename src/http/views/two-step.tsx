@@ -43,12 +43,12 @@ export function TwoStepSection({
             Two-step login is on: logging in asks for a code from your authenticator app.{' '}
             {`${recoveryCodesLeft} recovery ${recoveryCodesLeft === 1 ? 'code' : 'codes'} left.`}
           </p>
-          <p class="hint">To turn it off, confirm with your password and a code.</p>
           <Field
             name="totp_password"
-            label="Password"
+            label="Password, to turn two-step login off"
             type="password"
             autocomplete="current-password"
+            hint="To turn it off, confirm with your password and a code"
             error={errors.totp_password}
             required
           />
