@@ -988,21 +988,24 @@ const rows: Record<string, Row[]> = {
       name: 'a nickname with U+202E (right-to-left override)',
       send: patchMe({ nickname: 'abc\u202Etxt.exe' }),
       status: 400,
-      message: 'nickname must not contain control or text-direction characters',
+      message:
+        'nickname must not contain control or text-direction characters: it has U+202E (a right-to-left override)',
       field: 'nickname',
     },
     {
       name: 'a nickname of zero-width joiners only',
       send: patchMe({ nickname: '\u200d\u200d\u200d' }),
       status: 400,
-      message: 'nickname must not contain invisible characters (zero-width, fillers, tags)',
+      message:
+        'nickname must not contain invisible characters (zero-width, fillers, tags): it has U+200D (a zero-width joiner)',
       field: 'nickname',
     },
     {
       name: 'a nickname of Hangul fillers only',
       send: patchMe({ nickname: '\u3164\u3164' }),
       status: 400,
-      message: 'nickname must not contain invisible characters (zero-width, fillers, tags)',
+      message:
+        'nickname must not contain invisible characters (zero-width, fillers, tags): it has U+3164 (a Hangul filler)',
       field: 'nickname',
     },
     {
@@ -1016,14 +1019,16 @@ const rows: Record<string, Row[]> = {
       name: 'a nickname with a right-to-left mark',
       send: patchMe({ nickname: '\u200fadmin' }),
       status: 400,
-      message: 'nickname must not contain control or text-direction characters',
+      message:
+        'nickname must not contain control or text-direction characters: it has U+200F (a right-to-left mark)',
       field: 'nickname',
     },
     {
       name: 'a nickname carrying hidden tag text',
       send: patchMe({ nickname: 'alice\u{E0068}\u{E0069}' }),
       status: 400,
-      message: 'nickname must not contain invisible characters (zero-width, fillers, tags)',
+      message:
+        'nickname must not contain invisible characters (zero-width, fillers, tags): it has U+E0068 (a tag character)',
       field: 'nickname',
     },
     {
@@ -1051,14 +1056,16 @@ const rows: Record<string, Row[]> = {
       name: 'a nickname with U+202E at sign-up',
       send: register({ username: 'bidi_user', password: PASSWORD, nickname: 'a\u202Eb' }),
       status: 400,
-      message: 'nickname must not contain control or text-direction characters',
+      message:
+        'nickname must not contain control or text-direction characters: it has U+202E (a right-to-left override)',
       field: 'nickname',
     },
     {
       name: 'a nickname with a NUL',
       send: patchMe({ nickname: 'nul\u0000nick' }),
       status: 400,
-      message: 'nickname must not contain control or text-direction characters',
+      message:
+        'nickname must not contain control or text-direction characters: it has U+0000 (a NUL)',
       field: 'nickname',
     },
   ],

@@ -21,6 +21,7 @@ const ok = (value: string) => ({ value });
 /** Eight code points, sixteen UTF-16 units, and strong enough. */
 const EIGHT_EMOJI = '🔑🐙🌵🎻🧲🪁🦉🍋';
 const failed = (result: object) => 'error' in result;
+const refusal = (result: object) => ('error' in result ? result.error : null);
 /** A new password by both rules: the form (checkNewPassword), then the estimator (on a thread in the server). */
 const newPassword = (password: string, userInputs: string[] = []) => {
   const checked = checkNewPassword(password);
@@ -137,7 +138,10 @@ describe('unit: validation', () => {
       'ᠬᠠᠷ\u180E',
       'ᠬᠠᠷ\u180Ea',
     ])
-      expect([bad, checkNickname(bad)]).toEqual([bad, { error: NICKNAME_ERRORS.hidden }]);
+      expect([bad, refusal(checkNickname(bad))]).toEqual([
+        bad,
+        expect.stringMatching(/^nickname must not contain invisible characters .*: it has U\+/),
+      ]);
     expect(codePoints('🎉a')).toBe(2);
     // Spaces alone are not too short: they show nothing, and the message says so.
     expect(checkNickname('   ')).toEqual({ error: NICKNAME_ERRORS.invisible });
@@ -243,7 +247,30 @@ describe('unit: nickname characters by Unicode property', () => {
   });
 
   it.each(refused)('should refuse %s', (_name, nickname, error) => {
-    expect(checkNickname(nickname)).toEqual({ error });
+    const named = error === invisible ? error : expect.stringMatching(/: it has U\+[0-9A-F]{4,6}/);
+    expect(refusal(checkNickname(nickname))).toEqual(named);
+    expect(refusal(checkNickname(nickname))).toStartWith(error);
+  });
+
+  // Regression (a browser audit): "must not contain control characters" left a person to
+  // find a tab they could not see in what they pasted.
+  it('should name the character a nickname is refused for', () => {
+    expect(refusal(checkNickname('tab\there'))).toBe(
+      `${controlOrDirection}: it has U+0009 (a tab)`,
+    );
+    expect(refusal(checkNickname('abc\u202Etxt'))).toBe(
+      `${controlOrDirection}: it has U+202E (a right-to-left override)`,
+    );
+    expect(refusal(checkNickname('a\u200Bb'))).toBe(
+      `${hidden}: it has U+200B (a zero-width space)`,
+    );
+    expect(refusal(checkNickname('a\u200D'))).toBe(
+      `${hidden}: it has U+200D (a zero-width joiner)`,
+    );
+    expect(refusal(checkNickname('alice\u{E0068}\u{E0069}'))).toBe(
+      `${hidden}: it has U+E0068 (a tag character)`,
+    );
+    expect(refusal(checkNickname('a\u2062b'))).toBe(`${hidden}: it has U+2062`);
   });
 });
 

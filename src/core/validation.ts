@@ -129,21 +129,68 @@ export function checkNickname(nickname: string): Checked {
   if (length < NICKNAME.minChars || length > NICKNAME.maxChars)
     return { error: nicknameLengthError(length) };
   if (points > NICKNAME.maxCodePoints) return { error: nicknameCodePointsError(points) };
-  if (CONTROL_OR_DIRECTION.test(value)) return { error: NICKNAME_ERRORS.controlOrDirection };
+  const control = CONTROL_OR_DIRECTION.exec(value);
+  if (control !== null) return { error: naming(NICKNAME_ERRORS.controlOrDirection, control[0]) };
   const seen = hiddenAndVisible(value.replace(TAG_FLAG, '\u{1F3F4}'));
-  if (seen === 'hidden') return { error: NICKNAME_ERRORS.hidden };
+  if (typeof seen === 'object') return { error: naming(NICKNAME_ERRORS.hidden, seen.hidden) };
   if (!seen) return { error: NICKNAME_ERRORS.invisible };
   return { value };
 }
 
-/** 'hidden' when an invisible character is out of its place, else whether anything is visible. */
-function hiddenAndVisible(text: string): boolean | 'hidden' {
+/** What people call the characters most often pasted unseen into a name. */
+const CHARACTER_NAMES: Record<string, string> = {
+  '\t': 'a tab',
+  '\n': 'a line break',
+  '\r': 'a line break',
+  '\u0000': 'a NUL',
+  '\u00AD': 'a soft hyphen',
+  '\u061C': 'an Arabic letter mark',
+  '\u200B': 'a zero-width space',
+  '\u200C': 'a zero-width non-joiner',
+  '\u200D': 'a zero-width joiner',
+  '\u200E': 'a left-to-right mark',
+  '\u200F': 'a right-to-left mark',
+  '\u2028': 'a line separator',
+  '\u2029': 'a paragraph separator',
+  '\u202A': 'a left-to-right embedding',
+  '\u202B': 'a right-to-left embedding',
+  '\u202C': 'a pop directional formatting',
+  '\u202D': 'a left-to-right override',
+  '\u202E': 'a right-to-left override',
+  '\u2060': 'a word joiner',
+  '\u2066': 'a left-to-right isolate',
+  '\u2067': 'a right-to-left isolate',
+  '\u2068': 'a first strong isolate',
+  '\u2069': 'a pop directional isolate',
+  '\u3164': 'a Hangul filler',
+  '\uFEFF': 'a byte order mark',
+};
+
+/**
+ * The rule and the character that broke it, by code point and, for the usual
+ * ones, by name: "must not contain control characters" alone left a person to
+ * find a tab they cannot see in what they pasted (a browser audit).
+ */
+function naming(rule: string, char: string): string {
+  const code = `U+${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+  const tag = /[\u{E0000}-\u{E007F}]/u.test(char) ? 'a tag character' : undefined;
+  const name = CHARACTER_NAMES[char] ?? tag;
+  return `${rule}: it has ${code}${name ? ` (${name})` : ''}`;
+}
+
+/**
+ * The first invisible character out of its place (at the end, the last one),
+ * else whether anything is visible.
+ */
+function hiddenAndVisible(text: string): boolean | { hidden: string } {
   let visible = false;
   // What came before: a character a joiner or selector may follow, either of those, a
   // mark that needs a digit next, a separator that needs a Mongolian letter next, or
   // anything else.
   let previous: 'base' | 'joiner' | 'selector' | 'prepended' | 'separator' | 'other' = 'other';
   let mongolian = false;
+  /** The last invisible character let through, which what follows it may yet refuse. */
+  let last = '';
   for (const char of text) {
     if (HIDDEN.test(char)) {
       if (SELECTOR.test(char) && previous === 'base') previous = 'selector';
@@ -151,19 +198,20 @@ function hiddenAndVisible(text: string): boolean | 'hidden' {
         previous = 'joiner';
       else if (PREPENDED.test(char) && previous !== 'prepended') previous = 'prepended';
       else if (char === MONGOLIAN_VOWEL_SEPARATOR && mongolian) previous = 'separator';
-      else return 'hidden';
+      else return { hidden: char };
       mongolian = false;
+      last = char;
       continue;
     }
     const base = BASE.test(char);
-    if (previous === 'joiner' && !base) return 'hidden';
-    if (previous === 'prepended' && !DIGIT.test(char)) return 'hidden';
+    if (previous === 'joiner' && !base) return { hidden: last };
+    if (previous === 'prepended' && !DIGIT.test(char)) return { hidden: last };
     mongolian = MONGOLIAN_LETTER.test(char);
-    if (previous === 'separator' && !mongolian) return 'hidden';
+    if (previous === 'separator' && !mongolian) return { hidden: last };
     previous = base ? 'base' : 'other';
     if (!visible && VISIBLE.test(char) && !BLANK.test(char)) visible = true;
   }
   return previous === 'joiner' || previous === 'prepended' || previous === 'separator'
-    ? 'hidden'
+    ? { hidden: last }
     : visible;
 }
