@@ -1,10 +1,13 @@
 /**
  * The cookie that carries a login from the password to the code on the
  * pages: the ticket the TCP server issued for a correct password
- * (core/login-tickets.ts), and the anti-CSRF token of the code's form.
- * HttpOnly, SameSite=Strict (only this site's own forms need it), Path=/,
- * for the ticket's few minutes, and over HTTPS Secure with the __Host-
- * prefix. It never holds the password. The form carries the token again,
+ * (core/login-tickets.ts), the anti-CSRF token of the code's form, and the
+ * username and "keep me logged in" as typed, to fill the login form in again
+ * when the ticket has expired (they were lost: a browser audit). HttpOnly,
+ * SameSite=Strict (only this site's own forms need it), Path=/, for the
+ * ticket's few minutes and KEPT_S more (the ticket in it is refused then, and
+ * the form is filled in), and over HTTPS Secure with the __Host- prefix. It
+ * never holds the password. The form carries the token again,
  * and the TCP server checks that it belongs to the ticket: a page of
  * another site can neither read this cookie nor make a browser send it.
  */
@@ -16,6 +19,10 @@ const NAME = 'login-step';
 const SEPARATOR = '~';
 /** Longer values are not ours. */
 const MAX_CHARS = 512;
+/** How long the cookie outlives its ticket, to fill the login form in again. */
+const KEPT_S = 3600;
+/** A username as the form may be filled in with; anything else is left out. */
+const USERNAME = /^[A-Za-z0-9_.-]{1,32}$/;
 
 function options(https: boolean) {
   return {
@@ -29,27 +36,36 @@ function options(https: boolean) {
 export interface LoginStep {
   ticket: string;
   csrfToken: string;
+  /** As typed on the login form ('' when it was not a username), for filling it in again. */
+  username: string;
+  remember: boolean;
 }
 
 export function setLoginStep(
   c: Context,
-  step: LoginStep & { expiresAtMs: bigint },
+  step: Omit<LoginStep, 'username' | 'remember'> & { expiresAtMs: bigint },
   https: boolean,
+  typed: { username: string; remember: boolean },
 ): void {
-  const maxAge = Math.max(0, Math.floor((Number(step.expiresAtMs) - Date.now()) / 1000));
-  setCookie(c, NAME, `${step.csrfToken}${SEPARATOR}${step.ticket}`, {
-    ...options(https),
-    maxAge,
-  });
+  const ticketS = Math.max(0, Math.floor((Number(step.expiresAtMs) - Date.now()) / 1000));
+  const username = USERNAME.test(typed.username.trim()) ? typed.username.trim() : '';
+  const value = [step.csrfToken, step.ticket, username, typed.remember ? '1' : ''];
+  setCookie(c, NAME, value.join(SEPARATOR), { ...options(https), maxAge: ticketS + KEPT_S });
 }
 
 /** The login waiting for its code in this browser; null when there is none. */
 export function readLoginStep(c: Context, https: boolean): LoginStep | null {
   const raw = https ? getCookie(c, NAME, 'host') : getCookie(c, NAME);
   if (raw === undefined || raw.length > MAX_CHARS) return null;
-  const at = raw.indexOf(SEPARATOR);
-  if (at <= 0 || at === raw.length - 1) return null;
-  return { csrfToken: raw.slice(0, at), ticket: raw.slice(at + 1) };
+  // Two parts as an older build set it; four since the typed values ride along.
+  const [csrfToken = '', ticket = '', username = '', remember = ''] = raw.split(SEPARATOR);
+  if (csrfToken === '' || ticket === '') return null;
+  return {
+    csrfToken,
+    ticket,
+    username: USERNAME.test(username) ? username : '',
+    remember: remember === '1',
+  };
 }
 
 export function clearLoginStep(c: Context, https: boolean): void {

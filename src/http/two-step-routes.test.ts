@@ -144,14 +144,15 @@ describe('unit: the second step of a login on the pages', () => {
     );
     const res = await request('/login', {
       method: 'POST',
-      body: form({ username: 'alice', password: 'correct horse' }),
+      body: form({ username: ' alice', password: 'correct horse', remember: 'yes' }),
     });
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/login/code');
     const cookies = res.headers.getSetCookie();
     expect(cookies).toHaveLength(1);
+    // The ticket's 300 s and an hour more, to fill the login form in again once it expired.
     expect(cookies[0]).toMatch(
-      /^login-step=csrf-of-ticket~ticket\.abc; Max-Age=(29\d|300); Path=\/; HttpOnly; SameSite=Strict$/,
+      /^login-step=csrf-of-ticket~ticket\.abc~alice~1; Max-Age=(389\d|3900); Path=\/; HttpOnly; SameSite=Strict$/,
     );
     expect(cookies.join()).not.toContain('correct horse');
   });
@@ -214,6 +215,27 @@ describe('unit: the second step of a login on the pages', () => {
     expect(res.headers.get('location')).toBe('/login');
     expect(flashOf(res).error).toBe(MESSAGES.TICKET_EXPIRED);
     expect(res.headers.get('set-cookie')).toMatch(/login-step=; Max-Age=0/);
+    // Regression (a browser audit): the login form came back empty, "keep me logged in"
+    // unticked; the cookie now carries what was typed.
+    const typed = await expired.request('/login/code', {
+      method: 'POST',
+      headers: { cookie: `${stepCookie}~alice~1` },
+      body: form({ csrf: 'csrf-of-ticket', code: '123456' }),
+    });
+    expect(flashOf(typed).values).toEqual({ username: 'alice', remember: 'yes' });
+    // Nothing but a username is put back in the form.
+    const forged = await expired.request('/login/code', {
+      method: 'POST',
+      headers: { cookie: `${stepCookie}~<script>~1` },
+      body: form({ csrf: 'csrf-of-ticket', code: '123456' }),
+    });
+    expect(flashOf(forged).values).toEqual({ username: '', remember: 'yes' });
+    // No login waiting: said so, not "took too long".
+    const none = await expired.request('/login/code', {
+      method: 'POST',
+      body: form({ csrf: 'csrf-of-ticket', code: '123456' }),
+    });
+    expect(flashOf(none).error).toBe(MESSAGES.NO_LOGIN_STEP);
   });
 
   it('should use the __Host- cookie over HTTPS', async () => {

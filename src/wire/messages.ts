@@ -16,6 +16,8 @@ export const MESSAGES = {
   TOTP_CODES_SHOWN:
     'two-step login is on, and its recovery codes were shown once: to get new ones, turn it off and set it up again',
   TICKET_EXPIRED: 'the login took too long: enter your password again',
+  // The code's page with no login waiting for a code in this browser.
+  NO_LOGIN_STEP: 'no login is waiting for a code here: log in with your password first',
   TOTP_ALREADY_ON: 'two-step login is already on: turn it off first to set it up again',
   TOTP_NOT_ON: 'two-step login is not on',
   TOTP_KEY_MISSING:

@@ -214,14 +214,14 @@ describe.each(BROWSERS)('browser: %s', (name) => {
   );
 
   it(
-    'should send a second step that waited too long, or has no ticket, back to the password',
+    'should send a second step that has no ticket back to the password, saying so',
     async () => {
       const page = await freshPage();
       try {
         await page.goto(new URL('/login/code', stack.url).href);
         expect(path(page)).toBe('/login');
         expect(await text(page, '#form-error')).toBe(
-          'The login took too long: enter your password again.',
+          'No login is waiting for a code here: log in with your password first.',
         );
       } finally {
         await page.browserContext().close();

@@ -80,7 +80,7 @@ export function pageRoutes({ rpc, maxJsonBytes, log }: PageRouteOptions) {
           client.callOptions(true, usernameKey(username)),
         );
         if (session.secondStep !== undefined) {
-          setLoginStep(c, session.secondStep, client.https);
+          setLoginStep(c, session.secondStep, client.https, { username, remember });
           return c.redirect('/login/code', 303);
         }
         setLoginCookies(c, session, client.https);

@@ -147,7 +147,7 @@ export function totpPageRoutes({ rpc, maxJsonBytes, log }: TotpPageRouteOptions)
     })
     .get('/login/code', (c) => {
       const step = readLoginStep(c, c.get('client').https);
-      if (step === null) return back(c, '/login', { error: MESSAGES.TICKET_EXPIRED });
+      if (step === null) return back(c, '/login', { error: MESSAGES.NO_LOGIN_STEP });
       return renderPage(c, <LoginCodePage flash={takeFlash(c)} csrfToken={step.csrfToken} />);
     })
     .post(
@@ -157,7 +157,7 @@ export function totpPageRoutes({ rpc, maxJsonBytes, log }: TotpPageRouteOptions)
         const form = await readForm(c);
         const client = c.get('client');
         const step = readLoginStep(c, client.https);
-        if (step === null) return back(c, '/login', { error: MESSAGES.TICKET_EXPIRED });
+        if (step === null) return back(c, '/login', { error: MESSAGES.NO_LOGIN_STEP });
         try {
           const session = await rpc.call(
             'completeLogin',
@@ -179,9 +179,11 @@ export function totpPageRoutes({ rpc, maxJsonBytes, log }: TotpPageRouteOptions)
           if (isCode(err, Status.OTP_REQUIRED))
             return back(c, '/login/code', { fields: { code: err.message } });
           if (isCode(err, Status.UNAUTHENTICATED)) {
-            // The ticket expired (or the account changed): the password again.
+            // The ticket expired (or the account changed): the password again, the
+            // rest of the form filled in as it was.
             clearLoginStep(c, client.https);
-            return back(c, '/login', { error: err.message });
+            const values = { username: step.username, remember: step.remember ? 'yes' : '' };
+            return back(c, '/login', { error: err.message, values });
           }
           const flash = formFlash(err, {}, 'code');
           if (flash === null) throw err;
