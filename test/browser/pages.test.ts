@@ -34,6 +34,10 @@ beforeAll(async () => {
   writeFileSync(file('photo.png'), await png(320, 240));
   writeFileSync(file('photo.jpg'), await rotatedJpeg(400, 200));
   writeFileSync(file('notes.png'), 'These are my notes, not a picture.\n');
+  writeFileSync(
+    file('drawing.svg'),
+    '<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><rect width="9" height="9"/></svg>',
+  );
   // Random bytes: nothing compresses them, and nothing reads them as an image.
   writeFileSync(file('huge.png'), crypto.getRandomValues(new Uint8Array(6 * 1024 * 1024)));
 }, TEST_TIMEOUT);
@@ -336,6 +340,35 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         );
         expect(overflow).toBe(false); // nothing wider than a phone screen
         await screenshot(page, name, 'profile-phone');
+      } finally {
+        await page.browserContext().close();
+      }
+    },
+    TEST_TIMEOUT,
+  );
+
+  // Regression (a browser audit): an SVG or AVIF was previewed, reading as accepted, and
+  // a text file named .png showed a broken image.
+  it(
+    'should preview only a picture the server takes and the browser can show',
+    async () => {
+      const page = await freshPage();
+      try {
+        await signUp(page, uniqueName(name));
+        const input = (await page.$('#picture')) as unknown as {
+          uploadFile(path: string): Promise<void>;
+        };
+        const previewed = async (path: string) => {
+          await input.uploadFile(path);
+          await Bun.sleep(200); // the preview's load or error event
+          return page.$eval('#picture-preview', (img) => !(img as HTMLImageElement).hidden);
+        };
+        expect({
+          png: await previewed(file('photo.png')),
+          svg: await previewed(file('drawing.svg')),
+          textAsPng: await previewed(file('notes.png')),
+          jpeg: await previewed(file('photo.jpg')),
+        }).toEqual({ png: true, svg: false, textAsPng: false, jpeg: true });
       } finally {
         await page.browserContext().close();
       }

@@ -6,6 +6,15 @@ const input = document.querySelector('#picture');
 const preview = document.querySelector('#picture-preview');
 if (input instanceof HTMLInputElement && preview instanceof HTMLImageElement) {
   const maxBytes = Number(input.dataset.maxBytes);
+  // What the server takes (the input's accept list): a preview of anything else (an
+  // AVIF, an SVG) read as accepted, and the upload was then refused.
+  const accepted = new Set(input.accept.split(',').map((type) => type.trim()));
+  // A file the browser cannot show (a text file named .jpg, an empty one) is not
+  // previewed either: a broken image with a cut-off label read as an error of the page.
+  preview.addEventListener('error', () => {
+    preview.removeAttribute('src');
+    preview.hidden = true;
+  });
   input.addEventListener('change', () => {
     const file = input.files?.[0];
     const tooLarge = file !== undefined && maxBytes > 0 && file.size > maxBytes;
@@ -13,7 +22,7 @@ if (input instanceof HTMLInputElement && preview instanceof HTMLImageElement) {
     if (tooLarge) input.reportValidity();
     if (preview.src.startsWith('blob:')) URL.revokeObjectURL(preview.src);
     // A refused file is not previewed: a preview reads as accepted.
-    if (file?.type.startsWith('image/') && !tooLarge) {
+    if (file !== undefined && accepted.has(file.type) && file.size > 0 && !tooLarge) {
       preview.src = URL.createObjectURL(file);
       preview.hidden = false;
     } else {
