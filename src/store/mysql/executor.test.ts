@@ -69,4 +69,37 @@ describe('unit: MysqlExecutor', () => {
     expect(await db.rows('SELECT 1', [])).toEqual([]);
     expect(state.executed).toBe(executed + 1);
   });
+
+  // Regression (an operator's audit): after each break every operation went through
+  // again and waited its whole timeout on a server still hung (about half of the
+  // requests during a SIGSTOPped MariaDB took 2-3 s to get their 503).
+  it('should let one probe through after a break, refusing the rest at once, and open for longer while probes time out', async () => {
+    const { pool, state } = fakePool();
+    const db = new MysqlExecutor(pool, {
+      poolSize: 4,
+      queueLimit: 4,
+      queueTimeoutMs: 1000,
+      queryTimeoutMs: 50,
+      breakMs: 100,
+    });
+    await refusal(db.rows('SELECT 1', []));
+    await refusal(db.rows('SELECT 1', [])); // two timeouts: open for 100 ms
+    await Bun.sleep(120);
+    const executed = state.executed;
+    const three = await Promise.all([1, 2, 3].map(() => refusal(db.rows('SELECT 1', []))));
+    // One probe ran (and timed out); the other two were refused in no time.
+    expect(state.executed).toBe(executed + 1);
+    expect(three.map((r) => r.ms >= 45).sort()).toEqual([false, false, true]);
+    // The probe timed out: open again, for 200 ms now.
+    await Bun.sleep(150);
+    const still = await refusal(db.rows('SELECT 1', []));
+    expect([still.ms < 20, state.executed]).toEqual([true, executed + 1]);
+    await Bun.sleep(100);
+    // The server answers the next probe: closed, and everything goes through at once.
+    state.hung = false;
+    expect(await db.rows('SELECT 1', [])).toEqual([]);
+    const after = await Promise.all([1, 2, 3].map(() => db.rows('SELECT 1', [])));
+    expect(after).toEqual([[], [], []]);
+    expect(state.executed).toBe(executed + 5);
+  });
 });
