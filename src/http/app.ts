@@ -4,7 +4,7 @@ import { RpcError } from '../wire/rpc-error.ts';
 import { METHOD_NOT_ALLOWED, Status } from '../wire/status.ts';
 import type { AppDeps } from './app-deps.ts';
 import { factory } from './env.ts';
-import { errorHandler, renderError } from './errors.tsx';
+import { errorHandler, formatFor, renderError } from './errors.tsx';
 import { everyRequest } from './middleware/every-request.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { assetRoutes } from './routes/assets.ts';
@@ -94,10 +94,4 @@ function methodNotAllowed(c: Context, allowed: string[]): Response {
   return c.json({ error: { code: METHOD_NOT_ALLOWED, message } }, 405, {
     allow: allowed.join(', '),
   });
-}
-
-/** Browsers navigating ask for text/html first; API clients do not. */
-function formatFor(c: Context) {
-  const accept = c.req.header('accept');
-  return accept !== undefined && /^text\/html\b/i.test(accept.trim()) ? 'page' : 'json';
 }

@@ -27,6 +27,12 @@ export const CLIENT_CLOSED = 499 as StatusCode;
 /** How an error is shown: the API's JSON body, or a page for a browser. */
 export type ErrorFormat = 'json' | 'page';
 
+/** Browsers navigating ask for text/html first; API clients do not. */
+export function formatFor(c: Context): ErrorFormat {
+  const accept = c.req.header('accept');
+  return accept !== undefined && /^text\/html\b/i.test(accept.trim()) ? 'page' : 'json';
+}
+
 /**
  * After refusing a body for its size: a chunked body may never end, so the
  * connection is closed after the answer instead of Bun reading the rest.

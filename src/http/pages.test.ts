@@ -826,6 +826,16 @@ describe('unit: picture routes', () => {
     const res = await request(`/pictures/${HASH}.webp`);
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'no such picture' } });
+    // Regression (a browser audit): a browser opening an old picture's address saw raw JSON.
+    for (const path of [`/pictures/${HASH}.webp`, '/pictures/not-a-picture.webp']) {
+      const page = await request(path, { headers: { accept: 'text/html,*/*' } });
+      expect([path, page.status, page.headers.get('content-type')]).toEqual([
+        path,
+        404,
+        'text/html; charset=UTF-8',
+      ]);
+      expect(await page.text()).toContain('<h1>Page not found</h1>');
+    }
   });
 });
 

@@ -32,7 +32,7 @@ export const MESSAGES = {
   USERNAME_TAKEN: 'this username is already taken',
   // Things that are not there.
   NO_SUCH_USER: 'no such user',
-  NO_SUCH_PICTURE: 'no such picture',
+  NO_SUCH_PICTURE: 'no such picture: it may have been replaced or removed',
   NO_SUCH_ROUTE: 'no such route',
   NO_SUCH_PAGE: 'there is no page at this address',
   NO_SUCH_FILE: 'no such file',

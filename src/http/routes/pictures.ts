@@ -11,7 +11,7 @@ import { RpcError } from '../../wire/rpc-error.ts';
 import { Status } from '../../wire/status.ts';
 import type { RpcRoute } from '../app-deps.ts';
 import { factory } from '../env.ts';
-import { closeConnection, renderError } from '../errors.tsx';
+import { closeConnection, formatFor, renderError } from '../errors.tsx';
 import { formFile, readForm } from '../form.ts';
 import {
   formatBytes,
@@ -44,8 +44,13 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, slots, log }: Pi
     .createApp()
     .get('/pictures/:file', async (c) => {
       const name = FILE.exec(c.req.param('file'))?.[1];
+      // A browser opening the address of a picture replaced or removed gets a page, not JSON.
       if (name === undefined) {
-        return renderError(c, new RpcError(Status.NOT_FOUND, MESSAGES.NO_SUCH_PICTURE), 'json');
+        return renderError(
+          c,
+          new RpcError(Status.NOT_FOUND, MESSAGES.NO_SUCH_PICTURE),
+          formatFor(c),
+        );
       }
       const etag = `"${name}"`;
       const headers = {
@@ -62,7 +67,13 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, slots, log }: Pi
         ?.split(/\s*,\s*/)
         .map((tag) => tag.replace(/^W\//, ''));
       if (tags?.includes(etag)) return c.body(null, 304, headers);
-      const picture = await rpc.call('getPicture', { name }, c.get('client').callOptions());
+      const picture = await rpc
+        .call('getPicture', { name }, c.get('client').callOptions())
+        .catch((err: unknown) => {
+          if (err instanceof RpcError && formatFor(c) === 'page') return err;
+          throw err;
+        });
+      if (picture instanceof RpcError) return renderError(c, picture, 'page');
       // "*": any current picture of that name, which there is (else NOT_FOUND above).
       if (tags?.includes('*')) return c.body(null, 304, headers);
       return c.body(picture.data as Uint8Array<ArrayBuffer>, 200, {
