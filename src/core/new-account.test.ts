@@ -130,6 +130,13 @@ describe('unit: createAccount', () => {
       overLimits,
     );
     expect(weak.code).toBe(Status.RESOURCE_EXHAUSTED);
+    // Both the name and the password at fault: nothing slow follows, nothing is charged.
+    const both = await refusal(
+      deps,
+      { username: 'a', password: 'short', nickname: '' },
+      overLimits,
+    );
+    expect([both.code, both.fields]).toEqual([Status.INVALID_ARGUMENT, ['username', 'password']]);
     expect(admitted).toBe(3);
     expect(deps.passwords.counts.strength).toBe(estimated);
   });

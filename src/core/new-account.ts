@@ -110,6 +110,8 @@ export async function createAccount(
       throw err;
     }
   }
+  // Nothing slow or looked up follows when both are at fault: nothing to admit or charge.
+  if (faulty('username') && faulty('password')) throw faultsError(faults);
   const admitted = await unlessFaulty(async () => {
     await admit?.();
     return true;

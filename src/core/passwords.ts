@@ -27,9 +27,12 @@
  * - verifyUnknown() costs what a real verification costs, so that an unknown
  *   username cannot be told from a wrong password by its timing;
  * - the strength estimate of a new password (weakness()) is slow work too (a
- *   crafted password keeps the estimator 50 to 300 ms): it takes a place in
- *   the same fair queue and runs on a thread of its own at nice 19, never on
- *   the event loop, where a few sign-ups a second stalled every login.
+ *   crafted password keeps the estimator 50 to 300 ms): it runs on a thread
+ *   of its own at nice 19, never on the event loop (where a few sign-ups a
+ *   second stalled every login), one at a time, admitted by a fair queue of
+ *   its own with the same bounds per client and in all. Not the hashes'
+ *   slots: estimates holding them while they waited for their one thread
+ *   left the hash threads idle and cut stranger logins to a fifth (a review).
  */
 
 import { clientKey } from '../lib/client-key.ts';
@@ -91,6 +94,8 @@ export class Passwords {
    */
   readonly counts = { hash: 0, verify: 0, strength: 0, cancelled: 0 };
   private readonly slots: FairSemaphore;
+  /** The estimator's own fair queue: one estimate at a time, as its one thread runs them. */
+  private readonly estimateSlots: FairSemaphore;
   /** Threads at nice 19, and threads at the process's priority (started on first use). */
   private readonly low: HashThreads;
   private readonly normal: HashThreads;
@@ -109,6 +114,11 @@ export class Passwords {
   ) {
     this.slots = new FairSemaphore(
       options.concurrency,
+      options.maxWaiting,
+      options.maxWaitingPerClient ?? options.maxWaiting,
+    );
+    this.estimateSlots = new FairSemaphore(
+      1,
       options.maxWaiting,
       options.maxWaitingPerClient ?? options.maxWaiting,
     );
@@ -278,8 +288,8 @@ export class Passwords {
   }
 
   /**
-   * `isHash`: its time feeds the estimate of a hash's and the hash histograms (`onWait`);
-   * a strength estimate's does neither.
+   * `isHash`: a hash, in the hashes' slots, its time feeding the estimate of a hash's and
+   * the hash histograms (`onWait`); else a strength estimate, in the estimator's slots.
    */
   private async slow<T>(
     deadline: Deadline,
@@ -289,21 +299,22 @@ export class Passwords {
   ): Promise<T> {
     const queued = performance.now();
     const { clientIp, known } = admission;
+    const slots = isHash ? this.slots : this.estimateSlots;
     // A hash that could no longer end before the deadline leaves the queue
     // as soon as that is known, refused like a full queue (429, not a 504
     // at the deadline): the pace can drop after it was admitted, and a hash
     // that starts as it drops runs slower than the estimate (START_RESERVE).
-    const hashMs = this.runMs;
+    const hashMs = isHash ? this.runMs : 0;
     const remainingMs = deadline.remainingMs();
     const reserveMs = Math.max(2 * hashMs, remainingMs * START_RESERVE);
     const inTime = hashMs > 0 ? Deadline.after(remainingMs - reserveMs, deadline.signal) : deadline;
-    const acquired = await this.slots.acquire(inTime, clientKey(clientIp), known);
+    const acquired = await slots.acquire(inTime, clientKey(clientIp), known);
     if (acquired === 'busy' || acquired === 'key-busy') throw busy(acquired);
     if (acquired === 'timeout' && inTime !== deadline && !deadline.expired()) throw busy('busy');
     if (acquired === 'timeout')
       throw new RpcError(Status.DEADLINE_EXCEEDED, 'the server is too busy to answer in time');
     if (acquired === 'cancelled' || deadline.cancelled) {
-      if (acquired === 'acquired') this.slots.release();
+      if (acquired === 'acquired') slots.release();
       this.counts.cancelled++;
       throw RpcError.cancelled();
     }
@@ -311,7 +322,7 @@ export class Passwords {
     try {
       return await work();
     } finally {
-      this.slots.release();
+      slots.release();
       const ranMs = performance.now() - started;
       if (isHash) {
         this.runMs = this.runMs === 0 ? ranMs : this.runMs + RUN_WEIGHT * (ranMs - this.runMs);
