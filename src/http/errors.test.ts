@@ -65,8 +65,18 @@ describe('unit: errorHandler and renderError', () => {
     expect(await from('http://localhost/profile?tab=1')).toContain(
       '<a href="/profile">Open the page again</a>',
     );
-    for (const referer of ['https://evil.example/profile', 'not a url'])
-      expect(await from(referer)).toContain('<a href="/">Go to the start page</a>');
+    // Behind a TLS proxy the page is https:// and the request http://: the same host.
+    expect(await from('https://localhost/profile')).toContain('<a href="/profile">');
+    for (const referer of [
+      'https://evil.example/profile',
+      'not a url',
+      'http://localhost//evil.example/x',
+      'http://localhost/\\evil.example/x',
+    ])
+      expect([referer, await from(referer)]).toEqual([
+        referer,
+        expect.stringContaining('<a href="/">Go to the start page</a>'),
+      ]);
   });
 
   it('should map a Hono HTTPException back to the enum, 413 to PAYLOAD_TOO_LARGE', async () => {

@@ -58,14 +58,18 @@ const PAGE_TITLES: Partial<Record<number, string>> = {
 
 /**
  * The page a form was sent from, to open again (a fresh form), when it is a
- * page of this site; else the start page (the error page's default).
+ * page of this host; else the start page (the error page's default). The
+ * host alone is compared: behind a TLS proxy the request is http:// and the
+ * page https:// (a review). A path starting with // or holding a backslash
+ * would be another site's address in a link: refused.
  */
 function backLink(c: Context): { href: string; text: string } | undefined {
   const referer = c.req.header('referer');
   if (referer === undefined || c.req.method === 'GET') return undefined;
   try {
     const from = new URL(referer);
-    if (from.origin !== new URL(c.req.url).origin) return undefined;
+    if (from.host !== new URL(c.req.url).host) return undefined;
+    if (!/^\/(?![/\\])[^\\]*$/.test(from.pathname)) return undefined;
     return { href: from.pathname, text: 'Open the page again' };
   } catch {
     return undefined;
