@@ -11,6 +11,7 @@
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { ACCOUNT_RULES } from '../wire/account-rules.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import type { AppEnv } from './env.ts';
@@ -27,7 +28,13 @@ export interface Flash {
 }
 
 const NAME = 'flash';
-const MAX_VALUE_CHARS = 200;
+/**
+ * Code points of a value put back in a form: every value a rule allows (the
+ * nickname's 256 the longest) comes back whole; 200 cut a valid nickname of
+ * family emoji inside a character, which was then refused for the joiner it
+ * ended with (a review).
+ */
+const MAX_VALUE_CHARS = ACCOUNT_RULES.nickname.maxCodePoints;
 /** Browsers keep at least 4096 bytes per cookie, name and attributes included. */
 const MAX_COOKIE_CHARS = 3000;
 

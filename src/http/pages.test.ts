@@ -522,6 +522,19 @@ describe('unit: profile page', () => {
     expect(await summaryAfter(nickname)).toContain(
       '<a href="#nickname">Nickname must be 1 to 64 characters.</a>',
     );
+    // The longest nickname a rule allows comes back whole (regression, a review: cut at
+    // 200 code points, inside a family emoji).
+    const families = '👨‍👩‍👧‍👦'.repeat(36);
+    const long = await request('/profile/nickname', {
+      method: 'POST',
+      headers: { cookie },
+      body: form({ csrf: 'c', nickname: families }),
+    });
+    expect(flashOf(long)).toContain('flash=');
+    const page = await (
+      await request('/profile', { headers: { cookie: `${cookie}; ${flashOf(long)}` } })
+    ).text();
+    expect(page).toContain(`value="${families}"`);
   });
 
   it("should send the form's anti-CSRF token, and '' when the form has none (never skip the check)", async () => {
