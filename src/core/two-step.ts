@@ -96,18 +96,19 @@ export class TwoStep {
 
   /**
    * Starts setting up, or starts again: a secret pending until confirmed in
-   * the same session within PENDING_TTL_MS of the last start. Starting again
-   * in a session that has a secret pending keeps that secret (its time starts
-   * over): a new one, shown without a word, made the code of the secret just
-   * added to the app "wrong" (a second tab, or back and start again).
+   * the same session within PENDING_TTL_MS. Starting again in a session that
+   * has a secret pending keeps that secret, and its time: a new one, shown
+   * without a word, made the code of the secret just added to the app
+   * "wrong" (a second tab, or back and start again). Its time is not started
+   * over, so that a fresh secret is at most PENDING_TTL_MS away (a review).
    */
   async start(user: UserRow, sessionId: string): Promise<Enrolment> {
     const { store, limits, box } = this.deps;
     if (user.totpSecret !== '') throw alreadyOn();
     await limits.admitTotpSetup(user.id);
-    const secret =
-      this.openPending(await store.totpPending(user.id), user.id, sessionId) ??
-      crypto.getRandomValues(new Uint8Array(TOTP.secretBytes));
+    const pending = this.openPending(await store.totpPending(user.id), user.id, sessionId);
+    if (pending !== null) return this.enrolment(user, pending);
+    const secret = crypto.getRandomValues(new Uint8Array(TOTP.secretBytes));
     const sealed = new Uint8Array(secret.length + STARTED_BYTES);
     sealed.set(secret);
     new DataView(sealed.buffer).setBigUint64(secret.length, BigInt(Math.floor(this.now())));
