@@ -150,9 +150,10 @@ describe('unit: the second step of a login on the pages', () => {
     expect(res.headers.get('location')).toBe('/login/code');
     const cookies = res.headers.getSetCookie();
     expect(cookies).toHaveLength(1);
-    // The ticket's 300 s and an hour more, to fill the login form in again once it expired.
+    // The ticket's 300 s and 15 minutes more, to fill the login form in again once it
+    // expired; the ticket's end, for the code's page.
     expect(cookies[0]).toMatch(
-      /^login-step=csrf-of-ticket~ticket\.abc~alice~1; Max-Age=(389\d|3900); Path=\/; HttpOnly; SameSite=Strict$/,
+      /^login-step=csrf-of-ticket~ticket\.abc~alice~1~\d{13}; Max-Age=(119\d|1200); Path=\/; HttpOnly; SameSite=Strict$/,
     );
     expect(cookies.join()).not.toContain('correct horse');
   });
@@ -230,6 +231,19 @@ describe('unit: the second step of a login on the pages', () => {
       body: form({ csrf: 'csrf-of-ticket', code: '123456' }),
     });
     expect(flashOf(forged).values).toEqual({ username: '', remember: 'yes' });
+    // The code's page past the ticket's end sends the browser back at once, filled in.
+    const late = await expired.request('/login/code', {
+      headers: { cookie: `${stepCookie}~alice~~${Date.now() - 1000}` },
+    });
+    expect([late.headers.get('location'), flashOf(late).error]).toEqual([
+      '/login',
+      MESSAGES.TICKET_EXPIRED,
+    ]);
+    expect(flashOf(late).values).toEqual({ username: 'alice', remember: '' });
+    const early = await expired.request('/login/code', {
+      headers: { cookie: `${stepCookie}~alice~~${Date.now() + 60_000}` },
+    });
+    expect(early.status).toBe(200);
     // No login waiting: said so, not "took too long".
     const none = await expired.request('/login/code', {
       method: 'POST',

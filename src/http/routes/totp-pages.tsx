@@ -24,7 +24,7 @@ import {
 } from '../flash.ts';
 import { formText, readForm } from '../form.ts';
 import { MAX_CSRF_CHARS, MAX_OTP_CHARS, MAX_PASSWORD_CHARS } from '../limits.ts';
-import { clearLoginStep, readLoginStep } from '../login-ticket-cookie.ts';
+import { clearLoginStep, type LoginStep, readLoginStep } from '../login-ticket-cookie.ts';
 import { setLoginCookies } from '../session-cookie.ts';
 import { LoginCodePage } from '../views/login-code.tsx';
 import { renderPage } from '../views/render.ts';
@@ -146,8 +146,14 @@ export function totpPageRoutes({ rpc, maxJsonBytes, log }: TotpPageRouteOptions)
       return back(c, '/profile', { notice: 'two-step login is off' });
     })
     .get('/login/code', (c) => {
-      const step = readLoginStep(c, c.get('client').https);
+      const { https } = c.get('client');
+      const step = readLoginStep(c, https);
       if (step === null) return back(c, '/login', { error: MESSAGES.NO_LOGIN_STEP });
+      // Past the ticket's end: back to the password now, not after a code is typed.
+      if (step.expiresAtMs > 0 && Date.now() > step.expiresAtMs) {
+        clearLoginStep(c, https);
+        return back(c, '/login', { error: MESSAGES.TICKET_EXPIRED, values: typedValues(step) });
+      }
       return renderPage(c, <LoginCodePage flash={takeFlash(c)} csrfToken={step.csrfToken} />);
     })
     .post(
@@ -182,8 +188,7 @@ export function totpPageRoutes({ rpc, maxJsonBytes, log }: TotpPageRouteOptions)
             // The ticket expired (or the account changed): the password again, the
             // rest of the form filled in as it was.
             clearLoginStep(c, client.https);
-            const values = { username: step.username, remember: step.remember ? 'yes' : '' };
-            return back(c, '/login', { error: err.message, values });
+            return back(c, '/login', { error: err.message, values: typedValues(step) });
           }
           const flash = formFlash(err, {}, 'code');
           if (flash === null) throw err;
@@ -191,4 +196,9 @@ export function totpPageRoutes({ rpc, maxJsonBytes, log }: TotpPageRouteOptions)
         }
       },
     );
+}
+
+/** The login form's values as the step's cookie kept them. */
+function typedValues(step: LoginStep): Record<string, string> {
+  return { username: step.username, remember: step.remember ? 'yes' : '' };
 }
