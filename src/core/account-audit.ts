@@ -40,7 +40,10 @@ const WARN = new Set([
   Status.DEADLINE_EXCEEDED,
 ]);
 
-/** Lines of actions refused without a session, at most NO_SESSION_BURST a window (see AccountAudit). */
+/**
+ * Lines of actions without a session (refused before one was found, whatever
+ * the reason), at most NO_SESSION_BURST a window (see AccountAudit).
+ */
 const NO_SESSION_WINDOW_MS = 10_000;
 const NO_SESSION_BURST = 100;
 const NO_SESSION = 'no-session';
@@ -64,11 +67,8 @@ export class AccountAudit {
   ) {
     this.sessionless = new Sampler(NO_SESSION_WINDOW_MS, NO_SESSION_BURST, (_, leftOut) =>
       this.log.warn(
-        {
-          audit: 'account',
-          noSessionSinceLastLine: leftOut,
-          result: statusName(Status.UNAUTHENTICATED),
-        },
+        // Their results may differ (most UNAUTHENTICATED): only the count is said.
+        { audit: 'account', noSessionSinceLastLine: leftOut },
         'account action',
       ),
     );

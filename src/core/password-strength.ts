@@ -3,7 +3,7 @@
  * and English dictionaries. The estimator is built once per process, on the
  * first check (its dictionaries take a few hundred milliseconds to load), and
  * runs only where a password is chosen: sign-up and password changes, never
- * login. It runs on a thread of its own (strength-worker.ts, through
+ * login. It runs on a thread of its own (hash-worker.ts, through
  * Passwords.weakness), never on an event loop: a crafted password of 32
  * characters takes it 50 to 300 ms.
  */

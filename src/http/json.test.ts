@@ -63,6 +63,7 @@ describe('unit: utf8OrNoCharset', () => {
       'application/json; charset="utf-8"',
       'application/json; charset = utf8',
       'application/json; profile=x; charset=utf-8',
+      'application/json; charset=US-ASCII',
     ])
       expect([type, utf8OrNoCharset(type)]).toEqual([type, true]);
     for (const type of [

@@ -13,10 +13,14 @@ export type JsonObject = Record<string, unknown>;
 /** A charset parameter of a media type, and its value (quoted or not). */
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/gi;
 
-/** Whether every charset a Content-Type names (none at all is fine) is UTF-8. */
+/**
+ * Whether every charset a Content-Type names (none at all is fine) is UTF-8,
+ * or US-ASCII, whose every text is the same bytes in UTF-8 (some clients name
+ * it by default).
+ */
 export function utf8OrNoCharset(type: string): boolean {
   for (const [, name] of type.matchAll(CHARSET)) {
-    if (!/^utf-?8$/i.test(name ?? '')) return false;
+    if (!/^(?:utf-?8|us-ascii|ascii)$/i.test(name ?? '')) return false;
   }
   return true;
 }
