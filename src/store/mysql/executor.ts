@@ -20,14 +20,18 @@
  * - a connect that ran out of time, or a second statement that did within
  *   BREAK_WINDOW_MS of another, opens a breaker for `breakMs`: operations begun
  *   meanwhile are refused at once (UNAVAILABLE 'database unavailable',
- *   Retry-After 1). Then one operation alone goes through (a probe; the others
- *   are still refused at once): an answer closes the breaker, a timeout opens
- *   it again for twice as long, up to MAX_BREAK_MS. One slow statement alone
- *   (a purge, a lock wait) fails alone: it must not refuse the logins of the
- *   next second (a review). Why the probe: after each break every operation
- *   went through again and waited its whole timeout on a server still hung,
- *   so about half of the requests during a SIGSTOPped MariaDB took 2-3 s to
- *   get their 503 (an operator's audit). Why: a hung or
+ *   Retry-After 1). Then the first operation to come starts a probe of the
+ *   executor's own (`SELECT 1`, in the background) and is refused like the
+ *   others until the probe ends: an answer closes the breaker, a timeout
+ *   opens it again for twice as long, up to MAX_BREAK_MS. One slow statement
+ *   alone (a purge, a lock wait) fails alone: it must not refuse the logins of
+ *   the next second (a review). Why the probe: after each break every
+ *   operation went through again and waited its whole timeout on a server
+ *   still hung, so about a quarter of the writes during a SIGSTOPped MariaDB
+ *   took 2-3 s to get their 503 (an operator's audit). Why its own: with a
+ *   caller's operation as the probe, the nickname updates combined with it,
+ *   and those queued behind its batch, waited on the hung server up to the
+ *   HTTP server's deadline (a fault test saw 504s). Why: a hung or
  *   locked server made every request wait its queue and statement timeouts
  *   (2-5 s each) for a 503, or for the caller's own deadline (a 504 blaming the TCP
  *   server), where a server that is down is refused in milliseconds (a
@@ -174,12 +178,18 @@ export class MysqlExecutor {
   /** Runs `task` on one connection, holding one permit for all its statements. */
   run<T>(task: (session: Session) => Promise<T>): Promise<T> {
     if (this.openUntil === 0) return this.attempt(task);
-    if (this.probing || performance.now() < this.openUntil)
-      return Promise.reject(unavailableError());
+    if (!this.probing && performance.now() >= this.openUntil) this.probe();
+    return Promise.reject(unavailableError());
+  }
+
+  /** Asks the server whether it answers again, nobody waiting on it (see the top of this file). */
+  private probe(): void {
     this.probing = true;
-    return this.attempt(task, true).finally(() => {
-      this.probing = false;
-    });
+    this.attempt((session) => session.rows('SELECT 1', []), true)
+      .catch(() => {}) // a timeout reopened the breaker (breakOn); anything else: the next probe
+      .finally(() => {
+        this.probing = false;
+      });
   }
 
   private attempt<T>(task: (session: Session) => Promise<T>, probe = false): Promise<T> {
