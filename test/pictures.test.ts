@@ -80,9 +80,9 @@ describe('integration: pictures over MariaDB, Redis and the local store', () => 
     expect(large.res.headers.get('cache-control')).toBe('private, max-age=31536000, immutable');
     expect(large.res.headers.get('x-content-type-options')).toBe('nosniff');
     expect([large.meta?.format, large.meta?.width, large.meta?.height]).toEqual(['webp', 256, 256]);
-    // The name is the SHA-256 of what is served.
+    // The name says nothing of the image (an attack audit: it was its SHA-256).
     const hash = new Bun.CryptoHasher('sha256').update(large.bytes).digest('hex');
-    expect(url).toBe(`/pictures/${hash}.webp`);
+    expect(url).not.toBe(`/pictures/${hash}.webp`);
 
     const small = await served(url.replace('.webp', '-64.webp'));
     expect([small.meta?.format, small.meta?.width, small.meta?.height]).toEqual(['webp', 64, 64]);
@@ -149,25 +149,30 @@ describe('integration: pictures over MariaDB, Redis and the local store', () => 
     expect(res.status).toBe(413);
   });
 
-  it('should remove a replaced picture unless another user still has it', async () => {
+  // Regression (an attack audit): names were content hashes, so uploading an image,
+  // removing it and fetching its name told whether another account showed it.
+  it('should name the same image differently for two users, and remove only the replaced one', async () => {
     const [alice, bob] = [await newUser(), await newUser()];
-    // Sizes no other test uses: pictures are shared by content.
     const first = (await upload(alice, await png(301, 207))).body.user.picture_url as string;
     const same = (await upload(bob, await png(301, 207))).body.user.picture_url as string;
-    expect(same).toBe(first);
+    expect(same).not.toBe(first);
     const name = first.slice('/pictures/'.length, -'.webp'.length);
     expect(storedNames()).toContain(`${name}.webp`);
 
-    const second = (await upload(alice, await png(207, 301, BLUE, RED))).body.user.picture_url;
-    await stack.tcp.pictures.settled();
-    expect(storedNames()).toContain(`${name}.webp`); // Bob still shows it
-    expect((await stack.fetch(first)).status).toBe(200);
-
-    await upload(bob, await png(107, 107, BLUE, BLUE));
+    const res = await stack.fetch('/api/v1/me/picture', {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${alice}` },
+    });
+    expect(res.status).toBe(200);
     await stack.tcp.pictures.settled();
     expect(storedNames()).not.toContain(`${name}.webp`);
     expect(storedNames()).not.toContain(`${name}-64.webp`);
     expect((await stack.fetch(first)).status).toBe(404);
+    expect((await stack.fetch(same)).status).toBe(200); // Bob still shows his
+
+    const second = (await upload(bob, await png(107, 107, BLUE, BLUE))).body.user.picture_url;
+    await stack.tcp.pictures.settled();
+    expect((await stack.fetch(same)).status).toBe(404);
     expect((await stack.fetch(second as string)).status).toBe(200);
   });
 

@@ -13,11 +13,11 @@ export interface StoredPicture {
 
 /**
  * Files by key. Keys are what the picture service makes of a picture's name
- * (`<sha256 hex>.webp`, `<sha256 hex>-64.webp`); adapters refuse anything
+ * (`<64 hex>.webp`, `<64 hex>-64.webp`); adapters refuse anything
  * outside a strict alphabet, so a key can never name a path elsewhere.
  *
  * - put() is atomic: a reader sees the whole file or none. Writing a key
- *   that exists replaces it (with the same bytes, since keys are content hashes).
+ *   that exists replaces it (with the same bytes: a name is never given to other bytes).
  * - get() is null for a key that is not stored, or that no put() could have made.
  * - delete() of a key that is not stored does nothing.
  * - An outage (disk error, S3 unreachable or slow) throws an RpcError with

@@ -81,7 +81,20 @@ const OPTIONS = {
   uploadsPerMinute: 1,
 };
 
-async function setup(overrides: Partial<typeof OPTIONS> = {}, log: Logger = silentLogger) {
+/**
+ * Names as uploads made before names were random had them (the SHA-256 of the large
+ * file): stores keep such names, which two users may share, and the races below need
+ * a name two users share.
+ */
+const contentName = (large: Uint8Array) =>
+  new Bun.CryptoHasher('sha256').update(large).digest('hex');
+
+async function setup(
+  overrides: Partial<typeof OPTIONS> = {},
+  log: Logger = silentLogger,
+  /** null: the service's own (random) names. */
+  naming: ((large: Uint8Array) => string) | null = contentName,
+) {
   const options = { ...OPTIONS, ...overrides };
   const dir = mkdtempSync(join(tmpdir(), 'usermgr-pictures-'));
   const store = await openStore(
@@ -139,7 +152,10 @@ async function setup(overrides: Partial<typeof OPTIONS> = {}, log: Logger = sile
       if (n > burst) throw new RpcError(Status.RESOURCE_EXHAUSTED, 'too many picture uploads');
     },
   };
-  const pictures = new Pictures({ accounts, store, users, processor, files, limits, log }, options);
+  const pictures = new Pictures(
+    { accounts, store, users, processor, files, limits, log, newName: naming ?? undefined },
+    options,
+  );
   let next = 1;
   async function user(): Promise<UserRow> {
     const row: UserRow = {
@@ -173,16 +189,34 @@ async function rejection(promise: Promise<unknown>): Promise<RpcError> {
 }
 
 describe('unit: Pictures (SQLite store, files in memory)', () => {
-  it('should store both sizes under the SHA-256 of the large one and name it on the user', async () => {
+  it('should store both sizes under one name and name it on the user', async () => {
     const { files, user, upload, pictures } = await setup();
     const alice = await user();
     const updated = await upload(alice, png(1));
     const large = new Uint8Array([...png(1), 256]);
-    const name = new Bun.CryptoHasher('sha256').update(large).digest('hex');
+    const name = contentName(large);
     expect(updated.picture).toBe(name);
     expect([...files.files.keys()].sort()).toEqual([`${name}-64.webp`, `${name}.webp`]);
     expect((await pictures.get(name)).bytes).toEqual(large);
     expect((await pictures.get(`${name}-64`)).contentType).toBe('image/webp');
+  });
+
+  // Regression (an attack audit): names were the SHA-256 of the image, so anyone could
+  // learn whether another account showed a given image (upload it, remove it, fetch).
+  it('should give every upload a random name, even of an image another user shows', async () => {
+    const { files, user, upload, pictures } = await setup({}, silentLogger, null);
+    const [alice, bob] = [await user(), await user()];
+    const first = (await upload(alice, png(1))).picture;
+    const other = (await upload(bob, png(1))).picture;
+    expect(first).toMatch(/^[0-9a-f]{64}$/);
+    expect(other).toMatch(/^[0-9a-f]{64}$/);
+    expect(other).not.toBe(first);
+    expect(first).not.toBe(contentName(new Uint8Array([...png(1), 256])));
+    // The same image again: a new name, the old files removed.
+    const again = (await upload(alice, png(1))).picture;
+    await pictures.settled();
+    expect(again).not.toBe(first);
+    expect(files.names()).toEqual([again, other].sort());
   });
 
   it('should answer NOT_FOUND for names that are unknown or not names at all', async () => {

@@ -1,6 +1,6 @@
 /**
- * Profile pictures: an upload becomes square WebP files named by the SHA-256
- * of the large one, stored through the PictureStore port, and the user's
+ * Profile pictures: an upload becomes square WebP files under a random name
+ * of its own (newName), stored through the PictureStore port, and the user's
  * `picture` column names them. Invariants:
  * - an upload is admitted by the user's upload rate, then the bytes are
  *   checked (magic bytes; the container's sizes, scans and frames against
@@ -9,10 +9,12 @@
  *   at once and at most `maxWaiting` wait, beyond that RESOURCE_EXHAUSTED;
  * - the files are stored before the user row names them;
  * - a picture no user names any more is removed (release()), in the
- *   background, and never while someone uses it. Names are content hashes,
- *   so two users who upload the same image share its files, and one of them
- *   may start using a name at the moment the other's old picture with that
- *   name is being removed. Both sides repair that race: release() deletes
+ *   background, and never while someone uses it. Names were content hashes
+ *   before they were random (so a user could learn whether another account
+ *   showed the very same image: upload it, remove it, fetch the name), and
+ *   names stored then may be shared by two users, one of whom could take a
+ *   name into use at the moment the other's old picture with that name was
+ *   being removed. Both sides still repair that race: release() deletes
  *   only files it read first and puts them back if the name is in use after
  *   the delete; set() checks after its update that the file is still there
  *   and stores it again if not. Whatever the interleaving, a name in use
@@ -44,7 +46,7 @@ import { CHECK_AFTER_MS } from './picture-checks.ts';
 import type { ImageProcessor, PictureStore, StoredPicture } from './picture-ports.ts';
 import type { RateLimits } from './rate-limits.ts';
 
-/** Every picture in these sizes, largest first; the name is the hash of the first. */
+/** Every picture in these sizes, largest first, all under one name. */
 const PICTURE_VARIANTS = [
   { suffix: '', size: 256 },
   { suffix: '-64', size: 64 },
@@ -92,12 +94,20 @@ export interface PicturesDeps {
   limits: Pick<RateLimits, 'admitUpload'>;
   log: Logger;
   now?: () => number;
+  /** The name of an upload's files, given the large one; default: 256 random bits, hex. */
+  newName?: (large: Uint8Array) => string;
+}
+
+/** A name nobody can derive from the image: see the top of this file. */
+function randomName(): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex');
 }
 
 export class Pictures {
   private readonly slots: Semaphore;
   private readonly releases = new Set<Promise<void>>();
   private readonly now: () => number;
+  private readonly newName: (large: Uint8Array) => string;
   private readonly budget: DecodeBudget;
 
   constructor(
@@ -106,6 +116,7 @@ export class Pictures {
   ) {
     this.slots = new Semaphore(options.concurrency, options.maxWaiting);
     this.now = deps.now ?? Date.now;
+    this.newName = deps.newName ?? randomName;
     this.budget = { ...DECODE_LIMITS, maxPixels: options.maxPixels };
   }
 
@@ -116,7 +127,7 @@ export class Pictures {
     const { uploadsPerMinute, uploadBurst } = this.options;
     await this.deps.limits.admitUpload(user.id, uploadsPerMinute, uploadBurst);
     const encoded = await this.encode(image, deadline);
-    const name = new Bun.CryptoHasher('sha256').update(encoded[0] as Uint8Array).digest('hex');
+    const name = this.newName(encoded[0] as Uint8Array);
     // Checked again later whatever happens to this process (see the top of this file).
     // Sorted: two uploads listing the same two names lock their rows in one order.
     const names =

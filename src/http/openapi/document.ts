@@ -359,8 +359,9 @@ export const openApiDocument: OpenAPIObject = {
         operationId: 'getPicture',
         summary: 'A stored picture',
         description:
-          'Names come from `picture_url`: `<sha256>.webp` (256 px) or `<sha256>-64.webp` ' +
-          '(64 px). Immutable: cached for a year, with an ETag (304 on If-None-Match).',
+          'Names come from `picture_url`: `<name>.webp` (256 px) or `<name>-64.webp` ' +
+          '(64 px), `<name>` 64 hex digits, random per upload. Immutable: cached for a year, ' +
+          'with an ETag (304 on If-None-Match).',
         tags: ['accounts'],
         security: none,
         parameters: [

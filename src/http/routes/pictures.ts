@@ -1,7 +1,7 @@
 /**
  * Pictures: served from the TCP server's store by name, and uploaded through
- * the API. Names are content hashes, so a served picture never changes and
- * browsers may keep it for a year.
+ * the API. A name is given to one upload's files only (random, never reused),
+ * so a served picture never changes and browsers may keep it for a year.
  */
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -22,7 +22,7 @@ import {
 } from '../upload.ts';
 import { userJson } from '../user-json.ts';
 
-/** `<sha256 hex>.webp` or `<sha256 hex>-64.webp`; anything else is not a picture. */
+/** `<64 hex>.webp` or `<64 hex>-64.webp`; anything else is not a picture. */
 const FILE = /^([0-9a-f]{64}(?:-64)?)\.webp$/;
 
 export interface PictureRouteOptions extends RpcRoute {
@@ -54,14 +54,14 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, slots, log }: Pi
       }
       const etag = `"${name}"`;
       const headers = {
-        // Private: the browser keeps it a year (its name is its content), but no shared
+        // Private: the browser keeps it a year (its name is never reused), but no shared
         // cache does, where it would outlive its deletion with the account.
         'cache-control': 'private, max-age=31536000, immutable',
         etag,
         'x-content-type-options': 'nosniff',
       };
-      // Compared weakly (RFC 9110 13.1.2): W/"x" is "x". A name is its content's
-      // hash, so a tag that names it is still current without asking the store.
+      // Compared weakly (RFC 9110 13.1.2): W/"x" is "x". A name is given to
+      // one content only, so a tag that names it is still current without asking the store.
       const tags = c.req
         .header('if-none-match')
         ?.split(/\s*,\s*/)

@@ -627,7 +627,7 @@ export type User = Message<"usermgr.v1.User"> & {
   nickname: string;
 
   /**
-   * Name of the stored picture (content hash), empty when the user has none.
+   * Name of the stored picture (random per upload), empty when the user has none.
    *
    * @generated from field: string picture = 4;
    */
