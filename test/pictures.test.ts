@@ -176,6 +176,15 @@ describe('integration: pictures over MariaDB, Redis and the local store', () => 
     expect((await stack.fetch(second as string)).status).toBe(200);
   });
 
+  it("should state on the profile page the TCP server's pixel bound beside the HTTP server's size", async () => {
+    const token = await newUser();
+    const res = await stack.fetch('/profile', { headers: { cookie: `session=${token}` } });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toMatch(
+      /JPEG, PNG, WebP or GIF, up to \d+ [KM]iB and 40 megapixels\./,
+    );
+  });
+
   it('should answer unknown pictures and path tricks with 404', async () => {
     const paths = [
       `/pictures/${'0'.repeat(64)}.webp`,

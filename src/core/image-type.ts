@@ -5,6 +5,7 @@
  * A small parser of our own, linear in the file size and allocation-free,
  * so that a hostile file is refused for the price of reading it once.
  */
+import { pixelsInWords } from '../wire/messages.ts';
 import type { ImageType } from './picture-ports.ts';
 
 const ascii = (bytes: Uint8Array, at: number, text: string) =>
@@ -76,7 +77,7 @@ export function inspectImage(bytes: Uint8Array, type: ImageType): ImageShape | n
 export function overBudget(shape: ImageShape, budget: DecodeBudget): string | null {
   const { width, height, frames, scans, bufferedBytes } = shape;
   if (width * height > budget.maxPixels) {
-    return `the picture is ${width}×${height} pixels; at most ${megapixels(budget.maxPixels)} megapixels are accepted`;
+    return `the picture is ${width}×${height} pixels; at most ${pixelsInWords(budget.maxPixels)} are accepted`;
   }
   if (scans > budget.maxScans) {
     return `the picture is a JPEG in ${scans} scans; at most ${budget.maxScans} are accepted: save it again as a standard (baseline) JPEG`;
@@ -91,10 +92,6 @@ export function overBudget(shape: ImageShape, budget: DecodeBudget): string | nu
       : `the picture is ${width}×${height} pixels in a form ${needs}: send a smaller image`;
   }
   return null;
-}
-
-export function megapixels(pixels: number): string {
-  return String(Math.round(pixels / 100_000) / 10);
 }
 
 const mib = (bytes: number) => String(Math.ceil(bytes / 1024 / 1024));

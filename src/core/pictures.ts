@@ -29,19 +29,13 @@ import type { Deadline } from '../lib/deadline.ts';
 import { type Refusal, Semaphore } from '../lib/semaphore.ts';
 import type { Logger } from '../log.ts';
 import type { UserRow, UserStore } from '../store/port.ts';
-import { MESSAGES } from '../wire/messages.ts';
+import { MESSAGES, pixelsInWords } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import type { AccountCaller } from './account-audit.ts';
 import type { Accounts, SessionAuth } from './accounts.ts';
 import type { CachedUsers } from './cached-users.ts';
-import {
-  type DecodeBudget,
-  inspectImage,
-  megapixels,
-  overBudget,
-  sniffImageType,
-} from './image-type.ts';
+import { type DecodeBudget, inspectImage, overBudget, sniffImageType } from './image-type.ts';
 import { CHECK_AFTER_MS } from './picture-checks.ts';
 import type { ImageProcessor, PictureStore, StoredPicture } from './picture-ports.ts';
 import type { RateLimits } from './rate-limits.ts';
@@ -118,6 +112,11 @@ export class Pictures {
     this.now = deps.now ?? Date.now;
     this.newName = deps.newName ?? randomName;
     this.budget = { ...DECODE_LIMITS, maxPixels: options.maxPixels };
+  }
+
+  /** The most pixels an image may announce (the pages state it). */
+  get maxPixels(): number {
+    return this.options.maxPixels;
   }
 
   /** Replaces the session user's picture with `image`; returns the updated user. */
@@ -252,7 +251,7 @@ export class Pictures {
         throw new RpcError(
           Status.INVALID_ARGUMENT,
           `the picture is ${result.width}×${result.height} pixels; at most ` +
-            `${megapixels(result.maxPixels)} megapixels are accepted`,
+            `${pixelsInWords(result.maxPixels)} are accepted`,
           { field: 'picture' },
         );
       case 'unreadable':

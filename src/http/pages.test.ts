@@ -31,6 +31,7 @@ const RULES = {
     pattern: '',
   },
   nickname: { text: NICKNAME_RULE, minChars: 1, maxChars: 64, pattern: '' },
+  pictureMaxPixels: 40_000_000,
 };
 const USER = {
   id: '1',
@@ -1026,6 +1027,18 @@ describe('unit: sessions and renewal', () => {
         shown,
       ]);
     }
+  });
+
+  // Regression (a browser audit): the hint said nothing of the pixel bound, which the
+  // TCP server holds, so a 50-megapixel photo under 5 MiB was refused unannounced.
+  it("should state the picture's bounds the TCP server tells, and only those", async () => {
+    const told = await (await setup().request('/profile', { headers: { cookie } })).text();
+    expect(told).toContain('JPEG, PNG, WebP or GIF, up to 64 KiB and 40 megapixels.');
+    const { request } = setup((name) =>
+      name === 'getAccountRules' ? { ...RULES, pictureMaxPixels: 0 } : undefined,
+    );
+    const older = await (await request('/profile', { headers: { cookie } })).text();
+    expect(older).toContain('JPEG, PNG, WebP or GIF, up to 64 KiB. It is cropped');
   });
 
   it('should still show the profile when the list cannot be read', async () => {

@@ -10,7 +10,11 @@ import { ACCOUNT_RULES } from '../wire/account-rules.ts';
 import { accountCaller, loginResponse, sessionAuth, toUser } from './convert.ts';
 import type { Handlers } from './dispatch.ts';
 
-export function accountHandlers(accounts: Accounts, pictures: Pick<Pictures, 'release'>): Handlers {
+export function accountHandlers(
+  accounts: Accounts,
+  pictures: Pick<Pictures, 'release' | 'maxPixels'>,
+): Handlers {
+  const rules = { ...ACCOUNT_RULES, pictureMaxPixels: pictures.maxPixels };
   return {
     register: async (req, ctx) => ({
       user: toUser(await accounts.register(req, ctx.deadline, ctx.clientIp)),
@@ -87,6 +91,6 @@ export function accountHandlers(accounts: Accounts, pictures: Pick<Pictures, 're
       if (deleted.picture !== '') pictures.release(deleted.picture);
       return {};
     },
-    getAccountRules: () => ACCOUNT_RULES,
+    getAccountRules: () => rules,
   };
 }

@@ -78,6 +78,12 @@ export const FIELD_MESSAGES = {
   duplicate: (field: string) => `duplicate key ${JSON.stringify(field)}`,
 } as const;
 
+/** A pixel bound as both servers word it: "40 megapixels", "2.5 megapixels", "4096 pixels". */
+export function pixelsInWords(pixels: number): string {
+  if (pixels < 100_000) return `${pixels} pixels`;
+  return `${Math.round(pixels / 100_000) / 10} megapixels`;
+}
+
 /** `size` as upload.ts formats it: "5 MiB". */
 export function pictureTooLarge(size: string): string {
   return `the picture is larger than ${size}: choose a smaller one, or save it smaller first`;

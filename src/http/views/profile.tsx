@@ -1,5 +1,5 @@
 import type { GetAccountRulesResponse, LiveSession, User } from '../../gen/usermgr/v1/rpc_pb.ts';
-import { MESSAGES, pictureTooLarge } from '../../wire/messages.ts';
+import { MESSAGES, pictureTooLarge, pixelsInWords } from '../../wire/messages.ts';
 import { assets } from '../assets.ts';
 import type { Flash } from '../flash.ts';
 import { pictureUrl } from '../user-json.ts';
@@ -28,6 +28,11 @@ export interface ProfilePageProps {
 }
 
 /** The fields of the page's forms in page order, for the error summary's links. */
+/** " and 40 megapixels": the TCP server's bound, which an older one does not tell (0). */
+function pixelBound(maxPixels: number): string {
+  return maxPixels > 0 ? ` and ${pixelsInWords(maxPixels)}` : '';
+}
+
 function summaryFields(username: string) {
   return [
     { name: 'nickname', label: 'New nickname', form: 'Nickname' },
@@ -131,7 +136,7 @@ export function ProfilePage(props: ProfilePageProps) {
               aria-describedby={errors.picture ? 'picture-rule picture-error' : 'picture-rule'}
             />
             <small class="hint" id="picture-rule">
-              {`JPEG, PNG, WebP or GIF, up to ${maxUpload}. It is cropped to a square; of an animation, the first frame is kept.`}
+              {`JPEG, PNG, WebP or GIF, up to ${maxUpload}${pixelBound(rules.pictureMaxPixels)}. It is cropped to a square; of an animation, the first frame is kept.`}
             </small>
             {errors.picture ? (
               <strong class="field-error" id="picture-error">
