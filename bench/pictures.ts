@@ -16,17 +16,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { RUNTIME_ENV } from '../src/process.ts';
 import type { HostileImage } from '../test/support/images.ts';
 import {
   cpuSeconds,
   rssMb,
   type Server,
   serverWarnings,
+  startServer,
   stopServers,
   waitForPort,
   waitUntilReady,
-  watched,
 } from './procs.ts';
 import { latencySummary } from './stats.ts';
 
@@ -69,14 +68,8 @@ const common = {
   PICTURE_UPLOAD_BURST: '1000000',
   HTTP_PROCESSES: '1',
 };
-function start(name: string, script: string, env: Record<string, string>): Server {
-  const proc = Bun.spawn([process.execPath, join(root, script)], {
-    cwd: root,
-    env: { ...RUNTIME_ENV, ...process.env, ...common, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return watched(name, proc);
-}
+const start = (name: string, script: string, env: Record<string, string>): Server =>
+  startServer(name, script, { ...common, ...env }, '', root);
 
 const tcp = start('tcp', 'src/tcp/main.ts', { TCP_PORT: String(tcpPort), TCP_METRICS_PORT: '0' });
 await waitForPort(tcpPort, [tcp]);

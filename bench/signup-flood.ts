@@ -16,8 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { RUNTIME_ENV } from '../src/process.ts';
-import { type Server, stopServers, waitForPort, waitUntilReady, watched } from './procs.ts';
+import { type Server, startServer, stopServers, waitForPort, waitUntilReady } from './procs.ts';
 import { latencySummary } from './stats.ts';
 
 const { values } = parseArgs({
@@ -46,14 +45,8 @@ const common = {
   ARGON2_MEMORY_KIB: '19456',
   HTTP_PROCESSES: '1',
 };
-function start(name: string, script: string, env: Record<string, string>): Server {
-  const proc = Bun.spawn([process.execPath, join(root, script)], {
-    cwd: root,
-    env: { ...RUNTIME_ENV, ...process.env, ...common, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return watched(name, proc);
-}
+const start = (name: string, script: string, env: Record<string, string>): Server =>
+  startServer(name, script, { ...common, ...env }, '', root);
 
 const servers: Server[] = [];
 servers.push(start('tcp', 'src/tcp/main.ts', { TCP_PORT: String(tcpPort), TCP_METRICS_PORT: '0' }));
