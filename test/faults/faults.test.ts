@@ -332,6 +332,72 @@ describe('faults under load', () => {
     P.ms(40_000, 90_000),
   );
 
+  // Regression (an operator's audit): after each one-second break every pooled operation
+  // went through again and waited its statement timeout on the server still stopped,
+  // so about half of the writes took 2-3 s to get their 503.
+  it(
+    'should keep cached logins working and refuse writes fast while MariaDB is paused, once its breaker opened',
+    async () => {
+      const before = P.ms(1500, 5000);
+      const pause = P.ms(8000, 15_000);
+      const after = P.ms(3000, 10_000);
+      /** MYSQL_QUERY_TIMEOUT_MS (default): the first statements wait this long. */
+      const statementTimeoutMs = 3000;
+      const { samples, result } = await underLoad({ login: 60, me: 30, write: 10 }, async () => {
+        await Bun.sleep(before);
+        const faultStart = now();
+        stack.mariadb.pause();
+        try {
+          await Bun.sleep(pause);
+        } finally {
+          stack.mariadb.resume();
+        }
+        const faultEnd = now();
+        await Bun.sleep(after);
+        return { faultStart, faultEnd };
+      });
+      const { faultStart, faultEnd } = result;
+      const summary = summarize(samples);
+      // Writes sent once the first statements had timed out and the breaker had opened,
+      // while the server was still stopped (however they ended: one that waited may end
+      // in a 2xx once the server is back).
+      const settled = faultStart + statementTimeoutMs + 500;
+      const writesAfterBreak = samples.filter(
+        (s) => s.kind === 'write' && s.start >= settled && s.start < faultEnd - 500,
+      );
+      const slow = writesAfterBreak.filter((s) => s.ms > 1000);
+      const fast = writesAfterBreak.filter((s) => s.ms <= 1000);
+      const readsDuring = reads(between(samples, faultStart, faultEnd));
+      const recoverS = timeToRecover(samples, faultEnd);
+      const slowest = samples.reduce((a, b) => (b.ms > a.ms ? b : a));
+      rows.push({
+        scenario: `MariaDB paused (SIGSTOP) ${pause / 1000} s`,
+        summary,
+        recoverS,
+        notes:
+          `logins and session checks ${count(readsDuring, '2xx')}/${readsDuring.length} 2xx; ` +
+          `writes once the breaker opened: ${slow.length}/${writesAfterBreak.length} over 1 s, ` +
+          `${count(fast, '503')} fast 503s, ` +
+          `${count(fast, '2xx')} fast 2xx; the slowest: a ${slowest.kind} sent ` +
+          `${((slowest.start - faultStart) / 1000).toFixed(2)} s into the pause, ` +
+          `${Math.round(slowest.ms)} ms, ${slowest.status}`,
+      });
+
+      expect(unexpected(samples)).toEqual([]);
+      expect(summary.max).toBeLessThan(DEADLINE_MS + SLACK_MS);
+      // Cached logins keep working: users in Redis, credentials in the memo.
+      expect(count(readsDuring, '2xx')).toBe(readsDuring.length);
+      // Once open, the breaker answers every caller at once while its own probe asks the
+      // server; before, every break was followed by a second in which all writes waited
+      // their timeout again (measured: 32 of 120 over 1 s then, 0 of 120 now).
+      expect(writesAfterBreak.length).toBeGreaterThan(10);
+      expect(slow.length).toBeLessThanOrEqual(Math.ceil(writesAfterBreak.length * 0.15));
+      expect(recoverS).not.toBeNull();
+      expect(recoverS as number).toBeLessThan(10);
+    },
+    P.ms(40_000, 90_000),
+  );
+
   it(
     'should fail requests fast with 503 while the TCP server is killed, and reconnect by itself',
     async () => {

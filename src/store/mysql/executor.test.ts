@@ -63,10 +63,48 @@ describe('unit: MysqlExecutor', () => {
       executed,
     ]);
     expect(fast.ms).toBeLessThan(20);
-    // Past breakMs, statements go through again.
+    // Past breakMs, once the executor's own probe is answered, statements go through again.
     await Bun.sleep(320);
     state.hung = false;
+    await refusal(db.rows('SELECT 1', [])); // starts the probe
+    await Bun.sleep(20);
     expect(await db.rows('SELECT 1', [])).toEqual([]);
+    expect(state.executed).toBe(executed + 2);
+  });
+
+  // Regression (an operator's audit): after each break every operation went through
+  // again and waited its whole timeout on a server still hung (about half of the
+  // requests during a SIGSTOPped MariaDB took 2-3 s to get their 503).
+  it('should probe a server it broke off from with a statement of its own, refusing every caller at once, and open again while probes time out', async () => {
+    const { pool, state } = fakePool();
+    const db = new MysqlExecutor(pool, {
+      poolSize: 4,
+      queueLimit: 4,
+      queueTimeoutMs: 1000,
+      queryTimeoutMs: 50,
+      breakMs: 100,
+    });
+    await refusal(db.rows('SELECT 1', []));
+    await refusal(db.rows('SELECT 1', [])); // two timeouts: open for 100 ms
+    await Bun.sleep(120);
+    const executed = state.executed;
+    // Past the break: the first caller starts a probe; every caller is refused in no time.
+    const three = await Promise.all([1, 2, 3].map(() => refusal(db.rows('SELECT 1', []))));
+    expect(three.map((r) => r.ms < 20)).toEqual([true, true, true]);
     expect(state.executed).toBe(executed + 1);
+    // The probe timed out (50 ms): open again for 100 ms, and no new probe meanwhile.
+    await Bun.sleep(80);
+    const still = await refusal(db.rows('SELECT 1', []));
+    expect([still.ms < 20, state.executed]).toEqual([true, executed + 1]);
+    // Not longer each time: a server back after a long hang is used again within breakMs.
+    await Bun.sleep(100);
+    // The server answers the next probe: closed, and everything goes through again.
+    state.hung = false;
+    const starter = await refusal(db.rows('SELECT 1', []));
+    expect(starter.ms).toBeLessThan(20);
+    await Bun.sleep(20);
+    const after = await Promise.all([1, 2, 3].map(() => db.rows('SELECT 1', [])));
+    expect(after).toEqual([[], [], []]);
+    expect(state.executed).toBe(executed + 5);
   });
 });

@@ -20,9 +20,19 @@
  * - a connect that ran out of time, or a second statement that did within
  *   BREAK_WINDOW_MS of another, opens a breaker for `breakMs`: operations begun
  *   meanwhile are refused at once (UNAVAILABLE 'database unavailable',
- *   Retry-After 1), then traffic goes through again and further timeouts open
- *   it again. One slow statement alone (a purge, a lock wait) fails alone: it
- *   must not refuse the logins of the next second (a review). Why: a hung or
+ *   Retry-After 1). Then the first operation to come starts a probe of the
+ *   executor's own (`SELECT 1`, in the background) and is refused like the
+ *   others until the probe ends: an answer closes the breaker, a timeout
+ *   opens it again for `breakMs` (not longer each time: a server back after a
+ *   long hang would be refused for nothing). One slow statement
+ *   alone (a purge, a lock wait) fails alone: it must not refuse the logins of
+ *   the next second (a review). Why the probe: after each break every
+ *   operation went through again and waited its whole timeout on a server
+ *   still hung, so about a quarter of the writes during a SIGSTOPped MariaDB
+ *   took 2-3 s to get their 503 (an operator's audit). Why its own: with a
+ *   caller's operation as the probe, the nickname updates combined with it,
+ *   and those queued behind its batch, waited on the hung server up to the
+ *   HTTP server's deadline (a fault test saw 504s). Why: a hung or
  *   locked server made every request wait its queue and statement timeouts
  *   (2-5 s each) for a 503, or for the caller's own deadline (a 504 blaming the TCP
  *   server), where a server that is down is refused in milliseconds (a
@@ -48,7 +58,7 @@ export interface ExecutorLimits {
   queueLimit: number;
   queueTimeoutMs: number;
   queryTimeoutMs: number;
-  /** How long a timeout refuses new operations at once; default BREAK_MS. */
+  /** How long a timeout refuses new operations at once; default BREAK_MS; 0: no breaker. */
   breakMs?: number;
 }
 
@@ -137,8 +147,10 @@ export class MysqlExecutor {
   private readonly gate: Semaphore;
   /** Connections (mysql2's, which outlive the promise wrappers) that ran `setUp`. */
   private readonly ready = new WeakSet<object>();
-  /** performance.now() until which operations are refused at once (after timeouts). */
+  /** performance.now() until which operations are refused at once (after timeouts); 0: closed. */
   private openUntil = 0;
+  /** An operation is probing a server the breaker was open for. */
+  private probing = false;
   /** When the last statement timed out (performance.now()); -Infinity before any. */
   private lastTimeout = Number.NEGATIVE_INFINITY;
 
@@ -161,10 +173,24 @@ export class MysqlExecutor {
 
   /** Runs `task` on one connection, holding one permit for all its statements. */
   run<T>(task: (session: Session) => Promise<T>): Promise<T> {
-    if (this.openUntil !== 0 && performance.now() < this.openUntil)
-      return Promise.reject(unavailableError());
+    if (this.openUntil === 0) return this.attempt(task);
+    if (!this.probing && performance.now() >= this.openUntil) this.probe();
+    return Promise.reject(unavailableError());
+  }
+
+  /** Asks the server whether it answers again, nobody waiting on it (see the top of this file). */
+  private probe(): void {
+    this.probing = true;
+    this.attempt((session) => session.rows('SELECT 1', []), true)
+      .catch(() => {}) // a timeout reopened the breaker (breakOn); anything else: the next probe
+      .finally(() => {
+        this.probing = false;
+      });
+  }
+
+  private attempt<T>(task: (session: Session) => Promise<T>, probe = false): Promise<T> {
     const deadline = Deadline.after(this.limits.queueTimeoutMs);
-    return this.gate.run(deadline, () => this.onConnection(task), refuse);
+    return this.gate.run(deadline, () => this.onConnection(task, probe), refuse);
   }
 
   rows<T extends RowDataPacket>(sql: string, params: ExecuteValues[]): Promise<T[]> {
@@ -179,22 +205,38 @@ export class MysqlExecutor {
     return this.pool.end();
   }
 
-  /** Opens the breaker for a connect timeout, or a second statement timeout (see the top of this file). */
-  private breakOn(error: unknown): void {
+  /**
+   * Opens the breaker for a connect timeout, or a second statement timeout,
+   * and again for a probe's (see the top of this file).
+   * An operation begun before the breaker opened that times out after it
+   * changes nothing: it tells what the opening already said.
+   */
+  private breakOn(error: unknown, probe: boolean): void {
     const kind = timeoutOf(error);
     if (kind === null) return;
     const now = performance.now();
     const again = now - this.lastTimeout < BREAK_WINDOW_MS;
     if (kind === 'statement') this.lastTimeout = now;
-    if (kind === 'connect' || again) this.openUntil = now + (this.limits.breakMs ?? BREAK_MS);
+    const base = this.limits.breakMs ?? BREAK_MS;
+    if (base === 0) return; // no breaker (tests of the connections themselves)
+    if (probe || (this.openUntil === 0 && (kind === 'connect' || again)))
+      this.openUntil = now + base;
   }
 
-  private async onConnection<T>(task: (session: Session) => Promise<T>): Promise<T> {
+  /** The server answered: whatever was open is closed. */
+  private answered(): void {
+    this.openUntil = 0;
+  }
+
+  private async onConnection<T>(
+    task: (session: Session) => Promise<T>,
+    probe: boolean,
+  ): Promise<T> {
     let connection: PoolConnection;
     try {
       connection = await this.pool.getConnection();
     } catch (error) {
-      this.breakOn(error);
+      this.breakOn(error, probe);
       throw classifyMysqlError(error);
     }
     const session = new ConnectionSession(connection, this.limits.queryTimeoutMs);
@@ -203,9 +245,14 @@ export class MysqlExecutor {
         for (const sql of this.setUp) await session.setUp(sql);
         this.ready.add(connection.connection);
       }
-      return await task(session);
+      const result = await task(session);
+      this.answered();
+      return result;
     } catch (error) {
-      this.breakOn(error);
+      this.breakOn(error, probe);
+      // An error of the server's own (a duplicate key, a syntax error) is an answer too.
+      const outage = error instanceof RpcError && error.code === Status.UNAVAILABLE;
+      if (!session.broken && !outage) this.answered();
       throw error;
     } finally {
       if (session.broken) connection.destroy();
