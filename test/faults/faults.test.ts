@@ -125,11 +125,20 @@ const inFlightAt = (samples: Sample[], at: number) =>
   samples.filter((s) => s.start < at && s.start + s.ms > at);
 
 /** Outcomes other than 2xx and 503 among `samples`, for a readable failure. */
+/** When the first request was sent: failures and events are told from there. */
+function loadStart(samples: Sample[]): number {
+  return samples.reduce((min, s) => Math.min(min, s.start), Number.POSITIVE_INFINITY);
+}
+
 function unexpected(samples: Sample[], allowed: string[] = ['2xx', '503']): string[] {
+  const origin = loadStart(samples);
   return samples
     .filter((s) => !allowed.includes(s.outcome))
     .slice(0, 20)
-    .map((s) => `${s.kind} ${s.outcome} ${s.status} after ${fmt(s.ms)} ms`);
+    .map(
+      (s) =>
+        `${s.kind} ${s.outcome} ${s.status} after ${fmt(s.ms)} ms, sent at +${fmt(s.start - origin)} ms`,
+    );
 }
 
 /**
@@ -163,10 +172,12 @@ async function sigtermUnderLoad(server: 'http' | 'tcp', after: number) {
 
 function drainNotes(run: Awaited<ReturnType<typeof sigtermUnderLoad>>): string {
   const { accepted, inFlight } = run;
+  const origin = loadStart(run.samples);
   return (
     `sent before the signal: ${count(accepted, '2xx')}/${accepted.length} 2xx ` +
     `(in flight at the signal: ${count(inFlight, '2xx')}/${inFlight.length} 2xx); ` +
-    `drained and exited in ${fmt(run.exitedAt - run.signalAt)} ms (code ${run.exit})`
+    `drained and exited in ${fmt(run.exitedAt - run.signalAt)} ms (code ${run.exit}; ` +
+    `signal at +${fmt(run.signalAt - origin)} ms, back at +${fmt(run.faultEnd - origin)} ms)`
   );
 }
 
