@@ -103,8 +103,10 @@ describe('unit: Passwords', () => {
         empty.push(ran.at(-1) as number);
       }
       const median = (xs: number[]) => xs.sort((a, b) => a - b)[1] as number;
-      // Without the stand-in Bun answers '' in about 0.07 ms, a wrong password in about 20.
-      expect(median(empty)).toBeGreaterThan(median(wrong) / 3);
+      // Without the stand-in Bun answers '' in about 0.07 ms, a wrong password in about 20:
+      // a tenth keeps that 300-fold gap plain on a loaded machine (a third failed beside
+      // other jobs: 41 against 148 ms).
+      expect(median(empty)).toBeGreaterThan(median(wrong) / 10);
     } finally {
       passwords.close();
     }
@@ -131,6 +133,32 @@ describe('unit: Passwords', () => {
       expect(refused).toBeInstanceOf(RpcError);
       expect((refused as RpcError).code).toBe(Status.RESOURCE_EXHAUSTED);
       await Promise.all([running, waiting]);
+    } finally {
+      passwords.close();
+    }
+  });
+
+  // Regression (a fault run): before a fresh process had its first estimate, a queued
+  // hash waited to its deadline and answered DEADLINE_EXCEEDED, and every login of the
+  // same credential that had joined its flight got that 504 at the same moment.
+  it('should refuse a queued hash with RESOURCE_EXHAUSTED before its deadline, even before the first estimate', async () => {
+    const passwords = new Passwords({
+      memoryKiB: 65536,
+      timeCost: 3,
+      concurrency: 1,
+      maxWaiting: 8,
+    });
+    try {
+      expect(passwords.hashMs).toBe(0);
+      const running = passwords.hash('one', later());
+      const deadline = Deadline.after(80);
+      const refused = await passwords.hash('two', deadline).catch((err: unknown) => err);
+      // Still no estimate: the one running has not ended (nor has the start's own).
+      expect(passwords.hashMs).toBe(0);
+      expect(deadline.expired()).toBe(false);
+      expect(refused).toBeInstanceOf(RpcError);
+      expect((refused as RpcError).code).toBe(Status.RESOURCE_EXHAUSTED);
+      await running;
     } finally {
       passwords.close();
     }

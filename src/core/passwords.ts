@@ -304,13 +304,17 @@ export class Passwords {
     // as soon as that is known, refused like a full queue (429, not a 504
     // at the deadline): the pace can drop after it was admitted, and a hash
     // that starts as it drops runs slower than the estimate (START_RESERVE).
+    // Also before the first estimate, and for estimates of strength: a fresh
+    // TCP server's first herd waited to the deadline, and every login that had
+    // joined the flight of the first (same user and password) got its 504 at
+    // that moment, one that had joined 26 ms before too (a fault run).
     const hashMs = isHash ? this.runMs : 0;
     const remainingMs = deadline.remainingMs();
     const reserveMs = Math.max(2 * hashMs, remainingMs * START_RESERVE);
-    const inTime = hashMs > 0 ? Deadline.after(remainingMs - reserveMs, deadline.signal) : deadline;
+    const inTime = Deadline.after(remainingMs - reserveMs, deadline.signal);
     const acquired = await slots.acquire(inTime, clientKey(clientIp), known);
     if (acquired === 'busy' || acquired === 'key-busy') throw busy(acquired);
-    if (acquired === 'timeout' && inTime !== deadline && !deadline.expired()) throw busy('busy');
+    if (acquired === 'timeout' && !deadline.expired()) throw busy('busy');
     if (acquired === 'timeout')
       throw new RpcError(Status.DEADLINE_EXCEEDED, 'the server is too busy to answer in time');
     if (acquired === 'cancelled' || deadline.cancelled) {
