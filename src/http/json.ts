@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import { FIELD_MESSAGES, MESSAGES } from '../wire/messages.ts';
 import { type FieldFault, invalidArgument as invalid, RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
+import { readAtMost } from './read-body.ts';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -42,21 +43,9 @@ async function readText(request: Request, maxBytes: number): Promise<string> {
     if (!(Number(length) <= maxBytes)) throw tooLarge();
     return decodeUtf8(await request.bytes());
   }
-  if (request.body === null) return '';
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  return decodeUtf8(Buffer.concat(chunks));
+  const bytes = await readAtMost(request, maxBytes);
+  if (bytes === null) throw tooLarge();
+  return decodeUtf8(bytes);
 }
 
 /**

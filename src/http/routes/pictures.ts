@@ -4,7 +4,6 @@
  * so a served picture never changes and browsers may keep it for a year.
  */
 import type { Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from '../../log.ts';
 import { MESSAGES, pictureTooLarge } from '../../wire/messages.ts';
 import { RpcError } from '../../wire/rpc-error.ts';
@@ -14,8 +13,10 @@ import { factory } from '../env.ts';
 import { closeConnection, formatFor, renderError } from '../errors.tsx';
 import { formFile, readForm } from '../form.ts';
 import {
+  declaredSizeLimit,
   formatBytes,
   MULTIPART_OVERHEAD_BYTES,
+  readCapped,
   readInSlot,
   type UploadSlots,
   uploadsBusy,
@@ -83,7 +84,7 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, slots, log }: Pi
     })
     .put(
       '/api/v1/me/picture',
-      bodyLimit({ maxSize: maxUpload + MULTIPART_OVERHEAD_BYTES, onError: tooLarge }),
+      declaredSizeLimit(maxUpload + MULTIPART_OVERHEAD_BYTES, tooLarge),
       async (c) => {
         const client = c.get('client');
         const token = client.sessionToken;
@@ -102,9 +103,10 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, slots, log }: Pi
           slots,
           client.ip,
           log,
-          () => uploadedImage(c),
+          async () =>
+            (await readCapped(c, maxUpload + MULTIPART_OVERHEAD_BYTES)) && uploadedImage(c),
           async (image) => {
-            if (image.length > maxUpload) return tooLarge(c);
+            if (image === false || image.length > maxUpload) return tooLarge(c);
             const { user } = await rpc.call('setPicture', { auth: { token }, image }, options);
             return c.json({ user: userJson(user) });
           },

@@ -28,8 +28,10 @@ import {
 } from '../limits.ts';
 import { clearSessionCookie, setLoginCookies, setSessionCookie } from '../session-cookie.ts';
 import {
+  declaredSizeLimit,
   formatBytes,
   MULTIPART_OVERHEAD_BYTES,
+  readCapped,
   readInSlot,
   type UploadSlots,
   uploadsBusy,
@@ -85,6 +87,11 @@ export function profileRoutes({
   log,
 }: ProfileRouteOptions) {
   const tooLarge: Flash = { fields: { picture: pictureTooLarge(formatBytes(maxUploadBytes)) } };
+  /** The rest of the body is not read: the connection goes with the answer. */
+  const tooLargeForm = (c: Context<AppEnv>) => {
+    closeConnection(c);
+    return back(c, '/profile', tooLarge);
+  };
   const limit = formBodyLimit(maxJsonBytes, { error: MESSAGES.FORM_TOO_LARGE }, '/profile');
   const app = factory.createApp();
   app.onError(errorHandler(log, 'page'));
@@ -158,7 +165,7 @@ export function profileRoutes({
     )
     .post(
       '/profile/picture',
-      formBodyLimit(maxUploadBytes + MULTIPART_OVERHEAD_BYTES, tooLarge, '/profile'),
+      declaredSizeLimit(maxUploadBytes + MULTIPART_OVERHEAD_BYTES, tooLargeForm),
       async (c) => {
         // The session first, as the API's upload does: a stranger's body is
         // neither read nor forwarded (the form's anti-CSRF token, inside the
@@ -178,8 +185,10 @@ export function profileRoutes({
           slots,
           client.ip,
           log,
-          () => readForm(c),
+          async () =>
+            (await readCapped(c, maxUploadBytes + MULTIPART_OVERHEAD_BYTES)) && readForm(c),
           async (form) => {
+            if (form === false) return tooLargeForm(c);
             const picture = formFile(form, 'picture');
             if (picture === null) {
               return back(c, '/profile', { fields: { picture: 'choose a picture to upload' } });
