@@ -197,8 +197,8 @@ export const openApiDocument: OpenAPIObject = {
         description:
           'The image is checked (JPEG, PNG, WebP or GIF by its bytes; at most ' +
           'PICTURE_MAX_PIXELS, refused before decoding), turned upright, stripped of ' +
-          'metadata, cropped to a centred square and stored as 256 and 64 px WebP named by ' +
-          'the SHA-256 of the result. The previous picture is removed unless another user has it.',
+          'metadata, cropped to a centred square and stored as 256 and 64 px WebP under a ' +
+          'random name of its own. The previous picture is removed.',
         tags: ['accounts'],
         security: session,
         requestBody: {
