@@ -252,6 +252,19 @@ describe('unit: the second step of a login on the pages', () => {
     expect(flashOf(none).error).toBe(MESSAGES.NO_LOGIN_STEP);
   });
 
+  // Regression (a browser audit): Back from the profile after the code was accepted
+  // showed "No login is waiting for a code here" to a person logged in.
+  it('should send a signed-in browser back at the code page to its profile, and only it', async () => {
+    const { request } = setup();
+    const back = await request('/login/code', { headers: { cookie: 'session=the-token' } });
+    expect([back.status, back.headers.get('location')]).toEqual([303, '/profile']);
+    const stranger = await request('/login/code');
+    expect([stranger.headers.get('location'), flashOf(stranger).error]).toEqual([
+      '/login',
+      MESSAGES.NO_LOGIN_STEP,
+    ]);
+  });
+
   it('should use the __Host- cookie over HTTPS', async () => {
     const { request } = setup((name) =>
       name === 'login'

@@ -148,6 +148,8 @@ export function totpPageRoutes({ rpc, maxJsonBytes, log }: TotpPageRouteOptions)
     .get('/login/code', (c) => {
       const { https } = c.get('client');
       const step = readLoginStep(c, https);
+      // Back from the profile once the code was accepted: the login is done, not missing.
+      if (step === null && c.get('client').sessionToken !== '') return c.redirect('/profile', 303);
       if (step === null) return back(c, '/login', { error: MESSAGES.NO_LOGIN_STEP });
       // Past the ticket's end: back to the password now, not after a code is typed.
       if (step.expiresAtMs > 0 && Date.now() > step.expiresAtMs) {
