@@ -474,6 +474,58 @@ describe.each(BROWSERS)('browser: %s', (name) => {
     TEST_TIMEOUT,
   );
 
+  // Regression (a browser audit): a second click while the sign-up was on its way sent
+  // it again, and the page showed the second answer, "this username is already taken",
+  // for the account the first had just made.
+  it(
+    'should send a form once however often it is submitted, and again once back from the back-forward cache',
+    async () => {
+      const page = await freshPage();
+      try {
+        await page.goto(new URL('/register', stack.url).href);
+        // Submit events as a click makes them: whether the page's scripts let the form
+        // go. A listener on the window, after every other, reads that and then stops the
+        // event (Firefox sends a form on a synthetic submit event).
+        const submitted = (action = '/register', stoppedFirst = false) =>
+          page.$eval(
+            `form[action="${action}"]`,
+            (form, stoppedFirst) => {
+              const stop = (e: Event) => e.preventDefault();
+              if (stoppedFirst) form.addEventListener('submit', stop, { once: true });
+              let sent = false;
+              const last = (e: Event) => {
+                sent = !e.defaultPrevented;
+                e.preventDefault();
+              };
+              window.addEventListener('submit', last, { once: true });
+              form.dispatchEvent(new SubmitEvent('submit', { bubbles: true, cancelable: true }));
+              return sent;
+            },
+            stoppedFirst,
+          );
+        expect(await submitted()).toBe(true);
+        expect(await submitted()).toBe(false);
+        expect(await submitted()).toBe(false);
+        expect(
+          await page.$eval('form[action="/register"]', (f) => f.getAttribute('aria-busy')),
+        ).toBe('true');
+        // A page back from the back-forward cache sends its forms again.
+        await page.evaluate(() =>
+          window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true })),
+        );
+        expect(await submitted()).toBe(true);
+        // A form another script stopped (a file too large) was not sent: it stays free.
+        await page.goto(new URL('/login', stack.url).href);
+        expect(await submitted('/login', true)).toBe(false);
+        const stoppedThenSent = await submitted('/login');
+        expect(stoppedThenSent).toBe(true);
+      } finally {
+        await page.browserContext().close();
+      }
+    },
+    TEST_TIMEOUT,
+  );
+
   // Regression (a browser audit): Back to a page kept in the browser's memory showed the
   // two-step set-up page with the account password still in its field.
   it(

@@ -40,6 +40,30 @@ for (const confirm of document.querySelectorAll('input[data-same-as]')) {
   original.addEventListener('input', check);
 }
 
+// A form is sent once: a second click (or Enter) while the first post was on its
+// way sent it again, and the browser showed the second answer: a sign-up said
+// "this username is already taken" of the account the first had just made, and
+// deleting an account said the session had ended (a browser audit). A form that
+// another script stopped (a file too large) was not sent and stays free; so is
+// one whose post was stopped (Esc) or lost, after SEND_AGAIN_MS (the servers
+// answer within 5 s).
+const SEND_AGAIN_MS = 5000;
+function free(form) {
+  delete form.dataset.sending;
+  form.removeAttribute('aria-busy');
+}
+document.addEventListener('submit', (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || event.defaultPrevented) return;
+  if (form.dataset.sending === 'yes') {
+    event.preventDefault();
+    return;
+  }
+  form.dataset.sending = 'yes';
+  form.setAttribute('aria-busy', 'true');
+  setTimeout(() => free(form), SEND_AGAIN_MS);
+});
+
 // A page brought back by Back or Forward from the browser's memory (bfcache)
 // keeps what was typed in it, passwords and codes included, although the
 // pages are sent with Cache-Control: no-store: Chromium restored the set-up
@@ -48,6 +72,7 @@ for (const confirm of document.querySelectorAll('input[data-same-as]')) {
 // their text.
 window.addEventListener('pageshow', (event) => {
   if (!event.persisted) return;
+  for (const form of document.forms) free(form);
   for (const input of document.querySelectorAll(
     'input[type="password"], input[data-reveal], input[autocomplete="one-time-code"]',
   )) {
