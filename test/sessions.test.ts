@@ -326,15 +326,27 @@ for (const [name, setup] of Object.entries(setups)) {
       }
     });
 
-    it('should throttle listings per user with 429 and Retry-After', async () => {
+    // Regression (an attack audit): the budget was the user's, so a stolen session
+    // listing in a loop kept its owner from ending it (14 of 15 ends refused).
+    it('should throttle listings per session with 429 and Retry-After, leaving the owner free to end the thief', async () => {
       const username = uniqueName();
       await register(username);
-      const token = await login(username);
+      const thief = await login(username, CHROME);
+      const owner = await login(username);
       let last: Response | undefined;
-      for (let i = 0; i < 31; i++) last = await stack().fetch('/api/v1/me/sessions', bearer(token));
+      for (let i = 0; i < 31; i++) last = await stack().fetch('/api/v1/me/sessions', bearer(thief));
       expect(last?.status).toBe(429);
       expect(Number(last?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       await expectDescribed('get', '/api/v1/me/sessions', last as Response);
+      const listed = await sessions(owner);
+      const stolen = listed.find((s) => !s.current);
+      expect(stolen).toBeDefined();
+      const ended = await stack().fetch(
+        `/api/v1/me/sessions/${(stolen as Listed).id}`,
+        bearer(owner, 'DELETE'),
+      );
+      expect(ended.status).toBe(204);
+      expect((await stack().fetch('/api/v1/me', bearer(thief))).status).toBe(401);
     });
   });
 }

@@ -362,6 +362,26 @@ for (const [name, setup] of Object.entries(stacks)) {
       expect(owner.body.token).toContain('.');
     });
 
+    // Regression (an attack audit): the set-up budget was the user's, so a stolen session
+    // starting set-ups in a loop kept its owner from turning two-step on.
+    it("should limit set-ups per session: another session's set-ups leave the owner's alone", async () => {
+      const username = uniqueName();
+      await stack().fetch(
+        '/open_api/v1/register',
+        jsonInit('POST', { username, password: PASSWORD }),
+      );
+      const thief = (await login(username, PASSWORD)).body.token;
+      const owner = (await login(username, PASSWORD)).body.token;
+      const start = (token: string) =>
+        stack().fetch('/api/v1/me/totp', jsonInit('POST', {}, token));
+      const statuses: number[] = [];
+      for (let i = 0; i < 11; i++) statuses.push((await start(thief)).status);
+      expect(statuses.at(-1)).toBe(429);
+      const own = await start(owner);
+      expect(own.status).toBe(200);
+      await expectDescribed('post', '/api/v1/me/totp', own);
+    });
+
     it('should refuse to set up without a session, and a confirmation without a pending secret', async () => {
       const anonymous = await stack().fetch('/api/v1/me/totp', jsonInit('POST', {}));
       expect(anonymous.status).toBe(401);

@@ -60,7 +60,12 @@ export class OwnSessions {
   /** The session's user's live sessions, newest first, the caller's own marked. */
   async list(auth: SessionAuth, deadline: Deadline): Promise<ShownSession[]> {
     const { user, claims } = await this.deps.accounts.authenticate(auth, deadline);
-    await this.deps.limits.admitSessionCall(user.id, CALLS_PER_MINUTE, CALLS_BURST);
+    await this.deps.limits.admitSessionCall(
+      user.id,
+      claims.sessionId,
+      CALLS_PER_MINUTE,
+      CALLS_BURST,
+    );
     const live = await this.live(user, claims, deadline);
     return live.map((s) => this.shown(s, claims.sessionId));
   }
@@ -77,7 +82,7 @@ export class OwnSessions {
   ): Promise<{ current: boolean }> {
     const { accounts, limits, tokens } = this.deps;
     return accounts.audited(auth, caller, 'end-session', deadline, async (user, claims) => {
-      await limits.admitSessionCall(user.id, CALLS_PER_MINUTE, CALLS_BURST);
+      await limits.admitSessionCall(user.id, claims.sessionId, CALLS_PER_MINUTE, CALLS_BURST);
       const live = await this.live(user, claims, deadline);
       const target = live.find((s) => tokens.handle(s.sessionId) === id);
       if (target === undefined)

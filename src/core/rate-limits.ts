@@ -275,18 +275,30 @@ export class RateLimits {
     if (ok === 0) this.refuse('upload', wait ?? 1000);
   }
 
-  /** One listing or ending of sessions by this user (a token bucket), or throws 429. */
-  async admitSessionCall(userId: string, perMinute: number, burst: number): Promise<void> {
-    const [[ok, wait]] = await this.run(BUCKET_TAKE, `${SESSIONS_PREFIX}${userId}`, [
-      perMinute / 60_000,
-      burst,
-    ]);
+  /**
+   * One listing or ending of sessions from this session of this user (a token bucket),
+   * or throws 429. By session, not by user: a stolen session spending the user's budget
+   * kept its owner from ending it (an attack audit: 14 of 15 ends refused).
+   */
+  async admitSessionCall(
+    userId: string,
+    sessionId: string,
+    perMinute: number,
+    burst: number,
+  ): Promise<void> {
+    const key = `${SESSIONS_PREFIX}${userId}:${sessionId}`;
+    const [[ok, wait]] = await this.run(BUCKET_TAKE, key, [perMinute / 60_000, burst]);
     if (ok === 0) this.refuse('sessions', wait ?? 1000);
   }
 
-  /** One start or confirmation of two-step login by this user (a token bucket), or throws 429. */
-  async admitTotpSetup(userId: string): Promise<void> {
-    const [[ok, wait]] = await this.run(BUCKET_TAKE, `${TOTP_SETUP_PREFIX}${userId}`, [
+  /**
+   * One start or confirmation of two-step login from this session of this user (a
+   * token bucket), or throws 429. By session, as the set-up itself is: a stolen
+   * session spending the user's budget kept its owner from turning two-step on.
+   */
+  async admitTotpSetup(userId: string, sessionId: string): Promise<void> {
+    const key = `${TOTP_SETUP_PREFIX}${userId}:${sessionId}`;
+    const [[ok, wait]] = await this.run(BUCKET_TAKE, key, [
       TOTP_SETUP_PER_MINUTE / 60_000,
       TOTP_SETUP_BURST,
     ]);

@@ -105,7 +105,7 @@ export class TwoStep {
   async start(user: UserRow, sessionId: string): Promise<Enrolment> {
     const { store, limits, box } = this.deps;
     if (user.totpSecret !== '') throw alreadyOn();
-    await limits.admitTotpSetup(user.id);
+    await limits.admitTotpSetup(user.id, sessionId);
     const pending = this.openPending(await store.totpPending(user.id), user.id, sessionId);
     if (pending !== null) return this.enrolment(user, pending);
     const secret = crypto.getRandomValues(new Uint8Array(TOTP.secretBytes));
@@ -140,7 +140,7 @@ export class TwoStep {
   async confirm(user: UserRow, sessionId: string, code: string): Promise<string[]> {
     const { store, users, limits } = this.deps;
     if (user.totpSecret !== '') throw alreadyOn();
-    await limits.admitTotpSetup(user.id);
+    await limits.admitTotpSetup(user.id, sessionId);
     const pending = await store.totpPending(user.id);
     const secret = this.openPending(pending, user.id, sessionId);
     if (secret === null) throw notStarted();
