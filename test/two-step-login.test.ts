@@ -204,6 +204,32 @@ for (const [name, setup] of Object.entries(stacks)) {
       expect(held.status).toBe(429);
     });
 
+    // Regression (an attack audit): someone who knew only the password ran up the user's
+    // count of codes, and the owner's own device was refused for minutes with it.
+    it("should let in the owner's device that passed a code before, however many wrong codes others sent", async () => {
+      const { username, code, recovery } = await enrolled();
+      const first = await stack().fetch(
+        '/open_api/v1/authenticate',
+        jsonInit('POST', { username, password: PASSWORD, otp: code() }),
+      );
+      expect(first.status).toBe(200);
+      const device = (
+        first.headers.getSetCookie().find((c) => c.startsWith('device=')) ?? ''
+      ).split(';')[0] as string;
+      expect(device).toStartWith('device=');
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await login(username, PASSWORD, '000000')).status);
+      expect(statuses).toEqual([401, 401, 401, 429]);
+      const withDevice = (otp: string) => {
+        const init = jsonInit('POST', { username, password: PASSWORD, otp });
+        const headers = { ...(init.headers as Record<string, string>), cookie: device };
+        return stack().fetch('/open_api/v1/authenticate', { ...init, headers });
+      };
+      expect((await withDevice(recovery[0] as string)).status).toBe(200);
+      // Without the device: still held by the user's count.
+      expect((await login(username, PASSWORD, recovery[1] as string)).status).toBe(429);
+    });
+
     it('should turn off only with the password and a code, after which the password is enough', async () => {
       const { username, token, code } = await enrolled();
       const off = (body: unknown) =>

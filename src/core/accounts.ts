@@ -82,6 +82,11 @@ interface Judged {
    */
   own: { counted: Own; state: UserState } | null;
   counted: Counted;
+  /**
+   * A device cookie earned by a login that passed a code: its codes count against
+   * itself alone, not the user's count of codes (see secondStep()).
+   */
+  codesOwn?: boolean;
 }
 
 /** The state of a login without a device cookie: nothing to peek. */
@@ -169,7 +174,7 @@ export class Accounts {
     const username = valid(checkUsername(input.username), 'username');
     const password = valid(normalizePassword(input.password), 'password');
     const remember = input.remember === true;
-    const { user, attempts, own, counted } = await this.judge(username, input, deadline);
+    const { user, attempts, own, counted, codesOwn } = await this.judge(username, input, deadline);
     // An unknown username gets a key of its own (no stored hash starts
     // without '$'), so its concurrent attempts share a hash as a real one's do.
     const credential =
@@ -215,7 +220,8 @@ export class Accounts {
     if (user.totpSecret !== '') {
       // The pages' ticket carries "keep me logged in" to the second step.
       const ticket = input.wantTicket === true && !input.otp ? { remember } : null;
-      await this.secondStep(user, input.otp ?? '', counted, ticket, clientIp, requestId, deadline);
+      const step = { counted, codesOwn, clientIp, requestId };
+      await this.secondStep(user, input.otp ?? '', step, ticket, deadline);
     }
     return this.startSession(user, remember, { clientIp, userAgent: input.userAgent ?? '' });
   }
@@ -243,7 +249,7 @@ export class Accounts {
     const claims = twoStep.openTicket(input.ticket);
     if (claims === null) throw ticketExpired();
     if (!twoStep.ticketFormMatches(claims, input.csrfToken)) throw formExpired();
-    const { user, counted } = await this.judge(claims.username, input, deadline);
+    const { user, counted, codesOwn } = await this.judge(claims.username, input, deadline);
     if (
       user === null ||
       user.id !== claims.userId ||
@@ -258,7 +264,8 @@ export class Accounts {
     // code included); a wrong code gives it back for the next try.
     if (!(await twoStep.spendTicket(claims))) throw ticketExpired();
     try {
-      await this.secondStep(user, input.otp, counted, null, clientIp, requestId, deadline);
+      const step = { counted, codesOwn, clientIp, requestId };
+      await this.secondStep(user, input.otp, step, null, deadline);
     } catch (err) {
       await twoStep.returnTicket(claims);
       throw err;
@@ -297,7 +304,8 @@ export class Accounts {
       claimed.passwordMark === passwordMark(user.passwordHash)
     ) {
       const device = { deviceId: claimed.deviceId };
-      return { user, attempts, own: { counted: device, state: deviceState }, counted: device };
+      const own = { counted: device, state: deviceState };
+      return { user, attempts, own, counted: device, codesOwn: claimed.secondStep };
     }
     if (attempts.untilMs > 0) {
       const sessionId = await this.sessionOf(input.currentToken ?? '', username, deadline);
@@ -320,13 +328,12 @@ export class Accounts {
   private async secondStep(
     user: UserRow,
     otp: string,
-    counted: Counted,
+    step: { counted: Counted; codesOwn?: boolean; clientIp: string; requestId: string },
     ticket: { remember: boolean } | null,
-    clientIp: string,
-    requestId: string,
     deadline: Deadline,
   ): Promise<void> {
     const { twoStep } = this.deps;
+    const { counted, clientIp, requestId } = step;
     if (otp === '') {
       const second = ticket === null ? null : twoStep.ticket(user, ticket.remember);
       throw new OtpRequired(MESSAGES.OTP_REQUIRED, second);
@@ -334,7 +341,10 @@ export class Accounts {
     const caller = { clientIp, requestId };
     let kind: CodeKind | null;
     try {
-      kind = await twoStep.check(user, otp, counted, clientIp, deadline);
+      // A device that passed a code before is not held by the user's count of codes,
+      // which anyone who knows the password can run up (an attack audit: the owner's
+      // device refused for minutes); its own count holds its guesses.
+      kind = await twoStep.check(user, otp, counted, clientIp, deadline, step.codesOwn !== true);
     } catch (err) {
       this.audit.write(caller, 'two-step-login', user, RpcError.from(err).code);
       throw err;
@@ -358,7 +368,9 @@ export class Accounts {
     const issuedAt = Math.max(this.now(), user.sessionsValidAfterMs + 1);
     const { token, claims } = this.deps.tokens.issue(user, issuedAt, remember);
     await this.listSession(claims, seen);
-    return { token, claims, user, device: this.deps.devices.issue(user, issuedAt) };
+    // Called once every step passed: for a user with two-step login, a code was.
+    const device = this.deps.devices.issue(user, issuedAt, user.totpSecret !== '');
+    return { token, claims, user, device };
   }
 
   /**

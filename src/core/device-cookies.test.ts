@@ -26,6 +26,17 @@ describe('unit: DeviceCookies', () => {
     );
   });
 
+  it('should tell a cookie earned with a code of two-step login from one earned without', () => {
+    const plain = devices.issue(user, now);
+    const coded = devices.issue(user, now, true);
+    expect(devices.verify(plain.cookie, now)?.secondStep).toBe(false);
+    expect(devices.verify(coded.cookie, now)?.secondStep).toBe(true);
+    // The mark is signed: a d3 cookie cannot be made a d4 one.
+    const [payload = '', mac = ''] = plain.cookie.split('.');
+    const raised = Buffer.from(Buffer.from(payload, 'base64url').toString().replace(/^d3/, 'd4'));
+    expect(devices.verify(`${raised.toString('base64url')}.${mac}`, now)).toBeNull();
+  });
+
   it('should refuse an expired, altered, foreign or malformed cookie', () => {
     const { cookie } = devices.issue(user, now);
     expect(devices.verify(cookie, now + 30 * DAY)).toBeNull();

@@ -5,7 +5,11 @@
  * failures rather than by the username's throttle, which anyone can trip.
  *
  * Payload (text):
- * `d3:<user id>:<device id>:<password mark>:<expires-at ms>:<username>`;
+ * `d3:<user id>:<device id>:<password mark>:<expires-at ms>:<username>`, or
+ * `d4:…` for a cookie earned by a login that passed the second step (a code of
+ * two-step login): such a device has shown the code once, and its codes are
+ * counted against itself alone, not against the user's count of codes, which
+ * someone who knows only the password can run up (accounts.ts);
  * the device id is 16 random bytes in base64url and names the device's
  * failure count. The password mark (passwordMark) ties the cookie to the
  * password it was earned with: a cookie proves that its holder knew the
@@ -32,6 +36,8 @@ export interface DeviceClaims {
   /** passwordMark of the hash the user had when the cookie was issued. */
   passwordMark: string;
   expiresAtMs: number;
+  /** Earned by a login that passed the second step (`d4`). */
+  secondStep: boolean;
 }
 
 /** A device cookie to give the client, and when it expires. */
@@ -42,7 +48,7 @@ export interface DeviceCookie {
 
 /** Longer input is refused before any decoding work. */
 const MAX_COOKIE_CHARS = 256;
-const PAYLOAD = /^d3:(\d{1,20}):([A-Za-z0-9_-]{22}):([A-Za-z0-9_-]{12}):(\d{1,16}):(.+)$/;
+const PAYLOAD = /^d([34]):(\d{1,20}):([A-Za-z0-9_-]{22}):([A-Za-z0-9_-]{12}):(\d{1,16}):(.+)$/;
 
 /**
  * 72 bits of SHA-256 of a stored password hash, in base64url: tells one hash
@@ -63,12 +69,20 @@ export class DeviceCookies {
     this.signed = new SignedText(secrets, 'device', MAX_COOKIE_CHARS);
   }
 
-  /** A new device cookie for this user and its current password, with a new random device id. */
-  issue(user: { id: string; username: string; passwordHash: string }, nowMs: number): DeviceCookie {
+  /**
+   * A new device cookie for this user and its current password, with a new random
+   * device id; `secondStep` when the login that earns it passed a code.
+   */
+  issue(
+    user: { id: string; username: string; passwordHash: string },
+    nowMs: number,
+    secondStep = false,
+  ): DeviceCookie {
     const deviceId = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64url');
     const expiresAtMs = nowMs + this.lifetimeMs;
     const mark = passwordMark(user.passwordHash);
-    const payload = `d3:${user.id}:${deviceId}:${mark}:${expiresAtMs}:${user.username}`;
+    const version = secondStep ? 'd4' : 'd3';
+    const payload = `${version}:${user.id}:${deviceId}:${mark}:${expiresAtMs}:${user.username}`;
     const cookie = this.signed.sign(payload);
     return { cookie, expiresAtMs };
   }
@@ -78,9 +92,16 @@ export class DeviceCookies {
     const payload = this.signed.open(cookie);
     const match = payload === null ? null : PAYLOAD.exec(payload);
     if (match === null) return null;
-    const [, userId = '', deviceId = '', mark = '', expires = '0', username = ''] = match;
+    const [, version, userId = '', deviceId = '', mark = '', expires = '0', username = ''] = match;
     const expiresAtMs = Number(expires);
     if (expiresAtMs <= nowMs) return null;
-    return { userId, username, deviceId, passwordMark: mark, expiresAtMs };
+    return {
+      userId,
+      username,
+      deviceId,
+      passwordMark: mark,
+      expiresAtMs,
+      secondStep: version === '4',
+    };
   }
 }

@@ -24,6 +24,9 @@
  *   shown the password reaches a code, so strangers cannot move this count;
  *   and a thief with a session and the password cannot buy fresh guesses
  *   with the fresh sessions and device cookies a password change gives.
+ *   A device cookie earned by a login that passed a code is counted by its
+ *   own count alone (accounts.ts): its owner is not locked out by someone
+ *   who knows only the password; a password change gives no such cookie.
  * - Per client address (an IPv6 client by its /64, client-key.ts): a token
  *   bucket on the attempts that would run a slow hash (sign-up, and logins
  *   not answered by the credential memo).

@@ -17,7 +17,10 @@
  *   login throttle (rate-limits.ts): admitted against the same username (or
  *   device) and address as a password, and against the user's own count of
  *   codes, a wrong one counted as a failure in both, a right one resetting
- *   the failures. A correct password alone resets
+ *   the failures; except from a device whose cookie was earned with a code
+ *   (device-cookies.ts, `d4`), counted against itself alone: someone who
+ *   knows only the password ran up the user's count and kept the owner's own
+ *   device out for minutes (an attack audit). A correct password alone resets
  *   nothing for such an account (accounts.ts), so that knowing the password
  *   does not buy fresh guesses at the code;
  * - the cached user row carries the sealed secret, so a login of a user
@@ -36,6 +39,9 @@ import type { SpentTickets } from './spent-tickets.ts';
 import { matchStep, otpauthUrl, TOTP, TOTP_CODE } from './totp.ts';
 import type { SecretBox } from './totp-keys.ts';
 import { hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from './totp-recovery.ts';
+
+/** A code not counted against its user (see check()): settling it changes nothing. */
+const NOT_COUNTED: SlowAttempt = { key: null, local: false };
 
 /** How long a secret being set up can be read and confirmed. */
 export const PENDING_TTL_MS = 15 * 60_000;
@@ -173,7 +179,9 @@ export class TwoStep {
 
   /**
    * Checks a code of a user with two-step login, as one attempt under the
-   * login throttle (see the top of this file): the code of the current step
+   * login throttle (see the top of this file; not against the user's count of
+   * codes when `byUser` is false: a device that passed a code before, whose
+   * own count holds its guesses): the code of the current step
    * or one either side, later than the last one accepted, or an unused
    * recovery code. Null when it is neither (or was used already).
    */
@@ -183,9 +191,10 @@ export class TwoStep {
     counted: Counted,
     clientIp: string,
     deadline: Deadline,
+    byUser = true,
   ): Promise<CodeKind | null> {
     const { limits } = this.deps;
-    const codes = await limits.admitCode(user.id, deadline.remainingMs());
+    const codes = byUser ? await limits.admitCode(user.id, deadline.remainingMs()) : NOT_COUNTED;
     let attempt: SlowAttempt;
     try {
       attempt = await limits.admitSlowAttempt(counted, clientIp, deadline.remainingMs());
