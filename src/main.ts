@@ -78,7 +78,12 @@ function mayRestart(): boolean {
   return true;
 }
 
-function spawn(script: string, group: Subprocess[], env: Record<string, string> = {}): void {
+function spawn(
+  script: string,
+  group: Subprocess[],
+  env: Record<string, string> = {},
+  restart = false,
+): void {
   // Stopping already (a signal during the start): nothing more is started,
   // since the stop has passed this group by and would leave it running.
   if (exiting) return;
@@ -101,7 +106,7 @@ function spawn(script: string, group: Subprocess[], env: Record<string, string> 
           `${script} exited (${code ?? signal}); starting it again (${left} more restart${left === 1 ? '' : 's'} allowed in the next minute)`,
         );
         group.splice(group.indexOf(proc), 1);
-        setTimeout(() => spawn(script, group, env), RESTART_DELAY_MS);
+        setTimeout(() => spawn(script, group, env, true), RESTART_DELAY_MS);
         return;
       }
       // A start-up failure was already explained in one line by the child.
@@ -114,9 +119,14 @@ function spawn(script: string, group: Subprocess[], env: Record<string, string> 
   });
   group.push(child);
   // Started: once it has run a while, a death is a crash to mend, not a failed start.
-  setTimeout(() => {
-    if (child.exitCode === null && child.signalCode === null) started.add(child);
-  }, STARTED_AFTER_MS).unref();
+  // A restart counts at once: the same configuration started before, so its death is
+  // a crash too, bounded by MAX_RESTARTS (one that died 1.7 s after a restart, already
+  // serving, stopped everything as "it did not start": an operator's audit).
+  if (restart) started.add(child);
+  else
+    setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null) started.add(child);
+    }, STARTED_AFTER_MS).unref();
 }
 
 /** Children that have run for STARTED_AFTER_MS: past their start-up. */
