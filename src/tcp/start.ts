@@ -136,7 +136,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   });
   const ids = new IdGenerator(config.workerId);
   const limits = new RateLimits(cache, config.rateLimits, log);
-  const secrets = sessionSecrets(config.sessions.secrets, config.dataDir, log);
+  const secrets = sessionSecrets(config.sessions.secrets, config.dataDir, log, config.totp.keys);
   const revocations = new Revocations(
     store,
     cache,
