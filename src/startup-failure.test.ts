@@ -76,7 +76,7 @@ describe('unit: explainStartupFailure', () => {
       mysqlUrl: 'mysql://app:secret@127.0.0.1:3399/shop',
     });
     expect(line).toBe(
-      'cannot reach MySQL at 127.0.0.1:3399 (ECONNREFUSED): start it, or fix the host in MYSQL_URL',
+      'cannot reach MySQL at 127.0.0.1:3399 (ECONNREFUSED): start it, or fix the host or port in MYSQL_URL',
     );
     expect(line).not.toContain('secret');
   });

@@ -131,7 +131,7 @@ export function explainStartupFailure(error: unknown, context: StartupContext): 
         return `MySQL on ${host} refused the user in MYSQL_URL (${String(link.sqlMessage ?? link.message)}): fix the user or password in MYSQL_URL, or GRANT it access`;
       }
       if (['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(code)) {
-        return `cannot reach MySQL at ${host} (${code}): start it, or fix the host in MYSQL_URL`;
+        return `cannot reach MySQL at ${host} (${code}): start it, or fix the host or port in MYSQL_URL`;
       }
     }
     if (

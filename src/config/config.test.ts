@@ -110,6 +110,13 @@ describe('unit: each process reads its own variables', () => {
     expect(
       failure(() => loadTcpConfig({ SESSION_TTL_S: '7200', SESSION_REMEMBER_TTL_S: '60' })),
     ).toContain('SESSION_REMEMBER_TTL_S="60": expected at least SESSION_TTL_S (7200)');
+    // Regression (an operator's audit): a refused SESSION_TTL_S also failed the check
+    // against its default, naming a value nobody had set.
+    const refused = failure(() =>
+      loadTcpConfig({ SESSION_TTL_S: '40', SESSION_REMEMBER_TTL_S: '80' }),
+    );
+    expect(refused).toContain('SESSION_TTL_S="40"');
+    expect(refused).not.toContain('SESSION_REMEMBER_TTL_S');
     expect(failure(() => loadTcpConfig({ REDIS_KEY_PREFIX: 'a{b}:' }))).toContain(
       'REDIS_KEY_PREFIX="a{b}:": expected a prefix without { or }',
     );

@@ -14,6 +14,8 @@ export class Reader {
   // A Set: a variable that two sections read (the launcher reads both
   // processes' sections) is reported once.
   private readonly problems = new Set<string>();
+  /** Variables whose own value was refused: a check across them would judge their defaults. */
+  private readonly refused = new Set<string>();
 
   constructor(private readonly env: Env) {}
 
@@ -24,7 +26,13 @@ export class Reader {
     const parsed = variable.parse(raw);
     if ('value' in parsed) return parsed.value;
     this.problem(variable, raw, parsed.expected);
+    this.refused.add(variable.name);
     return fallback;
+  }
+
+  /** Whether every one of `variables` was read as given (or unset): cross-field checks ask first. */
+  usable(...variables: Variable<unknown>[]): boolean {
+    return variables.every((variable) => !this.refused.has(variable.name));
   }
 
   /** Every variable of a section, by the section's own names for them. */

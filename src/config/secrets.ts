@@ -85,7 +85,10 @@ export function readSecrets(read: Reader) {
       'secrets of at least 32 characters, comma-separated (newest first)',
     );
   }
-  if (sessions.rememberTtlS < sessions.ttlS) {
+  // Not when either was refused: SESSION_TTL_S=40 also said "SESSION_REMEMBER_TTL_S=80:
+  // expected at least SESSION_TTL_S (86400)", a default nobody set (an operator's audit).
+  const { ttlS, rememberTtlS } = sessionVariables;
+  if (read.usable(ttlS, rememberTtlS) && sessions.rememberTtlS < sessions.ttlS) {
     read.problem(
       sessionVariables.rememberTtlS,
       String(sessions.rememberTtlS),
