@@ -1041,6 +1041,18 @@ describe('unit: sessions and renewal', () => {
     expect(older).toContain('JPEG, PNG, WebP or GIF, up to 64 KiB. It is cropped');
   });
 
+  it('should call the session reading the page this browser when the list no longer knows its details', async () => {
+    const unknownCurrent = { ...SESSIONS[0], browser: '', system: '', address: '', current: true };
+    const { request } = setup((name) =>
+      name === 'listSessions' ? { sessions: [unknownCurrent] } : undefined,
+    );
+    const html = await (await request('/profile', { headers: { cookie } })).text();
+    expect(html).toContain('This browser <strong class="tag">This session</strong>');
+    expect(html).not.toContain('An unknown browser');
+    expect(html).not.toContain('unknown address');
+    expect(html).toContain('Since <time');
+  });
+
   it('should still show the profile when the list cannot be read', async () => {
     const { request } = setup((name) => {
       if (name === 'listSessions') throw new RpcError(Status.UNAVAILABLE, 'down');

@@ -19,7 +19,10 @@ function when(ms: bigint): string {
 }
 
 function SessionItem({ session, csrfToken }: { session: LiveSession; csrfToken: string }) {
-  const browser = session.browser || 'An unknown browser';
+  // The list keeps a user's newest sessions: this one, when older than all of them, is
+  // known only by its token, and "An unknown browser … this session" alarmed a reader
+  // (a browser audit); it is the browser reading this.
+  const browser = session.browser || (session.current ? 'This browser' : 'An unknown browser');
   const system = session.system ? ` on ${session.system}` : '';
   const since = when(session.createdAtMs);
   return (
@@ -35,7 +38,9 @@ function SessionItem({ session, csrfToken }: { session: LiveSession; csrfToken: 
           {session.current ? <strong class="tag">This session</strong> : null}
         </p>
         <p class="hint">
-          {`From ${session.address || 'an unknown address'}, since `}
+          {session.address || !session.current
+            ? `From ${session.address || 'an unknown address'}, since `
+            : 'Since '}
           <time datetime={new Date(Number(session.createdAtMs)).toISOString()}>{since}</time>
           {session.persistent ? ', kept logged in' : ''}
         </p>
