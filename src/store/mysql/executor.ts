@@ -72,8 +72,13 @@ export interface Session {
   exec(sql: string, params: ExecuteValues[]): Promise<ResultSetHeader>;
 }
 
+/** What an operation that waited its queue timeout gets (here, and in queues in front of this one). */
+export function databaseBusy(): RpcError {
+  return new RpcError(Status.UNAVAILABLE, MESSAGES.DATABASE_BUSY, { retryAfterS: 1 });
+}
+
 function refuse(): never {
-  throw new RpcError(Status.UNAVAILABLE, MESSAGES.DATABASE_BUSY, { retryAfterS: 1 });
+  throw databaseBusy();
 }
 
 function unavailableError(): RpcError {
@@ -171,9 +176,18 @@ export class MysqlExecutor {
     return this.gate.waiting;
   }
 
-  /** Runs `task` on one connection, holding one permit for all its statements. */
-  run<T>(task: (session: Session) => Promise<T>): Promise<T> {
-    if (this.openUntil === 0) return this.attempt(task);
+  /** The longest an operation waits for a connection; queues in front of this one keep it too. */
+  get queueTimeoutMs(): number {
+    return this.limits.queueTimeoutMs;
+  }
+
+  /**
+   * Runs `task` on one connection, holding one permit for all its statements.
+   * `waitingSince`: when its caller began to wait, in a queue in front of this
+   * one (nickname-batch.ts): the two waits share one queue timeout.
+   */
+  run<T>(task: (session: Session) => Promise<T>, waitingSince = performance.now()): Promise<T> {
+    if (this.openUntil === 0) return this.attempt(task, false, waitingSince);
     if (!this.probing && performance.now() >= this.openUntil) this.probe();
     return Promise.reject(unavailableError());
   }
@@ -188,8 +202,13 @@ export class MysqlExecutor {
       });
   }
 
-  private attempt<T>(task: (session: Session) => Promise<T>, probe = false): Promise<T> {
-    const deadline = Deadline.after(this.limits.queueTimeoutMs);
+  private attempt<T>(
+    task: (session: Session) => Promise<T>,
+    probe = false,
+    waitingSince = performance.now(),
+  ): Promise<T> {
+    const waited = performance.now() - waitingSince;
+    const deadline = Deadline.after(this.limits.queueTimeoutMs - waited);
     return this.gate.run(deadline, () => this.onConnection(task, probe), refuse);
   }
 
@@ -197,8 +216,8 @@ export class MysqlExecutor {
     return this.run((session) => session.rows<T>(sql, params));
   }
 
-  exec(sql: string, params: ExecuteValues[]): Promise<ResultSetHeader> {
-    return this.run((session) => session.exec(sql, params));
+  exec(sql: string, params: ExecuteValues[], waitingSince?: number): Promise<ResultSetHeader> {
+    return this.run((session) => session.exec(sql, params), waitingSince);
   }
 
   close(): Promise<void> {

@@ -8,6 +8,14 @@
  * - an update waits at most for the batches in flight (at most `maxInFlight`)
  *   and the end of the current event-loop turn: the first update of a quiet
  *   moment goes out at once, updates arriving while batches run go together;
+ * - and never longer than the executor's queue timeout: an update that
+ *   waited longer when a batch could go is refused (503 "database busy"), as
+ *   the executor refuses one that waits for a connection, and what it waited
+ *   here counts against that timeout when its batch waits for a connection
+ *   (the two waits and the statement timeout made 5 s). Batches in flight
+ *   on a server that hung end only at their statement timeout (3 s), and the
+ *   updates queued behind them went to the same server in the next batch:
+ *   3 s more, and the HTTP server's 504 (a fault run, MariaDB paused);
  * - a statement carries each user id at most once and changes exactly the
  *   rows whose version is still the one seen, in primary-key order (so two
  *   servers' batches lock their common rows in the same order, no deadlock);
@@ -21,7 +29,7 @@
  */
 import type { ExecuteValues } from 'mysql2/promise';
 import type { UserRow } from '../port.ts';
-import type { MysqlExecutor } from './executor.ts';
+import { databaseBusy, type MysqlExecutor } from './executor.ts';
 import { idParam, type MysqlUser, msParam, toUserRow, USER_COLUMNS, versionParam } from './rows.ts';
 
 /** Updates per statement, largest first: each connection prepares at most these few statements. */
@@ -37,6 +45,8 @@ export interface NicknameUpdate {
 interface Queued extends NicknameUpdate {
   resolve: (row: UserRow | null) => void;
   reject: (error: unknown) => void;
+  /** performance.now() when it was queued. */
+  queuedAt: number;
 }
 
 /** What to do for one update whose batch did not all match: the unguarded write and read back. */
@@ -66,7 +76,7 @@ export class NicknameBatcher {
 
   update(update: NicknameUpdate): Promise<UserRow | null> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ ...update, resolve, reject });
+      this.queue.push({ ...update, resolve, reject, queuedAt: performance.now() });
       this.schedule();
     });
   }
@@ -81,6 +91,7 @@ export class NicknameBatcher {
   }
 
   private flush(): void {
+    this.refuseStale();
     while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
       const batch = this.take();
       this.inFlight++;
@@ -89,6 +100,18 @@ export class NicknameBatcher {
         this.schedule();
       });
     }
+  }
+
+  /** Refuses the updates that waited longer than the executor's queue timeout (see the top). */
+  private refuseStale(): void {
+    const oldest = performance.now() - this.db.queueTimeoutMs;
+    if (this.queue.length === 0 || (this.queue[0] as Queued).queuedAt >= oldest) return;
+    const kept: Queued[] = [];
+    for (const item of this.queue) {
+      if (item.queuedAt < oldest) item.reject(databaseBusy());
+      else kept.push(item);
+    }
+    this.queue = kept;
   }
 
   /** The next statement's updates: distinct ids, the size of a chunk; the rest stays queued. */
@@ -116,7 +139,9 @@ export class NicknameBatcher {
     for (const u of batch) params.push(idParam(u.key), versionParam(u.seen.version));
     let matched: number;
     try {
-      ({ affectedRows: matched } = await this.db.exec(sql, params));
+      // The oldest update's wait counts against the executor's queue timeout (see the top).
+      const since = (batch[0] as Queued).queuedAt;
+      ({ affectedRows: matched } = await this.db.exec(sql, params, since));
     } catch (error) {
       for (const u of batch) u.reject(error);
       return;
