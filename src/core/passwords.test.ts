@@ -47,7 +47,7 @@ describe('unit: Passwords', () => {
   it('should estimate new passwords on a thread, in the queue of the slow hashes', async () => {
     const passwords = new Passwords({ ...CHEAP, concurrency: 1, maxWaiting: 0 });
     try {
-      passwords.warmEstimator();
+      await passwords.warmEstimator();
       expect(await passwords.weakness('correct horse battery staple', ['alice'], later())).toBe(
         null,
       );
@@ -159,6 +159,23 @@ describe('unit: Passwords', () => {
       expect(refused).toBeInstanceOf(RpcError);
       expect((refused as RpcError).code).toBe(Status.RESOURCE_EXHAUSTED);
       await running;
+    } finally {
+      passwords.close();
+    }
+  });
+
+  // Regression (a fault run): after a slow strength estimate, a sign-up's hash started
+  // with less time left than a hash takes, ran past the deadline, and its caller got a 504.
+  it('should not start a hash that could not end before its deadline at the pace hashes run', async () => {
+    const passwords = new Passwords({ ...CHEAP, concurrency: 1, maxWaiting: 8 });
+    try {
+      await passwords.hash('first', later());
+      const pace = passwords.hashMs;
+      expect(pace).toBeGreaterThan(0);
+      const late = await passwords.hash('late', Deadline.after(pace * 1.5)).catch((e) => e);
+      expect((late as RpcError).code).toBe(Status.RESOURCE_EXHAUSTED);
+      expect(passwords.counts.hash).toBe(1);
+      expect(await passwords.hash('in time', later())).toStartWith('$argon2id$');
     } finally {
       passwords.close();
     }

@@ -86,6 +86,8 @@ const ADMIT_SHARE = 0.5;
  * times the estimate, and its caller got a 504.
  */
 const START_RESERVE = 0.25;
+/** How long the estimator's warm-up may wait for its slot (it is the first: it never waits). */
+const WARM_UP_MS = 60_000;
 
 export class Passwords {
   /**
@@ -223,9 +225,22 @@ export class Passwords {
     );
   }
 
-  /** Loads the estimator's dictionaries on its thread now, so that the first sign-up does not wait. */
-  warmEstimator(): void {
-    this.estimator.strength('', []).catch(() => {}); // closed meanwhile: nothing to warm
+  /**
+   * Loads the estimator's dictionaries on its thread now, so that the first sign-up does
+   * not wait for them. In the estimates' own queue: a sign-up arriving meanwhile waits its
+   * turn there, where its deadline's reserve applies (a 429 in time), not inside the
+   * thread behind the load (a fault run: a sign-up right after a restart got a 504).
+   */
+  async warmEstimator(): Promise<void> {
+    const acquired = await this.estimateSlots.acquire(Deadline.after(WARM_UP_MS), 'warm-up');
+    if (acquired !== 'acquired') return;
+    try {
+      await this.estimator.strength('', []);
+    } catch {
+      // closed meanwhile: nothing to warm
+    } finally {
+      this.estimateSlots.release();
+    }
   }
 
   /** A verification against a hash of the current parameters that nothing matches. */
@@ -310,6 +325,9 @@ export class Passwords {
     // that moment, one that had joined 26 ms before too (a fault run).
     const hashMs = isHash ? this.runMs : 0;
     const remainingMs = deadline.remainingMs();
+    // Nor is one started, free slot or not, that could not end in time at the pace
+    // hashes run now: after a slow estimate, a sign-up's hash ran past its deadline.
+    if (hashMs > 0 && remainingMs < 2 * hashMs) throw busy('busy');
     const reserveMs = Math.max(2 * hashMs, remainingMs * START_RESERVE);
     const inTime = Deadline.after(remainingMs - reserveMs, deadline.signal);
     const acquired = await slots.acquire(inTime, clientKey(clientIp), known);

@@ -17,4 +17,4 @@ const app = await startOrExit(() => startTcpApp(config, createLogger('tcp', conf
 });
 onShutdown(app.stop);
 // Here rather than in startTcpApp: the tests start many stacks and most never sign anyone up.
-app.passwords.warmEstimator();
+void app.passwords.warmEstimator();
