@@ -68,17 +68,52 @@ export function formBodyLimit(maxSize: number, flash: Flash, to?: string) {
   });
 }
 
-function setFlash(c: Context, flash: Flash, https: boolean): void {
-  const values = Object.fromEntries(
-    Object.entries(flash.values ?? {}).map(([k, v]) => [
-      k,
-      [...v].slice(0, MAX_VALUE_CHARS).join(''),
-    ]),
+/** Values as a form may get them back: each cut to MAX_VALUE_CHARS code points. */
+function capped(values: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(values).map(([k, v]) => [k, [...v].slice(0, MAX_VALUE_CHARS).join('')]),
   );
+}
+
+function setFlash(c: Context, flash: Flash, https: boolean): void {
+  const values = capped(flash.values ?? {});
   let encoded = encode({ ...flash, values });
   if (encoded.length > MAX_COOKIE_CHARS) encoded = encode({ ...flash, values: {} });
   if (encoded.length > MAX_COOKIE_CHARS) return;
   setCookie(c, NAME, encoded, { ...options(https), maxAge: 60 });
+}
+
+const KEPT = 'kept';
+/** How long what was typed into a form whose session had ended waits for the next login. */
+const KEPT_S = 15 * 60;
+
+/**
+ * Keeps `values` typed into a profile form whose session had ended, for the profile
+ * page after the next login of the same user (`owner`, the ended session's username
+ * key): it was lost, and the person typed it again (a browser audit). Never passwords.
+ * Another user logging in on this browser gets nothing of it (takeKept).
+ */
+export function keepForLater(c: Context<AppEnv>, owner: string, values: Record<string, string>) {
+  const encoded = Buffer.from(JSON.stringify({ owner, values: capped(values) })).toString(
+    'base64url',
+  );
+  if (encoded.length > MAX_COOKIE_CHARS) return;
+  setCookie(c, KEPT, encoded, { ...options(c.get('client').https), maxAge: KEPT_S });
+}
+
+/** What keepForLater kept for `owner`, once (cleared whoever asks); {} for anyone else. */
+export function takeKept(c: Context<AppEnv>, owner: string | undefined): Record<string, string> {
+  const https = c.get('client').https;
+  const raw = https ? getCookie(c, KEPT, 'host') : getCookie(c, KEPT);
+  if (raw === undefined) return {};
+  deleteCookie(c, KEPT, options(https));
+  try {
+    const kept = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown;
+    const mine = owner !== undefined && (kept as { owner?: unknown } | null)?.owner === owner;
+    return mine ? (sanitize(kept).values ?? {}) : {};
+  } catch {
+    return {};
+  }
 }
 
 /** The flash for this page, if any; clears it. */

@@ -538,6 +538,49 @@ describe('unit: profile page', () => {
     expect(page).toContain(`value="${families}"`);
   });
 
+  // Regression (a browser audit): a session that ended while a nickname was typed lost
+  // it, and the login form after it did not have the username either.
+  it('should keep a nickname typed as the session ended for the profile after the same user logs in again', async () => {
+    /** A session token as the pool reads its user (affinity-key.ts); its MAC is not looked at here. */
+    const tokenOf = (username: string) => {
+      const payload = Buffer.alloc(52 + username.length);
+      payload[0] = 3;
+      payload[51] = username.length;
+      payload.write(username, 52, 'latin1');
+      return `${payload.toString('base64url')}.mac`;
+    };
+    const { request } = setup((name, input) => {
+      const token = (input.auth as { token?: string } | undefined)?.token;
+      if (name === 'updateNickname' && token === tokenOf('alice'))
+        throw new RpcError(Status.UNAUTHENTICATED, 'not logged in, or the session has ended');
+      return undefined;
+    });
+    const ended = await request('/profile/nickname', {
+      method: 'POST',
+      headers: { cookie: `session=${tokenOf('alice')}` },
+      body: form({ csrf: 'c', nickname: 'Zoë 🚀' }),
+    });
+    expect([ended.status, ended.headers.get('location')]).toEqual([303, '/login']);
+    const login = await (await request('/login', { headers: { cookie: flashOf(ended) } })).text();
+    expect(login).toContain('value="alice"');
+    const kept = ended.headers.getSetCookie().find((c) => c.startsWith('kept='));
+    expect(kept).toContain('HttpOnly');
+    const keptCookie = (kept as string).split(';')[0] as string;
+    // Logged in again (a new token of the same user): the nickname is back, and said so.
+    const again = await request('/profile', {
+      headers: { cookie: `session=${tokenOf('alice')}x; ${keptCookie}` },
+    });
+    const page = await again.text();
+    expect(page).toContain('value="Zoë 🚀"');
+    expect(page).toContain('Your session had ended before your new nickname was saved');
+    expect(again.headers.getSetCookie().some((c) => c.startsWith('kept=;'))).toBe(true);
+    // Another user on this browser gets nothing of it.
+    const other = await request('/profile', {
+      headers: { cookie: `session=${tokenOf('bob')}; ${keptCookie}` },
+    });
+    expect(await other.text()).not.toContain('Zoë');
+  });
+
   it("should send the form's anti-CSRF token, and '' when the form has none (never skip the check)", async () => {
     const { request, calls } = setup();
     await request('/profile/nickname', {

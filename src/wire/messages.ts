@@ -48,6 +48,9 @@ export const MESSAGES = {
   FORM_MALFORMED: 'the form could not be read: the body is malformed',
   FORM_NOT_UTF8: 'the form is not valid UTF-8',
   FORM_TOO_LARGE: 'the form is too large',
+  // The profile after a login that followed an ended session: what was typed is back.
+  NICKNAME_NOT_SAVED:
+    'your session had ended before your new nickname was saved: it is filled in below, save it again',
   // Outages.
   CACHE_UNAVAILABLE: 'cache unavailable',
   DATABASE_UNAVAILABLE: 'database unavailable',

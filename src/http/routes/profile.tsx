@@ -17,7 +17,9 @@ import {
   type Flash,
   formBodyLimit,
   formFlash,
+  keepForLater,
   takeFlash,
+  takeKept,
 } from '../flash.ts';
 import { type FormBody, formFile, formText, readForm } from '../form.ts';
 import {
@@ -57,9 +59,28 @@ export function auth(c: Context<AppEnv>, form: FormBody) {
 }
 
 /** The session ended: the cookie goes, and the login page says why. */
-export function loggedOut(c: Context<AppEnv>) {
-  clearSessionCookie(c, c.get('client').https);
-  return back(c, '/login', LOGGED_OUT);
+/**
+ * The session has ended: to the login page, its username filled in (read from the
+ * ended token, as the pool's routing does), and what was typed into the form kept
+ * for the profile after that login (`typed`, never a password).
+ */
+export function loggedOut(c: Context<AppEnv>, typed: Record<string, string> = {}) {
+  const client = c.get('client');
+  const owner = client.sessionKey;
+  clearSessionCookie(c, client.https);
+  if (owner === undefined) return back(c, '/login', LOGGED_OUT);
+  if (Object.values(typed).some((v) => v !== '')) keepForLater(c, owner, typed);
+  return back(c, '/login', { ...LOGGED_OUT, values: { username: owner } });
+}
+
+/** The page's flash, with a nickname typed before the session had ended put back (loggedOut). */
+function withKept(flash: Flash, kept: Record<string, string>): Flash {
+  if (!kept.nickname || flash.values?.nickname !== undefined) return flash;
+  return {
+    ...flash,
+    values: { ...flash.values, nickname: kept.nickname },
+    notice: flash.notice ?? MESSAGES.NICKNAME_NOT_SAVED,
+  };
 }
 
 /** Where a form post goes after an error; rethrows what needs an error page. */
@@ -71,7 +92,7 @@ function afterError(
 ) {
   if (err instanceof RpcError && err.code === Status.UNAUTHENTICATED) {
     // A wrong confirming password names its field; an ended session names none.
-    if (err.field === '') return loggedOut(c);
+    if (err.field === '') return loggedOut(c, values);
     return back(c, '/profile', { fields: { [err.field]: err.message }, values });
   }
   const flash = formFlash(err, values, field);
@@ -137,7 +158,7 @@ export function profileRoutes({
           user={user}
           csrfToken={csrfToken}
           rules={rules}
-          flash={takeFlash(c)}
+          flash={withKept(takeFlash(c), takeKept(c, client.sessionKey))}
           maxUpload={formatBytes(maxUploadBytes)}
           maxUploadBytes={maxUploadBytes}
           sessions={sessions?.sessions ?? null}
