@@ -122,6 +122,9 @@ export class Accounts {
       this.deps.users.update(seen, (expected) =>
         this.deps.store.updateNickname(id, nickname, nowMs, expected),
       ),
+    // The store was unavailable for the write before: the group behind it is answered
+    // the same at once (503, Retry-After), not sent to wait on the store again.
+    (error) => error instanceof RpcError && error.code === Status.UNAVAILABLE,
   );
 
   private readonly audit: AccountAudit;

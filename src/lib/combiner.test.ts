@@ -2,7 +2,7 @@ import { describe, expect, it } from 'bun:test';
 import { Combiner } from './combiner.ts';
 
 /** A write whose completion the test decides: each call is recorded with its resolvers. */
-function controlledWrites() {
+function controlledWrites(shared?: (error: unknown) => boolean) {
   const calls: {
     key: string;
     value: number;
@@ -14,6 +14,7 @@ function controlledWrites() {
       new Promise<string>((done, fail) => {
         calls.push({ key, value, done, fail });
       }),
+    shared,
   );
   return { combiner, calls };
 }
@@ -21,6 +22,34 @@ function controlledWrites() {
 const settle = () => Bun.sleep(0);
 
 describe('unit: Combiner', () => {
+  // Regression (a fault run, MariaDB paused): the group behind a write that found the
+  // store hung waited the store again, past its callers' deadline.
+  it('should answer the waiting group with a failure it shares, without writing, and write after one it does not', async () => {
+    const outage = new Error('store unavailable');
+    const { combiner, calls } = controlledWrites((error) => error === outage);
+    const first = combiner.run('a', 1).catch((e) => e);
+    const group = [combiner.run('a', 2).catch((e) => e), combiner.run('a', 3).catch((e) => e)];
+    calls[0]?.fail(outage);
+    expect(await first).toBe(outage);
+    expect(await Promise.all(group)).toEqual([outage, outage]);
+    expect(calls).toHaveLength(1);
+    await settle();
+    expect(combiner.size).toBe(0);
+    // Another failure is the first write's alone: the group writes.
+    const second = combiner.run('b', 1).catch((e) => e);
+    const behind = combiner.run('b', 2);
+    calls[1]?.fail(new Error('version conflict'));
+    await second;
+    await settle();
+    expect(calls.map((c) => [c.key, c.value])).toEqual([
+      ['a', 1],
+      ['b', 1],
+      ['b', 2],
+    ]);
+    calls[2]?.done('wrote 2');
+    expect(await behind).toBe('wrote 2');
+  });
+
   it('should write a lone value at once and forget the key after', async () => {
     const { combiner, calls } = controlledWrites();
     const outcome = combiner.run('a', 1);

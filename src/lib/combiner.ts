@@ -4,7 +4,11 @@
  * last of their values. Invariants:
  * - at most one write per key is under way, and at most one group waits
  *   behind it; a group starts as soon as the write before it settles,
- *   whether that succeeded or failed;
+ *   whether that succeeded or failed, unless `shared(error)` says the failure
+ *   is the group's too: then the group gets that error at once. A store that
+ *   hung failed the first write at its statement timeout (3 s), and the group
+ *   behind it then waited the store again, past its callers' deadline (504s in
+ *   a fault run, MariaDB paused);
  * - every caller of a group gets that group's outcome (the result of writing
  *   the group's last value, or its error), and no caller gets another
  *   group's: a value that arrived while a write ran is never taken for done
@@ -17,7 +21,10 @@
 export class Combiner<K, V, R> {
   private readonly keys = new Map<K, Waiting<V, R> | null>();
 
-  constructor(private readonly write: (key: K, value: V) => Promise<R>) {}
+  constructor(
+    private readonly write: (key: K, value: V) => Promise<R>,
+    private readonly shared: (error: unknown) => boolean = () => false,
+  ) {}
 
   run(key: K, value: V): Promise<R> {
     if (!this.keys.has(key)) {
@@ -50,16 +57,21 @@ export class Combiner<K, V, R> {
     } catch (error) {
       written = Promise.reject(error);
     }
-    const next = () => {
+    const next = (error?: unknown) => {
       const waiting = this.keys.get(key);
       if (waiting === null || waiting === undefined) {
         this.keys.delete(key);
         return;
       }
+      if (error !== undefined && this.shared(error)) {
+        this.keys.delete(key);
+        waiting.resolve(Promise.reject(error));
+        return;
+      }
       this.keys.set(key, null);
       waiting.resolve(this.start(key, waiting.value));
     };
-    written.then(next, next);
+    written.then(() => next(), next);
     return written;
   }
 }
