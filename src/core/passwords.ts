@@ -325,9 +325,6 @@ export class Passwords {
     // that moment, one that had joined 26 ms before too (a fault run).
     const hashMs = isHash ? this.runMs : 0;
     const remainingMs = deadline.remainingMs();
-    // Nor is one started, free slot or not, that could not end in time at the pace
-    // hashes run now: after a slow estimate, a sign-up's hash ran past its deadline.
-    if (hashMs > 0 && remainingMs < 2 * hashMs) throw busy('busy');
     const reserveMs = Math.max(2 * hashMs, remainingMs * START_RESERVE);
     const inTime = Deadline.after(remainingMs - reserveMs, deadline.signal);
     const acquired = await slots.acquire(inTime, clientKey(clientIp), known);
