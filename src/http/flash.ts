@@ -94,9 +94,7 @@ const KEPT_S = 15 * 60;
  * Another user logging in on this browser gets nothing of it (takeKept).
  */
 export function keepForLater(c: Context<AppEnv>, owner: string, values: Record<string, string>) {
-  const encoded = Buffer.from(JSON.stringify({ owner, values: capped(values) })).toString(
-    'base64url',
-  );
+  const encoded = encode({ owner, values: capped(values) });
   if (encoded.length > MAX_COOKIE_CHARS) return;
   setCookie(c, KEPT, encoded, { ...options(c.get('client').https), maxAge: KEPT_S });
 }
@@ -129,8 +127,9 @@ export function takeFlash(c: Context<AppEnv>): Flash {
   }
 }
 
-function encode(flash: Flash): string {
-  return Buffer.from(JSON.stringify(flash), 'utf8').toString('base64url');
+/** A cookie's value: JSON in base64url. */
+function encode(value: Flash | { owner: string; values: Record<string, string> }): string {
+  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 }
 
 /** Only the expected shape, only strings. */

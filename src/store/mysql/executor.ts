@@ -186,7 +186,7 @@ export class MysqlExecutor {
    * `waitingSince`: when its caller began to wait, in a queue in front of this
    * one (nickname-batch.ts): the two waits share one queue timeout.
    */
-  run<T>(task: (session: Session) => Promise<T>, waitingSince = performance.now()): Promise<T> {
+  run<T>(task: (session: Session) => Promise<T>, waitingSince?: number): Promise<T> {
     if (this.openUntil === 0) return this.attempt(task, false, waitingSince);
     if (!this.probing && performance.now() >= this.openUntil) this.probe();
     return Promise.reject(unavailableError());
@@ -205,9 +205,9 @@ export class MysqlExecutor {
   private attempt<T>(
     task: (session: Session) => Promise<T>,
     probe = false,
-    waitingSince = performance.now(),
+    waitingSince?: number,
   ): Promise<T> {
-    const waited = performance.now() - waitingSince;
+    const waited = waitingSince === undefined ? 0 : performance.now() - waitingSince;
     const deadline = Deadline.after(this.limits.queueTimeoutMs - waited);
     return this.gate.run(deadline, () => this.onConnection(task, probe), refuse);
   }
