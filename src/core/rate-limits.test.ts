@@ -240,3 +240,58 @@ describe('unit: RateLimits.peekUser over a cache', () => {
     expect(state.reads).toBe(3); // nothing is kept once the read is answered
   });
 });
+
+describe('unit: RateLimits while the cache is down', () => {
+  /**
+   * Every command fails, as a Redis that cannot be reached does: at once but in a later
+   * turn, or, for the command made while `hold` is set, once it is released (a hung Redis,
+   * a command waiting out its timeout).
+   */
+  function unreachable() {
+    const state = { hold: null as Promise<void> | null };
+    const down = async () => {
+      const gate = state.hold;
+      state.hold = null;
+      await (gate ?? Bun.sleep(1));
+      throw new Error('cache unreachable');
+    };
+    const cache = {
+      get: down,
+      set: down,
+      del: down,
+      eval: down,
+      evalEach: down,
+      hashGetAll: down,
+      hashDelete: down,
+      onRecover() {},
+      async close() {},
+    };
+    return { cache, state };
+  }
+
+  // Regression (a CI run): a settled attempt left the count here before its verdict had
+  // tried Redis, so a parallel attempt made meanwhile got in beyond the limit.
+  it('should keep an attempt counted until its verdict is, whatever is admitted meanwhile', async () => {
+    const { cache, state } = unreachable();
+    const l = new RateLimits(cache as never, options, silentLogger);
+    const attempts = [];
+    for (let i = 0; i < 3; i++) attempts.push(await l.admitSlowAttempt('mallory', ''));
+    expect(attempts.every((a) => a.local)).toBe(true);
+    let release = () => {};
+    state.hold = new Promise((resolve) => {
+      release = resolve;
+    });
+    const settling = l.settle(attempts[0] as (typeof attempts)[number], 'failure');
+    expect(await outcome(l.admitSlowAttempt('mallory', ''))).toBe('429:1');
+    release();
+    await settling;
+    expect(await outcome(l.admitSlowAttempt('mallory', ''))).toBe('429:1');
+    for (const attempt of attempts.slice(1)) await l.settle(attempt, 'failure');
+    expect((await l.peekUser('mallory')).failures).toBe(3);
+    // An attempt without a verdict leaves the count at once, counting nothing.
+    const other = await l.admitSlowAttempt('trent', '');
+    await l.settle(other, 'abandoned');
+    expect((await l.peekUser('trent')).failures).toBe(0);
+    for (let i = 0; i < 3; i++) expect(await fail(l, 'trent')).toBe('ok');
+  });
+});

@@ -315,12 +315,15 @@ export class RateLimits {
    */
   async settle(attempt: SlowAttempt, outcome: AttemptOutcome): Promise<void> {
     if (attempt.key === null) return;
-    if (attempt.local) {
+    if (!attempt.local) return this.settleKey(attempt.key, outcome, 1);
+    // The verdict goes where counts are kept now, and only then does the attempt leave
+    // the count here. The other order left it counted nowhere while the verdict tried a
+    // Redis still down: a parallel attempt got in beyond the limit (a CI run).
+    try {
+      if (outcome !== 'abandoned') await this.settleKey(attempt.key, outcome, 0);
+    } finally {
       this.local.eval(USER_SETTLE, attempt.key, [this.now(), ...this.settleArgs('abandoned', 1)]);
-      if (outcome === 'abandoned') return;
-      // The verdict itself goes where counts are kept now.
-      await this.settleKey(attempt.key, outcome, 0);
-    } else await this.settleKey(attempt.key, outcome, 1);
+    }
   }
 
   /** A correct password answered without a slow hash (memo): the failures start again from zero. */
