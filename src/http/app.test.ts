@@ -106,7 +106,7 @@ describe('unit: methods a route does not take', () => {
     ] as const) {
       expect((await a.request(path, { method })).status).toBe(404);
     }
-    const page = await a.request('/logout', { headers: { accept: 'text/html' } });
+    const page = await a.request('/no-such-page', { headers: { accept: 'text/html' } });
     expect(page.status).toBe(404);
     expect(page.headers.get('content-type')).toContain('text/html');
   });

@@ -730,6 +730,19 @@ describe('unit: profile page', () => {
     }
   });
 
+  it('should answer a GET of /logout with the way to log out, changing nothing', async () => {
+    const { request, calls } = setup(() => ({}));
+    const signedIn = await request('/logout', { headers: { cookie } });
+    expect(signedIn.status).toBe(303);
+    expect(signedIn.headers.get('location')).toBe('/profile');
+    const cookies = signedIn.headers.getSetCookie();
+    expect(cookies.some((c) => c.startsWith('session='))).toBe(false);
+    expect(cookies.some((c) => c.startsWith('flash='))).toBe(true);
+    const stranger = await request('/logout');
+    expect(stranger.headers.get('location')).toBe('/login');
+    expect(calls).toEqual([]);
+  });
+
   it('should log out with the token, clear the cookie and say so', async () => {
     const { request, calls } = setup(() => ({}));
     const res = await request('/logout', {

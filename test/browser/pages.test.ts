@@ -228,6 +228,12 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         expect(session?.httpOnly).toBe(true);
         expect(session?.sameSite).toBe('Lax');
 
+        // /logout typed in the address bar changes nothing: it shows where to log out.
+        await page.goto(new URL('/logout', stack.url).href);
+        expect(new URL(page.url()).pathname).toBe('/profile');
+        expect(await text(page, '#form-notice')).toBe(
+          'To log out, use the Log out button of this page.',
+        );
         await clickAndWait(page, 'form[action="/logout"] button[type="submit"]');
         expect(new URL(page.url()).pathname).toBe('/login');
         expect(await text(page, '#form-notice')).toBe('You are logged out.');
