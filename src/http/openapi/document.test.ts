@@ -67,6 +67,7 @@ const UNDESCRIBED: Record<string, string> = {
   'POST /profile/totp/disable': page,
   'GET /login/code': page,
   'POST /login/code': page,
+  'GET /logout': page,
   'POST /logout': page,
   'GET /assets/{file}': "the pages' stylesheet and script, under content-hashed names",
   'GET /favicon.ico': 'answers 204 so browsers stop asking',
