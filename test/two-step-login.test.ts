@@ -22,6 +22,7 @@ interface Answer {
 }
 
 const PASSWORD = 'the first passphrase';
+const NEW_PASSWORD = 'a second passphrase, longer';
 const LIMITS = {
   RATE_LIMIT_USER_ATTEMPTS: '3',
   RATE_LIMIT_USER_DELAY_MS: '60000',
@@ -260,6 +261,56 @@ for (const [name, setup] of Object.entries(stacks)) {
         'totp-disable UNAUTHENTICATED',
         'totp-disable OK',
         'totp-disable NOT_FOUND',
+      ]);
+    });
+
+    it('should ask for a code to change the password or delete the account, a wrong one counted', async () => {
+      const { username, token, code, recovery } = await enrolled();
+      const change = (body: Record<string, string>) =>
+        stack().fetch(
+          '/api/v1/me/password',
+          jsonInit(
+            'PUT',
+            { current_password: PASSWORD, new_password: NEW_PASSWORD, ...body },
+            token,
+          ),
+        );
+      const missing = await change({});
+      expect(missing.status).toBe(401);
+      expect(
+        ((await expectDescribed('put', '/api/v1/me/password', missing)) as Answer).error,
+      ).toMatchObject({ code: 'OTP_REQUIRED', field: 'code' });
+      const wrong = await change({ code: '000000' });
+      expect(wrong.status).toBe(401);
+      expect(
+        ((await expectDescribed('put', '/api/v1/me/password', wrong)) as Answer).error,
+      ).toMatchObject({ code: 'UNAUTHENTICATED', field: 'code' });
+      // Still the old password: it is right, and a code is asked for.
+      expect((await login(username, PASSWORD)).body.error.code).toBe('OTP_REQUIRED');
+      const changed = await change({ code: code() });
+      expect(changed.status).toBe(200);
+      const fresh = ((await expectDescribed('put', '/api/v1/me/password', changed)) as Answer)
+        .token;
+
+      const remove = (body: Record<string, string>) =>
+        stack().fetch('/api/v1/me', jsonInit('DELETE', { password: NEW_PASSWORD, ...body }, fresh));
+      const noCode = await remove({});
+      expect(noCode.status).toBe(401);
+      expect(
+        ((await expectDescribed('delete', '/api/v1/me', noCode)) as Answer).error,
+      ).toMatchObject({ code: 'OTP_REQUIRED', field: 'code' });
+      expect((await remove({ code: '000000' })).status).toBe(401);
+      const gone = await remove({ code: recovery[0] as string });
+      expect(gone.status).toBe(204);
+      await expectDescribed('delete', '/api/v1/me', gone);
+      expect((await login(username, NEW_PASSWORD)).status).toBe(401);
+      expect(auditOf(username).slice(-6)).toEqual([
+        'change-password OTP_REQUIRED',
+        'change-password UNAUTHENTICATED',
+        'change-password OK',
+        'delete-account OTP_REQUIRED',
+        'delete-account UNAUTHENTICATED',
+        'delete-account OK',
       ]);
     });
 

@@ -600,7 +600,7 @@ export class Accounts {
    */
   changePassword(
     auth: SessionAuth,
-    input: { currentPassword: string; newPassword: string; userAgent?: string },
+    input: { currentPassword: string; newPassword: string; code?: string; userAgent?: string },
     deadline: Deadline,
     caller: AccountCaller,
   ): Promise<Session & { token: string; device: DeviceCookie }> {
@@ -615,6 +615,7 @@ export class Accounts {
         });
       const { clientIp } = caller;
       await this.verifyPassword(user, session, current, 'current_password', clientIp, deadline);
+      await this.confirmCode(user, session, input.code ?? '', clientIp, deadline);
       const { passwords, store, users, tokens } = this.deps;
       // Estimated once the current password is shown: the estimate is slow work too.
       const admission = { clientIp, known: true };
@@ -654,14 +655,16 @@ export class Accounts {
    */
   deleteAccount(
     auth: SessionAuth,
-    password: string,
+    input: { password: string; code?: string },
     deadline: Deadline,
     caller: AccountCaller,
   ): Promise<UserRow> {
     return this.audited(auth, caller, 'delete-account', deadline, async (user, session) => {
       const { store, users } = this.deps;
-      const checked = valid(normalizePassword(password), 'password');
-      await this.verifyPassword(user, session, checked, 'password', caller.clientIp, deadline);
+      const { clientIp } = caller;
+      const checked = valid(normalizePassword(input.password), 'password');
+      await this.verifyPassword(user, session, checked, 'password', clientIp, deadline);
+      await this.confirmCode(user, session, input.code ?? '', clientIp, deadline);
       // Its picture is checked again later, should this process stop before removing it.
       if (user.picture !== '')
         await store.addPictureChecks([user.picture], this.now() + CHECK_AFTER_MS);
@@ -703,6 +706,30 @@ export class Accounts {
       deadline,
     );
     if (!verified) throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.WRONG_PASSWORD, { field });
+  }
+
+  /**
+   * With two-step login on, a change that can keep the owner out (a new password, the
+   * account's deletion, two-step login turned off) needs a code too, after the password:
+   * a session and a password, either of which can be stolen, are not enough. Checked and
+   * counted as at a login, against the session (strangers cannot lock it) and the user's
+   * count of codes. No code at all is OTP_REQUIRED, counting nothing: a client that did
+   * not know it was needed spends no guess.
+   */
+  async confirmCode(
+    user: UserRow,
+    session: SessionClaims,
+    code: string,
+    clientIp: string,
+    deadline: Deadline,
+  ): Promise<void> {
+    if (user.totpSecret === '') return;
+    if (code.trim() === '')
+      throw new RpcError(Status.OTP_REQUIRED, MESSAGES.OTP_REQUIRED, { field: 'code' });
+    const own = { sessionId: session.sessionId };
+    const kind = await this.deps.twoStep.check(user, code, own, clientIp, deadline);
+    if (kind === null)
+      throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.WRONG_OTP, { field: 'code' });
   }
 
   /** Runs a change to the session's own account and writes its audit line, whatever the result. */

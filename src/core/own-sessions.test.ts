@@ -292,7 +292,7 @@ describe('unit: OwnSessions (SQLite store, no cache)', () => {
     await sessions.flush();
     const deleted = await accounts.deleteAccount(
       { token: mine.token },
-      'correct horse',
+      { password: 'correct horse' },
       deadline(),
       caller,
     );

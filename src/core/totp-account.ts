@@ -72,14 +72,7 @@ export class TotpAccount {
       const password = valid(normalizePassword(input.password), 'password');
       const { clientIp } = caller;
       await this.accounts.verifyPassword(user, session, password, 'password', clientIp, deadline);
-      // Counted as the password was: against the session, not the username strangers can
-      // lock; and, as every code, against the user's count of codes (two-step.ts), which
-      // the fresh sessions of password changes do not reset.
-      const own = { sessionId: session.sessionId };
-      const kind = await this.twoStep.check(user, input.code, own, clientIp, deadline);
-      if (kind === null) {
-        throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.WRONG_OTP, { field: 'code' });
-      }
+      await this.accounts.confirmCode(user, session, input.code, clientIp, deadline);
       await this.twoStep.disable(user);
     });
   }

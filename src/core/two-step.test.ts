@@ -456,7 +456,7 @@ describe('unit: turning two-step login off', () => {
     expect(await refusal(off(PASSWORD, s.code()))).toMatchObject({ code: Status.NOT_FOUND });
   });
 
-  it('should count wrong codes against the user: fresh sessions from password changes buy no fresh guesses', async () => {
+  it('should count wrong codes against the user: more sessions buy no more guesses', async () => {
     const limits = {
       ...generousLimits,
       userLimit: 10,
@@ -464,44 +464,102 @@ describe('unit: turning two-step login off', () => {
       userBaseDelayMs: 1000,
     };
     const s = await enrolled({ limits });
-    let { token } = await s.login(s.code());
+    // A thief with four sessions and the password (before, a password change gave it
+    // fresh sessions without a code).
+    const tokens: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      tokens.push((await s.login(s.code())).token);
+      s.clock.now += STEP_MS;
+    }
     const { TotpAccount } = await import('./totp-account.ts');
     const account = new TotpAccount(s.accounts, s.twoStep);
     const caller = { clientIp: '192.0.2.1', requestId: 'r1' };
-    const passwords = [PASSWORD, 'another horse battery'];
     const refusals: (string | undefined)[] = [];
-    // A thief with the session and the password: a few wrong codes, then a password
-    // change for a session with a count of its own, and again.
-    for (let round = 0; round < 4; round++) {
-      for (let i = 0; i < 3; i++) {
-        const err = (await refusal(
-          account.disable(
-            { token },
-            { password: passwords[round % 2] as string, code: '000000' },
-            deadline(),
-            caller,
-          ),
-        )) as { code: Status; field?: string };
-        refusals.push(err.code === Status.UNAUTHENTICATED ? err.field : Status[err.code]);
-      }
-      const changed = await s.accounts.changePassword(
+    const judge = async (work: Promise<unknown>) => {
+      const err = (await refusal(work)) as { code: Status; field?: string };
+      refusals.push(err.code === Status.UNAUTHENTICATED ? err.field : Status[err.code]);
+    };
+    for (const token of tokens) {
+      for (let i = 0; i < 3; i++)
+        await judge(
+          account.disable({ token }, { password: PASSWORD, code: '000000' }, deadline(), caller),
+        );
+      const change = { currentPassword: PASSWORD, newPassword: 'another horse battery' };
+      await judge(s.accounts.changePassword({ token }, change, deadline(), caller));
+      await judge(
+        s.accounts.changePassword({ token }, { ...change, code: '000000' }, deadline(), caller),
+      );
+    }
+    // No code at all counts nothing (OTP_REQUIRED); ten wrong codes are checked, and the
+    // rest wait, whichever session and whichever change asks.
+    expect(refusals.filter((r) => r === 'OTP_REQUIRED')).toHaveLength(4);
+    const coded = refusals.filter((r) => r !== 'OTP_REQUIRED');
+    expect(coded.slice(0, 10)).toEqual(Array(10).fill('code'));
+    expect(coded.slice(10)).toEqual(Array(6).fill('RESOURCE_EXHAUSTED'));
+    // The owner's right code, once the delay has passed, resets the count.
+    s.clock.now += 15 * 60_000;
+    const token = tokens[0] as string;
+    await account.disable({ token }, { password: PASSWORD, code: s.code() }, deadline(), caller);
+    expect((await s.store.findById(s.user.id))?.totpSecret).toBe('');
+  });
+
+  it('should need a code too for a new password or the deletion, while two-step login is on', async () => {
+    const s = await enrolled();
+    const { token } = await s.login(s.code());
+    s.clock.now += STEP_MS;
+    const caller = { clientIp: '192.0.2.1', requestId: 'r1' };
+    const change = (code?: string) =>
+      s.accounts.changePassword(
         { token },
-        {
-          currentPassword: passwords[round % 2] as string,
-          newPassword: passwords[(round + 1) % 2] as string,
-        },
+        { currentPassword: PASSWORD, newPassword: 'another horse battery', code },
         deadline(),
         caller,
       );
-      token = changed.token;
+    const hash = async () => (await s.store.findById(s.user.id))?.passwordHash;
+    const before = await hash();
+    for (const code of [undefined, '', '  ']) {
+      expect(await refusal(change(code))).toMatchObject({
+        code: Status.OTP_REQUIRED,
+        field: 'code',
+        message: MESSAGES.OTP_REQUIRED,
+      });
     }
-    // Ten wrong codes are checked; the rest wait, whichever session asks.
-    expect(refusals.filter((r) => r === 'code')).toHaveLength(10);
-    expect(refusals.slice(10)).toEqual(['RESOURCE_EXHAUSTED', 'RESOURCE_EXHAUSTED']);
-    // The owner's right code, once the delay has passed, resets the count.
-    s.clock.now += 15 * 60_000;
-    await account.disable({ token }, { password: PASSWORD, code: s.code() }, deadline(), caller);
-    expect((await s.store.findById(s.user.id))?.totpSecret).toBe('');
+    expect(await refusal(change('000000'))).toMatchObject({
+      code: Status.UNAUTHENTICATED,
+      field: 'code',
+      message: MESSAGES.WRONG_OTP,
+    });
+    // A wrong password is told first, code or not.
+    expect(
+      await refusal(
+        s.accounts.changePassword(
+          { token },
+          { currentPassword: 'wrong horse', newPassword: 'another horse battery', code: s.code() },
+          deadline(),
+          caller,
+        ),
+      ),
+    ).toMatchObject({ code: Status.UNAUTHENTICATED, field: 'current_password' });
+    expect(await hash()).toBe(before);
+    const changed = await change(s.code());
+    expect(await hash()).not.toBe(before);
+
+    // The deletion: the same, and a recovery code does it too (once).
+    const remove = (code?: string) =>
+      s.accounts.deleteAccount(
+        { token: changed.token },
+        { password: 'another horse battery', code },
+        deadline(),
+        caller,
+      );
+    expect(await refusal(remove())).toMatchObject({ code: Status.OTP_REQUIRED, field: 'code' });
+    expect(await refusal(remove('000000'))).toMatchObject({
+      code: Status.UNAUTHENTICATED,
+      field: 'code',
+    });
+    expect(await s.store.findById(s.user.id)).not.toBeNull();
+    await remove(s.recovery[0]);
+    expect(await s.store.findById(s.user.id)).toBeNull();
   });
 
   it('should answer a code it cannot check for want of its key with 503 and the way out, and take a recovery code', async () => {

@@ -10,6 +10,7 @@ import { silentLogger } from '../log.ts';
 import type { RpcClient } from '../rpc/client.ts';
 import { MAX_LISTED_SESSIONS, NICKNAME_RULE } from '../wire/account-rules.ts';
 import type { CallName } from '../wire/calls.ts';
+import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { createApp } from './app.ts';
@@ -659,6 +660,7 @@ describe('unit: profile page', () => {
         auth: { token: 'tok', csrfToken: 'c' },
         currentPassword: 'old one!',
         newPassword: 'new one!',
+        code: '',
         userAgent: 'Firefox/128.0',
       },
     });
@@ -709,8 +711,14 @@ describe('unit: profile page', () => {
   });
 
   it('should delete the account, log out everywhere and remove the picture with the token', async () => {
-    for (const [path, name, extra, to] of [
-      ['/profile/delete', 'deleteAccount', { password: 'pw' }, '/login'],
+    for (const [path, name, extra, to, sent = extra] of [
+      [
+        '/profile/delete',
+        'deleteAccount',
+        { password: 'pw' },
+        '/login',
+        { password: 'pw', code: '' },
+      ],
       ['/profile/logout-all', 'logoutAll', {}, '/login'],
       ['/profile/picture/remove', 'removePicture', {}, '/profile'],
     ] as const) {
@@ -725,8 +733,54 @@ describe('unit: profile page', () => {
       expect([path, cleared]).toEqual([path, to === '/login']);
       expect(calls[0]).toEqual({
         name,
-        input: { auth: { token: 'tok', csrfToken: 'c' }, ...extra },
+        input: { auth: { token: 'tok', csrfToken: 'c' }, ...sent },
       });
+    }
+  });
+
+  it('should ask for a code in the password and deletion forms while two-step login is on, and show its errors there', async () => {
+    const withCode = setup((name) =>
+      name === 'getTotp' ? { enabled: true, recoveryCodesLeft: 10 } : undefined,
+    );
+    const html = await (await withCode.request('/profile', { headers: { cookie } })).text();
+    expect(html).toContain('name="password_code"');
+    expect(html).toContain('name="delete_code"');
+    const without = await (await setup().request('/profile', { headers: { cookie } })).text();
+    expect(without).not.toContain('name="password_code"');
+    expect(without).not.toContain('name="delete_code"');
+
+    for (const [path, field, body, error] of [
+      [
+        '/profile/password',
+        'password_code',
+        { current_password: 'old one!', new_password: 'new one!', new_password2: 'new one!' },
+        new RpcError(Status.OTP_REQUIRED, MESSAGES.OTP_REQUIRED, { field: 'code' }),
+      ],
+      [
+        '/profile/delete',
+        'delete_code',
+        { password: 'pw' },
+        new RpcError(Status.UNAUTHENTICATED, MESSAGES.WRONG_OTP, { field: 'code' }),
+      ],
+    ] as const) {
+      const { request, calls } = setup((name) => {
+        if (name === 'changePassword' || name === 'deleteAccount') throw error;
+      });
+      const res = await request(path, {
+        method: 'POST',
+        headers: { cookie },
+        body: form({ csrf: 'c', ...body, [field]: '123 456' }),
+      });
+      expect(calls[0]?.input.code).toBe('123 456');
+      expect([path, res.headers.get('location')]).toEqual([path, '/profile']);
+      expect(res.headers.getSetCookie().some((c) => c.startsWith('session='))).toBe(false);
+      const page = await withCode.request('/profile', {
+        headers: { cookie: `${cookie}; ${flashOf(res)}` },
+      });
+      const shown = await page.text();
+      const message = error.message.charAt(0).toUpperCase() + error.message.slice(1);
+      expect(shown).toContain(`id="${field}-error">${message}`);
+      expect(shown).toContain(`href="#${field}"`);
     }
   });
 

@@ -67,6 +67,7 @@ export function accountHandlers(
         {
           currentPassword: req.currentPassword,
           newPassword: req.newPassword,
+          code: req.code,
           userAgent: req.userAgent,
         },
         ctx.deadline,
@@ -83,7 +84,7 @@ export function accountHandlers(
     deleteAccount: async (req, ctx) => {
       const deleted = await accounts.deleteAccount(
         sessionAuth(req),
-        req.password,
+        { password: req.password, code: req.code },
         ctx.deadline,
         accountCaller(ctx),
       );

@@ -191,6 +191,33 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         await enterCode(page, codeOf(secret, 1));
         expect(path(page)).toBe('/profile');
 
+        // A new password needs a code too (a session and the password are not enough), and
+        // so does the deletion: a wrong one is shown at the form's own code field.
+        const other = `${PASSWORD} again`;
+        const changePassword = async (from: string, to: string, code: string) => {
+          await fill(page, '#current_password', from);
+          await fill(page, '#new_password', to);
+          await fill(page, '#new_password2', to);
+          await fill(page, '#password_code', code);
+          await clickAndWait(page, 'form[action="/profile/password"] button[type="submit"]');
+          expect(path(page)).toBe('/profile');
+        };
+        await changePassword(PASSWORD, other, '000000');
+        expect(await text(page, '#password_code-error')).toStartWith(
+          'That code is wrong or was already used',
+        );
+        await fill(page, '#password', PASSWORD);
+        await fill(page, '#delete_code', '000000');
+        await clickAndWait(page, 'form[action="/profile/delete"] button[type="submit"]');
+        expect(path(page)).toBe('/profile');
+        expect(await text(page, '#delete_code-error')).toStartWith(
+          'That code is wrong or was already used',
+        );
+        await changePassword(PASSWORD, other, recovery[2] as string);
+        expect(await text(page, '#form-notice')).toStartWith('Your password has been changed');
+        await changePassword(other, PASSWORD, recovery[3] as string);
+        expect(await text(page, '#form-notice')).toStartWith('Your password has been changed');
+
         // Turning it off needs the password and a code: a recovery code will do.
         await fill(page, '#totp_password', 'not the password');
         await fill(page, '#totp_code', second);

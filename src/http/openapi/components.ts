@@ -109,6 +109,13 @@ const errorCodes = [
   METHOD_NOT_ALLOWED,
 ];
 
+/** The code a change that can keep the owner out needs while two-step login is on. */
+const TWO_STEP_CODE =
+  'With two-step login on: the 6 digits the authenticator app shows now, or an unused ' +
+  'recovery code, checked after the password. Left out: 401 `OTP_REQUIRED`, counting ' +
+  'nothing; wrong: 401 `UNAUTHENTICATED` with `field` `code`, counted like a wrong code at ' +
+  'a login. Ignored when two-step login is off.';
+
 const schemas: Record<string, Schema> = {
   User: user,
   AdminUser: adminUser,
@@ -377,6 +384,10 @@ const schemas: Record<string, Schema> = {
         writeOnly: true,
       },
       new_password: { ...string(RULES.password), writeOnly: true },
+      code: {
+        ...string(TWO_STEP_CODE),
+        writeOnly: true,
+      },
     },
     required: ['current_password', 'new_password'],
     additionalProperties: false,
@@ -386,6 +397,10 @@ const schemas: Record<string, Schema> = {
     properties: {
       password: {
         ...string('The password, to confirm; wrong: 401, counted like a failed login.'),
+        writeOnly: true,
+      },
+      code: {
+        ...string(TWO_STEP_CODE),
         writeOnly: true,
       },
     },
@@ -417,7 +432,9 @@ const responses: Record<string, ResponseObject> = {
   BadRequest: error('The request is malformed or a value breaks a rule (`field` names it).'),
   Unauthenticated: error(
     'No valid credentials; at a login of an account with two-step login and a correct ' +
-      'password, `OTP_REQUIRED`: a code is needed (none, wrong, or already used).',
+      'password, `OTP_REQUIRED`: a code is needed (none, wrong, or already used); at a ' +
+      'password change or an account deletion of such an account, `OTP_REQUIRED` when no ' +
+      'code came, and `field` `code` when it was wrong.',
   ),
   TotpOn: error('Two-step login is already on: turn it off first.'),
   TotpOff: error('Two-step login is not on.'),

@@ -145,7 +145,7 @@ export const openApiDocument: OpenAPIObject = {
         summary: "Delete the logged-in user's account",
         description:
           'Needs the password, checked like a login (a wrong one is a failed attempt for the ' +
-          'throttle). The account, its sessions and its picture (unless another user has the ' +
+          'throttle), and with two-step login on a code too (`code`). The account, its sessions and its picture (unless another user has the ' +
           'same one) are gone; the cookie is cleared; the username is free at once. Writes an ' +
           "audit line to the TCP server's log.",
         tags: ['accounts'],
@@ -232,7 +232,7 @@ export const openApiDocument: OpenAPIObject = {
         summary: "Change the logged-in user's password",
         description:
           'Needs the current password, checked like a login (a wrong one is a failed attempt ' +
-          'for the throttle). Every session of the user ends; the answer is a new session ' +
+          'for the throttle), and with two-step login on a code too (`code`). Every session of the user ends; the answer is a new session ' +
           'for this client, also set as the cookie when the call came with the cookie. ' +
           "Writes an audit line to the TCP server's log.",
         tags: ['accounts'],

@@ -1,7 +1,12 @@
 import type { BodyRoute } from '../app-deps.ts';
 import { factory } from '../env.ts';
 import { readJsonObject, stringField } from '../json.ts';
-import { MAX_NICKNAME_CHARS, MAX_PASSWORD_CHARS, MAX_SESSION_ID_CHARS } from '../limits.ts';
+import {
+  MAX_NICKNAME_CHARS,
+  MAX_OTP_CHARS,
+  MAX_PASSWORD_CHARS,
+  MAX_SESSION_ID_CHARS,
+} from '../limits.ts';
 import { clearSessionCookie, setDeviceCookie, setSessionCookie } from '../session-cookie.ts';
 import { sessionJson, userJson } from '../user-json.ts';
 
@@ -37,22 +42,29 @@ export function meRoutes({ rpc, maxJsonBytes }: BodyRoute) {
       return c.json({ user: userJson(user) });
     })
     .delete('/api/v1/me', async (c) => {
-      const body = await readJsonObject(c, maxJsonBytes, ['password']);
+      const body = await readJsonObject(c, maxJsonBytes, ['password', 'code']);
       const password = stringField(body, 'password', MAX_PASSWORD_CHARS);
+      // With two-step login on, a code too (OTP_REQUIRED without one).
+      const code = stringField(body, 'code', MAX_OTP_CHARS, false);
       const client = c.get('client');
       await rpc.call(
         'deleteAccount',
-        { auth: { token: client.sessionToken }, password },
+        { auth: { token: client.sessionToken }, password, code },
         client.callOptions(),
       );
       clearSessionCookie(c, client.https);
       return c.body(null, 204);
     })
     .put('/api/v1/me/password', async (c) => {
-      const body = await readJsonObject(c, maxJsonBytes, ['current_password', 'new_password']);
+      const body = await readJsonObject(c, maxJsonBytes, [
+        'current_password',
+        'new_password',
+        'code',
+      ]);
       const input = {
         currentPassword: stringField(body, 'current_password', MAX_PASSWORD_CHARS),
         newPassword: stringField(body, 'new_password', MAX_PASSWORD_CHARS),
+        code: stringField(body, 'code', MAX_OTP_CHARS, false),
       };
       const client = c.get('client');
       const session = await rpc.call(

@@ -25,6 +25,7 @@ import { type FormBody, formFile, formText, readForm } from '../form.ts';
 import {
   MAX_CSRF_CHARS,
   MAX_NICKNAME_CHARS,
+  MAX_OTP_CHARS,
   MAX_PASSWORD_CHARS,
   MAX_SESSION_ID_CHARS,
 } from '../limits.ts';
@@ -89,11 +90,16 @@ function afterError(
   err: unknown,
   field: string,
   values: Record<string, string> = {},
+  codeField = 'code',
 ) {
+  // A code missing or wrong (two-step login on) is shown at this form's own code field.
+  if (err instanceof RpcError && err.code === Status.OTP_REQUIRED)
+    return back(c, '/profile', { fields: { [codeField]: err.message }, values });
   if (err instanceof RpcError && err.code === Status.UNAUTHENTICATED) {
     // A wrong confirming password names its field; an ended session names none.
     if (err.field === '') return loggedOut(c, values);
-    return back(c, '/profile', { fields: { [err.field]: err.message }, values });
+    const name = err.field === 'code' ? codeField : err.field;
+    return back(c, '/profile', { fields: { [name]: err.message }, values });
   }
   const flash = formFlash(err, values, field);
   if (flash === null) throw err;
@@ -239,6 +245,7 @@ export function profileRoutes({
       const form = await readForm(c);
       const currentPassword = formText(form, 'current_password', MAX_PASSWORD_CHARS);
       const newPassword = formText(form, 'new_password', MAX_PASSWORD_CHARS);
+      const code = formText(form, 'password_code', MAX_OTP_CHARS);
       if (newPassword !== formText(form, 'new_password2', MAX_PASSWORD_CHARS)) {
         return back(c, '/profile', {
           fields: { new_password2: MESSAGES.NEW_PASSWORDS_DIFFER },
@@ -248,14 +255,14 @@ export function profileRoutes({
       try {
         const session = await rpc.call(
           'changePassword',
-          { auth: auth(c, form), currentPassword, newPassword, userAgent: client.userAgent },
+          { auth: auth(c, form), currentPassword, newPassword, code, userAgent: client.userAgent },
           client.callOptions(),
         );
         // Every session ended with the change, this one too: the cookie gets the new one,
         // and the device cookie too (the ones from before the change exempt nothing).
         setLoginCookies(c, session, client.https);
       } catch (err) {
-        return afterError(c, err, 'new_password');
+        return afterError(c, err, 'new_password', {}, 'password_code');
       }
       return back(c, '/profile', {
         notice: 'your password has been changed, and every other session is logged out',
@@ -296,14 +303,15 @@ export function profileRoutes({
     .post('/profile/delete', limit, async (c) => {
       const form = await readForm(c);
       const password = formText(form, 'password', MAX_PASSWORD_CHARS);
+      const code = formText(form, 'delete_code', MAX_OTP_CHARS);
       try {
         await rpc.call(
           'deleteAccount',
-          { auth: auth(c, form), password },
+          { auth: auth(c, form), password, code },
           c.get('client').callOptions(),
         );
       } catch (err) {
-        return afterError(c, err, 'password');
+        return afterError(c, err, 'password', {}, 'delete_code');
       }
       clearSessionCookie(c, c.get('client').https);
       return back(c, '/login', { notice: 'your account is deleted' });

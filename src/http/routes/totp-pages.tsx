@@ -46,7 +46,9 @@ const isCode = (err: unknown, code: Status): err is RpcError =>
 function backToProfile(c: Context<AppEnv>, err: unknown, names: Record<string, string> = {}) {
   if (isCode(err, Status.UNAUTHENTICATED) && err.field === '') return loggedOut(c);
   const flash: Flash | null =
-    isCode(err, Status.UNAUTHENTICATED) || isCode(err, Status.NOT_FOUND)
+    isCode(err, Status.UNAUTHENTICATED) ||
+    isCode(err, Status.NOT_FOUND) ||
+    isCode(err, Status.OTP_REQUIRED)
       ? err.field
         ? { fields: { [err.field]: err.message } }
         : { error: err.message }

@@ -40,6 +40,7 @@ function summaryFields(username: string) {
     { name: 'current_password', label: 'Current password', form: 'Change password' },
     { name: 'new_password', label: 'New password', form: 'Change password' },
     { name: 'new_password2', label: 'New password again', form: 'Change password' },
+    { name: 'password_code', label: 'Code, to change the password', form: 'Change password' },
     {
       name: 'totp_password',
       label: 'Password, to turn two-step login off',
@@ -47,7 +48,25 @@ function summaryFields(username: string) {
     },
     { name: 'totp_code', label: 'Code, to turn two-step login off', form: 'Two-step login' },
     { name: 'password', label: `Password of ${username}, to confirm`, form: 'Delete account' },
+    { name: 'delete_code', label: 'Code, to delete the account', form: 'Delete account' },
   ];
+}
+
+/**
+ * With two-step login on, a new password and the account's deletion need a code too: a
+ * session and the password are not enough to keep the owner out.
+ */
+function CodeField({ name, error }: { name: string; error: string | undefined }) {
+  return (
+    <Field
+      name={name}
+      label="Code"
+      autocomplete="one-time-code"
+      hint="Two-step login is on: the 6 digits your app shows now, or a recovery code"
+      error={error}
+      required
+    />
+  );
 }
 
 export function ProfilePage(props: ProfilePageProps) {
@@ -187,6 +206,9 @@ export function ProfilePage(props: ProfilePageProps) {
             sameAs={{ field: 'new_password', message: MESSAGES.NEW_PASSWORDS_DIFFER }}
             required
           />
+          {twoStep?.enabled ? (
+            <CodeField name="password_code" error={errors.password_code} />
+          ) : null}
           <button type="submit">Change password</button>
         </form>
       </section>
@@ -211,6 +233,7 @@ export function ProfilePage(props: ProfilePageProps) {
             error={errors.password}
             required
           />
+          {twoStep?.enabled ? <CodeField name="delete_code" error={errors.delete_code} /> : null}
           <button type="submit" class="danger">
             Delete account {user.username}
           </button>
