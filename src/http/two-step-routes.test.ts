@@ -448,6 +448,17 @@ describe('unit: setting two-step login up and off on the pages', () => {
       body: form({ csrf: 'csrf-of-session', totp_password: '', totp_code: '1' }),
     });
     expect(flashOf(refused).fields).toEqual({ totp_password: 'password is required' });
+    // No code at all (a page without its script, a hand-made post) is asked for at its field.
+    const noCode = setup(
+      () => new RpcError(Status.OTP_REQUIRED, MESSAGES.OTP_REQUIRED, { field: 'code' }),
+    );
+    const asked = await noCode.request('/profile/totp/disable', {
+      method: 'POST',
+      headers: { cookie: 'session=tok' },
+      body: form({ csrf: 'csrf-of-session', totp_password: 'pw', totp_code: '' }),
+    });
+    expect(asked.headers.get('location')).toBe('/profile');
+    expect(flashOf(asked).fields).toEqual({ totp_code: MESSAGES.OTP_REQUIRED });
     const ended = setup(() => new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN));
     const res = await ended.request('/profile/totp/disable', {
       method: 'POST',
