@@ -70,6 +70,23 @@ describe('unit: explainStartupFailure', () => {
     );
   });
 
+  it('should name the privileges when MySQL refuses a statement to the user', () => {
+    const driver = error(
+      { code: 'ER_TABLEACCESS_DENIED_ERROR', errno: 1142 },
+      "CREATE command denied to user 'app'@'10.0.0.5' for table `shop`.`schema_migrations`",
+    );
+    Object.assign(driver, { sqlMessage: driver.message });
+    const line = explainStartupFailure(new Error('database unavailable', { cause: driver }), {
+      ports: tcpPorts,
+      mysqlUrl: 'mysql://app:secret@db.example:3307/shop',
+    });
+    expect(line).toBe(
+      "MySQL on db.example:3307 refused a statement to the user in MYSQL_URL (CREATE command denied to user 'app'@'10.0.0.5' for table `shop`.`schema_migrations`): " +
+        'the migrations at start-up need CREATE, ALTER, INDEX and DROP on `shop` (GRANT ALL ON `shop`.* TO that user), ' +
+        'or start once with a user that has them; serving needs SELECT, INSERT, UPDATE and DELETE',
+    );
+  });
+
   it('should say MySQL is out of reach, never showing the password of MYSQL_URL', () => {
     const line = explainStartupFailure(error({ code: 'ECONNREFUSED' }), {
       ports: tcpPorts,

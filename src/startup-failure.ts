@@ -106,6 +106,13 @@ function mysqlTarget(url: string): { host: string; database: string } {
   }
 }
 
+/** A statement the MySQL user may not run (the migrations' DDL, for a user that may only read and write rows). */
+const STATEMENT_DENIED = new Set([
+  'ER_TABLEACCESS_DENIED_ERROR',
+  'ER_COLUMNACCESS_DENIED_ERROR',
+  'ER_SPECIFIC_ACCESS_DENIED_ERROR',
+]);
+
 /** One line that says what to do about `error`, or null when it is not a known start-up failure. */
 export function explainStartupFailure(error: unknown, context: StartupContext): string | null {
   for (const link of chain(error)) {
@@ -125,6 +132,15 @@ export function explainStartupFailure(error: unknown, context: StartupContext): 
         return (
           `MySQL database "${database}" does not exist on ${host}: create it with ` +
           `CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4; (the tables are created at start-up)`
+        );
+      }
+      if (STATEMENT_DENIED.has(code)) {
+        return (
+          `MySQL on ${host} refused a statement to the user in MYSQL_URL ` +
+          `(${String(link.sqlMessage ?? link.message)}): the migrations at start-up need CREATE, ` +
+          `ALTER, INDEX and DROP on \`${database}\` (GRANT ALL ON \`${database}\`.* TO that ` +
+          'user), or start once with a user that has them; serving needs SELECT, INSERT, ' +
+          'UPDATE and DELETE'
         );
       }
       if (code.startsWith('ER_ACCESS_DENIED') || code === 'ER_DBACCESS_DENIED_ERROR') {

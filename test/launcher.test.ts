@@ -9,11 +9,14 @@
 import { afterAll, describe, expect, it } from 'bun:test';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { silentLogger } from '../src/log.ts';
 import { RUNTIME_ENV } from '../src/process.ts';
+import { loadMigrations, migrate, migrationsDir } from '../src/store/migrate.ts';
+import { mysqlMigrationTarget } from '../src/store/mysql/migration-target.ts';
 import { Status } from '../src/wire/status.ts';
 import { jsonInit } from './fixture.ts';
 import { jpeg } from './support/images.ts';
-import { TEST_MYSQL_URL } from './support/mysql.ts';
+import { createTestDatabase, TEST_MYSQL_URL, withAdmin } from './support/mysql.ts';
 import { guardProcesses } from './support/orphans.ts';
 import { pingFrame, rawClient } from './support/raw.ts';
 import { freePort } from './support/redis.ts';
@@ -506,6 +509,49 @@ describe('integration: npm start (src/main.ts)', () => {
     expect(result.stderr).not.toMatch(/^\s+at /m);
     expect(result.stdout).not.toContain('usermgr is up');
   }, 60_000);
+
+  it('should name the privileges a MySQL user lacks in one line, and serve with a user that may only read and write rows once migrated', async () => {
+    const database = await createTestDatabase();
+    const user = `usermgr_rw_${process.pid}`;
+    await withAdmin(async (admin) => {
+      await admin.query(`CREATE USER '${user}'@'%' IDENTIFIED BY 'rw-secret'`);
+      await admin.query(
+        `GRANT SELECT, INSERT, UPDATE, DELETE ON \`${database.name}\`.* TO '${user}'@'%'`,
+      );
+    });
+    const url = new URL(database.url);
+    url.username = user;
+    url.password = 'rw-secret';
+    try {
+      const refused = await outcome(
+        launch({ ...stackEnv(await ports()), MYSQL_URL: url.toString() }),
+      );
+      expect(refused.code).toBe(3);
+      const lines = refused.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain('refused a statement to the user in MYSQL_URL (CREATE command');
+      expect(lines[0]).toContain(`GRANT ALL ON \`${database.name}\`.* TO that user`);
+      expect(refused.stderr).not.toContain('rw-secret');
+
+      // Migrated once by a user that may (the test's own), the same user serves.
+      const migrations = await loadMigrations(migrationsDir('mysql'));
+      await migrate(mysqlMigrationTarget(database.url, 5000), migrations, silentLogger);
+      const free = await ports();
+      const proc = launch({ ...stackEnv(free), MYSQL_URL: url.toString() });
+      const base = `http://127.0.0.1:${free.http}`;
+      await until('the stack', async () => ((await readyStatus(base)) === 200 ? true : null));
+      const signUp = await fetch(
+        `${base}/open_api/v1/register`,
+        jsonInit('POST', { username: 'least_privilege', password: 'a long password' }),
+      );
+      expect(signUp.status).toBe(200);
+      proc.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+    } finally {
+      await withAdmin((admin) => admin.query(`DROP USER IF EXISTS '${user}'@'%'`));
+      await database.drop();
+    }
+  }, 90_000);
 
   it('should say why the stack is not ready instead of "usermgr is up" when no TCP server answers', async () => {
     const free = await ports();

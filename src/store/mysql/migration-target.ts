@@ -23,7 +23,14 @@ const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
 function sessionOn(connection: Connection): MigrationSession {
   return {
     async ensureTable() {
-      await connection.query(CREATE_TABLE);
+      // Looked for first: CREATE ... IF NOT EXISTS needs the CREATE privilege even when the
+      // table is there, and a database migrated once by a user that may is then served by
+      // one that may only read and write rows (README, "MySQL privileges").
+      const [rows] = await connection.query<RowDataPacket[]>(
+        `SELECT 1 FROM information_schema.tables
+          WHERE table_schema = DATABASE() AND table_name = 'schema_migrations'`,
+      );
+      if (rows.length === 0) await connection.query(CREATE_TABLE);
     },
     async applied() {
       const [rows] = await connection.query<RowDataPacket[]>(
