@@ -26,7 +26,8 @@ function estimator(): ZxcvbnFactory {
 
 /**
  * null when `password` scores at least the minimum; else the rule with the
- * estimator's warning and suggestions, as one sentence or two. `userInputs`
+ * estimator's warning and suggestions, as one sentence or two, or, when the
+ * estimator found no pattern, that it is too short. `userInputs`
  * (username, nickname) count as known words, so a password made of them
  * scores low. The first call loads the dictionaries.
  */
@@ -37,6 +38,13 @@ export function passwordStrengthError(
   const inputs = userInputs.filter((input) => input !== '');
   const { score, feedback } = estimator().check(password, inputs);
   if (score >= PASSWORD_STRENGTH.minScore) return null;
+  // No pattern found: what makes it weak is its length alone, and the rule's list of
+  // patterns would name none that applies (a short random password, an operator audit).
+  if (!feedback.warning) return SHORT_AND_RANDOM;
   const advice = [feedback.warning, ...feedback.suggestions].filter(Boolean).join(' ');
-  return `${PASSWORD_STRENGTH_RULE}. ${advice === '' ? 'Add another word or two.' : advice}`;
+  return `${PASSWORD_STRENGTH_RULE}. ${advice}`;
 }
+
+const SHORT_AND_RANDOM =
+  'password must be hard to guess: one this short is found by trying every combination. ' +
+  'Make it longer: a few unrelated words work well.';

@@ -79,6 +79,19 @@ describe('unit: validation', () => {
       expect(newPassword(strong)).toEqual(ok(strong));
   });
 
+  // An operator audit: a short random password was told not to be a common password, a
+  // name, a username or a keyboard pattern, none of which it was.
+  it('should say that a short password without any pattern is too short, and nothing else', () => {
+    for (const short of ['Zx9#qLm2', 'kL9$wq!e']) {
+      const checked = newPassword(short);
+      expect(checked).toEqual({
+        error:
+          'password must be hard to guess: one this short is found by trying every combination. ' +
+          'Make it longer: a few unrelated words work well.',
+      });
+    }
+  });
+
   it('should estimate only the first characters, so that a long password costs no more', () => {
     const strongStart = `quartz lantern mosaic ${'1234'.repeat(26)}`;
     expect(newPassword(strongStart)).toEqual(ok(strongStart));
