@@ -37,11 +37,13 @@ function distance(a: string, b: string, limit: number): number {
   return previous[b.length] as number;
 }
 
+/** The declared name within two edits of `name`, whatever its case (`http_port` is HTTP_PORT misspelt). */
 function closest(name: string, declared: readonly string[]): string | null {
   let best: string | null = null;
   let bestDistance = 3;
+  const upper = name.toUpperCase();
   for (const candidate of declared) {
-    const d = distance(name, candidate, 2);
+    const d = distance(upper, candidate, 2);
     if (d < bestDistance) [best, bestDistance] = [candidate, d];
   }
   return best;
@@ -84,7 +86,7 @@ export function unknownVariableWarnings(env: Env, dir = process.cwd()): string[]
   for (const name of Object.keys(env)) {
     if (known.has(name) || warned.has(name)) continue;
     const near = closest(name, declared);
-    if (near === null || near.split('_')[0] !== name.split('_')[0]) continue;
+    if (near === null || near.split('_')[0] !== name.toUpperCase().split('_')[0]) continue;
     warned.add(name);
     lines.push(
       `warning: ${name} is not a usermgr variable, so it changes nothing; did you mean ${near}?`,
