@@ -297,41 +297,15 @@ describe('integration: an upload is checked before its body is read', () => {
   it('should read at most HTTP_UPLOAD_CONCURRENCY uploads at once, and refuse one more before its body', async () => {
     const one = await startStack({ env: { HTTP_UPLOAD_CONCURRENCY: '1' } });
     try {
+      const slowOne = await newUserOn(one);
+      // Another user: one user's second upload is refused by a bound of its own (below).
       const token = await newUserOn(one);
-      const head = (method: string, path: string, auth: string, type: string) =>
-        `${method} ${path} HTTP/1.1\r\nHost: x\r\n${auth}\r\nContent-Type: ${type}\r\n` +
-        'Content-Length: 1000000\r\n\r\n';
       // The one slot: an upload whose body is still coming.
-      const { hostname, port } = new URL(one.url);
-      const slow = await Bun.connect({ hostname, port: Number(port), socket: { data() {} } });
-      slow.write(
-        `${head('PUT', '/api/v1/me/picture', `Authorization: Bearer ${token}`, 'image/png')}${'x'.repeat(1024)}`,
-      );
-      // Time for its session check and its slot (a loaded machine is slow).
-      await Bun.sleep(1000);
-      const api = await rawHttp(
-        one.url,
-        [head('PUT', '/api/v1/me/picture', `Authorization: Bearer ${token}`, 'image/png')],
-        { answerWithinMs: 3000 },
-      );
-      api.end();
-      expect([
-        api.answer.status,
-        api.answer.headers.get('retry-after'),
-        api.answer.message,
-      ]).toEqual([429, '1', MESSAGES.UPLOADS_BUSY]);
-      const cookie = `Cookie: session=${token}`;
-      const type = 'multipart/form-data; boundary=b';
-      const page = await rawHttp(one.url, [head('POST', '/profile/picture', cookie, type)], {
-        answerWithinMs: 3000,
+      const slow = await slowUpload(one.url, slowOne);
+      expect(await refusedUploads(one.url, token)).toEqual({
+        api: [429, '1', MESSAGES.UPLOADS_BUSY],
+        page: [303, '/profile', 'picture', true],
       });
-      page.end();
-      expect([page.answer.status, page.answer.headers.get('location'), page.answer.field]).toEqual([
-        303,
-        '/profile',
-        'picture',
-      ]);
-      expect(page.answer.message).toStartWith(MESSAGES.UPLOADS_BUSY);
       // The slot comes back when its client hangs up; the next upload is read.
       slow.terminate();
       await Bun.sleep(1000);
@@ -343,6 +317,28 @@ describe('integration: an upload is checked before its body is read', () => {
       expect(put.status).toBe(200);
     } finally {
       await one.stop();
+    }
+  });
+
+  // An attack audit: one account held every slot with slow bodies from four addresses.
+  it("should read one upload of a user at a time, refusing its next before its body, and not another user's", async () => {
+    const slowOne = await newUser();
+    const other = await newUser();
+    const slow = await slowUpload(stack.url, slowOne);
+    try {
+      expect(await refusedUploads(stack.url, slowOne, MESSAGES.UPLOAD_UNDER_WAY)).toEqual({
+        api: [429, '1', MESSAGES.UPLOAD_UNDER_WAY],
+        page: [303, '/profile', 'picture', true],
+      });
+      // Another user, from the same address, is read as usual.
+      const put = await stack.fetch('/api/v1/me/picture', {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${other}` },
+        body: await png(),
+      });
+      expect(put.status).toBe(200);
+    } finally {
+      slow.terminate();
     }
   });
 
@@ -453,6 +449,53 @@ describe('integration: pictures in S3 (a fake S3 that checks signatures)', () =>
     }
   });
 });
+
+/** A request head announcing a body of 1,000,000 bytes. */
+const head = (method: string, path: string, auth: string, type: string) =>
+  `${method} ${path} HTTP/1.1\r\nHost: x\r\n${auth}\r\nContent-Type: ${type}\r\n` +
+  'Content-Length: 1000000\r\n\r\n';
+
+/** An upload of `token`'s that holds its slot: 1 KiB of its body sent, the rest never. */
+async function slowUpload(url: string, token: string) {
+  const { hostname, port } = new URL(url);
+  const slow = await Bun.connect({ hostname, port: Number(port), socket: { data() {} } });
+  slow.write(
+    `${head('PUT', '/api/v1/me/picture', `Authorization: Bearer ${token}`, 'image/png')}${'x'.repeat(1024)}`,
+  );
+  // Time for its session check and its slot (a loaded machine is slow).
+  await Bun.sleep(1000);
+  return slow;
+}
+
+/**
+ * `token`'s next upload on the API and on the page, whose bodies never come: their
+ * answers (status, Retry-After, message; status, Location, field, and whether the
+ * message starts with `message`).
+ */
+async function refusedUploads(url: string, token: string, message: string = MESSAGES.UPLOADS_BUSY) {
+  const api = await rawHttp(
+    url,
+    [head('PUT', '/api/v1/me/picture', `Authorization: Bearer ${token}`, 'image/png')],
+    { answerWithinMs: 3000 },
+  );
+  api.end();
+  const type = 'multipart/form-data; boundary=b';
+  const page = await rawHttp(
+    url,
+    [head('POST', '/profile/picture', `Cookie: session=${token}`, type)],
+    { answerWithinMs: 3000 },
+  );
+  page.end();
+  return {
+    api: [api.answer.status, api.answer.headers.get('retry-after'), api.answer.message],
+    page: [
+      page.answer.status,
+      page.answer.headers.get('location'),
+      page.answer.field,
+      page.answer.message.startsWith(message),
+    ],
+  };
+}
 
 async function newUserOn(on: Stack): Promise<string> {
   const username = `pic_${Date.now().toString(36)}_${counter++}`;

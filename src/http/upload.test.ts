@@ -1,23 +1,45 @@
 import { describe, expect, it } from 'bun:test';
 import type { Context } from 'hono';
+import { MESSAGES } from '../wire/messages.ts';
 import { Status } from '../wire/status.ts';
 import { readInTime, UploadSlots } from './upload.ts';
 
 describe('unit: UploadSlots', () => {
+  const took = (slots: UploadSlots, address: string, user: string) =>
+    slots.take({ address, user })?.message ?? 'taken';
+
   it('should give at most max slots, and at most two to one client (an IPv6 client by its /64)', () => {
     const slots = new UploadSlots(3);
-    expect([slots.take('192.0.2.1'), slots.take('192.0.2.1'), slots.take('192.0.2.1')]).toEqual([
-      true,
-      true,
-      false,
-    ]);
-    expect(slots.take('2001:db8:1:2::1')).toBe(true);
-    expect(slots.take('192.0.2.9')).toBe(false); // all three taken
-    slots.release('192.0.2.1');
-    expect(slots.take('2001:db8:1:2::ffff')).toBe(true); // the same /64: its second
-    expect(slots.take('2001:db8:1:2::7')).toBe(false);
-    slots.release('2001:db8:1:2::1');
-    expect(slots.take('192.0.2.9')).toBe(true);
+    expect([
+      took(slots, '192.0.2.1', 'u1'),
+      took(slots, '192.0.2.1', 'u2'),
+      took(slots, '192.0.2.1', 'u3'),
+    ]).toEqual(['taken', 'taken', MESSAGES.UPLOADS_BUSY]);
+    expect(took(slots, '2001:db8:1:2::1', 'u4')).toBe('taken');
+    expect(took(slots, '192.0.2.9', 'u5')).toBe(MESSAGES.UPLOADS_BUSY); // all three taken
+    slots.release({ address: '192.0.2.1', user: 'u1' });
+    expect(took(slots, '2001:db8:1:2::ffff', 'u6')).toBe('taken'); // the same /64: its second
+    expect(took(slots, '2001:db8:1:2::7', 'u7')).toBe(MESSAGES.UPLOADS_BUSY);
+    slots.release({ address: '2001:db8:1:2::1', user: 'u4' });
+    expect(took(slots, '192.0.2.9', 'u8')).toBe('taken');
+  });
+
+  // An attack audit: one account held every slot from four addresses, two slow bodies each.
+  it('should give one user one slot, whatever its addresses, and the next once it is released', () => {
+    const slots = new UploadSlots(8);
+    expect(took(slots, '192.0.2.2', 'mallory')).toBe('taken');
+    for (const address of ['192.0.2.2', '192.0.2.3', '2001:db8::1']) {
+      const refused = slots.take({ address, user: 'mallory' });
+      expect([refused?.code, refused?.field, refused?.message, refused?.retryAfterS]).toEqual([
+        Status.RESOURCE_EXHAUSTED,
+        'picture',
+        MESSAGES.UPLOAD_UNDER_WAY,
+        1,
+      ]);
+    }
+    expect(took(slots, '192.0.2.3', 'alice')).toBe('taken');
+    slots.release({ address: '192.0.2.2', user: 'mallory' });
+    expect(took(slots, '192.0.2.4', 'mallory')).toBe('taken');
   });
 });
 

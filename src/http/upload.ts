@@ -19,40 +19,58 @@ export function formatBytes(bytes: number): string {
   return `${bytes} bytes`;
 }
 
+/** Whose upload holds a slot: the client's address (an IPv6 /64) and the session's user. */
+export interface SlotHolder {
+  address: string;
+  user: string;
+}
+
 /**
  * The picture uploads an HTTP process is reading or forwarding, at most
- * `max` at once (HTTP_UPLOAD_CONCURRENCY) and PER_CLIENT of one client (an
- * address; an IPv6 /64): one more is refused before its body is read. Shared
- * by the API's and the profile page's upload routes. Each upload's body must
- * arrive within UPLOAD_READ_MS, so that a slow body cannot hold a slot for
- * ever, and one client cannot hold them all (accounts are free: a review held
- * every slot with eight bodies sent a byte every few seconds).
+ * `max` at once (HTTP_UPLOAD_CONCURRENCY), PER_CLIENT of one client (an
+ * address; an IPv6 /64) and PER_USER of one user: one more is refused before
+ * its body is read. Shared by the API's and the profile page's upload
+ * routes. Each upload's body must arrive within UPLOAD_READ_MS, so that a
+ * slow body cannot hold a slot for ever, and one client cannot hold them all
+ * (accounts are free: a review held every slot with eight bodies sent a byte
+ * every few seconds), nor one account from several addresses (an attack
+ * audit: four addresses, two slow bodies each, one account).
  */
 export class UploadSlots {
   private inUse = 0;
   private readonly byClient = new Map<string, number>();
+  private readonly byUser = new Map<string, number>();
 
   constructor(readonly max: number) {}
 
-  /** A slot for `address`, or false; every true is paired with one release(address). */
-  take(address: string): boolean {
-    const key = clientKey(address);
+  /** Null when a slot is taken for `holder` (pair it with one release), else the refusal. */
+  take(holder: SlotHolder): RpcError | null {
+    const key = clientKey(holder.address);
     const mine = this.byClient.get(key) ?? 0;
-    if (this.inUse >= this.max || mine >= PER_CLIENT) return false;
+    const users = this.byUser.get(holder.user) ?? 0;
+    if (users >= PER_USER) return yourUploadUnderWay();
+    if (this.inUse >= this.max || mine >= PER_CLIENT) return uploadsBusy();
     this.inUse++;
     this.byClient.set(key, mine + 1);
-    return true;
+    this.byUser.set(holder.user, users + 1);
+    return null;
   }
 
-  release(address: string): void {
+  release(holder: SlotHolder): void {
     this.inUse--;
-    const key = clientKey(address);
-    const mine = (this.byClient.get(key) ?? 1) - 1;
-    if (mine > 0) this.byClient.set(key, mine);
-    else this.byClient.delete(key);
+    lower(this.byClient, clientKey(holder.address));
+    lower(this.byUser, holder.user);
   }
 }
 
+function lower(counts: Map<string, number>, key: string): void {
+  const left = (counts.get(key) ?? 1) - 1;
+  if (left > 0) counts.set(key, left);
+  else counts.delete(key);
+}
+
+/** Uploads one user may have in flight at once, in one HTTP process: one picture at a time. */
+const PER_USER = 1;
 /** Uploads one client may have in flight at once, in one HTTP process. */
 const PER_CLIENT = 2;
 /** The longest an upload's body may take to arrive (5 MiB at about 1 Mbit/s takes 40 s). */
@@ -116,8 +134,16 @@ export async function readCapped(c: Context, maxBytes: number): Promise<boolean>
 }
 
 /** All upload slots of this process are taken: refused before the body is read. */
-export function uploadsBusy(): RpcError {
+function uploadsBusy(): RpcError {
   return new RpcError(Status.RESOURCE_EXHAUSTED, MESSAGES.UPLOADS_BUSY, { retryAfterS: 1 });
+}
+
+/** This user's upload is still being read or processed: refused before the body is read. */
+function yourUploadUnderWay(): RpcError {
+  return new RpcError(Status.RESOURCE_EXHAUSTED, MESSAGES.UPLOAD_UNDER_WAY, {
+    field: 'picture',
+    retryAfterS: 1,
+  });
 }
 
 /**
@@ -132,7 +158,7 @@ function clientLeft(c: Context, err: unknown): boolean {
 
 /**
  * Reads an upload's body with `read` in the slot its caller took for
- * `address`, within UPLOAD_READ_MS, and answers with `use`; the slot is free
+ * `holder`, within UPLOAD_READ_MS, and answers with `use`; the slot is free
  * again once `use` is done, whatever happens. A client that hangs up
  * mid-body is answered 499 and logged at debug. Shared by the API's and the
  * profile page's upload routes.
@@ -140,7 +166,7 @@ function clientLeft(c: Context, err: unknown): boolean {
 export async function readInSlot<T>(
   c: Context,
   slots: UploadSlots,
-  address: string,
+  holder: SlotHolder,
   log: Logger,
   read: () => Promise<T>,
   use: (body: T) => Promise<Response>,
@@ -156,6 +182,6 @@ export async function readInSlot<T>(
     }
     return await use(body);
   } finally {
-    slots.release(address);
+    slots.release(holder);
   }
 }

@@ -19,7 +19,6 @@ import {
   readCapped,
   readInSlot,
   type UploadSlots,
-  uploadsBusy,
 } from '../upload.ts';
 import { userJson } from '../user-json.ts';
 
@@ -90,18 +89,20 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, slots, log }: Pi
         const token = client.sessionToken;
         const options = client.callOptions();
         // The session first: a stranger's body is neither read nor forwarded.
-        await rpc.call('getProfile', { auth: { token } }, options).catch((err) => {
+        const { user } = await rpc.call('getProfile', { auth: { token } }, options).catch((err) => {
           closeConnection(c);
           throw err;
         });
-        if (!slots.take(client.ip)) {
+        const holder = { address: client.ip, user: user?.id ?? '' };
+        const refused = slots.take(holder);
+        if (refused !== null) {
           closeConnection(c);
-          throw uploadsBusy();
+          throw refused;
         }
         return readInSlot(
           c,
           slots,
-          client.ip,
+          holder,
           log,
           async () =>
             (await readCapped(c, maxUpload + MULTIPART_OVERHEAD_BYTES)) && uploadedImage(c),

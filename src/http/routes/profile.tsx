@@ -36,8 +36,8 @@ import {
   MULTIPART_OVERHEAD_BYTES,
   readCapped,
   readInSlot,
+  type SlotHolder,
   type UploadSlots,
-  uploadsBusy,
 } from '../upload.ts';
 import { ProfilePage } from '../views/profile.tsx';
 import { renderPage } from '../views/render.ts';
@@ -199,10 +199,13 @@ export function profileRoutes({
         // body, is checked with the upload).
         const client = c.get('client');
         const token = client.sessionToken;
+        let holder: SlotHolder;
         try {
           if (token === '') throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN);
-          await rpc.call('getProfile', { auth: { token } }, client.callOptions());
-          if (!slots.take(client.ip)) throw uploadsBusy();
+          const { user } = await rpc.call('getProfile', { auth: { token } }, client.callOptions());
+          holder = { address: client.ip, user: user?.id ?? '' };
+          const refused = slots.take(holder);
+          if (refused !== null) throw refused;
         } catch (err) {
           closeConnection(c); // the body is left unread
           return afterError(c, err, 'picture');
@@ -210,7 +213,7 @@ export function profileRoutes({
         return readInSlot(
           c,
           slots,
-          client.ip,
+          holder,
           log,
           async () =>
             (await readCapped(c, maxUploadBytes + MULTIPART_OVERHEAD_BYTES)) && readForm(c),
