@@ -23,6 +23,7 @@ import {
   PASSWORD_STRENGTH_RULE,
   USERNAME_RULE,
 } from '../src/wire/account-rules.ts';
+import { MESSAGES } from '../src/wire/messages.ts';
 import { jsonInit, type Stack, startStack } from './fixture.ts';
 import {
   type Answer,
@@ -1327,8 +1328,8 @@ const rows: Record<string, Row[]> = {
           data: '<html><script>alert(1)</script></html>',
         })),
       ),
-      status: 415,
-      message: NOT_AN_IMAGE,
+      status: 400,
+      message: MESSAGES.FORM_FIELD_TWICE,
     },
     {
       name: 'multipart with 999 parts before the picture (accepted)',

@@ -56,6 +56,7 @@ export const MESSAGES = {
   DATABASE_UNAVAILABLE: 'database unavailable',
   DATABASE_BUSY: 'database busy',
   UPLOADS_BUSY: 'too many pictures are being uploaded at this moment',
+  FORM_FIELD_TWICE: 'the form sent a field more than once: send each once',
   UPLOAD_UNDER_WAY: 'a picture of yours is being uploaded already: wait until it is done',
   PASSWORDS_DIFFER: 'the two passwords are not the same',
   NEW_PASSWORDS_DIFFER: 'the two new passwords are not the same',
