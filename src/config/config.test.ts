@@ -168,8 +168,18 @@ describe('unit: TCP_SHARED_SECRET', () => {
     ).toEqual([secret]);
     for (const host of ['127.0.0.1', '127.0.0.53', '::1', '[::1]', 'localhost'])
       expect(loadTcpConfig({ TCP_HOST: host }).tcp.sharedSecrets).toEqual([]);
-    for (const host of ['::', '10.0.0.5', 'tcp.internal', '::ffff:10.0.0.1'])
+    for (const host of ['::', '10.0.0.5', 'tcp.internal', '::ffff:10.0.0.1', '[::]'])
       expect(() => loadTcpConfig({ TCP_HOST: host })).toThrow('expected a loopback address');
+  });
+
+  // An attack audit: `[::1]` passed as loopback, then could not be bound (a stack trace).
+  it('should take an IPv6 host written in brackets, as in a URL, without them', () => {
+    const tcp = loadTcpConfig({ TCP_HOST: '[::1]', TCP_PORT: '7000' });
+    expect(tcp.tcp.host).toBe('::1');
+    expect(loadHttpConfig({ HTTP_HOST: '[::1]' }).http.host).toBe('::1');
+    expect(loadHttpConfig({ TCP_HOST: '[::1]', TCP_PORT: '7000' }).pool.addresses).toEqual([
+      '[::1]:7000',
+    ]);
   });
 
   it('should refuse a short secret on either side without echoing it', () => {

@@ -1,13 +1,13 @@
 /** Where and how the HTTP server listens, and the request sizes it accepts. */
 import type { Reader } from './reader.ts';
-import { bool, int, text } from './variable.ts';
+import { bool, host, int } from './variable.ts';
 
 const MiB = 1024 * 1024;
 /** Room in a frame for the rest of a SetPicture request around the image. */
 const FRAME_ROOM_BYTES = 64 * 1024;
 
 export const httpVariables = {
-  host: text('HTTP_HOST', { default: '127.0.0.1', doc: 'where the HTTP server listens' }),
+  host: host('HTTP_HOST', { default: '127.0.0.1', doc: 'where the HTTP server listens' }),
   port: int('HTTP_PORT', {
     default: 8080,
     min: 0,

@@ -2,13 +2,13 @@
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_PENDING_HANDSHAKES } from '../wire/handshake.ts';
 import type { Reader } from './reader.ts';
 import { readSharedSecrets } from './secrets.ts';
-import { int, text } from './variable.ts';
+import { host, int } from './variable.ts';
 
 const MiB = 1024 * 1024;
 
 /** Also read by the HTTP server's pool, for the default of TCP_ADDRS. */
 export const tcpAddressVariables = {
-  host: text('TCP_HOST', { default: '127.0.0.1', doc: 'where the TCP server listens' }),
+  host: host('TCP_HOST', { default: '127.0.0.1', doc: 'where the TCP server listens' }),
   port: int('TCP_PORT', { default: 9090, min: 0, max: 65535, doc: 'where the TCP server listens' }),
 };
 

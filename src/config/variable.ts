@@ -58,6 +58,17 @@ export function text(name: string, options: Common & { default: string }): Varia
   return declare<string>(name, options.default, options, (raw) => ({ value: raw }));
 }
 
+/**
+ * An address to listen on: a name, an IPv4 or an IPv6 address, which may be written in
+ * brackets as in a URL (`[::1]`), taken without them (a bracketed one passed the checks
+ * and then failed to bind, with a stack trace: an attack audit).
+ */
+export function host(name: string, options: Common & { default: string }): Variable<string> {
+  return declare<string>(name, options.default, options, (raw) => ({
+    value: /^\[[^\]]*\]$/.test(raw) ? raw.slice(1, -1) : raw,
+  }));
+}
+
 export function int(
   name: string,
   options: Common & { default: number; min: number; max: number },
