@@ -186,6 +186,26 @@ describe('unit: validation', () => {
     // More characters than the bound, whatever their code points, say the characters.
     expect(checkNickname(coder.repeat(65))).toEqual({ error: `${NICKNAME_RULE}: this one has 65` });
   });
+
+  // An attack audit: "a" with 200 acute accents, or a Thai letter with 250 tone marks, was
+  // one character under the code point bound, drawn over the lines around it.
+  it('should refuse more than 8 marks stacked on one character, and keep what scripts write', () => {
+    for (const piled of [
+      `a${'\u0301'.repeat(200)}`,
+      `ก${'\u0E48'.repeat(250)}`,
+      `x${'\u0300\u0301\u0302'.repeat(3)}`,
+    ])
+      expect(checkNickname(piled)).toEqual({ error: NICKNAME_ERRORS.stacked });
+    for (const written of [
+      'Nguyễn Thị Minh Khai', // Vietnamese: two marks on a letter
+      'בְּרֵאשִׁ֖ית', // pointed Hebrew with a cantillation mark
+      'ཧྐྵྨླྺ', // a Tibetan stack
+      'क्षत्रिय',
+      'ผู้ใหญ่',
+      `e${'\u0301'.repeat(7)}`, // NFC makes the first accent part of the é: 6 stacked
+    ])
+      expect(checkNickname(written)).toEqual(ok(written.normalize('NFC')));
+  });
 });
 
 /**

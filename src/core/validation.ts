@@ -108,7 +108,16 @@ export const NICKNAME_ERRORS = {
   controlOrDirection: 'nickname must not contain control or text-direction characters',
   hidden: 'nickname must not contain invisible characters (zero-width, fillers, tags)',
   invisible: 'nickname must contain a visible character',
+  stacked: 'nickname must not stack more than 8 marks on one character',
 } as const;
+
+/**
+ * More combining marks in a row than any script writes on one letter (Vietnamese two,
+ * pointed Hebrew with cantillation four or five, a Tibetan stack six or seven): "Zalgo"
+ * text, drawn over the lines around it (an attack audit: "a" with 200 acute accents was
+ * one character).
+ */
+const STACKED_MARKS = /\p{M}{9,}/u;
 
 /**
  * Nicknames: NFC, trimmed, 1 to 64 characters as drawn and at most 256 code
@@ -131,6 +140,7 @@ export function checkNickname(nickname: string): Checked {
   if (points > NICKNAME.maxCodePoints) return { error: nicknameCodePointsError(points) };
   const control = CONTROL_OR_DIRECTION.exec(value);
   if (control !== null) return { error: naming(NICKNAME_ERRORS.controlOrDirection, control[0]) };
+  if (STACKED_MARKS.test(value)) return { error: NICKNAME_ERRORS.stacked };
   const seen = hiddenAndVisible(value.replace(TAG_FLAG, '\u{1F3F4}'));
   if (typeof seen === 'object') return { error: naming(NICKNAME_ERRORS.hidden, seen.hidden) };
   if (!seen) return { error: NICKNAME_ERRORS.invisible };
