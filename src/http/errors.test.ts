@@ -37,7 +37,7 @@ describe('unit: errorHandler and renderError', () => {
 
   // Regression (a browser audit): with the TCP server down a page said "No TCP server is
   // reachable", words for an operator, and nothing about trying again.
-  it('should tell a person in plain words that the service is briefly unavailable, the API what failed', async () => {
+  it('should tell a person in plain words that the service is not answering, without a wait it cannot know, the API what failed', async () => {
     for (const [err, status] of [
       [new RpcError(Status.UNAVAILABLE, 'no TCP server is reachable', { retryAfterS: 1 }), 503],
       [new RpcError(Status.DEADLINE_EXCEEDED, 'deadline exceeded'), 504],
@@ -45,8 +45,10 @@ describe('unit: errorHandler and renderError', () => {
       const page = await failing(err, 'page').request('/x', post());
       expect(page.status).toBe(status);
       const html = await page.text();
-      expect(html).toContain('The service is briefly unavailable on our side:');
-      expect(html).toContain(err.retryAfterS > 0 ? 'try again in 1 second' : 'please try again');
+      expect(html).toContain(
+        'The service is not answering on our side at the moment: please try again in a little while',
+      );
+      expect(html).not.toContain('1 second');
       expect(html).not.toContain(err.message);
       const json = await failing(err, 'json').request('/x', post());
       expect(((await json.json()) as { error: { message: string } }).error.message).toBe(

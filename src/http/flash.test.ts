@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'bun:test';
+import { MESSAGES } from '../wire/messages.ts';
 import { RpcError } from '../wire/rpc-error.ts';
 import { Status } from '../wire/status.ts';
 import { formFlash } from './flash.ts';
@@ -44,11 +45,11 @@ describe('unit: a refusal on a form', () => {
       field: 'username',
     });
     expect(formFlash(down, { username: 'alice' }, 'nickname')).toEqual({
-      error: 'the service is briefly unavailable on our side: try again in 1 second',
+      error: MESSAGES.UNAVAILABLE_FOR_PEOPLE,
       values: { username: 'alice' },
     });
     expect(formFlash(new RpcError(Status.DEADLINE_EXCEEDED, 'late'), {})).toEqual({
-      error: 'the service is briefly unavailable on our side: please try again in a moment',
+      error: MESSAGES.UNAVAILABLE_FOR_PEOPLE,
       values: {},
     });
   });

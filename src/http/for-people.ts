@@ -10,10 +10,15 @@ import { Status } from '../wire/status.ts';
 /** An outage or a late answer: the person can only try again, and is told so in plain words. */
 export const OUTAGE = new Set([Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED]);
 
-/** What a page or form says for `err`: the API's message, but plain words for an outage. */
+/**
+ * What a page or form says for `err`: the API's message with its wait in words, but
+ * plain words for an outage, without a wait: its Retry-After (a second) is when a
+ * client may try again, not when the outage ends, and "try again in 1 second" was
+ * shown however long it lasted (an operator audit).
+ */
 export function messageForPeople(err: RpcError): string {
-  const message = OUTAGE.has(err.code) ? MESSAGES.BRIEFLY_UNAVAILABLE : err.message;
-  return `${message}: ${err.retryAfterS > 0 ? tryAgainIn(err.retryAfterS) : 'please try again in a moment'}`;
+  if (OUTAGE.has(err.code)) return MESSAGES.UNAVAILABLE_FOR_PEOPLE;
+  return `${err.message}: ${err.retryAfterS > 0 ? tryAgainIn(err.retryAfterS) : 'please try again in a moment'}`;
 }
 
 /** "try again in 4 minutes": a Retry-After in words, rounded up to what people count in. */

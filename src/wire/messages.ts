@@ -66,7 +66,8 @@ export const MESSAGES = {
   // An outage (503) or an answer too late (504), as a page or form shows it: the
   // API's message names the part that failed ("no TCP server is reachable"), which
   // tells a person nothing.
-  BRIEFLY_UNAVAILABLE: 'the service is briefly unavailable on our side',
+  UNAVAILABLE_FOR_PEOPLE:
+    'the service is not answering on our side at the moment: please try again in a little while',
 } as const;
 
 /** Messages about one field of a request, named by the field. */
