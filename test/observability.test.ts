@@ -146,3 +146,24 @@ describe('integration: metrics, health and logs', () => {
     }
   });
 });
+
+// An operator audit: a WORKER_ID set to nothing (a Kubernetes label the cluster lacks)
+// was taken as 0 without a word, on every pod.
+describe('integration: the start-up lines', () => {
+  it("should name the server's WORKER_ID, and warn when it is set to nothing", async () => {
+    const seen: string[] = [];
+    const own = createLogger('tcp', 'info', { write: (line: string) => void seen.push(line) });
+    const startLines = async (workerId: string) => {
+      seen.length = 0;
+      const s = await startStack({ log: own, env: { LOG_LEVEL: 'info', WORKER_ID: workerId } });
+      await s.stop();
+      return seen.map((line) => JSON.parse(line) as { msg: string; workerId?: number });
+    };
+    const empty = await startLines('');
+    expect(empty.find((l) => l.msg === 'tcp server listening')?.workerId).toBe(0);
+    expect(empty.filter((l) => l.msg.startsWith('WORKER_ID is set to nothing'))).toHaveLength(1);
+    const given = await startLines('7');
+    expect(given.find((l) => l.msg === 'tcp server listening')?.workerId).toBe(7);
+    expect(given.filter((l) => l.msg.startsWith('WORKER_ID'))).toEqual([]);
+  });
+});

@@ -56,5 +56,11 @@ export const passwordVariables = {
 };
 
 export function readAccounts(read: Reader) {
-  return { workerId: read.read(workerIdVariable), passwords: read.all(passwordVariables) };
+  return {
+    workerId: read.read(workerIdVariable),
+    // Set to nothing: a Kubernetes label the cluster does not have (the pod index, before
+    // 1.28) gives every pod 0, which only id clashes told (an operator audit).
+    workerIdEmpty: read.setEmpty(workerIdVariable),
+    passwords: read.all(passwordVariables),
+  };
 }

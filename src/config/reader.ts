@@ -51,6 +51,11 @@ export class Reader {
     this.problems.add(`  ${variable.name}=${shown}: expected ${expected}`);
   }
 
+  /** Whether the variable is set, but to nothing (read as unset: its default). */
+  setEmpty(variable: Variable<unknown>): boolean {
+    return this.env[variable.name] === '';
+  }
+
   /** The raw text of a variable, for a cross-field check's message. */
   raw(variable: Variable<unknown>): string {
     return this.env[variable.name] ?? '';

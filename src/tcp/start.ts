@@ -266,6 +266,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
       cache: cache ? (config.redis.clusterNodes.length > 0 ? 'redis-cluster' : 'redis') : 'none',
       pictures: files.where,
       adminApi: admin.enabled ? 'on' : 'off',
+      workerId: config.workerId,
       // Whether clients must prove TCP_SHARED_SECRET; never the secret itself.
       handshake: config.tcp.sharedSecrets.length > 0 ? 'shared secret' : 'none (loopback only)',
     },
@@ -273,6 +274,12 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
   );
   if (!admin.enabled) {
     log.info('admin API is off (/users answers 404): set ADMIN_TOKEN to turn it on');
+  }
+  if (config.workerIdEmpty) {
+    log.warn(
+      'WORKER_ID is set to nothing, so this server uses 0: every TCP server needs its own ' +
+        '(in Kubernetes the pod-index label it is read from needs 1.28 or later)',
+    );
   }
   return {
     server,
