@@ -252,8 +252,12 @@ if (!(await waitForTcp(config.tcp.port, 30_000))) {
   for (let i = 0; i < processes; i++) spawn('http/main.ts', httpChildren, env);
   // With HTTP_PORT=0 only the HTTP server knows its port, and it announces itself.
   if (config.http.port !== 0) {
-    const host = ['0.0.0.0', '::'].includes(config.http.host) ? '127.0.0.1' : config.http.host;
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}/`;
+    /** `http://host:port/`: a wildcard address is reached at 127.0.0.1, an IPv6 one in brackets. */
+    const base = (host: string, port: number) => {
+      const h = ['0.0.0.0', '::'].includes(host) ? '127.0.0.1' : host;
+      return `http://${h.includes(':') ? `[${h}]` : h}:${port}/`;
+    };
+    const url = base(config.http.host, config.http.port);
     // The launcher started the TCP server and saw it listen: a pool that reaches
     // none was pointed elsewhere.
     const tcpAt = `${config.tcp.host}:${config.tcp.port}`;
@@ -261,6 +265,17 @@ if (!(await waitForTcp(config.tcp.port, 30_000))) {
       reason.includes('no TCP server is reachable')
         ? ` (the TCP server listens on ${tcpAt}: check TCP_ADDRS, now ${config.tcpAddresses.join(',')})`
         : '';
-    void announceWhenReady(url, () => exiting, hint);
+    // Where the metrics are: the servers' own lines cannot say (the HTTP servers'
+    // are served by this process; an operator audit found `"metricsUrl":null`).
+    const where = [
+      ...(config.metricsEnabled
+        ? [`${base(config.http.host, config.http.metricsPort)}metrics (HTTP servers)`]
+        : []),
+      ...(config.tcp.metricsPort > 0
+        ? [`${base(config.tcp.host, config.tcp.metricsPort)}metrics (TCP server)`]
+        : []),
+    ];
+    const also = where.length > 0 ? [`metrics: ${where.join(', ')}`] : [];
+    void announceWhenReady(url, () => exiting, hint, also);
   }
 }

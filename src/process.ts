@@ -177,7 +177,8 @@ async function notReadyReason(url: string): Promise<string | null> {
 
 /**
  * Prints "usermgr is up: <url>" once, when /readyz of the whole stack (the
- * HTTP server, and through it a TCP server and its store) answers 200. If it
+ * HTTP server, and through it a TCP server and its store) answers 200, then
+ * the lines `also` (where the metrics are). If it
  * has not after READY_PATIENCE_MS, prints why once (and what `hint` adds to
  * it) and keeps waiting.
  * Stops when `gaveUp()` turns true (the stack is stopping).
@@ -186,6 +187,7 @@ export async function announceWhenReady(
   url: string,
   gaveUp: () => boolean,
   hint: (reason: string) => string = () => '',
+  also: readonly string[] = [],
 ): Promise<void> {
   const complainAt = performance.now() + READY_PATIENCE_MS;
   let complained = false;
@@ -194,6 +196,7 @@ export async function announceWhenReady(
     if (gaveUp()) return;
     if (reason === null) {
       console.log(`usermgr is up: ${url}`);
+      for (const line of also) console.log(line);
       return;
     }
     if (!complained && performance.now() >= complainAt) {

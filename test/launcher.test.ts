@@ -135,9 +135,11 @@ async function until<T>(what: string, probe: () => Promise<T | null>, ms = 20_00
 describe('integration: npm start (src/main.ts)', () => {
   it('should run two HTTP servers on one port in front of the TCP server, count what both serve on HTTP_METRICS_PORT, and stop them all on SIGTERM', async () => {
     const [tcpPort, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+    const tcpMetricsPort = await freePort();
     const proc = launch({
       TCP_PORT: String(tcpPort),
       TCP_ADDRS: `127.0.0.1:${tcpPort}`,
+      TCP_METRICS_PORT: String(tcpMetricsPort),
       HTTP_PORT: String(httpPort),
       HTTP_METRICS_PORT: String(metricsPort),
       HTTP_PROCESSES: '2',
@@ -224,7 +226,10 @@ describe('integration: npm start (src/main.ts)', () => {
     for (const pid of pids) expect(() => readFileSync(`/proc/${pid}/cmdline`)).toThrow();
     // Once for the whole stack, not once per HTTP server.
     expect(stdout.match(/usermgr is up/g)).toEqual(['usermgr is up']);
-    expect(stdout).toContain(`usermgr is up: http://127.0.0.1:${httpPort}/`);
+    expect(stdout).toContain(
+      `usermgr is up: http://127.0.0.1:${httpPort}/\nmetrics: http://127.0.0.1:${metricsPort}/metrics (HTTP servers), ` +
+        `http://127.0.0.1:${tcpMetricsPort}/metrics (TCP server)\n`,
+    );
   }, 60_000);
 
   // systemd (KillMode=control-group), `timeout` and `kill -- -<pgid>` signal
