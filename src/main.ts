@@ -260,21 +260,22 @@ if (!(await waitForTcp(config.tcp.port, 30_000))) {
     const url = base(config.http.host, config.http.port);
     // The launcher started the TCP server and saw it listen: a pool that reaches
     // none was pointed elsewhere.
-    const tcpAt = `${config.tcp.host}:${config.tcp.port}`;
+    const tcpAt = base(config.tcp.host, config.tcp.port).slice('http://'.length, -1);
     const hint = (reason: string) =>
       reason.includes('no TCP server is reachable')
         ? ` (the TCP server listens on ${tcpAt}: check TCP_ADDRS, now ${config.tcpAddresses.join(',')})`
         : '';
     // Where the metrics are: the servers' own lines cannot say (the HTTP servers'
     // are served by this process; an operator audit found `"metricsUrl":null`).
-    const where = [
-      ...(config.metricsEnabled
-        ? [`${base(config.http.host, config.http.metricsPort)}metrics (HTTP servers)`]
-        : []),
-      ...(config.tcp.metricsPort > 0
-        ? [`${base(config.tcp.host, config.tcp.metricsPort)}metrics (TCP server)`]
-        : []),
-    ];
+    const where = config.metricsEnabled
+      ? [
+          [config.http.host, config.http.metricsPort, 'HTTP servers'] as const,
+          [config.tcp.host, config.tcp.metricsPort, 'TCP server'] as const,
+        ]
+          // Port 0: a port of the system's choosing, which this process does not learn.
+          .filter(([, port]) => port > 0)
+          .map(([host, port, whose]) => `${base(host, port)}metrics (${whose})`)
+      : [];
     const also = where.length > 0 ? [`metrics: ${where.join(', ')}`] : [];
     void announceWhenReady(url, () => exiting, hint, also);
   }

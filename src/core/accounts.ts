@@ -615,7 +615,8 @@ export class Accounts {
         });
       const { clientIp } = caller;
       await this.verifyPassword(user, session, current, 'current_password', clientIp, deadline);
-      await this.confirmCode(user, session, input.code ?? '', clientIp, deadline);
+      const code = input.code ?? '';
+      askedForCode(user, code);
       const { passwords, store, users, tokens } = this.deps;
       // Estimated once the current password is shown: the estimate is slow work too.
       const admission = { clientIp, known: true };
@@ -627,6 +628,9 @@ export class Accounts {
       );
       if (weakness !== null) throw invalidArgument(weakness, 'new_password');
       const passwordHash = await passwords.hash(fresh, deadline, admission);
+      // The code last, right before the write: a code used up by a change refused
+      // afterwards (a weak new password) was lost, a recovery code for good (a review).
+      await this.confirmCode(user, session, code, clientIp, deadline);
       const updated = await users.writing(user.username, () =>
         store.updatePassword(user.id, passwordHash, this.now(), true),
       );
@@ -664,10 +668,12 @@ export class Accounts {
       const { clientIp } = caller;
       const checked = valid(normalizePassword(input.password), 'password');
       await this.verifyPassword(user, session, checked, 'password', clientIp, deadline);
-      await this.confirmCode(user, session, input.code ?? '', clientIp, deadline);
+      askedForCode(user, input.code ?? '');
       // Its picture is checked again later, should this process stop before removing it.
       if (user.picture !== '')
         await store.addPictureChecks([user.picture], this.now() + CHECK_AFTER_MS);
+      // The code last, right before the write (see changePassword).
+      await this.confirmCode(user, session, input.code ?? '', clientIp, deadline);
       const deleted = await users.writing(user.username, () => store.delete(user.id));
       if (deleted === null) throw noSession();
       await this.forgetSessions(deleted.id, Number.MAX_SAFE_INTEGER);
@@ -724,8 +730,7 @@ export class Accounts {
     deadline: Deadline,
   ): Promise<void> {
     if (user.totpSecret === '') return;
-    if (code.trim() === '')
-      throw new RpcError(Status.OTP_REQUIRED, MESSAGES.OTP_REQUIRED, { field: 'code' });
+    askedForCode(user, code);
     const own = { sessionId: session.sessionId };
     const kind = await this.deps.twoStep.check(user, code, own, clientIp, deadline);
     if (kind === null)
@@ -809,4 +814,13 @@ function renewable(claims: SessionClaims, user: UserRow): boolean {
 
 function noSession(): RpcError {
   return new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN);
+}
+
+/**
+ * OTP_REQUIRED when two-step login is on and no code came: asked before any slow work,
+ * counting nothing (Accounts.confirmCode checks the code itself, last).
+ */
+function askedForCode(user: UserRow, code: string): void {
+  if (user.totpSecret !== '' && code.trim() === '')
+    throw new RpcError(Status.OTP_REQUIRED, MESSAGES.OTP_REQUIRED, { field: 'code' });
 }

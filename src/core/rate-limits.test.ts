@@ -269,6 +269,28 @@ describe('unit: RateLimits while the cache is down', () => {
     return { cache, state };
   }
 
+  // A review: an attempt admitted in Redis and settled here once Redis was gone released
+  // one of the attempts counted here, and one more got in beyond the limit.
+  it('should release nothing here for an attempt admitted in Redis, settled here', async () => {
+    const { cache: unreachableCache } = unreachable();
+    const state = { up: true };
+    const cache = {
+      ...unreachableCache,
+      eval: async (...args: unknown[]) => {
+        if (state.up) return [1, 0]; // admitted
+        return (unreachableCache.eval as (...a: unknown[]) => Promise<number[]>)(...args);
+      },
+    };
+    const l = new RateLimits(cache as never, options, silentLogger);
+    const inRedis = await l.admitSlowAttempt('oscar', '');
+    expect(inRedis.local).toBe(false);
+    state.up = false;
+    for (let i = 0; i < 2; i++) expect((await l.admitSlowAttempt('oscar', '')).local).toBe(true);
+    await l.settle(inRedis, 'failure');
+    // One failure and two in flight here: the limit of three is reached.
+    expect(await outcome(l.admitSlowAttempt('oscar', ''))).toBe('429:1');
+  });
+
   // Regression (a CI run): a settled attempt left the count here before its verdict had
   // tried Redis, so a parallel attempt made meanwhile got in beyond the limit.
   it('should keep an attempt counted until its verdict is, whatever is admitted meanwhile', async () => {

@@ -315,7 +315,7 @@ export class RateLimits {
    */
   async settle(attempt: SlowAttempt, outcome: AttemptOutcome): Promise<void> {
     if (attempt.key === null) return;
-    if (!attempt.local) return this.settleKey(attempt.key, outcome, 1);
+    if (!attempt.local) return this.settleKey(attempt.key, outcome, 1, 0);
     // The verdict goes where counts are kept now, and only then does the attempt leave
     // the count here. The other order left it counted nowhere while the verdict tried a
     // Redis still down: a parallel attempt got in beyond the limit (a CI run).
@@ -336,9 +336,24 @@ export class RateLimits {
     await this.settleKey(ownKey(own), 'success', 0);
   }
 
-  private async settleKey(key: string, outcome: AttemptOutcome, release: 0 | 1): Promise<void> {
+  /**
+   * `localRelease`: what to release when the rule runs here because Redis is down, for
+   * an attempt admitted in Redis: nothing, as it was never counted here (releasing took
+   * the place of another attempt counted here, a review); Redis's hold on it expires.
+   */
+  private async settleKey(
+    key: string,
+    outcome: AttemptOutcome,
+    release: 0 | 1,
+    localRelease: 0 | 1 = release,
+  ): Promise<void> {
     this.peeks.forget(key);
-    await this.run(USER_SETTLE, key, this.settleArgs(outcome, release));
+    await this.run(
+      USER_SETTLE,
+      key,
+      this.settleArgs(outcome, release),
+      this.settleArgs(outcome, localRelease),
+    );
   }
 
   private settleArgs(outcome: AttemptOutcome, release: 0 | 1): number[] {
@@ -354,14 +369,19 @@ export class RateLimits {
   }
 
   /**
-   * The rule on Redis, or in this process when Redis cannot be reached.
-   * Returns its reply and whether it ran here.
+   * The rule on Redis, or in this process (with `localArgs`) when Redis cannot be
+   * reached. Returns its reply and whether it ran here.
    */
-  private async run(rule: Rule, key: string, args: number[]): Promise<[number[], boolean]> {
-    const withNow = [this.now(), ...args];
+  private async run(
+    rule: Rule,
+    key: string,
+    args: number[],
+    localArgs = args,
+  ): Promise<[number[], boolean]> {
+    const now = this.now();
     if (this.cache !== null) {
       try {
-        return [await this.cache.eval(rule.script, key, withNow), false];
+        return [await this.cache.eval(rule.script, key, [now, ...args]), false];
       } catch (err) {
         this.log.debug(
           { err: (err as Error).message },
@@ -369,7 +389,7 @@ export class RateLimits {
         );
       }
     }
-    return [this.local.eval(rule, key, withNow), true];
+    return [this.local.eval(rule, key, [now, ...localArgs]), true];
   }
 
   /**

@@ -324,7 +324,7 @@ const schemas: Record<string, Schema> = {
       code: {
         ...string(
           'A code of the app, or a recovery code; wrong or used: 401 (field `code`), counted ' +
-            'like a failed login.',
+            'like a failed login; empty: 401 `OTP_REQUIRED`, counting nothing.',
         ),
         writeOnly: true,
       },

@@ -293,8 +293,8 @@ export const openApiDocument: OpenAPIObject = {
         description:
           'A new TOTP secret (RFC 6238: HMAC-SHA-1, 6 digits, 30-second steps), kept pending ' +
           'until a first code and the password confirm it in the same session, within 15 ' +
-          'minutes; another session of the user neither sees nor confirms it. Starting again ' +
-          'replaces a pending one. Refused (409) while two-step login is on. Show `otpauth_url` as a QR code, or ' +
+          'minutes; another session of the user neither sees nor confirms it, and gets its own. ' +
+          'Starting again in the same session gives the same secret until then. Refused (409) while two-step login is on. Show `otpauth_url` as a QR code, or ' +
           "`secret` as text. Writes an audit line to the TCP server's log.",
         tags: ['accounts'],
         security: session,
