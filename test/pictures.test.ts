@@ -342,6 +342,38 @@ describe('integration: an upload is checked before its body is read', () => {
     }
   });
 
+  // Many accounts trickling their bodies held every slot for as long as they reconnected.
+  it('should give the slot of a body trickling past its grace to a newcomer, when every slot is taken', async () => {
+    const one = await startStack({ env: { HTTP_UPLOAD_CONCURRENCY: '1' } });
+    try {
+      const slowOne = await newUserOn(one);
+      const newcomer = await newUserOn(one);
+      const trickle = rawHttp(
+        one.url,
+        [
+          `${head('PUT', '/api/v1/me/picture', `Authorization: Bearer ${slowOne}`, 'image/png')}${'x'.repeat(1024)}`,
+        ],
+        { answerWithinMs: 20_000 },
+      );
+      await Bun.sleep(1000); // its session check and its slot
+      // Within its grace (5 s) the slow body keeps its slot.
+      expect((await refusedUploads(one.url, newcomer)).api[0]).toBe(429);
+      await Bun.sleep(5000);
+      const put = await one.fetch('/api/v1/me/picture', {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${newcomer}` },
+        body: await png(),
+      });
+      expect(put.status).toBe(200);
+      const slow = await trickle;
+      slow.end();
+      expect([slow.answer.status, slow.answer.field]).toEqual([400, 'picture']);
+      expect(slow.answer.message).toStartWith('the picture arrived too slowly while others');
+    } finally {
+      await one.stop();
+    }
+  });
+
   it('should take an upload whose body takes longer than the idle timeout (a slow link)', async () => {
     const token = await newUser();
     const image = await png();

@@ -6,6 +6,8 @@
 export async function readAtMost(
   request: Request,
   maxBytes: number,
+  /** Told the bytes read so far, as they arrive. */
+  progress?: (bytes: number) => void,
 ): Promise<Uint8Array<ArrayBuffer> | null> {
   if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
@@ -15,6 +17,7 @@ export async function readAtMost(
     const { done, value } = await reader.read();
     if (done) break;
     total += value.byteLength;
+    progress?.(total);
     if (total > maxBytes) {
       reader.cancel().catch(() => {}); // the client hung up meanwhile: nothing to cancel
       return null;

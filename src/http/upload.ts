@@ -25,6 +25,17 @@ export interface SlotHolder {
   user: string;
 }
 
+/** An upload in its slot: whose, since when, how much of its body has come, how to end its read. */
+export interface HeldSlot {
+  readonly holder: SlotHolder;
+  readonly since: number;
+  /** Bytes of the body read so far. */
+  bytes: number;
+  /** Ends the read of the body (set while it is read): its slot goes to another upload. */
+  evict: (() => void) | null;
+  evicted: boolean;
+}
+
 /**
  * The picture uploads an HTTP process is reading or forwarding, at most
  * `max` at once (HTTP_UPLOAD_CONCURRENCY), PER_CLIENT of one client (an
@@ -34,32 +45,67 @@ export interface SlotHolder {
  * slow body cannot hold a slot for ever, and one client cannot hold them all
  * (accounts are free: a review held every slot with eight bodies sent a byte
  * every few seconds), nor one account from several addresses (an attack
- * audit: four addresses, two slow bodies each, one account).
+ * audit: four addresses, two slow bodies each, one account). When every slot
+ * is taken, the slowest body read for at least SLOW_GRACE_MS at under
+ * SLOW_BYTES_PER_S gives its slot to the newcomer: many accounts trickling
+ * their bodies held every slot for as long as they kept reconnecting, and a
+ * body that slow holds few bytes, so the slot it leaves is not memory.
  */
 export class UploadSlots {
   private inUse = 0;
+  /** Slots whose reads were ended for a newcomer and are not released yet. */
+  private evicting = 0;
+  private readonly held = new Set<HeldSlot>();
   private readonly byClient = new Map<string, number>();
   private readonly byUser = new Map<string, number>();
 
-  constructor(readonly max: number) {}
+  constructor(
+    readonly max: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
-  /** Null when a slot is taken for `holder` (pair it with one release), else the refusal. */
-  take(holder: SlotHolder): RpcError | null {
+  /** A slot for `holder` (pair it with one release), else the refusal. */
+  take(holder: SlotHolder): HeldSlot | RpcError {
     const key = clientKey(holder.address);
     const mine = this.byClient.get(key) ?? 0;
     const users = this.byUser.get(holder.user) ?? 0;
     if (users >= PER_USER) return yourUploadUnderWay();
-    if (this.inUse >= this.max || mine >= PER_CLIENT) return uploadsBusy();
+    if (mine >= PER_CLIENT) return uploadsBusy();
+    if (this.inUse - this.evicting >= this.max) {
+      const slowest = this.slowest();
+      if (slowest === null) return uploadsBusy();
+      slowest.evicted = true;
+      this.evicting++;
+      slowest.evict?.();
+    }
     this.inUse++;
     this.byClient.set(key, mine + 1);
     this.byUser.set(holder.user, users + 1);
-    return null;
+    const held: HeldSlot = { holder, since: this.now(), bytes: 0, evict: null, evicted: false };
+    this.held.add(held);
+    return held;
   }
 
-  release(holder: SlotHolder): void {
+  release(held: HeldSlot): void {
+    if (!this.held.delete(held)) return;
     this.inUse--;
-    lower(this.byClient, clientKey(holder.address));
-    lower(this.byUser, holder.user);
+    if (held.evicted) this.evicting--;
+    lower(this.byClient, clientKey(held.holder.address));
+    lower(this.byUser, held.holder.user);
+  }
+
+  /** The body still being read past its grace at the lowest rate under the floor, if any. */
+  private slowest(): HeldSlot | null {
+    const now = this.now();
+    let slowest: HeldSlot | null = null;
+    let lowest = SLOW_BYTES_PER_S;
+    for (const held of this.held) {
+      const seconds = (now - held.since) / 1000;
+      if (held.evict === null || held.evicted || seconds * 1000 < SLOW_GRACE_MS) continue;
+      const rate = held.bytes / seconds;
+      if (rate < lowest) [slowest, lowest] = [held, rate];
+    }
+    return slowest;
   }
 }
 
@@ -68,6 +114,11 @@ function lower(counts: Map<string, number>, key: string): void {
   if (left > 0) counts.set(key, left);
   else counts.delete(key);
 }
+
+/** How long a body may come as slowly as it likes before it may give its slot away. */
+const SLOW_GRACE_MS = 5000;
+/** Under this (16 KiB/s; a 5 MiB picture takes over 5 minutes), a body gives its slot away when every slot is taken. */
+const SLOW_BYTES_PER_S = 16 * 1024;
 
 /** Uploads one user may have in flight at once, in one HTTP process: one picture at a time. */
 const PER_USER = 1;
@@ -125,9 +176,13 @@ export function declaredSizeLimit(
  * it is longer (the rest is left unread; close the connection), else true, and the
  * request's body is then what was read (for `readForm` and the like).
  */
-export async function readCapped(c: Context, maxBytes: number): Promise<boolean> {
+export async function readCapped(
+  c: Context,
+  maxBytes: number,
+  progress?: (bytes: number) => void,
+): Promise<boolean> {
   if (c.req.raw.body === null) return true;
-  const bytes = await readAtMost(c.req.raw, maxBytes);
+  const bytes = await readAtMost(c.req.raw, maxBytes, progress);
   if (bytes === null) return false;
   c.req.raw = new Request(c.req.raw, { body: bytes });
   return true;
@@ -166,22 +221,44 @@ function clientLeft(c: Context, err: unknown): boolean {
 export async function readInSlot<T>(
   c: Context,
   slots: UploadSlots,
-  holder: SlotHolder,
+  held: HeldSlot,
   log: Logger,
-  read: () => Promise<T>,
+  read: (progress: (bytes: number) => void) => Promise<T>,
   use: (body: T) => Promise<Response>,
 ): Promise<Response> {
   try {
-    const body = await readInTime(c, read()).catch((err) => {
-      if (!clientLeft(c, err)) throw err;
-      return null;
+    const evicted = new Promise<never>((_, reject) => {
+      held.evict = () => {
+        c.header('Connection', 'close'); // the rest of the body is not waited for
+        reject(tooSlowWhileOthersWaited());
+      };
     });
+    const reading = read((bytes) => {
+      held.bytes = bytes;
+    });
+    const body = await readInTime(c, Promise.race([reading, evicted]))
+      .catch((err) => {
+        if (!clientLeft(c, err)) throw err;
+        return null;
+      })
+      .finally(() => {
+        held.evict = null; // read (or given up): its slot is no longer a slow body's
+      });
     if (body === null) {
       log.debug({ route: c.req.routePath }, 'client left during the upload');
       return c.body(null, CLIENT_CLOSED);
     }
     return await use(body);
   } finally {
-    slots.release(holder);
+    slots.release(held);
   }
+}
+
+/** A body that came too slowly while every slot was taken: its slot went to another upload. */
+function tooSlowWhileOthersWaited(): RpcError {
+  return new RpcError(
+    Status.INVALID_ARGUMENT,
+    'the picture arrived too slowly while others were waiting to upload: try again, or from a faster connection',
+    { field: 'picture' },
+  );
 }

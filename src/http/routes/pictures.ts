@@ -93,19 +93,19 @@ export function pictureRoutes({ rpc, maxUploadBytes: maxUpload, slots, log }: Pi
           closeConnection(c);
           throw err;
         });
-        const holder = { address: client.ip, user: user?.id ?? '' };
-        const refused = slots.take(holder);
-        if (refused !== null) {
+        const held = slots.take({ address: client.ip, user: user?.id ?? '' });
+        if (held instanceof RpcError) {
           closeConnection(c);
-          throw refused;
+          throw held;
         }
         return readInSlot(
           c,
           slots,
-          holder,
+          held,
           log,
-          async () =>
-            (await readCapped(c, maxUpload + MULTIPART_OVERHEAD_BYTES)) && uploadedImage(c),
+          async (progress) =>
+            (await readCapped(c, maxUpload + MULTIPART_OVERHEAD_BYTES, progress)) &&
+            uploadedImage(c),
           async (image) => {
             if (image === false || image.length > maxUpload) return tooLarge(c);
             const { user } = await rpc.call('setPicture', { auth: { token }, image }, options);

@@ -33,10 +33,10 @@ import { clearSessionCookie, setLoginCookies, setSessionCookie } from '../sessio
 import {
   declaredSizeLimit,
   formatBytes,
+  type HeldSlot,
   MULTIPART_OVERHEAD_BYTES,
   readCapped,
   readInSlot,
-  type SlotHolder,
   type UploadSlots,
 } from '../upload.ts';
 import { ProfilePage } from '../views/profile.tsx';
@@ -199,13 +199,13 @@ export function profileRoutes({
         // body, is checked with the upload).
         const client = c.get('client');
         const token = client.sessionToken;
-        let holder: SlotHolder;
+        let held: HeldSlot;
         try {
           if (token === '') throw new RpcError(Status.UNAUTHENTICATED, MESSAGES.NOT_LOGGED_IN);
           const { user } = await rpc.call('getProfile', { auth: { token } }, client.callOptions());
-          holder = { address: client.ip, user: user?.id ?? '' };
-          const refused = slots.take(holder);
-          if (refused !== null) throw refused;
+          const taken = slots.take({ address: client.ip, user: user?.id ?? '' });
+          if (taken instanceof RpcError) throw taken;
+          held = taken;
         } catch (err) {
           closeConnection(c); // the body is left unread
           return afterError(c, err, 'picture');
@@ -213,10 +213,11 @@ export function profileRoutes({
         return readInSlot(
           c,
           slots,
-          holder,
+          held,
           log,
-          async () =>
-            (await readCapped(c, maxUploadBytes + MULTIPART_OVERHEAD_BYTES)) && readForm(c),
+          async (progress) =>
+            (await readCapped(c, maxUploadBytes + MULTIPART_OVERHEAD_BYTES, progress)) &&
+            readForm(c),
           async (form) => {
             if (form === false) return tooLargeForm(c);
             const picture = formFile(form, 'picture');
