@@ -146,6 +146,22 @@ describe.each(BROWSERS)('browser: %s', (name) => {
           expect(s.hint).toStartWith('From 127.0.0.1, since ');
         }
         expect(listed[0]?.name).toEndWith('This session');
+        // Times in the reader's own zone and words, the UTC one kept in the title.
+        const times = await page.$$eval('#sessions time', (all) =>
+          all.map((t) => [
+            t.textContent,
+            new Date(t.getAttribute('datetime') ?? '').toLocaleString(undefined, {
+              dateStyle: 'medium',
+              timeStyle: 'short',
+            }),
+            t.getAttribute('title'),
+          ]),
+        );
+        expect(times).toHaveLength(2);
+        for (const [shown, local, title] of times) {
+          expect(shown).toBe(local as string);
+          expect(title).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/);
+        }
         await page.screenshot({
           path: join(SCREENSHOTS, `${name}-profile-sessions.png`),
           fullPage: true,

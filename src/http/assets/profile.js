@@ -31,3 +31,12 @@ if (input instanceof HTMLInputElement && preview instanceof HTMLImageElement) {
     }
   });
 }
+
+// The start of each session in the reader's own time zone and words; without the
+// script (and in its title) the page says it in UTC, the same for every reader.
+for (const time of document.querySelectorAll('#sessions time[datetime]')) {
+  const at = new Date(time.getAttribute('datetime') ?? '');
+  if (Number.isNaN(at.getTime())) continue;
+  time.title = time.textContent ?? '';
+  time.textContent = at.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
