@@ -8,6 +8,8 @@
  * test/browser/screenshots/.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, HTTPResponse, Page } from 'puppeteer-core';
 import { PASSWORD, type Stack, startStack } from '../fixture.ts';
@@ -146,6 +148,31 @@ describe.each(BROWSERS)('browser: %s', (name) => {
         );
         expect(recovery).toHaveLength(10);
         await screenshot(page, name, 'two-step-recovery-codes');
+        // The codes as a text file, made in the page (nothing fetched again).
+        const file = await page.$eval('#recovery-codes-file', (a) => [
+          a.getAttribute('download'),
+          decodeURIComponent((a as HTMLAnchorElement).href.split(',')[1] ?? ''),
+        ]);
+        expect(file).toEqual(['usermgr-recovery-codes.txt', `${recovery.join('\n')}\n`]);
+        if (name === 'chromium') {
+          // And the browser saves it, under the page's CSP.
+          const dir = mkdtempSync(join(tmpdir(), 'usermgr-download-'));
+          try {
+            const cdp = await page.createCDPSession();
+            await cdp.send('Browser.setDownloadBehavior', {
+              behavior: 'allow',
+              downloadPath: dir,
+              // The page's own context: puppeteer's fresh contexts are not the default one.
+              browserContextId: (page.browserContext() as unknown as { id?: string }).id,
+            });
+            await page.click('#recovery-codes-file');
+            const saved = join(dir, 'usermgr-recovery-codes.txt');
+            for (let i = 0; i < 100 && !existsSync(saved); i++) await Bun.sleep(50);
+            expect(readFileSync(saved, 'utf8')).toBe(`${recovery.join('\n')}\n`);
+          } finally {
+            rmSync(dir, { recursive: true, force: true });
+          }
+        }
         await page.goto(new URL('/profile', stack.url).href);
         expect(await text(page, '#two-step-state')).toContain('10 recovery codes left.');
 

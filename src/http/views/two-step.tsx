@@ -187,6 +187,16 @@ export function RecoveryCodesPage({ codes }: { codes: string[] }) {
           </li>
         ))}
       </ol>
+      <p>
+        {/* A file made here, not fetched: the codes are sent once, in this page. */}
+        <a
+          id="recovery-codes-file"
+          download="usermgr-recovery-codes.txt"
+          href={`data:text/plain;charset=utf-8,${encodeURIComponent(`${codes.join('\n')}\n`)}`}
+        >
+          Save them as a text file
+        </a>
+      </p>
       <p class="after">
         <a href="/profile">I have saved them: back to your profile</a>
       </p>
