@@ -41,8 +41,13 @@ async function newUser(): Promise<string> {
   return ((await res.json()) as Answer).token;
 }
 
-async function upload(token: string, body: BodyInit, headers: Record<string, string> = {}) {
-  const res = await stack.fetch('/api/v1/me/picture', {
+async function upload(
+  token: string,
+  body: BodyInit,
+  headers: Record<string, string> = {},
+  on: Stack = stack,
+) {
+  const res = await on.fetch('/api/v1/me/picture', {
     method: 'PUT',
     headers: { authorization: `Bearer ${token}`, ...headers },
     body,
@@ -309,12 +314,7 @@ describe('integration: an upload is checked before its body is read', () => {
       // The slot comes back when its client hangs up; the next upload is read.
       slow.terminate();
       await Bun.sleep(1000);
-      const put = await one.fetch('/api/v1/me/picture', {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${token}` },
-        body: await png(),
-      });
-      expect(put.status).toBe(200);
+      expect((await upload(token, await png(), {}, one)).status).toBe(200);
     } finally {
       await one.stop();
     }
@@ -331,12 +331,7 @@ describe('integration: an upload is checked before its body is read', () => {
         page: [303, '/profile', 'picture', true],
       });
       // Another user, from the same address, is read as usual.
-      const put = await stack.fetch('/api/v1/me/picture', {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${other}` },
-        body: await png(),
-      });
-      expect(put.status).toBe(200);
+      expect((await upload(other, await png(), {}, stack)).status).toBe(200);
     } finally {
       slow.terminate();
     }
@@ -359,12 +354,7 @@ describe('integration: an upload is checked before its body is read', () => {
       // Within its grace (5 s) the slow body keeps its slot.
       expect((await refusedUploads(one.url, newcomer)).api[0]).toBe(429);
       await Bun.sleep(5000);
-      const put = await one.fetch('/api/v1/me/picture', {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${newcomer}` },
-        body: await png(),
-      });
-      expect(put.status).toBe(200);
+      expect((await upload(newcomer, await png(), {}, one)).status).toBe(200);
       const slow = await trickle;
       slow.end();
       expect([slow.answer.status, slow.answer.field]).toEqual([400, 'picture']);

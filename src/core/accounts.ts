@@ -668,12 +668,13 @@ export class Accounts {
       const { clientIp } = caller;
       const checked = valid(normalizePassword(input.password), 'password');
       await this.verifyPassword(user, session, checked, 'password', clientIp, deadline);
-      askedForCode(user, input.code ?? '');
+      const code = input.code ?? '';
+      askedForCode(user, code);
       // Its picture is checked again later, should this process stop before removing it.
       if (user.picture !== '')
         await store.addPictureChecks([user.picture], this.now() + CHECK_AFTER_MS);
       // The code last, right before the write (see changePassword).
-      await this.confirmCode(user, session, input.code ?? '', clientIp, deadline);
+      await this.confirmCode(user, session, code, clientIp, deadline);
       const deleted = await users.writing(user.username, () => store.delete(user.id));
       if (deleted === null) throw noSession();
       await this.forgetSessions(deleted.id, Number.MAX_SAFE_INTEGER);

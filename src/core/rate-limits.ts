@@ -348,12 +348,9 @@ export class RateLimits {
     localRelease: 0 | 1 = release,
   ): Promise<void> {
     this.peeks.forget(key);
-    await this.run(
-      USER_SETTLE,
-      key,
-      this.settleArgs(outcome, release),
-      this.settleArgs(outcome, localRelease),
-    );
+    const args = this.settleArgs(outcome, release);
+    const localArgs = localRelease === release ? args : this.settleArgs(outcome, localRelease);
+    await this.run(USER_SETTLE, key, args, localArgs);
   }
 
   private settleArgs(outcome: AttemptOutcome, release: 0 | 1): number[] {

@@ -52,7 +52,6 @@ export interface HeldSlot {
  * body that slow holds few bytes, so the slot it leaves is not memory.
  */
 export class UploadSlots {
-  private inUse = 0;
   /** Slots whose reads were ended for a newcomer and are not released yet. */
   private evicting = 0;
   private readonly held = new Set<HeldSlot>();
@@ -71,14 +70,13 @@ export class UploadSlots {
     const users = this.byUser.get(holder.user) ?? 0;
     if (users >= PER_USER) return yourUploadUnderWay();
     if (mine >= PER_CLIENT) return uploadsBusy();
-    if (this.inUse - this.evicting >= this.max) {
+    if (this.held.size - this.evicting >= this.max) {
       const slowest = this.slowest();
       if (slowest === null) return uploadsBusy();
       slowest.evicted = true;
       this.evicting++;
       slowest.evict?.();
     }
-    this.inUse++;
     this.byClient.set(key, mine + 1);
     this.byUser.set(holder.user, users + 1);
     const held: HeldSlot = { holder, since: this.now(), bytes: 0, evict: null, evicted: false };
@@ -88,7 +86,6 @@ export class UploadSlots {
 
   release(held: HeldSlot): void {
     if (!this.held.delete(held)) return;
-    this.inUse--;
     if (held.evicted) this.evicting--;
     lower(this.byClient, clientKey(held.holder.address));
     lower(this.byUser, held.holder.user);
