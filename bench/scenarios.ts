@@ -45,43 +45,55 @@ export function pickUsers(
   return [...picked];
 }
 
-/** How long one user's login may keep being refused as "busy" (429, 503) while sessions are opened. */
+/** How long one request may keep being refused as "busy" (429, 503) before the run. */
 const BUSY_RETRY_MS = 60_000;
 
 /**
- * Logs each user in once and returns their tokens, in order. A login
- * refused as busy (the hash queue full on a loaded machine) is tried again
- * after the Retry-After it names, for up to BUSY_RETRY_MS; any other
- * refusal ends the run.
+ * Sends `r` until it is answered 2xx and returns the answer. One refused as busy
+ * (the hash queue full on a loaded machine: "too many sign-ins at once") is sent
+ * again after the Retry-After it names, for up to BUSY_RETRY_MS; any other
+ * answer ends the run with its status and text.
  */
-export async function openSessions(url: string, users: number[], parallel = 16): Promise<string[]> {
-  const tokens: string[] = new Array(users.length);
+async function sendUntilServed(url: string, r: BenchRequest): Promise<Response> {
+  const giveUpAt = Date.now() + BUSY_RETRY_MS;
+  for (;;) {
+    const res = await fetch(new URL(r.path, url), {
+      method: r.method,
+      headers: r.headers,
+      body: r.body,
+    });
+    if (res.status >= 200 && res.status < 300) return res;
+    const text = await res.text();
+    if ((res.status !== 429 && res.status !== 503) || Date.now() > giveUpAt)
+      throw new Error(`${r.method} ${r.path} answered ${res.status}: ${text.slice(0, 200)}`);
+    const afterS = Number(res.headers.get('retry-after'));
+    await Bun.sleep(Number.isFinite(afterS) && afterS > 0 ? Math.min(afterS, 5) * 1000 : 500);
+  }
+}
+
+/** Sends each of `requests` once, `parallel` at a time, each as `sendUntilServed` does; returns the answers in order. */
+async function sendAll(
+  url: string,
+  requests: BenchRequest[],
+  parallel: number,
+  read: (res: Response) => Promise<unknown> = (res) => res.text(),
+): Promise<unknown[]> {
+  const answers: unknown[] = new Array(requests.length);
   let next = 0;
   await Promise.all(
     Array.from({ length: parallel }, async () => {
-      for (let k = next++; k < users.length; k = next++) {
-        const r = loginRequest(users[k] as number);
-        const giveUpAt = Date.now() + BUSY_RETRY_MS;
-        for (;;) {
-          const res = await fetch(new URL(r.path, url), {
-            method: r.method,
-            headers: r.headers,
-            body: r.body,
-          });
-          if (res.status === 200) {
-            tokens[k] = ((await res.json()) as { token: string }).token;
-            break;
-          }
-          const text = await res.text();
-          if ((res.status !== 429 && res.status !== 503) || Date.now() > giveUpAt)
-            throw new Error(`login of user${users[k]} failed: ${res.status} ${text}`);
-          const afterS = Number(res.headers.get('retry-after'));
-          await Bun.sleep(Number.isFinite(afterS) && afterS > 0 ? Math.min(afterS, 5) * 1000 : 500);
-        }
+      for (let k = next++; k < requests.length; k = next++) {
+        answers[k] = await read(await sendUntilServed(url, requests[k] as BenchRequest));
       }
     }),
   );
-  return tokens;
+  return answers;
+}
+
+/** Logs each user in once and returns their tokens, in order. */
+export async function openSessions(url: string, users: number[], parallel = 16): Promise<string[]> {
+  const answers = await sendAll(url, users.map(loginRequest), parallel, (res) => res.json());
+  return answers.map((a) => (a as { token: string }).token);
 }
 
 const NICKNAMES = [
@@ -154,24 +166,7 @@ export async function plan(
   }
 }
 
-/** Sends `requests` once, `parallel` at a time; fails on any non-2xx. */
+/** Sends `requests` once, `parallel` at a time; fails on an answer that is not 2xx but busy ones for a while (`sendUntilServed`). */
 export async function warm(url: string, requests: BenchRequest[], parallel = 16): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      for (let k = next++; k < requests.length; k = next++) {
-        const r = requests[k] as BenchRequest;
-        const res = await fetch(new URL(r.path, url), {
-          method: r.method,
-          headers: r.headers,
-          body: r.body,
-        });
-        const text = await res.text();
-        if (res.status >= 300)
-          throw new Error(
-            `warm-up ${r.method} ${r.path} answered ${res.status}: ${text.slice(0, 200)}`,
-          );
-      }
-    }),
-  );
+  await sendAll(url, requests, parallel);
 }
