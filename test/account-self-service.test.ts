@@ -247,6 +247,37 @@ for (const [name, setup] of Object.entries(stacks)) {
       }
     });
 
+    it('should let one of two password changes at once land, and tell the other its session ended', async () => {
+      // Two sessions, each with the current password, each choosing a new one: both were
+      // answered 200, one password was lost, and its client kept a session under a
+      // password it did not know (an integrity audit).
+      for (let round = 0; round < 3; round++) {
+        const username = uniqueName();
+        await register(username);
+        const tokens = [await session(username), await session(username)];
+        const passwords = ['a new passphrase one', 'a new passphrase two'];
+        const answers = await Promise.all(
+          tokens.map((token, i) =>
+            changePassword(
+              { authorization: `Bearer ${token}` },
+              { current_password: PASSWORD, new_password: passwords[i] },
+            ),
+          ),
+        );
+        const statuses = answers.map((res) => res.status);
+        expect([round, [...statuses].sort()]).toEqual([round, [200, 401]]);
+        const won = statuses.indexOf(200);
+        const lost = 1 - won;
+        const bodies = (await Promise.all(answers.map((res) => res.json()))) as Answer[];
+        expect(bodies[lost]?.error.code).toBe('UNAUTHENTICATED');
+        expect(bodies[lost]?.error.field).toBeUndefined();
+        expect(await meStatus(bearerInit(bodies[won]?.token as string))).toBe(200);
+        for (const token of tokens) expect(await meStatus(bearerInit(token))).toBe(401);
+        expect((await login(username, passwords[lost] as string)).status).toBe(401);
+        expect((await login(username, passwords[won] as string)).status).toBe(200);
+      }
+    });
+
     it('should give a cookie client its new session as the cookie', async () => {
       const username = uniqueName();
       await register(username);

@@ -111,6 +111,26 @@ describe('unit: Accounts (SQLite store, no cache)', () => {
     expect((await accounts.profile({ token }, deadline())).user.username).toBe('racer');
   });
 
+  it('should give no session to a password change that another writer overwrote before its read-back', async () => {
+    const { accounts, store } = await services();
+    await accounts.register(input('overwritten'), deadline());
+    const { token } = await accounts.login(input('overwritten'), deadline());
+    const write = store.updatePassword.bind(store);
+    store.updatePassword = async (id, hash, nowMs, endSessions, ifValidAfterMs) => {
+      await write(id, hash, nowMs, endSessions, ifValidAfterMs);
+      // An administrator's reset (unguarded) lands before the read-back, which
+      // MariaDB makes in a statement of its own: what is read back is theirs.
+      return write(id, 'an administrator set this', nowMs + 1, true);
+    };
+    const change = accounts.changePassword(
+      { token },
+      { currentPassword: 'correct horse', newPassword: 'a much better passphrase' },
+      deadline(),
+      { requestId: 'r', clientIp: '192.0.2.1' },
+    );
+    await expect(change).rejects.toMatchObject({ code: Status.UNAUTHENTICATED });
+  });
+
   it("should renew a token from before the valid-after with the user's, unless it was issued within a login of a change", async () => {
     const { accounts, store, clock } = await services();
     const user = await accounts.register(input('old_token'), deadline());

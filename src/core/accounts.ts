@@ -631,10 +631,17 @@ export class Accounts {
       // The code last, right before the write: a code used up by a change refused
       // afterwards (a weak new password) was lost, a recovery code for good (a review).
       await this.confirmCode(user, session, code, clientIp, deadline);
+      // Only over the row this session was checked against: of two changes at once
+      // (two sessions, each with the current password), both were answered 200, one
+      // password was lost and its client kept a session it could not log in to again
+      // (an integrity audit). The later one finds sessions_valid_after moved by the
+      // first, which ended its session: it is told so, as it would be a moment later.
       const updated = await users.writing(user.username, () =>
-        store.updatePassword(user.id, passwordHash, this.now(), true),
+        store.updatePassword(user.id, passwordHash, this.now(), true, user.sessionsValidAfterMs),
       );
-      if (updated === null) throw noSession();
+      // The row as read back: another writer's password (an administrator's, which
+      // checks nothing) landed between this write and its read, and ended this session.
+      if (updated === null || updated.passwordHash !== passwordHash) throw noSession();
       await this.forgetSessions(user.id, updated.sessionsValidAfterMs);
       // The new session keeps the old one's "keep me logged in".
       const issuedAt = Math.max(this.now(), updated.sessionsValidAfterMs + 1);

@@ -131,13 +131,17 @@ export interface UserStore {
    * issued until now: sessions_valid_after becomes `nowMs`, and always moves
    * (one past its value when that is not before `nowMs`: another server's
    * clock ran ahead), since a session lives only while it has the value it
-   * was earned with.
+   * was earned with. With `ifValidAfterMs`, only while sessions_valid_after
+   * is still that value: a change checked against a row that has moved on since
+   * (another change, "log out everywhere") must not land over it; null then, as
+   * when no row matched.
    */
   updatePassword(
     id: string,
     passwordHash: string,
     nowMs: number,
     endSessions: boolean,
+    ifValidAfterMs?: number,
   ): Promise<UserRow | null>;
   /**
    * Replaces the hash only if it is still `expected` (a re-hash after login

@@ -302,6 +302,17 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       expect(await store.updatePassword(randomId(), 'h', NOW, true)).toBeNull();
     });
 
+    it('should update the password only over the sessions_valid_after it is given', async () => {
+      const user = await created({ sessionsValidAfterMs: NOW - 1000 });
+      const first = await store.updatePassword(user.id, 'hash-a', NOW + 10, true, NOW - 1000);
+      expect(first).toMatchObject({ passwordHash: 'hash-a', sessionsValidAfterMs: NOW + 10 });
+      // A second change checked against the row before the first: nothing lands.
+      expect(await store.updatePassword(user.id, 'hash-b', NOW + 20, true, NOW - 1000)).toBeNull();
+      expect(await store.findById(user.id)).toEqual(first);
+      const second = await store.updatePassword(user.id, 'hash-b', NOW + 20, true, NOW + 10);
+      expect(second).toMatchObject({ passwordHash: 'hash-b', sessionsValidAfterMs: NOW + 20 });
+    });
+
     it('should raise sessions_valid_after, never lower it, and always move it', async () => {
       const user = await created();
       expect((await store.endSessions(user.id, NOW + 100))?.sessionsValidAfterMs).toBe(NOW + 100);

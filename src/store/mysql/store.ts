@@ -287,18 +287,20 @@ export class MysqlStore implements UserStore {
     passwordHash: string,
     nowMs: number,
     endSessions: boolean,
+    ifValidAfterMs?: number,
   ): Promise<UserRow | null> {
     const key = parseId(id);
     if (key === null) return null;
     const sessions = endSessions
       ? ', sessions_valid_after = GREATEST(sessions_valid_after + 1, ?)'
       : '';
+    const guarded = ifValidAfterMs !== undefined;
     const params = [passwordHash, msParam(nowMs), ...(endSessions ? [msParam(nowMs)] : [])];
     return this.updateThenSelect(
       key,
       `UPDATE users SET password_hash = ?, updated_at = ?${sessions}, version = version + 1 ` +
-        'WHERE id = ?',
-      [...params, idParam(key)],
+        `WHERE id = ?${guarded ? ' AND sessions_valid_after = ?' : ''}`,
+      [...params, idParam(key), ...(guarded ? [msParam(ifValidAfterMs)] : [])],
     );
   }
 

@@ -159,19 +159,22 @@ export class SqliteStore implements UserStore {
     passwordHash: string,
     nowMs: number,
     endSessions: boolean,
+    ifValidAfterMs?: number,
   ): Promise<UserRow | null> {
     const key = parseId(id);
     if (key === null) return null;
     const sessions = endSessions
       ? 'sessions_valid_after = max(sessions_valid_after + 1, ?2), '
       : '';
+    const guarded = ifValidAfterMs !== undefined;
     return this.one(
       `UPDATE users SET password_hash = ?1, ${sessions}updated_at = ?2, version = version + 1 ` +
-        'WHERE id = ?3 ' +
+        `WHERE id = ?3 ${guarded ? 'AND sessions_valid_after = ?4 ' : ''}` +
         `RETURNING ${USER_COLUMNS}`,
       passwordHash,
       nowMs,
       key,
+      ...(guarded ? [ifValidAfterMs] : []),
     );
   }
 
