@@ -139,6 +139,7 @@ export function servicesOver(store: UserStore, passwords: Passwords, options: Se
     now: () => clock.now,
   });
   const ids = new IdGenerator(1, () => clock.now);
+  const sessions = new SessionList(store, null, silentLogger, {}, () => clock.now);
   const accounts = new Accounts({
     store,
     users,
@@ -149,10 +150,10 @@ export function servicesOver(store: UserStore, passwords: Passwords, options: Se
     devices: new DeviceCookies(secrets, 86_400_000),
     ids,
     limits,
-    sessions: new SessionList(store, null, silentLogger, {}, () => clock.now),
+    sessions,
     twoStep,
     log: options.log ?? silentLogger,
     now: () => clock.now,
   });
-  return { accounts, store, users, ids, passwords, clock, limits, twoStep };
+  return { accounts, store, users, ids, passwords, clock, limits, twoStep, sessions };
 }

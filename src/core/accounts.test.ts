@@ -111,6 +111,32 @@ describe('unit: Accounts (SQLite store, no cache)', () => {
     expect((await accounts.profile({ token }, deadline())).user.username).toBe('racer');
   });
 
+  it('should list no session that a login in flight at the deletion lists after it', async () => {
+    const { accounts, store, sessions, clock } = await services();
+    await accounts.register(input('leaving'), deadline());
+    const kept = await accounts.login(input('leaving'), deadline());
+    const caller = { requestId: 'r', clientIp: '192.0.2.1' };
+    await accounts.deleteAccount(
+      { token: kept.token },
+      { password: 'correct horse' },
+      deadline(),
+      caller,
+    );
+    // The login in flight puts its session on the list as startSession does, after the deletion.
+    const { claims } = kept;
+    await sessions.record({
+      sessionId: 'in-flight-login-000000',
+      userId: claims.userId,
+      createdAtMs: clock.now + 1,
+      expiresAtMs: claims.expiresAtMs,
+      persistent: false,
+      address: caller.clientIp,
+      userAgent: 'Firefox',
+    });
+    await sessions.flush();
+    expect(await store.listSessions(claims.userId, clock.now, 10)).toEqual([]);
+  });
+
   it('should give no session to a password change that another writer overwrote before its read-back', async () => {
     const { accounts, store } = await services();
     await accounts.register(input('overwritten'), deadline());

@@ -580,11 +580,15 @@ export class Accounts {
     await this.forgetSessions(user.id, updated?.sessionsValidAfterMs ?? this.now());
   }
 
-  /** Takes the user's sessions begun up to `upToMs` (all ended) off the list. */
-  private async forgetSessions(userId: string, upToMs: number): Promise<void> {
-    await this.deps.sessions
-      .forget(userId, upToMs)
-      .catch((err) => this.deps.log.warn({ err, userId }, 'clearing the list of sessions failed'));
+  /**
+   * Takes the user's sessions begun up to `upTo` (all ended) off the list; for a
+   * deleted user, all of them and any a login in flight lists later (SessionList.forgetUser).
+   */
+  private async forgetSessions(userId: string, upTo: number | 'deleted'): Promise<void> {
+    const { sessions, log } = this.deps;
+    await (upTo === 'deleted' ? sessions.forgetUser(userId) : sessions.forget(userId, upTo)).catch(
+      (err) => log.warn({ err, userId }, 'clearing the list of sessions failed'),
+    );
   }
 
   /**
@@ -684,7 +688,7 @@ export class Accounts {
       await this.confirmCode(user, session, code, clientIp, deadline);
       const deleted = await users.writing(user.username, () => store.delete(user.id));
       if (deleted === null) throw noSession();
-      await this.forgetSessions(deleted.id, Number.MAX_SAFE_INTEGER);
+      await this.forgetSessions(deleted.id, 'deleted');
       return deleted;
     });
   }

@@ -204,6 +204,30 @@ describe('unit: SessionList without a cache', () => {
     expect(await store.listSessions('13', NOW, 10)).toEqual([]);
   });
 
+  it("should turn away a deleted user's logins listed after the deletion, for a minute", async () => {
+    const store = await sqlite();
+    const clock = { now: NOW };
+    const list = new SessionList(store, null, silentLogger, { flushMs: 60_000 }, () => clock.now);
+    cleanups.push(() => list.close());
+    await list.record(entry('21'));
+    await list.record(entry('22'));
+    await list.forgetUser('21');
+    // A login in flight at the deletion lists its session after it.
+    await list.record(entry('21'));
+    const kept = entry('22');
+    await list.record(kept);
+    await list.flush();
+    expect(await list.list('21', NOW)).toEqual([]);
+    expect(await store.listSessions('21', NOW, 10)).toEqual([]);
+    expect((await store.listSessions('22', NOW, 10)).length).toBe(2);
+    // Past the minute, the mark is gone (ids are never given again: it only keeps the set small).
+    clock.now += 60_001;
+    const late = entry('21');
+    await list.record(late);
+    await list.flush();
+    expect(await store.listSessions('21', NOW, 10)).toEqual([late]);
+  });
+
   it('should keep a batch the store refused and write it later, dropping only past its bound', async () => {
     const store = await sqlite();
     let refuse = true;

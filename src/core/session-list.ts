@@ -76,6 +76,11 @@ const MAX_COUNTED_USERS = 100_000;
 const MAX_ADDRESS_CHARS = 64;
 const MAX_USER_AGENT_CHARS = 256;
 const DONE: Promise<void> = Promise.resolve();
+/**
+ * How long the list turns away the sessions of a deleted user: longer than a
+ * login in flight at the deletion can still take (its deadline, a slow hash).
+ */
+const GONE_MS = 60_000;
 /** Redis raises a user's hash's expiry at its first entry, every this many, and at every lasting session. */
 const EXPIRY_EVERY = 16;
 /** A user's hash is dropped once it holds this many times the bound (the store keeps the bound). */
@@ -169,6 +174,8 @@ export class SessionList {
   private readonly trims = new Set<string>();
   /** Logins per user listed by this process since its last trim, where Redis did not count them. */
   private readonly counts = new Map<string, number>();
+  /** Users whose accounts were deleted, with when the list stops turning their logins away (oldest first). */
+  private readonly gone = new Map<string, number>();
   /** Logins not yet sent to Redis (the next batch's one command). */
   private toCache: ListedSession[] = [];
   /** Redis commands sent ahead of their batch, while a slow store holds it. */
@@ -206,6 +213,7 @@ export class SessionList {
    * entry, and the others still hold it.
    */
   record(entry: ListedSession, renewal = false): Promise<void> {
+    if (this.gone.size !== 0 && this.isGone(entry.userId)) return DONE;
     const address = printable(entry.address, MAX_ADDRESS_CHARS);
     const userAgent = printable(entry.userAgent, MAX_USER_AGENT_CHARS);
     // A copy only when something had to be cut or replaced.
@@ -284,6 +292,32 @@ export class SessionList {
       this.store.deleteUserSessions(userId, createdUpToMs),
       this.cache?.eval(FORGET, listKey(userId), [createdUpToMs]),
     ]);
+  }
+
+  /**
+   * Takes every session of a deleted user off the list, and turns away those
+   * that logins in flight at the deletion list after it, for GONE_MS: such a
+   * login kept the user's address and User-Agent in the store and Redis until it
+   * expired, a day or 30 (an integrity audit). One on another server, or before a
+   * crash, is the store's purge's to remove (purgeExpiredSessions).
+   */
+  forgetUser(userId: string): Promise<void> {
+    const now = this.now();
+    for (const [id, until] of this.gone) {
+      if (until > now) break;
+      this.gone.delete(id);
+    }
+    this.gone.delete(userId); // to the end of the order, with its new time
+    this.gone.set(userId, now + GONE_MS);
+    return this.forget(userId, Number.MAX_SAFE_INTEGER);
+  }
+
+  private isGone(userId: string): boolean {
+    const until = this.gone.get(userId);
+    if (until === undefined) return false;
+    if (until > this.now()) return true;
+    this.gone.delete(userId);
+    return false;
   }
 
   /**

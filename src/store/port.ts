@@ -242,7 +242,11 @@ export interface UserStore {
    * the list of sessions trims every user due after a batch together.
    */
   trimSessions(userIds: readonly string[], keep: number): Promise<void>;
-  /** Forgets listed sessions that have expired; returns how many. */
+  /**
+   * Forgets listed sessions that have expired, and those of users who no longer exist
+   * (a login in flight at an account's deletion, on another server or before a crash,
+   * can list one after the deletion took the others off); returns how many.
+   */
   purgeExpiredSessions(nowMs: number): Promise<number>;
 
   /** Resolves when the store answers a trivial query. */

@@ -208,7 +208,7 @@ export async function startTcpApp(config: TcpConfig, log: Logger): Promise<TcpAp
     // A deleted user's picture goes too, unless another user has the same one; its list of sessions goes.
     onUserDeleted: async (user: UserRow) => {
       if (user.picture !== '') pictures.release(user.picture);
-      await sessions.forget(user.id, Number.MAX_SAFE_INTEGER);
+      await sessions.forgetUser(user.id);
     },
   });
 

@@ -783,7 +783,7 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
 
     it('should purge expired sessions and count them', async () => {
       await store.purgeExpiredSessions(NOW);
-      const userId = randomId();
+      const userId = (await created()).id;
       const live = listed(userId, { expiresAtMs: NOW + 1 });
       const dead = [0, 1, 2].map((i) => listed(userId, { expiresAtMs: NOW - i }));
       await store.saveSessions([live, ...dead]);
@@ -792,11 +792,25 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
       expect(await store.listSessions(userId, NOW, 10)).toEqual([live]);
     });
 
+    it('should purge the unexpired sessions of a user who is gone (a login listed them after the deletion)', async () => {
+      await store.purgeExpiredSessions(NOW);
+      const [kept, deleted] = [await created(), await created()];
+      const [mine, theirs] = [
+        listed(kept.id),
+        listed(deleted.id, { expiresAtMs: NOW + 86_400_000 }),
+      ];
+      await store.delete(deleted.id);
+      await store.saveSessions([mine, theirs]);
+      expect(await store.purgeExpiredSessions(NOW)).toBe(1);
+      expect(await store.listSessions(deleted.id, NOW, 10)).toEqual([]);
+      expect(await store.listSessions(kept.id, NOW, 10)).toEqual([mine]);
+    });
+
     it('should purge expired sessions of many users, past one range of the walk (regression: no index on expires_at)', async () => {
       await store.purgeExpiredSessions(NOW);
       // 2,600 expired rows over 40 users (more than the MySQL walk's 1,000-row
       // range, with users straddling its edges), and one live row each.
-      const users = Array.from({ length: 40 }, () => randomId());
+      const users = await Promise.all(Array.from({ length: 40 }, async () => (await created()).id));
       const dead = users.flatMap((userId) =>
         Array.from({ length: 65 }, (_, i) =>
           listed(userId, { createdAtMs: NOW - 100_000 + i, expiresAtMs: NOW - i }),

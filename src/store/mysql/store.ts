@@ -92,6 +92,18 @@ const USER_VALUES = USER_COLUMNS.split(',')
   .map(() => '?')
   .join(', ');
 
+/**
+ * The purge's DELETE of listed sessions from a user id on (parameters: now, the id):
+ * the expired ones and those of users who are gone. Joined, not `NOT EXISTS`: MariaDB
+ * looks a user up once for a run of its rows; per row the statement took about 0.7 µs
+ * against 0.45 without the users, where `NOT EXISTS` took 2.2 (bench/RESULTS.md, "The
+ * purge of listed sessions").
+ */
+const PURGE_FROM =
+  'DELETE s FROM user_sessions s LEFT JOIN users u ON u.id = s.user_id ' +
+  'WHERE (s.expires_at <= ? OR u.id IS NULL) AND s.user_id >= ?';
+/** The same, up to a user id too. */
+const PURGE_RANGE = `${PURGE_FROM} AND s.user_id <= ?`;
 /** Rows deleted per statement by the purge: keeps each transaction and its locks small. */
 const PURGE_BATCH = 1000;
 
@@ -695,12 +707,10 @@ export class MysqlStore implements UserStore {
       );
       const to = edge === undefined ? null : BigInt(edge.edge);
       const { affectedRows } = await this.db.exec(
+        to === null ? PURGE_FROM : PURGE_RANGE,
         to === null
-          ? 'DELETE FROM user_sessions WHERE user_id >= ? AND expires_at <= ?'
-          : 'DELETE FROM user_sessions WHERE user_id >= ? AND user_id <= ? AND expires_at <= ?',
-        to === null
-          ? [idParam(from), msParam(nowMs)]
-          : [idParam(from), idParam(to), msParam(nowMs)],
+          ? [msParam(nowMs), idParam(from)]
+          : [msParam(nowMs), idParam(from), idParam(to)],
       );
       purged += affectedRows;
       if (to === null) return purged;

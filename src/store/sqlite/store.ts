@@ -539,7 +539,13 @@ export class SqliteStore implements UserStore {
     // Reads the whole table (no index on expires_at, sql/sqlite/005): every
     // ten minutes, on the embedded store's scale.
     return guard(
-      () => this.db.query('DELETE FROM user_sessions WHERE expires_at <= ?').run(nowMs).changes,
+      () =>
+        this.db
+          .query(
+            'DELETE FROM user_sessions WHERE expires_at <= ? ' +
+              'OR NOT EXISTS (SELECT 1 FROM users WHERE users.id = user_sessions.user_id)',
+          )
+          .run(nowMs).changes,
     );
   }
 
