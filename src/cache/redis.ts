@@ -129,6 +129,28 @@ function commandClock(timeoutMs: number) {
   };
 }
 
+/**
+ * Says, as an error, when Redis may evict keys (each time it is connected to: a
+ * restarted Redis may come back with another setting). An evicted revocation entry
+ * beside a sentinel that stays makes a logged-out session work again; a failure audit
+ * accepted 30 of 30 that way under `allkeys-lru`, with nothing said.
+ */
+async function checkEviction(redis: Redis | Cluster, target: string, log: Logger): Promise<void> {
+  let info: string;
+  try {
+    info = await redis.info('memory');
+  } catch {
+    return; // unreachable again, or INFO not allowed here: nothing to tell
+  }
+  const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+  if (policy === undefined || policy === 'noeviction') return;
+  log.error(
+    { policy },
+    `Redis at ${target} evicts keys (maxmemory-policy ${policy}): an evicted logout lets its ` +
+      'session work again; set maxmemory-policy noeviction (README, "Scaling out")',
+  );
+}
+
 /** The name of a manyKeys script's command taking any number of keys. */
 function manyKeysName(script: CacheScript): string {
   return `${script.name}Many`;
@@ -190,6 +212,7 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
   redis.on('error', (err) => markDown(err.message));
   redis.on('close', () => markDown('connection closed'));
   redis.on('ready', markUp);
+  redis.on('ready', () => void checkEviction(redis, cacheTarget(options), log));
 
   async function run<T>(command: () => Promise<T>): Promise<T> {
     if (brokenUntil > 0 && performance.now() < brokenUntil) {

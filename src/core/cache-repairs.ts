@@ -41,6 +41,8 @@ export class CacheRepairs {
   private running: Promise<number> | null = null;
   /** The list could not be read at the last run: warned once, until it can again. */
   private unreadable = false;
+  /** Redis refused the last run's writes: warned once, until it takes them again. */
+  private refused = false;
 
   constructor(
     private readonly store: UserStore,
@@ -106,22 +108,29 @@ export class CacheRepairs {
       return 0;
     }
     this.unreadable = false;
-    if (repairs.length === 0) return 0;
+    if (repairs.length === 0) {
+      this.refusedUntil(0, null);
+      return 0;
+    }
     const written: CacheRepair[] = [];
+    let refusal: unknown = null;
     await Promise.all(
       repairs.map(async (repair) => {
         try {
+          // Either holds the item in this process while Redis does not take it.
           if (repair.kind === 'session') {
             await this.revocations.repairMirror(repair.item, repair.expiresAtMs, now);
           } else {
             await this.users.repairEntry(repair.item);
           }
           written.push(repair);
-        } catch {
+        } catch (err) {
           // Redis did not take it: it stays listed for the next run.
+          refusal ??= err;
         }
       }),
     );
+    this.refusedUntil(repairs.length - written.length, refusal);
     if (written.length === 0) return 0;
     try {
       await this.store.removeCacheRepairs(written);
@@ -133,5 +142,24 @@ export class CacheRepairs {
       'wrote cache changes Redis had missed (kept in the store)',
     );
     return written.length;
+  }
+
+  /**
+   * Warns once when Redis refuses the repairs' writes, with its reason (it may answer
+   * reads all the while: full under `noeviction`, a read-only replica), and says when
+   * it takes them again. Nothing was logged while logouts and renames reached no Redis
+   * for minutes (a failure audit).
+   */
+  private refusedUntil(left: number, refusal: unknown): void {
+    if (left > 0 && !this.refused) {
+      const reason = RpcError.from(refusal).cause ?? refusal;
+      this.log.warn(
+        { left, reason: reason instanceof Error ? reason.message : String(reason) },
+        'Redis does not take the cache changes kept in the store: each TCP server holds them in its own checks and retries every few seconds',
+      );
+    } else if (left === 0 && this.refused) {
+      this.log.info('Redis takes the cache changes kept in the store again');
+    }
+    this.refused = left > 0;
   }
 }

@@ -159,11 +159,20 @@ export class CachedUsers {
     }
   }
 
-  /** Tombstones a user's entry for a repair kept in the store; throws when Redis does not take it. */
+  /**
+   * Tombstones a user's entry for a repair kept in the store; throws when Redis does not
+   * take it, and then reads the user from the store in this process until a later repair
+   * writes it (as for an invalidation of its own: see Revocations.repairMirror for why).
+   */
   async repairEntry(lowercaseUsername: string): Promise<void> {
     if (this.cache === null) return;
     this.flights.forget(lowercaseUsername);
-    await this.cache.set(cacheKey(lowercaseUsername), TOMBSTONE, this.options.tombstoneMs);
+    try {
+      await this.cache.set(cacheKey(lowercaseUsername), TOMBSTONE, this.options.tombstoneMs);
+    } catch (err) {
+      this.pending.add(lowercaseUsername);
+      throw err;
+    }
     this.written(lowercaseUsername);
   }
 

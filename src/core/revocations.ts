@@ -33,7 +33,9 @@
  *   bypass cap; a refusal there is UNAVAILABLE (fail closed), never "valid";
  * - mirror writes that fail are replayed when the cache recovers, and kept
  *   in the store (a cache repair) before the logout is answered, so that
- *   another server writes them if this one stops first (cache-repairs.ts).
+ *   another server writes them if this one stops first (cache-repairs.ts);
+ *   a server whose write of a repair fails counts it as revoked until one
+ *   succeeds (Redis may answer reads while it refuses writes).
  */
 import type { Cache, CacheScript } from '../cache/port.ts';
 import { type Deadline, withTimeout } from '../lib/deadline.ts';
@@ -149,10 +151,23 @@ export class Revocations {
     }
   }
 
-  /** Writes a revocation the mirror missed (a repair kept in the store); throws when Redis does not take it. */
+  /**
+   * Writes a revocation the mirror missed (a repair kept in the store); throws when Redis
+   * does not take it, and then counts it as revoked in this process's checks until a
+   * later repair writes it: Redis may answer reads while it refuses writes (full under
+   * `noeviction`, a read-only replica), its sentinel still saying "complete", and every
+   * server but the one that took the logout accepted the session, that one too once
+   * restarted (a failure audit). Every server reads the repairs every few seconds.
+   */
   async repairMirror(sessionId: string, expiresAtMs: number, nowMs: number): Promise<void> {
     if (this.cache === null || expiresAtMs <= nowMs) return;
-    await this.cache.set(this.entryKey(sessionId), REVOKED, expiresAtMs - nowMs);
+    try {
+      await this.cache.set(this.entryKey(sessionId), REVOKED, expiresAtMs - nowMs);
+    } catch (err) {
+      if (!this.pending.has(sessionId)) this.pending.set(sessionId, expiresAtMs);
+      this.reads.forget(sessionId);
+      throw err;
+    }
     if (this.pending.get(sessionId) === expiresAtMs) this.pending.delete(sessionId);
     this.reads.forget(sessionId);
   }
