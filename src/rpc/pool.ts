@@ -40,7 +40,14 @@
  *   idle timeout (announced in its Challenge) gets a Ping, so the server
  *   never closes a healthy socket for idleness; a socket that had been open
  *   a while and is closed anyway is reopened at once, not after a backoff,
- *   so calls arriving meanwhile wait for it instead of failing.
+ *   so calls arriving meanwhile wait for it instead of failing;
+ * - a socket with calls in flight on which nothing was heard for
+ *   PROBE_AFTER_MS gets a Ping (a live server's event loop answers one at
+ *   once, whatever slow work its calls wait for); unanswered for
+ *   UNRESPONSIVE_AFTER_MS, the socket takes no new calls until it answers
+ *   anything, its calls in flight waiting for theirs. A server whose every
+ *   socket is so is logged once, and calls that no other server can take fail
+ *   at once (UNAVAILABLE) instead of waiting for their deadline.
  */
 import { create } from '@bufbuild/protobuf';
 import type { Socket, SocketHandler } from 'bun';
@@ -135,6 +142,14 @@ class Connection {
   keepaliveMs = 0;
   /** `lastId` at the previous keepalive tick: unchanged means no call was written since. */
   idAtLastTick = 0;
+  /** performance.now() when bytes last came from the server. */
+  lastHeardAt = 0;
+  /** performance.now() when the first of the calls in flight was written (the socket was idle before). */
+  expectingSince = 0;
+  /** performance.now() when the Ping asking whether the server still answers went out; 0: none out. */
+  probeSentAt = 0;
+  /** The probe went unanswered: no new calls until the server answers anything. */
+  unresponsive = false;
   private lastId = 0;
   retryTimer: Timer | null = null;
   readonly host: string;
@@ -166,6 +181,16 @@ const QUICK_RECONNECT_AFTER_MS = 1000;
 /** The shortest keepalive period, whatever idle timeout a server announces. */
 const MIN_KEEPALIVE_MS = 100;
 
+/** A socket with calls in flight and nothing heard for this long is asked whether its server answers. */
+const PROBE_AFTER_MS = 500;
+/**
+ * A probe unanswered this long: the socket takes no new calls. Why: a hung TCP server
+ * (SIGSTOP, a stalled event loop) kept every call routed to it waiting its whole
+ * deadline for a 504, about half of the users with two servers, all of them with one
+ * (a failure audit), while a dead one is refused in milliseconds.
+ */
+const UNRESPONSIVE_AFTER_MS = 1000;
+
 export class Pool {
   private conns: Connection[] = [];
   private readonly waiting: PendingCall[] = [];
@@ -184,6 +209,8 @@ export class Pool {
   private connectFailures = 0;
   private readonly handlers: SocketHandler<Link>;
   private readonly connectLog: ConnectLog;
+  /** Addresses whose every open socket went unanswered (logged on the way in and out). */
+  private readonly silent = new Set<string>();
 
   constructor(
     private readonly options: PoolOptions,
@@ -279,8 +306,8 @@ export class Pool {
       return;
     }
     this.connectIdle();
-    if (!this.conns.some((c) => c.state === 'connecting' || (c.state === 'open' && !c.retired))) {
-      this.fail(call, Status.UNAVAILABLE, 'no TCP server is reachable', 1);
+    if (!this.someUsable()) {
+      this.fail(call, Status.UNAVAILABLE, this.noneUsable(), 1);
       return;
     }
     if (this.waiting.length - this.waitingHead >= this.options.maxWaiting) {
@@ -289,6 +316,18 @@ export class Pool {
     }
     this.waiting.push(call);
     this.startSweeper();
+  }
+
+  /** A socket is open (answering) or opening: a call may wait for it. */
+  private someUsable(): boolean {
+    return this.conns.some(
+      (c) => c.state === 'connecting' || (c.state === 'open' && !c.retired && !c.unresponsive),
+    );
+  }
+
+  /** Why no call can be taken, for someUsable() false. */
+  private noneUsable(): string {
+    return this.silent.size > 0 ? 'no TCP server is answering' : 'no TCP server is reachable';
   }
 
   /** Opens every socket now instead of on first use. */
@@ -349,7 +388,7 @@ export class Pool {
   private findLive(): void {
     const byAddress = new Map<string, Connection[]>();
     for (const conn of this.conns) {
-      if (conn.state !== 'open' || conn.goingAway) continue;
+      if (conn.state !== 'open' || conn.goingAway || conn.unresponsive) continue;
       const conns = byAddress.get(conn.address);
       if (conns === undefined) byAddress.set(conn.address, [conn]);
       else conns.push(conn);
@@ -366,7 +405,7 @@ export class Pool {
     const start = this.rotor++ % n;
     for (let k = 0; k < n; k++) {
       const conn = conns[(start + k) % n] as Connection;
-      if (conn.state !== 'open' || conn.goingAway) continue;
+      if (conn.state !== 'open' || conn.goingAway || conn.unresponsive) continue;
       const load = conn.inFlight.size;
       if (load >= maxInFlightPerSocket) continue;
       if ((conn.outbox as Outbox).bufferedBytes >= maxQueuedBytesPerSocket) continue;
@@ -384,6 +423,7 @@ export class Pool {
     request.id = id;
     request.deadlineMs = Math.max(1, Math.ceil(call.deadline.remainingMs()));
     call.conn = conn;
+    if (conn.inFlight.size === 0) conn.expectingSince = performance.now();
     conn.inFlight.set(id, call);
     (conn.outbox as Outbox).push(encodeFrame(RequestSchema, request));
     this.startSweeper();
@@ -506,20 +546,80 @@ export class Pool {
   private keepAlive(): void {
     for (const conn of this.conns) {
       if (conn.state !== 'open' || conn.keepaliveMs === 0 || conn.goingAway) continue;
-      if (conn.lastIdSent === conn.idAtLastTick) {
-        const ping = create(RequestSchema, {
-          id: conn.nextId(),
-          call: { case: 'ping', value: {} },
-        });
-        (conn.outbox as Outbox).push(encodeFrame(RequestSchema, ping));
-      }
+      if (conn.lastIdSent === conn.idAtLastTick) this.sendPing(conn);
       conn.idAtLastTick = conn.lastIdSent;
     }
+  }
+
+  /** A Ping in no call's map: its answer is dropped like a late one, having been heard. */
+  private sendPing(conn: Connection): void {
+    const ping = create(RequestSchema, { id: conn.nextId(), call: { case: 'ping', value: {} } });
+    (conn.outbox as Outbox).push(encodeFrame(RequestSchema, ping));
+  }
+
+  /** From the sweep: asks a quiet socket with calls in flight whether its server answers, and judges the answer's absence. */
+  private watch(conn: Connection, now: number): void {
+    if (conn.state !== 'open') return;
+    if (conn.probeSentAt === 0) {
+      const quietFor = now - Math.max(conn.lastHeardAt, conn.expectingSince);
+      if (conn.inFlight.size > 0 && quietFor >= PROBE_AFTER_MS) {
+        conn.probeSentAt = now;
+        this.sendPing(conn);
+      }
+    } else if (!conn.unresponsive && now - conn.probeSentAt >= UNRESPONSIVE_AFTER_MS) {
+      this.unanswered(conn.address, now);
+    }
+  }
+
+  /**
+   * A probe of this address went unanswered: none of its sockets takes new calls (they
+   * reach one server, as affinity counts them), each asks again, and any answer on any
+   * of them lifts it (heard).
+   */
+  private unanswered(address: string, now: number): void {
+    let calls = 0;
+    for (const conn of this.conns) {
+      if (conn.address !== address || conn.state !== 'open') continue;
+      conn.unresponsive = true;
+      calls += conn.inFlight.size;
+      if (conn.probeSentAt === 0) {
+        conn.probeSentAt = now;
+        this.sendPing(conn);
+      }
+    }
+    this.serversChanged();
+    if (!this.silent.has(address)) {
+      this.silent.add(address);
+      this.log.warn(
+        { address, calls },
+        `TCP server not answering for ${PROBE_AFTER_MS + UNRESPONSIVE_AFTER_MS} ms (hung, or its event loop stalled): no new calls go to it until it answers`,
+      );
+    }
+    if (!this.someUsable()) {
+      for (const call of this.drainWaiting())
+        this.fail(call, Status.UNAVAILABLE, this.noneUsable(), 1);
+    }
+  }
+
+  /** Bytes came from the server: it answers. */
+  private heard(conn: Connection): void {
+    conn.lastHeardAt = performance.now();
+    conn.probeSentAt = 0;
+    if (!conn.unresponsive) return;
+    for (const other of this.conns) {
+      if (other.address !== conn.address) continue;
+      other.unresponsive = false;
+      other.probeSentAt = 0; // its probe's answer is on the way, or never comes: judged anew
+    }
+    this.serversChanged();
+    if (this.silent.delete(conn.address))
+      this.log.info({ address: conn.address }, 'TCP server answering again');
   }
 
   private onData(socket: Socket<Link>, chunk: Uint8Array): void {
     if (!this.current(socket)) return;
     const conn = socket.data.conn;
+    this.heard(conn);
     const responses = (conn.decoder as FrameDecoder<typeof ResponseSchema>).push(chunk);
     if (!Array.isArray(responses)) {
       // A server that sends garbage cannot be trusted with the other calls on this socket either.
@@ -587,9 +687,9 @@ export class Pool {
       this.connect(conn);
     }, Math.random() * ceiling);
     // Calls waiting for a socket fail at once when none is left to wait for.
-    if (!this.conns.some((c) => c.state === 'connecting' || c.state === 'open')) {
+    if (!this.someUsable()) {
       for (const call of this.drainWaiting()) {
-        this.fail(call, Status.UNAVAILABLE, 'no TCP server is reachable', 1);
+        this.fail(call, Status.UNAVAILABLE, this.noneUsable(), 1);
       }
     }
     for (const call of retries) this.dispatch(call);
@@ -617,6 +717,10 @@ export class Pool {
   private down(conn: Connection, message: string): PendingCall[] {
     conn.attempt++; // Events from the old socket are ignored from here on.
     conn.socket = null;
+    conn.probeSentAt = 0;
+    conn.unresponsive = false;
+    if (!this.conns.some((c) => c.unresponsive && c.address === conn.address))
+      this.silent.delete(conn.address);
     conn.handshake = null;
     conn.outbox?.close();
     conn.outbox = null;
@@ -694,6 +798,7 @@ export class Pool {
       pending += kept.length;
     }
     for (const conn of [...this.conns]) {
+      this.watch(conn, now);
       for (const call of conn.inFlight.values()) {
         if (call.deadline.cancelled) {
           // The server is told, so that it drops the work too.

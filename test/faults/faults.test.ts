@@ -120,6 +120,12 @@ const fmt = (ms: number) => ms.toFixed(0);
  */
 const REACHED_MS = 20;
 
+/**
+ * How long after a TCP server stops answering the pool refuses calls at once: a probe
+ * after 0.5 s of silence, unanswered for 1 s (src/rpc/pool.ts), a sweep, and slack.
+ */
+const JUDGED_MS = 2000;
+
 /** Requests sent before `at` and answered after it. */
 const inFlightAt = (samples: Sample[], at: number) =>
   samples.filter((s) => s.start < at && s.start + s.ms > at);
@@ -467,6 +473,75 @@ describe('faults under load', () => {
       expect(recoverS as number).toBeLessThan(result.boundS);
     },
     P.ms(40_000, 120_000),
+  );
+
+  it(
+    'should refuse requests fast with 503 while the TCP server is paused, once its silence is judged, and serve again when it resumes',
+    async () => {
+      const before = P.ms(1500, 5000);
+      const pause = P.ms(5000, 10_000);
+      const after = P.ms(3000, 10_000);
+      const reader = stack.readers[0] as (typeof stack.readers)[number];
+      const { samples, result } = await underLoad({ login: 70, me: 30 }, async () => {
+        await Bun.sleep(before);
+        const tcp = stack.proc('tcp') as NonNullable<ReturnType<typeof stack.proc>>;
+        const faultStart = now();
+        tcp.kill('SIGSTOP');
+        const probes: { status: number; ms: number; message: string }[] = [];
+        try {
+          // The load's own client holds its requests once its connections all wait on
+          // the paused server: these go from this process, one at a time.
+          await Bun.sleep(JUDGED_MS);
+          while (now() < faultStart + pause - 200) {
+            const sent = performance.now();
+            const res = await fetch(`${stack.base}api/v1/me`, {
+              headers: { authorization: `Bearer ${reader.token}` },
+            });
+            const body = (await res.json()) as { error?: { message: string } };
+            probes.push({
+              status: res.status,
+              ms: performance.now() - sent,
+              message: body.error?.message ?? '',
+            });
+            await Bun.sleep(100);
+          }
+        } finally {
+          tcp.kill('SIGCONT');
+        }
+        const faultEnd = now();
+        await Bun.sleep(after);
+        return { faultStart, faultEnd, probes };
+      });
+      const summary = summarize(samples);
+      const { faultStart, faultEnd, probes } = result;
+      const inFlight = between(samples, faultStart, faultStart + JUDGED_MS);
+      const probeMs = probes.map((p) => p.ms).sort((a, b) => a - b);
+      const recoverS = timeToRecover(samples, faultEnd);
+      rows.push({
+        scenario: `TCP server paused (SIGSTOP) ${pause / 1000} s`,
+        summary,
+        recoverS,
+        notes:
+          `requests sent ${JUDGED_MS} ms into the pause and later: ${probes.filter((p) => p.status === 503).length}/${probes.length} × 503, ` +
+          `slowest ${fmt(probeMs.at(-1) ?? 0)} ms; sent before: ${count(inFlight, '5xx')} × 504 at the deadline, ` +
+          `${count(inFlight, '2xx')} answered after the resume; overflow: the load's client held its requests behind its own connections`,
+      });
+
+      // Sent once the pool had judged the silence: refused at once, not held to the
+      // deadline for a 504 (a failure audit: about half the users with two servers, all
+      // of them with one).
+      expect(probes.length).toBeGreaterThan(5);
+      expect(probes.map((p) => [p.status, p.message])).toEqual(
+        probes.map(() => [503, 'no TCP server is answering']),
+      );
+      expect(probeMs.at(-1) as number).toBeLessThan(100);
+      // Those sent before the verdict wait for their answer (after the resume) or their deadline (504).
+      expect(unexpected(samples, ['2xx', '503', '5xx', 'overflow'])).toEqual([]);
+      expect(summary.max).toBeLessThan(DEADLINE_MS + SLACK_MS);
+      expect(recoverS).not.toBeNull();
+      expect(recoverS as number).toBeLessThan(3);
+    },
+    P.ms(30_000, 60_000),
   );
 
   it(

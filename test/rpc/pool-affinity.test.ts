@@ -9,7 +9,8 @@ import { create } from '@bufbuild/protobuf';
 import { RequestSchema } from '../../src/gen/usermgr/v1/rpc_pb.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Pool, type PoolOptions } from '../../src/rpc/pool.ts';
-import { type ScriptedServer, scriptedServer } from '../support/raw.ts';
+import type { RpcError } from '../../src/wire/rpc-error.ts';
+import { type HeldRequest, type ScriptedServer, scriptedServer } from '../support/raw.ts';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -93,6 +94,35 @@ describe('integration: Pool affinity over real sockets', () => {
     cleanups.push(() => back.stop());
     const until = performance.now() + 3000;
     while (p.stats().open < p.stats().sockets && performance.now() < until) await Bun.sleep(10);
+    expect(await Promise.all(keys.map((k) => served(p, k)))).toEqual(before);
+  });
+
+  it('should move the keys of a server that stops answering (hung, its sockets open) and bring them back when it answers', async () => {
+    let hung = false;
+    const held: HeldRequest[] = [];
+    const s0 = scriptedServer((request) => (hung ? held.push(request) : request.answer('s0')));
+    const s1 = scriptedServer((request) => request.answer('s1'));
+    cleanups.push(
+      () => s0.stop(),
+      () => s1.stop(),
+    );
+    const p = await warmed([s0.port, s1.port]);
+    const before = await Promise.all(keys.map((k) => served(p, k)));
+    const mine = keys.filter((_, i) => before[i] === 's0');
+    expect(mine.length).toBeGreaterThan(keys.length / 4);
+
+    hung = true;
+    // Calls already sent to it wait; its keys' calls from the probe's verdict on go to s1.
+    const stuck = served(p, mine[0]).catch((err: RpcError) => err.code);
+    await Bun.sleep(1700);
+    const started = performance.now();
+    expect(await Promise.all(mine.map((k) => served(p, k)))).toEqual(mine.map(() => 's1'));
+    expect(performance.now() - started).toBeLessThan(500);
+
+    // It answers again (what it held, the probe among them): its keys return.
+    hung = false;
+    for (const request of held.splice(0)) request.answer('s0');
+    expect(await stuck).toBe('s0');
     expect(await Promise.all(keys.map((k) => served(p, k)))).toEqual(before);
   });
 

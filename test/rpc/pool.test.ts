@@ -8,7 +8,7 @@ import { createDispatch, type Handlers } from '../../src/tcp/dispatch.ts';
 import { startTcpServer, type TcpServer } from '../../src/tcp/server.ts';
 import { RpcError } from '../../src/wire/rpc-error.ts';
 import { Status } from '../../src/wire/status.ts';
-import { scriptedServer } from '../support/raw.ts';
+import { type HeldRequest, scriptedServer } from '../support/raw.ts';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -397,6 +397,68 @@ describe('integration: Pool over real sockets', () => {
   });
 
   // Connect errors were dropped: a server that could not be reached left no trace in the log.
+  it('should refuse calls at once while its one server does not answer (hung, sockets open), say so once, and send again when it answers', async () => {
+    const lines: { msg: string; address?: string; calls?: number }[] = [];
+    const log = createLogger('test', 'info', {
+      write: (line: string) => void lines.push(JSON.parse(line)),
+    });
+    let hung = true;
+    const s = scriptedServer((held) => {
+      if (!hung) held.answer();
+    });
+    cleanups.push(() => s.stop());
+    const p = await warmed(pool([s.port], {}, log));
+    // The first calls wait, as for a server with slow work; the probe tells them apart.
+    const waiting = ping(p, 5000);
+    await Bun.sleep(1700);
+    const started = performance.now();
+    const refused = await rejection(ping(p, 5000));
+    expect(performance.now() - started).toBeLessThan(100);
+    expect([refused.code, refused.message, refused.retryAfterS]).toEqual([
+      Status.UNAVAILABLE,
+      'no TCP server is answering',
+      1,
+    ]);
+    await rejection(ping(p, 5000));
+    const warned = lines.filter((l) => l.msg.startsWith('TCP server not answering'));
+    expect(warned.map((l) => [l.address, l.calls])).toEqual([[`127.0.0.1:${s.port}`, 1]]);
+
+    // It answers what it held (the probes among them): calls go to it again.
+    hung = false;
+    for (const held of s.held.splice(0)) held.answer();
+    const until = performance.now() + 1000;
+    while (!lines.some((l) => l.msg === 'TCP server answering again') && performance.now() < until)
+      await Bun.sleep(5);
+    expect((await ping(p)).serverId).toBe('scripted');
+    expect(lines.filter((l) => l.msg === 'TCP server answering again').length).toBe(1);
+    // The call that waited had its answer after all.
+    expect((await waiting).serverId).toBe('scripted');
+  });
+
+  it('should keep sending to a server whose calls are slow while it answers its probes', async () => {
+    // An upload or a slow hash holds its call for seconds; the event loop still answers a Ping.
+    let holdNext = false;
+    let slowHeld: HeldRequest | null = null;
+    const s = scriptedServer((held) => {
+      if (holdNext) {
+        holdNext = false;
+        slowHeld = held;
+      } else held.answer();
+    });
+    cleanups.push(() => s.stop());
+    const p = await warmed(pool([s.port], { socketsPerAddress: 1 }));
+    holdNext = true;
+    const slow = ping(p, 5000);
+    await Bun.sleep(2500);
+    const started = performance.now();
+    expect((await ping(p)).serverId).toBe('scripted');
+    expect(performance.now() - started).toBeLessThan(100);
+    // It was asked (a Ping every half second while the slow call waited), and answered.
+    expect(s.held.filter((h) => h.request.call.case === 'ping').length).toBeGreaterThan(3);
+    (slowHeld as HeldRequest | null)?.answer();
+    expect((await slow).serverId).toBe('scripted');
+  });
+
   it('should log a streak of connect failures once, with its error, and the recovery', async () => {
     const lines: { msg: string; address?: string; err?: string; failures?: number }[] = [];
     const log = createLogger('test', 'info', {
