@@ -3,15 +3,23 @@
  * kept when a trusted proxy sent a sane one, else made here), is timed into
  * usermgr_http_request_duration_seconds{route,method,status}, and is logged
  * (debug always; info when it failed on our side or was slow, but a 503 of
- * /readyz: that is its answer, and health.ts logs when it changes).
+ * /readyz: that is its answer, and health.ts logs when it changes). Those info
+ * lines are at most NOTABLE_BURST per NOTABLE_WINDOW_MS, then one count of
+ * those left out: an outage of a dependency made every request a line (a
+ * failure audit: 49,375 lines in a 4 s outage of the TCP server, 32 MB in all),
+ * where the histogram counts every one and the first lines say what the rest
+ * would.
  */
 import type { Context } from 'hono';
 import { histogram, type Registry } from '../lib/metrics.ts';
+import { Sampler } from '../lib/sampler.ts';
 import type { Logger } from '../log.ts';
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const SLOW_MS = 1000;
 const READINESS = '/readyz';
+const NOTABLE_WINDOW_MS = 10_000;
+const NOTABLE_BURST = 20;
 
 /** What the request log and metrics need from the start of a request. */
 export interface RequestTrace {
@@ -34,6 +42,9 @@ export function requestObserver(registry: Registry | null, log: Logger, trustPro
       )
     : null;
   const debug = log.isLevelEnabled('debug');
+  const notable = new Sampler(NOTABLE_WINDOW_MS, NOTABLE_BURST, (_, leftOut) =>
+    log.info({ requestsSinceLastLine: leftOut }, 'request lines left out'),
+  );
   return {
     begin(c: Context): RequestTrace {
       const started = performance.now();
@@ -50,7 +61,19 @@ export function requestObserver(registry: Registry | null, log: Logger, trustPro
       const route = c.req.routePath;
       requests?.observeWith([route, c.req.method, String(status)], ms / 1000);
       if ((status >= 500 && route !== READINESS) || ms > SLOW_MS) {
-        log.info({ requestId, method: c.req.method, route, status, ms: Math.round(ms) }, 'request');
+        const leftOut = debug ? 0 : notable.pass('request');
+        if (leftOut !== null)
+          log.info(
+            {
+              requestId,
+              method: c.req.method,
+              route,
+              status,
+              ms: Math.round(ms),
+              requestsSinceLastLine: leftOut > 0 ? leftOut : undefined,
+            },
+            'request',
+          );
       } else if (debug) {
         log.debug(
           { requestId, method: c.req.method, route, status, ms: Math.round(ms) },

@@ -34,6 +34,26 @@ describe('unit: createDispatch', () => {
     expect(lines[0]).toMatchObject({ err: 'database unavailable', call: 'ping' });
   });
 
+  it('should log the first calls that failed unforeseen of a window with their stacks, then count those left out', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const dispatch = createDispatch(
+      {
+        ping: () => {
+          throw new Error('The table users is full');
+        },
+      },
+      log,
+    );
+    for (let i = 0; i < 100; i++)
+      expect((await dispatch(ping, context()))?.status).toBe(Status.INTERNAL);
+    expect(lines.map((line) => line.msg)).toEqual(Array(20).fill('call failed'));
+    expect(lines[0]).toMatchObject({ call: 'ping', err: { message: 'The table users is full' } });
+    expect(String((lines[0]?.err as { stack?: string } | undefined)?.stack)).toContain(
+      'dispatch.test.ts',
+    );
+  });
+
   it('should answer with the handler result under the same id and case', async () => {
     const dispatch = createDispatch({ ping: () => ({ serverId: 's1' }) }, silentLogger);
     const response = await dispatch(ping, context());

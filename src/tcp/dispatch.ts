@@ -43,6 +43,12 @@ export type DispatchObserver = (call: string, status: Status, seconds: number) =
  */
 const UNAVAILABLE_WINDOW_MS = 10_000;
 const UNAVAILABLE_BURST = 5;
+/**
+ * Calls that failed for a reason nobody foresaw are logged with their stack, at most
+ * this many per UNAVAILABLE_WINDOW_MS, then one count: each is a bug or a state to
+ * act on, and the first say what the rest would; a failure audit saw a line per call.
+ */
+const FAILED_BURST = 20;
 
 export function createDispatch(
   handlers: Handlers,
@@ -52,6 +58,9 @@ export function createDispatch(
   const debug = log.isLevelEnabled('debug');
   const unavailable = new Sampler(UNAVAILABLE_WINDOW_MS, UNAVAILABLE_BURST, (_, leftOut) =>
     log.warn({ unavailableSinceLastLine: leftOut }, 'call unavailable'),
+  );
+  const failed = new Sampler(UNAVAILABLE_WINDOW_MS, FAILED_BURST, (_, leftOut) =>
+    log.error({ failedSinceLastLine: leftOut }, 'call failed'),
   );
   return async (request, context) => {
     const { case: name, value } = request.call;
@@ -80,7 +89,17 @@ export function createDispatch(
       // Not a failure: the caller left. Counted by status, never logged as an error.
       if (error.code === Status.CANCELLED) return null;
       if (error.code === Status.INTERNAL) {
-        log.error({ err: reason, call: name, requestId: context.requestId }, 'call failed');
+        const leftOut = failed.pass('failed');
+        if (leftOut !== null)
+          log.error(
+            {
+              err: reason,
+              call: name,
+              requestId: context.requestId,
+              failedSinceLastLine: leftOut > 0 ? leftOut : undefined,
+            },
+            'call failed',
+          );
       } else if (error.code === Status.UNAVAILABLE) {
         const leftOut = unavailable.pass('unavailable');
         if (leftOut !== null)

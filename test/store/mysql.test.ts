@@ -346,12 +346,56 @@ describe('mysql store: outages and limits', () => {
     }
   });
 
+  it('should answer UNAVAILABLE, not fail, while MariaDB refuses a write its user lost the privilege for, and write again once it is back', async () => {
+    const database = await createTestDatabase();
+    await migrateUrl(database.url);
+    const user = `usermgr_tables_${process.pid}`;
+    const db = `\`${database.name}\``;
+    // Table privileges: MariaDB checks them at every statement (a database-wide
+    // privilege taken away counts only from a connection's next USE).
+    const tables = await withAdmin(async (admin) => {
+      const [rows] = await admin.query<RowDataPacket[]>(
+        'SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ?',
+        [database.name],
+      );
+      await admin.query(`CREATE USER '${user}'@'%' IDENTIFIED BY 'tables-secret'`);
+      for (const { t } of rows)
+        await admin.query(
+          `GRANT SELECT, INSERT, UPDATE, DELETE ON ${db}.\`${t}\` TO '${user}'@'%'`,
+        );
+      return rows.length;
+    });
+    expect(tables).toBeGreaterThan(3);
+    const url = new URL(database.url);
+    url.username = user;
+    url.password = 'tables-secret';
+    const store = createMysqlStore(url.toString(), LIMITS);
+    try {
+      expect(await store.create(newUser())).toBe('created');
+      await withAdmin((admin) => admin.query(`REVOKE INSERT ON ${db}.users FROM '${user}'@'%'`));
+      const { error } = await failure(store.create(newUser()));
+      expectUnavailable(error, 'database unavailable');
+      expect((error as RpcError).retryAfterS).toBe(1);
+      expect(((error as RpcError).cause as { errno?: number }).errno).toBe(1142);
+      // Reads go on meanwhile.
+      expect(await store.findByUsername('nobody_here')).toBeNull();
+      await withAdmin((admin) => admin.query(`GRANT INSERT ON ${db}.users TO '${user}'@'%'`));
+      expect(await store.create(newUser())).toBe('created');
+    } finally {
+      await store.close();
+      await withAdmin((admin) => admin.query(`DROP USER IF EXISTS '${user}'@'%'`));
+      await database.drop();
+    }
+  });
+
   it('should classify driver errors', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
     const tooMany = Object.assign(new Error('Too many connections'), { errno: 1040 });
     const killed = Object.assign(new Error('Connection was killed'), { errno: 1927 });
     const syntax = Object.assign(new Error('syntax'), { code: 'ER_PARSE_ERROR', errno: 1064 });
-    for (const error of [refused, tooMany, killed]) {
+    const full = Object.assign(new Error("The table 'users' is full"), { errno: 1114 });
+    const diskFull = Object.assign(new Error('Disk full'), { errno: 1021 });
+    for (const error of [refused, tooMany, killed, full, diskFull]) {
       expectUnavailable(classifyMysqlError(error), 'database unavailable');
       expect((classifyMysqlError(error) as RpcError).cause).toBe(error);
     }
