@@ -3,6 +3,7 @@
  * and paused while requests keep coming. MariaDB is the store.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
+import pino from 'pino';
 import { createRedisCache } from '../src/cache/redis.ts';
 import { silentLogger } from '../src/log.ts';
 import { bearer, eventually, jsonInit, type Stack, signUp, startStack } from './fixture.ts';
@@ -110,6 +111,45 @@ describe('integration: cache outage', () => {
       }
     } finally {
       redis.resume();
+      await cache.close();
+    }
+  });
+});
+
+describe('integration: Redis refusing the credentials', () => {
+  // A failure audit restarted Redis with a password: the log said "Stream isn't
+  // writeable" and never NOAUTH, and at a start its advice was to start Redis.
+  it('should say that Redis refused the credentials, amid an outage already told, and when it answers again', async () => {
+    const lines: { msg: string; reason?: string }[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const cache = createRedisCache(
+      { url: redis.url, clusterNodes: [], keyPrefix: uniquePrefix(), commandTimeoutMs: 300 },
+      log,
+    );
+    const admin = redis.client();
+    try {
+      await cacheAnswering(cache);
+      await admin.config('SET', 'requirepass', 'a-password-this-server-lacks');
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      const told = await eventually(
+        async () => lines.some((l) => l.msg.includes("refused this server's credentials")),
+        5000,
+      );
+      expect(told).toBe(true);
+      const line = lines.find((l) => l.msg.includes("refused this server's credentials"));
+      expect(line?.msg).toContain('put them in REDIS_URL (redis://:<password>@host:port');
+      expect(line?.reason).toMatch(/NOAUTH|WRONGPASS/);
+      // Once per streak, however often it reconnects meanwhile.
+      await Bun.sleep(500);
+      expect(lines.filter((l) => l.msg.includes('credentials')).length).toBe(1);
+    } finally {
+      await admin.config('SET', 'requirepass', '');
+    }
+    try {
+      expect(
+        await eventually(async () => lines.some((l) => l.msg === 'cache reachable again'), 5000),
+      ).toBe(true);
+    } finally {
       await cache.close();
     }
   });

@@ -76,6 +76,8 @@ function connect(options: RedisCacheOptions): Redis | Cluster {
 }
 
 const TIMED_OUT = 'Command timed out';
+/** Redis's answers to a missing or wrong password (or ACL user). */
+const CREDENTIALS_REFUSED = /\bNOAUTH\b|\bWRONGPASS\b|invalid password|invalid username-password/i;
 
 /**
  * Our own clock on every command. ioredis starts a command's timer only when
@@ -189,7 +191,26 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
   // outage: the warning says where it looked and what to do (README: running
   // without the cache is allowed, so the start goes on).
   let answered = false;
+  /** Told once per streak: Redis refused this server's credentials. */
+  let credentialsWarned = false;
   function markDown(reason: string): void {
+    // Its own line whenever it shows, even amid an outage already told: the first reason
+    // of a streak ("Stream isn't writeable") hid a NOAUTH behind it, and the start-up
+    // advice was to start Redis (a failure audit restarted Redis with a password).
+    if (CREDENTIALS_REFUSED.test(reason)) {
+      if (!credentialsWarned)
+        log.warn(
+          { reason },
+          `Redis at ${cacheTarget(options)} refused this server's credentials: ` +
+            (options.clusterNodes.length > 0
+              ? 'REDIS_CLUSTER_NODES carries none, so give the nodes no password (a private network)'
+              : 'put them in REDIS_URL (redis://:<password>@host:port, or redis://<user>:<password>@… for an ACL user)') +
+            '; serving without it until it answers',
+        );
+      credentialsWarned = true;
+      down = true;
+      return;
+    }
     if (!down && answered) log.warn({ reason }, 'cache unreachable');
     else if (!down)
       log.warn(
@@ -203,6 +224,7 @@ export function createRedisCache(options: RedisCacheOptions, log: Logger): Cache
 
   function markUp(): void {
     answered = true;
+    credentialsWarned = false;
     if (!down) return;
     down = false;
     log.info('cache reachable again');
