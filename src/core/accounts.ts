@@ -177,6 +177,7 @@ export class Accounts {
     const username = valid(checkUsername(input.username), 'username');
     const password = valid(normalizePassword(input.password), 'password');
     const remember = input.remember === true;
+    const readAtMs = this.now();
     const { user, attempts, own, counted, codesOwn } = await this.judge(username, input, deadline);
     // An unknown username gets a key of its own (no stored hash starts
     // without '$'), so its concurrent attempts share a hash as a real one's do.
@@ -226,7 +227,8 @@ export class Accounts {
       const step = { counted, codesOwn, clientIp, requestId };
       await this.secondStep(user, input.otp ?? '', step, ticket, deadline);
     }
-    return this.startSession(user, remember, { clientIp, userAgent: input.userAgent ?? '' });
+    const seen = { clientIp, userAgent: input.userAgent ?? '' };
+    return this.startSession(user, remember, seen, readAtMs);
   }
 
   /**
@@ -252,6 +254,7 @@ export class Accounts {
     const claims = twoStep.openTicket(input.ticket);
     if (claims === null) throw ticketExpired();
     if (!twoStep.ticketFormMatches(claims, input.csrfToken)) throw formExpired();
+    const readAtMs = this.now();
     const { user, counted, codesOwn } = await this.judge(claims.username, input, deadline);
     if (
       user === null ||
@@ -274,7 +277,7 @@ export class Accounts {
       throw err;
     }
     const seen = { clientIp, userAgent: input.userAgent ?? '' };
-    return this.startSession(user, claims.remember, seen);
+    return this.startSession(user, claims.remember, seen, readAtMs);
   }
 
   /**
@@ -359,16 +362,21 @@ export class Accounts {
 
   /**
    * A new session and device cookie for a user who has just logged in, put
-   * on the user's list of sessions.
+   * on the user's list of sessions. Issued as of `readAtMs`, when the login
+   * began to read `user`, not when its slow hash ended: a "log out everywhere"
+   * that lands in between moves sessions_valid_after past that instant, so the
+   * list leaves the session out as the token check refuses it. Issued as of the
+   * end, it was listed as live until it expired (an integrity audit).
    */
   private async startSession(
     user: UserRow,
     remember: boolean,
     seen: ClientSeen,
+    readAtMs: number,
   ): Promise<LoginResult> {
     // Strictly after sessions_valid_after, so that a login right after
     // "log out everywhere" is not caught by it.
-    const issuedAt = Math.max(this.now(), user.sessionsValidAfterMs + 1);
+    const issuedAt = Math.max(readAtMs, user.sessionsValidAfterMs + 1);
     const { token, claims } = this.deps.tokens.issue(user, issuedAt, remember);
     await this.listSession(claims, seen);
     // Called once every step passed: for a user with two-step login, a code was.

@@ -6,6 +6,7 @@ import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
 import { Status } from '../wire/status.ts';
 import { Accounts } from './accounts.ts';
+import { cheap, HeldPasswords } from './accounts-fixture.ts';
 import { CachedUsers } from './cached-users.ts';
 import { CredentialMemo } from './credential-memo.ts';
 import { DeviceCookies } from './device-cookies.ts';
@@ -34,7 +35,9 @@ afterEach(async () => {
 });
 
 /** The services over SQLite and no cache: sessions of 1 h, or 10 h kept logged in. */
-async function services() {
+async function services(
+  passwords = new Passwords({ memoryKiB: 1024, timeCost: 1, concurrency: 2, maxWaiting: 64 }),
+) {
   const { store, dispose } = await temporarySqliteStore();
   const clock = { now: Date.UTC(2026, 11, 3) };
   const now = () => clock.now;
@@ -61,7 +64,7 @@ async function services() {
     store,
     users,
     revocations,
-    passwords: new Passwords({ memoryKiB: 1024, timeCost: 1, concurrency: 2, maxWaiting: 64 }),
+    passwords,
     memo: new CredentialMemo({ ttlMs: 60_000, maxEntries: 100, now }),
     tokens,
     devices: new DeviceCookies([SECRET], 86_400_000),
@@ -254,6 +257,37 @@ describe('unit: OwnSessions (SQLite store, no cache)', () => {
     expect(after).toEqual([
       expect.objectContaining({ current: true, browser: 'Chrome 126', address: caller.clientIp }),
     ]);
+  });
+
+  it('should list no session of a login whose slow hash ran while "log out everywhere" landed', async () => {
+    const passwords = new HeldPasswords(cheap);
+    const { accounts, own, clock } = await services(passwords);
+    const release = async () => {
+      while (passwords.held.length === 0) await Bun.sleep(1);
+      (passwords.held.shift() as () => void)();
+    };
+    const sam = { username: 'sam', password: 'correct horse', userAgent: FIREFOX };
+    const first = accounts.login(sam, deadline(), '198.51.100.7');
+    await release();
+    const { token } = await first;
+    clock.now += 61_000; // past the memo's minute: the next login hashes again
+    // A login reads the user and starts its slow hash...
+    const racing = accounts.login({ ...sam, userAgent: CHROME }, deadline(), '198.51.100.8');
+    while (passwords.held.length === 0) await Bun.sleep(1);
+    // ..."log out everywhere" lands meanwhile...
+    clock.now += 10;
+    await accounts.logoutAll({ token }, deadline());
+    // ...and the hash answers later: its session is refused, and not listed either.
+    clock.now += 10;
+    await release();
+    const late = await racing;
+    await expect(accounts.profile({ token: late.token }, deadline())).rejects.toMatchObject({
+      code: Status.UNAUTHENTICATED,
+    });
+    clock.now += 10;
+    const after = await accounts.login(sam, deadline(), '198.51.100.9');
+    const listed = await own.list({ token: after.token }, deadline());
+    expect(listed.map((s) => s.address)).toEqual(['198.51.100.9']);
   });
 
   it("should show the caller's own session even when the list has lost it", async () => {
