@@ -145,7 +145,9 @@ async function checkEviction(redis: Redis | Cluster, target: string, log: Logger
     return; // unreachable again, or INFO not allowed here: nothing to tell
   }
   const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
-  if (policy === undefined || policy === 'noeviction') return;
+  // Without a memory limit Redis evicts nothing, whatever the policy (found in review).
+  const limit = /^maxmemory:(\d+)/m.exec(info)?.[1];
+  if (policy === undefined || policy === 'noeviction' || limit === '0') return;
   log.error(
     { policy },
     `Redis at ${target} evicts keys (maxmemory-policy ${policy}): an evicted logout lets its ` +

@@ -33,6 +33,8 @@ import type { Revocations } from './revocations.ts';
 const INTERVAL_MS = 2000;
 /** Repairs read and written per run; a longer list takes more runs. */
 const BATCH = 1000;
+/** Pages of repairs held (unwritten) per run while Redis refuses them. */
+const HELD_PAGES = 100;
 /** The longest revocation checks wait for the repairs after a start or a recovery. */
 const GATE_MS = 1000;
 
@@ -41,8 +43,10 @@ export class CacheRepairs {
   private running: Promise<number> | null = null;
   /** The list could not be read at the last run: warned once, until it can again. */
   private unreadable = false;
-  /** Redis refused the last run's writes: warned once, until it takes them again. */
+  /** Redis did not take the last run's writes (held here meanwhile). */
   private refused = false;
+  /** Redis refused them with a reply of its own: warned once, until it takes them again. */
+  private warned = false;
 
   constructor(
     private readonly store: UserStore,
@@ -95,6 +99,8 @@ export class CacheRepairs {
 
   private async repair(): Promise<number> {
     const now = this.now();
+    // Held while Redis refused: those whose sessions have expired matter no more.
+    if (this.refused) this.revocations.forgetExpiredHolds(now);
     let repairs: CacheRepair[];
     try {
       repairs = await this.store.listCacheRepairs(now, BATCH);
@@ -109,7 +115,7 @@ export class CacheRepairs {
     }
     this.unreadable = false;
     if (repairs.length === 0) {
-      this.refusedUntil(0, null);
+      this.refusedUntil(0, null, 0);
       return 0;
     }
     const written: CacheRepair[] = [];
@@ -121,7 +127,7 @@ export class CacheRepairs {
           if (repair.kind === 'session') {
             await this.revocations.repairMirror(repair.item, repair.expiresAtMs, now);
           } else {
-            await this.users.repairEntry(repair.item);
+            await this.users.repairEntry(repair.item, repair.expiresAtMs);
           }
           written.push(repair);
         } catch (err) {
@@ -130,7 +136,8 @@ export class CacheRepairs {
         }
       }),
     );
-    this.refusedUntil(repairs.length - written.length, refusal);
+    const held = refusal === null ? 0 : await this.holdTheRest(repairs, now);
+    this.refusedUntil(repairs.length - written.length + held, refusal, written.length);
     if (written.length === 0) return 0;
     try {
       await this.store.removeCacheRepairs(written);
@@ -138,10 +145,35 @@ export class CacheRepairs {
       // Written to Redis all the same; the next run writes them again, harmlessly.
     }
     this.log.info(
-      { written: written.length, left: repairs.length - written.length },
+      { written: written.length, left: repairs.length - written.length + held },
       'wrote cache changes Redis had missed (kept in the store)',
     );
     return written.length;
+  }
+
+  /**
+   * Redis refused this run's writes: the repairs past its first page are held in this
+   * process too, unwritten (each would be refused alike), up to HELD_PAGES pages. A
+   * run reads one page, so those past a thousand went unheld by every other server
+   * for as long as Redis refused (found in review). How many were held.
+   */
+  private async holdTheRest(first: CacheRepair[], now: number): Promise<number> {
+    let page = first;
+    let held = 0;
+    for (let n = 1; n < HELD_PAGES && page.length === BATCH; n++) {
+      try {
+        page = await this.store.listCacheRepairs(now, BATCH, page.at(-1));
+      } catch {
+        return held; // the next run reads again
+      }
+      for (const repair of page) {
+        if (repair.kind === 'session')
+          this.revocations.holdUnwritten(repair.item, repair.expiresAtMs, now);
+        else this.users.holdUnwritten(repair.item, repair.expiresAtMs);
+      }
+      held += page.length;
+    }
+    return held;
   }
 
   /**
@@ -150,16 +182,31 @@ export class CacheRepairs {
    * it takes them again. Nothing was logged while logouts and renames reached no Redis
    * for minutes (a failure audit).
    */
-  private refusedUntil(left: number, refusal: unknown): void {
-    if (left > 0 && !this.refused) {
-      const reason = RpcError.from(refusal).cause ?? refusal;
+  private refusedUntil(left: number, refusal: unknown, written: number): void {
+    // Only a refusal in Redis's own words: one that is unreachable was said already
+    // ("cache unreachable"), and its client's words ("Stream isn't writeable") named
+    // a refusal that was not one (a failure audit's second pass).
+    const reply = replyOf(refusal);
+    if (left > 0 && !this.warned && reply !== null) {
       this.log.warn(
-        { left, reason: reason instanceof Error ? reason.message : String(reason) },
+        { left, reason: reply.message },
         'Redis does not take the cache changes kept in the store: each TCP server holds them in its own checks and retries every few seconds',
       );
-    } else if (left === 0 && this.refused) {
-      this.log.info('Redis takes the cache changes kept in the store again');
+      this.warned = true;
+    } else if (left === 0 && this.warned) {
+      this.log.info(
+        written > 0
+          ? 'Redis takes the cache changes kept in the store again'
+          : 'the cache changes Redis refused have expired: none is held any more',
+      );
+      this.warned = false;
     }
     this.refused = left > 0;
   }
+}
+
+/** The error reply of Redis behind a failed write (OOM, READONLY, NOREPLICAS, NOAUTH…); null for anything else. */
+function replyOf(failure: unknown): Error | null {
+  const cause = failure instanceof RpcError ? failure.cause : failure;
+  return cause instanceof Error && cause.name === 'ReplyError' ? cause : null;
 }

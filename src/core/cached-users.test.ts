@@ -13,6 +13,8 @@ import { decode, encode } from './user-record.ts';
 class FakeCache implements Cache {
   readonly data = new Map<string, Uint8Array>();
   down = false;
+  /** Answers reads, refuses writes (full under noeviction, a read-only replica). */
+  refusesWrites = false;
   private listeners: (() => void)[] = [];
   private check() {
     if (this.down) throw new RpcError(Status.UNAVAILABLE, 'cache unavailable');
@@ -23,6 +25,7 @@ class FakeCache implements Cache {
   }
   async set(key: string, value: Uint8Array | string, _ttlMs: number, ifAbsent = false) {
     this.check();
+    if (this.refusesWrites) throw new RpcError(Status.UNAVAILABLE, 'OOM command not allowed');
     if (ifAbsent && this.data.has(key)) return false;
     this.data.set(key, typeof value === 'string' ? new TextEncoder().encode(value) : value);
     return true;
@@ -257,11 +260,29 @@ describe('unit: CachedUsers', () => {
     await users.invalidate('kim');
     // Redis answers this server's repair runner, not yet its own recovery.
     cache.down = false;
-    await users.repairEntry('kim');
+    await users.repairEntry('kim', Date.now() + 60_000);
     // Later, the tombstone gone, the new row is cached: it is served from there again.
     cache.data.set('u:kim', encode(row('kim', 'new')));
     const reads = store.reads;
     expect((await users.find('kim', soon()))?.nickname).toBe('new');
+    expect(store.reads).toBe(reads);
+  });
+
+  it('should read the store for a user whose repair Redis refused, until it is written or stops mattering', async () => {
+    const cache = new FakeCache();
+    const { store, users } = setup(row('lee', 'old'), cache);
+    expect((await users.find('lee', soon()))?.nickname).toBe('old'); // cached
+    store.set(row('lee', 'new'));
+    cache.refusesWrites = true;
+    // Another server's change, kept in the store: this server's repair run is refused.
+    await expect(users.repairEntry('lee', Date.now() + 200)).rejects.toThrow();
+    expect((await users.find('lee', soon()))?.nickname).toBe('new');
+    const reads = store.reads;
+    // Once the repair no longer matters (the cached row it guards against expired),
+    // the user is read from the cache again, not from the store for ever (a review).
+    await Bun.sleep(250);
+    cache.data.set('u:lee', encode(row('lee', 'newest')));
+    expect((await users.find('lee', soon()))?.nickname).toBe('newest');
     expect(store.reads).toBe(reads);
   });
 

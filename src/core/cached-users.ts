@@ -110,6 +110,8 @@ export class CachedUsers {
   private older = new Map<string, UserRow>();
   private recentSince = performance.now();
   private readonly pending = new Set<string>();
+  /** Users of repairs Redis refused, with when each repair stops mattering (holdUnwritten). */
+  private readonly held = new Map<string, number>();
   private degraded = false;
 
   constructor(
@@ -164,21 +166,45 @@ export class CachedUsers {
    * take it, and then reads the user from the store in this process until a later repair
    * writes it (as for an invalidation of its own: see Revocations.repairMirror for why).
    */
-  async repairEntry(lowercaseUsername: string): Promise<void> {
+  async repairEntry(lowercaseUsername: string, expiresAtMs: number): Promise<void> {
     if (this.cache === null) return;
     this.flights.forget(lowercaseUsername);
     try {
       await this.cache.set(cacheKey(lowercaseUsername), TOMBSTONE, this.options.tombstoneMs);
     } catch (err) {
-      this.pending.add(lowercaseUsername);
+      this.holdUnwritten(lowercaseUsername, expiresAtMs);
       throw err;
     }
     this.written(lowercaseUsername);
   }
 
+  /**
+   * A user change Redis does not take (a repair, which matters until `expiresAtMs`):
+   * read from the store here until written or until then. Not with the invalidations
+   * of this process's own changes (`pending`, cleared only when Redis recovers): a Redis
+   * that refuses writes never "recovers", and the user would bypass the cache for the
+   * life of the process (found in review).
+   */
+  holdUnwritten(lowercaseUsername: string, expiresAtMs: number): void {
+    if (this.cache === null) return;
+    this.flights.forget(lowercaseUsername);
+    if (this.held.size >= (this.options.maxPendingInvalidations ?? 100_000)) this.held.clear();
+    this.held.set(lowercaseUsername, expiresAtMs);
+  }
+
   /** The cache has this user's change now: no longer pending here. */
   private written(key: string): void {
     if (this.pending.size > 0) this.pending.delete(key);
+    if (this.held.size > 0) this.held.delete(key);
+  }
+
+  /** Held for a repair Redis refused, and the repair still matters. */
+  private isHeld(key: string): boolean {
+    const until = this.held.get(key);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.held.delete(key);
+    return false;
   }
 
   /**
@@ -271,7 +297,10 @@ export class CachedUsers {
     // Changed here while Redis missed its invalidation: the entry may be the old
     // row until recovered() has written the tombstone (the first reads after an
     // outage ran before it, and showed a nickname changed a second earlier).
-    if (this.pending.size > 0 && this.pending.has(key)) {
+    if (
+      (this.pending.size > 0 && this.pending.has(key)) ||
+      (this.held.size > 0 && this.isHeld(key))
+    ) {
       return this.bypass.run(deadline, () => this.readStore(username), refuseBypass);
     }
     let cached: Uint8Array | null;

@@ -164,12 +164,24 @@ export class Revocations {
     try {
       await this.cache.set(this.entryKey(sessionId), REVOKED, expiresAtMs - nowMs);
     } catch (err) {
-      if (!this.pending.has(sessionId)) this.pending.set(sessionId, expiresAtMs);
-      this.reads.forget(sessionId);
+      this.holdUnwritten(sessionId, expiresAtMs, nowMs);
       throw err;
     }
     if (this.pending.get(sessionId) === expiresAtMs) this.pending.delete(sessionId);
     this.reads.forget(sessionId);
+  }
+
+  /** A revocation Redis does not take (a repair): revoked in this process's checks until written. */
+  holdUnwritten(sessionId: string, expiresAtMs: number, nowMs: number): void {
+    if (this.cache === null || expiresAtMs <= nowMs) return;
+    if (!this.pending.has(sessionId)) this.pending.set(sessionId, expiresAtMs);
+    this.reads.forget(sessionId);
+  }
+
+  /** Forgets held revocations whose sessions have expired (no recovery of Redis may come to replay them). */
+  forgetExpiredHolds(nowMs: number): void {
+    for (const [sessionId, expiresAtMs] of this.pending)
+      if (expiresAtMs <= nowMs) this.pending.delete(sessionId);
   }
 
   /** Keeps a logout Redis missed in the store, for whichever server reaches Redis first. */

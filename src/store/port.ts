@@ -209,8 +209,11 @@ export interface UserStore {
    * already kept for the same item keeps the later expiry.
    */
   addCacheRepair(repair: CacheRepair): Promise<void>;
-  /** Unexpired repairs, at most `limit`, in no particular order; expired ones are deleted. */
-  listCacheRepairs(nowMs: number, limit: number): Promise<CacheRepair[]>;
+  /**
+   * Unexpired repairs, at most `limit`, in (kind, item) order, those after `after`
+   * when given (the last of the page before); expired ones are deleted.
+   */
+  listCacheRepairs(nowMs: number, limit: number, after?: CacheRepair): Promise<CacheRepair[]>;
   /** Deletes each repair that is still as listed (a later expiry means a newer failure). */
   removeCacheRepairs(repairs: readonly CacheRepair[]): Promise<void>;
 

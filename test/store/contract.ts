@@ -654,6 +654,38 @@ export function describeStoreContract(engine: string, open: () => Promise<Contra
         store.addCacheRepair({ kind: 'session', item: 'no spaces allowed', expiresAtMs: NOW }),
       ).toThrow();
     });
+
+    it('should list repairs a page at a time, each after the last of the page before', async () => {
+      const kept: CacheRepair[] = [
+        ...Array.from({ length: 5 }, () => ({
+          kind: 'session' as const,
+          item: sessionId(),
+          expiresAtMs: NOW + 60_000,
+        })),
+        ...Array.from({ length: 4 }, (_, i) => ({
+          kind: 'user' as const,
+          item: uniqueName(`page${i}-`).toLowerCase(),
+          expiresAtMs: NOW + 60_000,
+        })),
+      ];
+      for (const repair of kept) await store.addCacheRepair(repair);
+      const pages: CacheRepair[][] = [];
+      let after: CacheRepair | undefined;
+      for (let n = 0; n < 100; n++) {
+        const page = await store.listCacheRepairs(NOW, 2, after);
+        if (page.length === 0) break;
+        pages.push(page);
+        after = page.at(-1);
+      }
+      const all = pages.flat();
+      expect(pages.every((page) => page.length <= 2)).toBe(true);
+      // Each once, sessions before users, in item order within a kind.
+      const keys = all.map((r) => `${r.kind === 'session' ? 1 : 2}:${r.item}`);
+      expect(keys).toEqual([...keys].sort());
+      expect(new Set(keys).size).toBe(keys.length);
+      for (const repair of kept) expect(all).toContainEqual(repair);
+      await store.removeCacheRepairs(all);
+    });
   });
 
   describe(`${engine} store: picture checks`, () => {

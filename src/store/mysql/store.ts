@@ -530,10 +530,17 @@ export class MysqlStore implements UserStore {
     );
   }
 
-  async listCacheRepairs(nowMs: number, limit: number): Promise<CacheRepair[]> {
+  async listCacheRepairs(
+    nowMs: number,
+    limit: number,
+    after?: CacheRepair,
+  ): Promise<CacheRepair[]> {
+    const from = after === undefined ? 0 : repairKindCode(after);
     const rows = await this.db.rows<MysqlRepair>(
-      'SELECT kind, item, CAST(expires_at AS CHAR) AS expires_at FROM cache_repairs LIMIT ?',
-      [limitParam(limit)],
+      'SELECT kind, item, CAST(expires_at AS CHAR) AS expires_at FROM cache_repairs ' +
+        (after === undefined ? '' : 'WHERE kind > ? OR (kind = ? AND item > ?) ') +
+        'ORDER BY kind, item LIMIT ?',
+      [...(after === undefined ? [] : [from, from, after.item]), limitParam(limit)],
     );
     const repairs = storedRepairs(rows.map((r) => [r.kind, r.item, r.expires_at]));
     if (repairs.some((r) => r.expiresAtMs <= nowMs)) {

@@ -401,14 +401,21 @@ export class SqliteStore implements UserStore {
     );
   }
 
-  async listCacheRepairs(nowMs: number, limit: number): Promise<CacheRepair[]> {
+  async listCacheRepairs(
+    nowMs: number,
+    limit: number,
+    after?: CacheRepair,
+  ): Promise<CacheRepair[]> {
     return guard(() => {
       this.db.query('DELETE FROM cache_repairs WHERE expires_at <= ?').run(nowMs);
+      const from = after === undefined ? 0 : repairKindCode(after);
       const rows = this.db
         .query<{ kind: number | bigint; item: string; expires_at: number | bigint }, Param[]>(
-          'SELECT kind, item, expires_at FROM cache_repairs LIMIT ?',
+          'SELECT kind, item, expires_at FROM cache_repairs ' +
+            (after === undefined ? '' : 'WHERE kind > ? OR (kind = ? AND item > ?) ') +
+            'ORDER BY kind, item LIMIT ?',
         )
-        .all(limit);
+        .all(...(after === undefined ? [] : [from, from, after.item]), limit);
       return storedRepairs(rows.map((r) => [r.kind, r.item, r.expires_at]));
     });
   }
