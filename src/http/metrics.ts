@@ -47,6 +47,12 @@ export function createHttpMetrics(pool: Pool): HttpMetrics {
   );
   gaugeFrom(
     registry,
+    'usermgr_pool_servers_not_answering',
+    'TCP servers whose sockets are open but which did not answer a Ping for a second.',
+    () => pool.stats().silent,
+  );
+  gaugeFrom(
+    registry,
     'usermgr_pool_in_flight',
     'Calls written and not yet answered.',
     () => pool.stats().inFlight,

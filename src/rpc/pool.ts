@@ -44,10 +44,12 @@
  * - a socket with calls in flight on which nothing was heard for
  *   PROBE_AFTER_MS gets a Ping (a live server's event loop answers one at
  *   once, whatever slow work its calls wait for); unanswered for
- *   UNRESPONSIVE_AFTER_MS, the socket takes no new calls until it answers
- *   anything, its calls in flight waiting for theirs. A server whose every
- *   socket is so is logged once, and calls that no other server can take fail
- *   at once (UNAVAILABLE) instead of waiting for their deadline.
+ *   UNRESPONSIVE_AFTER_MS (the clock restarting while bytes queued before it
+ *   still drain), the server takes no new calls until it answers anything: its
+ *   idempotent calls in flight go to another server or fail at once
+ *   (UNAVAILABLE), the others wait for their answer or deadline, and it is
+ *   logged once. When another socket to the same server heard from it after
+ *   the probe went out, only the silent socket is closed (and reopened).
  */
 import { create } from '@bufbuild/protobuf';
 import type { Socket, SocketHandler } from 'bun';
@@ -87,6 +89,8 @@ export interface PoolOptions {
 export interface PoolStats {
   sockets: number;
   open: number;
+  /** TCP servers (addresses) judged not answering: their sockets open, a Ping unanswered. */
+  silent: number;
   inFlight: number;
   waiting: number;
   rejected: number;
@@ -150,6 +154,8 @@ class Connection {
   probeSentAt = 0;
   /** The probe went unanswered: no new calls until the server answers anything. */
   unresponsive = false;
+  /** performance.now() when the kernel last took bytes that had waited in the outbox. */
+  drainedAt = 0;
   private lastId = 0;
   retryTimer: Timer | null = null;
   readonly host: string;
@@ -222,7 +228,9 @@ export class Pool {
       open: (socket) => this.onOpen(socket),
       data: (socket, chunk) => this.onData(socket, chunk),
       drain: (socket) => {
-        if (this.current(socket)) socket.data.conn.outbox?.drain();
+        if (!this.current(socket)) return;
+        socket.data.conn.drainedAt = performance.now();
+        socket.data.conn.outbox?.drain();
       },
       end: (socket) => {
         socket.end();
@@ -345,6 +353,7 @@ export class Pool {
     return {
       sockets: this.conns.length,
       open,
+      silent: this.silent.size,
       inFlight,
       waiting: this.waiting.length - this.waitingHead,
       rejected: this.rejected,
@@ -567,8 +576,41 @@ export class Pool {
         this.sendPing(conn);
       }
     } else if (!conn.unresponsive && now - conn.probeSentAt >= UNRESPONSIVE_AFTER_MS) {
-      this.unanswered(conn.address, now);
+      // Bytes queued before the probe still drain (a large frame on a slow link): the
+      // server reads, and the probe has not reached it yet. A hung one stops reading.
+      if (conn.drainedAt > conn.probeSentAt) conn.probeSentAt = now;
+      else if (this.heardOnOther(conn)) this.closeSilent(conn);
+      else this.unanswered(conn.address, now);
     }
+  }
+
+  /** Another socket to this socket's server heard from it after this one's probe went out. */
+  private heardOnOther(conn: Connection): boolean {
+    return this.conns.some(
+      (c) =>
+        c !== conn &&
+        c.address === conn.address &&
+        c.state === 'open' &&
+        c.lastHeardAt > conn.probeSentAt,
+    );
+  }
+
+  /**
+   * The server answers on its other sockets but not on this one (half-open, or stuck):
+   * closed, its calls failed or sent again as for any lost socket, and reopened. Marking
+   * the whole server for it refused calls of a server that was answering, every few
+   * seconds (found in review).
+   */
+  private closeSilent(conn: Connection): void {
+    const socket = conn.socket;
+    if (socket === null) return;
+    this.onDown(
+      socket.data,
+      new Error(
+        `no answer to a Ping for ${UNRESPONSIVE_AFTER_MS} ms while the other sockets to this server answered`,
+      ),
+    );
+    socket.terminate();
   }
 
   /**
@@ -578,6 +620,7 @@ export class Pool {
    */
   private unanswered(address: string, now: number): void {
     let calls = 0;
+    const again: PendingCall[] = [];
     for (const conn of this.conns) {
       if (conn.address !== address || conn.state !== 'open') continue;
       conn.unresponsive = true;
@@ -585,6 +628,17 @@ export class Pool {
       if (conn.probeSentAt === 0) {
         conn.probeSentAt = now;
         this.sendPing(conn);
+      }
+      // Idempotent calls are safe to send elsewhere, or to refuse now, whatever this
+      // server does with them later: they waited their whole deadline for a 504 (a
+      // failure audit's second pass). A cancel follows each, should it wake in time.
+      for (const call of conn.inFlight.values()) {
+        if (!call.retryable || call.retried) continue;
+        conn.inFlight.delete(call.request.id);
+        const cancel = create(RequestSchema, { id: call.request.id, cancel: {} });
+        conn.outbox?.push(encodeFrame(RequestSchema, cancel));
+        call.retried = true;
+        again.push(call);
       }
     }
     this.serversChanged();
@@ -599,6 +653,7 @@ export class Pool {
       for (const call of this.drainWaiting())
         this.fail(call, Status.UNAVAILABLE, this.noneUsable(), 1);
     }
+    for (const call of again) this.dispatch(call);
   }
 
   /** Bytes came from the server: it answers. */

@@ -523,8 +523,8 @@ describe('faults under load', () => {
         recoverS,
         notes:
           `requests sent ${JUDGED_MS} ms into the pause and later: ${probes.filter((p) => p.status === 503).length}/${probes.length} × 503, ` +
-          `slowest ${fmt(probeMs.at(-1) ?? 0)} ms; sent before: ${count(inFlight, '5xx')} × 504 at the deadline, ` +
-          `${count(inFlight, '2xx')} answered after the resume; overflow: the load's client held its requests behind its own connections`,
+          `slowest ${fmt(probeMs.at(-1) ?? 0)} ms; sent before: ${count(inFlight, '503')} × 503 at the verdict ` +
+          `(logins and profile reads are idempotent), ${count(inFlight, '5xx')} × 504, ${count(inFlight, '2xx')} answered`,
       });
 
       // Sent once the pool had judged the silence: refused at once, not held to the
@@ -535,9 +535,10 @@ describe('faults under load', () => {
         probes.map(() => [503, 'no TCP server is answering']),
       );
       expect(probeMs.at(-1) as number).toBeLessThan(100);
-      // Those sent before the verdict wait for their answer (after the resume) or their deadline (504).
-      expect(unexpected(samples, ['2xx', '503', '5xx', 'overflow'])).toEqual([]);
-      expect(summary.max).toBeLessThan(DEADLINE_MS + SLACK_MS);
+      // Those sent before the verdict are idempotent here (logins, profile reads): refused
+      // at the verdict too, not held to their deadline for a 504 (a second failure pass).
+      expect(unexpected(samples)).toEqual([]);
+      expect(summary.max).toBeLessThan(JUDGED_MS + SLACK_MS);
       expect(recoverS).not.toBeNull();
       expect(recoverS as number).toBeLessThan(3);
     },

@@ -9,7 +9,6 @@ import { create } from '@bufbuild/protobuf';
 import { RequestSchema } from '../../src/gen/usermgr/v1/rpc_pb.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Pool, type PoolOptions } from '../../src/rpc/pool.ts';
-import type { RpcError } from '../../src/wire/rpc-error.ts';
 import { type HeldRequest, type ScriptedServer, scriptedServer } from '../support/raw.ts';
 
 const cleanups: (() => unknown)[] = [];
@@ -112,9 +111,13 @@ describe('integration: Pool affinity over real sockets', () => {
     expect(mine.length).toBeGreaterThan(keys.length / 4);
 
     hung = true;
-    // Calls already sent to it wait; its keys' calls from the probe's verdict on go to s1.
-    const stuck = served(p, mine[0]).catch((err: RpcError) => err.code);
-    await Bun.sleep(1700);
+    // A call already sent to it waits until the probe's verdict, then (idempotent) goes
+    // to s1, as its keys' calls do from then on.
+    const stuck = served(p, mine[0]);
+    const end = performance.now() + 5000;
+    while (p.stats().silent === 0 && performance.now() < end) await Bun.sleep(5);
+    expect(p.stats().silent).toBe(1);
+    expect(await stuck).toBe('s1');
     const started = performance.now();
     expect(await Promise.all(mine.map((k) => served(p, k)))).toEqual(mine.map(() => 's1'));
     expect(performance.now() - started).toBeLessThan(500);
@@ -122,7 +125,7 @@ describe('integration: Pool affinity over real sockets', () => {
     // It answers again (what it held, the probe among them): its keys return.
     hung = false;
     for (const request of held.splice(0)) request.answer('s0');
-    expect(await stuck).toBe('s0');
+    while (p.stats().silent === 1 && performance.now() < end + 2000) await Bun.sleep(5);
     expect(await Promise.all(keys.map((k) => served(p, k)))).toEqual(before);
   });
 

@@ -72,6 +72,16 @@ function rawPing(p: Pool, retryable: boolean) {
   return p.send(create(RequestSchema, { call: { case: 'ping', value: {} } }), 5000, retryable);
 }
 
+/** Polls `check` every 5 ms until it holds or `timeoutMs` passed; whether it held. */
+async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > end) return false;
+    await Bun.sleep(5);
+  }
+  return true;
+}
+
 async function rejection(promise: Promise<unknown>): Promise<RpcError> {
   try {
     await promise;
@@ -408,9 +418,17 @@ describe('integration: Pool over real sockets', () => {
     });
     cleanups.push(() => s.stop());
     const p = await warmed(pool([s.port], {}, log));
-    // The first calls wait, as for a server with slow work; the probe tells them apart.
-    const waiting = ping(p, 5000);
-    await Bun.sleep(1700);
+    // Calls in flight wait, as for a server with slow work, until the probe tells them apart.
+    const idempotent = rejection(ping(p, 10_000));
+    const other = rawPing(p, false);
+    const judged = await until(() => p.stats().silent === 1, 5000);
+    expect(judged).toBe(true);
+    // The verdict: an idempotent call in flight is refused then, at once (no other server).
+    const refusedInFlight = await idempotent;
+    expect([refusedInFlight.code, refusedInFlight.message]).toEqual([
+      Status.UNAVAILABLE,
+      'no TCP server is answering',
+    ]);
     const started = performance.now();
     const refused = await rejection(ping(p, 5000));
     expect(performance.now() - started).toBeLessThan(100);
@@ -419,20 +437,49 @@ describe('integration: Pool over real sockets', () => {
       'no TCP server is answering',
       1,
     ]);
-    await rejection(ping(p, 5000));
     const warned = lines.filter((l) => l.msg.startsWith('TCP server not answering'));
-    expect(warned.map((l) => [l.address, l.calls])).toEqual([[`127.0.0.1:${s.port}`, 1]]);
+    expect(warned.map((l) => [l.address, l.calls])).toEqual([[`127.0.0.1:${s.port}`, 2]]);
 
     // It answers what it held (the probes among them): calls go to it again.
     hung = false;
     for (const held of s.held.splice(0)) held.answer();
-    const until = performance.now() + 1000;
-    while (!lines.some((l) => l.msg === 'TCP server answering again') && performance.now() < until)
-      await Bun.sleep(5);
+    expect(await until(() => p.stats().silent === 0, 2000)).toBe(true);
     expect((await ping(p)).serverId).toBe('scripted');
     expect(lines.filter((l) => l.msg === 'TCP server answering again').length).toBe(1);
-    // The call that waited had its answer after all.
-    expect((await waiting).serverId).toBe('scripted');
+    // The call that may not be sent twice waited for its own answer.
+    expect((await other).status).toBe(Status.OK);
+  });
+
+  it('should close and reopen a socket that stays silent while the other sockets to its server answer', async () => {
+    const lines: { msg: string; err?: { message?: string } }[] = [];
+    const log = createLogger('test', 'info', {
+      write: (line: string) => void lines.push(JSON.parse(line)),
+    });
+    // The server answers on every socket but the first (half-open, or stuck behind a backlog).
+    let stuck: unknown = null;
+    const s = scriptedServer((held) => {
+      stuck ??= held.socket;
+      if (held.socket !== stuck) held.answer();
+    });
+    cleanups.push(() => s.stop());
+    const p = await warmed(pool([s.port], {}, log));
+    const outcomes: string[] = [];
+    const end = performance.now() + 3000;
+    while (performance.now() < end) {
+      void rawPing(p, false).then(
+        () => outcomes.push('ok'),
+        (err: RpcError) => outcomes.push(err.message),
+      );
+      await Bun.sleep(5);
+    }
+    expect(await until(() => outcomes.length >= 400, 10_000)).toBe(true);
+    // Never the whole server refused: only the calls of the silent socket failed, once it was closed.
+    expect(lines.filter((l) => l.msg.startsWith('TCP server not answering'))).toEqual([]);
+    expect(outcomes.filter((o) => o === 'no TCP server is answering')).toEqual([]);
+    const lost = lines.filter((l) => l.msg === 'connection to TCP server lost');
+    expect(lost.length).toBeGreaterThan(0);
+    expect(lost[0]?.err?.message).toContain('while the other sockets to this server answered');
+    expect(s.sockets.length).toBeGreaterThan(2); // reopened
   });
 
   it('should keep sending to a server whose calls are slow while it answers its probes', async () => {
