@@ -152,6 +152,9 @@ class Connection {
   expectingSince = 0;
   /** performance.now() when the Ping asking whether the server still answers went out; 0: none out. */
   probeSentAt = 0;
+  /** That Ping's id, and when its answer came (an answer to it, not bytes sent before it). */
+  probeId = 0;
+  probeAnsweredAt = 0;
   /** The probe went unanswered: no new calls until the server answers anything. */
   unresponsive = false;
   /** performance.now() when the kernel last took bytes that had waited in the outbox. */
@@ -560,10 +563,26 @@ export class Pool {
     }
   }
 
-  /** A Ping in no call's map: its answer is dropped like a late one, having been heard. */
-  private sendPing(conn: Connection): void {
-    const ping = create(RequestSchema, { id: conn.nextId(), call: { case: 'ping', value: {} } });
+  /** A Ping in no call's map: its answer is dropped like a late one, having been heard; its id. */
+  private sendPing(conn: Connection): number {
+    const id = conn.nextId();
+    const ping = create(RequestSchema, { id, call: { case: 'ping', value: {} } });
     (conn.outbox as Outbox).push(encodeFrame(RequestSchema, ping));
+    return id;
+  }
+
+  /**
+   * Asks whether the server answers, on this socket and on each other open socket to it
+   * without a question out: an idle one hears nothing unless asked, and then a live
+   * server with one silent socket was taken for a silent server (found in review).
+   */
+  private probe(conn: Connection, now: number): void {
+    for (const c of this.conns) {
+      if (c.address !== conn.address || c.state !== 'open' || (c !== conn && c.probeSentAt !== 0))
+        continue;
+      c.probeSentAt = now;
+      c.probeId = this.sendPing(c);
+    }
   }
 
   /** From the sweep: asks a quiet socket with calls in flight whether its server answers, and judges the answer's absence. */
@@ -571,10 +590,7 @@ export class Pool {
     if (conn.state !== 'open') return;
     if (conn.probeSentAt === 0) {
       const quietFor = now - Math.max(conn.lastHeardAt, conn.expectingSince);
-      if (conn.inFlight.size > 0 && quietFor >= PROBE_AFTER_MS) {
-        conn.probeSentAt = now;
-        this.sendPing(conn);
-      }
+      if (conn.inFlight.size > 0 && quietFor >= PROBE_AFTER_MS) this.probe(conn, now);
     } else if (!conn.unresponsive && now - conn.probeSentAt >= UNRESPONSIVE_AFTER_MS) {
       // Bytes queued before the probe still drain (a large frame on a slow link): the
       // server reads, and the probe has not reached it yet. A hung one stops reading.
@@ -584,14 +600,17 @@ export class Pool {
     }
   }
 
-  /** Another socket to this socket's server heard from it after this one's probe went out. */
+  /**
+   * Another socket to this socket's server had an answer to a probe sent with or after
+   * this one's: the server answers now (bytes it wrote before it stopped prove nothing).
+   */
   private heardOnOther(conn: Connection): boolean {
     return this.conns.some(
       (c) =>
         c !== conn &&
         c.address === conn.address &&
         c.state === 'open' &&
-        c.lastHeardAt > conn.probeSentAt,
+        c.probeAnsweredAt >= conn.probeSentAt,
     );
   }
 
@@ -627,13 +646,14 @@ export class Pool {
       calls += conn.inFlight.size;
       if (conn.probeSentAt === 0) {
         conn.probeSentAt = now;
-        this.sendPing(conn);
+        conn.probeId = this.sendPing(conn);
       }
       // Idempotent calls are safe to send elsewhere, or to refuse now, whatever this
       // server does with them later: they waited their whole deadline for a 504 (a
       // failure audit's second pass). A cancel follows each, should it wake in time.
       for (const call of conn.inFlight.values()) {
-        if (!call.retryable || call.retried) continue;
+        // One past its deadline is the sweep's, a 504 as always.
+        if (!call.retryable || call.retried || call.deadline.expired(now)) continue;
         conn.inFlight.delete(call.request.id);
         const cancel = create(RequestSchema, { id: call.request.id, cancel: {} });
         conn.outbox?.push(encodeFrame(RequestSchema, cancel));
@@ -660,7 +680,9 @@ export class Pool {
   private heard(conn: Connection): void {
     conn.lastHeardAt = performance.now();
     conn.probeSentAt = 0;
-    if (!conn.unresponsive) return;
+    // Any socket to a server judged silent that hears from it lifts the verdict: one
+    // opened since (its handshake) too, or a half-open socket kept it for minutes.
+    if (!conn.unresponsive && (this.silent.size === 0 || !this.silent.has(conn.address))) return;
     for (const other of this.conns) {
       if (other.address !== conn.address) continue;
       other.unresponsive = false;
@@ -690,6 +712,7 @@ export class Pool {
         if (!this.onNotice(socket, response)) return;
         continue;
       }
+      if (response.id === conn.probeId) conn.probeAnsweredAt = performance.now();
       const call = conn.inFlight.get(response.id);
       if (call === undefined) continue; // Its deadline passed; the late answer is dropped.
       conn.inFlight.delete(response.id);
