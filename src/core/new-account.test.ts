@@ -96,6 +96,32 @@ describe('unit: createAccount', () => {
     expect([taken.code, taken.fields]).toEqual([Status.ALREADY_EXISTS, ['username']]);
   });
 
+  it("should answer the store's refusal of the lookup, after the estimate has ended, not the estimate's busy", async () => {
+    const deps = await services();
+    let estimateEnded = 0;
+    deps.passwords.weakness = async () => {
+      await Bun.sleep(30);
+      estimateEnded = performance.now();
+      throw new RpcError(Status.RESOURCE_EXHAUSTED, 'too many sign-ins at once');
+    };
+    deps.users.find = async () => {
+      throw new RpcError(Status.UNAVAILABLE, 'database unavailable', { retryAfterS: 1 });
+    };
+    const refused = await refusal(deps, {
+      username: 'free',
+      password: 'a long password',
+      nickname: '',
+    });
+    const answered = performance.now();
+    expect([refused.code, refused.messages[0]]).toEqual([
+      Status.UNAVAILABLE,
+      'database unavailable',
+    ]);
+    // The estimate was not left running behind the answer.
+    expect(estimateEnded).toBeGreaterThan(0);
+    expect(estimateEnded).toBeLessThanOrEqual(answered);
+  });
+
   it('should neither look the name up nor estimate the password beyond the sign-up limits', async () => {
     const deps = await services();
     await deps.accounts.register(

@@ -117,7 +117,11 @@ export async function createAccount(
     return true;
   }, false);
   if (!admitted) throw faultsError(faults);
-  const [weakness, isTaken] = await Promise.all([
+  // Both settle before either answers: the store refusing the lookup (503) is the answer
+  // over an estimate refused as busy (429), and no estimate is left running for a sign-up
+  // answered already. During a MariaDB outage each sign-up left one, and a queue full of
+  // them answered the next sign-ups 429 "too many sign-ins at once" (a failure audit).
+  const [estimated, looked] = await Promise.allSettled([
     faulty('password')
       ? null
       : unlessFaulty(
@@ -129,6 +133,9 @@ export async function createAccount(
       ? false
       : unlessFaulty(async () => (await users.find(username, deadline)) !== null, false),
   ]);
+  if (looked.status === 'rejected') throw looked.reason;
+  if (estimated.status === 'rejected') throw estimated.reason;
+  const [weakness, isTaken] = [estimated.value, looked.value];
   if (weakness !== null) faults.push({ field: 'password', message: weakness });
   if (isTaken && faults.length === 0) throw taken();
   if (isTaken) faults.push({ field: 'username', message: MESSAGES.USERNAME_TAKEN });
