@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'bun:test';
 import pino from 'pino';
+import { inertCache } from '../../test/support/inert-cache.ts';
 import { temporarySqliteStore } from '../../test/support/sqlite-store.ts';
-import type { Cache } from '../cache/port.ts';
 import { Deadline } from '../lib/deadline.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import { silentLogger } from '../log.ts';
@@ -23,48 +23,29 @@ function replyError(message: string): Error {
 }
 
 /** A Redis that answers reads (with nothing) and refuses every write, until told otherwise. */
-function refusingCache(): Cache & { refusing: boolean; unreachable: boolean; sets: number } {
-  const cache = {
-    refusing: true,
-    /** Fails as a client does without a connection, not with a reply of Redis. */
-    unreachable: false,
-    sets: 0,
-    async get() {
-      return null;
-    },
+function refusingCache() {
+  const control = { refusing: true, unreachable: false, sets: 0 };
+  const cache = inertCache({
     async set() {
-      cache.sets++;
-      if (cache.unreachable)
+      control.sets++;
+      if (control.unreachable)
         throw new RpcError(Status.UNAVAILABLE, 'cache unavailable', {
           cause: new Error("Stream isn't writeable and enableOfflineQueue options is false"),
         });
-      if (cache.refusing)
+      if (control.refusing)
         throw new RpcError(Status.UNAVAILABLE, 'cache unavailable', {
           cause: replyError('NOREPLICAS Not enough good replicas to write.'),
         });
       return true;
     },
-    async del() {},
-    async hashGetAll() {
-      return new Map<string, string>();
-    },
-    async hashDelete() {},
-    async eval() {
-      return [1];
-    },
-    async evalEach() {
-      return [];
-    },
-    onRecover() {},
-    async close() {},
-  };
-  return cache as unknown as Cache & { refusing: boolean; unreachable: boolean; sets: number };
+  });
+  return { cache, control };
 }
 
 async function setup() {
   const { store, dispose } = await temporarySqliteStore();
   cleanups.push(dispose);
-  const cache = refusingCache();
+  const { cache, control } = refusingCache();
   const bypass = new Semaphore(8, 8);
   const revocations = new Revocations(store, cache, bypass, silentLogger, 1);
   const users = new CachedUsers(
@@ -77,7 +58,7 @@ async function setup() {
   const lines: { msg: string; left?: number; reason?: string }[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
   const repairs = new CacheRepairs(store, cache, revocations, users, log);
-  return { store, cache, revocations, repairs, lines };
+  return { store, cache: control, revocations, repairs, lines };
 }
 
 const sessionId = (i: number) => `s${String(i).padStart(6, '0')}`.padEnd(22, 'x');

@@ -35,6 +35,7 @@
 
 import type { Cache, CacheScript } from '../cache/port.ts';
 import type { Deadline } from '../lib/deadline.ts';
+import { ExpiringKeys } from '../lib/expiring-keys.ts';
 import type { Refusal, Semaphore } from '../lib/semaphore.ts';
 import { SingleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../log.ts';
@@ -110,8 +111,8 @@ export class CachedUsers {
   private older = new Map<string, UserRow>();
   private recentSince = performance.now();
   private readonly pending = new Set<string>();
-  /** Users of repairs Redis refused, with when each repair stops mattering (holdUnwritten). */
-  private readonly held = new Map<string, number>();
+  /** Users of repairs Redis refused, until each repair stops mattering (holdUnwritten). */
+  private readonly held: ExpiringKeys;
   private degraded = false;
 
   constructor(
@@ -121,6 +122,7 @@ export class CachedUsers {
     private readonly options: CachedUsersOptions,
     private readonly log: Logger,
   ) {
+    this.held = new ExpiringKeys(options.maxPendingInvalidations ?? 100_000);
     cache?.onRecover(() => this.recovered());
   }
 
@@ -188,23 +190,13 @@ export class CachedUsers {
   holdUnwritten(lowercaseUsername: string, expiresAtMs: number): void {
     if (this.cache === null) return;
     this.flights.forget(lowercaseUsername);
-    if (this.held.size >= (this.options.maxPendingInvalidations ?? 100_000)) this.held.clear();
-    this.held.set(lowercaseUsername, expiresAtMs);
+    this.held.set(lowercaseUsername, expiresAtMs, Date.now());
   }
 
   /** The cache has this user's change now: no longer pending here. */
   private written(key: string): void {
     if (this.pending.size > 0) this.pending.delete(key);
     if (this.held.size > 0) this.held.delete(key);
-  }
-
-  /** Held for a repair Redis refused, and the repair still matters. */
-  private isHeld(key: string): boolean {
-    const until = this.held.get(key);
-    if (until === undefined) return false;
-    if (until > Date.now()) return true;
-    this.held.delete(key);
-    return false;
   }
 
   /**
@@ -299,7 +291,7 @@ export class CachedUsers {
     // outage ran before it, and showed a nickname changed a second earlier).
     if (
       (this.pending.size > 0 && this.pending.has(key)) ||
-      (this.held.size > 0 && this.isHeld(key))
+      (this.held.size > 0 && this.held.has(key, Date.now()))
     ) {
       return this.bypass.run(deadline, () => this.readStore(username), refuseBypass);
     }

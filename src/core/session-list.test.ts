@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'bun:test';
 import pino from 'pino';
+import { inertCache } from '../../test/support/inert-cache.ts';
 import { temporarySqliteStore } from '../../test/support/sqlite-store.ts';
-import type { Cache } from '../cache/port.ts';
 import { type Logger, silentLogger } from '../log.ts';
 import type { ListedSession, UserStore } from '../store/port.ts';
 import { RpcError } from '../wire/rpc-error.ts';
@@ -296,28 +296,12 @@ describe('unit: SessionList without a cache', () => {
 /** A cache that records the session list's commands; `trimmed` answers evalEach, or throws. */
 function recordingCache(trimmed: (key: string) => number) {
   const calls: { script: string; shared: readonly (string | number)[]; keys: string[] }[] = [];
-  const cache: Cache = {
-    async get() {
-      return null;
-    },
-    async set() {
-      return true;
-    },
-    async del() {},
-    async hashGetAll() {
-      return new Map<string, string>();
-    },
-    async hashDelete() {},
-    async eval() {
-      return [0];
-    },
+  const cache = inertCache({
     async evalEach(script, shared, items) {
       calls.push({ script: script.name, shared, keys: items.map((item) => item.key) });
       return items.map((item) => trimmed(item.key));
     },
-    onRecover() {},
-    async close() {},
-  };
+  });
   return { cache, calls };
 }
 

@@ -47,6 +47,7 @@
  */
 
 import type { Cache, CacheScript } from '../cache/port.ts';
+import { ExpiringKeys } from '../lib/expiring-keys.ts';
 import { Sampler } from '../lib/sampler.ts';
 import type { Logger } from '../log.ts';
 import type { ListedSession, UserStore } from '../store/port.ts';
@@ -81,6 +82,8 @@ const DONE: Promise<void> = Promise.resolve();
  * login in flight at the deletion can still take (its deadline, a slow hash).
  */
 const GONE_MS = 60_000;
+/** Deleted users the list turns away at once (more deletions a minute than this: the oldest go). */
+const MAX_GONE = 100_000;
 /** Redis raises a user's hash's expiry at its first entry, every this many, and at every lasting session. */
 const EXPIRY_EVERY = 16;
 /** A user's hash is dropped once it holds this many times the bound (the store keeps the bound). */
@@ -174,8 +177,8 @@ export class SessionList {
   private readonly trims = new Set<string>();
   /** Logins per user listed by this process since its last trim, where Redis did not count them. */
   private readonly counts = new Map<string, number>();
-  /** Users whose accounts were deleted, with when the list stops turning their logins away (oldest first). */
-  private readonly gone = new Map<string, number>();
+  /** Users whose accounts were deleted, until the list stops turning their logins away. */
+  private readonly gone = new ExpiringKeys(MAX_GONE);
   /** Logins not yet sent to Redis (the next batch's one command). */
   private toCache: ListedSession[] = [];
   /** Redis commands sent ahead of their batch, while a slow store holds it. */
@@ -213,7 +216,7 @@ export class SessionList {
    * entry, and the others still hold it.
    */
   record(entry: ListedSession, renewal = false): Promise<void> {
-    if (this.gone.size !== 0 && this.isGone(entry.userId)) return DONE;
+    if (this.gone.size !== 0 && this.gone.has(entry.userId, this.now())) return DONE;
     const address = printable(entry.address, MAX_ADDRESS_CHARS);
     const userAgent = printable(entry.userAgent, MAX_USER_AGENT_CHARS);
     // A copy only when something had to be cut or replaced.
@@ -303,21 +306,8 @@ export class SessionList {
    */
   forgetUser(userId: string): Promise<void> {
     const now = this.now();
-    for (const [id, until] of this.gone) {
-      if (until > now) break;
-      this.gone.delete(id);
-    }
-    this.gone.delete(userId); // to the end of the order, with its new time
-    this.gone.set(userId, now + GONE_MS);
+    this.gone.set(userId, now + GONE_MS, now);
     return this.forget(userId, Number.MAX_SAFE_INTEGER);
-  }
-
-  private isGone(userId: string): boolean {
-    const until = this.gone.get(userId);
-    if (until === undefined) return false;
-    if (until > this.now()) return true;
-    this.gone.delete(userId);
-    return false;
   }
 
   /**

@@ -9,6 +9,7 @@ import { create } from '@bufbuild/protobuf';
 import { RequestSchema } from '../../src/gen/usermgr/v1/rpc_pb.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Pool, type PoolOptions } from '../../src/rpc/pool.ts';
+import { eventually } from '../fixture.ts';
 import { type HeldRequest, type ScriptedServer, scriptedServer } from '../support/raw.ts';
 
 const cleanups: (() => unknown)[] = [];
@@ -114,9 +115,7 @@ describe('integration: Pool affinity over real sockets', () => {
     // A call already sent to it waits until the probe's verdict, then (idempotent) goes
     // to s1, as its keys' calls do from then on.
     const stuck = served(p, mine[0]);
-    const end = performance.now() + 5000;
-    while (p.stats().silent === 0 && performance.now() < end) await Bun.sleep(5);
-    expect(p.stats().silent).toBe(1);
+    expect(await eventually(async () => p.stats().silent === 1, 5000)).toBe(true);
     expect(await stuck).toBe('s1');
     const started = performance.now();
     expect(await Promise.all(mine.map((k) => served(p, k)))).toEqual(mine.map(() => 's1'));
@@ -125,7 +124,7 @@ describe('integration: Pool affinity over real sockets', () => {
     // It answers again (what it held, the probe among them): its keys return.
     hung = false;
     for (const request of held.splice(0)) request.answer('s0');
-    while (p.stats().silent === 1 && performance.now() < end + 2000) await Bun.sleep(5);
+    expect(await eventually(async () => p.stats().silent === 0, 2000)).toBe(true);
     expect(await Promise.all(keys.map((k) => served(p, k)))).toEqual(before);
   });
 

@@ -8,6 +8,7 @@ import { createDispatch, type Handlers } from '../../src/tcp/dispatch.ts';
 import { startTcpServer, type TcpServer } from '../../src/tcp/server.ts';
 import { RpcError } from '../../src/wire/rpc-error.ts';
 import { Status } from '../../src/wire/status.ts';
+import { eventually } from '../fixture.ts';
 import { type HeldRequest, scriptedServer } from '../support/raw.ts';
 
 const cleanups: (() => unknown)[] = [];
@@ -72,14 +73,24 @@ function rawPing(p: Pool, retryable: boolean, timeoutMs = 5000) {
   return p.send(create(RequestSchema, { call: { case: 'ping', value: {} } }), timeoutMs, retryable);
 }
 
-/** Polls `check` every 5 ms until it holds or `timeoutMs` passed; whether it held. */
-async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > end) return false;
-    await Bun.sleep(5);
-  }
-  return true;
+/** A logger whose lines, parsed, land in `lines`. */
+function logged<T>() {
+  const lines: T[] = [];
+  const log = createLogger('test', 'info', {
+    write: (line: string) => void lines.push(JSON.parse(line)),
+  });
+  return { lines, log };
+}
+
+/** A server that answers on every socket but the first to send it a call (half-open, or stuck behind a backlog). */
+function silentOnFirstSocket() {
+  let stuck: unknown = null;
+  const s = scriptedServer((held) => {
+    stuck ??= held.socket;
+    if (held.socket !== stuck) held.answer();
+  });
+  cleanups.push(() => s.stop());
+  return s;
 }
 
 async function rejection(promise: Promise<unknown>): Promise<RpcError> {
@@ -408,10 +419,7 @@ describe('integration: Pool over real sockets', () => {
 
   // Connect errors were dropped: a server that could not be reached left no trace in the log.
   it('should refuse calls at once while its one server does not answer (hung, sockets open), say so once, and send again when it answers', async () => {
-    const lines: { msg: string; address?: string; calls?: number }[] = [];
-    const log = createLogger('test', 'info', {
-      write: (line: string) => void lines.push(JSON.parse(line)),
-    });
+    const { lines, log } = logged<{ msg: string; address?: string; calls?: number }>();
     let hung = true;
     const s = scriptedServer((held) => {
       if (!hung) held.answer();
@@ -421,7 +429,7 @@ describe('integration: Pool over real sockets', () => {
     // Calls in flight wait, as for a server with slow work, until the probe tells them apart.
     const idempotent = rejection(ping(p, 10_000));
     const other = rawPing(p, false);
-    const judged = await until(() => p.stats().silent === 1, 5000);
+    const judged = await eventually(async () => p.stats().silent === 1, 5000);
     expect(judged).toBe(true);
     // The verdict: an idempotent call in flight is refused then, at once (no other server).
     const refusedInFlight = await idempotent;
@@ -443,7 +451,7 @@ describe('integration: Pool over real sockets', () => {
     // It answers what it held (the probes among them): calls go to it again.
     hung = false;
     for (const held of s.held.splice(0)) held.answer();
-    expect(await until(() => p.stats().silent === 0, 2000)).toBe(true);
+    expect(await eventually(async () => p.stats().silent === 0, 2000)).toBe(true);
     expect((await ping(p)).serverId).toBe('scripted');
     expect(lines.filter((l) => l.msg === 'TCP server answering again').length).toBe(1);
     // The call that may not be sent twice waited for its own answer.
@@ -451,17 +459,8 @@ describe('integration: Pool over real sockets', () => {
   });
 
   it('should close and reopen a socket that stays silent while the other sockets to its server answer', async () => {
-    const lines: { msg: string; err?: { message?: string } }[] = [];
-    const log = createLogger('test', 'info', {
-      write: (line: string) => void lines.push(JSON.parse(line)),
-    });
-    // The server answers on every socket but the first (half-open, or stuck behind a backlog).
-    let stuck: unknown = null;
-    const s = scriptedServer((held) => {
-      stuck ??= held.socket;
-      if (held.socket !== stuck) held.answer();
-    });
-    cleanups.push(() => s.stop());
+    const { lines, log } = logged<{ msg: string; err?: { message?: string } }>();
+    const s = silentOnFirstSocket();
     const p = await warmed(pool([s.port], {}, log));
     const outcomes: string[] = [];
     let sent = 0;
@@ -474,7 +473,7 @@ describe('integration: Pool over real sockets', () => {
       );
       await Bun.sleep(5);
     }
-    expect(await until(() => outcomes.length === sent, 10_000)).toBe(true);
+    expect(await eventually(async () => outcomes.length === sent, 10_000)).toBe(true);
     // Never the whole server refused: only the calls of the silent socket failed, once it was closed.
     expect(lines.filter((l) => l.msg.startsWith('TCP server not answering'))).toEqual([]);
     expect(outcomes.filter((o) => o === 'no TCP server is answering')).toEqual([]);
@@ -485,16 +484,8 @@ describe('integration: Pool over real sockets', () => {
   });
 
   it('should tell a silent socket from a silent server when the other sockets are idle', async () => {
-    const lines: { msg: string }[] = [];
-    const log = createLogger('test', 'info', {
-      write: (line: string) => void lines.push(JSON.parse(line)),
-    });
-    let stuck: unknown = null;
-    const s = scriptedServer((held) => {
-      stuck ??= held.socket;
-      if (held.socket !== stuck) held.answer();
-    });
-    cleanups.push(() => s.stop());
+    const { lines, log } = logged<{ msg: string }>();
+    const s = silentOnFirstSocket();
     const p = await warmed(pool([s.port], {}, log));
     // One call, on the silent socket; the other socket carries nothing, and is asked too.
     const started = performance.now();
@@ -532,10 +523,12 @@ describe('integration: Pool over real sockets', () => {
   });
 
   it('should log a streak of connect failures once, with its error, and the recovery', async () => {
-    const lines: { msg: string; address?: string; err?: string; failures?: number }[] = [];
-    const log = createLogger('test', 'info', {
-      write: (line: string) => void lines.push(JSON.parse(line)),
-    });
+    const { lines, log } = logged<{
+      msg: string;
+      address?: string;
+      err?: string;
+      failures?: number;
+    }>();
     const s1 = server({ ping: () => ({ serverId: 'first' }) });
     const port = s1.port;
     await s1.stop(0);
